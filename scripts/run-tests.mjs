@@ -1,0 +1,39 @@
+// Runs every compiled test file (build/test/**/*.test.js) with Node's test runner, after
+// checking that the programs the tests talk to are installed: a missing one fails loudly,
+// naming the Debian package, instead of skipping tests.
+import { spawnSync } from 'node:child_process';
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+
+const REQUIRED_PROGRAMS = [
+  { program: 'docker-registry', pkg: 'docker-registry' },
+  { program: 'skopeo', pkg: 'skopeo' },
+  { program: 'openssl', pkg: 'openssl' },
+];
+
+const missing = REQUIRED_PROGRAMS.filter(({ program }) => spawnSync('sh', ['-c', `command -v ${program}`]).status !== 0);
+if (missing.length > 0) {
+  for (const { program, pkg } of missing) console.error(`missing program "${program}": install the Debian package ${pkg} (apt-get install ${pkg})`);
+  process.exit(1);
+}
+
+function findTests(dir) {
+  if (!existsSync(dir)) return [];
+  return readdirSync(dir).flatMap((name) => {
+    const path = join(dir, name);
+    if (statSync(path).isDirectory()) return findTests(path);
+    return name.endsWith('.test.js') ? [path] : [];
+  });
+}
+
+// Optional filter: `npm test -- registry store` runs only files whose path contains a word.
+const filters = process.argv.slice(2);
+const files = findTests('build/test')
+  .filter((f) => filters.length === 0 || filters.some((w) => f.includes(w)))
+  .sort();
+if (files.length === 0) {
+  console.error('no test files found under build/test (did the build run?)');
+  process.exit(1);
+}
+const result = spawnSync(process.execPath, ['--test', ...files], { stdio: 'inherit' });
+process.exit(result.status ?? 1);

@@ -1,0 +1,80 @@
+import type { Command } from 'commander';
+import type { CliContext } from '../context.js';
+import { formatPlatform, inspect, parsePlatform, type ImageInspection, type Inspection } from '../../index.js';
+import { connectionOptions, globalsOf } from '../global-options.js';
+import { formatSize, printJson, printTable } from '../output.js';
+
+export function registerInspect(program: Command, context: CliContext): void {
+  program
+    .command('inspect')
+    .description('show an image or index: platforms, digests, sizes, layers')
+    .argument('<location>', 'registry reference, oci:DIR[:TAG], oci-archive:FILE or docker-archive:FILE')
+    .option('--raw', "print the manifest's exact bytes")
+    .option('--platform <platform>', 'for an index, show the image a host of this platform pulls')
+    .option('-v, --verbose', 'for an index, also show each image')
+    .action(async (location: string, flags: { raw?: boolean; platform?: string; verbose?: boolean }, command: Command) => {
+      const globals = globalsOf(command);
+      const result = await inspect(location, {
+        ...connectionOptions(globals, context.signal),
+        ...(flags.platform !== undefined ? { platform: parsePlatform(flags.platform) } : {}),
+        ...(flags.verbose ? { verbose: true } : {}),
+      });
+      if (flags.raw) {
+        context.stdout.write(result.raw.bytes);
+        return;
+      }
+      if (globals.json) {
+        printJson(toJson(result), context.stdout);
+        return;
+      }
+      if (globals.quiet) {
+        context.stdout.write(`${result.descriptor.digest}\n`);
+        return;
+      }
+      printInspection(location, result, context.stdout);
+    });
+}
+
+function toJson(result: Inspection): unknown {
+  const { raw, ...rest } = result;
+  return { ...rest, manifest: JSON.parse(raw.bytes.toString('utf8')) as unknown };
+}
+
+function printInspection(location: string, result: Inspection, out: NodeJS.WritableStream): void {
+  out.write(`Name:       ${location}\n`);
+  out.write(`MediaType:  ${result.descriptor.mediaType}\n`);
+  out.write(`Digest:     ${result.descriptor.digest}\n`);
+  out.write(`Size:       ${result.descriptor.size}\n`);
+  if (result.kind === 'image') {
+    printImage(result, out);
+    return;
+  }
+  out.write('\n');
+  printTable(
+    ['PLATFORM', 'DIGEST', 'SIZE', 'MEDIA TYPE'],
+    result.entries.map((e) => [
+      e.attestation ? `attestation (${e.descriptor.annotations?.['vnd.docker.reference.digest']?.slice(0, 19) ?? '?'}…)` : e.platform ? formatPlatform(e.platform) : '-',
+      e.descriptor.digest,
+      String(e.descriptor.size),
+      e.descriptor.mediaType,
+    ]),
+    out,
+  );
+  for (const entry of result.entries) {
+    if (!entry.image) continue;
+    out.write(`\n${entry.platform ? formatPlatform(entry.platform) : entry.descriptor.digest}:\n`);
+    printImage(entry.image, out);
+  }
+}
+
+function printImage(image: ImageInspection, out: NodeJS.WritableStream): void {
+  if (image.platform) out.write(`Platform:   ${formatPlatform(image.platform)}\n`);
+  if (image.created) out.write(`Created:    ${image.created}\n`);
+  out.write(`Config:     ${image.config.digest} (${image.config.size} bytes)\n`);
+  out.write(`Total size: ${formatSize(image.totalSize)} (${image.totalSize} bytes, compressed)\n\n`);
+  printTable(
+    ['LAYER', 'DIGEST', 'SIZE', 'MEDIA TYPE'],
+    image.layers.map((l, i) => [String(i + 1), l.digest, String(l.size), l.mediaType]),
+    out,
+  );
+}

@@ -1,0 +1,92 @@
+import { Transform, type TransformCallback } from 'node:stream';
+import { PolyarchError } from '../errors/polyarch-error.js';
+import { algorithmOf, createDigester, digestFromHash, shortDigest, type Digest } from './digest.js';
+
+export class DigestMismatchError extends PolyarchError {
+  override name = 'DigestMismatchError';
+  readonly expected: Digest;
+  readonly actual: Digest;
+  readonly bytesRead: number;
+  constructor(what: string, expected: Digest, actual: Digest, bytesRead: number) {
+    super('DIGEST_MISMATCH', `${what}: digest mismatch, expected ${shortDigest(expected)} but got ${shortDigest(actual)} after ${bytesRead} bytes`);
+    this.expected = expected;
+    this.actual = actual;
+    this.bytesRead = bytesRead;
+  }
+}
+
+export class SizeMismatchError extends PolyarchError {
+  override name = 'SizeMismatchError';
+  constructor(what: string, expected: number, actual: number, more: boolean) {
+    super('SIZE_MISMATCH', `${what}: size mismatch, expected ${expected} bytes but ${more ? 'got more than that' : `got ${actual}`}`);
+  }
+}
+
+export interface VerifyOptions {
+  readonly digest: Digest;
+  /** Declared size; -1 or undefined when unknown. Reading stops with an error past it. */
+  readonly size?: number;
+  /** Names the content in messages, e.g. `blob sha256:… from registry 127.0.0.1:5000/app`. */
+  readonly what?: string;
+}
+
+/**
+ * A pass-through that hashes every byte and fails the stream *before* it ends when the
+ * size or digest is wrong, so a consumer never sees a clean end of bad content.
+ */
+export class VerifyStream extends Transform {
+  readonly #digest: Digest;
+  readonly #size: number;
+  readonly #what: string;
+  readonly #hash;
+  #bytes = 0;
+
+  constructor(options: VerifyOptions) {
+    super();
+    this.#digest = options.digest;
+    this.#size = options.size ?? -1;
+    this.#what = options.what ?? `content ${shortDigest(options.digest)}`;
+    this.#hash = createDigester(algorithmOf(options.digest));
+  }
+
+  get bytesRead(): number {
+    return this.#bytes;
+  }
+
+  override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
+    this.#bytes += chunk.length;
+    if (this.#size >= 0 && this.#bytes > this.#size) {
+      done(new SizeMismatchError(this.#what, this.#size, this.#bytes, true));
+      return;
+    }
+    this.#hash.update(chunk);
+    done(null, chunk);
+  }
+
+  override _flush(done: TransformCallback): void {
+    if (this.#size >= 0 && this.#bytes !== this.#size) {
+      done(new SizeMismatchError(this.#what, this.#size, this.#bytes, false));
+      return;
+    }
+    const actual = digestFromHash(this.#hash, algorithmOf(this.#digest));
+    if (actual !== this.#digest) {
+      done(new DigestMismatchError(this.#what, this.#digest, actual, this.#bytes));
+      return;
+    }
+    done();
+  }
+}
+
+export function verifyStream(options: VerifyOptions): VerifyStream {
+  return new VerifyStream(options);
+}
+
+/** Verifies bytes already in memory (manifests, configs). */
+export function verifyBytes(bytes: Uint8Array, options: VerifyOptions): void {
+  if (options.size !== undefined && options.size >= 0 && bytes.length !== options.size) {
+    throw new SizeMismatchError(options.what ?? `content ${shortDigest(options.digest)}`, options.size, bytes.length, bytes.length > options.size);
+  }
+  const hash = createDigester(algorithmOf(options.digest)).update(bytes);
+  const actual = digestFromHash(hash, algorithmOf(options.digest));
+  if (actual !== options.digest) throw new DigestMismatchError(options.what ?? `content ${shortDigest(options.digest)}`, options.digest, actual, bytes.length);
+}

@@ -1,0 +1,47 @@
+import type { Readable } from 'node:stream';
+import type { Descriptor } from '../image/descriptor.js';
+import type { RawManifest } from '../image/raw-manifest.js';
+
+export interface IoOptions {
+  readonly signal?: AbortSignal;
+}
+
+export type EndpointKind = 'registry' | 'oci-layout' | 'oci-archive' | 'docker-archive';
+
+/**
+ * One place images live: a registry repository, an OCI layout, or an archive. Every operation in
+ * `ops/` works through this interface, so copying layout → registry and registry → tarball is the
+ * same code (regclient's scheme.API).
+ */
+export interface Endpoint {
+  readonly kind: EndpointKind;
+  /** Names the place in messages: `registry 127.0.0.1:5000/app`, `oci:./out`. */
+  readonly description: string;
+  /** For registries: host and repository, so a copy within one registry can mount blobs. */
+  readonly registry?: { readonly host: string; readonly repository: string };
+
+  /** The descriptor a tag or digest points at, or undefined when there is none. */
+  resolve(reference: string, options?: IoOptions): Promise<Descriptor | undefined>;
+  /** A manifest by tag or digest: exact bytes, verified against the digest. Throws MANIFEST_UNKNOWN when absent. */
+  getManifest(reference: string, options?: IoOptions): Promise<RawManifest>;
+  /** Stores a manifest's exact bytes; with `tag`, points that tag at it. */
+  putManifest(manifest: RawManifest, options?: IoOptions & { readonly tag?: string }): Promise<void>;
+  /** Removes a tag or a manifest by digest. */
+  deleteManifest(reference: string, options?: IoOptions): Promise<void>;
+
+  hasBlob(descriptor: Descriptor, options?: IoOptions): Promise<boolean>;
+  /** The blob's bytes; the stream errors before its end when the digest or size is wrong. */
+  openBlob(descriptor: Descriptor, options?: IoOptions): Promise<Readable>;
+  /** Stores a blob from a stream, verified against the descriptor before it becomes visible. */
+  putBlob(descriptor: Descriptor, content: Readable, options?: IoOptions): Promise<void>;
+  /** Cross-repository mount within one registry; false when the registry asks for an upload instead. */
+  mountBlob?(descriptor: Descriptor, fromRepository: string, options?: IoOptions): Promise<boolean>;
+
+  /** Tags in this repository or layout, in lexical order. */
+  listTags(options?: IoOptions): Promise<string[]>;
+  /**
+   * Finishes pending writes (an archive file is written here, atomically) and releases resources.
+   * With `discard`, pending writes are dropped instead: after a failed copy nothing half-written appears.
+   */
+  close(options?: IoOptions & { readonly discard?: boolean }): Promise<void>;
+}

@@ -1,0 +1,30 @@
+import type { ConnectionOptions } from './open-endpoint.js';
+import { defaultRegistryConfigDir } from './open-endpoint.js';
+import { createRegistryClient } from '../registry/client.js';
+import { removeCredentials, storeCredentials } from '../registry/credentials/docker-config.js';
+
+export interface LoginCredentials {
+  readonly username: string;
+  readonly password: string;
+}
+
+/** Checks the credentials against the registry, then stores them in docker's config (as `docker login`). */
+export async function loginRegistry(host: string, credentials: LoginCredentials, options: ConnectionOptions & { signal?: AbortSignal } = {}): Promise<void> {
+  const client = createRegistryClient(host, {
+    insecure: options.insecure === true || (Array.isArray(options.insecure) && options.insecure.includes(host)),
+    credentials: async () => credentials,
+    ...(options.caFile !== undefined ? { caFile: options.caFile } : {}),
+    ...(options.userAgent !== undefined ? { userAgent: options.userAgent } : {}),
+  });
+  try {
+    await client.checkCredentials(options.signal ? { signal: options.signal } : {});
+  } finally {
+    await client.close();
+  }
+  await storeCredentials({ dir: options.registryConfigDir ?? defaultRegistryConfigDir() }, host, credentials);
+}
+
+/** Forgets stored credentials for a registry (as `docker logout`). */
+export async function logoutRegistry(host: string, options: Pick<ConnectionOptions, 'registryConfigDir'> = {}): Promise<void> {
+  await removeCredentials({ dir: options.registryConfigDir ?? defaultRegistryConfigDir() }, host);
+}

@@ -1,0 +1,45 @@
+// The public library surface: the verbs from ops/, and the model types and parsers they take.
+// Everything else is internal.
+
+// Verbs
+export { copy, copyImage, type BlobEvent, type CopyOptions, type CopyResult } from './ops/copy.js';
+export {
+  inspect,
+  inspectImage,
+  type ImageInspection,
+  type IndexEntryInspection,
+  type IndexInspection,
+  type InspectOptions,
+  type Inspection,
+} from './ops/inspect.js';
+export { deleteImage, listCatalog, listTags, login, logout, type LoginCredentials } from './ops/registry-admin.js';
+export { filterIndexEntries, findDuplicatePlatform, imageEntries, isAttestationEntry } from './ops/select-platforms.js';
+export { toLocation, withOpener, type LocationInput } from './ops/session.js';
+
+// Endpoints (one interface over registries, layouts and archives)
+export type { Endpoint, EndpointKind, IoOptions } from './endpoint/endpoint.js';
+export { createEndpointOpener, defaultRegistryConfigDir, type ConnectionOptions, type EndpointOpener, type OpenMode, type OpenedLocation } from './endpoint/open-endpoint.js';
+
+// Errors
+export { OCI_ERROR_CODES, LOCAL_ERROR_CODES, type ErrorCode, type LocalErrorCode, type OciErrorCode } from './errors/codes.js';
+export { PolyarchError, hintFor, isBadInput, isPolyarchError, isRetryable } from './errors/polyarch-error.js';
+export { RegistryError, type OciErrorEntry } from './errors/registry-error.js';
+export { DigestMismatchError, SizeMismatchError } from './digest/verify-stream.js';
+
+// Model
+export { digestOfBytes, isDigest, parseDigest, shortDigest, type Digest } from './digest/digest.js';
+export { MediaType, isImageManifest, isIndex, isLayer, isDistributable, dockerToOci, ociToDocker } from './mediatype/mediatype.js';
+export { familiarName, formatReference, parseReference, type Reference } from './reference/reference.js';
+export { formatLocation, parseLocation, type Location } from './reference/location.js';
+export { formatPlatform, formatPlatformFull, parsePlatform, parsePlatformList, type Platform } from './platform/platform.js';
+export { normalizePlatform } from './platform/normalize.js';
+export { createMatcher, platformFallbacks, samePlatform, selectEntry } from './platform/match.js';
+export { detectHostPlatform } from './platform/host.js';
+export type { Descriptor } from './image/descriptor.js';
+export type { ImageIndex } from './image/index.js';
+export type { ImageManifest } from './image/manifest.js';
+export type { ImageConfig } from './image/config.js';
+export type { RawManifest } from './image/raw-manifest.js';
+export { buildIndex, parseImageIndex } from './image/index.js';
+export { parseImageManifest } from './image/manifest.js';
+export { rawFromBytes, MAX_MANIFEST_SIZE } from './image/raw-manifest.js';

@@ -1,0 +1,167 @@
+import type { Descriptor } from '../image/descriptor.js';
+import type { Endpoint } from '../endpoint/endpoint.js';
+import type { RawManifest } from '../image/raw-manifest.js';
+import type { Platform } from '../platform/platform.js';
+import { shortDigest } from '../digest/digest.js';
+import { PolyarchError } from '../errors/polyarch-error.js';
+import { buildIndex, parseImageIndex } from '../image/index.js';
+import { parseImageManifest } from '../image/manifest.js';
+import { descriptorOf } from '../image/descriptor.js';
+import { MediaType, isDistributable, isImageManifest, isIndex } from '../mediatype/mediatype.js';
+import { mapConcurrent } from '../internal/streams.js';
+import type { ConnectionOptions } from '../endpoint/open-endpoint.js';
+import { filterIndexEntries, imageEntries } from './select-platforms.js';
+import { referenceOrLatest, toLocation, withOpener, type LocationInput } from './session.js';
+
+export interface CopyOptions {
+  /** Copy only these platforms of an index; the index is rewritten so it is never sparse. */
+  readonly platforms?: readonly Platform[];
+  /** Blobs in flight at once. */
+  readonly concurrency?: number;
+  readonly signal?: AbortSignal;
+  /** Called once per blob as it is settled. */
+  readonly onBlob?: (event: BlobEvent) => void;
+}
+
+export interface BlobEvent {
+  readonly descriptor: Descriptor;
+  readonly action: 'copied' | 'mounted' | 'skipped';
+}
+
+export interface CopyResult {
+  /** What the destination now holds at the top: the source's own manifest, or the rewritten index. */
+  readonly descriptor: Descriptor;
+  readonly manifests: number;
+  readonly blobsCopied: number;
+  readonly blobsMounted: number;
+  readonly blobsSkipped: number;
+  readonly bytesCopied: number;
+}
+
+/**
+ * Copies an image or index from one endpoint to another: blobs first (skipped when present,
+ * mounted within one registry), then child manifests by digest, then the top manifest under
+ * `destinationTag`. Manifest bytes are never re-serialized unless platforms are filtered out.
+ */
+export async function copyImage(
+  source: Endpoint,
+  sourceReference: string,
+  destination: Endpoint,
+  destinationTag: string | undefined,
+  options: CopyOptions = {},
+): Promise<CopyResult> {
+  const io = options.signal ? { signal: options.signal } : {};
+  let top = await source.getManifest(sourceReference, io);
+  const what = `${source.description}:${sourceReference}`;
+  if (isIndex(top.mediaType) && (options.platforms?.length || destination.kind === 'docker-archive')) {
+    top = await narrowIndex(source, top, what, destination, options.platforms ?? [], io);
+  } else if (!isIndex(top.mediaType) && !isImageManifest(top.mediaType)) {
+    throw new PolyarchError('UNSUPPORTED_MEDIA_TYPE', `${what}: cannot copy media type ${top.mediaType}`);
+  }
+
+  const blobs = new Map<string, Descriptor>();
+  const children: RawManifest[] = [];
+  await collect(source, top, blobs, children, io);
+
+  const stats = { copied: 0, mounted: 0, skipped: 0, bytes: 0 };
+  await mapConcurrent([...blobs.values()], options.concurrency ?? 6, async (descriptor) => {
+    const action = await copyBlob(source, destination, descriptor, io);
+    if (action === 'copied') {
+      stats.copied++;
+      stats.bytes += descriptor.size;
+    } else if (action === 'mounted') stats.mounted++;
+    else stats.skipped++;
+    options.onBlob?.({ descriptor, action });
+  });
+  // Children before parents, so a registry never sees a reference to something it lacks.
+  for (const child of children) await destination.putManifest(child, io);
+  await destination.putManifest(top, { ...io, ...(destinationTag !== undefined ? { tag: destinationTag } : {}) });
+  return {
+    descriptor: descriptorOf(top),
+    manifests: children.length + 1,
+    blobsCopied: stats.copied,
+    blobsMounted: stats.mounted,
+    blobsSkipped: stats.skipped,
+    bytesCopied: stats.bytes,
+  };
+}
+
+/** Applies the platform filter; for a docker archive, which holds one image per tag, unwraps to that image. */
+async function narrowIndex(
+  source: Endpoint,
+  top: RawManifest,
+  what: string,
+  destination: Endpoint,
+  platforms: readonly Platform[],
+  io: { signal?: AbortSignal },
+): Promise<RawManifest> {
+  const index = parseImageIndex(top, what);
+  const kept = platforms.length > 0 ? filterIndexEntries(index, platforms, what) : [...index.manifests];
+  if (destination.kind === 'docker-archive') {
+    const images = kept.filter((d) => imageEntries({ ...index, manifests: [d] }).length === 1);
+    if (images.length !== 1) {
+      throw new PolyarchError('USAGE', `${what} holds ${images.length} platform images; a docker archive holds one: choose it with --platform`);
+    }
+    return source.getManifest((images[0] as Descriptor).digest, io);
+  }
+  if (kept.length === index.manifests.length) return top;
+  return buildIndex(kept, {
+    mediaType: index.raw.mediaType === MediaType.DockerManifestList ? MediaType.DockerManifestList : MediaType.OciIndex,
+    ...(index.annotations ? { annotations: index.annotations } : {}),
+  });
+}
+
+/** Walks an index tree, gathering every child manifest (deepest first) and every distributable blob. */
+async function collect(source: Endpoint, raw: RawManifest, blobs: Map<string, Descriptor>, children: RawManifest[], io: { signal?: AbortSignal }): Promise<void> {
+  if (isIndex(raw.mediaType)) {
+    const index = parseImageIndex(raw);
+    for (const entry of index.manifests) {
+      if (!isIndex(entry.mediaType) && !isImageManifest(entry.mediaType)) continue; // unknown entries are left alone (image-spec)
+      const child = await source.getManifest(entry.digest, io);
+      await collect(source, child, blobs, children, io);
+      children.push(child);
+    }
+    return;
+  }
+  const manifest = parseImageManifest(raw);
+  for (const d of [manifest.config, ...manifest.layers]) {
+    if (isDistributable(d.mediaType) && !blobs.has(d.digest)) blobs.set(d.digest, d);
+  }
+}
+
+async function copyBlob(source: Endpoint, destination: Endpoint, descriptor: Descriptor, io: { signal?: AbortSignal }): Promise<BlobEvent['action']> {
+  if (await destination.hasBlob(descriptor, io)) return 'skipped';
+  const sameRegistry = source.registry && destination.registry && source.registry.host === destination.registry.host;
+  if (sameRegistry && destination.mountBlob && (await destination.mountBlob(descriptor, source.registry!.repository, io))) return 'mounted';
+  const stream = await source.openBlob(descriptor, io);
+  try {
+    await destination.putBlob(descriptor, stream, io);
+  } catch (error) {
+    stream.destroy();
+    if (error instanceof PolyarchError) throw error;
+    throw new PolyarchError('UNKNOWN', `copying blob ${shortDigest(descriptor.digest)} to ${destination.description} failed: ${(error as Error).message}`, { cause: error });
+  }
+  return 'copied';
+}
+
+/** `copy SRC DST`: both given as locations (`oci:DIR:tag`, `host/repo:tag`, archives). */
+export async function copy(sourceInput: LocationInput, destinationInput: LocationInput, options: CopyOptions & ConnectionOptions = {}): Promise<CopyResult> {
+  const source = toLocation(sourceInput);
+  const destination = toLocation(destinationInput);
+  return withOpener(options, async (opener) => {
+    const src = await opener.open(source, 'read');
+    const dst = await opener.open(destination, 'write');
+    const sourceReference = referenceOrLatest(src.reference);
+    // Without a destination tag, keep the source's tag (a digest names content, not a tag).
+    const tag = dst.reference ?? (src.reference?.includes(':') ? undefined : sourceReference);
+    let result: CopyResult;
+    try {
+      result = await copyImage(src.endpoint, sourceReference, dst.endpoint, tag, options);
+    } catch (error) {
+      await dst.endpoint.close({ discard: true });
+      throw error;
+    }
+    await dst.endpoint.close(options.signal ? { signal: options.signal } : {});
+    return result;
+  });
+}

@@ -1,0 +1,116 @@
+import type { Descriptor } from '../image/descriptor.js';
+import type { Endpoint } from '../endpoint/endpoint.js';
+import type { ImageConfig } from '../image/config.js';
+import type { RawManifest } from '../image/raw-manifest.js';
+import type { Platform } from '../platform/platform.js';
+import { PolyarchError } from '../errors/polyarch-error.js';
+import { parseImageConfig, platformOfConfig } from '../image/config.js';
+import { descriptorOf } from '../image/descriptor.js';
+import { parseImageIndex } from '../image/index.js';
+import { parseImageManifest } from '../image/manifest.js';
+import { readAllLimited } from '../internal/streams.js';
+import { isImageManifest, isIndex } from '../mediatype/mediatype.js';
+import { formatPlatform } from '../platform/platform.js';
+import { selectEntry } from '../platform/match.js';
+import type { ConnectionOptions } from '../endpoint/open-endpoint.js';
+import { isAttestationEntry } from './select-platforms.js';
+import { referenceOrLatest, toLocation, withOpener, type LocationInput } from './session.js';
+
+/** Configs are small JSON; refuse anything that is not (oras uses the same cap). */
+const MAX_CONFIG_SIZE = 4 * 1024 * 1024;
+
+export interface IndexEntryInspection {
+  readonly descriptor: Descriptor;
+  readonly platform?: Platform;
+  readonly attestation: boolean;
+  /** With `verbose`: the image behind the entry. */
+  readonly image?: ImageInspection;
+}
+
+export interface ImageInspection {
+  readonly kind: 'image';
+  readonly descriptor: Descriptor;
+  readonly raw: RawManifest;
+  readonly config: Descriptor;
+  readonly layers: readonly Descriptor[];
+  /** Config plus layers, as stored (compressed). */
+  readonly totalSize: number;
+  readonly platform?: Platform;
+  readonly created?: string;
+  readonly imageConfig?: ImageConfig;
+}
+
+export interface IndexInspection {
+  readonly kind: 'index';
+  readonly descriptor: Descriptor;
+  readonly raw: RawManifest;
+  readonly entries: readonly IndexEntryInspection[];
+  readonly annotations?: Readonly<Record<string, string>>;
+}
+
+export type Inspection = ImageInspection | IndexInspection;
+
+export interface InspectOptions {
+  /** For an index: inspect the image a host of this platform would pull. */
+  readonly platform?: Platform;
+  /** For an index: also read each image's manifest and config. */
+  readonly verbose?: boolean;
+  readonly signal?: AbortSignal;
+}
+
+/** Reads what a location holds: an index with its platform table, or an image with config and layers. */
+export async function inspectImage(endpoint: Endpoint, reference: string, options: InspectOptions = {}): Promise<Inspection> {
+  const io = options.signal ? { signal: options.signal } : {};
+  const raw = await endpoint.getManifest(reference, io);
+  const what = `${endpoint.description}:${reference}`;
+  if (isIndex(raw.mediaType)) {
+    const index = parseImageIndex(raw, what);
+    if (options.platform) {
+      const choice = selectEntry(index.manifests.filter((d) => !isAttestationEntry(d)), options.platform);
+      if (!choice.entry) {
+        throw new PolyarchError('PLATFORM_NOT_IN_INDEX', `${what} has no image for platform ${formatPlatform(options.platform)} (${choice.why.join('; ')})`);
+      }
+      return inspectManifest(endpoint, await endpoint.getManifest(choice.entry.digest, io), choice.entry.platform, io);
+    }
+    const entries: IndexEntryInspection[] = [];
+    for (const d of index.manifests) {
+      const image = options.verbose && isImageManifest(d.mediaType) ? await inspectManifest(endpoint, await endpoint.getManifest(d.digest, io), d.platform, io) : undefined;
+      entries.push({ descriptor: d, attestation: isAttestationEntry(d), ...(d.platform ? { platform: d.platform } : {}), ...(image ? { image } : {}) });
+    }
+    return { kind: 'index', descriptor: descriptorOf(raw), raw, entries, ...(index.annotations ? { annotations: index.annotations } : {}) };
+  }
+  return inspectManifest(endpoint, raw, undefined, io);
+}
+
+async function inspectManifest(endpoint: Endpoint, raw: RawManifest, declared: Platform | undefined, io: { signal?: AbortSignal }): Promise<ImageInspection> {
+  if (!isImageManifest(raw.mediaType)) {
+    throw new PolyarchError('UNSUPPORTED_MEDIA_TYPE', `${endpoint.description}@${raw.digest}: media type ${raw.mediaType} is neither an index nor an image`);
+  }
+  const manifest = parseImageManifest(raw);
+  let imageConfig: ImageConfig | undefined;
+  if (manifest.config.size <= MAX_CONFIG_SIZE && /json/.test(manifest.config.mediaType)) {
+    const bytes = await readAllLimited(await endpoint.openBlob(manifest.config, io), MAX_CONFIG_SIZE, `config ${manifest.config.digest}`);
+    imageConfig = parseImageConfig(bytes, `config ${manifest.config.digest}`);
+  }
+  const platform = (imageConfig && platformOfConfig(imageConfig)) ?? declared;
+  return {
+    kind: 'image',
+    descriptor: descriptorOf(raw, declared ? { platform: declared } : {}),
+    raw,
+    config: manifest.config,
+    layers: manifest.layers,
+    totalSize: manifest.config.size + manifest.layers.reduce((sum, l) => sum + l.size, 0),
+    ...(platform ? { platform } : {}),
+    ...(imageConfig?.created ? { created: imageConfig.created } : {}),
+    ...(imageConfig ? { imageConfig } : {}),
+  };
+}
+
+/** `inspect LOC`: the location as the user wrote it. */
+export async function inspect(input: LocationInput, options: InspectOptions & ConnectionOptions = {}): Promise<Inspection> {
+  const location = toLocation(input);
+  return withOpener(options, async (opener) => {
+    const { endpoint, reference } = await opener.open(location, 'read');
+    return inspectImage(endpoint, referenceOrLatest(reference), options);
+  });
+}
