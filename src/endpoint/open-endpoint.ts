@@ -7,7 +7,7 @@ import { credentialsFor, readDockerConfig } from '../registry/credentials/docker
 import { openLayout } from '../store/oci-layout.js';
 import { openOciArchive } from '../store/oci-archive.js';
 import { openDockerArchive } from '../store/docker-archive.js';
-import { familiarName, formatReference } from '../reference/reference.js';
+import { familiarString, withDefaultTag } from '../reference/reference.js';
 
 /** How polyarch reaches registries; shared by every endpoint one command opens. */
 export interface ConnectionOptions {
@@ -88,9 +88,10 @@ export function createEndpointOpener(options: ConnectionOptions = {}): EndpointO
         reference = location.tag;
         break;
       case 'docker-archive': {
-        const named = location.reference ? familiarName(location.reference) : undefined;
+        // RepoTags are written the way docker prints names: `team/app:1`, `nginx:latest`.
+        const named = location.reference ? familiarString(withDefaultTag(location.reference)) : undefined;
         endpoint = await openDockerArchive(location.path, { write: mode === 'write', ...(named !== undefined ? { reference: named } : {}) });
-        reference = location.reference ? formatReference(location.reference) : undefined;
+        reference = named;
         break;
       }
     }

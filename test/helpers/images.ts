@@ -30,7 +30,7 @@ export interface GeneratedLayer {
 export async function makeLayer(seed: string, size: number, fileName = `file-${seed.replace(/[^a-z0-9]/gi, '')}.bin`): Promise<GeneratedLayer> {
   const tar = pack();
   const chunks: Buffer[] = [];
-  tar.on('data', (c: Buffer) => chunks.push(c));
+  tar.on('data', (c: unknown) => chunks.push(c as Buffer));
   const done = new Promise<void>((resolve, reject) => {
     tar.on('end', resolve);
     tar.on('error', reject);

@@ -1,0 +1,88 @@
+import assert from 'node:assert/strict';
+import { Readable, Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { describe, test } from 'node:test';
+import { digestOfBytes, isDigest, parseDigest, shortDigest, type Digest } from '../../src/digest/digest.js';
+import { DigestMismatchError, SizeMismatchError, verifyBytes, verifyStream } from '../../src/digest/verify-stream.js';
+
+const content = Buffer.from('the quick brown fox jumps over the lazy dog\n'.repeat(1000));
+const digest = digestOfBytes(content);
+
+/** Feeds `chunks` through a verifier; resolves with the bytes the consumer saw before the end or error. */
+async function feed(chunks: Buffer[], options: { digest: Digest; size?: number }): Promise<{ seen: number; error?: unknown; ended: boolean }> {
+  let seen = 0;
+  let ended = false;
+  const sink = new Writable({
+    write(chunk: Buffer, _e, done) {
+      seen += chunk.length;
+      done();
+    },
+    final(done) {
+      ended = true;
+      done();
+    },
+  });
+  try {
+    await pipeline(Readable.from(chunks), verifyStream(options), sink);
+    return { seen, ended };
+  } catch (error) {
+    return { seen, error, ended };
+  }
+}
+
+describe('verifyStream', () => {
+  const halves = [content.subarray(0, 20000), content.subarray(20000)];
+
+  test('passes good content through unchanged', async () => {
+    const result = await feed(halves, { digest, size: content.length });
+    assert.equal(result.error, undefined);
+    assert.equal(result.seen, content.length);
+    assert.ok(result.ended);
+  });
+
+  test('wrong digest fails before the consumer sees the end', async () => {
+    const tampered = Buffer.from(content);
+    tampered[100] = 0x41;
+    const result = await feed([tampered], { digest, size: content.length });
+    assert.ok(result.error instanceof DigestMismatchError);
+    assert.equal((result.error as DigestMismatchError).code, 'DIGEST_MISMATCH');
+    assert.equal((result.error as DigestMismatchError).bytesRead, content.length);
+    assert.equal(result.ended, false, 'the sink was never finished');
+  });
+
+  test('short read fails with SIZE_MISMATCH', async () => {
+    const result = await feed([content.subarray(0, 100)], { digest, size: content.length });
+    assert.ok(result.error instanceof SizeMismatchError);
+    assert.match((result.error as Error).message, /expected 44000 bytes but got 100/);
+    assert.equal(result.ended, false);
+  });
+
+  test('an over-long body stops at the declared size', async () => {
+    const result = await feed([content, Buffer.from('extra')], { digest, size: content.length });
+    assert.ok(result.error instanceof SizeMismatchError);
+    assert.ok(result.seen <= content.length, 'nothing past the declared size reached the consumer');
+  });
+
+  test('unknown size still verifies the digest', async () => {
+    assert.equal((await feed(halves, { digest })).error, undefined);
+    assert.ok((await feed([content.subarray(1)], { digest })).error instanceof DigestMismatchError);
+  });
+
+  test('verifyBytes checks size and digest of in-memory content', () => {
+    verifyBytes(content, { digest, size: content.length });
+    assert.throws(() => verifyBytes(content, { digest, size: 1 }), SizeMismatchError);
+    assert.throws(() => verifyBytes(Buffer.from('x'), { digest }), DigestMismatchError);
+  });
+});
+
+describe('digests', () => {
+  const good = [digest, `sha512:${'a'.repeat(128)}`];
+  const bad = ['', 'sha256', 'sha256:', `sha256:${'A'.repeat(64)}`, `sha256:${'a'.repeat(63)}`, `md5:${'a'.repeat(32)}`, `:${'a'.repeat(64)}`];
+  for (const text of good) test(`accepts ${shortDigest(text)}`, () => assert.equal(parseDigest(text), text));
+  for (const text of bad) {
+    test(`rejects ${JSON.stringify(text)}`, () => {
+      assert.equal(isDigest(text), false);
+      assert.throws(() => parseDigest(text), (e: Error & { code?: string }) => e.code === 'INVALID_REFERENCE' && e.message.includes(JSON.stringify(text)));
+    });
+  }
+});
