@@ -1,0 +1,137 @@
+// Blob reads are always verified in the stream and stop at the declared size. A connection cut
+// mid-blob is resumed with a Range request when the registry honours it.
+import { Readable, pipeline } from 'node:stream';
+import { isDigest, shortDigest, type Digest } from '../digest/digest.js';
+import { verifyStream } from '../digest/verify-stream.js';
+import { PolyarchError } from '../errors/polyarch-error.js';
+import type { Descriptor } from '../image/descriptor.js';
+import { deleteScope, pullScope, pushScope, repoPath, type IoOptions, type RepositoryContext } from './context.js';
+import { errorFromHttp } from './response-error.js';
+import { causeCodes, discardBody, headerValue, type HttpResponse } from './transport/http.js';
+
+export interface BlobInfo {
+  readonly digest: Digest;
+  readonly size: number;
+}
+
+function blobWhat(ctx: RepositoryContext, digest: string): string {
+  return `blob ${shortDigest(digest)} from registry ${ctx.host}/${ctx.repository}`;
+}
+
+export async function headBlob(ctx: RepositoryContext, digest: Digest, options: IoOptions = {}): Promise<BlobInfo | undefined> {
+  const response = await ctx.send({ method: 'HEAD', path: repoPath(ctx, `blobs/${digest}`), scopes: [pullScope(ctx.repository)], signal: options.signal });
+  if (response.status === 404) {
+    await discardBody(response.body);
+    return undefined;
+  }
+  if (response.status !== 200) throw await errorFromHttp('HEAD', response, blobWhat(ctx, digest));
+  await discardBody(response.body);
+  const size = Number(headerValue(response.headers, 'content-length'));
+  return { digest, size: Number.isSafeInteger(size) ? size : -1 };
+}
+
+const CUT_CODES = new Set(['ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'UND_ERR_SOCKET', 'UND_ERR_CLOSED', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH', 'ERR_STREAM_PREMATURE_CLOSE']);
+
+function isCut(error: unknown): boolean {
+  return causeCodes(error).some((c) => CUT_CODES.has(c)) || (error instanceof Error && /terminated|aborted|other side closed/i.test(error.message));
+}
+
+/** `bytes start-end/total`: the start, or undefined when absent or malformed. */
+function rangeStart(value: string | undefined): number | undefined {
+  const match = value ? /^bytes\s+(\d+)-\d+\/(\d+|\*)$/i.exec(value.trim()) : null;
+  return match ? Number(match[1]) : undefined;
+}
+
+/**
+ * The blob's bytes. The stream is verified against the descriptor and errors before its end on a
+ * wrong digest or size; a cut connection is resumed up to `ctx.retries` times, else NETWORK.
+ */
+export async function openBlob(ctx: RepositoryContext, descriptor: Descriptor, options: IoOptions = {}): Promise<Readable> {
+  const what = blobWhat(ctx, descriptor.digest);
+  const path = repoPath(ctx, `blobs/${descriptor.digest}`);
+  const scopes = [pullScope(ctx.repository)];
+  const first = await ctx.send({ method: 'GET', path, scopes, signal: options.signal });
+  if (first.status !== 200) throw await errorFromHttp('GET', first, what);
+  const length = headerValue(first.headers, 'content-length');
+  if (length !== undefined && Number(length) !== descriptor.size) {
+    await discardBody(first.body);
+    throw new PolyarchError('SIZE_MISMATCH', `${what}: the registry sends ${length} bytes, the descriptor says ${descriptor.size}`);
+  }
+
+  async function* bytes(): AsyncGenerator<Buffer> {
+    let response: HttpResponse = first;
+    let offset = 0;
+    let resumes = 0;
+    for (;;) {
+      let failure: unknown;
+      try {
+        for await (const chunk of response.body) {
+          const buf = chunk as Buffer;
+          offset += buf.length;
+          yield buf;
+        }
+      } catch (error) {
+        failure = error;
+      }
+      if (failure === undefined && offset >= descriptor.size) return; // complete (or longer: the verifier says so)
+      if (options.signal?.aborted) throw options.signal.reason;
+      if (failure !== undefined && !isCut(failure)) throw failure;
+      if (resumes >= ctx.retries) {
+        throw new PolyarchError('NETWORK', `${what}: connection lost after ${offset} of ${descriptor.size} bytes`, { cause: failure });
+      }
+      resumes++;
+      response = await ctx.send({ method: 'GET', path, headers: { range: `bytes=${offset}-` }, scopes, signal: options.signal });
+      if (response.status !== 206 || rangeStart(headerValue(response.headers, 'content-range')) !== offset) {
+        await discardBody(response.body);
+        throw new PolyarchError(
+          'NETWORK',
+          `${what}: connection lost after ${offset} of ${descriptor.size} bytes and the registry cannot resume (HTTP ${response.status} to a Range request)`,
+          { cause: failure },
+        );
+      }
+    }
+  }
+
+  const verifier = verifyStream({ digest: descriptor.digest, size: descriptor.size, what });
+  pipeline(Readable.from(bytes(), { objectMode: false }), verifier, () => {
+    // Errors reach the consumer through `verifier`; nothing else to do here.
+  });
+  return verifier;
+}
+
+/**
+ * Cross-repository mount. 201: mounted. 202: the registry opened an upload instead; it is
+ * cancelled and false returned, so the caller uploads.
+ */
+export async function mountBlob(ctx: RepositoryContext, descriptor: Descriptor, fromRepository: string, options: IoOptions = {}): Promise<boolean> {
+  const query = new URLSearchParams({ mount: descriptor.digest, from: fromRepository });
+  const response = await ctx.send({
+    method: 'POST',
+    path: `${repoPath(ctx, 'blobs/uploads/')}?${query.toString()}`,
+    scopes: [pushScope(ctx.repository), pullScope(fromRepository)],
+    signal: options.signal,
+  });
+  if (response.status === 201) {
+    await discardBody(response.body);
+    return true;
+  }
+  if (response.status === 202) {
+    await discardBody(response.body);
+    const location = headerValue(response.headers, 'location');
+    if (location !== undefined) {
+      const cancel = await ctx
+        .send({ method: 'DELETE', path: new URL(location, response.url).toString(), scopes: [pushScope(ctx.repository)], signal: options.signal })
+        .catch(() => undefined);
+      if (cancel) await discardBody(cancel.body);
+    }
+    return false;
+  }
+  throw await errorFromHttp('POST', response, `mounting blob ${shortDigest(descriptor.digest)} into ${ctx.host}/${ctx.repository} from ${fromRepository}`);
+}
+
+export async function deleteBlob(ctx: RepositoryContext, digest: Digest, options: IoOptions = {}): Promise<void> {
+  if (!isDigest(digest)) throw new PolyarchError('INVALID_REFERENCE', `cannot delete blob "${digest}": not a digest`);
+  const response = await ctx.send({ method: 'DELETE', path: repoPath(ctx, `blobs/${digest}`), scopes: [deleteScope(ctx.repository)], signal: options.signal });
+  if (response.status !== 202 && response.status !== 200 && response.status !== 204) throw await errorFromHttp('DELETE', response, `deleting ${blobWhat(ctx, digest)}`);
+  await discardBody(response.body);
+}

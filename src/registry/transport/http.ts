@@ -1,0 +1,203 @@
+// The bottom of the HTTP stack: one undici Agent per client, the only place TLS settings live.
+// Redirects are followed here (blob GETs may go to storage), dropping credentials off-origin.
+import { readFile } from 'node:fs/promises';
+import { Readable } from 'node:stream';
+import { rootCertificates } from 'node:tls';
+import { Agent, request, type Dispatcher } from 'undici';
+import { PolyarchError } from '../../errors/polyarch-error.js';
+import { isSensitiveHeader, redactUrl } from '../../internal/redact.js';
+
+export interface FetcherOptions {
+  /** Accept any TLS certificate (the registry is insecure by the user's choice). */
+  readonly insecure?: boolean;
+  /** Extra PEM CA certificates trusted besides the system roots. */
+  readonly caFile?: string;
+  readonly userAgent?: string;
+}
+
+export type HttpBody = string | Buffer | Uint8Array | Readable;
+
+export interface HttpRequest {
+  readonly method: string;
+  readonly url: string;
+  readonly headers?: Readonly<Record<string, string>> | undefined;
+  readonly body?: HttpBody | undefined;
+  readonly signal?: AbortSignal | undefined;
+  /** Redirects to follow (default 10); a redirect is never followed with a streamed body. */
+  readonly maxRedirects?: number | undefined;
+  /** false: never send this request twice (an upload chunk). */
+  readonly retry?: boolean | undefined;
+}
+
+export type HttpHeaders = Readonly<Record<string, string | string[] | undefined>>;
+
+export interface HttpResponse {
+  readonly status: number;
+  /** The URL that answered, after redirects. */
+  readonly url: string;
+  readonly headers: HttpHeaders;
+  /** Must be consumed or discarded, or the connection stays busy. */
+  readonly body: Readable;
+}
+
+export interface Fetcher {
+  fetch(request: HttpRequest): Promise<HttpResponse>;
+  close(): Promise<void>;
+}
+
+const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
+
+export function createFetcher(options: FetcherOptions = {}): Fetcher {
+  let agent: Promise<Agent> | undefined;
+  const dispatcher = (): Promise<Agent> =>
+    (agent ??= (async () => {
+      let ca: string[] | undefined;
+      if (options.caFile !== undefined) {
+        try {
+          ca = [...rootCertificates, await readFile(options.caFile, 'utf8')];
+        } catch (error) {
+          throw new PolyarchError('USAGE', `cannot read CA file "${options.caFile}": ${(error as Error).message}`, { cause: error });
+        }
+      }
+      return new Agent({
+        connect: { rejectUnauthorized: options.insecure !== true, ...(ca ? { ca } : {}) },
+        keepAliveTimeout: 10_000,
+      });
+    })());
+  const userAgent = options.userAgent ?? 'polyarch';
+
+  return {
+    async fetch(req) {
+      const d = await dispatcher();
+      const origin = new URL(req.url).origin;
+      let url = req.url;
+      let method = req.method;
+      let body = req.body;
+      let headers: Record<string, string> = { 'user-agent': userAgent, ...req.headers };
+      let left = req.maxRedirects ?? 10;
+      for (;;) {
+        let res: Dispatcher.ResponseData;
+        try {
+          res = await request(url, {
+            dispatcher: d,
+            method: method as Dispatcher.HttpMethod,
+            headers,
+            body: body ?? null,
+            ...(req.signal ? { signal: req.signal } : {}),
+          });
+        } catch (error) {
+          throw translateError(error, method, url, req.signal);
+        }
+        const location = headerValue(res.headers, 'location');
+        if (!REDIRECT_STATUSES.has(res.statusCode) || location === undefined || left <= 0 || body instanceof Readable) {
+          return { status: res.statusCode, url, headers: res.headers, body: res.body };
+        }
+        await discardBody(res.body);
+        left--;
+        const next = new URL(location, url);
+        // Credentials belong to the registry: once a redirect leaves its origin they stay behind.
+        if (next.origin !== origin) headers = Object.fromEntries(Object.entries(headers).filter(([name]) => !isSensitiveHeader(name)));
+        if (res.statusCode === 303 || ((res.statusCode === 301 || res.statusCode === 302) && method === 'POST')) {
+          if (method !== 'HEAD') method = 'GET';
+          body = undefined;
+          headers = Object.fromEntries(Object.entries(headers).filter(([name]) => !/^content-(type|length|range)$/i.test(name)));
+        }
+        url = next.toString();
+      }
+    },
+    async close() {
+      if (agent) await (await agent.catch(() => undefined))?.close();
+    },
+  };
+}
+
+/** A response header as one string (repeated headers joined with ", "). */
+export function headerValue(headers: HttpHeaders, name: string): string | undefined {
+  const value = headers[name.toLowerCase()];
+  return Array.isArray(value) ? value.join(', ') : value;
+}
+
+/** Reads and drops a body so the connection can be reused; never throws. */
+export async function discardBody(body: Readable): Promise<void> {
+  const dump = (body as Readable & { dump?: (opts?: { limit: number }) => Promise<void> }).dump;
+  try {
+    if (typeof dump === 'function') await dump.call(body, { limit: 64 * 1024 });
+    else body.destroy();
+  } catch {
+    body.destroy();
+  }
+}
+
+/** Every `code` along an error's cause chain, outermost first. */
+export function causeCodes(error: unknown): string[] {
+  const codes: string[] = [];
+  for (let e = error, depth = 0; e !== null && typeof e === 'object' && depth < 10; e = (e as { cause?: unknown }).cause, depth++) {
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === 'string') codes.push(code);
+  }
+  return codes;
+}
+
+const TLS_VERIFY_CODES = new Set([
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'CERT_HAS_EXPIRED',
+  'CERT_NOT_YET_VALID',
+  'CERT_UNTRUSTED',
+  'CERT_REJECTED',
+  'CERT_SIGNATURE_FAILURE',
+  'INVALID_CA',
+  'HOSTNAME_MISMATCH',
+  'ERR_TLS_CERT_ALTNAME_INVALID',
+]);
+
+/** The certificate could not be verified (as opposed to the server not speaking TLS). */
+export function isTlsVerifyError(error: unknown): boolean {
+  return causeCodes(error).some((c) => TLS_VERIFY_CODES.has(c));
+}
+
+/** The TLS handshake got something that is not TLS: typically a plain-HTTP server. */
+export function isTlsProtocolError(error: unknown): boolean {
+  return causeCodes(error).some((c) => c === 'EPROTO' || c.startsWith('ERR_SSL_'));
+}
+
+const NETWORK_TEXT: Readonly<Record<string, string>> = {
+  ECONNREFUSED: 'connection refused',
+  ECONNRESET: 'connection reset by the server',
+  EPIPE: 'connection closed while sending',
+  ETIMEDOUT: 'timed out',
+  ENOTFOUND: 'host not found',
+  EAI_AGAIN: 'host name lookup failed',
+  EHOSTUNREACH: 'host unreachable',
+  ENETUNREACH: 'network unreachable',
+  UND_ERR_SOCKET: 'connection closed by the server',
+  UND_ERR_CONNECT_TIMEOUT: 'connect timed out',
+  UND_ERR_HEADERS_TIMEOUT: 'timed out waiting for response headers',
+  UND_ERR_BODY_TIMEOUT: 'timed out reading the response body',
+  UND_ERR_CLOSED: 'connection closed',
+};
+
+function firstLine(text: string): string {
+  return (text.split('\n')[0] ?? '').trim();
+}
+
+/** Turns an undici/socket failure into a one-line NETWORK or TLS error naming the request. */
+export function translateError(error: unknown, method: string, url: string, signal?: AbortSignal): unknown {
+  if (signal?.aborted) return signal.reason ?? error;
+  if (error instanceof PolyarchError) return error; // a request body's own failure (e.g. a digest mismatch upstream)
+  const where = `${method} ${redactUrl(url)}`;
+  const codes = causeCodes(error);
+  const message = error instanceof Error ? firstLine(error.message) : String(error);
+  if (isTlsVerifyError(error)) {
+    return new PolyarchError('TLS', `${where}: TLS certificate not trusted (${message})`, { cause: error });
+  }
+  if (isTlsProtocolError(error)) {
+    return new PolyarchError('TLS', `${where}: TLS handshake failed, the server may speak plain HTTP (${codes[0] ?? 'EPROTO'})`, { cause: error });
+  }
+  const known = codes.map((c) => NETWORK_TEXT[c]).find((t) => t !== undefined);
+  const code = codes.find((c) => NETWORK_TEXT[c] !== undefined) ?? codes[0];
+  return new PolyarchError('NETWORK', `${where}: ${known ?? message}${code ? ` (${code})` : ''}`, { cause: error });
+}
