@@ -1,4 +1,4 @@
-import { Transform, type TransformCallback } from 'node:stream';
+import { Transform, pipeline, type TransformCallback } from 'node:stream';
 import { PolyarchError } from '../errors/polyarch-error.js';
 import { algorithmOf, createDigester, digestFromHash, shortDigest, type Digest } from './digest.js';
 
@@ -89,4 +89,14 @@ export function verifyBytes(bytes: Uint8Array, options: VerifyOptions): void {
   const hash = createDigester(algorithmOf(options.digest)).update(bytes);
   const actual = digestFromHash(hash, algorithmOf(options.digest));
   if (actual !== options.digest) throw new DigestMismatchError(options.what ?? `content ${shortDigest(options.digest)}`, options.digest, actual, bytes.length);
+}
+
+/**
+ * `source` through a verifier, returned ready to hand out: errors are tracked from the start, so
+ * a small blob that fails before anyone consumes it rejects the consumer instead of crashing.
+ */
+export function verifiedStream(source: NodeJS.ReadableStream, options: VerifyOptions): VerifyStream {
+  const verifier = verifyStream(options);
+  pipeline(source, verifier, () => undefined);
+  return verifier;
 }

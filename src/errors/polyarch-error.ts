@@ -4,7 +4,11 @@ export interface PolyarchErrorOptions {
   readonly status?: number;
   readonly detail?: unknown;
   readonly cause?: unknown;
+  /** Marks a failure caused by what the user named (exit 2), e.g. a source image that does not exist. */
+  readonly badInput?: boolean;
 }
+
+const BAD_INPUT: ReadonlySet<ErrorCode> = new Set(['USAGE', 'INVALID_REFERENCE', 'INVALID_PLATFORM', 'INVALID_LOCATION']);
 
 /** Every failure polyarch reports: a one-line message, a stable code, and the cause chain. */
 export class PolyarchError extends Error {
@@ -12,12 +16,14 @@ export class PolyarchError extends Error {
   readonly code: ErrorCode;
   readonly status: number | undefined;
   readonly detail: unknown;
+  readonly badInput: boolean;
 
   constructor(code: ErrorCode, message: string, options: PolyarchErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.code = code;
     this.status = options.status;
     this.detail = options.detail;
+    this.badInput = options.badInput ?? BAD_INPUT.has(code);
   }
 }
 
@@ -25,11 +31,9 @@ export function isPolyarchError(error: unknown): error is PolyarchError {
   return error instanceof PolyarchError;
 }
 
-const BAD_INPUT: ReadonlySet<ErrorCode> = new Set(['USAGE', 'INVALID_REFERENCE', 'INVALID_PLATFORM', 'INVALID_LOCATION']);
-
 /** Bad input (usage, reference, platform, location) as opposed to a failure while working. */
 export function isBadInput(error: unknown): boolean {
-  return isPolyarchError(error) && BAD_INPUT.has(error.code);
+  return isPolyarchError(error) && error.badInput;
 }
 
 /** At most one line of advice for a code; undefined when there is nothing useful to add. */
