@@ -141,6 +141,15 @@ describe('copy and inspect across registries, layouts and archives', () => {
     assert.match(usage.stderr, /\[USAGE\]\n$/);
   });
 
+  test('within one registry, blobs are mounted, not moved', async () => {
+    const out = await runCli(['copy', '--json', `${a.host}/team/app:1.0`, `${a.host}/other/app:1.0`]);
+    assert.equal(out.code, 0, out.stderr);
+    const result = JSON.parse(out.stdout) as { blobsMounted: number; blobsCopied: number; bytesCopied: number };
+    assert.equal(result.blobsMounted, 9);
+    assert.equal(result.blobsCopied, 0);
+    assert.equal(result.bytesCopied, 0);
+  });
+
   test('tags, catalog and delete', async () => {
     const tags = await runCli(['tags', `${a.host}/team/app`]);
     assert.equal(tags.code, 0, tags.stderr);
