@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import { setMaxListeners } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import type { CliContext } from './context.js';
@@ -77,6 +78,8 @@ async function runCli(argv: readonly string[], context: CliContext): Promise<num
 
 async function main(): Promise<void> {
   const controller = new AbortController();
+  // One signal is shared by every request in flight; each adds a listener while it runs.
+  setMaxListeners(0, controller.signal);
   let interrupts = 0;
   process.on('SIGINT', () => {
     interrupts++;
