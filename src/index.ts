@@ -43,3 +43,17 @@ export type { RawManifest } from './image/raw-manifest.js';
 export { buildIndex, parseImageIndex } from './image/index.js';
 export { parseImageManifest } from './image/manifest.js';
 export { rawFromBytes, MAX_MANIFEST_SIZE } from './image/raw-manifest.js';
+
+// Multi-arch index assembly
+export { assembleIndex, chooseFormat, parseSourceSpec, type AssembleOptions, type AssembleResult, type IndexFormat, type SourceSpec } from './ops/assemble.js';
+export {
+  manifestAnnotate,
+  manifestCreate,
+  manifestInspect,
+  manifestPush,
+  manifestRemove,
+  type AnnotateOptions,
+  type ManifestListOptions,
+} from './ops/manifest-list.js';
+export { expandTemplate, parsePushSpec, readPushSpec, type PushSpec } from './ops/spec-file.js';
+export { explainMatch, type Explanation } from './ops/explain.js';

@@ -5,6 +5,9 @@ import { Command, CommanderError } from 'commander';
 import type { CliContext } from './context.js';
 import { PolyarchError, hintFor, isPolyarchError } from '../index.js';
 import { registerCopy } from './commands/copy.js';
+import { registerExplain } from './commands/explain.js';
+import { registerIndexCreate } from './commands/index-create.js';
+import { registerManifest } from './commands/manifest.js';
 import { registerInspect } from './commands/inspect.js';
 import { registerList } from './commands/list.js';
 import { registerLogin } from './commands/login.js';
@@ -28,7 +31,11 @@ function buildProgram(context: CliContext): Command {
   registerInspect(program, context);
   registerCopy(program, context);
   registerList(program, context);
-  for (const command of program.commands) command.exitOverride().configureOutput({ writeOut: (s) => context.stdout.write(s), writeErr: () => undefined });
+  registerManifest(program, context);
+  registerIndexCreate(program, context);
+  registerExplain(program, context);
+  const all = (c: Command): Command[] => [c, ...c.commands.flatMap(all)];
+  for (const command of all(program).slice(1)) command.exitOverride().configureOutput({ writeOut: (s) => context.stdout.write(s), writeErr: () => undefined });
   return program;
 }
 

@@ -33,6 +33,7 @@ const PACKAGES: Readonly<Record<string, readonly string[]>> = {
   undici: ['registry'],
   'tar-stream': ['store', 'build'],
   commander: ['cli'],
+  yaml: ['ops'],
 };
 
 function sourceFiles(dir: string): string[] {

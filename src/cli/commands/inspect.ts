@@ -40,7 +40,7 @@ function toJson(result: Inspection): unknown {
   return { ...rest, manifest: JSON.parse(raw.bytes.toString('utf8')) as unknown };
 }
 
-function printInspection(location: string, result: Inspection, out: NodeJS.WritableStream): void {
+export function printInspection(location: string, result: Inspection, out: NodeJS.WritableStream): void {
   out.write(`Name:       ${location}\n`);
   out.write(`MediaType:  ${result.descriptor.mediaType}\n`);
   out.write(`Digest:     ${result.descriptor.digest}\n`);

@@ -1,0 +1,28 @@
+import type { Command } from 'commander';
+import type { CliContext } from '../context.js';
+import { detectHostPlatform, explainMatch, formatPlatform, parsePlatform } from '../../index.js';
+import { connectionOptions, globalsOf } from '../global-options.js';
+import { printJson } from '../output.js';
+
+export function registerExplain(program: Command, context: CliContext): void {
+  program
+    .command('explain')
+    .description('which entry an engine on a given host would pull, and why (containerd rules)')
+    .argument('<location>')
+    .option('--host <platform>', 'the host platform (default: this machine)')
+    .option('--strict', 'no fallback: only the exact platform')
+    .action(async (location: string, flags: { host?: string; strict?: boolean }, command: Command) => {
+      const globals = globalsOf(command);
+      const host = flags.host !== undefined ? parsePlatform(flags.host) : detectHostPlatform();
+      const result = await explainMatch(location, host, { ...connectionOptions(globals, context.signal), ...(flags.strict ? { strict: true } : {}) });
+      if (globals.json) {
+        printJson(result, context.stdout);
+        return;
+      }
+      const out = context.stdout;
+      out.write(`host:      ${formatPlatform(result.host)}\n`);
+      out.write(`accepts:   ${result.fallbacks.map(formatPlatform).join(' → ')}\n`);
+      out.write(result.chosen ? `pulls:     ${result.chosen.platform ? formatPlatform(result.chosen.platform) : '?'} ${result.chosen.digest}\n` : 'pulls:     nothing: no entry runs on this host\n');
+      for (const line of result.why) out.write(`passed over: ${line}\n`);
+    });
+}

@@ -1,0 +1,86 @@
+import type { Command } from 'commander';
+import type { CliContext } from '../context.js';
+import { PolyarchError, assembleIndex, expandTemplate, readPushSpec, type AssembleOptions, type AssembleResult, type IndexFormat } from '../../index.js';
+import { connectionOptions, globalsOf } from '../global-options.js';
+import { printJson } from '../output.js';
+
+function collect(value: string, previous: string[] = []): string[] {
+  return [...previous, value];
+}
+
+/** `--annotation [index:|manifest-descriptor:]KEY=VALUE` (buildx's grammar). */
+function parseAnnotations(values: readonly string[]): Pick<AssembleOptions, 'annotations' | 'descriptorAnnotations'> {
+  const index: Record<string, string> = {};
+  const descriptor: Record<string, string> = {};
+  for (const value of values) {
+    const eq = value.indexOf('=');
+    if (eq <= 0) throw new PolyarchError('USAGE', `cannot parse annotation "${value}": expected KEY=VALUE`);
+    let key = value.slice(0, eq);
+    let into = index;
+    if (key.startsWith('manifest-descriptor:')) {
+      key = key.slice('manifest-descriptor:'.length);
+      into = descriptor;
+    } else if (key.startsWith('index:')) key = key.slice('index:'.length);
+    into[key] = value.slice(eq + 1);
+  }
+  return { ...(Object.keys(index).length ? { annotations: index } : {}), ...(Object.keys(descriptor).length ? { descriptorAnnotations: descriptor } : {}) };
+}
+
+function parseFormat(value: string | undefined): IndexFormat | undefined {
+  if (value === undefined) return undefined;
+  if (value !== 'oci' && value !== 'docker') throw new PolyarchError('USAGE', `--format must be oci or docker, not "${value}"`);
+  return value;
+}
+
+function report(result: AssembleResult, json: boolean | undefined, context: CliContext): void {
+  if (json) printJson(result, context.stdout);
+  else context.stdout.write(`${result.descriptor.digest}\n`);
+}
+
+export function registerIndexCreate(program: Command, context: CliContext): void {
+  const index = program.command('index').description('assemble multi-platform indexes');
+  index
+    .command('create')
+    .description('one index from images anywhere (registries, indexes, oci: layouts, archives), pushed to every target')
+    .argument('<sources...>', 'LOCATION[,platform=os/arch[/variant]]')
+    .requiredOption('-t, --tag <target>', 'where to push the index (repeatable)', collect)
+    .option('--append', 'add the sources to the existing index at the first target')
+    .option('--annotation <KEY=VALUE>', 'annotation for the index, or manifest-descriptor:KEY=VALUE for each entry (repeatable)', collect)
+    .option('--format <format>', 'oci or docker (default: docker when every image is a Docker manifest)')
+    .option('--allow-mixed', 'allow Docker and OCI images in one index')
+    .option('--attestations <mode>', 'keep or drop BuildKit attestations of index sources', 'keep')
+    .action(async (sources: string[], flags: { tag: string[]; append?: boolean; annotation?: string[]; format?: string; allowMixed?: boolean; attestations: string }, command: Command) => {
+      const globals = globalsOf(command);
+      if (flags.attestations !== 'keep' && flags.attestations !== 'drop') throw new PolyarchError('USAGE', `--attestations must be keep or drop, not "${flags.attestations}"`);
+      const format = parseFormat(flags.format);
+      const result = await assembleIndex(sources, flags.tag, {
+        ...connectionOptions(globals, context.signal),
+        ...parseAnnotations(flags.annotation ?? []),
+        ...(format ? { format } : {}),
+        ...(flags.append ? { append: true } : {}),
+        ...(flags.allowMixed ? { allowMixed: true } : {}),
+        attestations: flags.attestations,
+      });
+      report(result, globals.json, context);
+    });
+
+  const push = program.command('push').description("manifest-tool's push: from a spec file or from arguments");
+  push
+    .command('from-spec')
+    .argument('<file>', "manifest-tool's YAML spec")
+    .action(async (file: string, _flags: unknown, command: Command) => {
+      const globals = globalsOf(command);
+      const spec = await readPushSpec(file);
+      report(await assembleIndex(spec.sources, spec.targets, connectionOptions(globals, context.signal)), globals.json, context);
+    });
+  push
+    .command('from-args')
+    .requiredOption('--platforms <list>', 'platforms, comma separated')
+    .requiredOption('--template <image>', 'image name with OS, ARCH and VARIANT placeholders')
+    .requiredOption('--target <image>', 'where to push the index')
+    .action(async (flags: { platforms: string; template: string; target: string }, command: Command) => {
+      const globals = globalsOf(command);
+      const spec = expandTemplate(flags.template, flags.platforms, flags.target);
+      report(await assembleIndex(spec.sources, spec.targets, connectionOptions(globals, context.signal)), globals.json, context);
+    });
+}

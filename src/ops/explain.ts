@@ -1,0 +1,43 @@
+import type { ConnectionOptions } from '../endpoint/open-endpoint.js';
+import type { Descriptor } from '../image/descriptor.js';
+import type { Platform } from '../platform/platform.js';
+import { PolyarchError } from '../errors/polyarch-error.js';
+import { parseImageIndex } from '../image/index.js';
+import { isIndex } from '../mediatype/mediatype.js';
+import { platformFallbacks, selectEntry } from '../platform/match.js';
+import { normalizePlatform } from '../platform/normalize.js';
+import { isAttestationEntry } from './select-platforms.js';
+import { platformOfImage } from './resolve-source.js';
+import { referenceOrLatest, toLocation, withOpener, type LocationInput } from './session.js';
+
+export interface Explanation {
+  readonly host: Platform;
+  /** What the host accepts, best first (containerd's `Only` vector). */
+  readonly fallbacks: readonly Platform[];
+  /** The entry an engine on `host` pulls; undefined when none runs there. */
+  readonly chosen?: Descriptor;
+  /** One line per entry passed over. */
+  readonly why: readonly string[];
+  /** The location is a single image, not an index. */
+  readonly single: boolean;
+}
+
+/** Which entry of an index an engine on `host` would pull, and why the others were passed over. */
+export async function explainMatch(input: LocationInput, host: Platform, options: ConnectionOptions & { strict?: boolean; signal?: AbortSignal } = {}): Promise<Explanation> {
+  const io = options.signal ? { signal: options.signal } : {};
+  return withOpener(options, async (opener) => {
+    const { endpoint, reference } = await opener.open(toLocation(input), 'read');
+    const raw = await endpoint.getManifest(referenceOrLatest(reference), io);
+    const fallbacks = options.strict ? [normalizePlatform(host)] : platformFallbacks(host);
+    let entries: Descriptor[];
+    if (isIndex(raw.mediaType)) {
+      entries = parseImageIndex(raw).manifests.filter((d) => !isAttestationEntry(d));
+    } else {
+      const platform = await platformOfImage(endpoint, raw, String(typeof input === 'string' ? input : endpoint.description), io);
+      entries = [{ mediaType: raw.mediaType, digest: raw.digest, size: raw.size, ...(platform ? { platform } : {}) }];
+    }
+    const selection = selectEntry(entries, host, options.strict ? { strict: true } : {});
+    if (entries.length === 0) throw new PolyarchError('PLATFORM_NOT_IN_INDEX', `${endpoint.description} is an empty index`);
+    return { host: normalizePlatform(host), fallbacks, ...(selection.entry ? { chosen: selection.entry } : {}), why: selection.why, single: !isIndex(raw.mediaType) };
+  });
+}

@@ -1,0 +1,169 @@
+// Issue 3's acceptance as a user runs it: docker's manifest workflow with polyarch, interop with
+// the real docker CLI (no daemon needed for `docker manifest`), skopeo choosing platforms, and
+// `index create` from a registry image plus a local layout.
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { promisify } from 'node:util';
+import { createEndpointOpener } from '../../src/endpoint/open-endpoint.js';
+import { parseLocation } from '../../src/reference/location.js';
+import type { Platform } from '../../src/platform/platform.js';
+import { startDistribution, type DistributionHandle } from '../helpers/distribution.js';
+import { randomImage, type GeneratedImage } from '../helpers/images.js';
+import { runCli } from '../helpers/run-cli.js';
+import { tempDir } from '../helpers/temp-dir.js';
+
+const exec = promisify(execFile);
+
+async function pushImage(location: string, platform: Platform, format: 'oci' | 'docker' = 'docker'): Promise<GeneratedImage> {
+  const opener = createEndpointOpener();
+  try {
+    const parsed = parseLocation(location);
+    const { endpoint, reference } = await opener.open(parsed, 'write');
+    return await randomImage(endpoint, { platform, format, tag: reference ?? 'latest', seed: location, bytes: 2048 });
+  } finally {
+    await opener.close();
+  }
+}
+
+/** The manifest skopeo fetches for a platform, read from its dir: output. */
+async function skopeoPick(dir: string, ref: string, arch: string, variant?: string): Promise<string> {
+  const out = join(dir, `pick-${arch}-${variant ?? ''}-${Math.random().toString(36).slice(2)}`);
+  await exec('skopeo', ['copy', '--src-tls-verify=false', '--override-os', 'linux', '--override-arch', arch, ...(variant ? ['--override-variant', variant] : []), `docker://${ref}`, `dir:${out}`]);
+  return readFile(join(out, 'manifest.json'), 'utf8');
+}
+
+describe('docker manifest workflow and index create', () => {
+  let reg: DistributionHandle;
+  let dir: { path: string; remove: () => Promise<void> };
+  let env: NodeJS.ProcessEnv;
+  let x86: GeneratedImage;
+  let arm64: GeneratedImage;
+  let armv7: GeneratedImage;
+
+  before(async () => {
+    reg = await startDistribution();
+    dir = await tempDir();
+    env = { DOCKER_CONFIG: join(dir.path, 'docker') };
+    // Per-arch images named as the seeds name them, with the platform only in their configs.
+    x86 = await pushImage(`${reg.host}/foo-x86_64:latest`, { os: 'linux', architecture: 'amd64' });
+    arm64 = await pushImage(`${reg.host}/foo-arm64:latest`, { os: 'linux', architecture: 'arm64', variant: 'v8' });
+    armv7 = await pushImage(`${reg.host}/foo-armv7:latest`, { os: 'linux', architecture: 'arm', variant: 'v7' });
+  });
+  after(async () => {
+    await reg?.stop();
+    await dir?.remove();
+  });
+
+  test('the seed workflow with verbatim flags; docker and skopeo read the result', async () => {
+    const r = reg.host;
+    const steps = [
+      ['manifest', 'create', '--insecure', `${r}/foo:latest`, `${r}/foo-x86_64:latest`, `${r}/foo-arm64:latest`],
+      ['manifest', 'annotate', `${r}/foo:latest`, `${r}/foo-x86_64:latest`, '--os', 'linux', '--arch', 'amd64'],
+      ['manifest', 'annotate', `${r}/foo:latest`, `${r}/foo-arm64:latest`, '--os', 'linux', '--arch', 'arm64', '--variant', 'v8'],
+      ['manifest', 'push', '--insecure', `${r}/foo:latest`],
+    ];
+    for (const args of steps) {
+      const out = await runCli(args, { env });
+      assert.equal(out.code, 0, `${args.join(' ')}: ${out.stderr}`);
+    }
+    const { stdout } = await exec('docker', ['manifest', 'inspect', '--insecure', `${r}/foo:latest`], { env: { ...process.env, ...env } });
+    const list = JSON.parse(stdout) as { manifests: { digest: string; platform: { architecture: string; os: string } }[] };
+    assert.deepEqual(list.manifests.map((m) => [m.platform.os, m.platform.architecture, m.digest]).sort(), [
+      ['linux', 'amd64', x86.manifest.digest],
+      ['linux', 'arm64', arm64.manifest.digest],
+    ]);
+    assert.equal(await skopeoPick(dir.path, `${r}/foo:latest`, 'arm64', 'v8'), arm64.manifest.bytes.toString());
+    assert.equal(await skopeoPick(dir.path, `${r}/foo:latest`, 'amd64'), x86.manifest.bytes.toString());
+  });
+
+  test('x86_64 is normalized to amd64 with a notice; --amend replaces instead of keeping stale entries', async () => {
+    const r = reg.host;
+    assert.equal((await runCli(['manifest', 'create', `${r}/norm:1`, `${r}/foo-x86_64:latest`], { env })).code, 0);
+    const annotated = await runCli(['manifest', 'annotate', `${r}/norm:1`, `${r}/foo-x86_64:latest`, '--arch', 'x86_64'], { env });
+    assert.equal(annotated.code, 0, annotated.stderr);
+    assert.match(annotated.stderr, /notice: .*"x86_64".*"amd64"/);
+    const again = await runCli(['manifest', 'create', `${r}/norm:1`, `${r}/foo-armv7:latest`], { env });
+    assert.equal(again.code, 2);
+    assert.match(again.stderr, /--amend/);
+    assert.equal((await runCli(['manifest', 'create', '--amend', `${r}/norm:1`, `${r}/foo-armv7:latest`], { env })).code, 0);
+    const shown = await runCli(['manifest', 'inspect', `${r}/norm:1`], { env });
+    const list = JSON.parse(shown.stdout) as { manifests: { platform: { architecture: string; variant?: string } }[] };
+    assert.deepEqual(list.manifests.map((m) => `${m.platform.architecture}${m.platform.variant ? `/${m.platform.variant}` : ''}`).sort(), ['amd64', 'arm/v7']);
+    assert.equal((await runCli(['manifest', 'rm', `${r}/norm:1`], { env })).code, 0);
+  });
+
+  test('a list docker created is annotated and pushed by polyarch; polyarch’s list is pushed by docker', async () => {
+    const r = reg.host;
+    const denv = { ...process.env, ...env };
+    await exec('docker', ['manifest', 'create', '--insecure', `${r}/mixed:1`, `${r}/foo-x86_64:latest`, `${r}/foo-armv7:latest`], { env: denv });
+    const annotated = await runCli(['manifest', 'annotate', `${r}/mixed:1`, `${r}/foo-armv7:latest`, '--arch', 'armhf'], { env });
+    assert.equal(annotated.code, 0, annotated.stderr);
+    const pushed = await runCli(['manifest', 'push', '--purge', `${r}/mixed:1`], { env });
+    assert.equal(pushed.code, 0, pushed.stderr);
+    const raw = (await exec('skopeo', ['inspect', '--raw', '--tls-verify=false', `docker://${r}/mixed:1`])).stdout;
+    assert.equal(`${JSON.parse(raw).manifests.length}`, '2');
+    assert.equal(await skopeoPick(dir.path, `${r}/mixed:1`, 'arm', 'v7'), armv7.manifest.bytes.toString());
+
+    assert.equal((await runCli(['manifest', 'create', `${r}/byus:1`, `${r}/foo-x86_64:latest`, `${r}/foo-arm64:latest`], { env })).code, 0);
+    const { stdout } = await exec('docker', ['manifest', 'push', '--insecure', `${r}/byus:1`], { env: denv });
+    assert.match(stdout, /sha256:[0-9a-f]{64}/);
+    assert.equal(await skopeoPick(dir.path, `${r}/byus:1`, 'arm64'), arm64.manifest.bytes.toString());
+  });
+
+  test('index create from a registry image and a local layout never pushed before', async () => {
+    const layout = join(dir.path, 'local-arm64');
+    const local = await pushImage(`oci:${layout}:latest`, { os: 'linux', architecture: 'arm64' }, 'oci');
+    const x86oci = await pushImage(`${reg.host}/foo-x86_64-oci:latest`, { os: 'linux', architecture: 'amd64' }, 'oci');
+    const made = await runCli(['index', 'create', '-t', `${reg.host}/bar:1`, `${reg.host}/foo-x86_64-oci:latest`, `oci:${layout}:latest`]);
+    assert.equal(made.code, 0, made.stderr);
+    const index = JSON.parse((await exec('skopeo', ['inspect', '--raw', '--tls-verify=false', `docker://${reg.host}/bar:1`])).stdout) as { mediaType: string; manifests: { digest: string }[] };
+    assert.equal(made.stdout.trim().length, 71);
+    assert.deepEqual(index.manifests.map((m) => m.digest), [x86oci.manifest.digest, local.manifest.digest]);
+    assert.equal(await skopeoPick(dir.path, `${reg.host}/bar:1`, 'arm64'), local.manifest.bytes.toString());
+  });
+
+  test('bad input is one line and exit 2', async () => {
+    const r = reg.host;
+    const platform = await runCli(['index', 'create', '-t', `${r}/bad:1`, `${r}/foo-x86_64:latest,platform=linux/amd64/v2/x`]);
+    assert.equal(platform.code, 2);
+    assert.match(platform.stderr, /\[INVALID_PLATFORM\]\n$/);
+    const missing = await runCli(['index', 'create', '-t', `${r}/bad:1`, `${r}/does-not-exist:1`]);
+    assert.equal(missing.code, 2);
+    assert.match(missing.stderr, /does-not-exist:1.*\[MANIFEST_UNKNOWN\]\n$/);
+    const duplicate = await runCli(['index', 'create', '-t', `${r}/bad:1`, `${r}/foo-x86_64:latest`, `${r}/foo-arm64:latest,platform=linux/amd64`]);
+    assert.equal(duplicate.code, 2);
+    assert.match(duplicate.stderr, /two sources have platform linux\/amd64: .*foo-x86_64:latest and .*foo-arm64:latest \[USAGE\]\n$/);
+    for (const out of [platform, missing, duplicate]) assert.equal(out.stderr.split('\n').length, 2, out.stderr);
+  });
+
+  test('push from-spec and from-args accept variants manifest-tool rejects', async () => {
+    const r = reg.host;
+    await pushImage(`${r}/app-linuxarm64v8.2:1`, { os: 'linux', architecture: 'arm64', variant: 'v8.2' });
+    await pushImage(`${r}/app-linuxamd64v3:1`, { os: 'linux', architecture: 'amd64', variant: 'v3' });
+    await pushImage(`${r}/app-linuxriscv64:1`, { os: 'linux', architecture: 'riscv64' });
+    const args = await runCli(['push', 'from-args', '--platforms', 'linux/arm64/v8.2,linux/amd64/v3,linux/riscv64', '--template', `${r}/app-OSARCHVARIANT:1`, '--target', `${r}/app:1`]);
+    assert.equal(args.code, 0, args.stderr);
+    const spec = join(dir.path, 'spec.yaml');
+    await writeFile(spec, `image: ${r}/app:2\ntags: ['2.0', 'latest']\nmanifests:\n  - image: ${r}/app-linuxarm64v8.2:1\n    platform:\n      architecture: arm64\n      os: linux\n      variant: v8.2\n  - image: ${r}/app-linuxriscv64:1\n    platform:\n      architecture: riscv64\n      os: linux\n`);
+    const fromSpec = await runCli(['push', 'from-spec', spec]);
+    assert.equal(fromSpec.code, 0, fromSpec.stderr);
+    for (const tag of ['2', '2.0', 'latest']) {
+      const index = JSON.parse((await exec('skopeo', ['inspect', '--raw', '--tls-verify=false', `docker://${r}/app:${tag}`])).stdout) as { manifests: { platform: { architecture: string; variant?: string } }[] };
+      assert.deepEqual(index.manifests.map((m) => `${m.platform.architecture}/${m.platform.variant ?? ''}`), ['arm64/v8.2', 'riscv64/']);
+    }
+  });
+
+  test('explain names the entry a host pulls and why the others were passed over', async () => {
+    const out = await runCli(['explain', `${reg.host}/foo:latest`, '--host', 'linux/arm64/v8.2']);
+    assert.equal(out.code, 0, out.stderr);
+    assert.match(out.stdout, /accepts: +linux\/arm64\/v8\.2 → linux\/arm64\/v8\.1 → linux\/arm64 → linux\/arm\/v8/);
+    assert.match(out.stdout, new RegExp(`pulls: +linux/arm64(/v8)? ${arm64.manifest.digest}`));
+    assert.match(out.stdout, /passed over: linux\/amd64/);
+    const none = await runCli(['explain', '--json', `${reg.host}/foo:latest`, '--host', 'linux/s390x']);
+    assert.equal(none.code, 0, none.stderr);
+    assert.equal((JSON.parse(none.stdout) as { chosen?: unknown }).chosen, undefined);
+  });
+});
