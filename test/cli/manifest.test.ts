@@ -167,3 +167,41 @@ describe('docker manifest workflow and index create', () => {
     assert.equal((JSON.parse(none.stdout) as { chosen?: unknown }).chosen, undefined);
   });
 });
+
+describe('index assembly against a TLS registry with a self-signed certificate', () => {
+  let reg: DistributionHandle;
+  let dir: { path: string; remove: () => Promise<void> };
+  before(async () => {
+    reg = await startDistribution({ tls: true });
+    dir = await tempDir();
+  });
+  after(async () => {
+    await reg?.stop();
+    await dir?.remove();
+  });
+
+  test('index create with --ca-file; manifest create/push with --insecure', async () => {
+    const opener = createEndpointOpener({ caFile: reg.caFile! });
+    const images: GeneratedImage[] = [];
+    for (const [name, platform] of [['foo-x86_64', { os: 'linux', architecture: 'amd64' }], ['foo-arm64', { os: 'linux', architecture: 'arm64' }]] as const) {
+      const { endpoint } = await opener.open(parseLocation(`${reg.host}/${name}:1`), 'write');
+      images.push(await randomImage(endpoint, { platform, tag: '1', seed: `tls-${name}`, format: 'docker' }));
+    }
+    await opener.close();
+    const untrusted = await runCli(['index', 'create', '-t', `${reg.host}/foo:1`, `${reg.host}/foo-x86_64:1`]);
+    assert.equal(untrusted.code, 1);
+    assert.match(untrusted.stderr, /\[TLS\]\n/);
+    const made = await runCli(['--ca-file', reg.caFile!, 'index', 'create', '-t', `${reg.host}/foo:1`, `${reg.host}/foo-x86_64:1`, `${reg.host}/foo-arm64:1`]);
+    assert.equal(made.code, 0, made.stderr);
+    const env = { DOCKER_CONFIG: join(dir.path, 'docker') };
+    assert.equal((await runCli(['manifest', 'create', '--insecure', `${reg.host}/foo:2`, `${reg.host}/foo-x86_64:1`, `${reg.host}/foo-arm64:1`], { env })).code, 0);
+    const pushed = await runCli(['manifest', 'push', '--insecure', `${reg.host}/foo:2`], { env });
+    assert.equal(pushed.code, 0, pushed.stderr);
+    const entries = async (tag: string) =>
+      (JSON.parse((await exec('skopeo', ['inspect', '--raw', '--tls-verify=false', `docker://${reg.host}/foo:${tag}`])).stdout) as { manifests: { digest: string }[] }).manifests.map((m) => m.digest).sort();
+    // docker orders a local list by file name, index create by argument order: same entries either way.
+    assert.deepEqual(await entries('2'), await entries('1'));
+    const shown = await runCli(['--insecure', 'inspect', '--platform', 'linux/arm64', `${reg.host}/foo:2`]);
+    assert.match(shown.stdout, new RegExp(`Digest:\\s+${images[1]!.manifest.digest}`));
+  });
+});
