@@ -57,3 +57,6 @@ export {
 } from './ops/manifest-list.js';
 export { expandTemplate, parsePushSpec, readPushSpec, type PushSpec } from './ops/spec-file.js';
 export { explainMatch, type Explanation } from './ops/explain.js';
+
+// Embedded registry
+export { createRegistryServer, type RegistryServer, type RegistryServerOptions } from './server/server.js';

@@ -8,6 +8,7 @@ import { registerCopy } from './commands/copy.js';
 import { registerExplain } from './commands/explain.js';
 import { registerIndexCreate } from './commands/index-create.js';
 import { registerManifest } from './commands/manifest.js';
+import { registerServe } from './commands/serve.js';
 import { registerInspect } from './commands/inspect.js';
 import { registerList } from './commands/list.js';
 import { registerLogin } from './commands/login.js';
@@ -34,6 +35,7 @@ function buildProgram(context: CliContext): Command {
   registerManifest(program, context);
   registerIndexCreate(program, context);
   registerExplain(program, context);
+  registerServe(program, context);
   const all = (c: Command): Command[] => [c, ...c.commands.flatMap(all)];
   for (const command of all(program).slice(1)) command.exitOverride().configureOutput({ writeOut: (s) => context.stdout.write(s), writeErr: () => undefined });
   return program;

@@ -34,6 +34,7 @@ const PACKAGES: Readonly<Record<string, readonly string[]>> = {
   'tar-stream': ['store', 'build'],
   commander: ['cli'],
   yaml: ['ops'],
+  bcryptjs: ['server'],
 };
 
 function sourceFiles(dir: string): string[] {
