@@ -9,6 +9,8 @@ const REQUIRED_PROGRAMS = [
   { program: 'docker-registry', pkg: 'docker-registry' },
   { program: 'skopeo', pkg: 'skopeo' },
   { program: 'openssl', pkg: 'openssl' },
+  { program: 'docker', pkg: 'docker.io' },
+  { program: 'chromium', pkg: 'chromium' },
 ];
 
 const missing = REQUIRED_PROGRAMS.filter(({ program }) => spawnSync('sh', ['-c', `command -v ${program}`]).status !== 0);

@@ -16,6 +16,7 @@ import { createDigester, digestFromHash, encodedPart, isDigest, type Digest } fr
 import { writeFileAtomic } from '../store/atomic-write.js';
 import { BlobStore } from '../store/blob-store.js';
 import { writeStreamAtomic } from '../store/atomic-write.js';
+import { removeOrphanTemps } from '../store/gc.js';
 
 export interface UploadState {
   readonly id: string;
@@ -37,6 +38,7 @@ export class RegistryStorage {
   async init(): Promise<void> {
     await mkdir(join(this.root, 'blobs', 'sha256'), { recursive: true });
     await mkdir(join(this.root, 'repositories'), { recursive: true });
+    await removeOrphanTemps(this.root);
     await rm(join(this.root, 'uploads'), { recursive: true, force: true });
     await mkdir(join(this.root, 'uploads'), { recursive: true });
   }
