@@ -7,11 +7,11 @@
 // Every write goes through a temp file and rename, so a kill at any moment never leaves a
 // visible partial blob, link or tag.
 import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, readdir, readFile, rm, stat } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, rm, stat, truncate } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { randomUUID } from 'node:crypto';
+import { randomUUID, type Hash } from 'node:crypto';
 import { createDigester, digestFromHash, encodedPart, isDigest, type Digest } from '../digest/digest.js';
 import { writeFileAtomic } from '../store/atomic-write.js';
 import { BlobStore } from '../store/blob-store.js';
@@ -22,6 +22,8 @@ export interface UploadState {
   readonly id: string;
   readonly repository: string;
   size: number;
+  /** Hashed as chunks arrive, so finishing never reads the upload again. */
+  readonly hash: Hash;
 }
 
 export class RegistryStorage {
@@ -83,7 +85,7 @@ export class RegistryStorage {
 
   // ---- uploads ----
   async startUpload(repository: string): Promise<UploadState> {
-    const state: UploadState = { id: randomUUID(), repository, size: 0 };
+    const state: UploadState = { id: randomUUID(), repository, size: 0, hash: createDigester('sha256') };
     await writeFileAtomic(join(this.root, 'uploads', state.id), Buffer.alloc(0));
     this.#uploads.set(state.id, state);
     return state;
@@ -95,23 +97,43 @@ export class RegistryStorage {
   }
 
   async appendUpload(state: UploadState, content: Readable): Promise<void> {
-    const counter = { bytes: 0 };
-    content.on('data', (c: Buffer) => (counter.bytes += c.length));
+    // A chunk cut off mid-way would leave the hash ahead of the file: count it only when whole.
+    const chunkHash = state.hash.copy();
+    let bytes = 0;
+    content.on('data', (c: Buffer) => {
+      chunkHash.update(c);
+      bytes += c.length;
+    });
+    const path = join(this.root, 'uploads', state.id);
     try {
-      await pipeline(content, createWriteStream(join(this.root, 'uploads', state.id), { flags: 'a' }));
-    } finally {
-      state.size += counter.bytes;
+      await pipeline(content, createWriteStream(path, { flags: 'a' }));
+    } catch (error) {
+      // Drop the partial chunk so the session stays at its last good offset.
+      await truncateTo(path, state.size);
+      throw error;
     }
+    state.size += bytes;
+    (state as { hash: Hash }).hash = chunkHash;
   }
 
   /** Verifies the finished upload against `digest` and moves it into the blob store. */
   async finishUpload(state: UploadState, digest: Digest): Promise<boolean> {
     const path = join(this.root, 'uploads', state.id);
-    const hash = createDigester(digest.startsWith('sha512:') ? 'sha512' : 'sha256');
-    for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
-    const actual = digestFromHash(hash, digest.startsWith('sha512:') ? 'sha512' : 'sha256');
+    let actual: Digest;
+    if (digest.startsWith('sha256:')) {
+      actual = digestFromHash(state.hash.copy(), 'sha256');
+    } else {
+      const hash = createDigester('sha512');
+      for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
+      actual = digestFromHash(hash, 'sha512');
+    }
     if (actual !== digest) return false;
-    await this.putBlob(state.repository, digest, createReadStream(path), state.size);
+    // uploads/ sits beside blobs/ on one filesystem: the verified file is renamed into place.
+    if (!(await this.blobs.has(digest))) {
+      await mkdir(join(this.root, 'blobs', digest.slice(0, digest.indexOf(':'))), { recursive: true });
+      await rename(path, this.blobs.pathOf(digest));
+    }
+    await this.linkBlob(state.repository, digest);
     await this.cancelUpload(state);
     return true;
   }
@@ -204,6 +226,10 @@ export class RegistryStorage {
     }
     return { removed, kept: names.length - removed };
   }
+}
+
+async function truncateTo(path: string, size: number): Promise<void> {
+  await truncate(path, size).catch(() => undefined);
 }
 
 async function exists(path: string): Promise<boolean> {

@@ -25,7 +25,7 @@ export function registerCopy(program: Command, context: CliContext): void {
       else if (globals.quiet) context.stdout.write(`${result.descriptor.digest}\n`);
       else
         context.stdout.write(
-          `copied ${source} to ${destination}: ${result.descriptor.digest} (${result.manifests} manifests; blobs ${result.blobsCopied} copied, ${result.blobsMounted} mounted, ${result.blobsSkipped} already there)\n`,
+          `copied ${source} to ${destination}: ${result.descriptor.digest} (${result.manifests} manifest${result.manifests === 1 ? '' : 's'}; blobs ${result.blobsCopied} copied, ${result.blobsMounted} mounted, ${result.blobsSkipped} already there)\n`,
         );
     });
 }
