@@ -2,20 +2,19 @@
 // CNCF distribution (`docker-registry`), same client (skopeo), same run: push and pull of one
 // 1 GiB blob and of a 3-platform index of about 600 MB. Server RSS is sampled from /proc while
 // each transfer runs.
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { createCipheriv, createHash } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { pack } from 'tar-stream';
 import { createEndpointOpener, parseLocation } from '../src/index.js';
 import { startDistribution } from '../test/helpers/distribution.js';
 import { randomIndex, THREE_PLATFORMS } from '../test/helpers/images.js';
+import { startServeProcess } from '../test/helpers/serve-process.js';
 
 const exec = promisify(execFile);
-const cli = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
 const BIG = Number(process.env.BENCH_BIG_MB ?? 1024) * 1024 * 1024;
 const work = resolve('bench/work-serve');
 
@@ -57,19 +56,6 @@ async function bigImageLayout(dir: string, size: number): Promise<void> {
   await writeFile(join(dir, 'index.json'), JSON.stringify({ schemaVersion: 2, manifests: [{ mediaType: 'application/vnd.oci.image.manifest.v1+json', ...manifest, annotations: { 'org.opencontainers.image.ref.name': '1' } }] }));
 }
 
-function startServe(root: string): Promise<{ child: ChildProcess; host: string }> {
-  return new Promise((done, fail) => {
-    const child = spawn(process.execPath, [cli, 'serve', '--root', root, '--listen', '127.0.0.1:0'], { stdio: ['ignore', 'pipe', 'inherit'] });
-    let out = '';
-    child.stdout!.on('data', (c: Buffer) => {
-      out += c.toString();
-      const m = /http:\/\/(127\.0\.0\.1:\d+)/.exec(out);
-      if (m) done({ child, host: m[1]! });
-    });
-    child.on('error', fail);
-  });
-}
-
 /** Runs `work` while sampling the server's resident memory; returns seconds and the peak in MB. */
 async function measure(pid: number, work: () => Promise<unknown>): Promise<{ seconds: number; peakMb: number }> {
   let peak = 0;
@@ -92,7 +78,7 @@ async function measure(pid: number, work: () => Promise<unknown>): Promise<{ sec
 await rm(work, { recursive: true, force: true });
 await mkdir(work, { recursive: true });
 const distribution = await startDistribution();
-const served = await startServe(join(work, 'serve-root'));
+const served = await startServeProcess(join(work, 'serve-root'));
 try {
   process.stderr.write(`generating a ${BIG >> 20} MiB layer and a 3-platform index…\n`);
   await bigImageLayout(join(work, 'big'), BIG);

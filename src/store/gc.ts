@@ -1,5 +1,6 @@
 import { readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { isProcessAlive } from '../internal/process-alive.js';
 import { isTempName } from '../internal/temp-path.js';
 
 /** The writer's pid, from a temp name made by tempPathIn (`.prefix-PID-hex.polyarch-tmp`). */
@@ -8,14 +9,6 @@ function ownerOf(name: string): number | undefined {
   return match ? Number(match[1]) : undefined;
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 /** Removes temp files a crashed writer left in a layout; a live writer's temp files are left alone. */
 export async function removeOrphanTemps(dir: string): Promise<number> {
@@ -24,7 +17,7 @@ export async function removeOrphanTemps(dir: string): Promise<number> {
   for (const entry of entries) {
     if (!entry.isFile() || !isTempName(entry.name)) continue;
     const owner = ownerOf(entry.name);
-    if (owner !== undefined && alive(owner)) continue;
+    if (owner !== undefined && isProcessAlive(owner)) continue;
     const parent = (entry as unknown as { parentPath?: string; path?: string }).parentPath ?? (entry as unknown as { path: string }).path;
     await rm(join(parent, entry.name), { force: true });
     removed++;

@@ -2,20 +2,13 @@
 // A lock whose owner is gone (crash) is broken; waiting is bounded.
 import { open, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { isProcessAlive } from '../internal/process-alive.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { PolyarchError } from '../errors/polyarch-error.js';
 
 const LOCK_NAME = 'index.json.lock';
 const WAIT_MS = 30_000;
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 async function acquire(path: string): Promise<void> {
   const deadline = Date.now() + WAIT_MS;
@@ -29,7 +22,7 @@ async function acquire(path: string): Promise<void> {
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
     }
     const owner = Number.parseInt(await readFile(path, 'utf8').catch(() => ''), 10);
-    if (Number.isSafeInteger(owner) && owner > 0 && owner !== process.pid && !alive(owner)) {
+    if (Number.isSafeInteger(owner) && owner > 0 && owner !== process.pid && !isProcessAlive(owner)) {
       await rm(path, { force: true });
       continue;
     }

@@ -1,7 +1,7 @@
 // polyarch's registry against clients we did not write (skopeo, docker manifest), the spec's
 // MUSTs that distribution 2.8 misses, access control, and crash safety of the serve process.
 import assert from 'node:assert/strict';
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { execFile, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -12,7 +12,8 @@ import { copy } from '../../src/ops/copy.js';
 import { openLayout } from '../../src/store/oci-layout.js';
 import { randomIndex, seededBytes, type GeneratedIndex } from '../helpers/images.js';
 import { startEmbedded, type EmbeddedHandle } from '../helpers/embedded.js';
-import { CLI_PATH, runCli } from '../helpers/run-cli.js';
+import { runCli } from '../helpers/run-cli.js';
+import { startServeProcess } from '../helpers/serve-process.js';
 import { tempDir } from '../helpers/temp-dir.js';
 
 const exec = promisify(execFile);
@@ -139,19 +140,6 @@ describe('crash safety of `polyarch serve`', () => {
   before(async () => (dir = await tempDir()));
   after(() => dir.remove());
 
-  function serve(root: string): Promise<{ child: ChildProcess; host: string }> {
-    return new Promise((resolve, reject) => {
-      const child = spawn(process.execPath, [CLI_PATH, 'serve', '--root', root, '--listen', '127.0.0.1:0'], { stdio: ['ignore', 'pipe', 'inherit'] });
-      let out = '';
-      child.stdout!.on('data', (c: Buffer) => {
-        out += c.toString();
-        const match = /on http:\/\/(127\.0\.0\.1:\d+)/.exec(out);
-        if (match) resolve({ child, host: match[1]! });
-      });
-      child.on('error', reject);
-      child.on('exit', (code) => reject(new Error(`serve exited with ${code}: ${out}`)));
-    });
-  }
   const kill = (child: ChildProcess) =>
     new Promise<void>((resolve) => {
       child.removeAllListeners('exit');
@@ -161,7 +149,7 @@ describe('crash safety of `polyarch serve`', () => {
 
   test('SIGKILL during a chunked upload and during a manifest PUT leaves only verifiable content', async () => {
     const root = join(dir.path, 'root');
-    let { child, host } = await serve(root);
+    let { child, host } = await startServeProcess(root);
     const big = seededBytes('crash', 8 * 1024 * 1024);
     const start = await fetch(`http://${host}/v2/crash/app/blobs/uploads/`, { method: 'POST' });
     const location = new URL(start.headers.get('location')!, `http://${host}`).toString();
@@ -170,7 +158,7 @@ describe('crash safety of `polyarch serve`', () => {
     const pending = fetch(location, { method: 'PATCH', body: big.subarray(4 << 20), headers: { 'content-range': `${4 << 20}-${big.length - 1}` } }).catch(() => undefined);
     await kill(child);
     await pending;
-    ({ child, host } = await serve(root));
+    ({ child, host } = await startServeProcess(root));
     // The upload session died with the process; the blob is not visible.
     assert.equal((await fetch(`http://${host}/v2/crash/app/blobs/${sha(big)}`, { method: 'HEAD' })).status, 404);
     const layout = await openLayout(join(dir.path, 'src'), { create: true });
@@ -178,7 +166,7 @@ describe('crash safety of `polyarch serve`', () => {
     const pushing = copy(`oci:${join(dir.path, 'src')}:1`, `${host}/crash/app:1`).catch(() => undefined);
     setTimeout(() => void kill(child), 30);
     await pushing;
-    ({ child, host } = await serve(root));
+    ({ child, host } = await startServeProcess(root));
     const result = await copy(`oci:${join(dir.path, 'src')}:1`, `${host}/crash/app:1`);
     assert.equal(result.descriptor.digest, made.index.digest);
     // Every blob present verifies; every tag points at a manifest that is there.
