@@ -88,6 +88,18 @@ describe('embedded registry with real clients', () => {
     assert.equal((await fetch(`${server.url}/v2/demo/chunks/manifests/sha256:zz`)).status, 400);
   });
 
+  test('concurrent pushes of one blob all succeed and store one copy', async () => {
+    const bytes = seededBytes('same-blob', 1 << 20);
+    const digest = sha(bytes);
+    const statuses = await Promise.all(
+      Array.from({ length: 6 }, (_, i) => fetch(`${server.url}/v2/demo/same${i % 2}/blobs/uploads/?digest=${digest}`, { method: 'POST', body: bytes }).then((r) => r.status)),
+    );
+    assert.deepEqual(statuses, [201, 201, 201, 201, 201, 201]);
+    const copies = (await readdir(join(server.root, 'blobs', 'sha256'))).filter((n) => n === digest.slice(7) || n.includes('tmp'));
+    assert.deepEqual(copies, [digest.slice(7)]);
+    for (const repo of ['same0', 'same1']) assert.equal((await fetch(`${server.url}/v2/demo/${repo}/blobs/${digest}`, { method: 'HEAD' })).status, 200);
+  });
+
   test('an upload whose digest does not match is DIGEST_INVALID and nothing is stored', async () => {
     const bytes = Buffer.from('real content');
     const wrong = sha(Buffer.from('other content'));
