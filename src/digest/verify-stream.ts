@@ -53,6 +53,11 @@ export class VerifyStream extends Transform {
     return this.#bytes;
   }
 
+  /** Whether this stream already checks exactly `digest` and `size` (so a consumer need not hash again). */
+  verifies(digest: Digest, size: number | undefined): boolean {
+    return this.#digest === digest && (size === undefined || size < 0 || this.#size === size);
+  }
+
   override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
     this.#bytes += chunk.length;
     if (this.#size >= 0 && this.#bytes > this.#size) {

@@ -6,7 +6,7 @@ import { dirname } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Digest } from '../digest/digest.js';
-import { verifyStream } from '../digest/verify-stream.js';
+import { VerifyStream, verifyStream } from '../digest/verify-stream.js';
 import { tempPathIn } from '../internal/temp-path.js';
 
 /** Replaces `path` with `bytes` in one step: readers see the old file or the new one, never a part. */
@@ -45,12 +45,12 @@ export async function writeStreamAtomic(finalPath: string, content: Readable, op
   await mkdir(dir, { recursive: true });
   const temp = tempPathIn(dir);
   try {
-    await pipeline(
-      content,
-      verifyStream({ digest: options.digest, ...(options.size !== undefined ? { size: options.size } : {}), ...(options.what ? { what: options.what } : {}) }),
-      createWriteStream(temp, { flags: 'wx' }),
-      ...(options.signal ? [{ signal: options.signal }] : []),
-    );
+    // Content read through polyarch is verified already; hashing it twice would only cost time.
+    const checked = content instanceof VerifyStream && content.verifies(options.digest, options.size);
+    const stages = checked
+      ? [content]
+      : [content, verifyStream({ digest: options.digest, ...(options.size !== undefined ? { size: options.size } : {}), ...(options.what ? { what: options.what } : {}) })];
+    await pipeline([...stages, createWriteStream(temp, { flags: 'wx' })], ...(options.signal ? [{ signal: options.signal }] : []));
     // link() never overwrites: EEXIST means a concurrent writer stored the same content first.
     try {
       await link(temp, finalPath);
