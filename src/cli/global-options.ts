@@ -9,7 +9,6 @@ export interface GlobalOptions {
   readonly json?: boolean;
   readonly quiet?: boolean;
   readonly debug?: boolean;
-  readonly progress?: string;
 }
 
 export function addGlobalOptions(program: Command): Command {
@@ -19,7 +18,6 @@ export function addGlobalOptions(program: Command): Command {
     .option('--registry-config <dir>', "docker's config directory for credentials (default: $DOCKER_CONFIG or ~/.docker)")
     .option('--json', 'print results as JSON')
     .option('-q, --quiet', 'print only what scripts need (digests, names)')
-    .option('--progress <mode>', 'progress output: auto, plain or none', 'auto')
     .option('--debug', 'show the cause chain of errors');
 }
 
