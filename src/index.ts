@@ -60,3 +60,7 @@ export { explainMatch, type Explanation } from './ops/explain.js';
 
 // Embedded registry
 export { createRegistryServer, type RegistryServer, type RegistryServerOptions } from './server/server.js';
+
+// Build
+export { buildImages, defaultBuildCache, type BuildOptions, type BuildResult } from './build/build.js';
+export { exportBuild, outputLocations } from './build/outputs.js';

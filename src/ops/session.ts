@@ -3,6 +3,8 @@ import type { Location } from '../reference/location.js';
 import { createEndpointOpener } from '../endpoint/open-endpoint.js';
 import { parseLocation } from '../reference/location.js';
 
+export type { ConnectionOptions };
+
 /** A location as the user wrote it, or already parsed. */
 export type LocationInput = string | Location;
 

@@ -35,6 +35,7 @@ const PACKAGES: Readonly<Record<string, readonly string[]>> = {
   commander: ['cli'],
   yaml: ['ops'],
   bcryptjs: ['server'],
+  'dockerfile-ast': ['build'],
 };
 
 function sourceFiles(dir: string): string[] {

@@ -1,0 +1,396 @@
+// `build`: a Dockerfile → one image per platform → one index, in an OCI layout, with no daemon.
+// Every instruction but RUN is carried out by editing the image config or writing a layer.
+import { mkdir, readFile, readdir, rm, stat } from 'node:fs/promises';
+import { createReadStream } from 'node:fs';
+import { Readable } from 'node:stream';
+import { homedir } from 'node:os';
+import { join, posix, relative, resolve } from 'node:path';
+import type { ConnectionOptions } from '../ops/session.js';
+import type { Descriptor } from '../image/descriptor.js';
+import type { ImageConfig } from '../image/config.js';
+import type { Platform } from '../platform/platform.js';
+import type { RawManifest } from '../image/raw-manifest.js';
+import { PolyarchError } from '../errors/polyarch-error.js';
+import { buildIndex, parseImageIndex } from '../image/index.js';
+import { parseImageConfig } from '../image/config.js';
+import { parseImageManifest } from '../image/manifest.js';
+import { rawFromJson } from '../image/raw-manifest.js';
+import { readAllLimited } from '../internal/streams.js';
+import { tempPathIn } from '../internal/temp-path.js';
+import { MediaType, isIndex } from '../mediatype/mediatype.js';
+import { formatPlatform, parsePlatform } from '../platform/platform.js';
+import { normalizePlatform } from '../platform/normalize.js';
+import { selectEntry } from '../platform/match.js';
+import { copyImage } from '../ops/copy.js';
+import { referenceOrLatest, toLocation, withOpener } from '../ops/session.js';
+import { openLayout, type OciLayout } from '../store/oci-layout.js';
+import { badDockerfile, parseDockerfile, type Instruction } from './dockerfile.js';
+import { writeLayer, type LayerEntry } from './layer-writer.js';
+import { substitute } from './substitute.js';
+
+export interface BuildOptions extends ConnectionOptions {
+  /** The Dockerfile; default `CONTEXT/Dockerfile`. */
+  readonly dockerfile?: string;
+  readonly platforms: readonly Platform[];
+  /** The machine the build runs on (BUILDPLATFORM); the caller fills in the host. */
+  readonly buildPlatform: Platform;
+  readonly buildArgs?: Readonly<Record<string, string>>;
+  readonly target?: string;
+  /** Seconds since the epoch for every timestamp (SOURCE_DATE_EPOCH); default 0. */
+  readonly sourceDateEpoch?: number;
+  readonly labels?: Readonly<Record<string, string>>;
+  /** OCI layout that holds build results and base layers (a cache); default under ~/.cache. */
+  readonly cacheDir?: string;
+  readonly signal?: AbortSignal;
+}
+
+export interface BuildResult {
+  readonly layout: string;
+  /** The tag in `layout` that names the index. */
+  readonly tag: string;
+  readonly index: RawManifest;
+  readonly images: readonly Descriptor[];
+}
+
+interface Stage {
+  readonly name?: string;
+  readonly from: Instruction;
+  readonly body: readonly Instruction[];
+}
+
+interface StageResult {
+  config: ImageConfig & { config: Record<string, unknown> };
+  layers: Descriptor[];
+  diffIds: string[];
+  history: Record<string, unknown>[];
+  /** Files this build added in the stage, for COPY --from. */
+  files: Map<string, LayerEntry>;
+}
+
+const PLATFORM_ARGS = ['TARGETPLATFORM', 'TARGETOS', 'TARGETARCH', 'TARGETVARIANT', 'BUILDPLATFORM', 'BUILDOS', 'BUILDARCH', 'BUILDVARIANT'];
+
+function platformArgs(target: Platform, build: Platform): Map<string, string> {
+  const t = normalizePlatform(target);
+  const b = normalizePlatform(build);
+  return new Map([
+    ['TARGETPLATFORM', formatPlatform(t)],
+    ['TARGETOS', t.os],
+    ['TARGETARCH', t.architecture],
+    ['TARGETVARIANT', t.variant ?? ''],
+    ['BUILDPLATFORM', formatPlatform(b)],
+    ['BUILDOS', b.os],
+    ['BUILDARCH', b.architecture],
+    ['BUILDVARIANT', b.variant ?? ''],
+  ]);
+}
+
+export function defaultBuildCache(env: NodeJS.ProcessEnv = process.env): string {
+  return join(env.XDG_CACHE_HOME && env.XDG_CACHE_HOME !== '' ? env.XDG_CACHE_HOME : join(homedir(), '.cache'), 'polyarch', 'build');
+}
+
+function splitStages(instructions: readonly Instruction[]): { globals: Instruction[]; stages: Stage[] } {
+  const globals: Instruction[] = [];
+  const stages: { name?: string; from: Instruction; body: Instruction[] }[] = [];
+  for (const i of instructions) {
+    if (i.keyword === 'FROM') {
+      const as = i.args.findIndex((a) => a.toUpperCase() === 'AS');
+      stages.push({ from: i, body: [], ...(as >= 0 && i.args[as + 1] ? { name: i.args[as + 1]!.toLowerCase() } : {}) });
+    } else if (stages.length === 0) globals.push(i);
+    else stages[stages.length - 1]!.body.push(i);
+  }
+  return { globals, stages };
+}
+
+/** Files under a context path (a file, or a directory's contents), as image-relative entries. */
+async function contextEntries(source: string, dest: string, base: { mode?: number; uid: number; gid: number }): Promise<LayerEntry[]> {
+  const info = await stat(source);
+  if (!info.isDirectory()) return [{ path: dest, type: 'file', source, size: info.size, mode: base.mode ?? (info.mode & 0o777), uid: base.uid, gid: base.gid }];
+  const out: LayerEntry[] = [];
+  for (const name of (await readdir(source)).sort()) out.push(...(await contextEntries(join(source, name), posix.join(dest, name), base)));
+  return out;
+}
+
+function globToRegExp(glob: string): RegExp {
+  return new RegExp(`^${glob.replace(/[.+^${}()|\\]/g, '\\$&').replace(/\*/g, '[^/]*').replace(/\?/g, '[^/]')}$`);
+}
+
+/** Context paths a COPY source names (one `*`/`?` glob level supported), never outside the context. */
+async function expandSource(context: string, source: string, file: string, line: number): Promise<string[]> {
+  const full = resolve(context, source.replace(/^\/+/, ''));
+  if (relative(context, full).startsWith('..')) throw badDockerfile(file, line, `COPY source ${JSON.stringify(source)} is outside the build context`);
+  if (!/[*?]/.test(source)) {
+    await stat(full).catch(() => {
+      throw badDockerfile(file, line, `COPY source ${JSON.stringify(source)} not found in the build context`);
+    });
+    return [full];
+  }
+  const dir = resolve(full, '..');
+  const pattern = globToRegExp(full.slice(dir.length + 1));
+  const names = (await readdir(dir).catch(() => [] as string[])).filter((n) => pattern.test(n)).sort();
+  if (names.length === 0) throw badDockerfile(file, line, `COPY source ${JSON.stringify(source)} matches no file in the build context`);
+  return names.map((n) => join(dir, n));
+}
+
+function parseOwner(text: string | undefined, file: string, line: number): { uid: number; gid: number } {
+  if (text === undefined) return { uid: 0, gid: 0 };
+  const match = /^(\d+)(?::(\d+))?$/.exec(text);
+  if (!match) throw badDockerfile(file, line, `--chown=${text}: only numeric uid[:gid] is supported without a RUN-capable base`);
+  return { uid: Number(match[1]), gid: Number(match[2] ?? match[1]) };
+}
+
+export async function buildImages(contextDir: string, options: BuildOptions): Promise<BuildResult> {
+  const context = resolve(contextDir);
+  const dockerfilePath = options.dockerfile ? resolve(options.dockerfile) : join(context, 'Dockerfile');
+  const text = await readFile(dockerfilePath, 'utf8').catch((error: NodeJS.ErrnoException) => {
+    throw new PolyarchError('USAGE', `cannot read ${dockerfilePath}: ${error.code === 'ENOENT' ? 'no such file' : error.message}`, { badInput: true });
+  });
+  const file = relative(process.cwd(), dockerfilePath) || 'Dockerfile';
+  const parsed = parseDockerfile(text, file);
+  const { globals, stages } = splitStages(parsed.instructions);
+  const targetIndex = options.target === undefined ? stages.length - 1 : stages.findIndex((s) => s.name === options.target!.toLowerCase());
+  if (targetIndex < 0) throw new PolyarchError('USAGE', `${file}: no stage named ${JSON.stringify(options.target)}`, { badInput: true });
+  if (options.platforms.length === 0) throw new PolyarchError('USAGE', 'build needs at least one platform');
+  const created = new Date((options.sourceDateEpoch ?? 0) * 1000);
+  const layout = await openLayout(options.cacheDir ?? defaultBuildCache(), { create: true });
+  await mkdir(layout.dir, { recursive: true }); // layer temp files are written there before the first blob
+  const io = options.signal ? { signal: options.signal } : {};
+
+  return withOpener(options, async (opener) => {
+    const images: Descriptor[] = [];
+    for (const platform of options.platforms) {
+      const auto = platformArgs(platform, options.buildPlatform);
+      const globalArgs = new Map<string, string>(auto);
+      for (const arg of globals.filter((g) => g.keyword === 'ARG')) {
+        for (const [name, value] of arg.properties) {
+          const given = options.buildArgs?.[name] ?? (value === undefined ? undefined : substitute(value, globalArgs));
+          if (given !== undefined) globalArgs.set(name, given);
+        }
+      }
+      const results = new Map<number, StageResult>();
+
+      const buildStage = async (index: number): Promise<StageResult> => {
+        const done = results.get(index);
+        if (done) return done;
+        const stage = stages[index]!;
+        const baseName = substitute(stage.from.args[0] ?? '', globalArgs);
+        const stagePlatform = stage.from.flags.platform ? normalizePlatform(parsePlatform(substitute(stage.from.flags.platform, globalArgs))) : normalizePlatform(platform);
+        const earlier = stages.findIndex((s, i) => i < index && s.name === baseName.toLowerCase());
+        let result: StageResult;
+        if (earlier >= 0) {
+          const base = await buildStage(earlier);
+          result = { config: structuredClone(base.config), layers: [...base.layers], diffIds: [...base.diffIds], history: [...base.history], files: new Map(base.files) };
+        } else if (baseName === 'scratch') {
+          result = { config: { config: {} } as StageResult['config'], layers: [], diffIds: [], history: [], files: new Map() };
+        } else {
+          result = await pullBase(baseName, stagePlatform, stage.from.line);
+        }
+        Object.assign(result.config, { architecture: stagePlatform.architecture, os: stagePlatform.os });
+        if (stagePlatform.variant) result.config = { ...result.config, variant: stagePlatform.variant };
+        else delete (result.config as { variant?: string }).variant;
+        await runInstructions(stage, result, auto);
+        results.set(index, result);
+        return result;
+      };
+
+      const pullBase = async (name: string, want: Platform, line: number): Promise<StageResult> => {
+        const { endpoint, reference } = await opener.open(toLocation(name), 'read');
+        let raw = await endpoint.getManifest(referenceOrLatest(reference), io).catch((error: unknown) => {
+          throw new PolyarchError('MANIFEST_UNKNOWN', `${file}:${line}: base image ${name}: ${(error as Error).message}`, { cause: error, badInput: true });
+        });
+        if (isIndex(raw.mediaType)) {
+          const choice = selectEntry(parseImageIndex(raw).manifests, want);
+          if (!choice.entry) throw new PolyarchError('PLATFORM_NOT_IN_INDEX', `${file}:${line}: base image ${name} has no ${formatPlatform(want)} image`, { badInput: true });
+          raw = await endpoint.getManifest(choice.entry.digest, io);
+        }
+        await copyImage(endpoint, raw.digest, layout, undefined, io);
+        const manifest = parseImageManifest(raw);
+        const config = parseImageConfig(await readAllLimited(await layout.openBlob(manifest.config), 4 << 20, `config of ${name}`)) as StageResult['config'];
+        return {
+          config: { ...config, config: { ...(config.config ?? {}) } },
+          layers: [...manifest.layers],
+          diffIds: [...(config.rootfs?.diff_ids ?? [])],
+          history: [...((config.history ?? []) as Record<string, unknown>[])],
+          files: new Map(),
+        };
+      };
+
+      const runInstructions = async (stage: Stage, result: StageResult, autoArgs: Map<string, string>): Promise<void> => {
+        const vars = new Map<string, string>();
+        const cfg = result.config.config;
+        for (const entry of (cfg.Env as string[] | undefined) ?? []) {
+          const eq = entry.indexOf('=');
+          vars.set(entry.slice(0, eq), entry.slice(eq + 1));
+        }
+        let shell: string[] = (cfg.Shell as string[] | undefined) ?? ['/bin/sh', '-c'];
+        const note = (createdBy: string, emptyLayer: boolean) =>
+          result.history.push({ created: created.toISOString(), created_by: createdBy, comment: 'polyarch', ...(emptyLayer ? { empty_layer: true } : {}) });
+        const sub = (t: string) => substitute(t, vars);
+        const command = (i: Instruction): string[] => (i.json ? [...i.json] : [...shell, sub(i.text)]);
+        for (const i of stage.body) {
+          switch (i.keyword) {
+            case 'ARG':
+              for (const [name, value] of i.properties) {
+                const v = options.buildArgs?.[name] ?? (PLATFORM_ARGS.includes(name) ? autoArgs.get(name) : undefined) ?? globalArgs.get(name) ?? (value === undefined ? undefined : sub(value));
+                if (v !== undefined && !vars.has(name)) vars.set(name, v);
+              }
+              break;
+            case 'ENV': {
+              const env = ((cfg.Env as string[] | undefined) ?? []).slice();
+              for (const [name, value] of i.properties) {
+                const v = sub(value ?? '');
+                vars.set(name, v);
+                const at = env.findIndex((e) => e.startsWith(`${name}=`));
+                if (at >= 0) env[at] = `${name}=${v}`;
+                else env.push(`${name}=${v}`);
+              }
+              cfg.Env = env;
+              note(`ENV ${i.text}`, true);
+              break;
+            }
+            case 'LABEL':
+              cfg.Labels = { ...((cfg.Labels as Record<string, string>) ?? {}), ...Object.fromEntries(i.properties.map(([k, v]) => [sub(k), sub(v ?? '')])) };
+              note(`LABEL ${i.text}`, true);
+              break;
+            case 'WORKDIR':
+              cfg.WorkingDir = posix.resolve((cfg.WorkingDir as string | undefined) || '/', sub(i.text));
+              note(`WORKDIR ${i.text}`, true);
+              break;
+            case 'USER':
+              cfg.User = sub(i.text);
+              note(`USER ${i.text}`, true);
+              break;
+            case 'EXPOSE':
+              cfg.ExposedPorts = { ...((cfg.ExposedPorts as object) ?? {}), ...Object.fromEntries(i.args.map((p) => [sub(p).includes('/') ? sub(p) : `${sub(p)}/tcp`, {}])) };
+              note(`EXPOSE ${i.text}`, true);
+              break;
+            case 'VOLUME':
+              cfg.Volumes = { ...((cfg.Volumes as object) ?? {}), ...Object.fromEntries((i.json ?? i.args).map((v) => [sub(v), {}])) };
+              note(`VOLUME ${i.text}`, true);
+              break;
+            case 'CMD':
+              cfg.Cmd = command(i);
+              note(`CMD ${i.text}`, true);
+              break;
+            case 'ENTRYPOINT':
+              cfg.Entrypoint = command(i);
+              note(`ENTRYPOINT ${i.text}`, true);
+              break;
+            case 'SHELL':
+              if (!i.json) throw badDockerfile(file, i.line, 'SHELL needs the JSON form');
+              shell = [...i.json];
+              cfg.Shell = shell;
+              break;
+            case 'STOPSIGNAL':
+              cfg.StopSignal = sub(i.text);
+              break;
+            case 'ONBUILD':
+              cfg.OnBuild = [...((cfg.OnBuild as string[]) ?? []), i.text];
+              break;
+            case 'MAINTAINER':
+              (result.config as { author?: string }).author = i.text;
+              break;
+            case 'HEALTHCHECK': {
+              if (i.args[0]?.toUpperCase() === 'NONE') cfg.Healthcheck = { Test: ['NONE'] };
+              else {
+                const rest = i.text.replace(/^CMD\s+/i, '');
+                const json = rest.startsWith('[') ? (JSON.parse(rest) as string[]) : undefined;
+                cfg.Healthcheck = { Test: json ? ['CMD', ...json] : ['CMD-SHELL', sub(rest)] };
+              }
+              break;
+            }
+            case 'COPY':
+            case 'ADD':
+              await copyInstruction(i, result, sub);
+              break;
+            case 'RUN':
+              throw badDockerfile(file, i.line, 'RUN is not supported yet (use FROM/COPY of cross-built files, or build that stage elsewhere)');
+            default:
+              throw badDockerfile(file, i.line, `${i.keyword} is not supported here`);
+          }
+        }
+      };
+
+      const copyInstruction = async (i: Instruction, result: StageResult, sub: (t: string) => string): Promise<void> => {
+        const parts = (i.json ?? i.args).map(sub);
+        if (parts.length < 2) throw badDockerfile(file, i.line, `${i.keyword} needs a source and a destination`);
+        const dest = parts[parts.length - 1]!;
+        const sources = parts.slice(0, -1);
+        if (sources.some((s) => /^https?:\/\//.test(s))) throw badDockerfile(file, i.line, `${i.keyword} from a URL is not supported yet`);
+        const owner = parseOwner(i.flags.chown, file, i.line);
+        const mode = i.flags.chmod !== undefined ? Number.parseInt(i.flags.chmod, 8) : undefined;
+        if (mode !== undefined && !Number.isSafeInteger(mode)) throw badDockerfile(file, i.line, `--chmod=${i.flags.chmod} is not an octal mode`);
+        const workdir = (result.config.config.WorkingDir as string | undefined) || '/';
+        const destAbs = posix.resolve(workdir, dest);
+        const destIsDir = dest.endsWith('/') || sources.length > 1;
+        const entries: LayerEntry[] = [];
+        if (i.flags.from !== undefined) {
+          const fromName = sub(i.flags.from).toLowerCase();
+          const index = stages.findIndex((s, n) => s.name === fromName || String(n) === fromName);
+          if (index < 0) throw badDockerfile(file, i.line, `COPY --from=${i.flags.from}: no such stage (images as --from are not supported yet)`);
+          const from = await buildStage(index);
+          for (const source of sources) {
+            const prefix = posix.resolve('/', source).slice(1);
+            const matched = [...from.files.values()].filter((e) => e.path === prefix || e.path.startsWith(`${prefix}/`));
+            if (matched.length === 0) throw badDockerfile(file, i.line, `COPY --from=${i.flags.from}: ${source} was not added by that stage`);
+            for (const e of matched) {
+              const rest = e.path === prefix ? posix.basename(prefix) : e.path.slice(prefix.length + 1);
+              const target = e.path === prefix && !destIsDir ? destAbs : posix.join(destAbs, rest);
+              entries.push({ ...e, path: target.slice(1), ...owner, ...(mode !== undefined ? { mode } : {}) });
+            }
+          }
+        } else {
+          for (const source of sources) {
+            for (const path of await expandSource(context, source, file, i.line)) {
+              const isDir = (await stat(path)).isDirectory();
+              const target = isDir ? destAbs : destIsDir ? posix.join(destAbs, posix.basename(path)) : destAbs;
+              entries.push(...(await contextEntries(path, target.slice(1), { ...owner, ...(mode !== undefined ? { mode } : {}) })));
+            }
+          }
+        }
+        const temp = tempPathIn(layout.dir, 'layer');
+        const layer = await writeLayer(entries, { file: temp, mtime: created });
+        try {
+          await layout.putBlob(layer.descriptor, createReadStream(temp), io);
+        } finally {
+          await rm(temp, { force: true });
+        }
+        result.layers.push(layer.descriptor);
+        result.diffIds.push(layer.diffId);
+        result.history.push({ created: created.toISOString(), created_by: `${i.keyword} ${i.text}`, comment: 'polyarch' });
+        for (const e of entries) result.files.set(e.path, e);
+      };
+
+      const result = await buildStage(targetIndex);
+      images.push(await writeImage(layout, result, platform, created, options.labels));
+    }
+    const index = buildIndex(images, { mediaType: MediaType.OciIndex });
+    const tag = `build-${process.pid}-${Date.now()}`;
+    await layout.putManifest(index, { tag });
+    return { layout: layout.dir, tag, index, images };
+  });
+}
+
+async function writeImage(layout: OciLayout, result: StageResult, platform: Platform, created: Date, labels?: Readonly<Record<string, string>>): Promise<Descriptor> {
+  const p = normalizePlatform(platform);
+  const cfg = { ...result.config.config, ...(labels ? { Labels: { ...((result.config.config.Labels as object) ?? {}), ...labels } } : {}) };
+  const config = rawFromJson(
+    {
+      ...result.config,
+      architecture: p.architecture,
+      os: p.os,
+      ...(p.variant ? { variant: p.variant } : {}),
+      created: created.toISOString(),
+      config: cfg,
+      rootfs: { type: 'layers', diff_ids: result.diffIds },
+      history: result.history,
+    },
+    MediaType.OciConfig,
+  );
+  await layout.putBlob({ mediaType: config.mediaType, digest: config.digest, size: config.size }, Readable.from([config.bytes]));
+  const manifest = rawFromJson(
+    { schemaVersion: 2, mediaType: MediaType.OciManifest, config: { mediaType: MediaType.OciConfig, digest: config.digest, size: config.size }, layers: result.layers },
+    MediaType.OciManifest,
+  );
+  await layout.putManifest(manifest);
+  return { mediaType: manifest.mediaType, digest: manifest.digest, size: manifest.size, platform: p };
+}

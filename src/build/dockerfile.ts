@@ -1,0 +1,69 @@
+// The Dockerfile frontend: dockerfile-ast parses; this turns its tree into plain instructions
+// with 1-based line numbers, flags and KEY=VALUE properties, and reports bad input with file:line.
+import { DockerfileParser, type Instruction as AstInstruction } from 'dockerfile-ast';
+import { PolyarchError } from '../errors/polyarch-error.js';
+
+export interface Instruction {
+  readonly keyword: string;
+  /** 1-based, for messages (`Dockerfile:7`). */
+  readonly line: number;
+  /** Everything after the keyword and flags, as written. */
+  readonly text: string;
+  readonly args: readonly string[];
+  readonly flags: Readonly<Record<string, string>>;
+  /** KEY=VALUE pairs of ARG, ENV and LABEL (quotes removed). */
+  readonly properties: readonly (readonly [string, string | undefined])[];
+  /** CMD/ENTRYPOINT/SHELL/COPY in exec (JSON) form. */
+  readonly json?: readonly string[];
+}
+
+export interface ParsedDockerfile {
+  readonly file: string;
+  readonly instructions: readonly Instruction[];
+}
+
+const KNOWN = new Set(['FROM', 'ARG', 'ENV', 'LABEL', 'WORKDIR', 'USER', 'EXPOSE', 'VOLUME', 'CMD', 'ENTRYPOINT', 'SHELL', 'STOPSIGNAL', 'HEALTHCHECK', 'ONBUILD', 'COPY', 'ADD', 'RUN', 'MAINTAINER']);
+
+function unquote(value: string): string {
+  if (value.length >= 2 && ((value.startsWith('"') && value.endsWith('"')) || (value.startsWith("'") && value.endsWith("'")))) {
+    return value.slice(1, -1).replace(/\\(["\\$])/g, '$1');
+  }
+  return value;
+}
+
+export function badDockerfile(file: string, line: number, why: string): PolyarchError {
+  return new PolyarchError('USAGE', `${file}:${line}: ${why}`, { badInput: true });
+}
+
+function toInstruction(node: AstInstruction, file: string): Instruction {
+  const keyword = node.getKeyword().toUpperCase();
+  const line = node.getRange().start.line + 1;
+  if (!KNOWN.has(keyword)) throw badDockerfile(file, line, `unknown instruction ${JSON.stringify(node.getKeyword())}`);
+  const withFlags = node as AstInstruction & { getFlags?: () => { getName(): string; getValue(): string | null }[] };
+  const flags: Record<string, string> = {};
+  for (const flag of withFlags.getFlags?.() ?? []) flags[flag.getName()] = flag.getValue() ?? '';
+  const withProperties = node as AstInstruction & { getProperties?: () => { getName(): string; getValue(): string | null }[] };
+  const properties = (withProperties.getProperties?.() ?? []).map((p) => [p.getName(), p.getValue() === null ? undefined : unquote(p.getValue() as string)] as const);
+  const args = node.getArguments().map((a) => a.getValue());
+  const text = (node.getArgumentsContent() ?? '').trim();
+  let json: string[] | undefined;
+  if (text.startsWith('[')) {
+    try {
+      const parsed: unknown = JSON.parse(text);
+      if (Array.isArray(parsed) && parsed.every((p) => typeof p === 'string')) json = parsed as string[];
+    } catch {
+      // not JSON: shell form, as BuildKit reads it
+    }
+  }
+  // The parser has already taken --flags out of the arguments and their text.
+  return { keyword, line, text, args, flags, properties, ...(json ? { json } : {}) };
+}
+
+export function parseDockerfile(text: string, file = 'Dockerfile'): ParsedDockerfile {
+  const tree = DockerfileParser.parse(text);
+  const instructions = tree.getInstructions().map((node) => toInstruction(node, file));
+  if (!instructions.some((i) => i.keyword === 'FROM')) throw badDockerfile(file, 1, 'no FROM instruction');
+  const first = instructions.find((i) => i.keyword !== 'ARG');
+  if (first && first.keyword !== 'FROM') throw badDockerfile(file, first.line, `${first.keyword} before the first FROM`);
+  return { file, instructions };
+}

@@ -1,0 +1,85 @@
+// Reproducible layers: entries sorted, owners 0:0 unless chowned, every mtime clamped to the
+// source date epoch; the tar is gzipped straight into a temp file while both digests (the
+// compressed blob's and the uncompressed diffID) are computed, never holding a layer in memory.
+import { createReadStream, createWriteStream } from 'node:fs';
+import { rm } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { Transform, type TransformCallback } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { createGzip } from 'node:zlib';
+import { pack } from 'tar-stream';
+import type { Digest } from '../digest/digest.js';
+import type { Descriptor } from '../image/descriptor.js';
+import { MediaType } from '../mediatype/mediatype.js';
+
+export interface LayerEntry {
+  /** Path inside the image, without a leading slash. */
+  readonly path: string;
+  readonly type: 'file' | 'directory';
+  /** For files: where the bytes come from on disk. */
+  readonly source?: string;
+  readonly size?: number;
+  readonly mode: number;
+  readonly uid: number;
+  readonly gid: number;
+}
+
+export interface WrittenLayer {
+  readonly descriptor: Descriptor;
+  readonly diffId: Digest;
+  /** The gzip file, to be stored and then removed by the caller. */
+  readonly file: string;
+}
+
+class Hasher extends Transform {
+  readonly hash = createHash('sha256');
+  size = 0;
+  override _transform(chunk: Buffer, _e: BufferEncoding, done: TransformCallback): void {
+    this.hash.update(chunk);
+    this.size += chunk.length;
+    done(null, chunk);
+  }
+}
+
+/** Adds the parent directories every entry needs, then sorts by path (byte order). */
+function complete(entries: readonly LayerEntry[]): LayerEntry[] {
+  const byPath = new Map(entries.map((e) => [e.path, e]));
+  for (const e of entries) {
+    const parts = e.path.split('/');
+    for (let i = 1; i < parts.length; i++) {
+      const dir = parts.slice(0, i).join('/');
+      if (!byPath.has(dir)) byPath.set(dir, { path: dir, type: 'directory', mode: 0o755, uid: 0, gid: 0 });
+    }
+  }
+  return [...byPath.values()].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+}
+
+export async function writeLayer(entries: readonly LayerEntry[], options: { file: string; mtime: Date; level?: number }): Promise<WrittenLayer> {
+  const tar = pack();
+  const uncompressed = new Hasher();
+  const compressed = new Hasher();
+  const done = pipeline(tar, uncompressed, createGzip({ level: options.level ?? 6 }), compressed, createWriteStream(options.file, { flags: 'wx' }));
+  try {
+    for (const entry of complete(entries)) {
+      const header = { name: entry.type === 'directory' ? `${entry.path}/` : entry.path, mode: entry.mode, uid: entry.uid, gid: entry.gid, mtime: options.mtime, type: entry.type };
+      if (entry.type === 'directory') {
+        tar.entry(header);
+        continue;
+      }
+      const sink = tar.entry({ ...header, size: entry.size ?? 0 });
+      await pipeline(createReadStream(entry.source!), sink);
+    }
+    tar.finalize();
+    await done;
+  } catch (error) {
+    tar.destroy();
+    await done.catch(() => undefined);
+    await rm(options.file, { force: true });
+    throw error;
+  }
+  return {
+    descriptor: { mediaType: MediaType.OciLayerGzip, digest: `sha256:${compressed.hash.digest('hex')}` as Digest, size: compressed.size },
+    diffId: `sha256:${uncompressed.hash.digest('hex')}` as Digest,
+    file: options.file,
+  };
+}

@@ -1,0 +1,59 @@
+import type { Command } from 'commander';
+import type { CliContext } from '../context.js';
+import { PolyarchError, buildImages, detectHostPlatform, exportBuild, parsePlatformList } from '../../index.js';
+import { connectionOptions, globalsOf } from '../global-options.js';
+import { printJson } from '../output.js';
+
+function collect(value: string, previous: string[] = []): string[] {
+  return [...previous, value];
+}
+
+function keyValues(values: readonly string[], flag: string): Record<string, string> {
+  return Object.fromEntries(
+    values.map((v) => {
+      const eq = v.indexOf('=');
+      if (eq <= 0) throw new PolyarchError('USAGE', `${flag} ${v}: expected KEY=VALUE`);
+      return [v.slice(0, eq), v.slice(eq + 1)];
+    }),
+  );
+}
+
+export function registerBuild(program: Command, context: CliContext): void {
+  program
+    .command('build')
+    .description('build a Dockerfile for several platforms into one index, without a daemon (RUN is not supported yet)')
+    .argument('[context]', 'build context directory', '.')
+    .option('--platform <platforms>', 'target platforms, comma separated (default: this machine)')
+    .option('-t, --tag <ref>', 'name the result (repeatable); pushed with --push', collect)
+    .option('--push', 'push to every -t name')
+    .option('-o, --output <output>', 'type=registry|oci|docker,… (buildx grammar) or a polyarch location (repeatable)', collect)
+    .option('-f, --file <dockerfile>', 'the Dockerfile (default: CONTEXT/Dockerfile)')
+    .option('--build-arg <KEY=VALUE>', 'build argument (repeatable)', collect)
+    .option('--label <KEY=VALUE>', 'image label (repeatable)', collect)
+    .option('--target <stage>', 'build this stage')
+    .option('--source-date-epoch <seconds>', 'timestamp for every file and the image (default: $SOURCE_DATE_EPOCH or 0)')
+    .action(async (dir: string, flags: { platform?: string; tag?: string[]; push?: boolean; output?: string[]; file?: string; buildArg?: string[]; label?: string[]; target?: string; sourceDateEpoch?: string }, command: Command) => {
+      const globals = globalsOf(command);
+      const host = detectHostPlatform();
+      const epochText = flags.sourceDateEpoch ?? process.env.SOURCE_DATE_EPOCH;
+      const epoch = epochText === undefined ? 0 : Number(epochText);
+      if (!Number.isSafeInteger(epoch) || epoch < 0) throw new PolyarchError('USAGE', `source date epoch "${epochText}" is not a whole number of seconds`);
+      const connection = connectionOptions(globals, context.signal);
+      const result = await buildImages(dir, {
+        ...connection,
+        platforms: flags.platform ? parsePlatformList(flags.platform) : [host],
+        buildPlatform: host,
+        sourceDateEpoch: epoch,
+        ...(flags.file !== undefined ? { dockerfile: flags.file } : {}),
+        ...(flags.buildArg ? { buildArgs: keyValues(flags.buildArg, '--build-arg') } : {}),
+        ...(flags.label ? { labels: keyValues(flags.label, '--label') } : {}),
+        ...(flags.target !== undefined ? { target: flags.target } : {}),
+      });
+      const written = await exportBuild(result, flags.output ?? [], { ...connection, tags: flags.tag ?? [], ...(flags.push ? { push: true } : {}) });
+      if (globals.json) printJson({ digest: result.index.digest, images: result.images, outputs: written }, context.stdout);
+      else {
+        context.stdout.write(`${result.index.digest}\n`);
+        if (!globals.quiet && written.length === 0) context.stderr.write('notice: no --push or --output given; the result stays in the build cache only\n');
+      }
+    });
+}

@@ -1,0 +1,134 @@
+// `polyarch build` as a user runs it: seed-shaped Dockerfiles built for several platforms,
+// pushed to the embedded registry, read back by skopeo; reproducibility; bad input.
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { readFile, readdir, writeFile, mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { after, before, describe, test } from 'node:test';
+import { promisify } from 'node:util';
+import { gunzipSync } from 'node:zlib';
+import { extract } from 'tar-stream';
+import { createEndpointOpener } from '../../src/endpoint/open-endpoint.js';
+import { parseLocation } from '../../src/reference/location.js';
+import { startEmbedded, type EmbeddedHandle } from '../helpers/embedded.js';
+import { randomIndex } from '../helpers/images.js';
+import { runCli } from '../helpers/run-cli.js';
+import { tempDir } from '../helpers/temp-dir.js';
+
+const exec = promisify(execFile);
+const EXAMPLE = new URL('../../../examples/hello', import.meta.url).pathname;
+
+/** Every file in a gzip layer, path → content. */
+async function layerFiles(gz: Buffer): Promise<Map<string, string>> {
+  const files = new Map<string, string>();
+  const tar = extract();
+  tar.on('entry', (header, stream, next) => {
+    const chunks: Buffer[] = [];
+    stream.on('data', (c: unknown) => chunks.push(c as Buffer));
+    stream.on('end', () => {
+      if (header.type === 'file') files.set(header.name, Buffer.concat(chunks).toString());
+      next();
+    });
+  });
+  await new Promise<void>((resolve, reject) => {
+    tar.on('finish', resolve);
+    tar.on('error', reject);
+    Readable.from([gunzipSync(gz)]).pipe(tar);
+  });
+  return files;
+}
+
+/** What skopeo pulls for one architecture: the files of its last layer. */
+async function pulledFiles(dir: string, ref: string, arch: string): Promise<Map<string, string>> {
+  const out = join(dir, `pull-${arch}-${Date.now()}`);
+  await exec('skopeo', ['copy', '--src-tls-verify=false', '--override-os', 'linux', '--override-arch', arch, `docker://${ref}`, `dir:${out}`]);
+  const manifest = JSON.parse(await readFile(join(out, 'manifest.json'), 'utf8')) as { layers: { digest: string }[] };
+  return layerFiles(await readFile(join(out, manifest.layers.at(-1)!.digest.slice(7))));
+}
+
+describe('polyarch build', () => {
+  let reg: EmbeddedHandle;
+  let dir: { path: string; remove: () => Promise<void> };
+  let env: NodeJS.ProcessEnv;
+
+  before(async () => {
+    reg = await startEmbedded();
+    dir = await tempDir();
+    env = { XDG_CACHE_HOME: join(dir.path, 'cache') };
+  });
+  after(async () => {
+    await reg?.stop();
+    await dir?.remove();
+  });
+
+  test('FROM scratch + per-arch files: a 3-platform index whose arm64 entry holds the arm64 file', async () => {
+    const out = await runCli(['build', '--platform', 'linux/amd64,linux/arm64,linux/riscv64', '-t', `${reg.host}/multi-demo:1`, '--push', EXAMPLE], { env });
+    assert.equal(out.code, 0, out.stderr);
+    const index = JSON.parse((await exec('skopeo', ['inspect', '--raw', '--tls-verify=false', `docker://${reg.host}/multi-demo:1`])).stdout) as { manifests: { platform: { architecture: string } }[] };
+    assert.deepEqual(index.manifests.map((m) => m.platform.architecture), ['amd64', 'arm64', 'riscv64']);
+    assert.equal((await pulledFiles(dir.path, `${reg.host}/multi-demo:1`, 'arm64')).get('hello'), 'hello from arm64\n');
+    assert.equal((await pulledFiles(dir.path, `${reg.host}/multi-demo:1`, 'riscv64')).get('hello'), 'hello from riscv64\n');
+    const config = JSON.parse((await exec('skopeo', ['inspect', '--config', '--tls-verify=false', '--override-arch', 'arm64', `docker://${reg.host}/multi-demo:1`])).stdout) as { architecture: string; config: { Cmd: string[] } };
+    assert.equal(config.architecture, 'arm64');
+    assert.deepEqual(config.config.Cmd, ['/hello']);
+  });
+
+  test('the same SOURCE_DATE_EPOCH gives the same index digest', async () => {
+    const a = await runCli(['build', '-q', '--platform', 'linux/amd64,linux/arm/v7', '--source-date-epoch', '1700000000', EXAMPLE], { env: { XDG_CACHE_HOME: join(dir.path, 'cache-a') } });
+    const b = await runCli(['build', '-q', '--platform', 'linux/amd64,linux/arm/v7', EXAMPLE], { env: { XDG_CACHE_HOME: join(dir.path, 'cache-b'), SOURCE_DATE_EPOCH: '1700000000' } });
+    assert.equal(a.code, 0, a.stderr);
+    assert.equal(a.stdout, b.stdout);
+    const c = await runCli(['build', '-q', '--platform', 'linux/amd64,linux/arm/v7', '--source-date-epoch', '1700000001', EXAMPLE], { env });
+    assert.notEqual(c.stdout, a.stdout);
+  });
+
+  test('multi-stage with FROM --platform=$BUILDPLATFORM over a multi-arch base from the registry', async () => {
+    const opener = createEndpointOpener();
+    const { endpoint } = await opener.open(parseLocation(`${reg.host}/base:1`), 'write');
+    const base = await randomIndex(endpoint, [{ os: 'linux', architecture: 'amd64' }, { os: 'linux', architecture: 'arm64' }], { tag: '1', layers: 2, bytes: 1024, seed: 'base' });
+    await opener.close();
+    const ctx = join(dir.path, 'multi');
+    await mkdir(join(ctx, 'src'), { recursive: true });
+    await writeFile(join(ctx, 'src', 'app.txt'), 'app\n');
+    await writeFile(
+      join(ctx, 'Dockerfile'),
+      `ARG BASE=${reg.host}/base:1\nFROM --platform=$BUILDPLATFORM scratch AS build\nARG TARGETARCH\nCOPY src/ /out/\nFROM \${BASE}\nARG TARGETARCH\nENV ARCH=\${TARGETARCH} MODE=\${MODE:-prod}\nLABEL org.example.arch=$TARGETARCH\nWORKDIR /app\nCOPY --from=build /out/app.txt ./\nEXPOSE 8080\nENTRYPOINT ["/app/run"]\n`,
+    );
+    const out = await runCli(['build', '--platform', 'linux/amd64,linux/arm64', '-o', `type=registry,name=${reg.host}/multi:1`, ctx], { env });
+    assert.equal(out.code, 0, out.stderr);
+    const config = JSON.parse((await exec('skopeo', ['inspect', '--config', '--tls-verify=false', '--override-arch', 'arm64', `docker://${reg.host}/multi:1`])).stdout) as { architecture: string; rootfs: { diff_ids: string[] }; config: { Env: string[]; Labels: Record<string, string>; WorkingDir: string; ExposedPorts: object; Entrypoint: string[] } };
+    assert.equal(config.architecture, 'arm64');
+    assert.equal(config.rootfs.diff_ids.length, 3, 'two base layers and one COPY');
+    assert.ok(config.config.Env.includes('ARCH=arm64') && config.config.Env.includes('MODE=prod'));
+    assert.equal(config.config.Labels['org.example.arch'], 'arm64');
+    assert.equal(config.config.WorkingDir, '/app');
+    assert.deepEqual(config.config.ExposedPorts, { '8080/tcp': {} });
+    assert.equal((await pulledFiles(dir.path, `${reg.host}/multi:1`, 'arm64')).get('app/app.txt'), 'app\n');
+    const baseArm = JSON.parse((await exec('skopeo', ['inspect', '--raw', '--tls-verify=false', '--override-arch', 'arm64', `docker://${reg.host}/multi:1`])).stdout) as { manifests: { digest: string }[] };
+    assert.equal(baseArm.manifests.length, 2);
+    void base;
+  });
+
+  test('bad input: one line naming file and line, exit 2, nothing pushed', async () => {
+    const ctx = join(dir.path, 'bad');
+    await mkdir(ctx, { recursive: true });
+    const cases: [string, string[], RegExp][] = [
+      ['FROM scratch\nCOPY missing.txt /\n', [], /Dockerfile:2: COPY source "missing.txt" not found/],
+      ['FROM scratch\nRUN echo hi\n', [], /Dockerfile:2: RUN is not supported yet/],
+      ['FROM scratch\nBOGUS x\n', [], /Dockerfile:2: unknown instruction "BOGUS"/],
+      ['FROM scratch AS a\n', ['--target', 'nope'], /no stage named "nope"/],
+      ['FROM scratch\n', ['--platform', 'linux/amd64/v2/x'], /\[INVALID_PLATFORM\]/],
+    ];
+    for (const [dockerfile, extra, message] of cases) {
+      await writeFile(join(ctx, 'Dockerfile'), dockerfile);
+      const out = await runCli(['build', ...extra, '-t', `${reg.host}/never:1`, '--push', ctx], { env, cwd: ctx });
+      assert.equal(out.code, 2, `${dockerfile}: ${out.stderr}`);
+      assert.match(out.stderr, message);
+      assert.equal(out.stderr.split('\n').length, 2, out.stderr);
+    }
+    const tags = await fetch(`${reg.url}/v2/never/tags/list`);
+    assert.equal(tags.status, 404, 'nothing was pushed');
+    void readdir;
+  });
+});
