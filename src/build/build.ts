@@ -25,6 +25,8 @@ import { copyImage } from '../ops/copy.js';
 import { referenceOrLatest, toLocation, withOpener } from '../ops/session.js';
 import { openLayout, type OciLayout } from '../store/oci-layout.js';
 import { badDockerfile, parseDockerfile, type Instruction } from './dockerfile.js';
+import { loadDockerignore, type ContextFilter } from './context-filter.js';
+import { cachedLayer } from './layer-cache.js';
 import { writeLayer, type LayerEntry } from './layer-writer.js';
 import { substitute } from './substitute.js';
 
@@ -102,11 +104,13 @@ function splitStages(instructions: readonly Instruction[]): { globals: Instructi
 }
 
 /** Files under a context path (a file, or a directory's contents), as image-relative entries. */
-async function contextEntries(source: string, dest: string, base: { mode?: number; uid: number; gid: number }): Promise<LayerEntry[]> {
+async function contextEntries(source: string, dest: string, base: { mode?: number; uid: number; gid: number }, keep: ContextFilter): Promise<LayerEntry[]> {
   const info = await stat(source);
-  if (!info.isDirectory()) return [{ path: dest, type: 'file', source, size: info.size, mode: base.mode ?? (info.mode & 0o777), uid: base.uid, gid: base.gid }];
+  if (!info.isDirectory()) return [{ path: dest, type: 'file', source, size: info.size, mode: base.mode ?? (info.mode & 0o777), uid: base.uid, gid: base.gid, mtimeMs: info.mtimeMs }];
   const out: LayerEntry[] = [];
-  for (const name of (await readdir(source)).sort()) out.push(...(await contextEntries(join(source, name), posix.join(dest, name), base)));
+  for (const name of (await readdir(source)).sort()) {
+    if (keep(join(source, name))) out.push(...(await contextEntries(join(source, name), posix.join(dest, name), base, keep)));
+  }
   return out;
 }
 
@@ -115,10 +119,11 @@ function globToRegExp(glob: string): RegExp {
 }
 
 /** Context paths a COPY source names (one `*`/`?` glob level supported), never outside the context. */
-async function expandSource(context: string, source: string, file: string, line: number): Promise<string[]> {
+async function expandSource(context: string, source: string, file: string, line: number, keep: ContextFilter): Promise<string[]> {
   const full = resolve(context, source.replace(/^\/+/, ''));
   if (relative(context, full).startsWith('..')) throw badDockerfile(file, line, `COPY source ${JSON.stringify(source)} is outside the build context`);
   if (!/[*?]/.test(source)) {
+    if (!keep(full)) throw badDockerfile(file, line, `COPY source ${JSON.stringify(source)} is excluded by .dockerignore`);
     await stat(full).catch(() => {
       throw badDockerfile(file, line, `COPY source ${JSON.stringify(source)} not found in the build context`);
     });
@@ -126,7 +131,7 @@ async function expandSource(context: string, source: string, file: string, line:
   }
   const dir = resolve(full, '..');
   const pattern = globToRegExp(full.slice(dir.length + 1));
-  const names = (await readdir(dir).catch(() => [] as string[])).filter((n) => pattern.test(n)).sort();
+  const names = (await readdir(dir).catch(() => [] as string[])).filter((n) => pattern.test(n) && keep(join(dir, n))).sort();
   if (names.length === 0) throw badDockerfile(file, line, `COPY source ${JSON.stringify(source)} matches no file in the build context`);
   return names.map((n) => join(dir, n));
 }
@@ -151,6 +156,7 @@ export async function buildImages(contextDir: string, options: BuildOptions): Pr
   if (targetIndex < 0) throw new PolyarchError('USAGE', `${file}: no stage named ${JSON.stringify(options.target)}`, { badInput: true });
   if (options.platforms.length === 0) throw new PolyarchError('USAGE', 'build needs at least one platform');
   const created = new Date((options.sourceDateEpoch ?? 0) * 1000);
+  const keep = await loadDockerignore(context);
   const layout = await openLayout(options.cacheDir ?? defaultBuildCache(), { create: true });
   await mkdir(layout.dir, { recursive: true }); // layer temp files are written there before the first blob
   const io = options.signal ? { signal: options.signal } : {};
@@ -340,20 +346,23 @@ export async function buildImages(contextDir: string, options: BuildOptions): Pr
           }
         } else {
           for (const source of sources) {
-            for (const path of await expandSource(context, source, file, i.line)) {
+            for (const path of await expandSource(context, source, file, i.line, keep)) {
               const isDir = (await stat(path)).isDirectory();
               const target = isDir ? destAbs : destIsDir ? posix.join(destAbs, posix.basename(path)) : destAbs;
-              entries.push(...(await contextEntries(path, target.slice(1), { ...owner, ...(mode !== undefined ? { mode } : {}) })));
+              entries.push(...(await contextEntries(path, target.slice(1), { ...owner, ...(mode !== undefined ? { mode } : {}) }, keep)));
             }
           }
         }
-        const temp = tempPathIn(layout.dir, 'layer');
-        const layer = await writeLayer(entries, { file: temp, mtime: created });
-        try {
-          await layout.putBlob(layer.descriptor, createReadStream(temp), io);
-        } finally {
-          await rm(temp, { force: true });
-        }
+        const layer = await cachedLayer(layout, entries, created, async () => {
+          const temp = tempPathIn(layout.dir, 'layer');
+          const written = await writeLayer(entries, { file: temp, mtime: created });
+          try {
+            await layout.putBlob(written.descriptor, createReadStream(temp), io);
+          } finally {
+            await rm(temp, { force: true });
+          }
+          return written;
+        });
         result.layers.push(layer.descriptor);
         result.diffIds.push(layer.diffId);
         result.history.push({ created: created.toISOString(), created_by: `${i.keyword} ${i.text}`, comment: 'polyarch' });

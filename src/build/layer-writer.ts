@@ -22,6 +22,8 @@ export interface LayerEntry {
   readonly mode: number;
   readonly uid: number;
   readonly gid: number;
+  /** The source's modification time: part of the layer-cache key, never written into the tar. */
+  readonly mtimeMs?: number;
 }
 
 export interface WrittenLayer {

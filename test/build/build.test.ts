@@ -110,6 +110,28 @@ describe('polyarch build', () => {
     void base;
   });
 
+  test('.dockerignore keeps files out; an unchanged rebuild reuses its layers', async () => {
+    const ctx = join(dir.path, 'ignore');
+    await mkdir(join(ctx, 'app'), { recursive: true });
+    await writeFile(join(ctx, 'app', 'keep.txt'), 'keep\n');
+    await writeFile(join(ctx, 'app', 'secret.env'), 'TOKEN=x\n');
+    await writeFile(join(ctx, '.dockerignore'), '**/*.env\n');
+    await writeFile(join(ctx, 'Dockerfile'), 'FROM scratch\nCOPY app/ /app/\n');
+    const cacheEnv = { XDG_CACHE_HOME: join(dir.path, 'cache-ignore') };
+    const first = await runCli(['build', '-q', '--platform', 'linux/amd64', '-o', `type=registry,name=${reg.host}/ignore:1`, ctx], { env: cacheEnv });
+    assert.equal(first.code, 0, first.stderr);
+    const files = await pulledFiles(dir.path, `${reg.host}/ignore:1`, 'amd64');
+    assert.deepEqual([...files.keys()], ['app/keep.txt']);
+    const blobs = join(dir.path, 'cache-ignore', 'polyarch', 'build', 'blobs', 'sha256');
+    const cacheDir = join(dir.path, 'cache-ignore', 'polyarch', 'build', 'polyarch-layer-cache');
+    const before = (await readdir(blobs)).length;
+    const cached = await readdir(cacheDir);
+    const second = await runCli(['build', '-q', '--platform', 'linux/amd64', ctx], { env: cacheEnv });
+    assert.equal(second.stdout, first.stdout, 'same result');
+    assert.deepEqual(await readdir(cacheDir), cached, 'no new layer was made');
+    assert.equal((await readdir(blobs)).length, before);
+  });
+
   test('bad input: one line naming file and line, exit 2, nothing pushed', async () => {
     const ctx = join(dir.path, 'bad');
     await mkdir(ctx, { recursive: true });
@@ -129,6 +151,5 @@ describe('polyarch build', () => {
     }
     const tags = await fetch(`${reg.url}/v2/never/tags/list`);
     assert.equal(tags.status, 404, 'nothing was pushed');
-    void readdir;
   });
 });

@@ -1,0 +1,18 @@
+// `.dockerignore` with docker's matching rules (@balena/dockerignore implements them).
+import { readFile } from 'node:fs/promises';
+import { join, relative } from 'node:path';
+import dockerignore from '@balena/dockerignore';
+
+/** true: the context path may be sent to the build. */
+export type ContextFilter = (absolutePath: string) => boolean;
+
+export async function loadDockerignore(context: string): Promise<ContextFilter> {
+  const text = await readFile(join(context, '.dockerignore'), 'utf8').catch(() => undefined);
+  if (text === undefined) return () => true;
+  // A CommonJS module: its factory is also exported as `.default`, which is what the types describe.
+  const rules = dockerignore.default().add(text.split(/\r?\n/).filter((l) => l.trim() !== '' && !l.startsWith('#')));
+  return (path) => {
+    const rel = relative(context, path);
+    return rel === '' || !rules.ignores(rel);
+  };
+}
