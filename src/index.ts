@@ -63,4 +63,4 @@ export { createRegistryServer, type RegistryServer, type RegistryServerOptions }
 
 // Build
 export { buildImages, defaultBuildCache, type BuildOptions, type BuildResult } from './build/build.js';
-export { exportBuild, outputLocations } from './build/outputs.js';
+export { buildMetadata, exportBuild, outputLocations, type ExportOptions } from './build/outputs.js';

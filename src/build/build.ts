@@ -3,7 +3,7 @@
 import { mkdir, readFile, readdir, rm, stat } from 'node:fs/promises';
 import { createReadStream } from 'node:fs';
 import { Readable } from 'node:stream';
-import { homedir } from 'node:os';
+import { availableParallelism, homedir } from 'node:os';
 import { join, posix, relative, resolve } from 'node:path';
 import type { ConnectionOptions } from '../ops/session.js';
 import type { Descriptor } from '../image/descriptor.js';
@@ -15,7 +15,7 @@ import { buildIndex, parseImageIndex } from '../image/index.js';
 import { parseImageConfig } from '../image/config.js';
 import { parseImageManifest } from '../image/manifest.js';
 import { rawFromJson } from '../image/raw-manifest.js';
-import { readAllLimited } from '../internal/streams.js';
+import { mapConcurrent, readAllLimited } from '../internal/streams.js';
 import { tempPathIn } from '../internal/temp-path.js';
 import { MediaType, isIndex } from '../mediatype/mediatype.js';
 import { formatPlatform, parsePlatform } from '../platform/platform.js';
@@ -162,8 +162,9 @@ export async function buildImages(contextDir: string, options: BuildOptions): Pr
   const io = options.signal ? { signal: options.signal } : {};
 
   return withOpener(options, async (opener) => {
-    const images: Descriptor[] = [];
-    for (const platform of options.platforms) {
+    // Platforms build side by side (their base pulls and layer compression overlap); the index
+    // keeps the order they were asked in.
+    const images = await mapConcurrent(options.platforms, Math.max(1, availableParallelism()), async (platform) => {
       const auto = platformArgs(platform, options.buildPlatform);
       const globalArgs = new Map<string, string>(auto);
       for (const arg of globals.filter((g) => g.keyword === 'ARG')) {
@@ -370,8 +371,8 @@ export async function buildImages(contextDir: string, options: BuildOptions): Pr
       };
 
       const result = await buildStage(targetIndex);
-      images.push(await writeImage(layout, result, platform, created, options.labels));
-    }
+      return writeImage(layout, result, platform, created, options.labels);
+    });
     const index = buildIndex(images, { mediaType: MediaType.OciIndex });
     const tag = `build-${process.pid}-${Date.now()}`;
     await layout.putManifest(index, { tag });

@@ -3,6 +3,7 @@ import type { ConnectionOptions } from '../ops/session.js';
 import type { BuildResult } from './build.js';
 import { PolyarchError } from '../errors/polyarch-error.js';
 import { copy } from '../ops/copy.js';
+import { parseReference } from '../reference/reference.js';
 
 /** One destination as a polyarch location (`host/repo:tag`, `oci-archive:FILE`, …). */
 export function outputLocations(output: string, tags: readonly string[]): string[] {
@@ -29,10 +30,44 @@ export function outputLocations(output: string, tags: readonly string[]): string
   }
 }
 
-/** Sends the built index to every output; returns the locations written. */
-export async function exportBuild(result: BuildResult, outputs: readonly string[], options: ConnectionOptions & { signal?: AbortSignal; tags?: readonly string[]; push?: boolean } = {}): Promise<string[]> {
+export interface ExportOptions extends ConnectionOptions {
+  readonly signal?: AbortSignal;
+  readonly tags?: readonly string[];
+  /** Push to every tag. */
+  readonly push?: boolean;
+  /** With push: store by digest only, no tag (the native-runner pattern, merged later by `index create`). */
+  readonly pushByDigest?: boolean;
+}
+
+/** Sends the built index to every output; returns the locations written (`repo@digest` when pushed by digest). */
+export async function exportBuild(result: BuildResult, outputs: readonly string[], options: ExportOptions = {}): Promise<string[]> {
   const tags = options.tags ?? [];
-  const targets = [...outputs.flatMap((o) => outputLocations(o, tags)), ...(options.push ? tags : [])];
-  for (const target of [...new Set(targets)]) await copy(`oci:${result.layout}:${result.tag}`, target, options);
-  return targets;
+  const source = `oci:${result.layout}:${result.tag}`;
+  const written: string[] = [];
+  for (const target of [...new Set(outputs.flatMap((o) => outputLocations(o, tags)))]) {
+    await copy(source, target, options);
+    written.push(target);
+  }
+  if (!options.push) return written;
+  for (const tag of tags) {
+    if (options.pushByDigest) {
+      const repository = parseReference(tag);
+      const bare = `${repository.registry}/${repository.repository}@${result.index.digest}`;
+      await copy(source, bare, options);
+      written.push(bare);
+    } else {
+      await copy(source, tag, options);
+      written.push(tag);
+    }
+  }
+  return written;
+}
+
+/** What buildx's --metadata-file holds, for scripts that merge digests later. */
+export function buildMetadata(result: BuildResult, written: readonly string[]): Record<string, unknown> {
+  return {
+    'containerimage.digest': result.index.digest,
+    'containerimage.descriptor': { mediaType: result.index.mediaType, digest: result.index.digest, size: result.index.size },
+    'image.name': written.join(','),
+  };
 }

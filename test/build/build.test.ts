@@ -132,6 +132,23 @@ describe('polyarch build', () => {
     assert.equal((await readdir(blobs)).length, before);
   });
 
+  test('native runners: each arch pushed by digest, then merged with index create', async () => {
+    const digests: string[] = [];
+    for (const platform of ['linux/amd64', 'linux/arm64']) {
+      const metadata = join(dir.path, `meta-${platform.replace('/', '-')}.json`);
+      const out = await runCli(['build', '--platform', platform, '-t', `${reg.host}/runner`, '--push', '--push-by-digest', '--metadata-file', metadata, EXAMPLE], { env });
+      assert.equal(out.code, 0, out.stderr);
+      const meta = JSON.parse(await readFile(metadata, 'utf8')) as { 'containerimage.digest': string; 'image.name': string };
+      assert.equal(meta['image.name'], `${reg.host}/runner@${meta['containerimage.digest']}`);
+      digests.push(meta['containerimage.digest']);
+    }
+    const tags = (await (await fetch(`${reg.url}/v2/runner/tags/list`)).json()) as { tags: string[] };
+    assert.deepEqual(tags.tags, [], 'pushed by digest only');
+    const merged = await runCli(['index', 'create', '-t', `${reg.host}/runner:1`, ...digests.map((d) => `${reg.host}/runner@${d}`)]);
+    assert.equal(merged.code, 0, merged.stderr);
+    assert.equal((await pulledFiles(dir.path, `${reg.host}/runner:1`, 'arm64')).get('hello'), 'hello from arm64\n');
+  });
+
   test('bad input: one line naming file and line, exit 2, nothing pushed', async () => {
     const ctx = join(dir.path, 'bad');
     await mkdir(ctx, { recursive: true });

@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import type { CliContext } from '../context.js';
-import { PolyarchError, buildImages, detectHostPlatform, exportBuild, parsePlatformList } from '../../index.js';
+import { writeFile } from 'node:fs/promises';
+import { PolyarchError, buildImages, buildMetadata, detectHostPlatform, exportBuild, parsePlatformList } from '../../index.js';
 import { connectionOptions, globalsOf } from '../global-options.js';
 import { printJson } from '../output.js';
 
@@ -31,8 +32,10 @@ export function registerBuild(program: Command, context: CliContext): void {
     .option('--build-arg <KEY=VALUE>', 'build argument (repeatable)', collect)
     .option('--label <KEY=VALUE>', 'image label (repeatable)', collect)
     .option('--target <stage>', 'build this stage')
+    .option('--push-by-digest', 'with --push: store the index by digest only, with no tag')
+    .option('--metadata-file <file>', 'write the result digest and names as JSON (as buildx does)')
     .option('--source-date-epoch <seconds>', 'timestamp for every file and the image (default: $SOURCE_DATE_EPOCH or 0)')
-    .action(async (dir: string, flags: { platform?: string; tag?: string[]; push?: boolean; output?: string[]; file?: string; buildArg?: string[]; label?: string[]; target?: string; sourceDateEpoch?: string }, command: Command) => {
+    .action(async (dir: string, flags: { platform?: string; tag?: string[]; push?: boolean; pushByDigest?: boolean; metadataFile?: string; output?: string[]; file?: string; buildArg?: string[]; label?: string[]; target?: string; sourceDateEpoch?: string }, command: Command) => {
       const globals = globalsOf(command);
       const host = detectHostPlatform();
       const epochText = flags.sourceDateEpoch ?? process.env.SOURCE_DATE_EPOCH;
@@ -49,7 +52,8 @@ export function registerBuild(program: Command, context: CliContext): void {
         ...(flags.label ? { labels: keyValues(flags.label, '--label') } : {}),
         ...(flags.target !== undefined ? { target: flags.target } : {}),
       });
-      const written = await exportBuild(result, flags.output ?? [], { ...connection, tags: flags.tag ?? [], ...(flags.push ? { push: true } : {}) });
+      const written = await exportBuild(result, flags.output ?? [], { ...connection, tags: flags.tag ?? [], ...(flags.push ? { push: true } : {}), ...(flags.pushByDigest ? { pushByDigest: true } : {}) });
+      if (flags.metadataFile !== undefined) await writeFile(flags.metadataFile, `${JSON.stringify(buildMetadata(result, written), null, 2)}\n`);
       if (globals.json) printJson({ digest: result.index.digest, images: result.images, outputs: written }, context.stdout);
       else {
         context.stdout.write(`${result.index.digest}\n`);
