@@ -4,6 +4,14 @@ import type { BuildResult } from './build.js';
 import { PolyarchError } from '../errors/polyarch-error.js';
 import { copy } from '../ops/copy.js';
 import { parseReference } from '../reference/reference.js';
+import { mkdir, rm } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
+import { parseImageManifest } from '../image/manifest.js';
+import { tempPathIn } from '../internal/temp-path.js';
+import { formatPlatform } from '../platform/platform.js';
+import { openLayout } from '../store/oci-layout.js';
+import { listFiles, writeTarAtomic } from '../store/tar-write.js';
+import { applyLayer } from './rootfs.js';
 
 /** One destination as a polyarch location (`host/repo:tag`, `oci-archive:FILE`, …). */
 export function outputLocations(output: string, tags: readonly string[]): string[] {
@@ -25,8 +33,12 @@ export function outputLocations(output: string, tags: readonly string[]): string
       return [`oci-archive:${needDest()}`];
     case 'docker':
       return [`docker-archive:${needDest()}${names[0] ? `:${names[0]}` : ''}`];
+    case 'local':
+      return [`local:${needDest()}`];
+    case 'tar':
+      return [`tar:${needDest()}`];
     default:
-      throw new PolyarchError('USAGE', `--output type=${type ?? ''} is not supported yet (registry, image, oci, docker, or a polyarch location)`, { badInput: true });
+      throw new PolyarchError('USAGE', `--output type=${type ?? ''} is not supported (registry, image, oci, docker, local, tar, or a polyarch location)`, { badInput: true });
   }
 }
 
@@ -45,7 +57,9 @@ export async function exportBuild(result: BuildResult, outputs: readonly string[
   const source = `oci:${result.layout}:${result.tag}`;
   const written: string[] = [];
   for (const target of [...new Set(outputs.flatMap((o) => outputLocations(o, tags)))]) {
-    await copy(source, target, options);
+    if (target.startsWith('local:')) await exportFilesystem(result, target.slice('local:'.length));
+    else if (target.startsWith('tar:')) await exportFilesystemTar(result, target.slice('tar:'.length));
+    else await copy(source, target, options);
     written.push(target);
   }
   if (!options.push) return written;
@@ -61,6 +75,28 @@ export async function exportBuild(result: BuildResult, outputs: readonly string[
     }
   }
   return written;
+}
+
+/** type=local: each platform's filesystem in DEST, or in DEST/os_arch[_variant] when there are several (buildx's layout). */
+export async function exportFilesystem(result: BuildResult, dest: string): Promise<void> {
+  const layout = await openLayout(result.layout);
+  for (const image of result.images) {
+    const root = resolve(result.images.length > 1 ? join(dest, formatPlatform(image.platform!).replace(/\//g, '_')) : dest);
+    await mkdir(root, { recursive: true });
+    const manifest = parseImageManifest(await layout.getManifest(image.digest));
+    for (const layer of manifest.layers) await applyLayer(root, layer, await layout.openBlob(layer));
+  }
+}
+
+/** type=tar: the same filesystems as one tar, written atomically. */
+export async function exportFilesystemTar(result: BuildResult, dest: string): Promise<void> {
+  const staging = tempPathIn(dirname(resolve(dest)), 'rootfs');
+  try {
+    await exportFilesystem(result, staging);
+    await writeTarAtomic(resolve(dest), staging, await listFiles(staging));
+  } finally {
+    await rm(staging, { recursive: true, force: true });
+  }
 }
 
 /** What buildx's --metadata-file holds, for scripts that merge digests later. */

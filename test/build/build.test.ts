@@ -149,6 +149,17 @@ describe('polyarch build', () => {
     assert.equal((await pulledFiles(dir.path, `${reg.host}/runner:1`, 'arm64')).get('hello'), 'hello from arm64\n');
   });
 
+  test('type=local writes one filesystem per platform; type=tar one tar', async () => {
+    const local = join(dir.path, 'local-out');
+    const tarOut = join(dir.path, 'rootfs.tar');
+    const out = await runCli(['build', '--platform', 'linux/amd64,linux/arm/v7', '-o', `type=local,dest=${local}`, '-o', `type=tar,dest=${tarOut}`, EXAMPLE], { env });
+    assert.equal(out.code, 0, out.stderr);
+    assert.equal(await readFile(join(local, 'linux_amd64', 'hello'), 'utf8'), 'hello from amd64\n');
+    assert.equal(await readFile(join(local, 'linux_arm_v7', 'hello'), 'utf8'), 'hello from arm\n');
+    const listed = (await exec('tar', ['-tf', tarOut])).stdout.split('\n').filter(Boolean).sort();
+    assert.deepEqual(listed, ['linux_amd64/hello', 'linux_arm_v7/hello']);
+  });
+
   test('bad input: one line naming file and line, exit 2, nothing pushed', async () => {
     const ctx = join(dir.path, 'bad');
     await mkdir(ctx, { recursive: true });
