@@ -1,6 +1,6 @@
 // `build`: a Dockerfile → one image per platform → one index, in an OCI layout, with no daemon.
 // Every instruction but RUN is carried out by editing the image config or writing a layer.
-import { mkdir, readFile, readdir, rm, stat } from 'node:fs/promises';
+import { mkdir, open, readFile, readdir, rm, stat } from 'node:fs/promises';
 import { createReadStream } from 'node:fs';
 import { Readable } from 'node:stream';
 import { availableParallelism, homedir } from 'node:os';
@@ -27,6 +27,7 @@ import { openLayout, type OciLayout } from '../store/oci-layout.js';
 import { badDockerfile, parseDockerfile, type Instruction } from './dockerfile.js';
 import { loadDockerignore, type ContextFilter } from './context-filter.js';
 import { cachedLayer } from './layer-cache.js';
+import { applyLayer } from './rootfs.js';
 import { writeLayer, type LayerEntry } from './layer-writer.js';
 import { substitute } from './substitute.js';
 
@@ -112,6 +113,20 @@ async function contextEntries(source: string, dest: string, base: { mode?: numbe
     if (keep(join(source, name))) out.push(...(await contextEntries(join(source, name), posix.join(dest, name), base, keep)));
   }
   return out;
+}
+
+/** The layer media type that unpacks a local file, when it is a tar archive (ADD's rule), by content. */
+async function tarKind(path: string): Promise<string | undefined> {
+  const handle = await open(path, 'r');
+  try {
+    const head = Buffer.alloc(512);
+    const { bytesRead } = await handle.read(head, 0, 512, 0);
+    if (bytesRead >= 2 && head[0] === 0x1f && head[1] === 0x8b) return MediaType.OciLayerGzip;
+    if (bytesRead === 512 && head.subarray(257, 262).toString() === 'ustar') return MediaType.OciLayer;
+    return undefined;
+  } finally {
+    await handle.close();
+  }
 }
 
 function globToRegExp(glob: string): RegExp {
@@ -330,6 +345,7 @@ export async function buildImages(contextDir: string, options: BuildOptions): Pr
         const destAbs = posix.resolve(workdir, dest);
         const destIsDir = dest.endsWith('/') || sources.length > 1;
         const entries: LayerEntry[] = [];
+        const staging: string[] = [];
         if (i.flags.from !== undefined) {
           const fromName = sub(i.flags.from).toLowerCase();
           const index = stages.findIndex((s, n) => s.name === fromName || String(n) === fromName);
@@ -349,6 +365,16 @@ export async function buildImages(contextDir: string, options: BuildOptions): Pr
           for (const source of sources) {
             for (const path of await expandSource(context, source, file, i.line, keep)) {
               const isDir = (await stat(path)).isDirectory();
+              // ADD unpacks a local tar archive (plain or gzip) into the destination directory.
+              const archive = i.keyword === 'ADD' && !isDir ? await tarKind(path) : undefined;
+              if (archive) {
+                const unpacked = tempPathIn(layout.dir, 'add');
+                staging.push(unpacked);
+                await mkdir(unpacked, { recursive: true });
+                await applyLayer(unpacked, { mediaType: archive, digest: 'sha256:0' as Descriptor['digest'], size: 0 }, createReadStream(path));
+                entries.push(...(await contextEntries(unpacked, destAbs.slice(1), { ...owner, ...(mode !== undefined ? { mode } : {}) }, () => true)));
+                continue;
+              }
               const target = isDir ? destAbs : destIsDir ? posix.join(destAbs, posix.basename(path)) : destAbs;
               entries.push(...(await contextEntries(path, target.slice(1), { ...owner, ...(mode !== undefined ? { mode } : {}) }, keep)));
             }
@@ -364,6 +390,7 @@ export async function buildImages(contextDir: string, options: BuildOptions): Pr
           }
           return written;
         });
+        for (const dir of staging) await rm(dir, { recursive: true, force: true });
         result.layers.push(layer.descriptor);
         result.diffIds.push(layer.diffId);
         result.history.push({ created: created.toISOString(), created_by: `${i.keyword} ${i.text}`, comment: 'polyarch' });

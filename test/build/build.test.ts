@@ -160,6 +160,19 @@ describe('polyarch build', () => {
     assert.deepEqual(listed, ['linux_amd64/hello', 'linux_arm_v7/hello']);
   });
 
+  test('ADD unpacks a local tar archive; COPY does not', async () => {
+    const ctx = join(dir.path, 'add');
+    await mkdir(join(ctx, 'payload', 'etc'), { recursive: true });
+    await writeFile(join(ctx, 'payload', 'etc', 'app.conf'), 'on\n');
+    await exec('tar', ['-czf', join(ctx, 'payload.tar.gz'), '-C', join(ctx, 'payload'), 'etc']);
+    await writeFile(join(ctx, 'Dockerfile'), 'FROM scratch\nADD payload.tar.gz /opt/\nCOPY payload.tar.gz /kept/\n');
+    const local = join(dir.path, 'add-out');
+    const out = await runCli(['build', '--platform', 'linux/amd64', '-o', `type=local,dest=${local}`, ctx], { env });
+    assert.equal(out.code, 0, out.stderr);
+    assert.equal(await readFile(join(local, 'opt', 'etc', 'app.conf'), 'utf8'), 'on\n');
+    assert.deepEqual(await readdir(join(local, 'kept')), ['payload.tar.gz']);
+  });
+
   test('bad input: one line naming file and line, exit 2, nothing pushed', async () => {
     const ctx = join(dir.path, 'bad');
     await mkdir(ctx, { recursive: true });
