@@ -179,7 +179,8 @@ export async function buildImages(contextDir: string, options: BuildOptions): Pr
   return withOpener(options, async (opener) => {
     // Platforms build side by side (their base pulls and layer compression overlap); the index
     // keeps the order they were asked in.
-    const images = await mapConcurrent(options.platforms, Math.max(1, availableParallelism()), async (platform) => {
+    // Compression runs on libuv's pool, so every platform may be in flight at once.
+    const images = await mapConcurrent(options.platforms, Math.max(availableParallelism(), options.platforms.length), async (platform) => {
       const auto = platformArgs(platform, options.buildPlatform);
       const globalArgs = new Map<string, string>(auto);
       for (const arg of globals.filter((g) => g.keyword === 'ARG')) {
@@ -382,9 +383,10 @@ export async function buildImages(contextDir: string, options: BuildOptions): Pr
         }
         const layer = await cachedLayer(layout, entries, created, async () => {
           const temp = tempPathIn(layout.dir, 'layer');
+          // writeLayer hashed the gzip as it wrote it: the file becomes the blob as it is.
           const written = await writeLayer(entries, { file: temp, mtime: created });
           try {
-            await layout.putBlob(written.descriptor, createReadStream(temp), io);
+            await layout.adoptBlobFile(written.descriptor, temp);
           } finally {
             await rm(temp, { force: true });
           }

@@ -1,8 +1,8 @@
 // Content-addressed blobs under `<root>/blobs/<alg>/<hex>` (OCI image layout), shared by the
 // layout and the archive writers. Reads are verified, writes atomic.
 import { createReadStream } from 'node:fs';
-import { access, readFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { access, mkdir, readFile, rename, rm } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { algorithmOf, encodedPart, shortDigest, type Digest } from '../digest/digest.js';
 import { verifyBytes, verifiedStream } from '../digest/verify-stream.js';
@@ -65,6 +65,19 @@ export class BlobStore {
       what: `blob ${shortDigest(descriptor.digest)} for ${this.#name}`,
       ...(options.signal ? { signal: options.signal } : {}),
     });
+  }
+
+  /**
+   * Moves a file already written and hashed by the caller (same filesystem) into the store,
+   * instead of copying it through another verify pass.
+   */
+  async adoptFile(digest: Digest, path: string): Promise<void> {
+    if (await this.has(digest)) {
+      await rm(path, { force: true });
+      return;
+    }
+    await mkdir(dirname(this.pathOf(digest)), { recursive: true });
+    await rename(path, this.pathOf(digest));
   }
 
   async putBytes(digest: Digest, bytes: Buffer): Promise<void> {

@@ -122,6 +122,12 @@ export class OciLayout {
     await this.#blobs.put(descriptor, content, options);
   }
 
+  /** Takes a file this process wrote and hashed inside the layout (a built layer) as the blob. */
+  async adoptBlobFile(descriptor: Descriptor, path: string): Promise<void> {
+    await this.#init();
+    await this.#blobs.adoptFile(descriptor.digest, path);
+  }
+
   async listTags(): Promise<string[]> {
     const index = await readIndexJson(this.dir);
     return [...new Set(index.manifests.map(tagOf).filter((t): t is string => t !== undefined))].sort();
