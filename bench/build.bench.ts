@@ -23,6 +23,11 @@ async function seconds(run: () => Promise<unknown>): Promise<number> {
   return Number(process.hrtime.bigint() - start) / 1e9;
 }
 
+const missing = await exec('sh', ['-c', 'command -v buildah']).then(() => false, () => true);
+if (missing) {
+  console.error('the build bench compares with buildah: install the Debian package buildah');
+  process.exit(1);
+}
 await rm(work, { recursive: true, force: true });
 await mkdir(work, { recursive: true });
 const registry = await startEmbedded();
