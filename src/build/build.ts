@@ -176,237 +176,269 @@ export async function buildImages(contextDir: string, options: BuildOptions): Pr
   await mkdir(layout.dir, { recursive: true }); // layer temp files are written there before the first blob
   const io = options.signal ? { signal: options.signal } : {};
 
-  return withOpener(options, async (opener) => {
-    // Platforms build side by side (their base pulls and layer compression overlap); the index
-    // keeps the order they were asked in.
-    // Compression runs on libuv's pool, so every platform may be in flight at once.
-    const images = await mapConcurrent(options.platforms, Math.max(availableParallelism(), options.platforms.length), async (platform) => {
-      const auto = platformArgs(platform, options.buildPlatform);
-      const globalArgs = new Map<string, string>(auto);
-      for (const arg of globals.filter((g) => g.keyword === 'ARG')) {
-        for (const [name, value] of arg.properties) {
-          const given = options.buildArgs?.[name] ?? (value === undefined ? undefined : substitute(value, globalArgs));
-          if (given !== undefined) globalArgs.set(name, given);
+  const unpackedRoots: string[] = [];
+  try {
+    return await withOpener(options, async (opener) => {
+      // Platforms build side by side (their base pulls and layer compression overlap); the index
+      // keeps the order they were asked in.
+      // Compression runs on libuv's pool, so every platform may be in flight at once.
+      const images = await mapConcurrent(options.platforms, Math.max(availableParallelism(), options.platforms.length), async (platform) => {
+        const auto = platformArgs(platform, options.buildPlatform);
+        const globalArgs = new Map<string, string>(auto);
+        for (const arg of globals.filter((g) => g.keyword === 'ARG')) {
+          for (const [name, value] of arg.properties) {
+            const given = options.buildArgs?.[name] ?? (value === undefined ? undefined : substitute(value, globalArgs));
+            if (given !== undefined) globalArgs.set(name, given);
+          }
         }
-      }
-      const results = new Map<number, StageResult>();
+        const results = new Map<number, StageResult>();
 
-      const buildStage = async (index: number): Promise<StageResult> => {
-        const done = results.get(index);
-        if (done) return done;
-        const stage = stages[index]!;
-        const baseName = substitute(stage.from.args[0] ?? '', globalArgs);
-        const stagePlatform = stage.from.flags.platform ? normalizePlatform(parsePlatform(substitute(stage.from.flags.platform, globalArgs))) : normalizePlatform(platform);
-        const earlier = stages.findIndex((s, i) => i < index && s.name === baseName.toLowerCase());
-        let result: StageResult;
-        if (earlier >= 0) {
-          const base = await buildStage(earlier);
-          result = { config: structuredClone(base.config), layers: [...base.layers], diffIds: [...base.diffIds], history: [...base.history], files: new Map(base.files) };
-        } else if (baseName === 'scratch') {
-          result = { config: { config: {} } as StageResult['config'], layers: [], diffIds: [], history: [], files: new Map() };
-        } else {
-          result = await pullBase(baseName, stagePlatform, stage.from.line);
-        }
-        Object.assign(result.config, { architecture: stagePlatform.architecture, os: stagePlatform.os });
-        if (stagePlatform.variant) result.config = { ...result.config, variant: stagePlatform.variant };
-        else delete (result.config as { variant?: string }).variant;
-        await runInstructions(stage, result, auto);
-        results.set(index, result);
-        return result;
-      };
-
-      const pullBase = async (name: string, want: Platform, line: number): Promise<StageResult> => {
-        const { endpoint, reference } = await opener.open(toLocation(name), 'read');
-        let raw = await endpoint.getManifest(referenceOrLatest(reference), io).catch((error: unknown) => {
-          throw new PolyarchError('MANIFEST_UNKNOWN', `${file}:${line}: base image ${name}: ${(error as Error).message}`, { cause: error, badInput: true });
-        });
-        if (isIndex(raw.mediaType)) {
-          const choice = selectEntry(parseImageIndex(raw).manifests, want);
-          if (!choice.entry) throw new PolyarchError('PLATFORM_NOT_IN_INDEX', `${file}:${line}: base image ${name} has no ${formatPlatform(want)} image`, { badInput: true });
-          raw = await endpoint.getManifest(choice.entry.digest, io);
-        }
-        await copyImage(endpoint, raw.digest, layout, undefined, io);
-        const manifest = parseImageManifest(raw);
-        const config = parseImageConfig(await readAllLimited(await layout.openBlob(manifest.config), 4 << 20, `config of ${name}`)) as StageResult['config'];
-        return {
-          config: { ...config, config: { ...(config.config ?? {}) } },
-          layers: [...manifest.layers],
-          diffIds: [...(config.rootfs?.diff_ids ?? [])],
-          history: [...((config.history ?? []) as Record<string, unknown>[])],
-          files: new Map(),
+        const buildStage = async (index: number): Promise<StageResult> => {
+          const done = results.get(index);
+          if (done) return done;
+          const stage = stages[index]!;
+          const baseName = substitute(stage.from.args[0] ?? '', globalArgs);
+          const stagePlatform = stage.from.flags.platform ? normalizePlatform(parsePlatform(substitute(stage.from.flags.platform, globalArgs))) : normalizePlatform(platform);
+          const earlier = stages.findIndex((s, i) => i < index && s.name === baseName.toLowerCase());
+          let result: StageResult;
+          if (earlier >= 0) {
+            const base = await buildStage(earlier);
+            result = { config: structuredClone(base.config), layers: [...base.layers], diffIds: [...base.diffIds], history: [...base.history], files: new Map(base.files) };
+          } else if (baseName === 'scratch') {
+            result = { config: { config: {} } as StageResult['config'], layers: [], diffIds: [], history: [], files: new Map() };
+          } else {
+            result = await pullBase(baseName, stagePlatform, stage.from.line);
+          }
+          Object.assign(result.config, { architecture: stagePlatform.architecture, os: stagePlatform.os });
+          if (stagePlatform.variant) result.config = { ...result.config, variant: stagePlatform.variant };
+          else delete (result.config as { variant?: string }).variant;
+          await runInstructions(stage, result, auto);
+          results.set(index, result);
+          return result;
         };
-      };
 
-      const runInstructions = async (stage: Stage, result: StageResult, autoArgs: Map<string, string>): Promise<void> => {
-        const vars = new Map<string, string>();
-        const cfg = result.config.config;
-        for (const entry of (cfg.Env as string[] | undefined) ?? []) {
-          const eq = entry.indexOf('=');
-          vars.set(entry.slice(0, eq), entry.slice(eq + 1));
-        }
-        let shell: string[] = (cfg.Shell as string[] | undefined) ?? ['/bin/sh', '-c'];
-        const note = (createdBy: string, emptyLayer: boolean) =>
-          result.history.push({ created: created.toISOString(), created_by: createdBy, comment: 'polyarch', ...(emptyLayer ? { empty_layer: true } : {}) });
-        const sub = (t: string) => substitute(t, vars);
-        const command = (i: Instruction): string[] => (i.json ? [...i.json] : [...shell, sub(i.text)]);
-        for (const i of stage.body) {
-          switch (i.keyword) {
-            case 'ARG':
-              for (const [name, value] of i.properties) {
-                const v = options.buildArgs?.[name] ?? (PLATFORM_ARGS.includes(name) ? autoArgs.get(name) : undefined) ?? globalArgs.get(name) ?? (value === undefined ? undefined : sub(value));
-                if (v !== undefined && !vars.has(name)) vars.set(name, v);
-              }
-              break;
-            case 'ENV': {
-              const env = ((cfg.Env as string[] | undefined) ?? []).slice();
-              for (const [name, value] of i.properties) {
-                const v = sub(value ?? '');
-                vars.set(name, v);
-                const at = env.findIndex((e) => e.startsWith(`${name}=`));
-                if (at >= 0) env[at] = `${name}=${v}`;
-                else env.push(`${name}=${v}`);
-              }
-              cfg.Env = env;
-              note(`ENV ${i.text}`, true);
-              break;
-            }
-            case 'LABEL':
-              cfg.Labels = { ...((cfg.Labels as Record<string, string>) ?? {}), ...Object.fromEntries(i.properties.map(([k, v]) => [sub(k), sub(v ?? '')])) };
-              note(`LABEL ${i.text}`, true);
-              break;
-            case 'WORKDIR':
-              cfg.WorkingDir = posix.resolve((cfg.WorkingDir as string | undefined) || '/', sub(i.text));
-              note(`WORKDIR ${i.text}`, true);
-              break;
-            case 'USER':
-              cfg.User = sub(i.text);
-              note(`USER ${i.text}`, true);
-              break;
-            case 'EXPOSE':
-              cfg.ExposedPorts = { ...((cfg.ExposedPorts as object) ?? {}), ...Object.fromEntries(i.args.map((p) => [sub(p).includes('/') ? sub(p) : `${sub(p)}/tcp`, {}])) };
-              note(`EXPOSE ${i.text}`, true);
-              break;
-            case 'VOLUME':
-              cfg.Volumes = { ...((cfg.Volumes as object) ?? {}), ...Object.fromEntries((i.json ?? i.args).map((v) => [sub(v), {}])) };
-              note(`VOLUME ${i.text}`, true);
-              break;
-            case 'CMD':
-              cfg.Cmd = command(i);
-              note(`CMD ${i.text}`, true);
-              break;
-            case 'ENTRYPOINT':
-              cfg.Entrypoint = command(i);
-              note(`ENTRYPOINT ${i.text}`, true);
-              break;
-            case 'SHELL':
-              if (!i.json) throw badDockerfile(file, i.line, 'SHELL needs the JSON form');
-              shell = [...i.json];
-              cfg.Shell = shell;
-              break;
-            case 'STOPSIGNAL':
-              cfg.StopSignal = sub(i.text);
-              break;
-            case 'ONBUILD':
-              cfg.OnBuild = [...((cfg.OnBuild as string[]) ?? []), i.text];
-              break;
-            case 'MAINTAINER':
-              (result.config as { author?: string }).author = i.text;
-              break;
-            case 'HEALTHCHECK': {
-              if (i.args[0]?.toUpperCase() === 'NONE') cfg.Healthcheck = { Test: ['NONE'] };
-              else {
-                const rest = i.text.replace(/^CMD\s+/i, '');
-                const json = rest.startsWith('[') ? (JSON.parse(rest) as string[]) : undefined;
-                cfg.Healthcheck = { Test: json ? ['CMD', ...json] : ['CMD-SHELL', sub(rest)] };
-              }
-              break;
-            }
-            case 'COPY':
-            case 'ADD':
-              await copyInstruction(i, result, sub);
-              break;
-            case 'RUN':
-              throw badDockerfile(file, i.line, 'RUN is not supported yet (use FROM/COPY of cross-built files, or build that stage elsewhere)');
-            default:
-              throw badDockerfile(file, i.line, `${i.keyword} is not supported here`);
+        const pullBase = async (name: string, want: Platform, line: number): Promise<StageResult> => {
+          const { endpoint, reference } = await opener.open(toLocation(name), 'read');
+          let raw = await endpoint.getManifest(referenceOrLatest(reference), io).catch((error: unknown) => {
+            throw new PolyarchError('MANIFEST_UNKNOWN', `${file}:${line}: base image ${name}: ${(error as Error).message}`, { cause: error, badInput: true });
+          });
+          if (isIndex(raw.mediaType)) {
+            const choice = selectEntry(parseImageIndex(raw).manifests, want);
+            if (!choice.entry) throw new PolyarchError('PLATFORM_NOT_IN_INDEX', `${file}:${line}: base image ${name} has no ${formatPlatform(want)} image`, { badInput: true });
+            raw = await endpoint.getManifest(choice.entry.digest, io);
           }
-        }
-      };
+          await copyImage(endpoint, raw.digest, layout, undefined, io);
+          const manifest = parseImageManifest(raw);
+          const config = parseImageConfig(await readAllLimited(await layout.openBlob(manifest.config), 4 << 20, `config of ${name}`)) as StageResult['config'];
+          return {
+            config: { ...config, config: { ...(config.config ?? {}) } },
+            layers: [...manifest.layers],
+            diffIds: [...(config.rootfs?.diff_ids ?? [])],
+            history: [...((config.history ?? []) as Record<string, unknown>[])],
+            files: new Map(),
+          };
+        };
 
-      const copyInstruction = async (i: Instruction, result: StageResult, sub: (t: string) => string): Promise<void> => {
-        const parts = (i.json ?? i.args).map(sub);
-        if (parts.length < 2) throw badDockerfile(file, i.line, `${i.keyword} needs a source and a destination`);
-        const dest = parts[parts.length - 1]!;
-        const sources = parts.slice(0, -1);
-        if (sources.some((s) => /^https?:\/\//.test(s))) throw badDockerfile(file, i.line, `${i.keyword} from a URL is not supported yet`);
-        const owner = parseOwner(i.flags.chown, file, i.line);
-        const mode = i.flags.chmod !== undefined ? Number.parseInt(i.flags.chmod, 8) : undefined;
-        if (mode !== undefined && !Number.isSafeInteger(mode)) throw badDockerfile(file, i.line, `--chmod=${i.flags.chmod} is not an octal mode`);
-        const workdir = (result.config.config.WorkingDir as string | undefined) || '/';
-        const destAbs = posix.resolve(workdir, dest);
-        const destIsDir = dest.endsWith('/') || sources.length > 1;
-        const entries: LayerEntry[] = [];
-        const staging: string[] = [];
-        if (i.flags.from !== undefined) {
-          const fromName = sub(i.flags.from).toLowerCase();
-          const index = stages.findIndex((s, n) => s.name === fromName || String(n) === fromName);
-          if (index < 0) throw badDockerfile(file, i.line, `COPY --from=${i.flags.from}: no such stage (images as --from are not supported yet)`);
-          const from = await buildStage(index);
-          for (const source of sources) {
-            const prefix = posix.resolve('/', source).slice(1);
-            const matched = [...from.files.values()].filter((e) => e.path === prefix || e.path.startsWith(`${prefix}/`));
-            if (matched.length === 0) throw badDockerfile(file, i.line, `COPY --from=${i.flags.from}: ${source} was not added by that stage`);
-            for (const e of matched) {
-              const rest = e.path === prefix ? posix.basename(prefix) : e.path.slice(prefix.length + 1);
-              const target = e.path === prefix && !destIsDir ? destAbs : posix.join(destAbs, rest);
-              entries.push({ ...e, path: target.slice(1), ...owner, ...(mode !== undefined ? { mode } : {}) });
-            }
-          }
-        } else {
-          for (const source of sources) {
-            for (const path of await expandSource(context, source, file, i.line, keep)) {
-              const isDir = (await stat(path)).isDirectory();
-              // ADD unpacks a local tar archive (plain or gzip) into the destination directory.
-              const archive = i.keyword === 'ADD' && !isDir ? await tarKind(path) : undefined;
-              if (archive) {
-                const unpacked = tempPathIn(layout.dir, 'add');
-                staging.push(unpacked);
-                await mkdir(unpacked, { recursive: true });
-                await applyLayer(unpacked, { mediaType: archive, digest: 'sha256:0' as Descriptor['digest'], size: 0 }, createReadStream(path));
-                entries.push(...(await contextEntries(unpacked, destAbs.slice(1), { ...owner, ...(mode !== undefined ? { mode } : {}) }, () => true)));
-                continue;
-              }
-              const target = isDir ? destAbs : destIsDir ? posix.join(destAbs, posix.basename(path)) : destAbs;
-              entries.push(...(await contextEntries(path, target.slice(1), { ...owner, ...(mode !== undefined ? { mode } : {}) }, keep)));
-            }
-          }
-        }
-        const layer = await cachedLayer(layout, entries, created, async () => {
-          const temp = tempPathIn(layout.dir, 'layer');
-          // writeLayer hashed the gzip as it wrote it: the file becomes the blob as it is.
-          const written = await writeLayer(entries, { file: temp, mtime: created });
-          try {
-            await layout.adoptBlobFile(written.descriptor, temp);
-          } finally {
-            await rm(temp, { force: true });
-          }
-          return written;
-        });
-        for (const dir of staging) await rm(dir, { recursive: true, force: true });
-        result.layers.push(layer.descriptor);
-        result.diffIds.push(layer.diffId);
-        result.history.push({ created: created.toISOString(), created_by: `${i.keyword} ${i.text}`, comment: 'polyarch' });
-        for (const e of entries) result.files.set(e.path, e);
-      };
+        const unpacked = new Map<string, string>();
+        const imageRoot = async (name: string, want: Platform, line: number): Promise<string> => {
+          const key = `${name} ${formatPlatform(want)}`;
+          const known = unpacked.get(key);
+          if (known) return known;
+          const image = await pullBase(name, want, line);
+          const root = tempPathIn(layout.dir, 'from');
+          unpackedRoots.push(root);
+          await mkdir(root, { recursive: true });
+          for (const layer of image.layers) await applyLayer(root, layer, await layout.openBlob(layer));
+          unpacked.set(key, root);
+          return root;
+        };
 
-      const result = await buildStage(targetIndex);
-      return writeImage(layout, result, platform, created, options.labels);
+        const runInstructions = async (stage: Stage, result: StageResult, autoArgs: Map<string, string>): Promise<void> => {
+          const vars = new Map<string, string>();
+          const cfg = result.config.config;
+          for (const entry of (cfg.Env as string[] | undefined) ?? []) {
+            const eq = entry.indexOf('=');
+            vars.set(entry.slice(0, eq), entry.slice(eq + 1));
+          }
+          let shell: string[] = (cfg.Shell as string[] | undefined) ?? ['/bin/sh', '-c'];
+          const note = (createdBy: string, emptyLayer: boolean) =>
+            result.history.push({ created: created.toISOString(), created_by: createdBy, comment: 'polyarch', ...(emptyLayer ? { empty_layer: true } : {}) });
+          const sub = (t: string) => substitute(t, vars);
+          const command = (i: Instruction): string[] => (i.json ? [...i.json] : [...shell, sub(i.text)]);
+          for (const i of stage.body) {
+            switch (i.keyword) {
+              case 'ARG':
+                for (const [name, value] of i.properties) {
+                  const v = options.buildArgs?.[name] ?? (PLATFORM_ARGS.includes(name) ? autoArgs.get(name) : undefined) ?? globalArgs.get(name) ?? (value === undefined ? undefined : sub(value));
+                  if (v !== undefined && !vars.has(name)) vars.set(name, v);
+                }
+                break;
+              case 'ENV': {
+                const env = ((cfg.Env as string[] | undefined) ?? []).slice();
+                for (const [name, value] of i.properties) {
+                  const v = sub(value ?? '');
+                  vars.set(name, v);
+                  const at = env.findIndex((e) => e.startsWith(`${name}=`));
+                  if (at >= 0) env[at] = `${name}=${v}`;
+                  else env.push(`${name}=${v}`);
+                }
+                cfg.Env = env;
+                note(`ENV ${i.text}`, true);
+                break;
+              }
+              case 'LABEL':
+                cfg.Labels = { ...((cfg.Labels as Record<string, string>) ?? {}), ...Object.fromEntries(i.properties.map(([k, v]) => [sub(k), sub(v ?? '')])) };
+                note(`LABEL ${i.text}`, true);
+                break;
+              case 'WORKDIR':
+                cfg.WorkingDir = posix.resolve((cfg.WorkingDir as string | undefined) || '/', sub(i.text));
+                note(`WORKDIR ${i.text}`, true);
+                break;
+              case 'USER':
+                cfg.User = sub(i.text);
+                note(`USER ${i.text}`, true);
+                break;
+              case 'EXPOSE':
+                cfg.ExposedPorts = { ...((cfg.ExposedPorts as object) ?? {}), ...Object.fromEntries(i.args.map((p) => [sub(p).includes('/') ? sub(p) : `${sub(p)}/tcp`, {}])) };
+                note(`EXPOSE ${i.text}`, true);
+                break;
+              case 'VOLUME':
+                cfg.Volumes = { ...((cfg.Volumes as object) ?? {}), ...Object.fromEntries((i.json ?? i.args).map((v) => [sub(v), {}])) };
+                note(`VOLUME ${i.text}`, true);
+                break;
+              case 'CMD':
+                cfg.Cmd = command(i);
+                note(`CMD ${i.text}`, true);
+                break;
+              case 'ENTRYPOINT':
+                cfg.Entrypoint = command(i);
+                note(`ENTRYPOINT ${i.text}`, true);
+                break;
+              case 'SHELL':
+                if (!i.json) throw badDockerfile(file, i.line, 'SHELL needs the JSON form');
+                shell = [...i.json];
+                cfg.Shell = shell;
+                break;
+              case 'STOPSIGNAL':
+                cfg.StopSignal = sub(i.text);
+                break;
+              case 'ONBUILD':
+                cfg.OnBuild = [...((cfg.OnBuild as string[]) ?? []), i.text];
+                break;
+              case 'MAINTAINER':
+                (result.config as { author?: string }).author = i.text;
+                break;
+              case 'HEALTHCHECK': {
+                if (i.args[0]?.toUpperCase() === 'NONE') cfg.Healthcheck = { Test: ['NONE'] };
+                else {
+                  const rest = i.text.replace(/^CMD\s+/i, '');
+                  const json = rest.startsWith('[') ? (JSON.parse(rest) as string[]) : undefined;
+                  cfg.Healthcheck = { Test: json ? ['CMD', ...json] : ['CMD-SHELL', sub(rest)] };
+                }
+                break;
+              }
+              case 'COPY':
+              case 'ADD':
+                await copyInstruction(i, result, sub);
+                break;
+              case 'RUN':
+                throw badDockerfile(file, i.line, 'RUN is not supported yet (use FROM/COPY of cross-built files, or build that stage elsewhere)');
+              default:
+                throw badDockerfile(file, i.line, `${i.keyword} is not supported here`);
+            }
+          }
+        };
+
+        const copyInstruction = async (i: Instruction, result: StageResult, sub: (t: string) => string): Promise<void> => {
+          const parts = (i.json ?? i.args).map(sub);
+          if (parts.length < 2) throw badDockerfile(file, i.line, `${i.keyword} needs a source and a destination`);
+          const dest = parts[parts.length - 1]!;
+          const sources = parts.slice(0, -1);
+          if (sources.some((s) => /^https?:\/\//.test(s))) throw badDockerfile(file, i.line, `${i.keyword} from a URL is not supported yet`);
+          const owner = parseOwner(i.flags.chown, file, i.line);
+          const mode = i.flags.chmod !== undefined ? Number.parseInt(i.flags.chmod, 8) : undefined;
+          if (mode !== undefined && !Number.isSafeInteger(mode)) throw badDockerfile(file, i.line, `--chmod=${i.flags.chmod} is not an octal mode`);
+          const workdir = (result.config.config.WorkingDir as string | undefined) || '/';
+          const destAbs = posix.resolve(workdir, dest);
+          const destIsDir = dest.endsWith('/') || sources.length > 1;
+          const entries: LayerEntry[] = [];
+          const staging: string[] = [];
+          if (i.flags.from !== undefined) {
+            const fromName = sub(i.flags.from).toLowerCase();
+            const index = stages.findIndex((s, n) => s.name === fromName || String(n) === fromName);
+            if (index < 0) {
+              // Not a stage: an image, unpacked once per build and platform, then copied from like a context.
+              const root = await imageRoot(sub(i.flags.from), result.config as Platform, i.line);
+              for (const source of sources) {
+                const path = resolve(root, source.replace(/^\/+/, ''));
+                if (relative(root, path).startsWith('..')) throw badDockerfile(file, i.line, `COPY --from=${i.flags.from}: ${source} is outside the image`);
+                const info = await stat(path).catch(() => undefined);
+                if (!info) throw badDockerfile(file, i.line, `COPY --from=${i.flags.from}: ${source} not found in the image`);
+                const target = info.isDirectory() ? destAbs : destIsDir ? posix.join(destAbs, posix.basename(path)) : destAbs;
+                entries.push(...(await contextEntries(path, target.slice(1), { ...owner, ...(mode !== undefined ? { mode } : {}) }, () => true)));
+              }
+            } else {
+              const from = await buildStage(index);
+              for (const source of sources) {
+                const prefix = posix.resolve('/', source).slice(1);
+                const matched = [...from.files.values()].filter((e) => e.path === prefix || e.path.startsWith(`${prefix}/`));
+                if (matched.length === 0) throw badDockerfile(file, i.line, `COPY --from=${i.flags.from}: ${source} was not added by that stage`);
+                for (const e of matched) {
+                  const rest = e.path === prefix ? posix.basename(prefix) : e.path.slice(prefix.length + 1);
+                  const target = e.path === prefix && !destIsDir ? destAbs : posix.join(destAbs, rest);
+                  entries.push({ ...e, path: target.slice(1), ...owner, ...(mode !== undefined ? { mode } : {}) });
+                }
+              }
+            }
+          } else {
+            for (const source of sources) {
+              for (const path of await expandSource(context, source, file, i.line, keep)) {
+                const isDir = (await stat(path)).isDirectory();
+                // ADD unpacks a local tar archive (plain or gzip) into the destination directory.
+                const archive = i.keyword === 'ADD' && !isDir ? await tarKind(path) : undefined;
+                if (archive) {
+                  const unpacked = tempPathIn(layout.dir, 'add');
+                  staging.push(unpacked);
+                  await mkdir(unpacked, { recursive: true });
+                  await applyLayer(unpacked, { mediaType: archive, digest: 'sha256:0' as Descriptor['digest'], size: 0 }, createReadStream(path));
+                  entries.push(...(await contextEntries(unpacked, destAbs.slice(1), { ...owner, ...(mode !== undefined ? { mode } : {}) }, () => true)));
+                  continue;
+                }
+                const target = isDir ? destAbs : destIsDir ? posix.join(destAbs, posix.basename(path)) : destAbs;
+                entries.push(...(await contextEntries(path, target.slice(1), { ...owner, ...(mode !== undefined ? { mode } : {}) }, keep)));
+              }
+            }
+          }
+          const layer = await cachedLayer(layout, entries, created, async () => {
+            const temp = tempPathIn(layout.dir, 'layer');
+            // writeLayer hashed the gzip as it wrote it: the file becomes the blob as it is.
+            const written = await writeLayer(entries, { file: temp, mtime: created });
+            try {
+              await layout.adoptBlobFile(written.descriptor, temp);
+            } finally {
+              await rm(temp, { force: true });
+            }
+            return written;
+          });
+          for (const dir of staging) await rm(dir, { recursive: true, force: true });
+          result.layers.push(layer.descriptor);
+          result.diffIds.push(layer.diffId);
+          result.history.push({ created: created.toISOString(), created_by: `${i.keyword} ${i.text}`, comment: 'polyarch' });
+          for (const e of entries) result.files.set(e.path, e);
+        };
+
+        const result = await buildStage(targetIndex);
+        return writeImage(layout, result, platform, created, options.labels);
+      });
+      const index = buildIndex(images, { mediaType: MediaType.OciIndex });
+      const tag = `build-${process.pid}-${Date.now()}`;
+      await layout.putManifest(index, { tag });
+      return { layout: layout.dir, tag, index, images };
     });
-    const index = buildIndex(images, { mediaType: MediaType.OciIndex });
-    const tag = `build-${process.pid}-${Date.now()}`;
-    await layout.putManifest(index, { tag });
-    return { layout: layout.dir, tag, index, images };
-  });
+  } finally {
+    // Images unpacked for COPY --from are scratch space, not cache.
+    for (const root of unpackedRoots) await rm(root, { recursive: true, force: true });
+  }
 }
 
 async function writeImage(layout: OciLayout, result: StageResult, platform: Platform, created: Date, labels?: Readonly<Record<string, string>>): Promise<Descriptor> {

@@ -173,6 +173,18 @@ describe('polyarch build', () => {
     assert.deepEqual(await readdir(join(local, 'kept')), ['payload.tar.gz']);
   });
 
+  test('COPY --from an image takes files from that image for each platform', async () => {
+    const ctx = join(dir.path, 'from-image');
+    await mkdir(ctx, { recursive: true });
+    await runCli(['build', '--platform', 'linux/amd64,linux/arm64', '-t', `${reg.host}/tools:1`, '--push', EXAMPLE], { env });
+    await writeFile(join(ctx, 'Dockerfile'), `FROM scratch\nCOPY --from=${reg.host}/tools:1 /hello /bin/tool\n`);
+    const local = join(dir.path, 'from-image-out');
+    const out = await runCli(['build', '--platform', 'linux/amd64,linux/arm64', '-o', `type=local,dest=${local}`, ctx], { env });
+    assert.equal(out.code, 0, out.stderr);
+    assert.equal(await readFile(join(local, 'linux_arm64', 'bin', 'tool'), 'utf8'), 'hello from arm64\n');
+    assert.equal(await readFile(join(local, 'linux_amd64', 'bin', 'tool'), 'utf8'), 'hello from amd64\n');
+  });
+
   test('bad input: one line naming file and line, exit 2, nothing pushed', async () => {
     const ctx = join(dir.path, 'bad');
     await mkdir(ctx, { recursive: true });
