@@ -11,6 +11,7 @@ const REQUIRED_PROGRAMS = [
   { program: 'openssl', pkg: 'openssl' },
   { program: 'docker', pkg: 'docker.io' },
   { program: 'chromium', pkg: 'chromium' },
+  { program: 'umoci', pkg: 'umoci' },
 ];
 
 const missing = REQUIRED_PROGRAMS.filter(({ program }) => spawnSync('sh', ['-c', `command -v ${program}`]).status !== 0);

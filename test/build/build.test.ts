@@ -185,6 +185,31 @@ describe('polyarch build', () => {
     assert.equal(await readFile(join(local, 'linux_amd64', 'bin', 'tool'), 'utf8'), 'hello from amd64\n');
   });
 
+  test('umoci unpacks the type=oci output; the docker output has the manifest.json docker load reads', async () => {
+    const archive = join(dir.path, 'hello-oci.tar');
+    const dockerTar = join(dir.path, 'hello-docker.tar');
+    const out = await runCli(['build', '--platform', 'linux/arm64', '-t', 'demo/hello:1', '-o', `type=oci,dest=${archive}`, '-o', `type=docker,dest=${dockerTar}`, EXAMPLE], { env });
+    assert.equal(out.code, 0, out.stderr);
+    const layout = join(dir.path, 'umoci-layout');
+    await mkdir(layout);
+    await exec('tar', ['-xf', archive, '-C', layout]);
+    const tag = (JSON.parse(await readFile(join(layout, 'index.json'), 'utf8')) as { manifests: { annotations: Record<string, string> }[] }).manifests[0]!.annotations['org.opencontainers.image.ref.name']!;
+    // umoci unpacks an image, not an index: point it at the arm64 manifest through a second tag.
+    const index = JSON.parse(await readFile(join(layout, 'blobs', 'sha256', (JSON.parse(await readFile(join(layout, 'index.json'), 'utf8')) as { manifests: { digest: string }[] }).manifests[0]!.digest.slice(7)), 'utf8')) as { manifests: { digest: string; mediaType: string; size: number }[] };
+    const top = JSON.parse(await readFile(join(layout, 'index.json'), 'utf8')) as { manifests: unknown[] };
+    top.manifests.push({ ...index.manifests[0], annotations: { 'org.opencontainers.image.ref.name': 'arm64' } });
+    await writeFile(join(layout, 'index.json'), JSON.stringify(top));
+    assert.ok(tag.length > 0);
+    const bundle = join(dir.path, 'umoci-bundle');
+    await exec('umoci', ['unpack', '--rootless', '--image', `${layout}:arm64`, bundle]);
+    assert.equal(await readFile(join(bundle, 'rootfs', 'hello'), 'utf8'), 'hello from arm64\n');
+    await exec('tar', ['-xf', dockerTar, '-C', dir.path, 'manifest.json']);
+    const saved = JSON.parse(await readFile(join(dir.path, 'manifest.json'), 'utf8')) as { Config: string; RepoTags: string[]; Layers: string[] }[];
+    assert.equal(saved.length, 1);
+    assert.deepEqual(saved[0]!.RepoTags, ['demo/hello:1']);
+    assert.equal(saved[0]!.Layers.length, 1);
+  });
+
   test('bad input: one line naming file and line, exit 2, nothing pushed', async () => {
     const ctx = join(dir.path, 'bad');
     await mkdir(ctx, { recursive: true });
