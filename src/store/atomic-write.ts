@@ -1,16 +1,16 @@
-// Every disk write is atomic: a temp file on the same filesystem, opened with 'wx', verified,
-// then renamed into place; on any failure the temp file is removed (cacache write.js).
-import { createWriteStream } from 'node:fs';
+// Every disk write is atomic: a temp file on the same filesystem, opened with 'wx', verified and
+// synced, then moved into place; on every failure path the temp file is removed (cacache write.js).
 import { link, mkdir, open, rename, rm } from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import type { Readable } from 'node:stream';
+import { Writable, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Digest } from '../digest/digest.js';
 import { VerifyStream, verifyStream } from '../digest/verify-stream.js';
 import { tempPathIn } from '../internal/temp-path.js';
 
 /** Replaces `path` with `bytes` in one step: readers see the old file or the new one, never a part. */
-export async function writeFileAtomic(path: string, bytes: Uint8Array, options: { mode?: number } = {}): Promise<void> {
+export async function writeFileAtomic(path: string, bytes: Uint8Array, options: { readonly mode?: number } = {}): Promise<void> {
   await mkdir(dirname(path), { recursive: true });
   const temp = tempPathIn(dirname(path));
   let moved = false;
@@ -18,7 +18,7 @@ export async function writeFileAtomic(path: string, bytes: Uint8Array, options: 
     const handle = await open(temp, 'wx', options.mode ?? 0o644);
     try {
       await handle.writeFile(bytes);
-      await handle.sync();
+      await handle.sync(); // the rename must not land before the data does (crash safety)
     } finally {
       await handle.close();
     }
@@ -31,33 +31,82 @@ export async function writeFileAtomic(path: string, bytes: Uint8Array, options: 
 
 export interface StreamWriteOptions {
   readonly digest: Digest;
+  /** Declared size; the write fails as soon as more arrives, or at the end if fewer did. */
   readonly size?: number;
+  /** Names the content in messages. */
   readonly what?: string;
+  /** Where the temp file goes (default: beside `finalPath`); must be on the same filesystem. */
+  readonly tempDir?: string;
   readonly signal?: AbortSignal;
 }
 
 /**
  * Streams content into `finalPath` only if it matches `digest` (and `size`). The file appears
- * whole or not at all; content-addressed, so an existing file is already the same bytes.
+ * whole or not at all. Content-addressed: when `finalPath` already exists (a concurrent writer
+ * won), it holds the same bytes, so that counts as success and the existing file is left alone.
  */
 export async function writeStreamAtomic(finalPath: string, content: Readable, options: StreamWriteOptions): Promise<void> {
-  const dir = dirname(finalPath);
-  await mkdir(dir, { recursive: true });
-  const temp = tempPathIn(dir);
+  const tempDir = options.tempDir ?? dirname(finalPath);
+  await mkdir(tempDir, { recursive: true });
+  await mkdir(dirname(finalPath), { recursive: true });
+  const temp = tempPathIn(tempDir);
+  let handle: FileHandle | undefined;
   try {
+    // Opened here, not lazily by a stream, so the file surely exists before `finally` removes it.
+    handle = await open(temp, 'wx', 0o644);
     // Content read through polyarch is verified already; hashing it twice would only cost time.
     const checked = content instanceof VerifyStream && content.verifies(options.digest, options.size);
-    const stages = checked
-      ? [content]
-      : [content, verifyStream({ digest: options.digest, ...(options.size !== undefined ? { size: options.size } : {}), ...(options.what ? { what: options.what } : {}) })];
-    await pipeline([...stages, createWriteStream(temp, { flags: 'wx' })], ...(options.signal ? [{ signal: options.signal }] : []));
-    // link() never overwrites: EEXIST means a concurrent writer stored the same content first.
-    try {
-      await link(temp, finalPath);
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-    }
+    const verifier = checked
+      ? undefined
+      : verifyStream({
+          digest: options.digest,
+          ...(options.size !== undefined ? { size: options.size } : {}),
+          ...(options.what !== undefined ? { what: options.what } : {}),
+        });
+    const sink = fileSink(handle);
+    const stages = verifier ? [content, verifier, sink] : [content, sink];
+    await pipeline(stages, ...(options.signal ? [{ signal: options.signal }] : []));
+    await handle.sync();
+    await handle.close();
+    handle = undefined;
+    await placeWithoutOverwrite(temp, finalPath);
+  } catch (error) {
+    content.destroy(); // release the source (a socket, a file) on any failure
+    throw error;
   } finally {
+    await handle?.close().catch(() => undefined);
     await rm(temp, { force: true });
   }
+}
+
+/** link() never replaces an existing file; EEXIST means identical content is already there. The source stays for the caller to remove. */
+export async function placeWithoutOverwrite(temp: string, finalPath: string): Promise<void> {
+  try {
+    await link(temp, finalPath);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'EEXIST') return;
+    // Filesystems without hard links: rename, which may replace an identical file (still safe).
+    if (code === 'EPERM' || code === 'ENOTSUP' || code === 'EOPNOTSUPP' || code === 'ENOSYS') {
+      await rename(temp, finalPath);
+      return;
+    }
+    throw error;
+  }
+}
+
+/**
+ * A Writable over an open FileHandle that leaves closing to the caller, who syncs first.
+ * (FileHandle.createWriteStream with autoClose: false keeps a reference that makes close() wait.)
+ */
+export function fileSink(handle: FileHandle): Writable {
+  const writeAll = async (chunk: Buffer): Promise<void> => {
+    // A write may take fewer bytes than offered; carry on from where it stopped.
+    for (let offset = 0; offset < chunk.length; ) offset += (await handle.write(chunk, offset)).bytesWritten;
+  };
+  return new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      writeAll(chunk).then(() => done(), done);
+    },
+  });
 }

@@ -1,16 +1,19 @@
 // Content-addressed blobs under `<root>/blobs/<alg>/<hex>` (OCI image layout), shared by the
-// layout and the archive writers. Reads are verified, writes atomic.
+// layout, the archive writers and the embedded registry. Reads are verified, writes atomic.
 import { createReadStream } from 'node:fs';
-import { access, mkdir, readFile, rename, rm } from 'node:fs/promises';
+import { access, mkdir, readFile, rm, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import type { Readable } from 'node:stream';
+import { addAbortSignal, type Readable } from 'node:stream';
 import { algorithmOf, encodedPart, shortDigest, type Digest } from '../digest/digest.js';
 import { verifyBytes, verifiedStream } from '../digest/verify-stream.js';
 import { PolyarchError } from '../errors/polyarch-error.js';
 import type { Descriptor } from '../image/descriptor.js';
-import { writeFileAtomic, writeStreamAtomic } from './atomic-write.js';
+import { placeWithoutOverwrite, writeFileAtomic, writeStreamAtomic } from './atomic-write.js';
 
 type Io = { readonly signal?: AbortSignal };
+
+/** What readSmall reads whole at most: manifests and configs, never layers. */
+export const SMALL_BLOB_LIMIT = 16 * 1024 * 1024;
 
 export class BlobStore {
   readonly root: string;
@@ -34,29 +37,33 @@ export class BlobStore {
     }
   }
 
-  async open(descriptor: Descriptor): Promise<Readable> {
+  /** A stream that fails before its end when the bytes on disk do not match the descriptor. */
+  async open(descriptor: Descriptor, options: Io = {}): Promise<Readable> {
     const path = this.pathOf(descriptor.digest);
     if (!(await this.has(descriptor.digest))) throw this.#unknown(descriptor.digest);
     const what = `blob ${shortDigest(descriptor.digest)} in ${this.#name}`;
-    return verifiedStream(createReadStream(path), { digest: descriptor.digest, size: descriptor.size, what });
+    const verified = verifiedStream(createReadStream(path), { digest: descriptor.digest, size: descriptor.size, what });
+    return options.signal ? addAbortSignal(options.signal, verified) : verified;
   }
 
-  /** A small blob (manifest, config) read whole and verified. */
-  async readSmall(digest: Digest, what: string): Promise<Buffer> {
-    let bytes: Buffer;
-    try {
-      bytes = await readFile(this.pathOf(digest));
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') throw this.#unknown(digest, 'MANIFEST_UNKNOWN');
+  /** A small blob (manifest, config) read whole and verified; refuses anything over `maxBytes`. */
+  async readSmall(digest: Digest, what: string, options: { readonly maxBytes?: number; readonly code?: 'BLOB_UNKNOWN' | 'MANIFEST_UNKNOWN' } = {}): Promise<Buffer> {
+    const path = this.pathOf(digest);
+    const info = await stat(path).catch((error: NodeJS.ErrnoException) => {
+      if (error.code === 'ENOENT') throw this.#unknown(digest, options.code ?? 'MANIFEST_UNKNOWN');
       throw error;
-    }
+    });
+    const max = options.maxBytes ?? SMALL_BLOB_LIMIT;
+    if (info.size > max) throw new PolyarchError('MANIFEST_INVALID', `${what}: ${info.size} bytes is more than the ${max} bytes a manifest or config may have`);
+    const bytes = await readFile(path);
     verifyBytes(bytes, { digest, what });
     return bytes;
   }
 
+  /** Stores a blob from a stream unless it is already there (content-addressed). */
   async put(descriptor: Descriptor, content: Readable, options: Io = {}): Promise<void> {
     if (await this.has(descriptor.digest)) {
-      content.destroy(); // content-addressed: what is there is already these bytes
+      content.destroy(); // what is there is already these bytes
       return;
     }
     await writeStreamAtomic(this.pathOf(descriptor.digest), content, {
@@ -69,15 +76,16 @@ export class BlobStore {
 
   /**
    * Moves a file already written and hashed by the caller (same filesystem) into the store,
-   * instead of copying it through another verify pass.
+   * instead of copying it through another verify pass. The file is gone afterwards either way.
    */
   async adoptFile(digest: Digest, path: string): Promise<void> {
-    if (await this.has(digest)) {
+    try {
+      if (await this.has(digest)) return;
+      await mkdir(dirname(this.pathOf(digest)), { recursive: true });
+      await placeWithoutOverwrite(path, this.pathOf(digest));
+    } finally {
       await rm(path, { force: true });
-      return;
     }
-    await mkdir(dirname(this.pathOf(digest)), { recursive: true });
-    await rename(path, this.pathOf(digest));
   }
 
   async putBytes(digest: Digest, bytes: Buffer): Promise<void> {

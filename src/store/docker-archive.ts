@@ -1,31 +1,33 @@
 // `docker-archive:FILE.tar[:REPO:TAG]`: the `docker save` / `docker load` tarball.
-// Reads both forms: docker ≥25 (an OCI layout beside manifest.json, so the original manifest
-// and its digest survive) and the legacy form (manifest.json + `<id>/layer.tar`), for which a
-// schema-2 manifest is made from the files. Writes both forms at once, atomically on close().
-// https://github.com/moby/moby/blob/master/image/tarexport/save.go
+// Reads both forms: docker ≥25 (an OCI layout beside manifest.json, so the original manifest and
+// its digest survive) and the legacy form (manifest.json + `<id>/layer.tar`), for which a
+// schema-2 manifest is made from the files as stored. Writes both forms at once, atomically, on
+// close(). https://github.com/moby/moby/blob/master/image/tarexport/save.go
 import { mkdir, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
-import { createDigester, digestFromHash, digestOfBytes, isDigest, type Digest } from '../digest/digest.js';
+import { createDigester, digestFromHash, isDigest, shortDigest, type Digest } from '../digest/digest.js';
 import { verifiedStream } from '../digest/verify-stream.js';
 import { PolyarchError } from '../errors/polyarch-error.js';
-import type { Descriptor } from '../image/descriptor.js';
-import { descriptorOf } from '../image/descriptor.js';
+import { descriptorOf, type Descriptor } from '../image/descriptor.js';
+import { parseImageIndex } from '../image/index.js';
 import { parseImageManifest } from '../image/manifest.js';
 import { rawFromJson, type RawManifest } from '../image/raw-manifest.js';
 import { tempPathIn } from '../internal/temp-path.js';
-import { isIndex, MediaType } from '../mediatype/mediatype.js';
-import { formatReference, parseReference, withDefaultTag } from '../reference/reference.js';
+import { isImageManifest, isIndex, MediaType } from '../mediatype/mediatype.js';
+import { familiarName, familiarString, parseReference, withDefaultTag } from '../reference/reference.js';
+import { writeFileAtomic } from './atomic-write.js';
 import { BlobStore } from './blob-store.js';
-import { REF_NAME } from './oci-layout.js';
+import { removeOrphanStaging } from './gc.js';
+import { CONTAINERD_NAME, normalizedName, REF_NAME } from './index-entries.js';
+import { LAYOUT_HEADER } from './oci-layout.js';
 import { indexTar, readEntry, streamEntry, type TarEntry } from './tar-index.js';
 import { blobEntryName, readVerified, TarLayoutReader } from './tar-layout.js';
 import { writeTarAtomic } from './tar-write.js';
-import { writeFileAtomic } from './atomic-write.js';
 
 type Io = { readonly signal?: AbortSignal };
 
-/** One `manifest.json` item. */
+/** One `manifest.json` item (moby image/tarexport: manifestItem). */
 interface SavedImage {
   readonly Config: string;
   readonly RepoTags?: readonly string[] | null;
@@ -34,16 +36,22 @@ interface SavedImage {
 
 interface ArchivedImage {
   readonly manifest: RawManifest;
-  readonly repoTags: readonly string[];
+  repoTags: string[];
+}
+
+/** A name as docker prints it in RepoTags (`team/app:1`, `nginx:latest`); undefined when it does not parse. */
+function familiarTagged(name: string): string | undefined {
+  try {
+    return familiarString(withDefaultTag(parseReference(name)));
+  } catch {
+    return undefined;
+  }
 }
 
 /** `team/app:1` and `docker.io/team/app:1` name the same image. */
 function sameName(a: string, b: string): boolean {
-  try {
-    return formatReference(withDefaultTag(parseReference(a))) === formatReference(withDefaultTag(parseReference(b)));
-  } catch {
-    return a === b;
-  }
+  const na = normalizedName(a);
+  return na !== undefined ? na === normalizedName(b) : a === b;
 }
 
 export class DockerArchive {
@@ -72,6 +80,7 @@ export class DockerArchive {
     return this.#staging ? this.#written : this.#images;
   }
 
+  /** By digest, by a name in RepoTags, or (one image, `latest` or nothing asked) the only image. */
   #find(reference: string): ArchivedImage | undefined {
     const images = this.#all();
     if (isDigest(reference)) return images.find((i) => i.manifest.digest === reference);
@@ -81,20 +90,27 @@ export class DockerArchive {
     return images.length === 1 && (reference === 'latest' || reference === '') ? images[0] : undefined;
   }
 
-  async resolve(reference: string): Promise<Descriptor | undefined> {
+  async resolve(reference: string, options: Io = {}): Promise<Descriptor | undefined> {
+    void options;
     const image = this.#find(reference);
     return image ? descriptorOf(image.manifest) : undefined;
   }
 
-  async getManifest(reference: string): Promise<RawManifest> {
+  async getManifest(reference: string, options: Io = {}): Promise<RawManifest> {
+    void options;
     const image = this.#find(reference);
     if (!image) {
       const names = this.#all().flatMap((i) => i.repoTags);
-      throw new PolyarchError('MANIFEST_UNKNOWN', `${this.description}: no image "${reference}"${names.length ? ` (it holds ${names.join(', ')})` : ''}`);
+      const holds = names.length ? ` (it holds ${names.join(', ')})` : this.#all().length > 1 ? ` (it holds ${this.#all().length} untagged images)` : '';
+      throw new PolyarchError('MANIFEST_UNKNOWN', `${this.description}: no image "${reference}"${holds}`, { badInput: true });
     }
     return image.manifest;
   }
 
+  /**
+   * Records an image for close(). Its name in RepoTags: `tag` when it is a full name
+   * (`repo:tag`), else the location's name (with `tag` as its tag when one is given).
+   */
   async putManifest(manifest: RawManifest, options: Io & { readonly tag?: string } = {}): Promise<void> {
     const staging = this.#writable();
     if (isIndex(manifest.mediaType)) {
@@ -102,45 +118,77 @@ export class DockerArchive {
     }
     parseImageManifest(manifest, `manifest ${manifest.digest}`);
     await staging.putBytes(manifest.digest, manifest.bytes);
-    const name = this.#reference ?? (options.tag?.includes(':') ? options.tag : undefined);
-    this.#written.push({ manifest, repoTags: name ? [name] : [] });
+    const name = this.#nameFor(options.tag);
+    // A name points at one image, as in docker's image store.
+    if (name !== undefined) for (const image of this.#written) image.repoTags = image.repoTags.filter((t) => !sameName(t, name));
+    const existing = this.#written.find((i) => i.manifest.digest === manifest.digest);
+    if (existing) {
+      if (name !== undefined) existing.repoTags.push(name);
+    } else {
+      this.#written.push({ manifest, repoTags: name !== undefined ? [name] : [] });
+    }
+  }
+
+  #nameFor(tag: string | undefined): string | undefined {
+    if (tag !== undefined && !isDigest(tag) && (tag.includes(':') || tag.includes('/'))) return familiarTagged(tag);
+    if (this.#reference === undefined) return undefined;
+    if (tag === undefined || isDigest(tag) || tag === '') return this.#reference;
+    try {
+      return familiarString({ ...parseReference(this.#reference), tag });
+    } catch {
+      return this.#reference;
+    }
   }
 
   async deleteManifest(reference: string): Promise<void> {
     throw new PolyarchError('UNSUPPORTED', `${this.description}: cannot delete "${reference}" from a docker archive`);
   }
 
-  async hasBlob(descriptor: Descriptor): Promise<boolean> {
+  async hasBlob(descriptor: Descriptor, options: Io = {}): Promise<boolean> {
+    void options;
     return this.#staging ? this.#staging.has(descriptor.digest) : this.#blobs.has(descriptor.digest);
   }
 
-  async openBlob(descriptor: Descriptor): Promise<Readable> {
-    if (this.#staging) return this.#staging.open(descriptor);
+  async openBlob(descriptor: Descriptor, options: Io = {}): Promise<Readable> {
+    if (this.#staging) return this.#staging.open(descriptor, options);
     const entry = this.#blobs.get(descriptor.digest);
-    if (!entry) throw new PolyarchError('BLOB_UNKNOWN', `${this.description}: blob ${descriptor.digest} not in the archive`);
-    return verifiedStream(streamEntry(this.#file, entry), { digest: descriptor.digest, size: descriptor.size, what: `blob ${descriptor.digest} in ${this.description}` });
+    if (!entry) throw new PolyarchError('BLOB_UNKNOWN', `${this.description}: blob ${descriptor.digest} is not in the archive`);
+    const what = `blob ${shortDigest(descriptor.digest)} in ${this.description}`;
+    return verifiedStream(streamEntry(this.#file, entry, options), { digest: descriptor.digest, size: descriptor.size, what });
   }
 
   async putBlob(descriptor: Descriptor, content: Readable, options: Io = {}): Promise<void> {
-    await this.#writable().put(descriptor, content, options);
+    let staging: BlobStore;
+    try {
+      staging = this.#writable();
+    } catch (error) {
+      content.destroy();
+      throw error;
+    }
+    await staging.put(descriptor, content, options);
   }
 
-  async listTags(): Promise<string[]> {
+  async listTags(options: Io = {}): Promise<string[]> {
+    void options;
     return [...new Set(this.#all().flatMap((i) => i.repoTags))].sort();
   }
 
+  /**
+   * Writing: the tar (manifest.json, repositories, then the OCI layout parts) goes to a temp file
+   * and is renamed into place. With `discard`, or on failure, nothing appears.
+   */
   async close(options: Io & { readonly discard?: boolean } = {}): Promise<void> {
     if (this.#closed || !this.#staging) return;
     this.#closed = true;
     const root = this.#staging.root;
     try {
       if (!options.discard) {
-        if (this.#written.length === 0) throw new PolyarchError('USAGE', `${this.description}: nothing to write`);
+        if (this.#written.length === 0) throw new PolyarchError('USAGE', `${this.description}: no image was written, so no archive is made`);
         await this.#writeMetadata(root);
         const blobs = new Set<string>();
         for (const { manifest } of this.#written) {
           const parsed = parseImageManifest(manifest);
-          for (const d of [manifest, parsed.config, ...parsed.layers]) blobs.add(blobEntryName(d.digest as Digest));
+          for (const d of [manifest, parsed.config, ...parsed.layers]) blobs.add(blobEntryName(d.digest));
         }
         await writeTarAtomic(this.#file, root, ['manifest.json', 'repositories', 'oci-layout', 'index.json', ...[...blobs].sort()], options.signal ? { signal: options.signal } : {});
       }
@@ -156,19 +204,20 @@ export class DockerArchive {
     const index: Descriptor[] = [];
     for (const { manifest, repoTags } of this.#written) {
       const parsed = parseImageManifest(manifest);
+      // Layers stay as pushed (usually gzip): `docker load` decompresses what it is given.
       saved.push({ Config: blobEntryName(parsed.config.digest), RepoTags: repoTags, Layers: parsed.layers.map((l) => blobEntryName(l.digest)) });
       for (const name of repoTags) {
         const ref = withDefaultTag(parseReference(name));
-        const colon = name.lastIndexOf(':');
-        const repo = name.slice(0, colon);
-        (repositories[repo] ??= {})[ref.tag ?? 'latest'] = (parsed.layers.at(-1)?.digest ?? parsed.config.digest).slice(7);
-        index.push({ ...descriptorOf(manifest), annotations: { 'io.containerd.image.name': formatReference(ref), [REF_NAME]: ref.tag ?? 'latest' } });
+        const tag = ref.tag ?? 'latest';
+        // Legacy: the top layer's id. Only ever read by very old docker; the blob name serves.
+        (repositories[familiarName(ref)] ??= {})[tag] = (parsed.layers.at(-1)?.digest ?? parsed.config.digest).slice(7);
+        index.push(descriptorOf(manifest, { annotations: { [CONTAINERD_NAME]: `${ref.registry}/${ref.repository}:${tag}`, [REF_NAME]: tag } }));
       }
       if (repoTags.length === 0) index.push(descriptorOf(manifest));
     }
     await writeFileAtomic(join(root, 'manifest.json'), Buffer.from(JSON.stringify(saved)));
     await writeFileAtomic(join(root, 'repositories'), Buffer.from(JSON.stringify(repositories)));
-    await writeFileAtomic(join(root, 'oci-layout'), Buffer.from('{"imageLayoutVersion":"1.0.0"}'));
+    await writeFileAtomic(join(root, 'oci-layout'), Buffer.from(LAYOUT_HEADER));
     await writeFileAtomic(join(root, 'index.json'), Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MediaType.OciIndex, manifests: index })));
   }
 
@@ -191,6 +240,37 @@ async function isGzip(file: string, entry: TarEntry): Promise<boolean> {
   return head[0] === 0x1f && head[1] === 0x8b;
 }
 
+/** The image manifests the OCI part of a docker ≥25 archive holds (through indexes, as the containerd store saves them). */
+async function ociManifests(layout: TarLayoutReader | undefined): Promise<RawManifest[]> {
+  if (!layout) return [];
+  const found: RawManifest[] = [];
+  const seen = new Set<string>();
+  const visit = async (d: Descriptor): Promise<void> => {
+    if (seen.has(d.digest) || !layout.entryFor(d.digest)) return; // absent from the tar: fall back below
+    seen.add(d.digest);
+    const raw = await layout.readManifest(d.digest, d.mediaType).catch(() => undefined);
+    if (!raw) return;
+    if (isIndex(raw.mediaType)) {
+      const index = (() => {
+        try {
+          return parseImageIndex(raw);
+        } catch {
+          return undefined;
+        }
+      })();
+      for (const child of index?.manifests ?? []) await visit(child);
+    } else if (isImageManifest(raw.mediaType)) found.push(raw);
+  };
+  for (const d of layout.index.manifests) await visit(d);
+  return found;
+}
+
+/** `sha256:<hex>` when a path is named by digest (`blobs/sha256/<hex>`, `<hex>.json`, ggcr's `sha256:<hex>`). */
+function digestInPath(path: string): Digest | undefined {
+  const match = /^(?:blobs\/sha256\/|sha256:)?([a-f0-9]{64})(?:\.json)?$/.exec(path);
+  return match ? (`sha256:${match[1]}` as Digest) : undefined;
+}
+
 async function readArchive(file: string): Promise<{ images: ArchivedImage[]; blobs: Map<string, TarEntry> }> {
   const description = `docker-archive:${file}`;
   const entries = await indexTar(file);
@@ -198,60 +278,74 @@ async function readArchive(file: string): Promise<{ images: ArchivedImage[]; blo
   if (!manifestEntry) throw new PolyarchError('LAYOUT_INVALID', `${description} has no manifest.json: not a docker save archive`, { badInput: true });
   let saved: SavedImage[];
   try {
-    saved = JSON.parse((await readEntry(file, manifestEntry)).toString('utf8')) as SavedImage[];
-    if (!Array.isArray(saved)) throw new Error('expected an array');
+    const value: unknown = JSON.parse((await readEntry(file, manifestEntry)).toString('utf8'));
+    if (!Array.isArray(value)) throw new Error('expected an array');
+    for (const item of value as SavedImage[]) {
+      if (typeof item?.Config !== 'string' || !Array.isArray(item.Layers)) throw new Error('an item lacks Config or Layers');
+    }
+    saved = value as SavedImage[];
   } catch (error) {
-    throw new PolyarchError('LAYOUT_INVALID', `${description}: manifest.json is invalid (${(error as Error).message})`, { cause: error });
+    throw new PolyarchError('LAYOUT_INVALID', `${description}: manifest.json is invalid (${(error as Error).message})`, { cause: error, badInput: true });
   }
+  // A broken OCI part is no reason to refuse what manifest.json describes.
   const layout = await TarLayoutReader.open(file, entries, description).catch(() => undefined);
+  const candidates = await ociManifests(layout);
   const blobs = new Map<string, TarEntry>();
+  const digestsByPath = new Map<string, Digest>(); // layers shared by images are hashed once
   const images: ArchivedImage[] = [];
   const need = (path: string): TarEntry => {
-    const entry = entries.get(path.replace(/^\.\//, ''));
+    const entry = entries.get(path.replace(/^(\.\/)+/, ''));
     if (!entry) throw new PolyarchError('LAYOUT_INVALID', `${description}: manifest.json names ${path}, which is not in the archive`);
     return entry;
   };
   for (const item of saved) {
     const configEntry = need(item.Config);
-    const named = /^(?:blobs\/sha256\/)?([a-f0-9]{64})(?:\.json)?$/.exec(item.Config);
-    const configDigest = named ? (`sha256:${named[1]}` as Digest) : digestOfBytes(await readEntry(file, configEntry));
-    const configBytes = await readVerified(file, configEntry, configDigest, `config of ${description}`);
+    const configDigest = digestInPath(item.Config) ?? (await digestOfEntry(file, configEntry));
+    const configBytes = await readVerified(file, configEntry, configDigest, `config ${item.Config} of ${description}`);
     blobs.set(configDigest, configEntry);
-    const repoTags = item.RepoTags ?? [];
+    const repoTags = [...(item.RepoTags ?? [])];
     // Docker ≥25: the original manifest is in the OCI part; use it so its digest is kept.
-    let manifest: RawManifest | undefined;
-    for (const d of layout?.index.manifests ?? []) {
-      const candidate = await layout!.readManifest(d.digest, d.mediaType).catch(() => undefined);
-      if (!candidate || isIndex(candidate.mediaType)) continue;
-      const parsed = parseImageManifest(candidate);
-      if (parsed.config.digest !== configDigest || !parsed.layers.every((l) => layout!.entryFor(l.digest))) continue;
-      manifest = candidate;
-      for (const l of parsed.layers) blobs.set(l.digest, layout!.entryFor(l.digest)!);
-      break;
+    const original = candidates.find((raw) => {
+      const parsed = parseImageManifest(raw);
+      return parsed.config.digest === configDigest && parsed.layers.every((l) => layout?.entryFor(l.digest));
+    });
+    if (original) {
+      for (const l of parseImageManifest(original).layers) blobs.set(l.digest, layout!.entryFor(l.digest)!);
+      images.push({ manifest: original, repoTags });
+      continue;
     }
-    if (!manifest) {
-      const layers: Descriptor[] = [];
-      for (const path of item.Layers) {
-        const entry = need(path);
-        const digest = await digestOfEntry(file, entry);
-        blobs.set(digest, entry);
-        layers.push({ mediaType: (await isGzip(file, entry)) ? MediaType.DockerLayerGzip : MediaType.DockerLayer, digest, size: entry.size });
+    const layers: Descriptor[] = [];
+    for (const path of item.Layers) {
+      const entry = need(path);
+      let digest = digestsByPath.get(path);
+      if (!digest) {
+        digest = await digestOfEntry(file, entry);
+        digestsByPath.set(path, digest);
       }
-      manifest = rawFromJson(
-        { schemaVersion: 2, mediaType: MediaType.DockerManifest, config: { mediaType: MediaType.DockerConfig, digest: configDigest, size: configBytes.length }, layers },
-        MediaType.DockerManifest,
-      );
+      blobs.set(digest, entry);
+      layers.push({ mediaType: (await isGzip(file, entry)) ? MediaType.DockerLayerGzip : MediaType.DockerLayer, digest, size: entry.size });
     }
+    const manifest = rawFromJson(
+      { schemaVersion: 2, mediaType: MediaType.DockerManifest, config: { mediaType: MediaType.DockerConfig, digest: configDigest, size: configBytes.length }, layers },
+      MediaType.DockerManifest,
+    );
     images.push({ manifest, repoTags });
   }
   return { images, blobs };
 }
 
-export async function openDockerArchive(file: string, options: { write?: boolean; reference?: string } = {}): Promise<DockerArchive> {
+/**
+ * Reading: one pass over the tar's headers, then one streaming hash per legacy layer file.
+ * Writing: `reference` (`repo:tag`) names the image in RepoTags; files are staged beside `file`.
+ */
+export async function openDockerArchive(file: string, options: { readonly write?: boolean; readonly reference?: string } = {}): Promise<DockerArchive> {
   if (options.write) {
+    await mkdir(dirname(file), { recursive: true });
+    await removeOrphanStaging(dirname(file));
     const staging = tempPathIn(dirname(file), 'docker-archive');
-    await mkdir(staging, { recursive: true });
-    return new DockerArchive(file, { staging: new BlobStore(staging, `docker-archive:${file}`), ...(options.reference !== undefined ? { reference: options.reference } : {}) });
+    await mkdir(staging);
+    const reference = options.reference !== undefined ? (familiarTagged(options.reference) ?? options.reference) : undefined;
+    return new DockerArchive(file, { staging: new BlobStore(staging, `docker-archive:${file}`), ...(reference !== undefined ? { reference } : {}) });
   }
   return new DockerArchive(file, await readArchive(file));
 }

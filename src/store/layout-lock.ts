@@ -1,32 +1,68 @@
-// A cross-process lock for index.json: a lock file created with 'wx' holding the owner's pid.
-// A lock whose owner is gone (crash) is broken; waiting is bounded.
-import { open, readFile, rm } from 'node:fs/promises';
-import { join } from 'node:path';
-import { isProcessAlive } from '../internal/process-alive.js';
+// A cross-process lock for index.json: `index.json.lock` created with 'wx', holding the owner's
+// pid. A lock whose owner is gone (a crash) is broken; waiting is bounded and ends in a clear error.
+import { open, readFile, rm, stat } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { PolyarchError } from '../errors/polyarch-error.js';
+import { isProcessAlive } from '../internal/process-alive.js';
 
-const LOCK_NAME = 'index.json.lock';
-const WAIT_MS = 30_000;
+export const LOCK_NAME = 'index.json.lock';
+const DEFAULT_WAIT_MS = 30_000;
+// A lock file with no pid yet is normal for an instant; one that stays empty this long is a crash.
+const EMPTY_LOCK_GRACE_MS = 5_000;
 
+export interface LayoutLockOptions {
+  /** How long to wait for another writer before giving up (default 30 s). */
+  readonly waitMs?: number;
+}
 
-async function acquire(path: string): Promise<void> {
-  const deadline = Date.now() + WAIT_MS;
+async function tryCreate(path: string): Promise<boolean> {
+  let handle;
+  try {
+    handle = await open(path, 'wx');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'EEXIST') return false;
+    throw error;
+  }
+  try {
+    await handle.writeFile(String(process.pid));
+  } finally {
+    await handle.close();
+  }
+  return true;
+}
+
+/** The owner's pid, or undefined when the file is empty, unreadable or already gone. */
+async function ownerOf(path: string): Promise<number | undefined> {
+  const text = await readFile(path, 'utf8').catch(() => '');
+  const pid = Number.parseInt(text, 10);
+  return Number.isSafeInteger(pid) && pid > 0 ? pid : undefined;
+}
+
+async function isStale(path: string): Promise<boolean> {
+  const owner = await ownerOf(path);
+  if (owner !== undefined) return owner !== process.pid && !isProcessAlive(owner);
+  const info = await stat(path).catch(() => undefined);
+  return info !== undefined && Date.now() - info.mtimeMs > EMPTY_LOCK_GRACE_MS;
+}
+
+async function acquire(path: string, waitMs: number): Promise<void> {
+  const deadline = Date.now() + waitMs;
   for (let delay = 5; ; delay = Math.min(delay * 2, 100)) {
-    try {
-      const handle = await open(path, 'wx');
-      await handle.writeFile(String(process.pid));
-      await handle.close();
-      return;
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-    }
-    const owner = Number.parseInt(await readFile(path, 'utf8').catch(() => ''), 10);
-    if (Number.isSafeInteger(owner) && owner > 0 && owner !== process.pid && !isProcessAlive(owner)) {
-      await rm(path, { force: true });
+    if (await tryCreate(path)) return;
+    if (await isStale(path)) {
+      // Looked at twice so a waiter that read the dead pid a moment ago does not remove a lock
+      // someone else has just taken in its place.
+      if (await isStale(path)) await rm(path, { force: true });
       continue;
     }
-    if (Date.now() > deadline) throw new PolyarchError('LAYOUT_INVALID', `timed out waiting for the lock ${path} (held by pid ${owner || 'unknown'})`);
+    if (Date.now() > deadline) {
+      const owner = await ownerOf(path);
+      throw new PolyarchError(
+        'LAYOUT_INVALID',
+        `timed out after ${waitMs} ms waiting for the lock ${path} (held by pid ${owner ?? 'unknown'}); remove it if no polyarch process is running`,
+      );
+    }
     await sleep(delay);
   }
 }
@@ -34,17 +70,20 @@ async function acquire(path: string): Promise<void> {
 // Writers in this process queue here first, so the file lock only arbitrates between processes.
 const queues = new Map<string, Promise<unknown>>();
 
-export async function withLayoutLock<T>(dir: string, fn: () => Promise<T>): Promise<T> {
-  const path = join(dir, LOCK_NAME);
+/** Runs `fn` while holding the layout's index.json lock (not re-entrant). */
+export async function withLayoutLock<T>(dir: string, fn: () => Promise<T>, options: LayoutLockOptions = {}): Promise<T> {
+  const path = join(resolve(dir), LOCK_NAME);
   const previous = queues.get(path) ?? Promise.resolve();
-  const run = previous.catch(() => undefined).then(async () => {
-    await acquire(path);
-    try {
-      return await fn();
-    } finally {
-      await rm(path, { force: true });
-    }
-  });
+  const run = previous
+    .catch(() => undefined)
+    .then(async () => {
+      await acquire(path, options.waitMs ?? DEFAULT_WAIT_MS);
+      try {
+        return await fn();
+      } finally {
+        await rm(path, { force: true });
+      }
+    });
   queues.set(path, run);
   try {
     return await run;

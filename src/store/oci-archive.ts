@@ -1,13 +1,15 @@
-// `oci-archive:FILE.tar[:TAG]`: a tar of an OCI layout. Reading streams blobs straight out of
-// the tar; writing stages a layout next to the file and tars it atomically on close().
+// `oci-archive:FILE.tar[:TAG]`: a tar of an OCI layout (what `buildx --output type=oci` and
+// `skopeo copy … oci-archive:` write). Reading streams blobs straight out of the tar; writing
+// stages a layout next to the file and tars it on close(), atomically.
 import { mkdir, rm } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { basename, dirname } from 'node:path';
 import type { Readable } from 'node:stream';
 import { PolyarchError } from '../errors/polyarch-error.js';
 import type { Descriptor } from '../image/descriptor.js';
 import type { RawManifest } from '../image/raw-manifest.js';
-import { tempPathIn } from '../internal/temp-path.js';
-import { OciLayout, updateIndexJson } from './oci-layout.js';
+import { isTempName, tempPathIn } from '../internal/temp-path.js';
+import { removeOrphanStaging } from './gc.js';
+import { initLayout, OciLayout } from './oci-layout.js';
 import { indexTar } from './tar-index.js';
 import { TarLayoutReader } from './tar-layout.js';
 import { listFiles, writeTarAtomic } from './tar-write.js';
@@ -39,12 +41,13 @@ export class OciArchive {
     return this.#staging;
   }
 
+  // While writing, reads see what has been staged so far (a copy checks hasBlob before putBlob).
   async resolve(reference: string, options: Io = {}): Promise<Descriptor | undefined> {
-    return this.#staging ? this.#staging.resolve(reference, options) : this.#read().resolve(reference);
+    return this.#staging ? this.#write().resolve(reference, options) : this.#read().resolve(reference);
   }
 
   async getManifest(reference: string, options: Io = {}): Promise<RawManifest> {
-    return this.#staging ? this.#staging.getManifest(reference, options) : this.#read().getManifest(reference);
+    return this.#staging ? this.#write().getManifest(reference, options) : this.#read().getManifest(reference);
   }
 
   async putManifest(manifest: RawManifest, options: Io & { readonly tag?: string } = {}): Promise<void> {
@@ -55,30 +58,41 @@ export class OciArchive {
     await this.#write().deleteManifest(reference, options);
   }
 
-  async hasBlob(descriptor: Descriptor): Promise<boolean> {
-    return this.#staging ? this.#staging.hasBlob(descriptor) : this.#read().hasBlob(descriptor);
+  async hasBlob(descriptor: Descriptor, options: Io = {}): Promise<boolean> {
+    return this.#staging ? this.#write().hasBlob(descriptor, options) : this.#read().hasBlob(descriptor);
   }
 
-  async openBlob(descriptor: Descriptor): Promise<Readable> {
-    return this.#staging ? this.#staging.openBlob(descriptor) : this.#read().openBlob(descriptor);
+  async openBlob(descriptor: Descriptor, options: Io = {}): Promise<Readable> {
+    return this.#staging ? this.#write().openBlob(descriptor, options) : this.#read().openBlob(descriptor, options);
   }
 
   async putBlob(descriptor: Descriptor, content: Readable, options: Io = {}): Promise<void> {
-    await this.#write().putBlob(descriptor, content, options);
+    let staging: OciLayout;
+    try {
+      staging = this.#write();
+    } catch (error) {
+      content.destroy();
+      throw error;
+    }
+    await staging.putBlob(descriptor, content, options);
   }
 
-  async listTags(): Promise<string[]> {
-    return this.#staging ? this.#staging.listTags() : this.#read().listTags();
+  async listTags(options: Io = {}): Promise<string[]> {
+    return this.#staging ? this.#write().listTags(options) : this.#read().listTags();
   }
 
+  /**
+   * Writing: tars the staged layout into place (temp file + rename), then removes the staging
+   * directory. With `discard`, or when writing fails, nothing appears and an existing file is kept.
+   */
   async close(options: Io & { readonly discard?: boolean } = {}): Promise<void> {
     if (this.#closed || !this.#staging) return;
     this.#closed = true;
     const staging = this.#staging.dir;
     try {
       if (!options.discard) {
-        await updateIndexJson(staging, (entries) => entries); // an archive always carries index.json
-        const files = (await listFiles(staging)).filter((f) => f !== 'index.json' && f !== 'oci-layout');
+        await initLayout(staging); // an archive always carries oci-layout and index.json
+        const files = (await listFiles(staging)).filter((f) => f.startsWith('blobs/') && !isTempName(basename(f)));
         await writeTarAtomic(this.#file, staging, ['oci-layout', 'index.json', ...files], options.signal ? { signal: options.signal } : {});
       }
     } finally {
@@ -87,10 +101,13 @@ export class OciArchive {
   }
 }
 
-export async function openOciArchive(file: string, options: { write?: boolean } = {}): Promise<OciArchive> {
+/** Reading: one pass over the tar's headers; LAYOUT_INVALID when it holds no OCI layout. */
+export async function openOciArchive(file: string, options: { readonly write?: boolean } = {}): Promise<OciArchive> {
   if (options.write) {
+    await mkdir(dirname(file), { recursive: true });
+    await removeOrphanStaging(dirname(file));
     const staging = tempPathIn(dirname(file), 'oci-archive');
-    await mkdir(staging, { recursive: true });
+    await mkdir(staging);
     return new OciArchive(file, undefined, new OciLayout(staging, true));
   }
   const entries = await indexTar(file);

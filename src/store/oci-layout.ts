@@ -8,46 +8,79 @@ import { isDigest } from '../digest/digest.js';
 import { PolyarchError } from '../errors/polyarch-error.js';
 import { cleanDescriptor, parseImageIndex, type ImageIndex } from '../image/index.js';
 import { descriptorOf, type Descriptor } from '../image/descriptor.js';
-import { parseJsonObject, rawFromBytes, type RawManifest } from '../image/raw-manifest.js';
-import { MediaType } from '../mediatype/mediatype.js';
+import { MAX_MANIFEST_SIZE, parseJsonObject, rawFromBytes, type RawManifest } from '../image/raw-manifest.js';
+import { isIndex, MediaType } from '../mediatype/mediatype.js';
 import { writeFileAtomic } from './atomic-write.js';
 import { BlobStore } from './blob-store.js';
 import { removeOrphanTemps } from './gc.js';
+import { findEntry, isNamed, REF_NAME, tagOf, tagsOf } from './index-entries.js';
 import { withLayoutLock } from './layout-lock.js';
 
-export const REF_NAME = 'org.opencontainers.image.ref.name';
-const LAYOUT_HEADER = Buffer.from('{"imageLayoutVersion":"1.0.0"}');
+export { REF_NAME, tagOf } from './index-entries.js';
+
+/** The `oci-layout` file (image-layout.md: MUST). */
+export const LAYOUT_HEADER = '{"imageLayoutVersion":"1.0.0"}';
+const EMPTY_INDEX = JSON.stringify({ schemaVersion: 2, mediaType: MediaType.OciIndex, manifests: [] });
 
 type Io = { readonly signal?: AbortSignal };
 
+async function exists(path: string): Promise<boolean> {
+  return access(path).then(
+    () => true,
+    () => false,
+  );
+}
+
 /** Reads index.json (an empty index when the layout has none yet). */
 export async function readIndexJson(dir: string): Promise<ImageIndex> {
+  const path = join(dir, 'index.json');
   let bytes: Buffer;
   try {
-    bytes = await readFile(join(dir, 'index.json'));
+    bytes = await readFile(path);
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
-    bytes = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MediaType.OciIndex, manifests: [] }));
+    bytes = Buffer.from(EMPTY_INDEX);
   }
   try {
-    return parseImageIndex(rawFromBytes(bytes, { mediaType: MediaType.OciIndex, what: `${dir}/index.json` }), `${dir}/index.json`);
+    return parseImageIndex(rawFromBytes(bytes, { mediaType: MediaType.OciIndex, what: path }), path);
   } catch (error) {
-    throw new PolyarchError('LAYOUT_INVALID', `${join(dir, 'index.json')} is not a valid index: ${(error as Error).message}`, { cause: error });
+    throw new PolyarchError('LAYOUT_INVALID', `${path} is not a valid index: ${(error as Error).message}`, { cause: error });
   }
 }
 
-/** Read → change → atomic replace of index.json, under the layout's cross-process lock. */
+/**
+ * Read → change → atomic replace of index.json, under the layout's cross-process lock. Fields
+ * other tools put beside `manifests` (annotations) are kept; nothing is written when `change`
+ * leaves the entries as they were and index.json exists.
+ */
 export async function updateIndexJson(dir: string, change: (entries: Descriptor[]) => Descriptor[]): Promise<void> {
   await withLayoutLock(dir, async () => {
+    const present = await exists(join(dir, 'index.json'));
     const current = await readIndexJson(dir);
+    const before = current.manifests.map(cleanDescriptor);
+    const after = change([...current.manifests]).map(cleanDescriptor);
+    if (present && JSON.stringify(before) === JSON.stringify(after)) return;
     const body = parseJsonObject(current.raw.bytes, 'index.json');
-    const next = { ...body, schemaVersion: 2, mediaType: MediaType.OciIndex, manifests: change([...current.manifests]).map(cleanDescriptor) };
+    const next = { ...body, schemaVersion: 2, mediaType: MediaType.OciIndex, manifests: after };
     await writeFileAtomic(join(dir, 'index.json'), Buffer.from(JSON.stringify(next)));
   });
 }
 
-export function tagOf(descriptor: Descriptor): string | undefined {
-  return descriptor.annotations?.[REF_NAME];
+/** Creates the layout's skeleton (`oci-layout`, `index.json`, `blobs/sha256/`) where missing. */
+export async function initLayout(dir: string): Promise<void> {
+  await mkdir(join(dir, 'blobs', 'sha256'), { recursive: true });
+  if (!(await exists(join(dir, 'oci-layout')))) await writeFileAtomic(join(dir, 'oci-layout'), Buffer.from(LAYOUT_HEADER));
+  if (!(await exists(join(dir, 'index.json')))) await updateIndexJson(dir, (entries) => entries);
+}
+
+/** Digests an index lists directly (empty for an image manifest or an unreadable body). */
+function childrenOf(manifest: RawManifest): Set<string> {
+  if (!isIndex(manifest.mediaType)) return new Set();
+  try {
+    return new Set(parseImageIndex(manifest).manifests.map((d) => d.digest));
+  } catch {
+    return new Set();
+  }
 }
 
 export class OciLayout {
@@ -65,60 +98,80 @@ export class OciLayout {
     this.#writable = writable;
   }
 
+  /** A tag (ref.name, or the tag of a containerd name), a full name, or any manifest's digest. */
   async resolve(reference: string, options: Io = {}): Promise<Descriptor | undefined> {
-    void options;
+    options.signal?.throwIfAborted();
     const index = await readIndexJson(this.dir);
-    if (isDigest(reference)) {
-      const listed = index.manifests.find((d) => d.digest === reference);
-      if (listed) return listed;
-      if (!(await this.#blobs.has(reference))) return undefined;
-      return descriptorOf(rawFromBytes(await this.#blobs.readSmall(reference, `manifest ${reference} in ${this.description}`), { expected: reference }));
-    }
-    const tagged = index.manifests.filter((d) => tagOf(d) === reference);
-    if (tagged.length > 0) return tagged[tagged.length - 1];
-    // A layout holding a single image answers for "latest" (skopeo reads oci:DIR the same way).
-    if (reference === 'latest' && index.manifests.length === 1) return index.manifests[0];
-    return undefined;
+    const listed = findEntry(index.manifests, reference);
+    if (listed || !isDigest(reference)) return listed;
+    // A child manifest is addressed by digest though index.json does not list it.
+    if (!(await this.#blobs.has(reference))) return undefined;
+    const what = `manifest ${reference} in ${this.description}`;
+    return descriptorOf(rawFromBytes(await this.#blobs.readSmall(reference, what, { maxBytes: MAX_MANIFEST_SIZE }), { expected: reference, what }));
   }
 
   async getManifest(reference: string, options: Io = {}): Promise<RawManifest> {
     const descriptor = await this.resolve(reference, options);
     if (!descriptor) {
       const tags = (await this.listTags()).join(', ');
-      throw new PolyarchError('MANIFEST_UNKNOWN', `${this.description}: no manifest "${reference}"${tags ? ` (tags: ${tags})` : ''}`);
+      throw new PolyarchError('MANIFEST_UNKNOWN', `${this.description}: no manifest "${reference}"${tags ? ` (tags: ${tags})` : ' (it has no tags)'}`, { badInput: true });
     }
     const what = `manifest ${descriptor.digest} in ${this.description}`;
-    const bytes = await this.#blobs.readSmall(descriptor.digest, what);
+    const bytes = await this.#blobs.readSmall(descriptor.digest, what, { maxBytes: MAX_MANIFEST_SIZE });
     return rawFromBytes(bytes, { mediaType: descriptor.mediaType, expected: descriptor.digest, what });
   }
 
+  /**
+   * Stores the manifest's exact bytes. With `tag`, that tag's entry in index.json now points here.
+   * Without one, an un-annotated entry is added (unless the digest is listed already), so the
+   * manifest stays reachable; entries of that kind are dropped again once an index that lists
+   * them is put, as the children of an index are reachable through it.
+   */
   async putManifest(manifest: RawManifest, options: Io & { readonly tag?: string } = {}): Promise<void> {
+    options.signal?.throwIfAborted();
     await this.#init();
     await this.#blobs.putBytes(manifest.digest, manifest.bytes);
     const tag = options.tag;
-    if (tag === undefined) return; // children are reachable through their parent
-    const entry: Descriptor = { ...descriptorOf(manifest), annotations: { [REF_NAME]: tag } };
-    await updateIndexJson(this.dir, (entries) => [...entries.filter((d) => tagOf(d) !== tag), entry]);
+    const children = childrenOf(manifest);
+    const keep = (d: Descriptor): boolean => isNamed(d) || !children.has(d.digest);
+    await updateIndexJson(this.dir, (entries) => {
+      if (tag === undefined) {
+        if (entries.some((d) => d.digest === manifest.digest)) return entries;
+        return [...entries.filter(keep), descriptorOf(manifest)];
+      }
+      return [...entries.filter((d) => keep(d) && tagOf(d) !== tag), descriptorOf(manifest, { annotations: { [REF_NAME]: tag } })];
+    });
   }
 
+  /** Removes index.json entries by tag or digest; the blobs stay until collectGarbage. */
   async deleteManifest(reference: string, options: Io = {}): Promise<void> {
-    void options;
-    const before = await readIndexJson(this.dir);
+    options.signal?.throwIfAborted();
+    if (!this.#writable) throw new PolyarchError('USAGE', `${this.description} was opened for reading`);
     const matches = (d: Descriptor): boolean => (isDigest(reference) ? d.digest === reference : tagOf(d) === reference);
-    if (!before.manifests.some(matches)) throw new PolyarchError('MANIFEST_UNKNOWN', `${this.description}: no manifest "${reference}"`);
-    await updateIndexJson(this.dir, (entries) => entries.filter((d) => !matches(d)));
+    let found = false;
+    await updateIndexJson(this.dir, (entries) => {
+      found = entries.some(matches);
+      return entries.filter((d) => !matches(d));
+    });
+    if (!found) throw new PolyarchError('MANIFEST_UNKNOWN', `${this.description}: no manifest "${reference}" in index.json`, { badInput: true });
   }
 
-  async hasBlob(descriptor: Descriptor): Promise<boolean> {
+  async hasBlob(descriptor: Descriptor, options: Io = {}): Promise<boolean> {
+    void options;
     return this.#blobs.has(descriptor.digest);
   }
 
-  async openBlob(descriptor: Descriptor): Promise<Readable> {
-    return this.#blobs.open(descriptor);
+  async openBlob(descriptor: Descriptor, options: Io = {}): Promise<Readable> {
+    return this.#blobs.open(descriptor, options);
   }
 
   async putBlob(descriptor: Descriptor, content: Readable, options: Io = {}): Promise<void> {
-    await this.#init();
+    try {
+      await this.#init();
+    } catch (error) {
+      content.destroy();
+      throw error;
+    }
     await this.#blobs.put(descriptor, content, options);
   }
 
@@ -128,37 +181,37 @@ export class OciLayout {
     await this.#blobs.adoptFile(descriptor.digest, path);
   }
 
-  async listTags(): Promise<string[]> {
-    const index = await readIndexJson(this.dir);
-    return [...new Set(index.manifests.map(tagOf).filter((t): t is string => t !== undefined))].sort();
+  async listTags(options: Io = {}): Promise<string[]> {
+    void options;
+    return tagsOf((await readIndexJson(this.dir)).manifests);
   }
 
-  async close(): Promise<void> {}
+  async close(options: Io & { readonly discard?: boolean } = {}): Promise<void> {
+    void options; // every write is already durable; a layout has nothing to flush or drop
+  }
 
-  /** Creates the layout on first write (and clears temp files a crashed writer left). */
+  /** Creates the layout on first write. */
   async #init(): Promise<void> {
     if (this.#initialized) return;
     if (!this.#writable) throw new PolyarchError('USAGE', `${this.description} was opened for reading`);
-    await mkdir(join(this.dir, 'blobs', 'sha256'), { recursive: true });
-    try {
-      await access(join(this.dir, 'oci-layout'));
-    } catch {
-      await writeFileAtomic(join(this.dir, 'oci-layout'), LAYOUT_HEADER);
-    }
-    await removeOrphanTemps(this.dir);
+    await initLayout(this.dir);
     this.#initialized = true;
   }
 }
 
-/** Opens a layout; for reading it must exist, for writing it is created on first write. */
-export async function openLayout(dir: string, options: { create?: boolean } = {}): Promise<OciLayout> {
-  if (!options.create) {
-    try {
-      await access(join(dir, 'oci-layout'));
-    } catch {
-      throw new PolyarchError('LAYOUT_INVALID', `${dir} is not an OCI image layout (no oci-layout file)`, { badInput: true });
-    }
+/**
+ * Opens a layout. For reading it must exist (LAYOUT_INVALID naming the directory otherwise);
+ * for writing it is created on first write, and temp files a crashed writer left are cleared.
+ */
+export async function openLayout(dir: string, options: { readonly create?: boolean } = {}): Promise<OciLayout> {
+  if (options.create) {
+    // Temps live in the root, blobs/<alg>/ and one level of polyarch's own folders.
+    await removeOrphanTemps(dir, { maxDepth: 2 });
+    return new OciLayout(dir, true);
   }
-  return new OciLayout(dir, options.create === true);
+  if (!(await exists(join(dir, 'oci-layout')))) {
+    const why = (await exists(dir)) ? 'no oci-layout file' : 'no such directory';
+    throw new PolyarchError('LAYOUT_INVALID', `${dir} is not an OCI image layout (${why})`, { badInput: true });
+  }
+  return new OciLayout(dir, false);
 }
-

@@ -1,17 +1,22 @@
 // Random access into an uncompressed tar: one pass over the headers records where each file's
-// bytes lie, so a blob is later streamed straight from the file (tar-stream reads only
-// sequentially, and an archive can hold gigabytes we must not extract or buffer).
+// bytes lie, so a blob is later streamed straight from the file. tar-stream only reads
+// sequentially, which would mean reading (not just seeking past) every layer of a multi-GB
+// archive to learn its offsets; here only the 512-byte headers are read.
+// https://www.gnu.org/software/tar/manual/html_node/Standard.html (ustar, GNU and pax headers)
 import { createReadStream } from 'node:fs';
 import { open } from 'node:fs/promises';
-import { Readable } from 'node:stream';
+import { addAbortSignal, Readable } from 'node:stream';
 import { PolyarchError } from '../errors/polyarch-error.js';
 
 export interface TarEntry {
+  /** Byte offset of the file's data in the archive. */
   readonly offset: number;
   readonly size: number;
 }
 
 const BLOCK = 512;
+/** pax and GNU long-name records are small; anything bigger is a corrupt header. */
+const MAX_META_SIZE = 1024 * 1024;
 
 function field(block: Buffer, start: number, length: number): string {
   const raw = block.subarray(start, start + length);
@@ -19,10 +24,10 @@ function field(block: Buffer, start: number, length: number): string {
   return raw.subarray(0, end < 0 ? raw.length : end).toString('utf8');
 }
 
-function octal(block: Buffer, start: number, length: number): number {
-  // GNU base-256 for sizes over 8 GiB: high bit set in the first byte.
+function numeric(block: Buffer, start: number, length: number): number {
+  // GNU base-256 for values over the octal range (files over 8 GiB): high bit of the first byte.
   if ((block[start] ?? 0) & 0x80) {
-    let value = 0;
+    let value = (block[start] ?? 0) & 0x7f;
     for (let i = start + 1; i < start + length; i++) value = value * 256 + (block[i] ?? 0);
     return value;
   }
@@ -30,8 +35,16 @@ function octal(block: Buffer, start: number, length: number): number {
   return text === '' ? 0 : Number.parseInt(text, 8);
 }
 
-function paxPath(data: Buffer): string | undefined {
-  let path: string | undefined;
+/** The header checksum: bytes summed with the checksum field itself read as spaces. */
+function checksumOk(block: Buffer): boolean {
+  let sum = 0;
+  for (let i = 0; i < BLOCK; i++) sum += i >= 148 && i < 156 ? 0x20 : (block[i] ?? 0);
+  return sum === numeric(block, 148, 8);
+}
+
+/** pax records `LEN key=value\n`; only path and size matter here. */
+function paxRecords(data: Buffer): Map<string, string> {
+  const records = new Map<string, string>();
   for (let pos = 0; pos < data.length; ) {
     const space = data.indexOf(0x20, pos);
     if (space < 0) break;
@@ -39,41 +52,61 @@ function paxPath(data: Buffer): string | undefined {
     if (!Number.isSafeInteger(length) || length <= 0) break;
     const record = data.subarray(space + 1, pos + length - 1).toString('utf8');
     const eq = record.indexOf('=');
-    if (record.slice(0, eq) === 'path') path = record.slice(eq + 1);
+    if (eq > 0) records.set(record.slice(0, eq), record.slice(eq + 1));
     pos += length;
   }
-  return path;
+  return records;
 }
 
-/** Maps each regular file's normalized path (no leading `./`) to its data range. */
+function normalizeName(name: string): string {
+  return name.replace(/^(\.\/)+/, '').replace(/^\/+/, '');
+}
+
+/**
+ * Maps each regular file's normalized path (no leading `./`) to its data range. A later entry
+ * of the same name wins, as when the tar is extracted. Throws LAYOUT_INVALID for a file that is
+ * not an uncompressed tar, has a bad header, or is cut short.
+ */
 export async function indexTar(file: string): Promise<Map<string, TarEntry>> {
   const handle = await open(file, 'r').catch((error: NodeJS.ErrnoException) => {
     throw new PolyarchError('NOT_FOUND', `cannot open archive ${file}: ${error.code === 'ENOENT' ? 'no such file' : error.message}`, { cause: error, badInput: true });
   });
+  const bad = (why: string): PolyarchError => new PolyarchError('LAYOUT_INVALID', `${file}: ${why}`, { badInput: true });
   const entries = new Map<string, TarEntry>();
   try {
     const { size: fileSize } = await handle.stat();
     const header = Buffer.alloc(BLOCK);
     let pos = 0;
+    let pax = new Map<string, string>();
     let longName: string | undefined;
     while (pos + BLOCK <= fileSize) {
       await handle.read(header, 0, BLOCK, pos);
-      if (header.every((b) => b === 0)) break;
+      if (pos === 0 && header[0] === 0x1f && header[1] === 0x8b) throw bad('is gzip-compressed; decompress it first (gunzip) to read it as an archive');
+      if (header.every((b) => b === 0)) break; // end-of-archive marker
       const magic = field(header, 257, 6);
-      if (magic !== 'ustar' && magic !== 'ustar ') throw new PolyarchError('LAYOUT_INVALID', `${file} is not a tar archive (bad header at byte ${pos})`, { badInput: true });
-      const size = octal(header, 124, 12);
+      if (!magic.startsWith('ustar') || !checksumOk(header)) throw bad(`not a tar archive (bad header at byte ${pos})`);
       const type = String.fromCharCode(header[156] ?? 0x30);
+      const headerSize = numeric(header, 124, 12);
       const dataStart = pos + BLOCK;
-      if (type === 'x' || type === 'L') {
+      const size = type === '0' || type === '\0' || type === '7' ? Number(pax.get('size') ?? headerSize) : headerSize;
+      if (!Number.isSafeInteger(size) || size < 0) throw bad(`bad entry size at byte ${pos}`);
+      if (dataStart + size > fileSize) throw bad(`truncated: an entry at byte ${pos} needs ${size} bytes, the file ends first`);
+      if (type === 'x' || type === 'L' || type === 'g') {
+        if (size > MAX_META_SIZE) throw bad(`oversized ${type} header at byte ${pos}`);
         const data = Buffer.alloc(size);
         await handle.read(data, 0, size, dataStart);
-        longName = type === 'L' ? field(data, 0, size) : paxPath(data);
-      } else if (type === '0' || type === '\0' || type === '7') {
-        const prefix = magic === 'ustar' ? field(header, 345, 155) : '';
-        const name = longName ?? (prefix ? `${prefix}/${field(header, 0, 100)}` : field(header, 0, 100));
-        entries.set(name.replace(/^\.\//, ''), { offset: dataStart, size });
-        longName = undefined;
+        if (type === 'x') pax = paxRecords(data);
+        else if (type === 'L') longName = field(data, 0, size);
+        // 'g' (global pax): nothing in it changes where data lies
+      } else if (type === 'K') {
+        // GNU long link name: applies to a link, which is skipped below anyway
       } else {
+        if (type === '0' || type === '\0' || type === '7') {
+          const prefix = magic === 'ustar' ? field(header, 345, 155) : ''; // POSIX only; GNU uses the space otherwise
+          const short = prefix ? `${prefix}/${field(header, 0, 100)}` : field(header, 0, 100);
+          entries.set(normalizeName(pax.get('path') ?? longName ?? short), { offset: dataStart, size });
+        }
+        pax = new Map();
         longName = undefined;
       }
       pos = dataStart + Math.ceil(size / BLOCK) * BLOCK;
@@ -84,15 +117,19 @@ export async function indexTar(file: string): Promise<Map<string, TarEntry>> {
   return entries;
 }
 
-export function streamEntry(file: string, entry: TarEntry): Readable {
-  return entry.size === 0 ? Readable.from([]) : createReadStream(file, { start: entry.offset, end: entry.offset + entry.size - 1 });
+/** The entry's bytes straight from the archive file (never buffered whole). */
+export function streamEntry(file: string, entry: TarEntry, options: { readonly signal?: AbortSignal } = {}): Readable {
+  const stream = entry.size === 0 ? Readable.from([]) : createReadStream(file, { start: entry.offset, end: entry.offset + entry.size - 1 });
+  return options.signal ? addAbortSignal(options.signal, stream) : stream;
 }
 
+/** A small entry (index.json, manifest.json, a manifest) read whole. */
 export async function readEntry(file: string, entry: TarEntry): Promise<Buffer> {
   const handle = await open(file, 'r');
   try {
     const bytes = Buffer.alloc(entry.size);
-    await handle.read(bytes, 0, entry.size, entry.offset);
+    const { bytesRead } = await handle.read(bytes, 0, entry.size, entry.offset);
+    if (bytesRead !== entry.size) throw new PolyarchError('LAYOUT_INVALID', `${file}: entry at byte ${entry.offset} is cut short`);
     return bytes;
   } finally {
     await handle.close();

@@ -1,16 +1,17 @@
 // Reading an OCI image layout that sits inside a tar (oci-archive, and docker ≥25 save output)
-// without extracting it.
+// without extracting it: small JSON is read whole, blobs are streamed from their offsets.
 import type { Readable } from 'node:stream';
 import { isDigest, shortDigest, type Digest } from '../digest/digest.js';
 import { verifyBytes, verifiedStream } from '../digest/verify-stream.js';
 import { PolyarchError } from '../errors/polyarch-error.js';
 import type { Descriptor } from '../image/descriptor.js';
 import { parseImageIndex, type ImageIndex } from '../image/index.js';
-import { rawFromBytes, type RawManifest } from '../image/raw-manifest.js';
+import { MAX_MANIFEST_SIZE, rawFromBytes, type RawManifest } from '../image/raw-manifest.js';
 import { MediaType } from '../mediatype/mediatype.js';
-import { REF_NAME } from './oci-layout.js';
+import { findEntry, tagsOf } from './index-entries.js';
 import { readEntry, streamEntry, type TarEntry } from './tar-index.js';
 
+type Io = { readonly signal?: AbortSignal };
 
 export function blobEntryName(digest: Digest): string {
   return `blobs/${digest.replace(':', '/')}`;
@@ -29,13 +30,18 @@ export class TarLayoutReader {
     this.#description = description;
   }
 
-  /** undefined when the tar holds no index.json. */
+  /** undefined when the tar holds no index.json; LAYOUT_INVALID when it holds a bad one. */
   static async open(file: string, entries: ReadonlyMap<string, TarEntry>, description: string): Promise<TarLayoutReader | undefined> {
     const entry = entries.get('index.json');
     if (!entry) return undefined;
-    const bytes = await readEntry(file, entry);
-    const index = parseImageIndex(rawFromBytes(bytes, { mediaType: MediaType.OciIndex, what: `${description} index.json` }), `${description} index.json`);
-    return new TarLayoutReader(file, entries, index, description);
+    const what = `${description} index.json`;
+    if (entry.size > MAX_MANIFEST_SIZE) throw new PolyarchError('LAYOUT_INVALID', `${what} is ${entry.size} bytes, more than an index may have`);
+    try {
+      const index = parseImageIndex(rawFromBytes(await readEntry(file, entry), { mediaType: MediaType.OciIndex, what }), what);
+      return new TarLayoutReader(file, entries, index, description);
+    } catch (error) {
+      throw new PolyarchError('LAYOUT_INVALID', `${what} is not a valid index: ${(error as Error).message}`, { cause: error, badInput: true });
+    }
   }
 
   entryFor(digest: Digest): TarEntry | undefined {
@@ -43,38 +49,38 @@ export class TarLayoutReader {
   }
 
   resolve(reference: string): Descriptor | undefined {
-    if (isDigest(reference)) return this.index.manifests.find((d) => d.digest === reference);
-    const tagged = this.index.manifests.filter((d) => d.annotations?.[REF_NAME] === reference);
-    if (tagged.length > 0) return tagged[tagged.length - 1];
-    return reference === 'latest' && this.index.manifests.length === 1 ? this.index.manifests[0] : undefined;
+    return findEntry(this.index.manifests, reference);
   }
 
   async readManifest(digest: Digest, mediaType?: string): Promise<RawManifest> {
     const entry = this.entryFor(digest);
-    if (!entry) throw new PolyarchError('MANIFEST_UNKNOWN', `${this.#description}: manifest ${digest} not in the archive`);
-    const bytes = await readEntry(this.#file, entry);
-    return rawFromBytes(bytes, { ...(mediaType ? { mediaType } : {}), expected: digest, what: `manifest ${shortDigest(digest)} in ${this.#description}` });
+    if (!entry) throw new PolyarchError('MANIFEST_UNKNOWN', `${this.#description}: manifest ${digest} is not in the archive`);
+    const what = `manifest ${shortDigest(digest)} in ${this.#description}`;
+    if (entry.size > MAX_MANIFEST_SIZE) throw new PolyarchError('MANIFEST_INVALID', `${what}: ${entry.size} bytes is more than a manifest may have`);
+    return rawFromBytes(await readEntry(this.#file, entry), { ...(mediaType ? { mediaType } : {}), expected: digest, what });
   }
 
   async getManifest(reference: string): Promise<RawManifest> {
     const descriptor = this.resolve(reference);
     if (descriptor) return this.readManifest(descriptor.digest, descriptor.mediaType);
     if (isDigest(reference) && this.entryFor(reference)) return this.readManifest(reference);
-    throw new PolyarchError('MANIFEST_UNKNOWN', `${this.#description}: no manifest "${reference}"`);
+    const tags = this.listTags().join(', ');
+    throw new PolyarchError('MANIFEST_UNKNOWN', `${this.#description}: no manifest "${reference}"${tags ? ` (tags: ${tags})` : ''}`, { badInput: true });
   }
 
   hasBlob(descriptor: Descriptor): boolean {
     return this.entryFor(descriptor.digest) !== undefined;
   }
 
-  openBlob(descriptor: Descriptor): Readable {
+  openBlob(descriptor: Descriptor, options: Io = {}): Readable {
     const entry = this.entryFor(descriptor.digest);
-    if (!entry) throw new PolyarchError('BLOB_UNKNOWN', `${this.#description}: blob ${descriptor.digest} not in the archive`);
-    return verifiedStream(streamEntry(this.#file, entry), { digest: descriptor.digest, size: descriptor.size, what: `blob ${shortDigest(descriptor.digest)} in ${this.#description}` });
+    if (!entry) throw new PolyarchError('BLOB_UNKNOWN', `${this.#description}: blob ${descriptor.digest} is not in the archive`);
+    const what = `blob ${shortDigest(descriptor.digest)} in ${this.#description}`;
+    return verifiedStream(streamEntry(this.#file, entry, options), { digest: descriptor.digest, size: descriptor.size, what });
   }
 
   listTags(): string[] {
-    return [...new Set(this.index.manifests.map((d) => d.annotations?.[REF_NAME]).filter((t): t is string => t !== undefined))].sort();
+    return tagsOf(this.index.manifests);
   }
 }
 
