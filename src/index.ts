@@ -52,10 +52,14 @@ export {
   manifestInspect,
   manifestPush,
   manifestRemove,
+  canonicalRef,
   type AnnotateOptions,
+  type ManifestInspection,
   type ManifestListOptions,
+  type StoredEntry,
 } from './ops/manifest-list.js';
-export { expandTemplate, parsePushSpec, readPushSpec, type PushSpec } from './ops/spec-file.js';
+export { expandTemplate, parsePushSpec, readPushSpec, targetsWithTags, type PushSpec } from './ops/spec-file.js';
+export { platformAsWritten, type NoticeHandler } from './ops/platform-input.js';
 export { explainMatch, type Explanation } from './ops/explain.js';
 
 // Embedded registry

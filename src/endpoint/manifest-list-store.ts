@@ -4,11 +4,12 @@ import {
   readStoredList,
   removeStoredEntry,
   removeStoredList,
+  storedEntryDocument,
   writeStoredEntry,
   type StoredEntry,
 } from '../store/docker-manifest-store.js';
 
-export type { StoredEntry };
+export { storedEntryDocument, type StoredEntry };
 
 /** docker's local manifest lists under `<config dir>/manifests`, as ops/ sees them. */
 export interface ManifestListStore {

@@ -1,29 +1,36 @@
-import type { ConnectionOptions } from '../endpoint/open-endpoint.js';
+import type { ConnectionOptions, OpenedLocation } from '../endpoint/open-endpoint.js';
 import type { Descriptor } from '../image/descriptor.js';
+import type { ImageIndex } from '../image/index.js';
 import type { Platform } from '../platform/platform.js';
-import { PolyarchError } from '../errors/polyarch-error.js';
+import { PolyarchError, isPolyarchError } from '../errors/polyarch-error.js';
 import { buildIndex, parseImageIndex } from '../image/index.js';
 import { descriptorOf } from '../image/descriptor.js';
 import { MediaType, isDockerMediaType, isIndex } from '../mediatype/mediatype.js';
-import { formatPlatform, parsePlatform } from '../platform/platform.js';
+import { formatPlatform } from '../platform/platform.js';
 import { samePlatform } from '../platform/match.js';
 import { copyImage } from './copy.js';
+import { platformAsWritten, type NoticeHandler } from './platform-input.js';
 import { resolveSourceImages, type SourceImage } from './resolve-source.js';
+import { isAttestationEntry } from './select-platforms.js';
 import { referenceOrLatest, toLocation, withOpener } from './session.js';
 
 export type IndexFormat = 'oci' | 'docker';
 
 export interface AssembleOptions {
-  /** Default: a Docker list when every child is a Docker manifest, else an OCI index. */
+  /** Default: a Docker list when every image is a Docker manifest (and nothing needs OCI), else an OCI index. */
   readonly format?: IndexFormat;
   /** Allow Docker and OCI children in one index (refused by default: some registries reject it). */
   readonly allowMixed?: boolean;
-  /** Keep the existing entries of the first target and add the sources to them. */
+  /** Keep the entries (and annotations) of the index at the first target and add the sources to them. */
   readonly append?: boolean;
   /** BuildKit attestation entries of index sources: kept next to their image (default) or dropped. */
   readonly attestations?: 'keep' | 'drop';
   readonly annotations?: Readonly<Record<string, string>>;
   readonly descriptorAnnotations?: Readonly<Record<string, string>>;
+  /** Skip sources that do not exist, with a notice (manifest-tool's --ignore-missing). */
+  readonly ignoreMissing?: boolean;
+  /** Hears what normalization changed in a platform, and skipped sources. */
+  readonly onNotice?: NoticeHandler;
   readonly signal?: AbortSignal;
 }
 
@@ -36,7 +43,10 @@ export interface AssembleResult {
 /** `SOURCE[,platform=os/arch[/variant]]`: a location, optionally with the platform to record. */
 export interface SourceSpec {
   readonly location: string;
+  /** As the user wrote it; normalized (with a notice) when the index is assembled. */
   readonly platform?: Platform;
+  /** Fill the given platform's empty variant, os.version and os.features from the config (manifest-tool). */
+  readonly completeFromConfig?: boolean;
 }
 
 export function parseSourceSpec(text: string): SourceSpec {
@@ -47,30 +57,43 @@ export function parseSourceSpec(text: string): SourceSpec {
     const eq = option.indexOf('=');
     const key = option.slice(0, eq).trim();
     if (eq < 0 || key !== 'platform') throw new PolyarchError('USAGE', `cannot parse source "${text}": unknown option "${option}" (only platform=os/arch[/variant])`);
-    platform = parsePlatform(option.slice(eq + 1).trim());
+    platform = platformAsWritten(option.slice(eq + 1).trim());
   }
   if (location === '') throw new PolyarchError('USAGE', `cannot parse source "${text}": no location`);
   return platform ? { location, platform } : { location };
 }
 
-/** The index format for these children, refusing a Docker list that would hold OCI content. */
-export function chooseFormat(children: readonly Descriptor[], options: Pick<AssembleOptions, 'format' | 'allowMixed' | 'annotations'>): IndexFormat {
-  const docker = children.filter((d) => isDockerMediaType(d.mediaType)).length;
-  const mixed = docker > 0 && docker < children.length;
-  if (mixed && !options.allowMixed) {
-    const example = children.find((d) => !isDockerMediaType(d.mediaType));
-    throw new PolyarchError('USAGE', `the sources mix Docker and OCI manifests (e.g. ${example?.digest}); convert them or allow a mixed index`, { badInput: true });
-  }
-  const format = options.format ?? (docker === children.length && children.length > 0 && !options.annotations ? 'docker' : 'oci');
-  if (format === 'docker' && options.annotations && Object.keys(options.annotations).length > 0) {
+/**
+ * The index format for these children. An OCI index may list Docker manifests, so mixed images
+ * get one (with a notice: Quay rejects that); a Docker list holding OCI manifests is refused
+ * unless `allowMixed`.
+ */
+export function chooseFormat(
+  children: readonly Descriptor[],
+  options: Pick<AssembleOptions, 'format' | 'allowMixed' | 'annotations' | 'onNotice'> & { readonly current?: IndexFormat } = {},
+): IndexFormat {
+  const images = children.filter((d) => !isAttestationEntry(d));
+  const docker = images.filter((d) => isDockerMediaType(d.mediaType)).length;
+  const annotated = options.annotations !== undefined && Object.keys(options.annotations).length > 0;
+  // Attestations are OCI manifests that only an OCI index describes properly.
+  const needsOci = annotated || images.length < children.length || docker < images.length || images.length === 0;
+  const format = options.format ?? (needsOci ? 'oci' : (options.current ?? 'docker'));
+  if (format === 'docker' && annotated) {
     throw new PolyarchError('USAGE', 'a Docker manifest list cannot carry index annotations; use --format oci', { badInput: true });
+  }
+  const oci = children.find((d) => !isDockerMediaType(d.mediaType));
+  if (format === 'docker' && oci && !options.allowMixed) {
+    throw new PolyarchError('USAGE', `a Docker manifest list cannot hold the OCI manifest ${oci.digest}; use --format oci (or allow a mixed list)`, { badInput: true });
+  }
+  if (docker > 0 && docker < images.length) {
+    options.onNotice?.(`the index mixes Docker and OCI image manifests (${docker} Docker, ${images.length - docker} OCI); most registries accept that, Quay does not`);
   }
   return format;
 }
 
 /** Two images for one platform make an index whose choice depends on order: refuse, naming both. */
 export function checkDuplicatePlatforms(images: readonly { readonly source: string; readonly descriptor: Descriptor; readonly attestation?: boolean }[]): void {
-  const real = images.filter((i) => !i.attestation && i.descriptor.platform);
+  const real = images.filter((i) => !i.attestation && !isAttestationEntry(i.descriptor) && i.descriptor.platform);
   for (let i = 0; i < real.length; i++) {
     for (let j = i + 1; j < real.length; j++) {
       const a = real[i]!;
@@ -80,6 +103,19 @@ export function checkDuplicatePlatforms(images: readonly { readonly source: stri
       }
     }
   }
+}
+
+/** The index at the first target, for --append (nothing there yet is an empty start). */
+async function readExisting(target: OpenedLocation, name: string, io: { signal?: AbortSignal }): Promise<ImageIndex | undefined> {
+  let raw;
+  try {
+    raw = await target.endpoint.getManifest(referenceOrLatest(target.reference), io);
+  } catch (error) {
+    if (isPolyarchError(error) && (error.code === 'MANIFEST_UNKNOWN' || error.code === 'NOT_FOUND' || error.code === 'NAME_UNKNOWN')) return undefined;
+    throw error;
+  }
+  if (!isIndex(raw.mediaType)) throw new PolyarchError('USAGE', `--append: ${name} is an image, not an index`, { badInput: true });
+  return parseImageIndex(raw, name);
 }
 
 /**
@@ -97,32 +133,53 @@ export async function assembleIndex(sources: readonly (string | SourceSpec)[], t
     const images: SourceImage[] = [];
     for (const spec of specs) {
       const { endpoint, reference } = await opener.open(toLocation(spec.location), 'read');
-      images.push(...(await resolveSourceImages(endpoint, referenceOrLatest(reference), spec.location, spec.platform, io)));
+      try {
+        images.push(
+          ...(await resolveSourceImages(endpoint, referenceOrLatest(reference), spec.location, {
+            ...io,
+            ...(spec.platform ? { platform: spec.platform } : {}),
+            ...(spec.completeFromConfig ? { completeFromConfig: true } : {}),
+            ...(options.onNotice ? { onNotice: options.onNotice } : {}),
+          })),
+        );
+      } catch (error) {
+        if (!(options.ignoreMissing && isPolyarchError(error) && error.code === 'MANIFEST_UNKNOWN')) throw error;
+        options.onNotice?.(`skipped ${spec.location}: it does not exist`);
+      }
     }
+    if (images.length === 0 && specs.length > 0) throw new PolyarchError('MANIFEST_UNKNOWN', 'none of the sources exist; no index to push', { badInput: true });
     const opened = await Promise.all(targetLocations.map((l) => opener.open(l, 'write')));
-    let existing: Descriptor[] = [];
-    if (options.append) {
-      const first = opened[0]!;
-      const current = await first.endpoint.getManifest(referenceOrLatest(first.reference), io);
-      if (!isIndex(current.mediaType)) throw new PolyarchError('USAGE', `--append: ${targets[0]} is not an index`, { badInput: true });
-      existing = [...parseImageIndex(current).manifests];
-    }
+    const first = opened[0]!;
+    const existing = options.append ? await readExisting(first, targets[0]!, io) : undefined;
     const kept = images.filter((i) => !(i.attestation && options.attestations === 'drop'));
-    checkDuplicatePlatforms([...existing.map((d) => ({ source: `${targets[0]} (existing entry)`, descriptor: d })), ...kept]);
+    const old = existing?.manifests ?? [];
+    checkDuplicatePlatforms([...old.map((d) => ({ source: `${targets[0]} (existing entry)`, descriptor: d })), ...kept]);
     const annotate = (d: Descriptor): Descriptor =>
-      options.descriptorAnnotations && !d.annotations?.['vnd.docker.reference.type'] ? { ...d, annotations: { ...d.annotations, ...options.descriptorAnnotations } } : d;
-    const entries = [...existing, ...kept.map((i) => annotate(i.descriptor))].filter((d, i, all) => all.findIndex((o) => o.digest === d.digest) === i);
-    const format = chooseFormat(entries, options);
+      options.descriptorAnnotations && !isAttestationEntry(d) ? { ...d, annotations: { ...d.annotations, ...options.descriptorAnnotations } } : d;
+    const entries = [...old, ...kept.map((i) => annotate(i.descriptor))].filter((d, i, all) => all.findIndex((o) => o.digest === d.digest) === i);
+    const annotations = { ...existing?.annotations, ...options.annotations };
+    const format = chooseFormat(entries, {
+      ...options,
+      annotations,
+      ...(existing ? { current: existing.raw.mediaType === MediaType.DockerManifestList ? 'docker' : 'oci' } : {}),
+    });
     const index = buildIndex(entries, {
       mediaType: format === 'docker' ? MediaType.DockerManifestList : MediaType.OciIndex,
-      ...(options.annotations && Object.keys(options.annotations).length > 0 ? { annotations: options.annotations } : {}),
+      ...(Object.keys(annotations).length > 0 ? { annotations } : {}),
     });
-    for (const target of opened) {
-      for (const image of kept) await copyImage(image.endpoint, image.descriptor.digest, target.endpoint, undefined, io);
-      await target.endpoint.putManifest(index, { ...io, tag: referenceOrLatest(target.reference) });
-      await target.endpoint.close(io);
+    try {
+      for (const target of opened) {
+        for (const image of kept) await copyImage(image.endpoint, image.descriptor.digest, target.endpoint, undefined, io);
+        // Appended-to entries already live at the first target; the others need them too.
+        if (target !== first) for (const d of old) await copyImage(first.endpoint, d.digest, target.endpoint, undefined, io);
+        await target.endpoint.putManifest(index, { ...io, tag: referenceOrLatest(target.reference) });
+      }
+    } catch (error) {
+      // An archive target must not appear half-written.
+      await Promise.allSettled(opened.map((t) => t.endpoint.close({ discard: true })));
+      throw error;
     }
+    for (const target of opened) await target.endpoint.close(io);
     return { descriptor: descriptorOf(index), targets, entries };
   });
 }
-

@@ -30,14 +30,17 @@ export async function explainMatch(input: LocationInput, host: Platform, options
     const raw = await endpoint.getManifest(referenceOrLatest(reference), io);
     const fallbacks = options.strict ? [normalizePlatform(host)] : platformFallbacks(host);
     let entries: Descriptor[];
+    const attestations: string[] = [];
     if (isIndex(raw.mediaType)) {
-      entries = parseImageIndex(raw).manifests.filter((d) => !isAttestationEntry(d));
+      const all = parseImageIndex(raw).manifests;
+      entries = all.filter((d) => !isAttestationEntry(d));
+      for (const d of all.filter(isAttestationEntry)) attestations.push(`${d.digest}: an attestation (of ${d.annotations?.['vnd.docker.reference.digest'] ?? 'an image'}), never pulled as an image`);
     } else {
       const platform = await platformOfImage(endpoint, raw, String(typeof input === 'string' ? input : endpoint.description), io);
       entries = [{ mediaType: raw.mediaType, digest: raw.digest, size: raw.size, ...(platform ? { platform } : {}) }];
     }
     const selection = selectEntry(entries, host, options.strict ? { strict: true } : {});
     if (entries.length === 0) throw new PolyarchError('PLATFORM_NOT_IN_INDEX', `${endpoint.description} is an empty index`);
-    return { host: normalizePlatform(host), fallbacks, ...(selection.entry ? { chosen: selection.entry } : {}), why: selection.why, single: !isIndex(raw.mediaType) };
+    return { host: normalizePlatform(host), fallbacks, ...(selection.entry ? { chosen: selection.entry } : {}), why: [...selection.why, ...attestations], single: !isIndex(raw.mediaType) };
   });
 }

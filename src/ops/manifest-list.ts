@@ -6,42 +6,52 @@ import type { ConnectionOptions } from '../endpoint/open-endpoint.js';
 import type { Descriptor } from '../image/descriptor.js';
 import type { Platform } from '../platform/platform.js';
 import type { RawManifest } from '../image/raw-manifest.js';
-import { openManifestListStore, type StoredEntry } from '../endpoint/manifest-list-store.js';
+import { openManifestListStore, storedEntryDocument, type StoredEntry } from '../endpoint/manifest-list-store.js';
 import { PolyarchError } from '../errors/polyarch-error.js';
-import { buildIndex } from '../image/index.js';
+import { buildIndex, parseImageIndex } from '../image/index.js';
 import { descriptorOf } from '../image/descriptor.js';
-import { MediaType } from '../mediatype/mediatype.js';
-import { describeNormalization, normalizePlatform } from '../platform/normalize.js';
-import { formatPlatform } from '../platform/platform.js';
-import { formatReference, parseReference, withDefaultTag } from '../reference/reference.js';
+import { MediaType, isImageManifest, isIndex } from '../mediatype/mediatype.js';
+import { describeNormalization, normalizeArch, normalizePlatform } from '../platform/normalize.js';
+import { samePlatform } from '../platform/match.js';
+import { formatReference, parseReference, withDefaultTag, withDigest } from '../reference/reference.js';
 import { checkDuplicatePlatforms, chooseFormat } from './assemble.js';
 import { copyImage } from './copy.js';
-import { inspectImage, type Inspection } from './inspect.js';
-import { resolveSourceImages } from './resolve-source.js';
+import type { NoticeHandler } from './platform-input.js';
+import { platformOfImage, resolveSourceImages } from './resolve-source.js';
 import { referenceOrLatest, withOpener } from './session.js';
+
+export type { StoredEntry };
 
 export interface ManifestListOptions extends ConnectionOptions {
   readonly signal?: AbortSignal;
   /** Receives one-line notices (normalized architectures, replaced entries). */
-  readonly onNotice?: (message: string) => void;
+  readonly onNotice?: NoticeHandler;
 }
 
-/** A list or entry name as docker stores it: fully qualified, `:latest` added. */
+/** A list or entry name as docker stores it: fully qualified, `:latest` added unless a digest is given. */
 export function canonicalRef(text: string): string {
   return formatReference(withDefaultTag(parseReference(text)));
 }
 
-function storeOf(options: ManifestListOptions) {
+function storeOf(options: Pick<ManifestListOptions, 'registryConfigDir'>) {
   return openManifestListStore(options.registryConfigDir);
 }
 
-async function requireList(listRef: string, options: ManifestListOptions): Promise<StoredEntry[]> {
-  const entries = await storeOf(options).read(canonicalRef(listRef));
-  if (!entries) throw new PolyarchError('NOT_FOUND', `no local manifest list ${canonicalRef(listRef)} (create it with "manifest create")`, { badInput: true });
+function noList(list: string): PolyarchError {
+  return new PolyarchError('NOT_FOUND', `no local manifest list ${list} (create it with "manifest create")`, { badInput: true });
+}
+
+async function requireList(list: string, options: ManifestListOptions): Promise<StoredEntry[]> {
+  const entries = await storeOf(options).read(list);
+  if (!entries) throw noList(list);
   return entries;
 }
 
-/** Fetches each entry image (an index holding one image, as buildx writes with attestations, counts as that image). */
+/**
+ * Records each image (fetched now, never from an older local copy) in the local list. An index
+ * holding one image plus BuildKit attestations counts as that image. With `amend`, an entry named
+ * again, or an older entry for a platform a new one covers, is replaced.
+ */
 export async function manifestCreate(listRef: string, entryRefs: readonly string[], options: ManifestListOptions & { amend?: boolean } = {}): Promise<{ list: string; entries: StoredEntry[] }> {
   const list = canonicalRef(listRef);
   const store = storeOf(options);
@@ -56,7 +66,9 @@ export async function manifestCreate(listRef: string, entryRefs: readonly string
     for (const text of entryRefs) {
       const ref = canonicalRef(text);
       const { endpoint, reference } = await opener.open({ kind: 'registry', reference: parseReference(ref) }, 'read');
-      const images = (await resolveSourceImages(endpoint, referenceOrLatest(reference), ref, undefined, io)).filter((i) => !i.attestation);
+      const images = (await resolveSourceImages(endpoint, referenceOrLatest(reference), ref, { ...io, ...(options.onNotice ? { onNotice: options.onNotice } : {}) })).filter(
+        (i) => !i.attestation,
+      );
       if (images.length !== 1) throw new PolyarchError('USAGE', `${ref} is a manifest list of ${images.length} images; give one image per entry`, { badInput: true });
       const image = images[0]!;
       made.push({ ref, descriptor: image.descriptor, raw: await endpoint.getManifest(image.descriptor.digest, io) });
@@ -64,10 +76,9 @@ export async function manifestCreate(listRef: string, entryRefs: readonly string
     return made;
   });
   checkDuplicatePlatforms(fresh.map((e) => ({ source: e.ref, descriptor: e.descriptor })));
-  // --amend: an entry named again is replaced by what the registry holds now, and an old entry
-  // for a platform a new one covers is dropped, so nothing stale is pushed.
+  // --amend: nothing stale survives (docker#954 keeps the old bytes of an entry named again).
   for (const old of existing ?? []) {
-    const replaced = fresh.find((e) => e.ref === old.ref || (e.descriptor.platform && old.descriptor.platform && formatPlatform(normalizePlatform(e.descriptor.platform)) === formatPlatform(normalizePlatform(old.descriptor.platform))));
+    const replaced = fresh.find((e) => e.ref === old.ref || (e.descriptor.platform && old.descriptor.platform && samePlatform(e.descriptor.platform, old.descriptor.platform)));
     if (replaced) {
       await store.removeEntry(list, old.ref);
       if (old.ref !== replaced.ref || old.descriptor.digest !== replaced.descriptor.digest) options.onNotice?.(`replaced ${old.ref} (${old.descriptor.digest}) with ${replaced.ref} (${replaced.descriptor.digest})`);
@@ -85,35 +96,45 @@ export interface AnnotateOptions extends ManifestListOptions {
   readonly osFeatures?: readonly string[];
 }
 
-/** Sets platform fields of one entry; architecture aliases are normalized with a notice. */
+/** The platform after annotate's flags, before normalization. */
+function annotatedPlatform(current: Platform, options: AnnotateOptions): Platform {
+  const given: Platform = {
+    ...current,
+    ...(options.os ? { os: options.os } : {}),
+    ...(options.arch ? { architecture: options.arch } : {}),
+    ...(options.variant ? { variant: options.variant } : {}),
+    ...(options.osVersion ? { 'os.version': options.osVersion } : {}),
+    // docker adds each feature not already there
+    ...(options.osFeatures?.length ? { 'os.features': [...new Set([...(current['os.features'] ?? []), ...options.osFeatures])] } : {}),
+  };
+  // A variant belongs to its architecture: a new one (arm64 → amd64) does not inherit the old variant.
+  const archChanged = options.arch && normalizeArch(options.arch, undefined).architecture !== normalizeArch(current.architecture, undefined).architecture;
+  if (archChanged && !options.variant) {
+    const { variant: _old, ...rest } = given;
+    return rest;
+  }
+  return given;
+}
+
+/** Sets platform fields of one entry; aliases (x86_64, aarch64, armhf) are normalized with a notice. */
 export async function manifestAnnotate(listRef: string, entryRef: string, options: AnnotateOptions): Promise<StoredEntry> {
   const list = canonicalRef(listRef);
   const ref = canonicalRef(entryRef);
   const entries = await requireList(list, options);
   const entry = entries.find((e) => e.ref === ref);
   if (!entry) throw new PolyarchError('NOT_FOUND', `manifest list ${list} has no entry ${ref} (it has ${entries.map((e) => e.ref).join(', ')})`, { badInput: true });
-  const current = entry.descriptor.platform ?? { os: '', architecture: '' };
-  const given: Platform = {
-    ...current,
-    ...(options.os !== undefined ? { os: options.os } : {}),
-    ...(options.arch !== undefined ? { architecture: options.arch } : {}),
-    ...(options.variant !== undefined ? { variant: options.variant } : {}),
-    ...(options.osVersion !== undefined ? { 'os.version': options.osVersion } : {}),
-    ...(options.osFeatures !== undefined ? { 'os.features': [...new Set([...(current['os.features'] ?? []), ...options.osFeatures])] } : {}),
-  };
-  // A variant given alongside a new arch belongs to it; an old variant does not carry over.
-  const withVariant = options.arch !== undefined && options.variant === undefined ? (({ variant: _drop, ...rest }) => rest)(given) : given;
+  const written = annotatedPlatform(entry.descriptor.platform ?? { os: '', architecture: '' }, options);
+  const plain = normalizePlatform(written);
   // As buildah does: a variant the user wrote stays even where containerd would drop it (arm64/v8).
-  const plain = normalizePlatform(withVariant);
-  const normalized = options.variant && !plain.variant ? { ...plain, variant: options.variant } : plain;
-  const notice = describeNormalization(withVariant, normalized);
-  if (notice) options.onNotice?.(`${ref}: ${notice}`);
-  const updated: StoredEntry = { ...entry, descriptor: { ...entry.descriptor, platform: normalized } };
+  const platform = options.variant && !plain.variant ? { ...plain, variant: options.variant } : plain;
+  const change = describeNormalization(written, platform);
+  if (change) options.onNotice?.(`${ref}: ${change}`);
+  const updated: StoredEntry = { ...entry, descriptor: { ...entry.descriptor, platform } };
   await storeOf(options).write(list, updated);
   return updated;
 }
 
-/** The list push would send: entries in docker's order, format chosen from the children. */
+/** The list push would send: entries in docker's order (file names), format chosen from the children. */
 export function buildLocalList(list: string, entries: readonly StoredEntry[]): RawManifest {
   for (const e of entries) {
     if (!e.descriptor.platform?.os || !e.descriptor.platform.architecture) {
@@ -121,23 +142,55 @@ export function buildLocalList(list: string, entries: readonly StoredEntry[]): R
     }
   }
   const descriptors = entries.map((e) => e.descriptor);
-  const format = chooseFormat(descriptors, {});
+  const format = chooseFormat(descriptors);
   return buildIndex(descriptors, { mediaType: format === 'docker' ? MediaType.DockerManifestList : MediaType.OciIndex });
 }
 
-/** A local list (or one entry of it) as it would be pushed; without a local list, the registry's. */
-export async function manifestInspect(listRef: string, entryRef: string | undefined, options: ManifestListOptions & { verbose?: boolean } = {}): Promise<RawManifest | Inspection> {
-  const list = canonicalRef(listRef);
-  const entries = await storeOf(options).read(list);
-  if (entries) {
-    if (entryRef === undefined) return buildLocalList(list, entries);
-    const entry = entries.find((e) => e.ref === canonicalRef(entryRef));
-    if (!entry) throw new PolyarchError('NOT_FOUND', `manifest list ${list} has no entry ${canonicalRef(entryRef)}`, { badInput: true });
-    return entry.raw;
+/**
+ * What `manifest inspect` prints, in docker's shapes: the manifest (or list) JSON; with
+ * `verbose`, docker's entry documents (`Ref`, `Descriptor`, `Raw`, `SchemaV2Manifest`|`OCIManifest`),
+ * one for an image, an array for a list.
+ */
+export type ManifestInspection =
+  | { readonly kind: 'manifest'; readonly raw: RawManifest }
+  | { readonly kind: 'verbose'; readonly list: boolean; readonly documents: readonly Record<string, unknown>[] };
+
+/**
+ * docker's `manifest inspect [LIST] IMAGE`: one entry of a local list; else a local list (as
+ * push would send it); else the registry's image or list.
+ */
+export async function manifestInspect(listRef: string | undefined, ref: string, options: ManifestListOptions & { verbose?: boolean } = {}): Promise<ManifestInspection> {
+  const verbose = options.verbose === true;
+  const shown = (entries: readonly StoredEntry[], list: boolean): ManifestInspection => ({ kind: 'verbose', list, documents: entries.map(storedEntryDocument) });
+  if (listRef !== undefined) {
+    const list = canonicalRef(listRef);
+    const entries = await requireList(list, options);
+    const entry = entries.find((e) => e.ref === canonicalRef(ref));
+    if (!entry) throw new PolyarchError('NOT_FOUND', `manifest list ${list} has no entry ${canonicalRef(ref)}`, { badInput: true });
+    return verbose ? shown([entry], false) : { kind: 'manifest', raw: entry.raw };
   }
+  const name = canonicalRef(ref);
+  const local = await storeOf(options).read(name);
+  if (local) return verbose ? shown(local, true) : { kind: 'manifest', raw: buildLocalList(name, local) };
+  const io = options.signal ? { signal: options.signal } : {};
   return withOpener(options, async (opener) => {
-    const { endpoint, reference } = await opener.open({ kind: 'registry', reference: parseReference(entryRef ?? listRef) }, 'read');
-    return inspectImage(endpoint, referenceOrLatest(reference), { ...(options.verbose ? { verbose: true } : {}), ...(options.signal ? { signal: options.signal } : {}) });
+    const target = parseReference(name);
+    const { endpoint, reference } = await opener.open({ kind: 'registry', reference: target }, 'read');
+    const raw = await endpoint.getManifest(referenceOrLatest(reference), io);
+    if (!verbose) return { kind: 'manifest', raw };
+    const named = (digest: RawManifest['digest']) => formatReference(withDigest(target, digest));
+    if (isImageManifest(raw.mediaType)) {
+      const platform = await platformOfImage(endpoint, raw, name, io);
+      return shown([{ ref: name, raw, descriptor: descriptorOf(raw, platform ? { platform } : {}) }], false);
+    }
+    if (!isIndex(raw.mediaType)) return { kind: 'manifest', raw };
+    const children: StoredEntry[] = [];
+    for (const d of parseImageIndex(raw, name).manifests) {
+      if (!isImageManifest(d.mediaType)) continue;
+      const child = await endpoint.getManifest(d.digest, io);
+      children.push({ ref: named(d.digest), raw: child, descriptor: { ...descriptorOf(child), ...(d.platform ? { platform: d.platform } : {}) } });
+    }
+    return shown(children, true);
   });
 }
 
@@ -166,4 +219,3 @@ export async function manifestRemove(listRefs: readonly string[], options: Pick<
   for (const ref of listRefs) if (!(await storeOf(options).remove(canonicalRef(ref)))) missing.push(canonicalRef(ref));
   if (missing.length > 0) throw new PolyarchError('NOT_FOUND', `no local manifest list ${missing.join(', ')}`, { badInput: true });
 }
-

@@ -1,31 +1,64 @@
 // manifest-tool's inputs: its YAML spec file and its from-args template, read into sources for
 // assembleIndex. Unlike manifest-tool, no whitelist: any variant (arm64/v8.2, amd64/v3,
-// riscv64) is accepted and normalized by containerd's rules.
-// https://github.com/estesp/manifest-tool (README "Specifying the Manifest List")
+// riscv64) is accepted, then normalized by containerd's rules with a notice.
+// https://github.com/estesp/manifest-tool (README "Specifying the Manifest List"; v2/cmd/manifest-tool/push.go)
 import { readFile } from 'node:fs/promises';
 import { parse } from 'yaml';
 import type { Platform } from '../platform/platform.js';
 import { PolyarchError } from '../errors/polyarch-error.js';
-import { parsePlatform, parsePlatformList } from '../platform/platform.js';
+import { platformAsWritten } from './platform-input.js';
 import type { SourceSpec } from './assemble.js';
 
 export interface PushSpec {
   /** Every target: the spec's image, and the same repository with each extra tag. */
   readonly targets: readonly string[];
   readonly sources: readonly SourceSpec[];
+  /** Index annotations (the spec's `annotations`; they need an OCI index). */
+  readonly annotations?: Readonly<Record<string, string>>;
 }
 
 function fail(file: string, why: string): never {
   throw new PolyarchError('USAGE', `spec file ${file}: ${why}`, { badInput: true });
 }
 
-/** Replaces the repository tag of `image` (host ports survive). */
+/** Replaces the tag of `image` (host ports survive, a digest is dropped). */
 function withTagText(image: string, tag: string): string {
-  const slash = image.lastIndexOf('/');
-  const colon = image.lastIndexOf(':');
   const at = image.indexOf('@');
-  const base = at >= 0 ? image.slice(0, at) : colon > slash ? image.slice(0, colon) : image;
-  return `${base}:${tag}`;
+  const name = at >= 0 ? image.slice(0, at) : image;
+  const slash = name.lastIndexOf('/');
+  const colon = name.lastIndexOf(':');
+  return `${colon > slash ? name.slice(0, colon) : name}:${tag}`;
+}
+
+/** The targets for `image` plus extra tags in its repository. */
+export function targetsWithTags(image: string, tags: readonly string[]): string[] {
+  return [image, ...tags.map((t) => withTagText(image, t))];
+}
+
+function stringList(value: unknown): string[] | undefined {
+  return Array.isArray(value) ? value.map(String).filter((s) => s !== '') : undefined;
+}
+
+// go-yaml reads ocispec.Platform with lower-cased field names: osversion, osfeatures.
+function specPlatform(value: unknown, file: string, where: string): Platform | undefined {
+  if (value === undefined || value === null) return undefined;
+  if (typeof value !== 'object') fail(file, `${where} must be a mapping`);
+  const p = value as Record<string, unknown>;
+  const text = (key: string): string => (p[key] === undefined || p[key] === null ? '' : String(p[key]));
+  const os = text('os');
+  const architecture = text('architecture');
+  if (os === '' && architecture === '') return undefined; // manifest-tool then reads the image's own
+  if (os === '' || architecture === '') fail(file, `${where} needs both "os" and "architecture"`);
+  const variant = text('variant');
+  const osVersion = text('osversion');
+  const osFeatures = stringList(p.osfeatures);
+  const features = stringList(p.features);
+  return {
+    ...platformAsWritten(`${os}/${architecture}${variant ? `/${variant}` : ''}`),
+    ...(osVersion ? { 'os.version': osVersion } : {}),
+    ...(osFeatures?.length ? { 'os.features': osFeatures } : {}),
+    ...(features?.length ? { features } : {}),
+  };
 }
 
 export function parsePushSpec(text: string, file = 'spec'): PushSpec {
@@ -35,22 +68,22 @@ export function parsePushSpec(text: string, file = 'spec'): PushSpec {
   } catch (error) {
     fail(file, `not valid YAML (${(error as Error).message.split('\n')[0]})`);
   }
-  const spec = doc as { image?: unknown; tags?: unknown; manifests?: unknown };
-  if (typeof spec?.image !== 'string' || spec.image === '') fail(file, 'needs "image" (the target)');
+  const spec = (doc ?? {}) as { image?: unknown; tags?: unknown; manifests?: unknown; annotations?: unknown };
+  if (typeof spec.image !== 'string' || spec.image === '') fail(file, 'needs "image" (the target)');
   if (!Array.isArray(spec.manifests) || spec.manifests.length === 0) fail(file, 'needs a list of "manifests"');
-  const tags = spec.tags === undefined ? [] : Array.isArray(spec.tags) ? spec.tags.map(String) : fail(file, '"tags" must be a list');
+  const tags = spec.tags === undefined || spec.tags === null ? [] : (stringList(spec.tags) ?? fail(file, '"tags" must be a list'));
+  let annotations: Record<string, string> | undefined;
+  if (spec.annotations !== undefined && spec.annotations !== null) {
+    if (typeof spec.annotations !== 'object' || Array.isArray(spec.annotations)) fail(file, '"annotations" must be a mapping');
+    annotations = Object.fromEntries(Object.entries(spec.annotations).map(([k, v]) => [k, String(v)]));
+  }
   const sources = spec.manifests.map((m: unknown, i: number): SourceSpec => {
-    const entry = m as { image?: unknown; platform?: { architecture?: unknown; os?: unknown; variant?: unknown; osversion?: unknown; features?: unknown } };
-    if (typeof entry?.image !== 'string') fail(file, `manifests[${i}] needs "image"`);
-    const p = entry.platform;
-    if (!p) return { location: entry.image };
-    if (typeof p.architecture !== 'string' || typeof p.os !== 'string') fail(file, `manifests[${i}].platform needs "os" and "architecture"`);
-    const text = `${p.os}/${p.architecture}${typeof p.variant === 'string' && p.variant !== '' ? `/${p.variant}` : ''}`;
-    const parsed = parsePlatform(text);
-    const platform: Platform = { ...parsed, ...(typeof p.osversion === 'string' ? { 'os.version': p.osversion } : {}), ...(Array.isArray(p.features) ? { features: p.features.map(String) } : {}) };
-    return { location: entry.image, platform };
+    const entry = (m ?? {}) as { image?: unknown; platform?: unknown };
+    if (typeof entry.image !== 'string' || entry.image === '') fail(file, `manifests[${i}] needs "image"`);
+    const platform = specPlatform(entry.platform, file, `manifests[${i}].platform`);
+    return platform ? { location: entry.image, platform, completeFromConfig: true } : { location: entry.image };
   });
-  return { targets: [spec.image, ...tags.map((t: string) => withTagText(spec.image as string, t))], sources };
+  return { targets: targetsWithTags(spec.image, tags), sources, ...(annotations && Object.keys(annotations).length > 0 ? { annotations } : {}) };
 }
 
 export async function readPushSpec(file: string): Promise<PushSpec> {
@@ -63,15 +96,23 @@ export async function readPushSpec(file: string): Promise<PushSpec> {
   return parsePushSpec(text, file);
 }
 
-/** from-args: `--template REG/foo-OSARCHVARIANT:1.0` expanded once per platform (manifest-tool's placeholders). */
-export function expandTemplate(template: string, platforms: string, target: string): PushSpec {
+/**
+ * from-args: `--template REG/foo-OSARCHVARIANT:1.0` expanded once per platform as manifest-tool
+ * does it (the first ARCH, then OS, then VARIANT, each replaced by the platform as written), so
+ * `linux/arm64/v8` still names `foo-linuxarm64v8`. The recorded platform is normalized later.
+ */
+export function expandTemplate(template: string, platforms: string | readonly string[], target: string, tags: readonly string[] = []): PushSpec {
   if (!/OS|ARCH/.test(template)) throw new PolyarchError('USAGE', `template "${template}" must contain OS or ARCH placeholders`, { badInput: true });
-  const sources = parsePlatformList(platforms).map((platform) => ({
-    location: template
-      .replace(/ARCH/g, platform.architecture)
-      .replace(/VARIANT/g, platform.variant ?? '')
-      .replace(/OS/g, platform.os),
-    platform,
-  }));
-  return { targets: [target], sources };
+  const items = (typeof platforms === 'string' ? [platforms] : platforms).flatMap((p) => p.split(',')).map((p) => p.trim());
+  const sources = items.map((item): SourceSpec => {
+    const parts = item.split('/');
+    if (parts.length !== 2 && parts.length !== 3) {
+      throw new PolyarchError('INVALID_PLATFORM', `cannot use platform "${item}" in a template: expected os/arch or os/arch/variant`);
+    }
+    const [os = '', arch = '', variant = ''] = parts;
+    const platform = platformAsWritten(item);
+    const location = template.replace('ARCH', arch).replace('OS', os).replace('VARIANT', variant);
+    return { location, platform, completeFromConfig: true };
+  });
+  return { targets: targetsWithTags(target, tags), sources };
 }

@@ -3,9 +3,9 @@
 // `<config dir>/manifests/<list ref, file-safe>/<entry ref, file-safe>`, each file
 // {"Ref", "Descriptor", "Raw" (base64 of the exact bytes), "SchemaV2Manifest"|"OCIManifest"}.
 // https://github.com/docker/cli/blob/master/cli/manifest/store/store.go
-import { readdir, readFile, rm } from 'node:fs/promises';
+import { readdir, readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { isDigest, type Digest } from '../digest/digest.js';
+import { digestOfBytes, isDigest, type Digest } from '../digest/digest.js';
 import { PolyarchError } from '../errors/polyarch-error.js';
 import type { Descriptor } from '../image/descriptor.js';
 import { rawFromBytes, type RawManifest } from '../image/raw-manifest.js';
@@ -20,13 +20,134 @@ export interface StoredEntry {
   readonly raw: RawManifest;
 }
 
-/** docker's makeFilesafeName: `:` → `-`, `/` → `_`. */
-export function filesafeName(ref: string): string {
-  return ref.replace(/:/g, '-').replace(/\//g, '_');
+/**
+ * How a reference becomes a file name. docker ≤ 28 writes `:` → `-`, `/` → `_`; a newer
+ * docker/cli writes the reversible `%` and `#`. Both are read; a list is written in the naming
+ * its directory already has, else the classic one.
+ */
+export type FileNaming = 'classic' | 'reversible';
+
+const NAMINGS: readonly FileNaming[] = ['classic', 'reversible'];
+
+/** docker's makeFilesafeName. */
+export function filesafeName(ref: string, naming: FileNaming = 'classic'): string {
+  return naming === 'classic' ? ref.replace(/:/g, '-').replace(/\//g, '_') : ref.replace(/:/g, '%').replace(/\//g, '#');
 }
 
-export function listDir(root: string, listRef: string): string {
-  return join(root, filesafeName(listRef));
+async function isDirectory(path: string): Promise<boolean> {
+  try {
+    return (await stat(path)).isDirectory();
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return false;
+    throw error;
+  }
+}
+
+/** The list's directory and its naming; the classic name when there is none yet. */
+export async function findListDir(root: string, listRef: string): Promise<{ dir: string; naming: FileNaming; exists: boolean }> {
+  for (const naming of NAMINGS) {
+    const dir = join(root, filesafeName(listRef, naming));
+    if (await isDirectory(dir)) return { dir, naming, exists: true };
+  }
+  return { dir: join(root, filesafeName(listRef)), naming: 'classic', exists: false };
+}
+
+function invalid(where: string, why: string): PolyarchError {
+  return new PolyarchError('LAYOUT_INVALID', `${where}: ${why}`);
+}
+
+// Index just past the JSON value starting at `i` (a string, object, array or bare literal).
+function skipValue(text: string, i: number): number {
+  const skipString = (at: number): number => {
+    let j = at + 1;
+    while (j < text.length && text[j] !== '"') j += text[j] === '\\' ? 2 : 1;
+    return j + 1;
+  };
+  if (text[i] === '"') return skipString(i);
+  if (text[i] === '{' || text[i] === '[') {
+    let depth = 0;
+    let j = i;
+    while (j < text.length) {
+      const c = text[j];
+      if (c === '"') {
+        j = skipString(j);
+        continue;
+      }
+      if (c === '{' || c === '[') depth++;
+      else if ((c === '}' || c === ']') && --depth === 0) return j + 1;
+      j++;
+    }
+    return j;
+  }
+  let j = i;
+  while (j < text.length && !',}] \t\r\n'.includes(text[j] as string)) j++;
+  return j;
+}
+
+/** The exact text of a top-level member's value (the bytes a Go decoder keeps for a raw manifest). */
+export function topLevelValueText(text: string, key: string): string | undefined {
+  const ws = (i: number): number => {
+    while (i < text.length && ' \t\r\n'.includes(text[i] as string)) i++;
+    return i;
+  };
+  let i = ws(0);
+  if (text[i] !== '{') return undefined;
+  i = ws(i + 1);
+  while (i < text.length && text[i] === '"') {
+    const keyEnd = skipValue(text, i);
+    const name = JSON.parse(text.slice(i, keyEnd)) as string;
+    i = ws(keyEnd);
+    if (text[i] !== ':') return undefined;
+    const start = ws(i + 1);
+    const end = skipValue(text, start);
+    if (name === key) return text.slice(start, end);
+    i = ws(end);
+    if (text[i] === ',') i = ws(i + 1);
+  }
+  return undefined;
+}
+
+/** Go's json.Indent over compact JSON: how docker re-indents a stored manifest before pushing it. */
+export function goIndent(compact: string, indent: string): string {
+  let out = '';
+  let level = 0;
+  const newline = (): string => `\n${indent.repeat(level)}`;
+  for (let i = 0; i < compact.length; i++) {
+    const c = compact[i] as string;
+    if (c === '"') {
+      const end = skipValue(compact, i);
+      out += compact.slice(i, end);
+      i = end - 1;
+    } else if (c === '{' || c === '[') {
+      const close = compact[i + 1];
+      if (close === (c === '{' ? '}' : ']')) {
+        out += c + close;
+        i++;
+      } else {
+        level++;
+        out += c + newline();
+      }
+    } else if (c === '}' || c === ']') {
+      level--;
+      out += newline() + c;
+    } else if (c === ',') out += c + newline();
+    else if (c === ':') out += ': ';
+    else if (!' \t\r\n'.includes(c)) out += c;
+  }
+  return out;
+}
+
+/**
+ * The manifest bytes of a file without `Raw` (docker before it stored them): the embedded value as
+ * written, or docker's re-indented form of it (what docker itself pushes), whichever has the digest.
+ */
+function embeddedBytes(text: string, key: string, digest: Digest, where: string): Buffer {
+  const embedded = topLevelValueText(text, key);
+  if (embedded === undefined) throw invalid(where, `has neither Raw nor ${key}`);
+  const candidates = [embedded, goIndent(embedded, key === 'SchemaV2Manifest' ? '   ' : '  ')].map((t) => Buffer.from(t, 'utf8'));
+  const match = candidates.find((bytes) => digestOfBytes(bytes) === digest);
+  if (!match) throw invalid(where, `the stored manifest does not match its digest ${digest}; recreate the entry with "manifest create --amend"`);
+  return match;
 }
 
 /** One stored file → entry; the bytes are checked against the recorded digest. */
@@ -39,14 +160,14 @@ export function parseStoredEntry(text: string, where: string): StoredEntry {
   }
   const descriptor = (file.Descriptor ?? {}) as Partial<Descriptor>;
   // Files from older docker versions keep digest and platform at the top.
-  const digest = (descriptor.digest ?? file.Digest) as string | undefined;
+  const digest = (descriptor.digest || file.Digest) as string | undefined;
   const platform = (descriptor.platform ?? file.Platform) as Platform | undefined;
-  const embedded = file.SchemaV2Manifest ?? file.OCIManifest;
-  const bytes = typeof file.Raw === 'string' ? Buffer.from(file.Raw, 'base64') : embedded !== undefined ? Buffer.from(JSON.stringify(embedded)) : undefined;
-  if (typeof file.Ref !== 'string' || !bytes || !digest || !isDigest(digest)) {
-    throw new PolyarchError('LAYOUT_INVALID', `${where}: not a docker manifest-list entry (needs Ref, a digest and the manifest)`);
+  const key = file.SchemaV2Manifest !== undefined && file.SchemaV2Manifest !== null ? 'SchemaV2Manifest' : 'OCIManifest';
+  if (typeof file.Ref !== 'string' || !digest || !isDigest(digest)) {
+    throw invalid(where, 'not a docker manifest-list entry (needs Ref, a digest and the manifest)');
   }
-  const raw = rawFromBytes(bytes, { ...(descriptor.mediaType ? { mediaType: descriptor.mediaType } : {}), expected: digest as Digest, what: `${where} (${file.Ref})` });
+  const bytes = typeof file.Raw === 'string' && file.Raw !== '' ? Buffer.from(file.Raw, 'base64') : embeddedBytes(text, key, digest, where);
+  const raw = rawFromBytes(bytes, { ...(descriptor.mediaType ? { mediaType: descriptor.mediaType } : {}), expected: digest, what: `${where} (${file.Ref})` });
   return {
     ref: file.Ref,
     descriptor: { mediaType: raw.mediaType, digest: raw.digest, size: raw.size, ...(platform && (platform.os || platform.architecture) ? { platform } : {}) },
@@ -54,41 +175,45 @@ export function parseStoredEntry(text: string, where: string): StoredEntry {
   };
 }
 
-/** The file docker would write: the manifest embedded verbatim, so its bytes (and digest) survive. */
-export function formatStoredEntry(entry: StoredEntry): string {
-  const head = JSON.stringify({
+/** The JSON object docker writes for an entry (and prints for `manifest inspect -v`). */
+export function storedEntryDocument(entry: StoredEntry): Record<string, unknown> {
+  const key = isDockerMediaType(entry.raw.mediaType) ? 'SchemaV2Manifest' : 'OCIManifest';
+  return {
     Ref: entry.ref,
     Descriptor: { mediaType: entry.descriptor.mediaType, digest: entry.descriptor.digest, size: entry.descriptor.size, ...(entry.descriptor.platform ? { platform: entry.descriptor.platform } : {}) },
     Raw: entry.raw.bytes.toString('base64'),
-  });
+    [key]: JSON.parse(entry.raw.bytes.toString('utf8')) as unknown,
+  };
+}
+
+/** The file docker would write, with the manifest embedded verbatim so even a Raw-less reader keeps its digest. */
+export function formatStoredEntry(entry: StoredEntry): string {
+  const { SchemaV2Manifest: _v2, OCIManifest: _oci, ...head } = storedEntryDocument(entry);
   const key = isDockerMediaType(entry.raw.mediaType) ? 'SchemaV2Manifest' : 'OCIManifest';
-  return `${head.slice(0, -1)},"${key}":${entry.raw.bytes.toString('utf8').trim()}}`;
+  return `${JSON.stringify(head).slice(0, -1)},"${key}":${entry.raw.bytes.toString('utf8').trim()}}`;
 }
 
 /** The entries of a stored list in docker's order (file name order); undefined when there is no list. */
 export async function readStoredList(root: string, listRef: string): Promise<StoredEntry[] | undefined> {
-  const dir = listDir(root, listRef);
-  let names: string[];
-  try {
-    names = (await readdir(dir)).filter((n) => !n.startsWith('.')).sort();
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw error;
-  }
+  const { dir, exists } = await findListDir(root, listRef);
+  if (!exists) return undefined;
+  const names = (await readdir(dir)).filter((n) => !n.startsWith('.')).sort();
   return Promise.all(names.map(async (name) => parseStoredEntry(await readFile(join(dir, name), 'utf8'), join(dir, name))));
 }
 
 export async function writeStoredEntry(root: string, listRef: string, entry: StoredEntry): Promise<void> {
-  await writeFileAtomic(join(listDir(root, listRef), filesafeName(entry.ref)), Buffer.from(formatStoredEntry(entry)));
+  const { dir, naming } = await findListDir(root, listRef);
+  await writeFileAtomic(join(dir, filesafeName(entry.ref, naming)), Buffer.from(formatStoredEntry(entry)));
 }
 
 export async function removeStoredEntry(root: string, listRef: string, entryRef: string): Promise<void> {
-  await rm(join(listDir(root, listRef), filesafeName(entryRef)), { force: true });
+  const { dir, naming } = await findListDir(root, listRef);
+  await rm(join(dir, filesafeName(entryRef, naming)), { force: true });
 }
 
+/** Deletes a stored list; false when there was none. */
 export async function removeStoredList(root: string, listRef: string): Promise<boolean> {
-  const dir = listDir(root, listRef);
-  const existed = (await readStoredList(root, listRef)) !== undefined;
+  const { dir, exists } = await findListDir(root, listRef);
   await rm(dir, { recursive: true, force: true });
-  return existed;
+  return exists;
 }

@@ -1,6 +1,6 @@
-// Issue 3's acceptance as a user runs it: docker's manifest workflow with polyarch, interop with
-// the real docker CLI (no daemon needed for `docker manifest`), skopeo choosing platforms, and
-// `index create` from a registry image plus a local layout.
+// Issue 3's acceptance as a user runs it: docker's manifest workflow with polyarch's verbatim flags
+// (checked by `docker manifest inspect` and skopeo), `index create` from a registry image plus a
+// local layout, bad input, manifest-tool's push, explain. Two-way docker interop: interop/docker-manifest.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { readFile, writeFile } from 'node:fs/promises';
@@ -95,34 +95,33 @@ describe('docker manifest workflow and index create', () => {
     assert.equal((await runCli(['manifest', 'rm', `${r}/norm:1`], { env })).code, 0);
   });
 
-  test('a list docker created is annotated and pushed by polyarch; polyarch’s list is pushed by docker', async () => {
-    const r = reg.host;
-    const denv = { ...process.env, ...env };
-    await exec('docker', ['manifest', 'create', '--insecure', `${r}/mixed:1`, `${r}/foo-x86_64:latest`, `${r}/foo-armv7:latest`], { env: denv });
-    const annotated = await runCli(['manifest', 'annotate', `${r}/mixed:1`, `${r}/foo-armv7:latest`, '--arch', 'armhf'], { env });
-    assert.equal(annotated.code, 0, annotated.stderr);
-    const pushed = await runCli(['manifest', 'push', '--purge', `${r}/mixed:1`], { env });
-    assert.equal(pushed.code, 0, pushed.stderr);
-    const raw = (await exec('skopeo', ['inspect', '--raw', '--tls-verify=false', `docker://${r}/mixed:1`])).stdout;
-    assert.equal(`${JSON.parse(raw).manifests.length}`, '2');
-    assert.equal(await skopeoPick(dir.path, `${r}/mixed:1`, 'arm', 'v7'), armv7.manifest.bytes.toString());
-
-    assert.equal((await runCli(['manifest', 'create', `${r}/byus:1`, `${r}/foo-x86_64:latest`, `${r}/foo-arm64:latest`], { env })).code, 0);
-    const { stdout } = await exec('docker', ['manifest', 'push', '--insecure', `${r}/byus:1`], { env: denv });
-    assert.match(stdout, /sha256:[0-9a-f]{64}/);
-    assert.equal(await skopeoPick(dir.path, `${r}/byus:1`, 'arm64'), arm64.manifest.bytes.toString());
+  test('index create from a registry image and a local layout never pushed before (the acceptance command, verbatim)', async () => {
+    // The registry image is a Docker manifest (as `docker push` writes), the layout OCI: one OCI index.
+    const local = await pushImage(`oci:${join(dir.path, 'local-arm64')}:latest`, { os: 'linux', architecture: 'arm64' }, 'oci');
+    const made = await runCli(['index', 'create', '-t', `${reg.host}/bar:1`, `${reg.host}/foo-x86_64:latest`, 'oci:./local-arm64:latest'], { cwd: dir.path });
+    assert.equal(made.code, 0, made.stderr);
+    assert.match(made.stdout, /^sha256:[0-9a-f]{64}\n$/);
+    assert.match(made.stderr, /^notice: the index mixes Docker and OCI image manifests/);
+    const index = JSON.parse((await exec('skopeo', ['inspect', '--raw', '--tls-verify=false', `docker://${reg.host}/bar:1`])).stdout) as { mediaType: string; manifests: { digest: string }[] };
+    assert.equal(index.mediaType, 'application/vnd.oci.image.index.v1+json');
+    assert.deepEqual(index.manifests.map((m) => m.digest), [x86.manifest.digest, local.manifest.digest]);
+    assert.equal(await skopeoPick(dir.path, `${reg.host}/bar:1`, 'arm64'), local.manifest.bytes.toString());
+    assert.equal(await skopeoPick(dir.path, `${reg.host}/bar:1`, 'amd64'), x86.manifest.bytes.toString());
   });
 
-  test('index create from a registry image and a local layout never pushed before', async () => {
-    const layout = join(dir.path, 'local-arm64');
-    const local = await pushImage(`oci:${layout}:latest`, { os: 'linux', architecture: 'arm64' }, 'oci');
-    const x86oci = await pushImage(`${reg.host}/foo-x86_64-oci:latest`, { os: 'linux', architecture: 'amd64' }, 'oci');
-    const made = await runCli(['index', 'create', '-t', `${reg.host}/bar:1`, `${reg.host}/foo-x86_64-oci:latest`, `oci:${layout}:latest`]);
-    assert.equal(made.code, 0, made.stderr);
-    const index = JSON.parse((await exec('skopeo', ['inspect', '--raw', '--tls-verify=false', `docker://${reg.host}/bar:1`])).stdout) as { mediaType: string; manifests: { digest: string }[] };
-    assert.equal(made.stdout.trim().length, 71);
-    assert.deepEqual(index.manifests.map((m) => m.digest), [x86oci.manifest.digest, local.manifest.digest]);
-    assert.equal(await skopeoPick(dir.path, `${reg.host}/bar:1`, 'arm64'), local.manifest.bytes.toString());
+  test('manifest inspect prints JSON as docker does: a registry list, and -v with each entry', async () => {
+    const fresh = { DOCKER_CONFIG: join(dir.path, 'no-local-lists') }; // so the registry answers, not the local list
+    const shown = await runCli(['manifest', 'inspect', '--insecure', `${reg.host}/foo:latest`], { env: fresh });
+    assert.equal(shown.code, 0, shown.stderr);
+    const list = JSON.parse(shown.stdout) as { manifests: { digest: string }[] };
+    assert.deepEqual(list.manifests.map((m) => m.digest).sort(), [x86.manifest.digest, arm64.manifest.digest].sort());
+    const verbose = await runCli(['manifest', 'inspect', '-v', `${reg.host}/foo:latest`], { env: fresh });
+    const documents = JSON.parse(verbose.stdout) as { Ref: string; Descriptor: { digest: string }; SchemaV2Manifest?: unknown }[];
+    assert.deepEqual(documents.map((d) => d.Ref).sort(), [x86.manifest.digest, arm64.manifest.digest].sort().map((d) => `${reg.host}/foo:latest@${d}`));
+    assert.ok(documents.every((d) => d.SchemaV2Manifest !== undefined));
+    const missing = await runCli(['manifest', 'inspect', `${reg.host}/no-list:1`, `${reg.host}/foo-x86_64:latest`], { env });
+    assert.equal(missing.code, 2);
+    assert.match(missing.stderr, /no local manifest list .*no-list:1 .*\[NOT_FOUND\]\n$/);
   });
 
   test('bad input is one line and exit 2', async () => {

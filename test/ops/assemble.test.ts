@@ -6,10 +6,10 @@ import { Readable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import { assembleIndex, parseSourceSpec } from '../../src/ops/assemble.js';
 import { inspect } from '../../src/ops/inspect.js';
-import { expandTemplate, parsePushSpec } from '../../src/ops/spec-file.js';
 import { buildIndex } from '../../src/image/index.js';
 import { rawFromJson } from '../../src/image/raw-manifest.js';
 import { MediaType } from '../../src/mediatype/mediatype.js';
+import { isBadInput } from '../../src/errors/polyarch-error.js';
 import { openLayout } from '../../src/store/oci-layout.js';
 import { randomImage, type GeneratedImage } from '../helpers/images.js';
 import { tempDir } from '../helpers/temp-dir.js';
@@ -78,40 +78,73 @@ describe('assembleIndex', () => {
 
   test('a Docker list cannot take index annotations; source specs parse or fail with the reason', async () => {
     await assert.rejects(assembleIndex([`oci:${join(dir.path, 'src')}:amd64`], [`oci:${join(dir.path, 'x')}:1`], { format: 'docker', annotations: { a: 'b' } }), { code: 'USAGE' });
-    assert.deepEqual(parseSourceSpec('reg/foo:1,platform=linux/armhf'), { location: 'reg/foo:1', platform: { os: 'linux', architecture: 'arm', variant: 'v7' } });
+    // Kept as written: normalized (with a notice) when the index is assembled.
+    assert.deepEqual(parseSourceSpec('reg/foo:1,platform=linux/armhf'), { location: 'reg/foo:1', platform: { os: 'linux', architecture: 'armhf' } });
+    assert.throws(() => parseSourceSpec('reg/foo:1,platform=linux/arm/v7/x'), { code: 'INVALID_PLATFORM' });
     assert.throws(() => parseSourceSpec('reg/foo:1,arch=arm'), /unknown option "arch=arm"/);
   });
-});
 
-describe("manifest-tool's inputs", () => {
-  test('the documented spec file', () => {
-    // manifest-tool README, "Specifying the Manifest List" (YAML input).
-    const spec = parsePushSpec(`image: myprivreg:5000/someimage:latest
-tags: ['tag1', 'tag2']
-manifests:
-  -
-    image: myprivreg:5000/someimage:ppc64le
-    platform:
-      architecture: ppc64le
-      os: linux
-  -
-    image: myprivreg:5000/someimage:amd64
-    platform:
-      architecture: amd64
-      os: linux
-`);
-    assert.deepEqual(spec.targets, ['myprivreg:5000/someimage:latest', 'myprivreg:5000/someimage:tag1', 'myprivreg:5000/someimage:tag2']);
-    assert.deepEqual(spec.sources, [
-      { location: 'myprivreg:5000/someimage:ppc64le', platform: { os: 'linux', architecture: 'ppc64le' } },
-      { location: 'myprivreg:5000/someimage:amd64', platform: { os: 'linux', architecture: 'amd64' } },
-    ]);
-    assert.throws(() => parsePushSpec('image: a/b:1\n'), /needs a list of "manifests"/);
-    assert.throws(() => parsePushSpec('image: [\n'), /not valid YAML/);
+  test('normalization is told: an alias in a config, a platform the user wrote', async () => {
+    const notices: string[] = [];
+    const src = `oci:${join(dir.path, 'src')}`;
+    const made = await assembleIndex([`${src}:arm64`, `${src}:amd64,platform=linux/x86_64`], [`oci:${join(dir.path, 'notice')}:1`], { onNotice: (m) => notices.push(m) });
+    assert.deepEqual(made.entries.map((d) => d.platform), [{ os: 'linux', architecture: 'arm64' }, { os: 'linux', architecture: 'amd64' }]);
+    assert.deepEqual(notices, [`${src}:arm64 (config): normalized architecture "aarch64" to "arm64"`, `${src}:amd64: normalized architecture "x86_64" to "amd64"`]);
   });
 
-  test('from-args templates, with variants manifest-tool rejects', () => {
-    const spec = expandTemplate('reg/foo-OSARCHVARIANT:1.0', 'linux/amd64/v3,linux/arm64/v8.2,linux/riscv64,linux/arm/v7', 'reg/foo:1.0');
-    assert.deepEqual(spec.sources.map((s) => s.location), ['reg/foo-linuxamd64v3:1.0', 'reg/foo-linuxarm64v8.2:1.0', 'reg/foo-linuxriscv64:1.0', 'reg/foo-linuxarmv7:1.0']);
-    assert.throws(() => expandTemplate('reg/foo:1.0', 'linux/amd64', 'reg/foo:1'), /placeholders/);
+  test('a platform given for a multi-platform index picks its entry; entries without a platform get their config’s', async () => {
+    const src = await openLayout(join(dir.path, 'src'), { create: true });
+    const bare = { mediaType: arm64.descriptor.mediaType, digest: arm64.descriptor.digest, size: arm64.descriptor.size };
+    await src.putManifest(buildIndex([amd64.descriptor, bare]), { tag: 'multi' });
+    const all = await assembleIndex([`oci:${join(dir.path, 'src')}:multi`], [`oci:${join(dir.path, 'pick')}:all`]);
+    assert.deepEqual(all.entries.map((d) => d.platform?.architecture), ['amd64', 'arm64'], 'the bare entry got its platform from its config');
+    const one = await assembleIndex([`oci:${join(dir.path, 'src')}:multi,platform=linux/amd64`], [`oci:${join(dir.path, 'pick')}:one`]);
+    assert.deepEqual(one.entries.map((d) => d.digest), [amd64.manifest.digest]);
+    await assert.rejects(assembleIndex([`oci:${join(dir.path, 'src')}:multi,platform=linux/s390x`], [`oci:${join(dir.path, 'pick')}:none`]), {
+      code: 'PLATFORM_NOT_IN_INDEX',
+      message: /has no image for platform linux\/s390x \(it has linux\/amd64, no platform\)/,
+    });
+  });
+
+  test('append starts from nothing when the target is new, and brings the old entries to every target', async () => {
+    const first = `oci:${join(dir.path, 'multi-a')}:1`;
+    await assembleIndex([`oci:${join(dir.path, 'src')}:amd64`], [first], { append: true });
+    const second = `oci:${join(dir.path, 'multi-b')}:1`;
+    const made = await assembleIndex([`oci:${join(dir.path, 'src')}:arm64`], [first, second], { append: true });
+    assert.deepEqual(made.entries.map((d) => d.digest), [amd64.manifest.digest, arm64.manifest.digest]);
+    const other = await openLayout(join(dir.path, 'multi-b'));
+    assert.ok(await other.resolve(amd64.manifest.digest), 'the appended-to image was copied to the second target');
+    assert.equal((await inspect(second)).descriptor.digest, made.descriptor.digest);
+  });
+
+  test('Docker and OCI images make an OCI index, with a notice; a Docker list refuses OCI content', async () => {
+    const src = await openLayout(join(dir.path, 'src'), { create: true });
+    const s390x = await randomImage(src, { platform: { os: 'linux', architecture: 's390x' }, tag: 's390x-docker', format: 'docker', seed: 's390x' });
+    const notices: string[] = [];
+    const sources = [`oci:${join(dir.path, 'src')}:s390x-docker`, `oci:${join(dir.path, 'src')}:amd64`];
+    const mixed = await assembleIndex(sources, [`oci:${join(dir.path, 'mixed')}:1`], { onNotice: (m) => notices.push(m) });
+    assert.equal(mixed.descriptor.mediaType, MediaType.OciIndex);
+    assert.match(notices.join('\n'), /mixes Docker and OCI image manifests \(1 Docker, 1 OCI\)/);
+    await assert.rejects(assembleIndex(sources, [`oci:${join(dir.path, 'mixed')}:2`], { format: 'docker' }), { code: 'USAGE', message: /cannot hold the OCI manifest/ });
+    const allowed = await assembleIndex(sources, [`oci:${join(dir.path, 'mixed')}:3`], { format: 'docker', allowMixed: true });
+    assert.equal(allowed.descriptor.mediaType, MediaType.DockerManifestList);
+    const docker = await assembleIndex([`oci:${join(dir.path, 'src')}:s390x-docker`], [`oci:${join(dir.path, 'mixed')}:4`]);
+    assert.equal(docker.descriptor.mediaType, MediaType.DockerManifestList, 'all Docker: a Docker list');
+    assert.deepEqual(docker.entries.map((d) => d.digest), [s390x.manifest.digest]);
+  });
+
+  test('missing sources: bad input naming them, or skipped with a notice when asked', async () => {
+    const missing = `oci:${join(dir.path, 'src')}:no-such-tag`;
+    await assert.rejects(assembleIndex([missing], [`oci:${join(dir.path, 'miss')}:1`]), (error: Error & { code?: string }) => {
+      assert.equal(error.code, 'MANIFEST_UNKNOWN');
+      assert.ok(isBadInput(error), 'exit 2');
+      assert.match(error.message, /no-such-tag does not exist/);
+      return true;
+    });
+    const notices: string[] = [];
+    const made = await assembleIndex([missing, `oci:${join(dir.path, 'src')}:amd64`], [`oci:${join(dir.path, 'miss')}:2`], { ignoreMissing: true, onNotice: (m) => notices.push(m) });
+    assert.deepEqual(made.entries.map((d) => d.digest), [amd64.manifest.digest]);
+    assert.deepEqual(notices, [`skipped ${missing}: it does not exist`]);
+    await assert.rejects(assembleIndex([missing], [`oci:${join(dir.path, 'miss')}:3`], { ignoreMissing: true }), /none of the sources exist/);
   });
 });

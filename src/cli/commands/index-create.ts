@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import type { CliContext } from '../context.js';
-import { PolyarchError, assembleIndex, expandTemplate, readPushSpec, type AssembleOptions, type AssembleResult, type IndexFormat } from '../../index.js';
+import { PolyarchError, assembleIndex, expandTemplate, readPushSpec, type AssembleOptions, type AssembleResult, type IndexFormat, type PushSpec } from '../../index.js';
 import { connectionOptions, globalsOf } from '../global-options.js';
 import { printJson } from '../output.js';
 
@@ -26,15 +26,33 @@ function parseAnnotations(values: readonly string[]): Pick<AssembleOptions, 'ann
   return { ...(Object.keys(index).length ? { annotations: index } : {}), ...(Object.keys(descriptor).length ? { descriptorAnnotations: descriptor } : {}) };
 }
 
-function parseFormat(value: string | undefined): IndexFormat | undefined {
+function parseFormat(value: string | undefined, flag = '--format'): IndexFormat | undefined {
   if (value === undefined) return undefined;
-  if (value !== 'oci' && value !== 'docker') throw new PolyarchError('USAGE', `--format must be oci or docker, not "${value}"`);
+  if (value !== 'oci' && value !== 'docker') throw new PolyarchError('USAGE', `${flag} must be oci or docker, not "${value}"`);
   return value;
 }
 
 function report(result: AssembleResult, json: boolean | undefined, context: CliContext): void {
   if (json) printJson(result, context.stdout);
   else context.stdout.write(`${result.descriptor.digest}\n`);
+}
+
+function notices(context: CliContext): Pick<AssembleOptions, 'onNotice'> {
+  return { onNotice: (m: string) => context.stderr.write(`notice: ${m}\n`) };
+}
+
+/** manifest-tool's push flags: --type (docker default there; here chosen from the images) and --ignore-missing. */
+async function pushSpec(spec: PushSpec, flags: { type?: string; ignoreMissing?: boolean }, command: Command, context: CliContext): Promise<void> {
+  const globals = globalsOf(command);
+  const format = parseFormat(flags.type, '--type');
+  const result = await assembleIndex(spec.sources, spec.targets, {
+    ...connectionOptions(globals, context.signal),
+    ...notices(context),
+    ...(format ? { format } : {}),
+    ...(spec.annotations ? { annotations: spec.annotations } : {}),
+    ...(flags.ignoreMissing ? { ignoreMissing: true } : {}),
+  });
+  report(result, globals.json, context);
 }
 
 export function registerIndexCreate(program: Command, context: CliContext): void {
@@ -46,8 +64,8 @@ export function registerIndexCreate(program: Command, context: CliContext): void
     .requiredOption('-t, --tag <target>', 'where to push the index (repeatable)', collect)
     .option('--append', 'add the sources to the existing index at the first target')
     .option('--annotation <KEY=VALUE>', 'annotation for the index, or manifest-descriptor:KEY=VALUE for each entry (repeatable)', collect)
-    .option('--format <format>', 'oci or docker (default: docker when every image is a Docker manifest)')
-    .option('--allow-mixed', 'allow Docker and OCI images in one index')
+    .option('--format <format>', 'oci or docker (default: docker when every image is a Docker manifest, else oci)')
+    .option('--allow-mixed', 'let a Docker list (--format docker) hold OCI manifests')
     .option('--attestations <mode>', 'keep or drop BuildKit attestations of index sources', 'keep')
     .action(async (sources: string[], flags: { tag: string[]; append?: boolean; annotation?: string[]; format?: string; allowMixed?: boolean; attestations: string }, command: Command) => {
       const globals = globalsOf(command);
@@ -55,6 +73,7 @@ export function registerIndexCreate(program: Command, context: CliContext): void
       const format = parseFormat(flags.format);
       const result = await assembleIndex(sources, flags.tag, {
         ...connectionOptions(globals, context.signal),
+        ...notices(context),
         ...parseAnnotations(flags.annotation ?? []),
         ...(format ? { format } : {}),
         ...(flags.append ? { append: true } : {}),
@@ -64,23 +83,27 @@ export function registerIndexCreate(program: Command, context: CliContext): void
       report(result, globals.json, context);
     });
 
-  const push = program.command('push').description("manifest-tool's push: from a spec file or from arguments");
+  const push = program
+    .command('push')
+    .description("manifest-tool's push: from a spec file or from arguments")
+    .option('--type <type>', 'docker (a manifest list) or oci (an index); default: docker when every image is a Docker manifest');
   push
     .command('from-spec')
     .argument('<file>', "manifest-tool's YAML spec")
-    .action(async (file: string, _flags: unknown, command: Command) => {
-      const globals = globalsOf(command);
-      const spec = await readPushSpec(file);
-      report(await assembleIndex(spec.sources, spec.targets, connectionOptions(globals, context.signal)), globals.json, context);
+    .option('--ignore-missing', 'skip images that do not exist, with a notice')
+    .action(async (file: string, flags: { ignoreMissing?: boolean }, command: Command) => {
+      await pushSpec(await readPushSpec(file), { ...command.optsWithGlobals<{ type?: string }>(), ...flags }, command, context);
     });
   push
     .command('from-args')
-    .requiredOption('--platforms <list>', 'platforms, comma separated')
+    .requiredOption('--platforms <list>', 'platforms, comma separated (repeatable)', collect)
     .requiredOption('--template <image>', 'image name with OS, ARCH and VARIANT placeholders')
     .requiredOption('--target <image>', 'where to push the index')
-    .action(async (flags: { platforms: string; template: string; target: string }, command: Command) => {
-      const globals = globalsOf(command);
-      const spec = expandTemplate(flags.template, flags.platforms, flags.target);
-      report(await assembleIndex(spec.sources, spec.targets, connectionOptions(globals, context.signal)), globals.json, context);
+    .option('--tags <tags>', 'more tags for the index, comma separated (repeatable)', collect)
+    .option('--ignore-missing', 'skip images that do not exist, with a notice')
+    .action(async (flags: { platforms: string[]; template: string; target: string; tags?: string[]; ignoreMissing?: boolean }, command: Command) => {
+      const tags = (flags.tags ?? []).flatMap((t) => t.split(',')).map((t) => t.trim()).filter(Boolean);
+      const spec = expandTemplate(flags.template, flags.platforms, flags.target, tags);
+      await pushSpec(spec, { ...command.optsWithGlobals<{ type?: string }>(), ...flags }, command, context);
     });
 }

@@ -3,12 +3,15 @@ import type { CliContext } from '../context.js';
 import { manifestAnnotate, manifestCreate, manifestInspect, manifestPush, manifestRemove } from '../../index.js';
 import { connectionOptions, globalsOf, type GlobalOptions } from '../global-options.js';
 import { printJson } from '../output.js';
-import { printInspection } from './inspect.js';
 
 /** docker's manifest commands take --insecure per command; it means the same as the global flag. */
 function options(command: Command, context: CliContext, flags: { insecure?: boolean }) {
   const globals: GlobalOptions = { ...globalsOf(command), ...(flags.insecure ? { insecure: true } : {}) };
   return { ...connectionOptions(globals, context.signal), onNotice: (m: string) => context.stderr.write(`notice: ${m}\n`) };
+}
+
+function collect(value: string, previous: string[] = []): string[] {
+  return [...previous, value];
 }
 
 export function registerManifest(program: Command, context: CliContext): void {
@@ -35,30 +38,30 @@ export function registerManifest(program: Command, context: CliContext): void {
     .option('--arch <arch>', 'architecture (aliases such as x86_64 or aarch64 are normalized)')
     .option('--variant <variant>', 'architecture variant')
     .option('--os-version <version>', 'operating system version')
-    .option('--os-features <features>', 'operating system features, comma separated')
-    .action(async (list: string, image: string, flags: { os?: string; arch?: string; variant?: string; osVersion?: string; osFeatures?: string }, command: Command) => {
+    .option('--os-features <features>', 'operating system features, comma separated (repeatable)', collect)
+    .action(async (list: string, image: string, flags: { os?: string; arch?: string; variant?: string; osVersion?: string; osFeatures?: string[] }, command: Command) => {
       await manifestAnnotate(list, image, {
         ...options(command, context, {}),
         ...(flags.os !== undefined ? { os: flags.os } : {}),
         ...(flags.arch !== undefined ? { arch: flags.arch } : {}),
         ...(flags.variant !== undefined ? { variant: flags.variant } : {}),
         ...(flags.osVersion !== undefined ? { osVersion: flags.osVersion } : {}),
-        ...(flags.osFeatures !== undefined ? { osFeatures: flags.osFeatures.split(',').filter(Boolean) } : {}),
+        ...(flags.osFeatures !== undefined ? { osFeatures: flags.osFeatures.flatMap((f) => f.split(',')).filter(Boolean) } : {}),
       });
     });
 
   manifest
     .command('inspect')
-    .description('show a local list (as it would be pushed), one of its entries, or a list in a registry')
-    .argument('<list>')
-    .argument('[image]')
+    .description('print an image or list as JSON: an entry of a local list, a local list (as push would send it), or from the registry')
+    .argument('<list-or-image>', 'the image or list; with a second argument, the local list holding it')
+    .argument('[image]', 'an entry of that local list')
     .option('--insecure', 'allow plain HTTP or unverified TLS')
-    .option('-v, --verbose', 'show each image too')
-    .action(async (list: string, image: string | undefined, flags: { insecure?: boolean; verbose?: boolean }, command: Command) => {
+    .option('-v, --verbose', "docker's entry form: Ref, Descriptor (with platform), Raw and the manifest")
+    .action(async (first: string, second: string | undefined, flags: { insecure?: boolean; verbose?: boolean }, command: Command) => {
+      const [list, image] = second === undefined ? [undefined, first] : [first, second];
       const result = await manifestInspect(list, image, { ...options(command, context, flags), ...(flags.verbose ? { verbose: true } : {}) });
-      if ('bytes' in result) printJson(JSON.parse(result.bytes.toString('utf8')), context.stdout);
-      else if (globalsOf(command).json) printJson({ ...result, raw: undefined, manifest: JSON.parse(result.raw.bytes.toString('utf8')) as unknown }, context.stdout);
-      else printInspection(image ?? list, result, context.stdout);
+      if (result.kind === 'manifest') printJson(JSON.parse(result.raw.bytes.toString('utf8')), context.stdout);
+      else printJson(result.list ? result.documents : result.documents[0], context.stdout);
     });
 
   manifest
