@@ -12,6 +12,7 @@ const REQUIRED_PROGRAMS = [
   { program: 'docker', pkg: 'docker.io' },
   { program: 'chromium', pkg: 'chromium' },
   { program: 'umoci', pkg: 'umoci' },
+  { program: 'zstd', pkg: 'zstd' },
 ];
 
 const missing = REQUIRED_PROGRAMS.filter(({ program }) => spawnSync('sh', ['-c', `command -v ${program}`]).status !== 0);

@@ -1,7 +1,8 @@
 // `build`: a Dockerfile → one image per platform → one index, in an OCI layout, with no daemon.
 // Every instruction but RUN is carried out by editing the image config or writing a layer.
-import { mkdir, open, readFile, readdir, rm, stat } from 'node:fs/promises';
+import { lstat, mkdir, open, readFile, readdir, readlink, rm, stat, writeFile } from 'node:fs/promises';
 import { createReadStream } from 'node:fs';
+import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { availableParallelism, homedir } from 'node:os';
 import { join, posix, relative, resolve } from 'node:path';
@@ -30,6 +31,9 @@ import { cachedLayer } from './layer-cache.js';
 import { applyLayer } from './rootfs.js';
 import { writeLayer, type LayerEntry } from './layer-writer.js';
 import { substitute } from './substitute.js';
+import { DEFAULT_COMPRESSION, type CompressionOptions } from './compression.js';
+import { fileFromLayers, resolveOwner, type Owner } from './owners.js';
+import { annotationsFor, type Annotation } from './annotations.js';
 
 export interface BuildOptions extends ConnectionOptions {
   /** The Dockerfile; default `CONTEXT/Dockerfile`. */
@@ -42,6 +46,10 @@ export interface BuildOptions extends ConnectionOptions {
   /** Seconds since the epoch for every timestamp (SOURCE_DATE_EPOCH); default 0. */
   readonly sourceDateEpoch?: number;
   readonly labels?: Readonly<Record<string, string>>;
+  /** Layer compression; default gzip at level 6. */
+  readonly compression?: CompressionOptions;
+  /** `--annotation`s for the index, the image manifests and their descriptors. */
+  readonly annotations?: readonly Annotation[];
   /** OCI layout that holds build results and base layers (a cache); default under ~/.cache. */
   readonly cacheDir?: string;
   readonly signal?: AbortSignal;
@@ -104,13 +112,17 @@ function splitStages(instructions: readonly Instruction[]): { globals: Instructi
   return { globals, stages };
 }
 
-/** Files under a context path (a file, or a directory's contents), as image-relative entries. */
-async function contextEntries(source: string, dest: string, base: { mode?: number; uid: number; gid: number }, keep: ContextFilter): Promise<LayerEntry[]> {
-  const info = await stat(source);
+/**
+ * Files under a context path (a file, or a directory's contents), as image-relative entries.
+ * The path itself is followed when it is a symlink; links inside a directory stay links, as in docker.
+ */
+async function contextEntries(source: string, dest: string, base: { mode?: number; uid: number; gid: number }, keep: ContextFilter, nested = false): Promise<LayerEntry[]> {
+  const info = nested ? await lstat(source) : await stat(source);
+  if (info.isSymbolicLink()) return [{ path: dest, type: 'symlink', linkname: await readlink(source), mode: 0o777, uid: base.uid, gid: base.gid }];
   if (!info.isDirectory()) return [{ path: dest, type: 'file', source, size: info.size, mode: base.mode ?? (info.mode & 0o777), uid: base.uid, gid: base.gid, mtimeMs: info.mtimeMs }];
   const out: LayerEntry[] = [];
   for (const name of (await readdir(source)).sort()) {
-    if (keep(join(source, name))) out.push(...(await contextEntries(join(source, name), posix.join(dest, name), base, keep)));
+    if (keep(join(source, name))) out.push(...(await contextEntries(join(source, name), posix.join(dest, name), base, keep, true)));
   }
   return out;
 }
@@ -151,11 +163,11 @@ async function expandSource(context: string, source: string, file: string, line:
   return names.map((n) => join(dir, n));
 }
 
-function parseOwner(text: string | undefined, file: string, line: number): { uid: number; gid: number } {
-  if (text === undefined) return { uid: 0, gid: 0 };
-  const match = /^(\d+)(?::(\d+))?$/.exec(text);
-  if (!match) throw badDockerfile(file, line, `--chown=${text}: only numeric uid[:gid] is supported without a RUN-capable base`);
-  return { uid: Number(match[1]), gid: Number(match[2] ?? match[1]) };
+/** `--parents`: the part of a context path kept under the destination (after a `/./` pivot, if any). */
+function keptParents(context: string, source: string, path: string): string {
+  const pivot = source.indexOf('/./');
+  const from = pivot >= 0 ? resolve(context, source.slice(0, pivot).replace(/^\/+/, '')) : context;
+  return relative(from, path).split('\\').join('/');
 }
 
 export async function buildImages(contextDir: string, options: BuildOptions): Promise<BuildResult> {
@@ -171,6 +183,7 @@ export async function buildImages(contextDir: string, options: BuildOptions): Pr
   if (targetIndex < 0) throw new PolyarchError('USAGE', `${file}: no stage named ${JSON.stringify(options.target)}`, { badInput: true });
   if (options.platforms.length === 0) throw new PolyarchError('USAGE', 'build needs at least one platform');
   const created = new Date((options.sourceDateEpoch ?? 0) * 1000);
+  const compression = options.compression ?? DEFAULT_COMPRESSION;
   const keep = await loadDockerignore(context);
   const layout = await openLayout(options.cacheDir ?? defaultBuildCache(), { create: true });
   await mkdir(layout.dir, { recursive: true }); // layer temp files are written there before the first blob
@@ -349,18 +362,33 @@ export async function buildImages(contextDir: string, options: BuildOptions): Pr
           }
         };
 
+        const ownerOf = async (i: Instruction, result: StageResult, sub: (t: string) => string): Promise<Owner> => {
+          if (i.flags.chown === undefined) return { uid: 0, gid: 0 };
+          // Names come from the stage as built so far: files this build added, else the layers.
+          const readStageFile = async (path: string) => {
+            const added = result.files.get(path);
+            if (added?.source) return readFile(added.source, 'utf8');
+            return fileFromLayers(layout, result.layers, path);
+          };
+          const owner = await resolveOwner(sub(i.flags.chown), readStageFile);
+          if (typeof owner === 'string') throw badDockerfile(file, i.line, owner);
+          return owner;
+        };
+
         const copyInstruction = async (i: Instruction, result: StageResult, sub: (t: string) => string): Promise<void> => {
           const parts = (i.json ?? i.args).map(sub);
           if (parts.length < 2) throw badDockerfile(file, i.line, `${i.keyword} needs a source and a destination`);
           const dest = parts[parts.length - 1]!;
           const sources = parts.slice(0, -1);
           if (sources.some((s) => /^https?:\/\//.test(s))) throw badDockerfile(file, i.line, `${i.keyword} from a URL is not supported yet`);
-          const owner = parseOwner(i.flags.chown, file, i.line);
+          const owner = await ownerOf(i, result, sub);
           const mode = i.flags.chmod !== undefined ? Number.parseInt(i.flags.chmod, 8) : undefined;
           if (mode !== undefined && !Number.isSafeInteger(mode)) throw badDockerfile(file, i.line, `--chmod=${i.flags.chmod} is not an octal mode`);
           const workdir = (result.config.config.WorkingDir as string | undefined) || '/';
           const destAbs = posix.resolve(workdir, dest);
-          const destIsDir = dest.endsWith('/') || sources.length > 1;
+          // --parents keeps each source's directories under the destination (BuildKit's flag).
+          const parents = i.flags.parents !== undefined && i.flags.parents !== 'false';
+          const destIsDir = dest.endsWith('/') || sources.length > 1 || parents;
           const entries: LayerEntry[] = [];
           const staging: string[] = [];
           if (i.flags.from !== undefined) {
@@ -392,6 +420,18 @@ export async function buildImages(contextDir: string, options: BuildOptions): Pr
             }
           } else {
             for (const source of sources) {
+              const heredoc = i.heredocs?.find((h) => `<<${h.name}` === source);
+              if (heredoc) {
+                // A here-document becomes a file named after it (mode 644 unless --chmod).
+                const content = heredoc.expand ? sub(heredoc.content) : heredoc.content;
+                const scratch = tempPathIn(layout.dir, 'heredoc');
+                staging.push(scratch);
+                await writeFile(scratch, content, { flag: 'wx' });
+                const target = destIsDir ? posix.join(destAbs, heredoc.name) : destAbs;
+                const contentKey = createHash('sha256').update(content).digest('hex');
+                entries.push({ path: target.slice(1), type: 'file', source: scratch, size: Buffer.byteLength(content), mode: mode ?? 0o644, ...owner, contentKey });
+                continue;
+              }
               for (const path of await expandSource(context, source, file, i.line, keep)) {
                 const isDir = (await stat(path)).isDirectory();
                 // ADD unpacks a local tar archive (plain or gzip) into the destination directory.
@@ -404,15 +444,15 @@ export async function buildImages(contextDir: string, options: BuildOptions): Pr
                   entries.push(...(await contextEntries(unpacked, destAbs.slice(1), { ...owner, ...(mode !== undefined ? { mode } : {}) }, () => true)));
                   continue;
                 }
-                const target = isDir ? destAbs : destIsDir ? posix.join(destAbs, posix.basename(path)) : destAbs;
+                const target = parents ? posix.join(destAbs, keptParents(context, source, path)) : isDir ? destAbs : destIsDir ? posix.join(destAbs, posix.basename(path)) : destAbs;
                 entries.push(...(await contextEntries(path, target.slice(1), { ...owner, ...(mode !== undefined ? { mode } : {}) }, keep)));
               }
             }
           }
-          const layer = await cachedLayer(layout, entries, created, async () => {
+          const layer = await cachedLayer(layout, entries, created, compression, async () => {
             const temp = tempPathIn(layout.dir, 'layer');
-            // writeLayer hashed the gzip as it wrote it: the file becomes the blob as it is.
-            const written = await writeLayer(entries, { file: temp, mtime: created });
+            // writeLayer hashed the blob as it wrote it: the file becomes the blob as it is.
+            const written = await writeLayer(entries, { file: temp, mtime: created, compression });
             try {
               await layout.adoptBlobFile(written.descriptor, temp);
             } finally {
@@ -428,9 +468,10 @@ export async function buildImages(contextDir: string, options: BuildOptions): Pr
         };
 
         const result = await buildStage(targetIndex);
-        return writeImage(layout, result, platform, created, options.labels);
+        return writeImage(layout, result, platform, created, options);
       });
-      const index = buildIndex(images, { mediaType: MediaType.OciIndex });
+      const indexAnnotations = annotationsFor(options.annotations, 'index');
+      const index = buildIndex(images, { mediaType: MediaType.OciIndex, ...(indexAnnotations ? { annotations: indexAnnotations } : {}) });
       const tag = `build-${process.pid}-${Date.now()}`;
       await layout.putManifest(index, { tag });
       return { layout: layout.dir, tag, index, images };
@@ -441,8 +482,11 @@ export async function buildImages(contextDir: string, options: BuildOptions): Pr
   }
 }
 
-async function writeImage(layout: OciLayout, result: StageResult, platform: Platform, created: Date, labels?: Readonly<Record<string, string>>): Promise<Descriptor> {
+async function writeImage(layout: OciLayout, result: StageResult, platform: Platform, created: Date, options: Pick<BuildOptions, 'labels' | 'annotations'>): Promise<Descriptor> {
   const p = normalizePlatform(platform);
+  const labels = options.labels;
+  const annotations = annotationsFor(options.annotations, 'manifest', p);
+  const descriptorAnnotations = annotationsFor(options.annotations, 'manifest-descriptor', p);
   const cfg = { ...result.config.config, ...(labels ? { Labels: { ...((result.config.config.Labels as object) ?? {}), ...labels } } : {}) };
   const config = rawFromJson(
     {
@@ -459,9 +503,9 @@ async function writeImage(layout: OciLayout, result: StageResult, platform: Plat
   );
   await layout.putBlob({ mediaType: config.mediaType, digest: config.digest, size: config.size }, Readable.from([config.bytes]));
   const manifest = rawFromJson(
-    { schemaVersion: 2, mediaType: MediaType.OciManifest, config: { mediaType: MediaType.OciConfig, digest: config.digest, size: config.size }, layers: result.layers },
+    { schemaVersion: 2, mediaType: MediaType.OciManifest, config: { mediaType: MediaType.OciConfig, digest: config.digest, size: config.size }, layers: result.layers, ...(annotations ? { annotations } : {}) },
     MediaType.OciManifest,
   );
   await layout.putManifest(manifest);
-  return { mediaType: manifest.mediaType, digest: manifest.digest, size: manifest.size, platform: p };
+  return { mediaType: manifest.mediaType, digest: manifest.digest, size: manifest.size, platform: p, ...(descriptorAnnotations ? { annotations: descriptorAnnotations } : {}) };
 }

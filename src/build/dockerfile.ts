@@ -15,6 +15,16 @@ export interface Instruction {
   readonly properties: readonly (readonly [string, string | undefined])[];
   /** CMD/ENTRYPOINT/SHELL/COPY in exec (JSON) form. */
   readonly json?: readonly string[];
+  /** COPY/ADD here-documents, named in `args` as `<<NAME`. */
+  readonly heredocs?: readonly Heredoc[];
+}
+
+export interface Heredoc {
+  readonly name: string;
+  /** The document's text, with its final newline. */
+  readonly content: string;
+  /** Unquoted delimiters (`<<EOF`) expand variables; quoted ones (`<<"EOF"`) keep the text as is. */
+  readonly expand: boolean;
 }
 
 export interface ParsedDockerfile {
@@ -35,7 +45,36 @@ export function badDockerfile(file: string, line: number, why: string): Polyarch
   return new PolyarchError('USAGE', `${file}:${line}: ${why}`, { badInput: true });
 }
 
-function toInstruction(node: AstInstruction, file: string): Instruction {
+const HEREDOC = /^<<(-?)(["']?)([A-Za-z0-9_.-]+)\2$/;
+
+/**
+ * Here-documents of a COPY/ADD, read from the instruction's own lines as BuildKit reads them:
+ * the first line holds the flags, sources and destination; each `<<NAME` then takes the lines up
+ * to a line that is just NAME (leading tabs removed for `<<-NAME`).
+ */
+function heredocsOf(lines: readonly string[], file: string, line: number): { args: string[]; heredocs: Heredoc[] } | undefined {
+  const words = (lines[0] ?? '').trim().split(/\s+/).slice(1).filter((w) => !w.startsWith('--'));
+  const starts = words.map((w) => HEREDOC.exec(w));
+  if (!starts.some(Boolean)) return undefined;
+  const heredocs: Heredoc[] = [];
+  let at = 1;
+  for (const start of starts) {
+    if (!start) continue;
+    const [, strip, quote, name] = start as unknown as [string, string, string, string];
+    const body: string[] = [];
+    for (;;) {
+      if (at >= lines.length) throw badDockerfile(file, line, `here-document <<${name} has no closing ${name} line`);
+      const text = strip ? lines[at]!.replace(/^\t+/, '') : lines[at]!;
+      at++;
+      if (text === name) break;
+      body.push(text);
+    }
+    heredocs.push({ name, content: body.length ? `${body.join('\n')}\n` : '', expand: quote === '' });
+  }
+  return { args: words.map((w, i) => (starts[i] ? `<<${starts[i]![3]}` : w)), heredocs };
+}
+
+function toInstruction(node: AstInstruction, file: string, source: readonly string[]): Instruction {
   const keyword = node.getKeyword().toUpperCase();
   const line = node.getRange().start.line + 1;
   if (!KNOWN.has(keyword)) throw badDockerfile(file, line, `unknown instruction ${JSON.stringify(node.getKeyword())}`);
@@ -55,13 +94,19 @@ function toInstruction(node: AstInstruction, file: string): Instruction {
       // not JSON: shell form, as BuildKit reads it
     }
   }
+  if (keyword === 'COPY' || keyword === 'ADD') {
+    const range = node.getRange();
+    const here = heredocsOf(source.slice(range.start.line, range.end.line + 1), file, line);
+    if (here) return { keyword, line, text: (source[range.start.line] ?? '').trim().replace(/^\S+\s*/, ''), args: here.args, flags, properties, heredocs: here.heredocs };
+  }
   // The parser has already taken --flags out of the arguments and their text.
   return { keyword, line, text, args, flags, properties, ...(json ? { json } : {}) };
 }
 
 export function parseDockerfile(text: string, file = 'Dockerfile'): ParsedDockerfile {
   const tree = DockerfileParser.parse(text);
-  const instructions = tree.getInstructions().map((node) => toInstruction(node, file));
+  const lines = text.split(/\r?\n/);
+  const instructions = tree.getInstructions().map((node) => toInstruction(node, file, lines));
   if (!instructions.some((i) => i.keyword === 'FROM')) throw badDockerfile(file, 1, 'no FROM instruction');
   const first = instructions.find((i) => i.keyword !== 'ARG');
   if (first && first.keyword !== 'FROM') throw badDockerfile(file, first.line, `${first.keyword} before the first FROM`);

@@ -1,5 +1,5 @@
-// The on-disk layer cache: an unchanged COPY (same paths, sizes, modes, owners, source mtimes and
-// source date epoch) reuses its layer without reading or compressing anything.
+// The on-disk layer cache: an unchanged COPY (same paths, sizes, modes, owners, source mtimes,
+// source date epoch and compression) reuses its layer without reading or compressing anything.
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -8,19 +8,20 @@ import type { Descriptor } from '../image/descriptor.js';
 import { writeFileAtomic } from '../store/atomic-write.js';
 import type { OciLayout } from '../store/oci-layout.js';
 import type { LayerEntry } from './layer-writer.js';
+import { effectiveLevel, type CompressionOptions } from './compression.js';
 
 export interface CachedLayer {
   readonly descriptor: Descriptor;
   readonly diffId: Digest;
 }
 
-function keyOf(entries: readonly LayerEntry[], created: Date): string {
-  const facts = entries.map((e) => [e.path, e.type, e.size ?? 0, e.mode, e.uid, e.gid, e.source ?? '', e.mtimeMs ?? 0]);
-  return createHash('sha256').update(JSON.stringify([1, created.toISOString(), facts])).digest('hex');
+function keyOf(entries: readonly LayerEntry[], created: Date, compression: CompressionOptions): string {
+  const facts = entries.map((e) => [e.path, e.type, e.size ?? 0, e.mode, e.uid, e.gid, e.contentKey ?? e.source ?? '', e.contentKey ? 0 : (e.mtimeMs ?? 0), e.linkname ?? '']);
+  return createHash('sha256').update(JSON.stringify([2, created.toISOString(), compression.kind, effectiveLevel(compression), facts])).digest('hex');
 }
 
-export async function cachedLayer(layout: OciLayout, entries: readonly LayerEntry[], created: Date, write: () => Promise<CachedLayer>): Promise<CachedLayer> {
-  const file = join(layout.dir, 'polyarch-layer-cache', keyOf(entries, created));
+export async function cachedLayer(layout: OciLayout, entries: readonly LayerEntry[], created: Date, compression: CompressionOptions, write: () => Promise<CachedLayer>): Promise<CachedLayer> {
+  const file = join(layout.dir, 'polyarch-layer-cache', keyOf(entries, created, compression));
   const known = await readFile(file, 'utf8')
     .then((text) => JSON.parse(text) as CachedLayer)
     .catch(() => undefined);

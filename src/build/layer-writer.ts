@@ -1,21 +1,20 @@
 // Reproducible layers: entries sorted, owners 0:0 unless chowned, every mtime clamped to the
-// source date epoch; the tar is gzipped straight into a temp file while both digests (the
+// source date epoch; the tar is compressed straight into a temp file while both digests (the
 // compressed blob's and the uncompressed diffID) are computed, never holding a layer in memory.
 import { createReadStream, createWriteStream } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
 import { Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { createGzip } from 'node:zlib';
 import { pack } from 'tar-stream';
 import type { Digest } from '../digest/digest.js';
 import type { Descriptor } from '../image/descriptor.js';
-import { MediaType } from '../mediatype/mediatype.js';
+import { compressor, layerMediaType, DEFAULT_COMPRESSION, type CompressionOptions } from './compression.js';
 
 export interface LayerEntry {
   /** Path inside the image, without a leading slash. */
   readonly path: string;
-  readonly type: 'file' | 'directory';
+  readonly type: 'file' | 'directory' | 'symlink';
   /** For files: where the bytes come from on disk. */
   readonly source?: string;
   readonly size?: number;
@@ -24,12 +23,16 @@ export interface LayerEntry {
   readonly gid: number;
   /** The source's modification time: part of the layer-cache key, never written into the tar. */
   readonly mtimeMs?: number;
+  /** Stands for source and mtime in the cache key when the source file is scratch (heredocs). */
+  readonly contentKey?: string;
+  /** For symlinks: the target. */
+  readonly linkname?: string;
 }
 
 export interface WrittenLayer {
   readonly descriptor: Descriptor;
   readonly diffId: Digest;
-  /** The gzip file, to be stored and then removed by the caller. */
+  /** The compressed file, to be stored and then removed by the caller. */
   readonly file: string;
 }
 
@@ -56,16 +59,21 @@ function complete(entries: readonly LayerEntry[]): LayerEntry[] {
   return [...byPath.values()].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
 }
 
-export async function writeLayer(entries: readonly LayerEntry[], options: { file: string; mtime: Date; level?: number }): Promise<WrittenLayer> {
+export async function writeLayer(entries: readonly LayerEntry[], options: { file: string; mtime: Date; compression?: CompressionOptions }): Promise<WrittenLayer> {
   const tar = pack();
   const uncompressed = new Hasher();
   const compressed = new Hasher();
-  const done = pipeline(tar, uncompressed, createGzip({ level: options.level ?? 6 }), compressed, createWriteStream(options.file, { flags: 'wx' }));
+  const compression = options.compression ?? DEFAULT_COMPRESSION;
+  const done = pipeline(tar, uncompressed, compressor(compression), compressed, createWriteStream(options.file, { flags: 'wx' }));
   try {
     for (const entry of complete(entries)) {
       const header = { name: entry.type === 'directory' ? `${entry.path}/` : entry.path, mode: entry.mode, uid: entry.uid, gid: entry.gid, mtime: options.mtime, type: entry.type };
       if (entry.type === 'directory') {
         tar.entry(header);
+        continue;
+      }
+      if (entry.type === 'symlink') {
+        tar.entry({ ...header, linkname: entry.linkname ?? '' });
         continue;
       }
       const sink = tar.entry({ ...header, size: entry.size ?? 0 });
@@ -80,7 +88,7 @@ export async function writeLayer(entries: readonly LayerEntry[], options: { file
     throw error;
   }
   return {
-    descriptor: { mediaType: MediaType.OciLayerGzip, digest: `sha256:${compressed.hash.digest('hex')}` as Digest, size: compressed.size },
+    descriptor: { mediaType: layerMediaType(compression), digest: `sha256:${compressed.hash.digest('hex')}` as Digest, size: compressed.size },
     diffId: `sha256:${uncompressed.hash.digest('hex')}` as Digest,
     file: options.file,
   };

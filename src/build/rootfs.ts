@@ -4,11 +4,10 @@ import { createWriteStream } from 'node:fs';
 import { chmod, mkdir, rm, symlink } from 'node:fs/promises';
 import { dirname, join, resolve, sep } from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { createGunzip } from 'node:zlib';
 import { extract, type Header } from 'tar-stream';
 import type { Readable } from 'node:stream';
 import { PolyarchError } from '../errors/polyarch-error.js';
-import { layerCompression } from '../mediatype/mediatype.js';
+import { decompressor } from './compression.js';
 import type { Descriptor } from '../image/descriptor.js';
 
 /** The destination path of a layer entry, or undefined when it would escape `root`. */
@@ -59,7 +58,5 @@ export async function applyLayer(root: string, layer: Descriptor, content: Reada
   tar.on('entry', (header, stream, next) => {
     applyEntry(root, header, stream as unknown as Readable).then(() => next(), (error: unknown) => tar.destroy(error as Error));
   });
-  const compression = layerCompression(layer.mediaType);
-  if (compression === 'zstd') throw new PolyarchError('UNSUPPORTED_MEDIA_TYPE', `layer ${layer.digest}: zstd layers cannot be unpacked yet`);
-  await (compression === 'gzip' ? pipeline(content, createGunzip(), tar) : pipeline(content, tar));
+  await pipeline(content, decompressor(layer), tar);
 }

@@ -36,6 +36,7 @@ const PACKAGES: Readonly<Record<string, readonly string[]>> = {
   yaml: ['ops'],
   bcryptjs: ['server'],
   'dockerfile-ast': ['build'],
+  'zstd-napi': ['build'],
   '@balena/dockerignore': ['build'],
 };
 

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import type { CliContext } from '../context.js';
 import { writeFile } from 'node:fs/promises';
-import { PolyarchError, buildImages, buildMetadata, detectHostPlatform, exportBuild, parsePlatformList } from '../../index.js';
+import { PolyarchError, buildImages, buildMetadata, detectHostPlatform, exportBuild, parseAnnotation, parseCompression, parsePlatformList } from '../../index.js';
 import { connectionOptions, globalsOf } from '../global-options.js';
 import { printJson } from '../output.js';
 
@@ -32,21 +32,29 @@ export function registerBuild(program: Command, context: CliContext): void {
     .option('--build-arg <KEY=VALUE>', 'build argument (repeatable)', collect)
     .option('--label <KEY=VALUE>', 'image label (repeatable)', collect)
     .option('--target <stage>', 'build this stage')
+    .option('--annotation <[TYPE:]KEY=VALUE>', 'annotation on manifest (default), index or manifest-descriptor, optionally TYPE[os/arch] (repeatable)', collect)
+    .option('--compression <kind>', 'layer compression: gzip (default), zstd or uncompressed; also -o …,compression=')
+    .option('--compression-level <n>', 'gzip 0-9 (default 6), zstd 1-22 (default 3); also -o …,compression-level=')
     .option('--push-by-digest', 'with --push: store the index by digest only, with no tag')
     .option('--metadata-file <file>', 'write the result digest and names as JSON (as buildx does)')
     .option('--source-date-epoch <seconds>', 'timestamp for every file and the image (default: $SOURCE_DATE_EPOCH or 0)')
-    .action(async (dir: string, flags: { platform?: string; tag?: string[]; push?: boolean; pushByDigest?: boolean; metadataFile?: string; output?: string[]; file?: string; buildArg?: string[]; label?: string[]; target?: string; sourceDateEpoch?: string }, command: Command) => {
+    .action(async (dir: string, flags: { platform?: string; tag?: string[]; push?: boolean; pushByDigest?: boolean; metadataFile?: string; output?: string[]; file?: string; buildArg?: string[]; label?: string[]; target?: string; sourceDateEpoch?: string; annotation?: string[]; compression?: string; compressionLevel?: string }, command: Command) => {
       const globals = globalsOf(command);
       const host = detectHostPlatform();
       const epochText = flags.sourceDateEpoch ?? process.env.SOURCE_DATE_EPOCH;
       const epoch = epochText === undefined ? 0 : Number(epochText);
       if (!Number.isSafeInteger(epoch) || epoch < 0) throw new PolyarchError('USAGE', `source date epoch "${epochText}" is not a whole number of seconds`);
       const connection = connectionOptions(globals, context.signal);
+      // buildx sets compression as output attributes; the flags say the same for every output.
+      const attribute = (name: string) => (flags.output ?? []).flatMap((o) => o.split(',')).find((kv) => kv.startsWith(`${name}=`))?.slice(name.length + 1);
+      const compression = parseCompression(flags.compression ?? attribute('compression'), flags.compressionLevel ?? attribute('compression-level'));
       const result = await buildImages(dir, {
         ...connection,
         platforms: flags.platform ? parsePlatformList(flags.platform) : [host],
         buildPlatform: host,
         sourceDateEpoch: epoch,
+        compression,
+        ...(flags.annotation ? { annotations: flags.annotation.map(parseAnnotation) } : {}),
         ...(flags.file !== undefined ? { dockerfile: flags.file } : {}),
         ...(flags.buildArg ? { buildArgs: keyValues(flags.buildArg, '--build-arg') } : {}),
         ...(flags.label ? { labels: keyValues(flags.label, '--label') } : {}),

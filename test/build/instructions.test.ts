@@ -1,0 +1,143 @@
+// Dockerfile features beyond plain COPY, read back by tools we did not write (skopeo, tar, zstd):
+// here-documents, --parents, --chown by name from the base image, symlinks, zstd layers and
+// buildx-style annotations.
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { promisify } from 'node:util';
+import { startEmbedded, type EmbeddedHandle } from '../helpers/embedded.js';
+import { runCli } from '../helpers/run-cli.js';
+import { tempDir } from '../helpers/temp-dir.js';
+
+const exec = promisify(execFile);
+const FIXTURES = new URL('../../../test/fixtures/build/', import.meta.url).pathname;
+const EXAMPLE = new URL('../../../examples/hello', import.meta.url).pathname;
+
+interface Pulled {
+  readonly dir: string;
+  readonly manifest: { annotations?: Record<string, string>; layers: { digest: string; mediaType: string }[] };
+}
+
+/** skopeo's own pull of one architecture, into a `dir:` copy. */
+async function pull(into: string, ref: string, arch: string): Promise<Pulled> {
+  const dir = join(into, `pull-${arch}-${Date.now()}`);
+  await exec('skopeo', ['copy', '--src-tls-verify=false', '--override-os', 'linux', '--override-arch', arch, `docker://${ref}`, `dir:${dir}`]);
+  return { dir, manifest: JSON.parse(await readFile(join(dir, 'manifest.json'), 'utf8')) as Pulled['manifest'] };
+}
+
+/** `tar -tv` of every layer (system tar; zstd layers through the zstd program): path → "mode uid/gid [-> link]". */
+async function listing(pulled: Pulled): Promise<Map<string, string>> {
+  const entries = new Map<string, string>();
+  for (const layer of pulled.manifest.layers) {
+    const blob = join(pulled.dir, layer.digest.slice(7));
+    const read = layer.mediaType.endsWith('+zstd') ? `zstd -dc '${blob}' | tar -tvf - --numeric-owner` : `tar -tvzf '${blob}' --numeric-owner`;
+    for (const line of (await exec('sh', ['-c', read])).stdout.split('\n').filter(Boolean)) {
+      const [mode, owner, , , , path, , link] = line.split(/\s+/);
+      entries.set(path!.replace(/\/$/, ''), `${mode} ${owner}${link ? ` -> ${link}` : ''}`);
+    }
+  }
+  return entries;
+}
+
+/** One file's bytes from the newest layer that has it. */
+async function fileText(pulled: Pulled, path: string): Promise<string | undefined> {
+  for (const layer of [...pulled.manifest.layers].reverse()) {
+    const blob = join(pulled.dir, layer.digest.slice(7));
+    const read = layer.mediaType.endsWith('+zstd') ? `zstd -dc '${blob}' | tar -xOf - '${path}'` : `tar -xOzf '${blob}' '${path}'`;
+    const out = await exec('sh', ['-c', `${read} 2>/dev/null`]).catch(() => undefined);
+    if (out) return out.stdout;
+  }
+  return undefined;
+}
+
+describe('build: instructions and layer formats', () => {
+  let reg: EmbeddedHandle;
+  let dir: { path: string; remove: () => Promise<void> };
+  let env: NodeJS.ProcessEnv;
+
+  before(async () => {
+    reg = await startEmbedded();
+    dir = await tempDir();
+    env = { XDG_CACHE_HOME: join(dir.path, 'cache') };
+  });
+  after(async () => {
+    await reg?.stop();
+    await dir?.remove();
+  });
+
+  test('here-documents, --parents, --chown by name from the base, --chmod and symlinks', async () => {
+    const base = await runCli(['build', '--platform', 'linux/amd64,linux/arm64', '-t', `${reg.host}/users:1`, '--push', join(FIXTURES, 'users')], { env });
+    assert.equal(base.code, 0, base.stderr);
+    const ref = `${reg.host}/instructions:1`;
+    const out = await runCli(['build', '--platform', 'linux/amd64,linux/arm64', '--build-arg', `BASE=${reg.host}/users:1`, '-t', ref, '--push', join(FIXTURES, 'instructions')], { env });
+    assert.equal(out.code, 0, out.stderr);
+
+    const arm = await pull(dir.path, ref, 'arm64');
+    assert.equal(await fileText(arm, 'etc/motd'), 'hello from arm64\n', 'an unquoted here-document expands build args');
+    assert.equal(await fileText(arm, 'usr/local/bin/SCRIPT'), '#!/bin/sh\necho "$TARGETARCH stays as written"\n', 'a quoted one is kept as written, tabs stripped by <<-');
+    const entries = await listing(arm);
+    assert.equal(entries.get('usr/local/bin/SCRIPT'), '-rwxr-xr-x 0/0');
+    assert.equal(entries.get('etc/motd'), '-rw-r--r-- 0/0');
+    assert.equal(entries.get('srv/docs/README.md'), '-rw-r--r-- 1001/50', 'app:staff from the base image');
+    assert.equal(entries.get('srv/src/lib/core.txt'), '-rw-r--r-- 1001/50', '--parents keeps the source directories');
+    assert.equal(entries.get('opt/lib/plugins/extra.txt'), '-rw-r--r-- 0/0', 'a /./ pivot keeps only what follows it');
+    assert.equal(entries.get('app/lib/current'), 'lrwxrwxrwx 1001/1001 -> core.txt', 'a symlink stays a link; a user alone takes its uid as gid');
+    assert.equal(entries.get('app/lib/plugins/extra.txt'), '-rw-r--r-- 1001/1001');
+    assert.equal(await fileText(await pull(dir.path, ref, 'amd64'), 'etc/motd'), 'hello from amd64\n');
+  });
+
+  test('zstd layers at a chosen level and annotations where buildx puts them', async () => {
+    const ref = `${reg.host}/zstd:1`;
+    const local = join(dir.path, 'zstd-local');
+    const out = await runCli(
+      [
+        'build', '--platform', 'linux/amd64,linux/arm64', '--compression', 'zstd', '--compression-level', '19',
+        '--annotation', 'index:org.opencontainers.image.description=demo',
+        '--annotation', 'manifest[linux/arm64]:org.example.arm=yes',
+        '--annotation', 'manifest-descriptor:org.example.entry=1',
+        '-t', ref, '--push', '-o', `type=local,dest=${local}`, EXAMPLE,
+      ],
+      { env },
+    );
+    assert.equal(out.code, 0, out.stderr);
+    const index = JSON.parse((await exec('skopeo', ['inspect', '--raw', '--tls-verify=false', `docker://${ref}`])).stdout) as { annotations: Record<string, string>; manifests: { annotations?: Record<string, string> }[] };
+    assert.deepEqual(index.annotations, { 'org.opencontainers.image.description': 'demo' });
+    assert.deepEqual(index.manifests.map((m) => m.annotations), [{ 'org.example.entry': '1' }, { 'org.example.entry': '1' }]);
+    const arm = await pull(dir.path, ref, 'arm64');
+    assert.deepEqual(arm.manifest.annotations, { 'org.example.arm': 'yes' });
+    assert.deepEqual(arm.manifest.layers.map((l) => l.mediaType), ['application/vnd.oci.image.layer.v1.tar+zstd']);
+    assert.equal(await fileText(arm, 'hello'), 'hello from arm64\n', 'the zstd program reads the layer');
+    assert.equal((await pull(dir.path, ref, 'amd64')).manifest.annotations, undefined, 'the platform-limited annotation stays on arm64');
+    assert.equal(await readFile(join(local, 'linux_arm64', 'hello'), 'utf8'), 'hello from arm64\n', 'polyarch unpacks its own zstd layers');
+    const buildx = await runCli(['build', '-q', '--platform', 'linux/amd64', '-o', `type=oci,dest=${join(dir.path, 'z.tar')},compression=zstd`, EXAMPLE], { env });
+    assert.equal(buildx.code, 0, buildx.stderr);
+    const layout = join(dir.path, 'z-layout');
+    await mkdir(layout);
+    await exec('tar', ['-xf', join(dir.path, 'z.tar'), '-C', layout]);
+    const top = JSON.parse(await readFile(join(layout, 'index.json'), 'utf8')) as { manifests: { digest: string }[] };
+    const image = JSON.parse(await readFile(join(layout, 'blobs', 'sha256', (JSON.parse(await readFile(join(layout, 'blobs', 'sha256', top.manifests[0]!.digest.slice(7)), 'utf8')) as { manifests: { digest: string }[] }).manifests[0]!.digest.slice(7)), 'utf8')) as { layers: { mediaType: string }[] };
+    assert.equal(image.layers[0]!.mediaType, 'application/vnd.oci.image.layer.v1.tar+zstd', 'buildx\'s compression= output attribute works too');
+  });
+
+  test('bad input: unclosed here-document, unknown user, bad compression or annotation', async () => {
+    const cases: [string, string[], RegExp][] = [
+      ['FROM scratch\nCOPY <<EOF /x\nhi\n', [], /Dockerfile:2: here-document <<EOF has no closing EOF line/],
+      ['FROM scratch\nCOPY --chown=nobody <<EOF /x\nhi\nEOF\n', [], /Dockerfile:2: --chown=nobody: user "nobody" is not in the image's \/etc\/passwd/],
+      ['FROM scratch\n', ['--compression', 'lz4'], /compression "lz4" is not one of gzip, zstd, uncompressed/],
+      ['FROM scratch\n', ['--compression-level', '12'], /compression level "12" is out of range for gzip \(0–9\)/],
+      ['FROM scratch\n', ['--annotation', 'layer:k=v'], /--annotation layer:k=v: type "layer" is not one of/],
+    ];
+    const ctx = join(dir.path, 'bad');
+    for (const [dockerfile, extra, message] of cases) {
+      await mkdir(ctx, { recursive: true });
+      await writeFile(join(ctx, 'Dockerfile'), dockerfile);
+      const out = await runCli(['build', ...extra, '-t', `${reg.host}/never:1`, '--push', ctx], { env, cwd: ctx });
+      assert.equal(out.code, 2, `${dockerfile}: ${out.stderr}`);
+      assert.match(out.stderr, message);
+      assert.equal(out.stderr.split('\n').length, 2, out.stderr);
+    }
+    assert.equal((await fetch(`${reg.url}/v2/never/tags/list`)).status, 404, 'nothing was pushed');
+  });
+});
