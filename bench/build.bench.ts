@@ -1,12 +1,18 @@
 // `npm run bench` (part 4): the same 3-platform image (about 50 MB of files per platform over a
 // multi-arch base) built by `polyarch build` and by `buildah build --isolation chroot`, same run,
-// cold and warm cache; and single-core `gzip -6` over the same bytes for scale.
+// cold and warm cache; then layer compression alone against single-core `gzip -6`, on the same
+// random bytes (like already-compressed assets) and on compressible code.
 import { execFile } from 'node:child_process';
-import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
+import { Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { availableParallelism } from 'node:os';
 import { createEndpointOpener, parseLocation } from '../src/index.js';
+import { compressor, parseCompression } from '../src/build/compression.js';
 import { startEmbedded } from '../test/helpers/embedded.js';
 import { randomIndex, seededBytes } from '../test/helpers/images.js';
 
@@ -16,6 +22,11 @@ const work = resolve('bench/work-build');
 const ARCHES = ['amd64', 'arm64', 'riscv64'];
 const FILES = 5;
 const FILE_BYTES = 10 * 1024 * 1024;
+
+function printTable(header: string[], rows: string[][]): void {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  for (const row of [header, ...rows]) console.log(row.map((c, i) => c.padEnd(widths[i]!)).join('  '));
+}
 
 async function seconds(run: () => Promise<unknown>): Promise<number> {
   const start = process.hrtime.bigint();
@@ -53,18 +64,45 @@ try {
   const polyWarm = await seconds(polyarchBuild);
   const buildahCold = await seconds(buildahBuild);
   const buildahWarm = await seconds(buildahBuild);
-  const gzipOne = await seconds(() => exec('sh', ['-c', `cat ${join(context, 'build')}/*/*.bin | gzip -6 > /dev/null`]));
   const mb = (ARCHES.length * FILES * FILE_BYTES) / 1e6;
 
   console.log(`\nbuild of a ${ARCHES.length}-platform image, ${(mb / ARCHES.length).toFixed(0)} MB of files per platform over a multi-arch base (target: ≥ 2× faster than buildah cold, near-zero work warm)\n`);
   const rows = [
     ['polyarch build', polyCold.toFixed(2), polyWarm.toFixed(2), (mb / polyCold).toFixed(0)],
     ['buildah build --isolation chroot', buildahCold.toFixed(2), buildahWarm.toFixed(2), (mb / buildahCold).toFixed(0)],
-    ['gzip -6, one core, same bytes', gzipOne.toFixed(2), '', (mb / gzipOne).toFixed(0)],
   ];
-  const header = ['tool', 'cold s', 'warm s', 'cold MB/s'];
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  for (const row of [header, ...rows]) console.log(row.map((c, i) => c.padEnd(widths[i]!)).join('  '));
+  printTable(['tool', 'cold s', 'warm s', 'cold MB/s'], rows);
+
+  // Layer compression alone, one corpus a file: the build's random bytes, and ~50 MB of code.
+  const randomCorpus = join(work, 'random.bin');
+  await exec('sh', ['-c', `cat ${join(context, 'build')}/*/*.bin > '${randomCorpus}'`]);
+  const codeCorpus = join(work, 'code.js');
+  const lib = resolve('node_modules/typescript/lib');
+  const scripts = (await readdir(lib)).filter((n) => n.endsWith('.js')).map((n) => join(lib, n));
+  const out = createWriteStream(codeCorpus);
+  for (let written = 0; written < 50e6; ) {
+    for (const script of scripts) {
+      const bytes = await readFile(script);
+      out.write(bytes);
+      written += bytes.length;
+    }
+  }
+  await new Promise((done) => out.end(done));
+  const compressionRows: string[][] = [];
+  for (const [name, corpus] of [['random', randomCorpus], ['code', codeCorpus]] as const) {
+    const size = (await stat(corpus)).size;
+    let gzipBytes = 0;
+    const gzipTime = await seconds(async () => (gzipBytes = Number((await exec('sh', ['-c', `gzip -6 < '${corpus}' | wc -c`])).stdout.trim())));
+    compressionRows.push([name, 'gzip -6, one core', (size / 1e6 / gzipTime).toFixed(0), (gzipBytes / size).toFixed(3)]);
+    for (const [label, kind, level] of [['polyarch gzip (level 6)', 'gzip', '6'], ['polyarch zstd (level 3)', 'zstd', '3']] as const) {
+      let bytes = 0;
+      const count = new Writable({ write: (chunk: Buffer, _e, done) => ((bytes += chunk.length), done()) });
+      const time = await seconds(() => pipeline(createReadStream(corpus), compressor(parseCompression(kind, level)), count));
+      compressionRows.push([name, label, (size / 1e6 / time).toFixed(0), (bytes / size).toFixed(3)]);
+    }
+  }
+  console.log(`\nlayer compression on this machine's ${availableParallelism()} cores (gzip -6 uses one)\n`);
+  printTable(['corpus', 'compressor', 'MB/s', 'out/in'], compressionRows);
 } finally {
   await registry.stop();
   await rm(work, { recursive: true, force: true });
