@@ -32,7 +32,8 @@ import { applyLayer } from './rootfs.js';
 import { writeLayer, type LayerEntry } from './layer-writer.js';
 import { substitute } from './substitute.js';
 import { DEFAULT_COMPRESSION, type CompressionOptions } from './compression.js';
-import { fileFromLayers, resolveOwner, type Owner } from './owners.js';
+import { resolveOwner, type Owner } from './owners.js';
+import { directoriesOf, fileFromLayers } from './layer-scan.js';
 import { annotationsFor, type Annotation } from './annotations.js';
 
 export interface BuildOptions extends ConnectionOptions {
@@ -119,8 +120,9 @@ function splitStages(instructions: readonly Instruction[]): { globals: Instructi
 async function contextEntries(source: string, dest: string, base: { mode?: number; uid: number; gid: number }, keep: ContextFilter, nested = false): Promise<LayerEntry[]> {
   const info = nested ? await lstat(source) : await stat(source);
   if (info.isSymbolicLink()) return [{ path: dest, type: 'symlink', linkname: await readlink(source), mode: 0o777, uid: base.uid, gid: base.gid }];
-  if (!info.isDirectory()) return [{ path: dest, type: 'file', source, size: info.size, mode: base.mode ?? (info.mode & 0o777), uid: base.uid, gid: base.gid, mtimeMs: info.mtimeMs }];
-  const out: LayerEntry[] = [];
+  if (!info.isDirectory()) return [{ path: dest, type: 'file', source, size: info.size, mode: base.mode ?? (info.mode & 0o7777), uid: base.uid, gid: base.gid, mtimeMs: info.mtimeMs }];
+  // A directory inside the source is copied with its mode; the source directory itself is not.
+  const out: LayerEntry[] = nested ? [{ path: dest, type: 'directory', mode: base.mode ?? (info.mode & 0o7777), uid: base.uid, gid: base.gid }] : [];
   for (const name of (await readdir(source)).sort()) {
     if (keep(join(source, name))) out.push(...(await contextEntries(join(source, name), posix.join(dest, name), base, keep, true)));
   }
@@ -375,6 +377,28 @@ export async function buildImages(contextDir: string, options: BuildOptions): Pr
           return owner;
         };
 
+        /**
+         * The directories a COPY's entries sit in that it does not copy itself: ones the stage has
+         * keep their mode and owner; new ones are 755 and owned as --chown says, as in BuildKit.
+         */
+        const parentDirectories = async (entries: readonly LayerEntry[], owner: Owner, result: StageResult): Promise<LayerEntry[]> => {
+          const have = new Set(entries.map((e) => e.path));
+          const missing = new Set<string>();
+          for (const e of entries) {
+            const parts = e.path.split('/');
+            for (let k = 1; k < parts.length; k++) {
+              const dir = parts.slice(0, k).join('/');
+              if (!have.has(dir)) missing.add(dir);
+            }
+          }
+          if (missing.size === 0) return [];
+          const known = await directoriesOf(layout, result.layers);
+          return [...missing].map((path): LayerEntry => {
+            const facts = known.get(path);
+            return { path, type: 'directory', ...(facts ?? { mode: 0o755, ...owner }) };
+          });
+        };
+
         const copyInstruction = async (i: Instruction, result: StageResult, sub: (t: string) => string): Promise<void> => {
           const parts = (i.json ?? i.args).map(sub);
           if (parts.length < 2) throw badDockerfile(file, i.line, `${i.keyword} needs a source and a destination`);
@@ -412,6 +436,7 @@ export async function buildImages(contextDir: string, options: BuildOptions): Pr
                 const matched = [...from.files.values()].filter((e) => e.path === prefix || e.path.startsWith(`${prefix}/`));
                 if (matched.length === 0) throw badDockerfile(file, i.line, `COPY --from=${i.flags.from}: ${source} was not added by that stage`);
                 for (const e of matched) {
+                  if (e.type === 'directory' && e.path === prefix) continue; // its contents go to dest
                   const rest = e.path === prefix ? posix.basename(prefix) : e.path.slice(prefix.length + 1);
                   const target = e.path === prefix && !destIsDir ? destAbs : posix.join(destAbs, rest);
                   entries.push({ ...e, path: target.slice(1), ...owner, ...(mode !== undefined ? { mode } : {}) });
@@ -449,6 +474,7 @@ export async function buildImages(contextDir: string, options: BuildOptions): Pr
               }
             }
           }
+          entries.push(...(await parentDirectories(entries, owner, result)));
           const layer = await cachedLayer(layout, entries, created, compression, async () => {
             const temp = tempPathIn(layout.dir, 'layer');
             // writeLayer hashed the blob as it wrote it: the file becomes the blob as it is.

@@ -30,7 +30,8 @@ export function outputLocations(output: string, tags: readonly string[]): string
       if (names.length === 0) throw new PolyarchError('USAGE', `--output ${output}: needs name= or -t`, { badInput: true });
       return names;
     case 'oci':
-      return [`oci-archive:${needDest()}`];
+      // index.json names the image by the tag of the first name, as BuildKit does; else "latest".
+      return [`oci-archive:${needDest()}:${(names[0] ? parseReference(names[0]).tag : undefined) ?? 'latest'}`];
     case 'docker':
       return [`docker-archive:${needDest()}${names[0] ? `:${names[0]}` : ''}`];
     case 'local':

@@ -1,40 +1,8 @@
 // `COPY --chown=user:group` by name: names are looked up in the stage's own /etc/passwd and
 // /etc/group (the newest layer that holds the file wins), as BuildKit does; numbers pass through.
-import { pipeline } from 'node:stream/promises';
-import type { Readable } from 'node:stream';
-import { extract } from 'tar-stream';
-import type { Descriptor } from '../image/descriptor.js';
-import type { OciLayout } from '../store/oci-layout.js';
-import { decompressor } from './compression.js';
-
 export interface Owner {
   readonly uid: number;
   readonly gid: number;
-}
-
-/** One file's text from the newest layer that has it, or undefined. Files over 1 MiB are skipped. */
-export async function fileFromLayers(layout: OciLayout, layers: readonly Descriptor[], path: string): Promise<string | undefined> {
-  for (const layer of [...layers].reverse()) {
-    let found: string | undefined;
-    const tar = extract();
-    tar.on('entry', (header, stream, next) => {
-      const name = header.name.replace(/^\.?\/+/, '');
-      if (found === undefined && name === path && header.type === 'file' && (header.size ?? 0) <= 1 << 20) {
-        const chunks: Buffer[] = [];
-        stream.on('data', (chunk: unknown) => chunks.push(chunk as Buffer));
-        stream.on('end', () => {
-          found = Buffer.concat(chunks).toString('utf8');
-          next();
-        });
-      } else {
-        stream.on('end', () => next());
-        stream.resume();
-      }
-    });
-    await pipeline((await layout.openBlob(layer)) as Readable, decompressor(layer), tar);
-    if (found !== undefined) return found;
-  }
-  return undefined;
 }
 
 /** name → id from passwd or group text (`name:x:id:…`). */

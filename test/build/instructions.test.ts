@@ -1,9 +1,10 @@
 // Dockerfile features beyond plain COPY, read back by tools we did not write (skopeo, tar, zstd):
-// here-documents, --parents, --chown by name from the base image, symlinks, zstd layers and
+// here-documents, --parents, --chown by name from the base image, symlinks, parent directories
+// that keep the base's modes, zstd layers and
 // buildx-style annotations.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { chmod, cp, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
@@ -67,8 +68,13 @@ describe('build: instructions and layer formats', () => {
     await dir?.remove();
   });
 
-  test('here-documents, --parents, --chown by name from the base, --chmod and symlinks', async () => {
-    const base = await runCli(['build', '--platform', 'linux/amd64,linux/arm64', '-t', `${reg.host}/users:1`, '--push', join(FIXTURES, 'users')], { env });
+  test('here-documents, --parents, --chown by name from the base, --chmod, symlinks, parent directories', async () => {
+    const users = join(dir.path, 'users');
+    await cp(join(FIXTURES, 'users'), users, { recursive: true });
+    await mkdir(join(users, 'tmp'));
+    await writeFile(join(users, 'tmp', '.keep'), '');
+    await chmod(join(users, 'tmp'), 0o1777);
+    const base = await runCli(['build', '--platform', 'linux/amd64,linux/arm64', '-t', `${reg.host}/users:1`, '--push', users], { env });
     assert.equal(base.code, 0, base.stderr);
     const ref = `${reg.host}/instructions:1`;
     const out = await runCli(['build', '--platform', 'linux/amd64,linux/arm64', '--build-arg', `BASE=${reg.host}/users:1`, '-t', ref, '--push', join(FIXTURES, 'instructions')], { env });
@@ -85,6 +91,10 @@ describe('build: instructions and layer formats', () => {
     assert.equal(entries.get('opt/lib/plugins/extra.txt'), '-rw-r--r-- 0/0', 'a /./ pivot keeps only what follows it');
     assert.equal(entries.get('app/lib/current'), 'lrwxrwxrwx 1001/1001 -> core.txt', 'a symlink stays a link; a user alone takes its uid as gid');
     assert.equal(entries.get('app/lib/plugins/extra.txt'), '-rw-r--r-- 1001/1001');
+    assert.equal(entries.get('app/lib/plugins'), 'drwxr-xr-x 1001/1001', 'a copied directory is owned as --chown says');
+    assert.equal(entries.get('app'), 'drwxr-xr-x 1001/1001', 'so is a directory the COPY creates');
+    assert.equal(entries.get('tmp'), 'drwxrwxrwt 0/0', "a directory the base has keeps the base's mode and owner");
+    assert.equal(entries.get('etc'), 'drwxr-xr-x 0/0');
     assert.equal(await fileText(await pull(dir.path, ref, 'amd64'), 'etc/motd'), 'hello from amd64\n');
   });
 
