@@ -5,16 +5,15 @@ import { execFile } from 'node:child_process';
 import { readFile, readdir, writeFile, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { promisify } from 'node:util';
 import { gunzipSync } from 'node:zlib';
 import { extract } from 'tar-stream';
 import { createEndpointOpener } from '../../src/endpoint/open-endpoint.js';
 import { parseLocation } from '../../src/reference/location.js';
-import { startEmbedded, type EmbeddedHandle } from '../helpers/embedded.js';
+import { buildSuite } from '../helpers/build-suite.js';
 import { randomIndex } from '../helpers/images.js';
 import { runCli } from '../helpers/run-cli.js';
-import { tempDir } from '../helpers/temp-dir.js';
 
 const exec = promisify(execFile);
 const EXAMPLE = new URL('../../../examples/hello', import.meta.url).pathname;
@@ -48,21 +47,10 @@ async function pulledFiles(dir: string, ref: string, arch: string): Promise<Map<
 }
 
 describe('polyarch build', () => {
-  let reg: EmbeddedHandle;
-  let dir: { path: string; remove: () => Promise<void> };
-  let env: NodeJS.ProcessEnv;
-
-  before(async () => {
-    reg = await startEmbedded();
-    dir = await tempDir();
-    env = { XDG_CACHE_HOME: join(dir.path, 'cache') };
-  });
-  after(async () => {
-    await reg?.stop();
-    await dir?.remove();
-  });
+  const suite = buildSuite();
 
   test('FROM scratch + per-arch files: a 3-platform index whose arm64 entry holds the arm64 file', async () => {
+    const { reg, dir, env } = suite;
     const out = await runCli(['build', '--platform', 'linux/amd64,linux/arm64,linux/riscv64', '-t', `${reg.host}/multi-demo:1`, '--push', EXAMPLE], { env });
     assert.equal(out.code, 0, out.stderr);
     const index = JSON.parse((await exec('skopeo', ['inspect', '--raw', '--tls-verify=false', `docker://${reg.host}/multi-demo:1`])).stdout) as { manifests: { platform: { architecture: string } }[] };
@@ -75,6 +63,7 @@ describe('polyarch build', () => {
   });
 
   test('the same SOURCE_DATE_EPOCH gives the same index digest', async () => {
+    const { dir, env } = suite;
     const a = await runCli(['build', '-q', '--platform', 'linux/amd64,linux/arm/v7', '--source-date-epoch', '1700000000', EXAMPLE], { env: { XDG_CACHE_HOME: join(dir.path, 'cache-a') } });
     const b = await runCli(['build', '-q', '--platform', 'linux/amd64,linux/arm/v7', EXAMPLE], { env: { XDG_CACHE_HOME: join(dir.path, 'cache-b'), SOURCE_DATE_EPOCH: '1700000000' } });
     assert.equal(a.code, 0, a.stderr);
@@ -84,6 +73,7 @@ describe('polyarch build', () => {
   });
 
   test('multi-stage with FROM --platform=$BUILDPLATFORM over a multi-arch base from the registry', async () => {
+    const { reg, dir, env } = suite;
     const opener = createEndpointOpener();
     const { endpoint } = await opener.open(parseLocation(`${reg.host}/base:1`), 'write');
     const base = await randomIndex(endpoint, [{ os: 'linux', architecture: 'amd64' }, { os: 'linux', architecture: 'arm64' }], { tag: '1', layers: 2, bytes: 1024, seed: 'base' });
@@ -111,6 +101,7 @@ describe('polyarch build', () => {
   });
 
   test('.dockerignore keeps files out; an unchanged rebuild reuses its layers', async () => {
+    const { reg, dir, env } = suite;
     const ctx = join(dir.path, 'ignore');
     await mkdir(join(ctx, 'app'), { recursive: true });
     await writeFile(join(ctx, 'app', 'keep.txt'), 'keep\n');
@@ -133,6 +124,7 @@ describe('polyarch build', () => {
   });
 
   test('native runners: each arch pushed by digest, then merged with index create', async () => {
+    const { reg, dir, env } = suite;
     const digests: string[] = [];
     for (const platform of ['linux/amd64', 'linux/arm64']) {
       const metadata = join(dir.path, `meta-${platform.replace('/', '-')}.json`);
@@ -150,6 +142,7 @@ describe('polyarch build', () => {
   });
 
   test('type=local writes one filesystem per platform; type=tar one tar', async () => {
+    const { dir, env } = suite;
     const local = join(dir.path, 'local-out');
     const tarOut = join(dir.path, 'rootfs.tar');
     const out = await runCli(['build', '--platform', 'linux/amd64,linux/arm/v7', '-o', `type=local,dest=${local}`, '-o', `type=tar,dest=${tarOut}`, EXAMPLE], { env });
@@ -161,6 +154,7 @@ describe('polyarch build', () => {
   });
 
   test('ADD unpacks a local tar archive; COPY does not', async () => {
+    const { dir, env } = suite;
     const ctx = join(dir.path, 'add');
     await mkdir(join(ctx, 'payload', 'etc'), { recursive: true });
     await writeFile(join(ctx, 'payload', 'etc', 'app.conf'), 'on\n');
@@ -174,6 +168,7 @@ describe('polyarch build', () => {
   });
 
   test('COPY --from an image takes files from that image for each platform', async () => {
+    const { reg, dir, env } = suite;
     const ctx = join(dir.path, 'from-image');
     await mkdir(ctx, { recursive: true });
     await runCli(['build', '--platform', 'linux/amd64,linux/arm64', '-t', `${reg.host}/tools:1`, '--push', EXAMPLE], { env });
@@ -186,6 +181,7 @@ describe('polyarch build', () => {
   });
 
   test('umoci unpacks the type=oci output; the docker output has the manifest.json docker load reads', async () => {
+    const { dir, env } = suite;
     const archive = join(dir.path, 'hello-oci.tar');
     const dockerTar = join(dir.path, 'hello-docker.tar');
     const out = await runCli(['build', '--platform', 'linux/arm64', '-t', 'demo/hello:1', '-o', `type=oci,dest=${archive}`, '-o', `type=docker,dest=${dockerTar}`, EXAMPLE], { env });
@@ -211,6 +207,7 @@ describe('polyarch build', () => {
   });
 
   test('bad input: one line naming file and line, exit 2, nothing pushed', async () => {
+    const { reg, dir, env } = suite;
     const ctx = join(dir.path, 'bad');
     await mkdir(ctx, { recursive: true });
     const cases: [string, string[], RegExp][] = [

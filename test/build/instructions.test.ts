@@ -6,11 +6,10 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { chmod, cp, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { promisify } from 'node:util';
-import { startEmbedded, type EmbeddedHandle } from '../helpers/embedded.js';
+import { buildSuite } from '../helpers/build-suite.js';
 import { runCli } from '../helpers/run-cli.js';
-import { tempDir } from '../helpers/temp-dir.js';
 
 const exec = promisify(execFile);
 const FIXTURES = new URL('../../../test/fixtures/build/', import.meta.url).pathname;
@@ -54,21 +53,10 @@ async function fileText(pulled: Pulled, path: string): Promise<string | undefine
 }
 
 describe('build: instructions and layer formats', () => {
-  let reg: EmbeddedHandle;
-  let dir: { path: string; remove: () => Promise<void> };
-  let env: NodeJS.ProcessEnv;
-
-  before(async () => {
-    reg = await startEmbedded();
-    dir = await tempDir();
-    env = { XDG_CACHE_HOME: join(dir.path, 'cache') };
-  });
-  after(async () => {
-    await reg?.stop();
-    await dir?.remove();
-  });
+  const suite = buildSuite();
 
   test('here-documents, --parents, --chown by name from the base, --chmod, symlinks, parent directories', async () => {
+    const { reg, dir, env } = suite;
     const users = join(dir.path, 'users');
     await cp(join(FIXTURES, 'users'), users, { recursive: true });
     await mkdir(join(users, 'tmp'));
@@ -99,6 +87,7 @@ describe('build: instructions and layer formats', () => {
   });
 
   test('zstd layers at a chosen level and annotations where buildx puts them', async () => {
+    const { reg, dir, env } = suite;
     const ref = `${reg.host}/zstd:1`;
     const local = join(dir.path, 'zstd-local');
     const out = await runCli(
@@ -132,6 +121,7 @@ describe('build: instructions and layer formats', () => {
   });
 
   test('bad input: unclosed here-document, unknown user, bad compression or annotation', async () => {
+    const { reg, dir, env } = suite;
     const cases: [string, string[], RegExp][] = [
       ['FROM scratch\nCOPY <<EOF /x\nhi\n', [], /Dockerfile:2: here-document <<EOF has no closing EOF line/],
       ['FROM scratch\nCOPY --chown=nobody <<EOF /x\nhi\nEOF\n', [], /Dockerfile:2: --chown=nobody: user "nobody" is not in the image's \/etc\/passwd/],
