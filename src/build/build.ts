@@ -30,7 +30,7 @@ import { loadDockerignore, type ContextFilter } from './context-filter.js';
 import { cachedLayer } from './layer-cache.js';
 import { applyLayer } from './rootfs.js';
 import { writeLayer, type LayerEntry } from './layer-writer.js';
-import { substitute } from './substitute.js';
+import { SubstitutionError, substitute } from './substitute.js';
 import { DEFAULT_COMPRESSION, type CompressionOptions } from './compression.js';
 import { resolveOwner, type Owner } from './owners.js';
 import { directoriesOf, fileFromLayers } from './layer-scan.js';
@@ -181,6 +181,15 @@ export async function buildImages(contextDir: string, options: BuildOptions): Pr
   const file = relative(process.cwd(), dockerfilePath) || 'Dockerfile';
   const parsed = parseDockerfile(text, file);
   const { globals, stages } = splitStages(parsed.instructions);
+  // Substitution with the Dockerfile's escape character; a bad one is reported on its line.
+  const subAt = (text: string, vars: ReadonlyMap<string, string>, line: number): string => {
+    try {
+      return substitute(text, vars, parsed.escape);
+    } catch (error) {
+      if (error instanceof SubstitutionError) throw badDockerfile(file, line, error.message);
+      throw error;
+    }
+  };
   const targetIndex = options.target === undefined ? stages.length - 1 : stages.findIndex((s) => s.name === options.target!.toLowerCase());
   if (targetIndex < 0) throw new PolyarchError('USAGE', `${file}: no stage named ${JSON.stringify(options.target)}`, { badInput: true });
   if (options.platforms.length === 0) throw new PolyarchError('USAGE', 'build needs at least one platform');
@@ -202,7 +211,7 @@ export async function buildImages(contextDir: string, options: BuildOptions): Pr
         const globalArgs = new Map<string, string>(auto);
         for (const arg of globals.filter((g) => g.keyword === 'ARG')) {
           for (const [name, value] of arg.properties) {
-            const given = options.buildArgs?.[name] ?? (value === undefined ? undefined : substitute(value, globalArgs));
+            const given = options.buildArgs?.[name] ?? (value === undefined ? undefined : subAt(value, globalArgs, arg.line));
             if (given !== undefined) globalArgs.set(name, given);
           }
         }
@@ -212,8 +221,8 @@ export async function buildImages(contextDir: string, options: BuildOptions): Pr
           const done = results.get(index);
           if (done) return done;
           const stage = stages[index]!;
-          const baseName = substitute(stage.from.args[0] ?? '', globalArgs);
-          const stagePlatform = stage.from.flags.platform ? normalizePlatform(parsePlatform(substitute(stage.from.flags.platform, globalArgs))) : normalizePlatform(platform);
+          const baseName = subAt(stage.from.args[0] ?? '', globalArgs, stage.from.line);
+          const stagePlatform = stage.from.flags.platform ? normalizePlatform(parsePlatform(subAt(stage.from.flags.platform, globalArgs, stage.from.line))) : normalizePlatform(platform);
           const earlier = stages.findIndex((s, i) => i < index && s.name === baseName.toLowerCase());
           let result: StageResult;
           if (earlier >= 0) {
@@ -278,9 +287,11 @@ export async function buildImages(contextDir: string, options: BuildOptions): Pr
           let shell: string[] = (cfg.Shell as string[] | undefined) ?? ['/bin/sh', '-c'];
           const note = (createdBy: string, emptyLayer: boolean) =>
             result.history.push({ created: created.toISOString(), created_by: createdBy, comment: 'polyarch', ...(emptyLayer ? { empty_layer: true } : {}) });
-          const sub = (t: string) => substitute(t, vars);
+          let line = stage.from.line;
+          const sub = (t: string) => subAt(t, vars, line);
           const command = (i: Instruction): string[] => (i.json ? [...i.json] : [...shell, sub(i.text)]);
           for (const i of stage.body) {
+            line = i.line;
             switch (i.keyword) {
               case 'ARG':
                 for (const [name, value] of i.properties) {

@@ -29,6 +29,8 @@ export interface Heredoc {
 
 export interface ParsedDockerfile {
   readonly file: string;
+  /** The escape character (`# escape=` directive; default backslash). */
+  readonly escape: string;
   readonly instructions: readonly Instruction[];
 }
 
@@ -110,5 +112,5 @@ export function parseDockerfile(text: string, file = 'Dockerfile'): ParsedDocker
   if (!instructions.some((i) => i.keyword === 'FROM')) throw badDockerfile(file, 1, 'no FROM instruction');
   const first = instructions.find((i) => i.keyword !== 'ARG');
   if (first && first.keyword !== 'FROM') throw badDockerfile(file, first.line, `${first.keyword} before the first FROM`);
-  return { file, instructions };
+  return { file, escape: tree.getEscapeCharacter(), instructions };
 }

@@ -1,5 +1,100 @@
-// Variable substitution as BuildKit does it in Dockerfiles: $VAR, ${VAR}, ${VAR:-default},
-// ${VAR:+alternative}, ${VAR-default}, ${VAR+alternative}, and \$ for a literal dollar.
+// Variable substitution as BuildKit does it in Dockerfiles: $VAR and ${VAR}; ${VAR:-word},
+// ${VAR-word}, ${VAR:+word}, ${VAR+word}, ${VAR:?message}, ${VAR?message}; and (Dockerfile 1.7)
+// ${VAR#pattern} ${VAR##pattern} ${VAR%pattern} ${VAR%%pattern} ${VAR/pattern/text}
+// ${VAR//pattern/text} with shell patterns (* ? [...]); words may hold further substitutions,
+// and the escape character before `$` gives a literal dollar.
+
+/** A `${VAR:?message}` whose variable is unset (or empty), or a `${…}` that never closes. */
+export class SubstitutionError extends Error {}
+
+/** A shell pattern (`*`, `?`, `[...]`) as a regular-expression source. */
+function patternSource(pattern: string): string {
+  let out = '';
+  for (let i = 0; i < pattern.length; i++) {
+    const c = pattern[i]!;
+    if (c === '*') out += '[\\s\\S]*';
+    else if (c === '?') out += '[\\s\\S]';
+    else if (c === '[') {
+      const close = pattern.indexOf(']', i + 2);
+      if (close < 0) out += '\\[';
+      else {
+        const body = pattern.slice(i + 1, close).replace(/^!/, '^').replace(/\\/g, '\\\\');
+        out += `[${body}]`;
+        i = close;
+      }
+    } else if (c === '\\' && i + 1 < pattern.length) out += pattern[++i]!.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
+    else out += c.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
+  }
+  return out;
+}
+
+/** `#`/`##` remove the shortest/longest matching prefix, `%`/`%%` the shortest/longest suffix. */
+function trim(value: string, pattern: string, op: string): string {
+  const whole = new RegExp(`^${patternSource(pattern)}$`);
+  const cuts = Array.from({ length: value.length + 1 }, (_, i) => i);
+  if (op === '#' || op === '##') {
+    for (const i of op === '#' ? cuts : cuts.reverse()) if (whole.test(value.slice(0, i))) return value.slice(i);
+  } else {
+    for (const i of op === '%' ? cuts.reverse() : cuts) if (whole.test(value.slice(i))) return value.slice(0, i);
+  }
+  return value;
+}
+
+/** The index of the `}` that closes a `${` whose body starts at `from`, nested `${…}` skipped. */
+function closingBrace(text: string, from: number, escape: string): number {
+  let depth = 0;
+  for (let i = from; i < text.length; i++) {
+    if (text[i] === escape) i++;
+    else if (text[i] === '$' && text[i + 1] === '{') {
+      depth++;
+      i++;
+    } else if (text[i] === '}') {
+      if (depth === 0) return i;
+      depth--;
+    }
+  }
+  return -1;
+}
+
+function expand(body: string, vars: ReadonlyMap<string, string>, escape: string): string {
+  const match = /^([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-+?]|##?|%%?|\/\/?)([\s\S]*))?$/.exec(body);
+  if (!match) throw new SubstitutionError(`bad substitution \${${body}}`);
+  const [, name = '', op, rawWord = ''] = match;
+  const value = vars.get(name);
+  const set = value !== undefined;
+  const nonEmpty = set && value !== '';
+  const word = () => substitute(rawWord, vars, escape);
+  switch (op) {
+    case undefined:
+      return value ?? '';
+    case ':-':
+      return nonEmpty ? value : word();
+    case '-':
+      return set ? value : word();
+    case ':+':
+      return nonEmpty ? word() : '';
+    case '+':
+      return set ? word() : '';
+    case ':?':
+    case '?':
+      if (op === ':?' ? nonEmpty : set) return value!;
+      throw new SubstitutionError(`${name}: ${word() || (op === ':?' ? 'is not set or empty' : 'is not set')}`);
+    case '#':
+    case '##':
+    case '%':
+    case '%%':
+      return trim(value ?? '', word(), op);
+    default: {
+      // `/pattern/text` replaces the first (longest) match, `//pattern/text` every one.
+      const slash = rawWord.search(/(?<!\\)\//);
+      const pattern = substitute(slash < 0 ? rawWord : rawWord.slice(0, slash), vars, escape);
+      const text = slash < 0 ? '' : substitute(rawWord.slice(slash + 1), vars, escape);
+      if (pattern === '') return value ?? '';
+      return (value ?? '').replace(new RegExp(patternSource(pattern), op === '//' ? 'g' : ''), () => text);
+    }
+  }
+}
+
 export function substitute(text: string, vars: ReadonlyMap<string, string>, escape = '\\'): string {
   let out = '';
   for (let i = 0; i < text.length; i++) {
@@ -14,27 +109,10 @@ export function substitute(text: string, vars: ReadonlyMap<string, string>, esca
       continue;
     }
     if (text[i + 1] === '{') {
-      const close = text.indexOf('}', i + 2);
-      if (close < 0) {
-        out += text.slice(i);
-        break;
-      }
-      const body = text.slice(i + 2, close);
-      const match = /^([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-+])(.*))?$/s.exec(body);
+      const close = closingBrace(text, i + 2, escape);
+      if (close < 0) throw new SubstitutionError(`missing '}' in ${JSON.stringify(text.slice(i))}`);
+      out += expand(text.slice(i + 2, close), vars, escape);
       i = close;
-      if (!match) {
-        out += `\${${body}}`;
-        continue;
-      }
-      const [, name = '', op, word = ''] = match;
-      const value = vars.get(name);
-      const set = value !== undefined;
-      const nonEmpty = set && value !== '';
-      if (op === ':-') out += nonEmpty ? value : substitute(word, vars, escape);
-      else if (op === '-') out += set ? value : substitute(word, vars, escape);
-      else if (op === ':+') out += nonEmpty ? substitute(word, vars, escape) : '';
-      else if (op === '+') out += set ? substitute(word, vars, escape) : '';
-      else out += value ?? '';
       continue;
     }
     const name = /^[A-Za-z_][A-Za-z0-9_]*/.exec(text.slice(i + 1))?.[0];

@@ -120,11 +120,12 @@ describe('build: instructions and layer formats', () => {
     assert.equal(image.layers[0]!.mediaType, 'application/vnd.oci.image.layer.v1.tar+zstd', 'buildx\'s compression= output attribute works too');
   });
 
-  test('bad input: unclosed here-document, unknown user, bad compression or annotation', async () => {
+  test('bad input: unclosed here-document, unknown user, a required variable, bad compression or annotation', async () => {
     const { reg, dir, env } = suite;
     const cases: [string, string[], RegExp][] = [
       ['FROM scratch\nCOPY <<EOF /x\nhi\n', [], /Dockerfile:2: here-document <<EOF has no closing EOF line/],
       ['FROM scratch\nCOPY --chown=nobody <<EOF /x\nhi\nEOF\n', [], /Dockerfile:2: --chown=nobody: user "nobody" is not in the image's \/etc\/passwd/],
+      ['FROM scratch\nARG NAME\nCOPY <<EOF /x\n${NAME:?NAME is required}\nEOF\n', [], /Dockerfile:3: NAME: NAME is required/],
       ['FROM scratch\n', ['--compression', 'lz4'], /compression "lz4" is not one of gzip, zstd, uncompressed/],
       ['FROM scratch\n', ['--compression-level', '12'], /compression level "12" is out of range for gzip \(0–9\)/],
       ['FROM scratch\n', ['--annotation', 'layer:k=v'], /--annotation layer:k=v: type "layer" is not one of/],
