@@ -31,6 +31,7 @@ import { cachedLayer } from './layer-cache.js';
 import { applyLayer } from './rootfs.js';
 import { writeLayer, type LayerEntry } from './layer-writer.js';
 import { SubstitutionError, substitute } from './substitute.js';
+import { isPattern, patternSource } from './glob.js';
 import { DEFAULT_COMPRESSION, type CompressionOptions } from './compression.js';
 import { resolveOwner, type Owner } from './owners.js';
 import { directoriesOf, fileFromLayers } from './layer-scan.js';
@@ -143,26 +144,32 @@ async function tarKind(path: string): Promise<string | undefined> {
   }
 }
 
-function globToRegExp(glob: string): RegExp {
-  return new RegExp(`^${glob.replace(/[.+^${}()|\\]/g, '\\$&').replace(/\*/g, '[^/]*').replace(/\?/g, '[^/]')}$`);
-}
-
-/** Context paths a COPY source names (one `*`/`?` glob level supported), never outside the context. */
+/** Context paths a COPY source names (globs in any segment), never outside the context. */
 async function expandSource(context: string, source: string, file: string, line: number, keep: ContextFilter): Promise<string[]> {
   const full = resolve(context, source.replace(/^\/+/, ''));
   if (relative(context, full).startsWith('..')) throw badDockerfile(file, line, `COPY source ${JSON.stringify(source)} is outside the build context`);
-  if (!/[*?]/.test(source)) {
+  if (!isPattern(source)) {
     if (!keep(full)) throw badDockerfile(file, line, `COPY source ${JSON.stringify(source)} is excluded by .dockerignore`);
     await stat(full).catch(() => {
       throw badDockerfile(file, line, `COPY source ${JSON.stringify(source)} not found in the build context`);
     });
     return [full];
   }
-  const dir = resolve(full, '..');
-  const pattern = globToRegExp(full.slice(dir.length + 1));
-  const names = (await readdir(dir).catch(() => [] as string[])).filter((n) => pattern.test(n) && keep(join(dir, n))).sort();
-  if (names.length === 0) throw badDockerfile(file, line, `COPY source ${JSON.stringify(source)} matches no file in the build context`);
-  return names.map((n) => join(dir, n));
+  let paths = [context];
+  for (const segment of relative(context, full).split(/[\\/]/)) {
+    if (!isPattern(segment)) {
+      paths = paths.map((p) => join(p, segment));
+      continue;
+    }
+    const pattern = new RegExp(`^${patternSource(segment, { crossSlash: false })}$`);
+    const next: string[] = [];
+    for (const dir of paths) next.push(...(await readdir(dir).catch(() => [] as string[])).filter((n) => pattern.test(n)).map((n) => join(dir, n)));
+    paths = next;
+  }
+  const found: string[] = [];
+  for (const path of paths.sort()) if (keep(path) && (await stat(path).then(() => true, () => false))) found.push(path);
+  if (found.length === 0) throw badDockerfile(file, line, `COPY source ${JSON.stringify(source)} matches no file in the build context`);
+  return found;
 }
 
 /** `--parents`: the part of a context path kept under the destination (after a `/./` pivot, if any). */

@@ -43,6 +43,18 @@ export function outputLocations(output: string, tags: readonly string[]): string
   }
 }
 
+/**
+ * Refuses outputs that cannot hold a build of `platforms` platforms, before any work is done:
+ * a docker archive (`docker load`) takes one image, as buildx's docker exporter does.
+ */
+export function checkOutputs(outputs: readonly string[], tags: readonly string[], platforms: number): void {
+  for (const output of outputs) {
+    if (platforms > 1 && outputLocations(output, tags).some((l) => l.startsWith('docker-archive:'))) {
+      throw new PolyarchError('USAGE', `--output ${output}: a docker archive holds one platform, not ${platforms}; build one --platform there, or use type=oci for all`, { badInput: true });
+    }
+  }
+}
+
 export interface ExportOptions extends ConnectionOptions {
   readonly signal?: AbortSignal;
   readonly tags?: readonly string[];
@@ -55,6 +67,7 @@ export interface ExportOptions extends ConnectionOptions {
 /** Sends the built index to every output; returns the locations written (`repo@digest` when pushed by digest). */
 export async function exportBuild(result: BuildResult, outputs: readonly string[], options: ExportOptions = {}): Promise<string[]> {
   const tags = options.tags ?? [];
+  checkOutputs(outputs, tags, result.images.length);
   const source = `oci:${result.layout}:${result.tag}`;
   const written: string[] = [];
   for (const target of [...new Set(outputs.flatMap((o) => outputLocations(o, tags)))]) {

@@ -3,34 +3,14 @@
 // ${VAR#pattern} ${VAR##pattern} ${VAR%pattern} ${VAR%%pattern} ${VAR/pattern/text}
 // ${VAR//pattern/text} with shell patterns (* ? [...]); words may hold further substitutions,
 // and the escape character before `$` gives a literal dollar.
+import { patternSource } from './glob.js';
 
 /** A `${VAR:?message}` whose variable is unset (or empty), or a `${…}` that never closes. */
 export class SubstitutionError extends Error {}
 
-/** A shell pattern (`*`, `?`, `[...]`) as a regular-expression source. */
-function patternSource(pattern: string): string {
-  let out = '';
-  for (let i = 0; i < pattern.length; i++) {
-    const c = pattern[i]!;
-    if (c === '*') out += '[\\s\\S]*';
-    else if (c === '?') out += '[\\s\\S]';
-    else if (c === '[') {
-      const close = pattern.indexOf(']', i + 2);
-      if (close < 0) out += '\\[';
-      else {
-        const body = pattern.slice(i + 1, close).replace(/^!/, '^').replace(/\\/g, '\\\\');
-        out += `[${body}]`;
-        i = close;
-      }
-    } else if (c === '\\' && i + 1 < pattern.length) out += pattern[++i]!.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
-    else out += c.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
-  }
-  return out;
-}
-
 /** `#`/`##` remove the shortest/longest matching prefix, `%`/`%%` the shortest/longest suffix. */
 function trim(value: string, pattern: string, op: string): string {
-  const whole = new RegExp(`^${patternSource(pattern)}$`);
+  const whole = new RegExp(`^${patternSource(pattern, { crossSlash: true })}$`);
   const cuts = Array.from({ length: value.length + 1 }, (_, i) => i);
   if (op === '#' || op === '##') {
     for (const i of op === '#' ? cuts : cuts.reverse()) if (whole.test(value.slice(0, i))) return value.slice(i);
@@ -90,7 +70,7 @@ function expand(body: string, vars: ReadonlyMap<string, string>, escape: string)
       const pattern = substitute(slash < 0 ? rawWord : rawWord.slice(0, slash), vars, escape);
       const text = slash < 0 ? '' : substitute(rawWord.slice(slash + 1), vars, escape);
       if (pattern === '') return value ?? '';
-      return (value ?? '').replace(new RegExp(patternSource(pattern), op === '//' ? 'g' : ''), () => text);
+      return (value ?? '').replace(new RegExp(patternSource(pattern, { crossSlash: true }), op === '//' ? 'g' : ''), () => text);
     }
   }
 }

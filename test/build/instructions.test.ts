@@ -83,6 +83,7 @@ describe('build: instructions and layer formats', () => {
     assert.equal(entries.get('app'), 'drwxr-xr-x 1001/1001', 'so is a directory the COPY creates');
     assert.equal(entries.get('tmp'), 'drwxrwxrwt 0/0', "a directory the base has keeps the base's mode and owner");
     assert.equal(entries.get('etc'), 'drwxr-xr-x 0/0');
+    assert.deepEqual([...entries.keys()].filter((p) => p.startsWith('globbed/')), ['globbed/README.md', 'globbed/extra.txt'], 'globs match in every segment');
     assert.equal(await fileText(await pull(dir.path, ref, 'amd64'), 'etc/motd'), 'hello from amd64\n');
   });
 
@@ -120,12 +121,13 @@ describe('build: instructions and layer formats', () => {
     assert.equal(image.layers[0]!.mediaType, 'application/vnd.oci.image.layer.v1.tar+zstd', 'buildx\'s compression= output attribute works too');
   });
 
-  test('bad input: unclosed here-document, unknown user, a required variable, bad compression or annotation', async () => {
+  test('bad input: unclosed here-document, unknown user, a required variable, a multi-platform docker archive, bad compression or annotation', async () => {
     const { reg, dir, env } = suite;
     const cases: [string, string[], RegExp][] = [
       ['FROM scratch\nCOPY <<EOF /x\nhi\n', [], /Dockerfile:2: here-document <<EOF has no closing EOF line/],
       ['FROM scratch\nCOPY --chown=nobody <<EOF /x\nhi\nEOF\n', [], /Dockerfile:2: --chown=nobody: user "nobody" is not in the image's \/etc\/passwd/],
       ['FROM scratch\nARG NAME\nCOPY <<EOF /x\n${NAME:?NAME is required}\nEOF\n', [], /Dockerfile:3: NAME: NAME is required/],
+      ['FROM scratch\n', ['--platform', 'linux/amd64,linux/arm64', '-o', 'type=docker,dest=x.tar'], /--output type=docker,dest=x.tar: a docker archive holds one platform, not 2/],
       ['FROM scratch\n', ['--compression', 'lz4'], /compression "lz4" is not one of gzip, zstd, uncompressed/],
       ['FROM scratch\n', ['--compression-level', '12'], /compression level "12" is out of range for gzip \(0–9\)/],
       ['FROM scratch\n', ['--annotation', 'layer:k=v'], /--annotation layer:k=v: type "layer" is not one of/],

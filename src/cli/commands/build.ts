@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import type { CliContext } from '../context.js';
 import { writeFile } from 'node:fs/promises';
-import { PolyarchError, buildImages, buildMetadata, detectHostPlatform, exportBuild, parseAnnotation, parseCompression, parsePlatformList } from '../../index.js';
+import { PolyarchError, buildImages, buildMetadata, checkOutputs, detectHostPlatform, exportBuild, parseAnnotation, parseCompression, parsePlatformList } from '../../index.js';
 import { connectionOptions, globalsOf } from '../global-options.js';
 import { printJson } from '../output.js';
 
@@ -48,9 +48,11 @@ export function registerBuild(program: Command, context: CliContext): void {
       // buildx sets compression as output attributes; the flags say the same for every output.
       const attribute = (name: string) => (flags.output ?? []).flatMap((o) => o.split(',')).find((kv) => kv.startsWith(`${name}=`))?.slice(name.length + 1);
       const compression = parseCompression(flags.compression ?? attribute('compression'), flags.compressionLevel ?? attribute('compression-level'));
+      const platforms = flags.platform ? parsePlatformList(flags.platform) : [host];
+      checkOutputs(flags.output ?? [], flags.tag ?? [], platforms.length);
       const result = await buildImages(dir, {
         ...connection,
-        platforms: flags.platform ? parsePlatformList(flags.platform) : [host],
+        platforms,
         buildPlatform: host,
         sourceDateEpoch: epoch,
         compression,
