@@ -202,7 +202,7 @@ export async function buildImages(contextDir: string, options: BuildOptions): Pr
   if (options.platforms.length === 0) throw new PolyarchError('USAGE', 'build needs at least one platform');
   const created = new Date((options.sourceDateEpoch ?? 0) * 1000);
   const compression = options.compression ?? DEFAULT_COMPRESSION;
-  const keep = await loadDockerignore(context);
+  const keep = await loadDockerignore(context, dockerfilePath);
   const layout = await openLayout(options.cacheDir ?? defaultBuildCache(), { create: true });
   await mkdir(layout.dir, { recursive: true }); // layer temp files are written there before the first blob
   const io = options.signal ? { signal: options.signal } : {};

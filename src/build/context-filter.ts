@@ -1,4 +1,5 @@
-// `.dockerignore` with docker's matching rules (@balena/dockerignore implements them).
+// `.dockerignore` with docker's matching rules (@balena/dockerignore implements them). As in
+// BuildKit, `NAME.dockerignore` beside a Dockerfile called NAME wins over the context's own.
 import { readFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import dockerignore from '@balena/dockerignore';
@@ -6,8 +7,9 @@ import dockerignore from '@balena/dockerignore';
 /** true: the context path may be sent to the build. */
 export type ContextFilter = (absolutePath: string) => boolean;
 
-export async function loadDockerignore(context: string): Promise<ContextFilter> {
-  const text = await readFile(join(context, '.dockerignore'), 'utf8').catch(() => undefined);
+export async function loadDockerignore(context: string, dockerfile?: string): Promise<ContextFilter> {
+  const own = dockerfile === undefined ? undefined : await readFile(`${dockerfile}.dockerignore`, 'utf8').catch(() => undefined);
+  const text = own ?? (await readFile(join(context, '.dockerignore'), 'utf8').catch(() => undefined));
   if (text === undefined) return () => true;
   // A CommonJS module: its factory is also exported as `.default`, which is what the types describe.
   const rules = dockerignore.default().add(text.split(/\r?\n/).filter((l) => l.trim() !== '' && !l.startsWith('#')));

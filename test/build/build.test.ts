@@ -123,6 +123,21 @@ describe('polyarch build', () => {
     assert.equal((await readdir(blobs)).length, before);
   });
 
+  test('NAME.dockerignore beside a Dockerfile called NAME wins over the context\'s .dockerignore', async () => {
+    const { dir, env } = suite;
+    const ctx = join(dir.path, 'ignore-own');
+    await mkdir(join(ctx, 'app'), { recursive: true });
+    await writeFile(join(ctx, 'app', 'keep.txt'), 'keep\n');
+    await writeFile(join(ctx, 'app', 'secret.env'), 'TOKEN=x\n');
+    await writeFile(join(ctx, '.dockerignore'), '**/*.env\n');
+    await writeFile(join(ctx, 'release.Dockerfile'), 'FROM scratch\nCOPY app/ /app/\n');
+    await writeFile(join(ctx, 'release.Dockerfile.dockerignore'), 'app/keep.txt\n');
+    const local = join(dir.path, 'ignore-own-out');
+    const out = await runCli(['build', '-f', join(ctx, 'release.Dockerfile'), '-o', `type=local,dest=${local}`, ctx], { env });
+    assert.equal(out.code, 0, out.stderr);
+    assert.deepEqual(await readdir(join(local, 'app')), ['secret.env']);
+  });
+
   test('native runners: each arch pushed by digest, then merged with index create', async () => {
     const { reg, dir, env } = suite;
     const digests: string[] = [];
