@@ -32,6 +32,7 @@ import { applyLayer } from './rootfs.js';
 import { writeLayer, type LayerEntry } from './layer-writer.js';
 import { SubstitutionError, substitute } from './substitute.js';
 import { isPattern, patternSource } from './glob.js';
+import { downloadSource, isRemoteSource, remoteFileName } from './remote-source.js';
 import { DEFAULT_COMPRESSION, type CompressionOptions } from './compression.js';
 import { resolveOwner, type Owner } from './owners.js';
 import { directoriesOf, fileFromLayers } from './layer-scan.js';
@@ -422,7 +423,7 @@ export async function buildImages(contextDir: string, options: BuildOptions): Pr
           if (parts.length < 2) throw badDockerfile(file, i.line, `${i.keyword} needs a source and a destination`);
           const dest = parts[parts.length - 1]!;
           const sources = parts.slice(0, -1);
-          if (sources.some((s) => /^https?:\/\//.test(s))) throw badDockerfile(file, i.line, `${i.keyword} from a URL is not supported yet`);
+          if (i.keyword === 'COPY' && sources.some(isRemoteSource)) throw badDockerfile(file, i.line, 'COPY does not take URLs; ADD does');
           const owner = await ownerOf(i, result, sub);
           const mode = i.flags.chmod !== undefined ? Number.parseInt(i.flags.chmod, 8) : undefined;
           if (mode !== undefined && !Number.isSafeInteger(mode)) throw badDockerfile(file, i.line, `--chmod=${i.flags.chmod} is not an octal mode`);
@@ -463,6 +464,19 @@ export async function buildImages(contextDir: string, options: BuildOptions): Pr
             }
           } else {
             for (const source of sources) {
+              if (isRemoteSource(source)) {
+                // ADD URL: downloaded, never unpacked; mode 600 unless --chmod, as in BuildKit.
+                const name = remoteFileName(source);
+                if (destIsDir && !name) throw badDockerfile(file, i.line, `ADD ${source}: the URL names no file; give a file destination`);
+                const scratch = tempPathIn(layout.dir, 'download');
+                staging.push(scratch);
+                const got = await downloadSource(source, scratch, { ...(i.flags.checksum !== undefined ? { checksum: sub(i.flags.checksum) } : {}), ...io }).catch((error: unknown) => {
+                  throw error instanceof PolyarchError ? new PolyarchError(error.code, `${file}:${i.line}: ${error.message}`, { cause: error, badInput: error.badInput }) : error;
+                });
+                const target = destIsDir ? posix.join(destAbs, name!) : destAbs;
+                entries.push({ path: target.slice(1), type: 'file', source: scratch, size: got.size, mode: mode ?? 0o600, ...owner, contentKey: got.sha256 });
+                continue;
+              }
               const heredoc = i.heredocs?.find((h) => `<<${h.name}` === source);
               if (heredoc) {
                 // A here-document becomes a file named after it (mode 644 unless --chmod).

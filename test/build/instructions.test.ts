@@ -4,7 +4,10 @@
 // buildx-style annotations.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { chmod, cp, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { chmod, cp, mkdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { createHash, randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { promisify } from 'node:util';
@@ -119,6 +122,41 @@ describe('build: instructions and layer formats', () => {
     const top = JSON.parse(await readFile(join(layout, 'index.json'), 'utf8')) as { manifests: { digest: string }[] };
     const image = JSON.parse(await readFile(join(layout, 'blobs', 'sha256', (JSON.parse(await readFile(join(layout, 'blobs', 'sha256', top.manifests[0]!.digest.slice(7)), 'utf8')) as { manifests: { digest: string }[] }).manifests[0]!.digest.slice(7)), 'utf8')) as { layers: { mediaType: string }[] };
     assert.equal(image.layers[0]!.mediaType, 'application/vnd.oci.image.layer.v1.tar+zstd', 'buildx\'s compression= output attribute works too');
+  });
+
+  test('ADD URL downloads (redirects followed), checks --checksum, keeps mode 600, never unpacks', async () => {
+    const { dir, env } = suite;
+    const payload = randomBytes(100_000);
+    const digest = createHash('sha256').update(payload).digest('hex');
+    const server = createServer((request, response) => {
+      if (request.url === '/redirect') response.writeHead(302, { location: '/files/tool.bin' }).end();
+      else if (request.url === '/files/tool.bin') response.writeHead(200).end(payload);
+      else response.writeHead(404).end();
+    });
+    await new Promise<void>((done) => server.listen(0, '127.0.0.1', done));
+    const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    try {
+      const ctx = join(dir.path, 'add-url');
+      await mkdir(ctx, { recursive: true });
+      await writeFile(join(ctx, 'Dockerfile'), `FROM scratch\nADD ${base}/files/tool.bin /opt/\nADD --checksum=sha256:${digest} --chmod=755 ${base}/redirect /bin/tool\n`);
+      const local = join(dir.path, 'add-url-out');
+      const out = await runCli(['build', '-o', `type=local,dest=${local}`, ctx], { env });
+      assert.equal(out.code, 0, out.stderr);
+      assert.deepEqual(await readFile(join(local, 'opt', 'tool.bin')), payload);
+      assert.equal((await stat(join(local, 'opt', 'tool.bin'))).mode & 0o777, 0o600);
+      assert.equal((await stat(join(local, 'bin', 'tool'))).mode & 0o777, 0o755);
+
+      await writeFile(join(ctx, 'Dockerfile'), `FROM scratch\nADD --checksum=sha256:${'0'.repeat(64)} ${base}/files/tool.bin /opt/\n`);
+      const wrong = await runCli(['build', '-o', `type=local,dest=${join(dir.path, 'never')}`, ctx], { env, cwd: ctx });
+      assert.equal(wrong.code, 2, wrong.stderr);
+      assert.match(wrong.stderr, new RegExp(`^polyarch: Dockerfile:2: ${base}/files/tool.bin: content is sha256:${digest}, not the --checksum given`));
+      await writeFile(join(ctx, 'Dockerfile'), `FROM scratch\nADD ${base}/missing /opt/\n`);
+      const missing = await runCli(['build', ctx], { env, cwd: ctx });
+      assert.equal(missing.code, 1, missing.stderr);
+      assert.match(missing.stderr, /Dockerfile:2: http:\/\/127\.0\.0\.1:\d+\/missing: HTTP 404/);
+    } finally {
+      server.close();
+    }
   });
 
   test('bad input: unclosed here-document, unknown user, a required variable, a multi-platform docker archive, bad compression or annotation', async () => {
