@@ -3,7 +3,9 @@
 import { createHash } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import { rm } from 'node:fs/promises';
-import { Readable, Transform } from 'node:stream';
+import { get as httpGet, type IncomingMessage } from 'node:http';
+import { get as httpsGet } from 'node:https';
+import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { PolyarchError } from '../errors/polyarch-error.js';
 import { codeForStatus } from '../errors/codes.js';
@@ -24,6 +26,21 @@ export interface Downloaded {
   readonly sha256: string;
 }
 
+/** A GET that follows up to 10 redirects; node:http, so the body is a Node stream from the start. */
+function getFollowing(url: string, signal: AbortSignal | undefined, hops = 0): Promise<IncomingMessage> {
+  return new Promise((resolve, reject) => {
+    const request = (url.startsWith('https:') ? httpsGet : httpGet)(url, signal ? { signal } : {}, (response) => {
+      const location = response.headers.location;
+      if ((response.statusCode ?? 0) >= 300 && (response.statusCode ?? 0) < 400 && location) {
+        response.resume();
+        if (hops >= 10) reject(new Error('more than 10 redirects'));
+        else getFollowing(new URL(location, url).href, signal, hops + 1).then(resolve, reject);
+      } else resolve(response);
+    });
+    request.on('error', reject);
+  });
+}
+
 /**
  * Downloads `url` into `file` (created new). `checksum` is `sha256:HEX` or `sha512:HEX`; a
  * mismatch removes the file and is reported as bad input.
@@ -31,10 +48,14 @@ export interface Downloaded {
 export async function downloadSource(url: string, file: string, options: { checksum?: string; signal?: AbortSignal } = {}): Promise<Downloaded> {
   const want = options.checksum === undefined ? undefined : /^(sha256|sha512):([0-9a-f]+)$/i.exec(options.checksum);
   if (options.checksum !== undefined && !want) throw new PolyarchError('USAGE', `--checksum=${options.checksum}: expected sha256:HEX or sha512:HEX`, { badInput: true });
-  const response = await fetch(url, { redirect: 'follow', ...(options.signal ? { signal: options.signal } : {}) }).catch((error: unknown) => {
-    throw new PolyarchError('NETWORK', `${url}: ${(error as Error & { cause?: Error }).cause?.message ?? (error as Error).message}`, { cause: error });
+  const response = await getFollowing(url, options.signal).catch((error: unknown) => {
+    throw new PolyarchError('NETWORK', `${url}: ${(error as Error).message}`, { cause: error });
   });
-  if (!response.ok || !response.body) throw new PolyarchError(codeForStatus(response.status), `${url}: HTTP ${response.status}`);
+  const status = response.statusCode ?? 0;
+  if (status < 200 || status >= 300) {
+    response.resume();
+    throw new PolyarchError(codeForStatus(status), `${url}: HTTP ${status}`);
+  }
   const sha256 = createHash('sha256');
   const checked = want && want[1]!.toLowerCase() === 'sha512' ? createHash('sha512') : sha256;
   let size = 0;
@@ -47,7 +68,7 @@ export async function downloadSource(url: string, file: string, options: { check
     },
   });
   try {
-    await pipeline(Readable.fromWeb(response.body as import('node:stream/web').ReadableStream<Uint8Array>), hash, createWriteStream(file, { flags: 'wx' }));
+    await pipeline(response, hash, createWriteStream(file, { flags: 'wx' }));
   } catch (error) {
     await rm(file, { force: true });
     throw new PolyarchError('NETWORK', `${url}: ${(error as Error).message}`, { cause: error });
