@@ -208,7 +208,9 @@ export async function buildImages(contextDir: string, options: BuildOptions): Pr
   await mkdir(layout.dir, { recursive: true }); // layer temp files are written there before the first blob
   const io = options.signal ? { signal: options.signal } : {};
 
-  const unpackedRoots: string[] = [];
+  // Scratch files and trees (unpacked images and archives, here-documents, downloads) stay until the
+  // build ends: a later COPY --from a stage reads its files from them.
+  const scratch: string[] = [];
   try {
     return await withOpener(options, async (opener) => {
       // Platforms build side by side (their base pulls and layer compression overlap); the index
@@ -278,7 +280,7 @@ export async function buildImages(contextDir: string, options: BuildOptions): Pr
           if (known) return known;
           const image = await pullBase(name, want, line);
           const root = tempPathIn(layout.dir, 'from');
-          unpackedRoots.push(root);
+          scratch.push(root);
           await mkdir(root, { recursive: true });
           for (const layer of image.layers) await applyLayer(root, layer, await layout.openBlob(layer));
           unpacked.set(key, root);
@@ -388,8 +390,8 @@ export async function buildImages(contextDir: string, options: BuildOptions): Pr
           // Names come from the stage as built so far: files this build added, else the layers.
           const readStageFile = async (path: string) => {
             const added = result.files.get(path);
-            if (added?.source) return readFile(added.source, 'utf8');
-            return fileFromLayers(layout, result.layers, path);
+            const text = added?.source ? await readFile(added.source, 'utf8').catch(() => undefined) : undefined;
+            return text ?? fileFromLayers(layout, result.layers, path);
           };
           const owner = await resolveOwner(sub(i.flags.chown), readStageFile);
           if (typeof owner === 'string') throw badDockerfile(file, i.line, owner);
@@ -433,7 +435,6 @@ export async function buildImages(contextDir: string, options: BuildOptions): Pr
           const parents = i.flags.parents !== undefined && i.flags.parents !== 'false';
           const destIsDir = dest.endsWith('/') || sources.length > 1 || parents;
           const entries: LayerEntry[] = [];
-          const staging: string[] = [];
           if (i.flags.from !== undefined) {
             const fromName = sub(i.flags.from).toLowerCase();
             const index = stages.findIndex((s, n) => s.name === fromName || String(n) === fromName);
@@ -458,7 +459,8 @@ export async function buildImages(contextDir: string, options: BuildOptions): Pr
                   if (e.type === 'directory' && e.path === prefix) continue; // its contents go to dest
                   const rest = e.path === prefix ? posix.basename(prefix) : e.path.slice(prefix.length + 1);
                   const target = e.path === prefix && !destIsDir ? destAbs : posix.join(destAbs, rest);
-                  entries.push({ ...e, path: target.slice(1), ...owner, ...(mode !== undefined ? { mode } : {}) });
+                  // Files from a stage keep their owner unless --chown says otherwise (BuildKit).
+                  entries.push({ ...e, path: target.slice(1), ...(i.flags.chown !== undefined ? owner : {}), ...(mode !== undefined ? { mode } : {}) });
                 }
               }
             }
@@ -468,25 +470,25 @@ export async function buildImages(contextDir: string, options: BuildOptions): Pr
                 // ADD URL: downloaded, never unpacked; mode 600 unless --chmod, as in BuildKit.
                 const name = remoteFileName(source);
                 if (destIsDir && !name) throw badDockerfile(file, i.line, `ADD ${source}: the URL names no file; give a file destination`);
-                const scratch = tempPathIn(layout.dir, 'download');
-                staging.push(scratch);
-                const got = await downloadSource(source, scratch, { ...(i.flags.checksum !== undefined ? { checksum: sub(i.flags.checksum) } : {}), ...io }).catch((error: unknown) => {
+                const downloaded = tempPathIn(layout.dir, 'download');
+                scratch.push(downloaded);
+                const got = await downloadSource(source, downloaded, { ...(i.flags.checksum !== undefined ? { checksum: sub(i.flags.checksum) } : {}), ...io }).catch((error: unknown) => {
                   throw error instanceof PolyarchError ? new PolyarchError(error.code, `${file}:${i.line}: ${error.message}`, { cause: error, badInput: error.badInput }) : error;
                 });
                 const target = destIsDir ? posix.join(destAbs, name!) : destAbs;
-                entries.push({ path: target.slice(1), type: 'file', source: scratch, size: got.size, mode: mode ?? 0o600, ...owner, contentKey: got.sha256 });
+                entries.push({ path: target.slice(1), type: 'file', source: downloaded, size: got.size, mode: mode ?? 0o600, ...owner, contentKey: got.sha256 });
                 continue;
               }
               const heredoc = i.heredocs?.find((h) => `<<${h.name}` === source);
               if (heredoc) {
                 // A here-document becomes a file named after it (mode 644 unless --chmod).
                 const content = heredoc.expand ? sub(heredoc.content) : heredoc.content;
-                const scratch = tempPathIn(layout.dir, 'heredoc');
-                staging.push(scratch);
-                await writeFile(scratch, content, { flag: 'wx' });
+                const written = tempPathIn(layout.dir, 'heredoc');
+                scratch.push(written);
+                await writeFile(written, content, { flag: 'wx' });
                 const target = destIsDir ? posix.join(destAbs, heredoc.name) : destAbs;
                 const contentKey = createHash('sha256').update(content).digest('hex');
-                entries.push({ path: target.slice(1), type: 'file', source: scratch, size: Buffer.byteLength(content), mode: mode ?? 0o644, ...owner, contentKey });
+                entries.push({ path: target.slice(1), type: 'file', source: written, size: Buffer.byteLength(content), mode: mode ?? 0o644, ...owner, contentKey });
                 continue;
               }
               for (const path of await expandSource(context, source, file, i.line, keep)) {
@@ -495,7 +497,7 @@ export async function buildImages(contextDir: string, options: BuildOptions): Pr
                 const archive = i.keyword === 'ADD' && !isDir ? await tarKind(path) : undefined;
                 if (archive) {
                   const unpacked = tempPathIn(layout.dir, 'add');
-                  staging.push(unpacked);
+                  scratch.push(unpacked);
                   await mkdir(unpacked, { recursive: true });
                   await applyLayer(unpacked, { mediaType: archive, digest: 'sha256:0' as Descriptor['digest'], size: 0 }, createReadStream(path));
                   entries.push(...(await contextEntries(unpacked, destAbs.slice(1), { ...owner, ...(mode !== undefined ? { mode } : {}) }, () => true)));
@@ -518,7 +520,6 @@ export async function buildImages(contextDir: string, options: BuildOptions): Pr
             }
             return written;
           });
-          for (const dir of staging) await rm(dir, { recursive: true, force: true });
           result.layers.push(layer.descriptor);
           result.diffIds.push(layer.diffId);
           result.history.push({ created: created.toISOString(), created_by: `${i.keyword} ${i.text}`, comment: 'polyarch' });
@@ -535,8 +536,7 @@ export async function buildImages(contextDir: string, options: BuildOptions): Pr
       return { layout: layout.dir, tag, index, images };
     });
   } finally {
-    // Images unpacked for COPY --from are scratch space, not cache.
-    for (const root of unpackedRoots) await rm(root, { recursive: true, force: true });
+    for (const path of scratch) await rm(path, { recursive: true, force: true });
   }
 }
 

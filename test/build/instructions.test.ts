@@ -124,6 +124,38 @@ describe('build: instructions and layer formats', () => {
     assert.equal(image.layers[0]!.mediaType, 'application/vnd.oci.image.layer.v1.tar+zstd', 'buildx\'s compression= output attribute works too');
   });
 
+  test('files a stage made from here-documents can be copied from and looked up by later stages', async () => {
+    const { reg, dir, env } = suite;
+    const ctx = join(dir.path, 'stages');
+    await mkdir(ctx, { recursive: true });
+    await writeFile(
+      join(ctx, 'Dockerfile'),
+      [
+        'FROM scratch AS gen',
+        'ARG TARGETARCH',
+        'COPY <<EOF /etc/passwd',
+        'svc:x:700:700::/:/bin/sh',
+        'EOF',
+        'COPY <<EOF /conf/app.yaml',
+        'arch: ${TARGETARCH}',
+        'EOF',
+        'FROM gen AS owned',
+        'COPY --chown=svc <<EOF /conf/owned',
+        'mine',
+        'EOF',
+        'FROM scratch',
+        'COPY --from=owned /conf/ /conf/',
+        '',
+      ].join('\n'),
+    );
+    const ref = `${reg.host}/stages:1`;
+    const out = await runCli(['build', '--platform', 'linux/arm64', '-t', ref, '--push', ctx], { env });
+    assert.equal(out.code, 0, out.stderr);
+    const arm = await pull(dir.path, ref, 'arm64');
+    assert.equal(await fileText(arm, 'conf/app.yaml'), 'arch: arm64\n');
+    assert.equal((await listing(arm)).get('conf/owned'), '-rw-r--r-- 700/700', 'svc from the passwd a here-document wrote');
+  });
+
   test('ADD URL downloads (redirects followed), checks --checksum, keeps mode 600, never unpacks', async () => {
     const { dir, env } = suite;
     const payload = randomBytes(100_000);
