@@ -28,7 +28,7 @@ import { openLayout, type OciLayout } from '../store/oci-layout.js';
 import { badDockerfile, parseDockerfile, type Instruction } from './dockerfile.js';
 import { loadDockerignore, type ContextFilter } from './context-filter.js';
 import { cachedLayer } from './layer-cache.js';
-import { applyLayer } from './rootfs.js';
+import { applyLayer, type RecordedFacts } from './rootfs.js';
 import { writeLayer, type LayerEntry } from './layer-writer.js';
 import { SubstitutionError, substitute } from './substitute.js';
 import { isPattern, patternSource } from './glob.js';
@@ -115,18 +115,38 @@ function splitStages(instructions: readonly Instruction[]): { globals: Instructi
   return { globals, stages };
 }
 
+/** Mode and owner an entry gets, from its source path and the mode on disk. */
+type EntryFacts = (source: string, diskMode: number) => { mode: number; uid: number; gid: number };
+
+/** Context files: owned by root (or --chown), with their own mode (or --chmod). */
+function contextFacts(owner: Owner, mode: number | undefined): EntryFacts {
+  return (_source, diskMode) => ({ mode: mode ?? diskMode, ...owner });
+}
+
 /**
- * Files under a context path (a file, or a directory's contents), as image-relative entries.
+ * Files of an unpacked image or archive keep the mode and owner their tar headers gave, which the
+ * disk copy may have lost; --chown and --chmod still win.
+ */
+function recordedFacts(root: string, recorded: RecordedFacts, chown: Owner | undefined, mode: number | undefined): EntryFacts {
+  return (source, diskMode) => {
+    const facts = recorded.get(relative(root, source));
+    return { mode: mode ?? facts?.mode ?? diskMode, ...(chown ?? { uid: facts?.uid ?? 0, gid: facts?.gid ?? 0 }) };
+  };
+}
+
+/**
+ * Files under a source path (a file, or a directory's contents), as image-relative entries.
  * The path itself is followed when it is a symlink; links inside a directory stay links, as in docker.
  */
-async function contextEntries(source: string, dest: string, base: { mode?: number; uid: number; gid: number }, keep: ContextFilter, nested = false): Promise<LayerEntry[]> {
+async function contextEntries(source: string, dest: string, facts: EntryFacts, keep: ContextFilter, nested = false): Promise<LayerEntry[]> {
   const info = nested ? await lstat(source) : await stat(source);
-  if (info.isSymbolicLink()) return [{ path: dest, type: 'symlink', linkname: await readlink(source), mode: 0o777, uid: base.uid, gid: base.gid }];
-  if (!info.isDirectory()) return [{ path: dest, type: 'file', source, size: info.size, mode: base.mode ?? (info.mode & 0o7777), uid: base.uid, gid: base.gid, mtimeMs: info.mtimeMs }];
+  const own = facts(source, info.mode & 0o7777);
+  if (info.isSymbolicLink()) return [{ path: dest, type: 'symlink', linkname: await readlink(source), mode: 0o777, uid: own.uid, gid: own.gid }];
+  if (!info.isDirectory()) return [{ path: dest, type: 'file', source, size: info.size, ...own, mtimeMs: info.mtimeMs }];
   // A directory inside the source is copied with its mode; the source directory itself is not.
-  const out: LayerEntry[] = nested ? [{ path: dest, type: 'directory', mode: base.mode ?? (info.mode & 0o7777), uid: base.uid, gid: base.gid }] : [];
+  const out: LayerEntry[] = nested ? [{ path: dest, type: 'directory', ...own }] : [];
   for (const name of (await readdir(source)).sort()) {
-    if (keep(join(source, name))) out.push(...(await contextEntries(join(source, name), posix.join(dest, name), base, keep, true)));
+    if (keep(join(source, name))) out.push(...(await contextEntries(join(source, name), posix.join(dest, name), facts, keep, true)));
   }
   return out;
 }
@@ -273,8 +293,8 @@ export async function buildImages(contextDir: string, options: BuildOptions): Pr
           };
         };
 
-        const unpacked = new Map<string, string>();
-        const imageRoot = async (name: string, want: Platform, line: number): Promise<string> => {
+        const unpacked = new Map<string, { root: string; recorded: RecordedFacts }>();
+        const imageRoot = async (name: string, want: Platform, line: number): Promise<{ root: string; recorded: RecordedFacts }> => {
           const key = `${name} ${formatPlatform(want)}`;
           const known = unpacked.get(key);
           if (known) return known;
@@ -282,9 +302,10 @@ export async function buildImages(contextDir: string, options: BuildOptions): Pr
           const root = tempPathIn(layout.dir, 'from');
           scratch.push(root);
           await mkdir(root, { recursive: true });
-          for (const layer of image.layers) await applyLayer(root, layer, await layout.openBlob(layer));
-          unpacked.set(key, root);
-          return root;
+          const recorded: RecordedFacts = new Map();
+          for (const layer of image.layers) await applyLayer(root, layer, await layout.openBlob(layer), recorded);
+          unpacked.set(key, { root, recorded });
+          return { root, recorded };
         };
 
         const runInstructions = async (stage: Stage, result: StageResult, autoArgs: Map<string, string>): Promise<void> => {
@@ -427,6 +448,8 @@ export async function buildImages(contextDir: string, options: BuildOptions): Pr
           const sources = parts.slice(0, -1);
           if (i.keyword === 'COPY' && sources.some(isRemoteSource)) throw badDockerfile(file, i.line, 'COPY does not take URLs; ADD does');
           const owner = await ownerOf(i, result, sub);
+          // Only an explicit --chown replaces the owners files from a stage, an image or an archive had.
+          const chown = i.flags.chown !== undefined ? owner : undefined;
           const mode = i.flags.chmod !== undefined ? Number.parseInt(i.flags.chmod, 8) : undefined;
           if (mode !== undefined && !Number.isSafeInteger(mode)) throw badDockerfile(file, i.line, `--chmod=${i.flags.chmod} is not an octal mode`);
           const workdir = (result.config.config.WorkingDir as string | undefined) || '/';
@@ -440,14 +463,14 @@ export async function buildImages(contextDir: string, options: BuildOptions): Pr
             const index = stages.findIndex((s, n) => s.name === fromName || String(n) === fromName);
             if (index < 0) {
               // Not a stage: an image, unpacked once per build and platform, then copied from like a context.
-              const root = await imageRoot(sub(i.flags.from), result.config as Platform, i.line);
+              const { root, recorded } = await imageRoot(sub(i.flags.from), result.config as Platform, i.line);
               for (const source of sources) {
                 const path = resolve(root, source.replace(/^\/+/, ''));
                 if (relative(root, path).startsWith('..')) throw badDockerfile(file, i.line, `COPY --from=${i.flags.from}: ${source} is outside the image`);
                 const info = await stat(path).catch(() => undefined);
                 if (!info) throw badDockerfile(file, i.line, `COPY --from=${i.flags.from}: ${source} not found in the image`);
                 const target = info.isDirectory() ? destAbs : destIsDir ? posix.join(destAbs, posix.basename(path)) : destAbs;
-                entries.push(...(await contextEntries(path, target.slice(1), { ...owner, ...(mode !== undefined ? { mode } : {}) }, () => true)));
+                entries.push(...(await contextEntries(path, target.slice(1), recordedFacts(root, recorded, chown, mode), () => true)));
               }
             } else {
               const from = await buildStage(index);
@@ -459,8 +482,7 @@ export async function buildImages(contextDir: string, options: BuildOptions): Pr
                   if (e.type === 'directory' && e.path === prefix) continue; // its contents go to dest
                   const rest = e.path === prefix ? posix.basename(prefix) : e.path.slice(prefix.length + 1);
                   const target = e.path === prefix && !destIsDir ? destAbs : posix.join(destAbs, rest);
-                  // Files from a stage keep their owner unless --chown says otherwise (BuildKit).
-                  entries.push({ ...e, path: target.slice(1), ...(i.flags.chown !== undefined ? owner : {}), ...(mode !== undefined ? { mode } : {}) });
+                  entries.push({ ...e, path: target.slice(1), ...chown, ...(mode !== undefined ? { mode } : {}) });
                 }
               }
             }
@@ -499,12 +521,13 @@ export async function buildImages(contextDir: string, options: BuildOptions): Pr
                   const unpacked = tempPathIn(layout.dir, 'add');
                   scratch.push(unpacked);
                   await mkdir(unpacked, { recursive: true });
-                  await applyLayer(unpacked, { mediaType: archive, digest: 'sha256:0' as Descriptor['digest'], size: 0 }, createReadStream(path));
-                  entries.push(...(await contextEntries(unpacked, destAbs.slice(1), { ...owner, ...(mode !== undefined ? { mode } : {}) }, () => true)));
+                  const recorded: RecordedFacts = new Map();
+                  await applyLayer(unpacked, { mediaType: archive, digest: 'sha256:0' as Descriptor['digest'], size: 0 }, createReadStream(path), recorded);
+                  entries.push(...(await contextEntries(unpacked, destAbs.slice(1), recordedFacts(unpacked, recorded, chown, mode), () => true)));
                   continue;
                 }
                 const target = parents ? posix.join(destAbs, keptParents(context, source, path)) : isDir ? destAbs : destIsDir ? posix.join(destAbs, posix.basename(path)) : destAbs;
-                entries.push(...(await contextEntries(path, target.slice(1), { ...owner, ...(mode !== undefined ? { mode } : {}) }, keep)));
+                entries.push(...(await contextEntries(path, target.slice(1), contextFacts(owner, mode), keep)));
               }
             }
           }

@@ -16,7 +16,10 @@ function inside(root: string, name: string): string | undefined {
   return path === root || path.startsWith(root + sep) ? path : undefined;
 }
 
-async function applyEntry(root: string, header: Header, stream: Readable): Promise<void> {
+/** Mode and owner of each path a layer wrote, as its tar header gave them (the disk may not keep them). */
+export type RecordedFacts = Map<string, { readonly mode: number; readonly uid: number; readonly gid: number }>;
+
+async function applyEntry(root: string, header: Header, stream: Readable, record?: RecordedFacts): Promise<void> {
   const base = header.name.split('/').pop() ?? '';
   const target = inside(root, header.name);
   if (!target) {
@@ -36,6 +39,7 @@ async function applyEntry(root: string, header: Header, stream: Readable): Promi
     return;
   }
   await mkdir(dirname(target), { recursive: true });
+  record?.set(target.slice(root.length + 1), { mode: (header.mode ?? 0o644) & 0o7777, uid: header.uid ?? 0, gid: header.gid ?? 0 });
   if (header.type === 'directory') {
     await mkdir(target, { recursive: true });
     stream.resume();
@@ -52,11 +56,11 @@ async function applyEntry(root: string, header: Header, stream: Readable): Promi
   }
 }
 
-/** Applies one layer (verified stream from the store) onto `root`. */
-export async function applyLayer(root: string, layer: Descriptor, content: Readable): Promise<void> {
+/** Applies one layer (verified stream from the store) onto `root`; `record` gathers each path's header facts. */
+export async function applyLayer(root: string, layer: Descriptor, content: Readable, record?: RecordedFacts): Promise<void> {
   const tar = extract();
   tar.on('entry', (header, stream, next) => {
-    applyEntry(root, header, stream as unknown as Readable).then(() => next(), (error: unknown) => tar.destroy(error as Error));
+    applyEntry(root, header, stream as unknown as Readable, record).then(() => next(), (error: unknown) => tar.destroy(error as Error));
   });
   await pipeline(content, decompressor(layer), tar);
 }
