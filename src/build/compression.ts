@@ -4,10 +4,18 @@
 import { availableParallelism } from 'node:os';
 import { PassThrough, Transform } from 'node:stream';
 import { constants, crc32, createGunzip, deflateRaw, deflateRawSync } from 'node:zlib';
-import { CompressStream, DecompressStream } from 'zstd-napi';
+import { createRequire } from 'node:module';
 import { PolyarchError } from '../errors/polyarch-error.js';
 import { MediaType, layerCompression } from '../mediatype/mediatype.js';
 import type { Descriptor } from '../image/descriptor.js';
+
+// zstd-napi is a native module: loaded the first time a zstd layer is met, so that no other
+// command pays for it at startup.
+let zstdModule: typeof import('zstd-napi') | undefined;
+function zstd(): typeof import('zstd-napi') {
+  zstdModule ??= createRequire(import.meta.url)('zstd-napi') as typeof import('zstd-napi');
+  return zstdModule;
+}
 
 export type CompressionKind = 'gzip' | 'zstd' | 'uncompressed';
 
@@ -53,7 +61,7 @@ export function effectiveLevel(options: CompressionOptions): number {
 export function compressor(options: CompressionOptions): Transform {
   if (options.kind === 'uncompressed') return new PassThrough();
   // zstd's multi-threaded mode gives the same bytes for any worker count ≥ 1, so every machine agrees.
-  if (options.kind === 'zstd') return new CompressStream({ compressionLevel: effectiveLevel(options), nbWorkers: Math.max(1, availableParallelism()), checksumFlag: true });
+  if (options.kind === 'zstd') return new (zstd().CompressStream)({ compressionLevel: effectiveLevel(options), nbWorkers: Math.max(1, availableParallelism()), checksumFlag: true });
   return parallelGzip(effectiveLevel(options));
 }
 
@@ -61,7 +69,7 @@ export function compressor(options: CompressionOptions): Transform {
 export function decompressor(layer: Pick<Descriptor, 'mediaType' | 'digest'>): Transform {
   const kind = layerCompression(layer.mediaType);
   if (kind === 'gzip') return createGunzip();
-  if (kind === 'zstd') return new DecompressStream();
+  if (kind === 'zstd') return new (zstd().DecompressStream)();
   if (kind === 'none') return new PassThrough();
   throw new PolyarchError('UNSUPPORTED_MEDIA_TYPE', `layer ${layer.digest}: media type ${layer.mediaType} is not a layer this can unpack`);
 }
