@@ -193,6 +193,48 @@ async function expandSource(context: string, source: string, file: string, line:
   return found;
 }
 
+/** EXPOSE's `80`, `53/udp` or `8000-8002/tcp`, as the config's `port/proto` keys (ranges expanded, as docker does). */
+function exposedPorts(spec: string, file: string, line: number): string[] {
+  const match = /^(\d+)(?:-(\d+))?(?:\/(tcp|udp|sctp))?$/i.exec(spec);
+  const first = Number(match?.[1]);
+  const last = Number(match?.[2] ?? match?.[1]);
+  if (!match || first > last || last > 65535) throw badDockerfile(file, line, `EXPOSE ${spec}: expected PORT[-PORT][/tcp|udp|sctp]`);
+  const proto = (match[3] ?? 'tcp').toLowerCase();
+  return Array.from({ length: last - first + 1 }, (_, k) => `${first + k}/${proto}`);
+}
+
+/** A Go duration (`30s`, `1m30s`, `500ms`) in nanoseconds, as the image config stores them. */
+function durationNs(text: string, flag: string, file: string, line: number): number {
+  const units: Record<string, number> = { ns: 1, us: 1e3, µs: 1e3, ms: 1e6, s: 1e9, m: 60e9, h: 3600e9 };
+  const parts = [...text.matchAll(/(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)/g)];
+  if (parts.length === 0 || parts.map((p) => p[0]).join('') !== text) throw badDockerfile(file, line, `HEALTHCHECK --${flag}=${text}: expected a duration such as 30s or 1m30s`);
+  return Math.round(parts.reduce((sum, p) => sum + Number(p[1]) * units[p[2]!]!, 0));
+}
+
+/** HEALTHCHECK [--interval --timeout --start-period --start-interval --retries] CMD … | NONE, as BuildKit writes it. */
+function healthcheck(i: Instruction, file: string): Record<string, unknown> {
+  if (i.args[0]?.toUpperCase() === 'NONE') return { Test: ['NONE'] };
+  if (i.args[0]?.toUpperCase() !== 'CMD') throw badDockerfile(file, i.line, 'HEALTHCHECK needs CMD or NONE');
+  const rest = i.text.replace(/^CMD\s+/i, '');
+  let json: string[] | undefined;
+  if (rest.startsWith('[')) {
+    try {
+      json = JSON.parse(rest) as string[];
+    } catch {
+      json = undefined; // not JSON: shell form, as BuildKit reads it
+    }
+  }
+  const check: Record<string, unknown> = { Test: json ? ['CMD', ...json] : ['CMD-SHELL', rest] };
+  const fields: [string, string][] = [['interval', 'Interval'], ['timeout', 'Timeout'], ['start-period', 'StartPeriod'], ['start-interval', 'StartInterval']];
+  for (const [flag, field] of fields) if (i.flags[flag] !== undefined) check[field] = durationNs(i.flags[flag]!, flag, file, i.line);
+  if (i.flags.retries !== undefined) {
+    const retries = Number(i.flags.retries);
+    if (!Number.isInteger(retries) || retries < 0) throw badDockerfile(file, i.line, `HEALTHCHECK --retries=${i.flags.retries}: expected a whole number`);
+    check.Retries = retries;
+  }
+  return check;
+}
+
 /** `--parents`: the part of a context path kept under the destination (after a `/./` pivot, if any). */
 function keptParents(context: string, source: string, path: string): string {
   const pivot = source.indexOf('/./');
@@ -320,7 +362,8 @@ export async function buildImages(contextDir: string, options: BuildOptions): Pr
             result.history.push({ created: created.toISOString(), created_by: createdBy, comment: 'polyarch', ...(emptyLayer ? { empty_layer: true } : {}) });
           let line = stage.from.line;
           const sub = (t: string) => subAt(t, vars, line);
-          const command = (i: Instruction): string[] => (i.json ? [...i.json] : [...shell, sub(i.text)]);
+          // CMD, ENTRYPOINT and HEALTHCHECK are not expanded at build time: the shell does it at run time.
+          const command = (i: Instruction): string[] => (i.json ? [...i.json] : [...shell, i.text]);
           for (const i of stage.body) {
             line = i.line;
             switch (i.keyword) {
@@ -356,7 +399,7 @@ export async function buildImages(contextDir: string, options: BuildOptions): Pr
                 note(`USER ${i.text}`, true);
                 break;
               case 'EXPOSE':
-                cfg.ExposedPorts = { ...((cfg.ExposedPorts as object) ?? {}), ...Object.fromEntries(i.args.map((p) => [sub(p).includes('/') ? sub(p) : `${sub(p)}/tcp`, {}])) };
+                cfg.ExposedPorts = { ...((cfg.ExposedPorts as object) ?? {}), ...Object.fromEntries(i.args.flatMap((p) => exposedPorts(sub(p), file, i.line)).map((p) => [p, {}])) };
                 note(`EXPOSE ${i.text}`, true);
                 break;
               case 'VOLUME':
@@ -385,15 +428,10 @@ export async function buildImages(contextDir: string, options: BuildOptions): Pr
               case 'MAINTAINER':
                 (result.config as { author?: string }).author = i.text;
                 break;
-              case 'HEALTHCHECK': {
-                if (i.args[0]?.toUpperCase() === 'NONE') cfg.Healthcheck = { Test: ['NONE'] };
-                else {
-                  const rest = i.text.replace(/^CMD\s+/i, '');
-                  const json = rest.startsWith('[') ? (JSON.parse(rest) as string[]) : undefined;
-                  cfg.Healthcheck = { Test: json ? ['CMD', ...json] : ['CMD-SHELL', sub(rest)] };
-                }
+              case 'HEALTHCHECK':
+                cfg.Healthcheck = healthcheck(i, file);
+                note(`HEALTHCHECK ${i.text}`, true);
                 break;
-              }
               case 'COPY':
               case 'ADD':
                 await copyInstruction(i, result, sub);

@@ -83,17 +83,19 @@ describe('polyarch build', () => {
     await writeFile(join(ctx, 'src', 'app.txt'), 'app\n');
     await writeFile(
       join(ctx, 'Dockerfile'),
-      `ARG BASE=${reg.host}/base:1\nFROM --platform=$BUILDPLATFORM scratch AS build\nARG TARGETARCH\nCOPY src/ /out/\nFROM \${BASE}\nARG TARGETARCH\nENV ARCH=\${TARGETARCH} MODE=\${MODE:-prod}\nLABEL org.example.arch=$TARGETARCH\nWORKDIR /app\nCOPY --from=build /out/app.txt ./\nEXPOSE 8080\nENTRYPOINT ["/app/run"]\n`,
+      `ARG BASE=${reg.host}/base:1\nFROM --platform=$BUILDPLATFORM scratch AS build\nARG TARGETARCH\nCOPY src/ /out/\nFROM \${BASE}\nARG TARGETARCH\nENV ARCH=\${TARGETARCH} MODE=\${MODE:-prod}\nLABEL org.example.arch=$TARGETARCH\nWORKDIR /app\nCOPY --from=build /out/app.txt ./\nEXPOSE 8080 9000-9001/udp\nENTRYPOINT ["/app/run"]\nCMD serve --port $PORT\nHEALTHCHECK --interval=30s --timeout=1m30s --retries=3 CMD wget -q http://localhost/ || exit 1\n`,
     );
     const out = await runCli(['build', '--platform', 'linux/amd64,linux/arm64', '-o', `type=registry,name=${reg.host}/multi:1`, ctx], { env });
     assert.equal(out.code, 0, out.stderr);
-    const config = JSON.parse((await exec('skopeo', ['inspect', '--config', '--tls-verify=false', '--override-arch', 'arm64', `docker://${reg.host}/multi:1`])).stdout) as { architecture: string; rootfs: { diff_ids: string[] }; config: { Env: string[]; Labels: Record<string, string>; WorkingDir: string; ExposedPorts: object; Entrypoint: string[] } };
+    const config = JSON.parse((await exec('skopeo', ['inspect', '--config', '--raw', '--tls-verify=false', '--override-arch', 'arm64', `docker://${reg.host}/multi:1`])).stdout) as { architecture: string; rootfs: { diff_ids: string[] }; config: { Env: string[]; Labels: Record<string, string>; WorkingDir: string; ExposedPorts: object; Entrypoint: string[]; Cmd: string[]; Healthcheck: object } };
     assert.equal(config.architecture, 'arm64');
     assert.equal(config.rootfs.diff_ids.length, 3, 'two base layers and one COPY');
     assert.ok(config.config.Env.includes('ARCH=arm64') && config.config.Env.includes('MODE=prod'));
     assert.equal(config.config.Labels['org.example.arch'], 'arm64');
     assert.equal(config.config.WorkingDir, '/app');
-    assert.deepEqual(config.config.ExposedPorts, { '8080/tcp': {} });
+    assert.deepEqual(config.config.ExposedPorts, { '8080/tcp': {}, '9000/udp': {}, '9001/udp': {} });
+    assert.deepEqual(config.config.Cmd, ['/bin/sh', '-c', 'serve --port $PORT'], 'the shell expands CMD at run time, not the build');
+    assert.deepEqual(config.config.Healthcheck, { Test: ['CMD-SHELL', 'wget -q http://localhost/ || exit 1'], Interval: 30e9, Timeout: 90e9, Retries: 3 });
     assert.equal((await pulledFiles(dir.path, `${reg.host}/multi:1`, 'arm64')).get('app/app.txt'), 'app\n');
     const baseArm = JSON.parse((await exec('skopeo', ['inspect', '--raw', '--tls-verify=false', '--override-arch', 'arm64', `docker://${reg.host}/multi:1`])).stdout) as { manifests: { digest: string }[] };
     assert.equal(baseArm.manifests.length, 2);

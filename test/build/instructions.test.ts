@@ -208,13 +208,15 @@ describe('build: instructions and layer formats', () => {
     }
   });
 
-  test('bad input: unclosed here-document, unknown user, a required variable, a multi-platform docker archive, bad compression or annotation', async () => {
+  test('bad input: unclosed here-document, unknown user, a required variable, a bad HEALTHCHECK or EXPOSE, a multi-platform docker archive, bad compression or annotation', async () => {
     const { reg, dir, env } = suite;
     const cases: [string, string[], RegExp][] = [
       ['FROM scratch\nCOPY <<EOF /x\nhi\n', [], /Dockerfile:2: here-document <<EOF has no closing EOF line/],
       ['FROM scratch\nCOPY --chown=nobody <<EOF /x\nhi\nEOF\n', [], /Dockerfile:2: --chown=nobody: user "nobody" is not in the image's \/etc\/passwd/],
       ['FROM scratch\nARG NAME\nCOPY <<EOF /x\n${NAME:?NAME is required}\nEOF\n', [], /Dockerfile:3: NAME: NAME is required/],
       ['FROM scratch\n', ['--platform', 'linux/amd64,linux/arm64', '-o', 'type=docker,dest=x.tar'], /--output type=docker,dest=x.tar: a docker archive holds one platform, not 2/],
+      ['FROM scratch\nHEALTHCHECK --interval=soon CMD true\n', [], /Dockerfile:2: HEALTHCHECK --interval=soon: expected a duration/],
+      ['FROM scratch\nEXPOSE http\n', [], /Dockerfile:2: EXPOSE http: expected PORT\[-PORT\]/],
       ['FROM scratch\n', ['--compression', 'lz4'], /compression "lz4" is not one of gzip, zstd, uncompressed/],
       ['FROM scratch\n', ['--compression-level', '12'], /compression level "12" is out of range for gzip \(0–9\)/],
       ['FROM scratch\n', ['--annotation', 'layer:k=v'], /--annotation layer:k=v: type "layer" is not one of/],
