@@ -17,6 +17,7 @@ import { runCli } from '../helpers/run-cli.js';
 
 const exec = promisify(execFile);
 const EXAMPLE = new URL('../../../examples/hello', import.meta.url).pathname;
+const FIXTURES = new URL('../../../test/fixtures/build/', import.meta.url).pathname;
 
 /** Every file in a gzip layer, path → content. */
 async function layerFiles(gz: Buffer): Promise<Map<string, string>> {
@@ -78,14 +79,7 @@ describe('polyarch build', () => {
     const { endpoint } = await opener.open(parseLocation(`${reg.host}/base:1`), 'write');
     const base = await randomIndex(endpoint, [{ os: 'linux', architecture: 'amd64' }, { os: 'linux', architecture: 'arm64' }], { tag: '1', layers: 2, bytes: 1024, seed: 'base' });
     await opener.close();
-    const ctx = join(dir.path, 'multi');
-    await mkdir(join(ctx, 'src'), { recursive: true });
-    await writeFile(join(ctx, 'src', 'app.txt'), 'app\n');
-    await writeFile(
-      join(ctx, 'Dockerfile'),
-      `ARG BASE=${reg.host}/base:1\nFROM --platform=$BUILDPLATFORM scratch AS build\nARG TARGETARCH\nCOPY src/ /out/\nFROM \${BASE}\nARG TARGETARCH\nENV ARCH=\${TARGETARCH} MODE=\${MODE:-prod}\nLABEL org.example.arch=$TARGETARCH\nWORKDIR /app\nCOPY --from=build /out/app.txt ./\nEXPOSE 8080 9000-9001/udp\nENTRYPOINT ["/app/run"]\nCMD serve --port $PORT\nHEALTHCHECK --interval=30s --timeout=1m30s --retries=3 CMD wget -q http://localhost/ || exit 1\n`,
-    );
-    const out = await runCli(['build', '--platform', 'linux/amd64,linux/arm64', '-o', `type=registry,name=${reg.host}/multi:1`, ctx], { env });
+    const out = await runCli(['build', '--platform', 'linux/amd64,linux/arm64', '--build-arg', `BASE=${reg.host}/base:1`, '-o', `type=registry,name=${reg.host}/multi:1`, FIXTURES + 'multi-stage'], { env });
     assert.equal(out.code, 0, out.stderr);
     const config = JSON.parse((await exec('skopeo', ['inspect', '--config', '--raw', '--tls-verify=false', '--override-arch', 'arm64', `docker://${reg.host}/multi:1`])).stdout) as { architecture: string; rootfs: { diff_ids: string[] }; config: { Env: string[]; Labels: Record<string, string>; WorkingDir: string; ExposedPorts: object; Entrypoint: string[]; Cmd: string[]; Healthcheck: object } };
     assert.equal(config.architecture, 'arm64');
