@@ -97,7 +97,7 @@ describe('polyarch build', () => {
   });
 
   test('.dockerignore keeps files out; an unchanged rebuild reuses its layers', async () => {
-    const { reg, dir, env } = suite;
+    const { reg, dir } = suite;
     const ctx = join(dir.path, 'ignore');
     await mkdir(join(ctx, 'app'), { recursive: true });
     await writeFile(join(ctx, 'app', 'keep.txt'), 'keep\n');

@@ -41,7 +41,6 @@ describe('docker manifest workflow and index create', () => {
   let env: NodeJS.ProcessEnv;
   let x86: GeneratedImage;
   let arm64: GeneratedImage;
-  let armv7: GeneratedImage;
 
   before(async () => {
     reg = await startDistribution();
@@ -50,7 +49,7 @@ describe('docker manifest workflow and index create', () => {
     // Per-arch images named as the seeds name them, with the platform only in their configs.
     x86 = await pushImage(`${reg.host}/foo-x86_64:latest`, { os: 'linux', architecture: 'amd64' });
     arm64 = await pushImage(`${reg.host}/foo-arm64:latest`, { os: 'linux', architecture: 'arm64', variant: 'v8' });
-    armv7 = await pushImage(`${reg.host}/foo-armv7:latest`, { os: 'linux', architecture: 'arm', variant: 'v7' });
+    await pushImage(`${reg.host}/foo-armv7:latest`, { os: 'linux', architecture: 'arm', variant: 'v7' });
   });
   after(async () => {
     await reg?.stop();
