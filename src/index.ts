@@ -69,4 +69,4 @@ export { createRegistryServer, type RegistryServer, type RegistryServerOptions }
 export { buildImages, defaultBuildCache, type BuildOptions, type BuildResult } from './build/build.js';
 export { buildMetadata, checkOutputs, exportBuild, outputLocations, type ExportOptions } from './build/outputs.js';
 export { parseCompression, type CompressionKind, type CompressionOptions } from './build/compression.js';
-export { parseAnnotation, type Annotation, type AnnotationTarget } from './build/annotations.js';
+export { annotationsFor, parseAnnotation, type Annotation, type AnnotationTarget } from './build/annotations.js';

@@ -1,5 +1,6 @@
 // `--annotation` in buildx's grammar: `[TYPE[,TYPE…][[PLATFORM]]:]KEY=VALUE`, where TYPE is
-// manifest (the default), index or manifest-descriptor, and PLATFORM limits it to one image.
+// manifest, index or manifest-descriptor, and PLATFORM limits it to one image. Without a TYPE,
+// `build` annotates manifests (as `buildx build`), `index create` the index (as `imagetools create`).
 import type { Platform } from '../platform/platform.js';
 import { PolyarchError } from '../errors/polyarch-error.js';
 import { parsePlatform } from '../platform/platform.js';
@@ -18,13 +19,13 @@ export interface Annotation {
 const TARGETS: readonly string[] = ['manifest', 'index', 'manifest-descriptor'];
 const PREFIX = /^([a-z,-]+)(?:\[([^\]]+)\])?:(.*)$/;
 
-export function parseAnnotation(text: string): Annotation {
+export function parseAnnotation(text: string, defaultTarget: AnnotationTarget = 'manifest'): Annotation {
   const bad = (why: string) => new PolyarchError('USAGE', `--annotation ${text}: ${why}`, { badInput: true });
   const eq = text.indexOf('=');
   if (eq <= 0) throw bad('expected [TYPE:]KEY=VALUE');
   const head = text.slice(0, eq);
   const prefix = PREFIX.exec(head);
-  const targets = (prefix ? prefix[1]!.split(',') : ['manifest']) as AnnotationTarget[];
+  const targets = (prefix ? prefix[1]!.split(',') : [defaultTarget]) as AnnotationTarget[];
   const unknown = targets.find((t) => !TARGETS.includes(t));
   if (unknown) throw bad(`type "${unknown}" is not one of ${TARGETS.join(', ')}`);
   const key = prefix ? prefix[3]! : head;

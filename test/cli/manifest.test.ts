@@ -97,12 +97,14 @@ describe('docker manifest workflow and index create', () => {
   test('index create from a registry image and a local layout never pushed before (the acceptance command, verbatim)', async () => {
     // The registry image is a Docker manifest (as `docker push` writes), the layout OCI: one OCI index.
     const local = await pushImage(`oci:${join(dir.path, 'local-arm64')}:latest`, { os: 'linux', architecture: 'arm64' }, 'oci');
-    const made = await runCli(['index', 'create', '-t', `${reg.host}/bar:1`, `${reg.host}/foo-x86_64:latest`, 'oci:./local-arm64:latest'], { cwd: dir.path });
+    const made = await runCli(['index', 'create', '-t', `${reg.host}/bar:1`, `${reg.host}/foo-x86_64:latest`, 'oci:./local-arm64:latest', '--annotation', 'org.opencontainers.image.version=1', '--annotation', 'manifest-descriptor:org.example.entry=x'], { cwd: dir.path });
     assert.equal(made.code, 0, made.stderr);
     assert.match(made.stdout, /^sha256:[0-9a-f]{64}\n$/);
     assert.match(made.stderr, /^notice: the index mixes Docker and OCI image manifests/);
-    const index = JSON.parse((await exec('skopeo', ['inspect', '--raw', '--tls-verify=false', `docker://${reg.host}/bar:1`])).stdout) as { mediaType: string; manifests: { digest: string }[] };
+    const index = JSON.parse((await exec('skopeo', ['inspect', '--raw', '--tls-verify=false', `docker://${reg.host}/bar:1`])).stdout) as { mediaType: string; annotations: object; manifests: { digest: string; annotations: object }[] };
     assert.equal(index.mediaType, 'application/vnd.oci.image.index.v1+json');
+    assert.deepEqual(index.annotations, { 'org.opencontainers.image.version': '1' }, 'a bare KEY=VALUE annotates the index');
+    assert.deepEqual(index.manifests.map((m) => m.annotations), [{ 'org.example.entry': 'x' }, { 'org.example.entry': 'x' }]);
     assert.deepEqual(index.manifests.map((m) => m.digest), [x86.manifest.digest, local.manifest.digest]);
     assert.equal(await skopeoPick(dir.path, `${reg.host}/bar:1`, 'arm64'), local.manifest.bytes.toString());
     assert.equal(await skopeoPick(dir.path, `${reg.host}/bar:1`, 'amd64'), x86.manifest.bytes.toString());
@@ -134,7 +136,10 @@ describe('docker manifest workflow and index create', () => {
     const duplicate = await runCli(['index', 'create', '-t', `${r}/bad:1`, `${r}/foo-x86_64:latest`, `${r}/foo-arm64:latest,platform=linux/amd64`]);
     assert.equal(duplicate.code, 2);
     assert.match(duplicate.stderr, /two sources have platform linux\/amd64: .*foo-x86_64:latest and .*foo-arm64:latest \[USAGE\]\n$/);
-    for (const out of [platform, missing, duplicate]) assert.equal(out.stderr.split('\n').length, 2, out.stderr);
+    const annotation = await runCli(['index', 'create', '-t', `${r}/bad:1`, `${r}/foo-x86_64:latest`, '--annotation', 'manifest:k=v']);
+    assert.equal(annotation.code, 2);
+    assert.match(annotation.stderr, /--annotation manifest:k=v: index create annotates the index and its entries/);
+    for (const out of [platform, missing, duplicate, annotation]) assert.equal(out.stderr.split('\n').length, 2, out.stderr);
   });
 
   test('push from-spec and from-args accept variants manifest-tool rejects', async () => {

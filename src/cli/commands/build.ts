@@ -56,7 +56,7 @@ export function registerBuild(program: Command, context: CliContext): void {
         buildPlatform: host,
         sourceDateEpoch: epoch,
         compression,
-        ...(flags.annotation ? { annotations: flags.annotation.map(parseAnnotation) } : {}),
+        ...(flags.annotation ? { annotations: flags.annotation.map((a) => parseAnnotation(a)) } : {}),
         ...(flags.file !== undefined ? { dockerfile: flags.file } : {}),
         ...(flags.buildArg ? { buildArgs: keyValues(flags.buildArg, '--build-arg') } : {}),
         ...(flags.label ? { labels: keyValues(flags.label, '--label') } : {}),

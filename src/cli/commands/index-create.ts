@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import type { CliContext } from '../context.js';
-import { PolyarchError, assembleIndex, expandTemplate, readPushSpec, type AssembleOptions, type AssembleResult, type IndexFormat, type PushSpec } from '../../index.js';
+import { PolyarchError, annotationsFor, assembleIndex, parseAnnotation, expandTemplate, readPushSpec, type AssembleOptions, type AssembleResult, type IndexFormat, type PushSpec } from '../../index.js';
 import { connectionOptions, globalsOf } from '../global-options.js';
 import { printJson } from '../output.js';
 
@@ -8,22 +8,14 @@ function collect(value: string, previous: string[] = []): string[] {
   return [...previous, value];
 }
 
-/** `--annotation [index:|manifest-descriptor:]KEY=VALUE` (buildx's grammar). */
+/** `--annotation [index:|manifest-descriptor:]KEY=VALUE`, the index by default (buildx imagetools' grammar). */
 function parseAnnotations(values: readonly string[]): Pick<AssembleOptions, 'annotations' | 'descriptorAnnotations'> {
-  const index: Record<string, string> = {};
-  const descriptor: Record<string, string> = {};
-  for (const value of values) {
-    const eq = value.indexOf('=');
-    if (eq <= 0) throw new PolyarchError('USAGE', `cannot parse annotation "${value}": expected KEY=VALUE`);
-    let key = value.slice(0, eq);
-    let into = index;
-    if (key.startsWith('manifest-descriptor:')) {
-      key = key.slice('manifest-descriptor:'.length);
-      into = descriptor;
-    } else if (key.startsWith('index:')) key = key.slice('index:'.length);
-    into[key] = value.slice(eq + 1);
-  }
-  return { ...(Object.keys(index).length ? { annotations: index } : {}), ...(Object.keys(descriptor).length ? { descriptorAnnotations: descriptor } : {}) };
+  const list = values.map((value) => parseAnnotation(value, 'index'));
+  const other = list.find((a) => a.platform || a.targets.includes('manifest'));
+  if (other) throw new PolyarchError('USAGE', `--annotation ${values[list.indexOf(other)]}: index create annotates the index and its entries (index:, manifest-descriptor:), for every platform`, { badInput: true });
+  const annotations = annotationsFor(list, 'index');
+  const descriptorAnnotations = annotationsFor(list, 'manifest-descriptor');
+  return { ...(annotations ? { annotations } : {}), ...(descriptorAnnotations ? { descriptorAnnotations } : {}) };
 }
 
 function parseFormat(value: string | undefined, flag = '--format'): IndexFormat | undefined {
