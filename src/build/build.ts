@@ -29,7 +29,7 @@ import { badDockerfile, parseDockerfile, type Instruction } from './dockerfile.j
 import { loadDockerignore, type ContextFilter } from './context-filter.js';
 import { cachedLayer } from './layer-cache.js';
 import { applyLayer, type RecordedFacts } from './rootfs.js';
-import { writeLayer, type LayerEntry } from './layer-writer.js';
+import { missingParents, writeLayer, type LayerEntry } from './layer-writer.js';
 import { SubstitutionError, substitute } from './substitute.js';
 import { isPattern, patternSource } from './glob.js';
 import { downloadSource, isRemoteSource, remoteFileName } from './remote-source.js';
@@ -462,21 +462,10 @@ export async function buildImages(contextDir: string, options: BuildOptions): Pr
          * keep their mode and owner; new ones are 755 and owned as --chown says, as in BuildKit.
          */
         const parentDirectories = async (entries: readonly LayerEntry[], owner: Owner, result: StageResult): Promise<LayerEntry[]> => {
-          const have = new Set(entries.map((e) => e.path));
-          const missing = new Set<string>();
-          for (const e of entries) {
-            const parts = e.path.split('/');
-            for (let k = 1; k < parts.length; k++) {
-              const dir = parts.slice(0, k).join('/');
-              if (!have.has(dir)) missing.add(dir);
-            }
-          }
-          if (missing.size === 0) return [];
+          const missing = missingParents(entries);
+          if (missing.length === 0) return [];
           const known = await directoriesOf(layout, result.layers);
-          return [...missing].map((path): LayerEntry => {
-            const facts = known.get(path);
-            return { path, type: 'directory', ...(facts ?? { mode: 0o755, ...owner }) };
-          });
+          return missing.map((path): LayerEntry => ({ path, type: 'directory', ...(known.get(path) ?? { mode: 0o755, ...owner }) }));
         };
 
         const copyInstruction = async (i: Instruction, result: StageResult, sub: (t: string) => string): Promise<void> => {

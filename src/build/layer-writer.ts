@@ -46,19 +46,26 @@ class Hasher extends Transform {
   }
 }
 
-/** Adds the parent directories every entry needs, then sorts by path (byte order). */
-function complete(entries: readonly LayerEntry[]): LayerEntry[] {
-  const byPath = new Map(entries.map((e) => [e.path, e]));
+/** The directories the entries sit in that they do not list themselves, shallowest first. */
+export function missingParents(entries: readonly LayerEntry[]): string[] {
+  const listed = new Set(entries.map((e) => e.path));
+  const missing = new Set<string>();
   for (const e of entries) {
     const parts = e.path.split('/');
     for (let i = 1; i < parts.length; i++) {
       const dir = parts.slice(0, i).join('/');
-      if (!byPath.has(dir)) byPath.set(dir, { path: dir, type: 'directory', mode: 0o755, uid: 0, gid: 0 });
+      if (!listed.has(dir)) missing.add(dir);
     }
   }
-  return [...byPath.values()].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  return [...missing].sort();
 }
 
+/** One entry a path (the last given wins), in byte order of path: a reproducible tar's order. */
+function ordered(entries: readonly LayerEntry[]): LayerEntry[] {
+  return [...new Map(entries.map((e) => [e.path, e])).values()].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+}
+
+/** Writes `entries` (parent directories included: see missingParents) as one compressed layer. */
 export async function writeLayer(entries: readonly LayerEntry[], options: { file: string; mtime: Date; compression?: CompressionOptions }): Promise<WrittenLayer> {
   const tar = pack();
   const uncompressed = new Hasher();
@@ -66,7 +73,7 @@ export async function writeLayer(entries: readonly LayerEntry[], options: { file
   const compression = options.compression ?? DEFAULT_COMPRESSION;
   const done = pipeline(tar, uncompressed, compressor(compression), compressed, createWriteStream(options.file, { flags: 'wx' }));
   try {
-    for (const entry of complete(entries)) {
+    for (const entry of ordered(entries)) {
       const header = { name: entry.type === 'directory' ? `${entry.path}/` : entry.path, mode: entry.mode, uid: entry.uid, gid: entry.gid, mtime: options.mtime, type: entry.type };
       if (entry.type === 'directory') {
         tar.entry(header);
