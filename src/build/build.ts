@@ -444,13 +444,18 @@ export async function buildImages(contextDir: string, options: BuildOptions): Pr
           }
         };
 
+        const stageFiles = new Map<string, Promise<string | undefined>>();
         const ownerOf = async (i: Instruction, result: StageResult, sub: (t: string) => string): Promise<Owner> => {
           if (i.flags.chown === undefined) return { uid: 0, gid: 0 };
           // Names come from the stage as built so far: files this build added, else the layers.
           const readStageFile = async (path: string) => {
             const added = result.files.get(path);
             const text = added?.source ? await readFile(added.source, 'utf8').catch(() => undefined) : undefined;
-            return text ?? fileFromLayers(layout, result.layers, path);
+            if (text !== undefined) return text;
+            // Every --chown=NAME would otherwise unpack the same base layers again.
+            const key = `${result.layers.map((l) => l.digest).join(',')} ${path}`;
+            if (!stageFiles.has(key)) stageFiles.set(key, fileFromLayers(layout, result.layers, path));
+            return stageFiles.get(key)!;
           };
           const owner = await resolveOwner(sub(i.flags.chown), readStageFile);
           if (typeof owner === 'string') throw badDockerfile(file, i.line, owner);
