@@ -1,7 +1,7 @@
 // `--output type=local|tar`: an image's filesystem, its layers applied in order (OCI whiteouts
 // honoured), written into a directory or a tar. Entries that would leave the destination are refused.
 import { createWriteStream } from 'node:fs';
-import { chmod, mkdir, rm, symlink } from 'node:fs/promises';
+import { chmod, link, mkdir, rm, symlink } from 'node:fs/promises';
 import { dirname, join, resolve, sep } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { extract, type Header } from 'tar-stream';
@@ -51,8 +51,15 @@ async function applyEntry(root: string, header: Header, stream: Readable, record
     await rm(target, { recursive: true, force: true });
     await pipeline(stream, createWriteStream(target, { mode: (header.mode ?? 0o644) & 0o777 }));
     await chmod(target, (header.mode ?? 0o644) & 0o777);
+  } else if (header.type === 'link' && header.linkname) {
+    // A hard link names an earlier entry of the same filesystem; one that leaves it is refused.
+    const from = inside(root, header.linkname);
+    stream.resume();
+    if (!from) throw new PolyarchError('LAYOUT_INVALID', `layer entry ${JSON.stringify(header.name)} links outside the filesystem`);
+    await rm(target, { recursive: true, force: true });
+    await link(from, target);
   } else {
-    stream.resume(); // devices, hard links, fifos: not needed for a rootfs export yet
+    stream.resume(); // devices and fifos: not needed for a rootfs export yet
   }
 }
 

@@ -156,19 +156,26 @@ describe('build: instructions and layer formats', () => {
     assert.equal((await listing(arm)).get('conf/owned'), '-rw-r--r-- 700/700', 'svc from the passwd a here-document wrote');
   });
 
-  test('owners and modes survive COPY --from an image and ADD of a tar, unless --chown', async () => {
+  test('owners, modes and hard links survive COPY --from an image and ADD of a tar, unless --chown', async () => {
     const { reg, dir, env } = suite;
     const ctx = join(dir.path, 'keep-owners');
     await mkdir(join(ctx, 'payload'), { recursive: true });
     await writeFile(join(ctx, 'payload', 'setuid-tool'), '#!/bin/sh\n');
-    await exec('tar', ['-cf', join(ctx, 'tools.tar'), '--owner=1234', '--group=5678', '--mode=4755', '-C', join(ctx, 'payload'), 'setuid-tool']);
-    // The image built by the stages test holds conf/owned as 700:700.
-    await writeFile(join(ctx, 'Dockerfile'), `FROM scratch\nADD tools.tar /usr/bin/\nCOPY --from=${reg.host}/stages:1 /conf/owned /kept/\nCOPY --from=${reg.host}/stages:1 --chown=1:1 /conf/owned /chowned/\n`);
+    await exec('ln', [join(ctx, 'payload', 'setuid-tool'), join(ctx, 'payload', 'hard-linked')]);
+    await exec('tar', ['-cf', join(ctx, 'tools.tar'), '--owner=1234', '--group=5678', '--mode=4755', '-C', join(ctx, 'payload'), 'setuid-tool', 'hard-linked']);
+    // An image that holds conf/owned as 700:700, to copy from.
+    const source = join(dir.path, 'owned-source');
+    await mkdir(source, { recursive: true });
+    await writeFile(join(source, 'Dockerfile'), 'FROM scratch\nCOPY <<EOF /etc/passwd\nsvc:x:700:700::/:/bin/sh\nEOF\nCOPY --chown=svc <<EOF /conf/owned\nmine\nEOF\n');
+    const pushed = await runCli(['build', '--platform', 'linux/arm64', '-t', `${reg.host}/owned-source:1`, '--push', source], { env });
+    assert.equal(pushed.code, 0, pushed.stderr);
+    await writeFile(join(ctx, 'Dockerfile'), `FROM scratch\nADD tools.tar /usr/bin/\nCOPY --from=${reg.host}/owned-source:1 /conf/owned /kept/\nCOPY --from=${reg.host}/owned-source:1 --chown=1:1 /conf/owned /chowned/\n`);
     const ref = `${reg.host}/keep-owners:1`;
     const out = await runCli(['build', '--platform', 'linux/arm64', '-t', ref, '--push', ctx], { env });
     assert.equal(out.code, 0, out.stderr);
     const entries = await listing(await pull(dir.path, ref, 'arm64'));
     assert.equal(entries.get('usr/bin/setuid-tool'), '-rwsr-xr-x 1234/5678');
+    assert.equal(entries.get('usr/bin/hard-linked'), '-rwsr-xr-x 1234/5678', 'a hard link in the tar becomes a file of its own');
     assert.equal(entries.get('kept/owned'), '-rw-r--r-- 700/700');
     assert.equal(entries.get('chowned/owned'), '-rw-r--r-- 1/1');
   });
