@@ -9,11 +9,15 @@ import { PolyarchError } from '../errors/polyarch-error.js';
 import { MediaType, layerCompression } from '../mediatype/mediatype.js';
 import type { Descriptor } from '../image/descriptor.js';
 
-// zstd-napi is a native module: loaded the first time a zstd layer is met, so that no other
-// command pays for it at startup.
+// zstd-napi is a native module and an optional dependency (where it cannot be built, everything
+// but zstd still works): loaded the first time a zstd layer is met, so no other command pays for it.
 let zstdModule: typeof import('zstd-napi') | undefined;
 function zstd(): typeof import('zstd-napi') {
-  zstdModule ??= createRequire(import.meta.url)('zstd-napi') as typeof import('zstd-napi');
+  try {
+    zstdModule ??= createRequire(import.meta.url)('zstd-napi') as typeof import('zstd-napi');
+  } catch (error) {
+    throw new PolyarchError('UNSUPPORTED_MEDIA_TYPE', `zstd layers need the optional package zstd-napi, which is not installed here (${(error as Error).message.split('\n')[0]})`, { cause: error });
+  }
   return zstdModule;
 }
 
