@@ -308,7 +308,7 @@ export async function buildImages(contextDir: string, options: BuildOptions): Pr
           Object.assign(result.config, { architecture: stagePlatform.architecture, os: stagePlatform.os });
           if (stagePlatform.variant) result.config = { ...result.config, variant: stagePlatform.variant };
           else delete (result.config as { variant?: string }).variant;
-          await runInstructions(stage, result, auto);
+          await runInstructions({ ...stage, body: [...onbuildTriggers(result, stage.from), ...stage.body] }, result, auto);
           results.set(index, result);
           return result;
         };
@@ -348,6 +348,17 @@ export async function buildImages(contextDir: string, options: BuildOptions): Pr
           for (const layer of image.layers) await applyLayer(root, layer, await layout.openBlob(layer), recorded);
           unpacked.set(key, { root, recorded });
           return { root, recorded };
+        };
+
+        /** The base's ONBUILD triggers, run first as docker does, then cleared from the new image. */
+        const onbuildTriggers = (result: StageResult, from: Instruction): Instruction[] => {
+          const triggers = (result.config.config.OnBuild as string[] | undefined) ?? [];
+          delete result.config.config.OnBuild;
+          return triggers.map((trigger) => {
+            const [, parsed] = parseDockerfile(`FROM scratch\n${trigger}`, file).instructions;
+            if (!parsed || parsed.keyword === 'FROM' || parsed.keyword === 'ONBUILD') throw badDockerfile(file, from.line, `the base's ONBUILD ${JSON.stringify(trigger)} is not a trigger docker allows`);
+            return { ...parsed, line: from.line };
+          });
         };
 
         const runInstructions = async (stage: Stage, result: StageResult, autoArgs: Map<string, string>): Promise<void> => {

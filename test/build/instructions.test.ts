@@ -180,6 +180,26 @@ describe('build: instructions and layer formats', () => {
     assert.equal(entries.get('chowned/owned'), '-rw-r--r-- 1/1');
   });
 
+  test("a base's ONBUILD triggers run first in the child build and are not passed on", async () => {
+    const { reg, dir, env } = suite;
+    const base = join(dir.path, 'onbuild-base');
+    await mkdir(base, { recursive: true });
+    await writeFile(join(base, 'Dockerfile'), 'FROM scratch\nONBUILD COPY app.txt /onbuild/\nONBUILD ENV TRIGGERED=yes\n');
+    assert.equal((await runCli(['build', '--platform', 'linux/amd64', '-t', `${reg.host}/onbuild-base:1`, '--push', base], { env })).code, 0);
+    const child = join(dir.path, 'onbuild-child');
+    await mkdir(child, { recursive: true });
+    await writeFile(join(child, 'app.txt'), 'from the child context\n');
+    await writeFile(join(child, 'Dockerfile'), `FROM ${reg.host}/onbuild-base:1\nLABEL child=1\n`);
+    const ref = `${reg.host}/onbuild-child:1`;
+    const out = await runCli(['build', '--platform', 'linux/amd64', '-t', ref, '--push', child], { env });
+    assert.equal(out.code, 0, out.stderr);
+    const amd = await pull(dir.path, ref, 'amd64');
+    assert.equal(await fileText(amd, 'onbuild/app.txt'), 'from the child context\n');
+    const config = JSON.parse((await exec('skopeo', ['inspect', '--config', '--raw', '--tls-verify=false', `docker://${ref}`])).stdout) as { config: { Env: string[]; OnBuild?: string[] } };
+    assert.ok(config.config.Env.includes('TRIGGERED=yes'));
+    assert.equal(config.config.OnBuild, undefined);
+  });
+
   test('ADD URL downloads (redirects followed), checks --checksum, keeps mode 600, never unpacks', async () => {
     const { dir, env } = suite;
     const payload = randomBytes(100_000);
