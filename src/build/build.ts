@@ -5,7 +5,7 @@ import { createReadStream } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { availableParallelism, homedir } from 'node:os';
-import { join, posix, relative, resolve } from 'node:path';
+import { dirname, join, posix, relative, resolve } from 'node:path';
 import type { ConnectionOptions } from '../ops/session.js';
 import type { Descriptor } from '../image/descriptor.js';
 import type { ImageConfig } from '../image/config.js';
@@ -26,7 +26,7 @@ import { copyImage } from '../ops/copy.js';
 import { referenceOrLatest, toLocation, withOpener } from '../ops/session.js';
 import { openLayout, type OciLayout } from '../store/oci-layout.js';
 import { badDockerfile, parseDockerfile, type Instruction } from './dockerfile.js';
-import { loadDockerignore, type ContextFilter } from './context-filter.js';
+import { excludeFilter, loadDockerignore, type ContextFilter } from './context-filter.js';
 import { cachedLayer } from './layer-cache.js';
 import { applyLayer, type RecordedFacts } from './rootfs.js';
 import { missingParents, writeLayer, type LayerEntry } from './layer-writer.js';
@@ -512,8 +512,10 @@ export async function buildImages(contextDir: string, options: BuildOptions): Pr
                 if (relative(root, path).startsWith('..')) throw badDockerfile(file, i.line, `COPY --from=${i.flags.from}: ${source} is outside the image`);
                 const info = await stat(path).catch(() => undefined);
                 if (!info) throw badDockerfile(file, i.line, `COPY --from=${i.flags.from}: ${source} not found in the image`);
+                const copied = excludeFilter(i.excludes, info.isDirectory() ? path : dirname(path));
+                if (!copied(path)) continue;
                 const target = info.isDirectory() ? destAbs : destIsDir ? posix.join(destAbs, posix.basename(path)) : destAbs;
-                entries.push(...(await contextEntries(path, target.slice(1), recordedFacts(root, recorded, chown, mode), () => true)));
+                entries.push(...(await contextEntries(path, target.slice(1), recordedFacts(root, recorded, chown, mode), copied)));
               }
             } else {
               const from = await buildStage(index);
@@ -521,9 +523,12 @@ export async function buildImages(contextDir: string, options: BuildOptions): Pr
                 const prefix = posix.resolve('/', source).slice(1);
                 const matched = [...from.files.values()].filter((e) => e.path === prefix || e.path.startsWith(`${prefix}/`));
                 if (matched.length === 0) throw badDockerfile(file, i.line, `COPY --from=${i.flags.from}: ${source} was not added by that stage`);
+                // --exclude patterns match paths below the source (a file source: its own name).
+                const copied = excludeFilter(i.excludes, '/');
                 for (const e of matched) {
                   if (e.type === 'directory' && e.path === prefix) continue; // its contents go to dest
                   const rest = e.path === prefix ? posix.basename(prefix) : e.path.slice(prefix.length + 1);
+                  if (!copied(`/${rest}`)) continue;
                   const target = e.path === prefix && !destIsDir ? destAbs : posix.join(destAbs, rest);
                   entries.push({ ...e, path: target.slice(1), ...chown, ...(mode !== undefined ? { mode } : {}) });
                 }
@@ -558,6 +563,8 @@ export async function buildImages(contextDir: string, options: BuildOptions): Pr
               }
               for (const path of await expandSource(context, source, file, i.line, keep)) {
                 const isDir = (await stat(path)).isDirectory();
+                const copied = excludeFilter(i.excludes, isDir ? path : dirname(path));
+                if (!copied(path)) continue;
                 // ADD unpacks a local tar archive (plain or gzip) into the destination directory.
                 const archive = i.keyword === 'ADD' && !isDir ? await tarKind(path) : undefined;
                 if (archive) {
@@ -570,7 +577,7 @@ export async function buildImages(contextDir: string, options: BuildOptions): Pr
                   continue;
                 }
                 const target = parents ? posix.join(destAbs, keptParents(context, source, path)) : isDir ? destAbs : destIsDir ? posix.join(destAbs, posix.basename(path)) : destAbs;
-                entries.push(...(await contextEntries(path, target.slice(1), contextFacts(owner, mode), keep)));
+                entries.push(...(await contextEntries(path, target.slice(1), contextFacts(owner, mode), (p) => keep(p) && copied(p))));
               }
             }
           }

@@ -18,3 +18,16 @@ export async function loadDockerignore(context: string, dockerfile?: string): Pr
     return rel === '' || !rules.ignores(rel);
   };
 }
+
+/**
+ * COPY/ADD `--exclude=PATTERN` (repeatable): patterns in .dockerignore's syntax, matched against
+ * paths relative to the source directory (or a file source's own name). true: keep the path.
+ */
+export function excludeFilter(patterns: readonly string[], sourceRoot: string): ContextFilter {
+  if (patterns.length === 0) return () => true;
+  const rules = dockerignore.default().add([...patterns]);
+  return (path) => {
+    const rel = relative(sourceRoot, path);
+    return rel === '' || !rules.ignores(rel);
+  };
+}

@@ -10,7 +10,10 @@ export interface Instruction {
   /** Everything after the keyword and flags, as written. */
   readonly text: string;
   readonly args: readonly string[];
+  /** Each --flag's last value. */
   readonly flags: Readonly<Record<string, string>>;
+  /** Every value of flags that may repeat (`--exclude`), in order. */
+  readonly excludes: readonly string[];
   /** KEY=VALUE pairs of ARG, ENV and LABEL (quotes removed). */
   readonly properties: readonly (readonly [string, string | undefined])[];
   /** CMD/ENTRYPOINT/SHELL/COPY in exec (JSON) form. */
@@ -82,7 +85,11 @@ function toInstruction(node: AstInstruction, file: string, source: readonly stri
   if (!KNOWN.has(keyword)) throw badDockerfile(file, line, `unknown instruction ${JSON.stringify(node.getKeyword())}`);
   const withFlags = node as AstInstruction & { getFlags?: () => { getName(): string; getValue(): string | null }[] };
   const flags: Record<string, string> = {};
-  for (const flag of withFlags.getFlags?.() ?? []) flags[flag.getName()] = flag.getValue() ?? '';
+  const excludes: string[] = [];
+  for (const flag of withFlags.getFlags?.() ?? []) {
+    flags[flag.getName()] = flag.getValue() ?? '';
+    if (flag.getName() === 'exclude') excludes.push(flag.getValue() ?? '');
+  }
   const withProperties = node as AstInstruction & { getProperties?: () => { getName(): string; getValue(): string | null }[] };
   const properties = (withProperties.getProperties?.() ?? []).map((p) => [p.getName(), p.getValue() === null ? undefined : unquote(p.getValue() as string)] as const);
   const args = node.getArguments().map((a) => a.getValue());
@@ -99,10 +106,10 @@ function toInstruction(node: AstInstruction, file: string, source: readonly stri
   if (keyword === 'COPY' || keyword === 'ADD') {
     const range = node.getRange();
     const here = heredocsOf(source.slice(range.start.line, range.end.line + 1), file, line);
-    if (here) return { keyword, line, text: (source[range.start.line] ?? '').trim().replace(/^\S+\s*/, ''), args: here.args, flags, properties, heredocs: here.heredocs };
+    if (here) return { keyword, line, text: (source[range.start.line] ?? '').trim().replace(/^\S+\s*/, ''), args: here.args, flags, excludes, properties, heredocs: here.heredocs };
   }
   // The parser has already taken --flags out of the arguments and their text.
-  return { keyword, line, text, args, flags, properties, ...(json ? { json } : {}) };
+  return { keyword, line, text, args, flags, excludes, properties, ...(json ? { json } : {}) };
 }
 
 export function parseDockerfile(text: string, file = 'Dockerfile'): ParsedDockerfile {

@@ -87,6 +87,7 @@ describe('build: instructions and layer formats', () => {
     assert.equal(entries.get('tmp'), 'drwxrwxrwt 0/0', "a directory the base has keeps the base's mode and owner");
     assert.equal(entries.get('etc'), 'drwxr-xr-x 0/0');
     assert.deepEqual([...entries.keys()].filter((p) => p.startsWith('globbed/')), ['globbed/README.md', 'globbed/extra.txt'], 'globs match in every segment');
+    assert.deepEqual([...entries.keys()].filter((p) => p.startsWith('trimmed/')), ['trimmed/current'], '--exclude (repeatable) drops plugins/ and core.txt');
     assert.equal(await fileText(await pull(dir.path, ref, 'amd64'), 'etc/motd'), 'hello from amd64\n');
   });
 
