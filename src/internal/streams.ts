@@ -29,22 +29,24 @@ export function countBytes(): ByteCounter {
   return new ByteCounter();
 }
 
-/** Runs `fn` over `items` with at most `limit` in flight; rejects on the first failure. */
+/** Runs `fn` over `items` with at most `limit` in flight. After a failure no new call starts, and the first failure is thrown once the calls already started have settled. */
 export async function mapConcurrent<T, R>(items: readonly T[], limit: number, fn: (item: T, index: number) => Promise<R>): Promise<R[]> {
   const results = new Array<R>(items.length);
   let next = 0;
-  let failed = false;
+  let failure: { error: unknown } | undefined;
   const worker = async (): Promise<void> => {
-    while (!failed && next < items.length) {
+    while (!failure && next < items.length) {
       const index = next++;
       try {
         results[index] = await fn(items[index] as T, index);
       } catch (error) {
-        failed = true;
-        throw error;
+        failure ??= { error };
       }
     }
   };
+  // Every call already started is waited for, so nothing is still writing (or cleaning up its
+  // temp files) when the first failure reaches the caller.
   await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, worker));
+  if (failure) throw failure.error;
   return results;
 }
