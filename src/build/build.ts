@@ -268,7 +268,6 @@ export async function buildImages(contextDir: string, options: BuildOptions): Pr
   const keep = await loadDockerignore(context, dockerfilePath);
   const layout = await openLayout(options.cacheDir ?? defaultBuildCache(), { create: true });
   await mkdir(layout.dir, { recursive: true }); // layer temp files are written there before the first blob
-  const io = options.signal ? { signal: options.signal } : {};
 
   // Scratch files and trees (unpacked images and archives, here-documents, downloads) stay until the
   // build ends: a later COPY --from a stage reads its files from them.
@@ -278,7 +277,9 @@ export async function buildImages(contextDir: string, options: BuildOptions): Pr
       // Platforms build side by side (their base pulls and layer compression overlap); the index
       // keeps the order they were asked in.
       // Compression runs on libuv's pool, so every platform may be in flight at once.
-      const images = await mapConcurrent(options.platforms, Math.max(availableParallelism(), options.platforms.length), async (platform) => {
+      const images = await mapConcurrent(options.platforms, Math.max(availableParallelism(), options.platforms.length), async (platform, _index, siblingFailed) => {
+        // Network work for this platform stops when the caller aborts or another platform fails.
+        const io = { signal: options.signal ? AbortSignal.any([options.signal, siblingFailed]) : siblingFailed };
         const auto = platformArgs(platform, options.buildPlatform);
         const globalArgs = new Map<string, string>(auto);
         for (const arg of globals.filter((g) => g.keyword === 'ARG')) {

@@ -29,18 +29,24 @@ export function countBytes(): ByteCounter {
   return new ByteCounter();
 }
 
-/** Runs `fn` over `items` with at most `limit` in flight. After a failure no new call starts, and the first failure is thrown once the calls already started have settled. */
-export async function mapConcurrent<T, R>(items: readonly T[], limit: number, fn: (item: T, index: number) => Promise<R>): Promise<R[]> {
+/**
+ * Runs `fn` over `items` with at most `limit` in flight. After a failure no new call starts, the
+ * calls still running see `signal` aborted (so they can stop early), and the first failure is
+ * thrown once they have settled.
+ */
+export async function mapConcurrent<T, R>(items: readonly T[], limit: number, fn: (item: T, index: number, signal: AbortSignal) => Promise<R>): Promise<R[]> {
   const results = new Array<R>(items.length);
+  const siblings = new AbortController();
   let next = 0;
   let failure: { error: unknown } | undefined;
   const worker = async (): Promise<void> => {
     while (!failure && next < items.length) {
       const index = next++;
       try {
-        results[index] = await fn(items[index] as T, index);
+        results[index] = await fn(items[index] as T, index, siblings.signal);
       } catch (error) {
         failure ??= { error };
+        siblings.abort(failure.error);
       }
     }
   };

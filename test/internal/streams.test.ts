@@ -18,18 +18,21 @@ test('results keep the order of the items; never more than the limit in flight',
   assert.equal(most, 2);
 });
 
-test('a failure is thrown only after the calls already running have settled; no new call starts', async () => {
+test('a failure aborts the calls still running and is thrown once they have settled; no new call starts', async () => {
   const finished: number[] = [];
   const started: number[] = [];
+  const sawAbort: boolean[] = [];
   await assert.rejects(
-    mapConcurrent([0, 1, 2, 3], 2, async (n) => {
+    mapConcurrent([0, 1, 2, 3], 2, async (n, _index, signal) => {
       started.push(n);
       if (n === 0) throw new Error('first item fails');
       await sleep(30);
+      sawAbort.push(signal.aborted);
       finished.push(n);
     }),
     /first item fails/,
   );
   assert.deepEqual(finished, [1], 'the slow call that was running had finished before the rejection');
   assert.deepEqual(started, [0, 1], 'nothing new started after the failure');
+  assert.deepEqual(sawAbort, [true], 'the running call was told to stop');
 });
