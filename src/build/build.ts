@@ -35,7 +35,7 @@ import { isPattern, patternSource } from './glob.js';
 import { downloadSource, isRemoteSource, remoteFileName } from './remote-source.js';
 import { DEFAULT_COMPRESSION, type CompressionOptions } from './compression.js';
 import { resolveOwner, type Owner } from './owners.js';
-import { directoriesOf, fileFromLayers } from './layer-scan.js';
+import { directoriesOf, fileFromLayers, type DirectoryFacts } from './layer-scan.js';
 import { annotationsFor, type Annotation } from './annotations.js';
 
 export interface BuildOptions extends ConnectionOptions {
@@ -456,7 +456,9 @@ export async function buildImages(contextDir: string, options: BuildOptions): Pr
           }
         };
 
+        // What the stage's layers hold, read once per set of layers however many COPYs ask.
         const stageFiles = new Map<string, Promise<string | undefined>>();
+        const stageDirectories = new Map<string, Promise<Map<string, DirectoryFacts>>>();
         const ownerOf = async (i: Instruction, result: StageResult, sub: (t: string) => string): Promise<Owner> => {
           if (i.flags.chown === undefined) return { uid: 0, gid: 0 };
           // Names come from the stage as built so far: files this build added, else the layers.
@@ -464,7 +466,6 @@ export async function buildImages(contextDir: string, options: BuildOptions): Pr
             const added = result.files.get(path);
             const text = added?.source ? await readFile(added.source, 'utf8').catch(() => undefined) : undefined;
             if (text !== undefined) return text;
-            // Every --chown=NAME would otherwise unpack the same base layers again.
             const key = `${result.layers.map((l) => l.digest).join(',')} ${path}`;
             if (!stageFiles.has(key)) stageFiles.set(key, fileFromLayers(layout, result.layers, path));
             return stageFiles.get(key)!;
@@ -481,7 +482,9 @@ export async function buildImages(contextDir: string, options: BuildOptions): Pr
         const parentDirectories = async (entries: readonly LayerEntry[], owner: Owner, result: StageResult): Promise<LayerEntry[]> => {
           const missing = missingParents(entries);
           if (missing.length === 0) return [];
-          const known = await directoriesOf(layout, result.layers);
+          const key = result.layers.map((l) => l.digest).join(',');
+          if (!stageDirectories.has(key)) stageDirectories.set(key, directoriesOf(layout, result.layers));
+          const known = await stageDirectories.get(key)!;
           return missing.map((path): LayerEntry => ({ path, type: 'directory', ...(known.get(path) ?? { mode: 0o755, ...owner }) }));
         };
 
