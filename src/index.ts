@@ -67,6 +67,6 @@ export { createRegistryServer, type RegistryServer, type RegistryServerOptions }
 
 // Build
 export { buildImages, defaultBuildCache, type BuildOptions, type BuildResult } from './build/build.js';
-export { buildMetadata, checkOutputs, exportBuild, outputLocations, type ExportOptions } from './build/outputs.js';
+export { buildMetadata, checkOutputs, exportBuild, outputAttribute, outputLocations, type ExportOptions } from './build/outputs.js';
 export { parseCompression, type CompressionKind, type CompressionOptions } from './build/compression.js';
 export { annotationsFor, parseAnnotation, type Annotation, type AnnotationTarget } from './build/annotations.js';

@@ -25,7 +25,7 @@ import { selectEntry } from '../platform/match.js';
 import { copyImage } from '../ops/copy.js';
 import { referenceOrLatest, toLocation, withOpener } from '../ops/session.js';
 import { openLayout, type OciLayout } from '../store/oci-layout.js';
-import { badDockerfile, parseDockerfile, type Instruction } from './dockerfile.js';
+import { badDockerfile, execForm, parseDockerfile, type Instruction } from './dockerfile.js';
 import { excludeFilter, loadDockerignore, type ContextFilter } from './context-filter.js';
 import { cachedLayer } from './layer-cache.js';
 import { applyLayer, type RecordedFacts } from './rootfs.js';
@@ -35,7 +35,7 @@ import { isPattern, patternSource } from './glob.js';
 import { downloadSource, isRemoteSource, remoteFileName } from './remote-source.js';
 import { DEFAULT_COMPRESSION, type CompressionOptions } from './compression.js';
 import { resolveOwner, type Owner } from './owners.js';
-import { directoriesOf, fileFromLayers, type DirectoryFacts } from './layer-scan.js';
+import { directoriesOf, fileFromLayers } from './layer-scan.js';
 import { annotationsFor, type Annotation } from './annotations.js';
 
 export interface BuildOptions extends ConnectionOptions {
@@ -216,14 +216,7 @@ function healthcheck(i: Instruction, file: string): Record<string, unknown> {
   if (i.args[0]?.toUpperCase() === 'NONE') return { Test: ['NONE'] };
   if (i.args[0]?.toUpperCase() !== 'CMD') throw badDockerfile(file, i.line, 'HEALTHCHECK needs CMD or NONE');
   const rest = i.text.replace(/^CMD\s+/i, '');
-  let json: string[] | undefined;
-  if (rest.startsWith('[')) {
-    try {
-      json = JSON.parse(rest) as string[];
-    } catch {
-      json = undefined; // not JSON: shell form, as BuildKit reads it
-    }
-  }
+  const json = execForm(rest);
   const check: Record<string, unknown> = { Test: json ? ['CMD', ...json] : ['CMD-SHELL', rest] };
   const fields: [string, string][] = [['interval', 'Interval'], ['timeout', 'Timeout'], ['start-period', 'StartPeriod'], ['start-interval', 'StartInterval']];
   for (const [flag, field] of fields) if (i.flags[flag] !== undefined) check[field] = durationNs(i.flags[flag]!, flag, file, i.line);
@@ -457,8 +450,12 @@ export async function buildImages(contextDir: string, options: BuildOptions): Pr
         };
 
         // What the stage's layers hold, read once per set of layers however many COPYs ask.
-        const stageFiles = new Map<string, Promise<string | undefined>>();
-        const stageDirectories = new Map<string, Promise<Map<string, DirectoryFacts>>>();
+        const stageReads = new Map<string, Promise<unknown>>();
+        const readOnce = <T>(result: StageResult, what: string, read: () => Promise<T>): Promise<T> => {
+          const key = `${result.layers.map((l) => l.digest).join(',')} ${what}`;
+          if (!stageReads.has(key)) stageReads.set(key, read());
+          return stageReads.get(key) as Promise<T>;
+        };
         const ownerOf = async (i: Instruction, result: StageResult, sub: (t: string) => string): Promise<Owner> => {
           if (i.flags.chown === undefined) return { uid: 0, gid: 0 };
           // Names come from the stage as built so far: files this build added, else the layers.
@@ -466,9 +463,7 @@ export async function buildImages(contextDir: string, options: BuildOptions): Pr
             const added = result.files.get(path);
             const text = added?.source ? await readFile(added.source, 'utf8').catch(() => undefined) : undefined;
             if (text !== undefined) return text;
-            const key = `${result.layers.map((l) => l.digest).join(',')} ${path}`;
-            if (!stageFiles.has(key)) stageFiles.set(key, fileFromLayers(layout, result.layers, path));
-            return stageFiles.get(key)!;
+            return readOnce(result, `file ${path}`, () => fileFromLayers(layout, result.layers, path));
           };
           const owner = await resolveOwner(sub(i.flags.chown), readStageFile);
           if (typeof owner === 'string') throw badDockerfile(file, i.line, owner);
@@ -482,9 +477,7 @@ export async function buildImages(contextDir: string, options: BuildOptions): Pr
         const parentDirectories = async (entries: readonly LayerEntry[], owner: Owner, result: StageResult): Promise<LayerEntry[]> => {
           const missing = missingParents(entries);
           if (missing.length === 0) return [];
-          const key = result.layers.map((l) => l.digest).join(',');
-          if (!stageDirectories.has(key)) stageDirectories.set(key, directoriesOf(layout, result.layers));
-          const known = await stageDirectories.get(key)!;
+          const known = await readOnce(result, 'directories', () => directoriesOf(layout, result.layers));
           return missing.map((path): LayerEntry => ({ path, type: 'directory', ...(known.get(path) ?? { mode: 0o755, ...owner }) }));
         };
 

@@ -46,6 +46,17 @@ function unquote(value: string): string {
   return value;
 }
 
+/** The exec (JSON array of strings) form of an instruction's text, or undefined for shell form, as BuildKit reads it. */
+export function execForm(text: string): string[] | undefined {
+  if (!text.startsWith('[')) return undefined;
+  try {
+    const parsed: unknown = JSON.parse(text);
+    return Array.isArray(parsed) && parsed.every((p) => typeof p === 'string') ? (parsed as string[]) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 export function badDockerfile(file: string, line: number, why: string): PolyarchError {
   return new PolyarchError('USAGE', `${file}:${line}: ${why}`, { badInput: true });
 }
@@ -94,15 +105,7 @@ function toInstruction(node: AstInstruction, file: string, source: readonly stri
   const properties = (withProperties.getProperties?.() ?? []).map((p) => [p.getName(), p.getValue() === null ? undefined : unquote(p.getValue() as string)] as const);
   const args = node.getArguments().map((a) => a.getValue());
   const text = (node.getArgumentsContent() ?? '').trim();
-  let json: string[] | undefined;
-  if (text.startsWith('[')) {
-    try {
-      const parsed: unknown = JSON.parse(text);
-      if (Array.isArray(parsed) && parsed.every((p) => typeof p === 'string')) json = parsed as string[];
-    } catch {
-      // not JSON: shell form, as BuildKit reads it
-    }
-  }
+  const json = execForm(text);
   if (keyword === 'COPY' || keyword === 'ADD') {
     const range = node.getRange();
     const here = heredocsOf(source.slice(range.start.line, range.end.line + 1), file, line);

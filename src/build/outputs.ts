@@ -13,10 +13,21 @@ import { openLayout } from '../store/oci-layout.js';
 import { listFiles, writeTarAtomic } from '../store/tar-write.js';
 import { applyLayer } from './rootfs.js';
 
+/** The KEY=VALUE fields of a buildx `--output type=…,…`, or none for a polyarch location. */
+function outputFields(output: string): Map<string, string> {
+  if (!output.startsWith('type=')) return new Map();
+  return new Map(output.split(',').map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)] as const));
+}
+
+/** The first value any of the outputs gives attribute `name` (buildx sets `compression=` this way). */
+export function outputAttribute(outputs: readonly string[], name: string): string | undefined {
+  return outputs.map((o) => outputFields(o).get(name)).find((v) => v !== undefined);
+}
+
 /** One destination as a polyarch location (`host/repo:tag`, `oci-archive:FILE`, …). */
 export function outputLocations(output: string, tags: readonly string[]): string[] {
   if (!output.startsWith('type=')) return [output];
-  const fields = new Map(output.split(',').map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)] as const));
+  const fields = outputFields(output);
   const type = fields.get('type');
   const dest = fields.get('dest');
   const names = fields.get('name')?.split(/[;\s]+/).filter(Boolean) ?? [...tags];

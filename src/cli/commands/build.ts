@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import type { CliContext } from '../context.js';
 import { writeFile } from 'node:fs/promises';
-import { PolyarchError, buildImages, buildMetadata, checkOutputs, detectHostPlatform, exportBuild, parseAnnotation, parseCompression, parsePlatformList } from '../../index.js';
+import { PolyarchError, buildImages, buildMetadata, checkOutputs, detectHostPlatform, exportBuild, outputAttribute, parseAnnotation, parseCompression, parsePlatformList } from '../../index.js';
 import { connectionOptions, globalsOf } from '../global-options.js';
 import { printJson } from '../output.js';
 
@@ -46,8 +46,8 @@ export function registerBuild(program: Command, context: CliContext): void {
       if (!Number.isSafeInteger(epoch) || epoch < 0) throw new PolyarchError('USAGE', `source date epoch "${epochText}" is not a whole number of seconds`);
       const connection = connectionOptions(globals, context.signal);
       // buildx sets compression as output attributes; the flags say the same for every output.
-      const attribute = (name: string) => (flags.output ?? []).flatMap((o) => o.split(',')).find((kv) => kv.startsWith(`${name}=`))?.slice(name.length + 1);
-      const compression = parseCompression(flags.compression ?? attribute('compression'), flags.compressionLevel ?? attribute('compression-level'));
+      const outputs = flags.output ?? [];
+      const compression = parseCompression(flags.compression ?? outputAttribute(outputs, 'compression'), flags.compressionLevel ?? outputAttribute(outputs, 'compression-level'));
       const platforms = flags.platform ? parsePlatformList(flags.platform) : [host];
       checkOutputs(flags.output ?? [], flags.tag ?? [], platforms.length);
       const result = await buildImages(dir, {
