@@ -18,6 +18,8 @@ export interface ConnectionOptions {
   readonly registryConfigDir?: string;
   readonly userAgent?: string;
   readonly retries?: number;
+  /** Milliseconds a registry connection may stay silent before it counts as cut (default 60 s). */
+  readonly timeoutMs?: number;
   readonly chunkSize?: number;
   readonly maxManifestSize?: number;
 }
@@ -62,6 +64,7 @@ export function createEndpointOpener(options: ConnectionOptions = {}): EndpointO
         ...(options.caFile !== undefined ? { caFile: options.caFile } : {}),
         ...(options.userAgent !== undefined ? { userAgent: options.userAgent } : {}),
         ...(options.retries !== undefined ? { retries: options.retries } : {}),
+        ...(options.timeoutMs !== undefined ? { timeoutMs: options.timeoutMs } : {}),
         ...(options.chunkSize !== undefined ? { chunkSize: options.chunkSize } : {}),
         ...(options.maxManifestSize !== undefined ? { maxManifestSize: options.maxManifestSize } : {}),
       };

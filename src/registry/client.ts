@@ -24,6 +24,8 @@ export interface RegistryClientOptions {
   readonly userAgent?: string;
   /** Extra attempts for retryable failures (default 3). */
   readonly retries?: number;
+  /** Milliseconds a connection may stay silent before the request counts as cut (default 60 s). */
+  readonly timeoutMs?: number;
   /** Blobs larger than this are uploaded in PATCH chunks of this size (default 64 MiB). */
   readonly chunkSize?: number;
   readonly maxManifestSize?: number;
@@ -96,6 +98,7 @@ export function createRegistryClient(host: string, options: RegistryClientOption
       ...(options.insecure !== undefined ? { insecure: options.insecure } : {}),
       ...(options.caFile !== undefined ? { caFile: options.caFile } : {}),
       ...(options.userAgent !== undefined ? { userAgent: options.userAgent } : {}),
+      ...(options.timeoutMs !== undefined ? { timeoutMs: options.timeoutMs } : {}),
     }),
     { retries },
   );

@@ -51,6 +51,12 @@ export async function uploadBlob(ctx: RepositoryContext, content: Readable, opti
   const what = `uploading blob ${shortDigest(options.digest)} to registry ${ctx.host}/${ctx.repository}`;
   const scopes = [pushScope(ctx.repository)];
   const signal = options.signal;
+  // Listen before the first await: a source that fails while the session opens must not be an
+  // uncaught 'error' event; its error is the upload's.
+  let sourceError: unknown;
+  content.on('error', (error) => {
+    sourceError ??= error;
+  });
   const started = await ctx.send({ method: 'POST', path: repoPath(ctx, 'blobs/uploads/'), scopes, signal });
   if (started.status !== 202 && started.status !== 201) {
     content.destroy();
@@ -62,6 +68,8 @@ export async function uploadBlob(ctx: RepositoryContext, content: Readable, opti
   const chunkSize = Math.max(options.chunkSize ?? ctx.chunkSize, Number.isSafeInteger(minChunk) && minChunk > 0 ? minChunk : 1);
 
   try {
+    if (sourceError !== undefined) throw sourceError;
+    if (content.destroyed) throw new PolyarchError('UNKNOWN', `${what}: the source closed before the upload started`);
     const guarded = content.pipe(new SizeGuard(options.size, what));
     content.once('error', (error) => guarded.destroy(error));
     if (options.size <= chunkSize) {

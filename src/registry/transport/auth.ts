@@ -1,11 +1,14 @@
 // Registry authentication, chosen from the registry's challenge: none, Basic on every request,
 // or Bearer tokens per scope set (token GET, or the OAuth2 POST for identity tokens).
-// Credentials go only to the registry's own origin and to the realm it names.
+// Credentials go only to the registry's own origin and to the realm it names; only a challenge
+// from the registry's own origin is answered (origin.ts holds the rule).
 import { RegistryError } from '../../errors/registry-error.js';
 import { PolyarchError } from '../../errors/polyarch-error.js';
+import { redactUrl } from '../../internal/redact.js';
 import { errorFromResponse, readErrorText } from '../response-error.js';
 import { parseWwwAuthenticate, type Challenge } from './challenge.js';
 import { discardBody, headerValue, type Fetcher, type HttpRequest, type HttpResponse } from './http.js';
+import { hostOf, mayCarryCredentials, plainRealmError, tokenRealm, withoutCredentials } from './origin.js';
 import { isReplayable } from './retry.js';
 
 /** What a credential source may know for a registry (docker config fields). */
@@ -143,19 +146,15 @@ export function withAuth(fetcher: Fetcher, options: AuthOptions): AuthFetcher {
 
   const fetchToken = async (scopes: readonly string[], signal: AbortSignal | undefined): Promise<string> => {
     const c = challenge as Challenge;
-    const realm = c.params.realm;
-    let realmUrl: URL | undefined;
-    try {
-      realmUrl = realm ? new URL(realm) : undefined;
-    } catch {
-      realmUrl = undefined;
+    const realm = tokenRealm(c.params.realm, origin ?? 'null', options.host);
+    const realmUrl = realm.url;
+    let creds = await lookup();
+    if (!realm.credentialsAllowed) {
+      if (creds !== undefined && Object.values(creds).some((v) => v !== undefined && v !== '')) throw plainRealmError(realmUrl, options.host);
+      creds = undefined;
     }
-    if (!realmUrl || (realmUrl.protocol !== 'https:' && realmUrl.protocol !== 'http:')) {
-      throw new PolyarchError('UNAUTHORIZED', `registry ${options.host} asks for a bearer token but names no usable realm`);
-    }
-    const creds = await lookup();
     const service = c.params.service;
-    const refresh = refreshToken ?? refreshTokenOf(creds);
+    const refresh = realm.credentialsAllowed ? (refreshToken ?? refreshTokenOf(creds)) : undefined;
     let response: HttpResponse | undefined;
     let method = 'POST';
     if (refresh !== undefined || (options.oauthPassword === true && hasPassword(creds))) {
@@ -177,6 +176,7 @@ export function withAuth(fetcher: Fetcher, options: AuthOptions): AuthFetcher {
         url: realmUrl.toString(),
         headers: { 'content-type': 'application/x-www-form-urlencoded' },
         body: form.toString(),
+        secretBody: true,
         signal,
       });
       // Not every token server speaks OAuth2: a 404 (or 405) means "use GET".
@@ -238,7 +238,18 @@ export function withAuth(fetcher: Fetcher, options: AuthOptions): AuthFetcher {
 
   const send = (request: AuthRequest, auth: string | undefined): Promise<HttpResponse> => {
     const { scopes: _scopes, ...plain } = request;
-    return fetcher.fetch(auth === undefined ? plain : { ...plain, headers: { ...request.headers, authorization: auth } });
+    const headers = withoutCredentials(request.headers); // only this layer decides what to send
+    return fetcher.fetch({ ...plain, headers: auth === undefined ? headers : { ...headers, authorization: auth } });
+  };
+
+  /** A 401 from a host the request was redirected to is never a login: it is an error naming that host. */
+  const strangerRefused = async (request: AuthRequest, response: HttpResponse): Promise<never> => {
+    await discardBody(response.body);
+    throw new PolyarchError(
+      'UNAUTHORIZED',
+      `${request.method} ${redactUrl(request.url)} was redirected to ${hostOf(response.url)}, which asks for credentials; credentials for ${options.host} are sent to it alone`,
+      { status: 401 },
+    );
   };
 
   return {
@@ -251,13 +262,18 @@ export function withAuth(fetcher: Fetcher, options: AuthOptions): AuthFetcher {
       if (picked) adopt(picked);
     },
     async fetch(request) {
-      const target = new URL(request.url).origin;
-      if (origin === undefined) origin = target;
-      if (target !== origin) return send(request, undefined); // never credentials for another origin
+      if (origin === undefined) origin = new URL(request.url).origin;
+      if (!mayCarryCredentials(origin, request.url)) {
+        // Never credentials for another origin (an upload Location or a Link elsewhere), nor a login there.
+        const response = await send(request, undefined);
+        return response.status === 401 ? strangerRefused(request, response) : response;
+      }
       const scopes = normalizeScopes(request.scopes ?? []);
       const auth = await authorization(scopes, request.signal);
       const response = await send(request, auth);
-      if (response.status !== 401 || !isReplayable(request)) return response;
+      if (response.status !== 401) return response;
+      if (!mayCarryCredentials(origin, response.url)) return strangerRefused(request, response);
+      if (!isReplayable(request)) return response;
       const picked = pickChallenge(parseWwwAuthenticate(headerValue(response.headers, 'www-authenticate')));
       if (!picked) return response;
 

@@ -1,11 +1,13 @@
 // The bottom of the HTTP stack: one undici Agent per client, the only place TLS settings live.
-// Redirects are followed here (blob GETs may go to storage), dropping credentials off-origin.
+// Redirects are followed here (blob GETs may go to storage); every hop is checked by origin.ts,
+// so credentials ride only on hops to the origin the request was first sent to.
 import { readFile } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { rootCertificates } from 'node:tls';
 import { Agent, request, type Dispatcher } from 'undici';
 import { PolyarchError } from '../../errors/polyarch-error.js';
-import { isSensitiveHeader, redactUrl } from '../../internal/redact.js';
+import { redactUrl } from '../../internal/redact.js';
+import { mayCarryCredentials, originOf, withoutCredentials } from './origin.js';
 
 export interface FetcherOptions {
   /** Accept any TLS certificate (the registry is insecure by the user's choice). */
@@ -13,7 +15,15 @@ export interface FetcherOptions {
   /** Extra PEM CA certificates trusted besides the system roots. */
   readonly caFile?: string;
   readonly userAgent?: string;
+  /**
+   * Milliseconds a connection may stay silent: connecting, waiting for the headers, and between
+   * two pieces of a body (default 60 s). A stalled server fails the request as a cut connection,
+   * which the retry and resume layers handle.
+   */
+  readonly timeoutMs?: number;
 }
+
+export const DEFAULT_TIMEOUT_MS = 60_000;
 
 export type HttpBody = string | Buffer | Uint8Array | Readable;
 
@@ -27,6 +37,8 @@ export interface HttpRequest {
   readonly maxRedirects?: number | undefined;
   /** false: never send this request twice (an upload chunk). */
   readonly retry?: boolean | undefined;
+  /** The body holds credentials (a token request's form): never follow a redirect off its origin. */
+  readonly secretBody?: boolean | undefined;
 }
 
 export type HttpHeaders = Readonly<Record<string, string | string[] | undefined>>;
@@ -59,8 +71,11 @@ export function createFetcher(options: FetcherOptions = {}): Fetcher {
           throw new PolyarchError('USAGE', `cannot read CA file "${options.caFile}": ${(error as Error).message}`, { cause: error });
         }
       }
+      const timeout = options.timeoutMs !== undefined && options.timeoutMs > 0 ? options.timeoutMs : DEFAULT_TIMEOUT_MS;
       return new Agent({
-        connect: { rejectUnauthorized: options.insecure !== true, ...(ca ? { ca } : {}) },
+        connect: { rejectUnauthorized: options.insecure !== true, timeout, ...(ca ? { ca } : {}) },
+        headersTimeout: timeout,
+        bodyTimeout: timeout,
         keepAliveTimeout: 10_000,
       });
     })());
@@ -69,7 +84,8 @@ export function createFetcher(options: FetcherOptions = {}): Fetcher {
   return {
     async fetch(req) {
       const d = await dispatcher();
-      const origin = new URL(req.url).origin;
+      // Credentials in the caller's headers belong to the origin the request was sent to.
+      const owner = originOf(req.url);
       let url = req.url;
       let method = req.method;
       let body = req.body;
@@ -81,7 +97,7 @@ export function createFetcher(options: FetcherOptions = {}): Fetcher {
           res = await request(url, {
             dispatcher: d,
             method: method as Dispatcher.HttpMethod,
-            headers,
+            headers: mayCarryCredentials(owner, url) ? headers : withoutCredentials(headers),
             body: body ?? null,
             ...(req.signal ? { signal: req.signal } : {}),
           });
@@ -89,14 +105,27 @@ export function createFetcher(options: FetcherOptions = {}): Fetcher {
           throw translateError(error, method, url, req.signal);
         }
         const location = headerValue(res.headers, 'location');
-        if (!REDIRECT_STATUSES.has(res.statusCode) || location === undefined || left <= 0 || body instanceof Readable) {
+        let next: URL | undefined;
+        try {
+          next = location === undefined ? undefined : new URL(location, url);
+        } catch {
+          next = undefined; // an unparsable Location is not followed
+        }
+        const stop =
+          !REDIRECT_STATUSES.has(res.statusCode) ||
+          next === undefined ||
+          (next.protocol !== 'http:' && next.protocol !== 'https:') ||
+          left <= 0 ||
+          body instanceof Readable ||
+          (req.secretBody === true && !mayCarryCredentials(owner, next));
+        if (stop || next === undefined) {
           return { status: res.statusCode, url, headers: res.headers, body: res.body };
         }
         await discardBody(res.body);
         left--;
-        const next = new URL(location, url);
-        // Credentials belong to the registry: once a redirect leaves its origin they stay behind.
-        if (next.origin !== origin) headers = Object.fromEntries(Object.entries(headers).filter(([name]) => !isSensitiveHeader(name)));
+        // User info in a Location would become credentials of its own: dropped.
+        next.username = '';
+        next.password = '';
         if (res.statusCode === 303 || ((res.statusCode === 301 || res.statusCode === 302) && method === 'POST')) {
           if (method !== 'HEAD') method = 'GET';
           body = undefined;
