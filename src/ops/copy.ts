@@ -3,7 +3,7 @@ import type { Endpoint } from '../endpoint/endpoint.js';
 import type { RawManifest } from '../image/raw-manifest.js';
 import type { Platform } from '../platform/platform.js';
 import { shortDigest } from '../digest/digest.js';
-import { PolyarchError } from '../errors/polyarch-error.js';
+import { isPolyarchError, isRetryable, PolyarchError } from '../errors/polyarch-error.js';
 import { buildIndex, parseImageIndex } from '../image/index.js';
 import { parseImageManifest } from '../image/manifest.js';
 import { descriptorOf } from '../image/descriptor.js';
@@ -129,19 +129,30 @@ async function collect(source: Endpoint, raw: RawManifest, blobs: Map<string, De
   }
 }
 
+/** Transfers of one blob: a broken one is started over once, since GETs are idempotent and puts content-addressed. */
+const BLOB_ATTEMPTS = 2;
+
+/** A transfer that broke on the way (cut past resuming, throttled, or bytes that did not hash) rather than a refusal. */
+function brokeInTransit(error: unknown): boolean {
+  return isRetryable(error) || (isPolyarchError(error) && (error.code === 'DIGEST_MISMATCH' || error.code === 'SIZE_MISMATCH'));
+}
+
 async function copyBlob(source: Endpoint, destination: Endpoint, descriptor: Descriptor, io: { signal?: AbortSignal }): Promise<BlobEvent['action']> {
   if (await destination.hasBlob(descriptor, io)) return 'skipped';
   const sameRegistry = source.registry && destination.registry && source.registry.host === destination.registry.host;
   if (sameRegistry && destination.mountBlob && (await destination.mountBlob(descriptor, source.registry!.repository, io))) return 'mounted';
-  const stream = await source.openBlob(descriptor, io);
-  try {
-    await destination.putBlob(descriptor, stream, io);
-  } catch (error) {
-    stream.destroy();
-    if (error instanceof PolyarchError) throw error;
-    throw new PolyarchError('UNKNOWN', `copying blob ${shortDigest(descriptor.digest)} to ${destination.description} failed: ${(error as Error).message}`, { cause: error });
+  for (let attempt = 1; ; attempt++) {
+    const stream = await source.openBlob(descriptor, io);
+    try {
+      await destination.putBlob(descriptor, stream, io);
+      return 'copied';
+    } catch (error) {
+      stream.destroy();
+      if (attempt < BLOB_ATTEMPTS && !io.signal?.aborted && brokeInTransit(error)) continue;
+      if (error instanceof PolyarchError) throw error;
+      throw new PolyarchError('UNKNOWN', `copying blob ${shortDigest(descriptor.digest)} to ${destination.description} failed: ${(error as Error).message}`, { cause: error });
+    }
   }
-  return 'copied';
 }
 
 /** `copy SRC DST`: both given as locations (`oci:DIR:tag`, `host/repo:tag`, archives). */

@@ -7,7 +7,7 @@ import { PolyarchError } from '../errors/polyarch-error.js';
 import type { Descriptor } from '../image/descriptor.js';
 import { deleteScope, pullScope, pushScope, repoPath, type IoOptions, type RepositoryContext } from './context.js';
 import { errorFromHttp } from './response-error.js';
-import { causeCodes, discardBody, headerValue, type HttpResponse } from './transport/http.js';
+import { discardBody, headerValue, isCutError, type HttpResponse } from './transport/http.js';
 
 export interface BlobInfo {
   readonly digest: Digest;
@@ -28,12 +28,6 @@ export async function headBlob(ctx: RepositoryContext, digest: Digest, options: 
   await discardBody(response.body);
   const size = Number(headerValue(response.headers, 'content-length'));
   return { digest, size: Number.isSafeInteger(size) ? size : -1 };
-}
-
-const CUT_CODES = new Set(['ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'UND_ERR_SOCKET', 'UND_ERR_CLOSED', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH', 'ERR_STREAM_PREMATURE_CLOSE']);
-
-function isCut(error: unknown): boolean {
-  return causeCodes(error).some((c) => CUT_CODES.has(c)) || (error instanceof Error && /terminated|aborted|other side closed/i.test(error.message));
 }
 
 /** `bytes start-end/total`: the start, or undefined when absent or malformed. */
@@ -75,7 +69,7 @@ export async function openBlob(ctx: RepositoryContext, descriptor: Descriptor, o
       }
       if (failure === undefined && offset >= descriptor.size) return; // complete (or longer: the verifier says so)
       if (options.signal?.aborted) throw options.signal.reason;
-      if (failure !== undefined && !isCut(failure)) throw failure;
+      if (failure !== undefined && !isCutError(failure)) throw failure;
       if (resumes >= ctx.retries) {
         throw new PolyarchError('NETWORK', `${what}: connection lost after ${offset} of ${descriptor.size} bytes`, { cause: failure });
       }

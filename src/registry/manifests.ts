@@ -2,14 +2,14 @@
 // for (or the one the registry declares), pushed with the bare media type as Content-Type.
 import { isDigest, type Digest } from '../digest/digest.js';
 import { verifyBytes } from '../digest/verify-stream.js';
-import { PolyarchError } from '../errors/polyarch-error.js';
+import { isPolyarchError, PolyarchError } from '../errors/polyarch-error.js';
 import type { Descriptor } from '../image/descriptor.js';
 import { rawFromBytes, type RawManifest } from '../image/raw-manifest.js';
 import { MANIFEST_ACCEPT, baseMediaType } from '../mediatype/mediatype.js';
 import { readAllLimited } from '../internal/streams.js';
 import { deleteScope, describeReference, pullScope, pushScope, repoPath, type IoOptions, type RepositoryContext } from './context.js';
 import { errorFromHttp } from './response-error.js';
-import { discardBody, headerValue } from './transport/http.js';
+import { discardBody, headerValue, isCutError } from './transport/http.js';
 
 const ACCEPT = MANIFEST_ACCEPT.join(', ');
 
@@ -24,30 +24,42 @@ function digestHeader(headers: Readonly<Record<string, string | string[] | undef
 
 export async function getManifest(ctx: RepositoryContext, reference: string, options: IoOptions = {}): Promise<RawManifest> {
   const what = `manifest ${describeReference(ctx, reference)}`;
-  const response = await ctx.send({
-    method: 'GET',
-    path: repoPath(ctx, `manifests/${reference}`),
-    headers: { accept: ACCEPT },
-    scopes: [pullScope(ctx.repository)],
-    signal: options.signal,
-  });
-  if (response.status !== 200) throw await errorFromHttp('GET', response, what);
-  const declared = Number(headerValue(response.headers, 'content-length'));
-  if (Number.isFinite(declared) && declared > ctx.maxManifestSize) {
-    await discardBody(response.body);
-    throw tooLarge(ctx, what, declared);
+  // A manifest is small and its GET idempotent: a body cut short is fetched again, whole.
+  for (let attempt = 0; ; attempt++) {
+    const response = await ctx.send({
+      method: 'GET',
+      path: repoPath(ctx, `manifests/${reference}`),
+      headers: { accept: ACCEPT },
+      scopes: [pullScope(ctx.repository)],
+      signal: options.signal,
+    });
+    if (response.status !== 200) throw await errorFromHttp('GET', response, what);
+    const declared = Number(headerValue(response.headers, 'content-length'));
+    if (Number.isFinite(declared) && declared > ctx.maxManifestSize) {
+      await discardBody(response.body);
+      throw tooLarge(ctx, what, declared);
+    }
+    let bytes: Buffer;
+    try {
+      bytes = await readAllLimited(response.body, ctx.maxManifestSize, what);
+    } catch (error) {
+      if (error instanceof RangeError) throw tooLarge(ctx, what, `more than ${ctx.maxManifestSize}`);
+      if (options.signal?.aborted) throw options.signal.reason;
+      if (!isCutError(error)) throw error;
+      if (attempt < ctx.retries) continue;
+      throw new PolyarchError('NETWORK', `${what}: connection lost while reading the manifest (${attempt + 1} attempts)`, { cause: error });
+    }
+    // By digest, the bytes must hash to it; by tag, to the digest the registry declares.
+    const expected = isDigest(reference) ? reference : digestHeader(response.headers);
+    const mediaType = headerValue(response.headers, 'content-type');
+    try {
+      return rawFromBytes(bytes, { what, ...(expected !== undefined ? { expected } : {}), ...(mediaType !== undefined ? { mediaType } : {}) });
+    } catch (error) {
+      // Bytes spoiled on the way are fetched once more; a registry that keeps sending them is reported.
+      if (isPolyarchError(error) && error.code === 'DIGEST_MISMATCH' && attempt < Math.min(1, ctx.retries)) continue;
+      throw error;
+    }
   }
-  let bytes: Buffer;
-  try {
-    bytes = await readAllLimited(response.body, ctx.maxManifestSize, what);
-  } catch (error) {
-    if (error instanceof RangeError) throw tooLarge(ctx, what, `more than ${ctx.maxManifestSize}`);
-    throw error;
-  }
-  // By digest, the bytes must hash to it; by tag, to the digest the registry declares.
-  const expected = isDigest(reference) ? reference : digestHeader(response.headers);
-  const mediaType = headerValue(response.headers, 'content-type');
-  return rawFromBytes(bytes, { what, ...(expected !== undefined ? { expected } : {}), ...(mediaType !== undefined ? { mediaType } : {}) });
 }
 
 /** The descriptor a tag or digest points at, from HEAD; undefined when the registry has none. */

@@ -1,7 +1,7 @@
 // Referrers of a manifest: the OCI 1.1 API, or, when the registry answers 404, the index kept
 // under the tag `<alg>-<hex>` (distribution-spec "Referrers Tag Schema").
 import { algorithmOf, encodedPart, type Digest } from '../digest/digest.js';
-import { isPolyarchError } from '../errors/polyarch-error.js';
+import { isPolyarchError, PolyarchError } from '../errors/polyarch-error.js';
 import { parseDescriptor, type Descriptor } from '../image/descriptor.js';
 import { parseJsonObject } from '../image/raw-manifest.js';
 import { MediaType } from '../mediatype/mediatype.js';
@@ -9,7 +9,7 @@ import { readAllLimited } from '../internal/streams.js';
 import { pullScope, repoPath, type IoOptions, type RepositoryContext } from './context.js';
 import { getManifest } from './manifests.js';
 import { errorFromHttp } from './response-error.js';
-import { discardBody, headerValue } from './transport/http.js';
+import { discardBody, headerValue, isCutError } from './transport/http.js';
 import { nextLink } from './tags.js';
 
 export interface ReferrersOptions extends IoOptions {
@@ -41,7 +41,10 @@ export async function listReferrers(ctx: RepositoryContext, digest: Digest, opti
       return keep(await fromTag(ctx, digest, what, options));
     }
     if (response.status !== 200) throw await errorFromHttp('GET', response, what);
-    const bytes = await readAllLimited(response.body, ctx.maxManifestSize, what);
+    const bytes = await readAllLimited(response.body, ctx.maxManifestSize, what).catch((error: unknown) => {
+      if (isCutError(error)) throw new PolyarchError('NETWORK', `${what}: connection lost while reading the referrers list`, { cause: error });
+      throw error;
+    });
     // A registry that did not apply the filter says so by leaving out OCI-Filters-Applied.
     const filtered = (headerValue(response.headers, 'oci-filters-applied') ?? '').split(',').map((s) => s.trim()).includes('artifactType');
     const entries = entriesOf(bytes, what);

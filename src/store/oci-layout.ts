@@ -1,10 +1,10 @@
 // An OCI image layout directory as an Endpoint: blobs under blobs/<alg>/<hex>, tags as
 // `org.opencontainers.image.ref.name` annotations in index.json.
 // https://github.com/opencontainers/image-spec/blob/v1.1.0/image-layout.md
-import { access, mkdir, readFile } from 'node:fs/promises';
+import { access, mkdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
-import { isDigest } from '../digest/digest.js';
+import { isDigest, type Digest } from '../digest/digest.js';
 import { PolyarchError } from '../errors/polyarch-error.js';
 import { cleanDescriptor, parseImageIndex, type ImageIndex } from '../image/index.js';
 import { descriptorOf, type Descriptor } from '../image/descriptor.js';
@@ -90,6 +90,8 @@ export class OciLayout {
   readonly #blobs: BlobStore;
   readonly #writable: boolean;
   #initialized = false;
+  /** Blobs this handle added (absent before it wrote them): what `close({discard})` takes back. */
+  readonly #added = new Set<Digest>();
 
   constructor(dir: string, writable: boolean) {
     this.dir = dir;
@@ -130,7 +132,7 @@ export class OciLayout {
   async putManifest(manifest: RawManifest, options: Io & { readonly tag?: string } = {}): Promise<void> {
     options.signal?.throwIfAborted();
     await this.#init();
-    await this.#blobs.putBytes(manifest.digest, manifest.bytes);
+    await this.#track(manifest.digest, () => this.#blobs.putBytes(manifest.digest, manifest.bytes));
     const tag = options.tag;
     const children = childrenOf(manifest);
     const keep = (d: Descriptor): boolean => isNamed(d) || !children.has(d.digest);
@@ -172,13 +174,13 @@ export class OciLayout {
       content.destroy();
       throw error;
     }
-    await this.#blobs.put(descriptor, content, options);
+    await this.#track(descriptor.digest, () => this.#blobs.put(descriptor, content, options));
   }
 
   /** Takes a file this process wrote and hashed inside the layout (a built layer) as the blob. */
   async adoptBlobFile(descriptor: Descriptor, path: string): Promise<void> {
     await this.#init();
-    await this.#blobs.adoptFile(descriptor.digest, path);
+    await this.#track(descriptor.digest, () => this.#blobs.adoptFile(descriptor.digest, path));
   }
 
   async listTags(options: Io = {}): Promise<string[]> {
@@ -186,8 +188,52 @@ export class OciLayout {
     return tagsOf((await readIndexJson(this.dir)).manifests);
   }
 
+  /**
+   * Every write is already durable, so there is nothing to flush. With `discard` (a failed copy),
+   * the blobs this handle added are removed again unless index.json reaches them by now (another
+   * writer may have tagged an image that shares them), so a failure leaves the layout as it was.
+   */
   async close(options: Io & { readonly discard?: boolean } = {}): Promise<void> {
-    void options; // every write is already durable; a layout has nothing to flush or drop
+    if (!options.discard || this.#added.size === 0) return;
+    const added = [...this.#added];
+    this.#added.clear();
+    await withLayoutLock(this.dir, async () => {
+      const reachable = await this.#reachable();
+      await Promise.all(added.filter((d) => !reachable.has(d)).map((d) => rm(this.#blobs.pathOf(d), { force: true })));
+    });
+  }
+
+  /** Digests index.json reaches through manifests and indexes (unreadable ones end the walk there). */
+  async #reachable(): Promise<Set<string>> {
+    const seen = new Set<string>();
+    const queue: Descriptor[] = [...(await readIndexJson(this.dir)).manifests];
+    for (let d = queue.shift(); d !== undefined; d = queue.shift()) {
+      if (seen.has(d.digest)) continue;
+      seen.add(d.digest);
+      if (!/manifest|index/i.test(d.mediaType ?? '')) continue; // configs and layers lead nowhere
+      let raw: RawManifest;
+      try {
+        raw = rawFromBytes(await this.#blobs.readSmall(d.digest, `manifest ${d.digest}`, { maxBytes: MAX_MANIFEST_SIZE }), { mediaType: d.mediaType, expected: d.digest });
+      } catch {
+        continue; // a layer, a missing blob or something unreadable: nothing below it
+      }
+      try {
+        const body = JSON.parse(raw.bytes.toString('utf8')) as { config?: Descriptor; layers?: Descriptor[]; manifests?: Descriptor[]; subject?: Descriptor };
+        for (const next of [body.config, ...(body.layers ?? []), ...(body.manifests ?? []), body.subject]) {
+          if (next && typeof next.digest === 'string') queue.push(next);
+        }
+      } catch {
+        // not JSON: a blob listed in index.json, kept as it is
+      }
+    }
+    return seen;
+  }
+
+  /** Runs a write and remembers the digest when the blob was not there before it. */
+  async #track(digest: Digest, write: () => Promise<void>): Promise<void> {
+    const before = await this.#blobs.has(digest);
+    await write();
+    if (!before) this.#added.add(digest);
   }
 
   /** Creates the layout on first write. */

@@ -89,6 +89,11 @@ let front: ProxyHandle;
 let storage: Recorder;
 let storage2: Recorder;
 let third: Recorder;
+/** The registry's own token realm (another origin, as auth.docker.io is for Docker Hub). */
+let realmHost: Recorder;
+/** The front asks for Bearer tokens from realmHost instead of Basic. */
+let bearerMode = false;
+const REGISTRY_TOKEN = 'registry-token-for-app';
 let dir: { path: string; remove: () => Promise<void> };
 let configDir: string;
 /** What the front does with a blob GET that carries the right credentials. */
@@ -99,12 +104,18 @@ before(async () => {
   const direct = createRegistryClient(dist.host);
   made = await randomIndex(direct.repository('app') as never, THREE_PLATFORMS.slice(0, 2), { tag: '1', bytes: 2048, seed: 'creds' });
   await direct.close();
-  [storage, storage2, third] = await Promise.all([startRecorder(), startRecorder(), startRecorder()]);
+  [storage, storage2, third, realmHost] = await Promise.all([startRecorder(), startRecorder(), startRecorder(), startRecorder()]);
+  realmHost.handler = (req, res) => {
+    const ok = req.headers.authorization === BASIC;
+    res.writeHead(ok ? 200 : 401, { 'content-type': 'application/json' });
+    res.end(ok ? JSON.stringify({ token: REGISTRY_TOKEN, expires_in: 300 }) : '{"errors":[{"code":"UNAUTHORIZED","message":"no"}]}');
+  };
   // The registry: Basic auth on everything, a session cookie, blob GETs redirected to storage.
   front = await startProxy(dist.host, {
     intercept(req, res) {
-      if (req.headers.authorization !== BASIC) {
-        res.writeHead(401, { 'www-authenticate': 'Basic realm="registry"', 'content-type': 'application/json' });
+      if (req.headers.authorization !== (bearerMode ? `Bearer ${REGISTRY_TOKEN}` : BASIC)) {
+        const challenge = bearerMode ? `Bearer realm="${realmHost.url}/token",service="registry"` : 'Basic realm="registry"';
+        res.writeHead(401, { 'www-authenticate': challenge, 'content-type': 'application/json' });
         res.end('{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}');
         return true;
       }
@@ -131,7 +142,7 @@ before(async () => {
 });
 
 after(async () => {
-  await Promise.all([front?.stop(), storage?.stop(), storage2?.stop(), third?.stop()]);
+  await Promise.all([front?.stop(), storage?.stop(), storage2?.stop(), third?.stop(), realmHost?.stop()]);
   await dist?.stop();
   await dir?.remove();
 });
@@ -153,7 +164,7 @@ function assertNothingLeaked(): void {
 }
 
 function reset(): void {
-  for (const host of [storage, storage2, third]) host.seen.length = 0;
+  for (const host of [storage, storage2, third, realmHost]) host.seen.length = 0;
   front.seen.length = 0;
   storage.handler = (_req, res) => {
     res.writeHead(401, { 'www-authenticate': bearerChallenge(`${third.url}/token`) });
@@ -288,6 +299,22 @@ describe('5 credentials never leave the registry origin', () => {
 });
 
 describe('5 the registry\'s own token realm', () => {
+  test('5.8 a Bearer registry whose realm is on another origin: the realm gets the password, the token goes to the registry alone, also after a redirect comes home', async () => {
+    reset();
+    bearerMode = true;
+    try {
+      onBlob = (req, res) => redirect(res, `${storage.url}/away${req.url}`);
+      storage.handler = (req, res) => redirect(res, `${front.url}/back${(req.url ?? '').slice('/away'.length)}`);
+      assert.equal(await copyOut('t8'), undefined);
+      assertNothingLeaked();
+      assert.ok(realmHost.seen.length > 0 && realmHost.seen.every((s) => s.authorization === BASIC), 'the realm the registry named gets the credentials');
+      assert.ok(front.seen.some((s) => s.path.startsWith('/back/') && s.headers.authorization === `Bearer ${REGISTRY_TOKEN}`), 'the token came home with the redirect');
+      assert.ok(!front.seen.some((s) => s.headers.authorization === BASIC), 'the registry itself never needed the password');
+    } finally {
+      bearerMode = false;
+    }
+  });
+
   let tokens: TokenServer;
   let secure: DistributionHandle;
 

@@ -167,6 +167,22 @@ export function causeCodes(error: unknown): string[] {
   return codes;
 }
 
+const CUT_CODES = new Set([
+  'ECONNRESET',
+  'EPIPE',
+  'ETIMEDOUT',
+  'UND_ERR_SOCKET',
+  'UND_ERR_CLOSED',
+  'UND_ERR_BODY_TIMEOUT',
+  'UND_ERR_RES_CONTENT_LENGTH_MISMATCH',
+  'ERR_STREAM_PREMATURE_CLOSE',
+]);
+
+/** A response body that ended early: the connection was cut, went silent, or closed short of its length. */
+export function isCutError(error: unknown): boolean {
+  return causeCodes(error).some((c) => CUT_CODES.has(c)) || (error instanceof Error && /terminated|aborted|other side closed/i.test(error.message));
+}
+
 const TLS_VERIFY_CODES = new Set([
   'DEPTH_ZERO_SELF_SIGNED_CERT',
   'SELF_SIGNED_CERT_IN_CHAIN',
