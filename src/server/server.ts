@@ -12,7 +12,7 @@ import { readAllLimited } from '../internal/streams.js';
 import { HttpError, sendOciError } from './error-response.js';
 import { loadHtpasswd, type HtpasswdAuth } from './htpasswd.js';
 import { RegistryStorage } from './storage.js';
-import { pageAsset, renderPage, SECURITY_HEADERS } from './ui/page.js';
+import { PAGE_CSP, pageAsset, renderPage, SECURITY_HEADERS } from './ui/page.js';
 import { listRepositories } from './ui/api.js';
 
 export interface RegistryServerOptions {
@@ -356,7 +356,7 @@ export async function createRegistryServer(options: RegistryServerOptions): Prom
       const asset = req.method === 'GET' ? pageAsset(url.pathname) : undefined;
       if (url.pathname === '/' && req.method === 'GET') {
         await requireLogin(req, res);
-        return send(res, 200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' }, renderPage());
+        return send(res, 200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store', 'content-security-policy': PAGE_CSP }, renderPage());
       }
       if (asset) {
         await requireLogin(req, res);

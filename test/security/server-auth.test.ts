@@ -102,3 +102,13 @@ test('9.2 an unknown user takes as long to refuse as a known user with a wrong p
   t.diagnostic(`unknown ${mean(unknown).toFixed(1)} ms, known ${mean(known).toFixed(1)} ms`);
   assert.ok(ratio > 0.5 && ratio < 2, `unknown ${mean(unknown).toFixed(1)} ms vs known ${mean(known).toFixed(1)} ms (ratio ${ratio.toFixed(2)})`);
 });
+
+test('9.3 a remembered login ends when the htpasswd file changes', async () => {
+  const url = `${server.url}/v2/`;
+  assert.equal((await timed(url, basic('alice', 'correct horse'))).status, 200);
+  assert.equal((await timed(url, basic('alice', 'correct horse'))).status, 200); // remembered
+  await writeFile(join(dir.path, 'htpasswd'), `alice:${bcrypt.hashSync('new password', 4)}\nbob:${bcrypt.hashSync('battery', 4)}\n`);
+  await new Promise((resolve) => setTimeout(resolve, 1200)); // the file is looked at once a second at most
+  assert.equal((await timed(url, basic('alice', 'correct horse'))).status, 401);
+  assert.equal((await timed(url, basic('alice', 'new password'))).status, 200);
+});

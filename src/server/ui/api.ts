@@ -34,6 +34,8 @@ type Json = Record<string, unknown>;
 
 /** Configs above this are not read for the page (a config is a few kB). */
 const MAX_CONFIG_READ = 1 << 20;
+/** Rows shown for one index (real ones have a few dozen; a crafted one could list thousands). */
+const MAX_INDEX_ROWS = 1000;
 
 function asObject(value: unknown): Json | undefined {
   return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Json) : undefined;
@@ -108,13 +110,13 @@ async function tagSummary(storage: RegistryStorage, name: string, tag: string, s
   const base = { tag, digest, mediaType, referrers: subjects.get(digest) ?? 0 };
   if (!found?.body) return { ...base, kind: 'other', platforms: [{ platform: 'unknown', digest }] };
   if (isIndex(mediaType)) {
-    const entries = Array.isArray(found.body.manifests) ? found.body.manifests : [];
-    const platforms = await Promise.all(
-      entries.map((m) => {
-        const entry = asObject(m);
-        return imageRow(storage, name, entry?.digest, { ...(entry ? { platform: asObject(entry.platform) ?? {} } : {}), ...(asObject(entry?.annotations) ? { annotations: asObject(entry?.annotations)! } : {}) });
-      }),
-    );
+    const entries = Array.isArray(found.body.manifests) ? found.body.manifests.slice(0, MAX_INDEX_ROWS) : [];
+    const platforms: PlatformRow[] = [];
+    for (const m of entries) {
+      const entry = asObject(m);
+      const annotations = asObject(entry?.annotations);
+      platforms.push(await imageRow(storage, name, entry?.digest, { platform: asObject(entry?.platform) ?? {}, ...(annotations ? { annotations } : {}) }));
+    }
     return { ...base, kind: 'index', platforms };
   }
   if (isImageManifest(mediaType)) return { ...base, kind: 'image', platforms: [await imageRow(storage, name, digest)] };

@@ -99,10 +99,15 @@ export function pageAsset(path: string): { readonly contentType: string; readonl
   return undefined;
 }
 
-/** Sent with every response: no inline script, no plugins, no framing, no <base> rewriting. */
+/** Sent with every response. Anything but the page is data: if a browser ever renders one as a
+ * document (a manifest GET answers with the media type it was stored with), it runs sandboxed,
+ * with no script and nothing loaded. */
 export const SECURITY_HEADERS: Readonly<Record<string, string>> = {
-  'content-security-policy': "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+  'content-security-policy': "default-src 'none'; object-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'; sandbox",
   'x-content-type-options': 'nosniff',
   'x-frame-options': 'DENY',
   'referrer-policy': 'no-referrer',
 };
+
+/** The page's policy: its own script, style and API only; no inline script, no plugins, no framing. */
+export const PAGE_CSP = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
