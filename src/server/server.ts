@@ -252,16 +252,42 @@ async function catalog(ctx: Context): Promise<void> {
   send(ctx.res, 200, { 'content-type': 'application/json', ...(link ? { link } : {}) }, JSON.stringify({ repositories: items }));
 }
 
+/** The fields a referrers list copies from a stored manifest, each of its right type. */
+function referrerFields(bytes: Buffer): { subject?: string; artifactType?: string; configMediaType?: string; annotations?: Record<string, string> } | undefined {
+  let value: unknown;
+  try {
+    value = JSON.parse(bytes.toString('utf8'));
+  } catch {
+    return undefined;
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return undefined;
+  const body = value as Record<string, unknown>;
+  const text = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
+  const field = (v: unknown, key: string): unknown => (typeof v === 'object' && v !== null ? (v as Record<string, unknown>)[key] : undefined);
+  const annotations = typeof body.annotations === 'object' && body.annotations !== null && !Array.isArray(body.annotations) ? Object.entries(body.annotations).filter((e): e is [string, string] => typeof e[1] === 'string') : undefined;
+  const subject = text(field(body.subject, 'digest'));
+  const artifactType = text(body.artifactType);
+  const configMediaType = text(field(body.config, 'mediaType'));
+  return {
+    ...(subject !== undefined ? { subject } : {}),
+    ...(artifactType !== undefined ? { artifactType } : {}),
+    ...(configMediaType !== undefined ? { configMediaType } : {}),
+    ...(annotations && annotations.length > 0 ? { annotations: Object.fromEntries(annotations) } : {}),
+  };
+}
+
 async function referrers(ctx: Context, name: string, digestText: string): Promise<void> {
   if (!isDigest(digestText)) throw new HttpError('DIGEST_INVALID', `invalid digest ${JSON.stringify(digestText)}`);
   const wanted = ctx.url.searchParams.get('artifactType');
   const manifests: unknown[] = [];
   for (const digest of await ctx.storage.manifestDigests(name)) {
-    const found = await ctx.storage.manifestOf(name, digest);
+    // A stored manifest that is gone or not a JSON object (stored before validation) is skipped, and
+    // only fields of the right type are copied: one bad manifest must not break the list for every client.
+    const found = await ctx.storage.manifestOf(name, digest).catch(() => undefined);
     if (!found) continue;
-    const body = JSON.parse(found.bytes.toString('utf8')) as { subject?: { digest?: string }; artifactType?: string; config?: { mediaType?: string }; annotations?: Record<string, string> };
-    if (body.subject?.digest !== digestText) continue;
-    const artifactType = body.artifactType ?? (isImageManifest(found.mediaType) ? body.config?.mediaType : undefined);
+    const body = referrerFields(found.bytes);
+    if (!body || body.subject !== digestText) continue;
+    const artifactType = body.artifactType ?? (isImageManifest(found.mediaType) ? body.configMediaType : undefined);
     if (wanted !== null && artifactType !== wanted) continue;
     manifests.push({ mediaType: found.mediaType, digest, size: found.bytes.length, ...(artifactType ? { artifactType } : {}), ...(body.annotations ? { annotations: body.annotations } : {}) });
   }

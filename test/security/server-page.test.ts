@@ -176,6 +176,7 @@ describe('4. stored manifests are hostile data on the page', () => {
 
 describe('6. a broken image does not take the page down', () => {
   let server: EmbeddedHandle;
+  const SUBJECT = digestOfBytes(Buffer.from('some subject'));
   const brokenTags = ['null-config', 'text-config', 'array-config', 'string-config', 'missing-config', 'bad-shape', 'index-bad', 'index-null-entries', 'missing-manifest-blob', 'truncated-config'];
 
   before(async () => {
@@ -197,6 +198,12 @@ describe('6. a broken image does not take the page down', () => {
     const gone = await plant.manifest(repo, image(await plant.blob(repo, '{}')), OCI_MANIFEST, 'missing-manifest-blob');
     await rm(plant.storage.blobs.pathOf(gone));
     await plant.manifest(repo, image(await plant.blob(repo, '{"os":"linux","architecture":')), OCI_MANIFEST, 'truncated-config');
+    // untagged manifests that are not JSON objects, and a referrer whose fields have the wrong types
+    for (const text of ['not json', 'null', '[]', '"s"']) {
+      const bytes = Buffer.from(text);
+      await plant.storage.putManifest(repo, digestOfBytes(bytes), bytes, OCI_MANIFEST);
+    }
+    await plant.manifest(repo, { schemaVersion: 2, mediaType: OCI_MANIFEST, config: { mediaType: 7, digest: digestOfBytes(Buffer.from('x')), size: 1 }, layers: [], subject: { digest: SUBJECT }, artifactType: ['x'], annotations: 'nope' }, OCI_MANIFEST);
   });
   after(() => server?.stop());
 
@@ -220,6 +227,14 @@ describe('6. a broken image does not take the page down', () => {
     } finally {
       await page.close();
     }
+  });
+
+  test('6.2 the referrers list skips stored manifests it cannot read and copies only well-typed fields', async () => {
+    const res = await fetch(`${server.url}/v2/broken/app/referrers/${SUBJECT}`);
+    assert.equal(res.status, 200, await res.clone().text());
+    const index = (await res.json()) as { manifests: Record<string, unknown>[] };
+    assert.equal(index.manifests.length, 1);
+    assert.deepEqual(Object.keys(index.manifests[0]!).sort(), ['digest', 'mediaType', 'size']);
   });
 });
 
