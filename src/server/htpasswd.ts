@@ -187,7 +187,7 @@ export async function loadHtpasswd(file: string, options: HtpasswdOptions = {}):
 
   const verify = async (username: string, password: string): Promise<boolean> => {
     await refresh();
-    const key = createHash('sha256').update(username).update('\0').update(password).digest('base64');
+    const key = createHash('sha256').update(JSON.stringify([username, password])).digest('base64'); // unambiguous pair
     const hash = users.hashes.get(username);
     const cached = verified.get(key);
     if (cached && hash !== undefined && cached.hash === hash && cached.expires > Date.now()) {
