@@ -10,9 +10,9 @@ import { parseJsonObject, MAX_MANIFEST_SIZE } from '../image/raw-manifest.js';
 import { baseMediaType, isImageManifest, isIndex } from '../mediatype/mediatype.js';
 import { readAllLimited } from '../internal/streams.js';
 import { HttpError, sendOciError } from './error-response.js';
-import { loadHtpasswd, type PasswordCheck } from './htpasswd.js';
+import { loadHtpasswd, type HtpasswdAuth } from './htpasswd.js';
 import { RegistryStorage } from './storage.js';
-import { renderPage } from './ui/page.js';
+import { PAGE_CSP, pageAsset, renderPage, SECURITY_HEADERS } from './ui/page.js';
 import { listRepositories } from './ui/api.js';
 
 export interface RegistryServerOptions {
@@ -252,16 +252,42 @@ async function catalog(ctx: Context): Promise<void> {
   send(ctx.res, 200, { 'content-type': 'application/json', ...(link ? { link } : {}) }, JSON.stringify({ repositories: items }));
 }
 
+/** The fields a referrers list copies from a stored manifest, each of its right type. */
+function referrerFields(bytes: Buffer): { subject?: string; artifactType?: string; configMediaType?: string; annotations?: Record<string, string> } | undefined {
+  let value: unknown;
+  try {
+    value = JSON.parse(bytes.toString('utf8'));
+  } catch {
+    return undefined;
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return undefined;
+  const body = value as Record<string, unknown>;
+  const text = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
+  const field = (v: unknown, key: string): unknown => (typeof v === 'object' && v !== null ? (v as Record<string, unknown>)[key] : undefined);
+  const annotations = typeof body.annotations === 'object' && body.annotations !== null && !Array.isArray(body.annotations) ? Object.entries(body.annotations).filter((e): e is [string, string] => typeof e[1] === 'string') : undefined;
+  const subject = text(field(body.subject, 'digest'));
+  const artifactType = text(body.artifactType);
+  const configMediaType = text(field(body.config, 'mediaType'));
+  return {
+    ...(subject !== undefined ? { subject } : {}),
+    ...(artifactType !== undefined ? { artifactType } : {}),
+    ...(configMediaType !== undefined ? { configMediaType } : {}),
+    ...(annotations && annotations.length > 0 ? { annotations: Object.fromEntries(annotations) } : {}),
+  };
+}
+
 async function referrers(ctx: Context, name: string, digestText: string): Promise<void> {
   if (!isDigest(digestText)) throw new HttpError('DIGEST_INVALID', `invalid digest ${JSON.stringify(digestText)}`);
   const wanted = ctx.url.searchParams.get('artifactType');
   const manifests: unknown[] = [];
   for (const digest of await ctx.storage.manifestDigests(name)) {
-    const found = await ctx.storage.manifestOf(name, digest);
+    // A stored manifest that is gone or not a JSON object (stored before validation) is skipped, and
+    // only fields of the right type are copied: one bad manifest must not break the list for every client.
+    const found = await ctx.storage.manifestOf(name, digest).catch(() => undefined);
     if (!found) continue;
-    const body = JSON.parse(found.bytes.toString('utf8')) as { subject?: { digest?: string }; artifactType?: string; config?: { mediaType?: string }; annotations?: Record<string, string> };
-    if (body.subject?.digest !== digestText) continue;
-    const artifactType = body.artifactType ?? (isImageManifest(found.mediaType) ? body.config?.mediaType : undefined);
+    const body = referrerFields(found.bytes);
+    if (!body || body.subject !== digestText) continue;
+    const artifactType = body.artifactType ?? (isImageManifest(found.mediaType) ? body.configMediaType : undefined);
     if (wanted !== null && artifactType !== wanted) continue;
     manifests.push({ mediaType: found.mediaType, digest, size: found.bytes.length, ...(artifactType ? { artifactType } : {}), ...(body.annotations ? { annotations: body.annotations } : {}) });
   }
@@ -310,33 +336,63 @@ function isWrite(method: string): boolean {
 export async function createRegistryServer(options: RegistryServerOptions): Promise<RegistryServer> {
   const storage = new RegistryStorage(options.root);
   await storage.init();
-  const check: PasswordCheck | undefined = options.htpasswd ? await loadHtpasswd(options.htpasswd) : undefined;
   if ((options.tlsCert === undefined) !== (options.tlsKey === undefined)) throw new PolyarchError('USAGE', 'give both --tls-cert and --tls-key, or neither');
+  const auth: HtpasswdAuth | undefined = options.htpasswd ? await loadHtpasswd(options.htpasswd) : undefined;
 
   const authorized = async (req: IncomingMessage): Promise<boolean> => {
-    if (!check) return true;
+    if (!auth) return true;
     if (options.anonymousRead && !isWrite(req.method ?? 'GET')) return true;
     const header = req.headers.authorization ?? '';
-    if (!header.startsWith('Basic ')) return false;
-    const decoded = Buffer.from(header.slice(6), 'base64').toString('utf8');
+    if (!/^basic /i.test(header)) return false;
+    const decoded = Buffer.from(header.slice(6).trim(), 'base64').toString('utf8');
     const colon = decoded.indexOf(':');
-    return colon > 0 && check(decoded.slice(0, colon), decoded.slice(colon + 1));
+    if (colon <= 0) return false;
+    try {
+      return await auth.verify(decoded.slice(0, colon), decoded.slice(colon + 1));
+    } catch (error) {
+      // Too many checks waiting (a password-guessing flood): ask to come back rather than say "wrong password".
+      if (isPolyarchError(error) && error.code === 'TOOMANYREQUESTS') throw new HttpError('TOOMANYREQUESTS', 'too many login attempts at once; retry shortly');
+      throw error;
+    }
+  };
+  /** 401 with the challenge a browser or a registry client answers with Basic credentials. */
+  const requireLogin = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    let ok: boolean;
+    try {
+      ok = await authorized(req);
+    } catch (error) {
+      if (error instanceof HttpError && error.code === 'TOOMANYREQUESTS') {
+        await drain(req);
+        res.setHeader('retry-after', '1');
+      }
+      throw error;
+    }
+    if (ok) return;
+    await drain(req);
+    res.setHeader('www-authenticate', 'Basic realm="polyarch"');
+    throw new HttpError('UNAUTHORIZED');
   };
 
   const handler = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const url = new URL(req.url ?? '/', 'http://registry.invalid');
     res.setHeader('docker-distribution-api-version', 'registry/2.0');
+    for (const [name, value] of Object.entries(SECURITY_HEADERS)) res.setHeader(name, value);
     try {
-      if (url.pathname === '/' && req.method === 'GET') return send(res, 200, { 'content-type': 'text/html; charset=utf-8' }, renderPage());
+      // The page and its files are reads like any other: behind the login unless --anonymous-read.
+      const asset = req.method === 'GET' ? pageAsset(url.pathname) : undefined;
+      if (url.pathname === '/' && req.method === 'GET') {
+        await requireLogin(req, res);
+        return send(res, 200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store', 'content-security-policy': PAGE_CSP }, renderPage());
+      }
+      if (asset) {
+        await requireLogin(req, res);
+        return send(res, 200, { 'content-type': asset.contentType, 'cache-control': 'no-cache' }, asset.body);
+      }
       if (url.pathname === '/api/repositories' && req.method === 'GET') {
-        if (!(await authorized(req))) throw new HttpError('UNAUTHORIZED');
-        return send(res, 200, { 'content-type': 'application/json' }, JSON.stringify(await listRepositories(storage)));
+        await requireLogin(req, res);
+        return send(res, 200, { 'content-type': 'application/json', 'cache-control': 'no-store' }, JSON.stringify(await listRepositories(storage)));
       }
-      if (!(await authorized(req))) {
-        await drain(req);
-        res.setHeader('www-authenticate', 'Basic realm="polyarch"');
-        throw new HttpError('UNAUTHORIZED');
-      }
+      await requireLogin(req, res);
       if (options.readOnly && isWrite(req.method ?? 'GET') && url.pathname.startsWith('/v2/')) {
         await drain(req);
         throw new HttpError('DENIED', 'this registry is read-only');
@@ -377,7 +433,7 @@ export async function createRegistryServer(options: RegistryServerOptions): Prom
     close() {
       return new Promise((resolve) => {
         for (const socket of sockets) socket.destroy();
-        server.close(() => resolve());
+        server.close(() => void (auth ? auth.close() : Promise.resolve()).then(() => resolve()));
       });
     },
   };

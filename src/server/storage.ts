@@ -17,6 +17,7 @@ import { writeFileAtomic } from '../store/atomic-write.js';
 import { BlobStore } from '../store/blob-store.js';
 import { writeStreamAtomic } from '../store/atomic-write.js';
 import { removeOrphanTemps } from '../store/gc.js';
+import { collectRegistryGarbage, type RegistryGarbageResult } from './garbage.js';
 
 export interface UploadState {
   readonly id: string;
@@ -210,21 +211,9 @@ export class RegistryStorage {
     return found.sort();
   }
 
-  /** Removes blobs no repository links to (run while no push is under way). */
-  async collectGarbage(): Promise<{ removed: number; kept: number }> {
-    const linked = new Set<string>();
-    for (const repo of await this.repositories()) {
-      for (const name of await readdir(this.#repo(repo, '_blobs')).catch(() => [] as string[])) linked.add(name);
-    }
-    let removed = 0;
-    const dir = join(this.root, 'blobs', 'sha256');
-    const names = await readdir(dir);
-    for (const name of names) {
-      if (!/^[a-f0-9]{64}$/.test(name) || linked.has(name)) continue;
-      await rm(join(dir, name), { force: true });
-      removed++;
-    }
-    return { removed, kept: names.length - removed };
+  /** Removes the blobs no stored manifest or tag reaches (run while no push is under way); see garbage.ts. */
+  collectGarbage(): Promise<RegistryGarbageResult> {
+    return collectRegistryGarbage(this);
   }
 }
 
