@@ -408,12 +408,10 @@ export async function createRegistryServer(options: RegistryServerOptions): Prom
 
   // Nothing a request does may take the process down: whatever escapes ends that connection only.
   const listener = (req: IncomingMessage, res: ServerResponse): void => {
+    res.on('error', () => res.destroy()); // a write after the end or to a gone client is that request's problem
     handler(req, res).catch(() => res.destroy());
   };
-  const server: Server =
-    tls
-      ? createHttpsServer(tls, listener)
-      : createHttpServer(listener);
+  const server: Server = tls ? createHttpsServer(tls, listener) : createHttpServer(listener);
   const sockets = new Set<Socket>();
   server.on('connection', (socket: Socket) => {
     sockets.add(socket);

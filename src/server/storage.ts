@@ -10,7 +10,7 @@ import { constants, createWriteStream } from 'node:fs';
 import { mkdir, open, readdir, readFile, rename, rm, stat, truncate } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { Transform, type Readable, type TransformCallback } from 'node:stream';
+import { Transform, pipeline as pipelineCallback, type Readable, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { randomUUID } from 'node:crypto';
 import { algorithmOf, createDigester, digestFromHash, digestOfBytes, encodedPart, isDigest, type Digest } from '../digest/digest.js';
@@ -171,9 +171,9 @@ export class RegistryStorage {
           if (part) return handle.createReadStream({ start: part.start, end: part.end });
           const verified = new HoldLastUntilVerified(digest, info.size);
           verified.on('end', () => this.#verified.set(digest, identity));
-          const source = handle.createReadStream({ start: 0 });
-          source.on('error', (error) => verified.destroy(error));
-          return source.pipe(verified);
+          // pipeline(): a reader that goes away closes the file too.
+          pipelineCallback(handle.createReadStream({ start: 0 }), verified, () => undefined);
+          return verified;
         },
         close: () => handle.close().catch(() => undefined),
       };
@@ -234,7 +234,11 @@ export class RegistryStorage {
   }
 
   // ---- uploads ----
-  /** Opens a session, or refuses with TOOMANYREQUESTS when the repository (or the server) holds too many. */
+  /**
+   * Opens a session, or refuses with TOOMANYREQUESTS when the repository (or the server) holds too
+   * many: the refusal is temporary (sessions finish or expire), and clients back off and retry on
+   * 429, where DENIED would read as a permission problem and end the push.
+   */
   async startUpload(repository: string): Promise<UploadState> {
     await this.purgeExpiredUploads();
     let mine = 0;
