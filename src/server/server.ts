@@ -4,18 +4,20 @@ import { createServer as createHttpServer, type IncomingMessage, type Server, ty
 import { createServer as createHttpsServer } from 'node:https';
 import { readFile } from 'node:fs/promises';
 import type { AddressInfo, Socket } from 'node:net';
-import { digestOfBytes, isDigest, type Digest } from '../digest/digest.js';
+import { pipeline } from 'node:stream/promises';
+import { algorithmOf, digestOfBytes, isDigest, type Digest } from '../digest/digest.js';
+import { isOciErrorCode } from '../errors/codes.js';
 import { isPolyarchError, PolyarchError } from '../errors/polyarch-error.js';
 import { parseJsonObject, MAX_MANIFEST_SIZE } from '../image/raw-manifest.js';
-import { baseMediaType, isImageManifest, isIndex } from '../mediatype/mediatype.js';
-import { readAllLimited } from '../internal/streams.js';
+import { baseMediaType, isImageManifest } from '../mediatype/mediatype.js';
 import { HttpError, sendOciError } from './error-response.js';
+import { checkManifest } from './manifest-validation.js';
 import { loadHtpasswd, type HtpasswdAuth } from './htpasswd.js';
-import { RegistryStorage } from './storage.js';
+import { RegistryStorage, type StorageOptions } from './storage.js';
 import { PAGE_CSP, pageAsset, renderPage, SECURITY_HEADERS } from './ui/page.js';
 import { listRepositories } from './ui/api.js';
 
-export interface RegistryServerOptions {
+export interface RegistryServerOptions extends StorageOptions {
   /** Where blobs, repositories and uploads live. */
   readonly root: string;
   /** bcrypt htpasswd file: every request needs Basic credentials (reads too, unless anonymousRead). */
@@ -25,6 +27,11 @@ export interface RegistryServerOptions {
   readonly readOnly?: boolean;
   readonly tlsCert?: string;
   readonly tlsKey?: string;
+  /**
+   * Called with every fault a request hit that is the server's, not the client's (answered 500
+   * UNKNOWN, or a connection cut mid-answer), e.g. to log it.
+   */
+  readonly onError?: (error: unknown, request: { readonly method: string; readonly path: string }) => void;
 }
 
 export interface RegistryServer {
@@ -73,49 +80,45 @@ async function getManifest(ctx: Context, name: string, reference: string, head: 
   } else send(ctx.res, 200, headers, found.bytes);
 }
 
+/**
+ * The request body, refused with 413 past `max` bytes: at once when Content-Length says so,
+ * otherwise as soon as more than `max` arrived — never buffering more than that.
+ */
+async function readBodyLimited(req: IncomingMessage, max: number, what: string): Promise<Buffer> {
+  const tooLarge = (): HttpError =>
+    // The rest of the body is never read: the connection closes after the answer.
+    new HttpError('SIZE_INVALID', `${what} larger than ${max} bytes`, { status: 413, headers: { connection: 'close' } });
+  const declared = lengthOf(req);
+  if (declared !== undefined && declared > max) throw tooLarge();
+  const chunks: Buffer[] = [];
+  let total = 0;
+  for await (const chunk of req) {
+    total += (chunk as Buffer).length;
+    if (total > max) throw tooLarge();
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks, total);
+}
+
 async function putManifest(ctx: Context, name: string, reference: string): Promise<void> {
   if (!isDigest(reference) && !TAG.test(reference)) throw new HttpError('MANIFEST_INVALID', `invalid tag ${JSON.stringify(reference)}`);
-  let bytes: Buffer;
-  try {
-    bytes = await readAllLimited(ctx.req, MAX_MANIFEST_SIZE, 'manifest');
-  } catch {
-    throw new HttpError('SIZE_INVALID', `manifest larger than ${MAX_MANIFEST_SIZE} bytes`, { status: 413 });
-  }
-  const digest = digestOfBytes(bytes);
+  const bytes = await readBodyLimited(ctx.req, MAX_MANIFEST_SIZE, 'manifest');
+  const digest = isDigest(reference) ? digestOfBytes(bytes, algorithmOf(reference)) : digestOfBytes(bytes);
   if (isDigest(reference) && reference !== digest) throw new HttpError('DIGEST_INVALID', `manifest digest is ${digest}, not ${reference}`);
-  const contentType = baseMediaType(ctx.req.headers['content-type'] ?? '');
   let body: Record<string, unknown>;
   try {
     body = parseJsonObject(bytes, 'manifest');
   } catch (error) {
     throw new HttpError('MANIFEST_INVALID', (error as Error).message);
   }
-  const declared = typeof body.mediaType === 'string' ? body.mediaType : undefined;
-  if (declared && contentType && declared !== contentType) throw new HttpError('MANIFEST_INVALID', `Content-Type ${contentType} does not match the manifest's mediaType ${declared}`);
-  const mediaType = declared ?? contentType;
-  if (!mediaType) throw new HttpError('MANIFEST_INVALID', 'no media type: set Content-Type or mediaType');
+  // Every field is checked before anything is stored or any header is built from it.
+  const checked = checkManifest(body, baseMediaType(ctx.req.headers['content-type'] ?? ''));
   const missing: string[] = [];
-  if (isImageManifest(mediaType)) {
-    const refs = [body.config, ...(Array.isArray(body.layers) ? body.layers : [])] as { digest?: string; urls?: unknown }[];
-    if (!body.config || !Array.isArray(body.layers)) throw new HttpError('MANIFEST_INVALID', 'an image manifest needs config and layers');
-    for (const d of refs) {
-      if (!d || typeof d.digest !== 'string' || !isDigest(d.digest)) throw new HttpError('MANIFEST_INVALID', 'a descriptor has no valid digest');
-      if (Array.isArray(d.urls)) continue; // foreign layers live elsewhere
-      if (!(await ctx.storage.hasBlob(name, d.digest))) missing.push(d.digest);
-    }
-  } else if (isIndex(mediaType)) {
-    if (!Array.isArray(body.manifests)) throw new HttpError('MANIFEST_INVALID', 'an index needs manifests');
-    for (const d of body.manifests as { digest?: string; mediaType?: string }[]) {
-      if (!d || typeof d.digest !== 'string' || !isDigest(d.digest)) throw new HttpError('MANIFEST_INVALID', 'an index entry has no valid digest');
-      if (typeof d.mediaType === 'string' && (isIndex(d.mediaType) || isImageManifest(d.mediaType)) && !(await ctx.storage.hasManifest(name, d.digest))) missing.push(d.digest);
-    }
-  } else {
-    throw new HttpError('MANIFEST_INVALID', `unsupported manifest media type ${mediaType}`);
-  }
+  for (const d of checked.blobs) if (!missing.includes(d) && !(await ctx.storage.hasBlob(name, d))) missing.push(d);
+  for (const d of checked.manifests) if (!missing.includes(d) && !(await ctx.storage.hasManifest(name, d))) missing.push(d);
   if (missing.length > 0) throw new HttpError('MANIFEST_BLOB_UNKNOWN', `unknown: ${missing.join(', ')}`, { detail: { digests: missing } });
-  await ctx.storage.putManifest(name, digest, bytes, mediaType, isDigest(reference) ? undefined : reference);
-  const subject = (body.subject as { digest?: string } | undefined)?.digest;
-  send(ctx.res, 201, { location: `/v2/${name}/manifests/${digest}`, 'docker-content-digest': digest, ...(subject ? { 'oci-subject': subject } : {}) });
+  await ctx.storage.putManifest(name, digest, bytes, checked.mediaType, isDigest(reference) ? undefined : reference);
+  send(ctx.res, 201, { location: `/v2/${name}/manifests/${digest}`, 'docker-content-digest': digest, ...(checked.subject ? { 'oci-subject': checked.subject } : {}) });
 }
 
 async function deleteManifest(ctx: Context, name: string, reference: string): Promise<void> {
@@ -127,25 +130,36 @@ async function deleteManifest(ctx: Context, name: string, reference: string): Pr
 // ---- blobs ----
 async function getBlob(ctx: Context, name: string, digestText: string, head: boolean): Promise<void> {
   if (!isDigest(digestText)) throw new HttpError('DIGEST_INVALID', `invalid digest ${JSON.stringify(digestText)}`);
-  if (!(await ctx.storage.hasBlob(name, digestText))) throw new HttpError('BLOB_UNKNOWN', undefined, { detail: { digest: digestText } });
-  const size = await ctx.storage.blobSize(digestText);
-  const headers = { 'content-type': 'application/octet-stream', 'docker-content-digest': digestText, etag: `"${digestText}"`, 'accept-ranges': 'bytes' };
+  const unknown = () => new HttpError('BLOB_UNKNOWN', undefined, { detail: { digest: digestText } });
   const range = /^bytes=(\d+)-(\d*)$/.exec(ctx.req.headers.range ?? '');
+  // A whole GET is verified as it streams (a mismatch cuts the connection before the end); HEAD
+  // and ranges cannot be, so they are answered only for a file whose bytes were hashed.
+  if (head || range ? !(await ctx.storage.hasBlob(name, digestText)) : !(await ctx.storage.isLinked(name, digestText))) throw unknown();
+  const blob = await ctx.storage.openBlob(digestText);
+  if (!blob) throw unknown();
+  const { size } = blob;
+  const headers = { 'content-type': 'application/octet-stream', 'docker-content-digest': digestText, etag: `"${digestText}"`, 'accept-ranges': 'bytes' };
+  let part: { start: number; end: number } | undefined;
   if (range) {
     const start = Number(range[1]);
     const end = range[2] ? Math.min(Number(range[2]), size - 1) : size - 1;
     if (start >= size || start > end) {
+      await blob.close();
       send(ctx.res, 416, { 'content-range': `bytes */${size}` });
       return;
     }
-    ctx.res.writeHead(206, { ...headers, 'content-length': end - start + 1, 'content-range': `bytes ${start}-${end}/${size}` });
-    if (head) ctx.res.end();
-    else ctx.storage.openBlobRange(digestText, start, end).pipe(ctx.res);
+    part = { start, end };
+  }
+  if (head) {
+    await blob.close();
+    ctx.res.writeHead(part ? 206 : 200, { ...headers, 'content-length': part ? part.end - part.start + 1 : size, ...(part ? { 'content-range': `bytes ${part.start}-${part.end}/${size}` } : {}) });
+    ctx.res.end();
     return;
   }
-  ctx.res.writeHead(200, { ...headers, 'content-length': size });
-  if (head) ctx.res.end();
-  else ctx.storage.openBlobRange(digestText).pipe(ctx.res);
+  const stream = blob.read(part);
+  ctx.res.writeHead(part ? 206 : 200, { ...headers, 'content-length': part ? part.end - part.start + 1 : size, ...(part ? { 'content-range': `bytes ${part.start}-${part.end}/${size}` } : {}) });
+  // pipeline() destroys both sides on any failure; the caller then cuts the half-sent answer.
+  await pipeline(stream, ctx.res);
 }
 
 function uploadHeaders(name: string, id: string, size: number): Record<string, string> {
@@ -155,6 +169,7 @@ function uploadHeaders(name: string, id: string, size: number): Record<string, s
 async function startUpload(ctx: Context, name: string): Promise<void> {
   const mount = ctx.url.searchParams.get('mount');
   const from = ctx.url.searchParams.get('from');
+  // hasBlob verifies the bytes: a damaged blob is not mounted, the client uploads it instead.
   if (mount !== null && from !== null && isDigest(mount) && NAME.test(from) && (await ctx.storage.hasBlob(from, mount))) {
     await drain(ctx.req);
     await ctx.storage.linkBlob(name, mount);
@@ -164,7 +179,7 @@ async function startUpload(ctx: Context, name: string): Promise<void> {
   const digestParam = ctx.url.searchParams.get('digest');
   if (digestParam !== null) {
     const digest = parseDigestParam(digestParam);
-    await storeVerified(ctx.storage.putBlob(name, digest, ctx.req, lengthOf(ctx.req)));
+    if (!(await ctx.storage.putBlob(name, digest, ctx.req))) throw new HttpError('DIGEST_INVALID', `uploaded content does not match ${digest}`);
     send(ctx.res, 201, { location: `/v2/${name}/blobs/${digest}`, 'docker-content-digest': digest });
     return;
   }
@@ -178,54 +193,62 @@ function lengthOf(req: IncomingMessage): number | undefined {
   return text === undefined ? undefined : Number(text);
 }
 
-/** A verification failure while storing becomes DIGEST_INVALID / SIZE_INVALID; nothing is kept. */
-async function storeVerified(work: Promise<unknown>): Promise<void> {
-  try {
-    await work;
-  } catch (error) {
-    if (isPolyarchError(error) && error.code === 'DIGEST_MISMATCH') throw new HttpError('DIGEST_INVALID', error.message);
-    if (isPolyarchError(error) && error.code === 'SIZE_MISMATCH') throw new HttpError('SIZE_INVALID', error.message);
-    throw error;
-  }
+/** `Content-Range: <start>-<end>` of a PATCH, as the length it declares; undefined when it is not the next chunk. */
+function chunkLength(range: string, size: number): number | undefined {
+  const match = /^(?:bytes )?(\d{1,15})-(\d{1,15})$/.exec(range);
+  if (!match) return undefined;
+  const start = Number(match[1]);
+  const end = Number(match[2]);
+  return start === size && end >= start ? end - start + 1 : undefined;
 }
 
 async function continueUpload(ctx: Context, name: string, id: string, method: string): Promise<void> {
   const state = ctx.storage.upload(id, name);
-  if (!state) {
-    await drain(ctx.req);
-    throw new HttpError('BLOB_UPLOAD_UNKNOWN');
-  }
+  if (!state) throw new HttpError('BLOB_UPLOAD_UNKNOWN');
   if (method === 'GET') {
     send(ctx.res, 204, uploadHeaders(name, id, state.size));
     return;
   }
-  if (method === 'DELETE') {
-    await ctx.storage.cancelUpload(state);
-    send(ctx.res, 204);
-    return;
-  }
+  if (method !== 'PATCH' && method !== 'PUT' && method !== 'DELETE') throw new HttpError('UNSUPPORTED', `${method} is not supported on an upload`);
+  const refuse = (message: string): HttpError => new HttpError('BLOB_UPLOAD_INVALID', message, { status: 416, headers: uploadHeaders(name, id, state.size) });
+  // Everything that can be refused is refused before the body touches the session.
+  let expected: number | undefined;
   const range = ctx.req.headers['content-range'];
   if (method === 'PATCH' && range !== undefined) {
-    const match = /^(?:bytes )?(\d+)-(\d+)$/.exec(range);
-    // An out-of-order chunk is refused without touching the session (416 + where it stands).
-    if (!match || Number(match[1]) !== state.size) {
-      await drain(ctx.req);
-      send(ctx.res, 416, uploadHeaders(name, id, state.size));
+    expected = chunkLength(range, state.size);
+    if (expected === undefined) throw refuse(`Content-Range ${JSON.stringify(range)} is not the next chunk after ${state.size} bytes`);
+    const declared = lengthOf(ctx.req);
+    if (declared !== undefined && declared !== expected) throw refuse(`Content-Length ${declared} does not match Content-Range ${JSON.stringify(range)}`);
+  }
+  const digest = method === 'PUT' ? parseDigestParam(ctx.url.searchParams.get('digest')) : undefined;
+  // One request at a time per session: a second one cannot know where its bytes would land.
+  if (!ctx.storage.acquireUpload(state)) throw refuse('another request is writing to this upload session');
+  try {
+    if (method === 'DELETE') {
+      await ctx.storage.cancelUpload(state);
+      send(ctx.res, 204);
       return;
     }
+    if (method === 'PATCH' || (lengthOf(ctx.req) ?? 0) > 0 || ctx.req.headers['transfer-encoding']) {
+      try {
+        await ctx.storage.appendUpload(state, ctx.req, expected);
+      } catch (error) {
+        if (isPolyarchError(error) && error.code === 'BLOB_UPLOAD_INVALID') throw refuse(error.message);
+        throw error;
+      }
+    }
+    if (method === 'PATCH') {
+      send(ctx.res, 202, uploadHeaders(name, id, state.size));
+      return;
+    }
+    if (!(await ctx.storage.finishUpload(state, digest!))) {
+      await ctx.storage.cancelUpload(state);
+      throw new HttpError('DIGEST_INVALID', `uploaded content does not match ${digest!}`);
+    }
+    send(ctx.res, 201, { location: `/v2/${name}/blobs/${digest!}`, 'docker-content-digest': digest! });
+  } finally {
+    ctx.storage.releaseUpload(state);
   }
-  if (method === 'PATCH' || (lengthOf(ctx.req) ?? 0) > 0 || ctx.req.headers['transfer-encoding']) await ctx.storage.appendUpload(state, ctx.req);
-  else await drain(ctx.req);
-  if (method === 'PATCH') {
-    send(ctx.res, 202, uploadHeaders(name, id, state.size));
-    return;
-  }
-  const digest = parseDigestParam(ctx.url.searchParams.get('digest'));
-  if (!(await ctx.storage.finishUpload(state, digest))) {
-    await ctx.storage.cancelUpload(state);
-    throw new HttpError('DIGEST_INVALID', `uploaded content does not match ${digest}`);
-  }
-  send(ctx.res, 201, { location: `/v2/${name}/blobs/${digest}`, 'docker-content-digest': digest });
 }
 
 // ---- listings ----
@@ -329,15 +352,36 @@ async function route(ctx: Context): Promise<void> {
   throw new HttpError('UNSUPPORTED', `${method} ${path} is not supported`);
 }
 
+function checkStorageOptions(options: StorageOptions): void {
+  const whole = (value: number | undefined, what: string, min: number): void => {
+    if (value !== undefined && (!Number.isSafeInteger(value) || value < min)) throw new PolyarchError('USAGE', `${what} must be a whole number of at least ${min}, not ${value}`);
+  };
+  whole(options.uploadMaxAgeMs, 'uploadMaxAgeMs', 1);
+  whole(options.maxUploadsPerRepository, 'maxUploadsPerRepository', 1);
+  whole(options.maxUploads, 'maxUploads', 1);
+}
+
+async function readOption(path: string, what: string): Promise<Buffer> {
+  try {
+    return await readFile(path);
+  } catch (error) {
+    throw new PolyarchError('USAGE', `cannot read ${what} "${path}": ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`, { cause: error });
+  }
+}
+
 function isWrite(method: string): boolean {
   return method !== 'GET' && method !== 'HEAD';
 }
 
 export async function createRegistryServer(options: RegistryServerOptions): Promise<RegistryServer> {
-  const storage = new RegistryStorage(options.root);
-  await storage.init();
+  // Every option is checked (and every file read) before anything is created on disk.
   if ((options.tlsCert === undefined) !== (options.tlsKey === undefined)) throw new PolyarchError('USAGE', 'give both --tls-cert and --tls-key, or neither');
+  checkStorageOptions(options);
+  const tls = options.tlsCert && options.tlsKey ? { cert: await readOption(options.tlsCert, 'TLS certificate'), key: await readOption(options.tlsKey, 'TLS key') } : undefined;
   const auth: HtpasswdAuth | undefined = options.htpasswd ? await loadHtpasswd(options.htpasswd) : undefined;
+  const storage = new RegistryStorage(options.root, options);
+  await storage.init();
+  storage.startPurging();
 
   const authorized = async (req: IncomingMessage): Promise<boolean> => {
     if (!auth) return true;
@@ -399,16 +443,26 @@ export async function createRegistryServer(options: RegistryServerOptions): Prom
       }
       await route({ req, res, url, storage });
     } catch (error) {
-      if (error instanceof HttpError) sendOciError(res, error.code, error.message, error.detail, error.status);
-      else sendOciError(res, 'UNSUPPORTED', `internal error: ${(error as Error).message}`, undefined, 500);
+      answerError(req, res, url, error);
     }
   };
 
-  const listener = (req: IncomingMessage, res: ServerResponse): void => void handler(req, res);
-  const server: Server =
-    options.tlsCert && options.tlsKey
-      ? createHttpsServer({ cert: await readFile(options.tlsCert), key: await readFile(options.tlsKey) }, listener)
-      : createHttpServer(listener);
+  /** Client mistakes get their OCI code; anything else is the server's fault: 500 UNKNOWN, no paths or stack in the answer. */
+  const answerError = (req: IncomingMessage, res: ServerResponse, url: URL, error: unknown): void => {
+    if (error instanceof HttpError) return sendOciError(res, error.code, error.message, error.detail, error.status, error.headers);
+    if (isPolyarchError(error) && isOciErrorCode(error.code)) return sendOciError(res, error.code, error.message, error.detail);
+    const aborted = req.destroyed && !req.complete;
+    if (!aborted) options.onError?.(error, { method: req.method ?? 'GET', path: url.pathname });
+    const errno = (error as NodeJS.ErrnoException | undefined)?.code;
+    sendOciError(res, 'UNKNOWN', `internal error${typeof errno === 'string' && /^[A-Z0-9_]{1,40}$/.test(errno) ? ` (${errno})` : ''}`);
+  };
+
+  // Nothing a request does may take the process down: whatever escapes ends that connection only.
+  const listener = (req: IncomingMessage, res: ServerResponse): void => {
+    res.on('error', () => res.destroy()); // a write after the end or to a gone client is that request's problem
+    handler(req, res).catch(() => res.destroy());
+  };
+  const server: Server = tls ? createHttpsServer(tls, listener) : createHttpServer(listener);
   const sockets = new Set<Socket>();
   server.on('connection', (socket: Socket) => {
     sockets.add(socket);
@@ -431,6 +485,7 @@ export async function createRegistryServer(options: RegistryServerOptions): Prom
       });
     },
     close() {
+      storage.stopPurging();
       return new Promise((resolve) => {
         for (const socket of sockets) socket.destroy();
         server.close(() => void (auth ? auth.close() : Promise.resolve()).then(() => resolve()));

@@ -6,44 +6,108 @@
 //   uploads/<id>                           an upload in progress (cleared on start)
 // Every write goes through a temp file and rename, so a kill at any moment never leaves a
 // visible partial blob, link or tag.
-import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, readdir, readFile, rename, rm, stat, truncate } from 'node:fs/promises';
-import { join } from 'node:path';
-import type { Readable } from 'node:stream';
+import { constants, createWriteStream } from 'node:fs';
+import { mkdir, open, readdir, readFile, rename, rm, stat, truncate } from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { Transform, pipeline as pipelineCallback, type Readable, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { randomUUID, type Hash } from 'node:crypto';
-import { createDigester, digestFromHash, encodedPart, isDigest, type Digest } from '../digest/digest.js';
+import { randomUUID } from 'node:crypto';
+import { algorithmOf, createDigester, digestFromHash, digestOfBytes, encodedPart, isDigest, type Digest } from '../digest/digest.js';
+import { PolyarchError, isPolyarchError } from '../errors/polyarch-error.js';
 import { writeFileAtomic } from '../store/atomic-write.js';
 import { BlobStore } from '../store/blob-store.js';
-import { writeStreamAtomic } from '../store/atomic-write.js';
 import { removeOrphanTemps } from '../store/gc.js';
 import { collectRegistryGarbage, type RegistryGarbageResult } from './garbage.js';
 
 export interface UploadState {
   readonly id: string;
   readonly repository: string;
+  /** Bytes the session holds: every one of them written in order by one request at a time. */
   size: number;
-  /** Hashed as chunks arrive, so finishing never reads the upload again. */
-  readonly hash: Hash;
+  /** A request is writing to or finishing the session; any other is refused meanwhile. */
+  busy: boolean;
+  /** When a request last touched the session (ms since the epoch); expiry counts from here. */
+  touched: number;
+}
+
+export interface StorageOptions {
+  /** An upload session untouched for this long is removed with its file (default one hour). */
+  readonly uploadMaxAgeMs?: number;
+  /** Open upload sessions one repository may hold at once (default 64). */
+  readonly maxUploadsPerRepository?: number;
+  /** Open upload sessions in all (default 1024). */
+  readonly maxUploads?: number;
+}
+
+export const DEFAULT_UPLOAD_MAX_AGE_MS = 60 * 60 * 1000;
+export const DEFAULT_MAX_UPLOADS_PER_REPOSITORY = 64;
+export const DEFAULT_MAX_UPLOADS = 1024;
+
+/** A chunk that does not have the length its Content-Range declared (the session is left as it was). */
+export class ChunkLengthError extends PolyarchError {
+  constructor(expected: number, actual: number) {
+    super('BLOB_UPLOAD_INVALID', `chunk of ${actual} bytes where the Content-Range declared ${expected}`);
+  }
+}
+
+export interface OpenBlob {
+  readonly size: number;
+  read(range?: { readonly start: number; readonly end: number }): Readable;
+  close(): Promise<void>;
 }
 
 export class RegistryStorage {
   readonly root: string;
   readonly blobs: BlobStore;
   readonly #uploads = new Map<string, UploadState>();
+  readonly #maxAge: number;
+  readonly #maxPerRepository: number;
+  readonly #maxUploads: number;
+  #purgeTimer: NodeJS.Timeout | undefined;
+  /** Blob files whose bytes were hashed and matched, by the identity (inode, size, times) of the file then. */
+  readonly #verified = new Map<string, string>();
+  readonly #verifying = new Map<string, Promise<boolean>>();
 
-  constructor(root: string) {
+  constructor(root: string, options: StorageOptions = {}) {
     this.root = root;
     this.blobs = new BlobStore(root, 'embedded registry');
+    this.#maxAge = options.uploadMaxAgeMs ?? DEFAULT_UPLOAD_MAX_AGE_MS;
+    this.#maxPerRepository = options.maxUploadsPerRepository ?? DEFAULT_MAX_UPLOADS_PER_REPOSITORY;
+    this.#maxUploads = options.maxUploads ?? DEFAULT_MAX_UPLOADS;
   }
 
   /** Creates the tree and drops uploads a previous run left unfinished. */
   async init(): Promise<void> {
-    await mkdir(join(this.root, 'blobs', 'sha256'), { recursive: true });
-    await mkdir(join(this.root, 'repositories'), { recursive: true });
+    try {
+      await mkdir(join(this.root, 'blobs', 'sha256'), { recursive: true });
+      await mkdir(join(this.root, 'repositories'), { recursive: true });
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code === 'ENOTDIR' || code === 'EEXIST' || code === 'EACCES' || code === 'EROFS') {
+        throw new PolyarchError('USAGE', `cannot use "${this.root}" as the registry root: ${code === 'EACCES' ? 'permission denied' : code === 'EROFS' ? 'read-only filesystem' : 'a file is in the way'}`, { cause: error });
+      }
+      throw error;
+    }
     await removeOrphanTemps(this.root);
     await rm(join(this.root, 'uploads'), { recursive: true, force: true });
     await mkdir(join(this.root, 'uploads'), { recursive: true });
+  }
+
+  /**
+   * Removes expired upload sessions now and then, on a timer that never keeps the process alive
+   * (distribution's purge, with an idle age instead of a start age: a session in use never expires).
+   */
+  startPurging(): void {
+    if (this.#purgeTimer) return;
+    const every = Math.max(10, Math.min(this.#maxAge / 2, 10 * 60 * 1000));
+    this.#purgeTimer = setInterval(() => void this.purgeExpiredUploads().catch(() => undefined), every);
+    this.#purgeTimer.unref();
+  }
+
+  stopPurging(): void {
+    clearInterval(this.#purgeTimer);
+    this.#purgeTimer = undefined;
   }
 
   #repo(name: string, ...rest: string[]): string {
@@ -51,16 +115,73 @@ export class RegistryStorage {
   }
 
   // ---- blobs ----
+  /**
+   * The repository links the blob and the file holds exactly its bytes. A file is never trusted
+   * because its name exists: it is hashed once per identity (inode, size, times) and remembered.
+   * An unreadable file (a directory, a device) is a server fault and throws.
+   */
   async hasBlob(repository: string, digest: Digest): Promise<boolean> {
-    return (await exists(this.#repo(repository, '_blobs', encodedPart(digest)))) && (await this.blobs.has(digest));
+    return (await exists(this.#repo(repository, '_blobs', encodedPart(digest)))) && (await this.verifyBlob(digest));
   }
 
-  async blobSize(digest: Digest): Promise<number> {
-    return (await stat(this.blobs.pathOf(digest))).size;
+  /** The repository links the blob (whether its bytes are there and right is not looked at). */
+  async isLinked(repository: string, digest: Digest): Promise<boolean> {
+    return exists(this.#repo(repository, '_blobs', encodedPart(digest)));
   }
 
-  openBlobRange(digest: Digest, start?: number, end?: number): Readable {
-    return createReadStream(this.blobs.pathOf(digest), { ...(start !== undefined ? { start } : {}), ...(end !== undefined ? { end } : {}) });
+  async verifyBlob(digest: Digest): Promise<boolean> {
+    const running = this.#verifying.get(digest);
+    if (running) return running;
+    const work = this.#verify(digest).finally(() => this.#verifying.delete(digest));
+    this.#verifying.set(digest, work);
+    return work;
+  }
+
+  async #verify(digest: Digest): Promise<boolean> {
+    const handle = await openRegularFile(this.blobs.pathOf(digest));
+    if (!handle) return false;
+    try {
+      const identity = identityOf(await handle.stat());
+      if (this.#verified.get(digest) === identity) return true;
+      this.#verified.delete(digest);
+      const hash = createDigester(algorithmOf(digest));
+      for await (const chunk of handle.createReadStream({ autoClose: false, start: 0 })) hash.update(chunk as Buffer);
+      if (digestFromHash(hash, algorithmOf(digest)) !== digest) return false;
+      this.#verified.set(digest, identity);
+      return true;
+    } finally {
+      await handle.close();
+    }
+  }
+
+  /**
+   * The blob's file, opened once: its size, and its bytes (a range, or all of them). A whole read
+   * is checked as it streams and fails before its end when the bytes do not match the digest; a
+   * range is served only after verifyBlob. Undefined when the file is not there. Call `close()`
+   * when `read` is not called (reading closes the file at its end).
+   */
+  async openBlob(digest: Digest): Promise<OpenBlob | undefined> {
+    const handle = await openRegularFile(this.blobs.pathOf(digest));
+    if (!handle) return undefined;
+    try {
+      const info = await handle.stat();
+      const identity = identityOf(info);
+      return {
+        size: info.size,
+        read: (part) => {
+          if (part) return handle.createReadStream({ start: part.start, end: part.end });
+          const verified = new HoldLastUntilVerified(digest, info.size);
+          verified.on('end', () => this.#verified.set(digest, identity));
+          // pipeline(): a reader that goes away closes the file too.
+          pipelineCallback(handle.createReadStream({ start: 0 }), verified, () => undefined);
+          return verified;
+        },
+        close: () => handle.close().catch(() => undefined),
+      };
+    } catch (error) {
+      await handle.close();
+      throw error;
+    }
   }
 
   async linkBlob(repository: string, digest: Digest): Promise<void> {
@@ -74,66 +195,128 @@ export class RegistryStorage {
     return had;
   }
 
-  /** A blob pushed in one request: verified while written, then linked into the repository. */
-  async putBlob(repository: string, digest: Digest, content: Readable, size?: number): Promise<void> {
-    if (!(await this.blobs.has(digest))) {
-      await writeStreamAtomic(this.blobs.pathOf(digest), content, { digest, ...(size !== undefined ? { size } : {}), what: `upload of ${digest}` });
-    } else {
-      content.resume();
+  /**
+   * A blob pushed in one request. The bytes go to a file of their own under uploads/, are hashed
+   * from that file, and that very file is renamed over whatever the store held under the name
+   * (a blob already present is replaced by verified bytes, never trusted). False on a mismatch.
+   */
+  async putBlob(repository: string, digest: Digest, content: Readable): Promise<boolean> {
+    const path = join(this.root, 'uploads', `whole-${randomUUID()}`);
+    try {
+      await pipeline(content, createWriteStream(path, { flags: 'wx' }));
+      if (!(await this.#place(path, digest))) return false;
+    } finally {
+      await rm(path, { force: true });
     }
     await this.linkBlob(repository, digest);
+    return true;
+  }
+
+  /** Hashes the file at `path` and, when it is `digest`, renames it into the store (replacing what is there). */
+  async #place(path: string, digest: Digest): Promise<boolean> {
+    const handle = await open(path, 'r');
+    let inode: number;
+    try {
+      const hash = createDigester(algorithmOf(digest));
+      for await (const chunk of handle.createReadStream({ autoClose: false, start: 0 })) hash.update(chunk as Buffer);
+      if (digestFromHash(hash, algorithmOf(digest)) !== digest) return false;
+      inode = (await handle.stat()).ino;
+    } finally {
+      await handle.close();
+    }
+    const target = this.blobs.pathOf(digest);
+    await mkdir(dirname(target), { recursive: true });
+    // uploads/ sits beside blobs/ on one filesystem: rename is atomic, readers see old or new.
+    await rename(path, target);
+    // Remembered as verified only if the name still holds the file just hashed (rename changes ctime).
+    const placed = await stat(target).catch(() => undefined);
+    if (placed?.ino === inode) this.#verified.set(digest, identityOf(placed));
+    return true;
   }
 
   // ---- uploads ----
+  /**
+   * Opens a session, or refuses with TOOMANYREQUESTS when the repository (or the server) holds too
+   * many: the refusal is temporary (sessions finish or expire), and clients back off and retry on
+   * 429, where DENIED would read as a permission problem and end the push.
+   */
   async startUpload(repository: string): Promise<UploadState> {
-    const state: UploadState = { id: randomUUID(), repository, size: 0, hash: createDigester('sha256') };
-    await writeFileAtomic(join(this.root, 'uploads', state.id), Buffer.alloc(0));
+    await this.purgeExpiredUploads();
+    let mine = 0;
+    for (const state of this.#uploads.values()) if (state.repository === repository) mine++;
+    if (mine >= this.#maxPerRepository) throw new PolyarchError('TOOMANYREQUESTS', `repository ${repository} has ${mine} upload sessions open already; finish or cancel one, or wait for it to expire`);
+    if (this.#uploads.size >= this.#maxUploads) throw new PolyarchError('TOOMANYREQUESTS', `${this.#uploads.size} upload sessions are open already; try again later`);
+    const state: UploadState = { id: randomUUID(), repository, size: 0, busy: false, touched: Date.now() };
     this.#uploads.set(state.id, state);
+    try {
+      await writeFileAtomic(join(this.root, 'uploads', state.id), Buffer.alloc(0));
+    } catch (error) {
+      this.#uploads.delete(state.id);
+      throw error;
+    }
     return state;
   }
 
   upload(id: string, repository: string): UploadState | undefined {
     const state = this.#uploads.get(id);
-    return state && state.repository === repository ? state : undefined;
+    if (!state || state.repository !== repository) return undefined;
+    if (this.#expired(state)) {
+      void this.cancelUpload(state).catch(() => undefined);
+      return undefined;
+    }
+    return state;
   }
 
-  async appendUpload(state: UploadState, content: Readable): Promise<void> {
-    // A chunk cut off mid-way would leave the hash ahead of the file: count it only when whole.
-    const chunkHash = state.hash.copy();
-    let bytes = 0;
-    content.on('data', (c: Buffer) => {
-      chunkHash.update(c);
-      bytes += c.length;
-    });
+  #expired(state: UploadState): boolean {
+    return !state.busy && Date.now() - state.touched > this.#maxAge;
+  }
+
+  async purgeExpiredUploads(): Promise<number> {
+    const expired = [...this.#uploads.values()].filter((s) => this.#expired(s));
+    for (const state of expired) await this.cancelUpload(state);
+    return expired.length;
+  }
+
+  /**
+   * Marks the session busy for one request; false when another request holds it. Two requests
+   * writing one session at once could interleave their bytes, so the second is refused.
+   */
+  acquireUpload(state: UploadState): boolean {
+    if (state.busy || !this.#uploads.has(state.id)) return false;
+    state.busy = true;
+    return true;
+  }
+
+  releaseUpload(state: UploadState): void {
+    state.busy = false;
+    state.touched = Date.now();
+  }
+
+  /**
+   * Writes `content` at the session's end, in order. With `expected`, the chunk must have exactly
+   * that many bytes (its Content-Range). On any failure the file is cut back to where it stood.
+   */
+  async appendUpload(state: UploadState, content: Readable, expected?: number): Promise<void> {
     const path = join(this.root, 'uploads', state.id);
+    const counter = new ChunkCounter(expected);
     try {
-      await pipeline(content, createWriteStream(path, { flags: 'a' }));
+      await pipeline(content, counter, createWriteStream(path, { flags: 'r+', start: state.size }));
+      if (expected !== undefined && counter.bytes !== expected) throw new ChunkLengthError(expected, counter.bytes);
     } catch (error) {
-      // Drop the partial chunk so the session stays at its last good offset.
       await truncateTo(path, state.size);
       throw error;
     }
-    state.size += bytes;
-    (state as { hash: Hash }).hash = chunkHash;
+    state.size += counter.bytes;
   }
 
-  /** Verifies the finished upload against `digest` and moves it into the blob store. */
+  /**
+   * Verifies the finished upload against `digest` — hashing the exact file that will be placed —
+   * and moves it into the blob store. False (and the session is kept) when the bytes differ.
+   */
   async finishUpload(state: UploadState, digest: Digest): Promise<boolean> {
     const path = join(this.root, 'uploads', state.id);
-    let actual: Digest;
-    if (digest.startsWith('sha256:')) {
-      actual = digestFromHash(state.hash.copy(), 'sha256');
-    } else {
-      const hash = createDigester('sha512');
-      for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
-      actual = digestFromHash(hash, 'sha512');
-    }
-    if (actual !== digest) return false;
-    // uploads/ sits beside blobs/ on one filesystem: the verified file is renamed into place.
-    if (!(await this.blobs.has(digest))) {
-      await mkdir(join(this.root, 'blobs', digest.slice(0, digest.indexOf(':'))), { recursive: true });
-      await rename(path, this.blobs.pathOf(digest));
-    }
+    await truncate(path, state.size); // nothing past the last whole chunk
+    if (!(await this.#place(path, digest))) return false;
     await this.linkBlob(state.repository, digest);
     await this.cancelUpload(state);
     return true;
@@ -146,7 +329,9 @@ export class RegistryStorage {
 
   // ---- manifests and tags ----
   async putManifest(repository: string, digest: Digest, bytes: Buffer, mediaType: string, tag?: string): Promise<void> {
-    await this.blobs.putBytes(digest, bytes);
+    // Always written: a file already under that name may hold other bytes (never trusted by name).
+    if (digestOfBytes(bytes, algorithmOf(digest)) !== digest) throw new PolyarchError('DIGEST_MISMATCH', `manifest bytes are not ${digest}`);
+    await writeFileAtomic(this.blobs.pathOf(digest), bytes);
     await this.linkBlob(repository, digest);
     await writeFileAtomic(this.#repo(repository, '_manifests', encodedPart(digest)), Buffer.from(mediaType));
     if (tag !== undefined) await writeFileAtomic(this.#repo(repository, '_tags', tag), Buffer.from(digest));
@@ -161,7 +346,13 @@ export class RegistryStorage {
   async manifestOf(repository: string, digest: Digest): Promise<{ bytes: Buffer; mediaType: string } | undefined> {
     const mediaType = await readFile(this.#repo(repository, '_manifests', encodedPart(digest)), 'utf8').catch(() => undefined);
     if (mediaType === undefined) return undefined;
-    return { bytes: await this.blobs.readSmall(digest, `manifest ${digest}`), mediaType };
+    try {
+      return { bytes: await this.blobs.readSmall(digest, `manifest ${digest}`), mediaType };
+    } catch (error) {
+      // Gone or damaged bytes are an unknown manifest (a push puts them back); other faults throw.
+      if (isPolyarchError(error) && (error.code === 'MANIFEST_UNKNOWN' || error.code === 'DIGEST_MISMATCH' || error.code === 'SIZE_MISMATCH')) return undefined;
+      throw error;
+    }
   }
 
   async hasManifest(repository: string, digest: Digest): Promise<boolean> {
@@ -227,5 +418,74 @@ async function exists(path: string): Promise<boolean> {
     return true;
   } catch {
     return false;
+  }
+}
+
+/** A regular file opened for reading, or undefined when there is none; anything else (a directory, a FIFO) throws. */
+async function openRegularFile(path: string): Promise<FileHandle | undefined> {
+  let handle: FileHandle;
+  try {
+    // O_NONBLOCK: opening a FIFO planted in the store must not hang a thread.
+    handle = await open(path, constants.O_RDONLY | constants.O_NONBLOCK);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw error;
+  }
+  try {
+    const info = await handle.stat();
+    if (!info.isFile()) throw Object.assign(new Error(`${path} is not a regular file`), { code: info.isDirectory() ? 'EISDIR' : 'EINVAL' });
+    return handle;
+  } catch (error) {
+    await handle.close();
+    throw error;
+  }
+}
+
+function identityOf(info: { dev: number; ino: number; size: number; mtimeMs: number; ctimeMs: number }): string {
+  return `${info.dev}:${info.ino}:${info.size}:${info.mtimeMs}:${info.ctimeMs}`;
+}
+
+/** Counts a chunk's bytes and fails as soon as it is longer than its declared length. */
+class ChunkCounter extends Transform {
+  bytes = 0;
+  readonly #max: number | undefined;
+  constructor(max: number | undefined) {
+    super();
+    this.#max = max;
+  }
+  override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
+    this.bytes += chunk.length;
+    if (this.#max !== undefined && this.bytes > this.#max) done(new ChunkLengthError(this.#max, this.bytes));
+    else done(null, chunk);
+  }
+}
+
+/**
+ * Passes bytes on but holds the last chunk back until the whole content hashed to `digest`:
+ * a reader framed by Content-Length never sees a complete answer with wrong bytes.
+ */
+class HoldLastUntilVerified extends Transform {
+  readonly #digest: Digest;
+  readonly #size: number;
+  readonly #hash;
+  #bytes = 0;
+  #held: Buffer | undefined;
+  constructor(digest: Digest, size: number) {
+    super();
+    this.#digest = digest;
+    this.#size = size;
+    this.#hash = createDigester(algorithmOf(digest));
+  }
+  override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
+    this.#bytes += chunk.length;
+    this.#hash.update(chunk);
+    const previous = this.#held;
+    this.#held = chunk;
+    done(null, previous);
+  }
+  override _flush(done: TransformCallback): void {
+    const actual = digestFromHash(this.#hash, algorithmOf(this.#digest));
+    if (this.#bytes !== this.#size || actual !== this.#digest) done(new PolyarchError('DIGEST_MISMATCH', `blob ${this.#digest} on disk holds ${this.#bytes} bytes that hash to ${actual}`));
+    else done(null, this.#held);
   }
 }

@@ -18,6 +18,16 @@ function parseListen(text: string): { host: string; port: number } {
   return { host: match[1] ?? (match[2] || '127.0.0.1'), port };
 }
 
+const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+/** `90s`, `30m`, `24h`, `7d` → milliseconds. */
+function parseDuration(text: string, flag: string): number {
+  const match = /^(\d{1,9})(ms|s|m|h|d)$/.exec(text.trim());
+  const ms = match ? Number(match[1]) * UNIT_MS[match[2]!]! : Number.NaN;
+  if (!Number.isSafeInteger(ms) || ms <= 0) throw new PolyarchError('USAGE', `cannot parse ${flag} "${text}": expected a positive duration such as 30m, 24h or 7d`);
+  return ms;
+}
+
 export function registerServe(program: Command, context: CliContext): void {
   program
     .command('serve')
@@ -29,10 +39,16 @@ export function registerServe(program: Command, context: CliContext): void {
     .option('--read-only', 'refuse every push')
     .option('--tls-cert <file>', 'serve HTTPS with this certificate')
     .option('--tls-key <file>', 'and this key')
+    .option('--upload-max-age <duration>', 'remove upload sessions left untouched this long (e.g. 30m, 24h, 7d)', '1h')
     .option('--gc', 'remove blobs no repository references, then exit (run while nothing pushes)')
-    .action(async (flags: { root: string; listen: string; htpasswd?: string; anonymousRead?: boolean; readOnly?: boolean; tlsCert?: string; tlsKey?: string; gc?: boolean }, command: Command) => {
+    .action(async (flags: { root: string; listen: string; uploadMaxAge: string; htpasswd?: string; anonymousRead?: boolean; readOnly?: boolean; tlsCert?: string; tlsKey?: string; gc?: boolean }, command: Command) => {
+      // Every flag is checked before the store is created (createRegistryServer reads the files first).
+      const { host, port } = parseListen(flags.listen);
+      const uploadMaxAgeMs = parseDuration(flags.uploadMaxAge, '--upload-max-age');
       const server = await createRegistryServer({
         root: flags.root,
+        uploadMaxAgeMs,
+        onError: (error, request) => context.stderr.write(`polyarch serve: ${request.method} ${request.path}: ${error instanceof Error ? error.message : String(error)}\n`.replace(/[\r\n]+(?=.)/g, ' ')),
         ...(flags.htpasswd !== undefined ? { htpasswd: flags.htpasswd } : {}),
         ...(flags.anonymousRead ? { anonymousRead: true } : {}),
         ...(flags.readOnly ? { readOnly: true } : {}),
@@ -44,7 +60,6 @@ export function registerServe(program: Command, context: CliContext): void {
         context.stdout.write(`removed ${removed} unreferenced blobs, kept ${kept}\n`);
         return;
       }
-      const { host, port } = parseListen(flags.listen);
       const address = await server.listen(port, host);
       if (!globalsOf(command).quiet) context.stdout.write(`polyarch registry on ${address.url} (root ${flags.root})\n`);
       await new Promise<void>((resolve) => {
