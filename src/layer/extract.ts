@@ -6,7 +6,7 @@
 // component is never followed when writing or deleting: a link there is replaced or removed, never
 // written through. This is the one place that turns tar entries into files.
 import { lstat, link, mkdir, open, readdir, realpath, rm, symlink } from 'node:fs/promises';
-import { dirname, join, posix, relative } from 'node:path';
+import { join, posix, relative } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { extract, type Header } from 'tar-stream';
@@ -39,6 +39,30 @@ interface Apply {
   readonly record: RecordedFacts | undefined;
   /** Paths this layer made: its whiteouts and opaque markers hide lower layers' files only (OCI image-spec layer.md). */
   readonly made: Set<string>;
+  /**
+   * Resolved directories by entry path, and those known to exist. Only making a symlink or removing
+   * something can change where a path resolves, so both are cleared then (a base image's thousands
+   * of files in a few directories are not each resolved component by component).
+   */
+  readonly dirs: Map<string, string>;
+  readonly existing: Set<string>;
+}
+
+/** The directory `relDir` names, every link on the way (its own last component too) resolved inside the root. */
+async function resolveDir(state: Apply, relDir: string): Promise<string> {
+  let resolved = state.dirs.get(relDir);
+  if (resolved === undefined) {
+    resolved = await resolveInRoot(state.root, relDir, { followFinal: true });
+    state.dirs.set(relDir, resolved);
+  }
+  return resolved;
+}
+
+/** Every change that can move where a path resolves goes through here or `symlink` below. */
+async function remove(state: Apply, path: string, recursive: boolean): Promise<void> {
+  state.dirs.clear();
+  state.existing.clear();
+  await rm(path, { recursive, force: true });
 }
 
 class RefusedEntry extends PolyarchError {
@@ -65,23 +89,23 @@ async function lstatOrUndefined(path: string) {
 }
 
 /** Removes what lower layers put below `dir`, keeping what this layer made. Never follows a link. */
-async function emptyLower(dir: string, made: ReadonlySet<string>): Promise<void> {
+async function emptyLower(state: Apply, dir: string): Promise<void> {
   for (const name of await readdir(dir)) {
     const path = join(dir, name);
-    if (!made.has(path)) await rm(path, { recursive: true, force: true });
-    else if ((await lstat(path)).isDirectory()) await emptyLower(path, made);
+    if (!state.made.has(path)) await remove(state, path, true);
+    else if ((await lstat(path)).isDirectory()) await emptyLower(state, path);
   }
 }
 
 async function applyWhiteout(state: Apply, name: string, rel: string): Promise<void> {
   const base = posix.basename(rel);
   // The directory the marker sits in, every link on the way resolved inside the root.
-  const parent = await resolveInRoot(state.root, posix.dirname(rel), { followFinal: true });
+  const parent = await resolveDir(state, posix.dirname(rel));
   if (base === OPAQUE) {
     const facts = await lstatOrUndefined(parent);
-    if (facts && !facts.isDirectory()) await rm(parent, { force: true });
+    if (facts && !facts.isDirectory()) await remove(state, parent, false);
     if (!facts?.isDirectory()) await mkdir(parent, { recursive: true });
-    else await emptyLower(parent, state.made);
+    else await emptyLower(state, parent);
     return;
   }
   if (base.startsWith(`${WHITEOUT}${WHITEOUT}`)) return; // other AUFS metadata (.wh..wh.plnk, …): not a whiteout
@@ -91,7 +115,7 @@ async function applyWhiteout(state: Apply, name: string, rel: string): Promise<v
   // rm removes a symlink itself, never what it points to; a file this layer made stays. A victim
   // below a file is simply not there.
   if (state.made.has(target)) return;
-  await rm(target, { recursive: true, force: true }).catch((error: NodeJS.ErrnoException) => {
+  await remove(state, target, true).catch((error: NodeJS.ErrnoException) => {
     if (error.code !== 'ENOTDIR') throw error;
   });
 }
@@ -126,7 +150,8 @@ async function applyEntry(state: Apply, header: Header, stream: Readable): Promi
     return;
   }
   // Parents resolved inside the root; the entry's own name is not followed (it is what gets replaced).
-  const target = await resolveInRoot(state.root, rel, { followFinal: false });
+  const parent = await resolveDir(state, posix.dirname(rel));
+  const target = join(parent, posix.basename(rel));
   const existing = await lstatOrUndefined(target);
   let source: string | undefined;
   if (type === 'link') {
@@ -145,20 +170,25 @@ async function applyEntry(state: Apply, header: Header, stream: Readable): Promi
   } else if (!['directory', 'file', 'contiguous-file', 'symlink'].includes(type) || (type === 'symlink' && !header.linkname)) {
     return void stream.resume(); // devices and fifos: not needed for a filesystem export
   }
-  await mkdir(dirname(target), { recursive: true });
+  if (!state.existing.has(parent)) {
+    await mkdir(parent, { recursive: true });
+    state.existing.add(parent);
+  }
   state.record?.set(relative(state.root, target), facts);
   state.made.add(target);
   if (type === 'directory') {
     stream.resume();
     if (existing?.isDirectory()) return;
-    if (existing) await rm(target, { force: true });
+    if (existing) await remove(state, target, false);
     await mkdir(target);
     return;
   }
   // Anything else replaces what is there (a directory with its contents, a link but not its target).
-  if (existing) await rm(target, { recursive: true, force: true });
+  if (existing) await remove(state, target, true);
   if (type === 'symlink') {
     stream.resume();
+    state.dirs.clear();
+    state.existing.clear();
     await symlink(header.linkname as string, target);
   } else if (type === 'link') {
     stream.resume();
@@ -184,7 +214,7 @@ function entryError(state: Apply, name: string, error: unknown): unknown {
  * outside `root` is ever created, changed or removed.
  */
 export async function applyLayer(root: string, content: Readable, options: ApplyLayerOptions): Promise<void> {
-  const state: Apply = { root: await realpath(root), what: options.source ? `layer ${options.source}` : 'layer', record: options.record, made: new Set() };
+  const state: Apply = { root: await realpath(root), what: options.source ? `layer ${options.source}` : 'layer', record: options.record, made: new Set(), dirs: new Map(), existing: new Set() };
   const tar = extract();
   tar.on('entry', (header, stream, next) => {
     applyEntry(state, header, stream as unknown as Readable).then(

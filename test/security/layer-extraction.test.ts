@@ -193,6 +193,8 @@ test('9.1 a layer cannot create or overwrite anything outside its root through s
     { name: 'entry named a/../../host/evil', layers: () => [[dir('a'), file('a/../../host/evil')]], refused: true },
     { name: 'entry named /../host/evil', layers: () => [[file('/../host/evil')]], refused: true },
     { name: 'a file entry naming the root itself', layers: () => [[file('keep'), file('./')]], refused: true },
+    { name: 'a path seen before a link of that name appears is resolved again', layers: (h) => [[file('c/.wh.x'), sym('c', h), file('c/evil')]], check: (r, h) => isFileIn(join(r, h, 'evil')) },
+    { name: 'a directory replaced by a link within one layer', layers: (h) => [[dir('d'), file('d/one'), sym('d', h), file('d/two'), dir('e'), file('e/one'), file('.wh.e'), sym('e', h), file('e/three')]], check: (r, h) => isFileIn(join(r, h, 'three')) },
     { name: 'a link loop on the way is refused', layers: () => [[sym('a', 'b'), sym('b', 'a'), file('a/x')]], refused: true },
     { name: 'a file where a directory is needed is refused', layers: () => [[file('f'), file('f/x')]], refused: true },
     { name: 'zstd and plain layers are held to the same rules', layers: (h) => [[sym('x', h)], [file('x/evil')]], compression: ['zstd', 'uncompressed'], check: (r, h) => isFileIn(join(r, h, 'evil')) },
