@@ -45,7 +45,7 @@ interface Apply {
    * of files in a few directories are not each resolved component by component).
    */
   readonly dirs: Map<string, string>;
-  readonly existing: Set<string>;
+  readonly knownDirs: Set<string>;
 }
 
 /** The directory `relDir` names, every link on the way (its own last component too) resolved inside the root. */
@@ -61,7 +61,7 @@ async function resolveDir(state: Apply, relDir: string): Promise<string> {
 /** Every change that can move where a path resolves goes through here or `symlink` below. */
 async function remove(state: Apply, path: string, recursive: boolean): Promise<void> {
   state.dirs.clear();
-  state.existing.clear();
+  state.knownDirs.clear();
   await rm(path, { recursive, force: true });
 }
 
@@ -170,9 +170,9 @@ async function applyEntry(state: Apply, header: Header, stream: Readable): Promi
   } else if (!['directory', 'file', 'contiguous-file', 'symlink'].includes(type) || (type === 'symlink' && !header.linkname)) {
     return void stream.resume(); // devices and fifos: not needed for a filesystem export
   }
-  if (!state.existing.has(parent)) {
+  if (!state.knownDirs.has(parent)) {
     await mkdir(parent, { recursive: true });
-    state.existing.add(parent);
+    state.knownDirs.add(parent);
   }
   state.record?.set(relative(state.root, target), facts);
   state.made.add(target);
@@ -188,7 +188,7 @@ async function applyEntry(state: Apply, header: Header, stream: Readable): Promi
   if (type === 'symlink') {
     stream.resume();
     state.dirs.clear();
-    state.existing.clear();
+    state.knownDirs.clear();
     await symlink(header.linkname as string, target);
   } else if (type === 'link') {
     stream.resume();
@@ -214,7 +214,7 @@ function entryError(state: Apply, name: string, error: unknown): unknown {
  * outside `root` is ever created, changed or removed.
  */
 export async function applyLayer(root: string, content: Readable, options: ApplyLayerOptions): Promise<void> {
-  const state: Apply = { root: await realpath(root), what: options.source ? `layer ${options.source}` : 'layer', record: options.record, made: new Set(), dirs: new Map(), existing: new Set() };
+  const state: Apply = { root: await realpath(root), what: options.source ? `layer ${options.source}` : 'layer', record: options.record, made: new Set(), dirs: new Map(), knownDirs: new Set() };
   const tar = extract();
   tar.on('entry', (header, stream, next) => {
     applyEntry(state, header, stream as unknown as Readable).then(
