@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { availableParallelism } from 'node:os';
 import { createEndpointOpener, parseLocation } from '../src/index.js';
-import { compressor, parseCompression } from '../src/build/compression.js';
+import { compressor, parseCompression } from '../src/layer/compression.js';
 import { startEmbedded } from '../test/helpers/embedded.js';
 import { randomIndex, seededBytes } from '../test/helpers/images.js';
 

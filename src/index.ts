@@ -68,5 +68,5 @@ export { createRegistryServer, type RegistryServer, type RegistryServerOptions }
 // Build
 export { buildImages, defaultBuildCache, type BuildOptions, type BuildResult } from './build/build.js';
 export { buildMetadata, checkOutputs, exportBuild, outputAttribute, outputLocations, type ExportOptions } from './build/outputs.js';
-export { parseCompression, type CompressionKind, type CompressionOptions } from './build/compression.js';
+export { parseCompression, type CompressionKind, type CompressionOptions } from './layer/compression.js';
 export { annotationsFor, parseAnnotation, type Annotation, type AnnotationTarget } from './build/annotations.js';

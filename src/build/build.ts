@@ -17,6 +17,7 @@ import { parseImageConfig } from '../image/config.js';
 import { parseImageManifest } from '../image/manifest.js';
 import { rawFromJson } from '../image/raw-manifest.js';
 import { mapConcurrent, readAllLimited } from '../internal/streams.js';
+import { resolveInRoot } from '../internal/contained-path.js';
 import { tempPathIn } from '../internal/temp-path.js';
 import { MediaType, isIndex } from '../mediatype/mediatype.js';
 import { formatPlatform, parsePlatform } from '../platform/platform.js';
@@ -28,12 +29,12 @@ import { openLayout, type OciLayout } from '../store/oci-layout.js';
 import { badDockerfile, execForm, parseDockerfile, type Instruction } from './dockerfile.js';
 import { excludeFilter, loadDockerignore, type ContextFilter } from './context-filter.js';
 import { cachedLayer } from './layer-cache.js';
-import { applyLayer, type RecordedFacts } from './rootfs.js';
-import { missingParents, writeLayer, type LayerEntry } from './layer-writer.js';
+import { applyLayer, type RecordedFacts } from '../layer/extract.js';
+import { missingParents, writeLayer, type LayerEntry } from '../layer/writer.js';
 import { SubstitutionError, substitute } from './substitute.js';
 import { isPattern, patternSource } from './glob.js';
 import { downloadSource, isRemoteSource, remoteFileName } from './remote-source.js';
-import { DEFAULT_COMPRESSION, type CompressionOptions } from './compression.js';
+import { DEFAULT_COMPRESSION, type CompressionOptions } from '../layer/compression.js';
 import { resolveOwner, type Owner } from './owners.js';
 import { directoriesOf, fileFromLayers } from './layer-scan.js';
 import { annotationsFor, type Annotation } from './annotations.js';
@@ -339,7 +340,7 @@ export async function buildImages(contextDir: string, options: BuildOptions): Pr
           scratch.push(root);
           await mkdir(root, { recursive: true });
           const recorded: RecordedFacts = new Map();
-          for (const layer of image.layers) await applyLayer(root, layer, await layout.openBlob(layer), recorded);
+          for (const layer of image.layers) await applyLayer(root, await layout.openBlob(layer), { mediaType: layer.mediaType, source: layer.digest, record: recorded, ...io });
           unpacked.set(key, { root, recorded });
           return { root, recorded };
         };
@@ -505,13 +506,13 @@ export async function buildImages(contextDir: string, options: BuildOptions): Pr
               // Not a stage: an image, unpacked once per build and platform, then copied from like a context.
               const { root, recorded } = await imageRoot(sub(i.flags.from), result.config as Platform, i.line);
               for (const source of sources) {
-                const path = resolve(root, source.replace(/^\/+/, ''));
-                if (relative(root, path).startsWith('..')) throw badDockerfile(file, i.line, `COPY --from=${i.flags.from}: ${source} is outside the image`);
-                const info = await stat(path).catch(() => undefined);
-                if (!info) throw badDockerfile(file, i.line, `COPY --from=${i.flags.from}: ${source} not found in the image`);
+                // Resolved as the image sees its own links: one that leads to the host finds nothing.
+                const path = await resolveInRoot(root, source, { followFinal: true }).catch(() => undefined); // a link loop finds nothing
+                const info = path === undefined ? undefined : await stat(path).catch(() => undefined);
+                if (!info || path === undefined) throw badDockerfile(file, i.line, `COPY --from=${i.flags.from}: ${source} not found in the image`);
                 const copied = excludeFilter(i.excludes, info.isDirectory() ? path : dirname(path));
                 if (!copied(path)) continue;
-                const target = info.isDirectory() ? destAbs : destIsDir ? posix.join(destAbs, posix.basename(path)) : destAbs;
+                const target = info.isDirectory() ? destAbs : destIsDir ? posix.join(destAbs, posix.basename(posix.resolve('/', source))) : destAbs; // named as the source is, not as its link target
                 entries.push(...(await contextEntries(path, target.slice(1), recordedFacts(root, recorded, chown, mode), copied)));
               }
             } else {
@@ -569,7 +570,7 @@ export async function buildImages(contextDir: string, options: BuildOptions): Pr
                   scratch.push(unpacked);
                   await mkdir(unpacked, { recursive: true });
                   const recorded: RecordedFacts = new Map();
-                  await applyLayer(unpacked, { mediaType: archive, digest: 'sha256:0' as Descriptor['digest'], size: 0 }, createReadStream(path), recorded);
+                  await applyLayer(unpacked, createReadStream(path), { mediaType: archive, source: relative(context, path), record: recorded, ...io });
                   entries.push(...(await contextEntries(unpacked, destAbs.slice(1), recordedFacts(unpacked, recorded, chown, mode), () => true)));
                   continue;
                 }

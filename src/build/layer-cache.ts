@@ -7,8 +7,8 @@ import type { Digest } from '../digest/digest.js';
 import type { Descriptor } from '../image/descriptor.js';
 import { writeFileAtomic } from '../store/atomic-write.js';
 import type { OciLayout } from '../store/oci-layout.js';
-import type { LayerEntry } from './layer-writer.js';
-import { effectiveLevel, type CompressionOptions } from './compression.js';
+import type { LayerEntry } from '../layer/writer.js';
+import { effectiveLevel, type CompressionOptions } from '../layer/compression.js';
 
 export interface CachedLayer {
   readonly descriptor: Descriptor;

@@ -11,7 +11,7 @@ import { tempPathIn } from '../internal/temp-path.js';
 import { formatPlatform } from '../platform/platform.js';
 import { openLayout } from '../store/oci-layout.js';
 import { listFiles, writeTarAtomic } from '../store/tar-write.js';
-import { applyLayer } from './rootfs.js';
+import { applyLayer } from '../layer/extract.js';
 
 /** The KEY=VALUE fields of a buildx `--output type=…,…`, or none for a polyarch location. */
 function outputFields(output: string): Map<string, string> {
@@ -109,7 +109,7 @@ export async function exportFilesystem(result: BuildResult, dest: string): Promi
     const root = resolve(result.images.length > 1 ? join(dest, formatPlatform(image.platform!).replace(/\//g, '_')) : dest);
     await mkdir(root, { recursive: true });
     const manifest = parseImageManifest(await layout.getManifest(image.digest));
-    for (const layer of manifest.layers) await applyLayer(root, layer, await layout.openBlob(layer));
+    for (const layer of manifest.layers) await applyLayer(root, await layout.openBlob(layer), { mediaType: layer.mediaType, source: layer.digest });
   }
 }
 

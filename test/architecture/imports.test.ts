@@ -18,25 +18,26 @@ const ALLOWED: Readonly<Record<string, readonly string[]>> = {
   platform: ['internal', 'errors'],
   image: ['internal', 'errors', 'digest', 'mediatype', 'reference', 'platform'],
   archcheck: ['internal', 'errors', 'digest', 'mediatype', 'reference', 'platform'],
+  layer: ['internal', 'errors', 'digest', 'mediatype', 'reference', 'platform', 'image'],
   registry: ['internal', 'errors', 'digest', 'mediatype', 'reference', 'platform', 'image', 'archcheck'],
   store: ['internal', 'errors', 'digest', 'mediatype', 'reference', 'platform', 'image', 'archcheck'],
   endpoint: ['internal', 'errors', 'digest', 'mediatype', 'reference', 'platform', 'image', 'archcheck', 'registry', 'store'],
-  ops: ['internal', 'errors', 'digest', 'mediatype', 'reference', 'platform', 'image', 'archcheck', 'endpoint'],
-  build: ['internal', 'errors', 'digest', 'mediatype', 'reference', 'platform', 'image', 'ops', 'store'],
+  ops: ['internal', 'errors', 'digest', 'mediatype', 'reference', 'platform', 'image', 'archcheck', 'endpoint', 'layer'],
+  build: ['internal', 'errors', 'digest', 'mediatype', 'reference', 'platform', 'image', 'ops', 'store', 'layer'],
   server: ['internal', 'errors', 'digest', 'mediatype', 'reference', 'image', 'store'],
   cli: ['index.ts'],
-  'index.ts': ['ops', 'build', 'server', 'endpoint', 'errors', 'digest', 'mediatype', 'reference', 'platform', 'image'],
+  'index.ts': ['ops', 'build', 'server', 'endpoint', 'errors', 'digest', 'mediatype', 'reference', 'platform', 'image', 'layer'],
 };
 
 /** Third-party packages and the folders that may use them. */
 const PACKAGES: Readonly<Record<string, readonly string[]>> = {
   undici: ['registry'],
-  'tar-stream': ['store', 'build'],
+  'tar-stream': ['store', 'layer'],
   commander: ['cli'],
   yaml: ['ops'],
   bcryptjs: ['server'],
   'dockerfile-ast': ['build'],
-  'zstd-napi': ['build'],
+  'zstd-napi': ['layer'],
   '@balena/dockerignore': ['build'],
 };
 

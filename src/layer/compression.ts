@@ -1,6 +1,6 @@
-// Layer compression for builds: gzip (the default, as buildx), zstd, or none; and the matching
-// decompressors for unpacking layers. Output depends only on the bytes and the options, so the
-// same input always gives the same blob digest.
+// Layer compression: gzip (the default, as buildx), zstd, or none for the layers a build writes;
+// and the matching decompressors for every layer or archive that is read or unpacked. Output
+// depends only on the bytes and the options, so the same input always gives the same blob digest.
 import { availableParallelism } from 'node:os';
 import { PassThrough, Transform } from 'node:stream';
 import { constants, crc32, createGunzip, deflateRaw, deflateRawSync } from 'node:zlib';
@@ -70,12 +70,12 @@ export function compressor(options: CompressionOptions): Transform {
 }
 
 /** A stream that undoes a layer's compression (by media type), or a clear error for unknown ones. */
-export function decompressor(layer: Pick<Descriptor, 'mediaType' | 'digest'>): Transform {
+export function decompressor(layer: Pick<Descriptor, 'mediaType'> & { readonly digest?: string }): Transform {
   const kind = layerCompression(layer.mediaType);
   if (kind === 'gzip') return createGunzip();
   if (kind === 'zstd') return new (zstd().DecompressStream)();
   if (kind === 'none') return new PassThrough();
-  throw new PolyarchError('UNSUPPORTED_MEDIA_TYPE', `layer ${layer.digest}: media type ${layer.mediaType} is not a layer this can unpack`);
+  throw new PolyarchError('UNSUPPORTED_MEDIA_TYPE', `${layer.digest ? `layer ${layer.digest}` : 'layer'}: media type ${layer.mediaType} is not a layer this can unpack`);
 }
 
 // gzip as pigz makes it: the input is cut into blocks at fixed offsets; each block is deflated

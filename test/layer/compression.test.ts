@@ -10,7 +10,7 @@ import { buffer } from 'node:stream/consumers';
 import { test } from 'node:test';
 import { promisify } from 'node:util';
 import { gzipSync } from 'node:zlib';
-import { compressor, parseCompression } from '../../src/build/compression.js';
+import { compressor, parseCompression } from '../../src/layer/compression.js';
 import { tempDir } from '../helpers/temp-dir.js';
 
 const exec = promisify(execFile);

@@ -1,0 +1,226 @@
+// Applying a layer (or an ADD archive) onto a directory, where hostile input is the norm: a base
+// image or archive from anywhere may hold symlinks to `/etc`, hard links through them, whiteouts
+// and opaque markers below them, and names with `..`. Every path an entry names (its own, a hard
+// link's target, a whiteout's victim, an opaque directory) is resolved inside the root with each
+// symlink evaluated relative to it (resolveInRoot: BuildKit's and umoci's rule), and the last
+// component is never followed when writing or deleting: a link there is replaced or removed, never
+// written through. This is the one place that turns tar entries into files.
+import { lstat, link, mkdir, open, readdir, realpath, rm, symlink } from 'node:fs/promises';
+import { join, posix, relative } from 'node:path';
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { extract, type Header } from 'tar-stream';
+import { PolyarchError } from '../errors/polyarch-error.js';
+import { LinkLoopError, resolveInRoot } from '../internal/contained-path.js';
+import { decompressor } from './compression.js';
+
+/** Mode and owner of each path a layer wrote (relative to the root), as its tar header gave them: the disk may not keep them. */
+export type RecordedFacts = Map<string, { readonly mode: number; readonly uid: number; readonly gid: number }>;
+
+export interface ApplyLayerOptions {
+  /** The layer's media type, which says how it is compressed (a plain tar: MediaType.OciLayer). */
+  readonly mediaType: string;
+  /** Names the layer in messages: its digest, or the archive's file name. */
+  readonly source?: string;
+  /** Gathers each written path's header facts. */
+  readonly record?: RecordedFacts;
+  readonly signal?: AbortSignal;
+}
+
+const WHITEOUT = '.wh.';
+const OPAQUE = '.wh..wh..opq';
+/** File-system errors that mean the layer's entries contradict each other or the tree (a file used as a directory, a loop). */
+const LAYOUT_ERRNOS = new Set(['ENOENT', 'ENOTDIR', 'EISDIR', 'EEXIST', 'ELOOP', 'ENAMETOOLONG', 'EINVAL', 'ERR_INVALID_ARG_VALUE', 'ERR_INVALID_ARG_TYPE']);
+
+interface Apply {
+  /** The root as a real, symlink-free path. */
+  readonly root: string;
+  readonly what: string;
+  readonly record: RecordedFacts | undefined;
+  /** Paths this layer made: its whiteouts and opaque markers hide lower layers' files only (OCI image-spec layer.md). */
+  readonly made: Set<string>;
+  /**
+   * Resolved directories by entry path, and those known to exist. Only making a symlink or removing
+   * something can change where a path resolves, so both are cleared then (a base image's thousands
+   * of files in a few directories are not each resolved component by component).
+   */
+  readonly dirs: Map<string, string>;
+  readonly knownDirs: Set<string>;
+}
+
+/** The directory `relDir` names, every link on the way (its own last component too) resolved inside the root. */
+async function resolveDir(state: Apply, relDir: string): Promise<string> {
+  let resolved = state.dirs.get(relDir);
+  if (resolved === undefined) {
+    resolved = await resolveInRoot(state.root, relDir, { followFinal: true });
+    state.dirs.set(relDir, resolved);
+  }
+  return resolved;
+}
+
+/** Every change that can move where a path resolves goes through here or `symlink` below. */
+async function remove(state: Apply, path: string, recursive: boolean): Promise<void> {
+  state.dirs.clear();
+  state.knownDirs.clear();
+  await rm(path, { recursive, force: true });
+}
+
+class RefusedEntry extends PolyarchError {
+  constructor(state: Apply, name: string, why: string) {
+    super('LAYOUT_INVALID', `${state.what}: entry ${JSON.stringify(name)} ${why}`);
+  }
+}
+
+/**
+ * An entry's path relative to the root: leading `/` and `./` dropped, `.` and `..` folded as text.
+ * Undefined when it climbs above the top; '' for the root itself.
+ */
+function entryPath(name: string): string | undefined {
+  const rel = posix.normalize(name.replace(/^\/+/, '')).replace(/\/+$/, '');
+  if (rel === '..' || rel.startsWith('../')) return undefined;
+  return rel === '.' ? '' : rel;
+}
+
+async function lstatOrUndefined(path: string) {
+  return lstat(path).catch((error: NodeJS.ErrnoException) => {
+    if (error.code === 'ENOENT') return undefined;
+    throw error;
+  });
+}
+
+/** Removes what lower layers put below `dir`, keeping what this layer made. Never follows a link. */
+async function emptyLower(state: Apply, dir: string): Promise<void> {
+  for (const name of await readdir(dir)) {
+    const path = join(dir, name);
+    if (!state.made.has(path)) await remove(state, path, true);
+    else if ((await lstat(path)).isDirectory()) await emptyLower(state, path);
+  }
+}
+
+async function applyWhiteout(state: Apply, name: string, rel: string): Promise<void> {
+  const base = posix.basename(rel);
+  // The directory the marker sits in, every link on the way resolved inside the root.
+  const parent = await resolveDir(state, posix.dirname(rel));
+  if (base === OPAQUE) {
+    const facts = await lstatOrUndefined(parent);
+    if (facts && !facts.isDirectory()) await remove(state, parent, false);
+    if (!facts?.isDirectory()) await mkdir(parent, { recursive: true });
+    else await emptyLower(state, parent);
+    return;
+  }
+  if (base.startsWith(`${WHITEOUT}${WHITEOUT}`)) return; // other AUFS metadata (.wh..wh.plnk, …): not a whiteout
+  const victim = base.slice(WHITEOUT.length);
+  if (victim === '' || victim === '.' || victim === '..') throw new RefusedEntry(state, name, 'is a whiteout that names no file');
+  const target = join(parent, victim);
+  // rm removes a symlink itself, never what it points to; a file this layer made stays. A victim
+  // below a file is simply not there.
+  if (state.made.has(target)) return;
+  await remove(state, target, true).catch((error: NodeJS.ErrnoException) => {
+    if (error.code !== 'ENOTDIR') throw error;
+  });
+}
+
+async function writeEntryFile(target: string, header: Header, stream: Readable): Promise<void> {
+  const mode = (header.mode ?? 0o644) & 0o777;
+  // 'wx' (O_CREAT|O_EXCL) fails on anything already there, a dangling symlink included.
+  const handle = await open(target, 'wx', mode);
+  try {
+    await handle.chmod(mode); // the umask does not decide a layer's modes
+  } catch (error) {
+    await handle.close();
+    throw error;
+  }
+  await pipeline(stream, handle.createWriteStream());
+}
+
+async function applyEntry(state: Apply, header: Header, stream: Readable): Promise<void> {
+  const name = header.name;
+  const rel = entryPath(name);
+  if (rel === undefined) throw new RefusedEntry(state, name, 'points outside the filesystem');
+  if (posix.basename(rel).startsWith(WHITEOUT)) {
+    stream.resume();
+    return applyWhiteout(state, name, rel);
+  }
+  const type = header.type ?? 'file';
+  const facts = { mode: (header.mode ?? 0o644) & 0o7777, uid: header.uid ?? 0, gid: header.gid ?? 0 };
+  if (rel === '') {
+    stream.resume();
+    if (type !== 'directory') throw new RefusedEntry(state, name, 'would replace the root of the filesystem');
+    state.record?.set('', facts);
+    return;
+  }
+  // Parents resolved inside the root; the entry's own name is not followed (it is what gets replaced).
+  const parent = await resolveDir(state, posix.dirname(rel));
+  const target = join(parent, posix.basename(rel));
+  const existing = await lstatOrUndefined(target);
+  let source: string | undefined;
+  if (type === 'link') {
+    // A hard link names an earlier entry of this filesystem: it must resolve, inside the root, to a regular file.
+    const linked = entryPath(header.linkname ?? '');
+    if (linked === undefined) {
+      stream.resume();
+      throw new RefusedEntry(state, name, `is a hard link to ${JSON.stringify(header.linkname)}, outside the filesystem`);
+    }
+    source = await resolveInRoot(state.root, linked, { followFinal: false });
+    if (!(await lstatOrUndefined(source))?.isFile()) {
+      stream.resume();
+      throw new RefusedEntry(state, name, `is a hard link to ${JSON.stringify(header.linkname ?? '')}, which is not a file in the layer's filesystem`);
+    }
+    if (source === target) return void stream.resume();
+  } else if (!['directory', 'file', 'contiguous-file', 'symlink'].includes(type) || (type === 'symlink' && !header.linkname)) {
+    return void stream.resume(); // devices and fifos: not needed for a filesystem export
+  }
+  if (!state.knownDirs.has(parent)) {
+    await mkdir(parent, { recursive: true });
+    state.knownDirs.add(parent);
+  }
+  state.record?.set(relative(state.root, target), facts);
+  state.made.add(target);
+  if (type === 'directory') {
+    stream.resume();
+    if (existing?.isDirectory()) return;
+    if (existing) await remove(state, target, false);
+    await mkdir(target);
+    return;
+  }
+  // Anything else replaces what is there (a directory with its contents, a link but not its target).
+  if (existing) await remove(state, target, true);
+  if (type === 'symlink') {
+    stream.resume();
+    state.dirs.clear();
+    state.knownDirs.clear();
+    await symlink(header.linkname as string, target);
+  } else if (type === 'link') {
+    stream.resume();
+    await link(source as string, target);
+  } else {
+    await writeEntryFile(target, header, stream);
+  }
+}
+
+/** What went wrong on one entry, as one coded line when the layer itself is at fault. */
+function entryError(state: Apply, name: string, error: unknown): unknown {
+  if (error instanceof PolyarchError) return error;
+  if (error instanceof LinkLoopError) return new RefusedEntry(state, name, 'goes through too many levels of symbolic links');
+  const code = (error as NodeJS.ErrnoException).code;
+  if (code && LAYOUT_ERRNOS.has(code)) return new PolyarchError('LAYOUT_INVALID', `${state.what}: entry ${JSON.stringify(name)} cannot be written: ${(error as Error).message.split('\n')[0]}`, { cause: error });
+  return error;
+}
+
+/**
+ * Applies one layer (a verified stream from a store, or an archive file) onto `root`, which must
+ * exist. OCI whiteouts and opaque directories remove what earlier layers wrote; `record` gathers
+ * each path's mode and owner. A hostile entry fails the whole layer with LAYOUT_INVALID; nothing
+ * outside `root` is ever created, changed or removed.
+ */
+export async function applyLayer(root: string, content: Readable, options: ApplyLayerOptions): Promise<void> {
+  const state: Apply = { root: await realpath(root), what: options.source ? `layer ${options.source}` : 'layer', record: options.record, made: new Set(), dirs: new Map(), knownDirs: new Set() };
+  const tar = extract();
+  tar.on('entry', (header, stream, next) => {
+    applyEntry(state, header, stream as unknown as Readable).then(
+      () => next(),
+      (error: unknown) => tar.destroy(entryError(state, header.name, error) as Error),
+    );
+  });
+  await pipeline(content, decompressor(options.source ? { mediaType: options.mediaType, digest: options.source } : options), tar, ...(options.signal ? [{ signal: options.signal }] : []));
+}

@@ -1,0 +1,67 @@
+// Reading a layer's entries without extracting anything: the stream is decompressed and walked,
+// and nothing touches the disk, so hostile names cannot do harm here. Callers open the layers
+// (from a store, a registry, a file) and pass the streams in.
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { extract, type Header } from 'tar-stream';
+import type { Descriptor } from '../image/descriptor.js';
+import { decompressor } from './compression.js';
+
+/** Opens one layer's blob as a stream (already verified by whoever stores it). */
+export type LayerOpener = (layer: Descriptor) => Promise<Readable>;
+
+export interface DirectoryFacts {
+  readonly mode: number;
+  readonly uid: number;
+  readonly gid: number;
+}
+
+/**
+ * Calls `visit` for each entry of one layer, in order, with the entry's path without a leading
+ * `./` or `/` and without a trailing `/`. `visit` must consume or resume `content`.
+ */
+export async function walkLayer(
+  content: Readable,
+  layer: Pick<Descriptor, 'mediaType' | 'digest'>,
+  visit: (name: string, header: Header, content: Readable) => Promise<void>,
+  options: { readonly signal?: AbortSignal } = {},
+): Promise<void> {
+  const tar = extract();
+  tar.on('entry', (header, stream, next) => {
+    visit(header.name.replace(/^\.?\/+/, '').replace(/\/$/, ''), header, stream as unknown as Readable).then(
+      () => next(),
+      (error: unknown) => tar.destroy(error as Error),
+    );
+  });
+  await pipeline(content, decompressor(layer), tar, ...(options.signal ? [{ signal: options.signal }] : []));
+}
+
+async function skip(content: Readable): Promise<void> {
+  content.resume();
+  await new Promise((done) => content.on('end', done));
+}
+
+/** One file's text from the newest layer that has it, or undefined. Files over 1 MiB are skipped. */
+export async function fileFromLayers(open: LayerOpener, layers: readonly Descriptor[], path: string): Promise<string | undefined> {
+  for (const layer of [...layers].reverse()) {
+    let found: string | undefined;
+    await walkLayer(await open(layer), layer, async (name, header, content) => {
+      if (found !== undefined || name !== path || header.type !== 'file' || (header.size ?? 0) > 1 << 20) return skip(content);
+      const chunks: Buffer[] = [];
+      for await (const chunk of content) chunks.push(chunk as Buffer);
+      found = Buffer.concat(chunks).toString('utf8');
+    });
+    if (found !== undefined) return found;
+  }
+  return undefined;
+}
+
+/** The directories one layer makes, in order, with the mode and owner its headers give. */
+export async function directoriesOfLayer(content: Readable, layer: Pick<Descriptor, 'mediaType' | 'digest'>): Promise<[string, DirectoryFacts][]> {
+  const found: [string, DirectoryFacts][] = [];
+  await walkLayer(content, layer, async (name, header, entry) => {
+    if (header.type === 'directory' && name !== '') found.push([name, { mode: (header.mode ?? 0o755) & 0o7777, uid: header.uid ?? 0, gid: header.gid ?? 0 }]);
+    await skip(entry);
+  });
+  return found;
+}
