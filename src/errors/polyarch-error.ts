@@ -59,7 +59,7 @@ export function hintFor(code: ErrorCode): string | undefined {
     case 'SERVER_ERROR':
       return 'the registry failed on its side; try again later, or ask its operator';
     case 'CONFIG_INVALID':
-      return 'fix or remove the file named above';
+      return 'fix the file named above';
     default:
       return undefined;
   }
