@@ -13,7 +13,7 @@ export function registerCopy(program: Command, context: CliContext): void {
     .command('copy')
     .alias('cp')
     .description('copy an image or index between any two locations')
-    .argument('<source>', 'where to read: registry reference, oci:DIR[:TAG], oci-archive:FILE[:TAG], docker-archive:FILE')
+    .argument('<source>', 'where to read: registry reference, oci:DIR[:TAG][@DIGEST], oci-archive:FILE[:TAG][@DIGEST], docker-archive:FILE[:REPO:TAG]')
     .argument('<destination>', 'where to write, in the same syntax')
     .option('--platform <platforms>', 'copy only these platforms (comma separated); the index is rewritten, never sparse')
     .option('--concurrency <n>', `blobs copied at once (1–${MAX_CONCURRENCY})`, integerOption('--concurrency', 1, MAX_CONCURRENCY), 6)

@@ -8,7 +8,7 @@ export function registerInspect(program: Command, context: CliContext): void {
   program
     .command('inspect')
     .description('show an image or index: platforms, digests, sizes, layers')
-    .argument('<location>', 'registry reference, oci:DIR[:TAG], oci-archive:FILE or docker-archive:FILE')
+    .argument('<location>', 'registry reference, oci:DIR[:TAG][@DIGEST], oci-archive:FILE[:TAG][@DIGEST] or docker-archive:FILE[:REPO:TAG]')
     .option('--raw', "print the manifest's exact bytes")
     .option('--platform <platform>', 'for an index, show the image a host of this platform pulls')
     .option('-v, --verbose', 'for an index, also show each image')
