@@ -1,7 +1,9 @@
-/** What every command gets from main: the abort signal (SIGINT) and where to write. */
+import type { OutputStream } from './output.js';
+
+/** What every command gets from main: the abort signal (SIGINT) and where to write (escaped for a terminal, see output.ts). */
 export interface CliContext {
   readonly signal: AbortSignal;
-  readonly stdout: NodeJS.WritableStream;
-  readonly stderr: NodeJS.WritableStream;
+  readonly stdout: OutputStream;
+  readonly stderr: OutputStream;
   readonly stdin: NodeJS.ReadableStream;
 }

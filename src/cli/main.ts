@@ -13,7 +13,8 @@ import { registerServe } from './commands/serve.js';
 import { registerInspect } from './commands/inspect.js';
 import { registerList } from './commands/list.js';
 import { registerLogin } from './commands/login.js';
-import { EXIT_BAD_INPUT, EXIT_INTERRUPTED, EXIT_OK, exitCodeFor } from './exit-codes.js';
+import { EXIT_CODES, EXIT_FAILURE, EXIT_OK, exitCodeFor } from './exit-codes.js';
+import { escapeControl, terminalSafe } from './output.js';
 import { addGlobalOptions } from './global-options.js';
 
 function packageVersion(): string {
@@ -43,27 +44,34 @@ function buildProgram(context: CliContext): Command {
   return program;
 }
 
-/** One line for the user; the cause chain only with --debug. */
-function describeError(error: unknown, debug: boolean): string {
-  const lines: string[] = [];
-  if (isPolyarchError(error)) {
-    lines.push(`polyarch: ${error.message} [${error.code}]`);
-    const hint = hintFor(error.code);
-    if (hint) lines.push(`hint: ${hint}`);
-  } else if (error instanceof Error && typeof (error as NodeJS.ErrnoException).code === 'string' && (error as NodeJS.ErrnoException).syscall) {
-    const e = error as NodeJS.ErrnoException;
-    lines.push(`polyarch: ${e.message.replace(/^\w+: /, '')} [${e.code === 'ENOENT' ? 'NOT_FOUND' : 'UNKNOWN'}]`);
-  } else {
-    lines.push(`polyarch: ${error instanceof Error ? error.message : String(error)} [UNKNOWN]`);
+/** Any thrown value as a coded error: Node's own errors get the code that says what happened. */
+function codedError(error: unknown): PolyarchError {
+  if (isPolyarchError(error)) return error;
+  const errno = error instanceof Error ? (error as NodeJS.ErrnoException) : undefined;
+  if (errno && typeof errno.code === 'string' && errno.syscall) {
+    const code = errno.code === 'ENOENT' ? 'NOT_FOUND' : errno.code === 'EADDRINUSE' ? 'ADDRESS_IN_USE' : 'UNKNOWN';
+    return new PolyarchError(code, errno.message.replace(/^\w+: /, ''), { cause: error });
   }
+  return new PolyarchError('UNKNOWN', error instanceof Error ? error.message : String(error), { cause: error });
+}
+
+/**
+ * One line for the user; the cause chain only with --debug. Messages quote what the user gave
+ * and what registries and images hold, so every line is escaped: a line feed in a tag cannot
+ * forge a second line, and no escape sequence reaches the terminal.
+ */
+function describeError(error: PolyarchError, debug: boolean): string {
+  const lines = [`polyarch: ${escapeControl(error.message)} [${error.code}]`];
+  const hint = hintFor(error.code);
+  if (hint) lines.push(`hint: ${hint}`);
   if (debug) {
     let cause: unknown = error;
     while (cause instanceof Error) {
-      lines.push(`  ${cause.stack ?? cause.message}`);
+      for (const text of (cause.stack ?? cause.message).split('\n')) lines.push(`  ${escapeControl(text)}`);
       cause = cause.cause;
     }
   }
-  return `${lines.map((l) => l.replace(/\r?\n/g, ' ')).join('\n')}\n`;
+  return `${lines.join('\n')}\n`;
 }
 
 async function runCli(argv: readonly string[], context: CliContext): Promise<number> {
@@ -72,35 +80,49 @@ async function runCli(argv: readonly string[], context: CliContext): Promise<num
   try {
     await program.parseAsync([...argv], { from: 'user' });
     return EXIT_OK;
-  } catch (error) {
-    if (error instanceof CommanderError) {
-      if (error.code === 'commander.helpDisplayed' || error.code === 'commander.version' || error.exitCode === 0) return EXIT_OK;
-      context.stderr.write(describeError(new PolyarchError('USAGE', error.message.replace(/^error: /, '')), debug));
-      return EXIT_BAD_INPUT;
-    }
-    if (context.signal.aborted) {
-      context.stderr.write('polyarch: interrupted\n');
-      return EXIT_INTERRUPTED;
+  } catch (thrown) {
+    let error: PolyarchError;
+    if (thrown instanceof CommanderError) {
+      if (thrown.code === 'commander.helpDisplayed' || thrown.code === 'commander.version' || thrown.exitCode === 0) return EXIT_OK;
+      // commander puts its "(Did you mean …?)" on a second line; ours is one line.
+      error = new PolyarchError('USAGE', thrown.message.replace(/^error: /, '').replace(/\s*\n\s*/g, ' '));
+    } else if (context.signal.aborted) {
+      error = new PolyarchError('INTERRUPTED', 'interrupted', { cause: thrown });
+    } else {
+      error = codedError(thrown);
     }
     context.stderr.write(describeError(error, debug));
     return exitCodeFor(error);
   }
 }
 
+/**
+ * A reader that goes away (`polyarch tags … | head -1`) is not a failure: stop quietly with the
+ * exit code of OUTPUT_CLOSED (0, as most tools that ignore SIGPIPE do). stderr failing has no one
+ * left to tell, so it is ignored and the command ends with its own exit code.
+ */
+function handleClosedOutput(): void {
+  process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+    process.exit(error.code === 'EPIPE' ? exitCodeFor(new PolyarchError('OUTPUT_CLOSED', 'standard output was closed')) : EXIT_FAILURE);
+  });
+  process.stderr.on('error', () => undefined);
+}
+
 async function main(): Promise<void> {
+  handleClosedOutput();
   const controller = new AbortController();
   // One signal is shared by every request in flight; each adds a listener while it runs.
   setMaxListeners(0, controller.signal);
   let interrupts = 0;
   process.on('SIGINT', () => {
     interrupts++;
-    if (interrupts > 1) process.exit(EXIT_INTERRUPTED);
-    controller.abort(new PolyarchError('UNKNOWN', 'interrupted'));
+    if (interrupts > 1) process.exit(EXIT_CODES.INTERRUPTED);
+    controller.abort(new PolyarchError('INTERRUPTED', 'interrupted'));
   });
   const code = await runCli(process.argv.slice(2), {
     signal: controller.signal,
-    stdout: process.stdout,
-    stderr: process.stderr,
+    stdout: terminalSafe(process.stdout),
+    stderr: terminalSafe(process.stderr),
     stdin: process.stdin,
   });
   process.exitCode = code;

@@ -88,7 +88,7 @@ export function createEndpointOpener(options: ConnectionOptions = {}): EndpointO
         break;
       case 'oci-archive':
         endpoint = await openOciArchive(location.path, { write: mode === 'write' });
-        reference = location.tag;
+        reference = location.digest ?? location.tag;
         break;
       case 'docker-archive': {
         // RepoTags are written the way docker prints names: `team/app:1`, `nginx:latest`.

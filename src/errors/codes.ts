@@ -35,6 +35,16 @@ export const LOCAL_ERROR_CODES = [
   'NETWORK',
   'TLS',
   'NOT_FOUND',
+  /** A configuration file (docker config, htpasswd, CA file, push spec) cannot be read or parsed. */
+  'CONFIG_INVALID',
+  /** The address `serve` was asked to listen on is taken. */
+  'ADDRESS_IN_USE',
+  /** The user pressed Ctrl-C (SIGINT). */
+  'INTERRUPTED',
+  /** A registry failed on its side (HTTP 5xx with no code from the table). */
+  'SERVER_ERROR',
+  /** Whoever read our standard output went away (`| head -1`): not a failure. */
+  'OUTPUT_CLOSED',
   'UNKNOWN',
 ] as const;
 
@@ -63,6 +73,6 @@ export function codeForStatus(status: number): ErrorCode {
     case 429:
       return 'TOOMANYREQUESTS';
     default:
-      return 'UNKNOWN';
+      return status >= 500 && status <= 599 ? 'SERVER_ERROR' : 'UNKNOWN';
   }
 }

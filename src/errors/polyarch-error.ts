@@ -4,11 +4,19 @@ export interface PolyarchErrorOptions {
   readonly status?: number;
   readonly detail?: unknown;
   readonly cause?: unknown;
-  /** Marks a failure caused by what the user named (exit 2), e.g. a source image that does not exist. */
+  /**
+   * @deprecated Ignored: whether an error is bad input follows from its code alone (isBadInputCode),
+   * so the same failure always gets the same exit code. Kept so older callers still compile.
+   */
   readonly badInput?: boolean;
 }
 
-const BAD_INPUT: ReadonlySet<ErrorCode> = new Set(['USAGE', 'INVALID_REFERENCE', 'INVALID_PLATFORM', 'INVALID_LOCATION']);
+/** Codes that mean the user's input (arguments, flags, configuration) was wrong, as opposed to a failure while working. */
+const BAD_INPUT: ReadonlySet<ErrorCode> = new Set(['USAGE', 'INVALID_REFERENCE', 'INVALID_PLATFORM', 'INVALID_LOCATION', 'CONFIG_INVALID']);
+
+export function isBadInputCode(code: ErrorCode): boolean {
+  return BAD_INPUT.has(code);
+}
 
 /** Every failure polyarch reports: a one-line message, a stable code, and the cause chain. */
 export class PolyarchError extends Error {
@@ -16,14 +24,17 @@ export class PolyarchError extends Error {
   readonly code: ErrorCode;
   readonly status: number | undefined;
   readonly detail: unknown;
-  readonly badInput: boolean;
 
   constructor(code: ErrorCode, message: string, options: PolyarchErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.code = code;
     this.status = options.status;
     this.detail = options.detail;
-    this.badInput = options.badInput ?? BAD_INPUT.has(code);
+  }
+
+  /** Derived from the code, never set per error: a missing image is a failure wherever it is missing. */
+  get badInput(): boolean {
+    return isBadInputCode(this.code);
   }
 }
 
@@ -31,9 +42,9 @@ export function isPolyarchError(error: unknown): error is PolyarchError {
   return error instanceof PolyarchError;
 }
 
-/** Bad input (usage, reference, platform, location) as opposed to a failure while working. */
+/** Bad input (usage, reference, platform, location, configuration) as opposed to a failure while working. */
 export function isBadInput(error: unknown): boolean {
-  return isPolyarchError(error) && error.badInput;
+  return isPolyarchError(error) && isBadInputCode(error.code);
 }
 
 /** At most one line of advice for a code; undefined when there is nothing useful to add. */
@@ -43,6 +54,12 @@ export function hintFor(code: ErrorCode): string | undefined {
       return 'use --insecure for a plain-HTTP or self-signed registry, or --ca-file for a private CA';
     case 'NETWORK':
       return 'check that the registry is running and reachable; use --insecure for a plain-HTTP registry';
+    case 'ADDRESS_IN_USE':
+      return 'another program listens there; choose another port with --listen HOST:PORT';
+    case 'SERVER_ERROR':
+      return 'the registry failed on its side; try again later, or ask its operator';
+    case 'CONFIG_INVALID':
+      return 'fix the file named above';
     default:
       return undefined;
   }

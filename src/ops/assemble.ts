@@ -79,11 +79,11 @@ export function chooseFormat(
   const needsOci = annotated || images.length < children.length || docker < images.length || images.length === 0;
   const format = options.format ?? (needsOci ? 'oci' : (options.current ?? 'docker'));
   if (format === 'docker' && annotated) {
-    throw new PolyarchError('USAGE', 'a Docker manifest list cannot carry index annotations; use --format oci', { badInput: true });
+    throw new PolyarchError('USAGE', 'a Docker manifest list cannot carry index annotations; use --format oci');
   }
   const oci = children.find((d) => !isDockerMediaType(d.mediaType));
   if (format === 'docker' && oci && !options.allowMixed) {
-    throw new PolyarchError('USAGE', `a Docker manifest list cannot hold the OCI manifest ${oci.digest}; use --format oci (or allow a mixed list)`, { badInput: true });
+    throw new PolyarchError('USAGE', `a Docker manifest list cannot hold the OCI manifest ${oci.digest}; use --format oci (or allow a mixed list)`);
   }
   if (docker > 0 && docker < images.length) {
     options.onNotice?.(`the index mixes Docker and OCI image manifests (${docker} Docker, ${images.length - docker} OCI); most registries accept that, Quay does not`);
@@ -99,7 +99,7 @@ export function checkDuplicatePlatforms(images: readonly { readonly source: stri
       const a = real[i]!;
       const b = real[j]!;
       if (a.descriptor.digest !== b.descriptor.digest && samePlatform(a.descriptor.platform!, b.descriptor.platform!)) {
-        throw new PolyarchError('USAGE', `two sources have platform ${formatPlatform(a.descriptor.platform!)}: ${a.source} and ${b.source}`, { badInput: true });
+        throw new PolyarchError('USAGE', `two sources have platform ${formatPlatform(a.descriptor.platform!)}: ${a.source} and ${b.source}`);
       }
     }
   }
@@ -114,7 +114,7 @@ async function readExisting(target: OpenedLocation, name: string, io: { signal?:
     if (isPolyarchError(error) && (error.code === 'MANIFEST_UNKNOWN' || error.code === 'NOT_FOUND' || error.code === 'NAME_UNKNOWN')) return undefined;
     throw error;
   }
-  if (!isIndex(raw.mediaType)) throw new PolyarchError('USAGE', `--append: ${name} is an image, not an index`, { badInput: true });
+  if (!isIndex(raw.mediaType)) throw new PolyarchError('USAGE', `--append: ${name} is an image, not an index`);
   return parseImageIndex(raw, name);
 }
 
@@ -147,7 +147,7 @@ export async function assembleIndex(sources: readonly (string | SourceSpec)[], t
         options.onNotice?.(`skipped ${spec.location}: it does not exist`);
       }
     }
-    if (images.length === 0 && specs.length > 0) throw new PolyarchError('MANIFEST_UNKNOWN', 'none of the sources exist; no index to push', { badInput: true });
+    if (images.length === 0 && specs.length > 0) throw new PolyarchError('MANIFEST_UNKNOWN', 'none of the sources exist; no index to push');
     const opened = await Promise.all(targetLocations.map((l) => opener.open(l, 'write')));
     const first = opened[0]!;
     const existing = options.append ? await readExisting(first, targets[0]!, io) : undefined;

@@ -6,6 +6,7 @@ import { parseImageIndex } from '../image/index.js';
 import { isIndex } from '../mediatype/mediatype.js';
 import { platformFallbacks, selectEntry } from '../platform/match.js';
 import { normalizePlatform } from '../platform/normalize.js';
+import { formatPlatform, unknownPlatformReason } from '../platform/platform.js';
 import { isAttestationEntry } from './select-platforms.js';
 import { platformOfImage } from './resolve-source.js';
 import { referenceOrLatest, toLocation, withOpener, type LocationInput } from './session.js';
@@ -25,6 +26,9 @@ export interface Explanation {
 /** Which entry of an index an engine on `host` would pull, and why the others were passed over. */
 export async function explainMatch(input: LocationInput, host: Platform, options: ConnectionOptions & { strict?: boolean; signal?: AbortSignal } = {}): Promise<Explanation> {
   const io = options.signal ? { signal: options.signal } : {};
+  // An entry may claim any platform, but the host is a machine: `--host foo` is a typo, not linux/foo.
+  const unknown = unknownPlatformReason(host);
+  if (unknown !== undefined) throw new PolyarchError('INVALID_PLATFORM', `host platform "${formatPlatform(host)}": ${unknown}; a host is one of the platforms Go knows (e.g. linux/amd64, linux/arm64)`);
   return withOpener(options, async (opener) => {
     const { endpoint, reference } = await opener.open(toLocation(input), 'read');
     const raw = await endpoint.getManifest(referenceOrLatest(reference), io);

@@ -38,7 +38,7 @@ function storeOf(options: Pick<ManifestListOptions, 'registryConfigDir'>) {
 }
 
 function noList(list: string): PolyarchError {
-  return new PolyarchError('NOT_FOUND', `no local manifest list ${list} (create it with "manifest create")`, { badInput: true });
+  return new PolyarchError('NOT_FOUND', `no local manifest list ${list} (create it with "manifest create")`);
 }
 
 async function requireList(list: string, options: ManifestListOptions): Promise<StoredEntry[]> {
@@ -57,7 +57,7 @@ export async function manifestCreate(listRef: string, entryRefs: readonly string
   const store = storeOf(options);
   const existing = await store.read(list);
   if (existing && !options.amend) {
-    throw new PolyarchError('USAGE', `refusing to amend an existing manifest list with no --amend flag: ${list}`, { badInput: true });
+    throw new PolyarchError('USAGE', `refusing to amend an existing manifest list with no --amend flag: ${list}`);
   }
   if (entryRefs.length === 0) throw new PolyarchError('USAGE', 'manifest create needs at least one image');
   const io = options.signal ? { signal: options.signal } : {};
@@ -69,7 +69,7 @@ export async function manifestCreate(listRef: string, entryRefs: readonly string
       const images = (await resolveSourceImages(endpoint, referenceOrLatest(reference), ref, { ...io, ...(options.onNotice ? { onNotice: options.onNotice } : {}) })).filter(
         (i) => !i.attestation,
       );
-      if (images.length !== 1) throw new PolyarchError('USAGE', `${ref} is a manifest list of ${images.length} images; give one image per entry`, { badInput: true });
+      if (images.length !== 1) throw new PolyarchError('USAGE', `${ref} is a manifest list of ${images.length} images; give one image per entry`);
       const image = images[0]!;
       made.push({ ref, descriptor: image.descriptor, raw: await endpoint.getManifest(image.descriptor.digest, io) });
     }
@@ -122,7 +122,7 @@ export async function manifestAnnotate(listRef: string, entryRef: string, option
   const ref = canonicalRef(entryRef);
   const entries = await requireList(list, options);
   const entry = entries.find((e) => e.ref === ref);
-  if (!entry) throw new PolyarchError('NOT_FOUND', `manifest list ${list} has no entry ${ref} (it has ${entries.map((e) => e.ref).join(', ')})`, { badInput: true });
+  if (!entry) throw new PolyarchError('NOT_FOUND', `manifest list ${list} has no entry ${ref} (it has ${entries.map((e) => e.ref).join(', ')})`);
   const written = annotatedPlatform(entry.descriptor.platform ?? { os: '', architecture: '' }, options);
   const plain = normalizePlatform(written);
   // As buildah does: a variant the user wrote stays even where containerd would drop it (arm64/v8).
@@ -138,7 +138,7 @@ export async function manifestAnnotate(listRef: string, entryRef: string, option
 export function buildLocalList(list: string, entries: readonly StoredEntry[]): RawManifest {
   for (const e of entries) {
     if (!e.descriptor.platform?.os || !e.descriptor.platform.architecture) {
-      throw new PolyarchError('USAGE', `manifest list ${list}: entry ${e.ref} has no os/architecture; set them with "manifest annotate"`, { badInput: true });
+      throw new PolyarchError('USAGE', `manifest list ${list}: entry ${e.ref} has no os/architecture; set them with "manifest annotate"`);
     }
   }
   const descriptors = entries.map((e) => e.descriptor);
@@ -166,7 +166,7 @@ export async function manifestInspect(listRef: string | undefined, ref: string, 
     const list = canonicalRef(listRef);
     const entries = await requireList(list, options);
     const entry = entries.find((e) => e.ref === canonicalRef(ref));
-    if (!entry) throw new PolyarchError('NOT_FOUND', `manifest list ${list} has no entry ${canonicalRef(ref)}`, { badInput: true });
+    if (!entry) throw new PolyarchError('NOT_FOUND', `manifest list ${list} has no entry ${canonicalRef(ref)}`);
     return verbose ? shown([entry], false) : { kind: 'manifest', raw: entry.raw };
   }
   const name = canonicalRef(ref);
@@ -217,5 +217,5 @@ export async function manifestPush(listRef: string, options: ManifestListOptions
 export async function manifestRemove(listRefs: readonly string[], options: Pick<ManifestListOptions, 'registryConfigDir'> = {}): Promise<void> {
   const missing: string[] = [];
   for (const ref of listRefs) if (!(await storeOf(options).remove(canonicalRef(ref)))) missing.push(canonicalRef(ref));
-  if (missing.length > 0) throw new PolyarchError('NOT_FOUND', `no local manifest list ${missing.join(', ')}`, { badInput: true });
+  if (missing.length > 0) throw new PolyarchError('NOT_FOUND', `no local manifest list ${missing.join(', ')}`);
 }

@@ -1,6 +1,7 @@
 import type { ConnectionOptions } from '../endpoint/open-endpoint.js';
 import { PolyarchError } from '../errors/polyarch-error.js';
 import { loginRegistry, logoutRegistry, type LoginCredentials } from '../endpoint/registry-account.js';
+import { parseRegistryHost } from '../reference/reference.js';
 import { referenceOrLatest, toLocation, withOpener, type LocationInput } from './session.js';
 
 type Signal = { readonly signal?: AbortSignal };
@@ -12,7 +13,7 @@ export async function login(host: string, credentials: LoginCredentials, options
   if (credentials.username === '' || credentials.password === '') {
     throw new PolyarchError('USAGE', `login to ${host}: username and password must not be empty`);
   }
-  await loginRegistry(host, credentials, options);
+  await loginRegistry(parseRegistryHost(host), credentials, options);
 }
 
 export async function logout(host: string, options: Pick<ConnectionOptions, 'registryConfigDir'> = {}): Promise<void> {
@@ -29,7 +30,7 @@ export async function listTags(input: LocationInput, options: ConnectionOptions 
 
 /** Repositories of a registry (`_catalog`). */
 export async function listCatalog(host: string, options: ConnectionOptions & Signal = {}): Promise<string[]> {
-  return withOpener(options, async (opener) => opener.registryClient(host).catalog(options.signal ? { signal: options.signal } : {}));
+  return withOpener(options, async (opener) => opener.registryClient(parseRegistryHost(host)).catalog(options.signal ? { signal: options.signal } : {}));
 }
 
 /**

@@ -39,7 +39,7 @@ export async function fetchSourceManifest(endpoint: Endpoint, reference: string,
     return await endpoint.getManifest(reference, io);
   } catch (error) {
     if (isPolyarchError(error) && (error.code === 'MANIFEST_UNKNOWN' || error.code === 'NOT_FOUND' || error.code === 'NAME_UNKNOWN')) {
-      throw new PolyarchError('MANIFEST_UNKNOWN', `source ${source} does not exist: ${error.message}`, { cause: error, badInput: true });
+      throw new PolyarchError('MANIFEST_UNKNOWN', `source ${source} does not exist: ${error.message}`, { cause: error });
     }
     throw error;
   }
@@ -78,7 +78,7 @@ async function platformForImage(endpoint: Endpoint, raw: RawManifest, source: st
   // A variant taken from the config is not the user's to be told about.
   if (given) return normalizeWithNotice(completePlatform(given, config), source, options.onNotice, { namesOnly: !given.variant });
   if (!config?.os || !config.architecture) {
-    throw new PolyarchError('USAGE', `source ${source}: its config names no os/architecture; give one as ${source},platform=os/arch`, { badInput: true });
+    throw new PolyarchError('USAGE', `source ${source}: its config names no os/architecture; give one as ${source},platform=os/arch`);
   }
   return normalizeWithNotice(config, `${source} (config)`, options.onNotice, { namesOnly: true });
 }
@@ -103,7 +103,7 @@ export async function resolveSourceImages(endpoint: Endpoint, reference: string,
   if (isImageManifest(raw.mediaType)) {
     return [{ endpoint, source, attestation: false, descriptor: descriptorOf(raw, { platform: await platformForImage(endpoint, raw, source, options) }) }];
   }
-  if (!isIndex(raw.mediaType)) throw new PolyarchError('UNSUPPORTED_MEDIA_TYPE', `source ${source}: media type ${raw.mediaType} is neither an image nor an index`, { badInput: true });
+  if (!isIndex(raw.mediaType)) throw new PolyarchError('UNSUPPORTED_MEDIA_TYPE', `source ${source}: media type ${raw.mediaType} is neither an image nor an index`);
   const { entries, relabel } = indexEntriesFor(raw, source, options.platform);
   const { platform: _given, ...fromConfig } = options;
   const images: SourceImage[] = [];

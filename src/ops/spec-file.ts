@@ -18,7 +18,7 @@ export interface PushSpec {
 }
 
 function fail(file: string, why: string): never {
-  throw new PolyarchError('USAGE', `spec file ${file}: ${why}`, { badInput: true });
+  throw new PolyarchError('CONFIG_INVALID', `spec file ${file}: ${why}`);
 }
 
 /** Replaces the tag of `image` (host ports survive, a digest is dropped). */
@@ -102,7 +102,7 @@ export async function readPushSpec(file: string): Promise<PushSpec> {
  * `linux/arm64/v8` still names `foo-linuxarm64v8`. The recorded platform is normalized later.
  */
 export function expandTemplate(template: string, platforms: string | readonly string[], target: string, tags: readonly string[] = []): PushSpec {
-  if (!/OS|ARCH/.test(template)) throw new PolyarchError('USAGE', `template "${template}" must contain OS or ARCH placeholders`, { badInput: true });
+  if (!/OS|ARCH/.test(template)) throw new PolyarchError('USAGE', `template "${template}" must contain OS or ARCH placeholders`);
   const items = (typeof platforms === 'string' ? [platforms] : platforms).flatMap((p) => p.split(',')).map((p) => p.trim());
   const sources = items.map((item): SourceSpec => {
     const parts = item.split('/');

@@ -30,6 +30,24 @@ const KNOWN_OS: ReadonlySet<string> = new Set([
   'nacl', 'netbsd', 'openbsd', 'plan9', 'solaris', 'windows', 'zos',
 ]);
 
+// Go's GOARCH list (containerd database.go isKnownArch), after normalization.
+const KNOWN_ARCH: ReadonlySet<string> = new Set([
+  '386', 'amd64', 'amd64p32', 'arm', 'armbe', 'arm64', 'arm64be', 'loong64', 'mips', 'mipsle', 'mips64',
+  'mips64le', 'mips64p32', 'mips64p32le', 'ppc', 'ppc64', 'ppc64le', 'riscv', 'riscv64', 's390', 's390x',
+  'sparc', 'sparc64', 'wasm',
+]);
+
+/**
+ * Why `platform` cannot be a machine's platform (an OS or architecture Go does not know), or
+ * undefined when it can. Index entries may name anything; a host must be real.
+ */
+export function unknownPlatformReason(platform: Platform): string | undefined {
+  const normalized = normalizePlatform(platform);
+  if (!KNOWN_OS.has(normalized.os)) return `unknown OS "${platform.os}"`;
+  if (!KNOWN_ARCH.has(normalized.architecture)) return `unknown architecture "${platform.architecture}"`;
+  return undefined;
+}
+
 function invalid(text: string, why: string): PolyarchError {
   return new PolyarchError('INVALID_PLATFORM', `cannot parse platform "${text}": ${why}`);
 }
@@ -129,9 +147,11 @@ export function formatPlatform(platform: Platform): string {
   return [platform.os, platform.architecture, platform.variant ?? ''].filter((s) => s !== '').join('/');
 }
 
-// Characters that would be read as syntax inside `(…)`; `%` first so nothing is encoded twice.
+// Everything the parser's `(…)` grammar does not take as is: syntax (`%+()/`), and also controls,
+// spaces and non-ASCII (as UTF-8 bytes), so that whatever parsePlatform decoded formats back to
+// text it parses again to the same value.
 function encodeOsOption(value: string): string {
-  return value.replace(/[%+()/]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase().padStart(2, '0')}`);
+  return value.replace(/[^A-Za-z0-9_.-]/gu, (c) => [...Buffer.from(c, 'utf8')].map((b) => `%${b.toString(16).toUpperCase().padStart(2, '0')}`).join(''));
 }
 
 /**

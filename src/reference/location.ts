@@ -11,7 +11,7 @@ import { familiarString, formatReference, isValidTag, parseReference, withDefaul
 export type Location =
   | { readonly kind: 'registry'; readonly reference: Reference }
   | { readonly kind: 'oci-layout'; readonly path: string; readonly tag?: string; readonly digest?: Digest }
-  | { readonly kind: 'oci-archive'; readonly path: string; readonly tag?: string }
+  | { readonly kind: 'oci-archive'; readonly path: string; readonly tag?: string; readonly digest?: Digest }
   | { readonly kind: 'docker-archive'; readonly path: string; readonly reference?: Reference };
 
 const OCI = 'oci:';
@@ -23,29 +23,26 @@ function invalid(text: string, why: string, cause?: unknown): PolyarchError {
   return new PolyarchError('INVALID_LOCATION', `invalid location "${text}": ${why}`, cause === undefined ? {} : { cause });
 }
 
+// The image-spec's grammar for `org.opencontainers.image.ref.name`, which podman and skopeo
+// fill with names like `localhost/app:1`.
+// https://github.com/opencontainers/image-spec/blob/v1.1.0/annotations.md#pre-defined-annotation-keys
+const REF_NAME_COMPONENT = '[A-Za-z0-9]+(?:(?:[-._:@+]|--)[A-Za-z0-9]+)*';
+const REF_NAME_PATTERN = new RegExp(`^${REF_NAME_COMPONENT}(?:/${REF_NAME_COMPONENT})*$`);
+
+/** A name a layout entry can be selected by: a docker tag, or any ref.name the image-spec allows. */
+export function isValidLayoutRef(ref: string): boolean {
+  return isValidTag(ref) || REF_NAME_PATTERN.test(ref);
+}
+
 /**
- * Splits `PATH[:TAG]` on the last `:` when what follows has no `/` (so `./a:b/c` stays a path);
- * that suffix must then be a valid tag.
+ * Splits `PATH[:REF][@DIGEST]` as skopeo's oci and oci-archive transports do: the path ends at
+ * the FIRST `:`, so the reference may itself hold `:` and `/` (`oci:out:localhost/app:1`). A
+ * trailing `@alg:…` is a digest; any other `@` belongs to the path or the name.
+ * https://github.com/containers/image/blob/main/oci/internal/oci_util.go (splitPathAndImageNonWindows)
  */
-function splitTag(text: string, rest: string): { path: string; tag?: string } {
-  const colon = rest.lastIndexOf(':');
-  if (colon < 0) return { path: rest };
-  const suffix = rest.slice(colon + 1);
-  if (suffix.includes('/')) return { path: rest };
-  if (suffix === '') throw invalid(text, 'empty tag after ":"');
-  if (!isValidTag(suffix)) throw invalid(text, `tag "${suffix}" must be 1 to 128 letters, digits, "_", "." or "-", not starting with "." or "-"`);
-  return { path: rest.slice(0, colon), tag: suffix };
-}
-
-function requirePath(text: string, path: string): string {
-  if (path === '') throw invalid(text, 'empty path');
-  return path;
-}
-
-function parseOciLayout(text: string, rest: string): Location {
+function splitLayoutLocation(text: string, rest: string): { path: string; tag?: string; digest?: Digest } {
   let digest: Digest | undefined;
   const at = rest.lastIndexOf('@');
-  // `@` followed by `alg:…` is a digest; any other `@` belongs to the path.
   if (at >= 0 && rest.slice(at + 1).includes(':')) {
     try {
       digest = parseDigest(rest.slice(at + 1));
@@ -54,13 +51,21 @@ function parseOciLayout(text: string, rest: string): Location {
     }
     rest = rest.slice(0, at);
   }
-  const { path, tag } = splitTag(text, rest);
-  return {
-    kind: 'oci-layout',
-    path: requirePath(text, path),
-    ...(tag !== undefined ? { tag } : {}),
-    ...(digest !== undefined ? { digest } : {}),
-  };
+  const colon = rest.indexOf(':');
+  const path = requirePath(text, colon < 0 ? rest : rest.slice(0, colon));
+  const withDigest = digest !== undefined ? { digest } : {};
+  if (colon < 0) return { path, ...withDigest };
+  const tag = rest.slice(colon + 1);
+  if (tag === '') throw invalid(text, 'empty tag after ":"');
+  if (!isValidLayoutRef(tag)) {
+    throw invalid(text, `"${tag}" is neither a tag (letters, digits, "_", "." or "-", not starting with "." or "-") nor an image name (components of letters and digits joined by "-", ".", "_", ":", "@", "+" or "--", separated by "/")`);
+  }
+  return { path, tag, ...withDigest };
+}
+
+function requirePath(text: string, path: string): string {
+  if (path === '') throw invalid(text, 'empty path');
+  return path;
 }
 
 function parseDockerArchive(text: string, rest: string): Location {
@@ -80,16 +85,13 @@ function parseDockerArchive(text: string, rest: string): Location {
 }
 
 /**
- * Parses `oci:DIR[:TAG][@DIGEST]`, `oci-archive:FILE[:TAG]`, `docker-archive:FILE[:REPO:TAG]`,
+ * Parses `oci:DIR[:REF][@DIGEST]`, `oci-archive:FILE[:REF][@DIGEST]`, `docker-archive:FILE[:REPO:TAG]`,
  * `docker://REF` or a plain registry reference. Bad locations throw PolyarchError('INVALID_LOCATION');
  * a bad registry reference throws PolyarchError('INVALID_REFERENCE').
  */
 export function parseLocation(text: string): Location {
-  if (text.startsWith(OCI)) return parseOciLayout(text, text.slice(OCI.length));
-  if (text.startsWith(OCI_ARCHIVE)) {
-    const { path, tag } = splitTag(text, text.slice(OCI_ARCHIVE.length));
-    return { kind: 'oci-archive', path: requirePath(text, path), ...(tag !== undefined ? { tag } : {}) };
-  }
+  if (text.startsWith(OCI)) return { kind: 'oci-layout', ...splitLayoutLocation(text, text.slice(OCI.length)) };
+  if (text.startsWith(OCI_ARCHIVE)) return { kind: 'oci-archive', ...splitLayoutLocation(text, text.slice(OCI_ARCHIVE.length)) };
   if (text.startsWith(DOCKER_ARCHIVE)) return parseDockerArchive(text, text.slice(DOCKER_ARCHIVE.length));
   if (text.startsWith(DOCKER)) return { kind: 'registry', reference: parseReference(text.slice(DOCKER.length)) };
   return { kind: 'registry', reference: parseReference(text) };
@@ -103,7 +105,7 @@ export function formatLocation(location: Location): string {
     case 'oci-layout':
       return `${OCI}${location.path}${location.tag !== undefined ? `:${location.tag}` : ''}${location.digest !== undefined ? `@${location.digest}` : ''}`;
     case 'oci-archive':
-      return `${OCI_ARCHIVE}${location.path}${location.tag !== undefined ? `:${location.tag}` : ''}`;
+      return `${OCI_ARCHIVE}${location.path}${location.tag !== undefined ? `:${location.tag}` : ''}${location.digest !== undefined ? `@${location.digest}` : ''}`;
     case 'docker-archive':
       return `${DOCKER_ARCHIVE}${location.path}${location.reference !== undefined ? `:${familiarString(location.reference)}` : ''}`;
   }

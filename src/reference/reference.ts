@@ -44,6 +44,23 @@ function looksLikeHost(component: string): boolean {
   return component.includes('.') || component.includes(':') || component === 'localhost';
 }
 
+const PORT_MAX = 65535;
+
+/**
+ * distribution's grammar, then what a connection needs: a port from 1 to 65535, and a host a URL
+ * can hold (valid IPv6, IPv4 and punycode), so that no reference that parses fails later as UNKNOWN.
+ */
+function checkHost(text: string, registry: string): void {
+  if (!HOST_PATTERN.test(registry)) throw invalid(text, `"${registry}" is not a valid registry host[:port]`);
+  const port = /:([0-9]+)$/.exec(registry.startsWith('[') ? registry.slice(registry.indexOf(']') + 1) : registry)?.[1];
+  if (port !== undefined && (Number(port) < 1 || Number(port) > PORT_MAX)) throw invalid(text, `port ${port} of "${registry}" is out of range (1–${PORT_MAX})`);
+  try {
+    new URL(`https://${registry}/`);
+  } catch {
+    throw invalid(text, `"${registry}" is not a valid registry host[:port]`);
+  }
+}
+
 function checkRepository(text: string, repository: string): void {
   if (repository.toLowerCase() !== repository) throw invalid(text, 'repository name must be lowercase');
   for (const component of repository.split('/')) {
@@ -92,7 +109,7 @@ export function parseReference(text: string): Reference {
   if (slash >= 0 && looksLikeHost(rest.slice(0, slash))) {
     registry = rest.slice(0, slash);
     repository = rest.slice(slash + 1);
-    if (!HOST_PATTERN.test(registry)) throw invalid(text, `"${registry}" is not a valid registry host[:port]`);
+    checkHost(text, registry);
     if (repository === '') throw invalid(text, 'empty repository name');
   }
   if (registry === LEGACY_DEFAULT_REGISTRY) registry = DEFAULT_REGISTRY;
@@ -108,6 +125,16 @@ export function parseReference(text: string): Reference {
     ...(tag !== undefined ? { tag } : {}),
     ...(digest !== undefined ? { digest } : {}),
   };
+}
+
+/**
+ * A bare registry `host[:port]` (for `login` and `catalog`), checked as the host part of a
+ * reference is, and returned as written. Throws PolyarchError('INVALID_REFERENCE').
+ */
+export function parseRegistryHost(text: string): string {
+  if (text === '') throw invalid(text, 'empty registry host');
+  checkHost(text, text);
+  return text;
 }
 
 /** Adds tag `latest` when the reference has neither tag nor digest (docker's TagNameOnly). */

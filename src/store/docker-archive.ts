@@ -102,7 +102,7 @@ export class DockerArchive {
     if (!image) {
       const names = this.#all().flatMap((i) => i.repoTags);
       const holds = names.length ? ` (it holds ${names.join(', ')})` : this.#all().length > 1 ? ` (it holds ${this.#all().length} untagged images)` : '';
-      throw new PolyarchError('MANIFEST_UNKNOWN', `${this.description}: no image "${reference}"${holds}`, { badInput: true });
+      throw new PolyarchError('MANIFEST_UNKNOWN', `${this.description}: no image "${reference}"${holds}`);
     }
     return image.manifest;
   }
@@ -275,7 +275,7 @@ async function readArchive(file: string): Promise<{ images: ArchivedImage[]; blo
   const description = `docker-archive:${file}`;
   const entries = await indexTar(file);
   const manifestEntry = entries.get('manifest.json');
-  if (!manifestEntry) throw new PolyarchError('LAYOUT_INVALID', `${description} has no manifest.json: not a docker save archive`, { badInput: true });
+  if (!manifestEntry) throw new PolyarchError('LAYOUT_INVALID', `${description} has no manifest.json: not a docker save archive`);
   let saved: SavedImage[];
   try {
     const value: unknown = JSON.parse((await readEntry(file, manifestEntry)).toString('utf8'));
@@ -285,16 +285,16 @@ async function readArchive(file: string): Promise<{ images: ArchivedImage[]; blo
     }
     saved = value as SavedImage[];
   } catch (error) {
-    throw new PolyarchError('LAYOUT_INVALID', `${description}: manifest.json is invalid (${(error as Error).message})`, { cause: error, badInput: true });
+    throw new PolyarchError('LAYOUT_INVALID', `${description}: manifest.json is invalid (${(error as Error).message})`, { cause: error });
   }
   // A broken OCI part is no reason to refuse what manifest.json describes.
   const layout = await TarLayoutReader.open(file, entries, description).catch(() => undefined);
   const candidates = await ociManifests(layout);
   const blobs = new Map<string, TarEntry>();
-  const digestsByPath = new Map<string, Digest>(); // layers shared by images are hashed once
+  const digestsByOffset = new Map<number, Digest>(); // layers shared by images (or linked to) are hashed once
   const images: ArchivedImage[] = [];
   const need = (path: string): TarEntry => {
-    const entry = entries.get(path.replace(/^(\.\/)+/, ''));
+    const entry = entries.get(path);
     if (!entry) throw new PolyarchError('LAYOUT_INVALID', `${description}: manifest.json names ${path}, which is not in the archive`);
     return entry;
   };
@@ -317,10 +317,10 @@ async function readArchive(file: string): Promise<{ images: ArchivedImage[]; blo
     const layers: Descriptor[] = [];
     for (const path of item.Layers) {
       const entry = need(path);
-      let digest = digestsByPath.get(path);
+      let digest = digestsByOffset.get(entry.offset);
       if (!digest) {
         digest = await digestOfEntry(file, entry);
-        digestsByPath.set(path, digest);
+        digestsByOffset.set(entry.offset, digest);
       }
       blobs.set(digest, entry);
       layers.push({ mediaType: (await isGzip(file, entry)) ? MediaType.DockerLayerGzip : MediaType.DockerLayer, digest, size: entry.size });

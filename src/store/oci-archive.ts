@@ -112,6 +112,6 @@ export async function openOciArchive(file: string, options: { readonly write?: b
   }
   const entries = await indexTar(file);
   const reader = await TarLayoutReader.open(file, entries, `oci-archive:${file}`);
-  if (!reader) throw new PolyarchError('LAYOUT_INVALID', `oci-archive:${file} has no index.json: not an OCI archive`, { badInput: true });
+  if (!reader) throw new PolyarchError('LAYOUT_INVALID', `oci-archive:${file} has no index.json: not an OCI archive`);
   return new OciArchive(file, reader, undefined);
 }

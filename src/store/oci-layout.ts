@@ -116,7 +116,7 @@ export class OciLayout {
     const descriptor = await this.resolve(reference, options);
     if (!descriptor) {
       const tags = (await this.listTags()).join(', ');
-      throw new PolyarchError('MANIFEST_UNKNOWN', `${this.description}: no manifest "${reference}"${tags ? ` (tags: ${tags})` : ' (it has no tags)'}`, { badInput: true });
+      throw new PolyarchError('MANIFEST_UNKNOWN', `${this.description}: no manifest "${reference}"${tags ? ` (tags: ${tags})` : ' (it has no tags)'}`);
     }
     const what = `manifest ${descriptor.digest} in ${this.description}`;
     const bytes = await this.#blobs.readSmall(descriptor.digest, what, { maxBytes: MAX_MANIFEST_SIZE });
@@ -155,7 +155,7 @@ export class OciLayout {
       found = entries.some(matches);
       return entries.filter((d) => !matches(d));
     });
-    if (!found) throw new PolyarchError('MANIFEST_UNKNOWN', `${this.description}: no manifest "${reference}" in index.json`, { badInput: true });
+    if (!found) throw new PolyarchError('MANIFEST_UNKNOWN', `${this.description}: no manifest "${reference}" in index.json`);
   }
 
   async hasBlob(descriptor: Descriptor, options: Io = {}): Promise<boolean> {
@@ -257,7 +257,7 @@ export async function openLayout(dir: string, options: { readonly create?: boole
   }
   if (!(await exists(join(dir, 'oci-layout')))) {
     const why = (await exists(dir)) ? 'no oci-layout file' : 'no such directory';
-    throw new PolyarchError('LAYOUT_INVALID', `${dir} is not an OCI image layout (${why})`, { badInput: true });
+    throw new PolyarchError('LAYOUT_INVALID', `${dir} is not an OCI image layout (${why})`);
   }
   return new OciLayout(dir, false);
 }

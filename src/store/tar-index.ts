@@ -42,7 +42,7 @@ function checksumOk(block: Buffer): boolean {
   return sum === numeric(block, 148, 8);
 }
 
-/** pax records `LEN key=value\n`; only path and size matter here. */
+/** pax records `LEN key=value\n`; only path, linkpath and size matter here. */
 function paxRecords(data: Buffer): Map<string, string> {
   const records = new Map<string, string>();
   for (let pos = 0; pos < data.length; ) {
@@ -58,27 +58,106 @@ function paxRecords(data: Buffer): Map<string, string> {
   return records;
 }
 
+/** Path components without empty ones and `.`: `./a//b/` and `a/b` name the same entry. */
+function components(name: string): string[] {
+  return name.split('/').filter((c) => c !== '' && c !== '.');
+}
+
 function normalizeName(name: string): string {
-  return name.replace(/^(\.\/)+/, '').replace(/^\/+/, '');
+  return components(name).join('/');
+}
+
+interface TarLink {
+  readonly target: string;
+  /** A hard link names another entry from the archive's root; a symlink is relative to its own directory. */
+  readonly hard: boolean;
+}
+
+/** Linux's MAXSYMLINKS: more links than this on one path is a loop. */
+const MAX_LINK_HOPS = 40;
+
+/**
+ * The files of a tar, looked up by path. Symlinks and hard links are followed inside the archive's
+ * own namespace, never the filesystem: `docker save` stores a layer shared by two images once and
+ * makes the second `<id>/layer.tar` a symlink to `../<other-id>/layer.tar`. A link that leaves the
+ * archive (an absolute target, or `..` above its root) or a loop is refused with LAYOUT_INVALID.
+ */
+export class TarIndex {
+  readonly #file: string;
+  readonly #files: ReadonlyMap<string, TarEntry>;
+  readonly #links: ReadonlyMap<string, TarLink>;
+
+  constructor(file: string, files: ReadonlyMap<string, TarEntry>, links: ReadonlyMap<string, TarLink> = new Map()) {
+    this.#file = file;
+    this.#files = files;
+    this.#links = links;
+  }
+
+  /** The data range of the file at `path`, through any links; undefined when there is none. */
+  get(path: string): TarEntry | undefined {
+    return this.#files.get(this.#resolve(path));
+  }
+
+  has(path: string): boolean {
+    return this.get(path) !== undefined;
+  }
+
+  /** The regular files' paths, in archive order (links not included). */
+  keys(): IterableIterator<string> {
+    return this.#files.keys();
+  }
+
+  [Symbol.iterator](): IterableIterator<[string, TarEntry]> {
+    return this.#files.entries();
+  }
+
+  /** `path` with every link in it replaced by what it points to, component by component. */
+  #resolve(path: string): string {
+    const bad = (why: string): PolyarchError => new PolyarchError('LAYOUT_INVALID', `${this.#file}: ${JSON.stringify(path)} ${why}`);
+    const pending = components(path);
+    const done: string[] = [];
+    let hops = 0;
+    while (pending.length > 0) {
+      const next = pending.shift() as string;
+      if (next === '..') {
+        if (done.length === 0) throw bad('goes above the root of the archive');
+        done.pop();
+        continue;
+      }
+      const here = [...done, next].join('/');
+      const link = this.#links.get(here);
+      if (!link) {
+        done.push(next);
+        continue;
+      }
+      if (++hops > MAX_LINK_HOPS) throw bad(`passes through more than ${MAX_LINK_HOPS} links (a loop at ${JSON.stringify(here)}?)`);
+      if (!link.hard && link.target.startsWith('/')) throw bad(`is a link that leaves the archive (${here} -> ${link.target})`);
+      if (link.hard) done.length = 0;
+      pending.unshift(...components(link.target));
+    }
+    return done.join('/');
+  }
 }
 
 /**
- * Maps each regular file's normalized path (no leading `./`) to its data range. A later entry
- * of the same name wins, as when the tar is extracted. Throws LAYOUT_INVALID for a file that is
- * not an uncompressed tar, has a bad header, or is cut short.
+ * Indexes each regular file's data range and each link's target, by normalized path (no `./`).
+ * A later entry of the same name wins, as when the tar is extracted. Throws LAYOUT_INVALID for a
+ * file that is not an uncompressed tar, has a bad header, or is cut short.
  */
-export async function indexTar(file: string): Promise<Map<string, TarEntry>> {
+export async function indexTar(file: string): Promise<TarIndex> {
   const handle = await open(file, 'r').catch((error: NodeJS.ErrnoException) => {
-    throw new PolyarchError('NOT_FOUND', `cannot open archive ${file}: ${error.code === 'ENOENT' ? 'no such file' : error.message}`, { cause: error, badInput: true });
+    throw new PolyarchError('NOT_FOUND', `cannot open archive ${file}: ${error.code === 'ENOENT' ? 'no such file' : error.message}`, { cause: error });
   });
-  const bad = (why: string): PolyarchError => new PolyarchError('LAYOUT_INVALID', `${file}: ${why}`, { badInput: true });
+  const bad = (why: string): PolyarchError => new PolyarchError('LAYOUT_INVALID', `${file}: ${why}`);
   const entries = new Map<string, TarEntry>();
+  const links = new Map<string, TarLink>();
   try {
     const { size: fileSize } = await handle.stat();
     const header = Buffer.alloc(BLOCK);
     let pos = 0;
     let pax = new Map<string, string>();
     let longName: string | undefined;
+    let longLink: string | undefined;
     while (pos + BLOCK <= fileSize) {
       await handle.read(header, 0, BLOCK, pos);
       if (pos === 0 && header[0] === 0x1f && header[1] === 0x8b) throw bad('is gzip-compressed; decompress it first (gunzip) to read it as an archive');
@@ -99,22 +178,33 @@ export async function indexTar(file: string): Promise<Map<string, TarEntry>> {
         else if (type === 'L') longName = field(data, 0, size);
         // 'g' (global pax): nothing in it changes where data lies
       } else if (type === 'K') {
-        // GNU long link name: applies to a link, which is skipped below anyway
+        if (size > MAX_META_SIZE) throw bad(`oversized ${type} header at byte ${pos}`);
+        const data = Buffer.alloc(size);
+        await handle.read(data, 0, size, dataStart);
+        longLink = field(data, 0, size);
       } else {
+        const prefix = magic === 'ustar' ? field(header, 345, 155) : ''; // POSIX only; GNU uses the space otherwise
+        const short = prefix ? `${prefix}/${field(header, 0, 100)}` : field(header, 0, 100);
+        const name = normalizeName(pax.get('path') ?? longName ?? short);
         if (type === '0' || type === '\0' || type === '7') {
-          const prefix = magic === 'ustar' ? field(header, 345, 155) : ''; // POSIX only; GNU uses the space otherwise
-          const short = prefix ? `${prefix}/${field(header, 0, 100)}` : field(header, 0, 100);
-          entries.set(normalizeName(pax.get('path') ?? longName ?? short), { offset: dataStart, size });
+          entries.set(name, { offset: dataStart, size });
+          links.delete(name);
+        } else if (type === '1' || type === '2') {
+          const target = pax.get('linkpath') ?? longLink ?? field(header, 157, 100);
+          // Hard link names are archive paths, written like entry names (`./x`, sometimes `/x`).
+          links.set(name, { target: type === '1' ? normalizeName(target) : target, hard: type === '1' });
+          entries.delete(name);
         }
         pax = new Map();
         longName = undefined;
+        longLink = undefined;
       }
       pos = dataStart + Math.ceil(size / BLOCK) * BLOCK;
     }
   } finally {
     await handle.close();
   }
-  return entries;
+  return new TarIndex(file, entries, links);
 }
 
 /** The entry's bytes straight from the archive file (never buffered whole). */

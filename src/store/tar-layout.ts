@@ -9,7 +9,7 @@ import { parseImageIndex, type ImageIndex } from '../image/index.js';
 import { MAX_MANIFEST_SIZE, rawFromBytes, type RawManifest } from '../image/raw-manifest.js';
 import { MediaType } from '../mediatype/mediatype.js';
 import { findEntry, tagsOf } from './index-entries.js';
-import { readEntry, streamEntry, type TarEntry } from './tar-index.js';
+import { readEntry, streamEntry, type TarEntry, type TarIndex } from './tar-index.js';
 
 type Io = { readonly signal?: AbortSignal };
 
@@ -19,11 +19,11 @@ export function blobEntryName(digest: Digest): string {
 
 export class TarLayoutReader {
   readonly #file: string;
-  readonly #entries: ReadonlyMap<string, TarEntry>;
+  readonly #entries: TarIndex;
   readonly #description: string;
   readonly index: ImageIndex;
 
-  private constructor(file: string, entries: ReadonlyMap<string, TarEntry>, index: ImageIndex, description: string) {
+  private constructor(file: string, entries: TarIndex, index: ImageIndex, description: string) {
     this.#file = file;
     this.#entries = entries;
     this.index = index;
@@ -31,7 +31,7 @@ export class TarLayoutReader {
   }
 
   /** undefined when the tar holds no index.json; LAYOUT_INVALID when it holds a bad one. */
-  static async open(file: string, entries: ReadonlyMap<string, TarEntry>, description: string): Promise<TarLayoutReader | undefined> {
+  static async open(file: string, entries: TarIndex, description: string): Promise<TarLayoutReader | undefined> {
     const entry = entries.get('index.json');
     if (!entry) return undefined;
     const what = `${description} index.json`;
@@ -40,7 +40,7 @@ export class TarLayoutReader {
       const index = parseImageIndex(rawFromBytes(await readEntry(file, entry), { mediaType: MediaType.OciIndex, what }), what);
       return new TarLayoutReader(file, entries, index, description);
     } catch (error) {
-      throw new PolyarchError('LAYOUT_INVALID', `${what} is not a valid index: ${(error as Error).message}`, { cause: error, badInput: true });
+      throw new PolyarchError('LAYOUT_INVALID', `${what} is not a valid index: ${(error as Error).message}`, { cause: error });
     }
   }
 
@@ -65,7 +65,7 @@ export class TarLayoutReader {
     if (descriptor) return this.readManifest(descriptor.digest, descriptor.mediaType);
     if (isDigest(reference) && this.entryFor(reference)) return this.readManifest(reference);
     const tags = this.listTags().join(', ');
-    throw new PolyarchError('MANIFEST_UNKNOWN', `${this.#description}: no manifest "${reference}"${tags ? ` (tags: ${tags})` : ''}`, { badInput: true });
+    throw new PolyarchError('MANIFEST_UNKNOWN', `${this.#description}: no manifest "${reference}"${tags ? ` (tags: ${tags})` : ''}`);
   }
 
   hasBlob(descriptor: Descriptor): boolean {

@@ -121,17 +121,17 @@ describe('docker manifest workflow and index create', () => {
     assert.deepEqual(documents.map((d) => d.Ref).sort(), [x86.manifest.digest, arm64.manifest.digest].sort().map((d) => `${reg.host}/foo:latest@${d}`));
     assert.ok(documents.every((d) => d.SchemaV2Manifest !== undefined));
     const missing = await runCli(['manifest', 'inspect', `${reg.host}/no-list:1`, `${reg.host}/foo-x86_64:latest`], { env });
-    assert.equal(missing.code, 2);
+    assert.equal(missing.code, 1, 'not found is exit 1');
     assert.match(missing.stderr, /no local manifest list .*no-list:1 .*\[NOT_FOUND\]\n$/);
   });
 
-  test('bad input is one line and exit 2', async () => {
+  test('bad input is one line and exit 2; a missing source one line and exit 1', async () => {
     const r = reg.host;
     const platform = await runCli(['index', 'create', '-t', `${r}/bad:1`, `${r}/foo-x86_64:latest,platform=linux/amd64/v2/x`]);
     assert.equal(platform.code, 2);
     assert.match(platform.stderr, /\[INVALID_PLATFORM\]\n$/);
     const missing = await runCli(['index', 'create', '-t', `${r}/bad:1`, `${r}/does-not-exist:1`]);
-    assert.equal(missing.code, 2);
+    assert.equal(missing.code, 1, 'not found is exit 1');
     assert.match(missing.stderr, /does-not-exist:1.*\[MANIFEST_UNKNOWN\]\n$/);
     const duplicate = await runCli(['index', 'create', '-t', `${r}/bad:1`, `${r}/foo-x86_64:latest`, `${r}/foo-arm64:latest,platform=linux/amd64`]);
     assert.equal(duplicate.code, 2);

@@ -133,11 +133,11 @@ describe('assembleIndex', () => {
     assert.deepEqual(docker.entries.map((d) => d.digest), [s390x.manifest.digest]);
   });
 
-  test('missing sources: bad input naming them, or skipped with a notice when asked', async () => {
+  test('missing sources: a failure naming them (exit 1, as anything not found), or skipped with a notice when asked', async () => {
     const missing = `oci:${join(dir.path, 'src')}:no-such-tag`;
     await assert.rejects(assembleIndex([missing], [`oci:${join(dir.path, 'miss')}:1`]), (error: Error & { code?: string }) => {
       assert.equal(error.code, 'MANIFEST_UNKNOWN');
-      assert.ok(isBadInput(error), 'exit 2');
+      assert.ok(!isBadInput(error), 'not found is exit 1 wherever it is missing');
       assert.match(error.message, /no-such-tag does not exist/);
       return true;
     });

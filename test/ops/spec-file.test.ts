@@ -54,7 +54,7 @@ manifests:
   });
 
   test('bad spec files name the file and the problem', () => {
-    assert.throws(() => parsePushSpec('image: a/b:1\n', 's.yaml'), { code: 'USAGE', message: /spec file s\.yaml: needs a list of "manifests"/ });
+    assert.throws(() => parsePushSpec('image: a/b:1\n', 's.yaml'), { code: 'CONFIG_INVALID', message: /spec file s\.yaml: needs a list of "manifests"/ });
     assert.throws(() => parsePushSpec('image: [\n'), /not valid YAML/);
     assert.throws(() => parsePushSpec('manifests: [{image: a}]\n'), /needs "image"/);
     assert.throws(() => parsePushSpec('image: a/b:1\nmanifests:\n  - image: a/c\n    platform: {os: linux}\n'), /needs both "os" and "architecture"/);

@@ -11,9 +11,9 @@ const GOOD: ReadonlyArray<{ readonly input: string; readonly expected: Location;
   // OCI layout directories.
   { input: 'oci:./out', expected: { kind: 'oci-layout', path: './out' }, formatted: 'oci:./out' },
   { input: 'oci:./a/b:1.0', expected: { kind: 'oci-layout', path: './a/b', tag: '1.0' }, formatted: 'oci:./a/b:1.0' },
-  { input: 'oci:/tmp/x:y:latest', expected: { kind: 'oci-layout', path: '/tmp/x:y', tag: 'latest' }, formatted: 'oci:/tmp/x:y:latest' },
-  // What follows the last ':' holds a '/', so it is part of the path.
-  { input: 'oci:./a:b/c', expected: { kind: 'oci-layout', path: './a:b/c' }, formatted: 'oci:./a:b/c' },
+  // The path ends at the first ':' (skopeo's oci transport); the rest is a tag or an image name.
+  { input: 'oci:/tmp/x:y:latest', expected: { kind: 'oci-layout', path: '/tmp/x', tag: 'y:latest' }, formatted: 'oci:/tmp/x:y:latest' },
+  { input: 'oci:./a:b/c', expected: { kind: 'oci-layout', path: './a', tag: 'b/c' }, formatted: 'oci:./a:b/c' },
   { input: `oci:out@${DIGEST}`, expected: { kind: 'oci-layout', path: 'out', digest: DIGEST }, formatted: `oci:out@${DIGEST}` },
   { input: `oci:out:1@${DIGEST}`, expected: { kind: 'oci-layout', path: 'out', tag: '1', digest: DIGEST }, formatted: `oci:out:1@${DIGEST}` },
   // An '@' not followed by alg:hex belongs to the path.
@@ -70,7 +70,7 @@ const BAD: ReadonlyArray<{ readonly input: string; readonly code: 'INVALID_LOCAT
   {
     input: 'oci:dir:-bad',
     code: 'INVALID_LOCATION',
-    message: 'invalid location "oci:dir:-bad": tag "-bad" must be 1 to 128 letters, digits, "_", "." or "-", not starting with "." or "-"',
+    message: 'invalid location "oci:dir:-bad": "-bad" is neither a tag (letters, digits, "_", "." or "-", not starting with "." or "-") nor an image name (components of letters and digits joined by "-", ".", "_", ":", "@", "+" or "--", separated by "/")',
   },
   {
     input: 'oci:dir@sha256:zz',
@@ -81,7 +81,7 @@ const BAD: ReadonlyArray<{ readonly input: string; readonly code: 'INVALID_LOCAT
   {
     input: 'oci-archive:x.tar:.bad',
     code: 'INVALID_LOCATION',
-    message: 'invalid location "oci-archive:x.tar:.bad": tag ".bad" must be 1 to 128 letters, digits, "_", "." or "-", not starting with "." or "-"',
+    message: 'invalid location "oci-archive:x.tar:.bad": ".bad" is neither a tag (letters, digits, "_", "." or "-", not starting with "." or "-") nor an image name (components of letters and digits joined by "-", ".", "_", ":", "@", "+" or "--", separated by "/")',
   },
   { input: 'docker-archive:', code: 'INVALID_LOCATION', message: 'invalid location "docker-archive:": empty path' },
   { input: 'docker-archive::foo:1', code: 'INVALID_LOCATION', message: 'invalid location "docker-archive::foo:1": empty path' },

@@ -3,7 +3,8 @@ import type { CliContext } from '../context.js';
 import { writeFile } from 'node:fs/promises';
 import { PolyarchError, buildImages, buildMetadata, checkOutputs, detectHostPlatform, exportBuild, outputAttribute, parseAnnotation, parseCompression, parsePlatformList } from '../../index.js';
 import { connectionOptions, globalsOf } from '../global-options.js';
-import { printJson } from '../output.js';
+import { parseInteger } from '../option-parsers.js';
+import { line, printJson } from '../output.js';
 
 function collect(value: string, previous: string[] = []): string[] {
   return [...previous, value];
@@ -18,6 +19,9 @@ function keyValues(values: readonly string[], flag: string): Record<string, stri
     }),
   );
 }
+
+/** 9999-12-31T23:59:59Z: the last second an RFC 3339 timestamp (four-digit year) can say. */
+const MAX_EPOCH = 253_402_300_799;
 
 export function registerBuild(program: Command, context: CliContext): void {
   program
@@ -42,8 +46,8 @@ export function registerBuild(program: Command, context: CliContext): void {
       const globals = globalsOf(command);
       const host = detectHostPlatform();
       const epochText = flags.sourceDateEpoch ?? process.env.SOURCE_DATE_EPOCH;
-      const epoch = epochText === undefined ? 0 : Number(epochText);
-      if (!Number.isSafeInteger(epoch) || epoch < 0) throw new PolyarchError('USAGE', `source date epoch "${epochText}" is not a whole number of seconds`);
+      const epoch = epochText === undefined ? 0 : parseInteger(epochText, flags.sourceDateEpoch !== undefined ? '--source-date-epoch' : 'SOURCE_DATE_EPOCH', 0, MAX_EPOCH);
+      if (flags.compressionLevel !== undefined) parseInteger(flags.compressionLevel, '--compression-level', 0, 22); // the range per kind is checked with the kind
       const connection = connectionOptions(globals, context.signal);
       // buildx sets compression as output attributes; the flags say the same for every output.
       const outputs = flags.output ?? [];
@@ -66,7 +70,7 @@ export function registerBuild(program: Command, context: CliContext): void {
       if (flags.metadataFile !== undefined) await writeFile(flags.metadataFile, `${JSON.stringify(buildMetadata(result, written), null, 2)}\n`);
       if (globals.json) printJson({ digest: result.index.digest, images: result.images, outputs: written }, context.stdout);
       else {
-        context.stdout.write(`${result.index.digest}\n`);
+        context.stdout.write(line`${result.index.digest}`);
         if (!globals.quiet && written.length === 0) context.stderr.write('notice: no --push or --output given; the result stays in the build cache only\n');
       }
     });

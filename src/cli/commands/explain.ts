@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import type { CliContext } from '../context.js';
 import { detectHostPlatform, explainMatch, formatPlatform, parsePlatform } from '../../index.js';
 import { connectionOptions, globalsOf } from '../global-options.js';
-import { printJson } from '../output.js';
+import { line, printJson } from '../output.js';
 
 export function registerExplain(program: Command, context: CliContext): void {
   program
@@ -20,9 +20,9 @@ export function registerExplain(program: Command, context: CliContext): void {
         return;
       }
       const out = context.stdout;
-      out.write(`host:      ${formatPlatform(result.host)}\n`);
-      out.write(`accepts:   ${result.fallbacks.map(formatPlatform).join(' → ')}\n`);
-      out.write(result.chosen ? `pulls:     ${result.chosen.platform ? formatPlatform(result.chosen.platform) : '?'} ${result.chosen.digest}\n` : 'pulls:     nothing: no entry runs on this host\n');
-      for (const line of result.why) out.write(`passed over: ${line}\n`);
+      out.write(line`host:      ${formatPlatform(result.host)}`);
+      out.write(line`accepts:   ${result.fallbacks.map(formatPlatform).join(' → ')}`);
+      out.write(result.chosen ? line`pulls:     ${result.chosen.platform ? formatPlatform(result.chosen.platform) : '?'} ${result.chosen.digest}` : 'pulls:     nothing: no entry runs on this host\n');
+      for (const why of result.why) out.write(line`passed over: ${why}`);
     });
 }

@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import type { CliContext } from '../context.js';
 import { PolyarchError, annotationsFor, assembleIndex, parseAnnotation, expandTemplate, readPushSpec, type AssembleOptions, type AssembleResult, type IndexFormat, type PushSpec } from '../../index.js';
 import { connectionOptions, globalsOf } from '../global-options.js';
-import { printJson } from '../output.js';
+import { line, printJson, printNotice } from '../output.js';
 
 function collect(value: string, previous: string[] = []): string[] {
   return [...previous, value];
@@ -12,7 +12,7 @@ function collect(value: string, previous: string[] = []): string[] {
 function parseAnnotations(values: readonly string[]): Pick<AssembleOptions, 'annotations' | 'descriptorAnnotations'> {
   const list = values.map((value) => parseAnnotation(value, 'index'));
   const other = list.find((a) => a.platform || a.targets.includes('manifest'));
-  if (other) throw new PolyarchError('USAGE', `--annotation ${values[list.indexOf(other)]}: index create annotates the index and its entries (index:, manifest-descriptor:), for every platform`, { badInput: true });
+  if (other) throw new PolyarchError('USAGE', `--annotation ${values[list.indexOf(other)]}: index create annotates the index and its entries (index:, manifest-descriptor:), for every platform`);
   const annotations = annotationsFor(list, 'index');
   const descriptorAnnotations = annotationsFor(list, 'manifest-descriptor');
   return { ...(annotations ? { annotations } : {}), ...(descriptorAnnotations ? { descriptorAnnotations } : {}) };
@@ -26,11 +26,11 @@ function parseFormat(value: string | undefined, flag = '--format'): IndexFormat 
 
 function report(result: AssembleResult, json: boolean | undefined, context: CliContext): void {
   if (json) printJson(result, context.stdout);
-  else context.stdout.write(`${result.descriptor.digest}\n`);
+  else context.stdout.write(line`${result.descriptor.digest}`);
 }
 
 function notices(context: CliContext): Pick<AssembleOptions, 'onNotice'> {
-  return { onNotice: (m: string) => context.stderr.write(`notice: ${m}\n`) };
+  return { onNotice: (m: string) => printNotice(m, context.stderr) };
 }
 
 /** manifest-tool's push flags: --type (docker default there; here chosen from the images) and --ignore-missing. */

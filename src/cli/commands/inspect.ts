@@ -2,13 +2,13 @@ import type { Command } from 'commander';
 import type { CliContext } from '../context.js';
 import { formatPlatform, inspect, parsePlatform, type ImageInspection, type Inspection } from '../../index.js';
 import { connectionOptions, globalsOf } from '../global-options.js';
-import { formatSize, printJson, printTable } from '../output.js';
+import { formatSize, line, printJson, printTable, type OutputStream } from '../output.js';
 
 export function registerInspect(program: Command, context: CliContext): void {
   program
     .command('inspect')
     .description('show an image or index: platforms, digests, sizes, layers')
-    .argument('<location>', 'registry reference, oci:DIR[:TAG], oci-archive:FILE or docker-archive:FILE')
+    .argument('<location>', 'registry reference, oci:DIR[:TAG][@DIGEST], oci-archive:FILE[:TAG][@DIGEST] or docker-archive:FILE[:REPO:TAG]')
     .option('--raw', "print the manifest's exact bytes")
     .option('--platform <platform>', 'for an index, show the image a host of this platform pulls')
     .option('-v, --verbose', 'for an index, also show each image')
@@ -28,7 +28,7 @@ export function registerInspect(program: Command, context: CliContext): void {
         return;
       }
       if (globals.quiet) {
-        context.stdout.write(`${result.descriptor.digest}\n`);
+        context.stdout.write(line`${result.descriptor.digest}`);
         return;
       }
       printInspection(location, result, context.stdout);
@@ -40,11 +40,11 @@ function toJson(result: Inspection): unknown {
   return { ...rest, manifest: JSON.parse(raw.bytes.toString('utf8')) as unknown };
 }
 
-export function printInspection(location: string, result: Inspection, out: NodeJS.WritableStream): void {
-  out.write(`Name:       ${location}\n`);
-  out.write(`MediaType:  ${result.descriptor.mediaType}\n`);
-  out.write(`Digest:     ${result.descriptor.digest}\n`);
-  out.write(`Size:       ${result.descriptor.size}\n`);
+export function printInspection(location: string, result: Inspection, out: OutputStream): void {
+  out.write(line`Name:       ${location}`);
+  out.write(line`MediaType:  ${result.descriptor.mediaType}`);
+  out.write(line`Digest:     ${result.descriptor.digest}`);
+  out.write(line`Size:       ${result.descriptor.size}`);
   if (result.kind === 'image') {
     printImage(result, out);
     return;
@@ -62,16 +62,18 @@ export function printInspection(location: string, result: Inspection, out: NodeJ
   );
   for (const entry of result.entries) {
     if (!entry.image) continue;
-    out.write(`\n${entry.platform ? formatPlatform(entry.platform) : entry.descriptor.digest}:\n`);
+    out.write('\n');
+    out.write(line`${entry.platform ? formatPlatform(entry.platform) : entry.descriptor.digest}:`);
     printImage(entry.image, out);
   }
 }
 
-function printImage(image: ImageInspection, out: NodeJS.WritableStream): void {
-  if (image.platform) out.write(`Platform:   ${formatPlatform(image.platform)}\n`);
-  if (image.created) out.write(`Created:    ${image.created}\n`);
-  out.write(`Config:     ${image.config.digest} (${image.config.size} bytes)\n`);
-  out.write(`Total size: ${formatSize(image.totalSize)} (${image.totalSize} bytes, compressed)\n\n`);
+function printImage(image: ImageInspection, out: OutputStream): void {
+  if (image.platform) out.write(line`Platform:   ${formatPlatform(image.platform)}`);
+  if (image.created) out.write(line`Created:    ${image.created}`);
+  out.write(line`Config:     ${image.config.digest} (${image.config.size} bytes)`);
+  out.write(line`Total size: ${formatSize(image.totalSize)} (${image.totalSize} bytes, compressed)`);
+  out.write('\n');
   printTable(
     ['LAYER', 'DIGEST', 'SIZE', 'MEDIA TYPE'],
     image.layers.map((l, i) => [String(i + 1), l.digest, String(l.size), l.mediaType]),

@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import type { CliContext } from '../context.js';
 import { deleteImage, listCatalog, listTags } from '../../index.js';
 import { connectionOptions, globalsOf } from '../global-options.js';
-import { printJson } from '../output.js';
+import { line, printJson, printLines } from '../output.js';
 
 export function registerList(program: Command, context: CliContext): void {
   program
@@ -14,7 +14,7 @@ export function registerList(program: Command, context: CliContext): void {
       const globals = globalsOf(command);
       const tags = await listTags(location, connectionOptions(globals, context.signal));
       if (globals.json) printJson(tags, context.stdout);
-      else for (const tag of tags) context.stdout.write(`${tag}\n`);
+      else printLines(tags, context.stdout);
     });
 
   program
@@ -25,7 +25,7 @@ export function registerList(program: Command, context: CliContext): void {
       const globals = globalsOf(command);
       const repositories = await listCatalog(host, connectionOptions(globals, context.signal));
       if (globals.json) printJson(repositories, context.stdout);
-      else for (const name of repositories) context.stdout.write(`${name}\n`);
+      else printLines(repositories, context.stdout);
     });
 
   program
@@ -37,6 +37,6 @@ export function registerList(program: Command, context: CliContext): void {
       const globals = globalsOf(command);
       const { deleted } = await deleteImage(location, connectionOptions(globals, context.signal));
       if (globals.json) printJson({ deleted }, context.stdout);
-      else context.stdout.write(globals.quiet ? `${deleted}\n` : `deleted ${location} (${deleted})\n`);
+      else context.stdout.write(globals.quiet ? line`${deleted}` : line`deleted ${location} (${deleted})`);
     });
 }

@@ -2,12 +2,12 @@ import type { Command } from 'commander';
 import type { CliContext } from '../context.js';
 import { manifestAnnotate, manifestCreate, manifestInspect, manifestPush, manifestRemove } from '../../index.js';
 import { connectionOptions, globalsOf, type GlobalOptions } from '../global-options.js';
-import { printJson } from '../output.js';
+import { line, printJson, printNotice } from '../output.js';
 
 /** docker's manifest commands take --insecure per command; it means the same as the global flag. */
 function options(command: Command, context: CliContext, flags: { insecure?: boolean }) {
   const globals: GlobalOptions = { ...globalsOf(command), ...(flags.insecure ? { insecure: true } : {}) };
-  return { ...connectionOptions(globals, context.signal), onNotice: (m: string) => context.stderr.write(`notice: ${m}\n`) };
+  return { ...connectionOptions(globals, context.signal), onNotice: (m: string) => printNotice(m, context.stderr) };
 }
 
 function collect(value: string, previous: string[] = []): string[] {
@@ -26,7 +26,7 @@ export function registerManifest(program: Command, context: CliContext): void {
     .option('--insecure', 'allow plain HTTP or unverified TLS')
     .action(async (list: string, images: string[], flags: { amend?: boolean; insecure?: boolean }, command: Command) => {
       const result = await manifestCreate(list, images, { ...options(command, context, flags), ...(flags.amend ? { amend: true } : {}) });
-      context.stdout.write(`Created manifest list ${result.list}\n`);
+      context.stdout.write(line`Created manifest list ${result.list}`);
     });
 
   manifest
@@ -72,7 +72,7 @@ export function registerManifest(program: Command, context: CliContext): void {
     .option('--insecure', 'allow plain HTTP or unverified TLS')
     .action(async (list: string, flags: { purge?: boolean; insecure?: boolean }, command: Command) => {
       const pushed = await manifestPush(list, { ...options(command, context, flags), ...(flags.purge ? { purge: true } : {}) });
-      context.stdout.write(`${pushed.digest}\n`);
+      context.stdout.write(line`${pushed.digest}`);
     });
 
   manifest

@@ -1,0 +1,17 @@
+import { PolyarchError } from '../index.js';
+
+/**
+ * A whole decimal number within [min, max], or one USAGE line naming the flag. Stricter than
+ * Number(): '', ' ', '1e3', '0x10' and '-1' are all refused rather than read as something else.
+ */
+export function parseInteger(text: string, flag: string, min: number, max: number): number {
+  const value = /^[0-9]+$/.test(text) ? Number(text) : Number.NaN;
+  if (!Number.isSafeInteger(value)) throw new PolyarchError('USAGE', `${flag} "${text}" is not a whole number`);
+  if (value < min || value > max) throw new PolyarchError('USAGE', `${flag} ${text} is out of range (${min}–${max})`);
+  return value;
+}
+
+/** The same as a commander argument parser: `.option('--n <n>', '…', integerOption('--n', 1, 64), 6)`. */
+export function integerOption(flag: string, min: number, max: number): (text: string) => number {
+  return (text) => parseInteger(text, flag, min, max);
+}

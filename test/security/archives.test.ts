@@ -1,0 +1,143 @@
+// Item 9.17: `docker save` stores a layer shared by two images once; the second image's
+// `<id>/layer.tar` is a relative symlink to the first (moby image/tarexport). Links are followed
+// inside the archive's own namespace only: a link that leaves the archive, or a loop, is refused
+// with one line, and the filesystem is never read through one.
+import assert from 'node:assert/strict';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { pack } from 'tar-stream';
+import { digestOfBytes } from '../../src/digest/digest.js';
+import { runCli } from '../helpers/run-cli.js';
+import { tempDir } from '../helpers/temp-dir.js';
+
+interface TarItem {
+  readonly name: string;
+  readonly data?: Buffer;
+  readonly symlink?: string;
+  readonly hardlink?: string;
+}
+
+async function tarOf(items: readonly TarItem[]): Promise<Buffer> {
+  const tar = pack();
+  const chunks: Buffer[] = [];
+  tar.on('data', (c: unknown) => chunks.push(c as Buffer));
+  const done = new Promise<void>((resolve, reject) => {
+    tar.on('end', resolve);
+    tar.on('error', reject);
+  });
+  for (const item of items) {
+    const common = { name: item.name, mtime: new Date(0), uid: 0, gid: 0 };
+    if (item.symlink !== undefined) tar.entry({ ...common, type: 'symlink', linkname: item.symlink, mode: 0o777 });
+    else if (item.hardlink !== undefined) tar.entry({ ...common, type: 'link', linkname: item.hardlink, mode: 0o644 });
+    else tar.entry({ ...common, mode: 0o644 }, item.data ?? Buffer.alloc(0));
+  }
+  tar.finalize();
+  await done;
+  return Buffer.concat(chunks);
+}
+
+/** An uncompressed layer holding one file. */
+async function layer(name: string): Promise<Buffer> {
+  return tarOf([{ name, data: Buffer.from(`content of ${name}\n`) }]);
+}
+
+const ID_A1 = 'a1'.repeat(32);
+const ID_A2 = 'a2'.repeat(32);
+const ID_B1 = 'b1'.repeat(32);
+const ID_B2 = 'b2'.repeat(32);
+const ID_C = 'cc'.repeat(32);
+
+interface Saved {
+  readonly base: Buffer;
+  readonly topA: Buffer;
+  readonly topB: Buffer;
+}
+
+/**
+ * A legacy `docker save` of a:1 and b:1, which share their base layer. `shared` says how b's copy
+ * of the base layer is stored (moby writes a relative symlink); `prefix` is prepended to entry names.
+ */
+async function dockerSave(saved: Saved, shared: readonly TarItem[], bBaseLayer = `${ID_B1}/layer.tar`): Promise<Buffer> {
+  const config = (top: Buffer): Buffer =>
+    Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [digestOfBytes(saved.base), digestOfBytes(top)] } }));
+  const configA = config(saved.topA);
+  const configB = config(saved.topB);
+  const hex = (b: Buffer): string => digestOfBytes(b).slice(7);
+  const manifest = [
+    { Config: `${hex(configA)}.json`, RepoTags: ['a:1'], Layers: [`${ID_A1}/layer.tar`, `${ID_A2}/layer.tar`] },
+    { Config: `${hex(configB)}.json`, RepoTags: ['b:1'], Layers: [bBaseLayer, `${ID_B2}/layer.tar`] },
+  ];
+  return tarOf([
+    { name: `${ID_A1}/layer.tar`, data: saved.base },
+    { name: `${ID_A2}/layer.tar`, data: saved.topA },
+    ...shared,
+    { name: `${ID_B2}/layer.tar`, data: saved.topB },
+    { name: `${hex(configA)}.json`, data: configA },
+    { name: `${hex(configB)}.json`, data: configB },
+    { name: 'manifest.json', data: Buffer.from(JSON.stringify(manifest)) },
+  ]);
+}
+
+describe('9.17 docker-archive links', () => {
+  let dir: { path: string; remove: () => Promise<void> };
+  let saved: Saved;
+
+  before(async () => {
+    dir = await tempDir();
+    saved = { base: await layer('base.txt'), topA: await layer('a.txt'), topB: await layer('b.txt') };
+  });
+
+  after(async () => {
+    await dir?.remove();
+  });
+
+  const GOOD: ReadonlyArray<{ readonly name: string; readonly shared: readonly TarItem[]; readonly bBaseLayer?: string }> = [
+    { name: "moby's relative symlink to the other image's layer", shared: [{ name: `${ID_B1}/layer.tar`, symlink: `../${ID_A1}/layer.tar` }] },
+    { name: 'a symlinked layer directory', shared: [{ name: ID_B1, symlink: ID_A1 }] },
+    { name: 'a chain of two links', shared: [{ name: `${ID_C}/layer.tar`, symlink: `../${ID_A1}/layer.tar` }, { name: `${ID_B1}/layer.tar`, symlink: `../${ID_C}/layer.tar` }] },
+    { name: 'a hard link', shared: [{ name: `${ID_B1}/layer.tar`, hardlink: `${ID_A1}/layer.tar` }] },
+    { name: 'names spelled with ./ and //', shared: [{ name: `./${ID_B1}//layer.tar`, symlink: `./../${ID_A1}/./layer.tar` }], bBaseLayer: `./${ID_B1}/layer.tar` },
+  ];
+
+  for (const [i, { name, shared, bBaseLayer }] of GOOD.entries()) {
+    test(`9.17 a shared layer stored as ${name} is read through the link`, async () => {
+      const archive = join(dir.path, `good-${i}.tar`);
+      await writeFile(archive, await dockerSave(saved, shared, bBaseLayer));
+      const out = join(dir.path, `out-${i}`);
+      const copied = await runCli(['copy', `docker-archive:${archive}:b:1`, `oci:${out}:b`]);
+      assert.equal(copied.code, 0, copied.stderr);
+      const shown = await runCli(['--json', 'inspect', `oci:${out}:b`]);
+      assert.equal(shown.code, 0, shown.stderr);
+      const layers = (JSON.parse(shown.stdout) as { layers: { digest: string }[] }).layers.map((l) => l.digest);
+      assert.deepEqual(layers, [digestOfBytes(saved.base), digestOfBytes(saved.topB)]);
+    });
+  }
+
+  const BAD: ReadonlyArray<{ readonly name: string; readonly shared: readonly TarItem[]; readonly message: RegExp }> = [
+    { name: 'an absolute symlink', shared: [{ name: `${ID_B1}/layer.tar`, symlink: '/etc/passwd' }], message: /leaves the archive/ },
+    { name: 'a symlink climbing out with ..', shared: [{ name: `${ID_B1}/layer.tar`, symlink: '../../../../../../etc/passwd' }], message: /goes above the root of the archive/ },
+    { name: 'a directory symlink to /', shared: [{ name: ID_B1, symlink: '/' }], message: /leaves the archive/ },
+    { name: 'a hard link climbing out', shared: [{ name: `${ID_B1}/layer.tar`, hardlink: '../etc/passwd' }], message: /goes above the root of the archive/ },
+    {
+      name: 'a loop of two symlinks',
+      shared: [{ name: `${ID_C}/layer.tar`, symlink: `../${ID_B1}/layer.tar` }, { name: `${ID_B1}/layer.tar`, symlink: `../${ID_C}/layer.tar` }],
+      message: /more than 40 links/,
+    },
+    { name: 'a directory linked to itself', shared: [{ name: ID_B1, symlink: `./${ID_B1}` }], message: /more than 40 links/ },
+    { name: 'a dangling symlink', shared: [{ name: `${ID_B1}/layer.tar`, symlink: `../${ID_C}/layer.tar` }], message: /which is not in the archive/ },
+  ];
+
+  for (const [i, { name, shared, message }] of BAD.entries()) {
+    test(`9.17 ${name} is refused with one line`, async () => {
+      const archive = join(dir.path, `bad-${i}.tar`);
+      await writeFile(archive, await dockerSave(saved, shared));
+      const out = await runCli(['inspect', `docker-archive:${archive}:b:1`]);
+      assert.equal(out.code, 1, out.stdout);
+      assert.match(out.stderr, message);
+      assert.match(out.stderr, /\[LAYOUT_INVALID\]\n$/);
+      assert.equal(out.stderr.split('\n').length, 2, out.stderr);
+      assert.doesNotMatch(out.stderr, /root:/, 'nothing of the host file is read');
+    });
+  }
+});

@@ -1,0 +1,185 @@
+// Item 9.15: bad input is exit 2 with its own code, never UNKNOWN; the exit code follows from the
+// error code alone (one table), so "not found" exits the same wherever it is missing; config
+// errors, server faults and interrupts have codes of their own.
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { createServer as createHttpServer, type Server } from 'node:http';
+import { createServer as createNetServer, type Socket } from 'node:net';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { EXIT_CODES, exitCodeFor } from '../../src/cli/exit-codes.js';
+import { LOCAL_ERROR_CODES, OCI_ERROR_CODES, type ErrorCode } from '../../src/errors/codes.js';
+import { PolyarchError, isBadInput } from '../../src/errors/polyarch-error.js';
+import { openLayout } from '../../src/store/oci-layout.js';
+import { startEmbedded, type EmbeddedHandle } from '../helpers/embedded.js';
+import { randomImage } from '../helpers/images.js';
+import { CLI_PATH, runCli } from '../helpers/run-cli.js';
+import { tempDir } from '../helpers/temp-dir.js';
+
+/** Every code there is, and the exit code it must give (README "Exit codes"). */
+const EXPECTED: Readonly<Record<string, number>> = {
+  USAGE: 2,
+  INVALID_REFERENCE: 2,
+  INVALID_PLATFORM: 2,
+  INVALID_LOCATION: 2,
+  CONFIG_INVALID: 2,
+  NOT_FOUND: 1,
+  MANIFEST_UNKNOWN: 1,
+  BLOB_UNKNOWN: 1,
+  NAME_UNKNOWN: 1,
+  BLOB_UPLOAD_UNKNOWN: 1,
+  PLATFORM_NOT_IN_INDEX: 1,
+  DIGEST_MISMATCH: 1,
+  SIZE_MISMATCH: 1,
+  UNSUPPORTED_MEDIA_TYPE: 1,
+  LAYOUT_INVALID: 1,
+  ARCH_MISMATCH: 1,
+  BLOB_UPLOAD_INVALID: 1,
+  DIGEST_INVALID: 1,
+  MANIFEST_BLOB_UNKNOWN: 1,
+  MANIFEST_INVALID: 1,
+  NAME_INVALID: 1,
+  SIZE_INVALID: 1,
+  UNAUTHORIZED: 1,
+  DENIED: 1,
+  UNSUPPORTED: 1,
+  TOOMANYREQUESTS: 1,
+  SERVER_ERROR: 1,
+  NETWORK: 1,
+  TLS: 1,
+  ADDRESS_IN_USE: 1,
+  UNKNOWN: 1,
+  INTERRUPTED: 130,
+  OUTPUT_CLOSED: 0,
+};
+
+/** Spawns the CLI, sends SIGINT once `ready` resolves, and collects what it says. */
+function runCliInterrupted(args: readonly string[], ready: Promise<void>): Promise<{ code: number | null; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [CLI_PATH, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stderr }));
+    void ready.then(() => child.kill('SIGINT'));
+  });
+}
+
+describe('9.15 exit codes', () => {
+  let dir: { path: string; remove: () => Promise<void> };
+  let layout: string;
+  let registry: EmbeddedHandle;
+  let failing: Server;
+  let stalled: ReturnType<typeof createNetServer>;
+  const sockets = new Set<Socket>();
+  let connected: () => void;
+  const someoneConnected = new Promise<void>((resolve) => (connected = resolve));
+
+  before(async () => {
+    dir = await tempDir();
+    layout = join(dir.path, 'layout');
+    const endpoint = await openLayout(layout, { create: true });
+    await randomImage(endpoint, { platform: { os: 'linux', architecture: 'amd64' }, tag: 'one', layers: 1, bytes: 64 });
+    registry = await startEmbedded();
+    // A registry whose every answer is a server fault, with a Retry-After too long to wait for.
+    failing = createHttpServer((_req, res) => {
+      res.writeHead(500, { 'content-type': 'application/json', 'retry-after': '3600' });
+      res.end(JSON.stringify({ errors: [{ code: 'UNKNOWN', message: 'disk on fire' }] }));
+    });
+    await new Promise<void>((resolve) => failing.listen(0, '127.0.0.1', resolve));
+    // A registry that accepts and never answers: the command waits until interrupted.
+    stalled = createNetServer((socket) => {
+      sockets.add(socket);
+      connected();
+    });
+    await new Promise<void>((resolve) => stalled.listen(0, '127.0.0.1', resolve));
+  });
+
+  after(async () => {
+    for (const socket of sockets) socket.destroy();
+    await new Promise((resolve) => stalled?.close(resolve));
+    await new Promise((resolve) => failing?.close(resolve));
+    await registry?.stop();
+    await dir?.remove();
+  });
+
+  test('9.15 one table gives every error code its exit code, and nothing else decides it', () => {
+    const all = [...Object.keys(OCI_ERROR_CODES), ...LOCAL_ERROR_CODES].sort();
+    assert.deepEqual(all, Object.keys(EXPECTED).sort(), 'the table covers every code, and only codes that exist');
+    assert.deepEqual(Object.keys(EXIT_CODES).sort(), all);
+    for (const code of all) {
+      const error = new PolyarchError(code as ErrorCode, 'x');
+      assert.equal(exitCodeFor(error), EXPECTED[code], code);
+      // A per-error override cannot change it: the same failure exits the same everywhere.
+      assert.equal(exitCodeFor(new PolyarchError(code as ErrorCode, 'x', { badInput: EXPECTED[code] !== 2 })), EXPECTED[code], `${code} with badInput`);
+      assert.equal(isBadInput(error), EXPECTED[code] === 2, `isBadInput(${code})`);
+    }
+    assert.equal(exitCodeFor(new Error('plain')), 1);
+  });
+
+  test('9.15 a reference whose host or port cannot be connected to is INVALID_REFERENCE, exit 2', async () => {
+    for (const args of [
+      ['inspect', '127.0.0.1:99999/x:1'],
+      ['inspect', 'localhost:0/x'],
+      ['inspect', '[::1]:70000/x'],
+      ['inspect', '[1::2::3]:5000/x'],
+      ['inspect', 'xn--a.example/x'],
+      ['inspect', '999.1.1.1/x'],
+      ['copy', 'oci:./nothing:1', 'registry.example:65536/x:1'],
+      ['catalog', '127.0.0.1:99999'],
+    ]) {
+      const out = await runCli(args);
+      assert.equal(out.code, 2, `${args.join(' ')}: ${out.stderr}`);
+      assert.match(out.stderr, /^polyarch: invalid reference .*\[INVALID_REFERENCE\]\n$/, args.join(' '));
+    }
+  });
+
+  test('9.15 explain --host takes only a platform a machine can have', async () => {
+    for (const host of ['foo', 'linux/foo', 'foo/amd64', 'linux/amd64x']) {
+      const out = await runCli(['explain', '--host', host, `oci:${layout}:one`]);
+      assert.equal(out.code, 2, `--host ${host}: ${out.stdout}${out.stderr}`);
+      assert.match(out.stderr, /\[INVALID_PLATFORM\]\n$/);
+    }
+    for (const host of ['linux/amd64', 'arm64', 'linux/arm/v7', 'windows/amd64', 'x86_64']) {
+      const out = await runCli(['explain', '--host', host, `oci:${layout}:one`]);
+      assert.equal(out.code, 0, `--host ${host}: ${out.stderr}`);
+    }
+  });
+
+  test('9.15 not found exits 1 wherever the thing is missing', async () => {
+    const configDir = join(dir.path, 'docker-config');
+    await mkdir(configDir, { recursive: true });
+    const cases = [
+      { args: ['inspect', `oci:${layout}:absent`], code: /MANIFEST_UNKNOWN/ },
+      { args: ['--insecure', 'inspect', `${registry.host}/absent/repo:1`], code: /MANIFEST_UNKNOWN|NAME_UNKNOWN/ },
+      { args: ['--registry-config', configDir, 'manifest', 'inspect', `${registry.host}/no-list:1`, `${registry.host}/x:1`], code: /NOT_FOUND/ },
+      { args: ['index', 'create', '-t', `oci:${join(dir.path, 'out')}:1`, `oci:${layout}:absent`], code: /MANIFEST_UNKNOWN/ },
+    ];
+    for (const { args, code } of cases) {
+      const out = await runCli(args, { env: { DOCKER_CONFIG: configDir } });
+      assert.equal(out.code, 1, `${args.join(' ')}: ${out.stderr}`);
+      assert.match(out.stderr, code);
+      assert.equal(out.stderr.split('\n').length, 2, out.stderr);
+    }
+  });
+
+  test('9.15 a registry fault is SERVER_ERROR, a bad spec file CONFIG_INVALID, Ctrl-C INTERRUPTED', async () => {
+    const host = `127.0.0.1:${(failing.address() as AddressInfo).port}`;
+    const fault = await runCli(['--insecure', 'inspect', `${host}/x:1`]);
+    assert.equal(fault.code, 1, fault.stderr);
+    assert.match(fault.stderr, /^polyarch: .*disk on fire \[SERVER_ERROR\]\n/);
+
+    const spec = join(dir.path, 'spec.yaml');
+    await writeFile(spec, 'image: [\n');
+    const config = await runCli(['push', 'from-spec', spec]);
+    assert.equal(config.code, 2, config.stderr);
+    assert.match(config.stderr, /spec file .*not valid YAML.*\[CONFIG_INVALID\]\n/);
+
+    const stalledHost = `127.0.0.1:${(stalled.address() as AddressInfo).port}`;
+    const interrupted = await runCliInterrupted(['--insecure', 'inspect', `${stalledHost}/x:1`], someoneConnected);
+    assert.equal(interrupted.code, 130);
+    assert.equal(interrupted.stderr, 'polyarch: interrupted [INTERRUPTED]\n');
+  });
+});
