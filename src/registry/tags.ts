@@ -41,7 +41,7 @@ async function listPaged(
     try {
       body = JSON.parse(text) as Record<string, unknown>;
     } catch {
-      throw new PolyarchError('UNKNOWN', `${what}: the registry answered with something that is not JSON`);
+      throw new PolyarchError('SERVER_ERROR', `${what}: the registry answered with something that is not JSON`);
     }
     const list = body[field];
     if (Array.isArray(list)) for (const item of list) if (typeof item === 'string') items.push(item);

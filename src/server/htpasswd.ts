@@ -47,7 +47,7 @@ async function readUsers(file: string): Promise<Users> {
     version = `${info.ino}:${info.size}:${info.mtimeMs}`;
     text = await readFile(file, 'utf8');
   } catch (error) {
-    throw new PolyarchError('USAGE', `cannot read htpasswd file "${file}": ${(error as Error).message}`, { cause: error });
+    throw new PolyarchError('CONFIG_INVALID', `cannot read htpasswd file "${file}": ${(error as Error).message}`, { cause: error });
   }
   const hashes = new Map<string, string>();
   const costs = new Map<number, number>();
@@ -56,7 +56,7 @@ async function readUsers(file: string): Promise<Users> {
     const colon = line.indexOf(':');
     const hash = line.slice(colon + 1).trim();
     const match = /^\$2[abxy]\$(\d\d)\$/.exec(hash);
-    if (colon <= 0 || !match) throw new PolyarchError('USAGE', `htpasswd file "${file}" line ${i + 1}: only bcrypt entries (htpasswd -B) are supported`);
+    if (colon <= 0 || !match) throw new PolyarchError('CONFIG_INVALID', `htpasswd file "${file}" line ${i + 1}: only bcrypt entries (htpasswd -B) are supported`);
     costs.set(Number(match[1]), (costs.get(Number(match[1])) ?? 0) + 1);
     hashes.set(line.slice(0, colon), hash.replace(/^\$2y\$/, '$2b$'));
   }

@@ -475,7 +475,11 @@ export async function createRegistryServer(options: RegistryServerOptions): Prom
     listen(port, host = '127.0.0.1') {
       return new Promise((resolve, reject) => {
         server.once('error', (error: NodeJS.ErrnoException) =>
-          reject(new PolyarchError('USAGE', `cannot listen on ${host}:${port}: ${error.code === 'EADDRINUSE' ? 'address in use' : error.message}`, { cause: error })),
+          reject(
+            error.code === 'EADDRINUSE'
+              ? new PolyarchError('ADDRESS_IN_USE', `cannot listen on ${host}:${port}: address in use`, { cause: error })
+              : new PolyarchError('USAGE', `cannot listen on ${host}:${port}: ${error.message}`, { cause: error }),
+          ),
         );
         server.listen(port, host, () => {
           const address = server.address() as AddressInfo;

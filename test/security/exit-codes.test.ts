@@ -182,4 +182,24 @@ describe('9.15 exit codes', () => {
     assert.equal(interrupted.code, 130);
     assert.equal(interrupted.stderr, 'polyarch: interrupted [INTERRUPTED]\n');
   });
+
+  test('9.15 serve on a taken address is ADDRESS_IN_USE; a broken htpasswd or docker config is CONFIG_INVALID', async () => {
+    const taken = `127.0.0.1:${(failing.address() as AddressInfo).port}`;
+    const busy = await runCli(['serve', '--root', join(dir.path, 'serve-root'), '--listen', taken]);
+    assert.equal(busy.code, 1, busy.stderr);
+    assert.match(busy.stderr, /^polyarch: cannot listen on .*address in use \[ADDRESS_IN_USE\]\n/);
+
+    const htpasswd = join(dir.path, 'htpasswd');
+    await writeFile(htpasswd, 'alice:plaintext\n');
+    const badAuth = await runCli(['serve', '--root', join(dir.path, 'serve-root'), '--listen', '127.0.0.1:0', '--htpasswd', htpasswd]);
+    assert.equal(badAuth.code, 2, badAuth.stderr);
+    assert.match(badAuth.stderr, /^polyarch: htpasswd file .* \[CONFIG_INVALID\]\n/);
+
+    const configDir = join(dir.path, 'broken-config');
+    await mkdir(configDir, { recursive: true });
+    await writeFile(join(configDir, 'config.json'), '{ not json');
+    const badConfig = await runCli(['--registry-config', configDir, 'logout', registry.host]);
+    assert.equal(badConfig.code, 2, badConfig.stderr);
+    assert.match(badConfig.stderr, /^polyarch: .*docker config .* \[CONFIG_INVALID\]\n/);
+  });
 });

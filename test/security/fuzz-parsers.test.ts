@@ -15,7 +15,7 @@ import { formatPlatformFull, parsePlatform, parsePlatformList, type Platform } f
 import { execForm, parseDockerfile } from '../../src/build/dockerfile.js';
 import { checkOutputs, outputAttribute, outputLocations } from '../../src/build/outputs.js';
 import { parseAnnotation } from '../../src/build/annotations.js';
-import { parseCompression } from '../../src/build/compression.js';
+import { parseCompression } from '../../src/layer/compression.js';
 import { substitute, SubstitutionError } from '../../src/build/substitute.js';
 
 const RUNS = 600;

@@ -53,7 +53,7 @@ async function readRaw(path: string): Promise<Record<string, unknown>> {
     text = await readFile(path, 'utf8');
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return {};
-    throw new PolyarchError('USAGE', `cannot read docker config ${path}: ${(error as Error).message}`, { cause: error });
+    throw new PolyarchError('CONFIG_INVALID', `cannot read docker config ${path}: ${(error as Error).message}`, { cause: error });
   }
   if (text.trim() === '') return {};
   try {
@@ -61,7 +61,7 @@ async function readRaw(path: string): Promise<Record<string, unknown>> {
     if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new Error('expected a JSON object');
     return value as Record<string, unknown>;
   } catch (error) {
-    throw new PolyarchError('USAGE', `cannot parse docker config ${path}: ${(error as Error).message}`, { cause: error });
+    throw new PolyarchError('CONFIG_INVALID', `cannot parse docker config ${path}: ${(error as Error).message}`, { cause: error });
   }
 }
 

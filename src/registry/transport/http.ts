@@ -68,7 +68,7 @@ export function createFetcher(options: FetcherOptions = {}): Fetcher {
         try {
           ca = [...rootCertificates, await readFile(options.caFile, 'utf8')];
         } catch (error) {
-          throw new PolyarchError('USAGE', `cannot read CA file "${options.caFile}": ${(error as Error).message}`, { cause: error });
+          throw new PolyarchError('CONFIG_INVALID', `cannot read CA file "${options.caFile}": ${(error as Error).message}`, { cause: error });
         }
       }
       const timeout = options.timeoutMs !== undefined && options.timeoutMs > 0 ? options.timeoutMs : DEFAULT_TIMEOUT_MS;
