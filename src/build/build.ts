@@ -4,7 +4,7 @@ import { lstat, mkdir, open, readFile, readdir, readlink, rm, writeFile } from '
 import { createReadStream } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
-import { availableParallelism, homedir } from 'node:os';
+import { availableParallelism } from 'node:os';
 import { dirname, join, posix, relative, resolve } from 'node:path';
 import type { ConnectionOptions } from '../ops/session.js';
 import type { Descriptor } from '../image/descriptor.js';
@@ -29,6 +29,7 @@ import { openLayout, type OciLayout } from '../store/oci-layout.js';
 import { badDockerfile, execForm, parseDockerfile, type Instruction } from './dockerfile.js';
 import { excludeFilter, loadDockerignore, type ContextFilter } from './context-filter.js';
 import { cachedLayer } from './layer-cache.js';
+import { defaultBuildCache, leaseBuildCache, pruneBuildCache, resultTag, touchCachedBlob } from './build-cache.js';
 import { applyLayer, type RecordedFacts } from './rootfs.js';
 import { missingParents, writeLayer, type LayerEntry } from './layer-writer.js';
 import { SubstitutionError, substitute } from './substitute.js';
@@ -56,12 +57,14 @@ export interface BuildOptions extends ConnectionOptions {
   readonly annotations?: readonly Annotation[];
   /** OCI layout that holds build results and base layers (a cache); default under ~/.cache. */
   readonly cacheDir?: string;
+  /** After the build, prune the cache's least recently used entries down to this many bytes (skipped while other builds run). */
+  readonly cacheMax?: number;
   readonly signal?: AbortSignal;
 }
 
 export interface BuildResult {
   readonly layout: string;
-  /** The tag in `layout` that names the index. */
+  /** The tag in `layout` that names the index, until exportBuild (or releaseBuildResult) drops it. */
   readonly tag: string;
   readonly index: RawManifest;
   readonly images: readonly Descriptor[];
@@ -99,9 +102,7 @@ function platformArgs(target: Platform, build: Platform): Map<string, string> {
   ]);
 }
 
-export function defaultBuildCache(env: NodeJS.ProcessEnv = process.env): string {
-  return join(env.XDG_CACHE_HOME && env.XDG_CACHE_HOME !== '' ? env.XDG_CACHE_HOME : join(homedir(), '.cache'), 'polyarch', 'build');
-}
+export { defaultBuildCache };
 
 function splitStages(instructions: readonly Instruction[]): { globals: Instruction[]; stages: Stage[] } {
   const globals: Instruction[] = [];
@@ -302,6 +303,8 @@ export async function buildImages(contextDir: string, options: BuildOptions): Pr
   const keep = await loadDockerignore(context, dockerfilePath);
   const layout = await openLayout(options.cacheDir ?? defaultBuildCache(), { create: true });
   await mkdir(layout.dir, { recursive: true }); // layer temp files are written there before the first blob
+  // Held until the result is tagged: a prune waits rather than delete a blob this build reuses.
+  const releaseLease = await leaseBuildCache(layout.dir);
 
   // Scratch files and trees (unpacked images and archives, here-documents, downloads) stay until the
   // build ends: a later COPY --from a stage reads its files from them.
@@ -359,6 +362,7 @@ export async function buildImages(contextDir: string, options: BuildOptions): Pr
             raw = await endpoint.getManifest(choice.entry.digest, io);
           }
           await copyImage(endpoint, raw.digest, layout, undefined, io);
+          await touchCachedBlob(layout.dir, raw.digest);
           const manifest = parseImageManifest(raw);
           const config = parseImageConfig(await readAllLimited(await layout.openBlob(manifest.config), 4 << 20, `config of ${name}`)) as StageResult['config'];
           return {
@@ -644,12 +648,15 @@ export async function buildImages(contextDir: string, options: BuildOptions): Pr
       });
       const indexAnnotations = annotationsFor(options.annotations, 'index');
       const index = buildIndex(images, { mediaType: MediaType.OciIndex, ...(indexAnnotations ? { annotations: indexAnnotations } : {}) });
-      const tag = `build-${process.pid}-${Date.now()}`;
+      const tag = resultTag();
       await layout.putManifest(index, { tag });
       return { layout: layout.dir, tag, index, images };
     });
   } finally {
     for (const path of scratch) await rm(path, { recursive: true, force: true });
+    await releaseLease();
+    // The size cap is best effort: a busy or odd cache must not fail a build that succeeded.
+    if (options.cacheMax !== undefined) await pruneBuildCache({ cacheDir: layout.dir, keepStorage: options.cacheMax, waitMs: 0 }).catch(() => undefined);
   }
 }
 
@@ -677,6 +684,7 @@ async function writeImage(layout: OciLayout, result: StageResult, platform: Plat
     { schemaVersion: 2, mediaType: MediaType.OciManifest, config: { mediaType: MediaType.OciConfig, digest: config.digest, size: config.size }, layers: result.layers, ...(annotations ? { annotations } : {}) },
     MediaType.OciManifest,
   );
-  await layout.putManifest(manifest);
+  // A blob, not an index.json entry: the build's index (its one root in the cache) reaches it.
+  await layout.putBlob({ mediaType: manifest.mediaType, digest: manifest.digest, size: manifest.size }, Readable.from([manifest.bytes]));
   return { mediaType: manifest.mediaType, digest: manifest.digest, size: manifest.size, platform: p, ...(descriptorAnnotations ? { annotations: descriptorAnnotations } : {}) };
 }

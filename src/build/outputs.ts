@@ -12,6 +12,7 @@ import { formatPlatform } from '../platform/platform.js';
 import { openLayout } from '../store/oci-layout.js';
 import { listFiles, writeTarAtomic } from '../store/tar-write.js';
 import { applyLayer } from './rootfs.js';
+import { releaseBuildResult } from './build-cache.js';
 
 /** The KEY=VALUE fields of a buildx `--output type=…,…`, or none for a polyarch location. */
 function outputFields(output: string): Map<string, string> {
@@ -75,8 +76,19 @@ export interface ExportOptions extends ConnectionOptions {
   readonly pushByDigest?: boolean;
 }
 
-/** Sends the built index to every output; returns the locations written (`repo@digest` when pushed by digest). */
+/**
+ * Sends the built index to every output; returns the locations written (`repo@digest` when pushed
+ * by digest). Afterwards the result's tag leaves the build cache (its layers stay cached).
+ */
 export async function exportBuild(result: BuildResult, outputs: readonly string[], options: ExportOptions = {}): Promise<string[]> {
+  try {
+    return await writeOutputs(result, outputs, options);
+  } finally {
+    await releaseBuildResult(result).catch(() => undefined); // a tag left behind is dropped once this process is gone
+  }
+}
+
+async function writeOutputs(result: BuildResult, outputs: readonly string[], options: ExportOptions): Promise<string[]> {
   const tags = options.tags ?? [];
   checkOutputs(outputs, tags, result.images.length);
   const source = `oci:${result.layout}:${result.tag}`;
