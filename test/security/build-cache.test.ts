@@ -116,6 +116,25 @@ describe('9.19 the build cache', () => {
     assert.equal((await readJson<{ descriptor: { digest: string } }>(join(cache, 'polyarch-layer-cache', keys[0]!))).descriptor.digest, await layerOf('new'));
   });
 
+  test('9.19 POLYARCH_CACHE_MAX caps the cache after each build, least recently used first', async () => {
+    const { ctx, env, cache } = await setup('cap', { 'old.bin': randomBytes(300_000), 'new.bin': randomBytes(300_000) });
+    const capped = { ...env, POLYARCH_CACHE_MAX: '400KB' };
+    const layers: string[] = [];
+    for (const name of ['old', 'new']) {
+      await writeFile(join(ctx, `${name}.Dockerfile`), `FROM scratch\nCOPY ${name}.bin /${name}.bin\n`);
+      const out = await runCli(['build', '-q', '--platform', 'linux/amd64', '-f', join(ctx, `${name}.Dockerfile`), ctx], { env: capped });
+      assert.equal(out.code, 0, out.stderr);
+      const keys = await readdir(join(cache, 'polyarch-layer-cache'));
+      layers.push(...(await Promise.all(keys.map(async (k) => (await readJson<{ descriptor: { digest: string } }>(join(cache, 'polyarch-layer-cache', k))).descriptor.digest))).filter((d) => !layers.includes(d)));
+    }
+    const blobs = await readdir(join(cache, 'blobs', 'sha256'));
+    assert.equal(layers.length, 2);
+    assert.ok(!blobs.includes(layers[0]!.slice(7)), 'the older layer went');
+    assert.ok(blobs.includes(layers[1]!.slice(7)), 'the newer one stayed');
+    const bad = await runCli(['build', '-q', '--platform', 'linux/amd64', '-f', join(ctx, 'new.Dockerfile'), ctx], { env: { ...env, POLYARCH_CACHE_MAX: 'big' } });
+    assert.equal(bad.code, 2, bad.stderr);
+  });
+
   test('9.19 prune never deletes through a symlink planted in the cache', async () => {
     const { ctx, env, cache } = await setup('planted', { 'Dockerfile': 'FROM scratch\nCOPY f /f\n', f: 'f\n' });
     const built = await runCli(['build', '-q', '--platform', 'linux/amd64', ctx], { env });
