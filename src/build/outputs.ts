@@ -1,6 +1,7 @@
 // Where a build goes, in buildx's `--output` grammar or as any polyarch location.
 import type { ConnectionOptions } from '../ops/session.js';
 import type { BuildResult } from './build.js';
+import { releaseBuildResult } from './build-cache.js';
 import { PolyarchError } from '../errors/polyarch-error.js';
 import { copy } from '../ops/copy.js';
 import { parseReference } from '../reference/reference.js';
@@ -12,7 +13,6 @@ import { formatPlatform } from '../platform/platform.js';
 import { openLayout } from '../store/oci-layout.js';
 import { listFiles, writeTarAtomic } from '../store/tar-write.js';
 import { applyLayer } from './rootfs.js';
-import { releaseBuildResult } from './build-cache.js';
 
 /** The KEY=VALUE fields of a buildx `--output type=…,…`, or none for a polyarch location. */
 function outputFields(output: string): Map<string, string> {
