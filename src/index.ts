@@ -67,6 +67,7 @@ export { createRegistryServer, type RegistryServer, type RegistryServerOptions }
 
 // Build
 export { buildImages, defaultBuildCache, type BuildOptions, type BuildResult } from './build/build.js';
+export { parseByteSize, pruneBuildCache, releaseBuildResult, type PruneOptions, type PruneResult, type PrunedItem } from './build/build-cache.js';
 export { buildMetadata, checkOutputs, exportBuild, outputAttribute, outputLocations, type ExportOptions } from './build/outputs.js';
 export { parseCompression, type CompressionKind, type CompressionOptions } from './layer/compression.js';
 export { annotationsFor, parseAnnotation, type Annotation, type AnnotationTarget } from './build/annotations.js';

@@ -1,10 +1,10 @@
 // `build`: a Dockerfile → one image per platform → one index, in an OCI layout, with no daemon.
 // Every instruction but RUN is carried out by editing the image config or writing a layer.
-import { lstat, mkdir, open, readFile, readdir, readlink, rm, stat, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, open, readFile, readdir, readlink, rm, writeFile } from 'node:fs/promises';
 import { createReadStream } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
-import { availableParallelism, homedir } from 'node:os';
+import { availableParallelism } from 'node:os';
 import { dirname, join, posix, relative, resolve } from 'node:path';
 import type { ConnectionOptions } from '../ops/session.js';
 import type { Descriptor } from '../image/descriptor.js';
@@ -16,8 +16,8 @@ import { buildIndex, parseImageIndex } from '../image/index.js';
 import { parseImageConfig } from '../image/config.js';
 import { parseImageManifest } from '../image/manifest.js';
 import { rawFromJson } from '../image/raw-manifest.js';
+import { LinkLoopError, resolveInRoot } from '../internal/contained-path.js';
 import { mapConcurrent, readAllLimited } from '../internal/streams.js';
-import { resolveInRoot } from '../internal/contained-path.js';
 import { tempPathIn } from '../internal/temp-path.js';
 import { MediaType, isIndex } from '../mediatype/mediatype.js';
 import { formatPlatform, parsePlatform } from '../platform/platform.js';
@@ -27,6 +27,7 @@ import { copyImage } from '../ops/copy.js';
 import { referenceOrLatest, toLocation, withOpener } from '../ops/session.js';
 import { openLayout, type OciLayout } from '../store/oci-layout.js';
 import { badDockerfile, execForm, parseDockerfile, type Instruction } from './dockerfile.js';
+import { defaultBuildCache, leaseBuildCache, pruneBuildCache, resultTag, touchCachedBlob } from './build-cache.js';
 import { excludeFilter, loadDockerignore, type ContextFilter } from './context-filter.js';
 import { cachedLayer } from './layer-cache.js';
 import { applyLayer, type RecordedFacts } from '../layer/extract.js';
@@ -56,12 +57,14 @@ export interface BuildOptions extends ConnectionOptions {
   readonly annotations?: readonly Annotation[];
   /** OCI layout that holds build results and base layers (a cache); default under ~/.cache. */
   readonly cacheDir?: string;
+  /** After the build, prune the cache's least recently used entries down to this many bytes (skipped while other builds run). */
+  readonly cacheMax?: number;
   readonly signal?: AbortSignal;
 }
 
 export interface BuildResult {
   readonly layout: string;
-  /** The tag in `layout` that names the index. */
+  /** The tag in `layout` that names the index, until exportBuild (or releaseBuildResult) drops it. */
   readonly tag: string;
   readonly index: RawManifest;
   readonly images: readonly Descriptor[];
@@ -99,9 +102,7 @@ function platformArgs(target: Platform, build: Platform): Map<string, string> {
   ]);
 }
 
-export function defaultBuildCache(env: NodeJS.ProcessEnv = process.env): string {
-  return join(env.XDG_CACHE_HOME && env.XDG_CACHE_HOME !== '' ? env.XDG_CACHE_HOME : join(homedir(), '.cache'), 'polyarch', 'build');
-}
+export { defaultBuildCache };
 
 function splitStages(instructions: readonly Instruction[]): { globals: Instruction[]; stages: Stage[] } {
   const globals: Instruction[] = [];
@@ -137,10 +138,11 @@ function recordedFacts(root: string, recorded: RecordedFacts, chown: Owner | und
 
 /**
  * Files under a source path (a file, or a directory's contents), as image-relative entries.
- * The path itself is followed when it is a symlink; links inside a directory stay links, as in docker.
+ * The path itself comes resolved (followInRoot); links inside a directory stay links, never
+ * followed or read, as in docker.
  */
 async function contextEntries(source: string, dest: string, facts: EntryFacts, keep: ContextFilter, nested = false): Promise<LayerEntry[]> {
-  const info = nested ? await lstat(source) : await stat(source);
+  const info = await lstat(source);
   const own = facts(source, info.mode & 0o7777);
   if (info.isSymbolicLink()) return [{ path: dest, type: 'symlink', linkname: await readlink(source), mode: 0o777, uid: own.uid, gid: own.gid }];
   if (!info.isDirectory()) return [{ path: dest, type: 'file', source, size: info.size, ...own, mtimeMs: info.mtimeMs }];
@@ -166,30 +168,56 @@ async function tarKind(path: string): Promise<string | undefined> {
   }
 }
 
-/** Context paths a COPY source names (globs in any segment), never outside the context. */
-async function expandSource(context: string, source: string, file: string, line: number, keep: ContextFilter): Promise<string[]> {
+/**
+ * Where `named` (a path under `root`, a build context or an image's filesystem) really is: every
+ * symlink on the way, the last one too, resolved inside `root` as if it were `/` (BuildKit's rule),
+ * so a link that leaves it leads to a path that is not there.
+ */
+async function followInRoot(root: string, named: string, file: string, line: number, source: string): Promise<string> {
+  return resolveInRoot(root, relative(root, named), { followFinal: true }).catch((error: unknown) => {
+    throw error instanceof LinkLoopError ? badDockerfile(file, line, `COPY source ${JSON.stringify(source)}: too many levels of symbolic links`) : error;
+  });
+}
+
+/** A context source: `path` is what is copied (links resolved in the context), `named` the path as written (it names the destination). */
+interface ContextSource {
+  readonly path: string;
+  readonly named: string;
+}
+
+/** Context paths a COPY source names (globs in any segment), resolved inside the context: never outside it. */
+async function expandSource(context: string, source: string, file: string, line: number, keep: ContextFilter): Promise<ContextSource[]> {
   const full = resolve(context, source.replace(/^\/+/, ''));
   if (relative(context, full).startsWith('..')) throw badDockerfile(file, line, `COPY source ${JSON.stringify(source)} is outside the build context`);
+  // What .dockerignore drops was never sent to the build: neither the name nor what it resolves to may be excluded.
+  const present = async (path: string) => keep(path) && (await lstat(path).then(() => true, () => false));
   if (!isPattern(source)) {
     if (!keep(full)) throw badDockerfile(file, line, `COPY source ${JSON.stringify(source)} is excluded by .dockerignore`);
-    await stat(full).catch(() => {
-      throw badDockerfile(file, line, `COPY source ${JSON.stringify(source)} not found in the build context`);
-    });
-    return [full];
+    const path = await followInRoot(context, full, file, line, source);
+    if (!(await present(path))) throw badDockerfile(file, line, `COPY source ${JSON.stringify(source)} not found in the build context`);
+    return [{ path, named: full }];
   }
-  let paths = [context];
+  let names = [context];
   for (const segment of relative(context, full).split(/[\\/]/)) {
     if (!isPattern(segment)) {
-      paths = paths.map((p) => join(p, segment));
+      names = names.map((p) => join(p, segment));
       continue;
     }
     const pattern = new RegExp(`^${patternSource(segment, { crossSlash: false })}$`);
     const next: string[] = [];
-    for (const dir of paths) next.push(...(await readdir(dir).catch(() => [] as string[])).filter((n) => pattern.test(n)).map((n) => join(dir, n)));
-    paths = next;
+    for (const named of names) {
+      // The directory listed is the one the name resolves to inside the context.
+      const dir = await followInRoot(context, named, file, line, source);
+      next.push(...(await readdir(dir).catch(() => [] as string[])).filter((n) => pattern.test(n)).map((n) => join(named, n)));
+    }
+    names = next;
   }
-  const found: string[] = [];
-  for (const path of paths.sort()) if (keep(path) && (await stat(path).then(() => true, () => false))) found.push(path);
+  const found: ContextSource[] = [];
+  for (const named of names.sort()) {
+    if (!keep(named)) continue;
+    const path = await followInRoot(context, named, file, line, source);
+    if (await present(path)) found.push({ path, named });
+  }
   if (found.length === 0) throw badDockerfile(file, line, `COPY source ${JSON.stringify(source)} matches no file in the build context`);
   return found;
 }
@@ -236,12 +264,25 @@ function keptParents(context: string, source: string, path: string): string {
   return relative(from, path).split('\\').join('/');
 }
 
+/**
+ * The Dockerfile's text. One the user named is read as given; the context's own is resolved
+ * inside the context, as docker does, so a link out of it reads nothing from the host.
+ */
+async function readDockerfile(context: string, path: string, named: boolean): Promise<string> {
+  try {
+    return await readFile(named ? path : await resolveInRoot(context, 'Dockerfile', { followFinal: true }), 'utf8');
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    const missing = named ? 'no such file' : 'no such file in the build context';
+    const why = code === 'ENOENT' || code === 'ENOTDIR' ? missing : code === 'ELOOP' ? 'too many levels of symbolic links' : (error as Error).message;
+    throw new PolyarchError('USAGE', `cannot read ${path}: ${why}`, { badInput: true });
+  }
+}
+
 export async function buildImages(contextDir: string, options: BuildOptions): Promise<BuildResult> {
   const context = resolve(contextDir);
   const dockerfilePath = options.dockerfile ? resolve(options.dockerfile) : join(context, 'Dockerfile');
-  const text = await readFile(dockerfilePath, 'utf8').catch((error: NodeJS.ErrnoException) => {
-    throw new PolyarchError('USAGE', `cannot read ${dockerfilePath}: ${error.code === 'ENOENT' ? 'no such file' : error.message}`, { badInput: true });
-  });
+  const text = await readDockerfile(context, dockerfilePath, options.dockerfile !== undefined);
   const file = relative(process.cwd(), dockerfilePath) || 'Dockerfile';
   const parsed = parseDockerfile(text, file);
   const { globals, stages } = splitStages(parsed.instructions);
@@ -262,6 +303,8 @@ export async function buildImages(contextDir: string, options: BuildOptions): Pr
   const keep = await loadDockerignore(context, dockerfilePath);
   const layout = await openLayout(options.cacheDir ?? defaultBuildCache(), { create: true });
   await mkdir(layout.dir, { recursive: true }); // layer temp files are written there before the first blob
+  // Held until the result is tagged: a prune waits rather than delete a blob this build reuses.
+  const releaseLease = await leaseBuildCache(layout.dir);
 
   // Scratch files and trees (unpacked images and archives, here-documents, downloads) stay until the
   // build ends: a later COPY --from a stage reads its files from them.
@@ -319,6 +362,7 @@ export async function buildImages(contextDir: string, options: BuildOptions): Pr
             raw = await endpoint.getManifest(choice.entry.digest, io);
           }
           await copyImage(endpoint, raw.digest, layout, undefined, io);
+          await touchCachedBlob(layout.dir, raw.digest);
           const manifest = parseImageManifest(raw);
           const config = parseImageConfig(await readAllLimited(await layout.openBlob(manifest.config), 4 << 20, `config of ${name}`)) as StageResult['config'];
           return {
@@ -506,13 +550,15 @@ export async function buildImages(contextDir: string, options: BuildOptions): Pr
               // Not a stage: an image, unpacked once per build and platform, then copied from like a context.
               const { root, recorded } = await imageRoot(sub(i.flags.from), result.config as Platform, i.line);
               for (const source of sources) {
-                // Resolved as the image sees its own links: one that leads to the host finds nothing.
-                const path = await resolveInRoot(root, source, { followFinal: true }).catch(() => undefined); // a link loop finds nothing
-                const info = path === undefined ? undefined : await stat(path).catch(() => undefined);
-                if (!info || path === undefined) throw badDockerfile(file, i.line, `COPY --from=${i.flags.from}: ${source} not found in the image`);
+                const named = resolve(root, source.replace(/^\/+/, ''));
+                if (relative(root, named).startsWith('..')) throw badDockerfile(file, i.line, `COPY --from=${i.flags.from}: ${source} is outside the image`);
+                // The image's links point into the image, as inside a container; never at the host.
+                const path = await followInRoot(root, named, file, i.line, source);
+                const info = await lstat(path).catch(() => undefined);
+                if (!info) throw badDockerfile(file, i.line, `COPY --from=${i.flags.from}: ${source} not found in the image`);
                 const copied = excludeFilter(i.excludes, info.isDirectory() ? path : dirname(path));
                 if (!copied(path)) continue;
-                const target = info.isDirectory() ? destAbs : destIsDir ? posix.join(destAbs, posix.basename(posix.resolve('/', source))) : destAbs; // named as the source is, not as its link target
+                const target = info.isDirectory() ? destAbs : destIsDir ? posix.join(destAbs, posix.basename(named)) : destAbs;
                 entries.push(...(await contextEntries(path, target.slice(1), recordedFacts(root, recorded, chown, mode), copied)));
               }
             } else {
@@ -559,8 +605,8 @@ export async function buildImages(contextDir: string, options: BuildOptions): Pr
                 entries.push({ path: target.slice(1), type: 'file', source: written, size: Buffer.byteLength(content), mode: mode ?? 0o644, ...owner, contentKey });
                 continue;
               }
-              for (const path of await expandSource(context, source, file, i.line, keep)) {
-                const isDir = (await stat(path)).isDirectory();
+              for (const { path, named } of await expandSource(context, source, file, i.line, keep)) {
+                const isDir = (await lstat(path)).isDirectory();
                 const copied = excludeFilter(i.excludes, isDir ? path : dirname(path));
                 if (!copied(path)) continue;
                 // ADD unpacks a local tar archive (plain or gzip) into the destination directory.
@@ -574,7 +620,7 @@ export async function buildImages(contextDir: string, options: BuildOptions): Pr
                   entries.push(...(await contextEntries(unpacked, destAbs.slice(1), recordedFacts(unpacked, recorded, chown, mode), () => true)));
                   continue;
                 }
-                const target = parents ? posix.join(destAbs, keptParents(context, source, path)) : isDir ? destAbs : destIsDir ? posix.join(destAbs, posix.basename(path)) : destAbs;
+                const target = parents ? posix.join(destAbs, keptParents(context, source, named)) : isDir ? destAbs : destIsDir ? posix.join(destAbs, posix.basename(named)) : destAbs;
                 entries.push(...(await contextEntries(path, target.slice(1), contextFacts(owner, mode), (p) => keep(p) && copied(p))));
               }
             }
@@ -602,12 +648,15 @@ export async function buildImages(contextDir: string, options: BuildOptions): Pr
       });
       const indexAnnotations = annotationsFor(options.annotations, 'index');
       const index = buildIndex(images, { mediaType: MediaType.OciIndex, ...(indexAnnotations ? { annotations: indexAnnotations } : {}) });
-      const tag = `build-${process.pid}-${Date.now()}`;
+      const tag = resultTag();
       await layout.putManifest(index, { tag });
       return { layout: layout.dir, tag, index, images };
     });
   } finally {
     for (const path of scratch) await rm(path, { recursive: true, force: true });
+    await releaseLease();
+    // The size cap is best effort: a busy or odd cache must not fail a build that succeeded.
+    if (options.cacheMax !== undefined) await pruneBuildCache({ cacheDir: layout.dir, keepStorage: options.cacheMax, waitMs: 0 }).catch(() => undefined);
   }
 }
 
@@ -635,6 +684,7 @@ async function writeImage(layout: OciLayout, result: StageResult, platform: Plat
     { schemaVersion: 2, mediaType: MediaType.OciManifest, config: { mediaType: MediaType.OciConfig, digest: config.digest, size: config.size }, layers: result.layers, ...(annotations ? { annotations } : {}) },
     MediaType.OciManifest,
   );
-  await layout.putManifest(manifest);
+  // A blob, not an index.json entry: the build's index (its one root in the cache) reaches it.
+  await layout.putBlob({ mediaType: manifest.mediaType, digest: manifest.digest, size: manifest.size }, Readable.from([manifest.bytes]));
   return { mediaType: manifest.mediaType, digest: manifest.digest, size: manifest.size, platform: p, ...(descriptorAnnotations ? { annotations: descriptorAnnotations } : {}) };
 }

@@ -1,15 +1,26 @@
 // `.dockerignore` with docker's matching rules (@balena/dockerignore implements them). As in
 // BuildKit, `NAME.dockerignore` beside a Dockerfile called NAME wins over the context's own.
-import { readFile } from 'node:fs/promises';
-import { join, relative } from 'node:path';
+import { lstat, readFile } from 'node:fs/promises';
+import { basename, dirname, relative } from 'node:path';
 import dockerignore from '@balena/dockerignore';
+import { resolveInRoot } from '../internal/contained-path.js';
 
 /** true: the context path may be sent to the build. */
 export type ContextFilter = (absolutePath: string) => boolean;
 
+/**
+ * A regular file `name` in `dir`, its links resolved inside `dir` (the context, or the Dockerfile's
+ * own directory, as BuildKit shares them): a link to a host file or a device is not read.
+ */
+async function readInside(dir: string, name: string): Promise<string | undefined> {
+  const path = await resolveInRoot(dir, name, { followFinal: true }).catch(() => undefined);
+  if (path === undefined || !(await lstat(path).then((info) => info.isFile(), () => false))) return undefined;
+  return readFile(path, 'utf8').catch(() => undefined);
+}
+
 export async function loadDockerignore(context: string, dockerfile?: string): Promise<ContextFilter> {
-  const own = dockerfile === undefined ? undefined : await readFile(`${dockerfile}.dockerignore`, 'utf8').catch(() => undefined);
-  const text = own ?? (await readFile(join(context, '.dockerignore'), 'utf8').catch(() => undefined));
+  const own = dockerfile === undefined ? undefined : await readInside(dirname(dockerfile), `${basename(dockerfile)}.dockerignore`);
+  const text = own ?? (await readInside(context, '.dockerignore'));
   if (text === undefined) return () => true;
   // A CommonJS module: its factory is also exported as `.default`, which is what the types describe.
   const rules = dockerignore.default().add(text.split(/\r?\n/).filter((l) => l.trim() !== '' && !l.startsWith('#')));

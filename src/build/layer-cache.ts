@@ -1,7 +1,7 @@
 // The on-disk layer cache: an unchanged COPY (same paths, sizes, modes, owners, source mtimes,
 // source date epoch and compression) reuses its layer without reading or compressing anything.
 import { createHash } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
+import { readFile, utimes } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Digest } from '../digest/digest.js';
 import type { Descriptor } from '../image/descriptor.js';
@@ -9,6 +9,9 @@ import { writeFileAtomic } from '../store/atomic-write.js';
 import type { OciLayout } from '../store/oci-layout.js';
 import type { LayerEntry } from '../layer/writer.js';
 import { effectiveLevel, type CompressionOptions } from '../layer/compression.js';
+
+/** The folder of the layout that holds one key file per cached layer. */
+export const LAYER_CACHE_DIR = 'polyarch-layer-cache';
 
 export interface CachedLayer {
   readonly descriptor: Descriptor;
@@ -21,11 +24,16 @@ function keyOf(entries: readonly LayerEntry[], created: Date, compression: Compr
 }
 
 export async function cachedLayer(layout: OciLayout, entries: readonly LayerEntry[], created: Date, compression: CompressionOptions, write: () => Promise<CachedLayer>): Promise<CachedLayer> {
-  const file = join(layout.dir, 'polyarch-layer-cache', keyOf(entries, created, compression));
+  const file = join(layout.dir, LAYER_CACHE_DIR, keyOf(entries, created, compression));
   const known = await readFile(file, 'utf8')
     .then((text) => JSON.parse(text) as CachedLayer)
     .catch(() => undefined);
-  if (known && (await layout.hasBlob(known.descriptor))) return known;
+  if (known && (await layout.hasBlob(known.descriptor))) {
+    // Used now: prune --keep-storage drops the least recently used keys first.
+    const now = new Date();
+    await utimes(file, now, now).catch(() => undefined);
+    return known;
+  }
   const fresh = await write();
   await writeFileAtomic(file, Buffer.from(JSON.stringify({ descriptor: fresh.descriptor, diffId: fresh.diffId })));
   return fresh;

@@ -1,6 +1,7 @@
 // Where a build goes, in buildx's `--output` grammar or as any polyarch location.
 import type { ConnectionOptions } from '../ops/session.js';
 import type { BuildResult } from './build.js';
+import { releaseBuildResult } from './build-cache.js';
 import { PolyarchError } from '../errors/polyarch-error.js';
 import { copy } from '../ops/copy.js';
 import { parseReference } from '../reference/reference.js';
@@ -75,8 +76,19 @@ export interface ExportOptions extends ConnectionOptions {
   readonly pushByDigest?: boolean;
 }
 
-/** Sends the built index to every output; returns the locations written (`repo@digest` when pushed by digest). */
+/**
+ * Sends the built index to every output; returns the locations written (`repo@digest` when pushed
+ * by digest). Afterwards the result's tag leaves the build cache (its layers stay cached).
+ */
 export async function exportBuild(result: BuildResult, outputs: readonly string[], options: ExportOptions = {}): Promise<string[]> {
+  try {
+    return await writeOutputs(result, outputs, options);
+  } finally {
+    await releaseBuildResult(result).catch(() => undefined); // a tag left behind is dropped once this process is gone
+  }
+}
+
+async function writeOutputs(result: BuildResult, outputs: readonly string[], options: ExportOptions): Promise<string[]> {
   const tags = options.tags ?? [];
   checkOutputs(outputs, tags, result.images.length);
   const source = `oci:${result.layout}:${result.tag}`;

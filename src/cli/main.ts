@@ -5,6 +5,7 @@ import { Command, CommanderError } from 'commander';
 import type { CliContext } from './context.js';
 import { PolyarchError, hintFor, isPolyarchError } from '../index.js';
 import { registerBuild } from './commands/build.js';
+import { registerPrune } from './commands/prune.js';
 import { registerCopy } from './commands/copy.js';
 import { registerExplain } from './commands/explain.js';
 import { registerIndexCreate } from './commands/index-create.js';
@@ -39,6 +40,7 @@ function buildProgram(context: CliContext): Command {
   registerExplain(program, context);
   registerServe(program, context);
   registerBuild(program, context);
+  registerPrune(program, context);
   const all = (c: Command): Command[] => [c, ...c.commands.flatMap(all)];
   for (const command of all(program).slice(1)) command.exitOverride().configureOutput({ writeOut: (s) => context.stdout.write(s), writeErr: () => undefined });
   return program;

@@ -68,8 +68,13 @@ describe('polyarch build', () => {
     const a = await runCli(['build', '-q', '--platform', 'linux/amd64,linux/arm/v7', '--source-date-epoch', '1700000000', EXAMPLE], { env: { XDG_CACHE_HOME: join(dir.path, 'cache-a') } });
     const b = await runCli(['build', '-q', '--platform', 'linux/amd64,linux/arm/v7', EXAMPLE], { env: { XDG_CACHE_HOME: join(dir.path, 'cache-b'), SOURCE_DATE_EPOCH: '1700000000' } });
     assert.equal(a.code, 0, a.stderr);
+    assert.equal(b.code, 0, b.stderr);
+    assert.match(a.stdout, /^sha256:[0-9a-f]{64}\n$/);
     assert.equal(a.stdout, b.stdout);
     const c = await runCli(['build', '-q', '--platform', 'linux/amd64,linux/arm/v7', '--source-date-epoch', '1700000001', EXAMPLE], { env });
+    // A failed third build prints nothing: without its exit code the comparison would pass anyway.
+    assert.equal(c.code, 0, c.stderr);
+    assert.match(c.stdout, /^sha256:[0-9a-f]{64}\n$/);
     assert.notEqual(c.stdout, a.stdout);
   });
 
@@ -114,6 +119,7 @@ describe('polyarch build', () => {
     const before = (await readdir(blobs)).length;
     const cached = await readdir(cacheDir);
     const second = await runCli(['build', '-q', '--platform', 'linux/amd64', ctx], { env: cacheEnv });
+    assert.equal(second.code, 0, second.stderr);
     assert.equal(second.stdout, first.stdout, 'same result');
     assert.deepEqual(await readdir(cacheDir), cached, 'no new layer was made');
     assert.equal((await readdir(blobs)).length, before);
@@ -182,7 +188,8 @@ describe('polyarch build', () => {
     const { reg, dir, env } = suite;
     const ctx = join(dir.path, 'from-image');
     await mkdir(ctx, { recursive: true });
-    await runCli(['build', '--platform', 'linux/amd64,linux/arm64', '-t', `${reg.host}/tools:1`, '--push', EXAMPLE], { env });
+    const tools = await runCli(['build', '--platform', 'linux/amd64,linux/arm64', '-t', `${reg.host}/tools:1`, '--push', EXAMPLE], { env });
+    assert.equal(tools.code, 0, tools.stderr);
     await writeFile(join(ctx, 'Dockerfile'), `FROM scratch\nCOPY --from=${reg.host}/tools:1 /hello /bin/tool\n`);
     const local = join(dir.path, 'from-image-out');
     const out = await runCli(['build', '--platform', 'linux/amd64,linux/arm64', '-o', `type=local,dest=${local}`, ctx], { env });

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import type { CliContext } from '../context.js';
 import { writeFile } from 'node:fs/promises';
-import { PolyarchError, buildImages, buildMetadata, checkOutputs, detectHostPlatform, exportBuild, outputAttribute, parseAnnotation, parseCompression, parsePlatformList } from '../../index.js';
+import { PolyarchError, buildImages, buildMetadata, checkOutputs, detectHostPlatform, exportBuild, outputAttribute, parseAnnotation, parseByteSize, parseCompression, parsePlatformList } from '../../index.js';
 import { connectionOptions, globalsOf } from '../global-options.js';
 import { parseInteger } from '../option-parsers.js';
 import { line, printJson } from '../output.js';
@@ -65,6 +65,8 @@ export function registerBuild(program: Command, context: CliContext): void {
         ...(flags.buildArg ? { buildArgs: keyValues(flags.buildArg, '--build-arg') } : {}),
         ...(flags.label ? { labels: keyValues(flags.label, '--label') } : {}),
         ...(flags.target !== undefined ? { target: flags.target } : {}),
+        // A size cap for the build cache, kept after every build (least recently used entries go first).
+        ...(process.env.POLYARCH_CACHE_MAX ? { cacheMax: parseByteSize(process.env.POLYARCH_CACHE_MAX) } : {}),
       });
       const written = await exportBuild(result, flags.output ?? [], { ...connection, tags: flags.tag ?? [], ...(flags.push ? { push: true } : {}), ...(flags.pushByDigest ? { pushByDigest: true } : {}) });
       if (flags.metadataFile !== undefined) await writeFile(flags.metadataFile, `${JSON.stringify(buildMetadata(result, written), null, 2)}\n`);
