@@ -550,8 +550,8 @@ export async function buildImages(contextDir: string, options: BuildOptions): Pr
               // Not a stage: an image, unpacked once per build and platform, then copied from like a context.
               const { root, recorded } = await imageRoot(sub(i.flags.from), result.config as Platform, i.line);
               for (const source of sources) {
-                const named = resolve(root, source.replace(/^\/+/, ''));
-                if (relative(root, named).startsWith('..')) throw badDockerfile(file, i.line, `COPY --from=${i.flags.from}: ${source} is outside the image`);
+                // `..` stops at the image's root, as inside a container.
+                const named = join(root, posix.resolve('/', source));
                 // The image's links point into the image, as inside a container; never at the host.
                 const path = await followInRoot(root, named, file, i.line, source);
                 const info = await lstat(path).catch(() => undefined);

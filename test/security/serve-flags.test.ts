@@ -28,7 +28,10 @@ test('9.16 serve refuses bad flags with exit 2 and one line, before creating the
     const result = await runCli(['serve', '--root', root, ...flags]);
     assert.equal(result.code, 2, `${what}: exit code (stderr: ${result.stderr})`);
     assert.match(result.stderr, message, what);
-    assert.equal(result.stderr.trim().split('\n').length, 1, `${what}: one line`);
+    // One error line, and at most one hint line after it.
+    const [line, ...rest] = result.stderr.trim().split('\n');
+    assert.match(line ?? '', /^polyarch: .*\[[A-Z_]+\]$/, `${what}: one line`);
+    assert.ok(rest.length <= 1 && rest.every((hint) => hint.startsWith('hint: ')), `${what}: one line, then at most a hint`);
     assert.equal(existsSync(join(dir.path, `root-${what.replace(/\W+/g, '-')}`)), false, `${what}: nothing created`);
   }
   // A root that is a file is named as such, not a stack trace.
