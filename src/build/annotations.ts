@@ -20,7 +20,7 @@ const TARGETS: readonly string[] = ['manifest', 'index', 'manifest-descriptor'];
 const PREFIX = /^([a-z,-]+)(?:\[([^\]]+)\])?:(.*)$/;
 
 export function parseAnnotation(text: string, defaultTarget: AnnotationTarget = 'manifest'): Annotation {
-  const bad = (why: string) => new PolyarchError('USAGE', `--annotation ${text}: ${why}`, { badInput: true });
+  const bad = (why: string) => new PolyarchError('USAGE', `--annotation ${text}: ${why}`);
   const eq = text.indexOf('=');
   if (eq <= 0) throw bad('expected [TYPE:]KEY=VALUE');
   const head = text.slice(0, eq);

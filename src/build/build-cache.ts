@@ -97,7 +97,7 @@ export function parseByteSize(text: string): number {
   const units = ['', 'k', 'm', 'g', 't', 'p'];
   const value = match ? Number(match[1]) * 1024 ** units.indexOf((match[2] ?? '').toLowerCase()) : Number.NaN;
   if (!Number.isSafeInteger(Math.floor(value))) {
-    throw new PolyarchError('USAGE', `size ${JSON.stringify(text)} is not a size such as 512MB or 2GB`, { badInput: true });
+    throw new PolyarchError('USAGE', `size ${JSON.stringify(text)} is not a size such as 512MB or 2GB`);
   }
   return Math.floor(value);
 }
@@ -307,7 +307,7 @@ async function pruneNow(dir: string, keepBytes: number | undefined, signal: Abor
 export async function pruneBuildCache(options: PruneOptions = {}): Promise<PruneResult> {
   const dir = options.cacheDir ?? defaultBuildCache();
   if (options.keepStorage !== undefined && (!Number.isSafeInteger(options.keepStorage) || options.keepStorage < 0)) {
-    throw new PolyarchError('USAGE', `keep-storage ${options.keepStorage} is not a whole number of bytes`, { badInput: true });
+    throw new PolyarchError('USAGE', `keep-storage ${options.keepStorage} is not a whole number of bytes`);
   }
   if (!(await isRealDir(dir))) return { cacheDir: dir, removed: [], bytesFreed: 0, bytesKept: 0 };
   const keepBytes = options.all ? 0 : options.keepStorage;

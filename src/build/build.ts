@@ -275,7 +275,7 @@ async function readDockerfile(context: string, path: string, named: boolean): Pr
     const code = (error as NodeJS.ErrnoException).code;
     const missing = named ? 'no such file' : 'no such file in the build context';
     const why = code === 'ENOENT' || code === 'ENOTDIR' ? missing : code === 'ELOOP' ? 'too many levels of symbolic links' : (error as Error).message;
-    throw new PolyarchError('USAGE', `cannot read ${path}: ${why}`, { badInput: true });
+    throw new PolyarchError('USAGE', `cannot read ${path}: ${why}`);
   }
 }
 
@@ -296,7 +296,7 @@ export async function buildImages(contextDir: string, options: BuildOptions): Pr
     }
   };
   const targetIndex = options.target === undefined ? stages.length - 1 : stages.findIndex((s) => s.name === options.target!.toLowerCase());
-  if (targetIndex < 0) throw new PolyarchError('USAGE', `${file}: no stage named ${JSON.stringify(options.target)}`, { badInput: true });
+  if (targetIndex < 0) throw new PolyarchError('USAGE', `${file}: no stage named ${JSON.stringify(options.target)}`);
   if (options.platforms.length === 0) throw new PolyarchError('USAGE', 'build needs at least one platform');
   const created = new Date((options.sourceDateEpoch ?? 0) * 1000);
   const compression = options.compression ?? DEFAULT_COMPRESSION;
@@ -354,11 +354,11 @@ export async function buildImages(contextDir: string, options: BuildOptions): Pr
         const pullBase = async (name: string, want: Platform, line: number): Promise<StageResult> => {
           const { endpoint, reference } = await opener.open(toLocation(name), 'read');
           let raw = await endpoint.getManifest(referenceOrLatest(reference), io).catch((error: unknown) => {
-            throw new PolyarchError('MANIFEST_UNKNOWN', `${file}:${line}: base image ${name}: ${(error as Error).message}`, { cause: error, badInput: true });
+            throw new PolyarchError('MANIFEST_UNKNOWN', `${file}:${line}: base image ${name}: ${(error as Error).message}`, { cause: error });
           });
           if (isIndex(raw.mediaType)) {
             const choice = selectEntry(parseImageIndex(raw).manifests, want);
-            if (!choice.entry) throw new PolyarchError('PLATFORM_NOT_IN_INDEX', `${file}:${line}: base image ${name} has no ${formatPlatform(want)} image`, { badInput: true });
+            if (!choice.entry) throw new PolyarchError('PLATFORM_NOT_IN_INDEX', `${file}:${line}: base image ${name} has no ${formatPlatform(want)} image`);
             raw = await endpoint.getManifest(choice.entry.digest, io);
           }
           await copyImage(endpoint, raw.digest, layout, undefined, io);
@@ -587,7 +587,7 @@ export async function buildImages(contextDir: string, options: BuildOptions): Pr
                 const downloaded = tempPathIn(layout.dir, 'download');
                 scratch.push(downloaded);
                 const got = await downloadSource(source, downloaded, { ...(i.flags.checksum !== undefined ? { checksum: sub(i.flags.checksum) } : {}), ...io }).catch((error: unknown) => {
-                  throw error instanceof PolyarchError ? new PolyarchError(error.code, `${file}:${i.line}: ${error.message}`, { cause: error, badInput: error.badInput }) : error;
+                  throw error instanceof PolyarchError ? new PolyarchError(error.code, `${file}:${i.line}: ${error.message}`, { cause: error }) : error;
                 });
                 const target = destIsDir ? posix.join(destAbs, name!) : destAbs;
                 entries.push({ path: target.slice(1), type: 'file', source: downloaded, size: got.size, mode: mode ?? 0o600, ...owner, contentKey: got.sha256 });

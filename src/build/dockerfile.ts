@@ -58,7 +58,7 @@ export function execForm(text: string): string[] | undefined {
 }
 
 export function badDockerfile(file: string, line: number, why: string): PolyarchError {
-  return new PolyarchError('USAGE', `${file}:${line}: ${why}`, { badInput: true });
+  return new PolyarchError('USAGE', `${file}:${line}: ${why}`);
 }
 
 const HEREDOC = /^<<(-?)(["']?)([A-Za-z0-9_.-]+)\2$/;

@@ -33,13 +33,13 @@ export function outputLocations(output: string, tags: readonly string[]): string
   const dest = fields.get('dest');
   const names = fields.get('name')?.split(/[;\s]+/).filter(Boolean) ?? [...tags];
   const needDest = (): string => {
-    if (!dest) throw new PolyarchError('USAGE', `--output ${output}: needs dest=`, { badInput: true });
+    if (!dest) throw new PolyarchError('USAGE', `--output ${output}: needs dest=`);
     return dest;
   };
   switch (type) {
     case 'registry':
     case 'image':
-      if (names.length === 0) throw new PolyarchError('USAGE', `--output ${output}: needs name= or -t`, { badInput: true });
+      if (names.length === 0) throw new PolyarchError('USAGE', `--output ${output}: needs name= or -t`);
       return names;
     case 'oci':
       // index.json names the image by the tag of the first name, as BuildKit does; else "latest".
@@ -51,7 +51,7 @@ export function outputLocations(output: string, tags: readonly string[]): string
     case 'tar':
       return [`tar:${needDest()}`];
     default:
-      throw new PolyarchError('USAGE', `--output type=${type ?? ''} is not supported (registry, image, oci, docker, local, tar, or a polyarch location)`, { badInput: true });
+      throw new PolyarchError('USAGE', `--output type=${type ?? ''} is not supported (registry, image, oci, docker, local, tar, or a polyarch location)`);
   }
 }
 
@@ -62,7 +62,7 @@ export function outputLocations(output: string, tags: readonly string[]): string
 export function checkOutputs(outputs: readonly string[], tags: readonly string[], platforms: number): void {
   for (const output of outputs) {
     if (platforms > 1 && outputLocations(output, tags).some((l) => l.startsWith('docker-archive:'))) {
-      throw new PolyarchError('USAGE', `--output ${output}: a docker archive holds one platform, not ${platforms}; build one --platform there, or use type=oci for all`, { badInput: true });
+      throw new PolyarchError('USAGE', `--output ${output}: a docker archive holds one platform, not ${platforms}; build one --platform there, or use type=oci for all`);
     }
   }
 }

@@ -47,7 +47,7 @@ function getFollowing(url: string, signal: AbortSignal | undefined, hops = 0): P
  */
 export async function downloadSource(url: string, file: string, options: { checksum?: string; signal?: AbortSignal } = {}): Promise<Downloaded> {
   const want = options.checksum === undefined ? undefined : /^(sha256|sha512):([0-9a-f]+)$/i.exec(options.checksum);
-  if (options.checksum !== undefined && !want) throw new PolyarchError('USAGE', `--checksum=${options.checksum}: expected sha256:HEX or sha512:HEX`, { badInput: true });
+  if (options.checksum !== undefined && !want) throw new PolyarchError('USAGE', `--checksum=${options.checksum}: expected sha256:HEX or sha512:HEX`);
   const response = await getFollowing(url, options.signal).catch((error: unknown) => {
     throw new PolyarchError('NETWORK', `${url}: ${(error as Error).message}`, { cause: error });
   });
@@ -78,7 +78,7 @@ export async function downloadSource(url: string, file: string, options: { check
     const got = checked === sha256 ? sha256Hex : checked.digest('hex');
     if (got !== want[2]!.toLowerCase()) {
       await rm(file, { force: true });
-      throw new PolyarchError('DIGEST_MISMATCH', `${url}: content is ${want[1]!.toLowerCase()}:${got}, not the --checksum given`, { badInput: true });
+      throw new PolyarchError('DIGEST_MISMATCH', `${url}: content is ${want[1]!.toLowerCase()}:${got}, not the --checksum given`);
     }
   }
   return { size, sha256: sha256Hex };

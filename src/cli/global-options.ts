@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import type { ConnectionOptions } from '../index.js';
+import { integerOption } from './option-parsers.js';
 
 /** Options every command takes (DESIGN §3). */
 export interface GlobalOptions {
@@ -9,6 +10,7 @@ export interface GlobalOptions {
   readonly json?: boolean;
   readonly quiet?: boolean;
   readonly debug?: boolean;
+  readonly timeout?: number;
 }
 
 export function addGlobalOptions(program: Command): Command {
@@ -18,6 +20,7 @@ export function addGlobalOptions(program: Command): Command {
     .option('--registry-config <dir>', "docker's config directory for credentials (default: $DOCKER_CONFIG or ~/.docker)")
     .option('--json', 'print results as JSON')
     .option('-q, --quiet', 'print only what scripts need (digests, names)')
+    .option('--timeout <seconds>', 'how long a registry connection may stay silent before it counts as cut (default 60)', integerOption('--timeout', 1, 86400))
     .option('--debug', 'show the cause chain of errors');
 }
 
@@ -32,5 +35,6 @@ export function connectionOptions(globals: GlobalOptions, signal: AbortSignal): 
     ...(globals.insecure ? { insecure: true } : {}),
     ...(globals.caFile !== undefined ? { caFile: globals.caFile } : {}),
     ...(globals.registryConfig !== undefined ? { registryConfigDir: globals.registryConfig } : {}),
+    ...(globals.timeout !== undefined ? { timeoutMs: globals.timeout * 1000 } : {}),
   };
 }

@@ -4,11 +4,6 @@ export interface PolyarchErrorOptions {
   readonly status?: number;
   readonly detail?: unknown;
   readonly cause?: unknown;
-  /**
-   * @deprecated Ignored: whether an error is bad input follows from its code alone (isBadInputCode),
-   * so the same failure always gets the same exit code. Kept so older callers still compile.
-   */
-  readonly badInput?: boolean;
 }
 
 /** Codes that mean the user's input (arguments, flags, configuration) was wrong, as opposed to a failure while working. */

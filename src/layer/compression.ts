@@ -41,13 +41,13 @@ const LEVELS: Record<CompressionKind, { min: number; max: number; fallback: numb
 export function parseCompression(kind: string | undefined, level: string | undefined): CompressionOptions {
   const name = (kind ?? 'gzip').toLowerCase();
   if (name !== 'gzip' && name !== 'zstd' && name !== 'uncompressed') {
-    throw new PolyarchError('USAGE', `compression "${kind}" is not one of gzip, zstd, uncompressed`, { badInput: true });
+    throw new PolyarchError('USAGE', `compression "${kind}" is not one of gzip, zstd, uncompressed`);
   }
   if (level === undefined) return { kind: name };
   const range = LEVELS[name];
   const value = Number(level);
   if (!Number.isInteger(value) || value < range.min || value > range.max) {
-    throw new PolyarchError('USAGE', `compression level "${level}" is out of range for ${name} (${range.min}–${range.max})`, { badInput: true });
+    throw new PolyarchError('USAGE', `compression level "${level}" is out of range for ${name} (${range.min}–${range.max})`);
   }
   return { kind: name, level: value };
 }
