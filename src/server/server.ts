@@ -215,6 +215,21 @@ async function deleteBlob(ctx: Context, name: string, digestText: string): Promi
   send(ctx.res, 202);
 }
 
+/**
+ * Reads and discards the body of a POST that mounts a blob or opens a session (clients send none);
+ * one larger than maxBlobSize is refused like a blob that large, instead of being read forever.
+ */
+async function drainWithinBlobLimit(ctx: Context): Promise<void> {
+  const max = ctx.storage.maxBlobSize;
+  const declared = lengthOf(ctx.req);
+  if (declared !== undefined && declared > max) throw blobTooLarge(max);
+  let total = 0;
+  for await (const chunk of ctx.req) {
+    total += (chunk as Buffer).length;
+    if (total > max) throw blobTooLarge(max);
+  }
+}
+
 function uploadHeaders(name: string, id: string, size: number): Record<string, string> {
   return { location: `/v2/${name}/blobs/uploads/${id}`, range: `0-${Math.max(0, size - 1)}`, 'docker-upload-uuid': id };
 }
@@ -224,7 +239,7 @@ async function startUpload(ctx: Context, name: string): Promise<void> {
   const from = ctx.url.searchParams.get('from');
   // hasBlob verifies the bytes: a damaged blob is not mounted, the client uploads it instead.
   if (mount !== null && from !== null && isDigest(mount) && NAME.test(from) && (await ctx.storage.hasBlob(from, mount))) {
-    await drain(ctx.req);
+    await drainWithinBlobLimit(ctx);
     await ctx.storage.linkBlob(name, mount);
     send(ctx.res, 201, { location: `/v2/${name}/blobs/${mount}`, 'docker-content-digest': mount });
     return;
@@ -238,7 +253,7 @@ async function startUpload(ctx: Context, name: string): Promise<void> {
     send(ctx.res, 201, { location: `/v2/${name}/blobs/${digest}`, 'docker-content-digest': digest });
     return;
   }
-  await drain(ctx.req);
+  await drainWithinBlobLimit(ctx);
   const state = await ctx.storage.startUpload(name);
   send(ctx.res, 202, { ...uploadHeaders(name, state.id, 0), range: '0-0' });
 }

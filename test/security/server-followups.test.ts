@@ -158,7 +158,7 @@ test('9.f3 a manifest stored with a hostile media type is never served with it',
   }
 });
 
-test('9.f4 maxBlobSize caps one-request pushes and upload sessions (413, nothing stored)', async () => {
+test('9.f4 maxBlobSize caps one-request pushes, upload sessions and session-opening bodies (413, nothing stored)', async () => {
   const server = await startEmbedded({ maxBlobSize: 1000 });
   try {
     const repo = 'cap/app';
@@ -172,6 +172,11 @@ test('9.f4 maxBlobSize caps one-request pushes and upload sessions (413, nothing
     const chunked = await rawRequest(`${server.url}/v2/${repo}/blobs/uploads/?digest=${digestOfBytes(big)}`, { method: 'POST', headers: { 'transfer-encoding': 'chunked' }, body: [big.subarray(0, 600), 20, big.subarray(600)] });
     assert.equal(chunked.status, 413);
     assert.equal(await blobStatus(server.url, repo, digestOfBytes(big)), 404);
+    // nor may the (ignored) body of a POST that opens a session
+    for (const headers of [{ 'content-length': big.length }, { 'transfer-encoding': 'chunked' }]) {
+      const opening = await rawRequest(`${server.url}/v2/${repo}/blobs/uploads/`, { method: 'POST', headers, body: [big.subarray(0, 500), 20, big.subarray(500)] });
+      assert.equal(opening.status, 413, `session POST with ${Object.keys(headers)[0]}`);
+    }
     // an upload session may not grow past the cap either, chunk by chunk
     const started = await fetch(`${server.url}/v2/${repo}/blobs/uploads/`, { method: 'POST' });
     const location = started.headers.get('location')!;
