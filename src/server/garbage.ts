@@ -10,11 +10,11 @@
 // the manifest that will reference it may still be on its way. Linking a blob and pushing a
 // manifest that references it refresh those times (storage.ts), so only blobs left alone for the
 // whole grace period are removed.
-import { readdir, readFile, rm, stat } from 'node:fs/promises';
-import { join } from 'node:path';
+import { link, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { isDigest, type Digest } from '../digest/digest.js';
 import { isPolyarchError, PolyarchError } from '../errors/polyarch-error.js';
-import { isTempName } from '../internal/temp-path.js';
+import { isTempName, tempPathIn } from '../internal/temp-path.js';
 import type { RegistryStorage } from './storage.js';
 
 export interface RegistryGarbageResult {
@@ -121,6 +121,31 @@ async function markReachable(storage: RegistryStorage): Promise<Set<Digest>> {
   return reachable;
 }
 
+/**
+ * Removes the blob file judged old, unless a push placed new bytes under its name since it was
+ * looked at: the file is first moved aside (atomic), and if what moved is not the file judged
+ * (another inode or mtime), it is linked back (never over a newer one) and kept.
+ */
+async function removeIfUnchanged(path: string, judged: { ino: number; mtimeMs: number }): Promise<boolean> {
+  const aside = tempPathIn(dirname(path), 'gc');
+  try {
+    await rename(path, aside);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return false;
+    throw error;
+  }
+  try {
+    const moved = await stat(aside);
+    if (moved.ino === judged.ino && moved.mtimeMs === judged.mtimeMs) return true;
+    await link(aside, path).catch((error: NodeJS.ErrnoException) => {
+      if (error.code !== 'EEXIST') throw error;
+    });
+    return false;
+  } finally {
+    await rm(aside, { force: true });
+  }
+}
+
 export async function collectRegistryGarbage(storage: RegistryStorage, options: RegistryGarbageOptions = {}): Promise<RegistryGarbageResult> {
   const grace = options.gracePeriodMs ?? DEFAULT_GC_GRACE_MS;
   if (!Number.isSafeInteger(grace) || grace < 0) throw new PolyarchError('USAGE', `gracePeriodMs must be a whole number of at least 0, not ${grace}`);
@@ -164,7 +189,11 @@ export async function collectRegistryGarbage(storage: RegistryStorage, options: 
         young++;
         continue;
       }
-      await rm(path, { force: true });
+      if (!(await removeIfUnchanged(path, info))) {
+        kept++;
+        young++;
+        continue;
+      }
       if (isDigest(digest)) gone.add(digest);
       removed++;
       bytesFreed += info.size;
