@@ -63,7 +63,8 @@ export { platformAsWritten, type NoticeHandler } from './ops/platform-input.js';
 export { explainMatch, type Explanation } from './ops/explain.js';
 
 // Embedded registry
-export { createRegistryServer, type RegistryServer, type RegistryServerOptions } from './server/server.js';
+export { collectServerGarbage, createRegistryServer, type RegistryServer, type RegistryServerOptions } from './server/server.js';
+export type { RegistryGarbageOptions, RegistryGarbageResult } from './server/garbage.js';
 
 // Build
 export { buildImages, defaultBuildCache, type BuildOptions, type BuildResult } from './build/build.js';

@@ -33,6 +33,10 @@ export interface VerifyOptions {
 /**
  * A pass-through that hashes every byte and fails the stream *before* it ends when the
  * size or digest is wrong, so a consumer never sees a clean end of bad content.
+ * The latest chunk is held back until the digest is known to match: with a declared size that
+ * is the moment the size is reached (no waiting for the source to end), without one it is the
+ * end of the source. A consumer framed by length therefore never receives a complete body of
+ * wrong bytes. Chunks are passed on as they are (held by reference, never copied).
  */
 export class VerifyStream extends Transform {
   readonly #digest: Digest;
@@ -40,6 +44,8 @@ export class VerifyStream extends Transform {
   readonly #what: string;
   readonly #hash;
   #bytes = 0;
+  #held: Buffer | undefined;
+  #verified = false;
 
   constructor(options: VerifyOptions) {
     super();
@@ -65,7 +71,19 @@ export class VerifyStream extends Transform {
       return;
     }
     this.#hash.update(chunk);
-    done(null, chunk);
+    if (this.#held) this.push(this.#held);
+    this.#held = chunk;
+    if (this.#bytes === this.#size) {
+      // Everything declared has arrived: check now and release the last chunk only if it matches.
+      const mismatch = this.#check();
+      if (mismatch) {
+        done(mismatch);
+        return;
+      }
+      this.#verified = true;
+      this.#release();
+    }
+    done();
   }
 
   override _flush(done: TransformCallback): void {
@@ -73,12 +91,25 @@ export class VerifyStream extends Transform {
       done(new SizeMismatchError(this.#what, this.#size, this.#bytes, false));
       return;
     }
-    const actual = digestFromHash(this.#hash, algorithmOf(this.#digest));
-    if (actual !== this.#digest) {
-      done(new DigestMismatchError(this.#what, this.#digest, actual, this.#bytes));
-      return;
+    if (!this.#verified) {
+      const mismatch = this.#check();
+      if (mismatch) {
+        done(mismatch);
+        return;
+      }
     }
+    this.#release();
     done();
+  }
+
+  #check(): DigestMismatchError | undefined {
+    const actual = digestFromHash(this.#hash, algorithmOf(this.#digest));
+    return actual === this.#digest ? undefined : new DigestMismatchError(this.#what, this.#digest, actual, this.#bytes);
+  }
+
+  #release(): void {
+    if (this.#held) this.push(this.#held);
+    this.#held = undefined;
   }
 }
 

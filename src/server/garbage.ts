@@ -3,18 +3,41 @@
 // referrers stay), every manifest a tag points to, and everything they reach: an index's
 // children, an image's config and layers, an artifact's blobs. Link files are not roots: a
 // client may delete a blob link of a manifest it still tags, and an upload no manifest uses
-// is garbage. Run it while nothing pushes (like distribution's garbage-collect).
-import { readdir, readFile, rm, stat } from 'node:fs/promises';
-import { join } from 'node:path';
+// is garbage.
+// It is safe beside a server running on the same root (zot's gcDelay, where distribution's
+// garbage-collect wants the registry stopped or read-only): it never touches uploads/, and a blob
+// that changed, was placed, or was linked by a repository within the grace period is kept, since
+// the manifest that will reference it may still be on its way. Linking a blob and pushing a
+// manifest that references it refresh those times (storage.ts), so only blobs left alone for the
+// whole grace period are removed.
+import { link, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { isDigest, type Digest } from '../digest/digest.js';
 import { isPolyarchError, PolyarchError } from '../errors/polyarch-error.js';
-import { isTempName } from '../internal/temp-path.js';
+import { isTempName, tempPathIn } from '../internal/temp-path.js';
 import type { RegistryStorage } from './storage.js';
 
 export interface RegistryGarbageResult {
   readonly removed: number;
+  /** Blobs kept: reachable, or unreferenced but younger than the grace period. */
   readonly kept: number;
+  /** Of `kept`, the unreferenced blobs spared because they are younger than the grace period. */
+  readonly young: number;
   readonly bytesFreed: number;
+}
+
+export interface RegistryGarbageOptions {
+  /** Unreferenced blobs touched more recently than this are kept (default one hour, zot's gcDelay). */
+  readonly gracePeriodMs?: number;
+  /** The clock (ms since the epoch); defaults to Date.now. */
+  readonly now?: () => number;
+}
+
+export const DEFAULT_GC_GRACE_MS = 60 * 60 * 1000;
+
+/** The latest moment a file was written, placed (rename sets ctime) or touched. */
+function changedAt(info: { mtimeMs: number; ctimeMs: number }): number {
+  return Math.max(info.mtimeMs, info.ctimeMs);
 }
 
 /** A link file name (the encoded part) back to its digest, from the encoded length. */
@@ -27,6 +50,31 @@ function digestOfEncoded(encoded: string): Digest | undefined {
 function digestIn(value: unknown): Digest | undefined {
   const digest = typeof value === 'object' && value !== null ? (value as { digest?: unknown }).digest : undefined;
   return typeof digest === 'string' && isDigest(digest) ? digest : undefined;
+}
+
+/** What a stored manifest refers to: manifests (index children) and leaves (config, layers, artifact blobs). */
+function partsOf(bytes: Buffer): { manifests: Digest[]; leaves: Digest[]; subject: Digest | undefined } {
+  let body: unknown;
+  try {
+    body = JSON.parse(bytes.toString('utf8'));
+  } catch {
+    return { manifests: [], leaves: [], subject: undefined }; // not JSON: it references nothing
+  }
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) return { manifests: [], leaves: [], subject: undefined };
+  const manifest = body as Record<string, unknown>;
+  const list = (value: unknown): unknown[] => (Array.isArray(value) ? value : []);
+  const digests = (values: unknown[]): Digest[] => values.map(digestIn).filter((d): d is Digest => d !== undefined);
+  return {
+    manifests: digests(list(manifest.manifests)),
+    leaves: digests([manifest.config, ...list(manifest.layers), ...list(manifest.blobs)]),
+    subject: digestIn(manifest.subject),
+  };
+}
+
+/** Every digest a stored manifest refers to: index children, config, layers, artifact blobs and subject. */
+export function referencesOf(bytes: Buffer): Digest[] {
+  const { manifests, leaves, subject } = partsOf(bytes);
+  return [...manifests, ...leaves, ...(subject ? [subject] : [])];
 }
 
 async function names(dir: string): Promise<string[]> {
@@ -66,32 +114,61 @@ async function markReachable(storage: RegistryStorage): Promise<Set<Digest>> {
       if (isPolyarchError(error) && error.code === 'MANIFEST_UNKNOWN') continue;
       throw new PolyarchError('MANIFEST_INVALID', `cannot collect garbage: manifest ${digest} cannot be read (${(error as Error).message}); nothing was removed`, { cause: error });
     }
-    let body: unknown;
-    try {
-      body = JSON.parse(bytes.toString('utf8'));
-    } catch {
-      continue; // not JSON: it references nothing
-    }
-    if (typeof body !== 'object' || body === null || Array.isArray(body)) continue;
-    const manifest = body as Record<string, unknown>;
-    for (const child of Array.isArray(manifest.manifests) ? manifest.manifests : []) {
-      const d = digestIn(child);
-      if (d) keepManifest(d);
-    }
-    const leaves = [manifest.config, ...(Array.isArray(manifest.layers) ? manifest.layers : []), ...(Array.isArray(manifest.blobs) ? manifest.blobs : [])];
-    for (const leaf of leaves) {
-      const d = digestIn(leaf);
-      if (d) reachable.add(d);
-    }
+    const { manifests, leaves } = partsOf(bytes);
+    for (const d of manifests) keepManifest(d);
+    for (const d of leaves) reachable.add(d);
   }
   return reachable;
 }
 
-export async function collectRegistryGarbage(storage: RegistryStorage): Promise<RegistryGarbageResult> {
+/**
+ * Removes the blob file judged old, unless a push placed new bytes under its name since it was
+ * looked at: the file is first moved aside (atomic), and if what moved is not the file judged
+ * (another inode or mtime), it is linked back (never over a newer one) and kept.
+ */
+async function removeIfUnchanged(path: string, judged: { ino: number; mtimeMs: number }): Promise<boolean> {
+  const aside = tempPathIn(dirname(path), 'gc');
+  try {
+    await rename(path, aside);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return false;
+    throw error;
+  }
+  try {
+    const moved = await stat(aside);
+    if (moved.ino === judged.ino && moved.mtimeMs === judged.mtimeMs) return true;
+    await link(aside, path).catch((error: NodeJS.ErrnoException) => {
+      if (error.code !== 'EEXIST') throw error;
+    });
+    return false;
+  } finally {
+    await rm(aside, { force: true });
+  }
+}
+
+export async function collectRegistryGarbage(storage: RegistryStorage, options: RegistryGarbageOptions = {}): Promise<RegistryGarbageResult> {
+  const grace = options.gracePeriodMs ?? DEFAULT_GC_GRACE_MS;
+  if (!Number.isSafeInteger(grace) || grace < 0) throw new PolyarchError('USAGE', `gracePeriodMs must be a whole number of at least 0, not ${grace}`);
   const reachable = await markReachable(storage);
+  const cutoff = (options.now ?? Date.now)() - grace;
+  // The newest link of each blob: a mount or a manifest push refreshes it.
+  const linkFiles: { path: string; digest: Digest; changed: number }[] = [];
+  const linkedAt = new Map<Digest, number>();
+  for (const repo of await storage.repositories()) {
+    const dir = join(storage.root, 'repositories', ...repo.split('/'), '_blobs');
+    for (const name of await names(dir)) {
+      const digest = digestOfEncoded(name);
+      const info = digest && (await stat(join(dir, name)).catch(() => undefined));
+      if (!digest || !info) continue;
+      linkFiles.push({ path: join(dir, name), digest, changed: changedAt(info) });
+      linkedAt.set(digest, Math.max(linkedAt.get(digest) ?? 0, changedAt(info)));
+    }
+  }
   let removed = 0;
   let kept = 0;
+  let young = 0;
   let bytesFreed = 0;
+  const gone = new Set<Digest>();
   const blobs = join(storage.root, 'blobs');
   for (const algorithm of await names(blobs)) {
     for (const encoded of await names(join(blobs, algorithm))) {
@@ -107,18 +184,25 @@ export async function collectRegistryGarbage(storage: RegistryStorage): Promise<
         kept++;
         continue;
       }
-      await rm(path, { force: true });
+      if (changedAt(info) > cutoff || (isDigest(digest) && (linkedAt.get(digest) ?? 0) > cutoff)) {
+        kept++;
+        young++;
+        continue;
+      }
+      if (!(await removeIfUnchanged(path, info))) {
+        kept++;
+        young++;
+        continue;
+      }
+      if (isDigest(digest)) gone.add(digest);
       removed++;
       bytesFreed += info.size;
     }
   }
-  // Links to removed blobs go too: a later push of the same bytes elsewhere must not revive them here.
-  for (const repo of await storage.repositories()) {
-    const dir = join(storage.root, 'repositories', ...repo.split('/'), '_blobs');
-    for (const name of await names(dir)) {
-      const digest = digestOfEncoded(name);
-      if (digest && !(await storage.blobs.has(digest))) await rm(join(dir, name), { force: true });
-    }
+  // Links to removed blobs go too (a later push of the same bytes elsewhere must not revive them
+  // here), and old links whose blob is missing; a fresh link is left to the server that wrote it.
+  for (const link of linkFiles) {
+    if (gone.has(link.digest) || (link.changed <= cutoff && !(await storage.blobs.has(link.digest)))) await rm(link.path, { force: true });
   }
-  return { removed, kept, bytesFreed };
+  return { removed, kept, young, bytesFreed };
 }

@@ -9,11 +9,12 @@ import { algorithmOf, digestOfBytes, isDigest, type Digest } from '../digest/dig
 import { isOciErrorCode } from '../errors/codes.js';
 import { isPolyarchError, PolyarchError } from '../errors/polyarch-error.js';
 import { parseJsonObject, MAX_MANIFEST_SIZE } from '../image/raw-manifest.js';
-import { baseMediaType, isImageManifest } from '../mediatype/mediatype.js';
+import { baseMediaType, isImageManifest, MANIFEST_ACCEPT } from '../mediatype/mediatype.js';
 import { HttpError, sendOciError } from './error-response.js';
 import { checkManifest } from './manifest-validation.js';
 import { loadHtpasswd, type HtpasswdAuth } from './htpasswd.js';
-import { RegistryStorage, type StorageOptions } from './storage.js';
+import { collectRegistryGarbage, type RegistryGarbageOptions, type RegistryGarbageResult } from './garbage.js';
+import { BlobTooLargeError, RegistryStorage, type StorageOptions } from './storage.js';
 import { PAGE_CSP, pageAsset, renderPage, SECURITY_HEADERS } from './ui/page.js';
 import { listRepositories } from './ui/api.js';
 
@@ -68,12 +69,30 @@ async function drain(req: IncomingMessage): Promise<void> {
 }
 
 // ---- manifests ----
+/**
+ * The Content-Type a stored manifest is served with: only one of the four manifest types PUT
+ * stores. Data stored before PUT validation may carry any string (`text/html`, a CR/LF); then the
+ * manifest's own `mediaType` field is used when it is one of the four, and otherwise
+ * `application/octet-stream`, which with nosniff no browser renders and no client mistakes for a
+ * manifest — better than a type nobody checked.
+ */
+function servedMediaType(stored: string, bytes: Buffer): string {
+  if (MANIFEST_ACCEPT.includes(stored)) return stored;
+  let own: unknown;
+  try {
+    own = (JSON.parse(bytes.toString('utf8')) as { mediaType?: unknown } | null)?.mediaType;
+  } catch {
+    own = undefined;
+  }
+  return typeof own === 'string' && MANIFEST_ACCEPT.includes(own) ? own : 'application/octet-stream';
+}
+
 async function getManifest(ctx: Context, name: string, reference: string, head: boolean): Promise<void> {
   if (!isDigest(reference) && !TAG.test(reference)) throw new HttpError('MANIFEST_INVALID', `invalid reference ${JSON.stringify(reference)}`);
   const digest = await ctx.storage.resolve(name, reference);
   const found = digest && (await ctx.storage.manifestOf(name, digest));
   if (!digest || !found) throw new HttpError('MANIFEST_UNKNOWN', undefined, { detail: { name, reference } });
-  const headers = { 'content-type': found.mediaType, 'docker-content-digest': digest, etag: `"${digest}"` };
+  const headers = { 'content-type': servedMediaType(found.mediaType, found.bytes), 'docker-content-digest': digest, etag: `"${digest}"` };
   if (head) {
     ctx.res.writeHead(200, { ...headers, 'content-length': found.bytes.length });
     ctx.res.end();
@@ -117,6 +136,8 @@ async function putManifest(ctx: Context, name: string, reference: string): Promi
   for (const d of checked.blobs) if (!missing.includes(d) && !(await ctx.storage.hasBlob(name, d))) missing.push(d);
   for (const d of checked.manifests) if (!missing.includes(d) && !(await ctx.storage.hasManifest(name, d))) missing.push(d);
   if (missing.length > 0) throw new HttpError('MANIFEST_BLOB_UNKNOWN', `unknown: ${missing.join(', ')}`, { detail: { digests: missing } });
+  // A garbage collection running beside the server sees these blobs as just used.
+  await ctx.storage.touchBlobLinks(name, checked.blobs);
   await ctx.storage.putManifest(name, digest, bytes, checked.mediaType, isDigest(reference) ? undefined : reference);
   send(ctx.res, 201, { location: `/v2/${name}/manifests/${digest}`, 'docker-content-digest': digest, ...(checked.subject ? { 'oci-subject': checked.subject } : {}) });
 }
@@ -162,6 +183,53 @@ async function getBlob(ctx: Context, name: string, digestText: string, head: boo
   await pipeline(stream, ctx.res);
 }
 
+/** 413 for a push past maxBlobSize; the rest of the body is not read, so the connection closes. */
+function blobTooLarge(limit: number): HttpError {
+  return new HttpError('SIZE_INVALID', `blob larger than the limit of ${limit} bytes`, { status: 413, headers: { connection: 'close' } });
+}
+
+/** Runs a write that may pass maxBlobSize, answering 413 when it does. */
+async function withinBlobLimit<T>(write: () => Promise<T>): Promise<T> {
+  try {
+    return await write();
+  } catch (error) {
+    if (error instanceof BlobTooLargeError) throw blobTooLarge(error.limit);
+    throw error;
+  }
+}
+
+/**
+ * DELETE of a blob link. Refused while a stored manifest of the repository is that blob or uses
+ * it: the image would then answer 404 for its own layer. The distribution-spec lists 202, 404 and
+ * 405 for this endpoint; 405 UNSUPPORTED says "not allowed on this blob now", and the message says
+ * which manifest to delete first.
+ */
+async function deleteBlob(ctx: Context, name: string, digestText: string): Promise<void> {
+  if (!isDigest(digestText)) throw new HttpError('DIGEST_INVALID');
+  await drain(ctx.req);
+  const user = await ctx.storage.manifestUsing(name, digestText);
+  if (user !== undefined) {
+    throw new HttpError('UNSUPPORTED', user === digestText ? `${digestText} is a manifest of ${name}; delete it through /manifests/` : `blob ${digestText} is used by manifest ${user} of ${name}; delete the manifest first`, { status: 405 });
+  }
+  if (!(await ctx.storage.unlinkBlob(name, digestText))) throw new HttpError('BLOB_UNKNOWN');
+  send(ctx.res, 202);
+}
+
+/**
+ * Reads and discards the body of a POST that mounts a blob or opens a session (clients send none);
+ * one larger than maxBlobSize is refused like a blob that large, instead of being read forever.
+ */
+async function drainWithinBlobLimit(ctx: Context): Promise<void> {
+  const max = ctx.storage.maxBlobSize;
+  const declared = lengthOf(ctx.req);
+  if (declared !== undefined && declared > max) throw blobTooLarge(max);
+  let total = 0;
+  for await (const chunk of ctx.req) {
+    total += (chunk as Buffer).length;
+    if (total > max) throw blobTooLarge(max);
+  }
+}
+
 function uploadHeaders(name: string, id: string, size: number): Record<string, string> {
   return { location: `/v2/${name}/blobs/uploads/${id}`, range: `0-${Math.max(0, size - 1)}`, 'docker-upload-uuid': id };
 }
@@ -171,7 +239,7 @@ async function startUpload(ctx: Context, name: string): Promise<void> {
   const from = ctx.url.searchParams.get('from');
   // hasBlob verifies the bytes: a damaged blob is not mounted, the client uploads it instead.
   if (mount !== null && from !== null && isDigest(mount) && NAME.test(from) && (await ctx.storage.hasBlob(from, mount))) {
-    await drain(ctx.req);
+    await drainWithinBlobLimit(ctx);
     await ctx.storage.linkBlob(name, mount);
     send(ctx.res, 201, { location: `/v2/${name}/blobs/${mount}`, 'docker-content-digest': mount });
     return;
@@ -179,11 +247,13 @@ async function startUpload(ctx: Context, name: string): Promise<void> {
   const digestParam = ctx.url.searchParams.get('digest');
   if (digestParam !== null) {
     const digest = parseDigestParam(digestParam);
-    if (!(await ctx.storage.putBlob(name, digest, ctx.req))) throw new HttpError('DIGEST_INVALID', `uploaded content does not match ${digest}`);
+    const declared = lengthOf(ctx.req);
+    if (declared !== undefined && declared > ctx.storage.maxBlobSize) throw blobTooLarge(ctx.storage.maxBlobSize);
+    if (!(await withinBlobLimit(() => ctx.storage.putBlob(name, digest, ctx.req)))) throw new HttpError('DIGEST_INVALID', `uploaded content does not match ${digest}`);
     send(ctx.res, 201, { location: `/v2/${name}/blobs/${digest}`, 'docker-content-digest': digest });
     return;
   }
-  await drain(ctx.req);
+  await drainWithinBlobLimit(ctx);
   const state = await ctx.storage.startUpload(name);
   send(ctx.res, 202, { ...uploadHeaders(name, state.id, 0), range: '0-0' });
 }
@@ -221,6 +291,8 @@ async function continueUpload(ctx: Context, name: string, id: string, method: st
     if (declared !== undefined && declared !== expected) throw refuse(`Content-Length ${declared} does not match Content-Range ${JSON.stringify(range)}`);
   }
   const digest = method === 'PUT' ? parseDigestParam(ctx.url.searchParams.get('digest')) : undefined;
+  const declared = lengthOf(ctx.req);
+  if (method !== 'DELETE' && declared !== undefined && state.size + declared > ctx.storage.maxBlobSize) throw blobTooLarge(ctx.storage.maxBlobSize);
   // One request at a time per session: a second one cannot know where its bytes would land.
   if (!ctx.storage.acquireUpload(state)) throw refuse('another request is writing to this upload session');
   try {
@@ -233,6 +305,7 @@ async function continueUpload(ctx: Context, name: string, id: string, method: st
       try {
         await ctx.storage.appendUpload(state, ctx.req, expected);
       } catch (error) {
+        if (error instanceof BlobTooLargeError) throw blobTooLarge(error.limit);
         if (isPolyarchError(error) && error.code === 'BLOB_UPLOAD_INVALID') throw refuse(error.message);
         throw error;
       }
@@ -344,9 +417,7 @@ async function route(ctx: Context): Promise<void> {
     } else if (method === 'GET' || method === 'HEAD') {
       return getBlob(ctx, name, rest, method === 'HEAD');
     } else if (method === 'DELETE') {
-      if (!isDigest(rest)) throw new HttpError('DIGEST_INVALID');
-      if (!(await ctx.storage.unlinkBlob(name, rest))) throw new HttpError('BLOB_UNKNOWN');
-      return send(ctx.res, 202);
+      return deleteBlob(ctx, name, rest);
     }
   }
   throw new HttpError('UNSUPPORTED', `${method} ${path} is not supported`);
@@ -359,6 +430,7 @@ function checkStorageOptions(options: StorageOptions): void {
   whole(options.uploadMaxAgeMs, 'uploadMaxAgeMs', 1);
   whole(options.maxUploadsPerRepository, 'maxUploadsPerRepository', 1);
   whole(options.maxUploads, 'maxUploads', 1);
+  if (options.maxBlobSize !== Number.POSITIVE_INFINITY) whole(options.maxBlobSize, 'maxBlobSize', 1);
 }
 
 async function readOption(path: string, what: string): Promise<Buffer> {
@@ -371,6 +443,15 @@ async function readOption(path: string, what: string): Promise<Buffer> {
 
 function isWrite(method: string): boolean {
   return method !== 'GET' && method !== 'HEAD';
+}
+
+/**
+ * `serve --gc`: collects the garbage of the registry stored at `root`, safely beside a server
+ * running there (uploads are left alone, blobs touched within the grace period are kept). Nothing
+ * is created on disk.
+ */
+export async function collectServerGarbage(root: string, options: RegistryGarbageOptions = {}): Promise<RegistryGarbageResult> {
+  return collectRegistryGarbage(new RegistryStorage(root), options);
 }
 
 export async function createRegistryServer(options: RegistryServerOptions): Promise<RegistryServer> {

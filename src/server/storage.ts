@@ -3,11 +3,11 @@
 //   repositories/<name>/_blobs/<hex>       the repository may serve that blob
 //   repositories/<name>/_manifests/<hex>   a manifest of the repository (content: its media type)
 //   repositories/<name>/_tags/<tag>        the digest the tag points at
-//   uploads/<id>                           an upload in progress (cleared on start)
+//   uploads/<id>                           an upload in progress (cleared when a server starts, never by GC)
 // Every write goes through a temp file and rename, so a kill at any moment never leaves a
 // visible partial blob, link or tag.
 import { constants, createWriteStream } from 'node:fs';
-import { mkdir, open, readdir, readFile, rename, rm, stat, truncate } from 'node:fs/promises';
+import { mkdir, open, readdir, readFile, rename, rm, stat, truncate, utimes } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { Transform, pipeline as pipelineCallback, type Readable, type TransformCallback } from 'node:stream';
@@ -18,7 +18,8 @@ import { PolyarchError, isPolyarchError } from '../errors/polyarch-error.js';
 import { writeFileAtomic } from '../store/atomic-write.js';
 import { BlobStore } from '../store/blob-store.js';
 import { removeOrphanTemps } from '../store/gc.js';
-import { collectRegistryGarbage, type RegistryGarbageResult } from './garbage.js';
+import { verifyStream } from '../digest/verify-stream.js';
+import { collectRegistryGarbage, referencesOf, type RegistryGarbageOptions, type RegistryGarbageResult } from './garbage.js';
 
 export interface UploadState {
   readonly id: string;
@@ -38,6 +39,8 @@ export interface StorageOptions {
   readonly maxUploadsPerRepository?: number;
   /** Open upload sessions in all (default 1024). */
   readonly maxUploads?: number;
+  /** Largest blob a push may store, in bytes (default: no limit, as distribution). */
+  readonly maxBlobSize?: number;
 }
 
 export const DEFAULT_UPLOAD_MAX_AGE_MS = 60 * 60 * 1000;
@@ -48,6 +51,15 @@ export const DEFAULT_MAX_UPLOADS = 1024;
 export class ChunkLengthError extends PolyarchError {
   constructor(expected: number, actual: number) {
     super('BLOB_UPLOAD_INVALID', `chunk of ${actual} bytes where the Content-Range declared ${expected}`);
+  }
+}
+
+/** A blob push past `maxBlobSize` (the bytes already written are taken back). */
+export class BlobTooLargeError extends PolyarchError {
+  readonly limit: number;
+  constructor(limit: number) {
+    super('SIZE_INVALID', `blob larger than the limit of ${limit} bytes`);
+    this.limit = limit;
   }
 }
 
@@ -64,6 +76,8 @@ export class RegistryStorage {
   readonly #maxAge: number;
   readonly #maxPerRepository: number;
   readonly #maxUploads: number;
+  /** Largest blob a push may store (Infinity: no limit). */
+  readonly maxBlobSize: number;
   #purgeTimer: NodeJS.Timeout | undefined;
   /** Blob files whose bytes were hashed and matched, by the identity (inode, size, times) of the file then. */
   readonly #verified = new Map<string, string>();
@@ -75,6 +89,7 @@ export class RegistryStorage {
     this.#maxAge = options.uploadMaxAgeMs ?? DEFAULT_UPLOAD_MAX_AGE_MS;
     this.#maxPerRepository = options.maxUploadsPerRepository ?? DEFAULT_MAX_UPLOADS_PER_REPOSITORY;
     this.#maxUploads = options.maxUploads ?? DEFAULT_MAX_UPLOADS;
+    this.maxBlobSize = options.maxBlobSize ?? Number.POSITIVE_INFINITY;
   }
 
   /** Creates the tree and drops uploads a previous run left unfinished. */
@@ -170,7 +185,8 @@ export class RegistryStorage {
         size: info.size,
         read: (part) => {
           if (part) return handle.createReadStream({ start: part.start, end: part.end });
-          const verified = new HoldLastUntilVerified(digest, info.size);
+          // The last piece is held back until the digest matched (DESIGN.md §5 rule 4).
+          const verified = verifyStream({ digest, size: info.size, what: `blob ${digest} on disk` });
           verified.on('end', () => this.#verified.set(digest, identity));
           // pipeline(): a reader that goes away closes the file too.
           pipelineCallback(handle.createReadStream({ start: 0 }), verified, () => undefined);
@@ -188,6 +204,28 @@ export class RegistryStorage {
     await writeFileAtomic(this.#repo(repository, '_blobs', encodedPart(digest)), Buffer.from(digest));
   }
 
+  /**
+   * Marks the repository's links of these blobs as just used, so a garbage collection running
+   * beside the server counts them as fresh (a manifest referencing them is being stored).
+   */
+  async touchBlobLinks(repository: string, digests: readonly Digest[]): Promise<void> {
+    const now = new Date();
+    for (const digest of digests) await utimes(this.#repo(repository, '_blobs', encodedPart(digest)), now, now).catch(() => undefined);
+  }
+
+  /**
+   * The first stored manifest of the repository that is `digest` or references it (config,
+   * layers, artifact blobs, index children, subject); undefined when none does.
+   */
+  async manifestUsing(repository: string, digest: Digest): Promise<Digest | undefined> {
+    for (const manifest of await this.manifestDigests(repository)) {
+      if (manifest === digest) return manifest;
+      const found = await this.manifestOf(repository, manifest).catch(() => undefined);
+      if (found && referencesOf(found.bytes).includes(digest)) return manifest;
+    }
+    return undefined;
+  }
+
   async unlinkBlob(repository: string, digest: Digest): Promise<boolean> {
     const path = this.#repo(repository, '_blobs', encodedPart(digest));
     const had = await exists(path);
@@ -203,7 +241,8 @@ export class RegistryStorage {
   async putBlob(repository: string, digest: Digest, content: Readable): Promise<boolean> {
     const path = join(this.root, 'uploads', `whole-${randomUUID()}`);
     try {
-      await pipeline(content, createWriteStream(path, { flags: 'wx' }));
+      // Streamed to the file, never held in memory; cut off past maxBlobSize.
+      await pipeline(content, new ChunkCounter(undefined, this.maxBlobSize), createWriteStream(path, { flags: 'wx' }));
       if (!(await this.#place(path, digest))) return false;
     } finally {
       await rm(path, { force: true });
@@ -298,7 +337,7 @@ export class RegistryStorage {
    */
   async appendUpload(state: UploadState, content: Readable, expected?: number): Promise<void> {
     const path = join(this.root, 'uploads', state.id);
-    const counter = new ChunkCounter(expected);
+    const counter = new ChunkCounter(expected, this.maxBlobSize - state.size, this.maxBlobSize);
     try {
       await pipeline(content, counter, createWriteStream(path, { flags: 'r+', start: state.size }));
       if (expected !== undefined && counter.bytes !== expected) throw new ChunkLengthError(expected, counter.bytes);
@@ -402,9 +441,9 @@ export class RegistryStorage {
     return found.sort();
   }
 
-  /** Removes the blobs no stored manifest or tag reaches (run while no push is under way); see garbage.ts. */
-  collectGarbage(): Promise<RegistryGarbageResult> {
-    return collectRegistryGarbage(this);
+  /** Removes the blobs no stored manifest or tag reaches and nobody touched within the grace period; see garbage.ts. */
+  collectGarbage(options: RegistryGarbageOptions = {}): Promise<RegistryGarbageResult> {
+    return collectRegistryGarbage(this, options);
   }
 }
 
@@ -445,47 +484,25 @@ function identityOf(info: { dev: number; ino: number; size: number; mtimeMs: num
   return `${info.dev}:${info.ino}:${info.size}:${info.mtimeMs}:${info.ctimeMs}`;
 }
 
-/** Counts a chunk's bytes and fails as soon as it is longer than its declared length. */
+/**
+ * Counts a chunk's bytes and fails as soon as it is longer than its declared length (`max`) or
+ * would take the blob past `room`, the bytes left under maxBlobSize.
+ */
 class ChunkCounter extends Transform {
   bytes = 0;
   readonly #max: number | undefined;
-  constructor(max: number | undefined) {
+  readonly #room: number;
+  readonly #limit: number;
+  constructor(max: number | undefined, room = Number.POSITIVE_INFINITY, limit = room) {
     super();
     this.#max = max;
+    this.#room = room;
+    this.#limit = limit;
   }
   override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
     this.bytes += chunk.length;
     if (this.#max !== undefined && this.bytes > this.#max) done(new ChunkLengthError(this.#max, this.bytes));
+    else if (this.bytes > this.#room) done(new BlobTooLargeError(this.#limit));
     else done(null, chunk);
-  }
-}
-
-/**
- * Passes bytes on but holds the last chunk back until the whole content hashed to `digest`:
- * a reader framed by Content-Length never sees a complete answer with wrong bytes.
- */
-class HoldLastUntilVerified extends Transform {
-  readonly #digest: Digest;
-  readonly #size: number;
-  readonly #hash;
-  #bytes = 0;
-  #held: Buffer | undefined;
-  constructor(digest: Digest, size: number) {
-    super();
-    this.#digest = digest;
-    this.#size = size;
-    this.#hash = createDigester(algorithmOf(digest));
-  }
-  override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
-    this.#bytes += chunk.length;
-    this.#hash.update(chunk);
-    const previous = this.#held;
-    this.#held = chunk;
-    done(null, previous);
-  }
-  override _flush(done: TransformCallback): void {
-    const actual = digestFromHash(this.#hash, algorithmOf(this.#digest));
-    if (this.#bytes !== this.#size || actual !== this.#digest) done(new PolyarchError('DIGEST_MISMATCH', `blob ${this.#digest} on disk holds ${this.#bytes} bytes that hash to ${actual}`));
-    else done(null, this.#held);
   }
 }

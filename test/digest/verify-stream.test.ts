@@ -50,6 +50,34 @@ describe('verifyStream', () => {
     assert.equal(result.ended, false, 'the sink was never finished');
   });
 
+  test('a mismatching blob never hands the consumer its final byte (known or unknown size, any chunking)', async () => {
+    const tampered = Buffer.from(content);
+    tampered[tampered.length - 1] = 0x41;
+    const pieces = (step: number): Buffer[] => {
+      const out: Buffer[] = [];
+      for (let at = 0; at < tampered.length; at += step) out.push(tampered.subarray(at, at + step));
+      return out;
+    };
+    for (const chunks of [[tampered], pieces(1000), pieces(7), pieces(tampered.length - 1)]) {
+      for (const size of [content.length, undefined]) {
+        const result = await feed(chunks, size === undefined ? { digest } : { digest, size });
+        assert.ok(result.error instanceof DigestMismatchError, `${chunks.length} chunks, size ${size}`);
+        assert.ok(result.seen < content.length, `${chunks.length} chunks, size ${size}: the consumer saw ${result.seen} of ${content.length} bytes`);
+      }
+    }
+  });
+
+  test('good content is released as soon as the declared size is reached, before the source ends', async () => {
+    const verifier = verifyStream({ digest, size: content.length });
+    const seen: Buffer[] = [];
+    verifier.on('data', (c: Buffer) => seen.push(c));
+    verifier.write(content.subarray(0, 100));
+    verifier.write(content.subarray(100));
+    await new Promise((r) => setImmediate(r));
+    assert.equal(Buffer.concat(seen).length, content.length, 'all bytes out without waiting for end()');
+    verifier.end();
+  });
+
   test('short read fails with SIZE_MISMATCH', async () => {
     const result = await feed([content.subarray(0, 100)], { digest, size: content.length });
     assert.ok(result.error instanceof SizeMismatchError);
