@@ -27,10 +27,10 @@ test('an untrusted certificate is a one-line TLS error naming the host, even on 
   }
 });
 
-test('a missing CA file is a USAGE error', async () => {
+test('a missing CA file is a CONFIG_INVALID error', async () => {
   const client = createRegistryClient(registry.host, { caFile: '/nonexistent/ca.pem' });
   try {
-    await rejectsWithCode(client.ping(), 'USAGE');
+    await rejectsWithCode(client.ping(), 'CONFIG_INVALID');
   } finally {
     await client.close();
   }

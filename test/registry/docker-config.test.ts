@@ -164,7 +164,7 @@ test('a missing directory reads as empty; bad JSON and missing helpers are clear
     const empty = await readDockerConfig({ dir: join(dir.path, 'nope') });
     assert.deepEqual([empty.auths, empty.credHelpers, empty.credsStore], [{}, {}, undefined]);
     await writeFile(join(dir.path, 'config.json'), '{ not json');
-    await assert.rejects(readDockerConfig({ dir: dir.path }), (e: unknown) => isPolyarchError(e) && e.code === 'USAGE' && e.message.includes('config.json'));
+    await assert.rejects(readDockerConfig({ dir: dir.path }), (e: unknown) => isPolyarchError(e) && e.code === 'CONFIG_INVALID' && e.message.includes('config.json'));
     await assert.rejects(runCredentialHelper('absent-helper', 'x.example.com', 'get', { env }), (e: unknown) => isPolyarchError(e) && e.code === 'NOT_FOUND' && e.message.includes('docker-credential-absent-helper'));
     await assert.rejects(runCredentialHelper('../evil', 'x.example.com', 'get', { env }), (e: unknown) => isPolyarchError(e) && e.code === 'USAGE');
     assert.equal(await runCredentialHelper('fake', 'unknown.example.com', 'get', { env }), undefined);
