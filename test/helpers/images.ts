@@ -3,7 +3,6 @@
 import { createCipheriv, createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { gzipSync } from 'node:zlib';
-import { pack } from 'tar-stream';
 import type { Endpoint } from '../../src/endpoint/endpoint.js';
 import type { Descriptor } from '../../src/image/descriptor.js';
 import type { RawManifest } from '../../src/image/raw-manifest.js';
@@ -12,6 +11,7 @@ import { digestOfBytes, type Digest } from '../../src/digest/digest.js';
 import { MediaType } from '../../src/mediatype/mediatype.js';
 import { buildIndex } from '../../src/image/index.js';
 import { rawFromJson } from '../../src/image/raw-manifest.js';
+import { packToBuffer } from './tar.js';
 
 /** Deterministic pseudo-random bytes (AES-CTR keystream of a seed). */
 export function seededBytes(seed: string, length: number): Buffer {
@@ -28,17 +28,9 @@ export interface GeneratedLayer {
 
 /** A gzip layer holding one file of `size` seeded random bytes. */
 export async function makeLayer(seed: string, size: number, fileName = `file-${seed.replace(/[^a-z0-9]/gi, '')}.bin`): Promise<GeneratedLayer> {
-  const tar = pack();
-  const chunks: Buffer[] = [];
-  tar.on('data', (c: unknown) => chunks.push(c as Buffer));
-  const done = new Promise<void>((resolve, reject) => {
-    tar.on('end', resolve);
-    tar.on('error', reject);
+  const uncompressed = await packToBuffer((tar) => {
+    tar.entry({ name: fileName, size, mtime: new Date(0), uid: 0, gid: 0, mode: 0o644 }, seededBytes(seed, size));
   });
-  tar.entry({ name: fileName, size, mtime: new Date(0), uid: 0, gid: 0, mode: 0o644 }, seededBytes(seed, size));
-  tar.finalize();
-  await done;
-  const uncompressed = Buffer.concat(chunks);
   const bytes = gzipSync(uncompressed, { level: 1 });
   return {
     descriptor: { mediaType: MediaType.OciLayerGzip, digest: digestOfBytes(bytes), size: bytes.length },

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { pack } from 'tar-stream';
+import { tarOf as tarEntries, type TarEntry } from '../helpers/tar.js';
 import { digestOfBytes } from '../../src/digest/digest.js';
 import { runCli } from '../helpers/run-cli.js';
 import { tempDir } from '../helpers/temp-dir.js';
@@ -18,23 +18,17 @@ interface TarItem {
   readonly hardlink?: string;
 }
 
-async function tarOf(items: readonly TarItem[]): Promise<Buffer> {
-  const tar = pack();
-  const chunks: Buffer[] = [];
-  tar.on('data', (c: unknown) => chunks.push(c as Buffer));
-  const done = new Promise<void>((resolve, reject) => {
-    tar.on('end', resolve);
-    tar.on('error', reject);
-  });
-  for (const item of items) {
-    const common = { name: item.name, mtime: new Date(0), uid: 0, gid: 0 };
-    if (item.symlink !== undefined) tar.entry({ ...common, type: 'symlink', linkname: item.symlink, mode: 0o777 });
-    else if (item.hardlink !== undefined) tar.entry({ ...common, type: 'link', linkname: item.hardlink, mode: 0o644 });
-    else tar.entry({ ...common, mode: 0o644 }, item.data ?? Buffer.alloc(0));
-  }
-  tar.finalize();
-  await done;
-  return Buffer.concat(chunks);
+/** The archive's items as tar entries: a file's bytes, or a symbolic or hard link. */
+function tarOf(items: readonly TarItem[]): Promise<Buffer> {
+  return tarEntries(
+    items.map((item): TarEntry =>
+      item.symlink !== undefined
+        ? { name: item.name, type: 'symlink', linkname: item.symlink }
+        : item.hardlink !== undefined
+          ? { name: item.name, type: 'link', linkname: item.hardlink }
+          : { name: item.name, content: item.data ?? Buffer.alloc(0) },
+    ),
+  );
 }
 
 /** An uncompressed layer holding one file. */

@@ -11,7 +11,6 @@ import { Readable } from 'node:stream';
 import { buffer } from 'node:stream/consumers';
 import { describe, test } from 'node:test';
 import { gzipSync } from 'node:zlib';
-import { pack } from 'tar-stream';
 import { digestOfBytes } from '../../src/digest/digest.js';
 import { createEndpointOpener } from '../../src/endpoint/open-endpoint.js';
 import type { Descriptor } from '../../src/image/descriptor.js';
@@ -22,39 +21,10 @@ import { MediaType } from '../../src/mediatype/mediatype.js';
 import { parseLocation } from '../../src/reference/location.js';
 import { buildSuite } from '../helpers/build-suite.js';
 import { runCli } from '../helpers/run-cli.js';
+import { tarOf, type TarEntry } from '../helpers/tar.js';
 import { tempDir } from '../helpers/temp-dir.js';
 
-interface Entry {
-  readonly name: string;
-  readonly type?: 'file' | 'directory' | 'symlink' | 'link' | 'character-device' | 'block-device' | 'fifo';
-  readonly linkname?: string;
-  readonly content?: string;
-  readonly mode?: number;
-}
-
-/** A tar of `entries`, in order, exactly as named (no cleaning: hostile names stay hostile). */
-async function tarOf(entries: readonly Entry[]): Promise<Buffer> {
-  const tar = pack();
-  const chunks: Buffer[] = [];
-  tar.on('data', (c: unknown) => chunks.push(c as Buffer));
-  const done = new Promise<void>((resolve, reject) => {
-    tar.on('end', resolve);
-    tar.on('error', reject);
-  });
-  for (const e of entries) {
-    const type = e.type ?? 'file';
-    const body = type === 'file' ? Buffer.from(e.content ?? `content of ${e.name}\n`) : undefined;
-    const header = { name: e.name, type, mode: e.mode ?? (type === 'directory' ? 0o755 : 0o644), mtime: new Date(0), uid: 0, gid: 0, ...(e.linkname !== undefined ? { linkname: e.linkname } : {}), ...(body ? { size: body.length } : {}) };
-    await new Promise<void>((resolve, reject) => {
-      const callback = (error?: Error | null) => (error ? reject(error) : resolve());
-      if (body) tar.entry(header, body, callback);
-      else tar.entry(header, callback);
-    });
-  }
-  tar.finalize();
-  await done;
-  return Buffer.concat(chunks);
-}
+type Entry = TarEntry;
 
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
