@@ -10,38 +10,14 @@ import { digestOfBytes, encodedPart, type Digest } from '../../src/digest/digest
 import { createRegistryServer } from '../../src/server/server.js';
 import { startEmbedded } from '../helpers/embedded.js';
 import { ociCode, rawRequest } from '../helpers/raw-http.js';
+import { OCI_MANIFEST, OCI_CONFIG, pushBlob, pushManifest } from '../helpers/registry-push.js';
 import { runCli } from '../helpers/run-cli.js';
 import { tempDir } from '../helpers/temp-dir.js';
 
-const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
-const LAYER = 'application/vnd.oci.image.layer.v1.tar+gzip';
-const CONFIG = 'application/vnd.oci.image.config.v1+json';
 
 let dir: { path: string; remove: () => Promise<void> };
 before(async () => (dir = await tempDir()));
 after(() => dir.remove());
-
-interface Desc {
-  readonly mediaType: string;
-  readonly digest: Digest;
-  readonly size: number;
-}
-
-async function pushBlob(url: string, repo: string, content: string | Buffer, mediaType = LAYER): Promise<Desc> {
-  const bytes = Buffer.from(content);
-  const digest = digestOfBytes(bytes);
-  const res = await fetch(`${url}/v2/${repo}/blobs/uploads/?digest=${digest}`, { method: 'POST', headers: { 'content-type': 'application/octet-stream' }, body: bytes });
-  assert.equal(res.status, 201, await res.text());
-  return { mediaType, digest, size: bytes.length };
-}
-
-async function pushManifest(url: string, repo: string, reference: string | undefined, body: Record<string, unknown>): Promise<Desc> {
-  const bytes = Buffer.from(JSON.stringify(body));
-  const digest = digestOfBytes(bytes);
-  const res = await fetch(`${url}/v2/${repo}/manifests/${reference ?? digest}`, { method: 'PUT', headers: { 'content-type': body.mediaType as string }, body: bytes });
-  assert.equal(res.status, 201, await res.text());
-  return { mediaType: body.mediaType as string, digest, size: bytes.length };
-}
 
 async function blobStatus(url: string, repo: string, digest: Digest): Promise<number> {
   const res = await fetch(`${url}/v2/${repo}/blobs/${digest}`);
@@ -78,7 +54,7 @@ test('9.f1 serve --gc beside a live server on the same root keeps open uploads a
     assert.equal(await blobStatus(server.url, repo, digestOfBytes(whole)), 200);
     // the fresh blob is still served, and its manifest can now be pushed
     assert.equal(await blobStatus(server.url, repo, fresh.digest), 200, 'a blob pushed moments before GC is kept (grace period)');
-    const config = await pushBlob(server.url, repo, '{"os":"linux","architecture":"amd64"}', CONFIG);
+    const config = await pushBlob(server.url, repo, '{"os":"linux","architecture":"amd64"}', OCI_CONFIG);
     await pushManifest(server.url, repo, 'v1', { schemaVersion: 2, mediaType: OCI_MANIFEST, config, layers: [fresh] });
 
     // with no grace period an unreferenced blob does go (the collection still collects)
@@ -97,7 +73,7 @@ test('9.f2 DELETE of a blob a stored manifest of the repository uses is refused 
   try {
     const repo = 'del/app';
     const layer = await pushBlob(server.url, repo, 'layer in use');
-    const config = await pushBlob(server.url, repo, '{"os":"linux","architecture":"arm64"}', CONFIG);
+    const config = await pushBlob(server.url, repo, '{"os":"linux","architecture":"arm64"}', OCI_CONFIG);
     const manifest = await pushManifest(server.url, repo, 'v1', { schemaVersion: 2, mediaType: OCI_MANIFEST, config, layers: [layer] });
     const untagged = await pushBlob(server.url, repo, 'layer of an untagged manifest');
     await pushManifest(server.url, repo, undefined, { schemaVersion: 2, mediaType: OCI_MANIFEST, config, layers: [untagged] });
@@ -127,7 +103,7 @@ test('9.f3 a manifest stored with a hostile media type is never served with it',
   const { url } = await server.listen(0, '127.0.0.1');
   try {
     const repo = 'planted/app';
-    const withType = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: OCI_MANIFEST, config: { mediaType: CONFIG, digest: `sha256:${'a'.repeat(64)}`, size: 2 }, layers: [] }));
+    const withType = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: OCI_MANIFEST, config: { mediaType: OCI_CONFIG, digest: `sha256:${'a'.repeat(64)}`, size: 2 }, layers: [] }));
     const withoutType = Buffer.from('<html><script>alert(1)</script></html>');
     // stored type → what the answer may say for a manifest that names its own type / one that does not
     const cases: [string, string, string][] = [

@@ -7,40 +7,14 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { digestOfBytes, encodedPart, type Digest } from '../../src/digest/digest.js';
 import { startEmbedded, type EmbeddedHandle } from '../helpers/embedded.js';
+import { OCI_MANIFEST, OCI_INDEX, OCI_CONFIG, pushBlob, pushManifest, type Desc } from '../helpers/registry-push.js';
 import { runCli } from '../helpers/run-cli.js';
 import { tempDir } from '../helpers/temp-dir.js';
 
-const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
-const OCI_INDEX = 'application/vnd.oci.image.index.v1+json';
-const LAYER = 'application/vnd.oci.image.layer.v1.tar+gzip';
-const CONFIG = 'application/vnd.oci.image.config.v1+json';
 
 let dir: { path: string; remove: () => Promise<void> };
 before(async () => (dir = await tempDir()));
 after(() => dir.remove());
-
-interface Desc {
-  readonly mediaType: string;
-  readonly digest: Digest;
-  readonly size: number;
-}
-
-async function pushBlob(url: string, repo: string, content: string, mediaType = LAYER): Promise<Desc> {
-  const bytes = Buffer.from(content);
-  const digest = digestOfBytes(bytes);
-  const res = await fetch(`${url}/v2/${repo}/blobs/uploads/?digest=${digest}`, { method: 'POST', headers: { 'content-type': 'application/octet-stream' }, body: bytes });
-  assert.equal(res.status, 201, await res.text());
-  return { mediaType, digest, size: bytes.length };
-}
-
-async function pushManifest(url: string, repo: string, reference: string | undefined, body: Record<string, unknown>): Promise<Desc> {
-  const bytes = Buffer.from(JSON.stringify(body));
-  const digest = digestOfBytes(bytes);
-  const mediaType = body.mediaType as string;
-  const res = await fetch(`${url}/v2/${repo}/manifests/${reference ?? digest}`, { method: 'PUT', headers: { 'content-type': mediaType }, body: bytes });
-  assert.equal(res.status, 201, await res.text());
-  return { mediaType, digest, size: bytes.length };
-}
 
 function image(config: Desc, layers: Desc[], extra: Record<string, unknown> = {}): Record<string, unknown> {
   return { schemaVersion: 2, mediaType: OCI_MANIFEST, config, layers, ...extra };
@@ -60,8 +34,8 @@ test('7.1 GC keeps every blob a tag or a stored manifest reaches (indexes, confi
   const shared = await pushBlob(server.url, repo, 'layer shared by every image');
   const uniqueA = await pushBlob(server.url, repo, 'layer only in A');
   const uniqueB = await pushBlob(server.url, repo, 'layer only in B');
-  const configA = await pushBlob(server.url, repo, JSON.stringify({ os: 'linux', architecture: 'amd64' }), CONFIG);
-  const configB = await pushBlob(server.url, repo, JSON.stringify({ os: 'linux', architecture: 'arm64' }), CONFIG);
+  const configA = await pushBlob(server.url, repo, JSON.stringify({ os: 'linux', architecture: 'amd64' }), OCI_CONFIG);
+  const configB = await pushBlob(server.url, repo, JSON.stringify({ os: 'linux', architecture: 'arm64' }), OCI_CONFIG);
   const manifestA = await pushManifest(server.url, repo, undefined, image(configA, [shared, uniqueA]));
   const manifestB = await pushManifest(server.url, repo, undefined, image(configB, [shared, uniqueB]));
   const index = await pushManifest(server.url, repo, 'multi', { schemaVersion: 2, mediaType: OCI_INDEX, manifests: [{ ...manifestA, platform: { os: 'linux', architecture: 'amd64' } }, { ...manifestB, platform: { os: 'linux', architecture: 'arm64' } }] });
@@ -71,7 +45,7 @@ test('7.1 GC keeps every blob a tag or a stored manifest reaches (indexes, confi
   const signature = await pushBlob(server.url, repo, 'signature payload', 'application/vnd.example.signature');
   const referrer = await pushManifest(server.url, repo, undefined, image(empty, [signature], { artifactType: 'application/vnd.example.signature', subject: manifestA }));
   // an image that is tagged, then untagged and deleted: its unique blobs must go, the shared layer stays
-  const configC = await pushBlob(server.url, repo, JSON.stringify({ os: 'linux', architecture: 's390x' }), CONFIG);
+  const configC = await pushBlob(server.url, repo, JSON.stringify({ os: 'linux', architecture: 's390x' }), OCI_CONFIG);
   const uniqueC = await pushBlob(server.url, repo, 'layer only in C');
   const manifestC = await pushManifest(server.url, repo, 'old', image(configC, [shared, uniqueC]));
   assert.equal((await fetch(`${server.url}/v2/${repo}/manifests/old`, { method: 'DELETE' })).status, 202);
@@ -80,7 +54,7 @@ test('7.1 GC keeps every blob a tag or a stored manifest reaches (indexes, confi
   const other = 'gc/other';
   const mounted = await fetch(`${server.url}/v2/${other}/blobs/uploads/?mount=${shared.digest}&from=${repo}`, { method: 'POST' });
   assert.equal(mounted.status, 201);
-  const configO = await pushBlob(server.url, other, JSON.stringify({ os: 'linux', architecture: 'riscv64' }), CONFIG);
+  const configO = await pushBlob(server.url, other, JSON.stringify({ os: 'linux', architecture: 'riscv64' }), OCI_CONFIG);
   const manifestO = await pushManifest(server.url, other, 'latest', image(configO, [shared]));
   // The server now refuses these deletes (9.f2); data written before that may lack the links.
   await rm(join(root, 'repositories', 'gc', 'other', '_blobs', encodedPart(manifestO.digest)));
