@@ -127,6 +127,9 @@ async function main(): Promise<void> {
     stderr: terminalSafe(process.stderr),
     stdin: process.stdin,
   });
+  // Once an interrupted command has unwound, stop: a stalled connection must not keep the process
+  // waiting for its timeout (stdout and stderr are synchronous for files, pipes and terminals).
+  if (controller.signal.aborted) process.exit(code);
   process.exitCode = code;
 }
 

@@ -59,6 +59,34 @@ export interface Fetcher {
 
 const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
 
+/**
+ * undici does not give up a connection attempt (a TLS handshake to a peer that never answers)
+ * when the request's signal aborts; the caller must not wait for the connect timeout. A response
+ * that still arrives after the abort is discarded.
+ */
+function untilAborted(pending: Promise<Dispatcher.ResponseData>, signal: AbortSignal | undefined, onAbandon?: () => void): Promise<Dispatcher.ResponseData> {
+  if (!signal) return pending;
+  return new Promise((resolve, reject) => {
+    const onAbort = (): void => {
+      onAbandon?.();
+      reject(signal.reason);
+      pending.then((late) => discardBody(late.body), () => undefined);
+    };
+    if (signal.aborted) return onAbort();
+    signal.addEventListener('abort', onAbort, { once: true });
+    pending.then(
+      (value) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(value);
+      },
+      (error: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(error);
+      },
+    );
+  });
+}
+
 export function createFetcher(options: FetcherOptions = {}): Fetcher {
   let agent: Promise<Agent> | undefined;
   const dispatcher = (): Promise<Agent> =>
@@ -80,6 +108,7 @@ export function createFetcher(options: FetcherOptions = {}): Fetcher {
       });
     })());
   const userAgent = options.userAgent ?? 'polyarch';
+  let abandoned = false;
 
   return {
     async fetch(req) {
@@ -94,13 +123,17 @@ export function createFetcher(options: FetcherOptions = {}): Fetcher {
       for (;;) {
         let res: Dispatcher.ResponseData;
         try {
-          res = await request(url, {
-            dispatcher: d,
-            method: method as Dispatcher.HttpMethod,
-            headers: mayCarryCredentials(owner, url) ? headers : withoutCredentials(headers),
-            body: body ?? null,
-            ...(req.signal ? { signal: req.signal } : {}),
-          });
+          res = await untilAborted(
+            request(url, {
+              dispatcher: d,
+              method: method as Dispatcher.HttpMethod,
+              headers: mayCarryCredentials(owner, url) ? headers : withoutCredentials(headers),
+              body: body ?? null,
+              ...(req.signal ? { signal: req.signal } : {}),
+            }),
+            req.signal,
+            () => (abandoned = true),
+          );
         } catch (error) {
           throw translateError(error, method, url, req.signal);
         }
@@ -135,7 +168,10 @@ export function createFetcher(options: FetcherOptions = {}): Fetcher {
       }
     },
     async close() {
-      if (agent) await (await agent.catch(() => undefined))?.close();
+      // A graceful close waits for every request still connecting; after an abort that can be a
+      // handshake that never ends, so connections are then torn down instead.
+      const opened = agent && (await agent.catch(() => undefined));
+      if (opened) await (abandoned ? opened.destroy() : opened.close());
     },
   };
 }
