@@ -2,10 +2,10 @@
 // compared with the tree afterwards (diff.ts) to find what the step changed. Links are never
 // followed (a symlink is recorded as a link, its target as text), so a tree a hostile base image
 // made cannot lead the walk outside it. Extended attributes are not read: Node has no call for them.
-import { lstat, readdir, readlink, realpath } from 'node:fs/promises';
+import { lstatSync, readdirSync, readlinkSync, type BigIntStats } from 'node:fs';
+import { realpath } from 'node:fs/promises';
 import { join, posix } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { BigIntStats } from 'node:fs';
 
 export type NodeType = 'file' | 'directory' | 'symlink' | 'fifo' | 'socket' | 'char-device' | 'block-device';
 
@@ -50,8 +50,11 @@ export interface SnapshotOptions {
  */
 const CLOCK_TICK_NS = 20_000_000n;
 
-/** How many lstat/readdir calls run at once: enough to keep the thread pool busy. */
-const CONCURRENCY = 16;
+/**
+ * The walk makes synchronous lstat and readdir calls (several times faster than one promise a
+ * call, far more so on a loaded machine) and gives the event loop back after this long.
+ */
+const SLICE_MS = 15;
 
 function typeOf(stats: BigIntStats): NodeType {
   if (stats.isFile()) return 'file';
@@ -90,9 +93,9 @@ function isMissing(error: unknown): boolean {
 }
 
 /**
- * Records every path below `root` with lstat, never following a link. Directories are read a few
- * at a time; memory grows by one small record per path. A name that disappears during the walk
- * (or is not valid UTF-8, so cannot be named as a string) is listed in `unreadable`.
+ * Records every path below `root` with lstat, never following a link. Memory grows by one small
+ * record per path; the event loop is given back every few milliseconds. A name that disappears
+ * during the walk (or is not valid UTF-8, so cannot be named as a string) is listed in `unreadable`.
  */
 export async function snapshotTree(root: string, options: SnapshotOptions = {}): Promise<Snapshot> {
   const base = await realpath(root);
@@ -100,79 +103,42 @@ export async function snapshotTree(root: string, options: SnapshotOptions = {}):
   const excluded = new Set(exclude);
   const entries = new Map<string, SnapshotEntry>();
   const unreadable: string[] = [];
-  const pending: string[] = []; // relative paths still to lstat
   const directories: string[] = ['']; // relative directories still to read
-  let failure: unknown;
-
-  const record = async (rel: string): Promise<void> => {
-    const host = join(base, rel);
-    let stats: BigIntStats;
-    try {
-      stats = await lstat(host, { bigint: true });
-    } catch (error) {
-      if (!isMissing(error)) throw error;
-      unreadable.push(rel);
-      return;
-    }
-    const type = typeOf(stats);
-    let linkname: string | undefined;
-    if (type === 'symlink') {
-      try {
-        linkname = await readlink(host);
-      } catch (error) {
-        if (!isMissing(error)) throw error;
-        unreadable.push(rel);
-        return;
-      }
-    }
-    entries.set(rel, new Entry(type, Number(stats.mode & 0o7777n), Number(stats.uid), Number(stats.gid), Number(stats.size), Number(stats.nlink), stats.mtimeNs, stats.ctimeNs, stats.ino, stats.dev, linkname));
-    if (type === 'directory') directories.push(rel);
-  };
-
-  const list = async (dir: string): Promise<void> => {
+  let sliceStart = performance.now();
+  let count = 0;
+  for (let dir = directories.pop(); dir !== undefined; dir = directories.pop()) {
     let names: string[];
     try {
-      names = await readdir(join(base, dir));
+      names = readdirSync(join(base, dir));
     } catch (error) {
       if (!isMissing(error)) throw error;
-      return; // replaced while walking: its own entry says what it was
+      continue; // replaced while walking: its own entry says what it was
     }
     for (const name of names) {
+      if ((++count & 0xff) === 0 && performance.now() - sliceStart > SLICE_MS) {
+        await new Promise((resume) => setImmediate(resume));
+        options.signal?.throwIfAborted();
+        sliceStart = performance.now();
+      }
       const rel = dir === '' ? name : `${dir}/${name}`;
-      if (!excluded.has(rel)) pending.push(rel); // a name that is not UTF-8 fails lstat as decoded: unreadable
-    }
-  };
-
-  const worker = async (): Promise<void> => {
-    for (;;) {
-      if (failure !== undefined) return;
-      options.signal?.throwIfAborted();
-      const rel = pending.pop();
-      if (rel !== undefined) {
-        await record(rel);
+      if (excluded.has(rel)) continue;
+      const host = join(base, rel);
+      let stats: BigIntStats;
+      let linkname: string | undefined;
+      try {
+        stats = lstatSync(host, { bigint: true });
+        if (stats.isSymbolicLink()) linkname = readlinkSync(host);
+      } catch (error) {
+        if (!isMissing(error)) throw error;
+        unreadable.push(rel); // gone, or a name that is not UTF-8 (lstat of its decoded form fails)
         continue;
       }
-      const dir = directories.pop();
-      if (dir !== undefined) {
-        await list(dir);
-        continue;
-      }
-      return;
+      const type = typeOf(stats);
+      entries.set(rel, new Entry(type, Number(stats.mode & 0o7777n), Number(stats.uid), Number(stats.gid), Number(stats.size), Number(stats.nlink), stats.mtimeNs, stats.ctimeNs, stats.ino, stats.dev, linkname));
+      if (type === 'directory') directories.push(rel);
     }
-  };
-
-  // Workers stop when both queues are empty, though another worker may still be about to add to
-  // them: run rounds until a round finds nothing left.
-  while (pending.length > 0 || directories.length > 0) {
-    await Promise.all(
-      Array.from({ length: CONCURRENCY }, () =>
-        worker().catch((error: unknown) => {
-          failure ??= error;
-        }),
-      ),
-    );
-    if (failure !== undefined) throw failure;
   }
+  options.signal?.throwIfAborted();
   // Return only once the clock has moved past the newest ctime seen, so that any change made after
   // this snapshot gives a different ctime (ctime cannot be set from user space; mtime can).
   let newest = 0n;
