@@ -87,6 +87,10 @@ const BASE: readonly Entry[] = [
   { name: 'lib/libx.so', type: 'symlink', linkname: 'libx.so.1' },
   { name: 'lib/hard-a', content: 'hard pair\n' },
   { name: 'lib/hard-b', type: 'link', linkname: 'lib/hard-a' },
+  { name: 'lib/pair-x', content: 'pair\n' },
+  { name: 'lib/pair-y', type: 'link', linkname: 'lib/pair-x' },
+  { name: 'lib/trio-1', content: 'trio\n' },
+  { name: 'lib/trio-2', type: 'link', linkname: 'lib/trio-1' },
   { name: 'tmp/', type: 'directory', mode: 0o1777 },
 ];
 
@@ -203,6 +207,8 @@ describe('diffTree: a step\'s changes as a layer', () => {
     execFileSync('mkfifo', [join(root, 'new/pipe')]);
     await rm(join(root, 'etc/fifo-spot'));
     execFileSync('mkfifo', [join(root, 'etc/fifo-spot')]);
+    await appendFile(join(root, 'lib/pair-y'), 'changed through one name\n'); // both names in the layer, still one file
+    await rm(join(root, 'lib/trio-2')); // the other name loses a link: in the layer again, alone
     await rename(join(root, 'bin/tool'), join(root, 'bin/tool.old'));
     await writeFile(join(root, 'bin/tool'), '#!/bin/sh\necho TOOL\n', { mode: 0o755 });
 
@@ -210,9 +216,11 @@ describe('diffTree: a step\'s changes as a layer', () => {
     const byPath = new Map(changes.entries.map((e) => [`${e.type} ${e.path}`, e]));
     const kinds = (type: LayerEntry['type']) => changes.entries.filter((e) => e.type === type).map((e) => e.path);
 
-    assert.deepEqual(kinds('whiteout').sort(), ['etc/fifo-spot', 'etc/gone', 'olddir'], 'one whiteout per deleted top path; none below a replaced directory');
+    assert.deepEqual(kinds('whiteout').sort(), ['etc/fifo-spot', 'etc/gone', 'lib/trio-2', 'olddir'], 'one whiteout per deleted top path; none below a replaced directory');
     assert.deepEqual(kinds('opaque'), ['remade']);
-    assert.deepEqual(kinds('link').sort(), ['new/two', 'new/to-base'].sort());
+    assert.deepEqual(kinds('link').sort(), ['lib/pair-y', 'new/to-base', 'new/two']);
+    assert.equal(byPath.get('link lib/pair-y')?.linkname, 'lib/pair-x');
+    assert.ok(byPath.has('file lib/trio-1'));
     assert.equal(byPath.get('link new/two')?.linkname, 'new/one');
     assert.equal(byPath.get('link new/to-base')?.linkname, 'lib/libx.so.1', 'the base file a new link names is in the layer, and carries the bytes');
     assert.ok(byPath.has('file lib/libx.so.1'));
@@ -249,6 +257,12 @@ describe('diffTree: a step\'s changes as a layer', () => {
     const replay = join(work.path, 'replay');
     await materialize(replay, [bufferLayer(baseTar), layer]);
     assert.deepEqual(await describeTree(replay), await describeTree(root, new Set(['new/pipe', 'etc/fifo-spot'])));
+  });
+
+  test('a snapshot stops when its signal aborts', async () => {
+    const root = join(work.path, 'aborted');
+    await materialize(root, [bufferLayer(baseTar)]);
+    await assert.rejects(snapshotTree(root, { signal: AbortSignal.abort() }), { name: 'AbortError' });
   });
 
   test('an unchanged tree gives an empty diff', async () => {
