@@ -14,7 +14,12 @@ import { compressor, layerMediaType, DEFAULT_COMPRESSION, type CompressionOption
 export interface LayerEntry {
   /** Path inside the image, without a leading slash. */
   readonly path: string;
-  readonly type: 'file' | 'directory' | 'symlink';
+  /**
+   * 'link': a hard link to the entry `linkname` names, which this layer holds too (written earlier:
+   * its path sorts first). 'whiteout': `path` was deleted (written as `dir/.wh.name`). 'opaque': the
+   * directory `path` hides everything lower layers put in it (written as `path/.wh..wh..opq`).
+   */
+  readonly type: 'file' | 'directory' | 'symlink' | 'link' | 'whiteout' | 'opaque';
   /** For files: where the bytes come from on disk. */
   readonly source?: string;
   readonly size?: number;
@@ -25,7 +30,7 @@ export interface LayerEntry {
   readonly mtimeMs?: number;
   /** Stands for source and mtime in the cache key when the source file is scratch (heredocs). */
   readonly contentKey?: string;
-  /** For symlinks: the target. */
+  /** For symlinks: the target. For hard links: the linked entry's path. */
   readonly linkname?: string;
 }
 
@@ -46,13 +51,13 @@ class Hasher extends Transform {
   }
 }
 
-/** The directories the entries sit in that they do not list themselves, shallowest first. */
+/** The directories the entries sit in (an opaque marker's too) that they do not list themselves, shallowest first. */
 export function missingParents(entries: readonly LayerEntry[]): string[] {
-  const listed = new Set(entries.map((e) => e.path));
+  const listed = new Set(entries.filter((e) => e.type !== 'whiteout' && e.type !== 'opaque').map((e) => e.path));
   const missing = new Set<string>();
   for (const e of entries) {
     const parts = e.path.split('/');
-    for (let i = 1; i < parts.length; i++) {
+    for (let i = 1; i < parts.length + (e.type === 'opaque' ? 1 : 0); i++) {
       const dir = parts.slice(0, i).join('/');
       if (!listed.has(dir)) missing.add(dir);
     }
@@ -60,9 +65,25 @@ export function missingParents(entries: readonly LayerEntry[]): string[] {
   return [...missing].sort();
 }
 
-/** One entry a path (the last given wins), in byte order of path: a reproducible tar's order. */
-function ordered(entries: readonly LayerEntry[]): LayerEntry[] {
-  return [...new Map(entries.map((e) => [e.path, e])).values()].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+const WHITEOUT = '.wh.';
+const OPAQUE = '.wh..wh..opq';
+
+/** The name an entry has in the tar, without a directory's trailing slash (whiteouts and opaque markers are files of their own). */
+export function tarPathOf(entry: Pick<LayerEntry, 'path' | 'type'>): string {
+  if (entry.type === 'opaque') return `${entry.path}/${OPAQUE}`;
+  if (entry.type !== 'whiteout') return entry.path;
+  const slash = entry.path.lastIndexOf('/');
+  return `${entry.path.slice(0, slash + 1)}${WHITEOUT}${entry.path.slice(slash + 1)}`;
+}
+
+/** Tar order: the code-unit order of paths. */
+export function comparePaths(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/** One entry a tar name (the last given wins), in byte order of name: a reproducible tar's order. */
+function ordered(entries: readonly LayerEntry[]): [string, LayerEntry][] {
+  return [...new Map(entries.map((e) => [tarPathOf(e), e])).entries()].sort(([a], [b]) => comparePaths(a, b));
 }
 
 /** Writes `entries` (parent directories included: see missingParents) as one compressed layer. */
@@ -73,17 +94,21 @@ export async function writeLayer(entries: readonly LayerEntry[], options: { file
   const compression = options.compression ?? DEFAULT_COMPRESSION;
   const done = pipeline(tar, uncompressed, compressor(compression), compressed, createWriteStream(options.file, { flags: 'wx' }));
   try {
-    for (const entry of ordered(entries)) {
-      const header = { name: entry.type === 'directory' ? `${entry.path}/` : entry.path, mode: entry.mode, uid: entry.uid, gid: entry.gid, mtime: options.mtime, type: entry.type };
+    for (const [name, entry] of ordered(entries)) {
+      const header = { name: entry.type === 'directory' ? `${name}/` : name, mode: entry.mode, uid: entry.uid, gid: entry.gid, mtime: options.mtime };
       if (entry.type === 'directory') {
-        tar.entry(header);
+        tar.entry({ ...header, type: 'directory' });
         continue;
       }
-      if (entry.type === 'symlink') {
-        tar.entry({ ...header, linkname: entry.linkname ?? '' });
+      if (entry.type === 'symlink' || entry.type === 'link') {
+        tar.entry({ ...header, type: entry.type, linkname: entry.linkname ?? '' });
         continue;
       }
-      const sink = tar.entry({ ...header, size: entry.size ?? 0 });
+      if (entry.type === 'whiteout' || entry.type === 'opaque') {
+        tar.entry({ ...header, type: 'file', size: 0 }, Buffer.alloc(0));
+        continue;
+      }
+      const sink = tar.entry({ ...header, type: 'file', size: entry.size ?? 0 });
       await pipeline(createReadStream(entry.source!), sink);
     }
     tar.finalize();

@@ -1,0 +1,149 @@
+// What a directory tree holds, path by path, as lstat sees it: taken before a build step runs and
+// compared with the tree afterwards (diff.ts) to find what the step changed. Links are never
+// followed (a symlink is recorded as a link, its target as text), so a tree a hostile base image
+// made cannot lead the walk outside it. Extended attributes are not read: Node has no call for them.
+import { lstatSync, readdirSync, readlinkSync, type BigIntStats } from 'node:fs';
+import { realpath } from 'node:fs/promises';
+import { join, posix } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+export type NodeType = 'file' | 'directory' | 'symlink' | 'fifo' | 'socket' | 'char-device' | 'block-device';
+
+/** One path's facts. Times are nanoseconds since the epoch; `ino` and `dev` identify the file itself. */
+export interface SnapshotEntry {
+  readonly type: NodeType;
+  /** Permission bits with setuid, setgid and sticky (mode & 0o7777). */
+  readonly mode: number;
+  readonly uid: number;
+  readonly gid: number;
+  readonly size: number;
+  readonly nlink: number;
+  readonly mtimeNs: bigint;
+  readonly ctimeNs: bigint;
+  readonly ino: bigint;
+  readonly dev: bigint;
+  /** For symlinks: the target, as written. */
+  readonly linkname: string | undefined;
+}
+
+export interface Snapshot {
+  /** The tree's root as a real, symlink-free path. */
+  readonly root: string;
+  /** Every path below the root (relative, '/'-separated, no leading slash; the root itself is not listed). */
+  readonly entries: ReadonlyMap<string, SnapshotEntry>;
+  /** Paths left out with everything below them (mount points the caller owns). */
+  readonly exclude: readonly string[];
+  /** Names that vanished while the walk read them, or that cannot be named as text (not valid UTF-8). */
+  readonly unreadable: readonly string[];
+}
+
+export interface SnapshotOptions {
+  /** Relative paths to leave out, each with everything below it. */
+  readonly exclude?: readonly string[];
+  readonly signal?: AbortSignal;
+}
+
+/**
+ * File times come from the kernel's coarse clock, which moves one tick (1 to 10 ms) at a time: a
+ * change made within the tick of a file's last change leaves its ctime as it was. Twice the
+ * longest tick.
+ */
+const CLOCK_TICK_NS = 20_000_000n;
+
+/**
+ * The walk makes synchronous lstat and readdir calls (several times faster than one promise a
+ * call, far more so on a loaded machine) and gives the event loop back after this long.
+ */
+const SLICE_MS = 15;
+
+function typeOf(stats: BigIntStats): NodeType {
+  if (stats.isFile()) return 'file';
+  if (stats.isDirectory()) return 'directory';
+  if (stats.isSymbolicLink()) return 'symlink';
+  if (stats.isFIFO()) return 'fifo';
+  if (stats.isSocket()) return 'socket';
+  if (stats.isCharacterDevice()) return 'char-device';
+  return 'block-device';
+}
+
+/** Fixed-shape record: every instance shares one hidden class, so 100k of them stay small. */
+class Entry implements SnapshotEntry {
+  constructor(
+    readonly type: NodeType,
+    readonly mode: number,
+    readonly uid: number,
+    readonly gid: number,
+    readonly size: number,
+    readonly nlink: number,
+    readonly mtimeNs: bigint,
+    readonly ctimeNs: bigint,
+    readonly ino: bigint,
+    readonly dev: bigint,
+    readonly linkname: string | undefined,
+  ) {}
+}
+
+function normalized(path: string): string {
+  return posix.normalize(path.replace(/^\/+/, '')).replace(/\/+$/, '');
+}
+
+function isMissing(error: unknown): boolean {
+  const code = (error as NodeJS.ErrnoException).code;
+  return code === 'ENOENT' || code === 'ENOTDIR';
+}
+
+/**
+ * Records every path below `root` with lstat, never following a link. Memory grows by one small
+ * record per path; the event loop is given back every few milliseconds. A name that disappears
+ * during the walk (or is not valid UTF-8, so cannot be named as a string) is listed in `unreadable`.
+ */
+export async function snapshotTree(root: string, options: SnapshotOptions = {}): Promise<Snapshot> {
+  const base = await realpath(root);
+  const exclude = (options.exclude ?? []).map(normalized).filter((p) => p !== '' && p !== '.');
+  const excluded = new Set(exclude);
+  const entries = new Map<string, SnapshotEntry>();
+  const unreadable: string[] = [];
+  const directories: string[] = ['']; // relative directories still to read
+  let sliceStart = performance.now();
+  let count = 0;
+  for (let dir = directories.pop(); dir !== undefined; dir = directories.pop()) {
+    let names: string[];
+    try {
+      names = readdirSync(join(base, dir));
+    } catch (error) {
+      if (!isMissing(error)) throw error;
+      continue; // replaced while walking: its own entry says what it was
+    }
+    for (const name of names) {
+      if ((++count & 0xff) === 0 && performance.now() - sliceStart > SLICE_MS) {
+        await new Promise((resume) => setImmediate(resume));
+        options.signal?.throwIfAborted();
+        sliceStart = performance.now();
+      }
+      const rel = dir === '' ? name : `${dir}/${name}`;
+      if (excluded.has(rel)) continue;
+      const host = join(base, rel);
+      let stats: BigIntStats;
+      let linkname: string | undefined;
+      try {
+        stats = lstatSync(host, { bigint: true });
+        if (stats.isSymbolicLink()) linkname = readlinkSync(host);
+      } catch (error) {
+        if (!isMissing(error)) throw error;
+        unreadable.push(rel); // gone, or a name that is not UTF-8 (lstat of its decoded form fails)
+        continue;
+      }
+      const type = typeOf(stats);
+      entries.set(rel, new Entry(type, Number(stats.mode & 0o7777n), Number(stats.uid), Number(stats.gid), Number(stats.size), Number(stats.nlink), stats.mtimeNs, stats.ctimeNs, stats.ino, stats.dev, linkname));
+      if (type === 'directory') directories.push(rel);
+    }
+  }
+  options.signal?.throwIfAborted();
+  // Return only once the clock has moved past the newest ctime seen, so that any change made after
+  // this snapshot gives a different ctime (ctime cannot be set from user space; mtime can).
+  let newest = 0n;
+  for (const entry of entries.values()) if (entry.ctimeNs > newest) newest = entry.ctimeNs;
+  const wait = newest + CLOCK_TICK_NS - BigInt(Date.now()) * 1_000_000n;
+  if (wait > 0n) await sleep(Number(wait > CLOCK_TICK_NS ? CLOCK_TICK_NS : wait) / 1e6 + 1, undefined, options.signal ? { signal: options.signal } : {});
+  return { root: base, entries, exclude, unreadable };
+}
