@@ -103,6 +103,12 @@ describe('binfmt: tiny ELF executables', () => {
     }
   });
 
+  test('variants share their architecture\'s executable', () => {
+    assert.deepEqual(tinyElf(parsePlatform('linux/amd64/v3')), tinyElf(parsePlatform('linux/amd64')));
+    assert.deepEqual(tinyElf(parsePlatform('linux/arm/v8')), tinyElf(parsePlatform('linux/arm/v5')));
+    assert.deepEqual(tinyElf(parsePlatform('linux/aarch64')), tinyElf(parsePlatform('linux/arm64/v8')));
+  });
+
   test('unknown platforms and bad statuses are refused', () => {
     assert.throws(() => tinyElf(parsePlatform('linux/sparc64')), (e: unknown) => e instanceof PolyarchError && e.code === 'INVALID_PLATFORM' && e.message.includes('linux/sparc64'));
     assert.throws(() => tinyElf(parsePlatform('windows/amd64')), (e: unknown) => e instanceof PolyarchError && e.code === 'INVALID_PLATFORM');
@@ -200,6 +206,18 @@ describe('binfmt: a procfs of our own', () => {
   let dir: { path: string; remove: () => Promise<void> };
   before(async () => (dir = await tempDir()));
   after(async () => dir.remove());
+
+  test('a probe directory that allows no execution is an error, not a missing platform', async () => {
+    const noexec = join(dir.path, 'noexec');
+    await mkdir(noexec);
+    const mounted = await new Promise<number | null>((resolve) => spawn('mount', ['-t', 'tmpfs', '-o', 'noexec', 'tmpfs', noexec]).on('close', resolve));
+    assert.equal(mounted, 0);
+    try {
+      await assert.rejects(detectEmulation({ tempDir: noexec }), (error: unknown) => error instanceof PolyarchError && error.code === 'DENIED' && /noexec/.test(error.message));
+    } finally {
+      await new Promise((resolve) => spawn('umount', [noexec]).on('close', resolve));
+    }
+  });
 
   test('an unmounted binfmt_misc has no handlers; amd64 still runs natively', async () => {
     const report = await detectEmulation({ procRoot: join(dir.path, 'empty') });

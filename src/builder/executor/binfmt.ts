@@ -8,7 +8,7 @@ import { spawn } from 'node:child_process';
 import { access, chmod, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { constants } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { PolyarchError } from '../../errors/polyarch-error.js';
 import { normalizePlatform } from '../../platform/normalize.js';
 import { formatPlatform, type Platform } from '../../platform/platform.js';
@@ -118,7 +118,8 @@ export const EMULATION_PLATFORMS: readonly Platform[] = ARCHES.flatMap((a) =>
 function specFor(platform: Platform): ArchSpec | undefined {
   const p = normalizePlatform(platform);
   if (p.os !== 'linux') return undefined;
-  return ARCHES.find((a) => a.architecture === p.architecture && a.variants.includes(p.variant));
+  // A variant (amd64/v3, arm/v8) needs the same executable format and the same handler.
+  return ARCHES.find((a) => a.architecture === p.architecture);
 }
 
 /** The platforms of `platforms`, or every known one for 'all'; each must be one polyarch knows. */
@@ -373,9 +374,12 @@ export async function readBinfmtHandlers(options: BinfmtOptions = {}): Promise<{
 function execute(path: string, signal: AbortSignal | undefined): Promise<number | undefined> {
   return new Promise((resolve, reject) => {
     const child = spawn(path, [], { stdio: 'ignore', ...(signal ? { signal } : {}) });
-    child.on('error', () => {
+    child.on('error', (error: NodeJS.ErrnoException) => {
       if (signal?.aborted) reject(signal.reason as Error);
-      else resolve(undefined); // ENOEXEC (unknown format), EINVAL, ENOENT (no interpreter)…
+      else if (error.code === 'EACCES') {
+        // Not the format: the directory refuses to execute anything (a noexec mount).
+        reject(new PolyarchError('DENIED', `cannot execute a probe in ${dirname(path)} (EACCES, a noexec mount?): set TMPDIR to a directory that allows it`, { cause: error }));
+      } else resolve(undefined); // ENOEXEC (unknown format), EINVAL, ENOENT (no interpreter)…
     });
     child.on('close', (code) => resolve(code ?? undefined));
   });
