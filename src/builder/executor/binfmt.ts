@@ -392,15 +392,17 @@ const PROBE_STATUS = 42;
 async function probeKernel(specs: readonly ArchSpec[], options: BinfmtOptions): Promise<Set<ArchSpec>> {
   const dir = await mkdtemp(join(options.tempDir ?? tmpdir(), 'polyarch-probe-'));
   try {
-    const results = await Promise.all(
-      specs.map(async (spec) => {
-        const path = join(dir, `probe-${spec.architecture}`);
-        const platform: Platform = { os: 'linux', architecture: spec.architecture, ...(spec.variants[0] ? { variant: spec.variants[0] } : {}) };
-        await writeFile(path, tinyElf(platform, { exitStatus: PROBE_STATUS, bypassHandlers: true }), { mode: 0o700 });
-        await chmod(path, 0o700);
-        return [spec, (await execute(path, options.signal)) === PROBE_STATUS] as const;
-      }),
-    );
+    // Every file is written and closed before any runs: a child forked while another probe is
+    // still open for writing would make that probe's exec fail with ETXTBSY.
+    const probes: { spec: ArchSpec; path: string }[] = [];
+    for (const spec of specs) {
+      const path = join(dir, `probe-${spec.architecture}`);
+      const platform: Platform = { os: 'linux', architecture: spec.architecture, ...(spec.variants[0] ? { variant: spec.variants[0] } : {}) };
+      await writeFile(path, tinyElf(platform, { exitStatus: PROBE_STATUS, bypassHandlers: true }), { mode: 0o700 });
+      await chmod(path, 0o700);
+      probes.push({ spec, path });
+    }
+    const results = await Promise.all(probes.map(async ({ spec, path }) => [spec, (await execute(path, options.signal)) === PROBE_STATUS] as const));
     return new Set(results.filter(([, ok]) => ok).map(([spec]) => spec));
   } finally {
     await rm(dir, { recursive: true, force: true });
