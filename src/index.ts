@@ -72,3 +72,26 @@ export { parseByteSize, pruneBuildCache, releaseBuildResult, type PruneOptions, 
 export { buildMetadata, checkOutputs, exportBuild, outputAttribute, outputLocations, type ExportOptions } from './build/outputs.js';
 export { parseCompression, type CompressionKind, type CompressionOptions } from './layer/compression.js';
 export { annotationsFor, parseAnnotation, type Annotation, type AnnotationTarget } from './build/annotations.js';
+
+// Emulation (binfmt_misc handlers for qemu-user), for RUN steps on foreign platforms
+export {
+  EMULATION_PLATFORMS,
+  detectEmulation,
+  handlerMatches,
+  installEmulation,
+  parseBinfmtHandler,
+  readBinfmtHandlers,
+  registerLine,
+  requireEmulation,
+  tinyElf,
+  uninstallEmulation,
+  type BinfmtHandler,
+  type BinfmtMiscState,
+  type BinfmtOptions,
+  type EmulationReport,
+  type EmulationStatus,
+  type InstallEmulationOptions,
+  type InstallResult,
+  type TinyElfOptions,
+  type UninstallResult,
+} from './builder/executor/binfmt.js';

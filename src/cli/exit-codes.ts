@@ -50,6 +50,7 @@ export const EXIT_CODES: Readonly<Record<ErrorCode, ExitCode>> = {
   NETWORK: EXIT_FAILURE,
   TLS: EXIT_FAILURE,
   ADDRESS_IN_USE: EXIT_FAILURE,
+  EMULATION_MISSING: EXIT_FAILURE,
   UNKNOWN: EXIT_FAILURE,
   // Not failures of the command
   INTERRUPTED: EXIT_INTERRUPTED,

@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import type { CliContext } from './context.js';
 import { PolyarchError, hintFor, isPolyarchError } from '../index.js';
+import { registerBinfmt } from './commands/binfmt.js';
 import { registerBuild } from './commands/build.js';
 import { registerPrune } from './commands/prune.js';
 import { registerCopy } from './commands/copy.js';
@@ -41,6 +42,7 @@ function buildProgram(context: CliContext): Command {
   registerServe(program, context);
   registerBuild(program, context);
   registerPrune(program, context);
+  registerBinfmt(program, context);
   const all = (c: Command): Command[] => [c, ...c.commands.flatMap(all)];
   for (const command of all(program).slice(1)) command.exitOverride().configureOutput({ writeOut: (s) => context.stdout.write(s), writeErr: () => undefined });
   return program;

@@ -45,6 +45,8 @@ export const LOCAL_ERROR_CODES = [
   'SERVER_ERROR',
   /** Whoever read our standard output went away (`| head -1`): not a failure. */
   'OUTPUT_CLOSED',
+  /** A platform's programs cannot run on this machine: no binfmt_misc handler (qemu-user), or no qemu binary. */
+  'EMULATION_MISSING',
   'UNKNOWN',
 ] as const;
 

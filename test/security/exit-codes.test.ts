@@ -50,6 +50,7 @@ const EXPECTED: Readonly<Record<string, number>> = {
   NETWORK: 1,
   TLS: 1,
   ADDRESS_IN_USE: 1,
+  EMULATION_MISSING: 1,
   UNKNOWN: 1,
   INTERRUPTED: 130,
   OUTPUT_CLOSED: 0,
