@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { lstat, mkdir, readFile, readdir, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
+import { Readable, Writable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import { createBubblewrapExecutor, resolveUser } from '../../src/builder/executor/bubblewrap.js';
 import type { RunOptions } from '../../src/builder/executor/executor.js';
@@ -83,6 +83,14 @@ describe('a step on the amd64 root', () => {
     assert.equal((await runIn(rootfs, ['true'])).exitCode, 0);
     // Killed by a signal inside: 128 + n, as a shell reports it.
     assert.equal((await runIn(rootfs, ['sh', '-c', 'kill -9 $$'])).exitCode, 137);
+  });
+
+  test('standard input reaches the step; without one it reads end-of-file', async () => {
+    const rootfs = await freshRoot();
+    assert.equal((await runIn(rootfs, ['sh', '-c', 'cat; echo done'], { stdin: Readable.from(['hello ', 'step\n']) })).stdout, 'hello step\ndone\n');
+    assert.equal((await runIn(rootfs, ['sh', '-c', 'cat; echo done'])).stdout, 'done\n');
+    const big = 'x'.repeat(1 << 20);
+    assert.equal((await runIn(rootfs, ['wc', '-c'], { stdin: Readable.from([big]) })).stdout.trim(), String(1 << 20));
   });
 
   test('its environment is exactly the one given', async () => {
@@ -215,6 +223,35 @@ describe('a step on the amd64 root', () => {
     const a = await stat(join(rootfs, 'a'));
     const b = await stat(join(rootfs, 'b'));
     assert.deepEqual([a.uid, a.gid, b.uid, b.gid], [0, 0, 42, 43]);
+  });
+
+  test('run by an ordinary user: the step is root (or its USER) over the caller’s files, and what it creates is the caller’s', async () => {
+    if (process.getuid?.() !== 0) return; // needs root to become someone else
+    // A world-readable place the ordinary user (nobody) can reach, holding its own copy of the root.
+    const place = join('/tmp', `polyarch-executor-nobody-${randomBytes(4).toString('hex')}`);
+    try {
+      await mkdir(place, { mode: 0o755 });
+      const rootfs = await copyBusyboxRoot('amd64', join(place, 'root'));
+      spawnSync('chown', ['-R', '65534:65534', rootfs]);
+      const module = new URL('../../src/builder/executor/bubblewrap.js', import.meta.url).href;
+      const script = `
+        import { createBubblewrapExecutor } from ${JSON.stringify(module)};
+        const ex = createBubblewrapExecutor();
+        for (const user of ['', 'app']) {
+          const r = await ex.run({ args: ['sh', '-c', 'id -u; stat -c %u /bin/busybox; touch /by-' + (user || 'root')] },
+            { rootfs: ${JSON.stringify(rootfs)}, platform: { os: 'linux', architecture: 'amd64' }, env: { PATH: '/bin' }, cwd: '/', user, mounts: [], network: 'none', stdout: process.stdout, stderr: process.stderr });
+          process.stdout.write('exit ' + r.exitCode + '\\n');
+        }`;
+      const child = spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, '--input-type=module', '-e', script], { encoding: 'utf8' });
+      assert.equal(child.status, 0, child.stderr);
+      // Inside: the one mapped id is the step's; the caller's files appear as that id.
+      assert.equal(child.stdout, '0\n0\nexit 0\n1000\n1000\nexit 0\n');
+      // On disk: whatever the step made belongs to the caller.
+      for (const name of ['by-root', 'by-app']) assert.equal((await stat(join(rootfs, name))).uid, 65534);
+      assert.deepEqual((await readdir(rootfs)).sort(), ['bin', 'by-app', 'by-root', 'etc', 'home', 'root', 'tmp']);
+    } finally {
+      await rm(place, { recursive: true, force: true });
+    }
   });
 
   test('aborting kills the step and everything it started, at once', async () => {

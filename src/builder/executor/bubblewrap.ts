@@ -369,6 +369,7 @@ function spawnSandbox(program: string, plan: ArgumentPlan, options: RunOptions):
       killGroup(child);
     };
     options.signal?.addEventListener('abort', onAbort, { once: true });
+    if (options.signal?.aborted === true) onAbort();
 
     child.once('error', (error: NodeJS.ErrnoException) => {
       options.signal?.removeEventListener('abort', onAbort);
@@ -419,12 +420,11 @@ function spawnSandbox(program: string, plan: ArgumentPlan, options: RunOptions):
   });
 }
 
+/** The step's output into the caller's stream, at the pace the caller reads it (the step blocks meanwhile). */
 function forward(from: Readable | null, to: Writable, tap?: (chunk: Buffer) => void): void {
   if (from === null) return;
-  from.on('data', (chunk: Buffer) => {
-    tap?.(chunk);
-    to.write(chunk);
-  });
+  if (tap !== undefined) from.on('data', tap);
+  from.pipe(to, { end: false });
 }
 
 function killGroup(child: ChildProcess): void {
