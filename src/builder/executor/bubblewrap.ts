@@ -16,7 +16,7 @@
 // fix-binary flag (F) had their interpreter opened at registration, so it runs inside the sandbox
 // without any file of qemu in the root.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { lstat, open, readFile, readdir, readlink, rm, rmdir, writeFile, type FileHandle } from 'node:fs/promises';
+import { lstat, open, readFile, readdir, readlink, realpath, rm, rmdir, writeFile, type FileHandle } from 'node:fs/promises';
 import { constants as osConstants, hostname as hostHostname } from 'node:os';
 import { join, posix, relative, sep } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
@@ -194,9 +194,10 @@ async function hostFile(path: string, fallback: string): Promise<string> {
 async function runInBubblewrap(program: string, unshareProgram: string, step: RunStep, options: RunOptions): Promise<RunResult> {
   options.signal?.throwIfAborted();
   if (step.args.length === 0) throw new PolyarchError('USAGE', 'cannot run an empty command');
-  const rootfs = options.rootfs;
-  const rootFacts = await lstat(rootfs).catch(() => undefined);
-  if (!rootFacts?.isDirectory()) throw new PolyarchError('NOT_FOUND', `cannot run a step in ${JSON.stringify(rootfs)}: not a directory`);
+  // resolveInRoot needs the root as a real path; the step's own paths are resolved below it.
+  const rootfs = await realpath(options.rootfs).catch(() => undefined);
+  const rootFacts = rootfs === undefined ? undefined : await lstat(rootfs);
+  if (rootfs === undefined || !rootFacts?.isDirectory()) throw new PolyarchError('NOT_FOUND', `cannot run a step in ${JSON.stringify(options.rootfs)}: not a directory`);
   if (!posix.isAbsolute(options.cwd)) throw new PolyarchError('USAGE', `cannot run in working directory ${JSON.stringify(options.cwd)}: it must be absolute`);
   const cwdFacts = await lstat(await resolveInRoot(rootfs, options.cwd, { followFinal: true })).catch(() => undefined);
   if (!cwdFacts?.isDirectory()) throw new PolyarchError('NOT_FOUND', `cannot run in working directory ${JSON.stringify(options.cwd)}: no such directory in the root`);
