@@ -13,6 +13,9 @@ const REQUIRED_PROGRAMS = [
   { program: 'chromium', pkg: 'chromium' },
   { program: 'umoci', pkg: 'umoci' },
   { program: 'zstd', pkg: 'zstd' },
+  { program: 'bwrap', pkg: 'bubblewrap' },
+  { program: 'qemu-aarch64-static', pkg: 'qemu-user-static' },
+  { program: 'update-binfmts', pkg: 'binfmt-support' },
 ];
 
 const missing = REQUIRED_PROGRAMS.filter(({ program }) => spawnSync('sh', ['-c', `command -v ${program}`]).status !== 0);

@@ -1,0 +1,94 @@
+// How a build runs one step (a RUN, or `polyarch run`) inside a stage's root filesystem. The build
+// receives an Executor as an option, so it never knows which sandbox runs the step: bubblewrap on
+// Linux today (bubblewrap.ts), something else later, a recording fake nowhere (tests run the real one).
+import type { Readable, Writable } from 'node:stream';
+import type { Platform } from '../../platform/platform.js';
+
+/** What to run: the argv itself. The shell form (`RUN echo hi`) is turned into `[...SHELL, 'echo hi']` by the caller. */
+export interface RunStep {
+  /** argv[0] is looked up in the step's PATH inside the root when it has no slash, as execvp does. */
+  readonly args: readonly string[];
+}
+
+/**
+ * A host directory made visible at `target` (an absolute path inside the root). Read-only unless
+ * `readOnly: false`: Dockerfile `--mount=type=bind` is read-only by default, `type=cache` is not.
+ */
+export interface BindMount {
+  readonly type: 'bind';
+  readonly source: string;
+  readonly target: string;
+  readonly readOnly: boolean;
+}
+
+/** An empty, private tmpfs at `target` (`--mount=type=tmpfs`): gone when the step ends. */
+export interface TmpfsMount {
+  readonly type: 'tmpfs';
+  readonly target: string;
+  /** Upper bound in bytes; the kernel's default (half the memory) when omitted. */
+  readonly sizeBytes?: number;
+  /** Permission bits of the mount's root (default 0o755). */
+  readonly mode?: number;
+}
+
+/**
+ * A read-only file at `target` holding `content`, never written to the root (`--mount=type=secret`:
+ * the bytes come from memory, so a secret given by environment variable never touches the disk).
+ */
+export interface DataMount {
+  readonly type: 'data';
+  readonly target: string;
+  readonly content: string | Uint8Array;
+  /** Permission bits of the file (default 0o400, as BuildKit's secrets). */
+  readonly mode?: number;
+}
+
+/** One mount a step asked for. Targets are resolved inside the root (symlinks there cannot lead outside it). */
+export type Mount = BindMount | TmpfsMount | DataMount;
+
+/**
+ * `default`: the host's network (no separate bridge without a daemon, as buildah's chroot isolation);
+ * `host`: the same, said explicitly; `none`: a private network namespace with only `lo`.
+ */
+export type NetworkMode = 'default' | 'none' | 'host';
+
+export interface RunOptions {
+  /** The stage's root filesystem on the host: mounted read-write as `/`, the step's writes land there. Absolute and trusted (its contents are not). */
+  readonly rootfs: string;
+  /** The platform the root's binaries are for; foreign ones run through the kernel's binfmt_misc handlers. */
+  readonly platform: Platform;
+  /**
+   * The step's whole environment: nothing of the caller's leaks in. Set PATH and HOME here. The
+   * one addition is PWD, set to `cwd` (bubblewrap always sets it; every shell would too).
+   */
+  readonly env: Readonly<Record<string, string>>;
+  /** Working directory inside the root (absolute); it must exist (WORKDIR creates it). */
+  readonly cwd: string;
+  /** `uid[:gid]` or `name[:group]`, names looked up in the root's /etc/passwd and /etc/group; empty means root. */
+  readonly user: string;
+  readonly mounts: readonly Mount[];
+  readonly network: NetworkMode;
+  /** Fed to the step's standard input; it reads end-of-file when omitted. */
+  readonly stdin?: Readable;
+  readonly stdout: Writable;
+  readonly stderr: Writable;
+  /** Host name inside the step (default "polyarch"; the host's own with network `host`). */
+  readonly hostname?: string;
+  /** Contents for /etc/resolv.conf and /etc/hosts; by default the host's (network default/host) or loopback-only ones (none). */
+  readonly resolvConf?: string;
+  readonly hosts?: string;
+  /** Aborting kills the step and everything it started; `run` then rejects with the signal's reason. */
+  readonly signal?: AbortSignal;
+}
+
+export interface RunResult {
+  /** The step's exit code; 128 + n when it was killed by signal n (as a shell reports it). */
+  readonly exitCode: number;
+  /** Set when the sandbox itself ended by a signal (the step is then gone too). */
+  readonly signal?: string;
+}
+
+export interface Executor {
+  /** Runs one step to its end. Rejects only when the step could not be started or was aborted; a failing step resolves with its exit code. */
+  run(step: RunStep, options: RunOptions): Promise<RunResult>;
+}
