@@ -17,7 +17,7 @@ import { copyImage } from '../ops/copy.js';
 import { referenceOrLatest, toLocation, type withOpener } from '../ops/session.js';
 import { applyLayer, type RecordedFacts } from '../layer/extract.js';
 import { touchCachedBlob } from './build-cache.js';
-import { badDockerfile, parseDockerfile, type Instruction } from './dockerfile.js';
+import { badDockerfile, flagValue, parseDockerfile, type Instruction } from './dockerfile.js';
 import { StageState, type PlatformContext, type Stage, type StageConfig } from './stage.js';
 
 /** The endpoint opener a build runs with. */
@@ -104,7 +104,8 @@ export async function stageBase(ctx: PlatformContext, index: number): Promise<St
   const stage = ctx.stages[index]!;
   const { from } = stage;
   const baseName = ctx.substitute(from.args[0] ?? '', ctx.args.global, from.line);
-  const stagePlatform = normalizePlatform(from.flags.platform ? parsePlatform(ctx.substitute(from.flags.platform, ctx.args.global, from.line)) : ctx.platform);
+  const platformFlag = flagValue(from, 'platform');
+  const stagePlatform = normalizePlatform(platformFlag ? parsePlatform(ctx.substitute(platformFlag, ctx.args.global, from.line)) : ctx.platform);
   const earlier = ctx.stages.findIndex((s, i) => i < index && s.name === baseName.toLowerCase());
   const state = earlier >= 0 ? (await ctx.buildStage(earlier)).derive() : baseName === 'scratch' ? StageState.scratch() : await ctx.bases.pull(baseName, stagePlatform, from.line);
   state.setPlatform(stagePlatform);

@@ -11,7 +11,7 @@ import { tempPathIn } from '../../internal/temp-path.js';
 import { MediaType } from '../../mediatype/mediatype.js';
 import { applyLayer, type RecordedFacts } from '../../layer/extract.js';
 import { missingParents, writeLayer, type LayerEntry } from '../../layer/writer.js';
-import { badDockerfile, type Instruction } from '../dockerfile.js';
+import { badDockerfile, flagValue, flagValues, type Instruction } from '../dockerfile.js';
 import { excludeFilter, type ContextFilter } from '../context-filter.js';
 import { cachedLayer } from '../layer-cache.js';
 import { isPattern, patternSource } from '../glob.js';
@@ -135,7 +135,8 @@ function keptParents(context: string, source: string, path: string): string {
 
 /** The owner --chown names (root without it), with user and group names read from the stage as built so far. */
 async function ownerOf(i: Instruction, state: StageState, ctx: PlatformContext, sub: (t: string) => string): Promise<Owner> {
-  if (i.flags.chown === undefined) return { uid: 0, gid: 0 };
+  const chown = flagValue(i, 'chown');
+  if (chown === undefined) return { uid: 0, gid: 0 };
   // Names come from the stage as built so far: files this build added, else the layers.
   const readStageFile = async (path: string) => {
     const added = state.files.get(path);
@@ -143,7 +144,7 @@ async function ownerOf(i: Instruction, state: StageState, ctx: PlatformContext, 
     if (text !== undefined) return text;
     return ctx.readOnce(state, `file ${path}`, () => fileFromLayers(ctx.layout, state.layers, path));
   };
-  const owner = await resolveOwner(sub(i.flags.chown), readStageFile);
+  const owner = await resolveOwner(sub(chown), readStageFile);
   if (typeof owner === 'string') throw badDockerfile(ctx.file, i.line, owner);
   return owner;
 }
@@ -170,28 +171,32 @@ export async function copyInstruction(i: Instruction, state: StageState, ctx: Pl
   if (i.keyword === 'COPY' && sources.some(isRemoteSource)) throw badDockerfile(file, i.line, 'COPY does not take URLs; ADD does');
   const owner = await ownerOf(i, state, ctx, sub);
   // Only an explicit --chown replaces the owners files from a stage, an image or an archive had.
-  const chown = i.flags.chown !== undefined ? owner : undefined;
-  const mode = i.flags.chmod !== undefined ? Number.parseInt(i.flags.chmod, 8) : undefined;
-  if (mode !== undefined && !Number.isSafeInteger(mode)) throw badDockerfile(file, i.line, `--chmod=${i.flags.chmod} is not an octal mode`);
+  const chown = flagValue(i, 'chown') !== undefined ? owner : undefined;
+  const chmod = flagValue(i, 'chmod');
+  const mode = chmod !== undefined ? Number.parseInt(chmod, 8) : undefined;
+  if (mode !== undefined && !Number.isSafeInteger(mode)) throw badDockerfile(file, i.line, `--chmod=${chmod} is not an octal mode`);
   const destAbs = posix.resolve(state.workdir, dest);
   // --parents keeps each source's directories under the destination (BuildKit's flag).
-  const parents = i.flags.parents !== undefined && i.flags.parents !== 'false';
+  const parentsFlag = flagValue(i, 'parents');
+  const parents = parentsFlag !== undefined && parentsFlag !== 'false';
   const destIsDir = dest.endsWith('/') || sources.length > 1 || parents;
   const entries: LayerEntry[] = [];
-  if (i.flags.from !== undefined) {
-    const fromName = sub(i.flags.from).toLowerCase();
+  const excludes = flagValues(i, 'exclude');
+  const fromFlag = flagValue(i, 'from');
+  if (fromFlag !== undefined) {
+    const fromName = sub(fromFlag).toLowerCase();
     const index = stages.findIndex((s, n) => s.name === fromName || String(n) === fromName);
     if (index < 0) {
       // Not a stage: an image, unpacked once per build and platform, then copied from like a context.
-      const { root, recorded } = await ctx.bases.unpack(sub(i.flags.from), state.config as Platform, i.line);
+      const { root, recorded } = await ctx.bases.unpack(sub(fromFlag), state.config as Platform, i.line);
       for (const source of sources) {
         // `..` stops at the image's root, as inside a container.
         const named = join(root, posix.resolve('/', source));
         // The image's links point into the image, as inside a container; never at the host.
         const path = await followInRoot(root, named, file, i.line, source);
         const info = await lstat(path).catch(() => undefined);
-        if (!info) throw badDockerfile(file, i.line, `COPY --from=${i.flags.from}: ${source} not found in the image`);
-        const copied = excludeFilter(i.excludes, info.isDirectory() ? path : dirname(path));
+        if (!info) throw badDockerfile(file, i.line, `COPY --from=${fromFlag}: ${source} not found in the image`);
+        const copied = excludeFilter(excludes, info.isDirectory() ? path : dirname(path));
         if (!copied(path)) continue;
         const target = info.isDirectory() ? destAbs : destIsDir ? posix.join(destAbs, posix.basename(named)) : destAbs;
         entries.push(...(await contextEntries(path, target.slice(1), recordedFacts(root, recorded, chown, mode), copied)));
@@ -201,9 +206,9 @@ export async function copyInstruction(i: Instruction, state: StageState, ctx: Pl
       for (const source of sources) {
         const prefix = posix.resolve('/', source).slice(1);
         const matched = [...from.files.values()].filter((e) => e.path === prefix || e.path.startsWith(`${prefix}/`));
-        if (matched.length === 0) throw badDockerfile(file, i.line, `COPY --from=${i.flags.from}: ${source} was not added by that stage`);
+        if (matched.length === 0) throw badDockerfile(file, i.line, `COPY --from=${fromFlag}: ${source} was not added by that stage`);
         // --exclude patterns match paths below the source (a file source: its own name).
-        const copied = excludeFilter(i.excludes, '/');
+        const copied = excludeFilter(excludes, '/');
         for (const e of matched) {
           if (e.type === 'directory' && e.path === prefix) continue; // its contents go to dest
           const rest = e.path === prefix ? posix.basename(prefix) : e.path.slice(prefix.length + 1);
@@ -214,6 +219,7 @@ export async function copyInstruction(i: Instruction, state: StageState, ctx: Pl
       }
     }
   } else {
+    const checksum = flagValue(i, 'checksum');
     for (const source of sources) {
       if (isRemoteSource(source)) {
         // ADD URL: downloaded, never unpacked; mode 600 unless --chmod, as in BuildKit.
@@ -221,7 +227,7 @@ export async function copyInstruction(i: Instruction, state: StageState, ctx: Pl
         if (destIsDir && !name) throw badDockerfile(file, i.line, `ADD ${source}: the URL names no file; give a file destination`);
         const downloaded = tempPathIn(layout.dir, 'download');
         ctx.addScratch(downloaded);
-        const got = await downloadSource(source, downloaded, { ...(i.flags.checksum !== undefined ? { checksum: sub(i.flags.checksum) } : {}), ...io }).catch((error: unknown) => {
+        const got = await downloadSource(source, downloaded, { ...(checksum !== undefined ? { checksum: sub(checksum) } : {}), ...io }).catch((error: unknown) => {
           throw error instanceof PolyarchError ? new PolyarchError(error.code, `${file}:${i.line}: ${error.message}`, { cause: error }) : error;
         });
         const target = destIsDir ? posix.join(destAbs, name!) : destAbs;
@@ -242,7 +248,7 @@ export async function copyInstruction(i: Instruction, state: StageState, ctx: Pl
       }
       for (const { path, named } of await expandSource(context, source, file, i.line, keep)) {
         const isDir = (await lstat(path)).isDirectory();
-        const copied = excludeFilter(i.excludes, isDir ? path : dirname(path));
+        const copied = excludeFilter(excludes, isDir ? path : dirname(path));
         if (!copied(path)) continue;
         // ADD unpacks a local tar archive (plain or gzip) into the destination directory.
         const archive = i.keyword === 'ADD' && !isDir ? await tarKind(path) : undefined;

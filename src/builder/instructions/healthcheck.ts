@@ -1,5 +1,5 @@
 // HEALTHCHECK: the config's Healthcheck object, as BuildKit writes it.
-import { badDockerfile, execForm, type Instruction } from '../dockerfile.js';
+import { badDockerfile, execForm, flagValue, type Instruction } from '../dockerfile.js';
 
 /** A Go duration (`30s`, `1m30s`, `500ms`) in nanoseconds, as the image config stores them. */
 function durationNs(text: string, flag: string, file: string, line: number): number {
@@ -17,10 +17,14 @@ export function healthcheck(i: Instruction, file: string): Record<string, unknow
   const json = execForm(rest);
   const check: Record<string, unknown> = { Test: json ? ['CMD', ...json] : ['CMD-SHELL', rest] };
   const fields: [string, string][] = [['interval', 'Interval'], ['timeout', 'Timeout'], ['start-period', 'StartPeriod'], ['start-interval', 'StartInterval']];
-  for (const [flag, field] of fields) if (i.flags[flag] !== undefined) check[field] = durationNs(i.flags[flag]!, flag, file, i.line);
-  if (i.flags.retries !== undefined) {
-    const retries = Number(i.flags.retries);
-    if (!Number.isInteger(retries) || retries < 0) throw badDockerfile(file, i.line, `HEALTHCHECK --retries=${i.flags.retries}: expected a whole number`);
+  for (const [flag, field] of fields) {
+    const value = flagValue(i, flag);
+    if (value !== undefined) check[field] = durationNs(value, flag, file, i.line);
+  }
+  const retriesFlag = flagValue(i, 'retries');
+  if (retriesFlag !== undefined) {
+    const retries = Number(retriesFlag);
+    if (!Number.isInteger(retries) || retries < 0) throw badDockerfile(file, i.line, `HEALTHCHECK --retries=${retriesFlag}: expected a whole number`);
     check.Retries = retries;
   }
   return check;
