@@ -67,11 +67,11 @@ export { collectServerGarbage, createRegistryServer, type RegistryServer, type R
 export type { RegistryGarbageOptions, RegistryGarbageResult } from './server/garbage.js';
 
 // Build
-export { buildImages, defaultBuildCache, type BuildOptions, type BuildResult } from './build/build.js';
-export { parseByteSize, pruneBuildCache, releaseBuildResult, type PruneOptions, type PruneResult, type PrunedItem } from './build/build-cache.js';
-export { buildMetadata, checkOutputs, exportBuild, outputAttribute, outputLocations, type ExportOptions } from './build/outputs.js';
+export { buildImages, defaultBuildCache, type BuildOptions, type BuildResult } from './builder/build.js';
+export { parseByteSize, pruneBuildCache, releaseBuildResult, type PruneOptions, type PruneResult, type PrunedItem } from './builder/build-cache.js';
+export { buildMetadata, checkOutputs, exportBuild, outputAttribute, outputLocations, type ExportOptions } from './builder/outputs.js';
 export { parseCompression, type CompressionKind, type CompressionOptions } from './layer/compression.js';
-export { annotationsFor, parseAnnotation, type Annotation, type AnnotationTarget } from './build/annotations.js';
+export { annotationsFor, parseAnnotation, type Annotation, type AnnotationTarget } from './builder/annotations.js';
 
 // Emulation (binfmt_misc handlers for qemu-user), for RUN steps on foreign platforms
 export {

@@ -23,11 +23,10 @@ const ALLOWED: Readonly<Record<string, readonly string[]>> = {
   store: ['internal', 'errors', 'digest', 'mediatype', 'reference', 'platform', 'image', 'archcheck'],
   endpoint: ['internal', 'errors', 'digest', 'mediatype', 'reference', 'platform', 'image', 'archcheck', 'registry', 'store'],
   ops: ['internal', 'errors', 'digest', 'mediatype', 'reference', 'platform', 'image', 'archcheck', 'endpoint', 'layer'],
-  build: ['internal', 'errors', 'digest', 'mediatype', 'reference', 'platform', 'image', 'ops', 'store', 'layer'],
   builder: ['internal', 'errors', 'digest', 'mediatype', 'reference', 'platform', 'image', 'ops', 'store', 'layer'],
   server: ['internal', 'errors', 'digest', 'mediatype', 'reference', 'image', 'store'],
   cli: ['index.ts'],
-  'index.ts': ['ops', 'build', 'builder', 'server', 'endpoint', 'errors', 'digest', 'mediatype', 'reference', 'platform', 'image', 'layer'],
+  'index.ts': ['ops', 'builder', 'server', 'endpoint', 'errors', 'digest', 'mediatype', 'reference', 'platform', 'image', 'layer'],
 };
 
 /** Third-party packages and the folders that may use them. */
@@ -37,9 +36,9 @@ const PACKAGES: Readonly<Record<string, readonly string[]>> = {
   commander: ['cli'],
   yaml: ['ops'],
   bcryptjs: ['server'],
-  'dockerfile-ast': ['build', 'builder'],
+  'dockerfile-ast': ['builder'],
   'zstd-napi': ['layer'],
-  '@balena/dockerignore': ['build', 'builder'],
+  '@balena/dockerignore': ['builder'],
 };
 
 /** A source file as the checker sees it: its path under src/ (`cli/commands/copy.ts`) and its text. */

@@ -12,11 +12,11 @@ import { formatLocation, parseLocation } from '../../src/reference/location.js';
 import { formatReference, parseReference, parseRegistryHost, registryApiHost } from '../../src/reference/reference.js';
 import { normalizePlatform } from '../../src/platform/normalize.js';
 import { formatPlatformFull, parsePlatform, parsePlatformList, type Platform } from '../../src/platform/platform.js';
-import { execForm, parseDockerfile } from '../../src/build/dockerfile.js';
-import { checkOutputs, outputAttribute, outputLocations } from '../../src/build/outputs.js';
-import { parseAnnotation } from '../../src/build/annotations.js';
+import { execForm, parseDockerfile } from '../../src/builder/dockerfile.js';
+import { checkOutputs, outputAttribute, outputLocations } from '../../src/builder/outputs.js';
+import { parseAnnotation } from '../../src/builder/annotations.js';
 import { parseCompression } from '../../src/layer/compression.js';
-import { substitute, SubstitutionError } from '../../src/build/substitute.js';
+import { substitute, SubstitutionError } from '../../src/builder/substitute.js';
 
 const RUNS = 600;
 
@@ -129,7 +129,7 @@ describe('fuzzing the parsers that read user and network input', () => {
         if (!parsed) return;
         for (const i of parsed.instructions) {
           assert.ok(Number.isInteger(i.line) && i.line >= 1);
-          for (const value of Object.values(i.flags)) assert.equal(typeof value, 'string');
+          for (const values of i.flags.values()) for (const value of values) assert.equal(typeof value, 'string');
         }
       }),
       { numRuns: RUNS },

@@ -1,7 +1,7 @@
 // Dockerfile variable substitution, row by row as BuildKit's own rules give it.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { SubstitutionError, substitute } from '../../src/build/substitute.js';
+import { SubstitutionError, substitute } from '../../src/builder/substitute.js';
 
 const vars = new Map([
   ['A', '/home/tux/book.tar.bz2'],

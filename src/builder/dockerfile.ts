@@ -10,10 +10,11 @@ export interface Instruction {
   /** Everything after the keyword and flags, as written. */
   readonly text: string;
   readonly args: readonly string[];
-  /** Each --flag's last value. */
-  readonly flags: Readonly<Record<string, string>>;
-  /** Every value of flags that may repeat (`--exclude`), in order. */
-  readonly excludes: readonly string[];
+  /**
+   * Every --flag's values, in the order written: a flag that may repeat (`--mount`, `--exclude`)
+   * keeps each one. Read single-valued flags with flagValue(), repeated ones with flagValues().
+   */
+  readonly flags: ReadonlyMap<string, readonly string[]>;
   /** KEY=VALUE pairs of ARG, ENV and LABEL (quotes removed). */
   readonly properties: readonly (readonly [string, string | undefined])[];
   /** CMD/ENTRYPOINT/SHELL/COPY in exec (JSON) form. */
@@ -57,6 +58,16 @@ export function execForm(text: string): string[] | undefined {
   }
 }
 
+/** The value of a flag given once (the last one, if it was repeated), or undefined when it is absent. */
+export function flagValue(i: Pick<Instruction, 'flags'>, name: string): string | undefined {
+  return i.flags.get(name)?.at(-1);
+}
+
+/** Every value of a flag that may repeat (`--mount`, `--exclude`), in order; empty when it is absent. */
+export function flagValues(i: Pick<Instruction, 'flags'>, name: string): readonly string[] {
+  return i.flags.get(name) ?? [];
+}
+
 export function badDockerfile(file: string, line: number, why: string): PolyarchError {
   return new PolyarchError('USAGE', `${file}:${line}: ${why}`);
 }
@@ -95,11 +106,11 @@ function toInstruction(node: AstInstruction, file: string, source: readonly stri
   const line = node.getRange().start.line + 1;
   if (!KNOWN.has(keyword)) throw badDockerfile(file, line, `unknown instruction ${JSON.stringify(node.getKeyword())}`);
   const withFlags = node as AstInstruction & { getFlags?: () => { getName(): string; getValue(): string | null }[] };
-  const flags: Record<string, string> = {};
-  const excludes: string[] = [];
+  const flags = new Map<string, string[]>();
   for (const flag of withFlags.getFlags?.() ?? []) {
-    flags[flag.getName()] = flag.getValue() ?? '';
-    if (flag.getName() === 'exclude') excludes.push(flag.getValue() ?? '');
+    const values = flags.get(flag.getName()) ?? [];
+    values.push(flag.getValue() ?? '');
+    flags.set(flag.getName(), values);
   }
   const withProperties = node as AstInstruction & { getProperties?: () => { getName(): string; getValue(): string | null }[] };
   const properties = (withProperties.getProperties?.() ?? []).map((p) => [p.getName(), p.getValue() === null ? undefined : unquote(p.getValue() as string)] as const);
@@ -109,10 +120,10 @@ function toInstruction(node: AstInstruction, file: string, source: readonly stri
   if (keyword === 'COPY' || keyword === 'ADD') {
     const range = node.getRange();
     const here = heredocsOf(source.slice(range.start.line, range.end.line + 1), file, line);
-    if (here) return { keyword, line, text: (source[range.start.line] ?? '').trim().replace(/^\S+\s*/, ''), args: here.args, flags, excludes, properties, heredocs: here.heredocs };
+    if (here) return { keyword, line, text: (source[range.start.line] ?? '').trim().replace(/^\S+\s*/, ''), args: here.args, flags, properties, heredocs: here.heredocs };
   }
   // The parser has already taken --flags out of the arguments and their text.
-  return { keyword, line, text, args, flags, excludes, properties, ...(json ? { json } : {}) };
+  return { keyword, line, text, args, flags, properties, ...(json ? { json } : {}) };
 }
 
 export function parseDockerfile(text: string, file = 'Dockerfile'): ParsedDockerfile {

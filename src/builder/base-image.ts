@@ -1,0 +1,122 @@
+// A stage's FROM on one platform: the image an index names for the platform, pulled into the
+// build cache; and images unpacked into a directory, for COPY --from=<image>.
+import { mkdir } from 'node:fs/promises';
+import type { Platform } from '../platform/platform.js';
+import type { OciLayout } from '../store/oci-layout.js';
+import { PolyarchError } from '../errors/polyarch-error.js';
+import { parseImageIndex } from '../image/index.js';
+import { parseImageConfig } from '../image/config.js';
+import { parseImageManifest } from '../image/manifest.js';
+import { readAllLimited } from '../internal/streams.js';
+import { tempPathIn } from '../internal/temp-path.js';
+import { isIndex } from '../mediatype/mediatype.js';
+import { formatPlatform, parsePlatform } from '../platform/platform.js';
+import { normalizePlatform } from '../platform/normalize.js';
+import { selectEntry } from '../platform/match.js';
+import { copyImage } from '../ops/copy.js';
+import { referenceOrLatest, toLocation, type withOpener } from '../ops/session.js';
+import { applyLayer, type RecordedFacts } from '../layer/extract.js';
+import { touchCachedBlob } from './build-cache.js';
+import { badDockerfile, flagValue, parseDockerfile, type Instruction } from './dockerfile.js';
+import { StageState, type PlatformContext, type Stage, type StageConfig } from './stage.js';
+
+/** The endpoint opener a build runs with. */
+export type Opener = Parameters<Parameters<typeof withOpener>[1]>[0];
+
+/** An image's filesystem unpacked into `root`, with the modes and owners its tar headers gave. */
+export interface UnpackedImage {
+  readonly root: string;
+  readonly recorded: RecordedFacts;
+}
+
+export interface BaseImagesOptions {
+  readonly opener: Opener;
+  readonly layout: OciLayout;
+  /** The Dockerfile's name, for messages. */
+  readonly file: string;
+  readonly io: { readonly signal: AbortSignal };
+  /** Unpacked images go to scratch paths removed when the build ends. */
+  readonly addScratch: (path: string) => void;
+}
+
+/** Base images for one platform's build: pulled into the cache, and unpacked at most once each. */
+export class BaseImages {
+  readonly #options: BaseImagesOptions;
+  readonly #unpacked = new Map<string, Promise<UnpackedImage>>();
+
+  constructor(options: BaseImagesOptions) {
+    this.#options = options;
+  }
+
+  /** The image `name` has for `want` (from an index, the entry that platform would pull), as a stage's start. */
+  async pull(name: string, want: Platform, line: number): Promise<StageState> {
+    const { opener, layout, file, io } = this.#options;
+    const { endpoint, reference } = await opener.open(toLocation(name), 'read');
+    let raw = await endpoint.getManifest(referenceOrLatest(reference), io).catch((error: unknown) => {
+      throw new PolyarchError('MANIFEST_UNKNOWN', `${file}:${line}: base image ${name}: ${(error as Error).message}`, { cause: error });
+    });
+    if (isIndex(raw.mediaType)) {
+      const choice = selectEntry(parseImageIndex(raw).manifests, want);
+      if (!choice.entry) throw new PolyarchError('PLATFORM_NOT_IN_INDEX', `${file}:${line}: base image ${name} has no ${formatPlatform(want)} image`);
+      raw = await endpoint.getManifest(choice.entry.digest, io);
+    }
+    await copyImage(endpoint, raw.digest, layout, undefined, io);
+    await touchCachedBlob(layout.dir, raw.digest);
+    const manifest = parseImageManifest(raw);
+    const config = parseImageConfig(await readAllLimited(await layout.openBlob(manifest.config), 4 << 20, `config of ${name}`)) as StageConfig;
+    return new StageState({
+      config: { ...config, config: { ...(config.config ?? {}) } },
+      layers: manifest.layers,
+      diffIds: config.rootfs?.diff_ids ?? [],
+      history: (config.history ?? []) as Record<string, unknown>[],
+    });
+  }
+
+  /** The image `name` has for `want`, unpacked once per build and platform (COPY --from=<image>). */
+  unpack(name: string, want: Platform, line: number): Promise<UnpackedImage> {
+    const key = `${name} ${formatPlatform(want)}`;
+    let known = this.#unpacked.get(key);
+    if (!known) {
+      known = this.#unpackNow(name, want, line);
+      this.#unpacked.set(key, known);
+    }
+    return known;
+  }
+
+  async #unpackNow(name: string, want: Platform, line: number): Promise<UnpackedImage> {
+    const { layout, io, addScratch } = this.#options;
+    const image = await this.pull(name, want, line);
+    const root = tempPathIn(layout.dir, 'from');
+    addScratch(root);
+    await mkdir(root, { recursive: true });
+    const recorded: RecordedFacts = new Map();
+    for (const layer of image.layers) await applyLayer(root, await layout.openBlob(layer), { mediaType: layer.mediaType, source: layer.digest, record: recorded, ...io });
+    return { root, recorded };
+  }
+}
+
+/**
+ * Where stage `index` starts on this platform: an earlier stage it names, scratch, or a base image
+ * pulled for the stage's platform (its `--platform`, else the one being built), with the image's
+ * platform set to that.
+ */
+export async function stageBase(ctx: PlatformContext, index: number): Promise<StageState> {
+  const stage = ctx.stages[index]!;
+  const { from } = stage;
+  const baseName = ctx.substitute(from.args[0] ?? '', ctx.args.global, from.line);
+  const platformFlag = flagValue(from, 'platform');
+  const stagePlatform = normalizePlatform(platformFlag ? parsePlatform(ctx.substitute(platformFlag, ctx.args.global, from.line)) : ctx.platform);
+  const earlier = ctx.stages.findIndex((s, i) => i < index && s.name === baseName.toLowerCase());
+  const state = earlier >= 0 ? (await ctx.buildStage(earlier)).derive() : baseName === 'scratch' ? StageState.scratch() : await ctx.bases.pull(baseName, stagePlatform, from.line);
+  state.setPlatform(stagePlatform);
+  return state;
+}
+
+/** The base's ONBUILD triggers, to run first as docker does (they are cleared from the new image). */
+export function onbuildTriggers(state: StageState, stage: Stage, file: string): Instruction[] {
+  return state.takeOnBuild().map((trigger) => {
+    const [, parsed] = parseDockerfile(`FROM scratch\n${trigger}`, file).instructions;
+    if (!parsed || parsed.keyword === 'FROM' || parsed.keyword === 'ONBUILD') throw badDockerfile(file, stage.from.line, `the base's ONBUILD ${JSON.stringify(trigger)} is not a trigger docker allows`);
+    return { ...parsed, line: stage.from.line };
+  });
+}

@@ -1,0 +1,251 @@
+// `build`: a Dockerfile → one image per platform → one index, in an OCI layout, with no daemon.
+// Every instruction but RUN is carried out by editing the image config or writing a layer. This
+// file is the orchestration: stages (stage.ts) start from their base (base-image.ts), and the
+// instructions/ files carry out each instruction family.
+import { mkdir, readFile, rm } from 'node:fs/promises';
+import { Readable } from 'node:stream';
+import { availableParallelism } from 'node:os';
+import { join, relative, resolve } from 'node:path';
+import type { ConnectionOptions } from '../ops/session.js';
+import type { Descriptor } from '../image/descriptor.js';
+import type { Platform } from '../platform/platform.js';
+import type { RawManifest } from '../image/raw-manifest.js';
+import { PolyarchError } from '../errors/polyarch-error.js';
+import { buildIndex } from '../image/index.js';
+import { rawFromJson } from '../image/raw-manifest.js';
+import { resolveInRoot } from '../internal/contained-path.js';
+import { mapConcurrent } from '../internal/streams.js';
+import { MediaType } from '../mediatype/mediatype.js';
+import { formatPlatform } from '../platform/platform.js';
+import { normalizePlatform } from '../platform/normalize.js';
+import { withOpener } from '../ops/session.js';
+import { openLayout, type OciLayout } from '../store/oci-layout.js';
+import { DEFAULT_COMPRESSION, type CompressionOptions } from '../layer/compression.js';
+import { badDockerfile, parseDockerfile, type Instruction } from './dockerfile.js';
+import { defaultBuildCache, leaseBuildCache, pruneBuildCache, resultTag } from './build-cache.js';
+import { loadDockerignore } from './context-filter.js';
+import { SubstitutionError, substitute } from './substitute.js';
+import { annotationsFor, type Annotation } from './annotations.js';
+import { BaseImages, onbuildTriggers, stageBase } from './base-image.js';
+import type { PlatformContext, Stage, StageState } from './stage.js';
+import { applyMetadata } from './instructions/metadata.js';
+import { copyInstruction } from './instructions/copy.js';
+
+export interface BuildOptions extends ConnectionOptions {
+  /** The Dockerfile; default `CONTEXT/Dockerfile`. */
+  readonly dockerfile?: string;
+  readonly platforms: readonly Platform[];
+  /** The machine the build runs on (BUILDPLATFORM); the caller fills in the host. */
+  readonly buildPlatform: Platform;
+  readonly buildArgs?: Readonly<Record<string, string>>;
+  readonly target?: string;
+  /** Seconds since the epoch for every timestamp (SOURCE_DATE_EPOCH); default 0. */
+  readonly sourceDateEpoch?: number;
+  readonly labels?: Readonly<Record<string, string>>;
+  /** Layer compression; default gzip at level 6. */
+  readonly compression?: CompressionOptions;
+  /** `--annotation`s for the index, the image manifests and their descriptors. */
+  readonly annotations?: readonly Annotation[];
+  /** OCI layout that holds build results and base layers (a cache); default under ~/.cache. */
+  readonly cacheDir?: string;
+  /** After the build, prune the cache's least recently used entries down to this many bytes (skipped while other builds run). */
+  readonly cacheMax?: number;
+  readonly signal?: AbortSignal;
+}
+
+export interface BuildResult {
+  readonly layout: string;
+  /** The tag in `layout` that names the index, until exportBuild (or releaseBuildResult) drops it. */
+  readonly tag: string;
+  readonly index: RawManifest;
+  readonly images: readonly Descriptor[];
+}
+
+function platformArgs(target: Platform, build: Platform): Map<string, string> {
+  const t = normalizePlatform(target);
+  const b = normalizePlatform(build);
+  return new Map([
+    ['TARGETPLATFORM', formatPlatform(t)],
+    ['TARGETOS', t.os],
+    ['TARGETARCH', t.architecture],
+    ['TARGETVARIANT', t.variant ?? ''],
+    ['BUILDPLATFORM', formatPlatform(b)],
+    ['BUILDOS', b.os],
+    ['BUILDARCH', b.architecture],
+    ['BUILDVARIANT', b.variant ?? ''],
+  ]);
+}
+
+export { defaultBuildCache };
+
+function splitStages(instructions: readonly Instruction[]): { globals: Instruction[]; stages: Stage[] } {
+  const globals: Instruction[] = [];
+  const stages: { name?: string; from: Instruction; body: Instruction[] }[] = [];
+  for (const i of instructions) {
+    if (i.keyword === 'FROM') {
+      const as = i.args.findIndex((a) => a.toUpperCase() === 'AS');
+      stages.push({ from: i, body: [], ...(as >= 0 && i.args[as + 1] ? { name: i.args[as + 1]!.toLowerCase() } : {}) });
+    } else if (stages.length === 0) globals.push(i);
+    else stages[stages.length - 1]!.body.push(i);
+  }
+  return { globals, stages };
+}
+
+/**
+ * The Dockerfile's text. One the user named is read as given; the context's own is resolved
+ * inside the context, as docker does, so a link out of it reads nothing from the host.
+ */
+async function readDockerfile(context: string, path: string, named: boolean): Promise<string> {
+  try {
+    return await readFile(named ? path : await resolveInRoot(context, 'Dockerfile', { followFinal: true }), 'utf8');
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    const missing = named ? 'no such file' : 'no such file in the build context';
+    const why = code === 'ENOENT' || code === 'ENOTDIR' ? missing : code === 'ELOOP' ? 'too many levels of symbolic links' : (error as Error).message;
+    throw new PolyarchError('USAGE', `cannot read ${path}: ${why}`);
+  }
+}
+
+export async function buildImages(contextDir: string, options: BuildOptions): Promise<BuildResult> {
+  const context = resolve(contextDir);
+  const dockerfilePath = options.dockerfile ? resolve(options.dockerfile) : join(context, 'Dockerfile');
+  const text = await readDockerfile(context, dockerfilePath, options.dockerfile !== undefined);
+  const file = relative(process.cwd(), dockerfilePath) || 'Dockerfile';
+  const parsed = parseDockerfile(text, file);
+  const { globals, stages } = splitStages(parsed.instructions);
+  // Substitution with the Dockerfile's escape character; a bad one is reported on its line.
+  const subAt = (text: string, vars: ReadonlyMap<string, string>, line: number): string => {
+    try {
+      return substitute(text, vars, parsed.escape);
+    } catch (error) {
+      if (error instanceof SubstitutionError) throw badDockerfile(file, line, error.message);
+      throw error;
+    }
+  };
+  const targetIndex = options.target === undefined ? stages.length - 1 : stages.findIndex((s) => s.name === options.target!.toLowerCase());
+  if (targetIndex < 0) throw new PolyarchError('USAGE', `${file}: no stage named ${JSON.stringify(options.target)}`);
+  if (options.platforms.length === 0) throw new PolyarchError('USAGE', 'build needs at least one platform');
+  const created = new Date((options.sourceDateEpoch ?? 0) * 1000);
+  const compression = options.compression ?? DEFAULT_COMPRESSION;
+  const keep = await loadDockerignore(context, dockerfilePath);
+  const layout = await openLayout(options.cacheDir ?? defaultBuildCache(), { create: true });
+  await mkdir(layout.dir, { recursive: true }); // layer temp files are written there before the first blob
+  // Held until the result is tagged: a prune waits rather than delete a blob this build reuses.
+  const releaseLease = await leaseBuildCache(layout.dir);
+
+  // Scratch files and trees (unpacked images and archives, here-documents, downloads) stay until the
+  // build ends: a later COPY --from a stage reads its files from them.
+  const scratch: string[] = [];
+  const addScratch = (path: string) => void scratch.push(path);
+  try {
+    return await withOpener(options, async (opener) => {
+      // Platforms build side by side (their base pulls and layer compression overlap); the index
+      // keeps the order they were asked in.
+      // Compression runs on libuv's pool, so every platform may be in flight at once.
+      const images = await mapConcurrent(options.platforms, Math.max(availableParallelism(), options.platforms.length), async (platform, _index, siblingFailed) => {
+        // Network work for this platform stops when the caller aborts or another platform fails.
+        const io = { signal: options.signal ? AbortSignal.any([options.signal, siblingFailed]) : siblingFailed };
+        const automatic = platformArgs(platform, options.buildPlatform);
+        const global = new Map<string, string>(automatic);
+        for (const arg of globals.filter((g) => g.keyword === 'ARG')) {
+          for (const [name, value] of arg.properties) {
+            const given = options.buildArgs?.[name] ?? (value === undefined ? undefined : subAt(value, global, arg.line));
+            if (given !== undefined) global.set(name, given);
+          }
+        }
+        const built = new Map<number, StageState>();
+        // What the stage's layers hold, read once per set of layers however many COPYs ask.
+        const stageReads = new Map<string, Promise<unknown>>();
+        const ctx: PlatformContext = {
+          file,
+          context,
+          keep,
+          layout,
+          created,
+          compression,
+          platform,
+          args: { ...(options.buildArgs ? { given: options.buildArgs } : {}), automatic, global },
+          io,
+          stages,
+          substitute: subAt,
+          addScratch,
+          bases: new BaseImages({ opener, layout, file, io, addScratch }),
+          buildStage: async (index) => {
+            const done = built.get(index);
+            if (done) return done;
+            const state = await buildStage(ctx, index);
+            built.set(index, state);
+            return state;
+          },
+          readOnce: <T>(state: StageState, what: string, read: () => Promise<T>): Promise<T> => {
+            const key = `${state.layers.map((l) => l.digest).join(',')} ${what}`;
+            if (!stageReads.has(key)) stageReads.set(key, read());
+            return stageReads.get(key) as Promise<T>;
+          },
+        };
+        const result = await ctx.buildStage(targetIndex);
+        return writeImage(layout, result, platform, created, options);
+      });
+      const indexAnnotations = annotationsFor(options.annotations, 'index');
+      const index = buildIndex(images, { mediaType: MediaType.OciIndex, ...(indexAnnotations ? { annotations: indexAnnotations } : {}) });
+      const tag = resultTag();
+      await layout.putManifest(index, { tag });
+      return { layout: layout.dir, tag, index, images };
+    });
+  } finally {
+    for (const path of scratch) await rm(path, { recursive: true, force: true });
+    await releaseLease();
+    // The size cap is best effort: a busy or odd cache must not fail a build that succeeded.
+    if (options.cacheMax !== undefined) await pruneBuildCache({ cacheDir: layout.dir, keepStorage: options.cacheMax, waitMs: 0 }).catch(() => undefined);
+  }
+}
+
+/** Stage `index` on the context's platform: its base, then the base's ONBUILD triggers, then its own instructions. */
+async function buildStage(ctx: PlatformContext, index: number): Promise<StageState> {
+  const stage = ctx.stages[index]!;
+  const state = await stageBase(ctx, index);
+  for (const i of [...onbuildTriggers(state, stage, ctx.file), ...stage.body]) await runInstruction(i, state, ctx);
+  return state;
+}
+
+async function runInstruction(i: Instruction, state: StageState, ctx: PlatformContext): Promise<void> {
+  if (applyMetadata(i, state, ctx)) return;
+  switch (i.keyword) {
+    case 'COPY':
+    case 'ADD':
+      return copyInstruction(i, state, ctx);
+    case 'RUN':
+      throw badDockerfile(ctx.file, i.line, 'RUN is not supported yet (use FROM/COPY of cross-built files, or build that stage elsewhere)');
+    default:
+      throw badDockerfile(ctx.file, i.line, `${i.keyword} is not supported here`);
+  }
+}
+
+async function writeImage(layout: OciLayout, result: StageState, platform: Platform, created: Date, options: Pick<BuildOptions, 'labels' | 'annotations'>): Promise<Descriptor> {
+  const p = normalizePlatform(platform);
+  const labels = options.labels;
+  const annotations = annotationsFor(options.annotations, 'manifest', p);
+  const descriptorAnnotations = annotationsFor(options.annotations, 'manifest-descriptor', p);
+  const cfg = { ...result.config.config, ...(labels ? { Labels: { ...((result.config.config.Labels as object) ?? {}), ...labels } } : {}) };
+  const config = rawFromJson(
+    {
+      ...result.config,
+      architecture: p.architecture,
+      os: p.os,
+      ...(p.variant ? { variant: p.variant } : {}),
+      created: created.toISOString(),
+      config: cfg,
+      rootfs: { type: 'layers', diff_ids: result.diffIds },
+      history: result.history,
+    },
+    MediaType.OciConfig,
+  );
+  await layout.putBlob({ mediaType: config.mediaType, digest: config.digest, size: config.size }, Readable.from([config.bytes]));
+  const manifest = rawFromJson(
+    { schemaVersion: 2, mediaType: MediaType.OciManifest, config: { mediaType: MediaType.OciConfig, digest: config.digest, size: config.size }, layers: result.layers, ...(annotations ? { annotations } : {}) },
+    MediaType.OciManifest,
+  );
+  // A blob, not an index.json entry: the build's index (its one root in the cache) reaches it.
+  await layout.putBlob({ mediaType: manifest.mediaType, digest: manifest.digest, size: manifest.size }, Readable.from([manifest.bytes]));
+  return { mediaType: manifest.mediaType, digest: manifest.digest, size: manifest.size, platform: p, ...(descriptorAnnotations ? { annotations: descriptorAnnotations } : {}) };
+}

@@ -1,0 +1,282 @@
+// COPY and ADD: files from the build context, another stage, an image, a URL, a local archive or
+// a here-document, written as one layer on top of the stage.
+import { lstat, mkdir, open, readFile, readdir, readlink, rm, writeFile } from 'node:fs/promises';
+import { createReadStream } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { dirname, join, posix, relative, resolve } from 'node:path';
+import type { Platform } from '../../platform/platform.js';
+import { PolyarchError } from '../../errors/polyarch-error.js';
+import { LinkLoopError, resolveInRoot } from '../../internal/contained-path.js';
+import { tempPathIn } from '../../internal/temp-path.js';
+import { MediaType } from '../../mediatype/mediatype.js';
+import { applyLayer, type RecordedFacts } from '../../layer/extract.js';
+import { missingParents, writeLayer, type LayerEntry } from '../../layer/writer.js';
+import { badDockerfile, flagValue, flagValues, type Instruction } from '../dockerfile.js';
+import { excludeFilter, type ContextFilter } from '../context-filter.js';
+import { cachedLayer } from '../layer-cache.js';
+import { isPattern, patternSource } from '../glob.js';
+import { downloadSource, isRemoteSource, remoteFileName } from '../remote-source.js';
+import { resolveOwner, type Owner } from '../owners.js';
+import { directoriesOf, fileFromLayers } from '../layer-scan.js';
+import type { PlatformContext, StageState } from '../stage.js';
+
+/** Mode and owner an entry gets, from its source path and the mode on disk. */
+type EntryFacts = (source: string, diskMode: number) => { mode: number; uid: number; gid: number };
+
+/** Context files: owned by root (or --chown), with their own mode (or --chmod). */
+function contextFacts(owner: Owner, mode: number | undefined): EntryFacts {
+  return (_source, diskMode) => ({ mode: mode ?? diskMode, ...owner });
+}
+
+/**
+ * Files of an unpacked image or archive keep the mode and owner their tar headers gave, which the
+ * disk copy may have lost; --chown and --chmod still win.
+ */
+function recordedFacts(root: string, recorded: RecordedFacts, chown: Owner | undefined, mode: number | undefined): EntryFacts {
+  return (source, diskMode) => {
+    const facts = recorded.get(relative(root, source));
+    return { mode: mode ?? facts?.mode ?? diskMode, ...(chown ?? { uid: facts?.uid ?? 0, gid: facts?.gid ?? 0 }) };
+  };
+}
+
+/**
+ * Files under a source path (a file, or a directory's contents), as image-relative entries.
+ * The path itself comes resolved (followInRoot); links inside a directory stay links, never
+ * followed or read, as in docker.
+ */
+async function contextEntries(source: string, dest: string, facts: EntryFacts, keep: ContextFilter, nested = false): Promise<LayerEntry[]> {
+  const info = await lstat(source);
+  const own = facts(source, info.mode & 0o7777);
+  if (info.isSymbolicLink()) return [{ path: dest, type: 'symlink', linkname: await readlink(source), mode: 0o777, uid: own.uid, gid: own.gid }];
+  if (!info.isDirectory()) return [{ path: dest, type: 'file', source, size: info.size, ...own, mtimeMs: info.mtimeMs }];
+  // A directory inside the source is copied with its mode; the source directory itself is not.
+  const out: LayerEntry[] = nested ? [{ path: dest, type: 'directory', ...own }] : [];
+  for (const name of (await readdir(source)).sort()) {
+    if (keep(join(source, name))) out.push(...(await contextEntries(join(source, name), posix.join(dest, name), facts, keep, true)));
+  }
+  return out;
+}
+
+/** The layer media type that unpacks a local file, when it is a tar archive (ADD's rule), by content. */
+async function tarKind(path: string): Promise<string | undefined> {
+  const handle = await open(path, 'r');
+  try {
+    const head = Buffer.alloc(512);
+    const { bytesRead } = await handle.read(head, 0, 512, 0);
+    if (bytesRead >= 2 && head[0] === 0x1f && head[1] === 0x8b) return MediaType.OciLayerGzip;
+    if (bytesRead === 512 && head.subarray(257, 262).toString() === 'ustar') return MediaType.OciLayer;
+    return undefined;
+  } finally {
+    await handle.close();
+  }
+}
+
+/**
+ * Where `named` (a path under `root`, a build context or an image's filesystem) really is: every
+ * symlink on the way, the last one too, resolved inside `root` as if it were `/` (BuildKit's rule),
+ * so a link that leaves it leads to a path that is not there.
+ */
+async function followInRoot(root: string, named: string, file: string, line: number, source: string): Promise<string> {
+  return resolveInRoot(root, relative(root, named), { followFinal: true }).catch((error: unknown) => {
+    throw error instanceof LinkLoopError ? badDockerfile(file, line, `COPY source ${JSON.stringify(source)}: too many levels of symbolic links`) : error;
+  });
+}
+
+/** A context source: `path` is what is copied (links resolved in the context), `named` the path as written (it names the destination). */
+interface ContextSource {
+  readonly path: string;
+  readonly named: string;
+}
+
+/** Context paths a COPY source names (globs in any segment), resolved inside the context: never outside it. */
+async function expandSource(context: string, source: string, file: string, line: number, keep: ContextFilter): Promise<ContextSource[]> {
+  const full = resolve(context, source.replace(/^\/+/, ''));
+  if (relative(context, full).startsWith('..')) throw badDockerfile(file, line, `COPY source ${JSON.stringify(source)} is outside the build context`);
+  // What .dockerignore drops was never sent to the build: neither the name nor what it resolves to may be excluded.
+  const present = async (path: string) => keep(path) && (await lstat(path).then(() => true, () => false));
+  if (!isPattern(source)) {
+    if (!keep(full)) throw badDockerfile(file, line, `COPY source ${JSON.stringify(source)} is excluded by .dockerignore`);
+    const path = await followInRoot(context, full, file, line, source);
+    if (!(await present(path))) throw badDockerfile(file, line, `COPY source ${JSON.stringify(source)} not found in the build context`);
+    return [{ path, named: full }];
+  }
+  let names = [context];
+  for (const segment of relative(context, full).split(/[\\/]/)) {
+    if (!isPattern(segment)) {
+      names = names.map((p) => join(p, segment));
+      continue;
+    }
+    const pattern = new RegExp(`^${patternSource(segment, { crossSlash: false })}$`);
+    const next: string[] = [];
+    for (const named of names) {
+      // The directory listed is the one the name resolves to inside the context.
+      const dir = await followInRoot(context, named, file, line, source);
+      next.push(...(await readdir(dir).catch(() => [] as string[])).filter((n) => pattern.test(n)).map((n) => join(named, n)));
+    }
+    names = next;
+  }
+  const found: ContextSource[] = [];
+  for (const named of names.sort()) {
+    if (!keep(named)) continue;
+    const path = await followInRoot(context, named, file, line, source);
+    if (await present(path)) found.push({ path, named });
+  }
+  if (found.length === 0) throw badDockerfile(file, line, `COPY source ${JSON.stringify(source)} matches no file in the build context`);
+  return found;
+}
+
+/** `--parents`: the part of a context path kept under the destination (after a `/./` pivot, if any). */
+function keptParents(context: string, source: string, path: string): string {
+  const pivot = source.indexOf('/./');
+  const from = pivot >= 0 ? resolve(context, source.slice(0, pivot).replace(/^\/+/, '')) : context;
+  return relative(from, path).split('\\').join('/');
+}
+
+
+/** The owner --chown names (root without it), with user and group names read from the stage as built so far. */
+async function ownerOf(i: Instruction, state: StageState, ctx: PlatformContext, sub: (t: string) => string): Promise<Owner> {
+  const chown = flagValue(i, 'chown');
+  if (chown === undefined) return { uid: 0, gid: 0 };
+  // Names come from the stage as built so far: files this build added, else the layers.
+  const readStageFile = async (path: string) => {
+    const added = state.files.get(path);
+    const text = added?.source ? await readFile(added.source, 'utf8').catch(() => undefined) : undefined;
+    if (text !== undefined) return text;
+    return ctx.readOnce(state, `file ${path}`, () => fileFromLayers(ctx.layout, state.layers, path));
+  };
+  const owner = await resolveOwner(sub(chown), readStageFile);
+  if (typeof owner === 'string') throw badDockerfile(ctx.file, i.line, owner);
+  return owner;
+}
+
+/**
+ * The directories a COPY's entries sit in that it does not copy itself: ones the stage has
+ * keep their mode and owner; new ones are 755 and owned as --chown says, as in BuildKit.
+ */
+async function parentDirectories(entries: readonly LayerEntry[], owner: Owner, state: StageState, ctx: PlatformContext): Promise<LayerEntry[]> {
+  const missing = missingParents(entries);
+  if (missing.length === 0) return [];
+  const known = await ctx.readOnce(state, 'directories', () => directoriesOf(ctx.layout, state.layers));
+  return missing.map((path): LayerEntry => ({ path, type: 'directory', ...(known.get(path) ?? { mode: 0o755, ...owner }) }));
+}
+
+/** COPY or ADD `i`: its entries become one layer (reused from the layer cache when the same entries were written before). */
+export async function copyInstruction(i: Instruction, state: StageState, ctx: PlatformContext): Promise<void> {
+  const { file, context, keep, layout, created, compression, io, stages } = ctx;
+  const sub = (t: string) => ctx.substitute(t, state.vars, i.line);
+  const parts = (i.json ?? i.args).map(sub);
+  if (parts.length < 2) throw badDockerfile(file, i.line, `${i.keyword} needs a source and a destination`);
+  const dest = parts[parts.length - 1]!;
+  const sources = parts.slice(0, -1);
+  if (i.keyword === 'COPY' && sources.some(isRemoteSource)) throw badDockerfile(file, i.line, 'COPY does not take URLs; ADD does');
+  const owner = await ownerOf(i, state, ctx, sub);
+  // Only an explicit --chown replaces the owners files from a stage, an image or an archive had.
+  const chown = flagValue(i, 'chown') !== undefined ? owner : undefined;
+  const chmod = flagValue(i, 'chmod');
+  const mode = chmod !== undefined ? Number.parseInt(chmod, 8) : undefined;
+  if (mode !== undefined && !Number.isSafeInteger(mode)) throw badDockerfile(file, i.line, `--chmod=${chmod} is not an octal mode`);
+  const destAbs = posix.resolve(state.workdir, dest);
+  // --parents keeps each source's directories under the destination (BuildKit's flag).
+  const parentsFlag = flagValue(i, 'parents');
+  const parents = parentsFlag !== undefined && parentsFlag !== 'false';
+  const destIsDir = dest.endsWith('/') || sources.length > 1 || parents;
+  const entries: LayerEntry[] = [];
+  const excludes = flagValues(i, 'exclude');
+  const fromFlag = flagValue(i, 'from');
+  if (fromFlag !== undefined) {
+    const fromName = sub(fromFlag).toLowerCase();
+    const index = stages.findIndex((s, n) => s.name === fromName || String(n) === fromName);
+    if (index < 0) {
+      // Not a stage: an image, unpacked once per build and platform, then copied from like a context.
+      const { root, recorded } = await ctx.bases.unpack(sub(fromFlag), state.config as Platform, i.line);
+      for (const source of sources) {
+        // `..` stops at the image's root, as inside a container.
+        const named = join(root, posix.resolve('/', source));
+        // The image's links point into the image, as inside a container; never at the host.
+        const path = await followInRoot(root, named, file, i.line, source);
+        const info = await lstat(path).catch(() => undefined);
+        if (!info) throw badDockerfile(file, i.line, `COPY --from=${fromFlag}: ${source} not found in the image`);
+        const copied = excludeFilter(excludes, info.isDirectory() ? path : dirname(path));
+        if (!copied(path)) continue;
+        const target = info.isDirectory() ? destAbs : destIsDir ? posix.join(destAbs, posix.basename(named)) : destAbs;
+        entries.push(...(await contextEntries(path, target.slice(1), recordedFacts(root, recorded, chown, mode), copied)));
+      }
+    } else {
+      const from = await ctx.buildStage(index);
+      for (const source of sources) {
+        const prefix = posix.resolve('/', source).slice(1);
+        const matched = [...from.files.values()].filter((e) => e.path === prefix || e.path.startsWith(`${prefix}/`));
+        if (matched.length === 0) throw badDockerfile(file, i.line, `COPY --from=${fromFlag}: ${source} was not added by that stage`);
+        // --exclude patterns match paths below the source (a file source: its own name).
+        const copied = excludeFilter(excludes, '/');
+        for (const e of matched) {
+          if (e.type === 'directory' && e.path === prefix) continue; // its contents go to dest
+          const rest = e.path === prefix ? posix.basename(prefix) : e.path.slice(prefix.length + 1);
+          if (!copied(`/${rest}`)) continue;
+          const target = e.path === prefix && !destIsDir ? destAbs : posix.join(destAbs, rest);
+          entries.push({ ...e, path: target.slice(1), ...chown, ...(mode !== undefined ? { mode } : {}) });
+        }
+      }
+    }
+  } else {
+    const checksum = flagValue(i, 'checksum');
+    for (const source of sources) {
+      if (isRemoteSource(source)) {
+        // ADD URL: downloaded, never unpacked; mode 600 unless --chmod, as in BuildKit.
+        const name = remoteFileName(source);
+        if (destIsDir && !name) throw badDockerfile(file, i.line, `ADD ${source}: the URL names no file; give a file destination`);
+        const downloaded = tempPathIn(layout.dir, 'download');
+        ctx.addScratch(downloaded);
+        const got = await downloadSource(source, downloaded, { ...(checksum !== undefined ? { checksum: sub(checksum) } : {}), ...io }).catch((error: unknown) => {
+          throw error instanceof PolyarchError ? new PolyarchError(error.code, `${file}:${i.line}: ${error.message}`, { cause: error }) : error;
+        });
+        const target = destIsDir ? posix.join(destAbs, name!) : destAbs;
+        entries.push({ path: target.slice(1), type: 'file', source: downloaded, size: got.size, mode: mode ?? 0o600, ...owner, contentKey: got.sha256 });
+        continue;
+      }
+      const heredoc = i.heredocs?.find((h) => `<<${h.name}` === source);
+      if (heredoc) {
+        // A here-document becomes a file named after it (mode 644 unless --chmod).
+        const content = heredoc.expand ? sub(heredoc.content) : heredoc.content;
+        const written = tempPathIn(layout.dir, 'heredoc');
+        ctx.addScratch(written);
+        await writeFile(written, content, { flag: 'wx' });
+        const target = destIsDir ? posix.join(destAbs, heredoc.name) : destAbs;
+        const contentKey = createHash('sha256').update(content).digest('hex');
+        entries.push({ path: target.slice(1), type: 'file', source: written, size: Buffer.byteLength(content), mode: mode ?? 0o644, ...owner, contentKey });
+        continue;
+      }
+      for (const { path, named } of await expandSource(context, source, file, i.line, keep)) {
+        const isDir = (await lstat(path)).isDirectory();
+        const copied = excludeFilter(excludes, isDir ? path : dirname(path));
+        if (!copied(path)) continue;
+        // ADD unpacks a local tar archive (plain or gzip) into the destination directory.
+        const archive = i.keyword === 'ADD' && !isDir ? await tarKind(path) : undefined;
+        if (archive) {
+          const unpacked = tempPathIn(layout.dir, 'add');
+          ctx.addScratch(unpacked);
+          await mkdir(unpacked, { recursive: true });
+          const recorded: RecordedFacts = new Map();
+          await applyLayer(unpacked, createReadStream(path), { mediaType: archive, source: relative(context, path), record: recorded, ...io });
+          entries.push(...(await contextEntries(unpacked, destAbs.slice(1), recordedFacts(unpacked, recorded, chown, mode), () => true)));
+          continue;
+        }
+        const target = parents ? posix.join(destAbs, keptParents(context, source, named)) : isDir ? destAbs : destIsDir ? posix.join(destAbs, posix.basename(named)) : destAbs;
+        entries.push(...(await contextEntries(path, target.slice(1), contextFacts(owner, mode), (p) => keep(p) && copied(p))));
+      }
+    }
+  }
+  entries.push(...(await parentDirectories(entries, owner, state, ctx)));
+  const layer = await cachedLayer(layout, entries, created, compression, async () => {
+    const temp = tempPathIn(layout.dir, 'layer');
+    // writeLayer hashed the blob as it wrote it: the file becomes the blob as it is.
+    const written = await writeLayer(entries, { file: temp, mtime: created, compression });
+    try {
+      await layout.adoptBlobFile(written.descriptor, temp);
+    } finally {
+      await rm(temp, { force: true });
+    }
+    return written;
+  });
+  state.addLayer(layer, `${i.keyword} ${i.text}`, created, entries);
+}

@@ -1,0 +1,94 @@
+// The instructions that only change the image config or the stage's variables: ARG, ENV, LABEL,
+// WORKDIR, USER, EXPOSE, VOLUME, CMD, ENTRYPOINT, SHELL, STOPSIGNAL, ONBUILD, MAINTAINER, HEALTHCHECK.
+import { posix } from 'node:path';
+import { badDockerfile, type Instruction } from '../dockerfile.js';
+import type { PlatformContext, StageState } from '../stage.js';
+import { healthcheck } from './healthcheck.js';
+
+/** The automatic platform ARGs: a stage's `ARG TARGETARCH` takes the value of the platform being built. */
+export const PLATFORM_ARGS: readonly string[] = ['TARGETPLATFORM', 'TARGETOS', 'TARGETARCH', 'TARGETVARIANT', 'BUILDPLATFORM', 'BUILDOS', 'BUILDARCH', 'BUILDVARIANT'];
+
+/** EXPOSE's `80`, `53/udp` or `8000-8002/tcp`, as the config's `port/proto` keys (ranges expanded, as docker does). */
+function exposedPorts(spec: string, file: string, line: number): string[] {
+  const match = /^(\d+)(?:-(\d+))?(?:\/(tcp|udp|sctp))?$/i.exec(spec);
+  const first = Number(match?.[1]);
+  const last = Number(match?.[2] ?? match?.[1]);
+  if (!match || first > last || last > 65535) throw badDockerfile(file, line, `EXPOSE ${spec}: expected PORT[-PORT][/tcp|udp|sctp]`);
+  const proto = (match[3] ?? 'tcp').toLowerCase();
+  return Array.from({ length: last - first + 1 }, (_, k) => `${first + k}/${proto}`);
+}
+
+/**
+ * Carries out `i` when it is a metadata instruction, and says whether it was one. Values are
+ * substituted with the stage's variables; CMD, ENTRYPOINT and HEALTHCHECK are not (the shell does
+ * it at run time).
+ */
+export function applyMetadata(i: Instruction, state: StageState, ctx: PlatformContext): boolean {
+  const { file, created, args } = ctx;
+  const cfg = state.config.config;
+  const sub = (t: string) => ctx.substitute(t, state.vars, i.line);
+  const note = (emptyLayer: boolean) => state.note(`${i.keyword} ${i.text}`, created, emptyLayer);
+  const command = (): string[] => (i.json ? [...i.json] : [...state.shell, i.text]);
+  switch (i.keyword) {
+    case 'ARG':
+      for (const [name, value] of i.properties) {
+        const v = args.given?.[name] ?? (PLATFORM_ARGS.includes(name) ? args.automatic.get(name) : undefined) ?? args.global.get(name) ?? (value === undefined ? undefined : sub(value));
+        if (v !== undefined && !state.vars.has(name)) state.vars.set(name, v);
+      }
+      return true;
+    case 'ENV':
+      for (const [name, value] of i.properties) state.setEnv(name, sub(value ?? ''));
+      // Even an ENV without pairs leaves an Env list in the config.
+      cfg.Env = [...state.env];
+      note(true);
+      return true;
+    case 'LABEL':
+      cfg.Labels = { ...((cfg.Labels as Record<string, string>) ?? {}), ...Object.fromEntries(i.properties.map(([k, v]) => [sub(k), sub(v ?? '')])) };
+      note(true);
+      return true;
+    case 'WORKDIR':
+      cfg.WorkingDir = posix.resolve(state.workdir, sub(i.text));
+      note(true);
+      return true;
+    case 'USER':
+      cfg.User = sub(i.text);
+      note(true);
+      return true;
+    case 'EXPOSE':
+      cfg.ExposedPorts = { ...((cfg.ExposedPorts as object) ?? {}), ...Object.fromEntries(i.args.flatMap((p) => exposedPorts(sub(p), file, i.line)).map((p) => [p, {}])) };
+      note(true);
+      return true;
+    case 'VOLUME':
+      cfg.Volumes = { ...((cfg.Volumes as object) ?? {}), ...Object.fromEntries((i.json ?? i.args).map((v) => [sub(v), {}])) };
+      note(true);
+      return true;
+    case 'CMD':
+      cfg.Cmd = command();
+      note(true);
+      return true;
+    case 'ENTRYPOINT':
+      cfg.Entrypoint = command();
+      note(true);
+      return true;
+    case 'SHELL':
+      if (!i.json) throw badDockerfile(file, i.line, 'SHELL needs the JSON form');
+      state.shell = [...i.json];
+      cfg.Shell = [...i.json];
+      return true;
+    case 'STOPSIGNAL':
+      cfg.StopSignal = sub(i.text);
+      return true;
+    case 'ONBUILD':
+      cfg.OnBuild = [...((cfg.OnBuild as string[]) ?? []), i.text];
+      return true;
+    case 'MAINTAINER':
+      (state.config as { author?: string }).author = i.text;
+      return true;
+    case 'HEALTHCHECK':
+      cfg.Healthcheck = healthcheck(i, file);
+      note(true);
+      return true;
+    default:
+      return false;
+  }
+}

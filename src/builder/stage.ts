@@ -1,0 +1,162 @@
+// One stage of a Dockerfile on one platform: its image config, layers and history as they grow,
+// the build-time variables its instructions see, and what the steps need from the build around it.
+import type { Descriptor } from '../image/descriptor.js';
+import type { ImageConfig } from '../image/config.js';
+import type { Platform } from '../platform/platform.js';
+import type { OciLayout } from '../store/oci-layout.js';
+import type { CompressionOptions } from '../layer/compression.js';
+import type { LayerEntry } from '../layer/writer.js';
+import type { Instruction } from './dockerfile.js';
+import type { ContextFilter } from './context-filter.js';
+import type { BaseImages } from './base-image.js';
+
+/** A stage as the Dockerfile splits it: `FROM … [AS name]` and the instructions up to the next FROM. */
+export interface Stage {
+  readonly name?: string;
+  readonly from: Instruction;
+  readonly body: readonly Instruction[];
+}
+
+/** An image config whose `config` object the stage edits in place. */
+export type StageConfig = ImageConfig & { config: Record<string, unknown> };
+
+/** What a stage starts from: a base image's config, layers and history (or nothing, for scratch). */
+export interface StageStart {
+  readonly config: StageConfig;
+  readonly layers: readonly Descriptor[];
+  readonly diffIds: readonly string[];
+  readonly history: readonly Record<string, unknown>[];
+  readonly files?: ReadonlyMap<string, LayerEntry>;
+}
+
+const DEFAULT_SHELL: readonly string[] = ['/bin/sh', '-c'];
+
+/** The state of one stage on one platform while its instructions run. */
+export class StageState {
+  config: StageConfig;
+  readonly layers: Descriptor[];
+  readonly diffIds: string[];
+  readonly history: Record<string, unknown>[];
+  /**
+   * The stage's filesystem as far as the build knows it: the entries this build added (by
+   * image path), which `COPY --from=<stage>` reads. Base layers are not in it.
+   */
+  readonly files: Map<string, LayerEntry>;
+  /** Build-time variables (ARG and ENV) the stage's instructions substitute; a new stage starts from its config's Env. */
+  readonly vars = new Map<string, string>();
+  /** The shell of shell-form commands (SHELL). */
+  shell: readonly string[];
+
+  constructor(start: StageStart) {
+    this.config = structuredClone(start.config);
+    this.layers = [...start.layers];
+    this.diffIds = [...start.diffIds];
+    this.history = [...start.history];
+    this.files = new Map(start.files ?? []);
+    for (const entry of this.env) {
+      const eq = entry.indexOf('=');
+      this.vars.set(entry.slice(0, eq), entry.slice(eq + 1));
+    }
+    this.shell = (this.config.config.Shell as string[] | undefined) ?? DEFAULT_SHELL;
+  }
+
+  /** An empty stage (`FROM scratch`). */
+  static scratch(): StageState {
+    return new StageState({ config: { config: {} } as StageConfig, layers: [], diffIds: [], history: [] });
+  }
+
+  /** A new stage on top of this one (`FROM <earlier stage>`): the same image, variables from its Env only. */
+  derive(): StageState {
+    return new StageState(this);
+  }
+
+  /** The config's environment, `NAME=value` entries. */
+  get env(): readonly string[] {
+    return (this.config.config.Env as string[] | undefined) ?? [];
+  }
+
+  /** Sets an environment variable in the config and for the instructions that follow. */
+  setEnv(name: string, value: string): void {
+    const env = this.env.slice();
+    const at = env.findIndex((e) => e.startsWith(`${name}=`));
+    if (at >= 0) env[at] = `${name}=${value}`;
+    else env.push(`${name}=${value}`);
+    this.config.config.Env = env;
+    this.vars.set(name, value);
+  }
+
+  /** The working directory instructions resolve relative paths against. */
+  get workdir(): string {
+    return (this.config.config.WorkingDir as string | undefined) || '/';
+  }
+
+  /** The user steps run as (USER), if any. */
+  get user(): string | undefined {
+    return this.config.config.User as string | undefined;
+  }
+
+  /** The platform the stage's image is for. */
+  setPlatform(platform: Platform): void {
+    Object.assign(this.config, { architecture: platform.architecture, os: platform.os });
+    if (platform.variant) this.config = { ...this.config, variant: platform.variant };
+    else delete (this.config as { variant?: string }).variant;
+  }
+
+  /** The base's ONBUILD triggers, taken out of the config (the new image does not inherit them). */
+  takeOnBuild(): string[] {
+    const triggers = (this.config.config.OnBuild as string[] | undefined) ?? [];
+    delete this.config.config.OnBuild;
+    return triggers;
+  }
+
+  /** A history entry for an instruction (an empty layer when it only changed the config). */
+  note(createdBy: string, created: Date, emptyLayer: boolean): void {
+    this.history.push({ created: created.toISOString(), created_by: createdBy, comment: 'polyarch', ...(emptyLayer ? { empty_layer: true } : {}) });
+  }
+
+  /** A layer an instruction wrote, with its history entry and the entries it holds. */
+  addLayer(layer: { readonly descriptor: Descriptor; readonly diffId: string }, createdBy: string, created: Date, entries: readonly LayerEntry[]): void {
+    this.layers.push(layer.descriptor);
+    this.diffIds.push(layer.diffId);
+    this.note(createdBy, created, false);
+    for (const e of entries) this.files.set(e.path, e);
+  }
+}
+
+/** Build arguments a stage's ARG instructions may take values from. */
+export interface StageArgs {
+  /** `--build-arg`s. */
+  readonly given?: Readonly<Record<string, string>>;
+  /** TARGETPLATFORM, BUILDARCH and the rest, for this platform. */
+  readonly automatic: ReadonlyMap<string, string>;
+  /** ARGs declared before the first FROM, with their values. */
+  readonly global: ReadonlyMap<string, string>;
+}
+
+/** Everything the instructions of a stage on one platform need from the build around them. */
+export interface PlatformContext {
+  /** The Dockerfile's name, for messages (`Dockerfile:7: …`). */
+  readonly file: string;
+  /** The build context directory. */
+  readonly context: string;
+  /** What .dockerignore keeps. */
+  readonly keep: ContextFilter;
+  /** The build cache layout: base layers, written layers and scratch files go there. */
+  readonly layout: OciLayout;
+  readonly created: Date;
+  readonly compression: CompressionOptions;
+  readonly platform: Platform;
+  readonly args: StageArgs;
+  /** Network and disk work stops on this signal. */
+  readonly io: { readonly signal: AbortSignal };
+  readonly stages: readonly Stage[];
+  /** Substitutes `${VAR}`s with the Dockerfile's escape character; a bad one is reported on `line`. */
+  substitute(text: string, vars: ReadonlyMap<string, string>, line: number): string;
+  /** A scratch path removed when the build ends. */
+  addScratch(path: string): void;
+  /** Builds (once) the stage at `index` for this platform. */
+  buildStage(index: number): Promise<StageState>;
+  readonly bases: BaseImages;
+  /** Reads something about a stage's layers once per set of layers, however many instructions ask. */
+  readOnce<T>(state: StageState, what: string, read: () => Promise<T>): Promise<T>;
+}
