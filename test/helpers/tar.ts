@@ -9,6 +9,10 @@ export interface TarEntry {
   /** A file's bytes; `content of NAME\n` when not given. */
   readonly content?: string | Buffer;
   readonly mode?: number;
+  readonly uid?: number;
+  readonly gid?: number;
+  /** The epoch when not given. */
+  readonly mtime?: Date;
 }
 
 /** The bytes of a tar that `fill` writes into (it must not finalize it). */
@@ -32,7 +36,7 @@ export function tarOf(entries: readonly TarEntry[]): Promise<Buffer> {
     for (const e of entries) {
       const type = e.type ?? 'file';
       const body = type === 'file' ? Buffer.from(e.content ?? `content of ${e.name}\n`) : undefined;
-      const header = { name: e.name, type, mode: e.mode ?? (type === 'directory' ? 0o755 : type === 'symlink' ? 0o777 : 0o644), mtime: new Date(0), uid: 0, gid: 0, ...(e.linkname !== undefined ? { linkname: e.linkname } : {}), ...(body ? { size: body.length } : {}) };
+      const header = { name: e.name, type, mode: e.mode ?? (type === 'directory' ? 0o755 : type === 'symlink' ? 0o777 : 0o644), mtime: e.mtime ?? new Date(0), uid: e.uid ?? 0, gid: e.gid ?? 0, ...(e.linkname !== undefined ? { linkname: e.linkname } : {}), ...(body ? { size: body.length } : {}) };
       await new Promise<void>((resolve, reject) => {
         const callback = (error?: Error | null) => (error ? reject(error) : resolve());
         if (body) tar.entry(header, body, callback);

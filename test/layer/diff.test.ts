@@ -11,46 +11,20 @@ import { appendFile, chmod, chown, lchown, link, lstat, mkdir, readdir, readFile
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
-import { pack } from 'tar-stream';
 import { diffTree } from '../../src/layer/diff.js';
 import { applyLayer, type RecordedFacts } from '../../src/layer/extract.js';
 import { walkLayer } from '../../src/layer/scan.js';
 import { snapshotTree } from '../../src/layer/snapshot.js';
 import { comparePaths, writeLayer, type LayerEntry } from '../../src/layer/writer.js';
 import { MediaType } from '../../src/mediatype/mediatype.js';
+import { tarOf as tarEntries, type TarEntry } from '../helpers/tar.js';
 import { tempDir } from '../helpers/temp-dir.js';
 
-interface Entry {
-  readonly name: string;
-  readonly type?: 'file' | 'directory' | 'symlink' | 'link';
-  readonly linkname?: string;
-  readonly content?: string;
-  readonly mode?: number;
-  readonly uid?: number;
-  readonly gid?: number;
-}
+type Entry = TarEntry;
 
-async function tarOf(entries: readonly Entry[]): Promise<Buffer> {
-  const tar = pack();
-  const chunks: Buffer[] = [];
-  tar.on('data', (c: unknown) => chunks.push(c as Buffer));
-  const done = new Promise<void>((resolve, reject) => {
-    tar.on('end', resolve);
-    tar.on('error', reject);
-  });
-  for (const e of entries) {
-    const type = e.type ?? 'file';
-    const body = type === 'file' ? Buffer.from(e.content ?? `content of ${e.name}\n`) : undefined;
-    const header = { name: e.name, type, mode: e.mode ?? (type === 'directory' ? 0o755 : 0o644), mtime: new Date(1_000_000_000_000), uid: e.uid ?? 0, gid: e.gid ?? 0, ...(e.linkname !== undefined ? { linkname: e.linkname } : {}), ...(body ? { size: body.length } : {}) };
-    await new Promise<void>((resolve, reject) => {
-      const callback = (error?: Error | null) => (error ? reject(error) : resolve());
-      if (body) tar.entry(header, body, callback);
-      else tar.entry(header, callback);
-    });
-  }
-  tar.finalize();
-  await done;
-  return Buffer.concat(chunks);
+/** The base layers' entries all carry one fixed time. */
+function tarOf(entries: readonly Entry[]): Promise<Buffer> {
+  return tarEntries(entries.map((e) => ({ mtime: new Date(1_000_000_000_000), ...e })));
 }
 
 /** The base image's one layer: modes, owners, setuid, symlinks and a hard link pair. */
