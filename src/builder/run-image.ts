@@ -7,7 +7,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { Writable as WritableStream } from 'node:stream';
-import type { Endpoint } from '../endpoint/endpoint.js';
 import type { Descriptor } from '../image/descriptor.js';
 import { PolyarchError } from '../errors/polyarch-error.js';
 import { parseImageIndex } from '../image/index.js';
@@ -26,6 +25,10 @@ import { referenceOrLatest, toLocation, withOpener, type ConnectionOptions, type
 import { requireEmulation, type BinfmtOptions } from './executor/binfmt.js';
 import { createBubblewrapExecutor } from './executor/bubblewrap.js';
 import type { Executor, NetworkMode } from './executor/executor.js';
+import type { Opener } from './base-image.js';
+
+/** An opened location (builder reaches endpoints only through ops' opener). */
+type Endpoint = Awaited<ReturnType<Opener['open']>>['endpoint'];
 
 export interface RunImageOptions extends ConnectionOptions {
   /** The image an index has for this platform (default: the host's). Ignored with allPlatforms. */
