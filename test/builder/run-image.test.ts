@@ -11,6 +11,7 @@ import { runImage } from '../../src/builder/run-image.js';
 import { parsePlatform } from '../../src/platform/platform.js';
 import { ensureQemuHandler, QEMU_HANDLERS } from '../helpers/binfmt.js';
 import { BUSYBOX_ARCHES, busyboxRoot, type BusyboxArch } from '../helpers/busybox.js';
+import { startEmbedded } from '../helpers/embedded.js';
 import { runCli } from '../helpers/run-cli.js';
 import { tempDir } from '../helpers/temp-dir.js';
 
@@ -113,6 +114,24 @@ describe('polyarch run', () => {
       ['linux/ppc64le', '0', 'ppc64le'],
     ]);
     await assertNothingLeft();
+  });
+
+  test('the same index pushed to a registry runs from there (the acceptance line)', async () => {
+    const registry = await startEmbedded();
+    try {
+      const copied = await runCli(['copy', `oci:${layout}:multi`, `${registry.host}/busybox:multi`]);
+      assert.equal(copied.code, 0, copied.stderr);
+      const out = await runCli(['run', '--all-platforms', `${registry.host}/busybox:multi`, '--', 'uname', '-m'], { env: { TMPDIR: runTemp } });
+      assert.equal(out.stderr, '');
+      assert.equal(out.code, 0);
+      assert.deepEqual(
+        out.stdout.trim().split('\n').slice(1).map((l) => l.split(/\s+/).join(' ')),
+        ['linux/amd64 0 x86_64', 'linux/arm64 0 aarch64', 'linux/arm/v7 0 armv7l', 'linux/ppc64le 0 ppc64le'],
+      );
+      await assertNothingLeft();
+    } finally {
+      await registry.stop();
+    }
   });
 
   test("one platform: the command's exit code is the CLI's", async () => {
