@@ -2,7 +2,7 @@
 // runs on its own machine (foreign ones through binfmt_misc), the config's entrypoint, cmd, env,
 // user and workdir apply, stdin and exit codes pass through, and no temporary root is left behind.
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -12,7 +12,7 @@ import { parsePlatform } from '../../src/platform/platform.js';
 import { ensureQemuHandler, QEMU_HANDLERS } from '../helpers/binfmt.js';
 import { BUSYBOX_ARCHES, busyboxRoot, type BusyboxArch } from '../helpers/busybox.js';
 import { startEmbedded } from '../helpers/embedded.js';
-import { runCli } from '../helpers/run-cli.js';
+import { CLI_PATH, runCli } from '../helpers/run-cli.js';
 import { tempDir } from '../helpers/temp-dir.js';
 
 const ARCHES: readonly BusyboxArch[] = ['amd64', 'arm64', 'armhf', 'ppc64el'];
@@ -162,6 +162,23 @@ describe('polyarch run', () => {
     assert.equal(out.stderr, '');
     assert.equal(out.code, 0);
     assert.equal(out.stdout, 'PIPED TEXT\n');
+    await assertNothingLeft();
+  });
+
+  test('Ctrl-C stops the command and removes the root', async () => {
+    const child = spawn(process.execPath, [CLI_PATH, 'run', '--platform', 'linux/arm64', `oci:${layout}:multi`, '--', 'sh', '-c', 'echo started; sleep 30'], {
+      env: { ...process.env, TMPDIR: runTemp },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+    await new Promise<void>((resolve) => child.stdout.on('data', (c: Buffer) => c.toString().includes('started') && resolve()));
+    const started = Date.now();
+    child.kill('SIGINT');
+    const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+    assert.equal(code, 130, stderr);
+    assert.ok(Date.now() - started < 10_000);
+    assert.equal(stderr.trim().split('\n').length, 1, stderr);
     await assertNothingLeft();
   });
 
