@@ -79,7 +79,10 @@ async function makeIndex(): Promise<void> {
     join(layout, 'index.json'),
     JSON.stringify({
       schemaVersion: 2,
-      manifests: [{ mediaType: 'application/vnd.oci.image.index.v1+json', ...index, annotations: { 'org.opencontainers.image.ref.name': 'multi' } }],
+      manifests: [
+        { mediaType: 'application/vnd.oci.image.index.v1+json', ...index, annotations: { 'org.opencontainers.image.ref.name': 'multi' } },
+        { ...manifests[1]!, annotations: { 'org.opencontainers.image.ref.name': 'arm64-only' } },
+      ],
     }),
   );
 }
@@ -179,6 +182,18 @@ describe('polyarch run', () => {
     assert.equal(code, 130, stderr);
     assert.ok(Date.now() - started < 10_000);
     assert.equal(stderr.trim().split('\n').length, 1, stderr);
+    await assertNothingLeft();
+  });
+
+  test('a single image runs on its own platform, and names it when another is asked for', async () => {
+    const out = await runCli(['run', `oci:${layout}:arm64-only`, '--', 'uname', '-m'], { env: { TMPDIR: runTemp } });
+    assert.equal(out.stderr, '');
+    assert.equal(out.stdout, 'aarch64\n');
+    const all = await runCli(['run', '--all-platforms', `oci:${layout}:arm64-only`, '--', 'uname', '-m'], { env: { TMPDIR: runTemp } });
+    assert.match(all.stdout, /^linux\/arm64\s+0\s+aarch64$/m);
+    const wrong = await runCli(['run', '--platform', 'linux/amd64', `oci:${layout}:arm64-only`, '--', 'true'], { env: { TMPDIR: runTemp } });
+    assert.equal(wrong.code, 1);
+    assert.match(wrong.stderr, /linux\/arm64.*linux\/amd64/);
     await assertNothingLeft();
   });
 
