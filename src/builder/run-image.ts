@@ -3,7 +3,7 @@
 // the root removed again whatever happens (`docker run --rm`, always). With allPlatforms, once per
 // image of an index, each output captured to report its first line.
 import { lchown, mkdir, mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { Writable as WritableStream } from 'node:stream';
@@ -102,14 +102,29 @@ export async function runImage(location: LocationInput, options: RunImageOptions
     }
     await requireEmulation(
       targets.map((t) => t.platform),
-      options.binfmt,
+      { ...options.binfmt, ...io },
     );
     const executor = options.executor ?? createBubblewrapExecutor();
-    const results: RunImageResult[] = [];
-    for (const target of targets) {
-      options.signal?.throwIfAborted();
-      results.push(await runOne(endpoint, target, executor, options, !!options.allPlatforms));
-    }
+    // Emulated commands are CPU-bound: as many at once as there are cores, results in index order.
+    const results: RunImageResult[] = new Array<RunImageResult>(targets.length);
+    let next = 0;
+    let stop = false;
+    const worker = async (): Promise<void> => {
+      while (next < targets.length && !stop) {
+        const i = next++;
+        options.signal?.throwIfAborted();
+        try {
+          results[i] = await runOne(endpoint, targets[i]!, executor, options, !!options.allPlatforms);
+        } catch (error) {
+          stop = true; // start no more; the ones running finish
+          throw error;
+        }
+      }
+    };
+    // Every worker ends (and removes its root) before the endpoint closes; then the first failure is the answer.
+    const settled = await Promise.allSettled(Array.from({ length: Math.min(targets.length, Math.max(1, availableParallelism())) }, worker));
+    const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+    if (failed) throw failed.reason;
     return results;
   });
 }

@@ -207,6 +207,16 @@ describe('polyarch run', () => {
     await assertNothingLeft();
   });
 
+  test('a platform without an emulation handler stops before anything is pulled, naming the fix', async () => {
+    const proc = join(scratch.path, 'no-proc');
+    await mkdir(proc, { recursive: true });
+    await assert.rejects(
+      runImage(`oci:${layout}:multi`, { platform: parsePlatform('linux/arm64'), command: ['true'], tempDir: runTemp, binfmt: { procRoot: proc } }),
+      (error: Error & { code?: string }) => error.code === 'EMULATION_MISSING' && /linux\/arm64/.test(error.message) && /polyarch binfmt --install/.test(error.message),
+    );
+    await assertNothingLeft();
+  });
+
   test('the library call returns each platform with its code and first line; an abort leaves nothing behind', async () => {
     const results = await runImage(`oci:${layout}:multi`, { allPlatforms: true, command: ['sh', '-c', 'printf "%s\\nsecond\\n" "$GREETING"'], tempDir: runTemp });
     assert.deepEqual(
