@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { Writable as WritableStream } from 'node:stream';
 import type { Descriptor } from '../image/descriptor.js';
+import type { RawManifest } from '../image/raw-manifest.js';
 import { PolyarchError } from '../errors/polyarch-error.js';
 import { parseImageIndex } from '../image/index.js';
 import { parseImageConfig, platformOfConfig, type ImageConfig } from '../image/config.js';
@@ -68,6 +69,8 @@ const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/b
 interface Target {
   readonly platform: Platform;
   readonly manifest: Descriptor;
+  /** The manifest itself when the location named the image directly (not every location serves it again by digest). */
+  readonly raw?: RawManifest;
 }
 
 /** Runs the image's command (or `command` after its entrypoint) on one platform or, with allPlatforms, on each. */
@@ -93,12 +96,12 @@ export async function runImage(location: LocationInput, options: RunImageOptions
         targets = [{ platform: normalizePlatform(choice.entry.platform!), manifest: choice.entry }];
       }
     } else {
-      const config = await readConfig(endpoint, raw.digest, io);
+      const config = await readConfig(endpoint, raw, io);
       const platform = normalizePlatform(platformOfConfig(config) ?? detectHostPlatform());
       if (options.platform && !options.allPlatforms && formatPlatform(normalizePlatform(options.platform)) !== formatPlatform(platform)) {
         throw new PolyarchError('PLATFORM_NOT_IN_INDEX', `${what} is a single ${formatPlatform(platform)} image, not ${formatPlatform(normalizePlatform(options.platform))}`);
       }
-      targets = [{ platform, manifest: { mediaType: raw.mediaType, digest: raw.digest, size: raw.bytes.length } }];
+      targets = [{ platform, manifest: { mediaType: raw.mediaType, digest: raw.digest, size: raw.bytes.length }, raw }];
     }
     await requireEmulation(
       targets.map((t) => t.platform),
@@ -129,15 +132,16 @@ export async function runImage(location: LocationInput, options: RunImageOptions
   });
 }
 
-async function readConfig(endpoint: Endpoint, manifestRef: string, io: { signal?: AbortSignal }): Promise<ImageConfig> {
-  const manifest = parseImageManifest(await endpoint.getManifest(manifestRef, io));
+async function readConfig(endpoint: Endpoint, raw: RawManifest, io: { signal?: AbortSignal }): Promise<ImageConfig> {
+  const manifest = parseImageManifest(raw);
   return parseImageConfig(await readAllLimited(await endpoint.openBlob(manifest.config, io), MAX_CONFIG, `config ${manifest.config.digest}`));
 }
 
 async function runOne(endpoint: Endpoint, target: Target, executor: Executor, options: RunImageOptions, capture: boolean): Promise<RunImageResult> {
   const io = options.signal ? { signal: options.signal } : {};
-  const manifest = parseImageManifest(await endpoint.getManifest(target.manifest.digest, io));
-  const config = parseImageConfig(await readAllLimited(await endpoint.openBlob(manifest.config, io), MAX_CONFIG, `config ${manifest.config.digest}`));
+  const raw = target.raw ?? (await endpoint.getManifest(target.manifest.digest, io));
+  const manifest = parseImageManifest(raw);
+  const config = await readConfig(endpoint, raw, io);
   const settings = (config.config ?? {}) as { Entrypoint?: unknown; Cmd?: unknown; Env?: unknown; User?: unknown; WorkingDir?: unknown };
   const entrypoint = stringList(settings.Entrypoint);
   const args = [...entrypoint, ...(options.command && options.command.length > 0 ? options.command : stringList(settings.Cmd))];

@@ -191,6 +191,12 @@ describe('polyarch run', () => {
     assert.equal(out.stdout, 'aarch64\n');
     const all = await runCli(['run', '--all-platforms', `oci:${layout}:arm64-only`, '--', 'uname', '-m'], { env: { TMPDIR: runTemp } });
     assert.match(all.stdout, /^linux\/arm64\s+0\s+aarch64$/m);
+    const archive = join(scratch.path, 'arm64.tar');
+    const exported = await runCli(['copy', `oci:${layout}:arm64-only`, `docker-archive:${archive}:busybox:arm64`]);
+    assert.equal(exported.code, 0, exported.stderr);
+    const fromArchive = await runCli(['run', `docker-archive:${archive}`], { env: { TMPDIR: runTemp } });
+    assert.equal(fromArchive.stderr, '');
+    assert.equal(fromArchive.stdout, 'default hello in /srv/app as 1000\n');
     const wrong = await runCli(['run', '--platform', 'linux/amd64', `oci:${layout}:arm64-only`, '--', 'true'], { env: { TMPDIR: runTemp } });
     assert.equal(wrong.code, 1);
     assert.match(wrong.stderr, /linux\/arm64.*linux\/amd64/);
