@@ -95,3 +95,7 @@ export {
   type TinyElfOptions,
   type UninstallResult,
 } from './builder/executor/binfmt.js';
+
+// Running an image's command on one platform or all of them (`polyarch run`)
+export { runImage, type RunImageOptions, type RunImageResult } from './builder/run-image.js';
+export type { Executor, NetworkMode, RunOptions, RunResult, RunStep } from './builder/executor/executor.js';

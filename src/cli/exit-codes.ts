@@ -7,6 +7,13 @@ export const EXIT_BAD_INPUT = 2;
 /** 128 + SIGINT, as shells report a command stopped by Ctrl-C. */
 export const EXIT_INTERRUPTED = 130;
 
+/** Thrown by a command whose exit code is another program's (`run`): main exits with it and prints nothing. */
+export class CommandExit extends Error {
+  constructor(readonly exitCode: number) {
+    super(`exit ${exitCode}`);
+  }
+}
+
 export type ExitCode = typeof EXIT_OK | typeof EXIT_FAILURE | typeof EXIT_BAD_INPUT | typeof EXIT_INTERRUPTED;
 
 /**

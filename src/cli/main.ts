@@ -5,6 +5,7 @@ import { Command, CommanderError } from 'commander';
 import type { CliContext } from './context.js';
 import { PolyarchError, hintFor, isPolyarchError } from '../index.js';
 import { registerBinfmt } from './commands/binfmt.js';
+import { registerRun } from './commands/run.js';
 import { registerBuild } from './commands/build.js';
 import { registerPrune } from './commands/prune.js';
 import { registerCopy } from './commands/copy.js';
@@ -15,7 +16,7 @@ import { registerServe } from './commands/serve.js';
 import { registerInspect } from './commands/inspect.js';
 import { registerList } from './commands/list.js';
 import { registerLogin } from './commands/login.js';
-import { EXIT_CODES, EXIT_FAILURE, EXIT_OK, exitCodeFor } from './exit-codes.js';
+import { CommandExit, EXIT_CODES, EXIT_FAILURE, EXIT_OK, exitCodeFor } from './exit-codes.js';
 import { escapeControl, terminalSafe } from './output.js';
 import { addGlobalOptions } from './global-options.js';
 
@@ -43,6 +44,7 @@ function buildProgram(context: CliContext): Command {
   registerBuild(program, context);
   registerPrune(program, context);
   registerBinfmt(program, context);
+  registerRun(program, context);
   const all = (c: Command): Command[] => [c, ...c.commands.flatMap(all)];
   for (const command of all(program).slice(1)) command.exitOverride().configureOutput({ writeOut: (s) => context.stdout.write(s), writeErr: () => undefined });
   return program;
@@ -85,6 +87,7 @@ async function runCli(argv: readonly string[], context: CliContext): Promise<num
     await program.parseAsync([...argv], { from: 'user' });
     return EXIT_OK;
   } catch (thrown) {
+    if (thrown instanceof CommandExit) return thrown.exitCode;
     let error: PolyarchError;
     if (thrown instanceof CommanderError) {
       if (thrown.code === 'commander.helpDisplayed' || thrown.code === 'commander.version' || thrown.exitCode === 0) return EXIT_OK;

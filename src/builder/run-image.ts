@@ -1,0 +1,221 @@
+// `polyarch run`: an image from any location unpacked into a temporary root, its command run there
+// through an Executor (bubblewrap by default, foreign platforms under binfmt_misc emulation), and
+// the root removed again whatever happens (`docker run --rm`, always). With allPlatforms, once per
+// image of an index, each output captured to report its first line.
+import { lchown, mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { availableParallelism, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Readable, Writable } from 'node:stream';
+import { Writable as WritableStream } from 'node:stream';
+import type { Descriptor } from '../image/descriptor.js';
+import type { RawManifest } from '../image/raw-manifest.js';
+import { PolyarchError } from '../errors/polyarch-error.js';
+import { parseImageIndex } from '../image/index.js';
+import { parseImageConfig, platformOfConfig, type ImageConfig } from '../image/config.js';
+import { parseImageManifest } from '../image/manifest.js';
+import { resolveInRoot } from '../internal/contained-path.js';
+import { readAllLimited } from '../internal/streams.js';
+import { isIndex } from '../mediatype/mediatype.js';
+import { detectHostPlatform } from '../platform/host.js';
+import { selectEntry } from '../platform/match.js';
+import { normalizePlatform } from '../platform/normalize.js';
+import { formatPlatform, type Platform } from '../platform/platform.js';
+import { applyLayer, type RecordedFacts } from '../layer/extract.js';
+import { imageEntries } from '../ops/select-platforms.js';
+import { referenceOrLatest, toLocation, withOpener, type ConnectionOptions, type LocationInput } from '../ops/session.js';
+import { requireEmulation, type BinfmtOptions } from './executor/binfmt.js';
+import { createBubblewrapExecutor } from './executor/bubblewrap.js';
+import type { Executor, NetworkMode } from './executor/executor.js';
+import type { Opener } from './base-image.js';
+
+/** An opened location (builder reaches endpoints only through ops' opener). */
+type Endpoint = Awaited<ReturnType<Opener['open']>>['endpoint'];
+
+export interface RunImageOptions extends ConnectionOptions {
+  /** The image an index has for this platform (default: the host's). Ignored with allPlatforms. */
+  readonly platform?: Platform;
+  /** Runs once per image of an index (attestation entries skipped), each output captured. */
+  readonly allPlatforms?: boolean;
+  /** Replaces the image's Cmd; its Entrypoint stays (as `docker run IMAGE ARGS`). */
+  readonly command?: readonly string[];
+  /** Default: bubblewrap. */
+  readonly executor?: Executor;
+  /** Default: `default` (the host's network). */
+  readonly network?: NetworkMode;
+  /** Where the temporary root is made (default: the system's temporary directory). */
+  readonly tempDir?: string;
+  /** Where binfmt_misc lives, for the emulation check. */
+  readonly binfmt?: BinfmtOptions;
+  /** One platform only: the command's standard streams (stdin reads end-of-file when omitted). */
+  readonly stdin?: Readable;
+  readonly stdout?: Writable;
+  readonly stderr?: Writable;
+  readonly signal?: AbortSignal;
+}
+
+export interface RunImageResult {
+  readonly platform: Platform;
+  readonly exitCode: number;
+  /** With allPlatforms: the first line the command wrote (standard output, else standard error). */
+  readonly firstLine?: string;
+}
+
+/** Most a config may be (they are a few kilobytes). */
+const MAX_CONFIG = 4 << 20;
+/** What a captured run keeps of its output. */
+const MAX_CAPTURE = 64 << 10;
+const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+
+interface Target {
+  readonly platform: Platform;
+  readonly manifest: Descriptor;
+  /** The manifest itself when the location named the image directly (not every location serves it again by digest). */
+  readonly raw?: RawManifest;
+}
+
+/** Runs the image's command (or `command` after its entrypoint) on one platform or, with allPlatforms, on each. */
+export async function runImage(location: LocationInput, options: RunImageOptions = {}): Promise<RunImageResult[]> {
+  const io = options.signal ? { signal: options.signal } : {};
+  const what = typeof location === 'string' ? location : 'the image';
+  return withOpener(options, async (opener) => {
+    const { endpoint, reference } = await opener.open(toLocation(location), 'read');
+    const raw = await endpoint.getManifest(referenceOrLatest(reference), io);
+    let targets: Target[];
+    if (isIndex(raw.mediaType)) {
+      const entries = imageEntries(parseImageIndex(raw)).filter((d) => d.platform && d.platform.os !== 'unknown');
+      if (options.allPlatforms) {
+        targets = entries.map((d) => ({ platform: normalizePlatform(d.platform!), manifest: d }));
+        if (targets.length === 0) throw new PolyarchError('PLATFORM_NOT_IN_INDEX', `${what} has no image with a platform`);
+      } else {
+        const want = normalizePlatform(options.platform ?? detectHostPlatform());
+        const choice = selectEntry(entries, want);
+        if (!choice.entry) {
+          const has = entries.map((d) => formatPlatform(d.platform!)).join(', ') || 'none';
+          throw new PolyarchError('PLATFORM_NOT_IN_INDEX', `${what} has no ${formatPlatform(want)} image (it has ${has})`);
+        }
+        targets = [{ platform: normalizePlatform(choice.entry.platform!), manifest: choice.entry }];
+      }
+    } else {
+      const config = await readConfig(endpoint, raw, io);
+      const platform = normalizePlatform(platformOfConfig(config) ?? detectHostPlatform());
+      if (options.platform && !options.allPlatforms && formatPlatform(normalizePlatform(options.platform)) !== formatPlatform(platform)) {
+        throw new PolyarchError('PLATFORM_NOT_IN_INDEX', `${what} is a single ${formatPlatform(platform)} image, not ${formatPlatform(normalizePlatform(options.platform))}`);
+      }
+      targets = [{ platform, manifest: { mediaType: raw.mediaType, digest: raw.digest, size: raw.bytes.length }, raw }];
+    }
+    await requireEmulation(
+      targets.map((t) => t.platform),
+      { ...options.binfmt, ...io },
+    );
+    const executor = options.executor ?? createBubblewrapExecutor();
+    // Emulated commands are CPU-bound: as many at once as there are cores, results in index order.
+    const results: RunImageResult[] = new Array<RunImageResult>(targets.length);
+    let next = 0;
+    let stop = false;
+    const worker = async (): Promise<void> => {
+      while (next < targets.length && !stop) {
+        const i = next++;
+        options.signal?.throwIfAborted();
+        try {
+          results[i] = await runOne(endpoint, targets[i]!, executor, options, !!options.allPlatforms);
+        } catch (error) {
+          stop = true; // start no more; the ones running finish
+          throw error;
+        }
+      }
+    };
+    // Every worker ends (and removes its root) before the endpoint closes; then the first failure is the answer.
+    const settled = await Promise.allSettled(Array.from({ length: Math.min(targets.length, Math.max(1, availableParallelism())) }, worker));
+    const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+    if (failed) throw failed.reason;
+    return results;
+  });
+}
+
+async function readConfig(endpoint: Endpoint, raw: RawManifest, io: { signal?: AbortSignal }): Promise<ImageConfig> {
+  const manifest = parseImageManifest(raw);
+  return parseImageConfig(await readAllLimited(await endpoint.openBlob(manifest.config, io), MAX_CONFIG, `config ${manifest.config.digest}`));
+}
+
+async function runOne(endpoint: Endpoint, target: Target, executor: Executor, options: RunImageOptions, capture: boolean): Promise<RunImageResult> {
+  const io = options.signal ? { signal: options.signal } : {};
+  const raw = target.raw ?? (await endpoint.getManifest(target.manifest.digest, io));
+  const manifest = parseImageManifest(raw);
+  const config = await readConfig(endpoint, raw, io);
+  const settings = (config.config ?? {}) as { Entrypoint?: unknown; Cmd?: unknown; Env?: unknown; User?: unknown; WorkingDir?: unknown };
+  const entrypoint = stringList(settings.Entrypoint);
+  const args = [...entrypoint, ...(options.command && options.command.length > 0 ? options.command : stringList(settings.Cmd))];
+  if (args.length === 0) throw new PolyarchError('USAGE', `the ${formatPlatform(target.platform)} image has no entrypoint or command: give one after --`);
+  const env: Record<string, string> = {};
+  for (const item of stringList(settings.Env)) {
+    const eq = item.indexOf('=');
+    if (eq > 0) env[item.slice(0, eq)] = item.slice(eq + 1);
+  }
+  env['PATH'] ??= DEFAULT_PATH;
+  env['HOME'] ??= '/root';
+  const cwd = typeof settings.WorkingDir === 'string' && settings.WorkingDir.startsWith('/') ? settings.WorkingDir : '/';
+  const user = typeof settings.User === 'string' ? settings.User : '';
+
+  const parent = options.tempDir ?? tmpdir();
+  const root = await mkdtemp(join(parent, 'polyarch-run-'));
+  try {
+    const recorded: RecordedFacts = new Map();
+    for (const layer of manifest.layers) {
+      await applyLayer(root, await endpoint.openBlob(layer, io), { mediaType: layer.mediaType, source: layer.digest, record: recorded, ...io });
+    }
+    await applyOwners(root, recorded);
+    await mkdir(await resolveInRoot(root, cwd, { followFinal: true }), { recursive: true });
+    const stdout = capture ? new Capture() : (options.stdout ?? process.stdout);
+    const stderr = capture ? new Capture() : (options.stderr ?? process.stderr);
+    const result = await executor.run(
+      { args },
+      {
+        rootfs: root,
+        platform: target.platform,
+        env,
+        cwd,
+        user,
+        mounts: [],
+        network: options.network ?? 'default',
+        stdout,
+        stderr,
+        ...(!capture && options.stdin ? { stdin: options.stdin } : {}),
+        ...io,
+      },
+    );
+    if (!capture) return { platform: target.platform, exitCode: result.exitCode };
+    const first = firstLine((stdout as Capture).text) ?? firstLine((stderr as Capture).text);
+    return { platform: target.platform, exitCode: result.exitCode, ...(first !== undefined ? { firstLine: first } : {}) };
+  } finally {
+    await rm(root, { recursive: true, force: true, maxRetries: 3 });
+  }
+}
+
+/** The disk keeps the modes applyLayer set; owners only root can set, and only those that differ from root's own. */
+async function applyOwners(root: string, recorded: RecordedFacts): Promise<void> {
+  if (process.getuid?.() !== 0) return;
+  for (const [path, facts] of recorded) {
+    if (facts.uid === 0 && facts.gid === 0) continue;
+    const target = await resolveInRoot(root, path, { followFinal: false }).catch(() => undefined);
+    if (target) await lchown(target, facts.uid, facts.gid).catch(() => undefined);
+  }
+}
+
+function stringList(value: unknown): string[] {
+  return Array.isArray(value) ? value.filter((v): v is string => typeof v === 'string') : [];
+}
+
+function firstLine(text: string): string | undefined {
+  const trimmed = text.replace(/^\n+/, '');
+  if (trimmed === '') return undefined;
+  const end = trimmed.indexOf('\n');
+  return end < 0 ? trimmed : trimmed.slice(0, end);
+}
+
+class Capture extends WritableStream {
+  text = '';
+  override _write(chunk: Buffer, _encoding: BufferEncoding, callback: () => void): void {
+    if (this.text.length < MAX_CAPTURE) this.text += chunk.toString('utf8');
+    callback();
+  }
+}

@@ -1,0 +1,243 @@
+// `polyarch run` on a four-platform busybox index written to an OCI layout: each platform's image
+// runs on its own machine (foreign ones through binfmt_misc), the config's entrypoint, cmd, env,
+// user and workdir apply, stdin and exit codes pass through, and no temporary root is left behind.
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { runImage } from '../../src/builder/run-image.js';
+import { parsePlatform } from '../../src/platform/platform.js';
+import { ensureQemuHandler, QEMU_HANDLERS } from '../helpers/binfmt.js';
+import { BUSYBOX_ARCHES, busyboxRoot, type BusyboxArch } from '../helpers/busybox.js';
+import { startEmbedded } from '../helpers/embedded.js';
+import { CLI_PATH, runCli } from '../helpers/run-cli.js';
+import { tempDir } from '../helpers/temp-dir.js';
+
+const ARCHES: readonly BusyboxArch[] = ['amd64', 'arm64', 'armhf', 'ppc64el'];
+
+let scratch: { path: string; remove: () => Promise<void> };
+let layout: string;
+/** The parent of every temporary root in these tests: empty again after each run. */
+let runTemp: string;
+
+async function putBlob(bytes: Buffer): Promise<{ digest: string; size: number }> {
+  const hex = createHash('sha256').update(bytes).digest('hex');
+  await writeFile(join(layout, 'blobs', 'sha256', hex), bytes);
+  return { digest: `sha256:${hex}`, size: bytes.length };
+}
+
+async function json(value: unknown): Promise<{ digest: string; size: number }> {
+  return putBlob(Buffer.from(JSON.stringify(value)));
+}
+
+/** One gzip layer of the busybox root, owners numeric, made by tar (any archive would do). */
+function packRoot(root: string, out: string): void {
+  const result = spawnSync('tar', ['-C', root, '--numeric-owner', '-czf', out, '.'], { encoding: 'utf8' });
+  assert.equal(result.status, 0, result.stderr);
+}
+
+async function makeIndex(): Promise<void> {
+  await mkdir(join(layout, 'blobs', 'sha256'), { recursive: true });
+  await writeFile(join(layout, 'oci-layout'), JSON.stringify({ imageLayoutVersion: '1.0.0' }));
+  const manifests = [];
+  for (const arch of ARCHES) {
+    const platform = parsePlatform(BUSYBOX_ARCHES[arch].platform);
+    const tarFile = join(scratch.path, `${arch}.tar.gz`);
+    packRoot(await busyboxRoot(arch), tarFile);
+    const layerBytes = await readFile(tarFile);
+    const layer = await putBlob(layerBytes);
+    const diff = createHash('sha256').update(spawnSync('gzip', ['-dc', tarFile], { maxBuffer: 1 << 28 }).stdout).digest('hex');
+    const config = await json({
+      ...platform,
+      config: {
+        Entrypoint: ['/bin/env'],
+        Cmd: ['sh', '-c', 'echo "default $GREETING in $(pwd) as $(id -u)"'],
+        Env: ['PATH=/bin', 'GREETING=hello'],
+        WorkingDir: '/srv/app',
+        User: 'app',
+      },
+      rootfs: { type: 'layers', diff_ids: [`sha256:${diff}`] },
+    });
+    const manifest = await json({
+      schemaVersion: 2,
+      mediaType: 'application/vnd.oci.image.manifest.v1+json',
+      config: { mediaType: 'application/vnd.oci.image.config.v1+json', ...config },
+      layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', ...layer }],
+    });
+    manifests.push({ mediaType: 'application/vnd.oci.image.manifest.v1+json', ...manifest, platform });
+  }
+  // An attestation entry, as buildx adds: never run.
+  manifests.push({
+    ...manifests[0]!,
+    platform: { os: 'unknown', architecture: 'unknown' },
+    annotations: { 'vnd.docker.reference.type': 'attestation-manifest', 'vnd.docker.reference.digest': manifests[0]!.digest },
+  });
+  const index = await json({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.index.v1+json', manifests });
+  await writeFile(
+    join(layout, 'index.json'),
+    JSON.stringify({
+      schemaVersion: 2,
+      manifests: [
+        { mediaType: 'application/vnd.oci.image.index.v1+json', ...index, annotations: { 'org.opencontainers.image.ref.name': 'multi' } },
+        { ...manifests[1]!, annotations: { 'org.opencontainers.image.ref.name': 'arm64-only' } },
+      ],
+    }),
+  );
+}
+
+before(async () => {
+  for (const arch of ARCHES) if (arch !== 'amd64') ensureQemuHandler(QEMU_HANDLERS[arch] as string);
+  scratch = await tempDir('polyarch-run-image-');
+  layout = join(scratch.path, 'layout');
+  runTemp = join(scratch.path, 'tmp');
+  await mkdir(runTemp);
+  await makeIndex();
+});
+after(async () => {
+  await scratch.remove();
+});
+
+async function assertNothingLeft(): Promise<void> {
+  assert.deepEqual(await readdir(runTemp), []);
+}
+
+describe('polyarch run', () => {
+  test('--all-platforms prints one row per platform with its machine', async () => {
+    const out = await runCli(['run', '--all-platforms', `oci:${layout}:multi`, '--', 'uname', '-m'], { env: { TMPDIR: runTemp } });
+    assert.equal(out.stderr, '');
+    assert.equal(out.code, 0);
+    const rows = out.stdout.trim().split('\n').map((l) => l.split(/\s+/));
+    assert.deepEqual(rows[0], ['PLATFORM', 'EXIT', 'OUTPUT']);
+    assert.deepEqual(rows.slice(1), [
+      ['linux/amd64', '0', 'x86_64'],
+      ['linux/arm64', '0', 'aarch64'],
+      ['linux/arm/v7', '0', 'armv7l'],
+      ['linux/ppc64le', '0', 'ppc64le'],
+    ]);
+    await assertNothingLeft();
+  });
+
+  test('the same index pushed to a registry runs from there (the acceptance line)', async () => {
+    const registry = await startEmbedded();
+    try {
+      const copied = await runCli(['copy', `oci:${layout}:multi`, `${registry.host}/busybox:multi`]);
+      assert.equal(copied.code, 0, copied.stderr);
+      const out = await runCli(['run', '--all-platforms', `${registry.host}/busybox:multi`, '--', 'uname', '-m'], { env: { TMPDIR: runTemp } });
+      assert.equal(out.stderr, '');
+      assert.equal(out.code, 0);
+      assert.deepEqual(
+        out.stdout.trim().split('\n').slice(1).map((l) => l.split(/\s+/).join(' ')),
+        ['linux/amd64 0 x86_64', 'linux/arm64 0 aarch64', 'linux/arm/v7 0 armv7l', 'linux/ppc64le 0 ppc64le'],
+      );
+      await assertNothingLeft();
+    } finally {
+      await registry.stop();
+    }
+  });
+
+  test("one platform: the command's exit code is the CLI's", async () => {
+    const out = await runCli(['run', '--platform', 'linux/arm64', `oci:${layout}:multi`, '--', 'sh', '-c', 'uname -m; exit 5'], { env: { TMPDIR: runTemp } });
+    assert.equal(out.code, 5);
+    assert.equal(out.stdout, 'aarch64\n');
+    await assertNothingLeft();
+  });
+
+  test("--all-platforms exits non-zero when one fails, and shows each platform's code", async () => {
+    const out = await runCli(['run', '--all-platforms', `oci:${layout}:multi`, '--', 'sh', '-c', 'echo "$(uname -m)"; [ "$(uname -m)" != ppc64le ] || exit 3'], { env: { TMPDIR: runTemp } });
+    assert.equal(out.code, 1);
+    assert.match(out.stdout, /^linux\/ppc64le\s+3\s+ppc64le$/m);
+    assert.match(out.stdout, /^linux\/arm64\s+0\s+aarch64$/m);
+    await assertNothingLeft();
+  });
+
+  test("the default runs the config's entrypoint and cmd with its env, workdir and user", async () => {
+    const out = await runCli(['run', '--platform', 'linux/arm/v7', `oci:${layout}:multi`], { env: { TMPDIR: runTemp } });
+    assert.equal(out.stderr, '');
+    assert.equal(out.code, 0);
+    assert.equal(out.stdout, 'default hello in /srv/app as 1000\n');
+    await assertNothingLeft();
+  });
+
+  test('standard input passes through', async () => {
+    const out = await runCli(['run', `oci:${layout}:multi`, '--', 'sh', '-c', 'tr a-z A-Z'], { env: { TMPDIR: runTemp }, input: 'piped text\n' });
+    assert.equal(out.stderr, '');
+    assert.equal(out.code, 0);
+    assert.equal(out.stdout, 'PIPED TEXT\n');
+    await assertNothingLeft();
+  });
+
+  test('Ctrl-C stops the command and removes the root', async () => {
+    const child = spawn(process.execPath, [CLI_PATH, 'run', '--platform', 'linux/arm64', `oci:${layout}:multi`, '--', 'sh', '-c', 'echo started; sleep 30'], {
+      env: { ...process.env, TMPDIR: runTemp },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+    await new Promise<void>((resolve) => child.stdout.on('data', (c: Buffer) => c.toString().includes('started') && resolve()));
+    const started = Date.now();
+    child.kill('SIGINT');
+    const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+    assert.equal(code, 130, stderr);
+    assert.ok(Date.now() - started < 10_000);
+    assert.equal(stderr.trim().split('\n').length, 1, stderr);
+    await assertNothingLeft();
+  });
+
+  test('a single image runs on its own platform, and names it when another is asked for', async () => {
+    const out = await runCli(['run', `oci:${layout}:arm64-only`, '--', 'uname', '-m'], { env: { TMPDIR: runTemp } });
+    assert.equal(out.stderr, '');
+    assert.equal(out.stdout, 'aarch64\n');
+    const all = await runCli(['run', '--all-platforms', `oci:${layout}:arm64-only`, '--', 'uname', '-m'], { env: { TMPDIR: runTemp } });
+    assert.match(all.stdout, /^linux\/arm64\s+0\s+aarch64$/m);
+    const archive = join(scratch.path, 'arm64.tar');
+    const exported = await runCli(['copy', `oci:${layout}:arm64-only`, `docker-archive:${archive}:busybox:arm64`]);
+    assert.equal(exported.code, 0, exported.stderr);
+    const fromArchive = await runCli(['run', `docker-archive:${archive}`], { env: { TMPDIR: runTemp } });
+    assert.equal(fromArchive.stderr, '');
+    assert.equal(fromArchive.stdout, 'default hello in /srv/app as 1000\n');
+    const wrong = await runCli(['run', '--platform', 'linux/amd64', `oci:${layout}:arm64-only`, '--', 'true'], { env: { TMPDIR: runTemp } });
+    assert.equal(wrong.code, 1);
+    assert.match(wrong.stderr, /linux\/arm64.*linux\/amd64/);
+    await assertNothingLeft();
+  });
+
+  test('a platform the index lacks is one line naming the platforms it has', async () => {
+    const out = await runCli(['run', '--platform', 'linux/s390x', `oci:${layout}:multi`, '--', 'true'], { env: { TMPDIR: runTemp } });
+    assert.equal(out.code, 1);
+    assert.equal(out.stdout, '');
+    assert.equal(out.stderr.trim().split('\n').length, 1, out.stderr);
+    assert.match(out.stderr, /linux\/s390x/);
+    assert.match(out.stderr, /linux\/amd64, linux\/arm64, linux\/arm\/v7, linux\/ppc64le/);
+    await assertNothingLeft();
+  });
+
+  test('a platform without an emulation handler stops before anything is pulled, naming the fix', async () => {
+    const proc = join(scratch.path, 'no-proc');
+    await mkdir(proc, { recursive: true });
+    await assert.rejects(
+      runImage(`oci:${layout}:multi`, { platform: parsePlatform('linux/arm64'), command: ['true'], tempDir: runTemp, binfmt: { procRoot: proc } }),
+      (error: Error & { code?: string }) => error.code === 'EMULATION_MISSING' && /linux\/arm64/.test(error.message) && /polyarch binfmt --install/.test(error.message),
+    );
+    await assertNothingLeft();
+  });
+
+  test('the library call returns each platform with its code and first line; an abort leaves nothing behind', async () => {
+    const results = await runImage(`oci:${layout}:multi`, { allPlatforms: true, command: ['sh', '-c', 'printf "%s\\nsecond\\n" "$GREETING"'], tempDir: runTemp });
+    assert.deepEqual(
+      results.map((r) => [r.platform.architecture, r.exitCode, r.firstLine]),
+      [
+        ['amd64', 0, 'hello'],
+        ['arm64', 0, 'hello'],
+        ['arm', 0, 'hello'],
+        ['ppc64le', 0, 'hello'],
+      ],
+    );
+    const controller = new AbortController();
+    const running = runImage(`oci:${layout}:multi`, { platform: parsePlatform('linux/arm64'), command: ['sleep', '30'], tempDir: runTemp, signal: controller.signal });
+    setTimeout(() => controller.abort(new Error('stopped')), 1500);
+    await assert.rejects(running);
+    await assertNothingLeft();
+  });
+});
