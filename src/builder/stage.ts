@@ -126,7 +126,23 @@ export class StageState {
     this.layers.push(layer.descriptor);
     this.diffIds.push(layer.diffId);
     this.note(createdBy, created, false);
-    for (const e of entries) this.files.set(e.path, e);
+    for (const e of entries) this.#track(e);
+  }
+
+  /** Keeps `files` what the stage holds: deleted paths leave it, hard links become the file they name. */
+  #track(e: LayerEntry): void {
+    if (e.type === 'whiteout' || e.type === 'opaque') {
+      for (const path of [...this.files.keys()]) {
+        if ((e.type === 'whiteout' && path === e.path) || path.startsWith(`${e.path}/`)) this.files.delete(path);
+      }
+      return;
+    }
+    if (e.type === 'link') {
+      const target = this.files.get(e.linkname ?? '');
+      if (target) this.files.set(e.path, { ...target, path: e.path });
+      return;
+    }
+    this.files.set(e.path, e);
   }
 }
 

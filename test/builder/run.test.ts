@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { before, describe, test } from 'node:test';
@@ -96,6 +96,15 @@ describe('RUN', { timeout: 600_000 }, () => {
     }
   });
 
+  test('COPY --from a stage takes the files its RUN steps made', async () => {
+    const out = await build('from-stage', `FROM ${base} AS b\nRUN uname -m > /out && rm /etc/base-file\nFROM scratch\nCOPY --from=b /out /got\n`, {}, 'linux/amd64,linux/ppc64le');
+    assert.equal(out.code, 0, out.stderr);
+    for (const arch of ['amd64', 'ppc64el'] as const) {
+      assert.deepEqual(await readdir(join(out.dest, dirOf(arch))), ['got']);
+      assert.equal(await readFile(join(out.dest, dirOf(arch), 'got'), 'utf8'), `${BUSYBOX_ARCHES[arch].machine}\n`);
+    }
+  });
+
   test('exec form, SHELL, WORKDIR, ENV, ARG and the platform args', async () => {
     const dockerfile = [
       `FROM ${base}`,
@@ -120,6 +129,9 @@ describe('RUN', { timeout: 600_000 }, () => {
     assert.match(out.stderr, /Dockerfile:3: \[linux\/(amd64|arm64)\] RUN echo about to fail && exit 3 exited with code 3: about to fail/);
     assert.equal(out.stderr.trim().split('\n').length, 1, out.stderr);
     assert.equal(existsSync(out.dest), false);
+    const pushed = await runCli(['build', '--platform', 'linux/arm64', '-t', `${suite.reg.host}/failing:1`, '--push', join(suite.dir.path, 'failing')], { env: suite.env });
+    assert.equal(pushed.code, 1, pushed.stderr);
+    assert.equal((await fetch(`${suite.reg.url}/v2/failing/manifests/1`)).status, 404);
   });
 
   test('RUN --network and --security are refused on their line', async () => {
