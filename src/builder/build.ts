@@ -1,6 +1,6 @@
 // `build`: a Dockerfile → one image per platform → one index, in an OCI layout, with no daemon.
-// Every instruction but RUN is carried out by editing the image config or writing a layer. This
-// file is the orchestration: stages (stage.ts) start from their base (base-image.ts), and the
+// Instructions edit the image config or write a layer; RUN runs its step in the stage's filesystem
+// through the executor (instructions/run.ts). This file is the orchestration: stages (stage.ts) start from their base (base-image.ts), and the
 // instructions/ files carry out each instruction family.
 import { mkdir, readFile, rm } from 'node:fs/promises';
 import { Readable } from 'node:stream';
