@@ -1,6 +1,6 @@
 // `build`: a Dockerfile → one image per platform → one index, in an OCI layout, with no daemon.
-// Every instruction but RUN is carried out by editing the image config or writing a layer. This
-// file is the orchestration: stages (stage.ts) start from their base (base-image.ts), and the
+// Instructions edit the image config or write a layer; RUN runs its step in the stage's filesystem
+// through the executor (instructions/run.ts). This file is the orchestration: stages (stage.ts) start from their base (base-image.ts), and the
 // instructions/ files carry out each instruction family.
 import { mkdir, readFile, rm } from 'node:fs/promises';
 import { Readable } from 'node:stream';
@@ -30,6 +30,10 @@ import { BaseImages, onbuildTriggers, stageBase } from './base-image.js';
 import type { PlatformContext, Stage, StageState } from './stage.js';
 import { applyMetadata } from './instructions/metadata.js';
 import { copyInstruction } from './instructions/copy.js';
+import { runInstruction as runStep } from './instructions/run.js';
+import type { Executor } from './executor/executor.js';
+import { createBubblewrapExecutor } from './executor/bubblewrap.js';
+import { requireEmulation } from './executor/binfmt.js';
 
 export interface BuildOptions extends ConnectionOptions {
   /** The Dockerfile; default `CONTEXT/Dockerfile`. */
@@ -51,6 +55,8 @@ export interface BuildOptions extends ConnectionOptions {
   /** After the build, prune the cache's least recently used entries down to this many bytes (skipped while other builds run). */
   readonly cacheMax?: number;
   readonly signal?: AbortSignal;
+  /** Runs RUN steps; default bubblewrap (createBubblewrapExecutor). */
+  readonly executor?: Executor;
 }
 
 export interface BuildResult {
@@ -91,6 +97,26 @@ function splitStages(instructions: readonly Instruction[]): { globals: Instructi
   return { globals, stages };
 }
 
+/** The stages building `target` takes: it, the stages its FROM names, and those its COPY --from names, as far as names can be told without substitution. */
+function stagesBuilt(stages: readonly Stage[], target: number): Stage[] {
+  const seen = new Set<number>();
+  const visit = (index: number): void => {
+    if (seen.has(index)) return;
+    seen.add(index);
+    const stage = stages[index]!;
+    const names = [stage.from.args[0] ?? '', ...stage.body.flatMap((i) => i.flags.get('from') ?? [])];
+    for (const name of names) {
+      const byName = stages.findIndex((s, i) => i < index && s.name === name.toLowerCase());
+      const byNumber = /^\d+$/.test(name) ? Number(name) : -1;
+      if (byName >= 0) visit(byName);
+      else if (byNumber >= 0 && byNumber < index) visit(byNumber);
+      else if (name.includes('$')) stages.forEach((_, i) => i < index && visit(i));
+    }
+  };
+  visit(target);
+  return [...seen].map((i) => stages[i]!);
+}
+
 /**
  * The Dockerfile's text. One the user named is read as given; the context's own is resolved
  * inside the context, as docker does, so a link out of it reads nothing from the host.
@@ -125,6 +151,9 @@ export async function buildImages(contextDir: string, options: BuildOptions): Pr
   const targetIndex = options.target === undefined ? stages.length - 1 : stages.findIndex((s) => s.name === options.target!.toLowerCase());
   if (targetIndex < 0) throw new PolyarchError('USAGE', `${file}: no stage named ${JSON.stringify(options.target)}`);
   if (options.platforms.length === 0) throw new PolyarchError('USAGE', 'build needs at least one platform');
+  // Steps for a platform this machine cannot run stop the build before anything is pulled.
+  if (stagesBuilt(stages, targetIndex).some((s) => s.body.some((i) => i.keyword === 'RUN'))) await requireEmulation(options.platforms);
+  const executor = options.executor ?? createBubblewrapExecutor();
   const created = new Date((options.sourceDateEpoch ?? 0) * 1000);
   const compression = options.compression ?? DEFAULT_COMPRESSION;
   const keep = await loadDockerignore(context, dockerfilePath);
@@ -169,6 +198,7 @@ export async function buildImages(contextDir: string, options: BuildOptions): Pr
           stages,
           substitute: subAt,
           addScratch,
+          executor,
           bases: new BaseImages({ opener, layout, file, io, addScratch }),
           buildStage: async (index) => {
             const done = built.get(index);
@@ -215,7 +245,7 @@ async function runInstruction(i: Instruction, state: StageState, ctx: PlatformCo
     case 'ADD':
       return copyInstruction(i, state, ctx);
     case 'RUN':
-      throw badDockerfile(ctx.file, i.line, 'RUN is not supported yet (use FROM/COPY of cross-built files, or build that stage elsewhere)');
+      return runStep(i, state, ctx);
     default:
       throw badDockerfile(ctx.file, i.line, `${i.keyword} is not supported here`);
   }

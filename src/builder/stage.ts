@@ -9,6 +9,8 @@ import type { LayerEntry } from '../layer/writer.js';
 import type { Instruction } from './dockerfile.js';
 import type { ContextFilter } from './context-filter.js';
 import type { BaseImages } from './base-image.js';
+import type { RecordedFacts } from '../layer/extract.js';
+import type { Executor } from './executor/executor.js';
 
 /** A stage as the Dockerfile splits it: `FROM … [AS name]` and the instructions up to the next FROM. */
 export interface Stage {
@@ -46,6 +48,11 @@ export class StageState {
   readonly vars = new Map<string, string>();
   /** The shell of shell-form commands (SHELL). */
   shell: readonly string[];
+  /**
+   * The stage's filesystem on disk, made at its first RUN (a derived stage makes its own): the
+   * modes and owners its layers recorded, and how many of `layers` it holds.
+   */
+  root?: { readonly dir: string; readonly recorded: RecordedFacts; applied: number };
 
   constructor(start: StageStart) {
     this.config = structuredClone(start.config);
@@ -119,7 +126,23 @@ export class StageState {
     this.layers.push(layer.descriptor);
     this.diffIds.push(layer.diffId);
     this.note(createdBy, created, false);
-    for (const e of entries) this.files.set(e.path, e);
+    for (const e of entries) this.#track(e);
+  }
+
+  /** Keeps `files` what the stage holds: deleted paths leave it, hard links become the file they name. */
+  #track(e: LayerEntry): void {
+    if (e.type === 'whiteout' || e.type === 'opaque') {
+      for (const path of [...this.files.keys()]) {
+        if ((e.type === 'whiteout' && path === e.path) || path.startsWith(`${e.path}/`)) this.files.delete(path);
+      }
+      return;
+    }
+    if (e.type === 'link') {
+      const target = this.files.get(e.linkname ?? '');
+      if (target) this.files.set(e.path, { ...target, path: e.path });
+      return;
+    }
+    this.files.set(e.path, e);
   }
 }
 
@@ -157,6 +180,8 @@ export interface PlatformContext {
   /** Builds (once) the stage at `index` for this platform. */
   buildStage(index: number): Promise<StageState>;
   readonly bases: BaseImages;
+  /** Runs RUN steps. */
+  readonly executor: Executor;
   /** Reads something about a stage's layers once per set of layers, however many instructions ask. */
   readOnce<T>(state: StageState, what: string, read: () => Promise<T>): Promise<T>;
 }

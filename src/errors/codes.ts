@@ -47,6 +47,8 @@ export const LOCAL_ERROR_CODES = [
   'OUTPUT_CLOSED',
   /** A platform's programs cannot run on this machine: no binfmt_misc handler (qemu-user), or no qemu binary. */
   'EMULATION_MISSING',
+  /** A build step (RUN) exited with a non-zero code. */
+  'STEP_FAILED',
   'UNKNOWN',
 ] as const;
 

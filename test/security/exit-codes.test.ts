@@ -51,6 +51,7 @@ const EXPECTED: Readonly<Record<string, number>> = {
   TLS: 1,
   ADDRESS_IN_USE: 1,
   EMULATION_MISSING: 1,
+  STEP_FAILED: 1,
   UNKNOWN: 1,
   INTERRUPTED: 130,
   OUTPUT_CLOSED: 0,

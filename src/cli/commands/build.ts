@@ -26,7 +26,7 @@ const MAX_EPOCH = 253_402_300_799;
 export function registerBuild(program: Command, context: CliContext): void {
   program
     .command('build')
-    .description('build a Dockerfile for several platforms into one index, without a daemon (RUN is not supported yet)')
+    .description('build a Dockerfile for several platforms into one index, without a daemon (RUN steps run per platform, foreign ones under qemu-user)')
     .argument('[context]', 'build context directory', '.')
     .option('--platform <platforms>', 'target platforms, comma separated (default: this machine)')
     .option('-t, --tag <ref>', 'name the result (repeatable); pushed with --push', collect)

@@ -1,0 +1,144 @@
+// RUN in `polyarch build`, on a multi-arch static busybox base made here: each platform's step runs
+// on its own machine (foreign ones through the kernel's qemu handlers), its changes become a layer
+// (deletions as whiteouts), RUN and COPY layers interleave, and a failing step stops the build.
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { before, describe, test } from 'node:test';
+import { promisify } from 'node:util';
+import { gunzipSync } from 'node:zlib';
+import { createEndpointOpener } from '../../src/endpoint/open-endpoint.js';
+import { buildIndex } from '../../src/image/index.js';
+import { rawFromJson } from '../../src/image/raw-manifest.js';
+import { digestOfBytes } from '../../src/digest/digest.js';
+import { MediaType } from '../../src/mediatype/mediatype.js';
+import { parsePlatform } from '../../src/platform/platform.js';
+import { parseLocation } from '../../src/reference/location.js';
+import { buildSuite } from '../helpers/build-suite.js';
+import { ensureQemuHandler, QEMU_HANDLERS } from '../helpers/binfmt.js';
+import { BUSYBOX_ARCHES, copyBusyboxRoot, type BusyboxArch } from '../helpers/busybox.js';
+import { runCli } from '../helpers/run-cli.js';
+
+const exec = promisify(execFile);
+const ARCHES: readonly BusyboxArch[] = ['amd64', 'arm64', 'armhf', 'ppc64el'];
+const PLATFORMS = ARCHES.map((a) => BUSYBOX_ARCHES[a].platform).join(',');
+
+describe('RUN', { timeout: 600_000 }, () => {
+  const suite = buildSuite();
+  let base = '';
+
+  // One image per architecture, each a single layer holding the busybox root and /etc/base-file.
+  before(async () => {
+    for (const arch of ARCHES) if (arch !== 'amd64') ensureQemuHandler(QEMU_HANDLERS[arch] as string);
+    const opener = createEndpointOpener();
+    base = `${suite.reg.host}/busybox:multi`;
+    const { endpoint } = await opener.open(parseLocation(base), 'write');
+    const images = [];
+    for (const arch of ARCHES) {
+      const root = await copyBusyboxRoot(arch, join(suite.dir.path, `base-${arch}`));
+      await writeFile(join(root, 'etc', 'base-file'), `from the ${arch} base\n`);
+      const { stdout } = await exec('tar', ['--numeric-owner', '-cz', '-C', root, '.'], { encoding: 'buffer', maxBuffer: 64 << 20 });
+      const layer = { mediaType: MediaType.OciLayerGzip, digest: digestOfBytes(stdout), size: stdout.length };
+      const diffId = digestOfBytes(gunzipSync(stdout));
+      const platform = parsePlatform(BUSYBOX_ARCHES[arch].platform);
+      const config = rawFromJson(
+        { architecture: platform.architecture, os: platform.os, ...(platform.variant ? { variant: platform.variant } : {}), config: { Env: ['PATH=/bin'] }, rootfs: { type: 'layers', diff_ids: [diffId] } },
+        MediaType.OciConfig,
+      );
+      const configDescriptor = { mediaType: config.mediaType, digest: config.digest, size: config.size };
+      await endpoint.putBlob(layer, Readable.from([stdout]));
+      await endpoint.putBlob(configDescriptor, Readable.from([config.bytes]));
+      const manifest = rawFromJson({ schemaVersion: 2, mediaType: MediaType.OciManifest, config: configDescriptor, layers: [layer] }, MediaType.OciManifest);
+      await endpoint.putManifest(manifest, {});
+      images.push({ mediaType: manifest.mediaType, digest: manifest.digest, size: manifest.size, platform });
+    }
+    await endpoint.putManifest(buildIndex(images, { mediaType: MediaType.OciIndex }), { tag: 'multi' });
+  });
+
+  async function build(name: string, dockerfile: string, files: Record<string, string> = {}, platforms = PLATFORMS) {
+    const ctx = join(suite.dir.path, name);
+    await mkdir(ctx, { recursive: true });
+    await writeFile(join(ctx, 'Dockerfile'), dockerfile);
+    for (const [path, content] of Object.entries(files)) await writeFile(join(ctx, path), content);
+    const dest = join(suite.dir.path, `${name}-out`);
+    const out = await runCli(['build', '--platform', platforms, '-o', `type=local,dest=${dest}`, ctx], { env: suite.env, cwd: ctx });
+    return { ...out, dest };
+  }
+
+  const dirOf = (arch: BusyboxArch) => BUSYBOX_ARCHES[arch].platform.replaceAll('/', '_');
+
+  test('each platform runs its own machine: uname -m names it', async () => {
+    const out = await build('uname', `FROM ${base}\nRUN uname -m > /arch\n`);
+    assert.equal(out.code, 0, out.stderr);
+    for (const arch of ARCHES) {
+      assert.equal(await readFile(join(out.dest, dirOf(arch), 'arch'), 'utf8'), `${BUSYBOX_ARCHES[arch].machine}\n`, arch);
+    }
+  });
+
+  test('a base file a step deletes is gone from the result (a whiteout)', async () => {
+    const out = await build('whiteout', `FROM ${base}\nRUN rm /etc/base-file && echo kept > /etc/new\n`, {}, 'linux/amd64,linux/arm64');
+    assert.equal(out.code, 0, out.stderr);
+    for (const arch of ['amd64', 'arm64'] as const) {
+      assert.equal(existsSync(join(out.dest, dirOf(arch), 'etc', 'base-file')), false);
+      assert.equal(await readFile(join(out.dest, dirOf(arch), 'etc', 'new'), 'utf8'), 'kept\n');
+    }
+  });
+
+  test('RUN and COPY interleave: each step sees the files of the ones before', async () => {
+    const out = await build('interleave', `FROM ${base}\nCOPY a /a\nRUN cat /a > /b\nCOPY c /c\nRUN cat /b /c > /d && rm /a\n`, { a: 'first\n', c: 'second\n' }, 'linux/amd64,linux/arm/v7');
+    assert.equal(out.code, 0, out.stderr);
+    for (const arch of ['amd64', 'armhf'] as const) {
+      assert.equal(await readFile(join(out.dest, dirOf(arch), 'd'), 'utf8'), 'first\nsecond\n');
+      assert.equal(existsSync(join(out.dest, dirOf(arch), 'a')), false);
+    }
+  });
+
+  test('COPY --from a stage takes the files its RUN steps made', async () => {
+    const out = await build('from-stage', `FROM ${base} AS b\nRUN uname -m > /out && rm /etc/base-file\nFROM scratch\nCOPY --from=b /out /got\n`, {}, 'linux/amd64,linux/ppc64le');
+    assert.equal(out.code, 0, out.stderr);
+    for (const arch of ['amd64', 'ppc64el'] as const) {
+      assert.deepEqual(await readdir(join(out.dest, dirOf(arch))), ['got']);
+      assert.equal(await readFile(join(out.dest, dirOf(arch), 'got'), 'utf8'), `${BUSYBOX_ARCHES[arch].machine}\n`);
+    }
+  });
+
+  test('exec form, SHELL, WORKDIR, ENV, ARG and the platform args', async () => {
+    const dockerfile = [
+      `FROM ${base}`,
+      'ARG GREETING=hi',
+      'ENV WHO=world',
+      'WORKDIR /work/here',
+      'RUN ["/bin/sh", "-c", "echo $GREETING $WHO $TARGETARCH $TARGETPLATFORM > exec.txt; pwd >> exec.txt"]',
+      'SHELL ["/bin/sh", "-ec"]',
+      'RUN echo "$0" > shell.txt',
+      '',
+    ].join('\n');
+    const out = await build('forms', dockerfile, {}, 'linux/arm64');
+    assert.equal(out.code, 0, out.stderr);
+    const here = join(out.dest, 'work', 'here');
+    assert.equal(await readFile(join(here, 'exec.txt'), 'utf8'), 'hi world arm64 linux/arm64\n/work/here\n');
+    assert.equal(await readFile(join(here, 'shell.txt'), 'utf8'), '/bin/sh\n');
+  });
+
+  test('a failing step stops the build: its line, command, exit code and output; nothing written', async () => {
+    const out = await build('failing', `FROM ${base}\nRUN echo made > /x\nRUN echo about to fail && exit 3\n`, {}, 'linux/amd64,linux/arm64');
+    assert.equal(out.code, 1, out.stderr);
+    assert.match(out.stderr, /Dockerfile:3: \[linux\/(amd64|arm64)\] RUN echo about to fail && exit 3 exited with code 3: about to fail/);
+    assert.equal(out.stderr.trim().split('\n').length, 1, out.stderr);
+    assert.equal(existsSync(out.dest), false);
+    const pushed = await runCli(['build', '--platform', 'linux/arm64', '-t', `${suite.reg.host}/failing:1`, '--push', join(suite.dir.path, 'failing')], { env: suite.env });
+    assert.equal(pushed.code, 1, pushed.stderr);
+    assert.equal((await fetch(`${suite.reg.url}/v2/failing/manifests/1`)).status, 404);
+  });
+
+  test('RUN --network and --security are refused on their line', async () => {
+    for (const flag of ['--network=none', '--security=insecure']) {
+      const out = await build('flags', `FROM ${base}\nRUN ${flag} true\n`, {}, 'linux/amd64');
+      assert.equal(out.code, 2, out.stderr);
+      assert.match(out.stderr, new RegExp(`Dockerfile:2: RUN ${flag.split('=')[0]} is not supported yet`));
+    }
+  });
+});
