@@ -2,7 +2,7 @@
 // through an Executor (bubblewrap by default, foreign platforms under binfmt_misc emulation), and
 // the root removed again whatever happens (`docker run --rm`, always). With allPlatforms, once per
 // image of an index, each output captured to report its first line.
-import { lchown, mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
@@ -20,7 +20,7 @@ import { detectHostPlatform } from '../platform/host.js';
 import { selectEntry } from '../platform/match.js';
 import { normalizePlatform } from '../platform/normalize.js';
 import { formatPlatform, type Platform } from '../platform/platform.js';
-import { applyLayer, type RecordedFacts } from '../layer/extract.js';
+import { applyLayer, applyRecordedFacts, type RecordedFacts } from '../layer/extract.js';
 import { imageEntries } from '../ops/select-platforms.js';
 import { referenceOrLatest, toLocation, withOpener, type ConnectionOptions, type LocationInput } from '../ops/session.js';
 import { requireEmulation, type BinfmtOptions } from './executor/binfmt.js';
@@ -163,7 +163,7 @@ async function runOne(endpoint: Endpoint, target: Target, executor: Executor, op
     for (const layer of manifest.layers) {
       await applyLayer(root, await endpoint.openBlob(layer, io), { mediaType: layer.mediaType, source: layer.digest, record: recorded, ...io });
     }
-    await applyOwners(root, recorded);
+    await applyRecordedFacts(root, recorded);
     await mkdir(await resolveInRoot(root, cwd, { followFinal: true }), { recursive: true });
     const stdout = capture ? new Capture() : (options.stdout ?? process.stdout);
     const stderr = capture ? new Capture() : (options.stderr ?? process.stderr);
@@ -188,16 +188,6 @@ async function runOne(endpoint: Endpoint, target: Target, executor: Executor, op
     return { platform: target.platform, exitCode: result.exitCode, ...(first !== undefined ? { firstLine: first } : {}) };
   } finally {
     await rm(root, { recursive: true, force: true, maxRetries: 3 });
-  }
-}
-
-/** The disk keeps the modes applyLayer set; owners only root can set, and only those that differ from root's own. */
-async function applyOwners(root: string, recorded: RecordedFacts): Promise<void> {
-  if (process.getuid?.() !== 0) return;
-  for (const [path, facts] of recorded) {
-    if (facts.uid === 0 && facts.gid === 0) continue;
-    const target = await resolveInRoot(root, path, { followFinal: false }).catch(() => undefined);
-    if (target) await lchown(target, facts.uid, facts.gid).catch(() => undefined);
   }
 }
 

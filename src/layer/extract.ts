@@ -5,7 +5,7 @@
 // symlink evaluated relative to it (resolveInRoot: BuildKit's and umoci's rule), and the last
 // component is never followed when writing or deleting: a link there is replaced or removed, never
 // written through. This is the one place that turns tar entries into files.
-import { lstat, link, mkdir, open, readdir, realpath, rm, symlink } from 'node:fs/promises';
+import { chmod, lchown, lstat, link, mkdir, open, readdir, realpath, rm, symlink } from 'node:fs/promises';
 import { join, posix, relative } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -223,4 +223,22 @@ export async function applyLayer(root: string, content: Readable, options: Apply
     );
   });
   await pipeline(content, decompressor(options.source ? { mediaType: options.mediaType, digest: options.source } : options), tar, ...(options.signal ? [{ signal: options.signal }] : []));
+}
+
+/**
+ * Sets on disk the modes and owners the layers' headers gave (applyLayer writes neither owners nor
+ * setuid/setgid/sticky bits), so programs run in the root see the image as it was built. Each path
+ * is resolved inside the root again: a later layer may have turned one of its parents into a link.
+ * Owners need root; otherwise only modes are set.
+ */
+export async function applyRecordedFacts(root: string, record: RecordedFacts): Promise<void> {
+  const asRoot = process.getuid?.() === 0;
+  for (const [path, facts] of record) {
+    if (path === '') continue;
+    const host = await resolveInRoot(root, path, { followFinal: false }).catch(() => undefined);
+    const s = host === undefined ? undefined : await lstat(host).catch(() => undefined);
+    if (host === undefined || !s) continue;
+    if (asRoot) await lchown(host, facts.uid, facts.gid);
+    if (!s.isSymbolicLink()) await chmod(host, facts.mode); // after chown, which clears setuid
+  }
 }

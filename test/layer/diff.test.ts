@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import { diffTree } from '../../src/layer/diff.js';
-import { applyLayer, type RecordedFacts } from '../../src/layer/extract.js';
+import { applyLayer, applyRecordedFacts, type RecordedFacts } from '../../src/layer/extract.js';
 import { walkLayer } from '../../src/layer/scan.js';
 import { snapshotTree } from '../../src/layer/snapshot.js';
 import { comparePaths, writeLayer, type LayerEntry } from '../../src/layer/writer.js';
@@ -68,18 +68,6 @@ const BASE: readonly Entry[] = [
   { name: 'tmp/', type: 'directory', mode: 0o1777 },
 ];
 
-/** Sets on disk what the layers' headers said (applyLayer keeps neither owners nor every mode bit). */
-async function applyRecorded(root: string, record: RecordedFacts): Promise<void> {
-  for (const [path, facts] of record) {
-    if (path === '') continue;
-    const host = join(root, path);
-    const s = await lstat(host).catch(() => undefined);
-    if (!s) continue;
-    await lchown(host, facts.uid, facts.gid);
-    if (!s.isSymbolicLink()) await chmod(host, facts.mode); // after chown, which clears setuid
-  }
-}
-
 /** A root holding `layers` applied in order, with their modes and owners set. */
 async function materialize(root: string, layers: readonly { content: () => Readable; mediaType: string }[]): Promise<RecordedFacts> {
   await mkdir(root, { recursive: true });
@@ -87,7 +75,7 @@ async function materialize(root: string, layers: readonly { content: () => Reada
   for (const layer of layers) {
     const record: RecordedFacts = new Map();
     await applyLayer(root, layer.content(), { mediaType: layer.mediaType, record });
-    await applyRecorded(root, record);
+    await applyRecordedFacts(root, record);
     for (const [k, v] of record) all.set(k, v);
   }
   return all;

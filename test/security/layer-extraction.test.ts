@@ -16,7 +16,7 @@ import { createEndpointOpener } from '../../src/endpoint/open-endpoint.js';
 import type { Descriptor } from '../../src/image/descriptor.js';
 import { rawFromJson } from '../../src/image/raw-manifest.js';
 import { compressor } from '../../src/layer/compression.js';
-import { applyLayer } from '../../src/layer/extract.js';
+import { applyLayer, applyRecordedFacts, type RecordedFacts } from '../../src/layer/extract.js';
 import { MediaType } from '../../src/mediatype/mediatype.js';
 import { parseLocation } from '../../src/reference/location.js';
 import { buildSuite } from '../helpers/build-suite.js';
@@ -238,6 +238,29 @@ const writesAndDeletes = (h: string): Entry[][] => [
 ];
 /** A layer that hard-links the host's marker through a link: refused. */
 const linksHost = (h: string): Entry[][] => [[sym('x', h), file('ok'), hard('s', 'x/marker'), hard('t', `${climb(h)}/marker`)]];
+
+test('9.1 recorded owners and modes are set inside the root even when a later layer turns a parent into a link', async () => {
+  const tmp = await tempDir('polyarch-layer-');
+  try {
+    const root = join(tmp.path, 'root');
+    const host = join(tmp.path, 'host');
+    await mkdir(root);
+    await mkdir(host);
+    await writeFile(join(host, 'f'), 'host file\n', { mode: 0o644 });
+    const record: RecordedFacts = new Map();
+    const layers: Entry[][] = [
+      [dir('x/'), { name: 'x/f', content: 'image file\n', mode: 0o4755, uid: 1234, gid: 1234 }],
+      [{ name: '.wh.x', content: '' }, sym('x', host)],
+    ];
+    for (const entries of layers) await applyLayer(root, Readable.from([gzipSync(await tarOf(entries))]), { mediaType: MediaType.OciLayerGzip, record });
+    await applyRecordedFacts(root, record);
+    const after = await lstat(join(host, 'f'));
+    assert.equal(after.mode & 0o7777, 0o644, "a host file got the image's mode");
+    assert.equal(after.uid, process.getuid?.() ?? after.uid, "a host file got the image's owner");
+  } finally {
+    await tmp.remove();
+  }
+});
 
 describe('9.1 polyarch build with hostile layers', () => {
   const suite = buildSuite();

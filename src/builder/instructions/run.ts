@@ -1,13 +1,13 @@
 // RUN: the step runs in the stage's filesystem (made on disk at the stage's first RUN, from its
 // layers), and what it changed there becomes one layer. Shell and exec forms, SHELL, ENV/ARG,
 // WORKDIR and USER apply; mounts, network and security flags are not supported yet.
-import { chmod, lchown, lstat, mkdir, rm } from 'node:fs/promises';
-import { join, posix, relative } from 'node:path';
+import { mkdir, rm } from 'node:fs/promises';
+import { posix, relative } from 'node:path';
 import { Writable } from 'node:stream';
 import { PolyarchError } from '../../errors/polyarch-error.js';
 import { resolveInRoot } from '../../internal/contained-path.js';
 import { tempPathIn } from '../../internal/temp-path.js';
-import { applyLayer, type RecordedFacts } from '../../layer/extract.js';
+import { applyLayer, applyRecordedFacts, type RecordedFacts } from '../../layer/extract.js';
 import { snapshotTree } from '../../layer/snapshot.js';
 import { diffTree } from '../../layer/diff.js';
 import { writeLayer } from '../../layer/writer.js';
@@ -20,18 +20,6 @@ const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/b
 /** Lines of a failed step's output the error shows. */
 const TAIL_LINES = 5;
 const UNSUPPORTED_FLAGS = ['mount', 'network', 'security'];
-
-/** Sets the modes and owners the layers' headers gave (applyLayer writes neither owners nor setuid bits). */
-async function applyRecorded(root: string, record: RecordedFacts): Promise<void> {
-  for (const [path, facts] of record) {
-    if (path === '') continue;
-    const host = join(root, path);
-    const s = await lstat(host).catch(() => undefined);
-    if (!s) continue;
-    await lchown(host, facts.uid, facts.gid);
-    if (!s.isSymbolicLink()) await chmod(host, facts.mode); // after chown, which clears setuid
-  }
-}
 
 /**
  * The stage's filesystem on disk, with every layer the stage has so far applied: made at its first
@@ -49,7 +37,7 @@ async function stageRoot(state: StageState, ctx: PlatformContext): Promise<strin
     const layer = state.layers[root.applied]!;
     const record: RecordedFacts = new Map();
     await applyLayer(root.dir, await ctx.layout.openBlob(layer), { mediaType: layer.mediaType, source: layer.digest, record, ...ctx.io });
-    await applyRecorded(root.dir, record);
+    await applyRecordedFacts(root.dir, record);
     for (const [k, v] of record) root.recorded.set(k, v);
   }
   return root.dir;
