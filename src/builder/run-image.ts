@@ -2,7 +2,7 @@
 // through an Executor (bubblewrap by default, foreign platforms under binfmt_misc emulation), and
 // the root removed again whatever happens (`docker run --rm`, always). With allPlatforms, once per
 // image of an index, each output captured to report its first line.
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
@@ -13,7 +13,6 @@ import { PolyarchError } from '../errors/polyarch-error.js';
 import { parseImageIndex } from '../image/index.js';
 import { parseImageConfig, platformOfConfig, type ImageConfig } from '../image/config.js';
 import { parseImageManifest } from '../image/manifest.js';
-import { resolveInRoot } from '../internal/contained-path.js';
 import { readAllLimited } from '../internal/streams.js';
 import { isIndex } from '../mediatype/mediatype.js';
 import { detectHostPlatform } from '../platform/host.js';
@@ -25,7 +24,7 @@ import { imageEntries } from '../ops/select-platforms.js';
 import { referenceOrLatest, toLocation, withOpener, type ConnectionOptions, type LocationInput } from '../ops/session.js';
 import { requireEmulation, type BinfmtOptions } from './executor/binfmt.js';
 import { createBubblewrapExecutor } from './executor/bubblewrap.js';
-import type { Executor, NetworkMode } from './executor/executor.js';
+import { ensureWorkdir, withDefaultEnv, type Executor, type NetworkMode } from './executor/executor.js';
 import type { Opener } from './base-image.js';
 
 /** An opened location (builder reaches endpoints only through ops' opener). */
@@ -64,7 +63,6 @@ export interface RunImageResult {
 const MAX_CONFIG = 4 << 20;
 /** What a captured run keeps of its output. */
 const MAX_CAPTURE = 64 << 10;
-const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
 interface Target {
   readonly platform: Platform;
@@ -151,8 +149,7 @@ async function runOne(endpoint: Endpoint, target: Target, executor: Executor, op
     const eq = item.indexOf('=');
     if (eq > 0) env[item.slice(0, eq)] = item.slice(eq + 1);
   }
-  env['PATH'] ??= DEFAULT_PATH;
-  env['HOME'] ??= '/root';
+  withDefaultEnv(env);
   const cwd = typeof settings.WorkingDir === 'string' && settings.WorkingDir.startsWith('/') ? settings.WorkingDir : '/';
   const user = typeof settings.User === 'string' ? settings.User : '';
 
@@ -164,7 +161,7 @@ async function runOne(endpoint: Endpoint, target: Target, executor: Executor, op
       await applyLayer(root, await endpoint.openBlob(layer, io), { mediaType: layer.mediaType, source: layer.digest, record: recorded, ...io });
     }
     await applyRecordedFacts(root, recorded);
-    await mkdir(await resolveInRoot(root, cwd, { followFinal: true }), { recursive: true });
+    await ensureWorkdir(root, cwd);
     const stdout = capture ? new Capture() : (options.stdout ?? process.stdout);
     const stderr = capture ? new Capture() : (options.stderr ?? process.stderr);
     const result = await executor.run(

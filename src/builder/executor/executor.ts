@@ -1,7 +1,10 @@
 // How a build runs one step (a RUN, or `polyarch run`) inside a stage's root filesystem. The build
 // receives an Executor as an option, so it never knows which sandbox runs the step: bubblewrap on
 // Linux today (bubblewrap.ts), something else later, a recording fake nowhere (tests run the real one).
+import { mkdir } from 'node:fs/promises';
+import { posix } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
+import { resolveInRoot } from '../../internal/contained-path.js';
 import type { Platform } from '../../platform/platform.js';
 
 /** What to run: the argv itself. The shell form (`RUN echo hi`) is turned into `[...SHELL, 'echo hi']` by the caller. */
@@ -91,4 +94,19 @@ export interface RunResult {
 export interface Executor {
   /** Runs one step to its end. Rejects only when the step could not be started or was aborted; a failing step resolves with its exit code. */
   run(step: RunStep, options: RunOptions): Promise<RunResult>;
+}
+
+/** docker's PATH for a container whose image sets none. */
+const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+
+/** PATH and HOME as docker fills them in when the image's environment leaves them unset. */
+export function withDefaultEnv(env: Record<string, string>): Record<string, string> {
+  env['PATH'] ??= DEFAULT_PATH;
+  env['HOME'] ??= '/root';
+  return env;
+}
+
+/** Makes the working directory when missing, as docker does, inside the root whatever links lead there. */
+export async function ensureWorkdir(rootfs: string, cwd: string): Promise<void> {
+  await mkdir(await resolveInRoot(rootfs, posix.resolve('/', cwd), { followFinal: true }), { recursive: true });
 }

@@ -2,10 +2,9 @@
 // layers), and what it changed there becomes one layer. Shell and exec forms, SHELL, ENV/ARG,
 // WORKDIR and USER apply; mounts, network and security flags are not supported yet.
 import { mkdir, rm } from 'node:fs/promises';
-import { posix, relative } from 'node:path';
+import { ensureWorkdir, withDefaultEnv } from '../executor/executor.js';
 import { Writable } from 'node:stream';
 import { PolyarchError } from '../../errors/polyarch-error.js';
-import { resolveInRoot } from '../../internal/contained-path.js';
 import { tempPathIn } from '../../internal/temp-path.js';
 import { applyLayer, applyRecordedFacts, type RecordedFacts } from '../../layer/extract.js';
 import { snapshotTree } from '../../layer/snapshot.js';
@@ -16,7 +15,6 @@ import { badDockerfile, execForm, type Instruction } from '../dockerfile.js';
 import { PLATFORM_ARGS } from './metadata.js';
 import type { PlatformContext, StageState } from '../stage.js';
 
-const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 /** Lines of a failed step's output the error shows. */
 const TAIL_LINES = 5;
 const UNSUPPORTED_FLAGS = ['mount', 'network', 'security'];
@@ -63,9 +61,7 @@ function stepEnv(state: StageState, ctx: PlatformContext): Record<string, string
     if (value !== undefined) env[name] = value;
   }
   for (const [name, value] of state.vars) env[name] = value;
-  env.PATH ??= DEFAULT_PATH;
-  env.HOME ??= '/root';
-  return env;
+  return withDefaultEnv(env);
 }
 
 function stagePlatform(state: StageState): Platform {
@@ -83,8 +79,7 @@ export async function runInstruction(i: Instruction, state: StageState, ctx: Pla
   if (args.length === 0) throw badDockerfile(ctx.file, i.line, 'RUN needs a command');
   const root = await stageRoot(state, ctx);
   const cwd = state.workdir;
-  // WORKDIR's directory is made when missing, inside the root whatever links lead there.
-  await mkdir(await resolveInRoot(root, relative('/', posix.resolve('/', cwd)), { followFinal: true }), { recursive: true });
+  await ensureWorkdir(root, cwd);
   const before = await snapshotTree(root, ctx.io);
   const platform = stagePlatform(state);
   const output = new Tail();
