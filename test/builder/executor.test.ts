@@ -13,7 +13,7 @@ import { createBubblewrapExecutor, resolveUser } from '../../src/builder/executo
 import type { RunOptions } from '../../src/builder/executor/executor.js';
 import { PolyarchError } from '../../src/errors/polyarch-error.js';
 import { parsePlatform } from '../../src/platform/platform.js';
-import { ensureI386, ensureQemuHandler, QEMU_HANDLERS } from '../helpers/binfmt.js';
+import { ensureEmulation } from '../helpers/binfmt.js';
 import { BUSYBOX_ARCHES, busyboxRoot, copyBusyboxRoot, type BusyboxArch } from '../helpers/busybox.js';
 import { tempDir } from '../helpers/temp-dir.js';
 
@@ -61,10 +61,8 @@ after(async () => {
 describe('each platform runs its own binaries', () => {
   for (const arch of Object.keys(BUSYBOX_ARCHES) as BusyboxArch[]) {
     test(`uname -m in the ${arch} busybox root says ${BUSYBOX_ARCHES[arch].machine}`, async () => {
-      const pristine = await busyboxRoot(arch);
-      let how = 'native';
-      if (arch === 'i386') how = ensureI386(join(pristine, 'bin', 'busybox'));
-      else if (arch !== 'amd64') ensureQemuHandler(QEMU_HANDLERS[arch] as string);
+      await busyboxRoot(arch);
+      const how = (await ensureEmulation([arch])).get(arch);
       const rootfs = await freshRoot(arch);
       const out = await runIn(rootfs, ['uname', '-m'], { arch });
       assert.equal(out.stderr, '');
@@ -256,7 +254,7 @@ describe('a step on the amd64 root', () => {
 
   test('aborting kills the step and everything it started, at once', async () => {
     for (const arch of ['amd64', 'arm64'] as const) {
-      if (arch !== 'amd64') ensureQemuHandler(QEMU_HANDLERS[arch] as string);
+      await ensureEmulation([arch]);
       const rootfs = await freshRoot(arch);
       const marker = `${1000 + Math.floor(Math.random() * 8000)}`;
       const controller = new AbortController();

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { runImage } from '../../src/builder/run-image.js';
 import { parsePlatform } from '../../src/platform/platform.js';
-import { ensureQemuHandler, QEMU_HANDLERS } from '../helpers/binfmt.js';
+import { ensureEmulation } from '../helpers/binfmt.js';
 import { BUSYBOX_ARCHES, busyboxRoot, type BusyboxArch } from '../helpers/busybox.js';
 import { startEmbedded } from '../helpers/embedded.js';
 import { CLI_PATH, runCli } from '../helpers/run-cli.js';
@@ -88,7 +88,7 @@ async function makeIndex(): Promise<void> {
 }
 
 before(async () => {
-  for (const arch of ARCHES) if (arch !== 'amd64') ensureQemuHandler(QEMU_HANDLERS[arch] as string);
+  await ensureEmulation(ARCHES);
   scratch = await tempDir('polyarch-run-image-');
   layout = join(scratch.path, 'layout');
   runTemp = join(scratch.path, 'tmp');

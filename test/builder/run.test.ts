@@ -18,7 +18,7 @@ import { MediaType } from '../../src/mediatype/mediatype.js';
 import { parsePlatform } from '../../src/platform/platform.js';
 import { parseLocation } from '../../src/reference/location.js';
 import { buildSuite } from '../helpers/build-suite.js';
-import { ensureQemuHandler, QEMU_HANDLERS } from '../helpers/binfmt.js';
+import { ensureEmulation } from '../helpers/binfmt.js';
 import { BUSYBOX_ARCHES, copyBusyboxRoot, type BusyboxArch } from '../helpers/busybox.js';
 import { runCli } from '../helpers/run-cli.js';
 
@@ -32,7 +32,7 @@ describe('RUN', { timeout: 600_000 }, () => {
 
   // One image per architecture, each a single layer holding the busybox root and /etc/base-file.
   before(async () => {
-    for (const arch of ARCHES) if (arch !== 'amd64') ensureQemuHandler(QEMU_HANDLERS[arch] as string);
+    await ensureEmulation(ARCHES);
     const opener = createEndpointOpener();
     base = `${suite.reg.host}/busybox:multi`;
     const { endpoint } = await opener.open(parseLocation(base), 'write');
