@@ -1,10 +1,11 @@
-// What RUN --mount names, found and made ready for the executor. Planning is cheap and runs for
-// every RUN: it checks the sources exist and says what the cache key must hold (a bind source's
-// file facts, a stage's or image's layers, a cache or secret by id only). Preparing runs only when
+// What RUN --mount names, found and made ready for the executor. Planning runs for every RUN: it
+// checks the sources exist and says what the cache key must hold (a context source's content, a
+// stage's or image's layers, a cache or secret by id only). Preparing runs only when
 // the step runs: stage roots materialized, images unpacked, filtered or writable scratch copies
 // made, cache instances taken. Every source path is resolved inside its own root (context, stage,
 // image, cache instance), so neither `..` nor a link can reach anything outside it.
 import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
 import { copyFile, chmod, lstat, mkdir, readdir, readlink, symlink } from 'node:fs/promises';
 import { join, posix, relative } from 'node:path';
 import { LinkLoopError, resolveInRoot } from '../../internal/contained-path.js';
@@ -89,14 +90,37 @@ async function resolveSource(root: string, source: string, where: Where, from: s
   return path;
 }
 
-/** File facts of a context tree as the COPY layer cache keys them (path, type, size, mode, mtime, link), and whether .dockerignore drops any of it. */
+/** Content hashes of context files already read by this process, by identity and change facts. */
+const fileHashes = new Map<string, Promise<string>>();
+
+/** A file's sha256, read as a stream (once per process while the file is unchanged). */
+function hashFile(path: string, info: { dev: number; ino: number; size: number; mtimeMs: number; ctimeMs: number }): Promise<string> {
+  const id = `${info.dev}:${info.ino}:${info.size}:${info.mtimeMs}:${info.ctimeMs}`;
+  let known = fileHashes.get(id);
+  if (!known) {
+    known = (async () => {
+      const hash = createHash('sha256');
+      for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
+      return hash.digest('hex');
+    })();
+    known.catch(() => fileHashes.delete(id));
+    fileHashes.set(id, known);
+  }
+  return known;
+}
+
+/**
+ * What a context tree holds as the step would see it: each kept path's type, mode, link target and
+ * content hash (not its times: a checkout that rewrites the same bytes is the same input), and
+ * whether .dockerignore drops any of it.
+ */
 async function fingerprint(path: string, keep: ContextFilter): Promise<{ hash: string; filtered: boolean }> {
   const hash = createHash('sha256');
   let filtered = false;
   const visit = async (at: string, rel: string): Promise<void> => {
     const info = await lstat(at);
-    const link = info.isSymbolicLink() ? await readlink(at) : '';
-    hash.update(JSON.stringify([rel, info.mode, info.size, info.isDirectory() ? 0 : info.mtimeMs, link]));
+    const content = info.isSymbolicLink() ? await readlink(at) : info.isFile() ? await hashFile(at, info) : '';
+    hash.update(JSON.stringify([rel, info.mode, content]));
     if (!info.isDirectory()) return;
     for (const name of (await readdir(at)).sort()) {
       if (keep(join(at, name))) await visit(join(at, name), `${rel}/${name}`);
