@@ -86,6 +86,9 @@ describe('RUN --mount', { timeout: 600_000 }, () => {
         `RUN --mount=type=cache,target=/var/cache/app sh -c 'echo "${n} $(uname -m)" >> /var/cache/app/log; cat /var/cache/app/log > /log'`,
         `RUN --mount=type=cache,id=other,target=/c,sharing=locked sh -c 'echo ${n} >> /c/log; cat /c/log > /other'`,
         `RUN --mount=type=cache,id=other,target=/c,sharing=private sh -c 'ls /c > /private'`,
+        // A new cache seeded from an image's directory, and one made with an owner and mode.
+        `RUN --mount=type=cache,id=seeded,target=/s,from=${base},source=/etc cat /s/base-file > /seeded`,
+        "RUN --mount=type=cache,id=owned,target=/o,uid=1000,gid=50,mode=0770 stat -c '%u:%g %a' /o > /owner",
         '',
       ].join('\n');
     const first = await build(dockerfile(1), {}, { platforms: 'linux/amd64,linux/arm64' });
@@ -98,6 +101,8 @@ describe('RUN --mount', { timeout: 600_000 }, () => {
     // Nothing else holds id "other" when the private step runs: it gets the same directory.
     assert.equal(await read(join(second.dest, 'linux_amd64', 'private')), 'log\n');
     assert.equal(existsSync(join(second.dest, 'linux_amd64', 'var', 'cache', 'app')), false);
+    assert.equal(await read(join(second.dest, 'linux_arm64', 'seeded')), 'from the arm64 base\n');
+    assert.equal(await read(join(second.dest, 'linux_amd64', 'owner')), '1000:50 770\n');
   });
 
   test('type=tmpfs: an empty in-memory directory whose files never reach the layer', async () => {
