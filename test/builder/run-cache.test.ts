@@ -82,6 +82,13 @@ describe('RUN cache', { timeout: 600_000 }, () => {
     const content = await build(' && true', ['--build-arg', 'V=2']);
     assert.equal(await runs(), 4);
     assert.equal(await readFile(join(content.dest, 'linux_arm64', 'out'), 'utf8'), 'one\ninput 2\n');
+
+    // The RUN keys are roots of the cache: a prune keeps the layers they name, so nothing runs after it.
+    const pruned = await runCli(['prune'], { env: suite.env });
+    assert.equal(pruned.code, 0, pruned.stderr);
+    const afterPrune = await build(' && true', ['--build-arg', 'V=2']);
+    assert.equal(await runs(), 4, 'a prune made the step run again');
+    assert.equal(afterPrune.digest, content.digest);
   });
 
   test('two cold builds with the same source date epoch give the same index digest', async () => {
