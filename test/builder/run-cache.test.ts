@@ -91,6 +91,21 @@ describe('RUN cache', { timeout: 600_000 }, () => {
     assert.equal(afterPrune.digest, content.digest);
   });
 
+  test('a warm rebuild reuses a builder stage RUN and still copies what it made onto scratch', async () => {
+    const ctx = join(suite.dir.path, 'multi');
+    await mkdir(ctx, { recursive: true });
+    await writeFile(join(ctx, 'Dockerfile'), `FROM ${base} AS builder\nRUN mkdir /out && uname -m > /out/arch\nFROM scratch\nCOPY --from=builder /out /\n`);
+    const digests = [];
+    for (const n of [1, 2]) {
+      const dest = join(suite.dir.path, `multi-out-${n}`);
+      const out = await runCli(['build', '--platform', 'linux/arm64', '-o', `type=local,dest=${dest}`, ctx], { env: suite.env });
+      assert.equal(out.code, 0, out.stderr);
+      assert.equal(await readFile(join(dest, 'arch'), 'utf8'), 'aarch64\n');
+      digests.push(out.stdout.trim());
+    }
+    assert.equal(digests[1], digests[0]);
+  });
+
   test('two cold builds with the same source date epoch give the same index digest', async () => {
     const ctx = join(suite.dir.path, 'repro');
     await mkdir(ctx, { recursive: true });

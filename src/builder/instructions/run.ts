@@ -2,7 +2,8 @@
 // layers), and what it changed there becomes one layer. Shell and exec forms, here-documents,
 // SHELL, ENV/ARG, WORKDIR and USER apply; --mount (run-mounts.ts), --network and --security
 // (run-flags.ts) are read; an unchanged step reuses its layer (run-cache.ts) without running.
-import { mkdir, rm } from 'node:fs/promises';
+import { lstat, mkdir, readdir, readlink, rm } from 'node:fs/promises';
+import { join } from 'node:path';
 import { ensureWorkdir, withDefaultEnv } from '../executor/executor.js';
 import { Writable } from 'node:stream';
 import { PolyarchError } from '../../errors/polyarch-error.js';
@@ -149,8 +150,41 @@ export async function runInstruction(i: Instruction, state: StageState, ctx: Pla
     return ran.layer;
   });
   // A hit ran nothing and made no root: the root, when a later step needs it, applies the layer.
-  state.addLayer(layer, `RUN ${i.text}`, ctx.created, entries ?? []);
+  state.addLayer(layer, `RUN ${i.text}`, ctx.created, entries ?? (copiedFrom(ctx) ? await cachedEntries(layer, ctx) : []));
   if (entries !== undefined) state.root!.applied = state.layers.length; // the root already holds what the layer does
+}
+
+/** Whether some COPY of the Dockerfile reads another stage (which reads the stage's `files`). */
+function copiedFrom(ctx: PlatformContext): boolean {
+  return ctx.stages.some((s) => s.body.some((b) => (b.keyword === 'COPY' || b.keyword === 'ADD') && b.flags.has('from')));
+}
+
+/**
+ * The entries of a reused RUN layer, for `StageState.files` (what COPY --from a stage reads): the
+ * layer unpacked into a scratch directory, its files read from there. Deletions it records are
+ * not replayed (only files this build added are tracked, and a step rarely deletes those).
+ */
+async function cachedEntries(layer: CachedLayer, ctx: PlatformContext): Promise<LayerEntry[]> {
+  const dir = tempPathIn(ctx.layout.dir, 'reused');
+  ctx.addScratch(dir);
+  await mkdir(dir, { recursive: true });
+  const record: RecordedFacts = new Map();
+  await applyLayer(dir, await ctx.layout.openBlob(layer.descriptor), { mediaType: layer.descriptor.mediaType, source: layer.descriptor.digest, record, ...ctx.io });
+  const entries: LayerEntry[] = [];
+  const walk = async (rel: string): Promise<void> => {
+    for (const name of (await readdir(join(dir, rel))).sort()) {
+      const path = rel === '' ? name : `${rel}/${name}`;
+      const info = await lstat(join(dir, path));
+      const facts = record.get(path) ?? { mode: info.mode & 0o7777, uid: 0, gid: 0 };
+      if (info.isDirectory()) {
+        entries.push({ path, type: 'directory', ...facts });
+        await walk(path);
+      } else if (info.isSymbolicLink()) entries.push({ path, type: 'symlink', linkname: await readlink(join(dir, path)), ...facts });
+      else if (info.isFile()) entries.push({ path, type: 'file', source: join(dir, path), size: info.size, ...facts });
+    }
+  };
+  await walk('');
+  return entries;
 }
 
 interface StepInput {
