@@ -142,6 +142,22 @@ describe('RUN --mount attacks', { timeout: 600_000 }, () => {
     const texts = await Promise.all(layers.map((f) => readFile(f, 'latin1')));
     assert.ok(texts.some((t) => t.includes(`${secret.length}\n`)));
 
+    // While a step runs, no process's command line holds the secret (any local user can read those).
+    await writeFile(join(ctx, 'Dockerfile'), `FROM ${base}\nRUN --mount=type=secret,id=tok,env=TOK sh -c 'sleep 2; test -n "$TOK"'\n`);
+    const running = runCli(['build', '--platform', 'linux/amd64', '--secret', 'id=tok,env=TOK_VALUE', ctx], { env });
+    let sawStep = false;
+    for (let tries = 0; tries < 40 && !sawStep; tries++) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      for (const pid of await readdir('/proc').catch(() => [] as string[])) {
+        if (!/^\d+$/.test(pid)) continue;
+        const cmdline = await readFile(`/proc/${pid}/cmdline`).catch(() => Buffer.alloc(0));
+        assert.ok(!cmdline.includes(secret), `process ${pid} has the secret on its command line`);
+        if (cmdline.includes('test -n "$TOK"')) sawStep = true;
+      }
+    }
+    assert.ok(sawStep, 'the step was seen running');
+    assert.equal((await running).code, 0);
+
     await writeFile(join(ctx, 'Dockerfile'), `FROM ${base}\nRUN --mount=type=secret,id=tok,env=TOK sh -c 'echo "leaking $TOK"; exit 7'\n`);
     const failed = await runCli(['build', '--platform', 'linux/amd64', '--secret', 'id=tok,env=TOK_VALUE', ctx], { env });
     assert.equal(failed.code, 1, failed.stderr);
