@@ -244,6 +244,7 @@ describe('build: instructions and layer formats', () => {
       ['FROM scratch\nARG NAME\nCOPY <<EOF /x\n${NAME:?NAME is required}\nEOF\n', [], /Dockerfile:3: NAME: NAME is required/],
       ['FROM scratch\n', ['--platform', 'linux/amd64,linux/arm64', '-o', 'type=docker,dest=x.tar'], /--output type=docker,dest=x.tar: a docker archive holds one platform, not 2/],
       ['FROM scratch\nHEALTHCHECK --interval=soon CMD true\n', [], /Dockerfile:2: HEALTHCHECK --interval=soon: expected a duration/],
+      ['FROM scratch\nHEALTHCHECK --retries=0x5 CMD true\n', [], /Dockerfile:2: HEALTHCHECK --retries=0x5: expected a whole number/],
       ['FROM scratch\nEXPOSE http\n', [], /Dockerfile:2: EXPOSE http: expected PORT\[-PORT\]/],
       ['FROM scratch\n', ['--compression', 'lz4'], /compression "lz4" is not one of gzip, zstd, uncompressed/],
       ['FROM scratch\n', ['--compression-level', '12'], /compression level "12" is out of range for gzip \(0–9\)/],
