@@ -261,4 +261,17 @@ describe('build: instructions and layer formats', () => {
     }
     assert.equal((await fetch(`${reg.url}/v2/never/tags/list`)).status, 404, 'nothing was pushed');
   });
+  test('COPY to `.` or a path ending in `/.` puts the file inside that directory, as BuildKit does', async () => {
+    const { dir, env } = suite;
+    const ctx = join(dir.path, 'dot-dest');
+    await mkdir(ctx);
+    await writeFile(join(ctx, 'Dockerfile'), 'FROM scratch\nWORKDIR /src\nCOPY a .\nCOPY b sub/.\nCOPY c ./c-file\n');
+    for (const name of ['a', 'b', 'c']) await writeFile(join(ctx, name), `${name}\n`);
+    const dest = join(dir.path, 'dot-dest-out');
+    const out = await runCli(['build', '--platform', 'linux/amd64', '-o', `type=local,dest=${dest}`, ctx], { env });
+    assert.equal(out.code, 0, out.stderr);
+    assert.equal(await readFile(join(dest, 'src', 'a'), 'utf8'), 'a\n');
+    assert.equal(await readFile(join(dest, 'src', 'sub', 'b'), 'utf8'), 'b\n');
+    assert.equal(await readFile(join(dest, 'src', 'c-file'), 'utf8'), 'c\n', 'without a trailing slash the destination is the file');
+  });
 });
