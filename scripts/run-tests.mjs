@@ -16,6 +16,8 @@ const REQUIRED_PROGRAMS = [
   { program: 'bwrap', pkg: 'bubblewrap' },
   { program: 'qemu-aarch64-static', pkg: 'qemu-user-static' },
   { program: 'update-binfmts', pkg: 'binfmt-support' },
+  { program: 'mmdebstrap', pkg: 'mmdebstrap' },
+  { program: 'buildah', pkg: 'buildah' },
 ];
 
 const missing = REQUIRED_PROGRAMS.filter(({ program }) => spawnSync('sh', ['-c', `command -v ${program}`]).status !== 0);

@@ -21,7 +21,7 @@ import { normalizePlatform } from '../platform/normalize.js';
 import { withOpener } from '../ops/session.js';
 import { openLayout, type OciLayout } from '../store/oci-layout.js';
 import { DEFAULT_COMPRESSION, type CompressionOptions } from '../layer/compression.js';
-import { badDockerfile, parseDockerfile, type Instruction } from './dockerfile.js';
+import { badDockerfile, flagValue, parseDockerfile, type Instruction } from './dockerfile.js';
 import { defaultBuildCache, leaseBuildCache, pruneBuildCache, resultTag } from './build-cache.js';
 import { loadDockerignore } from './context-filter.js';
 import { SubstitutionError, substitute } from './substitute.js';
@@ -129,6 +129,22 @@ function stagesBuilt(stages: readonly Stage[], target: number): Stage[] {
 }
 
 /**
+ * The platforms RUN steps of `built` run on: the build machine alone for a stage
+ * `FROM --platform=$BUILDPLATFORM` (a cross-compiling builder needs no emulation of the targets),
+ * every target for any other stage with a RUN (its platform may only be known after substitution).
+ */
+function runPlatforms(built: readonly Stage[], options: Pick<BuildOptions, 'platforms' | 'buildPlatform'>): Platform[] {
+  const platforms = new Map<string, Platform>();
+  for (const stage of built) {
+    if (!stage.body.some((i) => i.keyword === 'RUN')) continue;
+    const flag = flagValue(stage.from, 'platform');
+    const onBuildMachine = flag === '$BUILDPLATFORM' || flag === '${BUILDPLATFORM}';
+    for (const p of onBuildMachine ? [options.buildPlatform] : options.platforms) platforms.set(formatPlatform(normalizePlatform(p)), p);
+  }
+  return [...platforms.values()];
+}
+
+/**
  * The Dockerfile's text. One the user named is read as given; the context's own is resolved
  * inside the context, as docker does, so a link out of it reads nothing from the host.
  */
@@ -163,7 +179,8 @@ export async function buildImages(contextDir: string, options: BuildOptions): Pr
   if (targetIndex < 0) throw new PolyarchError('USAGE', `${file}: no stage named ${JSON.stringify(options.target)}`);
   if (options.platforms.length === 0) throw new PolyarchError('USAGE', 'build needs at least one platform');
   // Steps for a platform this machine cannot run stop the build before anything is pulled.
-  if (stagesBuilt(stages, targetIndex).some((s) => s.body.some((i) => i.keyword === 'RUN'))) await requireEmulation(options.platforms);
+  const runOn = runPlatforms(stagesBuilt(stages, targetIndex), options);
+  if (runOn.length > 0) await requireEmulation(runOn);
   const executor = options.executor ?? createBubblewrapExecutor();
   const created = new Date((options.sourceDateEpoch ?? 0) * 1000);
   const compression = options.compression ?? DEFAULT_COMPRESSION;

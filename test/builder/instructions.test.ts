@@ -244,6 +244,7 @@ describe('build: instructions and layer formats', () => {
       ['FROM scratch\nARG NAME\nCOPY <<EOF /x\n${NAME:?NAME is required}\nEOF\n', [], /Dockerfile:3: NAME: NAME is required/],
       ['FROM scratch\n', ['--platform', 'linux/amd64,linux/arm64', '-o', 'type=docker,dest=x.tar'], /--output type=docker,dest=x.tar: a docker archive holds one platform, not 2/],
       ['FROM scratch\nHEALTHCHECK --interval=soon CMD true\n', [], /Dockerfile:2: HEALTHCHECK --interval=soon: expected a duration/],
+      ['FROM scratch\nHEALTHCHECK --retries=0x5 CMD true\n', [], /Dockerfile:2: HEALTHCHECK --retries=0x5: expected a whole number/],
       ['FROM scratch\nEXPOSE http\n', [], /Dockerfile:2: EXPOSE http: expected PORT\[-PORT\]/],
       ['FROM scratch\n', ['--compression', 'lz4'], /compression "lz4" is not one of gzip, zstd, uncompressed/],
       ['FROM scratch\n', ['--compression-level', '12'], /compression level "12" is out of range for gzip \(0–9\)/],
@@ -259,5 +260,18 @@ describe('build: instructions and layer formats', () => {
       assert.equal(out.stderr.split('\n').length, 2, out.stderr);
     }
     assert.equal((await fetch(`${reg.url}/v2/never/tags/list`)).status, 404, 'nothing was pushed');
+  });
+  test('COPY to `.` or a path ending in `/.` puts the file inside that directory, as BuildKit does', async () => {
+    const { dir, env } = suite;
+    const ctx = join(dir.path, 'dot-dest');
+    await mkdir(ctx);
+    await writeFile(join(ctx, 'Dockerfile'), 'FROM scratch\nWORKDIR /src\nCOPY a .\nCOPY b sub/.\nCOPY c ./c-file\n');
+    for (const name of ['a', 'b', 'c']) await writeFile(join(ctx, name), `${name}\n`);
+    const dest = join(dir.path, 'dot-dest-out');
+    const out = await runCli(['build', '--platform', 'linux/amd64', '-o', `type=local,dest=${dest}`, ctx], { env });
+    assert.equal(out.code, 0, out.stderr);
+    assert.equal(await readFile(join(dest, 'src', 'a'), 'utf8'), 'a\n');
+    assert.equal(await readFile(join(dest, 'src', 'sub', 'b'), 'utf8'), 'b\n');
+    assert.equal(await readFile(join(dest, 'src', 'c-file'), 'utf8'), 'c\n', 'without a trailing slash the destination is the file');
   });
 });

@@ -6,7 +6,7 @@
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, rename, rm } from 'node:fs/promises';
+import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { testCacheDir } from './busybox.js';
@@ -42,16 +42,29 @@ export async function debianRootfsTar(arch: DebianArch): Promise<string> {
   const packages = debianPackages(arch);
   const key = createHash('sha256').update(JSON.stringify([SUITE, arch, packages])).digest('hex').slice(0, 12);
   const dir = join(testCacheDir(), 'debian-rootfs');
-  const final = join(dir, `${SUITE}-${arch}-${key}.tar`);
+  const name = `${SUITE}-${arch}-${key}`;
+  const final = join(dir, `${name}.tar`);
   if (existsSync(final)) return final;
   await mkdir(dir, { recursive: true });
-  const temp = join(dir, `.${SUITE}-${arch}-${process.pid}-${Date.now()}.tar`);
+  const temp = join(dir, `.${name}-${process.pid}-${Date.now()}.tar`);
+  process.stderr.write(`making the Debian ${SUITE} ${arch} root with mmdebstrap (minutes, once per machine) into ${final}\n`);
+  // Test files run in parallel processes, and each may ask for the same root: flock(1) lets one
+  // make it while the others wait, and the kernel drops the lock if its holder dies. Under the
+  // lock nobody else writes, so temps of this root left by a killed run are removed first; a
+  // root made while waiting is taken as it is.
+  const script = [
+    'final=$1 temp=$2 stale=$3; shift 3',
+    '[ -e "$final" ] && exit 0',
+    'rm -f "$stale"-*.tar',
+    'mmdebstrap "$@" "$temp" || exit',
+    'mv "$temp" "$final"',
+  ].join('\n');
+  const args = ['--quiet', '--variant=apt', `--architectures=${arch}`, `--include=${packages.join(',')}`, SUITE];
   try {
-    const made = await run('mmdebstrap', ['--quiet', '--variant=apt', `--architectures=${arch}`, `--include=${packages.join(',')}`, SUITE, temp]);
+    const made = await run('flock', ['--exclusive', `${final}.lock`, 'sh', '-c', script, 'sh', final, temp, join(dir, `.${name}`), ...args]);
     if (made.code === 127) throw new Error('mmdebstrap is not installed: apt-get install mmdebstrap (and qemu-user-static binfmt-support for arm64)');
     if (made.code !== 0) throw new Error(`mmdebstrap for ${arch} failed (exit ${made.code}): ${made.output.trim().split('\n').slice(-5).join(' | ')}`);
-    // Another process may have finished first; either tar is as good.
-    await rename(temp, final);
+    if (!existsSync(final)) throw new Error(`mmdebstrap for ${arch} left no ${final}`);
     return final;
   } finally {
     await rm(temp, { force: true });

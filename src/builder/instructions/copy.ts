@@ -179,7 +179,8 @@ export async function copyInstruction(i: Instruction, state: StageState, ctx: Pl
   // --parents keeps each source's directories under the destination (BuildKit's flag).
   const parentsFlag = flagValue(i, 'parents');
   const parents = parentsFlag !== undefined && parentsFlag !== 'false';
-  const destIsDir = dest.endsWith('/') || sources.length > 1 || parents;
+  // As in BuildKit, `.` and a path ending in `/` or `/.` name a directory: `COPY a .` is WORKDIR/a.
+  const destIsDir = dest === '.' || dest.endsWith('/') || dest.endsWith('/.') || sources.length > 1 || parents;
   const entries: LayerEntry[] = [];
   const excludes = flagValues(i, 'exclude');
   const fromFlag = flagValue(i, 'from');

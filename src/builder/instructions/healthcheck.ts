@@ -23,8 +23,9 @@ export function healthcheck(i: Instruction, file: string): Record<string, unknow
   }
   const retriesFlag = flagValue(i, 'retries');
   if (retriesFlag !== undefined) {
-    const retries = Number(retriesFlag);
-    if (!Number.isInteger(retries) || retries < 0) throw badDockerfile(file, i.line, `HEALTHCHECK --retries=${retriesFlag}: expected a whole number`);
+    // Decimal digits only: Number() would also take '0x5', '1e3' and ' '.
+    const retries = /^\d{1,9}$/.test(retriesFlag) ? Number(retriesFlag) : Number.NaN;
+    if (Number.isNaN(retries)) throw badDockerfile(file, i.line, `HEALTHCHECK --retries=${retriesFlag}: expected a whole number`);
     check.Retries = retries;
   }
   return check;
