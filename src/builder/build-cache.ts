@@ -5,7 +5,8 @@
 // COPY/ADD content, naming its layer). A running build holds a lease file; a prune runs only while
 // no live lease exists, under the layout lock that builds take to start, so it never deletes a blob
 // a build is about to reuse. Deleting only ever unlinks entries found by listing real directories
-// of the cache (lstat, never through a symlink): nothing outside the cache can be reached.
+// of the cache (lstat, never through a symlink): nothing outside the cache can be reached. RUN
+// cache mounts (cache-mounts.ts) are removed by `all` only, the same way.
 import { randomBytes } from 'node:crypto';
 import { lstat, mkdir, readFile, readdir, rm, unlink, utimes, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
@@ -22,6 +23,7 @@ import { removeOrphanStaging, removeOrphanTemps } from '../store/gc.js';
 import { withLayoutLock } from '../store/layout-lock.js';
 import { readIndexJson, tagOf, updateIndexJson } from '../store/oci-layout.js';
 import { LAYER_CACHE_DIR } from './layer-cache.js';
+import { removeCacheMounts } from './cache-mounts.js';
 
 const LEASES_DIR = 'polyarch-leases';
 
@@ -116,9 +118,9 @@ export interface PruneOptions {
   readonly signal?: AbortSignal;
 }
 
-/** One thing a prune removed: a cache entry (a base image, a result, a cached layer), a blob or a leftover temp. */
+/** One thing a prune removed: a cache entry (a base image, a result, a cached layer, a RUN cache mount), a blob or a leftover temp. */
 export interface PrunedItem {
-  readonly type: 'image' | 'result' | 'layer' | 'blob' | 'temp';
+  readonly type: 'image' | 'result' | 'layer' | 'cache-mount' | 'blob' | 'temp';
   /** A tag, a digest or a layer-cache key. */
   readonly name: string;
   readonly size?: number;
@@ -291,6 +293,11 @@ async function pruneNow(dir: string, keepBytes: number | undefined, signal: Abor
     await unlink(blob.path).catch(() => undefined);
     bytesFreed += blob.size;
     removed.push({ type: 'blob', name: digest, size: blob.size });
+  }
+  // RUN --mount=type=cache directories go with --all only: they are no blob's root, just kept work.
+  if (keepBytes === 0) {
+    const ids = await removeCacheMounts(dir);
+    if (ids > 0) removed.push({ type: 'cache-mount', name: `${ids} cache mount${ids === 1 ? '' : 's'}` });
   }
   // Leftovers of builds that crashed: temp files (root, blobs/<alg>/, key folder) and scratch trees.
   const temps = (await removeOrphanStaging(dir)) + (await removeOrphanTemps(dir, { maxDepth: 2 }));

@@ -57,6 +57,12 @@ export interface BuildOptions extends ConnectionOptions {
   readonly signal?: AbortSignal;
   /** Runs RUN steps; default bubblewrap (createBubblewrapExecutor). */
   readonly executor?: Executor;
+  /**
+   * Secret values by id for `RUN --mount=type=secret` (readSecrets reads buildx's `--secret`
+   * specs). They reach the steps that ask for them and nothing else: no layer, config, history,
+   * cache key or message holds them.
+   */
+  readonly secrets?: Readonly<Record<string, Uint8Array>>;
 }
 
 export interface BuildResult {
@@ -97,6 +103,11 @@ function splitStages(instructions: readonly Instruction[]): { globals: Instructi
   return { globals, stages };
 }
 
+/** The `from=` of a RUN's --mount flags (stages or images it mounts). */
+function mountSources(i: Instruction): string[] {
+  return (i.flags.get('mount') ?? []).flatMap((m) => /(?:^|,)\s*from=([^,]*)/i.exec(m)?.[1] ?? []);
+}
+
 /** The stages building `target` takes: it, the stages its FROM names, and those its COPY --from names, as far as names can be told without substitution. */
 function stagesBuilt(stages: readonly Stage[], target: number): Stage[] {
   const seen = new Set<number>();
@@ -104,7 +115,7 @@ function stagesBuilt(stages: readonly Stage[], target: number): Stage[] {
     if (seen.has(index)) return;
     seen.add(index);
     const stage = stages[index]!;
-    const names = [stage.from.args[0] ?? '', ...stage.body.flatMap((i) => i.flags.get('from') ?? [])];
+    const names = [stage.from.args[0] ?? '', ...stage.body.flatMap((i) => [...(i.flags.get('from') ?? []), ...mountSources(i)])];
     for (const name of names) {
       const byName = stages.findIndex((s, i) => i < index && s.name === name.toLowerCase());
       const byNumber = /^\d+$/.test(name) ? Number(name) : -1;
@@ -216,6 +227,7 @@ export async function buildImages(contextDir: string, options: BuildOptions): Pr
           substitute: subAt,
           addScratch,
           executor,
+          secrets: options.secrets ?? {},
           bases: new BaseImages({ opener, layout, file, io, addScratch }),
           buildStage: async (index) => {
             const done = built.get(index);

@@ -19,7 +19,10 @@ export interface Instruction {
   readonly properties: readonly (readonly [string, string | undefined])[];
   /** CMD/ENTRYPOINT/SHELL/COPY in exec (JSON) form. */
   readonly json?: readonly string[];
-  /** COPY/ADD here-documents, named in `args` as `<<NAME`. */
+  /**
+   * Here-documents: COPY/ADD name them in `args` as `<<NAME`; a RUN's `text` is then its first
+   * line (the command, without flags) and the documents follow, in order.
+   */
   readonly heredocs?: readonly Heredoc[];
 }
 
@@ -73,6 +76,8 @@ export function badDockerfile(file: string, line: number, why: string): Polyarch
 }
 
 const HEREDOC = /^<<(-?)(["']?)([A-Za-z0-9_.-]+)\2$/;
+/** Leading `--flag` / `--flag=value` words (a value may be quoted). */
+const FLAGS = /^(?:--[A-Za-z-]+(?:=(?:"[^"]*"|'[^']*'|\S)*)?\s+)+/;
 
 /**
  * Here-documents of a COPY/ADD, read from the instruction's own lines as BuildKit reads them:
@@ -121,6 +126,13 @@ function toInstruction(node: AstInstruction, file: string, source: readonly stri
     const range = node.getRange();
     const here = heredocsOf(source.slice(range.start.line, range.end.line + 1), file, line);
     if (here) return { keyword, line, text: (source[range.start.line] ?? '').trim().replace(/^\S+\s*/, ''), args: here.args, flags, properties, heredocs: here.heredocs };
+  }
+  if (keyword === 'RUN' && !json) {
+    const range = node.getRange();
+    const here = heredocsOf(source.slice(range.start.line, range.end.line + 1), file, line);
+    // The command is the first line without the keyword and flags, as BuildKit hands it to the shell.
+    const command = (source[range.start.line] ?? '').trim().replace(/^\S+\s*/, '').replace(FLAGS, '');
+    if (here) return { keyword, line, text: command, args: here.args, flags, properties, heredocs: here.heredocs };
   }
   // The parser has already taken --flags out of the arguments and their text.
   return { keyword, line, text, args, flags, properties, ...(json ? { json } : {}) };

@@ -1,5 +1,7 @@
 // The on-disk layer cache: an unchanged COPY (same paths, sizes, modes, owners, source mtimes,
-// source date epoch and compression) reuses its layer without reading or compressing anything.
+// source date epoch and compression) reuses its layer without reading or compressing anything; an
+// unchanged RUN (run-cache.ts makes its key) reuses its layer without running. One key file per
+// layer, naming its descriptor and diffID; prune counts the keys as roots.
 import { createHash } from 'node:crypto';
 import { readFile, utimes } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -24,7 +26,12 @@ function keyOf(entries: readonly LayerEntry[], created: Date, compression: Compr
 }
 
 export async function cachedLayer(layout: OciLayout, entries: readonly LayerEntry[], created: Date, compression: CompressionOptions, write: () => Promise<CachedLayer>): Promise<CachedLayer> {
-  const file = join(layout.dir, LAYER_CACHE_DIR, keyOf(entries, created, compression));
+  return cachedLayerByKey(layout, keyOf(entries, created, compression), write);
+}
+
+/** The layer stored under `key` (a hex hash), or what `write` makes, then stored under it. */
+export async function cachedLayerByKey(layout: OciLayout, key: string, write: () => Promise<CachedLayer>): Promise<CachedLayer> {
+  const file = join(layout.dir, LAYER_CACHE_DIR, key);
   const known = await readFile(file, 'utf8')
     .then((text) => JSON.parse(text) as CachedLayer)
     .catch(() => undefined);

@@ -182,6 +182,8 @@ export interface PlatformContext {
   readonly bases: BaseImages;
   /** Runs RUN steps. */
   readonly executor: Executor;
+  /** Secret values by id, for RUN --mount=type=secret (never written to a layer, the config or a cache key). */
+  readonly secrets: Readonly<Record<string, Uint8Array>>;
   /** Reads something about a stage's layers once per set of layers, however many instructions ask. */
   readOnce<T>(state: StageState, what: string, read: () => Promise<T>): Promise<T>;
 }

@@ -241,12 +241,16 @@ async function runInBubblewrap(program: string, unshareProgram: string, step: Ru
     for (const mount of mounts) await planMount(plan, rootfs, mount, scaffolds);
 
     plan.push('--chdir', options.cwd, '--clearenv');
+    // The environment goes to bwrap through a pipe (--args), not its command line: values may be
+    // secrets (RUN --mount=type=secret,env=), and any local user can read a process's argv.
+    const envArgs: string[] = [];
     for (const [name, value] of Object.entries(options.env)) {
       if (name === '' || name.includes('=') || name.includes('\0') || value.includes('\0')) {
         throw new PolyarchError('USAGE', `cannot set environment variable ${JSON.stringify(name)}: invalid name or value`);
       }
-      plan.push('--setenv', name, value);
+      envArgs.push('--setenv', name, value);
     }
+    if (envArgs.length > 0) plan.push('--args', String(plan.addFd({ kind: 'data', content: `${envArgs.join('\0')}\0` })));
     plan.push('--', ...step.args);
     return await spawnSandbox(program, plan, options);
   } finally {

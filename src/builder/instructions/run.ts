@@ -1,7 +1,9 @@
 // RUN: the step runs in the stage's filesystem (made on disk at the stage's first RUN, from its
-// layers), and what it changed there becomes one layer. Shell and exec forms, SHELL, ENV/ARG,
-// WORKDIR and USER apply; mounts, network and security flags are not supported yet.
-import { mkdir, rm } from 'node:fs/promises';
+// layers), and what it changed there becomes one layer. Shell and exec forms, here-documents,
+// SHELL, ENV/ARG, WORKDIR and USER apply; --mount (run-mounts.ts), --network and --security
+// (run-flags.ts) are read; an unchanged step reuses its layer (run-cache.ts) without running.
+import { lstat, mkdir, readdir, readlink, rm } from 'node:fs/promises';
+import { join } from 'node:path';
 import { ensureWorkdir, withDefaultEnv } from '../executor/executor.js';
 import { Writable } from 'node:stream';
 import { PolyarchError } from '../../errors/polyarch-error.js';
@@ -9,21 +11,25 @@ import { tempPathIn } from '../../internal/temp-path.js';
 import { applyLayer, applyRecordedFacts, type RecordedFacts } from '../../layer/extract.js';
 import { snapshotTree } from '../../layer/snapshot.js';
 import { diffTree } from '../../layer/diff.js';
-import { writeLayer } from '../../layer/writer.js';
+import { writeLayer, type LayerEntry } from '../../layer/writer.js';
 import { formatPlatform, type Platform } from '../../platform/platform.js';
 import { badDockerfile, execForm, type Instruction } from '../dockerfile.js';
 import { PLATFORM_ARGS } from './metadata.js';
 import type { PlatformContext, StageState } from '../stage.js';
+import type { Mount, NetworkMode } from '../executor/executor.js';
+import { cachedLayerByKey, type CachedLayer } from '../layer-cache.js';
+import { runCacheKey } from '../run-cache.js';
+import { parseRunFlags } from './run-flags.js';
+import { planRunMounts, type MountPlan } from './run-mounts.js';
 
 /** Lines of a failed step's output the error shows. */
 const TAIL_LINES = 5;
-const UNSUPPORTED_FLAGS = ['mount', 'network', 'security'];
 
 /**
  * The stage's filesystem on disk, with every layer the stage has so far applied: made at its first
  * RUN, then brought up to date with the layers added since (COPY) before each later one.
  */
-async function stageRoot(state: StageState, ctx: PlatformContext): Promise<string> {
+export async function stageRoot(state: StageState, ctx: PlatformContext): Promise<string> {
   if (!state.root) {
     const dir = tempPathIn(ctx.layout.dir, 'stage');
     ctx.addScratch(dir);
@@ -69,35 +75,156 @@ function stagePlatform(state: StageState): Platform {
   return { os, architecture, ...(variant ? { variant } : {}) };
 }
 
-export async function runInstruction(i: Instruction, state: StageState, ctx: PlatformContext): Promise<void> {
-  for (const flag of UNSUPPORTED_FLAGS) {
-    if (i.flags.has(flag)) throw badDockerfile(ctx.file, i.line, `RUN --${flag} is not supported yet`);
+/** What a RUN runs: its argv, and a `#!` here-document mounted as the program (BuildKit's rule). */
+interface StepCommand {
+  readonly args: readonly string[];
+  readonly mounts: readonly Mount[];
+  /** The contents of documents mounted as files, for the cache key. */
+  readonly documents: readonly string[];
+}
+
+/** A whole command that is one here-document word (`<<EOF`, `<<-"EOF"`). */
+const LONE_HEREDOC = /^<<-?\s*(["']?)([^<"'\s]+)\1$/;
+
+/**
+ * The argv of a RUN. Here-documents as BuildKit runs them: a command that is just one document
+ * runs that document, as a program when it starts with `#!` (mounted read-only at
+ * /dev/pipes/NAME), else as the shell's script; any other command is handed to the shell whole,
+ * with its documents after it, for the shell to read as here-documents.
+ */
+function stepCommand(i: Instruction, state: StageState, ctx: PlatformContext): StepCommand {
+  if (i.heredocs?.length) {
+    const lone = LONE_HEREDOC.exec(i.text);
+    const first = i.heredocs[0]!;
+    if (lone && i.heredocs.length === 1) {
+      if (first.content.startsWith('#!')) {
+        const target = `/dev/pipes/${first.name}`;
+        return { args: [target], mounts: [{ type: 'data', target, content: first.content, mode: 0o755 }], documents: [first.content] };
+      }
+      return { args: [...state.shell, first.content], mounts: [], documents: [] };
+    }
+    const script = i.text + i.heredocs.map((doc) => `\n${doc.content}${doc.name}`).join('');
+    return { args: [...state.shell, script], mounts: [], documents: [] };
   }
-  if (i.heredocs?.length) throw badDockerfile(ctx.file, i.line, 'RUN with a here-document is not supported yet');
   const exec = i.json ?? execForm(i.text);
   const args = exec ?? [...state.shell, i.text];
   if (args.length === 0) throw badDockerfile(ctx.file, i.line, 'RUN needs a command');
+  return { args, mounts: [], documents: [] };
+}
+
+/** `text` with every secret value replaced by `****`: a step's output may print one. */
+function maskSecrets(text: string, secrets: readonly Uint8Array[]): string {
+  let masked = text;
+  for (const secret of secrets) {
+    const value = Buffer.from(secret).toString('utf8').trim();
+    if (value.length >= 1) masked = masked.split(value).join('****');
+  }
+  return masked;
+}
+
+export async function runInstruction(i: Instruction, state: StageState, ctx: PlatformContext): Promise<void> {
+  const sub = (text: string) => ctx.substitute(text, state.vars, i.line);
+  const flags = parseRunFlags(i, state.workdir, sub, ctx.file);
+  const command = stepCommand(i, state, ctx);
+  const plan = await planRunMounts(flags.mounts, state, ctx, i.line, (s) => stageRoot(s, ctx));
+  const platform = stagePlatform(state);
+  const env = stepEnv(state, ctx);
+  const user = state.user ?? '';
+  const key = runCacheKey({
+    parent: state.diffIds,
+    args: command.args,
+    documents: command.documents,
+    env,
+    user,
+    workdir: state.workdir,
+    platform,
+    network: flags.network,
+    mounts: plan.keyParts,
+    created: ctx.created,
+    compression: ctx.compression,
+  });
+  let entries: readonly LayerEntry[] | undefined;
+  const layer = await cachedLayerByKey(ctx.layout, key, async () => {
+    const ran = await runStep(i, state, ctx, { command, plan, platform, env, user, network: flags.network });
+    entries = ran.entries;
+    return ran.layer;
+  });
+  // A hit ran nothing and made no root: the root, when a later step needs it, applies the layer.
+  state.addLayer(layer, `RUN ${i.text}`, ctx.created, entries ?? (copiedFrom(ctx) ? await cachedEntries(layer, ctx) : []));
+  if (entries !== undefined) state.root!.applied = state.layers.length; // the root already holds what the layer does
+}
+
+/** Whether some COPY of the Dockerfile reads another stage (which reads the stage's `files`). */
+function copiedFrom(ctx: PlatformContext): boolean {
+  return ctx.stages.some((s) => s.body.some((b) => (b.keyword === 'COPY' || b.keyword === 'ADD') && b.flags.has('from')));
+}
+
+/**
+ * The entries of a reused RUN layer, for `StageState.files` (what COPY --from a stage reads): the
+ * layer unpacked into a scratch directory, its files read from there. Deletions it records are
+ * not replayed (only files this build added are tracked, and a step rarely deletes those).
+ */
+async function cachedEntries(layer: CachedLayer, ctx: PlatformContext): Promise<LayerEntry[]> {
+  const dir = tempPathIn(ctx.layout.dir, 'reused');
+  ctx.addScratch(dir);
+  await mkdir(dir, { recursive: true });
+  const record: RecordedFacts = new Map();
+  await applyLayer(dir, await ctx.layout.openBlob(layer.descriptor), { mediaType: layer.descriptor.mediaType, source: layer.descriptor.digest, record, ...ctx.io });
+  const entries: LayerEntry[] = [];
+  const walk = async (rel: string): Promise<void> => {
+    for (const name of (await readdir(join(dir, rel))).sort()) {
+      const path = rel === '' ? name : `${rel}/${name}`;
+      const info = await lstat(join(dir, path));
+      const facts = record.get(path) ?? { mode: info.mode & 0o7777, uid: 0, gid: 0 };
+      if (info.isDirectory()) {
+        entries.push({ path, type: 'directory', ...facts });
+        await walk(path);
+      } else if (info.isSymbolicLink()) entries.push({ path, type: 'symlink', linkname: await readlink(join(dir, path)), ...facts });
+      else if (info.isFile()) entries.push({ path, type: 'file', source: join(dir, path), size: info.size, ...facts });
+    }
+  };
+  await walk('');
+  return entries;
+}
+
+interface StepInput {
+  readonly command: StepCommand;
+  readonly plan: MountPlan;
+  readonly platform: Platform;
+  readonly env: Readonly<Record<string, string>>;
+  readonly user: string;
+  readonly network: NetworkMode;
+}
+
+/** Runs the step in the stage's root and writes what it changed as a layer (a blob in the cache). */
+async function runStep(i: Instruction, state: StageState, ctx: PlatformContext, input: StepInput): Promise<{ layer: CachedLayer; entries: readonly LayerEntry[] }> {
+  const { command, plan, platform } = input;
   const root = await stageRoot(state, ctx);
   const cwd = state.workdir;
   await ensureWorkdir(root, cwd);
-  const before = await snapshotTree(root, ctx.io);
-  const platform = stagePlatform(state);
+  const prepared = await plan.prepare();
+  let result;
   const output = new Tail();
-  const result = await ctx.executor.run({ args }, { rootfs: root, platform, env: stepEnv(state, ctx), cwd, user: state.user ?? '', mounts: [], network: 'default', stdout: output, stderr: output, signal: ctx.io.signal });
-  if (result.exitCode !== 0) {
-    const tail = output.lines();
-    const shown = tail.length > 0 ? `: ${tail.join(' | ')}` : '';
-    throw new PolyarchError('STEP_FAILED', `${ctx.file}:${i.line}: [${formatPlatform(platform)}] RUN ${i.text} exited with code ${result.exitCode}${shown}`);
-  }
-  const changes = await diffTree(before, { recorded: state.root!.recorded, ...ctx.io });
-  const temp = tempPathIn(ctx.layout.dir, 'layer');
   try {
-    const written = await writeLayer(changes.entries, { file: temp, mtime: ctx.created, compression: ctx.compression });
-    await ctx.layout.adoptBlobFile(written.descriptor, temp);
-    state.addLayer(written, `RUN ${i.text}`, ctx.created, changes.entries);
+    const before = await snapshotTree(root, ctx.io);
+    const env = { ...input.env, ...prepared.env };
+    const mounts = [...command.mounts, ...prepared.mounts];
+    result = await ctx.executor.run({ args: command.args }, { rootfs: root, platform, env, cwd, user: input.user, mounts, network: input.network, stdout: output, stderr: output, signal: ctx.io.signal });
+    if (result.exitCode !== 0) {
+      const tail = maskSecrets(output.lines().join(' | '), plan.secretValues);
+      const shown = tail.length > 0 ? `: ${tail}` : '';
+      throw new PolyarchError('STEP_FAILED', `${ctx.file}:${i.line}: [${formatPlatform(platform)}] RUN ${i.text} exited with code ${result.exitCode}${shown}`);
+    }
+    const changes = await diffTree(before, { recorded: state.root!.recorded, ...ctx.io });
+    const temp = tempPathIn(ctx.layout.dir, 'layer');
+    try {
+      const written = await writeLayer(changes.entries, { file: temp, mtime: ctx.created, compression: ctx.compression });
+      await ctx.layout.adoptBlobFile(written.descriptor, temp);
+      return { layer: written, entries: changes.entries };
+    } finally {
+      await rm(temp, { force: true });
+    }
   } finally {
-    await rm(temp, { force: true });
+    await prepared.release();
   }
-  // The root already holds what the new layer does.
-  state.root!.applied = state.layers.length;
 }

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import type { CliContext } from '../context.js';
 import { writeFile } from 'node:fs/promises';
-import { PolyarchError, buildImages, buildMetadata, checkOutputs, detectHostPlatform, exportBuild, outputAttribute, parseAnnotation, parseByteSize, parseCompression, parsePlatformList } from '../../index.js';
+import { PolyarchError, buildImages, buildMetadata, checkOutputs, detectHostPlatform, exportBuild, outputAttribute, parseAnnotation, parseByteSize, readSecrets, parseCompression, parsePlatformList } from '../../index.js';
 import { connectionOptions, globalsOf } from '../global-options.js';
 import { parseInteger } from '../option-parsers.js';
 import { line, printJson } from '../output.js';
@@ -41,8 +41,9 @@ export function registerBuild(program: Command, context: CliContext): void {
     .option('--compression-level <n>', 'gzip 0-9 (default 6), zstd 1-22 (default 3); also -o …,compression-level=')
     .option('--push-by-digest', 'with --push: store the index by digest only, with no tag')
     .option('--metadata-file <file>', 'write the result digest and names as JSON (as buildx does)')
+    .option('--secret <id=ID,src=FILE|env=VAR>', 'a secret for RUN --mount=type=secret, from a file or an environment variable (repeatable; buildx grammar)', collect)
     .option('--source-date-epoch <seconds>', 'timestamp for every file and the image (default: $SOURCE_DATE_EPOCH or 0)')
-    .action(async (dir: string, flags: { platform?: string; tag?: string[]; push?: boolean; pushByDigest?: boolean; metadataFile?: string; output?: string[]; file?: string; buildArg?: string[]; label?: string[]; target?: string; sourceDateEpoch?: string; annotation?: string[]; compression?: string; compressionLevel?: string }, command: Command) => {
+    .action(async (dir: string, flags: { platform?: string; tag?: string[]; push?: boolean; pushByDigest?: boolean; metadataFile?: string; output?: string[]; file?: string; buildArg?: string[]; label?: string[]; target?: string; sourceDateEpoch?: string; annotation?: string[]; compression?: string; compressionLevel?: string; secret?: string[] }, command: Command) => {
       const globals = globalsOf(command);
       const host = detectHostPlatform();
       const epochText = flags.sourceDateEpoch ?? process.env.SOURCE_DATE_EPOCH;
@@ -54,6 +55,7 @@ export function registerBuild(program: Command, context: CliContext): void {
       const compression = parseCompression(flags.compression ?? outputAttribute(outputs, 'compression'), flags.compressionLevel ?? outputAttribute(outputs, 'compression-level'));
       const platforms = flags.platform ? parsePlatformList(flags.platform) : [host];
       checkOutputs(flags.output ?? [], flags.tag ?? [], platforms.length);
+      const secrets = flags.secret ? await readSecrets(flags.secret, { env: process.env }) : undefined;
       const result = await buildImages(dir, {
         ...connection,
         platforms,
@@ -65,6 +67,7 @@ export function registerBuild(program: Command, context: CliContext): void {
         ...(flags.buildArg ? { buildArgs: keyValues(flags.buildArg, '--build-arg') } : {}),
         ...(flags.label ? { labels: keyValues(flags.label, '--label') } : {}),
         ...(flags.target !== undefined ? { target: flags.target } : {}),
+        ...(secrets ? { secrets } : {}),
         // A size cap for the build cache, kept after every build (least recently used entries go first).
         ...(process.env.POLYARCH_CACHE_MAX ? { cacheMax: parseByteSize(process.env.POLYARCH_CACHE_MAX) } : {}),
       });

@@ -1,0 +1,266 @@
+// What RUN --mount names, found and made ready for the executor. Planning runs for every RUN: it
+// checks the sources exist and says what the cache key must hold (a context source's content, a
+// stage's or image's layers, a cache or secret by id only). Preparing runs only when
+// the step runs: stage roots materialized, images unpacked, filtered or writable scratch copies
+// made, cache instances taken. Every source path is resolved inside its own root (context, stage,
+// image, cache instance), so neither `..` nor a link can reach anything outside it.
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { copyFile, chmod, lstat, mkdir, readdir, readlink, symlink } from 'node:fs/promises';
+import { join, posix, relative } from 'node:path';
+import { LinkLoopError, resolveInRoot } from '../../internal/contained-path.js';
+import { tempPathIn } from '../../internal/temp-path.js';
+import type { Platform } from '../../platform/platform.js';
+import type { ContextFilter } from '../context-filter.js';
+import { badDockerfile } from '../dockerfile.js';
+import { acquireCacheMount, type CacheMountLease } from '../cache-mounts.js';
+import type { Mount } from '../executor/executor.js';
+import type { PlatformContext, StageState } from '../stage.js';
+import type { RunMountSpec } from './run-flags.js';
+
+export interface PreparedMounts {
+  readonly mounts: readonly Mount[];
+  /** Secrets asked for with env=: added to the step's environment only. */
+  readonly env: Readonly<Record<string, string>>;
+  release(): Promise<void>;
+}
+
+export interface MountPlan {
+  /** What the RUN cache key holds for the mounts (never a secret's value). */
+  readonly keyParts: readonly unknown[];
+  /** Every secret value the step receives, to keep them out of anything printed. */
+  readonly secretValues: readonly Uint8Array[];
+  prepare(): Promise<PreparedMounts>;
+}
+
+/** Gives a stage's filesystem on disk (made on first use). */
+export type StageRootOf = (state: StageState) => Promise<string>;
+
+interface Where {
+  readonly ctx: PlatformContext;
+  readonly line: number;
+  readonly platform: Platform;
+  readonly rootOf: StageRootOf;
+}
+
+/** A source of a bind or a cache seed: the build context, a stage or an image, and the key facts of it. */
+interface SourceRoot {
+  readonly key: unknown;
+  /** The directory the source path is resolved in (made only when the step runs). */
+  root(): Promise<string>;
+  /** The context's filter; other roots copy everything. */
+  readonly keep?: ContextFilter;
+}
+
+function describeSource(from: string | undefined): string {
+  return from === undefined ? 'the build context' : from;
+}
+
+/** The stage that holds `line` (ONBUILD triggers carry their FROM's line). */
+function currentStage(ctx: PlatformContext, line: number): number {
+  let at = 0;
+  ctx.stages.forEach((s, n) => {
+    if (s.from.line <= line) at = n;
+  });
+  return at;
+}
+
+async function sourceRoot(from: string | undefined, where: Where): Promise<SourceRoot> {
+  const { ctx, line, platform, rootOf } = where;
+  if (from === undefined) return { key: 'context', root: async () => ctx.context, keep: ctx.keep };
+  const name = from.toLowerCase();
+  const index = ctx.stages.findIndex((s, n) => s.name === name || String(n) === name);
+  if (index >= 0) {
+    if (index >= currentStage(ctx, line)) throw badDockerfile(ctx.file, line, `RUN --mount from=${from}: a stage can mount only stages defined before it`);
+    const stage = await ctx.buildStage(index);
+    return { key: ['stage', stage.diffIds], root: () => rootOf(stage) };
+  }
+  // An image: its layers say what it holds; it is unpacked only when the step runs.
+  const image = await ctx.bases.pull(from, platform, line);
+  return { key: ['image', from, image.diffIds], root: async () => (await ctx.bases.unpack(from, platform, line)).root };
+}
+
+async function resolveSource(root: string, source: string, where: Where, from: string | undefined): Promise<string> {
+  const path = await resolveInRoot(root, source, { followFinal: true }).catch((error: unknown) => {
+    throw error instanceof LinkLoopError ? badDockerfile(where.ctx.file, where.line, `RUN --mount source ${JSON.stringify(source)}: too many levels of symbolic links`) : error;
+  });
+  if (!(await lstat(path).then(() => true, () => false))) {
+    throw badDockerfile(where.ctx.file, where.line, `RUN --mount source ${JSON.stringify(source)} not found in ${describeSource(from)}`);
+  }
+  return path;
+}
+
+/** Content hashes of context files already read by this process, by identity and change facts. */
+const fileHashes = new Map<string, Promise<string>>();
+
+/** A file's sha256, read as a stream (once per process while the file is unchanged). */
+function hashFile(path: string, info: { dev: number; ino: number; size: number; mtimeMs: number; ctimeMs: number }): Promise<string> {
+  const id = `${info.dev}:${info.ino}:${info.size}:${info.mtimeMs}:${info.ctimeMs}`;
+  let known = fileHashes.get(id);
+  if (!known) {
+    known = (async () => {
+      const hash = createHash('sha256');
+      for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
+      return hash.digest('hex');
+    })();
+    known.catch(() => fileHashes.delete(id));
+    fileHashes.set(id, known);
+  }
+  return known;
+}
+
+/**
+ * What a context tree holds as the step would see it: each kept path's type, mode, link target and
+ * content hash (not its times: a checkout that rewrites the same bytes is the same input), and
+ * whether .dockerignore drops any of it.
+ */
+async function fingerprint(path: string, keep: ContextFilter): Promise<{ hash: string; filtered: boolean }> {
+  const hash = createHash('sha256');
+  let filtered = false;
+  const visit = async (at: string, rel: string): Promise<void> => {
+    const info = await lstat(at);
+    const content = info.isSymbolicLink() ? await readlink(at) : info.isFile() ? await hashFile(at, info) : '';
+    hash.update(JSON.stringify([rel, info.mode, content]));
+    if (!info.isDirectory()) return;
+    for (const name of (await readdir(at)).sort()) {
+      if (keep(join(at, name))) await visit(join(at, name), `${rel}/${name}`);
+      else filtered = true;
+    }
+  };
+  await visit(path, '');
+  return { hash: hash.digest('hex'), filtered };
+}
+
+/** Copies a tree (links as links, never followed; devices, fifos and sockets left out), keeping what `keep` allows. */
+async function copyTree(from: string, to: string, keep: ContextFilter): Promise<void> {
+  const info = await lstat(from);
+  if (info.isSymbolicLink()) return symlink(await readlink(from), to);
+  if (info.isFile()) {
+    await copyFile(from, to);
+    return chmod(to, info.mode & 0o7777);
+  }
+  if (!info.isDirectory()) return;
+  await mkdir(to, { recursive: true });
+  await chmod(to, info.mode & 0o7777);
+  for (const name of await readdir(from)) {
+    if (keep(join(from, name))) await copyTree(join(from, name), join(to, name), keep);
+  }
+}
+
+const everything: ContextFilter = () => true;
+
+/** Plans every --mount of a RUN; the secrets come from ctx.secrets. */
+export async function planRunMounts(specs: readonly RunMountSpec[], state: StageState, ctx: PlatformContext, line: number, rootOf: StageRootOf): Promise<MountPlan> {
+  const { os, architecture, variant } = state.config as { os: string; architecture: string; variant?: string };
+  const where: Where = { ctx, line, platform: { os, architecture, ...(variant ? { variant } : {}) }, rootOf };
+  const keyParts: unknown[] = [];
+  const secretValues: Uint8Array[] = [];
+  const steps: ((out: { mounts: Mount[]; env: Record<string, string>; leases: CacheMountLease[] }) => Promise<void>)[] = [];
+
+  for (const spec of specs) {
+    switch (spec.type) {
+      case 'tmpfs':
+        keyParts.push(['tmpfs', spec.target, spec.sizeBytes ?? 0]);
+        steps.push(async (out) => void out.mounts.push({ type: 'tmpfs', target: spec.target, ...(spec.sizeBytes !== undefined ? { sizeBytes: spec.sizeBytes } : {}) }));
+        break;
+      case 'secret': {
+        const value = ctx.secrets[spec.id];
+        keyParts.push(['secret', spec.id, spec.target ?? '', spec.env ?? '', spec.mode]);
+        if (value === undefined) {
+          if (spec.required) throw badDockerfile(ctx.file, line, `RUN --mount=type=secret: the secret ${JSON.stringify(spec.id)} is required but was not given (--secret id=${spec.id},src=FILE)`);
+          break; // an optional secret no one gave: no file, no variable
+        }
+        secretValues.push(value);
+        steps.push(async (out) => {
+          if (spec.target !== undefined) out.mounts.push({ type: 'data', target: spec.target, content: value, mode: spec.mode });
+          if (spec.env !== undefined) out.env[spec.env] = Buffer.from(value).toString('utf8');
+        });
+        break;
+      }
+      case 'bind': {
+        const source = await sourceRoot(spec.from, where);
+        if (spec.from === undefined) {
+          // The context as BuildKit transfers it: a name .dockerignore drops is not there.
+          const named = join(ctx.context, posix.resolve('/', spec.source));
+          const path = await resolveSource(ctx.context, spec.source, where, undefined);
+          if (!ctx.keep(named) || !ctx.keep(path)) throw badDockerfile(ctx.file, line, `RUN --mount source ${JSON.stringify(spec.source)} is excluded by .dockerignore`);
+          const facts = await fingerprint(path, ctx.keep);
+          keyParts.push(['bind', spec.target, spec.readWrite, 'context', relative(ctx.context, path), facts.hash]);
+          steps.push(async (out) => {
+            // Read-only and complete: the context itself. Otherwise a scratch copy (filtered; writes thrown away).
+            if (!spec.readWrite && !facts.filtered) return void out.mounts.push({ type: 'bind', source: path, target: spec.target, readOnly: true });
+            const copy = tempPathIn(ctx.layout.dir, 'bind');
+            ctx.addScratch(copy);
+            await copyTree(path, copy, ctx.keep);
+            out.mounts.push({ type: 'bind', source: copy, target: spec.target, readOnly: !spec.readWrite });
+          });
+          break;
+        }
+        keyParts.push(['bind', spec.target, spec.readWrite, source.key, posix.resolve('/', spec.source)]);
+        steps.push(async (out) => {
+          const path = await resolveSource(await source.root(), spec.source, where, spec.from);
+          if (!spec.readWrite) return void out.mounts.push({ type: 'bind', source: path, target: spec.target, readOnly: true });
+          // Writes go to a copy: the stage or image stays as it was for every other reader.
+          const copy = tempPathIn(ctx.layout.dir, 'bind');
+          ctx.addScratch(copy);
+          await copyTree(path, copy, everything);
+          out.mounts.push({ type: 'bind', source: copy, target: spec.target, readOnly: false });
+        });
+        break;
+      }
+      case 'cache': {
+        const seedFrom = spec.from === undefined ? undefined : await sourceRoot(spec.from, where);
+        keyParts.push(['cache', spec.id, spec.target, spec.readOnly, spec.source, spec.from ?? '']);
+        steps.push(async (out) => {
+          const lease = await acquireCacheMount(ctx.layout.dir, {
+            id: spec.id,
+            platform: where.platform,
+            sharing: spec.sharing,
+            ...(spec.mode !== undefined ? { mode: spec.mode } : {}),
+            ...(spec.uid !== undefined ? { uid: spec.uid } : {}),
+            ...(spec.gid !== undefined ? { gid: spec.gid } : {}),
+            ...(seedFrom
+              ? {
+                  seed: async (dir: string) => {
+                    const path = await resolveSource(await seedFrom.root(), spec.source, where, spec.from);
+                    if ((await lstat(path)).isDirectory()) {
+                      for (const name of await readdir(path)) await copyTree(join(path, name), join(dir, name), everything);
+                    } else await copyTree(path, join(dir, posix.basename(spec.source)), everything);
+                  },
+                }
+              : {}),
+            signal: ctx.io.signal,
+          });
+          out.leases.push(lease);
+          let dir = lease.dir;
+          if (!seedFrom && posix.resolve('/', spec.source) !== '/') {
+            // A folder inside the cache: resolved inside it (a step may have left links there).
+            dir = await resolveInRoot(lease.dir, spec.source, { followFinal: true });
+            await mkdir(dir, { recursive: true });
+            if (!(await lstat(dir)).isDirectory()) throw badDockerfile(ctx.file, line, `RUN --mount=type=cache source ${JSON.stringify(spec.source)} is not a directory in the cache`);
+          }
+          out.mounts.push({ type: 'bind', source: dir, target: spec.target, readOnly: spec.readOnly });
+        });
+        break;
+      }
+    }
+  }
+
+  return {
+    keyParts,
+    secretValues,
+    prepare: async () => {
+      const out = { mounts: [] as Mount[], env: {} as Record<string, string>, leases: [] as CacheMountLease[] };
+      const release = async () => {
+        for (const lease of out.leases) await lease.release();
+      };
+      try {
+        for (const step of steps) await step(out);
+      } catch (error) {
+        await release();
+        throw error;
+      }
+      return { mounts: out.mounts, env: out.env, release };
+    },
+  };
+}
