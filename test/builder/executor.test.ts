@@ -9,7 +9,8 @@ import { lstat, mkdir, readFile, readdir, rm, stat, symlink, writeFile } from 'n
 import { join } from 'node:path';
 import { Readable, Writable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
-import { createBubblewrapExecutor, resolveUser } from '../../src/builder/executor/bubblewrap.js';
+import { createBubblewrapExecutor } from '../../src/builder/executor/bubblewrap.js';
+import { resolveUser } from '../../src/builder/passwd.js';
 import type { RunOptions } from '../../src/builder/executor/executor.js';
 import { PolyarchError } from '../../src/errors/polyarch-error.js';
 import { parsePlatform } from '../../src/platform/platform.js';
@@ -119,7 +120,7 @@ describe('a step on the amd64 root', () => {
     await symlink('../../../../../../../../etc/passwd', join(rootfs, 'etc', 'passwd'));
     assert.ok((await readFile('/etc/passwd', 'utf8')).includes('\ndaemon:'));
     await assert.rejects(resolveUser(rootfs, 'daemon'), (e: unknown) => e instanceof PolyarchError && e.code === 'NOT_FOUND');
-    assert.deepEqual(await resolveUser(rootfs, '7'), { uid: 7, gid: 0 });
+    assert.deepEqual(await resolveUser(rootfs, '7'), { uid: 7, gid: 0, groups: [] });
   });
 
   test('network none has nothing but lo; default has the host’s interfaces', async () => {

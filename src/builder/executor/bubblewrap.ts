@@ -22,6 +22,7 @@ import { join, posix, relative, sep } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { PolyarchError } from '../../errors/polyarch-error.js';
 import { resolveInRoot } from '../../internal/contained-path.js';
+import { resolveUser } from '../passwd.js';
 import type { Executor, Mount, RunOptions, RunResult, RunStep } from './executor.js';
 
 export interface BubblewrapExecutorOptions {
@@ -50,8 +51,6 @@ const DEFAULT_CAPABILITIES = [
 ] as const;
 
 const LOOPBACK_HOSTS = '127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n';
-/** /etc/passwd and /etc/group are read from a hostile root: a bound on what we take in. */
-const MAX_ID_FILE_BYTES = 4 * 1024 * 1024;
 /** How long the namespace holder may take to appear. */
 const HOLDER_TIMEOUT_MS = 5000;
 
@@ -62,72 +61,6 @@ export function createBubblewrapExecutor(options: BubblewrapExecutorOptions = {}
   return {
     run: (step, runOptions) => runInBubblewrap(program, unshareProgram, step, runOptions),
   };
-}
-
-/** A step's identity inside the root. */
-export interface ResolvedUser {
-  readonly uid: number;
-  readonly gid: number;
-  /** The home directory /etc/passwd gives, when the user is listed there (the caller may set HOME from it). */
-  readonly home?: string;
-}
-
-/**
- * `uid[:gid]` or `name[:group]` as Docker reads USER: names are looked up in the root's
- * /etc/passwd and /etc/group (read through resolveInRoot: the root is hostile); a numeric uid
- * absent from passwd gets gid 0. An empty string is root.
- */
-export async function resolveUser(rootfs: string, user: string): Promise<ResolvedUser> {
-  const [userPart = '', groupPart] = user.split(':', 2);
-  if (userPart === '' && (groupPart === undefined || groupPart === '')) return { uid: 0, gid: 0, home: '/root' };
-  const passwd = await readIdFile(rootfs, '/etc/passwd');
-  const numericUser = /^\d+$/.test(userPart) ? Number(userPart) : undefined;
-  const entry = passwd.find((fields) => (numericUser === undefined ? fields[0] === userPart : Number(fields[2]) === numericUser));
-  if (entry === undefined && numericUser === undefined) {
-    throw new PolyarchError('NOT_FOUND', `cannot run as user ${JSON.stringify(userPart)}: no such user in the image's /etc/passwd`);
-  }
-  const uid = numericUser ?? Number(entry?.[2]);
-  let gid = entry !== undefined && /^\d+$/.test(entry[3] ?? '') ? Number(entry[3]) : 0;
-  if (groupPart !== undefined && groupPart !== '') {
-    if (/^\d+$/.test(groupPart)) gid = Number(groupPart);
-    else {
-      const group = (await readIdFile(rootfs, '/etc/group')).find((fields) => fields[0] === groupPart);
-      if (group === undefined || !/^\d+$/.test(group[2] ?? '')) {
-        throw new PolyarchError('NOT_FOUND', `cannot run as group ${JSON.stringify(groupPart)}: no such group in the image's /etc/group`);
-      }
-      gid = Number(group[2]);
-    }
-  }
-  if (!isId(uid) || !isId(gid)) throw new PolyarchError('USAGE', `cannot run as user ${JSON.stringify(user)}: ids must be below 2^32-1`);
-  const home = entry?.[5];
-  return home !== undefined && home !== '' ? { uid, gid, home } : { uid, gid };
-}
-
-function isId(n: number): boolean {
-  return Number.isSafeInteger(n) && n >= 0 && n < 4294967295;
-}
-
-async function readIdFile(rootfs: string, path: string): Promise<string[][]> {
-  // A link loop, a missing file or a directory in its place: the image has no such file.
-  let handle: FileHandle;
-  try {
-    handle = await open(await resolveInRoot(rootfs, path, { followFinal: true }), 'r');
-  } catch {
-    return [];
-  }
-  try {
-    if (!(await handle.stat()).isFile()) return [];
-    const buffer = Buffer.alloc(MAX_ID_FILE_BYTES);
-    const { bytesRead } = await handle.read(buffer, 0, MAX_ID_FILE_BYTES, 0);
-    return buffer
-      .subarray(0, bytesRead)
-      .toString('utf8')
-      .split('\n')
-      .filter((line) => line !== '' && !line.startsWith('#'))
-      .map((line) => line.split(':'));
-  } finally {
-    await handle.close();
-  }
 }
 
 /** The path of `hostPath` (below `rootfs`) as the step sees it. */
