@@ -140,7 +140,11 @@ export async function lookupUser(user: string, read: IdFileReader): Promise<Reso
   const colon = user.indexOf(':');
   const userPart = colon < 0 ? user : user.slice(0, colon);
   const groupPart = colon < 0 ? undefined : user.slice(colon + 1);
-  if (userPart === '' && (groupPart === undefined || groupPart === '')) return { uid: 0, gid: 0, groups: [], home: '/root' };
+  if (userPart === '' && (groupPart === undefined || groupPart === '')) {
+    // No USER: root, with the groups the image lists root in; an image whose files cannot be read still runs as root.
+    const root = await lookupUser('0', read).catch(() => undefined);
+    return { uid: 0, gid: root?.gid ?? 0, groups: root?.groups ?? [], home: root?.home ?? '/root' };
+  }
   if (userPart === '') throw new PolyarchError('USAGE', `cannot run as user ${JSON.stringify(user)}: no user before the ":"`);
   const numericUser = /^\d+$/.test(userPart) ? parseId(userPart) : undefined;
   if (/^\d+$/.test(userPart) && numericUser === undefined) {

@@ -2,7 +2,7 @@
 // through an Executor (bubblewrap by default, foreign platforms under binfmt_misc emulation), and
 // the root removed again whatever happens (`docker run --rm`, always). With allPlatforms, once per
 // image of an index, each output captured to report its first line.
-import { mkdtemp, rm } from 'node:fs/promises';
+import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
@@ -156,6 +156,8 @@ async function runOne(endpoint: Endpoint, target: Target, executor: Executor, op
   const parent = options.tempDir ?? tmpdir();
   const root = await mkdtemp(join(parent, 'polyarch-run-'));
   try {
+    // mkdtemp makes it 0700; an image's / is 0755 unless a layer says otherwise, or a USER could not enter it.
+    await chmod(root, 0o755);
     const recorded: RecordedFacts = new Map();
     for (const layer of manifest.layers) {
       await applyLayer(root, await endpoint.openBlob(layer, io), { mediaType: layer.mediaType, source: layer.digest, record: recorded, ...io });

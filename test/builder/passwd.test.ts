@@ -55,7 +55,8 @@ describe('passwd and group parsing', () => {
   });
 
   test('USER as docker reads it: names, numbers, groups, supplementary groups', async () => {
-    assert.deepEqual(await lookupUser('', read), { uid: 0, gid: 0, groups: [], home: '/root' });
+    assert.deepEqual(await lookupUser('', read), { uid: 0, gid: 0, groups: [10], home: '/root' });
+    assert.deepEqual(await lookupUser('', () => Promise.resolve(undefined)), { uid: 0, gid: 0, groups: [], home: '/root' });
     assert.deepEqual(await lookupUser('app', read), { uid: 1000, gid: 1000, groups: [50, 29], home: '/home/app' });
     assert.deepEqual(await lookupUser('1000', read), { uid: 1000, gid: 1000, groups: [50, 29], home: '/home/app' });
     assert.deepEqual(await lookupUser('app:staff', read), { uid: 1000, gid: 50, groups: [], home: '/home/app' });

@@ -16,12 +16,13 @@
 // fix-binary flag (F) had their interpreter opened at registration, so it runs inside the sandbox
 // without any file of qemu in the root.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { lstat, open, readFile, readdir, readlink, realpath, rm, rmdir, writeFile, type FileHandle } from 'node:fs/promises';
+import { constants as fsConstants } from 'node:fs';
+import { access, lstat, mkdir, open, readFile, readdir, readlink, realpath, rm, rmdir, writeFile, type FileHandle } from 'node:fs/promises';
 import { constants as osConstants, hostname as hostHostname } from 'node:os';
-import { join, posix, relative, sep } from 'node:path';
+import { dirname, join, posix, relative, sep } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { PolyarchError } from '../../errors/polyarch-error.js';
-import { resolveInRoot } from '../../internal/contained-path.js';
+import { isWithin, resolveInRoot } from '../../internal/contained-path.js';
 import { resolveUser } from '../passwd.js';
 import type { Executor, Mount, RunOptions, RunResult, RunStep } from './executor.js';
 
@@ -30,6 +31,18 @@ export interface BubblewrapExecutorOptions {
   readonly program?: string;
   /** The program that holds the identity-mapped user namespace for root (default `unshare`, util-linux). */
   readonly unshareProgram?: string;
+  /** Enters that namespace to prepare and start a step with a non-root USER (default `nsenter`, util-linux). */
+  readonly nsenterProgram?: string;
+  /** Sets the step's groups before bwrap starts (default `setpriv`, util-linux). */
+  readonly setprivProgram?: string;
+}
+
+/** The helper programs, resolved once. */
+interface Programs {
+  readonly bwrap: string;
+  readonly unshare: string;
+  readonly nsenter: string;
+  readonly setpriv: string;
 }
 
 /** Docker's default capability set for a root step (moby oci/caps/defaults.go). */
@@ -56,10 +69,14 @@ const HOLDER_TIMEOUT_MS = 5000;
 
 /** The executor on bubblewrap; see the top of this file for what a step sees. */
 export function createBubblewrapExecutor(options: BubblewrapExecutorOptions = {}): Executor {
-  const program = options.program ?? 'bwrap';
-  const unshareProgram = options.unshareProgram ?? 'unshare';
+  const programs: Programs = {
+    bwrap: options.program ?? 'bwrap',
+    unshare: options.unshareProgram ?? 'unshare',
+    nsenter: options.nsenterProgram ?? 'nsenter',
+    setpriv: options.setprivProgram ?? 'setpriv',
+  };
   return {
-    run: (step, runOptions) => runInBubblewrap(program, unshareProgram, step, runOptions),
+    run: (step, runOptions) => runInBubblewrap(programs, step, runOptions),
   };
 }
 
@@ -71,26 +88,32 @@ function inRootPath(rootfs: string, hostPath: string): string {
 
 /**
  * Resolves a mount target inside the root (a symlink there cannot point bubblewrap outside it) and
- * notes the topmost component that does not exist yet: bwrap creates it as a mount point, and it is
- * removed again afterwards so the step's layer does not gain it.
+ * makes it when it does not exist yet, a directory or an empty file, noting the topmost component
+ * made: it is removed again afterwards so the step's layer does not gain it. Made here rather than
+ * by bwrap, which may run as a USER that cannot write there.
  */
-async function planTarget(rootfs: string, target: string, scaffolds: Set<string>): Promise<string> {
+async function planTarget(rootfs: string, target: string, scaffolds: Set<string>, kind: 'directory' | 'file' = 'directory'): Promise<string> {
   if (!posix.isAbsolute(target)) throw new PolyarchError('USAGE', `cannot mount at ${JSON.stringify(target)}: the target must be an absolute path`);
   const hostPath = await resolveInRoot(rootfs, target, { followFinal: true });
   const parts = relative(rootfs, hostPath).split(sep).filter((p) => p !== '');
   let current = rootfs;
-  for (const part of parts) {
+  for (const [index, part] of parts.entries()) {
     current = join(current, part);
     const facts = await lstat(current).catch(() => undefined);
-    if (facts === undefined) {
-      scaffolds.add(current);
-      break;
+    if (facts !== undefined) continue;
+    scaffolds.add(current);
+    // Nothing below `current` exists: no link can be met on the way down.
+    if (kind === 'directory') await mkdir(hostPath, { recursive: true, mode: 0o755 });
+    else {
+      if (index < parts.length - 1) await mkdir(dirname(hostPath), { recursive: true, mode: 0o755 });
+      await writeFile(hostPath, '', { flag: 'wx', mode: 0o644 });
     }
+    break;
   }
   return inRootPath(rootfs, hostPath);
 }
 
-/** Removes a mount point bwrap created, if it still holds nothing but empty directories and empty files. */
+/** Removes a mount point made for the step, if it still holds nothing but empty directories and empty files. */
 async function removeScaffold(path: string): Promise<void> {
   const facts = await lstat(path).catch(() => undefined);
   if (facts === undefined) return;
@@ -124,7 +147,7 @@ async function hostFile(path: string, fallback: string): Promise<string> {
   return readFile(path, 'utf8').catch(() => fallback);
 }
 
-async function runInBubblewrap(program: string, unshareProgram: string, step: RunStep, options: RunOptions): Promise<RunResult> {
+async function runInBubblewrap(programs: Programs, step: RunStep, options: RunOptions): Promise<RunResult> {
   options.signal?.throwIfAborted();
   if (step.args.length === 0) throw new PolyarchError('USAGE', 'cannot run an empty command');
   // resolveInRoot needs the root as a real path; the step's own paths are resolved below it.
@@ -134,31 +157,63 @@ async function runInBubblewrap(program: string, unshareProgram: string, step: Ru
   if (!posix.isAbsolute(options.cwd)) throw new PolyarchError('USAGE', `cannot run in working directory ${JSON.stringify(options.cwd)}: it must be absolute`);
   const cwdFacts = await lstat(await resolveInRoot(rootfs, options.cwd, { followFinal: true })).catch(() => undefined);
   if (!cwdFacts?.isDirectory()) throw new PolyarchError('NOT_FOUND', `cannot run in working directory ${JSON.stringify(options.cwd)}: no such directory in the root`);
+  for (const [name, value] of Object.entries(options.env)) {
+    if (name === '' || name.includes('=') || name.includes('\0') || value.includes('\0')) {
+      throw new PolyarchError('USAGE', `cannot set environment variable ${JSON.stringify(name)}: invalid name or value`);
+    }
+  }
   const user = await resolveUser(rootfs, options.user);
+  // bwrap may be started by another program (setpriv): a missing one is found here, not in its stderr.
+  if (!(await onPath(programs.bwrap))) {
+    throw new PolyarchError('NOT_FOUND', `cannot run a step: the program "${programs.bwrap}" was not found; install the Debian package bubblewrap (apt-get install bubblewrap)`);
+  }
 
   const callerIsRoot = process.getuid?.() === 0;
-  const mapAllIds = callerIsRoot && user.uid === 0 && user.gid === 0;
   const plan = new ArgumentPlan();
   const scaffolds = new Set<string>();
+  const groups = user.groups.length > 0 ? `--groups=${user.groups.join(',')}` : '--clear-groups';
+  let prefix: string[] = [];
   let holder: NamespaceHolder | undefined;
+  // Where bwrap finds the root and the bind sources (a door path for a non-root USER).
+  let rootSource = rootfs;
+  const bindSources = new Map<Mount, string>();
+  let mapOwner: RunResult['mapOwner'];
   try {
-    if (mapAllIds) {
-      holder = await startNamespaceHolder(unshareProgram, options.signal);
-      plan.push('--userns', String(plan.addFd({ kind: 'fd', fd: holder.handle.fd })));
+    if (callerIsRoot && user.uid === 0) {
+      // Root: bwrap starts inside the identity-mapped namespace (as its root, with the step's
+      // group and supplementary groups set there), so root inside is root on the files.
+      holder = await startNamespaceHolder(programs.unshare, false, options.signal);
+      prefix = [programs.nsenter, `--target=${holder.pid}`, '--user', '--', programs.setpriv, `--regid=${user.gid}`, groups, '--'];
       plan.push('--unshare-ipc', '--unshare-pid', '--unshare-uts', '--unshare-cgroup-try');
       if (options.network === 'none') plan.push('--unshare-net');
       plan.push('--cap-drop', 'ALL', ...DEFAULT_CAPABILITIES.flatMap((cap) => ['--cap-add', cap]));
-    } else {
-      // bwrap's own user namespace: the one id mapped onto the caller.
+    } else if (callerIsRoot) {
+      // A non-root USER: bwrap runs as that user (bwrap cannot switch ids inside a namespace it
+      // joins), in the identity-mapped namespace, so what the step writes is owned by the USER on
+      // disk. That user may not reach the root's host path: a private mount namespace of the
+      // holder shows the root and the bind sources at door paths it can reach.
+      holder = await startNamespaceHolder(programs.unshare, true, options.signal);
+      const binds = options.mounts.filter((m): m is Mount & { type: 'bind' } => m.type === 'bind');
+      const doors = await openDoors(programs.nsenter, holder.pid, [rootfs, ...binds.map((m) => m.source)], options.signal);
+      rootSource = doors[0] as string;
+      binds.forEach((m, i) => bindSources.set(m, doors[i + 1] as string));
+      prefix = [programs.nsenter, `--target=${holder.pid}`, '--user', '--mount', '--', programs.setpriv, `--reuid=${user.uid}`, `--regid=${user.gid}`, groups, '--'];
       plan.push('--unshare-all');
       if (options.network !== 'none') plan.push('--share-net');
       plan.push('--uid', String(user.uid), '--gid', String(user.gid));
+    } else {
+      // An ordinary caller: bwrap's own user namespace maps the one id onto the caller; what the
+      // step writes is the caller's on disk and is recorded as the step's user in the layer.
+      plan.push('--unshare-all');
+      if (options.network !== 'none') plan.push('--share-net');
+      plan.push('--uid', String(user.uid), '--gid', String(user.gid));
+      mapOwner = () => ({ uid: user.uid, gid: user.gid });
     }
     plan.push('--die-with-parent');
     plan.push('--hostname', options.hostname ?? (options.network === 'host' ? hostHostname() : 'polyarch'));
     plan.push('--json-status-fd', String(plan.addFd({ kind: 'status' })));
 
-    plan.push('--bind', rootfs, '/');
+    plan.push('--bind', rootSource, '/');
     plan.push('--proc', await planTarget(rootfs, '/proc', scaffolds));
     plan.push('--dev', await planTarget(rootfs, '/dev', scaffolds));
     const resolvConf = options.resolvConf ?? (options.network === 'none' ? '' : await hostFile('/etc/resolv.conf', ''));
@@ -167,36 +222,93 @@ async function runInBubblewrap(program: string, unshareProgram: string, step: Ru
       ['/etc/resolv.conf', resolvConf],
       ['/etc/hosts', hosts],
     ] as const) {
-      plan.push('--perms', '0644', '--ro-bind-data', String(plan.addFd({ kind: 'data', content })), await planTarget(rootfs, target, scaffolds));
+      plan.push('--perms', '0644', '--ro-bind-data', String(plan.addFd({ kind: 'data', content })), await planTarget(rootfs, target, scaffolds, 'file'));
     }
     // Parents before children, so a mount inside another mount lands on top of it.
     const mounts = [...options.mounts].sort((a, b) => posix.normalize(a.target).split('/').length - posix.normalize(b.target).split('/').length);
-    for (const mount of mounts) await planMount(plan, rootfs, mount, scaffolds);
+    for (const mount of mounts) await planMount(plan, rootfs, mount, scaffolds, bindSources.get(mount));
 
     plan.push('--chdir', options.cwd, '--clearenv');
-    for (const [name, value] of Object.entries(options.env)) {
-      if (name === '' || name.includes('=') || name.includes('\0') || value.includes('\0')) {
-        throw new PolyarchError('USAGE', `cannot set environment variable ${JSON.stringify(name)}: invalid name or value`);
-      }
-      plan.push('--setenv', name, value);
-    }
+    for (const [name, value] of Object.entries(options.env)) plan.push('--setenv', name, value);
     plan.push('--', ...step.args);
-    return await spawnSandbox(program, plan, options);
+    const result = await spawnSandbox(programs.bwrap, prefix, plan, options);
+    return mapOwner ? { ...result, mapOwner } : result;
   } finally {
     await holder?.stop();
     for (const path of [...scaffolds].sort().reverse()) await removeScaffold(path);
   }
 }
 
-async function planMount(plan: ArgumentPlan, rootfs: string, mount: Mount, scaffolds: Set<string>): Promise<void> {
-  const target = await planTarget(rootfs, mount.target, scaffolds);
-  switch (mount.type) {
-    case 'bind': {
-      const facts = await lstat(mount.source).catch(() => undefined);
-      if (facts === undefined) throw new PolyarchError('NOT_FOUND', `cannot mount ${JSON.stringify(mount.source)} at ${mount.target}: no such file or directory`);
-      plan.push(mount.readOnly ? '--ro-bind' : '--bind', mount.source, target);
-      return;
+/** Whether `program` names an executable file, itself (with a slash) or in PATH. */
+async function onPath(program: string): Promise<boolean> {
+  const candidates = program.includes('/') ? [program] : (process.env['PATH'] ?? '').split(':').filter((d) => d !== '').map((d) => join(d, program));
+  for (const candidate of candidates) {
+    if (await access(candidate, fsConstants.X_OK).then(() => true, () => false)) return true;
+  }
+  return false;
+}
+
+/** Top-level directories a door may cover in the holder's mount namespace, the first one no path needs. */
+const DOOR_CANDIDATES = ['/mnt', '/media', '/srv', '/opt', '/run', '/tmp', '/var/tmp'];
+
+/**
+ * Inside the holder's private mount namespace: a tmpfs over a top-level directory holding one bind
+ * of each host path (the root first), so a user without access to the paths' parents reaches them
+ * there. The directory covered is one that holds none of the paths. The host's mounts are
+ * untouched: the namespace's propagation is private, and it ends with the holder.
+ */
+async function openDoors(nsenter: string, pid: number, paths: readonly string[], signal: AbortSignal | undefined): Promise<string[]> {
+  let door: string | undefined;
+  for (const candidate of DOOR_CANDIDATES) {
+    if (paths.some((p) => isWithin(candidate, p))) continue;
+    if ((await lstat(candidate).catch(() => undefined))?.isDirectory()) {
+      door = candidate;
+      break;
     }
+  }
+  if (door === undefined) throw new PolyarchError('UNKNOWN', `cannot prepare the sandbox for a step with a non-root user: no directory of ${DOOR_CANDIDATES.join(', ')} is free to hold its mounts`);
+  const script = [
+    'set -e',
+    'door=$1',
+    'shift',
+    'mount -t tmpfs -o mode=0755,size=64k polyarch-doors "$door"',
+    'i=0',
+    'for source in "$@"; do',
+    '  if [ -d "$source" ]; then mkdir "$door/$i"; else : > "$door/$i"; fi',
+    '  mount --bind "$source" "$door/$i"',
+    '  i=$((i + 1))',
+    'done',
+  ].join('\n');
+  const result = await runQuiet(nsenter, [`--target=${pid}`, '--user', '--mount', '--', 'sh', '-c', script, 'sh', door, ...paths], signal);
+  if (result.code !== 0) {
+    const why = result.stderr.split('\n').map((l) => l.trim()).find((l) => l !== '') ?? `nsenter exited with ${result.code}`;
+    throw new PolyarchError('UNKNOWN', `cannot prepare the sandbox for a step with a non-root user: ${why}`);
+  }
+  return paths.map((_, i) => `${door}/${i}`);
+}
+
+function runQuiet(command: string, args: readonly string[], signal: AbortSignal | undefined): Promise<{ code: number | null; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, { stdio: ['ignore', 'ignore', 'pipe'], ...(signal ? { signal } : {}) });
+    let stderr = '';
+    child.stderr.on('data', (c: Buffer) => (stderr = (stderr + c.toString()).slice(-4096)));
+    child.on('error', (error: NodeJS.ErrnoException) =>
+      reject(error.code === 'ENOENT' ? new PolyarchError('NOT_FOUND', `cannot run a step: the program "${command}" was not found; install the Debian package util-linux`) : error),
+    );
+    child.on('close', (code) => resolve({ code, stderr }));
+  });
+}
+
+async function planMount(plan: ArgumentPlan, rootfs: string, mount: Mount, scaffolds: Set<string>, door: string | undefined): Promise<void> {
+  if (mount.type === 'bind') {
+    const facts = await lstat(mount.source).catch(() => undefined);
+    if (facts === undefined) throw new PolyarchError('NOT_FOUND', `cannot mount ${JSON.stringify(mount.source)} at ${mount.target}: no such file or directory`);
+    const target = await planTarget(rootfs, mount.target, scaffolds, facts.isDirectory() ? 'directory' : 'file');
+    plan.push(mount.readOnly ? '--ro-bind' : '--bind', door ?? mount.source, target);
+    return;
+  }
+  const target = await planTarget(rootfs, mount.target, scaffolds, mount.type === 'data' ? 'file' : 'directory');
+  switch (mount.type) {
     case 'tmpfs':
       plan.push('--perms', (mount.mode ?? 0o755).toString(8).padStart(4, '0'));
       if (mount.sizeBytes !== undefined) plan.push('--size', String(mount.sizeBytes));
@@ -209,6 +321,7 @@ async function planMount(plan: ArgumentPlan, rootfs: string, mount: Mount, scaff
 }
 
 interface NamespaceHolder {
+  readonly pid: number;
   readonly handle: FileHandle;
   stop(): Promise<void>;
 }
@@ -216,9 +329,10 @@ interface NamespaceHolder {
 /**
  * A process in a new user namespace whose uid and gid maps are the identity over every id: bwrap
  * joins it (--userns) so that root in the step is root on the files and nothing more on the host.
+ * With a mount namespace of its own too, for the door paths of a non-root USER (openDoors).
  */
-async function startNamespaceHolder(program: string, signal: AbortSignal | undefined): Promise<NamespaceHolder> {
-  const child = spawn(program, ['--user', '--', 'sleep', 'infinity'], { stdio: 'ignore' });
+async function startNamespaceHolder(program: string, withMountNamespace: boolean, signal: AbortSignal | undefined): Promise<NamespaceHolder> {
+  const child = spawn(program, ['--user', ...(withMountNamespace ? ['--mount', '--propagation', 'private'] : []), '--', 'sleep', 'infinity'], { stdio: 'ignore' });
   const exited = new Promise<void>((resolve) => child.once('close', () => resolve()));
   const failed = new Promise<never>((_, reject) =>
     child.once('error', (error: NodeJS.ErrnoException) =>
@@ -251,6 +365,7 @@ async function startNamespaceHolder(program: string, signal: AbortSignal | undef
     await writeFile(`/proc/${pid}/gid_map`, '0 0 4294967295\n');
     const handle = await open(`/proc/${pid}/ns/user`, 'r');
     return {
+      pid,
       handle,
       stop: async () => {
         await handle.close();
@@ -286,13 +401,15 @@ function tailKeeper(): { add(chunk: Buffer): void; lastLine(): string } {
   };
 }
 
-function spawnSandbox(program: string, plan: ArgumentPlan, options: RunOptions): Promise<RunResult> {
+/** Runs bwrap (after `prefix`, the programs that set its identity and then exec it) with the plan. */
+function spawnSandbox(program: string, prefix: readonly string[], plan: ArgumentPlan, options: RunOptions): Promise<RunResult> {
   return new Promise<RunResult>((resolve, reject) => {
     const stdio: ('pipe' | 'ignore' | number)[] = [options.stdin === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'];
     for (const extra of plan.extra) stdio.push(extra.kind === 'fd' ? extra.fd : 'pipe');
     // Its own process group, so an abort can kill bwrap and whatever it forked at once; --die-with-parent
     // then takes the step's pid namespace (and every process in it) down with it.
-    const child = spawn(program, plan.args, { stdio, detached: true });
+    const argv = [...prefix, program, ...plan.args];
+    const child = spawn(argv[0] as string, argv.slice(1), { stdio, detached: true });
     const tail = tailKeeper();
     let started = false;
     let aborted = false;
@@ -307,7 +424,9 @@ function spawnSandbox(program: string, plan: ArgumentPlan, options: RunOptions):
 
     child.once('error', (error: NodeJS.ErrnoException) => {
       options.signal?.removeEventListener('abort', onAbort);
-      if (error.code === 'ENOENT') {
+      if (error.code === 'ENOENT' && argv[0] !== program) {
+        reject(new PolyarchError('NOT_FOUND', `cannot run a step: the program "${argv[0]}" was not found; install the Debian package util-linux`));
+      } else if (error.code === 'ENOENT') {
         reject(new PolyarchError('NOT_FOUND', `cannot run a step: the program "${program}" was not found; install the Debian package bubblewrap (apt-get install bubblewrap)`));
       } else reject(error);
     });

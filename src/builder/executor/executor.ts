@@ -89,6 +89,12 @@ export interface RunResult {
   readonly exitCode: number;
   /** Set when the sandbox itself ended by a signal (the step is then gone too). */
   readonly signal?: string;
+  /**
+   * The owner inside the image of an owner on disk, when the two differ: a step run by an ordinary
+   * user without subordinate ids writes every file as that user, and the layer records the step's
+   * own user instead.
+   */
+  readonly mapOwner?: (uid: number, gid: number) => { readonly uid: number; readonly gid: number };
 }
 
 export interface Executor {

@@ -89,7 +89,7 @@ export async function runInstruction(i: Instruction, state: StageState, ctx: Pla
     const shown = tail.length > 0 ? `: ${tail.join(' | ')}` : '';
     throw new PolyarchError('STEP_FAILED', `${ctx.file}:${i.line}: [${formatPlatform(platform)}] RUN ${i.text} exited with code ${result.exitCode}${shown}`);
   }
-  const changes = await diffTree(before, { recorded: state.root!.recorded, ...ctx.io });
+  const changes = await diffTree(before, { recorded: state.root!.recorded, ...(result.mapOwner ? { mapOwner: result.mapOwner } : {}), ...ctx.io });
   const temp = tempPathIn(ctx.layout.dir, 'layer');
   try {
     const written = await writeLayer(changes.entries, { file: temp, mtime: ctx.created, compression: ctx.compression });
