@@ -22,7 +22,7 @@ import { constants as osConstants, hostname as hostHostname } from 'node:os';
 import { dirname, join, posix, relative, sep } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { PolyarchError } from '../../errors/polyarch-error.js';
-import { isWithin, resolveInRoot } from '../../internal/contained-path.js';
+import { LinkLoopError, isWithin, resolveInRoot } from '../../internal/contained-path.js';
 import { resolveUser } from '../passwd.js';
 import type { Executor, Mount, RunOptions, RunResult, RunStep } from './executor.js';
 
@@ -94,7 +94,9 @@ function inRootPath(rootfs: string, hostPath: string): string {
  */
 async function planTarget(rootfs: string, target: string, scaffolds: Set<string>, kind: 'directory' | 'file' = 'directory'): Promise<string> {
   if (!posix.isAbsolute(target)) throw new PolyarchError('USAGE', `cannot mount at ${JSON.stringify(target)}: the target must be an absolute path`);
-  const hostPath = await resolveInRoot(rootfs, target, { followFinal: true });
+  const hostPath = await resolveInRoot(rootfs, target, { followFinal: true }).catch((error: unknown) => {
+    throw error instanceof LinkLoopError ? new PolyarchError('NOT_FOUND', `cannot mount at ${JSON.stringify(target)} in the image: its path is a loop of symbolic links`, { cause: error }) : error;
+  });
   const parts = relative(rootfs, hostPath).split(sep).filter((p) => p !== '');
   let current = rootfs;
   for (const [index, part] of parts.entries()) {
@@ -155,7 +157,7 @@ async function runInBubblewrap(programs: Programs, step: RunStep, options: RunOp
   const rootFacts = rootfs === undefined ? undefined : await lstat(rootfs);
   if (rootfs === undefined || !rootFacts?.isDirectory()) throw new PolyarchError('NOT_FOUND', `cannot run a step in ${JSON.stringify(options.rootfs)}: not a directory`);
   if (!posix.isAbsolute(options.cwd)) throw new PolyarchError('USAGE', `cannot run in working directory ${JSON.stringify(options.cwd)}: it must be absolute`);
-  const cwdFacts = await lstat(await resolveInRoot(rootfs, options.cwd, { followFinal: true })).catch(() => undefined);
+  const cwdFacts = await resolveInRoot(rootfs, options.cwd, { followFinal: true }).then((path) => lstat(path)).catch(() => undefined);
   if (!cwdFacts?.isDirectory()) throw new PolyarchError('NOT_FOUND', `cannot run in working directory ${JSON.stringify(options.cwd)}: no such directory in the root`);
   for (const [name, value] of Object.entries(options.env)) {
     if (name === '' || name.includes('=') || name.includes('\0') || value.includes('\0')) {

@@ -13,6 +13,7 @@ import { writeLayer } from '../../layer/writer.js';
 import { formatPlatform, type Platform } from '../../platform/platform.js';
 import { badDockerfile, execForm, type Instruction } from '../dockerfile.js';
 import { PLATFORM_ARGS } from './metadata.js';
+import { resolveUser } from '../passwd.js';
 import type { PlatformContext, StageState } from '../stage.js';
 
 /** Lines of a failed step's output the error shows. */
@@ -78,6 +79,10 @@ export async function runInstruction(i: Instruction, state: StageState, ctx: Pla
   const args = exec ?? [...state.shell, i.text];
   if (args.length === 0) throw badDockerfile(ctx.file, i.line, 'RUN needs a command');
   const root = await stageRoot(state, ctx);
+  // USER is checked against the image here, so a value that names no identity is an error on this line.
+  await resolveUser(root, state.user ?? '').catch((error: unknown) => {
+    throw error instanceof PolyarchError && (error.code === 'NOT_FOUND' || error.code === 'USAGE') ? badDockerfile(ctx.file, i.line, error.message) : error;
+  });
   const cwd = state.workdir;
   await ensureWorkdir(root, cwd);
   const before = await snapshotTree(root, ctx.io);
