@@ -4,7 +4,7 @@
 // image of an index, each output captured to report its first line.
 import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import { availableParallelism, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, posix } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { Writable as WritableStream } from 'node:stream';
 import type { Descriptor } from '../image/descriptor.js';
@@ -150,7 +150,7 @@ async function runOne(endpoint: Endpoint, target: Target, executor: Executor, op
     if (eq > 0) env[item.slice(0, eq)] = item.slice(eq + 1);
   }
   withDefaultEnv(env);
-  const cwd = typeof settings.WorkingDir === 'string' && settings.WorkingDir.startsWith('/') ? settings.WorkingDir : '/';
+  const cwd = typeof settings.WorkingDir === 'string' && settings.WorkingDir.startsWith('/') ? posix.resolve(settings.WorkingDir) : '/';
   const user = typeof settings.User === 'string' ? settings.User : '';
 
   const parent = options.tempDir ?? tmpdir();
