@@ -5,19 +5,25 @@
 // of the host's filesystem is visible beyond the mounts a step asks for.
 //
 // Identities. Run by root, the step runs in a user namespace that maps every id onto itself, held
-// open by a small `unshare --user` process: root inside owns what root owns outside, `chown` works,
-// files keep the owners the step gave them, and the step has no privilege over the host (its
-// capabilities count only in its own namespaces). For a step with a non-root USER (and for any
-// step run by an ordinary user), bubblewrap's own user namespace maps that one id onto the caller:
-// the step sees itself as the USER, files of every other owner appear as nobody (65534), `chown`
-// fails, and what it creates is owned on disk by the caller.
+// open by a small `unshare --user` process that bwrap is started in (nsenter): root inside owns
+// what root owns outside, `chown` works, files keep the owners the step gave them, and the step
+// has no privilege over the host (its capabilities count only in its own namespaces). A step with
+// a non-root USER runs bwrap as that user inside the same namespace (bwrap cannot switch ids in a
+// namespace it joins), so what it creates is owned by the USER on disk; it reaches the root through
+// a private mount namespace of the holder (it may not be allowed into the root's parents). Groups
+// and supplementary groups come from the image's /etc/group (passwd.ts), set with setpriv; for a
+// non-root USER they count for access but `id` shows them as nobody (65534), as bwrap maps only the
+// primary group. Run by an ordinary user, bwrap's own user namespace maps the step's one id onto
+// the caller: files of every other owner appear as nobody, `chown` fails, what the step creates is
+// the caller's on disk, and the result's mapOwner tells RUN to record it as the step's user.
+// Subordinate ids (/etc/subuid) are not used yet.
 //
 // Foreign platforms need nothing here: the kernel's binfmt_misc qemu handlers registered with the
 // fix-binary flag (F) had their interpreter opened at registration, so it runs inside the sandbox
 // without any file of qemu in the root.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { constants as fsConstants } from 'node:fs';
-import { access, lstat, mkdir, open, readFile, readdir, readlink, realpath, rm, rmdir, writeFile, type FileHandle } from 'node:fs/promises';
+import { access, lstat, mkdir, readFile, readdir, readlink, realpath, rm, rmdir, writeFile } from 'node:fs/promises';
 import { constants as osConstants, hostname as hostHostname } from 'node:os';
 import { dirname, join, posix, relative, sep } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
@@ -127,8 +133,8 @@ async function removeScaffold(path: string): Promise<void> {
   }
 }
 
-/** An fd handed to bwrap: either one we hold open (the user namespace) or a pipe we write data into. */
-type ExtraFd = { readonly kind: 'fd'; readonly fd: number } | { readonly kind: 'data'; readonly content: string | Uint8Array } | { readonly kind: 'status' };
+/** An fd handed to bwrap: a pipe we write data into, or the one bwrap reports its status on. */
+type ExtraFd = { readonly kind: 'data'; readonly content: string | Uint8Array } | { readonly kind: 'status' };
 
 class ArgumentPlan {
   readonly args: string[] = [];
@@ -324,13 +330,12 @@ async function planMount(plan: ArgumentPlan, rootfs: string, mount: Mount, scaff
 
 interface NamespaceHolder {
   readonly pid: number;
-  readonly handle: FileHandle;
   stop(): Promise<void>;
 }
 
 /**
  * A process in a new user namespace whose uid and gid maps are the identity over every id: bwrap
- * joins it (--userns) so that root in the step is root on the files and nothing more on the host.
+ * is started inside it so that root in the step is root on the files and nothing more on the host.
  * With a mount namespace of its own too, for the door paths of a non-root USER (openDoors).
  */
 async function startNamespaceHolder(program: string, withMountNamespace: boolean, signal: AbortSignal | undefined): Promise<NamespaceHolder> {
@@ -365,15 +370,7 @@ async function startNamespaceHolder(program: string, withMountNamespace: boolean
     }
     await writeFile(`/proc/${pid}/uid_map`, '0 0 4294967295\n');
     await writeFile(`/proc/${pid}/gid_map`, '0 0 4294967295\n');
-    const handle = await open(`/proc/${pid}/ns/user`, 'r');
-    return {
-      pid,
-      handle,
-      stop: async () => {
-        await handle.close();
-        await stop();
-      },
-    };
+    return { pid, stop };
   } catch (error) {
     await stop();
     throw error;
@@ -407,7 +404,7 @@ function tailKeeper(): { add(chunk: Buffer): void; lastLine(): string } {
 function spawnSandbox(program: string, prefix: readonly string[], plan: ArgumentPlan, options: RunOptions): Promise<RunResult> {
   return new Promise<RunResult>((resolve, reject) => {
     const stdio: ('pipe' | 'ignore' | number)[] = [options.stdin === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'];
-    for (const extra of plan.extra) stdio.push(extra.kind === 'fd' ? extra.fd : 'pipe');
+    for (let i = 0; i < plan.extra.length; i++) stdio.push('pipe');
     // Its own process group, so an abort can kill bwrap and whatever it forked at once; --die-with-parent
     // then takes the step's pid namespace (and every process in it) down with it.
     const argv = [...prefix, program, ...plan.args];
