@@ -202,6 +202,7 @@ async function runInBubblewrap(programs: Programs, step: RunStep, options: RunOp
       // holder shows the root and the bind sources at door paths it can reach.
       holder = await startNamespaceHolder(programs.unshare, true, options.signal);
       const binds = options.mounts.filter((m): m is Mount & { type: 'bind' } => m.type === 'bind');
+      holder.assertAlive();
       const doors = await openDoors(programs.nsenter, holder.pid, [rootfs, ...binds.map((m) => m.source)], options.signal);
       rootSource = doors[0] as string;
       binds.forEach((m, i) => bindSources.set(m, doors[i + 1] as string));
@@ -239,6 +240,7 @@ async function runInBubblewrap(programs: Programs, step: RunStep, options: RunOp
     plan.push('--chdir', options.cwd, '--clearenv');
     for (const [name, value] of Object.entries(options.env)) plan.push('--setenv', name, value);
     plan.push('--', ...step.args);
+    holder?.assertAlive();
     const result = await spawnSandbox(programs.bwrap, prefix, plan, options);
     return mapOwner ? { ...result, mapOwner } : result;
   } finally {
@@ -330,6 +332,8 @@ async function planMount(plan: ArgumentPlan, rootfs: string, mount: Mount, scaff
 
 interface NamespaceHolder {
   readonly pid: number;
+  /** Throws unless the holder still runs: its pid is entered by number, and a dead one's could be another process's. */
+  assertAlive(): void;
   stop(): Promise<void>;
 }
 
@@ -370,7 +374,10 @@ async function startNamespaceHolder(program: string, withMountNamespace: boolean
     }
     await writeFile(`/proc/${pid}/uid_map`, '0 0 4294967295\n');
     await writeFile(`/proc/${pid}/gid_map`, '0 0 4294967295\n');
-    return { pid, stop };
+    const assertAlive = (): void => {
+      if (child.exitCode !== null || child.signalCode !== null) throw new PolyarchError('UNKNOWN', 'cannot run a step: the process holding its user namespace ended early');
+    };
+    return { pid, assertAlive, stop };
   } catch (error) {
     await stop();
     throw error;
