@@ -1,7 +1,8 @@
 // polyarch run and polyarch build with RUN started by an ordinary user (an unused uid, through
 // setpriv): the step runs in bubblewrap's own user namespace, root inside (or its USER) mapped
 // onto the caller, and each RUN layer records the step's own user as the owner of what it made,
-// not the caller's uid. Subordinate ids are not used: a line in /etc/subuid changes nothing.
+// not the caller's uid. Subordinate ids are not used: a line in /etc/subuid changes nothing. The
+// same build run by root gives the same owners (root steps as root, USER steps as that user).
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { chmod, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
@@ -39,6 +40,12 @@ describe('an ordinary user runs steps', { timeout: 300_000 }, () => {
       [`--reuid=${CALLER}`, `--regid=${CALLER}`, '--clear-groups', 'env', `HOME=${home}`, `XDG_CACHE_HOME=${join(home, 'cache')}`, `TMPDIR=${home}`, process.execPath, CLI_PATH, ...args],
       { encoding: 'utf8', cwd: dir.path },
     );
+    return { code: result.status, stdout: result.stdout, stderr: result.stderr };
+  }
+
+  /** The CLI as root (the test's own user), with a cache of its own. */
+  function asRootCli(args: readonly string[]): { code: number | null; stdout: string; stderr: string } {
+    const result = spawnSync(process.execPath, [CLI_PATH, ...args], { encoding: 'utf8', env: { ...process.env, XDG_CACHE_HOME: join(dir.path, 'root-cache') } });
     return { code: result.status, stdout: result.stdout, stderr: result.stderr };
   }
 
@@ -88,7 +95,11 @@ describe('an ordinary user runs steps', { timeout: 300_000 }, () => {
     });
   }
 
-  async function buildAndCheck(name: string): Promise<void> {
+  test('the same build run by root: the USER step\'s files are 1000:1000 in its layer too', async () => {
+    await buildAndCheck('root', true);
+  });
+
+  async function buildAndCheck(name: string, asRoot = false): Promise<void> {
     const ctx = join(dir.path, `ctx-${name}`);
     await mkdir(ctx);
     await writeFile(
@@ -96,7 +107,8 @@ describe('an ordinary user runs steps', { timeout: 300_000 }, () => {
       `FROM oci:${join(dir.path, 'layout')}:img\nRUN touch /made && id -u > /root-id\nUSER app\nRUN touch /home/app/mine && id -u > /home/app/app-id\n`,
     );
     spawnSync('chown', ['-R', `${CALLER}:${CALLER}`, ctx]);
-    const out = asCaller(['build', '--platform', 'linux/amd64', '-o', `oci:${join(dir.path, `out-${name}`)}:1`, ctx]);
+    const args = ['build', '--platform', 'linux/amd64', '-o', `oci:${join(dir.path, `out-${name}`)}:1`, ctx];
+    const out = asRoot ? asRootCli(args) : asCaller(args);
     assert.equal(out.code, 0, out.stderr);
     const layers = await layerOwners(join(dir.path, `out-${name}`));
     assert.equal(layers.length, 3);
