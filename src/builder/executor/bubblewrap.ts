@@ -190,7 +190,7 @@ async function runInBubblewrap(programs: Programs, step: RunStep, options: RunOp
     if (callerIsRoot && user.uid === 0) {
       // Root: bwrap starts inside the identity-mapped namespace (as its root, with the step's
       // group and supplementary groups set there), so root inside is root on the files.
-      holder = await startNamespaceHolder(programs.unshare, false, options.signal);
+      holder = await startNamespaceHolder(programs.unshare, undefined, options.signal);
       prefix = [programs.nsenter, `--target=${holder.pid}`, '--user', '--', programs.setpriv, `--regid=${user.gid}`, groups, '--'];
       plan.push('--unshare-ipc', '--unshare-pid', '--unshare-uts', '--unshare-cgroup-try');
       if (options.network === 'none') plan.push('--unshare-net');
@@ -200,12 +200,12 @@ async function runInBubblewrap(programs: Programs, step: RunStep, options: RunOp
       // joins), in the identity-mapped namespace, so what the step writes is owned by the USER on
       // disk. That user may not reach the root's host path: a private mount namespace of the
       // holder shows the root and the bind sources at door paths it can reach.
-      holder = await startNamespaceHolder(programs.unshare, true, options.signal);
       const binds = options.mounts.filter((m): m is Mount & { type: 'bind' } => m.type === 'bind');
-      holder.assertAlive();
-      const doors = await openDoors(programs.nsenter, holder.pid, [rootfs, ...binds.map((m) => m.source)], options.signal);
-      rootSource = doors[0] as string;
-      binds.forEach((m, i) => bindSources.set(m, doors[i + 1] as string));
+      const paths = [rootfs, ...binds.map((m) => m.source)];
+      const door = await chooseDoor(paths);
+      holder = await startNamespaceHolder(programs.unshare, { door, paths }, options.signal);
+      rootSource = `${door}/0`;
+      binds.forEach((m, i) => bindSources.set(m, `${door}/${i + 1}`));
       prefix = [programs.nsenter, `--target=${holder.pid}`, '--user', '--mount', '--', programs.setpriv, `--reuid=${user.uid}`, `--regid=${user.gid}`, groups, '--'];
       plan.push('--unshare-all');
       if (options.network !== 'none') plan.push('--share-net');
@@ -262,52 +262,38 @@ async function onPath(program: string): Promise<boolean> {
 const DOOR_CANDIDATES = ['/mnt', '/media', '/srv', '/opt', '/run', '/tmp', '/var/tmp'];
 
 /**
- * Inside the holder's private mount namespace: a tmpfs over a top-level directory holding one bind
- * of each host path (the root first), so a user without access to the paths' parents reaches them
- * there. The directory covered is one that holds none of the paths. The host's mounts are
- * untouched: the namespace's propagation is private, and it ends with the holder.
+ * Where the holder's private mount namespace shows the given host paths to a non-root USER (who
+ * may not be allowed into their parents): a top-level directory holding none of them, covered
+ * there by a tmpfs with one bind of each path. The host's mounts are untouched: the namespace's
+ * propagation is private, and it ends with the holder.
  */
-async function openDoors(nsenter: string, pid: number, paths: readonly string[], signal: AbortSignal | undefined): Promise<string[]> {
-  let door: string | undefined;
+async function chooseDoor(paths: readonly string[]): Promise<string> {
   for (const candidate of DOOR_CANDIDATES) {
     if (paths.some((p) => isWithin(candidate, p))) continue;
-    if ((await lstat(candidate).catch(() => undefined))?.isDirectory()) {
-      door = candidate;
-      break;
-    }
+    if ((await lstat(candidate).catch(() => undefined))?.isDirectory()) return candidate;
   }
-  if (door === undefined) throw new PolyarchError('UNKNOWN', `cannot prepare the sandbox for a step with a non-root user: no directory of ${DOOR_CANDIDATES.join(', ')} is free to hold its mounts`);
-  const script = [
-    'set -e',
-    'door=$1',
-    'shift',
-    'mount -t tmpfs -o mode=0755,size=64k polyarch-doors "$door"',
-    'i=0',
-    'for source in "$@"; do',
-    '  if [ -d "$source" ]; then mkdir "$door/$i"; else : > "$door/$i"; fi',
-    '  mount --bind "$source" "$door/$i"',
-    '  i=$((i + 1))',
-    'done',
-  ].join('\n');
-  const result = await runQuiet(nsenter, [`--target=${pid}`, '--user', '--mount', '--', 'sh', '-c', script, 'sh', door, ...paths], signal);
-  if (result.code !== 0) {
-    const why = result.stderr.split('\n').map((l) => l.trim()).find((l) => l !== '') ?? `nsenter exited with ${result.code}`;
-    throw new PolyarchError('UNKNOWN', `cannot prepare the sandbox for a step with a non-root user: ${why}`);
-  }
-  return paths.map((_, i) => `${door}/${i}`);
+  throw new PolyarchError('UNKNOWN', `cannot prepare the sandbox for a step with a non-root user: no directory of ${DOOR_CANDIDATES.join(', ')} is free to hold its mounts`);
 }
 
-function runQuiet(command: string, args: readonly string[], signal: AbortSignal | undefined): Promise<{ code: number | null; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { stdio: ['ignore', 'ignore', 'pipe'], ...(signal ? { signal } : {}) });
-    let stderr = '';
-    child.stderr.on('data', (c: Buffer) => (stderr = (stderr + c.toString()).slice(-4096)));
-    child.on('error', (error: NodeJS.ErrnoException) =>
-      reject(error.code === 'ENOENT' ? new PolyarchError('NOT_FOUND', `cannot run a step: the program "${command}" was not found; install the Debian package util-linux`) : error),
-    );
-    child.on('close', (code) => resolve({ code, stderr }));
-  });
-}
+/**
+ * What the holder runs (`sh -c SCRIPT sh DOOR PATH…`): it waits until its id maps are written
+ * (a line on stdin), makes the door, says "ready" and then only holds the namespaces.
+ */
+const DOOR_SCRIPT = [
+  'read go || exit 1',
+  'set -e',
+  'door=$1',
+  'shift',
+  'mount -t tmpfs -o mode=0755,size=64k polyarch-doors "$door"',
+  'i=0',
+  'for source in "$@"; do',
+  '  if [ -d "$source" ]; then mkdir "$door/$i"; else : > "$door/$i"; fi',
+  '  mount --bind "$source" "$door/$i"',
+  '  i=$((i + 1))',
+  'done',
+  'echo ready',
+  'exec sleep infinity',
+].join('\n');
 
 async function planMount(plan: ArgumentPlan, rootfs: string, mount: Mount, scaffolds: Set<string>, door: string | undefined): Promise<void> {
   if (mount.type === 'bind') {
@@ -340,10 +326,12 @@ interface NamespaceHolder {
 /**
  * A process in a new user namespace whose uid and gid maps are the identity over every id: bwrap
  * is started inside it so that root in the step is root on the files and nothing more on the host.
- * With a mount namespace of its own too, for the door paths of a non-root USER (openDoors).
+ * With `doors`, a mount namespace of its own too, showing the door paths a non-root USER reaches
+ * the root and its bind sources through (chooseDoor).
  */
-async function startNamespaceHolder(program: string, withMountNamespace: boolean, signal: AbortSignal | undefined): Promise<NamespaceHolder> {
-  const child = spawn(program, ['--user', ...(withMountNamespace ? ['--mount', '--propagation', 'private'] : []), '--', 'sleep', 'infinity'], { stdio: 'ignore' });
+async function startNamespaceHolder(program: string, doors: { readonly door: string; readonly paths: readonly string[] } | undefined, signal: AbortSignal | undefined): Promise<NamespaceHolder> {
+  const args = doors === undefined ? ['--user', '--', 'sleep', 'infinity'] : ['--user', '--mount', '--propagation', 'private', '--', 'sh', '-c', DOOR_SCRIPT, 'sh', doors.door, ...doors.paths];
+  const child = spawn(program, args, { stdio: doors === undefined ? 'ignore' : ['pipe', 'pipe', 'pipe'] });
   const exited = new Promise<void>((resolve) => child.once('close', () => resolve()));
   const failed = new Promise<never>((_, reject) =>
     child.once('error', (error: NodeJS.ErrnoException) =>
@@ -355,6 +343,22 @@ async function startNamespaceHolder(program: string, withMountNamespace: boolean
     ),
   );
   failed.catch(() => undefined);
+  let stderr = '';
+  let ready = false;
+  child.stderr?.on('data', (c: Buffer) => (stderr = (stderr + c.toString()).slice(-4096)));
+  const opened = new Promise<void>((resolve, reject) => {
+    child.stdout?.on('data', (c: Buffer) => {
+      if (!ready && c.toString().includes('ready')) {
+        ready = true;
+        resolve();
+      }
+    });
+    child.once('close', () => {
+      const why = stderr.split('\n').map((l) => l.trim()).find((l) => l !== '') ?? 'the namespace holder ended';
+      reject(new PolyarchError('UNKNOWN', `cannot prepare the sandbox for a step with a non-root user: ${why}`));
+    });
+  });
+  opened.catch(() => undefined);
   const stop = async (): Promise<void> => {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
     await exited;
@@ -374,6 +378,11 @@ async function startNamespaceHolder(program: string, withMountNamespace: boolean
     }
     await writeFile(`/proc/${pid}/uid_map`, '0 0 4294967295\n');
     await writeFile(`/proc/${pid}/gid_map`, '0 0 4294967295\n');
+    if (doors !== undefined) {
+      child.stdin?.on('error', () => undefined);
+      child.stdin?.write('go\n');
+      await Promise.race([failed, opened]);
+    }
     const assertAlive = (): void => {
       if (child.exitCode !== null || child.signalCode !== null) throw new PolyarchError('UNKNOWN', 'cannot run a step: the process holding its user namespace ended early');
     };
