@@ -2,9 +2,9 @@
 // through an Executor (bubblewrap by default, foreign platforms under binfmt_misc emulation), and
 // the root removed again whatever happens (`docker run --rm`, always). With allPlatforms, once per
 // image of an index, each output captured to report its first line.
-import { mkdtemp, rm } from 'node:fs/promises';
+import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import { availableParallelism, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, posix } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { Writable as WritableStream } from 'node:stream';
 import type { Descriptor } from '../image/descriptor.js';
@@ -150,12 +150,14 @@ async function runOne(endpoint: Endpoint, target: Target, executor: Executor, op
     if (eq > 0) env[item.slice(0, eq)] = item.slice(eq + 1);
   }
   withDefaultEnv(env);
-  const cwd = typeof settings.WorkingDir === 'string' && settings.WorkingDir.startsWith('/') ? settings.WorkingDir : '/';
+  const cwd = typeof settings.WorkingDir === 'string' && settings.WorkingDir.startsWith('/') ? posix.resolve(settings.WorkingDir) : '/';
   const user = typeof settings.User === 'string' ? settings.User : '';
 
   const parent = options.tempDir ?? tmpdir();
   const root = await mkdtemp(join(parent, 'polyarch-run-'));
   try {
+    // mkdtemp makes it 0700; an image's / is 0755 unless a layer says otherwise, or a USER could not enter it.
+    await chmod(root, 0o755);
     const recorded: RecordedFacts = new Map();
     for (const layer of manifest.layers) {
       await applyLayer(root, await endpoint.openBlob(layer, io), { mediaType: layer.mediaType, source: layer.digest, record: recorded, ...io });

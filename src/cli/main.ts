@@ -115,17 +115,26 @@ function handleClosedOutput(): void {
   process.stderr.on('error', () => undefined);
 }
 
+/** 128 + SIGTERM. */
+const EXIT_TERMINATED = 143;
+
 async function main(): Promise<void> {
   handleClosedOutput();
   const controller = new AbortController();
   // One signal is shared by every request in flight; each adds a listener while it runs.
   setMaxListeners(0, controller.signal);
   let interrupts = 0;
-  process.on('SIGINT', () => {
+  // SIGTERM (a supervisor, `timeout`, `kill`) unwinds like Ctrl-C, so temporary roots and files
+  // are removed; it then exits 143 as a process killed by it would report.
+  let terminated = false;
+  const stop = (signal: 'SIGINT' | 'SIGTERM'): void => {
     interrupts++;
-    if (interrupts > 1) process.exit(EXIT_CODES.INTERRUPTED);
-    controller.abort(new PolyarchError('INTERRUPTED', 'interrupted'));
-  });
+    terminated ||= signal === 'SIGTERM';
+    if (interrupts > 1) process.exit(terminated ? EXIT_TERMINATED : EXIT_CODES.INTERRUPTED);
+    controller.abort(new PolyarchError('INTERRUPTED', signal === 'SIGTERM' ? 'terminated' : 'interrupted'));
+  };
+  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGTERM', () => stop('SIGTERM'));
   const code = await runCli(process.argv.slice(2), {
     signal: controller.signal,
     stdout: terminalSafe(process.stdout),
@@ -134,7 +143,7 @@ async function main(): Promise<void> {
   });
   // Once an interrupted command has unwound, stop: a stalled connection must not keep the process
   // waiting for its timeout (stdout and stderr are synchronous for files, pipes and terminals).
-  if (controller.signal.aborted) process.exit(code);
+  if (controller.signal.aborted) process.exit(terminated ? EXIT_TERMINATED : code);
   process.exitCode = code;
 }
 

@@ -9,7 +9,8 @@ import { lstat, mkdir, readFile, readdir, rm, stat, symlink, writeFile } from 'n
 import { join } from 'node:path';
 import { Readable, Writable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
-import { createBubblewrapExecutor, resolveUser } from '../../src/builder/executor/bubblewrap.js';
+import { createBubblewrapExecutor } from '../../src/builder/executor/bubblewrap.js';
+import { resolveUser } from '../../src/builder/passwd.js';
 import type { RunOptions } from '../../src/builder/executor/executor.js';
 import { PolyarchError } from '../../src/errors/polyarch-error.js';
 import { parsePlatform } from '../../src/platform/platform.js';
@@ -119,7 +120,7 @@ describe('a step on the amd64 root', () => {
     await symlink('../../../../../../../../etc/passwd', join(rootfs, 'etc', 'passwd'));
     assert.ok((await readFile('/etc/passwd', 'utf8')).includes('\ndaemon:'));
     await assert.rejects(resolveUser(rootfs, 'daemon'), (e: unknown) => e instanceof PolyarchError && e.code === 'NOT_FOUND');
-    assert.deepEqual(await resolveUser(rootfs, '7'), { uid: 7, gid: 0 });
+    assert.deepEqual(await resolveUser(rootfs, '7'), { uid: 7, gid: 0, groups: [] });
   });
 
   test('network none has nothing but lo; default has the host’s interfaces', async () => {
@@ -221,6 +222,44 @@ describe('a step on the amd64 root', () => {
     const a = await stat(join(rootfs, 'a'));
     const b = await stat(join(rootfs, 'b'));
     assert.deepEqual([a.uid, a.gid, b.uid, b.gid], [0, 0, 42, 43]);
+  });
+
+  test('a non-root USER run by root writes files owned by that user, with its supplementary groups', async () => {
+    if (process.getuid?.() !== 0) return; // root callers only
+    const rootfs = await freshRoot();
+    await writeFile(join(rootfs, 'etc', 'group'), 'root:x:0:\napp:x:1000:\nstaff:x:50:app\nwheel:x:10:root\n');
+    // A file only group staff may write: the supplementary group counts (inside bwrap's own
+    // namespace `id` shows it as nobody, 65534, as no group but the primary one is mapped there).
+    await writeFile(join(rootfs, 'staff-only'), '');
+    spawnSync('chown', ['0:50', join(rootfs, 'staff-only')]);
+    spawnSync('chmod', ['0660', join(rootfs, 'staff-only')]);
+    const asApp = await runIn(rootfs, ['sh', '-c', 'id -u; id -g; touch /home/app/f && mkdir /home/app/d && echo ok; touch /not-mine 2>/dev/null || echo denied; echo staff >> /staff-only && echo grouped'], { user: 'app' });
+    assert.equal(asApp.exitCode, 0, asApp.stderr);
+    assert.deepEqual(asApp.stdout.trim().split('\n'), ['1000', '1000', 'ok', 'denied', 'grouped']);
+    assert.equal(await readFile(join(rootfs, 'staff-only'), 'utf8'), 'staff\n');
+    const outsider = await runIn(rootfs, ['sh', '-c', 'echo x >> /staff-only || echo denied'], { user: '1234' });
+    assert.equal(outsider.stdout, 'denied\n');
+    for (const name of ['f', 'd']) {
+      const facts = await stat(join(rootfs, 'home', 'app', name));
+      assert.deepEqual([facts.uid, facts.gid], [1000, 1000], name);
+    }
+    assert.equal(existsSync(join(rootfs, 'not-mine')), false);
+    // Root gets the groups /etc/group lists it in; USER uid:gid names them exactly.
+    assert.deepEqual((await runIn(rootfs, ['id', '-G'])).stdout.trim().split(' ').sort(), ['0', '10']);
+    assert.equal((await runIn(rootfs, ['sh', '-c', 'id -u; id -G'], { user: '0:50' })).stdout, '0\n50\n');
+    assert.equal((await runIn(rootfs, ['sh', '-c', 'id -u; id -g'], { user: 'app:staff' })).stdout, '1000\n50\n');
+    // The root dir of a stage may sit below directories only root can enter: the USER still runs.
+    const hidden = join(scratch.path, `hidden-${++counter}`);
+    await mkdir(hidden, { mode: 0o700 });
+    const deep = await copyBusyboxRoot('amd64', join(hidden, 'root'));
+    const bound = join(hidden, 'bound');
+    await mkdir(bound, { mode: 0o755 });
+    await writeFile(join(bound, 'in'), 'bound\n');
+    const out = await runIn(deep, ['sh', '-c', 'cat /b/in; touch /home/app/g'], { user: 'app', mounts: [{ type: 'bind', source: bound, target: '/b', readOnly: true }] });
+    assert.equal(out.exitCode, 0, out.stderr);
+    assert.equal(out.stdout, 'bound\n');
+    assert.equal((await stat(join(deep, 'home', 'app', 'g'))).uid, 1000);
+    assert.deepEqual((await readdir(deep)).sort(), ['bin', 'etc', 'home', 'root', 'tmp']);
   });
 
   test('run by an ordinary user: the step is root (or its USER) over the caller’s files, and what it creates is the caller’s', async () => {

@@ -5,7 +5,7 @@
 // interpreter's path does not exist.
 // https://docs.kernel.org/admin-guide/binfmt-misc.html
 import { spawn } from 'node:child_process';
-import { access, chmod, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { access, chmod, lstat, mkdtemp, open, readFile, readdir, rm, statfs, writeFile } from 'node:fs/promises';
 import { constants } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -318,10 +318,14 @@ export interface EmulationStatus {
   readonly platform: Platform;
   /**
    * `native`: the kernel executes them itself; `emulated`: an enabled binfmt_misc handler claims
-   * them (binfmt_misc is consulted before the kernel's own ELF loader, so a handler wins even for
-   * an architecture the kernel could run); `missing`: neither.
+   * them and a program run through it really ends as it should (binfmt_misc is consulted before
+   * the kernel's own ELF loader, so a handler wins even for an architecture the kernel could run);
+   * `broken`: a handler claims them but a program run through it fails (its interpreter is
+   * missing or is no emulator); `missing`: neither.
    */
-  readonly status: 'native' | 'emulated' | 'missing';
+  readonly status: 'native' | 'emulated' | 'missing' | 'broken';
+  /** For `broken`: why the handler that claims the platform's programs does not run them. */
+  readonly reason?: string;
   /** Whether the kernel itself executed the probe (whatever handlers say). */
   readonly kernel: boolean;
   /** The enabled handler that claims this platform's programs, when there is one. */
@@ -360,9 +364,11 @@ export async function readBinfmtHandlers(options: BinfmtOptions = {}): Promise<{
     options.signal?.throwIfAborted();
     let text: string;
     try {
+      // binfmt_misc holds regular files only; anything else (a link in a directory laid out like it) is not a handler.
+      if (!(await lstat(join(dir, name))).isFile()) continue;
       text = await readFile(join(dir, name), 'utf8');
     } catch {
-      continue; // removed meanwhile, or a directory
+      continue; // removed meanwhile
     }
     const handler = parseBinfmtHandler(name, text);
     if (handler) handlers.push(handler);
@@ -388,22 +394,31 @@ function execute(path: string, signal: AbortSignal | undefined): Promise<number 
 /** A status the probes end with that no shell or loader failure gives. */
 const PROBE_STATUS = 42;
 
-/** Which platforms the kernel runs natively: each probe's handlers-bypassing ELF executed for real. */
-async function probeKernel(specs: readonly ArchSpec[], options: BinfmtOptions): Promise<Set<ArchSpec>> {
+/**
+ * Runs probes for real: for each spec, whether the kernel runs its handlers-bypassing ELF natively,
+ * and for each spec in `claimed`, whether its plain ELF (the one a handler claims) ends with the
+ * probe's status, i.e. whether the handler really runs programs.
+ */
+async function probeKernel(specs: readonly ArchSpec[], claimed: ReadonlySet<ArchSpec>, options: BinfmtOptions): Promise<{ native: Set<ArchSpec>; runs: Set<ArchSpec> }> {
   const dir = await mkdtemp(join(options.tempDir ?? tmpdir(), 'polyarch-probe-'));
   try {
     // Every file is written and closed before any runs: a child forked while another probe is
     // still open for writing would make that probe's exec fail with ETXTBSY.
-    const probes: { spec: ArchSpec; path: string }[] = [];
+    const probes: { spec: ArchSpec; path: string; through: boolean }[] = [];
     for (const spec of specs) {
-      const path = join(dir, `probe-${spec.architecture}`);
       const platform: Platform = { os: 'linux', architecture: spec.architecture, ...(spec.variants[0] ? { variant: spec.variants[0] } : {}) };
-      await writeFile(path, tinyElf(platform, { exitStatus: PROBE_STATUS, bypassHandlers: true }), { mode: 0o700 });
-      await chmod(path, 0o700);
-      probes.push({ spec, path });
+      for (const through of claimed.has(spec) ? [false, true] : [false]) {
+        const path = join(dir, `probe-${spec.architecture}${through ? '-handler' : ''}`);
+        await writeFile(path, tinyElf(platform, { exitStatus: PROBE_STATUS, bypassHandlers: !through }), { mode: 0o700 });
+        await chmod(path, 0o700);
+        probes.push({ spec, path, through });
+      }
     }
-    const results = await Promise.all(probes.map(async ({ spec, path }) => [spec, (await execute(path, options.signal)) === PROBE_STATUS] as const));
-    return new Set(results.filter(([, ok]) => ok).map(([spec]) => spec));
+    const results = await Promise.all(probes.map(async (probe) => ({ ...probe, ok: (await execute(probe.path, options.signal)) === PROBE_STATUS })));
+    return {
+      native: new Set(results.filter((r) => r.ok && !r.through).map((r) => r.spec)),
+      runs: new Set(results.filter((r) => r.ok && r.through).map((r) => r.spec)),
+    };
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
@@ -424,22 +439,32 @@ function claimingHandler(spec: ArchSpec, handlers: readonly BinfmtHandler[], sta
 export async function detectEmulation(options: BinfmtOptions & { readonly platforms?: readonly Platform[] } = {}): Promise<EmulationReport> {
   const wanted = platformsOf(options.platforms ?? 'all');
   const { state, handlers } = await readBinfmtHandlers(options);
-  const native = await probeKernel([...new Set(wanted.map((w) => w.spec))], options);
-  return {
-    binfmtMisc: state,
-    handlers,
-    platforms: wanted.map(({ platform, spec }) => {
-      const handler = claimingHandler(spec, handlers, state);
-      const kernel = native.has(spec);
-      return { platform, status: handler ? 'emulated' : kernel ? 'native' : 'missing', kernel, ...(handler ? { handler } : {}) };
-    }),
-  };
+  const specs = [...new Set(wanted.map((w) => w.spec))];
+  const claimed = new Set(specs.filter((spec) => claimingHandler(spec, handlers, state) !== undefined));
+  // A handler is trusted only once a program run through it ended as it should.
+  const { native, runs } = await probeKernel(specs, claimed, options);
+  const platforms: EmulationStatus[] = [];
+  for (const { platform, spec } of wanted) {
+    const handler = claimingHandler(spec, handlers, state);
+    const kernel = native.has(spec);
+    if (!handler) {
+      platforms.push({ platform, status: kernel ? 'native' : 'missing', kernel });
+    } else if (runs.has(spec)) {
+      platforms.push({ platform, status: 'emulated', kernel, handler });
+    } else {
+      const present = await exists(handler.interpreter);
+      const reason = present ? `a program run through handler ${handler.name} fails` : `handler ${handler.name}'s interpreter ${handler.interpreter} is missing`;
+      platforms.push({ platform, status: 'broken', kernel, handler, reason });
+    }
+  }
+  return { binfmtMisc: state, handlers, platforms };
 }
 
 /** Why a platform's RUN steps cannot run here, or undefined when they can. */
 function problemOf(status: EmulationStatus): string | undefined {
   if (status.status === 'native') return undefined;
   if (status.status === 'missing') return 'no binfmt_misc handler';
+  if (status.status === 'broken') return status.reason ?? `handler ${status.handler?.name ?? '?'} does not run its programs`;
   if (!status.handler?.fixBinary) return `handler ${status.handler?.name ?? '?'} lacks the F flag`;
   return undefined;
 }
@@ -523,6 +548,26 @@ async function mountBinfmtMisc(options: BinfmtOptions): Promise<void> {
   }
 }
 
+/** statfs f_type of binfmt_misc (include/uapi/linux/magic.h BINFMTFS_MAGIC). */
+const BINFMTFS_MAGIC = 0x42494e4d;
+
+/**
+ * Writes `text` to an entry of binfmt_misc (`register`, or a handler's file): only when `dir` is a
+ * mounted binfmt_misc, and never through a link, so nothing outside it is ever written.
+ */
+async function writeEntry(dir: string, name: string, text: string): Promise<void> {
+  const facts = await statfs(dir).catch(() => undefined);
+  if (facts?.type !== BINFMTFS_MAGIC) {
+    throw new PolyarchError('DENIED', `refusing to write ${JSON.stringify(name)} in ${JSON.stringify(dir)}: it is not a mounted binfmt_misc`);
+  }
+  const handle = await open(join(dir, name), constants.O_WRONLY | constants.O_NOFOLLOW);
+  try {
+    await handle.write(text);
+  } finally {
+    await handle.close();
+  }
+}
+
 async function exists(path: string): Promise<boolean> {
   try {
     await access(path, constants.X_OK);
@@ -575,13 +620,13 @@ export async function installEmulation(platforms: readonly Platform[] | 'all', o
         // A disabled handler of that name, or one without F that claims the same programs, goes first.
         for (const old of report.handlers) {
           if (old.name === name || (old.enabled && handlerMatches(old, tinyElf(platform)))) {
-            await writeFile(join(dir, old.name), '-1').catch((error: NodeJS.ErrnoException) => {
+            await writeEntry(dir, old.name, '-1').catch((error: NodeJS.ErrnoException) => {
               if (error.code !== 'ENOENT') throw deniedOr(error, 'registering');
             });
           }
         }
         try {
-          await writeFile(join(dir, 'register'), registerLine(name, spec, interpreterOf(spec), 'CF'));
+          await writeEntry(dir, 'register', registerLine(name, spec, interpreterOf(spec), 'CF'));
           action = 'installed';
         } catch (error) {
           // Someone else registered it meanwhile: what is there counts.
@@ -621,7 +666,7 @@ export async function uninstallEmulation(platforms: readonly Platform[] | 'all',
       if (handler.name !== `qemu-${spec.qemu}` && !handlerMatches(handler, header)) continue;
       if (!gone.has(handler.name)) {
         try {
-          await writeFile(join(dir, handler.name), '-1');
+          await writeEntry(dir, handler.name, '-1');
         } catch (error) {
           if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw deniedOr(error, 'removing');
         }

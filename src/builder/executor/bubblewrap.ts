@@ -5,23 +5,31 @@
 // of the host's filesystem is visible beyond the mounts a step asks for.
 //
 // Identities. Run by root, the step runs in a user namespace that maps every id onto itself, held
-// open by a small `unshare --user` process: root inside owns what root owns outside, `chown` works,
-// files keep the owners the step gave them, and the step has no privilege over the host (its
-// capabilities count only in its own namespaces). For a step with a non-root USER (and for any
-// step run by an ordinary user), bubblewrap's own user namespace maps that one id onto the caller:
-// the step sees itself as the USER, files of every other owner appear as nobody (65534), `chown`
-// fails, and what it creates is owned on disk by the caller.
+// open by a small `unshare --user` process that bwrap is started in (nsenter): root inside owns
+// what root owns outside, `chown` works, files keep the owners the step gave them, and the step
+// has no privilege over the host (its capabilities count only in its own namespaces). A step with
+// a non-root USER runs bwrap as that user inside the same namespace (bwrap cannot switch ids in a
+// namespace it joins), so what it creates is owned by the USER on disk; it reaches the root through
+// a private mount namespace of the holder (it may not be allowed into the root's parents). Groups
+// and supplementary groups come from the image's /etc/group (passwd.ts), set with setpriv; for a
+// non-root USER they count for access but `id` shows them as nobody (65534), as bwrap maps only the
+// primary group. Run by an ordinary user, bwrap's own user namespace maps the step's one id onto
+// the caller: files of every other owner appear as nobody, `chown` fails, what the step creates is
+// the caller's on disk, and the result's mapOwner tells RUN to record it as the step's user.
+// Subordinate ids (/etc/subuid) are not used yet.
 //
 // Foreign platforms need nothing here: the kernel's binfmt_misc qemu handlers registered with the
 // fix-binary flag (F) had their interpreter opened at registration, so it runs inside the sandbox
 // without any file of qemu in the root.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { lstat, open, readFile, readdir, readlink, realpath, rm, rmdir, writeFile, type FileHandle } from 'node:fs/promises';
+import { constants as fsConstants } from 'node:fs';
+import { access, lstat, mkdir, readFile, readdir, readlink, realpath, rm, rmdir, writeFile } from 'node:fs/promises';
 import { constants as osConstants, hostname as hostHostname } from 'node:os';
-import { join, posix, relative, sep } from 'node:path';
+import { dirname, join, posix, relative, sep } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { PolyarchError } from '../../errors/polyarch-error.js';
-import { resolveInRoot } from '../../internal/contained-path.js';
+import { LinkLoopError, isWithin, resolveInRoot } from '../../internal/contained-path.js';
+import { resolveUser } from '../passwd.js';
 import type { Executor, Mount, RunOptions, RunResult, RunStep } from './executor.js';
 
 export interface BubblewrapExecutorOptions {
@@ -29,6 +37,18 @@ export interface BubblewrapExecutorOptions {
   readonly program?: string;
   /** The program that holds the identity-mapped user namespace for root (default `unshare`, util-linux). */
   readonly unshareProgram?: string;
+  /** Enters that namespace to prepare and start a step with a non-root USER (default `nsenter`, util-linux). */
+  readonly nsenterProgram?: string;
+  /** Sets the step's groups before bwrap starts (default `setpriv`, util-linux). */
+  readonly setprivProgram?: string;
+}
+
+/** The helper programs, resolved once. */
+interface Programs {
+  readonly bwrap: string;
+  readonly unshare: string;
+  readonly nsenter: string;
+  readonly setpriv: string;
 }
 
 /** Docker's default capability set for a root step (moby oci/caps/defaults.go). */
@@ -50,84 +70,20 @@ const DEFAULT_CAPABILITIES = [
 ] as const;
 
 const LOOPBACK_HOSTS = '127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n';
-/** /etc/passwd and /etc/group are read from a hostile root: a bound on what we take in. */
-const MAX_ID_FILE_BYTES = 4 * 1024 * 1024;
 /** How long the namespace holder may take to appear. */
 const HOLDER_TIMEOUT_MS = 5000;
 
 /** The executor on bubblewrap; see the top of this file for what a step sees. */
 export function createBubblewrapExecutor(options: BubblewrapExecutorOptions = {}): Executor {
-  const program = options.program ?? 'bwrap';
-  const unshareProgram = options.unshareProgram ?? 'unshare';
-  return {
-    run: (step, runOptions) => runInBubblewrap(program, unshareProgram, step, runOptions),
+  const programs: Programs = {
+    bwrap: options.program ?? 'bwrap',
+    unshare: options.unshareProgram ?? 'unshare',
+    nsenter: options.nsenterProgram ?? 'nsenter',
+    setpriv: options.setprivProgram ?? 'setpriv',
   };
-}
-
-/** A step's identity inside the root. */
-export interface ResolvedUser {
-  readonly uid: number;
-  readonly gid: number;
-  /** The home directory /etc/passwd gives, when the user is listed there (the caller may set HOME from it). */
-  readonly home?: string;
-}
-
-/**
- * `uid[:gid]` or `name[:group]` as Docker reads USER: names are looked up in the root's
- * /etc/passwd and /etc/group (read through resolveInRoot: the root is hostile); a numeric uid
- * absent from passwd gets gid 0. An empty string is root.
- */
-export async function resolveUser(rootfs: string, user: string): Promise<ResolvedUser> {
-  const [userPart = '', groupPart] = user.split(':', 2);
-  if (userPart === '' && (groupPart === undefined || groupPart === '')) return { uid: 0, gid: 0, home: '/root' };
-  const passwd = await readIdFile(rootfs, '/etc/passwd');
-  const numericUser = /^\d+$/.test(userPart) ? Number(userPart) : undefined;
-  const entry = passwd.find((fields) => (numericUser === undefined ? fields[0] === userPart : Number(fields[2]) === numericUser));
-  if (entry === undefined && numericUser === undefined) {
-    throw new PolyarchError('NOT_FOUND', `cannot run as user ${JSON.stringify(userPart)}: no such user in the image's /etc/passwd`);
-  }
-  const uid = numericUser ?? Number(entry?.[2]);
-  let gid = entry !== undefined && /^\d+$/.test(entry[3] ?? '') ? Number(entry[3]) : 0;
-  if (groupPart !== undefined && groupPart !== '') {
-    if (/^\d+$/.test(groupPart)) gid = Number(groupPart);
-    else {
-      const group = (await readIdFile(rootfs, '/etc/group')).find((fields) => fields[0] === groupPart);
-      if (group === undefined || !/^\d+$/.test(group[2] ?? '')) {
-        throw new PolyarchError('NOT_FOUND', `cannot run as group ${JSON.stringify(groupPart)}: no such group in the image's /etc/group`);
-      }
-      gid = Number(group[2]);
-    }
-  }
-  if (!isId(uid) || !isId(gid)) throw new PolyarchError('USAGE', `cannot run as user ${JSON.stringify(user)}: ids must be below 2^32-1`);
-  const home = entry?.[5];
-  return home !== undefined && home !== '' ? { uid, gid, home } : { uid, gid };
-}
-
-function isId(n: number): boolean {
-  return Number.isSafeInteger(n) && n >= 0 && n < 4294967295;
-}
-
-async function readIdFile(rootfs: string, path: string): Promise<string[][]> {
-  // A link loop, a missing file or a directory in its place: the image has no such file.
-  let handle: FileHandle;
-  try {
-    handle = await open(await resolveInRoot(rootfs, path, { followFinal: true }), 'r');
-  } catch {
-    return [];
-  }
-  try {
-    if (!(await handle.stat()).isFile()) return [];
-    const buffer = Buffer.alloc(MAX_ID_FILE_BYTES);
-    const { bytesRead } = await handle.read(buffer, 0, MAX_ID_FILE_BYTES, 0);
-    return buffer
-      .subarray(0, bytesRead)
-      .toString('utf8')
-      .split('\n')
-      .filter((line) => line !== '' && !line.startsWith('#'))
-      .map((line) => line.split(':'));
-  } finally {
-    await handle.close();
-  }
+  return {
+    run: (step, runOptions) => runInBubblewrap(programs, step, runOptions),
+  };
 }
 
 /** The path of `hostPath` (below `rootfs`) as the step sees it. */
@@ -138,26 +94,34 @@ function inRootPath(rootfs: string, hostPath: string): string {
 
 /**
  * Resolves a mount target inside the root (a symlink there cannot point bubblewrap outside it) and
- * notes the topmost component that does not exist yet: bwrap creates it as a mount point, and it is
- * removed again afterwards so the step's layer does not gain it.
+ * makes it when it does not exist yet, a directory or an empty file, noting the topmost component
+ * made: it is removed again afterwards so the step's layer does not gain it. Made here rather than
+ * by bwrap, which may run as a USER that cannot write there.
  */
-async function planTarget(rootfs: string, target: string, scaffolds: Set<string>): Promise<string> {
+async function planTarget(rootfs: string, target: string, scaffolds: Set<string>, kind: 'directory' | 'file' = 'directory'): Promise<string> {
   if (!posix.isAbsolute(target)) throw new PolyarchError('USAGE', `cannot mount at ${JSON.stringify(target)}: the target must be an absolute path`);
-  const hostPath = await resolveInRoot(rootfs, target, { followFinal: true });
+  const hostPath = await resolveInRoot(rootfs, target, { followFinal: true }).catch((error: unknown) => {
+    throw error instanceof LinkLoopError ? new PolyarchError('NOT_FOUND', `cannot mount at ${JSON.stringify(target)} in the image: its path is a loop of symbolic links`, { cause: error }) : error;
+  });
   const parts = relative(rootfs, hostPath).split(sep).filter((p) => p !== '');
   let current = rootfs;
-  for (const part of parts) {
+  for (const [index, part] of parts.entries()) {
     current = join(current, part);
     const facts = await lstat(current).catch(() => undefined);
-    if (facts === undefined) {
-      scaffolds.add(current);
-      break;
+    if (facts !== undefined) continue;
+    scaffolds.add(current);
+    // Nothing below `current` exists: no link can be met on the way down.
+    if (kind === 'directory') await mkdir(hostPath, { recursive: true, mode: 0o755 });
+    else {
+      if (index < parts.length - 1) await mkdir(dirname(hostPath), { recursive: true, mode: 0o755 });
+      await writeFile(hostPath, '', { flag: 'wx', mode: 0o644 });
     }
+    break;
   }
   return inRootPath(rootfs, hostPath);
 }
 
-/** Removes a mount point bwrap created, if it still holds nothing but empty directories and empty files. */
+/** Removes a mount point made for the step, if it still holds nothing but empty directories and empty files. */
 async function removeScaffold(path: string): Promise<void> {
   const facts = await lstat(path).catch(() => undefined);
   if (facts === undefined) return;
@@ -169,8 +133,8 @@ async function removeScaffold(path: string): Promise<void> {
   }
 }
 
-/** An fd handed to bwrap: either one we hold open (the user namespace) or a pipe we write data into. */
-type ExtraFd = { readonly kind: 'fd'; readonly fd: number } | { readonly kind: 'data'; readonly content: string | Uint8Array } | { readonly kind: 'status' };
+/** An fd handed to bwrap: a pipe we write data into, or the one bwrap reports its status on. */
+type ExtraFd = { readonly kind: 'data'; readonly content: string | Uint8Array } | { readonly kind: 'status' };
 
 class ArgumentPlan {
   readonly args: string[] = [];
@@ -191,7 +155,7 @@ async function hostFile(path: string, fallback: string): Promise<string> {
   return readFile(path, 'utf8').catch(() => fallback);
 }
 
-async function runInBubblewrap(program: string, unshareProgram: string, step: RunStep, options: RunOptions): Promise<RunResult> {
+async function runInBubblewrap(programs: Programs, step: RunStep, options: RunOptions): Promise<RunResult> {
   options.signal?.throwIfAborted();
   if (step.args.length === 0) throw new PolyarchError('USAGE', 'cannot run an empty command');
   // resolveInRoot needs the root as a real path; the step's own paths are resolved below it.
@@ -199,33 +163,66 @@ async function runInBubblewrap(program: string, unshareProgram: string, step: Ru
   const rootFacts = rootfs === undefined ? undefined : await lstat(rootfs);
   if (rootfs === undefined || !rootFacts?.isDirectory()) throw new PolyarchError('NOT_FOUND', `cannot run a step in ${JSON.stringify(options.rootfs)}: not a directory`);
   if (!posix.isAbsolute(options.cwd)) throw new PolyarchError('USAGE', `cannot run in working directory ${JSON.stringify(options.cwd)}: it must be absolute`);
-  const cwdFacts = await lstat(await resolveInRoot(rootfs, options.cwd, { followFinal: true })).catch(() => undefined);
+  const cwdFacts = await resolveInRoot(rootfs, options.cwd, { followFinal: true }).then((path) => lstat(path)).catch(() => undefined);
   if (!cwdFacts?.isDirectory()) throw new PolyarchError('NOT_FOUND', `cannot run in working directory ${JSON.stringify(options.cwd)}: no such directory in the root`);
+  for (const [name, value] of Object.entries(options.env)) {
+    if (name === '' || name.includes('=') || name.includes('\0') || value.includes('\0')) {
+      throw new PolyarchError('USAGE', `cannot set environment variable ${JSON.stringify(name)}: invalid name or value`);
+    }
+  }
   const user = await resolveUser(rootfs, options.user);
+  // bwrap may be started by another program (setpriv): a missing one is found here, not in its stderr.
+  if (!(await onPath(programs.bwrap))) {
+    throw new PolyarchError('NOT_FOUND', `cannot run a step: the program "${programs.bwrap}" was not found; install the Debian package bubblewrap (apt-get install bubblewrap)`);
+  }
 
   const callerIsRoot = process.getuid?.() === 0;
-  const mapAllIds = callerIsRoot && user.uid === 0 && user.gid === 0;
   const plan = new ArgumentPlan();
   const scaffolds = new Set<string>();
+  const groups = user.groups.length > 0 ? `--groups=${user.groups.join(',')}` : '--clear-groups';
+  let prefix: string[] = [];
   let holder: NamespaceHolder | undefined;
+  // Where bwrap finds the root and the bind sources (a door path for a non-root USER).
+  let rootSource = rootfs;
+  const bindSources = new Map<Mount, string>();
+  let mapOwner: RunResult['mapOwner'];
   try {
-    if (mapAllIds) {
-      holder = await startNamespaceHolder(unshareProgram, options.signal);
-      plan.push('--userns', String(plan.addFd({ kind: 'fd', fd: holder.handle.fd })));
+    if (callerIsRoot && user.uid === 0) {
+      // Root: bwrap starts inside the identity-mapped namespace (as its root, with the step's
+      // group and supplementary groups set there), so root inside is root on the files.
+      holder = await startNamespaceHolder(programs.unshare, undefined, options.signal);
+      prefix = [programs.nsenter, `--target=${holder.pid}`, '--user', '--', programs.setpriv, `--regid=${user.gid}`, groups, '--'];
       plan.push('--unshare-ipc', '--unshare-pid', '--unshare-uts', '--unshare-cgroup-try');
       if (options.network === 'none') plan.push('--unshare-net');
       plan.push('--cap-drop', 'ALL', ...DEFAULT_CAPABILITIES.flatMap((cap) => ['--cap-add', cap]));
-    } else {
-      // bwrap's own user namespace: the one id mapped onto the caller.
+    } else if (callerIsRoot) {
+      // A non-root USER: bwrap runs as that user (bwrap cannot switch ids inside a namespace it
+      // joins), in the identity-mapped namespace, so what the step writes is owned by the USER on
+      // disk. That user may not reach the root's host path: a private mount namespace of the
+      // holder shows the root and the bind sources at door paths it can reach.
+      const binds = options.mounts.filter((m): m is Mount & { type: 'bind' } => m.type === 'bind');
+      const paths = [rootfs, ...binds.map((m) => m.source)];
+      const door = await chooseDoor(paths);
+      holder = await startNamespaceHolder(programs.unshare, { door, paths }, options.signal);
+      rootSource = `${door}/0`;
+      binds.forEach((m, i) => bindSources.set(m, `${door}/${i + 1}`));
+      prefix = [programs.nsenter, `--target=${holder.pid}`, '--user', '--mount', '--', programs.setpriv, `--reuid=${user.uid}`, `--regid=${user.gid}`, groups, '--'];
       plan.push('--unshare-all');
       if (options.network !== 'none') plan.push('--share-net');
       plan.push('--uid', String(user.uid), '--gid', String(user.gid));
+    } else {
+      // An ordinary caller: bwrap's own user namespace maps the one id onto the caller; what the
+      // step writes is the caller's on disk and is recorded as the step's user in the layer.
+      plan.push('--unshare-all');
+      if (options.network !== 'none') plan.push('--share-net');
+      plan.push('--uid', String(user.uid), '--gid', String(user.gid));
+      mapOwner = () => ({ uid: user.uid, gid: user.gid });
     }
     plan.push('--die-with-parent');
     plan.push('--hostname', options.hostname ?? (options.network === 'host' ? hostHostname() : 'polyarch'));
     plan.push('--json-status-fd', String(plan.addFd({ kind: 'status' })));
 
-    plan.push('--bind', rootfs, '/');
+    plan.push('--bind', rootSource, '/');
     plan.push('--proc', await planTarget(rootfs, '/proc', scaffolds));
     plan.push('--dev', await planTarget(rootfs, '/dev', scaffolds));
     const resolvConf = options.resolvConf ?? (options.network === 'none' ? '' : await hostFile('/etc/resolv.conf', ''));
@@ -234,11 +231,11 @@ async function runInBubblewrap(program: string, unshareProgram: string, step: Ru
       ['/etc/resolv.conf', resolvConf],
       ['/etc/hosts', hosts],
     ] as const) {
-      plan.push('--perms', '0644', '--ro-bind-data', String(plan.addFd({ kind: 'data', content })), await planTarget(rootfs, target, scaffolds));
+      plan.push('--perms', '0644', '--ro-bind-data', String(plan.addFd({ kind: 'data', content })), await planTarget(rootfs, target, scaffolds, 'file'));
     }
     // Parents before children, so a mount inside another mount lands on top of it.
     const mounts = [...options.mounts].sort((a, b) => posix.normalize(a.target).split('/').length - posix.normalize(b.target).split('/').length);
-    for (const mount of mounts) await planMount(plan, rootfs, mount, scaffolds);
+    for (const mount of mounts) await planMount(plan, rootfs, mount, scaffolds, bindSources.get(mount));
 
     plan.push('--chdir', options.cwd, '--clearenv');
     // The environment goes to bwrap through a pipe (--args), not its command line: values may be
@@ -252,22 +249,71 @@ async function runInBubblewrap(program: string, unshareProgram: string, step: Ru
     }
     if (envArgs.length > 0) plan.push('--args', String(plan.addFd({ kind: 'data', content: `${envArgs.join('\0')}\0` })));
     plan.push('--', ...step.args);
-    return await spawnSandbox(program, plan, options);
+    holder?.assertAlive();
+    const result = await spawnSandbox(programs.bwrap, prefix, plan, options);
+    return mapOwner ? { ...result, mapOwner } : result;
   } finally {
     await holder?.stop();
     for (const path of [...scaffolds].sort().reverse()) await removeScaffold(path);
   }
 }
 
-async function planMount(plan: ArgumentPlan, rootfs: string, mount: Mount, scaffolds: Set<string>): Promise<void> {
-  const target = await planTarget(rootfs, mount.target, scaffolds);
+/** Whether `program` names an executable file, itself (with a slash) or in PATH. */
+async function onPath(program: string): Promise<boolean> {
+  const candidates = program.includes('/') ? [program] : (process.env['PATH'] ?? '').split(':').filter((d) => d !== '').map((d) => join(d, program));
+  for (const candidate of candidates) {
+    if (await access(candidate, fsConstants.X_OK).then(() => true, () => false)) return true;
+  }
+  return false;
+}
+
+/** Top-level directories a door may cover in the holder's mount namespace, the first one no path needs. */
+const DOOR_CANDIDATES = ['/mnt', '/media', '/srv', '/opt', '/run', '/tmp', '/var/tmp'];
+
+/**
+ * Where the holder's private mount namespace shows the given host paths to a non-root USER (who
+ * may not be allowed into their parents): a top-level directory holding none of them, covered
+ * there by a tmpfs with one bind of each path. The host's mounts are untouched: the namespace's
+ * propagation is private, and it ends with the holder.
+ */
+async function chooseDoor(paths: readonly string[]): Promise<string> {
+  for (const candidate of DOOR_CANDIDATES) {
+    if (paths.some((p) => isWithin(candidate, p))) continue;
+    if ((await lstat(candidate).catch(() => undefined))?.isDirectory()) return candidate;
+  }
+  throw new PolyarchError('UNKNOWN', `cannot prepare the sandbox for a step with a non-root user: no directory of ${DOOR_CANDIDATES.join(', ')} is free to hold its mounts`);
+}
+
+/**
+ * What the holder runs (`sh -c SCRIPT sh DOOR PATH…`): it waits until its id maps are written
+ * (a line on stdin), makes the door, says "ready" and then only holds the namespaces.
+ */
+const DOOR_SCRIPT = [
+  'read go || exit 1',
+  'set -e',
+  'door=$1',
+  'shift',
+  'mount -t tmpfs -o mode=0755,size=64k polyarch-doors "$door"',
+  'i=0',
+  'for source in "$@"; do',
+  '  if [ -d "$source" ]; then mkdir "$door/$i"; else : > "$door/$i"; fi',
+  '  mount --bind "$source" "$door/$i"',
+  '  i=$((i + 1))',
+  'done',
+  'echo ready',
+  'exec sleep infinity',
+].join('\n');
+
+async function planMount(plan: ArgumentPlan, rootfs: string, mount: Mount, scaffolds: Set<string>, door: string | undefined): Promise<void> {
+  if (mount.type === 'bind') {
+    const facts = await lstat(mount.source).catch(() => undefined);
+    if (facts === undefined) throw new PolyarchError('NOT_FOUND', `cannot mount ${JSON.stringify(mount.source)} at ${mount.target}: no such file or directory`);
+    const target = await planTarget(rootfs, mount.target, scaffolds, facts.isDirectory() ? 'directory' : 'file');
+    plan.push(mount.readOnly ? '--ro-bind' : '--bind', door ?? mount.source, target);
+    return;
+  }
+  const target = await planTarget(rootfs, mount.target, scaffolds, mount.type === 'data' ? 'file' : 'directory');
   switch (mount.type) {
-    case 'bind': {
-      const facts = await lstat(mount.source).catch(() => undefined);
-      if (facts === undefined) throw new PolyarchError('NOT_FOUND', `cannot mount ${JSON.stringify(mount.source)} at ${mount.target}: no such file or directory`);
-      plan.push(mount.readOnly ? '--ro-bind' : '--bind', mount.source, target);
-      return;
-    }
     case 'tmpfs':
       plan.push('--perms', (mount.mode ?? 0o755).toString(8).padStart(4, '0'));
       if (mount.sizeBytes !== undefined) plan.push('--size', String(mount.sizeBytes));
@@ -280,16 +326,21 @@ async function planMount(plan: ArgumentPlan, rootfs: string, mount: Mount, scaff
 }
 
 interface NamespaceHolder {
-  readonly handle: FileHandle;
+  readonly pid: number;
+  /** Throws unless the holder still runs: its pid is entered by number, and a dead one's could be another process's. */
+  assertAlive(): void;
   stop(): Promise<void>;
 }
 
 /**
  * A process in a new user namespace whose uid and gid maps are the identity over every id: bwrap
- * joins it (--userns) so that root in the step is root on the files and nothing more on the host.
+ * is started inside it so that root in the step is root on the files and nothing more on the host.
+ * With `doors`, a mount namespace of its own too, showing the door paths a non-root USER reaches
+ * the root and its bind sources through (chooseDoor).
  */
-async function startNamespaceHolder(program: string, signal: AbortSignal | undefined): Promise<NamespaceHolder> {
-  const child = spawn(program, ['--user', '--', 'sleep', 'infinity'], { stdio: 'ignore' });
+async function startNamespaceHolder(program: string, doors: { readonly door: string; readonly paths: readonly string[] } | undefined, signal: AbortSignal | undefined): Promise<NamespaceHolder> {
+  const args = doors === undefined ? ['--user', '--', 'sleep', 'infinity'] : ['--user', '--mount', '--propagation', 'private', '--', 'sh', '-c', DOOR_SCRIPT, 'sh', doors.door, ...doors.paths];
+  const child = spawn(program, args, { stdio: doors === undefined ? 'ignore' : ['pipe', 'pipe', 'pipe'] });
   const exited = new Promise<void>((resolve) => child.once('close', () => resolve()));
   const failed = new Promise<never>((_, reject) =>
     child.once('error', (error: NodeJS.ErrnoException) =>
@@ -301,6 +352,22 @@ async function startNamespaceHolder(program: string, signal: AbortSignal | undef
     ),
   );
   failed.catch(() => undefined);
+  let stderr = '';
+  let ready = false;
+  child.stderr?.on('data', (c: Buffer) => (stderr = (stderr + c.toString()).slice(-4096)));
+  const opened = new Promise<void>((resolve, reject) => {
+    child.stdout?.on('data', (c: Buffer) => {
+      if (!ready && c.toString().includes('ready')) {
+        ready = true;
+        resolve();
+      }
+    });
+    child.once('close', () => {
+      const why = stderr.split('\n').map((l) => l.trim()).find((l) => l !== '') ?? 'the namespace holder ended';
+      reject(new PolyarchError('UNKNOWN', `cannot prepare the sandbox for a step with a non-root user: ${why}`));
+    });
+  });
+  opened.catch(() => undefined);
   const stop = async (): Promise<void> => {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
     await exited;
@@ -320,14 +387,15 @@ async function startNamespaceHolder(program: string, signal: AbortSignal | undef
     }
     await writeFile(`/proc/${pid}/uid_map`, '0 0 4294967295\n');
     await writeFile(`/proc/${pid}/gid_map`, '0 0 4294967295\n');
-    const handle = await open(`/proc/${pid}/ns/user`, 'r');
-    return {
-      handle,
-      stop: async () => {
-        await handle.close();
-        await stop();
-      },
+    if (doors !== undefined) {
+      child.stdin?.on('error', () => undefined);
+      child.stdin?.write('go\n');
+      await Promise.race([failed, opened]);
+    }
+    const assertAlive = (): void => {
+      if (child.exitCode !== null || child.signalCode !== null) throw new PolyarchError('UNKNOWN', 'cannot run a step: the process holding its user namespace ended early');
     };
+    return { pid, assertAlive, stop };
   } catch (error) {
     await stop();
     throw error;
@@ -357,13 +425,15 @@ function tailKeeper(): { add(chunk: Buffer): void; lastLine(): string } {
   };
 }
 
-function spawnSandbox(program: string, plan: ArgumentPlan, options: RunOptions): Promise<RunResult> {
+/** Runs bwrap (after `prefix`, the programs that set its identity and then exec it) with the plan. */
+function spawnSandbox(program: string, prefix: readonly string[], plan: ArgumentPlan, options: RunOptions): Promise<RunResult> {
   return new Promise<RunResult>((resolve, reject) => {
     const stdio: ('pipe' | 'ignore' | number)[] = [options.stdin === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'];
-    for (const extra of plan.extra) stdio.push(extra.kind === 'fd' ? extra.fd : 'pipe');
+    for (let i = 0; i < plan.extra.length; i++) stdio.push('pipe');
     // Its own process group, so an abort can kill bwrap and whatever it forked at once; --die-with-parent
     // then takes the step's pid namespace (and every process in it) down with it.
-    const child = spawn(program, plan.args, { stdio, detached: true });
+    const argv = [...prefix, program, ...plan.args];
+    const child = spawn(argv[0] as string, argv.slice(1), { stdio, detached: true });
     const tail = tailKeeper();
     let started = false;
     let aborted = false;
@@ -378,7 +448,9 @@ function spawnSandbox(program: string, plan: ArgumentPlan, options: RunOptions):
 
     child.once('error', (error: NodeJS.ErrnoException) => {
       options.signal?.removeEventListener('abort', onAbort);
-      if (error.code === 'ENOENT') {
+      if (error.code === 'ENOENT' && argv[0] !== program) {
+        reject(new PolyarchError('NOT_FOUND', `cannot run a step: the program "${argv[0]}" was not found; install the Debian package util-linux`));
+      } else if (error.code === 'ENOENT') {
         reject(new PolyarchError('NOT_FOUND', `cannot run a step: the program "${program}" was not found; install the Debian package bubblewrap (apt-get install bubblewrap)`));
       } else reject(error);
     });

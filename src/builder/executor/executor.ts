@@ -4,7 +4,8 @@
 import { mkdir } from 'node:fs/promises';
 import { posix } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
-import { resolveInRoot } from '../../internal/contained-path.js';
+import { PolyarchError } from '../../errors/polyarch-error.js';
+import { LinkLoopError, resolveInRoot } from '../../internal/contained-path.js';
 import type { Platform } from '../../platform/platform.js';
 
 /** What to run: the argv itself. The shell form (`RUN echo hi`) is turned into `[...SHELL, 'echo hi']` by the caller. */
@@ -89,6 +90,12 @@ export interface RunResult {
   readonly exitCode: number;
   /** Set when the sandbox itself ended by a signal (the step is then gone too). */
   readonly signal?: string;
+  /**
+   * The owner inside the image of an owner on disk, when the two differ: a step run by an ordinary
+   * user without subordinate ids writes every file as that user, and the layer records the step's
+   * own user instead.
+   */
+  readonly mapOwner?: (uid: number, gid: number) => { readonly uid: number; readonly gid: number };
 }
 
 export interface Executor {
@@ -108,5 +115,11 @@ export function withDefaultEnv(env: Record<string, string>): Record<string, stri
 
 /** Makes the working directory when missing, as docker does, inside the root whatever links lead there. */
 export async function ensureWorkdir(rootfs: string, cwd: string): Promise<void> {
-  await mkdir(await resolveInRoot(rootfs, posix.resolve('/', cwd), { followFinal: true }), { recursive: true });
+  const path = await resolveInRoot(rootfs, posix.resolve('/', cwd), { followFinal: true }).catch((error: unknown) => {
+    throw error instanceof LinkLoopError ? new PolyarchError('NOT_FOUND', `cannot make working directory ${JSON.stringify(cwd)}: its path in the image is a loop of symbolic links`, { cause: error }) : error;
+  });
+  await mkdir(path, { recursive: true }).catch((error: NodeJS.ErrnoException) => {
+    // A file (or a link to nowhere) where the image has a component of the path.
+    throw error.code === 'EEXIST' || error.code === 'ENOTDIR' ? new PolyarchError('NOT_FOUND', `cannot make working directory ${JSON.stringify(cwd)}: a part of its path in the image is not a directory`, { cause: error }) : error;
+  });
 }

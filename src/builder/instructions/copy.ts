@@ -1,6 +1,6 @@
 // COPY and ADD: files from the build context, another stage, an image, a URL, a local archive or
 // a here-document, written as one layer on top of the stage.
-import { lstat, mkdir, open, readFile, readdir, readlink, rm, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, open, readdir, readlink, rm, writeFile } from 'node:fs/promises';
 import { createReadStream } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { dirname, join, posix, relative, resolve } from 'node:path';
@@ -16,7 +16,7 @@ import { excludeFilter, type ContextFilter } from '../context-filter.js';
 import { cachedLayer } from '../layer-cache.js';
 import { isPattern, patternSource } from '../glob.js';
 import { downloadSource, isRemoteSource, remoteFileName } from '../remote-source.js';
-import { resolveOwner, type Owner } from '../owners.js';
+import { lookupOwner, readIdFileAt, type Owner } from '../passwd.js';
 import { directoriesOf, fileFromLayers } from '../layer-scan.js';
 import type { PlatformContext, StageState } from '../stage.js';
 
@@ -138,13 +138,14 @@ async function ownerOf(i: Instruction, state: StageState, ctx: PlatformContext, 
   const chown = flagValue(i, 'chown');
   if (chown === undefined) return { uid: 0, gid: 0 };
   // Names come from the stage as built so far: files this build added, else the layers.
-  const readStageFile = async (path: string) => {
+  const readStageFile = async (absolute: '/etc/passwd' | '/etc/group') => {
+    const path = absolute.slice(1);
     const added = state.files.get(path);
-    const text = added?.source ? await readFile(added.source, 'utf8').catch(() => undefined) : undefined;
+    const text = added?.source ? await readIdFileAt(added.source, absolute) : undefined;
     if (text !== undefined) return text;
     return ctx.readOnce(state, `file ${path}`, () => fileFromLayers(ctx.layout, state.layers, path));
   };
-  const owner = await resolveOwner(sub(chown), readStageFile);
+  const owner = await lookupOwner(sub(chown), readStageFile);
   if (typeof owner === 'string') throw badDockerfile(ctx.file, i.line, owner);
   return owner;
 }

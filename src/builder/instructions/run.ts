@@ -15,6 +15,7 @@ import { writeLayer, type LayerEntry } from '../../layer/writer.js';
 import { formatPlatform, type Platform } from '../../platform/platform.js';
 import { badDockerfile, execForm, type Instruction } from '../dockerfile.js';
 import { PLATFORM_ARGS } from './metadata.js';
+import { resolveUser } from '../passwd.js';
 import type { PlatformContext, StageState } from '../stage.js';
 import type { Mount, NetworkMode } from '../executor/executor.js';
 import { cachedLayerByKey, type CachedLayer } from '../layer-cache.js';
@@ -200,6 +201,10 @@ interface StepInput {
 async function runStep(i: Instruction, state: StageState, ctx: PlatformContext, input: StepInput): Promise<{ layer: CachedLayer; entries: readonly LayerEntry[] }> {
   const { command, plan, platform } = input;
   const root = await stageRoot(state, ctx);
+  // USER is checked against the image here, so a value that names no identity is an error on this line.
+  await resolveUser(root, state.user ?? '').catch((error: unknown) => {
+    throw error instanceof PolyarchError && (error.code === 'NOT_FOUND' || error.code === 'USAGE') ? badDockerfile(ctx.file, i.line, error.message) : error;
+  });
   const cwd = state.workdir;
   await ensureWorkdir(root, cwd);
   const prepared = await plan.prepare();
@@ -215,7 +220,7 @@ async function runStep(i: Instruction, state: StageState, ctx: PlatformContext, 
       const shown = tail.length > 0 ? `: ${tail}` : '';
       throw new PolyarchError('STEP_FAILED', `${ctx.file}:${i.line}: [${formatPlatform(platform)}] RUN ${i.text} exited with code ${result.exitCode}${shown}`);
     }
-    const changes = await diffTree(before, { recorded: state.root!.recorded, ...ctx.io });
+    const changes = await diffTree(before, { recorded: state.root!.recorded, ...(result.mapOwner ? { mapOwner: result.mapOwner } : {}), ...ctx.io });
     const temp = tempPathIn(ctx.layout.dir, 'layer');
     try {
       const written = await writeLayer(changes.entries, { file: temp, mtime: ctx.created, compression: ctx.compression });

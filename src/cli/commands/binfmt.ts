@@ -18,6 +18,7 @@ function platformsArg(value: string): readonly Platform[] | 'all' {
 
 function statusText(s: EmulationStatus): string {
   if (s.status === 'emulated') return `emulated via ${s.handler?.name ?? '?'}`;
+  if (s.status === 'broken') return `broken: ${s.reason ?? s.handler?.name ?? '?'}`;
   return s.status;
 }
 
@@ -27,9 +28,10 @@ export function registerBinfmt(program: Command, context: CliContext): void {
     .description('show which platforms this machine runs (natively or through qemu-user handlers in binfmt_misc); register or remove the handlers (root)')
     .option('--install [platforms]', 'register qemu-user handlers with the F flag for these platforms (comma-separated, default all)')
     .option('--uninstall <platforms>', 'remove the handlers for these platforms (comma-separated, or all)')
-    .action(async (flags: { install?: string | true; uninstall?: string }, command: Command) => {
+    .option('--proc-root <dir>', "where procfs is mounted (default /proc), e.g. a host's procfs seen from a container")
+    .action(async (flags: { install?: string | true; uninstall?: string; procRoot?: string }, command: Command) => {
       const globals = globalsOf(command);
-      const options = { signal: context.signal };
+      const options = { signal: context.signal, ...(flags.procRoot !== undefined ? { procRoot: flags.procRoot } : {}) };
       if (flags.uninstall !== undefined) {
         for (const result of await uninstallEmulation(platformsArg(flags.uninstall), options)) {
           const name = formatPlatform(result.platform);
@@ -53,6 +55,7 @@ export function registerBinfmt(program: Command, context: CliContext): void {
               status: s.status,
               kernel: s.kernel,
               ...(s.handler ? { handler: s.handler.name, interpreter: s.handler.interpreter, flags: s.handler.flags, fixBinary: s.handler.fixBinary } : {}),
+              ...(s.reason !== undefined ? { reason: s.reason } : {}),
             })),
           },
           context.stdout,

@@ -1,0 +1,121 @@
+// polyarch run and polyarch build with RUN started by an ordinary user (an unused uid, through
+// setpriv): the step runs in bubblewrap's own user namespace, root inside (or its USER) mapped
+// onto the caller, and each RUN layer records the step's own user as the owner of what it made,
+// not the caller's uid. Subordinate ids are not used: a line in /etc/subuid changes nothing. The
+// same build run by root gives the same owners (root steps as root, USER steps as that user).
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { chmod, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { storeBaseIndex } from '../helpers/base-images.js';
+import { copyBusyboxRoot } from '../helpers/busybox.js';
+import { CLI_PATH } from '../helpers/run-cli.js';
+import { tempDir } from '../helpers/temp-dir.js';
+
+/** A uid and gid no account on this machine uses. */
+const CALLER = 4242;
+
+describe('an ordinary user runs steps', { timeout: 300_000 }, () => {
+  let dir: { path: string; remove: () => Promise<void> };
+  let home = '';
+
+  before(async () => {
+    dir = await tempDir('polyarch-unprivileged-');
+    await chmod(dir.path, 0o755);
+    const root = await copyBusyboxRoot('amd64', join(dir.path, 'busybox'));
+    await storeBaseIndex(`oci:${join(dir.path, 'layout')}:img`, [{ platform: 'linux/amd64', dir: root }], {
+      config: { Env: ['PATH=/bin'], Cmd: ['sh', '-c', 'id -u; touch /x && echo wrote'] },
+    });
+    home = join(dir.path, 'home');
+    await mkdir(home);
+    spawnSync('chown', ['-R', `${CALLER}:${CALLER}`, dir.path]);
+  });
+  after(async () => dir.remove());
+
+  /** The CLI as the ordinary user, with its own home, cache and temporary directory. */
+  function asCaller(args: readonly string[]): { code: number | null; stdout: string; stderr: string } {
+    const result = spawnSync(
+      'setpriv',
+      [`--reuid=${CALLER}`, `--regid=${CALLER}`, '--clear-groups', 'env', `HOME=${home}`, `XDG_CACHE_HOME=${join(home, 'cache')}`, `TMPDIR=${home}`, process.execPath, CLI_PATH, ...args],
+      { encoding: 'utf8', cwd: dir.path },
+    );
+    return { code: result.status, stdout: result.stdout, stderr: result.stderr };
+  }
+
+  /** The CLI as root (the test's own user), with a cache of its own. */
+  function asRootCli(args: readonly string[]): { code: number | null; stdout: string; stderr: string } {
+    const result = spawnSync(process.execPath, [CLI_PATH, ...args], { encoding: 'utf8', env: { ...process.env, XDG_CACHE_HOME: join(dir.path, 'root-cache') } });
+    return { code: result.status, stdout: result.stdout, stderr: result.stderr };
+  }
+
+  /** `path uid:gid` for every entry of each layer of the image in an oci layout. */
+  async function layerOwners(layout: string): Promise<Map<string, string>[]> {
+    const index = JSON.parse(await readFile(join(layout, 'index.json'), 'utf8')) as { manifests: { digest: string }[] };
+    const blob = async (digest: string) => readFile(join(layout, 'blobs', ...digest.split(':')));
+    let manifest = JSON.parse((await blob(index.manifests[0]!.digest)).toString()) as { manifests?: { digest: string }[]; layers?: { digest: string }[] };
+    if (manifest.manifests) manifest = JSON.parse((await blob(manifest.manifests[0]!.digest)).toString()) as typeof manifest;
+    return (manifest.layers ?? []).map((layer) => {
+      const listing = spawnSync('tar', ['-tvz', '--numeric-owner', '-f', join(layout, 'blobs', ...layer.digest.split(':'))], { encoding: 'utf8' }).stdout;
+      const owners = new Map<string, string>();
+      for (const line of listing.trim().split('\n')) {
+        const fields = line.trim().split(/\s+/);
+        owners.set((fields[5] ?? '').replace(/^\.\//, '').replace(/\/$/, ''), fields[1]?.replace('/', ':') ?? '');
+      }
+      return owners;
+    });
+  }
+
+  test('polyarch run: the command is root inside, and nothing is left behind', async () => {
+    assert.notEqual(process.getuid?.(), CALLER);
+    const out = asCaller(['run', `oci:${join(dir.path, 'layout')}:img`]);
+    assert.equal(out.code, 0, out.stderr);
+    assert.equal(out.stdout, '0\nwrote\n');
+    assert.equal(spawnSync('ls', ['-A', home], { encoding: 'utf8' }).stdout, '', 'no temporary root is left');
+  });
+
+  for (const withSubordinateIds of [false, true]) {
+    test(`polyarch build with RUN: layers record the step's user, never the caller's uid (${withSubordinateIds ? 'with' : 'without'} an /etc/subuid line)`, async () => {
+      const saved = new Map<string, string | undefined>();
+      if (withSubordinateIds) {
+        for (const file of ['/etc/subuid', '/etc/subgid']) {
+          saved.set(file, await readFile(file, 'utf8').catch(() => undefined));
+          await writeFile(file, `${saved.get(file) ?? ''}${CALLER}:${CALLER * 100}:65536\n`);
+        }
+      }
+      try {
+        await buildAndCheck(withSubordinateIds ? 'sub' : 'plain');
+      } finally {
+        // The machine's files exactly as they were.
+        for (const [file, text] of saved) {
+          if (text === undefined) await rm(file, { force: true });
+          else await writeFile(file, text);
+        }
+      }
+    });
+  }
+
+  test('the same build run by root: the USER step\'s files are 1000:1000 in its layer too', async () => {
+    await buildAndCheck('root', true);
+  });
+
+  async function buildAndCheck(name: string, asRoot = false): Promise<void> {
+    const ctx = join(dir.path, `ctx-${name}`);
+    await mkdir(ctx);
+    await writeFile(
+      join(ctx, 'Dockerfile'),
+      `FROM oci:${join(dir.path, 'layout')}:img\nRUN touch /made && id -u > /root-id\nUSER app\nRUN touch /home/app/mine && id -u > /home/app/app-id\n`,
+    );
+    spawnSync('chown', ['-R', `${CALLER}:${CALLER}`, ctx]);
+    const args = ['build', '--platform', 'linux/amd64', '-o', `oci:${join(dir.path, `out-${name}`)}:1`, ctx];
+    const out = asRoot ? asRootCli(args) : asCaller(args);
+    assert.equal(out.code, 0, out.stderr);
+    const layers = await layerOwners(join(dir.path, `out-${name}`));
+    assert.equal(layers.length, 3);
+    assert.equal(layers[1]?.get('made'), '0:0');
+    assert.equal(layers[1]?.get('root-id'), '0:0');
+    assert.equal(layers[2]?.get('home/app/mine'), '1000:1000');
+    assert.equal(layers[2]?.get('home/app/app-id'), '1000:1000');
+    for (const layer of layers) for (const [path, owner] of layer) assert.ok(!owner.includes(String(CALLER)), `${path} ${owner}`);
+  }
+});
