@@ -19,8 +19,10 @@ export interface DiffNotice {
 export interface TreeChanges {
   /** Sorted in tar order (writer.ts's tarPathOf); every entry's parent directories included. */
   readonly entries: readonly LayerEntry[];
-  /** Devices, fifos and sockets left out; names that could not be read. */
+  /** Devices and sockets left out; names that could not be read. */
   readonly notices: readonly DiffNotice[];
+  /** The paths of the devices and sockets left out (each also has a notice). */
+  readonly skipped: readonly string[];
 }
 
 /** Mode and owner the layer should record for a path, where the disk may not keep them. */
@@ -69,7 +71,8 @@ function directoryChanged(a: SnapshotEntry, b: SnapshotEntry): boolean {
   return a.mode !== b.mode || a.uid !== b.uid || a.gid !== b.gid;
 }
 
-const KEPT_TYPES: ReadonlySet<NodeType> = new Set(['file', 'directory', 'symlink']);
+/** What a layer can hold; devices and sockets are left out with a notice (a socket means nothing without its process; a device node is the runtime's to make). */
+const KEPT_TYPES: ReadonlySet<NodeType> = new Set(['file', 'directory', 'symlink', 'fifo']);
 
 /** The changes from `before` to `after`, two snapshots of the same tree. */
 export function diffSnapshots(before: Snapshot, after: Snapshot, options: Omit<DiffOptions, 'signal'> = {}): TreeChanges {
@@ -122,6 +125,7 @@ export function diffSnapshots(before: Snapshot, after: Snapshot, options: Omit<D
     const owner = facts(path, now);
     if (now.type === 'directory') entries.push({ path, type: 'directory', ...owner });
     else if (now.type === 'symlink') entries.push({ path, type: 'symlink', linkname: now.linkname ?? '', ...owner });
+    else if (now.type === 'fifo') entries.push({ path, type: 'fifo', ...owner });
     else {
       const inode = `${now.dev}:${now.ino}`;
       const first = now.nlink > 1 ? firstOfInode.get(inode) : undefined;
@@ -145,7 +149,8 @@ export function diffSnapshots(before: Snapshot, after: Snapshot, options: Omit<D
     }
   }
   entries.sort((a, b) => comparePaths(tarPathOf(a), tarPathOf(b)));
-  return { entries, notices };
+  const skipped = notices.filter((n) => n.type !== 'unreadable').map((n) => n.path);
+  return { entries, notices, skipped };
 }
 
 function ownerOf(path: string, now: SnapshotEntry, was: SnapshotEntry | undefined, options: Omit<DiffOptions, 'signal'>): RecordedOwner {

@@ -6,7 +6,9 @@
 // component is never followed when writing or deleting: a link there is replaced or removed, never
 // written through. This is the one place that turns tar entries into files.
 import { chmod, lchown, lstat, link, mkdir, open, readdir, realpath, rm, symlink } from 'node:fs/promises';
+import { execFile } from 'node:child_process';
 import { join, posix, relative } from 'node:path';
+import { promisify } from 'node:util';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { extract, type Header } from 'tar-stream';
@@ -27,6 +29,7 @@ export interface ApplyLayerOptions {
   readonly signal?: AbortSignal;
 }
 
+const execFileAsync = promisify(execFile);
 const WHITEOUT = '.wh.';
 const OPAQUE = '.wh..wh..opq';
 /** File-system errors that mean the layer's entries contradict each other or the tree (a file used as a directory, a loop). */
@@ -133,6 +136,17 @@ async function writeEntryFile(target: string, header: Header, stream: Readable):
   await pipeline(stream, handle.createWriteStream());
 }
 
+/**
+ * A named pipe at `target` (Node has no mkfifo call; pipes are rare in images, so one short-lived
+ * process each). mkfifo fails on anything already there, a dangling link included: it never
+ * makes the pipe where a link points.
+ */
+async function makeFifo(state: Apply, name: string, target: string, mode: number): Promise<void> {
+  await execFileAsync('mkfifo', ['-m', mode.toString(8), '--', target]).catch((error: NodeJS.ErrnoException) => {
+    throw new RefusedEntry(state, name, `is a named pipe that could not be made (${error.code === 'ENOENT' ? 'mkfifo, from coreutils, is not installed' : 'mkfifo failed'})`);
+  });
+}
+
 async function applyEntry(state: Apply, header: Header, stream: Readable): Promise<void> {
   const name = header.name;
   const rel = entryPath(name);
@@ -167,8 +181,8 @@ async function applyEntry(state: Apply, header: Header, stream: Readable): Promi
       throw new RefusedEntry(state, name, `is a hard link to ${JSON.stringify(header.linkname ?? '')}, which is not a file in the layer's filesystem`);
     }
     if (source === target) return void stream.resume();
-  } else if (!['directory', 'file', 'contiguous-file', 'symlink'].includes(type) || (type === 'symlink' && !header.linkname)) {
-    return void stream.resume(); // devices and fifos: not needed for a filesystem export
+  } else if (!['directory', 'file', 'contiguous-file', 'symlink', 'fifo'].includes(type) || (type === 'symlink' && !header.linkname)) {
+    return void stream.resume(); // devices: the runtime makes its own /dev, and only root could make them
   }
   if (!state.knownDirs.has(parent)) {
     await mkdir(parent, { recursive: true });
@@ -193,6 +207,9 @@ async function applyEntry(state: Apply, header: Header, stream: Readable): Promi
   } else if (type === 'link') {
     stream.resume();
     await link(source as string, target);
+  } else if (type === 'fifo') {
+    stream.resume();
+    await makeFifo(state, name, target, facts.mode & 0o777);
   } else {
     await writeEntryFile(target, header, stream);
   }

@@ -18,8 +18,9 @@ export interface LayerEntry {
    * 'link': a hard link to the entry `linkname` names, which this layer holds too (written earlier:
    * its path sorts first). 'whiteout': `path` was deleted (written as `dir/.wh.name`). 'opaque': the
    * directory `path` hides everything lower layers put in it (written as `path/.wh..wh..opq`).
+   * 'fifo': a named pipe (tar type 6), no content.
    */
-  readonly type: 'file' | 'directory' | 'symlink' | 'link' | 'whiteout' | 'opaque';
+  readonly type: 'file' | 'directory' | 'symlink' | 'link' | 'fifo' | 'whiteout' | 'opaque';
   /** For files: where the bytes come from on disk. */
   readonly source?: string;
   readonly size?: number;
@@ -102,6 +103,10 @@ export async function writeLayer(entries: readonly LayerEntry[], options: { file
       }
       if (entry.type === 'symlink' || entry.type === 'link') {
         tar.entry({ ...header, type: entry.type, linkname: entry.linkname ?? '' });
+        continue;
+      }
+      if (entry.type === 'fifo') {
+        tar.entry({ ...header, type: 'fifo' });
         continue;
       }
       if (entry.type === 'whiteout' || entry.type === 'opaque') {

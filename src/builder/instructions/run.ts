@@ -1,12 +1,11 @@
 // RUN: the step runs in the stage's filesystem (made on disk at the stage's first RUN, from its
 // layers), and what it changed there becomes one layer. Shell and exec forms, SHELL, ENV/ARG,
 // WORKDIR and USER apply; mounts, network and security flags are not supported yet.
-import { mkdir, rm } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import { ensureWorkdir, withDefaultEnv } from '../executor/executor.js';
 import { Writable } from 'node:stream';
 import { PolyarchError } from '../../errors/polyarch-error.js';
 import { tempPathIn } from '../../internal/temp-path.js';
-import { applyLayer, applyRecordedFacts, type RecordedFacts } from '../../layer/extract.js';
 import { snapshotTree } from '../../layer/snapshot.js';
 import { diffTree } from '../../layer/diff.js';
 import { writeLayer } from '../../layer/writer.js';
@@ -14,32 +13,11 @@ import { formatPlatform, type Platform } from '../../platform/platform.js';
 import { badDockerfile, execForm, type Instruction } from '../dockerfile.js';
 import { PLATFORM_ARGS } from './metadata.js';
 import type { PlatformContext, StageState } from '../stage.js';
+import { stageRoot } from '../stage-root.js';
 
 /** Lines of a failed step's output the error shows. */
 const TAIL_LINES = 5;
 const UNSUPPORTED_FLAGS = ['mount', 'network', 'security'];
-
-/**
- * The stage's filesystem on disk, with every layer the stage has so far applied: made at its first
- * RUN, then brought up to date with the layers added since (COPY) before each later one.
- */
-async function stageRoot(state: StageState, ctx: PlatformContext): Promise<string> {
-  if (!state.root) {
-    const dir = tempPathIn(ctx.layout.dir, 'stage');
-    ctx.addScratch(dir);
-    await mkdir(dir, { recursive: true });
-    state.root = { dir, recorded: new Map(), applied: 0 };
-  }
-  const root = state.root;
-  for (; root.applied < state.layers.length; root.applied++) {
-    const layer = state.layers[root.applied]!;
-    const record: RecordedFacts = new Map();
-    await applyLayer(root.dir, await ctx.layout.openBlob(layer), { mediaType: layer.mediaType, source: layer.digest, record, ...ctx.io });
-    await applyRecordedFacts(root.dir, record);
-    for (const [k, v] of record) root.recorded.set(k, v);
-  }
-  return root.dir;
-}
 
 /** Keeps the last lines written to it. */
 class Tail extends Writable {
