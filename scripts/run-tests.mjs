@@ -16,6 +16,7 @@ const REQUIRED_PROGRAMS = [
   { program: 'bwrap', pkg: 'bubblewrap' },
   { program: 'qemu-aarch64-static', pkg: 'qemu-user-static' },
   { program: 'update-binfmts', pkg: 'binfmt-support' },
+  { program: 'getfattr', pkg: 'attr' },
 ];
 
 const missing = REQUIRED_PROGRAMS.filter(({ program }) => spawnSync('sh', ['-c', `command -v ${program}`]).status !== 0);

@@ -8,6 +8,7 @@
 import { join, posix } from 'node:path';
 import { comparePaths, tarPathOf, type LayerEntry } from './writer.js';
 import { snapshotTree, type NodeType, type Snapshot, type SnapshotEntry } from './snapshot.js';
+import { readXattrs } from './xattrs.js';
 
 /** A path the layer cannot hold, and why. */
 export interface DiffNotice {
@@ -164,8 +165,17 @@ function ownerOf(path: string, now: SnapshotEntry, was: SnapshotEntry | undefine
   };
 }
 
-/** The changes made to `before.root` since `before` was taken (same exclusions). */
+/**
+ * The changes made to `before.root` since `before` was taken (same exclusions), with the kept
+ * extended attributes (xattrs.ts) of the files and directories the layer holds: a change to
+ * attributes alone moves a file's ctime, so it is among them.
+ */
 export async function diffTree(before: Snapshot, options: DiffOptions = {}): Promise<TreeChanges> {
-  const after = await snapshotTree(before.root, { exclude: before.exclude, ...(options.signal ? { signal: options.signal } : {}) });
-  return diffSnapshots(before, after, options);
+  const io = options.signal ? { signal: options.signal } : {};
+  const after = await snapshotTree(before.root, { exclude: before.exclude, ...io });
+  const changes = diffSnapshots(before, after, options);
+  const holders = changes.entries.filter((e) => e.type === 'file' || e.type === 'directory').map((e) => join(after.root, e.path));
+  const found = holders.length > 0 ? await readXattrs(holders, io) : new Map();
+  if (found.size === 0) return changes;
+  return { ...changes, entries: changes.entries.map((e) => (found.has(join(after.root, e.path)) && (e.type === 'file' || e.type === 'directory') ? { ...e, xattrs: found.get(join(after.root, e.path))! } : e)) };
 }

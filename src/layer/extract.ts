@@ -15,9 +15,15 @@ import { extract, type Header } from 'tar-stream';
 import { PolyarchError } from '../errors/polyarch-error.js';
 import { LinkLoopError, resolveInRoot } from '../internal/contained-path.js';
 import { decompressor } from './compression.js';
+import { XattrObserver, type Xattrs } from './pax.js';
+import { isKeptXattr, writeXattrs } from './xattrs.js';
 
-/** Mode and owner of each path a layer wrote (relative to the root), as its tar header gave them: the disk may not keep them. */
-export type RecordedFacts = Map<string, { readonly mode: number; readonly uid: number; readonly gid: number }>;
+/**
+ * Mode and owner of each path a layer wrote (relative to the root), as its tar header gave them:
+ * the disk may not keep them. Also the extended attributes the layer gave a file or directory
+ * (the kinds xattrs.ts keeps), set with the owners: a chown clears a file capability.
+ */
+export type RecordedFacts = Map<string, { readonly mode: number; readonly uid: number; readonly gid: number; readonly xattrs?: Xattrs }>;
 
 export interface ApplyLayerOptions {
   /** The layer's media type, which says how it is compressed (a plain tar: MediaType.OciLayer). */
@@ -147,7 +153,13 @@ async function makeFifo(state: Apply, name: string, target: string, mode: number
   });
 }
 
-async function applyEntry(state: Apply, header: Header, stream: Readable): Promise<void> {
+/** The attributes of an entry that layers carry, or none. */
+function keptXattrs(all: Xattrs): Xattrs | undefined {
+  const kept = new Map([...all].filter(([name]) => isKeptXattr(name)));
+  return kept.size > 0 ? kept : undefined;
+}
+
+async function applyEntry(state: Apply, header: Header, stream: Readable, paxXattrs: Xattrs): Promise<void> {
   const name = header.name;
   const rel = entryPath(name);
   if (rel === undefined) throw new RefusedEntry(state, name, 'points outside the filesystem');
@@ -156,7 +168,8 @@ async function applyEntry(state: Apply, header: Header, stream: Readable): Promi
     return applyWhiteout(state, name, rel);
   }
   const type = header.type ?? 'file';
-  const facts = { mode: (header.mode ?? 0o644) & 0o7777, uid: header.uid ?? 0, gid: header.gid ?? 0 };
+  const xattrs = type === 'file' || type === 'contiguous-file' || type === 'directory' ? keptXattrs(paxXattrs) : undefined;
+  const facts = { mode: (header.mode ?? 0o644) & 0o7777, uid: header.uid ?? 0, gid: header.gid ?? 0, ...(xattrs ? { xattrs } : {}) };
   if (rel === '') {
     stream.resume();
     if (type !== 'directory') throw new RefusedEntry(state, name, 'would replace the root of the filesystem');
@@ -233,13 +246,15 @@ function entryError(state: Apply, name: string, error: unknown): unknown {
 export async function applyLayer(root: string, content: Readable, options: ApplyLayerOptions): Promise<void> {
   const state: Apply = { root: await realpath(root), what: options.source ? `layer ${options.source}` : 'layer', record: options.record, made: new Set(), dirs: new Map(), knownDirs: new Set() };
   const tar = extract();
+  // Extended attributes come from the raw pax records, read on the way to tar-stream.
+  const pax = new XattrObserver();
   tar.on('entry', (header, stream, next) => {
-    applyEntry(state, header, stream as unknown as Readable).then(
+    applyEntry(state, header, stream as unknown as Readable, pax.next()).then(
       () => next(),
       (error: unknown) => tar.destroy(entryError(state, header.name, error) as Error),
     );
   });
-  await pipeline(content, decompressor(options.source ? { mediaType: options.mediaType, digest: options.source } : options), tar, ...(options.signal ? [{ signal: options.signal }] : []));
+  await pipeline(content, decompressor(options.source ? { mediaType: options.mediaType, digest: options.source } : options), pax, tar, ...(options.signal ? [{ signal: options.signal }] : []));
 }
 
 /**
@@ -248,8 +263,9 @@ export async function applyLayer(root: string, content: Readable, options: Apply
  * is resolved inside the root again: a later layer may have turned one of its parents into a link.
  * Owners need root; otherwise only modes are set.
  */
-export async function applyRecordedFacts(root: string, record: RecordedFacts): Promise<void> {
+export async function applyRecordedFacts(root: string, record: RecordedFacts, options: { readonly signal?: AbortSignal } = {}): Promise<void> {
   const asRoot = process.getuid?.() === 0;
+  const xattrs = new Map<string, Xattrs>();
   for (const [path, facts] of record) {
     if (path === '') continue;
     const host = await resolveInRoot(root, path, { followFinal: false }).catch(() => undefined);
@@ -257,5 +273,8 @@ export async function applyRecordedFacts(root: string, record: RecordedFacts): P
     if (host === undefined || !s) continue;
     if (asRoot) await lchown(host, facts.uid, facts.gid);
     if (!s.isSymbolicLink()) await chmod(host, facts.mode); // after chown, which clears setuid
+    if (facts.xattrs && (s.isFile() || s.isDirectory())) xattrs.set(host, facts.xattrs);
   }
+  // After the owners: a chown clears a file capability. One process for the whole layer.
+  if (xattrs.size > 0) await writeXattrs(xattrs, options);
 }

@@ -30,7 +30,7 @@ export async function materializeLayers<L extends LayerToApply>(root: string, la
     options.signal?.throwIfAborted();
     const record: RecordedFacts = new Map();
     await applyLayer(dir, await open(layer), { mediaType: layer.mediaType, source: layer.digest, record, ...(options.signal ? { signal: options.signal } : {}) });
-    await applyRecordedFacts(dir, record);
+    await applyRecordedFacts(dir, record, options.signal ? { signal: options.signal } : {});
     for (const [path, facts] of record) recorded.set(path, facts);
   }
   return recorded;

@@ -1,7 +1,8 @@
 // What a directory tree holds, path by path, as lstat sees it: taken before a build step runs and
 // compared with the tree afterwards (diff.ts) to find what the step changed. Links are never
 // followed (a symlink is recorded as a link, its target as text), so a tree a hostile base image
-// made cannot lead the walk outside it. Extended attributes are not read: Node has no call for them.
+// made cannot lead the walk outside it. Extended attributes are read afterwards, for the changed
+// paths only (diff.ts, xattrs.ts).
 import { lstatSync, readdirSync, readlinkSync, type BigIntStats } from 'node:fs';
 import { realpath } from 'node:fs/promises';
 import { join, posix } from 'node:path';

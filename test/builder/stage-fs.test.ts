@@ -20,6 +20,8 @@ import { runCli } from '../helpers/run-cli.js';
 const exec = promisify(execFile);
 const ARCHES: readonly BusyboxArch[] = ['amd64', 'arm64'];
 const PLATFORMS = ARCHES.map((a) => BUSYBOX_ARCHES[a].platform).join(',');
+/** A version 2 file capability: cap_setuid and cap_net_raw, permitted and effective. */
+const CAPABILITY = Buffer.from('0100000280200000000000000000000000000000', 'hex');
 
 interface Layer {
   readonly blob: string;
@@ -198,6 +200,31 @@ describe('stage filesystem', { timeout: 600_000 }, () => {
     const entries = await listing(layers.slice(-1));
     assert.equal(entries.has('whiteout-device'), false);
     assert.equal(await fileText(layers, 'kept'), 'kept\n');
+  });
+
+  test('extended attributes: a base file\'s capability and user attribute reach the stage root and the layer of a step that touches it; trusted ones never', async () => {
+    const root = await copyBusyboxRoot('amd64', join(suite.dir.path, 'xattr-base'));
+    await mkdir(join(root, 'opt'), { recursive: true });
+    await writeFile(join(root, 'opt', 'capped'), 'capped\n');
+    await writeFile(join(root, 'opt', 'noted'), 'noted\n');
+    // cap_setuid,cap_net_raw+ep: a binary value with a byte above 0x7f, as a capability usually has.
+    await exec('setfattr', ['-n', 'security.capability', '-v', `0s${CAPABILITY.toString('base64')}`, join(root, 'opt', 'capped')]);
+    await exec('setfattr', ['-n', 'user.note', '-v', 'hé=llo', join(root, 'opt', 'noted')]);
+    await exec('setfattr', ['-n', 'trusted.secret', '-v', 'host-only', join(root, 'opt', 'noted')]);
+    const tar = join(suite.dir.path, 'xattr-base.tar');
+    await exec('tar', ['--xattrs', '--xattrs-include=*', '--numeric-owner', '-cf', tar, '-C', root, '.']);
+    const image = `${suite.reg.host}/busybox:xattrs`;
+    await storeBaseIndex(image, [{ platform: 'linux/amd64', tar }]);
+    const out = await build('xattrs', `FROM ${image}\nRUN touch /opt/capped /opt/noted && echo new > /opt/new\n`, {}, 'linux/amd64');
+    assert.equal(out.code, 0, out.stderr);
+    const layers = await layersOf(out.layout, 'amd64');
+    const unpacked = join(suite.dir.path, 'xattrs-step-layer');
+    await mkdir(unpacked);
+    await exec('tar', ['--xattrs', '--xattrs-include=*', '-xzf', layers.at(-1)!.blob, '-C', unpacked]);
+    const attrs = async (path: string) => (await exec('getfattr', ['-h', '-d', '-m', '-', '-e', 'hex', '--absolute-names', join(unpacked, path)])).stdout.split('\n').slice(1).filter(Boolean);
+    assert.deepEqual(await attrs('opt/capped'), [`security.capability=0x${CAPABILITY.toString('hex')}`]);
+    assert.deepEqual(await attrs('opt/noted'), [`user.note=0x${Buffer.from('hé=llo').toString('hex')}`], 'user attributes kept, trusted ones never applied');
+    assert.deepEqual(await attrs('opt/new'), []);
   });
 
   test('devices and sockets are left out of a step\'s layer and listed as skipped', async () => {
