@@ -51,8 +51,9 @@ function parentOf(path: string): string {
   return dir === '.' ? '' : dir;
 }
 
+/** The same file, not one made again that got its inode number back (the creation time tells). */
 function sameFile(a: SnapshotEntry, b: SnapshotEntry): boolean {
-  return a.ino === b.ino && a.dev === b.dev;
+  return a.ino === b.ino && a.dev === b.dev && a.birthtimeNs === b.birthtimeNs;
 }
 
 /**
