@@ -23,7 +23,9 @@ import { ensureEmulation } from '../helpers/binfmt.js';
 import { buildSuite } from '../helpers/build-suite.js';
 import { copyBusyboxRoot } from '../helpers/busybox.js';
 import { runCli } from '../helpers/run-cli.js';
-import { tarOf, type TarEntry } from '../helpers/tar.js';
+import { packToBuffer, tarOf, type TarEntry } from '../helpers/tar.js';
+import { tempDir } from '../helpers/temp-dir.js';
+import { materializeLayers } from '../../src/layer/materialize.js';
 
 const exec = promisify(execFile);
 
@@ -184,4 +186,34 @@ describe('stage filesystem: hostile layers and steps stay inside the stage root'
     assert.equal(await readFile(join(out.dest, 'got', 'hl'), 'utf8'), await readFile(join(out.dest, 'got', 'passwd'), 'utf8'));
     assert.match(await readFile(join(out.dest, 'got', 'hl'), 'utf8'), /^root:/);
   });
+});
+
+test('extended attributes from a hostile layer: only user.* and file capabilities, never through a link, never on the host', async () => {
+  const tmp = await tempDir('polyarch-xattr-');
+  try {
+    const root = join(tmp.path, 'root');
+    const host = join(tmp.path, 'host');
+    await mkdir(root);
+    await mkdir(host);
+    await writeFile(join(host, 'f'), 'host file\n');
+    const entry = (tar: Parameters<Parameters<typeof packToBuffer>[0]>[0], header: Record<string, unknown>, body?: string) =>
+      new Promise<void>((resolve, reject) => tar.entry({ mtime: new Date(0), mode: 0o644, ...header } as never, body ?? (undefined as never), (error?: Error | null) => (error ? reject(error) : resolve())));
+    const xattr = (pairs: Record<string, string>) => Object.fromEntries(Object.entries(pairs).map(([k, v]) => [`SCHILY.xattr.${k}`, v]));
+    const layer = await packToBuffer(async (tar) => {
+      await entry(tar, { name: 'a', type: 'file', pax: xattr({ 'user.ok': 'kept', 'trusted.evil': '1', 'security.selinux': 'system_u:object_r:shadow_t:s0', 'system.posix_acl_access': 'x' }) }, 'a\n');
+      // Attributes on a link would be set on what it points to by a careless extractor.
+      await entry(tar, { name: 'l', type: 'symlink', linkname: join(host, 'f'), pax: xattr({ 'user.evil': '1' }) });
+      // A file with attributes, then its directory replaced by a link to the host in the same layer.
+      await entry(tar, { name: 'd/', type: 'directory', mode: 0o755 });
+      await entry(tar, { name: 'd/f', type: 'file', pax: xattr({ 'user.evil': '1' }) }, 'f\n');
+      await entry(tar, { name: 'd', type: 'symlink', linkname: host });
+    });
+    await materializeLayers(root, [{ mediaType: MediaType.OciLayer, digest: 'sha256:hostile' }], async () => Readable.from([layer]));
+    const attrs = async (path: string) => (await exec('getfattr', ['-h', '-d', '-m', '-', '--absolute-names', path])).stdout.split('\n').slice(1).filter(Boolean);
+    assert.deepEqual(await attrs(join(root, 'a')), ['user.ok="kept"']);
+    assert.deepEqual(await attrs(join(host, 'f')), [], 'a host file got attributes');
+    assert.deepEqual(await attrs(host), []);
+  } finally {
+    await tmp.remove();
+  }
 });
