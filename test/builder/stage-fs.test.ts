@@ -225,6 +225,12 @@ describe('stage filesystem', { timeout: 600_000 }, () => {
     assert.deepEqual(await attrs('opt/capped'), [`security.capability=0x${CAPABILITY.toString('hex')}`]);
     assert.deepEqual(await attrs('opt/noted'), [`user.note=0x${Buffer.from('hé=llo').toString('hex')}`], 'user attributes kept, trusted ones never applied');
     assert.deepEqual(await attrs('opt/new'), []);
+    // COPY --from a stage keeps them too.
+    const copied = await build('xattrs-copy', `FROM ${image} AS b\nRUN touch /opt/capped\nFROM scratch\nCOPY --from=b /opt/ /got/\n`, {}, 'linux/amd64');
+    assert.equal(copied.code, 0, copied.stderr);
+    await exec('tar', ['--xattrs', '--xattrs-include=*', '-xzf', (await layersOf(copied.layout, 'amd64')).at(-1)!.blob, '-C', unpacked]);
+    assert.deepEqual(await attrs('got/capped'), [`security.capability=0x${CAPABILITY.toString('hex')}`]);
+    assert.deepEqual(await attrs('got/noted'), [`user.note=0x${Buffer.from('hé=llo').toString('hex')}`]);
   });
 
   test('devices and sockets are left out of a step\'s layer and listed as skipped', async () => {

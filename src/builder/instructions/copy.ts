@@ -11,6 +11,8 @@ import { tempPathIn } from '../../internal/temp-path.js';
 import { MediaType } from '../../mediatype/mediatype.js';
 import { applyLayer, type RecordedFacts } from '../../layer/extract.js';
 import { missingParents, writeLayer, type LayerEntry } from '../../layer/writer.js';
+import { readXattrs } from '../../layer/xattrs.js';
+import type { Xattrs } from '../../layer/pax.js';
 import { badDockerfile, flagValue, flagValues, type Instruction } from '../dockerfile.js';
 import { excludeFilter, type ContextFilter } from '../context-filter.js';
 import { cachedLayer } from '../layer-cache.js';
@@ -59,6 +61,13 @@ async function contextEntries(source: string, dest: string, facts: EntryFacts, k
     if (keep(join(source, name))) out.push(...(await contextEntries(join(source, name), posix.join(dest, name), facts, keep, true)));
   }
   return out;
+}
+
+/** Files from a stage or an image keep their extended attributes (a capability, user.*), as in BuildKit. */
+async function withXattrs(entries: LayerEntry[], io: { signal?: AbortSignal }): Promise<LayerEntry[]> {
+  const files = entries.filter((e) => e.type === 'file' && e.source !== undefined).map((e) => e.source!);
+  const found = files.length > 0 ? await readXattrs(files, io) : new Map<string, Xattrs>();
+  return found.size === 0 ? entries : entries.map((e) => (e.type === 'file' && found.has(e.source!) ? { ...e, xattrs: found.get(e.source!)! } : e));
 }
 
 /** The layer media type that unpacks a local file, when it is a tar archive (ADD's rule), by content. */
@@ -204,7 +213,7 @@ export async function copyInstruction(i: Instruction, state: StageState, ctx: Pl
         const copied = excludeFilter(excludes, isDir ? path : dirname(path));
         if (!copied(path)) continue;
         const target = parents ? posix.join(destAbs, keptParents(from.dir, source.includes('/./') ? source : rooted, named)) : isDir ? destAbs : destIsDir ? posix.join(destAbs, posix.basename(named)) : destAbs;
-        entries.push(...(await contextEntries(path, target.slice(1), recordedFacts(from.dir, from.recorded, chown, mode), copied)));
+        entries.push(...(await withXattrs(await contextEntries(path, target.slice(1), recordedFacts(from.dir, from.recorded, chown, mode), copied), io)));
       }
     }
   } else {
