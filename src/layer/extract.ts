@@ -266,13 +266,26 @@ export async function applyLayer(root: string, content: Readable, options: Apply
 export async function applyRecordedFacts(root: string, record: RecordedFacts, options: { readonly signal?: AbortSignal } = {}): Promise<void> {
   const asRoot = process.getuid?.() === 0;
   const xattrs = new Map<string, Xattrs>();
+  // Only modes and owners change below, never where a path leads: each directory is resolved once.
+  const parents = new Map<string, Promise<string | undefined>>();
+  const parentOf = (dir: string) => {
+    let known = parents.get(dir);
+    if (!known) {
+      known = resolveInRoot(root, dir, { followFinal: true }).catch(() => undefined);
+      parents.set(dir, known);
+    }
+    return known;
+  };
   for (const [path, facts] of record) {
     if (path === '') continue;
-    const host = await resolveInRoot(root, path, { followFinal: false }).catch(() => undefined);
+    const parent = await parentOf(posix.dirname(path));
+    const host = parent === undefined ? undefined : join(parent, posix.basename(path));
     const s = host === undefined ? undefined : await lstat(host).catch(() => undefined);
     if (host === undefined || !s) continue;
-    if (asRoot) await lchown(host, facts.uid, facts.gid);
-    if (!s.isSymbolicLink()) await chmod(host, facts.mode); // after chown, which clears setuid
+    const owned = s.uid === facts.uid && s.gid === facts.gid;
+    if (asRoot && !owned) await lchown(host, facts.uid, facts.gid);
+    // After chown, which clears setuid; a link has no mode of its own.
+    if (!s.isSymbolicLink() && (!owned || (s.mode & 0o7777) !== facts.mode)) await chmod(host, facts.mode);
     if (facts.xattrs && (s.isFile() || s.isDirectory())) xattrs.set(host, facts.xattrs);
   }
   // After the owners: a chown clears a file capability. One process for the whole layer.
