@@ -69,8 +69,13 @@ export class StageState {
 
   /** A new stage on top of this one (`FROM <earlier stage>`): the same image, variables from its Env only. */
   derive(): StageState {
-    return new StageState(this);
+    const child = new StageState(this);
+    child.derivedFrom = this;
+    return child;
   }
+
+  /** The finished stage this one starts from (`FROM <earlier stage>`): its root, if it has one, is copied rather than made again. */
+  derivedFrom?: StageState;
 
   /** The config's environment, `NAME=value` entries. */
   get env(): readonly string[] {

@@ -189,7 +189,7 @@ describe('stage filesystem', { timeout: 600_000 }, () => {
     assert.equal(out.code, 0, out.stderr);
     const layers = await layersOf(out.layout, 'amd64');
     assert.equal((await listing(layers)).get('got/pipe'), 'prw--w---- 0/0');
-    assert.equal(await fileText(layers, 'got/seen'), 'yes\n', 'the derived stage\'s root made the pipe again from the layer');
+    assert.equal(await fileText(layers, 'got/seen'), 'yes\n', 'the derived stage\'s root (a copy of its origin\'s) has the pipe');
   });
 
   test('a device node a step made is left out of its layer; the build goes on', async () => {
