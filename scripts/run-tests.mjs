@@ -18,6 +18,7 @@ const REQUIRED_PROGRAMS = [
   { program: 'update-binfmts', pkg: 'binfmt-support' },
   { program: 'mmdebstrap', pkg: 'mmdebstrap' },
   { program: 'buildah', pkg: 'buildah' },
+  { program: 'getfattr', pkg: 'attr' },
 ];
 
 const missing = REQUIRED_PROGRAMS.filter(({ program }) => spawnSync('sh', ['-c', `command -v ${program}`]).status !== 0);

@@ -1,6 +1,6 @@
 // A stage's FROM on one platform: the image an index names for the platform, pulled into the
 // build cache; and images unpacked into a directory, for COPY --from=<image>.
-import { mkdir } from 'node:fs/promises';
+import { mkdir, realpath } from 'node:fs/promises';
 import type { Platform } from '../platform/platform.js';
 import type { OciLayout } from '../store/oci-layout.js';
 import { PolyarchError } from '../errors/polyarch-error.js';
@@ -15,7 +15,8 @@ import { normalizePlatform } from '../platform/normalize.js';
 import { selectEntry } from '../platform/match.js';
 import { copyImage } from '../ops/copy.js';
 import { referenceOrLatest, toLocation, type withOpener } from '../ops/session.js';
-import { applyLayer, type RecordedFacts } from '../layer/extract.js';
+import type { RecordedFacts } from '../layer/extract.js';
+import { materializeLayers } from '../layer/materialize.js';
 import { touchCachedBlob } from './build-cache.js';
 import { badDockerfile, flagValue, parseDockerfile, type Instruction } from './dockerfile.js';
 import { StageState, type PlatformContext, type Stage, type StageConfig } from './stage.js';
@@ -86,11 +87,11 @@ export class BaseImages {
   async #unpackNow(name: string, want: Platform, line: number): Promise<UnpackedImage> {
     const { layout, io, addScratch } = this.#options;
     const image = await this.pull(name, want, line);
-    const root = tempPathIn(layout.dir, 'from');
-    addScratch(root);
-    await mkdir(root, { recursive: true });
-    const recorded: RecordedFacts = new Map();
-    for (const layer of image.layers) await applyLayer(root, await layout.openBlob(layer), { mediaType: layer.mediaType, source: layer.digest, record: recorded, ...io });
+    const made = tempPathIn(layout.dir, 'from');
+    addScratch(made);
+    await mkdir(made, { recursive: true });
+    const root = await realpath(made);
+    const recorded = await materializeLayers(root, image.layers, (layer) => layout.openBlob(layer), io);
     return { root, recorded };
   }
 }

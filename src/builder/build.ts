@@ -263,6 +263,7 @@ export async function buildImages(contextDir: string, options: BuildOptions): Pr
 async function buildStage(ctx: PlatformContext, index: number): Promise<StageState> {
   const stage = ctx.stages[index]!;
   const state = await stageBase(ctx, index);
+  state.index = index;
   for (const i of [...onbuildTriggers(state, stage, ctx.file), ...stage.body]) await runInstruction(i, state, ctx);
   return state;
 }

@@ -21,7 +21,7 @@ export interface CachedLayer {
 }
 
 function keyOf(entries: readonly LayerEntry[], created: Date, compression: CompressionOptions): string {
-  const facts = entries.map((e) => [e.path, e.type, e.size ?? 0, e.mode, e.uid, e.gid, e.contentKey ?? e.source ?? '', e.contentKey ? 0 : (e.mtimeMs ?? 0), e.linkname ?? '']);
+  const facts = entries.map((e) => [e.path, e.type, e.size ?? 0, e.mode, e.uid, e.gid, e.contentKey ?? e.source ?? '', e.contentKey ? 0 : (e.mtimeMs ?? 0), e.linkname ?? '', ...(e.xattrs ? [[...e.xattrs].map(([name, value]) => `${name}=${value.toString('base64')}`).sort()] : [])]);
   return createHash('sha256').update(JSON.stringify([2, created.toISOString(), compression.kind, effectiveLevel(compression), facts])).digest('hex');
 }
 

@@ -19,7 +19,7 @@ import { detectHostPlatform } from '../platform/host.js';
 import { selectEntry } from '../platform/match.js';
 import { normalizePlatform } from '../platform/normalize.js';
 import { formatPlatform, type Platform } from '../platform/platform.js';
-import { applyLayer, applyRecordedFacts, type RecordedFacts } from '../layer/extract.js';
+import { materializeLayers } from '../layer/materialize.js';
 import { imageEntries } from '../ops/select-platforms.js';
 import { referenceOrLatest, toLocation, withOpener, type ConnectionOptions, type LocationInput } from '../ops/session.js';
 import { requireEmulation, type BinfmtOptions } from './executor/binfmt.js';
@@ -158,11 +158,7 @@ async function runOne(endpoint: Endpoint, target: Target, executor: Executor, op
   try {
     // mkdtemp makes it 0700; an image's / is 0755 unless a layer says otherwise, or a USER could not enter it.
     await chmod(root, 0o755);
-    const recorded: RecordedFacts = new Map();
-    for (const layer of manifest.layers) {
-      await applyLayer(root, await endpoint.openBlob(layer, io), { mediaType: layer.mediaType, source: layer.digest, record: recorded, ...io });
-    }
-    await applyRecordedFacts(root, recorded);
+    await materializeLayers(root, manifest.layers, (layer) => endpoint.openBlob(layer, io), io);
     await ensureWorkdir(root, cwd);
     const stdout = capture ? new Capture() : (options.stdout ?? process.stdout);
     const stderr = capture ? new Capture() : (options.stderr ?? process.stderr);

@@ -28,7 +28,6 @@ export interface StageStart {
   readonly layers: readonly Descriptor[];
   readonly diffIds: readonly string[];
   readonly history: readonly Record<string, unknown>[];
-  readonly files?: ReadonlyMap<string, LayerEntry>;
 }
 
 const DEFAULT_SHELL: readonly string[] = ['/bin/sh', '-c'];
@@ -39,18 +38,15 @@ export class StageState {
   readonly layers: Descriptor[];
   readonly diffIds: string[];
   readonly history: Record<string, unknown>[];
-  /**
-   * The stage's filesystem as far as the build knows it: the entries this build added (by
-   * image path), which `COPY --from=<stage>` reads. Base layers are not in it.
-   */
-  readonly files: Map<string, LayerEntry>;
+  /** Where the stage is in the Dockerfile (set by the build): COPY --from may name only stages before it. */
+  index = -1;
   /** Build-time variables (ARG and ENV) the stage's instructions substitute; a new stage starts from its config's Env. */
   readonly vars = new Map<string, string>();
   /** The shell of shell-form commands (SHELL). */
   shell: readonly string[];
   /**
-   * The stage's filesystem on disk, made at its first RUN (a derived stage makes its own): the
-   * modes and owners its layers recorded, and how many of `layers` it holds.
+   * The stage's filesystem on disk (stage-root.ts), made when first needed (a derived stage makes
+   * its own): the modes and owners its layers give each path, and how many of `layers` it holds.
    */
   root?: { readonly dir: string; readonly recorded: RecordedFacts; applied: number };
 
@@ -59,7 +55,6 @@ export class StageState {
     this.layers = [...start.layers];
     this.diffIds = [...start.diffIds];
     this.history = [...start.history];
-    this.files = new Map(start.files ?? []);
     for (const entry of this.env) {
       const eq = entry.indexOf('=');
       this.vars.set(entry.slice(0, eq), entry.slice(eq + 1));
@@ -74,8 +69,13 @@ export class StageState {
 
   /** A new stage on top of this one (`FROM <earlier stage>`): the same image, variables from its Env only. */
   derive(): StageState {
-    return new StageState(this);
+    const child = new StageState(this);
+    child.derivedFrom = this;
+    return child;
   }
+
+  /** The finished stage this one starts from (`FROM <earlier stage>`): its root, if it has one, is copied rather than made again. */
+  derivedFrom?: StageState;
 
   /** The config's environment, `NAME=value` entries. */
   get env(): readonly string[] {
@@ -126,24 +126,39 @@ export class StageState {
     this.layers.push(layer.descriptor);
     this.diffIds.push(layer.diffId);
     this.note(createdBy, created, false);
-    for (const e of entries) this.#track(e);
+    if (this.root) recordEntries(this.root.recorded, entries);
   }
+}
 
-  /** Keeps `files` what the stage holds: deleted paths leave it, hard links become the file they name. */
-  #track(e: LayerEntry): void {
-    if (e.type === 'whiteout' || e.type === 'opaque') {
-      for (const path of [...this.files.keys()]) {
-        if ((e.type === 'whiteout' && path === e.path) || path.startsWith(`${e.path}/`)) this.files.delete(path);
+/**
+ * Keeps a stage root's recorded facts those of the image once `entries` are in it: a step's layer
+ * is never applied to the root that made it, so its facts are taken from its entries; deleted
+ * paths (and what was below them) are forgotten.
+ */
+function recordEntries(recorded: RecordedFacts, entries: readonly LayerEntry[]): void {
+  const gone = new Set(entries.filter((e) => e.type === 'whiteout').map((e) => e.path));
+  const emptied = new Set(entries.filter((e) => e.type === 'opaque').map((e) => e.path));
+  if (gone.size > 0 || emptied.size > 0) {
+    for (const path of recorded.keys()) {
+      if (gone.has(path)) recorded.delete(path);
+      else {
+        for (let dir = parentPath(path); dir !== undefined; dir = parentPath(dir)) {
+          if (gone.has(dir) || emptied.has(dir)) {
+            recorded.delete(path);
+            break;
+          }
+        }
       }
-      return;
     }
-    if (e.type === 'link') {
-      const target = this.files.get(e.linkname ?? '');
-      if (target) this.files.set(e.path, { ...target, path: e.path });
-      return;
-    }
-    this.files.set(e.path, e);
   }
+  for (const e of entries) {
+    if (e.type !== 'whiteout' && e.type !== 'opaque') recorded.set(e.path, { mode: e.mode, uid: e.uid, gid: e.gid });
+  }
+}
+
+function parentPath(path: string): string | undefined {
+  const slash = path.lastIndexOf('/');
+  return slash < 0 ? undefined : path.slice(0, slash);
 }
 
 /** Build arguments a stage's ARG instructions may take values from. */

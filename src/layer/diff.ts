@@ -8,6 +8,7 @@
 import { join, posix } from 'node:path';
 import { comparePaths, tarPathOf, type LayerEntry } from './writer.js';
 import { snapshotTree, type NodeType, type Snapshot, type SnapshotEntry } from './snapshot.js';
+import { readXattrs } from './xattrs.js';
 
 /** A path the layer cannot hold, and why. */
 export interface DiffNotice {
@@ -19,8 +20,10 @@ export interface DiffNotice {
 export interface TreeChanges {
   /** Sorted in tar order (writer.ts's tarPathOf); every entry's parent directories included. */
   readonly entries: readonly LayerEntry[];
-  /** Devices, fifos and sockets left out; names that could not be read. */
+  /** Devices and sockets left out; names that could not be read. */
   readonly notices: readonly DiffNotice[];
+  /** The paths of the devices and sockets left out (each also has a notice). */
+  readonly skipped: readonly string[];
 }
 
 /** Mode and owner the layer should record for a path, where the disk may not keep them. */
@@ -48,8 +51,9 @@ function parentOf(path: string): string {
   return dir === '.' ? '' : dir;
 }
 
+/** The same file, not one made again that got its inode number back (the creation time tells). */
 function sameFile(a: SnapshotEntry, b: SnapshotEntry): boolean {
-  return a.ino === b.ino && a.dev === b.dev;
+  return a.ino === b.ino && a.dev === b.dev && a.birthtimeNs === b.birthtimeNs;
 }
 
 /**
@@ -69,7 +73,8 @@ function directoryChanged(a: SnapshotEntry, b: SnapshotEntry): boolean {
   return a.mode !== b.mode || a.uid !== b.uid || a.gid !== b.gid;
 }
 
-const KEPT_TYPES: ReadonlySet<NodeType> = new Set(['file', 'directory', 'symlink']);
+/** What a layer can hold; devices and sockets are left out with a notice (a socket means nothing without its process; a device node is the runtime's to make). */
+const KEPT_TYPES: ReadonlySet<NodeType> = new Set(['file', 'directory', 'symlink', 'fifo']);
 
 /** The changes from `before` to `after`, two snapshots of the same tree. */
 export function diffSnapshots(before: Snapshot, after: Snapshot, options: Omit<DiffOptions, 'signal'> = {}): TreeChanges {
@@ -122,6 +127,7 @@ export function diffSnapshots(before: Snapshot, after: Snapshot, options: Omit<D
     const owner = facts(path, now);
     if (now.type === 'directory') entries.push({ path, type: 'directory', ...owner });
     else if (now.type === 'symlink') entries.push({ path, type: 'symlink', linkname: now.linkname ?? '', ...owner });
+    else if (now.type === 'fifo') entries.push({ path, type: 'fifo', ...owner });
     else {
       const inode = `${now.dev}:${now.ino}`;
       const first = now.nlink > 1 ? firstOfInode.get(inode) : undefined;
@@ -145,7 +151,8 @@ export function diffSnapshots(before: Snapshot, after: Snapshot, options: Omit<D
     }
   }
   entries.sort((a, b) => comparePaths(tarPathOf(a), tarPathOf(b)));
-  return { entries, notices };
+  const skipped = notices.filter((n) => n.type !== 'unreadable').map((n) => n.path);
+  return { entries, notices, skipped };
 }
 
 function ownerOf(path: string, now: SnapshotEntry, was: SnapshotEntry | undefined, options: Omit<DiffOptions, 'signal'>): RecordedOwner {
@@ -159,8 +166,17 @@ function ownerOf(path: string, now: SnapshotEntry, was: SnapshotEntry | undefine
   };
 }
 
-/** The changes made to `before.root` since `before` was taken (same exclusions). */
+/**
+ * The changes made to `before.root` since `before` was taken (same exclusions), with the kept
+ * extended attributes (xattrs.ts) of the files and directories the layer holds: a change to
+ * attributes alone moves a file's ctime, so it is among them.
+ */
 export async function diffTree(before: Snapshot, options: DiffOptions = {}): Promise<TreeChanges> {
-  const after = await snapshotTree(before.root, { exclude: before.exclude, ...(options.signal ? { signal: options.signal } : {}) });
-  return diffSnapshots(before, after, options);
+  const io = options.signal ? { signal: options.signal } : {};
+  const after = await snapshotTree(before.root, { exclude: before.exclude, ...io });
+  const changes = diffSnapshots(before, after, options);
+  const holders = changes.entries.filter((e) => e.type === 'file' || e.type === 'directory').map((e) => join(after.root, e.path));
+  const found = holders.length > 0 ? await readXattrs(holders, io) : new Map();
+  if (found.size === 0) return changes;
+  return { ...changes, entries: changes.entries.map((e) => (found.has(join(after.root, e.path)) && (e.type === 'file' || e.type === 'directory') ? { ...e, xattrs: found.get(join(after.root, e.path))! } : e)) };
 }

@@ -5,17 +5,26 @@
 // symlink evaluated relative to it (resolveInRoot: BuildKit's and umoci's rule), and the last
 // component is never followed when writing or deleting: a link there is replaced or removed, never
 // written through. This is the one place that turns tar entries into files.
-import { chmod, lchown, lstat, link, mkdir, open, readdir, realpath, rm, symlink } from 'node:fs/promises';
+import { chmod, lchown, lstat, link, mkdir, readdir, realpath, rm, symlink } from 'node:fs/promises';
+import { execFile } from 'node:child_process';
+import { closeSync, fchmodSync, lstatSync, openSync, writeSync } from 'node:fs';
 import { join, posix, relative } from 'node:path';
+import { promisify } from 'node:util';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { extract, type Header } from 'tar-stream';
 import { PolyarchError } from '../errors/polyarch-error.js';
 import { LinkLoopError, resolveInRoot } from '../internal/contained-path.js';
 import { decompressor } from './compression.js';
+import { XattrObserver, type Xattrs } from './pax.js';
+import { isKeptXattr, writeXattrs } from './xattrs.js';
 
-/** Mode and owner of each path a layer wrote (relative to the root), as its tar header gave them: the disk may not keep them. */
-export type RecordedFacts = Map<string, { readonly mode: number; readonly uid: number; readonly gid: number }>;
+/**
+ * Mode and owner of each path a layer wrote (relative to the root), as its tar header gave them:
+ * the disk may not keep them. Also the extended attributes the layer gave a file or directory
+ * (the kinds xattrs.ts keeps), set with the owners: a chown clears a file capability.
+ */
+export type RecordedFacts = Map<string, { readonly mode: number; readonly uid: number; readonly gid: number; readonly xattrs?: Xattrs }>;
 
 export interface ApplyLayerOptions {
   /** The layer's media type, which says how it is compressed (a plain tar: MediaType.OciLayer). */
@@ -27,6 +36,7 @@ export interface ApplyLayerOptions {
   readonly signal?: AbortSignal;
 }
 
+const execFileAsync = promisify(execFile);
 const WHITEOUT = '.wh.';
 const OPAQUE = '.wh..wh..opq';
 /** File-system errors that mean the layer's entries contradict each other or the tree (a file used as a directory, a loop). */
@@ -81,11 +91,9 @@ function entryPath(name: string): string | undefined {
   return rel === '.' ? '' : rel;
 }
 
+/** Synchronous, as the writes are: one call per entry, not one trip through the thread pool. */
 async function lstatOrUndefined(path: string) {
-  return lstat(path).catch((error: NodeJS.ErrnoException) => {
-    if (error.code === 'ENOENT') return undefined;
-    throw error;
-  });
+  return lstatSync(path, { throwIfNoEntry: false });
 }
 
 /** Removes what lower layers put below `dir`, keeping what this layer made. Never follows a link. */
@@ -120,20 +128,44 @@ async function applyWhiteout(state: Apply, name: string, rel: string): Promise<v
   });
 }
 
+/**
+ * Writes one file's bytes with synchronous calls: an image holds thousands of small files, and a
+ * trip through the thread pool for each open, write and close made extraction many times slower
+ * than tar's on a busy machine. The stream is still consumed chunk by chunk, never held whole.
+ */
 async function writeEntryFile(target: string, header: Header, stream: Readable): Promise<void> {
   const mode = (header.mode ?? 0o644) & 0o777;
   // 'wx' (O_CREAT|O_EXCL) fails on anything already there, a dangling symlink included.
-  const handle = await open(target, 'wx', mode);
+  const fd = openSync(target, 'wx', mode);
   try {
-    await handle.chmod(mode); // the umask does not decide a layer's modes
-  } catch (error) {
-    await handle.close();
-    throw error;
+    fchmodSync(fd, mode); // the umask does not decide a layer's modes
+    for await (const chunk of stream) {
+      const bytes = chunk as Buffer;
+      for (let at = 0; at < bytes.length; ) at += writeSync(fd, bytes, at, bytes.length - at);
+    }
+  } finally {
+    closeSync(fd);
   }
-  await pipeline(stream, handle.createWriteStream());
 }
 
-async function applyEntry(state: Apply, header: Header, stream: Readable): Promise<void> {
+/**
+ * A named pipe at `target` (Node has no mkfifo call; pipes are rare in images, so one short-lived
+ * process each). mkfifo fails on anything already there, a dangling link included: it never
+ * makes the pipe where a link points.
+ */
+async function makeFifo(state: Apply, name: string, target: string, mode: number): Promise<void> {
+  await execFileAsync('mkfifo', ['-m', mode.toString(8), '--', target]).catch((error: NodeJS.ErrnoException) => {
+    throw new RefusedEntry(state, name, `is a named pipe that could not be made (${error.code === 'ENOENT' ? 'mkfifo, from coreutils, is not installed' : 'mkfifo failed'})`);
+  });
+}
+
+/** The attributes of an entry that layers carry, or none. */
+function keptXattrs(all: Xattrs): Xattrs | undefined {
+  const kept = new Map([...all].filter(([name]) => isKeptXattr(name)));
+  return kept.size > 0 ? kept : undefined;
+}
+
+async function applyEntry(state: Apply, header: Header, stream: Readable, paxXattrs: Xattrs): Promise<void> {
   const name = header.name;
   const rel = entryPath(name);
   if (rel === undefined) throw new RefusedEntry(state, name, 'points outside the filesystem');
@@ -142,7 +174,8 @@ async function applyEntry(state: Apply, header: Header, stream: Readable): Promi
     return applyWhiteout(state, name, rel);
   }
   const type = header.type ?? 'file';
-  const facts = { mode: (header.mode ?? 0o644) & 0o7777, uid: header.uid ?? 0, gid: header.gid ?? 0 };
+  const xattrs = type === 'file' || type === 'contiguous-file' || type === 'directory' ? keptXattrs(paxXattrs) : undefined;
+  const facts = { mode: (header.mode ?? 0o644) & 0o7777, uid: header.uid ?? 0, gid: header.gid ?? 0, ...(xattrs ? { xattrs } : {}) };
   if (rel === '') {
     stream.resume();
     if (type !== 'directory') throw new RefusedEntry(state, name, 'would replace the root of the filesystem');
@@ -167,8 +200,8 @@ async function applyEntry(state: Apply, header: Header, stream: Readable): Promi
       throw new RefusedEntry(state, name, `is a hard link to ${JSON.stringify(header.linkname ?? '')}, which is not a file in the layer's filesystem`);
     }
     if (source === target) return void stream.resume();
-  } else if (!['directory', 'file', 'contiguous-file', 'symlink'].includes(type) || (type === 'symlink' && !header.linkname)) {
-    return void stream.resume(); // devices and fifos: not needed for a filesystem export
+  } else if (!['directory', 'file', 'contiguous-file', 'symlink', 'fifo'].includes(type) || (type === 'symlink' && !header.linkname)) {
+    return void stream.resume(); // devices: the runtime makes its own /dev, and only root could make them
   }
   if (!state.knownDirs.has(parent)) {
     await mkdir(parent, { recursive: true });
@@ -193,6 +226,9 @@ async function applyEntry(state: Apply, header: Header, stream: Readable): Promi
   } else if (type === 'link') {
     stream.resume();
     await link(source as string, target);
+  } else if (type === 'fifo') {
+    stream.resume();
+    await makeFifo(state, name, target, facts.mode & 0o777);
   } else {
     await writeEntryFile(target, header, stream);
   }
@@ -216,13 +252,15 @@ function entryError(state: Apply, name: string, error: unknown): unknown {
 export async function applyLayer(root: string, content: Readable, options: ApplyLayerOptions): Promise<void> {
   const state: Apply = { root: await realpath(root), what: options.source ? `layer ${options.source}` : 'layer', record: options.record, made: new Set(), dirs: new Map(), knownDirs: new Set() };
   const tar = extract();
+  // Extended attributes come from the raw pax records, read on the way to tar-stream.
+  const pax = new XattrObserver();
   tar.on('entry', (header, stream, next) => {
-    applyEntry(state, header, stream as unknown as Readable).then(
+    applyEntry(state, header, stream as unknown as Readable, pax.next()).then(
       () => next(),
       (error: unknown) => tar.destroy(entryError(state, header.name, error) as Error),
     );
   });
-  await pipeline(content, decompressor(options.source ? { mediaType: options.mediaType, digest: options.source } : options), tar, ...(options.signal ? [{ signal: options.signal }] : []));
+  await pipeline(content, decompressor(options.source ? { mediaType: options.mediaType, digest: options.source } : options), pax, tar, ...(options.signal ? [{ signal: options.signal }] : []));
 }
 
 /**
@@ -231,14 +269,31 @@ export async function applyLayer(root: string, content: Readable, options: Apply
  * is resolved inside the root again: a later layer may have turned one of its parents into a link.
  * Owners need root; otherwise only modes are set.
  */
-export async function applyRecordedFacts(root: string, record: RecordedFacts): Promise<void> {
+export async function applyRecordedFacts(root: string, record: RecordedFacts, options: { readonly signal?: AbortSignal } = {}): Promise<void> {
   const asRoot = process.getuid?.() === 0;
+  const xattrs = new Map<string, Xattrs>();
+  // Only modes and owners change below, never where a path leads: each directory is resolved once.
+  const parents = new Map<string, Promise<string | undefined>>();
+  const parentOf = (dir: string) => {
+    let known = parents.get(dir);
+    if (!known) {
+      known = resolveInRoot(root, dir, { followFinal: true }).catch(() => undefined);
+      parents.set(dir, known);
+    }
+    return known;
+  };
   for (const [path, facts] of record) {
     if (path === '') continue;
-    const host = await resolveInRoot(root, path, { followFinal: false }).catch(() => undefined);
+    const parent = await parentOf(posix.dirname(path));
+    const host = parent === undefined ? undefined : join(parent, posix.basename(path));
     const s = host === undefined ? undefined : await lstat(host).catch(() => undefined);
     if (host === undefined || !s) continue;
-    if (asRoot) await lchown(host, facts.uid, facts.gid);
-    if (!s.isSymbolicLink()) await chmod(host, facts.mode); // after chown, which clears setuid
+    const owned = s.uid === facts.uid && s.gid === facts.gid;
+    if (asRoot && !owned) await lchown(host, facts.uid, facts.gid);
+    // After chown, which clears setuid; a link has no mode of its own.
+    if (!s.isSymbolicLink() && (!owned || (s.mode & 0o7777) !== facts.mode)) await chmod(host, facts.mode);
+    if (facts.xattrs && (s.isFile() || s.isDirectory())) xattrs.set(host, facts.xattrs);
   }
+  // After the owners: a chown clears a file capability. One process for the whole layer.
+  if (xattrs.size > 0) await writeXattrs(xattrs, options);
 }

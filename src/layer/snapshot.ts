@@ -1,7 +1,8 @@
 // What a directory tree holds, path by path, as lstat sees it: taken before a build step runs and
 // compared with the tree afterwards (diff.ts) to find what the step changed. Links are never
 // followed (a symlink is recorded as a link, its target as text), so a tree a hostile base image
-// made cannot lead the walk outside it. Extended attributes are not read: Node has no call for them.
+// made cannot lead the walk outside it. Extended attributes are read afterwards, for the changed
+// paths only (diff.ts, xattrs.ts).
 import { lstatSync, readdirSync, readlinkSync, type BigIntStats } from 'node:fs';
 import { realpath } from 'node:fs/promises';
 import { join, posix } from 'node:path';
@@ -22,6 +23,11 @@ export interface SnapshotEntry {
   readonly ctimeNs: bigint;
   readonly ino: bigint;
   readonly dev: bigint;
+  /**
+   * Creation time (0 where the file system keeps none): a file removed and made again may get
+   * the same inode number at once, but never the same creation time.
+   */
+  readonly birthtimeNs: bigint;
   /** For symlinks: the target, as written. */
   readonly linkname: string | undefined;
 }
@@ -79,6 +85,7 @@ class Entry implements SnapshotEntry {
     readonly ctimeNs: bigint,
     readonly ino: bigint,
     readonly dev: bigint,
+    readonly birthtimeNs: bigint,
     readonly linkname: string | undefined,
   ) {}
 }
@@ -134,7 +141,7 @@ export async function snapshotTree(root: string, options: SnapshotOptions = {}):
         continue;
       }
       const type = typeOf(stats);
-      entries.set(rel, new Entry(type, Number(stats.mode & 0o7777n), Number(stats.uid), Number(stats.gid), Number(stats.size), Number(stats.nlink), stats.mtimeNs, stats.ctimeNs, stats.ino, stats.dev, linkname));
+      entries.set(rel, new Entry(type, Number(stats.mode & 0o7777n), Number(stats.uid), Number(stats.gid), Number(stats.size), Number(stats.nlink), stats.mtimeNs, stats.ctimeNs, stats.ino, stats.dev, stats.birthtimeNs, linkname));
       if (type === 'directory') directories.push(rel);
     }
   }

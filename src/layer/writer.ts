@@ -10,6 +10,7 @@ import { pack } from 'tar-stream';
 import type { Digest } from '../digest/digest.js';
 import type { Descriptor } from '../image/descriptor.js';
 import { compressor, layerMediaType, DEFAULT_COMPRESSION, type CompressionOptions } from './compression.js';
+import { encodeXattrPax, type Xattrs } from './pax.js';
 
 export interface LayerEntry {
   /** Path inside the image, without a leading slash. */
@@ -18,8 +19,9 @@ export interface LayerEntry {
    * 'link': a hard link to the entry `linkname` names, which this layer holds too (written earlier:
    * its path sorts first). 'whiteout': `path` was deleted (written as `dir/.wh.name`). 'opaque': the
    * directory `path` hides everything lower layers put in it (written as `path/.wh..wh..opq`).
+   * 'fifo': a named pipe (tar type 6), no content.
    */
-  readonly type: 'file' | 'directory' | 'symlink' | 'link' | 'whiteout' | 'opaque';
+  readonly type: 'file' | 'directory' | 'symlink' | 'link' | 'fifo' | 'whiteout' | 'opaque';
   /** For files: where the bytes come from on disk. */
   readonly source?: string;
   readonly size?: number;
@@ -32,6 +34,8 @@ export interface LayerEntry {
   readonly contentKey?: string;
   /** For symlinks: the target. For hard links: the linked entry's path. */
   readonly linkname?: string;
+  /** Extended attributes of a file or directory, written as `SCHILY.xattr.*` pax records. */
+  readonly xattrs?: Xattrs;
 }
 
 export interface WrittenLayer {
@@ -86,6 +90,25 @@ function ordered(entries: readonly LayerEntry[]): [string, LayerEntry][] {
   return [...new Map(entries.map((e) => [tarPathOf(e), e])).entries()].sort(([a], [b]) => comparePaths(a, b));
 }
 
+/** A ustar header of type 'x' (pax extended header) for `data`, then `data` padded to whole blocks. */
+function paxBlocks(data: Buffer, mtime: Date): Buffer {
+  const header = Buffer.alloc(512);
+  const octal = (value: number, at: number, width: number) => header.write(`${value.toString(8).padStart(width - 1, '0')}\0`, at, 'latin1');
+  header.write('PaxHeader', 0, 'latin1');
+  octal(0o644, 100, 8);
+  octal(0, 108, 8);
+  octal(0, 116, 8);
+  octal(data.length, 124, 12);
+  octal(Math.max(0, Math.floor(mtime.getTime() / 1000)), 136, 12);
+  header.write('        ', 148, 'latin1'); // the checksum counts its own field as spaces
+  header.write('x', 156, 'latin1');
+  header.write('ustar\x0000', 257, 'latin1');
+  let sum = 0;
+  for (const byte of header) sum += byte;
+  header.write(`${sum.toString(8).padStart(6, '0')}\0 `, 148, 'latin1');
+  return Buffer.concat([header, data, Buffer.alloc((512 - (data.length % 512)) % 512)]);
+}
+
 /** Writes `entries` (parent directories included: see missingParents) as one compressed layer. */
 export async function writeLayer(entries: readonly LayerEntry[], options: { file: string; mtime: Date; compression?: CompressionOptions }): Promise<WrittenLayer> {
   const tar = pack();
@@ -94,14 +117,32 @@ export async function writeLayer(entries: readonly LayerEntry[], options: { file
   const compression = options.compression ?? DEFAULT_COMPRESSION;
   const done = pipeline(tar, uncompressed, compressor(compression), compressed, createWriteStream(options.file, { flags: 'wx' }));
   try {
+    // Entries without content finish on their own time; a pax header pushed by hand waits for them.
+    let lastVoid: Promise<void> = Promise.resolve();
+    const voidEntry = (header: Parameters<typeof tar.entry>[0]) => {
+      lastVoid = new Promise<void>((resolve, reject) => tar.entry(header, (error) => (error ? reject(error) : resolve())));
+    };
     for (const [name, entry] of ordered(entries)) {
-      const header = { name: entry.type === 'directory' ? `${name}/` : name, mode: entry.mode, uid: entry.uid, gid: entry.gid, mtime: options.mtime };
+      let header = { name: entry.type === 'directory' ? `${name}/` : name, mode: entry.mode, uid: entry.uid, gid: entry.gid, mtime: options.mtime };
+      if (entry.xattrs && entry.xattrs.size > 0 && (entry.type === 'file' || entry.type === 'directory')) {
+        // A pax header of our own, between two entries (tar-stream's would write the values as
+        // UTF-8; a file capability is binary). It names the path too, so the entry goes under a
+        // short stand-in name that tar-stream writes without a second pax header: readers keep
+        // only the last one before an entry.
+        await lastVoid;
+        tar.push(paxBlocks(encodeXattrPax(entry.xattrs, header.name), options.mtime));
+        header = { ...header, name: entry.type === 'directory' ? 'PaxHeader/' : 'PaxHeader' };
+      }
       if (entry.type === 'directory') {
-        tar.entry({ ...header, type: 'directory' });
+        voidEntry({ ...header, type: 'directory' });
         continue;
       }
       if (entry.type === 'symlink' || entry.type === 'link') {
-        tar.entry({ ...header, type: entry.type, linkname: entry.linkname ?? '' });
+        voidEntry({ ...header, type: entry.type, linkname: entry.linkname ?? '' });
+        continue;
+      }
+      if (entry.type === 'fifo') {
+        voidEntry({ ...header, type: 'fifo' });
         continue;
       }
       if (entry.type === 'whiteout' || entry.type === 'opaque') {

@@ -11,14 +11,17 @@ import { tempPathIn } from '../../internal/temp-path.js';
 import { MediaType } from '../../mediatype/mediatype.js';
 import { applyLayer, type RecordedFacts } from '../../layer/extract.js';
 import { missingParents, writeLayer, type LayerEntry } from '../../layer/writer.js';
+import { readXattrs } from '../../layer/xattrs.js';
+import type { Xattrs } from '../../layer/pax.js';
 import { badDockerfile, flagValue, flagValues, type Instruction } from '../dockerfile.js';
 import { excludeFilter, type ContextFilter } from '../context-filter.js';
 import { cachedLayer } from '../layer-cache.js';
 import { isPattern, patternSource } from '../glob.js';
 import { downloadSource, isRemoteSource, remoteFileName } from '../remote-source.js';
-import { lookupOwner, readIdFileAt, type Owner } from '../passwd.js';
+import { lookupOwner, type Owner } from '../passwd.js';
 import { directoriesOf, fileFromLayers } from '../layer-scan.js';
 import type { PlatformContext, StageState } from '../stage.js';
+import { stageFilesystem } from '../stage-root.js';
 
 /** Mode and owner an entry gets, from its source path and the mode on disk. */
 type EntryFacts = (source: string, diskMode: number) => { mode: number; uid: number; gid: number };
@@ -48,6 +51,9 @@ async function contextEntries(source: string, dest: string, facts: EntryFacts, k
   const info = await lstat(source);
   const own = facts(source, info.mode & 0o7777);
   if (info.isSymbolicLink()) return [{ path: dest, type: 'symlink', linkname: await readlink(source), mode: 0o777, uid: own.uid, gid: own.gid }];
+  // A named pipe is copied as one, never opened (that would wait for a writer); sockets and devices are not copied.
+  if (info.isFIFO()) return [{ path: dest, type: 'fifo', ...own }];
+  if (info.isSocket() || info.isCharacterDevice() || info.isBlockDevice()) return [];
   if (!info.isDirectory()) return [{ path: dest, type: 'file', source, size: info.size, ...own, mtimeMs: info.mtimeMs }];
   // A directory inside the source is copied with its mode; the source directory itself is not.
   const out: LayerEntry[] = nested ? [{ path: dest, type: 'directory', ...own }] : [];
@@ -55,6 +61,13 @@ async function contextEntries(source: string, dest: string, facts: EntryFacts, k
     if (keep(join(source, name))) out.push(...(await contextEntries(join(source, name), posix.join(dest, name), facts, keep, true)));
   }
   return out;
+}
+
+/** Files from a stage or an image keep their extended attributes (a capability, user.*), as in BuildKit. */
+async function withXattrs(entries: LayerEntry[], io: { signal?: AbortSignal }): Promise<LayerEntry[]> {
+  const files = entries.filter((e) => e.type === 'file' && e.source !== undefined).map((e) => e.source!);
+  const found = files.length > 0 ? await readXattrs(files, io) : new Map<string, Xattrs>();
+  return found.size === 0 ? entries : entries.map((e) => (e.type === 'file' && found.has(e.source!) ? { ...e, xattrs: found.get(e.source!)! } : e));
 }
 
 /** The layer media type that unpacks a local file, when it is a tar archive (ADD's rule), by content. */
@@ -88,16 +101,19 @@ interface ContextSource {
   readonly named: string;
 }
 
-/** Context paths a COPY source names (globs in any segment), resolved inside the context: never outside it. */
-async function expandSource(context: string, source: string, file: string, line: number, keep: ContextFilter): Promise<ContextSource[]> {
+/**
+ * Paths a COPY source names (globs in any segment) in a build context or a filesystem (`where` says
+ * which, for messages), resolved inside it: never outside it.
+ */
+async function expandSource(context: string, source: string, file: string, line: number, keep: ContextFilter, where = 'the build context'): Promise<ContextSource[]> {
   const full = resolve(context, source.replace(/^\/+/, ''));
-  if (relative(context, full).startsWith('..')) throw badDockerfile(file, line, `COPY source ${JSON.stringify(source)} is outside the build context`);
+  if (relative(context, full).startsWith('..')) throw badDockerfile(file, line, `COPY source ${JSON.stringify(source)} is outside ${where}`);
   // What .dockerignore drops was never sent to the build: neither the name nor what it resolves to may be excluded.
   const present = async (path: string) => keep(path) && (await lstat(path).then(() => true, () => false));
   if (!isPattern(source)) {
     if (!keep(full)) throw badDockerfile(file, line, `COPY source ${JSON.stringify(source)} is excluded by .dockerignore`);
     const path = await followInRoot(context, full, file, line, source);
-    if (!(await present(path))) throw badDockerfile(file, line, `COPY source ${JSON.stringify(source)} not found in the build context`);
+    if (!(await present(path))) throw badDockerfile(file, line, `COPY source ${JSON.stringify(source)} not found in ${where}`);
     return [{ path, named: full }];
   }
   let names = [context];
@@ -121,7 +137,7 @@ async function expandSource(context: string, source: string, file: string, line:
     const path = await followInRoot(context, named, file, line, source);
     if (await present(path)) found.push({ path, named });
   }
-  if (found.length === 0) throw badDockerfile(file, line, `COPY source ${JSON.stringify(source)} matches no file in the build context`);
+  if (found.length === 0) throw badDockerfile(file, line, `COPY source ${JSON.stringify(source)} matches no file in ${where}`);
   return found;
 }
 
@@ -137,14 +153,8 @@ function keptParents(context: string, source: string, path: string): string {
 async function ownerOf(i: Instruction, state: StageState, ctx: PlatformContext, sub: (t: string) => string): Promise<Owner> {
   const chown = flagValue(i, 'chown');
   if (chown === undefined) return { uid: 0, gid: 0 };
-  // Names come from the stage as built so far: files this build added, else the layers.
-  const readStageFile = async (absolute: '/etc/passwd' | '/etc/group') => {
-    const path = absolute.slice(1);
-    const added = state.files.get(path);
-    const text = added?.source ? await readIdFileAt(added.source, absolute) : undefined;
-    if (text !== undefined) return text;
-    return ctx.readOnce(state, `file ${path}`, () => fileFromLayers(ctx.layout, state.layers, path));
-  };
+  // Names come from the stage as built so far: its layers.
+  const readStageFile = (absolute: '/etc/passwd' | '/etc/group') => ctx.readOnce(state, `file ${absolute}`, () => fileFromLayers(ctx.layout, state.layers, absolute.slice(1)));
   const owner = await lookupOwner(sub(chown), readStageFile);
   if (typeof owner === 'string') throw badDockerfile(ctx.file, i.line, owner);
   return owner;
@@ -186,38 +196,25 @@ export async function copyInstruction(i: Instruction, state: StageState, ctx: Pl
   const excludes = flagValues(i, 'exclude');
   const fromFlag = flagValue(i, 'from');
   if (fromFlag !== undefined) {
-    const fromName = sub(fromFlag).toLowerCase();
-    const index = stages.findIndex((s, n) => s.name === fromName || String(n) === fromName);
-    if (index < 0) {
-      // Not a stage: an image, unpacked once per build and platform, then copied from like a context.
-      const { root, recorded } = await ctx.bases.unpack(sub(fromFlag), state.config as Platform, i.line);
-      for (const source of sources) {
-        // `..` stops at the image's root, as inside a container.
-        const named = join(root, posix.resolve('/', source));
-        // The image's links point into the image, as inside a container; never at the host.
-        const path = await followInRoot(root, named, file, i.line, source);
-        const info = await lstat(path).catch(() => undefined);
-        if (!info) throw badDockerfile(file, i.line, `COPY --from=${fromFlag}: ${source} not found in the image`);
-        const copied = excludeFilter(excludes, info.isDirectory() ? path : dirname(path));
+    const fromName = sub(fromFlag);
+    const index = stages.findIndex((s, n) => s.name === fromName.toLowerCase() || String(n) === fromName);
+    if (index >= 0 && index >= state.index && state.index >= 0) {
+      const which = index === state.index ? 'this stage itself' : 'a later stage';
+      throw badDockerfile(file, i.line, `COPY --from=${fromFlag} names ${which}: a stage can copy only from the stages before it`);
+    }
+    // A stage: its whole filesystem, base files included, as its steps left it. Else an image,
+    // unpacked once per build and platform.
+    const from = index >= 0 ? await stageFilesystem(await ctx.buildStage(index), ctx) : await ctx.bases.unpack(fromName, state.config as Platform, i.line).then(({ root, recorded }) => ({ dir: root, recorded }));
+    const where = index >= 0 ? `stage ${fromName}` : `the image ${fromName}`;
+    for (const source of sources) {
+      // `..` stops at the filesystem's root, as inside a container; links are resolved inside it too.
+      const rooted = posix.resolve('/', source);
+      for (const { path, named } of await expandSource(from.dir, rooted, file, i.line, () => true, where)) {
+        const isDir = (await lstat(path)).isDirectory();
+        const copied = excludeFilter(excludes, isDir ? path : dirname(path));
         if (!copied(path)) continue;
-        const target = info.isDirectory() ? destAbs : destIsDir ? posix.join(destAbs, posix.basename(named)) : destAbs;
-        entries.push(...(await contextEntries(path, target.slice(1), recordedFacts(root, recorded, chown, mode), copied)));
-      }
-    } else {
-      const from = await ctx.buildStage(index);
-      for (const source of sources) {
-        const prefix = posix.resolve('/', source).slice(1);
-        const matched = [...from.files.values()].filter((e) => e.path === prefix || e.path.startsWith(`${prefix}/`));
-        if (matched.length === 0) throw badDockerfile(file, i.line, `COPY --from=${fromFlag}: ${source} was not added by that stage`);
-        // --exclude patterns match paths below the source (a file source: its own name).
-        const copied = excludeFilter(excludes, '/');
-        for (const e of matched) {
-          if (e.type === 'directory' && e.path === prefix) continue; // its contents go to dest
-          const rest = e.path === prefix ? posix.basename(prefix) : e.path.slice(prefix.length + 1);
-          if (!copied(`/${rest}`)) continue;
-          const target = e.path === prefix && !destIsDir ? destAbs : posix.join(destAbs, rest);
-          entries.push({ ...e, path: target.slice(1), ...chown, ...(mode !== undefined ? { mode } : {}) });
-        }
+        const target = parents ? posix.join(destAbs, keptParents(from.dir, source.includes('/./') ? source : rooted, named)) : isDir ? destAbs : destIsDir ? posix.join(destAbs, posix.basename(named)) : destAbs;
+        entries.push(...(await withXattrs(await contextEntries(path, target.slice(1), recordedFacts(from.dir, from.recorded, chown, mode), copied), io)));
       }
     }
   } else {

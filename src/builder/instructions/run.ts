@@ -2,13 +2,11 @@
 // layers), and what it changed there becomes one layer. Shell and exec forms, here-documents,
 // SHELL, ENV/ARG, WORKDIR and USER apply; --mount (run-mounts.ts), --network and --security
 // (run-flags.ts) are read; an unchanged step reuses its layer (run-cache.ts) without running.
-import { lstat, mkdir, readdir, readlink, rm } from 'node:fs/promises';
-import { join } from 'node:path';
+import { rm } from 'node:fs/promises';
 import { ensureWorkdir, withDefaultEnv } from '../executor/executor.js';
 import { Writable } from 'node:stream';
 import { PolyarchError } from '../../errors/polyarch-error.js';
 import { tempPathIn } from '../../internal/temp-path.js';
-import { applyLayer, applyRecordedFacts, type RecordedFacts } from '../../layer/extract.js';
 import { snapshotTree } from '../../layer/snapshot.js';
 import { diffTree } from '../../layer/diff.js';
 import { writeLayer, type LayerEntry } from '../../layer/writer.js';
@@ -22,31 +20,10 @@ import { cachedLayerByKey, type CachedLayer } from '../layer-cache.js';
 import { runCacheKey } from '../run-cache.js';
 import { parseRunFlags } from './run-flags.js';
 import { planRunMounts, type MountPlan } from './run-mounts.js';
+import { stageRoot } from '../stage-root.js';
 
 /** Lines of a failed step's output the error shows. */
 const TAIL_LINES = 5;
-
-/**
- * The stage's filesystem on disk, with every layer the stage has so far applied: made at its first
- * RUN, then brought up to date with the layers added since (COPY) before each later one.
- */
-export async function stageRoot(state: StageState, ctx: PlatformContext): Promise<string> {
-  if (!state.root) {
-    const dir = tempPathIn(ctx.layout.dir, 'stage');
-    ctx.addScratch(dir);
-    await mkdir(dir, { recursive: true });
-    state.root = { dir, recorded: new Map(), applied: 0 };
-  }
-  const root = state.root;
-  for (; root.applied < state.layers.length; root.applied++) {
-    const layer = state.layers[root.applied]!;
-    const record: RecordedFacts = new Map();
-    await applyLayer(root.dir, await ctx.layout.openBlob(layer), { mediaType: layer.mediaType, source: layer.digest, record, ...ctx.io });
-    await applyRecordedFacts(root.dir, record);
-    for (const [k, v] of record) root.recorded.set(k, v);
-  }
-  return root.dir;
-}
 
 /** Keeps the last lines written to it. */
 class Tail extends Writable {
@@ -151,41 +128,8 @@ export async function runInstruction(i: Instruction, state: StageState, ctx: Pla
     return ran.layer;
   });
   // A hit ran nothing and made no root: the root, when a later step needs it, applies the layer.
-  state.addLayer(layer, `RUN ${i.text}`, ctx.created, entries ?? (copiedFrom(ctx) ? await cachedEntries(layer, ctx) : []));
+  state.addLayer(layer, `RUN ${i.text}`, ctx.created, entries ?? []);
   if (entries !== undefined) state.root!.applied = state.layers.length; // the root already holds what the layer does
-}
-
-/** Whether some COPY of the Dockerfile reads another stage (which reads the stage's `files`). */
-function copiedFrom(ctx: PlatformContext): boolean {
-  return ctx.stages.some((s) => s.body.some((b) => (b.keyword === 'COPY' || b.keyword === 'ADD') && b.flags.has('from')));
-}
-
-/**
- * The entries of a reused RUN layer, for `StageState.files` (what COPY --from a stage reads): the
- * layer unpacked into a scratch directory, its files read from there. Deletions it records are
- * not replayed (only files this build added are tracked, and a step rarely deletes those).
- */
-async function cachedEntries(layer: CachedLayer, ctx: PlatformContext): Promise<LayerEntry[]> {
-  const dir = tempPathIn(ctx.layout.dir, 'reused');
-  ctx.addScratch(dir);
-  await mkdir(dir, { recursive: true });
-  const record: RecordedFacts = new Map();
-  await applyLayer(dir, await ctx.layout.openBlob(layer.descriptor), { mediaType: layer.descriptor.mediaType, source: layer.descriptor.digest, record, ...ctx.io });
-  const entries: LayerEntry[] = [];
-  const walk = async (rel: string): Promise<void> => {
-    for (const name of (await readdir(join(dir, rel))).sort()) {
-      const path = rel === '' ? name : `${rel}/${name}`;
-      const info = await lstat(join(dir, path));
-      const facts = record.get(path) ?? { mode: info.mode & 0o7777, uid: 0, gid: 0 };
-      if (info.isDirectory()) {
-        entries.push({ path, type: 'directory', ...facts });
-        await walk(path);
-      } else if (info.isSymbolicLink()) entries.push({ path, type: 'symlink', linkname: await readlink(join(dir, path)), ...facts });
-      else if (info.isFile()) entries.push({ path, type: 'file', source: join(dir, path), size: info.size, ...facts });
-    }
-  };
-  await walk('');
-  return entries;
 }
 
 interface StepInput {
