@@ -160,9 +160,17 @@ async function parentDirectories(entries: readonly LayerEntry[], owner: Owner, s
   return missing.map((path): LayerEntry => ({ path, type: 'directory', ...(known.get(path) ?? { mode: 0o755, ...owner }) }));
 }
 
+/** The stage `--from` names (by name or number), or -1: none, or an image. */
+export function fromStage(i: Instruction, state: StageState, ctx: PlatformContext): number {
+  const fromFlag = flagValue(i, 'from');
+  if (fromFlag === undefined) return -1;
+  const fromName = ctx.substitute(fromFlag, state.vars, i.line).toLowerCase();
+  return ctx.stages.findIndex((s, n) => s.name === fromName || String(n) === fromName);
+}
+
 /** COPY or ADD `i`: its entries become one layer (reused from the layer cache when the same entries were written before). */
 export async function copyInstruction(i: Instruction, state: StageState, ctx: PlatformContext): Promise<void> {
-  const { file, context, keep, layout, created, compression, io, stages } = ctx;
+  const { file, context, keep, layout, created, compression, io } = ctx;
   const sub = (t: string) => ctx.substitute(t, state.vars, i.line);
   const parts = (i.json ?? i.args).map(sub);
   if (parts.length < 2) throw badDockerfile(file, i.line, `${i.keyword} needs a source and a destination`);
@@ -184,8 +192,7 @@ export async function copyInstruction(i: Instruction, state: StageState, ctx: Pl
   const excludes = flagValues(i, 'exclude');
   const fromFlag = flagValue(i, 'from');
   if (fromFlag !== undefined) {
-    const fromName = sub(fromFlag).toLowerCase();
-    const index = stages.findIndex((s, n) => s.name === fromName || String(n) === fromName);
+    const index = fromStage(i, state, ctx);
     if (index < 0) {
       // Not a stage: an image, unpacked once per build and platform, then copied from like a context.
       const { root, recorded } = await ctx.bases.unpack(sub(fromFlag), state.config as Platform, i.line);

@@ -13,6 +13,7 @@ import { writeLayer } from '../../layer/writer.js';
 import { formatPlatform, type Platform } from '../../platform/platform.js';
 import { badDockerfile, execForm, type Instruction } from '../dockerfile.js';
 import { PLATFORM_ARGS } from './metadata.js';
+import { runStepProcess } from '../step-process.js';
 import type { PlatformContext, StageState } from '../stage.js';
 
 /** Lines of a failed step's output the error shows. */
@@ -83,13 +84,16 @@ export async function runInstruction(i: Instruction, state: StageState, ctx: Pla
   const before = await snapshotTree(root, ctx.io);
   const platform = stagePlatform(state);
   const output = new Tail();
-  const result = await ctx.executor.run({ args }, { rootfs: root, platform, env: stepEnv(state, ctx), cwd, user: state.user ?? '', mounts: [], network: 'default', stdout: output, stderr: output, signal: ctx.io.signal });
+  const result = await runStepProcess(ctx, output, (io) =>
+    ctx.executor.run({ args }, { rootfs: root, platform, env: stepEnv(state, ctx), cwd, user: state.user ?? '', mounts: [], network: 'default', ...io, signal: ctx.io.signal }),
+  );
   if (result.exitCode !== 0) {
     const tail = output.lines();
     const shown = tail.length > 0 ? `: ${tail.join(' | ')}` : '';
     throw new PolyarchError('STEP_FAILED', `${ctx.file}:${i.line}: [${formatPlatform(platform)}] RUN ${i.text} exited with code ${result.exitCode}${shown}`);
   }
   const changes = await diffTree(before, { recorded: state.root!.recorded, ...ctx.io });
+  for (const notice of changes.notices) ctx.progress.notice(notice.message);
   const temp = tempPathIn(ctx.layout.dir, 'layer');
   try {
     const written = await writeLayer(changes.entries, { file: temp, mtime: ctx.created, compression: ctx.compression });
