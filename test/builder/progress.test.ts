@@ -115,6 +115,19 @@ describe('build progress events', { timeout: 600_000 }, () => {
     ]);
   });
 
+  test('a COPY --from its own or a later stage is refused on its line (it was built before the COPY starts)', async () => {
+    for (const [name, dockerfile] of [
+      ['self', `FROM ${base} AS a\nRUN echo x > /x\nCOPY --from=a /x /y\n`],
+      ['later', `FROM ${base} AS a\nCOPY --from=b /x /y\nFROM ${base} AS b\n`],
+    ] as const) {
+      await assert.rejects(build(`from-${name}`, dockerfile, { platforms: [parsePlatform('linux/amd64')], target: 'a' }), (error: Error & { code?: string }) => {
+        assert.equal(error.code, 'USAGE', error.message);
+        assert.match(error.message, /Dockerfile:\d: COPY --from=(a|b): that stage needs to be defined before this one/);
+        return true;
+      });
+    }
+  });
+
   test('a listener that throws fails the build with its error', async () => {
     const failure = new Error('listener gave up');
     await assert.rejects(
