@@ -128,6 +128,15 @@ describe('build progress events', { timeout: 600_000 }, () => {
     }
   });
 
+  test('a COPY whose layer is in the cache reports cached; the first build of it does not', async () => {
+    const dockerfile = `FROM ${base}\nCOPY file /file\n`;
+    const platforms = [parsePlatform('linux/amd64')];
+    const first = await build('cached', dockerfile, { platforms }, { file: `made at ${Date.now()}\n` });
+    const again = await build('cached', dockerfile, { platforms });
+    assert.deepEqual(first.events.map(show), [`- 1/2 step FROM ${base}`, '- 2/2 step COPY file /file']);
+    assert.deepEqual(again.events.map(show), [`- 1/2 step FROM ${base}`, '- 2/2 step COPY file /file', '- 2/2 cached']);
+  });
+
   test('a listener that throws fails the build with its error', async () => {
     const failure = new Error('listener gave up');
     await assert.rejects(

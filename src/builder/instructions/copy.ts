@@ -274,7 +274,9 @@ export async function copyInstruction(i: Instruction, state: StageState, ctx: Pl
     }
   }
   entries.push(...(await parentDirectories(entries, owner, state, ctx)));
+  let wrote = false;
   const layer = await cachedLayer(layout, entries, created, compression, async () => {
+    wrote = true;
     const temp = tempPathIn(layout.dir, 'layer');
     // writeLayer hashed the blob as it wrote it: the file becomes the blob as it is.
     const written = await writeLayer(entries, { file: temp, mtime: created, compression });
@@ -285,5 +287,6 @@ export async function copyInstruction(i: Instruction, state: StageState, ctx: Pl
     }
     return written;
   });
+  if (!wrote) ctx.progress.cached();
   state.addLayer(layer, `${i.keyword} ${i.text}`, created, entries);
 }
