@@ -102,15 +102,25 @@ export class BaseImages {
  * platform set to that.
  */
 export async function stageBase(ctx: PlatformContext, index: number): Promise<StageState> {
-  const stage = ctx.stages[index]!;
-  const { from } = stage;
-  const baseName = ctx.substitute(from.args[0] ?? '', ctx.args.global, from.line);
+  const { from } = ctx.stages[index]!;
+  const source = stageSource(ctx, index);
   const platformFlag = flagValue(from, 'platform');
   const stagePlatform = normalizePlatform(platformFlag ? parsePlatform(ctx.substitute(platformFlag, ctx.args.global, from.line)) : ctx.platform);
-  const earlier = ctx.stages.findIndex((s, i) => i < index && s.name === baseName.toLowerCase());
-  const state = earlier >= 0 ? (await ctx.buildStage(earlier)).derive() : baseName === 'scratch' ? StageState.scratch() : await ctx.bases.pull(baseName, stagePlatform, from.line);
+  const state =
+    source.kind === 'stage' ? (await ctx.buildStage(source.index)).derive() : source.kind === 'scratch' ? StageState.scratch() : await ctx.bases.pull(source.name, stagePlatform, from.line);
   state.setPlatform(stagePlatform);
   return state;
+}
+
+/** What a stage's FROM names: an earlier stage, scratch, or an image (its name with variables substituted). */
+export type StageSource = { readonly kind: 'stage'; readonly index: number } | { readonly kind: 'scratch' } | { readonly kind: 'image'; readonly name: string };
+
+export function stageSource(ctx: PlatformContext, index: number): StageSource {
+  const { from } = ctx.stages[index]!;
+  const name = ctx.substitute(from.args[0] ?? '', ctx.args.global, from.line);
+  const earlier = ctx.stages.findIndex((s, i) => i < index && s.name === name.toLowerCase());
+  if (earlier >= 0) return { kind: 'stage', index: earlier };
+  return name === 'scratch' ? { kind: 'scratch' } : { kind: 'image', name };
 }
 
 /** The base's ONBUILD triggers, to run first as docker does (they are cleared from the new image). */

@@ -26,14 +26,16 @@ import { defaultBuildCache, leaseBuildCache, pruneBuildCache, resultTag } from '
 import { loadDockerignore } from './context-filter.js';
 import { SubstitutionError, substitute } from './substitute.js';
 import { annotationsFor, type Annotation } from './annotations.js';
-import { BaseImages, onbuildTriggers, stageBase } from './base-image.js';
+import { BaseImages, onbuildTriggers, stageBase, stageSource } from './base-image.js';
 import type { PlatformContext, Stage, StageState } from './stage.js';
 import { applyMetadata } from './instructions/metadata.js';
-import { copyInstruction } from './instructions/copy.js';
+import { copyInstruction, fromStage } from './instructions/copy.js';
 import { runInstruction as runStep } from './instructions/run.js';
 import type { Executor } from './executor/executor.js';
 import { createBubblewrapExecutor } from './executor/bubblewrap.js';
 import { requireEmulation } from './executor/binfmt.js';
+import { SlotPool } from '../internal/slot-pool.js';
+import { SILENT_PROGRESS, describeInstruction, stepProgress, type BuildStep, type ProgressListener } from './progress.js';
 
 export interface BuildOptions extends ConnectionOptions {
   /** The Dockerfile; default `CONTEXT/Dockerfile`. */
@@ -63,6 +65,13 @@ export interface BuildOptions extends ConnectionOptions {
    * cache key or message holds them.
    */
   readonly secrets?: Readonly<Record<string, Uint8Array>>;
+  /**
+   * How many RUN steps may run at once, all platforms together; default the machine's cores
+   * (availableParallelism). Emulated steps are CPU-bound: more only makes each one slower.
+   */
+  readonly runSlots?: number;
+  /** Called with each step as it starts, each line a RUN step prints, and notices (progress.ts). */
+  readonly onProgress?: ProgressListener;
 }
 
 export interface BuildResult {
@@ -178,10 +187,14 @@ export async function buildImages(contextDir: string, options: BuildOptions): Pr
   const targetIndex = options.target === undefined ? stages.length - 1 : stages.findIndex((s) => s.name === options.target!.toLowerCase());
   if (targetIndex < 0) throw new PolyarchError('USAGE', `${file}: no stage named ${JSON.stringify(options.target)}`);
   if (options.platforms.length === 0) throw new PolyarchError('USAGE', 'build needs at least one platform');
+  if (options.runSlots !== undefined && !(Number.isSafeInteger(options.runSlots) && options.runSlots >= 1)) {
+    throw new PolyarchError('USAGE', `runSlots must be a whole number of at least 1, not ${options.runSlots}`);
+  }
   // Steps for a platform this machine cannot run stop the build before anything is pulled.
   const runOn = runPlatforms(stagesBuilt(stages, targetIndex), options);
   if (runOn.length > 0) await requireEmulation(runOn);
   const executor = options.executor ?? createBubblewrapExecutor();
+  const runSlots = new SlotPool(options.runSlots ?? availableParallelism());
   const created = new Date((options.sourceDateEpoch ?? 0) * 1000);
   const compression = options.compression ?? DEFAULT_COMPRESSION;
   const keep = await loadDockerignore(context, dockerfilePath);
@@ -228,11 +241,13 @@ export async function buildImages(contextDir: string, options: BuildOptions): Pr
           addScratch,
           executor,
           secrets: options.secrets ?? {},
+          runSlots,
+          progress: SILENT_PROGRESS,
           bases: new BaseImages({ opener, layout, file, io, addScratch }),
           buildStage: async (index) => {
             const done = built.get(index);
             if (done) return done;
-            const state = await buildStage(ctx, index);
+            const state = await buildStage(ctx, index, options.onProgress);
             built.set(index, state);
             return state;
           },
@@ -259,12 +274,45 @@ export async function buildImages(contextDir: string, options: BuildOptions): Pr
   }
 }
 
-/** Stage `index` on the context's platform: its base, then the base's ONBUILD triggers, then its own instructions. */
-async function buildStage(ctx: PlatformContext, index: number): Promise<StageState> {
+/** Instructions buildx numbers in a stage (`[2/5]`); the FROM of an image counts too. The rest only edit the config. */
+const NUMBERED = new Set(['RUN', 'COPY', 'ADD', 'WORKDIR']);
+
+/**
+ * Stage `index` on the context's platform: its base, then the base's ONBUILD triggers, then its
+ * own instructions; each numbered one reported to `listener` as it starts, and given a progress
+ * reporter of its own.
+ */
+async function buildStage(ctx: PlatformContext, index: number, listener: ProgressListener | undefined): Promise<StageState> {
   const stage = ctx.stages[index]!;
+  const source = stageSource(ctx, index);
   const state = await stageBase(ctx, index);
   state.index = index;
-  for (const i of [...onbuildTriggers(state, stage, ctx.file), ...stage.body]) await runInstruction(i, state, ctx);
+  const body = [...onbuildTriggers(state, stage, ctx.file), ...stage.body];
+  const fromImage = source.kind === 'image' ? 1 : 0;
+  const total = fromImage + body.filter((i) => NUMBERED.has(i.keyword)).length;
+  // As buildx: a lone stage goes unnamed, an unnamed one of several is `stage-N`.
+  const name = ctx.stages.length > 1 ? (stage.name ?? `stage-${index}`) : undefined;
+  let number = 0;
+  const start = (instruction: string): BuildStep => {
+    const step: BuildStep = { platform: ctx.platform, ...(name !== undefined ? { stage: name } : {}), number: ++number, total, instruction };
+    listener?.({ kind: 'step', step });
+    return step;
+  };
+  if (source.kind === 'image') start(`FROM ${source.name}`);
+  for (const i of body) {
+    // A stage COPY --from reads is built first, so its steps show before the COPY that waits for it.
+    if (i.keyword === 'COPY' || i.keyword === 'ADD') {
+      const from = fromStage(i, state, ctx);
+      // As buildx: a stage cannot read itself or a later one (building it here would never end).
+      if (from >= index) {
+        const which = from === index ? 'this stage itself' : 'a later stage';
+        throw badDockerfile(ctx.file, i.line, `${i.keyword} --from=${flagValue(i, 'from')} names ${which}: a stage can copy only from the stages before it`);
+      }
+      if (from >= 0) await ctx.buildStage(from);
+    }
+    const stepCtx = NUMBERED.has(i.keyword) ? { ...ctx, progress: stepProgress(listener, start(describeInstruction(i.keyword, i.flags, i.text))) } : ctx;
+    await runInstruction(i, state, stepCtx);
+  }
   return state;
 }
 

@@ -11,6 +11,8 @@ import type { ContextFilter } from './context-filter.js';
 import type { BaseImages } from './base-image.js';
 import type { RecordedFacts } from '../layer/extract.js';
 import type { Executor } from './executor/executor.js';
+import type { SlotPool } from '../internal/slot-pool.js';
+import type { StepProgress } from './progress.js';
 
 /** A stage as the Dockerfile splits it: `FROM … [AS name]` and the instructions up to the next FROM. */
 export interface Stage {
@@ -199,6 +201,10 @@ export interface PlatformContext {
   readonly executor: Executor;
   /** Secret values by id, for RUN --mount=type=secret (never written to a layer, the config or a cache key). */
   readonly secrets: Readonly<Record<string, Uint8Array>>;
+  /** Slots a RUN step's process holds while it runs, shared by every platform of the build (BuildOptions.runSlots). */
+  readonly runSlots: SlotPool;
+  /** Progress of the instruction being carried out: build.ts binds it to each numbered step; silent elsewhere. */
+  readonly progress: StepProgress;
   /** Reads something about a stage's layers once per set of layers, however many instructions ask. */
   readOnce<T>(state: StageState, what: string, read: () => Promise<T>): Promise<T>;
 }

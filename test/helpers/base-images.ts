@@ -60,6 +60,8 @@ export async function storeBaseIndex(location: string, parts: readonly BasePart[
           ...(platform.variant ? { variant: platform.variant } : {}),
           config: options.config ?? { Env: ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'] },
           rootfs: { type: 'layers', diff_ids: [digest] },
+          // One entry for the one layer, as real images have: buildah refuses a base whose history misses its layers.
+          history: [{ created_by: `root filesystem for ${part.platform}` }],
         },
         MediaType.OciConfig,
       );

@@ -27,3 +27,14 @@ export function runCli(args: readonly string[], options: { env?: NodeJS.ProcessE
     child.stdin.end(options.input ?? '');
   });
 }
+
+/** `polyarch build`'s progress lines (`[linux/arm64 builder 3/5] …`), as --progress=plain prints them. */
+const PROGRESS_LINE = /^\[[^\s/\]]+\/\S+( \S+)? +\d+\/\d+\](?: |$)/;
+
+/** stderr without build progress lines: what a failing build says about its failure. */
+export function withoutProgress(stderr: string): string {
+  return stderr
+    .split('\n')
+    .filter((line) => !PROGRESS_LINE.test(line))
+    .join('\n');
+}

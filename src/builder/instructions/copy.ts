@@ -171,9 +171,17 @@ async function parentDirectories(entries: readonly LayerEntry[], owner: Owner, s
   return missing.map((path): LayerEntry => ({ path, type: 'directory', ...(known.get(path) ?? { mode: 0o755, ...owner }) }));
 }
 
+/** The stage `--from` names (by name or number), or -1: none, or an image. */
+export function fromStage(i: Instruction, state: StageState, ctx: PlatformContext): number {
+  const fromFlag = flagValue(i, 'from');
+  if (fromFlag === undefined) return -1;
+  const fromName = ctx.substitute(fromFlag, state.vars, i.line).toLowerCase();
+  return ctx.stages.findIndex((s, n) => s.name === fromName || String(n) === fromName);
+}
+
 /** COPY or ADD `i`: its entries become one layer (reused from the layer cache when the same entries were written before). */
 export async function copyInstruction(i: Instruction, state: StageState, ctx: PlatformContext): Promise<void> {
-  const { file, context, keep, layout, created, compression, io, stages } = ctx;
+  const { file, context, keep, layout, created, compression, io } = ctx;
   const sub = (t: string) => ctx.substitute(t, state.vars, i.line);
   const parts = (i.json ?? i.args).map(sub);
   if (parts.length < 2) throw badDockerfile(file, i.line, `${i.keyword} needs a source and a destination`);
@@ -197,11 +205,8 @@ export async function copyInstruction(i: Instruction, state: StageState, ctx: Pl
   const fromFlag = flagValue(i, 'from');
   if (fromFlag !== undefined) {
     const fromName = sub(fromFlag);
-    const index = stages.findIndex((s, n) => s.name === fromName.toLowerCase() || String(n) === fromName);
-    if (index >= 0 && index >= state.index && state.index >= 0) {
-      const which = index === state.index ? 'this stage itself' : 'a later stage';
-      throw badDockerfile(file, i.line, `COPY --from=${fromFlag} names ${which}: a stage can copy only from the stages before it`);
-    }
+    // buildStage has refused a stage naming itself or a later one before this COPY started.
+    const index = fromStage(i, state, ctx);
     // A stage: its whole filesystem, base files included, as its steps left it. Else an image,
     // unpacked once per build and platform.
     const from = index >= 0 ? await stageFilesystem(await ctx.buildStage(index), ctx) : await ctx.bases.unpack(fromName, state.config as Platform, i.line).then(({ root, recorded }) => ({ dir: root, recorded }));
@@ -266,7 +271,9 @@ export async function copyInstruction(i: Instruction, state: StageState, ctx: Pl
     }
   }
   entries.push(...(await parentDirectories(entries, owner, state, ctx)));
+  let wrote = false;
   const layer = await cachedLayer(layout, entries, created, compression, async () => {
+    wrote = true;
     const temp = tempPathIn(layout.dir, 'layer');
     // writeLayer hashed the blob as it wrote it: the file becomes the blob as it is.
     const written = await writeLayer(entries, { file: temp, mtime: created, compression });
@@ -277,5 +284,6 @@ export async function copyInstruction(i: Instruction, state: StageState, ctx: Pl
     }
     return written;
   });
+  if (!wrote) ctx.progress.cached();
   state.addLayer(layer, `${i.keyword} ${i.text}`, created, entries);
 }

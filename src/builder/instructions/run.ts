@@ -14,6 +14,7 @@ import { formatPlatform, type Platform } from '../../platform/platform.js';
 import { badDockerfile, execForm, type Instruction } from '../dockerfile.js';
 import { PLATFORM_ARGS } from './metadata.js';
 import { resolveUser } from '../passwd.js';
+import { runStepProcess } from '../step-process.js';
 import type { PlatformContext, StageState } from '../stage.js';
 import type { Mount, NetworkMode } from '../executor/executor.js';
 import { cachedLayerByKey, type CachedLayer } from '../layer-cache.js';
@@ -128,6 +129,7 @@ export async function runInstruction(i: Instruction, state: StageState, ctx: Pla
     return ran.layer;
   });
   // A hit ran nothing and made no root: the root, when a later step needs it, applies the layer.
+  if (entries === undefined) ctx.progress.cached();
   state.addLayer(layer, `RUN ${i.text}`, ctx.created, entries ?? []);
   if (entries !== undefined) state.root!.applied = state.layers.length; // the root already holds what the layer does
 }
@@ -158,13 +160,18 @@ async function runStep(i: Instruction, state: StageState, ctx: PlatformContext, 
     const before = await snapshotTree(root, ctx.io);
     const env = { ...input.env, ...prepared.env };
     const mounts = [...command.mounts, ...prepared.mounts];
-    result = await ctx.executor.run({ args: command.args }, { rootfs: root, platform, env, cwd, user: input.user, mounts, network: input.network, stdout: output, stderr: output, signal: ctx.io.signal });
+    // Output lines are shown live; a secret a step prints is masked there as in the error.
+    const progress = { ...ctx.progress, output: (stream: 'stdout' | 'stderr', line: string) => ctx.progress.output(stream, maskSecrets(line, plan.secretValues)) };
+    result = await runStepProcess({ ...ctx, progress }, output, (io) =>
+      ctx.executor.run({ args: command.args }, { rootfs: root, platform, env, cwd, user: input.user, mounts, network: input.network, ...io, signal: ctx.io.signal }),
+    );
     if (result.exitCode !== 0) {
       const tail = maskSecrets(output.lines().join(' | '), plan.secretValues);
       const shown = tail.length > 0 ? `: ${tail}` : '';
       throw new PolyarchError('STEP_FAILED', `${ctx.file}:${i.line}: [${formatPlatform(platform)}] RUN ${i.text} exited with code ${result.exitCode}${shown}`);
     }
     const changes = await diffTree(before, { recorded: state.root!.recorded, ...(result.mapOwner ? { mapOwner: result.mapOwner } : {}), ...ctx.io });
+    for (const notice of changes.notices) ctx.progress.notice(notice.message);
     const temp = tempPathIn(ctx.layout.dir, 'layer');
     try {
       const written = await writeLayer(changes.entries, { file: temp, mtime: ctx.created, compression: ctx.compression });

@@ -5,6 +5,7 @@ import { PolyarchError, buildImages, buildMetadata, checkOutputs, detectHostPlat
 import { connectionOptions, globalsOf } from '../global-options.js';
 import { parseInteger } from '../option-parsers.js';
 import { line, printJson } from '../output.js';
+import { parseProgressMode, printBuildProgress, type ProgressMode } from '../build-progress.js';
 
 function collect(value: string, previous: string[] = []): string[] {
   return [...previous, value];
@@ -43,7 +44,8 @@ export function registerBuild(program: Command, context: CliContext): void {
     .option('--metadata-file <file>', 'write the result digest and names as JSON (as buildx does)')
     .option('--secret <id=ID,src=FILE|env=VAR>', 'a secret for RUN --mount=type=secret, from a file or an environment variable (repeatable; buildx grammar)', collect)
     .option('--source-date-epoch <seconds>', 'timestamp for every file and the image (default: $SOURCE_DATE_EPOCH or 0)')
-    .action(async (dir: string, flags: { platform?: string; tag?: string[]; push?: boolean; pushByDigest?: boolean; metadataFile?: string; output?: string[]; file?: string; buildArg?: string[]; label?: string[]; target?: string; sourceDateEpoch?: string; annotation?: string[]; compression?: string; compressionLevel?: string; secret?: string[] }, command: Command) => {
+    .option('--progress <mode>', 'plain: each step and its output on stderr, prefixed [platform stage n/total]; quiet: none (default plain, quiet with --quiet)', parseProgressMode)
+    .action(async (dir: string, flags: { platform?: string; tag?: string[]; push?: boolean; pushByDigest?: boolean; metadataFile?: string; output?: string[]; file?: string; buildArg?: string[]; label?: string[]; target?: string; sourceDateEpoch?: string; annotation?: string[]; compression?: string; compressionLevel?: string; secret?: string[]; progress?: ProgressMode }, command: Command) => {
       const globals = globalsOf(command);
       const host = detectHostPlatform();
       const epochText = flags.sourceDateEpoch ?? process.env.SOURCE_DATE_EPOCH;
@@ -68,6 +70,7 @@ export function registerBuild(program: Command, context: CliContext): void {
         ...(flags.label ? { labels: keyValues(flags.label, '--label') } : {}),
         ...(flags.target !== undefined ? { target: flags.target } : {}),
         ...(secrets ? { secrets } : {}),
+        ...((flags.progress ?? (globals.quiet ? 'quiet' : 'plain')) === 'plain' ? { onProgress: printBuildProgress(context.stderr) } : {}),
         // A size cap for the build cache, kept after every build (least recently used entries go first).
         ...(process.env.POLYARCH_CACHE_MAX ? { cacheMax: parseByteSize(process.env.POLYARCH_CACHE_MAX) } : {}),
       });

@@ -1,0 +1,147 @@
+// `npm run bench` (RUN steps): a C program compiled in a Debian stage (seven files at -O2, a few
+// seconds of gcc natively), linked, run, and copied onto scratch, for linux/amd64 and linux/arm64
+// (arm64 under qemu through the kernel's binfmt_misc handlers, the same ones for both tools), built
+// by `polyarch build` and by `buildah build --isolation chroot --layers` in the same run, cold
+// (empty caches and storage) and warm (the same build again, nothing changed). The base is an
+// amd64+arm64 index of Debian roots with gcc, served by polyarch's embedded registry to both.
+import { execFile } from 'node:child_process';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { availableParallelism, loadavg } from 'node:os';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { storeBaseIndex } from '../test/helpers/base-images.js';
+import { ensureEmulation } from '../test/helpers/binfmt.js';
+import { debianRootfsTar } from '../test/helpers/debian-rootfs.js';
+import { startEmbedded } from '../test/helpers/embedded.js';
+
+const exec = promisify(execFile);
+const cli = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
+const work = resolve('bench/work-run');
+const PLATFORMS = 'linux/amd64,linux/arm64';
+const FILES = 6;
+const FUNCTIONS = 80;
+/** buildah's storage driver here: overlay (root on ext4), its fastest. */
+const DRIVER = 'overlay';
+
+function printTable(header: string[], rows: string[][]): void {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  for (const row of [header, ...rows]) console.log(row.map((c, i) => c.padEnd(widths[i]!)).join('  '));
+}
+
+async function seconds(run: () => Promise<unknown>): Promise<number> {
+  const start = process.hrtime.bigint();
+  await run();
+  return Number(process.hrtime.bigint() - start) / 1e9;
+}
+
+/** One C file of `FUNCTIONS` small loop-heavy functions: enough for -O2 to work at, deterministic. */
+function cSource(file: number): string {
+  let text = '#include <stdint.h>\n';
+  for (let i = 0; i < FUNCTIONS; i++) {
+    text += `uint64_t f${file}_${i}(uint64_t x) {\n  uint64_t a = x * ${i + 3}u, b = x ^ ${file * 7919 + i}u;\n`;
+    text += `  for (int k = 0; k < ${8 + (i % 5)}; k++) {\n    a = (a << ${1 + (i % 7)}) ^ (b >> ${2 + (i % 5)}) ^ ${(i * 2654435761) % 1000003}u;\n`;
+    text += `    b += a * ${(i % 13) + 1}u + (a % ${(i % 11) + 3}u);\n    if ((a & 3) == ${i % 4}) b ^= a >> 3; else a += b << 1;\n  }\n  return a ^ b;\n}\n`;
+  }
+  text += `uint64_t part${file}(uint64_t x) {\n  uint64_t r = 0;\n`;
+  for (let i = 0; i < FUNCTIONS; i++) text += `  r ^= f${file}_${i}(x + ${i}u);\n`;
+  return `${text}  return r;\n}\n`;
+}
+
+function cMain(): string {
+  const parts = Array.from({ length: FILES }, (_, f) => f);
+  return [
+    '#include <stdio.h>',
+    '#include <stdint.h>',
+    ...parts.map((f) => `uint64_t part${f}(uint64_t);`),
+    'int main(void) {',
+    '  uint64_t r = 0;',
+    ...parts.map((f) => `  r ^= part${f}(${f}u);`),
+    '  printf("%llu\\n", (unsigned long long)r);',
+    '  return 0;',
+    '}',
+    '',
+  ].join('\n');
+}
+
+const DOCKERFILE = `ARG BASE
+FROM \${BASE} AS build
+WORKDIR /src
+COPY src/ ./
+RUN gcc -O2 -c *.c
+RUN gcc -static -o /usr/local/bin/hello *.o
+RUN hello > /hello.out && cat /hello.out
+FROM scratch
+COPY --from=build /usr/local/bin/hello /hello
+COPY --from=build /hello.out /hello.out
+`;
+
+/** Mount points under `dir` (buildah's overlay storage leaves some), deepest first. */
+async function mountsUnder(dir: string): Promise<string[]> {
+  const lines = (await readFile('/proc/self/mountinfo', 'utf8')).split('\n');
+  const points = lines.map((l) => l.split(' ')[4] ?? '').filter((p) => p === dir || p.startsWith(`${dir}/`));
+  return points.sort((a, b) => b.length - a.length);
+}
+
+async function cleanWork(): Promise<void> {
+  for (const point of await mountsUnder(work)) await exec('umount', ['-l', point]).catch(() => undefined);
+  await rm(work, { recursive: true, force: true });
+}
+
+const missing = await exec('sh', ['-c', 'command -v buildah']).then(() => false, () => true);
+if (missing) {
+  console.error('the RUN bench compares with buildah: install the Debian package buildah');
+  process.exit(1);
+}
+await ensureEmulation(['arm64']);
+console.error('Debian roots with gcc (made with mmdebstrap the first time, minutes; cached after)…');
+const tars = { amd64: await debianRootfsTar('amd64'), arm64: await debianRootfsTar('arm64') };
+await cleanWork();
+await mkdir(work, { recursive: true });
+const registry = await startEmbedded();
+try {
+  const base = `${registry.host}/bench/debian:bookworm`;
+  await storeBaseIndex(base, [
+    { platform: 'linux/amd64', tar: tars.amd64 },
+    { platform: 'linux/arm64', tar: tars.arm64 },
+  ]);
+  const context = join(work, 'context');
+  await mkdir(join(context, 'src'), { recursive: true });
+  for (let f = 0; f < FILES; f++) await writeFile(join(context, 'src', `part${f}.c`), cSource(f));
+  await writeFile(join(context, 'src', 'main.c'), cMain());
+  await writeFile(join(context, 'Dockerfile'), DOCKERFILE);
+
+  const polyarchBuild = () =>
+    exec(process.execPath, [cli, 'build', '-q', '--platform', PLATFORMS, '--build-arg', `BASE=${base}`, context], { env: { ...process.env, XDG_CACHE_HOME: join(work, 'polyarch-cache') }, maxBuffer: 64 * 1024 * 1024 });
+  const buildahArgs = ['--root', join(work, 'buildah-root'), '--runroot', join(work, 'buildah-run'), '--storage-driver', DRIVER];
+  const buildahBuild = () =>
+    exec('buildah', [...buildahArgs, 'build', '--isolation', 'chroot', '--layers', '--tls-verify=false', '--platform', PLATFORMS, '--build-arg', `BASE=${base}`, '--manifest', 'bench-run', context], {
+      maxBuffer: 64 * 1024 * 1024,
+    });
+
+  const load = loadavg()[0]!;
+  // Each figure as it comes (stderr): the four builds take minutes on a small machine.
+  const timed = async (what: string, run: () => Promise<unknown>): Promise<number> => {
+    const s = await seconds(run);
+    console.error(`${what}: ${s.toFixed(1)} s`);
+    return s;
+  };
+  const polyCold = await timed('polyarch cold', polyarchBuild);
+  const polyWarm = await timed('polyarch warm', polyarchBuild);
+  const buildahCold = await timed('buildah cold', buildahBuild);
+  const buildahWarm = await timed('buildah warm', buildahBuild);
+
+  console.log(`\nRUN-heavy build for ${PLATFORMS}: gcc -O2 on ${FILES + 1} files, link, run, in a Debian stage (arm64 under qemu); buildah with --layers and the ${DRIVER} driver`);
+  console.log(`${availableParallelism()} cores, load average ${load.toFixed(1)} at the start (target: ≥ 1.5× faster than buildah cold, ≥ 10× warm)\n`);
+  printTable(
+    ['tool', 'cold s', 'warm s'],
+    [
+      ['polyarch build', polyCold.toFixed(1), polyWarm.toFixed(1)],
+      ['buildah build --isolation chroot', buildahCold.toFixed(1), buildahWarm.toFixed(1)],
+      ['buildah ÷ polyarch', `${(buildahCold / polyCold).toFixed(2)}×`, `${(buildahWarm / polyWarm).toFixed(2)}×`],
+    ],
+  );
+} finally {
+  await registry.stop();
+  await cleanWork();
+}

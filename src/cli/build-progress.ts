@@ -1,0 +1,42 @@
+// `build --progress=plain`: each step and each line it prints, on stderr, prefixed as buildx's plain
+// progress does: `[linux/arm64 builder 3/5] RUN make`, then `[linux/arm64 builder 3/5] cc -c a.c`.
+// Step output comes from programs inside hostile images: every line is escaped before it is shown.
+import { PolyarchError, formatPlatform, type BuildProgress, type BuildStep, type ProgressListener } from '../index.js';
+import { escapeControl, type OutputStream } from './output.js';
+
+export const PROGRESS_MODES = ['plain', 'quiet'] as const;
+export type ProgressMode = (typeof PROGRESS_MODES)[number];
+
+/** `[platform stage n/total]`, the number padded to the width of the total as buildx pads it. */
+function prefix(step: BuildStep): string {
+  const number = String(step.number).padStart(String(step.total).length);
+  return `[${formatPlatform(step.platform)}${step.stage !== undefined ? ` ${step.stage}` : ''} ${number}/${step.total}]`;
+}
+
+function text(event: BuildProgress): string {
+  switch (event.kind) {
+    case 'step':
+      return event.step.instruction;
+    case 'cached':
+      return 'CACHED';
+    case 'output':
+      return event.line;
+    case 'notice':
+      return `notice: ${event.message}`;
+  }
+}
+
+/** The mode `--progress` names, or one USAGE line. */
+export function parseProgressMode(text: string): ProgressMode {
+  const mode = PROGRESS_MODES.find((m) => m === text);
+  if (mode === undefined) throw new PolyarchError('USAGE', `--progress ${JSON.stringify(text)}: expected ${PROGRESS_MODES.join(' or ')}`);
+  return mode;
+}
+
+/** A listener printing each event as one line to `out`: one write a line, so platforms interleave only between lines. */
+export function printBuildProgress(out: OutputStream): ProgressListener {
+  return (event) => {
+    const shown = text(event);
+    out.write(`${escapeControl(shown === '' ? prefix(event.step) : `${prefix(event.step)} ${shown}`)}\n`);
+  };
+}

@@ -1,0 +1,82 @@
+// RUN scheduling: steps of every platform share the build's run slots. Each step prints the host's
+// uptime (the kernel's clock: the same for emulated and native steps) before and after it sleeps;
+// with one slot no two steps' intervals overlap, with two slots at most two do, and two do.
+import assert from 'node:assert/strict';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { before, describe, test } from 'node:test';
+import { buildImages } from '../../src/builder/build.js';
+import { formatPlatform, parsePlatform } from '../../src/platform/platform.js';
+import { storeBaseIndex } from '../helpers/base-images.js';
+import { ensureEmulation } from '../helpers/binfmt.js';
+import { buildSuite } from '../helpers/build-suite.js';
+import { BUSYBOX_ARCHES, copyBusyboxRoot, type BusyboxArch } from '../helpers/busybox.js';
+
+const ARCHES: readonly BusyboxArch[] = ['amd64', 'arm64', 'armhf'];
+
+interface Interval {
+  readonly platform: string;
+  readonly start: number;
+  readonly end: number;
+}
+
+/** The most intervals holding at once (each start compared against every interval). */
+function mostAtOnce(intervals: readonly Interval[]): number {
+  return Math.max(...intervals.map((at) => intervals.filter((i) => i.start <= at.start && at.start < i.end).length));
+}
+
+describe('RUN steps hold a run slot while they run', { timeout: 600_000 }, () => {
+  const suite = buildSuite();
+  let base = '';
+
+  before(async () => {
+    await ensureEmulation(ARCHES);
+    base = `${suite.reg.host}/busybox:slots`;
+    const parts = [];
+    for (const arch of ARCHES) parts.push({ platform: BUSYBOX_ARCHES[arch].platform, dir: await copyBusyboxRoot(arch, join(suite.dir.path, `base-${arch}`)) });
+    await storeBaseIndex(base, parts);
+  });
+
+  /** Builds the three platforms with `slots` run slots; each step's interval on the kernel's clock. */
+  async function intervals(slots: number): Promise<Interval[]> {
+    const context = join(suite.dir.path, `slots-${slots}`);
+    await mkdir(context, { recursive: true });
+    // The slot count in the command keeps a RUN cache from reusing another test's step.
+    await writeFile(join(context, 'Dockerfile'), `FROM ${base}\nRUN cut -d" " -f1 /proc/uptime; sleep 2; cut -d" " -f1 /proc/uptime; echo ${slots} slots\n`);
+    const uptimes = new Map<string, number[]>();
+    await buildImages(context, {
+      platforms: ARCHES.map((a) => parsePlatform(BUSYBOX_ARCHES[a].platform)),
+      buildPlatform: parsePlatform('linux/amd64'),
+      cacheDir: join(suite.dir.path, 'cache'),
+      runSlots: slots,
+      onProgress: (event) => {
+        if (event.kind !== 'output' || !/^\d+\.\d+$/.test(event.line)) return;
+        const platform = formatPlatform(event.step.platform);
+        uptimes.set(platform, [...(uptimes.get(platform) ?? []), Number(event.line)]);
+      },
+    });
+    return [...uptimes].map(([platform, [start, end]]) => {
+      assert.ok(start !== undefined && end !== undefined && end - start >= 2, `${platform}: ${start}..${end}`);
+      return { platform, start, end };
+    });
+  }
+
+  test('one slot: the three platforms\' steps run one after another', async () => {
+    const got = await intervals(1);
+    assert.equal(got.length, 3, JSON.stringify(got));
+    assert.equal(mostAtOnce(got), 1, JSON.stringify(got));
+  });
+
+  test('two slots: two steps run at once, never three', async () => {
+    const got = await intervals(2);
+    assert.equal(got.length, 3, JSON.stringify(got));
+    assert.equal(mostAtOnce(got), 2, JSON.stringify(got));
+  });
+
+  test('a run slot count below one is refused before anything runs', async () => {
+    await assert.rejects(
+      buildImages(join(suite.dir.path, 'slots-1'), { platforms: [parsePlatform('linux/amd64')], buildPlatform: parsePlatform('linux/amd64'), cacheDir: join(suite.dir.path, 'cache'), runSlots: 0 }),
+      (error: Error & { code?: string }) => error.code === 'USAGE' && /runSlots must be a whole number of at least 1, not 0/.test(error.message),
+    );
+  });
+});
