@@ -14,7 +14,7 @@ import { after, before, describe, test } from 'node:test';
 import { storeBaseIndex } from '../helpers/base-images.js';
 import { buildSuite } from '../helpers/build-suite.js';
 import { copyBusyboxRoot } from '../helpers/busybox.js';
-import { runCli } from '../helpers/run-cli.js';
+import { runCli, withoutProgress } from '../helpers/run-cli.js';
 
 describe('RUN steps against the host', { timeout: 600_000 }, () => {
   const suite = buildSuite();
@@ -66,7 +66,7 @@ describe('RUN steps against the host', { timeout: 600_000 }, () => {
   /** A failed build: the exit code, one line naming `pattern`, and no output directory. */
   function assertRefused(out: { code: number; stderr: string; dest: string }, code: number, pattern: RegExp): void {
     assert.equal(out.code, code, out.stderr);
-    assert.equal(out.stderr.trim().split('\n').length, 1, out.stderr);
+    assert.equal(withoutProgress(out.stderr).trim().split('\n').length, 1, out.stderr);
     assert.match(out.stderr, pattern);
     assert.doesNotMatch(out.stderr, /\n\s+at /);
     assert.equal(existsSync(out.dest), false);
