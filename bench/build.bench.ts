@@ -15,6 +15,7 @@ import { createEndpointOpener, parseLocation } from '../src/index.js';
 import { compressor, parseCompression } from '../src/layer/compression.js';
 import { startEmbedded } from '../test/helpers/embedded.js';
 import { randomIndex, seededBytes } from '../test/helpers/images.js';
+import { printTable, seconds } from './report.js';
 
 const exec = promisify(execFile);
 const cli = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
@@ -22,17 +23,6 @@ const work = resolve('bench/work-build');
 const ARCHES = ['amd64', 'arm64', 'riscv64'];
 const FILES = 5;
 const FILE_BYTES = 10 * 1024 * 1024;
-
-function printTable(header: string[], rows: string[][]): void {
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  for (const row of [header, ...rows]) console.log(row.map((c, i) => c.padEnd(widths[i]!)).join('  '));
-}
-
-async function seconds(run: () => Promise<unknown>): Promise<number> {
-  const start = process.hrtime.bigint();
-  await run();
-  return Number(process.hrtime.bigint() - start) / 1e9;
-}
 
 const missing = await exec('sh', ['-c', 'command -v buildah']).then(() => false, () => true);
 if (missing) {

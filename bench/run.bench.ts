@@ -14,6 +14,7 @@ import { storeBaseIndex } from '../test/helpers/base-images.js';
 import { ensureEmulation } from '../test/helpers/binfmt.js';
 import { debianRootfsTar } from '../test/helpers/debian-rootfs.js';
 import { startEmbedded } from '../test/helpers/embedded.js';
+import { printTable, seconds } from './report.js';
 
 const exec = promisify(execFile);
 const cli = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
@@ -23,17 +24,6 @@ const FILES = 6;
 const FUNCTIONS = 80;
 /** buildah's storage driver here: overlay (root on ext4), its fastest. */
 const DRIVER = 'overlay';
-
-function printTable(header: string[], rows: string[][]): void {
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  for (const row of [header, ...rows]) console.log(row.map((c, i) => c.padEnd(widths[i]!)).join('  '));
-}
-
-async function seconds(run: () => Promise<unknown>): Promise<number> {
-  const start = process.hrtime.bigint();
-  await run();
-  return Number(process.hrtime.bigint() - start) / 1e9;
-}
 
 /** One C file of `FUNCTIONS` small loop-heavy functions: enough for -O2 to work at, deterministic. */
 function cSource(file: number): string {

@@ -70,7 +70,7 @@ export type { RegistryGarbageOptions, RegistryGarbageResult } from './server/gar
 export { buildImages, defaultBuildCache, type BuildOptions, type BuildResult } from './builder/build.js';
 export { parseSecretSpec, readSecrets, type SecretSpec } from './builder/secrets.js';
 export type { BuildProgress, BuildStep, ProgressListener } from './builder/progress.js';
-export { parseByteSize, pruneBuildCache, releaseBuildResult, type PruneOptions, type PruneResult, type PrunedItem } from './builder/build-cache.js';
+export { parseByteSize, pruneBuildCache, releaseBuildResult, type PruneOptions, type PruneResult, type PrunedItem } from './builder/cache/build-cache.js';
 export { buildMetadata, checkOutputs, exportBuild, outputAttribute, outputLocations, type ExportOptions } from './builder/outputs.js';
 export { parseCompression, type CompressionKind, type CompressionOptions } from './layer/compression.js';
 export { annotationsFor, parseAnnotation, type Annotation, type AnnotationTarget } from './builder/annotations.js';

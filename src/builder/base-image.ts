@@ -17,7 +17,7 @@ import { copyImage } from '../ops/copy.js';
 import { referenceOrLatest, toLocation, type withOpener } from '../ops/session.js';
 import type { RecordedFacts } from '../layer/extract.js';
 import { materializeLayers } from '../layer/materialize.js';
-import { touchCachedBlob } from './build-cache.js';
+import { touchCachedBlob } from './cache/build-cache.js';
 import { badDockerfile, flagValue, parseDockerfile, type Instruction } from './dockerfile.js';
 import { StageState, type PlatformContext, type Stage, type StageConfig } from './stage.js';
 

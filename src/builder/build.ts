@@ -22,7 +22,7 @@ import { withOpener } from '../ops/session.js';
 import { openLayout, type OciLayout } from '../store/oci-layout.js';
 import { DEFAULT_COMPRESSION, type CompressionOptions } from '../layer/compression.js';
 import { badDockerfile, flagValue, parseDockerfile, type Instruction } from './dockerfile.js';
-import { defaultBuildCache, leaseBuildCache, pruneBuildCache, resultTag } from './build-cache.js';
+import { defaultBuildCache, leaseBuildCache, pruneBuildCache, resultTag } from './cache/build-cache.js';
 import { loadDockerignore } from './context-filter.js';
 import { SubstitutionError, substitute } from './substitute.js';
 import { annotationsFor, type Annotation } from './annotations.js';

@@ -1,7 +1,7 @@
 // Where a build goes, in buildx's `--output` grammar or as any polyarch location.
 import type { ConnectionOptions } from '../ops/session.js';
 import type { BuildResult } from './build.js';
-import { releaseBuildResult } from './build-cache.js';
+import { releaseBuildResult } from './cache/build-cache.js';
 import { PolyarchError } from '../errors/polyarch-error.js';
 import { copy } from '../ops/copy.js';
 import { parseReference } from '../reference/reference.js';

@@ -15,7 +15,7 @@ import { readXattrs } from '../../layer/xattrs.js';
 import type { Xattrs } from '../../layer/pax.js';
 import { badDockerfile, flagValue, flagValues, type Instruction } from '../dockerfile.js';
 import { excludeFilter, type ContextFilter } from '../context-filter.js';
-import { cachedLayer } from '../layer-cache.js';
+import { cachedLayer } from '../cache/layer-cache.js';
 import { isPattern, patternSource } from '../glob.js';
 import { downloadSource, isRemoteSource, remoteFileName } from '../remote-source.js';
 import { lookupOwner, type Owner } from '../passwd.js';

@@ -2,7 +2,7 @@
 // key=value options per mount), `--network` and `--security`. Parsing only: what a mount names is
 // found and made ready in run-mounts.ts.
 import { posix } from 'node:path';
-import { parseByteSize } from '../build-cache.js';
+import { parseByteSize } from '../cache/build-cache.js';
 import { badDockerfile, flagValue, flagValues, type Instruction } from '../dockerfile.js';
 import type { NetworkMode } from '../executor/executor.js';
 

@@ -13,7 +13,7 @@ import { tempPathIn } from '../../internal/temp-path.js';
 import type { Platform } from '../../platform/platform.js';
 import type { ContextFilter } from '../context-filter.js';
 import { badDockerfile } from '../dockerfile.js';
-import { acquireCacheMount, type CacheMountLease } from '../cache-mounts.js';
+import { acquireCacheMount, type CacheMountLease } from '../cache/cache-mounts.js';
 import type { Mount } from '../executor/executor.js';
 import type { PlatformContext, StageState } from '../stage.js';
 import type { RunMountSpec } from './run-flags.js';

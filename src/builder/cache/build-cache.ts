@@ -12,16 +12,16 @@ import { lstat, mkdir, readFile, readdir, rm, unlink, utimes, writeFile } from '
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { algorithmOf, encodedPart, isDigest, type Digest } from '../digest/digest.js';
-import { PolyarchError } from '../errors/polyarch-error.js';
-import { cleanDescriptor } from '../image/index.js';
-import { MAX_MANIFEST_SIZE, parseJsonObject } from '../image/raw-manifest.js';
-import { isProcessAlive } from '../internal/process-alive.js';
-import { isTempName } from '../internal/temp-path.js';
-import { writeFileAtomic } from '../store/atomic-write.js';
-import { removeOrphanStaging, removeOrphanTemps } from '../store/gc.js';
-import { withLayoutLock } from '../store/layout-lock.js';
-import { readIndexJson, tagOf, updateIndexJson } from '../store/oci-layout.js';
+import { algorithmOf, encodedPart, isDigest, type Digest } from '../../digest/digest.js';
+import { PolyarchError } from '../../errors/polyarch-error.js';
+import { cleanDescriptor } from '../../image/index.js';
+import { MAX_MANIFEST_SIZE, parseJsonObject } from '../../image/raw-manifest.js';
+import { isProcessAlive } from '../../internal/process-alive.js';
+import { isTempName } from '../../internal/temp-path.js';
+import { writeFileAtomic } from '../../store/atomic-write.js';
+import { removeOrphanStaging, removeOrphanTemps } from '../../store/gc.js';
+import { withLayoutLock } from '../../store/layout-lock.js';
+import { readIndexJson, tagOf, updateIndexJson } from '../../store/oci-layout.js';
 import { LAYER_CACHE_DIR } from './layer-cache.js';
 import { removeCacheMounts } from './cache-mounts.js';
 

@@ -5,9 +5,9 @@
 // content or layers; cache mounts and secrets by id only, never a secret's value), and the
 // layer's timestamp and compression. Keys live beside the COPY keys (layer-cache.ts).
 import { createHash } from 'node:crypto';
-import { effectiveLevel, type CompressionOptions } from '../layer/compression.js';
-import { formatPlatform, type Platform } from '../platform/platform.js';
-import type { NetworkMode } from './executor/executor.js';
+import { effectiveLevel, type CompressionOptions } from '../../layer/compression.js';
+import { formatPlatform, type Platform } from '../../platform/platform.js';
+import type { NetworkMode } from '../executor/executor.js';
 
 export interface RunKeyInput {
   readonly parent: readonly string[];

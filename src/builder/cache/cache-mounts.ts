@@ -10,9 +10,9 @@ import { createHash } from 'node:crypto';
 import { chmod, chown, lstat, mkdir, open, readFile, readdir, rm, rmdir, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { isProcessAlive } from '../internal/process-alive.js';
-import { formatPlatform, type Platform } from '../platform/platform.js';
-import type { CacheSharing } from './instructions/run-flags.js';
+import { isProcessAlive } from '../../internal/process-alive.js';
+import { formatPlatform, type Platform } from '../../platform/platform.js';
+import type { CacheSharing } from '../instructions/run-flags.js';
 
 /** The folder of the build cache that holds the cache mounts. */
 export const CACHE_MOUNTS_DIR = 'polyarch-cache-mounts';

@@ -5,12 +5,12 @@
 import { createHash } from 'node:crypto';
 import { readFile, utimes } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Digest } from '../digest/digest.js';
-import type { Descriptor } from '../image/descriptor.js';
-import { writeFileAtomic } from '../store/atomic-write.js';
-import type { OciLayout } from '../store/oci-layout.js';
-import type { LayerEntry } from '../layer/writer.js';
-import { effectiveLevel, type CompressionOptions } from '../layer/compression.js';
+import type { Digest } from '../../digest/digest.js';
+import type { Descriptor } from '../../image/descriptor.js';
+import { writeFileAtomic } from '../../store/atomic-write.js';
+import type { OciLayout } from '../../store/oci-layout.js';
+import type { LayerEntry } from '../../layer/writer.js';
+import { effectiveLevel, type CompressionOptions } from '../../layer/compression.js';
 
 /** The folder of the layout that holds one key file per cached layer. */
 export const LAYER_CACHE_DIR = 'polyarch-layer-cache';
