@@ -15,7 +15,8 @@ import { readXattrs } from '../../layer/xattrs.js';
 import type { Xattrs } from '../../layer/pax.js';
 import { badDockerfile, flagValue, flagValues, type Instruction } from '../dockerfile.js';
 import { excludeFilter, type ContextFilter } from '../context-filter.js';
-import { cachedLayer } from '../cache/layer-cache.js';
+import { cachedLayer, cachedLayerByKey, type CachedLayer } from '../cache/layer-cache.js';
+import { effectiveLevel } from '../../layer/compression.js';
 import { isPattern, patternSource } from '../glob.js';
 import { downloadSource, isRemoteSource, remoteFileName } from '../remote-source.js';
 import { lookupOwner, type Owner } from '../passwd.js';
@@ -203,87 +204,111 @@ export async function copyInstruction(i: Instruction, state: StageState, ctx: Pl
   const entries: LayerEntry[] = [];
   const excludes = flagValues(i, 'exclude');
   const fromFlag = flagValue(i, 'from');
+  const createdBy = `${i.keyword} ${i.text}`;
   if (fromFlag !== undefined) {
     const fromName = sub(fromFlag);
     // buildStage has refused a stage naming itself or a later one before this COPY started.
     const index = fromStage(i, state, ctx);
-    // A stage: its whole filesystem, base files included, as its steps left it. Else an image,
-    // unpacked once per build and platform.
-    const from = index >= 0 ? await stageFilesystem(await ctx.buildStage(index), ctx) : await ctx.bases.unpack(fromName, state.config as Platform, i.line).then(({ root, recorded }) => ({ dir: root, recorded }));
-    const where = index >= 0 ? `stage ${fromName}` : `the image ${fromName}`;
-    for (const source of sources) {
-      // `..` stops at the filesystem's root, as inside a container; links are resolved inside it too.
-      const rooted = posix.resolve('/', source);
-      for (const { path, named } of await expandSource(from.dir, rooted, file, i.line, () => true, where)) {
-        const isDir = (await lstat(path)).isDirectory();
-        const copied = excludeFilter(excludes, isDir ? path : dirname(path));
-        if (!copied(path)) continue;
-        const target = parents ? posix.join(destAbs, keptParents(from.dir, source.includes('/./') ? source : rooted, named)) : isDir ? destAbs : destIsDir ? posix.join(destAbs, posix.basename(named)) : destAbs;
-        entries.push(...(await withXattrs(await contextEntries(path, target.slice(1), recordedFacts(from.dir, from.recorded, chown, mode), copied), io)));
-      }
-    }
-  } else {
-    const checksum = flagValue(i, 'checksum');
-    for (const source of sources) {
-      if (isRemoteSource(source)) {
-        // ADD URL: downloaded, never unpacked; mode 600 unless --chmod, as in BuildKit.
-        const name = remoteFileName(source);
-        if (destIsDir && !name) throw badDockerfile(file, i.line, `ADD ${source}: the URL names no file; give a file destination`);
-        const downloaded = tempPathIn(layout.dir, 'download');
-        ctx.addScratch(downloaded);
-        const got = await downloadSource(source, downloaded, { ...(checksum !== undefined ? { checksum: sub(checksum) } : {}), ...io }).catch((error: unknown) => {
-          throw error instanceof PolyarchError ? new PolyarchError(error.code, `${file}:${i.line}: ${error.message}`, { cause: error }) : error;
-        });
-        const target = destIsDir ? posix.join(destAbs, name!) : destAbs;
-        entries.push({ path: target.slice(1), type: 'file', source: downloaded, size: got.size, mode: mode ?? 0o600, ...owner, contentKey: got.sha256 });
-        continue;
-      }
-      const heredoc = i.heredocs?.find((h) => `<<${h.name}` === source);
-      if (heredoc) {
-        // A here-document becomes a file named after it (mode 644 unless --chmod).
-        const content = heredoc.expand ? sub(heredoc.content) : heredoc.content;
-        const written = tempPathIn(layout.dir, 'heredoc');
-        ctx.addScratch(written);
-        await writeFile(written, content, { flag: 'wx' });
-        const target = destIsDir ? posix.join(destAbs, heredoc.name) : destAbs;
-        const contentKey = createHash('sha256').update(content).digest('hex');
-        entries.push({ path: target.slice(1), type: 'file', source: written, size: Buffer.byteLength(content), mode: mode ?? 0o644, ...owner, contentKey });
-        continue;
-      }
-      for (const { path, named } of await expandSource(context, source, file, i.line, keep)) {
-        const isDir = (await lstat(path)).isDirectory();
-        const copied = excludeFilter(excludes, isDir ? path : dirname(path));
-        if (!copied(path)) continue;
-        // ADD unpacks a local tar archive (plain or gzip) into the destination directory.
-        const archive = i.keyword === 'ADD' && !isDir ? await tarKind(path) : undefined;
-        if (archive) {
-          const unpacked = tempPathIn(layout.dir, 'add');
-          ctx.addScratch(unpacked);
-          await mkdir(unpacked, { recursive: true });
-          const recorded: RecordedFacts = new Map();
-          await applyLayer(unpacked, createReadStream(path), { mediaType: archive, source: relative(context, path), record: recorded, ...io });
-          entries.push(...(await contextEntries(unpacked, destAbs.slice(1), recordedFacts(unpacked, recorded, chown, mode), () => true)));
-          continue;
+    const fromState = index >= 0 ? await ctx.buildStage(index) : undefined;
+    // What is copied follows from the source's layers and this instruction alone: an unchanged COPY
+    // --from is found by that key without making the source's filesystem (a warm build unpacks nothing).
+    const sourceLayers = fromState ? fromState.diffIds : (await ctx.bases.pull(fromName, state.config as Platform, i.line)).diffIds;
+    const key = createHash('sha256')
+      .update(JSON.stringify(['copy-from', 1, sourceLayers, state.diffIds, i.keyword, parts, state.workdir, chown ?? null, mode ?? null, parents, excludes, created.toISOString(), compression.kind, effectiveLevel(compression)]))
+      .digest('hex');
+    let made: LayerEntry[] = [];
+    let wrote = false;
+    const layer = await cachedLayerByKey(layout, key, async () => {
+      wrote = true;
+      // A stage: its whole filesystem, base files included, as its steps left it. Else an image,
+      // unpacked once per build and platform.
+      const from = fromState ? await stageFilesystem(fromState, ctx) : await ctx.bases.unpack(fromName, state.config as Platform, i.line).then(({ root, recorded }) => ({ dir: root, recorded }));
+      const where = fromState ? `stage ${fromName}` : `the image ${fromName}`;
+      for (const source of sources) {
+        // `..` stops at the filesystem's root, as inside a container; links are resolved inside it too.
+        const rooted = posix.resolve('/', source);
+        for (const { path, named } of await expandSource(from.dir, rooted, file, i.line, () => true, where)) {
+          const isDir = (await lstat(path)).isDirectory();
+          const copied = excludeFilter(excludes, isDir ? path : dirname(path));
+          if (!copied(path)) continue;
+          const target = parents ? posix.join(destAbs, keptParents(from.dir, source.includes('/./') ? source : rooted, named)) : isDir ? destAbs : destIsDir ? posix.join(destAbs, posix.basename(named)) : destAbs;
+          entries.push(...(await withXattrs(await contextEntries(path, target.slice(1), recordedFacts(from.dir, from.recorded, chown, mode), copied), io)));
         }
-        const target = parents ? posix.join(destAbs, keptParents(context, source, named)) : isDir ? destAbs : destIsDir ? posix.join(destAbs, posix.basename(named)) : destAbs;
-        entries.push(...(await contextEntries(path, target.slice(1), contextFacts(owner, mode), (p) => keep(p) && copied(p))));
       }
+      entries.push(...(await parentDirectories(entries, owner, state, ctx)));
+      made = entries;
+      return writeEntries(entries, ctx);
+    });
+    if (!wrote) ctx.progress.cached();
+    // A reused layer's facts reach the stage's root when the root applies it.
+    state.addLayer(layer, createdBy, created, made);
+    return;
+  }
+  const checksum = flagValue(i, 'checksum');
+  for (const source of sources) {
+    if (isRemoteSource(source)) {
+      // ADD URL: downloaded, never unpacked; mode 600 unless --chmod, as in BuildKit.
+      const name = remoteFileName(source);
+      if (destIsDir && !name) throw badDockerfile(file, i.line, `ADD ${source}: the URL names no file; give a file destination`);
+      const downloaded = tempPathIn(layout.dir, 'download');
+      ctx.addScratch(downloaded);
+      const got = await downloadSource(source, downloaded, { ...(checksum !== undefined ? { checksum: sub(checksum) } : {}), ...io }).catch((error: unknown) => {
+        throw error instanceof PolyarchError ? new PolyarchError(error.code, `${file}:${i.line}: ${error.message}`, { cause: error }) : error;
+      });
+      const target = destIsDir ? posix.join(destAbs, name!) : destAbs;
+      entries.push({ path: target.slice(1), type: 'file', source: downloaded, size: got.size, mode: mode ?? 0o600, ...owner, contentKey: got.sha256 });
+      continue;
+    }
+    const heredoc = i.heredocs?.find((h) => `<<${h.name}` === source);
+    if (heredoc) {
+      // A here-document becomes a file named after it (mode 644 unless --chmod).
+      const content = heredoc.expand ? sub(heredoc.content) : heredoc.content;
+      const written = tempPathIn(layout.dir, 'heredoc');
+      ctx.addScratch(written);
+      await writeFile(written, content, { flag: 'wx' });
+      const target = destIsDir ? posix.join(destAbs, heredoc.name) : destAbs;
+      const contentKey = createHash('sha256').update(content).digest('hex');
+      entries.push({ path: target.slice(1), type: 'file', source: written, size: Buffer.byteLength(content), mode: mode ?? 0o644, ...owner, contentKey });
+      continue;
+    }
+    for (const { path, named } of await expandSource(context, source, file, i.line, keep)) {
+      const isDir = (await lstat(path)).isDirectory();
+      const copied = excludeFilter(excludes, isDir ? path : dirname(path));
+      if (!copied(path)) continue;
+      // ADD unpacks a local tar archive (plain or gzip) into the destination directory.
+      const archive = i.keyword === 'ADD' && !isDir ? await tarKind(path) : undefined;
+      if (archive) {
+        const unpacked = tempPathIn(layout.dir, 'add');
+        ctx.addScratch(unpacked);
+        await mkdir(unpacked, { recursive: true });
+        const recorded: RecordedFacts = new Map();
+        await applyLayer(unpacked, createReadStream(path), { mediaType: archive, source: relative(context, path), record: recorded, ...io });
+        entries.push(...(await contextEntries(unpacked, destAbs.slice(1), recordedFacts(unpacked, recorded, chown, mode), () => true)));
+        continue;
+      }
+      const target = parents ? posix.join(destAbs, keptParents(context, source, named)) : isDir ? destAbs : destIsDir ? posix.join(destAbs, posix.basename(named)) : destAbs;
+      entries.push(...(await contextEntries(path, target.slice(1), contextFacts(owner, mode), (p) => keep(p) && copied(p))));
     }
   }
   entries.push(...(await parentDirectories(entries, owner, state, ctx)));
   let wrote = false;
   const layer = await cachedLayer(layout, entries, created, compression, async () => {
     wrote = true;
-    const temp = tempPathIn(layout.dir, 'layer');
-    // writeLayer hashed the blob as it wrote it: the file becomes the blob as it is.
-    const written = await writeLayer(entries, { file: temp, mtime: created, compression });
-    try {
-      await layout.adoptBlobFile(written.descriptor, temp);
-    } finally {
-      await rm(temp, { force: true });
-    }
-    return written;
+    return writeEntries(entries, ctx);
   });
   if (!wrote) ctx.progress.cached();
-  state.addLayer(layer, `${i.keyword} ${i.text}`, created, entries);
+  state.addLayer(layer, createdBy, created, entries);
+}
+
+/** Writes `entries` as a layer blob of the build cache. */
+async function writeEntries(entries: readonly LayerEntry[], ctx: PlatformContext): Promise<CachedLayer> {
+  const temp = tempPathIn(ctx.layout.dir, 'layer');
+  try {
+    // writeLayer hashed the blob as it wrote it: the file becomes the blob as it is.
+    const written = await writeLayer(entries, { file: temp, mtime: ctx.created, compression: ctx.compression });
+    await ctx.layout.adoptBlobFile(written.descriptor, temp);
+    return written;
+  } finally {
+    await rm(temp, { force: true });
+  }
 }
