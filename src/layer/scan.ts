@@ -56,11 +56,15 @@ export async function fileFromLayers(open: LayerOpener, layers: readonly Descrip
   return undefined;
 }
 
-/** The directories one layer makes, in order, with the mode and owner its headers give. */
-export async function directoriesOfLayer(content: Readable, layer: Pick<Descriptor, 'mediaType' | 'digest'>): Promise<[string, DirectoryFacts][]> {
-  const found: [string, DirectoryFacts][] = [];
+/** What a layer says a path is: a directory with its mode and owner, or a symbolic link and its target. */
+export type PathFacts = ({ readonly type: 'directory' } & DirectoryFacts) | { readonly type: 'symlink'; readonly target: string };
+
+/** The directories and symbolic links one layer makes, in order, as its headers give them. */
+export async function pathsOfLayer(content: Readable, layer: Pick<Descriptor, 'mediaType' | 'digest'>): Promise<[string, PathFacts][]> {
+  const found: [string, PathFacts][] = [];
   await walkLayer(content, layer, async (name, header, entry) => {
-    if (header.type === 'directory' && name !== '') found.push([name, { mode: (header.mode ?? 0o755) & 0o7777, uid: header.uid ?? 0, gid: header.gid ?? 0 }]);
+    if (header.type === 'directory' && name !== '') found.push([name, { type: 'directory', mode: (header.mode ?? 0o755) & 0o7777, uid: header.uid ?? 0, gid: header.gid ?? 0 }]);
+    else if (header.type === 'symlink' && name !== '') found.push([name, { type: 'symlink', target: header.linkname ?? '' }]);
     await skip(entry);
   });
   return found;

@@ -20,7 +20,7 @@ import { effectiveLevel } from '../../layer/compression.js';
 import { isPattern, patternSource } from '../glob.js';
 import { downloadSource, isRemoteSource, remoteFileName } from '../remote-source.js';
 import { lookupOwner, type Owner } from '../passwd.js';
-import { directoriesOf, fileFromLayers } from '../layer-scan.js';
+import { fileFromLayers, pathsOf, type PathFacts } from '../layer-scan.js';
 import type { PlatformContext, StageState } from '../stage.js';
 import { stageFilesystem } from '../stage-root.js';
 
@@ -168,8 +168,51 @@ async function ownerOf(i: Instruction, state: StageState, ctx: PlatformContext, 
 async function parentDirectories(entries: readonly LayerEntry[], owner: Owner, state: StageState, ctx: PlatformContext): Promise<LayerEntry[]> {
   const missing = missingParents(entries);
   if (missing.length === 0) return [];
-  const known = await ctx.readOnce(state, 'directories', () => directoriesOf(ctx.layout, state.layers));
-  return missing.map((path): LayerEntry => ({ path, type: 'directory', ...(known.get(path) ?? { mode: 0o755, ...owner }) }));
+  const known = await stagePaths(state, ctx);
+  return missing.map((path): LayerEntry => {
+    const facts = known.get(path);
+    return { path, type: 'directory', ...(facts?.type === 'directory' ? { mode: facts.mode, uid: facts.uid, gid: facts.gid } : { mode: 0o755, ...owner }) };
+  });
+}
+
+/** The directories and links the stage's layers make, read once per set of layers. */
+function stagePaths(state: StageState, ctx: PlatformContext): Promise<Map<string, PathFacts>> {
+  return ctx.readOnce(state, 'paths', () => pathsOf(ctx.layout, state.layers));
+}
+
+/** How many links one destination may pass through, as the kernel's limit (ELOOP). */
+const MAX_LINKS = 40;
+
+/**
+ * `dest` (absolute, inside the image) with every directory on its way resolved through the links
+ * the stage's layers make there, inside the image's root, as BuildKit copies through them: on a
+ * base whose /bin links to usr/bin, `COPY x /bin/` writes /usr/bin/x and leaves the link alone.
+ * With `last`, the final component is resolved too (a directory destination).
+ */
+async function resolveDestination(dest: string, last: boolean, state: StageState, ctx: PlatformContext, line: number): Promise<string> {
+  const pending = dest.split('/').filter((c) => c !== '' && c !== '.');
+  const kept = last ? [] : pending.splice(-1, 1);
+  // Nothing to pass through (`COPY x /x`), or nothing to pass through yet (scratch).
+  if (pending.length === 0 || state.layers.length === 0) return dest;
+  const paths = await stagePaths(state, ctx);
+  let at: string[] = [];
+  for (let hops = 0; pending.length > 0; ) {
+    const name = pending.shift()!;
+    if (name === '..') {
+      at.pop();
+      continue;
+    }
+    const facts = paths.get([...at, name].join('/'));
+    if (facts?.type !== 'symlink') {
+      at.push(name);
+      continue;
+    }
+    if (++hops > MAX_LINKS) throw badDockerfile(ctx.file, line, `COPY destination ${JSON.stringify(dest)}: too many levels of symbolic links`);
+    // The link's target, read inside the root: absolute from /, relative from the link's folder.
+    if (facts.target.startsWith('/')) at = [];
+    pending.unshift(...facts.target.split('/').filter((c) => c !== '' && c !== '.'));
+  }
+  return `/${[...at, ...kept].join('/')}`;
 }
 
 /** The stage `--from` names (by name or number), or -1: none, or an image. */
@@ -195,12 +238,12 @@ export async function copyInstruction(i: Instruction, state: StageState, ctx: Pl
   const chmod = flagValue(i, 'chmod');
   const mode = chmod !== undefined ? Number.parseInt(chmod, 8) : undefined;
   if (mode !== undefined && !Number.isSafeInteger(mode)) throw badDockerfile(file, i.line, `--chmod=${chmod} is not an octal mode`);
-  const destAbs = posix.resolve(state.workdir, dest);
   // --parents keeps each source's directories under the destination (BuildKit's flag).
   const parentsFlag = flagValue(i, 'parents');
   const parents = parentsFlag !== undefined && parentsFlag !== 'false';
   // As in BuildKit, `.` and a path ending in `/` or `/.` name a directory: `COPY a .` is WORKDIR/a.
   const destIsDir = dest === '.' || dest.endsWith('/') || dest.endsWith('/.') || sources.length > 1 || parents;
+  const destAbs = await resolveDestination(posix.resolve(state.workdir, dest), destIsDir, state, ctx, i.line);
   const entries: LayerEntry[] = [];
   const excludes = flagValues(i, 'exclude');
   const fromFlag = flagValue(i, 'from');
