@@ -118,25 +118,29 @@ describe('stage filesystem', { timeout: 600_000 }, () => {
     assert.equal(withoutProgress(deleted.stderr).trim().split('\n').length, 1);
   });
 
-  test('COPY into a folder the stage links elsewhere writes through the link, as BuildKit does (a usr-merged /bin stays a link)', async () => {
+  test('COPY into a folder the stage links elsewhere writes through the link, and into a folder it has without a trailing slash, as BuildKit does', async () => {
     const dockerfile = [
       `FROM ${base}`,
       // As Debian's usr-merge: the folder is a link into /usr; a relative and an absolute link.
       'RUN mkdir -p /usr/tools /opt/real && ln -s usr/tools /tools && ln -s /opt/real /opt/abs',
       'COPY f /tools/',
       'COPY f /opt/abs/sub/g',
-      'RUN test -L /tools && test -L /opt/abs && cat /usr/tools/f /opt/real/sub/g > /seen',
+      // A folder the stage has (or a link to one) is copied into even without a trailing slash.
+      'COPY f /etc',
+      'COPY g /opt/abs',
+      'RUN test -L /tools && test -L /opt/abs && cat /usr/tools/f /opt/real/sub/g /etc/f /opt/real/g > /seen',
       '',
     ].join('\n');
-    const out = await build('through-links', dockerfile, { f: 'copied\n' }, 'linux/amd64');
+    const out = await build('through-links', dockerfile, { f: 'copied\n', g: 'g\n' }, 'linux/amd64');
     assert.equal(out.code, 0, out.stderr);
     const layers = await layersOf(out.layout, 'amd64');
-    const copies = await listing(layers.slice(-3, -1));
+    const copies = await listing(layers.slice(-5, -1));
     assert.ok(copies.has('usr/tools/f'), [...copies.keys()].join(' '));
     assert.ok(copies.has('opt/real/sub/g'), [...copies.keys()].join(' '));
     assert.equal(copies.has('tools'), false, 'the link is not replaced by a directory');
     assert.equal(copies.has('opt/abs'), false);
-    assert.equal(await fileText(layers, 'seen'), 'copied\ncopied\n');
+    assert.ok(copies.has('etc/f') && copies.has('opt/real/g'), [...copies.keys()].join(' '));
+    assert.equal(await fileText(layers, 'seen'), 'copied\ncopied\ncopied\ng\n');
   });
 
   test('COPY and RUN interleave; a later COPY --from sees the stage as its last step left it', async () => {

@@ -242,8 +242,17 @@ export async function copyInstruction(i: Instruction, state: StageState, ctx: Pl
   const parentsFlag = flagValue(i, 'parents');
   const parents = parentsFlag !== undefined && parentsFlag !== 'false';
   // As in BuildKit, `.` and a path ending in `/` or `/.` name a directory: `COPY a .` is WORKDIR/a.
-  const destIsDir = dest === '.' || dest.endsWith('/') || dest.endsWith('/.') || sources.length > 1 || parents;
-  const destAbs = await resolveDestination(posix.resolve(state.workdir, dest), destIsDir, state, ctx, i.line);
+  let destIsDir = dest === '.' || dest.endsWith('/') || dest.endsWith('/.') || sources.length > 1 || parents;
+  const destNamed = posix.resolve(state.workdir, dest);
+  let destAbs = await resolveDestination(destNamed, destIsDir, state, ctx, i.line);
+  if (!destIsDir && destAbs !== '/') {
+    // A destination the stage already has as a directory (or a link to one) is copied into, as in BuildKit: `COPY a /etc` is /etc/a.
+    const whole = await resolveDestination(destNamed, true, state, ctx, i.line);
+    if ((await stagePaths(state, ctx)).get(whole.slice(1))?.type === 'directory') {
+      destIsDir = true;
+      destAbs = whole;
+    }
+  }
   const entries: LayerEntry[] = [];
   const excludes = flagValues(i, 'exclude');
   const fromFlag = flagValue(i, 'from');
