@@ -2,27 +2,16 @@
 // on its own machine (foreign ones through the kernel's qemu handlers), its changes become a layer
 // (deletions as whiteouts), RUN and COPY layers interleave, and a failing step stops the build.
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Readable } from 'node:stream';
 import { before, describe, test } from 'node:test';
-import { promisify } from 'node:util';
-import { gunzipSync } from 'node:zlib';
-import { createEndpointOpener } from '../../src/endpoint/open-endpoint.js';
-import { buildIndex } from '../../src/image/index.js';
-import { rawFromJson } from '../../src/image/raw-manifest.js';
-import { digestOfBytes } from '../../src/digest/digest.js';
-import { MediaType } from '../../src/mediatype/mediatype.js';
-import { parsePlatform } from '../../src/platform/platform.js';
-import { parseLocation } from '../../src/reference/location.js';
 import { buildSuite } from '../helpers/build-suite.js';
 import { ensureEmulation } from '../helpers/binfmt.js';
-import { BUSYBOX_ARCHES, copyBusyboxRoot, type BusyboxArch } from '../helpers/busybox.js';
+import { BUSYBOX_ARCHES, type BusyboxArch } from '../helpers/busybox.js';
+import { storeBusyboxIndex } from '../helpers/busybox-index.js';
 import { runCli, withoutProgress } from '../helpers/run-cli.js';
 
-const exec = promisify(execFile);
 const ARCHES: readonly BusyboxArch[] = ['amd64', 'arm64', 'armhf', 'ppc64el'];
 const PLATFORMS = ARCHES.map((a) => BUSYBOX_ARCHES[a].platform).join(',');
 
@@ -33,29 +22,8 @@ describe('RUN', { timeout: 600_000 }, () => {
   // One image per architecture, each a single layer holding the busybox root and /etc/base-file.
   before(async () => {
     await ensureEmulation(ARCHES);
-    const opener = createEndpointOpener();
     base = `${suite.reg.host}/busybox:multi`;
-    const { endpoint } = await opener.open(parseLocation(base), 'write');
-    const images = [];
-    for (const arch of ARCHES) {
-      const root = await copyBusyboxRoot(arch, join(suite.dir.path, `base-${arch}`));
-      await writeFile(join(root, 'etc', 'base-file'), `from the ${arch} base\n`);
-      const { stdout } = await exec('tar', ['--numeric-owner', '-cz', '-C', root, '.'], { encoding: 'buffer', maxBuffer: 64 << 20 });
-      const layer = { mediaType: MediaType.OciLayerGzip, digest: digestOfBytes(stdout), size: stdout.length };
-      const diffId = digestOfBytes(gunzipSync(stdout));
-      const platform = parsePlatform(BUSYBOX_ARCHES[arch].platform);
-      const config = rawFromJson(
-        { architecture: platform.architecture, os: platform.os, ...(platform.variant ? { variant: platform.variant } : {}), config: { Env: ['PATH=/bin'] }, rootfs: { type: 'layers', diff_ids: [diffId] } },
-        MediaType.OciConfig,
-      );
-      const configDescriptor = { mediaType: config.mediaType, digest: config.digest, size: config.size };
-      await endpoint.putBlob(layer, Readable.from([stdout]));
-      await endpoint.putBlob(configDescriptor, Readable.from([config.bytes]));
-      const manifest = rawFromJson({ schemaVersion: 2, mediaType: MediaType.OciManifest, config: configDescriptor, layers: [layer] }, MediaType.OciManifest);
-      await endpoint.putManifest(manifest, {});
-      images.push({ mediaType: manifest.mediaType, digest: manifest.digest, size: manifest.size, platform });
-    }
-    await endpoint.putManifest(buildIndex(images, { mediaType: MediaType.OciIndex }), { tag: 'multi' });
+    await storeBusyboxIndex(base, ARCHES, suite.dir.path);
   });
 
   async function build(name: string, dockerfile: string, files: Record<string, string> = {}, platforms = PLATFORMS) {
