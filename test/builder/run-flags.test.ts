@@ -7,13 +7,13 @@ import { parseSecretSpec } from '../../src/builder/secrets.js';
 import { PolyarchError } from '../../src/errors/polyarch-error.js';
 
 const sub = (v: string) => v.replaceAll('$DIR', '/opt');
-const parse = (text: string) => parseMount(text, '/work', sub, 'Dockerfile', 3);
+const parse = (text: string) => parseMount(text, '/srv/app', sub, 'Dockerfile', 3);
 
 describe('RUN --mount values', () => {
   test('good values', () => {
     const good: [string, unknown][] = [
       ['target=/src', { type: 'bind', target: '/src', source: '/', readWrite: false }],
-      ['type=bind,src=app,dst=rel,rw', { type: 'bind', target: '/work/rel', source: 'app', readWrite: true }],
+      ['type=bind,src=app,dst=rel,rw', { type: 'bind', target: '/srv/app/rel', source: 'app', readWrite: true }],
       ['type=bind,from=builder,source=/out,target=/o,readonly=false', { type: 'bind', target: '/o', source: '/out', from: 'builder', readWrite: true }],
       ['type=cache,target=$DIR/cache', { type: 'cache', target: '/opt/cache', id: '/opt/cache', readOnly: false, sharing: 'shared', source: '/' }],
       ['type=cache,id=go,target=/root/.cache/go-build,sharing=locked,mode=0700,uid=1000,gid=1000', { type: 'cache', target: '/root/.cache/go-build', id: 'go', readOnly: false, sharing: 'locked', source: '/', mode: 0o700, uid: 1000, gid: 1000 }],
