@@ -2,8 +2,12 @@
 // (`source=` for `src=`). Without src or env, the variable named like the id is used when it is
 // set, else the file named like it. Values are read into memory once; a secret given by variable
 // never touches the disk.
-import { readFile } from 'node:fs/promises';
+import { createReadStream } from 'node:fs';
 import { PolyarchError } from '../errors/polyarch-error.js';
+import { readAllLimited } from '../internal/streams.js';
+
+/** BuildKit's limit for one secret (500 KiB): a secret is a token or a key file, never bulk data. */
+export const MAX_SECRET_BYTES = 500 * 1024;
 
 export interface SecretSpec {
   readonly id: string;
@@ -54,11 +58,14 @@ export async function readSecrets(specs: readonly string[], options: { readonly 
       const value = options.env[env];
       if (value === undefined) throw new PolyarchError('USAGE', `--secret id=${spec.id}: the environment variable ${env} is not set`);
       secrets[spec.id] = Buffer.from(value, 'utf8');
+      if (secrets[spec.id]!.length > MAX_SECRET_BYTES) throw new PolyarchError('USAGE', `--secret id=${spec.id}: the value of ${env} is larger than ${MAX_SECRET_BYTES} bytes`);
       continue;
     }
     try {
-      secrets[spec.id] = await readFile(file!);
+      // Read with a bound: a path such as /dev/zero must end in an error, not fill the memory.
+      secrets[spec.id] = await readAllLimited(createReadStream(file!), MAX_SECRET_BYTES, 'secret');
     } catch (error) {
+      if (error instanceof RangeError) throw new PolyarchError('USAGE', `--secret id=${spec.id}: ${JSON.stringify(file)} is larger than ${MAX_SECRET_BYTES} bytes`);
       const code = (error as NodeJS.ErrnoException).code;
       const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'a directory' : code === 'EACCES' ? 'permission denied' : (error as Error).message;
       throw new PolyarchError('USAGE', `--secret id=${spec.id}: cannot read ${JSON.stringify(file)}: ${why}`);

@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { parseMount } from '../../src/builder/instructions/run-flags.js';
-import { parseSecretSpec } from '../../src/builder/secrets.js';
+import { MAX_SECRET_BYTES, parseSecretSpec, readSecrets } from '../../src/builder/secrets.js';
 import { PolyarchError } from '../../src/errors/polyarch-error.js';
 
 const sub = (v: string) => v.replaceAll('$DIR', '/opt');
@@ -78,5 +78,18 @@ describe('--secret specs (buildx grammar)', () => {
       ['id=a,loose', /"loose" must be a key=value pair/],
     ];
     for (const [text, expected] of bad) assert.throws(() => parseSecretSpec(text), expected, text);
+  });
+});
+
+describe('--secret values', () => {
+  test('a secret larger than 500 KiB is refused in one line, from a file that never ends or from a variable', async () => {
+    await assert.rejects(readSecrets(['id=big,src=/dev/zero'], { env: {} }), (error: PolyarchError) => {
+      assert.equal(error.code, 'USAGE');
+      assert.equal(error.message, `--secret id=big: "/dev/zero" is larger than ${MAX_SECRET_BYTES} bytes`);
+      return true;
+    });
+    await assert.rejects(readSecrets(['id=big,env=BIG'], { env: { BIG: 'x'.repeat(MAX_SECRET_BYTES + 1) } }), /--secret id=big: the value of BIG is larger than 512000 bytes/);
+    const fits = await readSecrets(['id=ok,env=OK'], { env: { OK: 'x'.repeat(MAX_SECRET_BYTES) } });
+    assert.equal(fits.ok!.length, MAX_SECRET_BYTES);
   });
 });
