@@ -9,7 +9,7 @@ import type { Readable } from 'node:stream';
 import type { Descriptor } from '../image/descriptor.js';
 import type { OciLayout } from '../store/oci-layout.js';
 import { writeFileAtomic } from '../store/atomic-write.js';
-import { fileFromLayers as fileFromLayerStreams, pathsOfLayer, type PathFacts } from '../layer/scan.js';
+import { fileFromLayers as fileFromLayerStreams, pathsOfLayer, type LayerPathEntry, type PathFacts } from '../layer/scan.js';
 
 export type { PathFacts };
 
@@ -18,19 +18,40 @@ export function fileFromLayers(layout: OciLayout, layers: readonly Descriptor[],
   return fileFromLayerStreams(async (layer) => (await layout.openBlob(layer)) as Readable, layers, path);
 }
 
-/** Every directory and symbolic link the layers make, the newest layer's word winning; each layer's list is cached by digest. */
+/** Forgets `path`'s descendants (and `path` itself unless `keepSelf`). */
+function forget(all: Map<string, PathFacts>, path: string, keepSelf: boolean): void {
+  for (const known of [...all.keys()]) {
+    if ((!keepSelf && known === path) || path === '' || known.startsWith(`${path}/`)) all.delete(known);
+  }
+}
+
+/**
+ * Every directory and symbolic link the stage's layers leave, the newest layer's word winning and
+ * what a layer deletes (whiteouts, opaque directories) forgotten; each layer's list is cached by digest.
+ */
 export async function pathsOf(layout: OciLayout, layers: readonly Descriptor[]): Promise<Map<string, PathFacts>> {
   const all = new Map<string, PathFacts>();
   for (const layer of layers) {
-    const cacheFile = join(layout.dir, 'polyarch-dir-cache', `${layer.digest.replace(':', '-')}.paths`);
+    const cacheFile = join(layout.dir, 'polyarch-dir-cache', `${layer.digest.replace(':', '-')}.paths-v2`);
     let paths = await readFile(cacheFile, 'utf8')
-      .then((text) => JSON.parse(text) as [string, PathFacts][])
+      .then((text) => JSON.parse(text) as [string, LayerPathEntry][])
       .catch(() => undefined);
     if (!paths) {
       paths = await pathsOfLayer((await layout.openBlob(layer)) as Readable, layer);
       await writeFileAtomic(cacheFile, Buffer.from(JSON.stringify(paths)));
     }
-    for (const [name, facts] of paths) all.set(name, facts);
+    // Deletions act on the layers below, whatever their place in this layer's tar; then its own entries.
+    for (const [name, entry] of paths) {
+      if (entry.type === 'whiteout') forget(all, name, false);
+      else if (entry.type === 'opaque') forget(all, name, true);
+    }
+    for (const [name, entry] of paths) {
+      if (entry.type === 'directory' || entry.type === 'symlink') {
+        // A link replacing a directory hides what was below it.
+        if (entry.type === 'symlink') forget(all, name, true);
+        all.set(name, entry);
+      }
+    }
   }
   return all;
 }

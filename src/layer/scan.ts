@@ -59,11 +59,25 @@ export async function fileFromLayers(open: LayerOpener, layers: readonly Descrip
 /** What a layer says a path is: a directory with its mode and owner, or a symbolic link and its target. */
 export type PathFacts = ({ readonly type: 'directory' } & DirectoryFacts) | { readonly type: 'symlink'; readonly target: string };
 
-/** The directories and symbolic links one layer makes, in order, as its headers give them. */
-export async function pathsOfLayer(content: Readable, layer: Pick<Descriptor, 'mediaType' | 'digest'>): Promise<[string, PathFacts][]> {
-  const found: [string, PathFacts][] = [];
+/** One entry of a layer's path list: what it makes, or what it deletes from the layers below. */
+export type LayerPathEntry = PathFacts | { readonly type: 'whiteout' } | { readonly type: 'opaque' };
+
+const WHITEOUT = '.wh.';
+const OPAQUE = '.wh..wh..opq';
+
+/**
+ * The directories and symbolic links one layer makes, in order, as its headers give them, and what
+ * it deletes below it: `dir/.wh.name` as a whiteout of `dir/name`, `dir/.wh..wh..opq` as `dir` opaque.
+ */
+export async function pathsOfLayer(content: Readable, layer: Pick<Descriptor, 'mediaType' | 'digest'>): Promise<[string, LayerPathEntry][]> {
+  const found: [string, LayerPathEntry][] = [];
   await walkLayer(content, layer, async (name, header, entry) => {
-    if (header.type === 'directory' && name !== '') found.push([name, { type: 'directory', mode: (header.mode ?? 0o755) & 0o7777, uid: header.uid ?? 0, gid: header.gid ?? 0 }]);
+    const slash = name.lastIndexOf('/');
+    const base = name.slice(slash + 1);
+    const dir = slash < 0 ? '' : name.slice(0, slash);
+    if (base === OPAQUE) found.push([dir, { type: 'opaque' }]);
+    else if (base.startsWith(WHITEOUT)) found.push([dir === '' ? base.slice(WHITEOUT.length) : `${dir}/${base.slice(WHITEOUT.length)}`, { type: 'whiteout' }]);
+    else if (header.type === 'directory' && name !== '') found.push([name, { type: 'directory', mode: (header.mode ?? 0o755) & 0o7777, uid: header.uid ?? 0, gid: header.gid ?? 0 }]);
     else if (header.type === 'symlink' && name !== '') found.push([name, { type: 'symlink', target: header.linkname ?? '' }]);
     await skip(entry);
   });

@@ -129,18 +129,25 @@ describe('stage filesystem', { timeout: 600_000 }, () => {
       'COPY f /etc',
       'COPY g /opt/abs',
       'RUN test -L /tools && test -L /opt/abs && cat /usr/tools/f /opt/real/sub/g /etc/f /opt/real/g > /seen',
+      // A link a step deleted is not followed any more: the COPY makes the folder.
+      'RUN rm /tools',
+      'COPY f /tools/again',
+      'RUN test -d /tools && ! test -L /tools && test ! -e /usr/tools/again && cat /tools/again > /seen-again',
       '',
     ].join('\n');
     const out = await build('through-links', dockerfile, { f: 'copied\n', g: 'g\n' }, 'linux/amd64');
     assert.equal(out.code, 0, out.stderr);
     const layers = await layersOf(out.layout, 'amd64');
-    const copies = await listing(layers.slice(-5, -1));
+    const copies = await listing(layers.slice(-8, -4));
     assert.ok(copies.has('usr/tools/f'), [...copies.keys()].join(' '));
     assert.ok(copies.has('opt/real/sub/g'), [...copies.keys()].join(' '));
     assert.equal(copies.has('tools'), false, 'the link is not replaced by a directory');
     assert.equal(copies.has('opt/abs'), false);
     assert.ok(copies.has('etc/f') && copies.has('opt/real/g'), [...copies.keys()].join(' '));
     assert.equal(await fileText(layers, 'seen'), 'copied\ncopied\ncopied\ng\n');
+    const again = await listing(layers.slice(-2, -1));
+    assert.ok(again.has('tools/again') && !again.has('usr/tools/again'), [...again.keys()].join(' '));
+    assert.equal(await fileText(layers, 'seen-again'), 'copied\n');
   });
 
   test('COPY and RUN interleave; a later COPY --from sees the stage as its last step left it', async () => {
