@@ -40,7 +40,7 @@ export class StageState {
   readonly layers: Descriptor[];
   readonly diffIds: string[];
   readonly history: Record<string, unknown>[];
-  /** Where the stage is in the Dockerfile (set by the build): COPY --from may name only stages before it. */
+  /** Where the stage is in the Dockerfile (set by the build): COPY --from and RUN --mount from= may name only stages before it. */
   index = -1;
   /** Build-time variables (ARG and ENV) the stage's instructions substitute; a new stage starts from its config's Env. */
   readonly vars = new Map<string, string>();
@@ -161,6 +161,12 @@ function recordEntries(recorded: RecordedFacts, entries: readonly LayerEntry[]):
 function parentPath(path: string): string | undefined {
   const slash = path.lastIndexOf('/');
   return slash < 0 ? undefined : path.slice(0, slash);
+}
+
+/** The stage `name` names for `--from` (its AS name in any case, or its number), or -1: an image. */
+export function stageNamed(stages: readonly Stage[], name: string): number {
+  const lower = name.toLowerCase();
+  return stages.findIndex((s, n) => s.name === lower || String(n) === lower);
 }
 
 /** Build arguments a stage's ARG instructions may take values from. */

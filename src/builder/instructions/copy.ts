@@ -21,7 +21,7 @@ import { isPattern, patternSource } from '../glob.js';
 import { downloadSource, isRemoteSource, remoteFileName } from '../remote-source.js';
 import { lookupOwner, type Owner } from '../passwd.js';
 import { fileFromLayers, pathsOf, type PathFacts } from '../layer-scan.js';
-import type { PlatformContext, StageState } from '../stage.js';
+import { stageNamed, type PlatformContext, type StageState } from '../stage.js';
 import { stageFilesystem } from '../stage-root.js';
 
 /** Mode and owner an entry gets, from its source path and the mode on disk. */
@@ -219,8 +219,7 @@ async function resolveDestination(dest: string, last: boolean, state: StageState
 export function fromStage(i: Instruction, state: StageState, ctx: PlatformContext): number {
   const fromFlag = flagValue(i, 'from');
   if (fromFlag === undefined) return -1;
-  const fromName = ctx.substitute(fromFlag, state.vars, i.line).toLowerCase();
-  return ctx.stages.findIndex((s, n) => s.name === fromName || String(n) === fromName);
+  return stageNamed(ctx.stages, ctx.substitute(fromFlag, state.vars, i.line));
 }
 
 /** COPY or ADD `i`: its entries become one layer (reused from the layer cache when the same entries were written before). */

@@ -15,7 +15,8 @@ import type { ContextFilter } from '../context-filter.js';
 import { badDockerfile } from '../dockerfile.js';
 import { acquireCacheMount, type CacheMountLease } from '../cache/cache-mounts.js';
 import type { Mount } from '../executor/executor.js';
-import type { PlatformContext, StageState } from '../stage.js';
+import { stageRoot } from '../stage-root.js';
+import { stageNamed, type PlatformContext, type StageState } from '../stage.js';
 import type { RunMountSpec } from './run-flags.js';
 
 export interface PreparedMounts {
@@ -33,14 +34,12 @@ export interface MountPlan {
   prepare(): Promise<PreparedMounts>;
 }
 
-/** Gives a stage's filesystem on disk (made on first use). */
-export type StageRootOf = (state: StageState) => Promise<string>;
-
 interface Where {
   readonly ctx: PlatformContext;
   readonly line: number;
   readonly platform: Platform;
-  readonly rootOf: StageRootOf;
+  /** The index of the stage the RUN is in: it may mount only stages before it. */
+  readonly stage: number;
 }
 
 /** A source of a bind or a cache seed: the build context, a stage or an image, and the key facts of it. */
@@ -56,24 +55,14 @@ function describeSource(from: string | undefined): string {
   return from === undefined ? 'the build context' : from;
 }
 
-/** The stage that holds `line` (ONBUILD triggers carry their FROM's line). */
-function currentStage(ctx: PlatformContext, line: number): number {
-  let at = 0;
-  ctx.stages.forEach((s, n) => {
-    if (s.from.line <= line) at = n;
-  });
-  return at;
-}
-
 async function sourceRoot(from: string | undefined, where: Where): Promise<SourceRoot> {
-  const { ctx, line, platform, rootOf } = where;
+  const { ctx, line, platform } = where;
   if (from === undefined) return { key: 'context', root: async () => ctx.context, keep: ctx.keep };
-  const name = from.toLowerCase();
-  const index = ctx.stages.findIndex((s, n) => s.name === name || String(n) === name);
+  const index = stageNamed(ctx.stages, from);
   if (index >= 0) {
-    if (index >= currentStage(ctx, line)) throw badDockerfile(ctx.file, line, `RUN --mount from=${from}: a stage can mount only stages defined before it`);
+    if (index >= where.stage) throw badDockerfile(ctx.file, line, `RUN --mount from=${from}: a stage can mount only stages defined before it`);
     const stage = await ctx.buildStage(index);
-    return { key: ['stage', stage.diffIds], root: () => rootOf(stage) };
+    return { key: ['stage', stage.diffIds], root: () => stageRoot(stage, ctx) };
   }
   // An image: its layers say what it holds; it is unpacked only when the step runs.
   const image = await ctx.bases.pull(from, platform, line);
@@ -150,9 +139,8 @@ async function copyTree(from: string, to: string, keep: ContextFilter): Promise<
 const everything: ContextFilter = () => true;
 
 /** Plans every --mount of a RUN; the secrets come from ctx.secrets. */
-export async function planRunMounts(specs: readonly RunMountSpec[], state: StageState, ctx: PlatformContext, line: number, rootOf: StageRootOf): Promise<MountPlan> {
-  const { os, architecture, variant } = state.config as { os: string; architecture: string; variant?: string };
-  const where: Where = { ctx, line, platform: { os, architecture, ...(variant ? { variant } : {}) }, rootOf };
+export async function planRunMounts(specs: readonly RunMountSpec[], state: StageState, platform: Platform, ctx: PlatformContext, line: number): Promise<MountPlan> {
+  const where: Where = { ctx, line, platform, stage: state.index };
   const keyParts: unknown[] = [];
   const secretValues: Uint8Array[] = [];
   const steps: ((out: { mounts: Mount[]; env: Record<string, string>; leases: CacheMountLease[] }) => Promise<void>)[] = [];

@@ -105,8 +105,8 @@ export async function runInstruction(i: Instruction, state: StageState, ctx: Pla
   const sub = (text: string) => ctx.substitute(text, state.vars, i.line);
   const flags = parseRunFlags(i, state.workdir, sub, ctx.file);
   const command = stepCommand(i, state, ctx);
-  const plan = await planRunMounts(flags.mounts, state, ctx, i.line, (s) => stageRoot(s, ctx));
   const platform = stagePlatform(state);
+  const plan = await planRunMounts(flags.mounts, state, platform, ctx, i.line);
   const env = stepEnv(state, ctx);
   const user = state.user ?? '';
   const key = runCacheKey({
