@@ -1,6 +1,6 @@
 // Blob reads are always verified in the stream and stop at the declared size. A connection cut
 // mid-blob is resumed with a Range request when the registry honours it.
-import { Readable, pipeline } from 'node:stream';
+import type { Readable } from 'node:stream';
 import { isDigest, shortDigest, type Digest } from '../digest/digest.js';
 import { verifyStream } from '../digest/verify-stream.js';
 import { PolyarchError } from '../errors/polyarch-error.js';
@@ -52,44 +52,64 @@ export async function openBlob(ctx: RepositoryContext, descriptor: Descriptor, o
     throw new PolyarchError('SIZE_MISMATCH', `${what}: the registry sends ${length} bytes, the descriptor says ${descriptor.size}`);
   }
 
-  async function* bytes(): AsyncGenerator<Buffer> {
-    let response: HttpResponse = first;
-    let offset = 0;
-    let resumes = 0;
-    for (;;) {
-      let failure: unknown;
-      try {
-        for await (const chunk of response.body) {
-          const buf = chunk as Buffer;
-          offset += buf.length;
-          yield buf;
-        }
-      } catch (error) {
-        failure = error;
-      }
-      if (failure === undefined && offset >= descriptor.size) return; // complete (or longer: the verifier says so)
-      if (options.signal?.aborted) throw options.signal.reason;
-      if (failure !== undefined && !isCutError(failure)) throw failure;
-      if (resumes >= ctx.retries) {
-        throw new PolyarchError('NETWORK', `${what}: connection lost after ${offset} of ${descriptor.size} bytes`, { cause: failure });
-      }
-      resumes++;
-      response = await ctx.send({ method: 'GET', path, headers: { range: `bytes=${offset}-` }, scopes, signal: options.signal });
-      if (response.status !== 206 || rangeStart(headerValue(response.headers, 'content-range')) !== offset) {
-        await discardBody(response.body);
-        throw new PolyarchError(
-          'NETWORK',
-          `${what}: connection lost after ${offset} of ${descriptor.size} bytes and the registry cannot resume (HTTP ${response.status} to a Range request)`,
-          { cause: failure },
-        );
-      }
-    }
-  }
-
+  // Each response body is piped straight into the verifier (no intermediate stream, no copy of
+  // a chunk); when one ends short of the declared size, the next (a Range request) takes over.
   const verifier = verifyStream({ digest: descriptor.digest, size: descriptor.size, what });
-  pipeline(Readable.from(bytes(), { objectMode: false }), verifier, () => {
-    // Errors reach the consumer through `verifier`; nothing else to do here.
-  });
+  let current: HttpResponse = first;
+  let offset = 0;
+  let resumes = 0;
+  const fail = (error: unknown): void => {
+    if (!verifier.destroyed) verifier.destroy(error instanceof Error ? error : new Error(String(error)));
+  };
+  verifier.once('close', () => current.body.destroy()); // the consumer gave up, or the blob is done
+  // A small blob may fail before anyone reads it: the error stays on the stream for its consumer
+  // (who sees `errored`) instead of being an uncaught 'error' event.
+  verifier.on('error', () => undefined);
+  const resume = async (failure: unknown): Promise<void> => {
+    if (options.signal?.aborted) throw options.signal.reason;
+    if (failure !== undefined && !isCutError(failure)) throw failure;
+    if (resumes >= ctx.retries) {
+      throw new PolyarchError('NETWORK', `${what}: connection lost after ${offset} of ${descriptor.size} bytes`, { cause: failure });
+    }
+    resumes++;
+    const response = await ctx.send({ method: 'GET', path, headers: { range: `bytes=${offset}-` }, scopes, signal: options.signal });
+    if (response.status !== 206 || rangeStart(headerValue(response.headers, 'content-range')) !== offset) {
+      await discardBody(response.body);
+      throw new PolyarchError(
+        'NETWORK',
+        `${what}: connection lost after ${offset} of ${descriptor.size} bytes and the registry cannot resume (HTTP ${response.status} to a Range request)`,
+        { cause: failure },
+      );
+    }
+    if (verifier.destroyed) {
+      response.body.destroy();
+      return;
+    }
+    relay(response);
+  };
+  const relay = (response: HttpResponse): void => {
+    current = response;
+    const body = response.body;
+    let settled = false;
+    const settle = (failure: unknown): void => {
+      if (settled) return;
+      settled = true;
+      body.unpipe(verifier);
+      if (verifier.destroyed) return;
+      // Complete (or longer, which the verifier reports) ends the blob; anything else is resumed.
+      if (failure === undefined && offset >= descriptor.size) verifier.end();
+      else resume(failure).catch(fail);
+    };
+    body.on('data', (chunk: Buffer) => {
+      offset += chunk.length;
+    });
+    body.once('end', () => settle(undefined));
+    body.once('error', settle);
+    // Closed without an end or an error: cut, as a stream iterator would report it.
+    body.once('close', () => settle(body.readableEnded ? undefined : Object.assign(new Error('premature close'), { code: 'ERR_STREAM_PREMATURE_CLOSE' })));
+    body.pipe(verifier, { end: false });
+  };
+  relay(first);
   return verifier;
 }
 

@@ -1,8 +1,9 @@
-// Blob upload sessions: POST opens one; a small blob goes in one streamed PUT, a large one in
-// PATCH chunks (one chunk buffered at a time, never the whole layer), then PUT ?digest=.
-import { Transform, type Readable, type TransformCallback } from 'node:stream';
+// Blob upload sessions: POST opens one; a blob up to the chunk size goes in one streamed PUT, a
+// larger one in streamed PATCH chunks, then PUT ?digest=. Nothing is buffered: each request's
+// body is read from the source as the socket takes it.
+import { Readable, Transform, type TransformCallback } from 'node:stream';
 import { shortDigest, type Digest } from '../digest/digest.js';
-import { SizeMismatchError } from '../digest/verify-stream.js';
+import { SizeMismatchError, VerifyStream } from '../digest/verify-stream.js';
 import { PolyarchError } from '../errors/polyarch-error.js';
 import { pushScope, repoPath, type IoOptions, type RepositoryContext } from './context.js';
 import { errorFromHttp } from './response-error.js';
@@ -70,8 +71,10 @@ export async function uploadBlob(ctx: RepositoryContext, content: Readable, opti
   try {
     if (sourceError !== undefined) throw sourceError;
     if (content.destroyed) throw new PolyarchError('UNKNOWN', `${what}: the source closed before the upload started`);
-    const guarded = content.pipe(new SizeGuard(options.size, what));
-    content.once('error', (error) => guarded.destroy(error));
+    // A verifier of this very digest and size already fails short or long content.
+    const checked = content instanceof VerifyStream && content.verifies(options.digest, options.size);
+    const guarded = checked ? content : content.pipe(new SizeGuard(options.size, what));
+    if (!checked) content.once('error', (error) => guarded.destroy(error));
     if (options.size <= chunkSize) {
       const done = await ctx.send({
         method: 'PUT',
@@ -85,17 +88,37 @@ export async function uploadBlob(ctx: RepositoryContext, content: Readable, opti
       return;
     }
 
-    let offset = 0;
-    const patch = async (chunk: Buffer): Promise<void> => {
+    const source = guarded[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
+    let leftover: Buffer | undefined;
+    /** The next `length` bytes of the source, as they come (the iterator is shared by every chunk). */
+    async function* take(length: number): AsyncGenerator<Buffer> {
+      for (let left = length; left > 0; ) {
+        let piece = leftover;
+        leftover = undefined;
+        if (piece === undefined) {
+          const next = await source.next();
+          if (next.done) return; // short: the size guard has failed the source already
+          piece = next.value;
+        }
+        if (piece.length > left) {
+          leftover = piece.subarray(left);
+          piece = piece.subarray(0, left);
+        }
+        left -= piece.length;
+        yield piece;
+      }
+    }
+    for (let offset = 0; offset < options.size; ) {
+      const length = Math.min(chunkSize, options.size - offset);
       const response = await ctx.send({
         method: 'PATCH',
         path: location,
         headers: {
           'content-type': 'application/octet-stream',
-          'content-length': String(chunk.length),
-          'content-range': `${offset}-${offset + chunk.length - 1}`,
+          'content-length': String(length),
+          'content-range': `${offset}-${offset + length - 1}`,
         },
-        body: chunk,
+        body: Readable.from(take(length), { objectMode: false }),
         scopes,
         signal,
         retry: false, // a chunk the registry may have half-taken is not simply sent again
@@ -103,22 +126,8 @@ export async function uploadBlob(ctx: RepositoryContext, content: Readable, opti
       if (response.status !== 202) throw await errorFromHttp('PATCH', response, what);
       await discardBody(response.body);
       location = nextLocation(response, what);
-      offset += chunk.length;
-    };
-    let pending: Buffer[] = [];
-    let pendingBytes = 0;
-    for await (const piece of guarded) {
-      const buf = piece as Buffer;
-      pending.push(buf);
-      pendingBytes += buf.length;
-      while (pendingBytes >= chunkSize) {
-        const all = Buffer.concat(pending, pendingBytes);
-        await patch(all.subarray(0, chunkSize));
-        pending = pendingBytes > chunkSize ? [all.subarray(chunkSize)] : [];
-        pendingBytes -= chunkSize;
-      }
+      offset += length;
     }
-    if (pendingBytes > 0) await patch(Buffer.concat(pending, pendingBytes));
     const done = await ctx.send({
       method: 'PUT',
       path: withDigest(location, options.digest),
