@@ -1,0 +1,207 @@
+// What a copy leaves behind when it is killed or fed wrong bytes: a layout whose index.json names
+// only complete, verified blobs (a SIGKILL mid-copy loses nothing already named), and a registry
+// or layout that never names a blob whose bytes did not hash, however large it is (streamed
+// uploads and writes carry no chunk past the verifier).
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { readFile, readdir } from 'node:fs/promises';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { setTimeout as delay } from 'node:timers/promises';
+import { isPolyarchError } from '../../src/errors/polyarch-error.js';
+import { copy } from '../../src/ops/copy.js';
+import { createRegistryClient } from '../../src/registry/client.js';
+import { openLayout } from '../../src/store/oci-layout.js';
+import { isTempName } from '../../src/internal/temp-path.js';
+import { startDistribution, type DistributionHandle } from '../helpers/distribution.js';
+import { randomImage, randomIndex, THREE_PLATFORMS, type GeneratedImage, type GeneratedIndex } from '../helpers/images.js';
+import { startProxy, type ProxyHandle } from '../helpers/proxy.js';
+import { CLI_PATH, runCli } from '../helpers/run-cli.js';
+import { tempDir } from '../helpers/temp-dir.js';
+
+let source: DistributionHandle;
+let target: DistributionHandle;
+let proxy: ProxyHandle;
+let made: GeneratedIndex;
+let big: GeneratedImage;
+let dir: { path: string; remove: () => Promise<void> };
+
+before(async () => {
+  [source, target] = await Promise.all([startDistribution(), startDistribution()]);
+  const client = createRegistryClient(source.host);
+  // 3 platforms × 2 layers of ~2 MB: the copy is still moving blobs when it is killed.
+  made = await randomIndex(client.repository('app') as never, THREE_PLATFORMS, { tag: 'v1', layers: 2, bytes: 2_000_000, seed: 'integrity' });
+  // One ~20 MB layer: several upload chunks of 4 MiB, so a bad byte sits mid-upload.
+  big = await randomImage(client.repository('big') as never, { platform: THREE_PLATFORMS[0]!, layers: 1, bytes: 20_000_000, seed: 'integrity-big', tag: 'v1' });
+  await client.close();
+  proxy = await startProxy(source.host);
+  dir = await tempDir('polyarch-integrity-');
+});
+
+after(async () => {
+  await proxy?.stop();
+  await Promise.all([source?.stop(), target?.stop()]);
+  await dir?.remove();
+});
+
+async function sha256Of(path: string): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
+  return `sha256:${hash.digest('hex')}`;
+}
+
+/** Final (non-temp) blob files of a layout. */
+async function blobFiles(layout: string): Promise<string[]> {
+  return (await readdir(join(layout, 'blobs', 'sha256')).catch(() => [] as string[])).filter((n) => !isTempName(n)).sort();
+}
+
+/**
+ * Every blob under its final name hashes to that name, and everything index.json reaches
+ * (manifests, configs, layers) is there. Returns the digests index.json reaches.
+ */
+async function assertLayoutValid(layout: string): Promise<Set<string>> {
+  for (const name of await blobFiles(layout)) {
+    assert.equal(await sha256Of(join(layout, 'blobs', 'sha256', name)), `sha256:${name}`, `blob ${name} holds other bytes than its name says`);
+  }
+  const index = JSON.parse(await readFile(join(layout, 'index.json'), 'utf8')) as { manifests: { digest: string; mediaType: string }[] };
+  const reached = new Set<string>();
+  const queue = [...index.manifests];
+  for (let d = queue.shift(); d !== undefined; d = queue.shift()) {
+    if (reached.has(d.digest)) continue;
+    reached.add(d.digest);
+    const path = join(layout, 'blobs', 'sha256', d.digest.slice('sha256:'.length));
+    assert.equal(await sha256Of(path), d.digest, `index.json reaches ${d.digest}, which is missing or wrong`);
+    if (/manifest|index/.test(d.mediaType)) {
+      const body = JSON.parse(await readFile(path, 'utf8')) as { config?: { digest: string; mediaType: string }; layers?: []; manifests?: [] };
+      queue.push(...(body.manifests ?? []), ...(body.config ? [body.config] : []), ...(body.layers ?? []));
+    }
+  }
+  return reached;
+}
+
+/** A layout holding one unrelated image, tagged `old`. */
+async function layoutWithOldImage(name: string): Promise<string> {
+  const path = join(dir.path, name);
+  await randomImage(await openLayout(path, { create: true }), { platform: { os: 'linux', architecture: 'amd64' }, bytes: 1000, seed: `old-${name}`, tag: 'old' });
+  return path;
+}
+
+function blobGet(req: IncomingMessage, digest: string): boolean {
+  return req.method === 'GET' && (req.url ?? '').endsWith(`/blobs/${digest}`);
+}
+
+test('a copy into a layout killed mid-copy leaves index.json naming only complete, verified blobs; the next copy completes', { timeout: 120_000 }, async () => {
+  const layout = await layoutWithOldImage('killed');
+  const indexBefore = await readFile(join(layout, 'index.json'));
+  const filesBefore = await blobFiles(layout);
+  const blobs = new Set(made.images.flatMap((i) => [i.config.digest, ...i.layers.map((l) => l.descriptor.digest)]));
+  const held = made.images[2]!.layers[1]!.descriptor;
+  let stalled!: () => void;
+  const reachedHeld = new Promise<void>((resolve) => (stalled = resolve));
+  let finishedOthers = 0;
+  // The held blob's body stops half way and never ends; every other blob is served whole.
+  proxy.hooks = {
+    respond(req, up, res: ServerResponse) {
+      if (!blobGet(req, held.digest)) {
+        if (req.method === 'GET' && /\/blobs\/sha256:/.test(req.url ?? '')) res.once('finish', () => finishedOthers++);
+        return false;
+      }
+      res.writeHead(up.statusCode ?? 200, up.headers);
+      let sent = 0;
+      up.on('data', (chunk: Buffer) => {
+        if (sent >= held.size / 2) return;
+        sent += chunk.length;
+        res.write(chunk);
+        if (sent >= held.size / 2) {
+          up.pause();
+          stalled();
+        }
+      });
+      return true;
+    },
+  };
+  const child = spawn(process.execPath, [CLI_PATH, 'copy', `${proxy.host}/app:v1`, `oci:${layout}:new`], { stdio: 'ignore' });
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code, signal) => resolve(signal ? null : code)));
+  try {
+    await reachedHeld;
+    // Kill once every other blob has been served and placed, the held one half written.
+    while (finishedOthers < blobs.size - 1 || (await blobFiles(layout)).length < filesBefore.length + blobs.size - 1) await delay(20);
+  } finally {
+    child.kill('SIGKILL');
+  }
+  assert.equal(await exited, null, 'the copy was killed, not finished');
+
+  assert.deepEqual(await readFile(join(layout, 'index.json')), indexBefore, 'index.json names nothing of the killed copy');
+  assert.ok(!(await blobFiles(layout)).includes(held.digest.slice('sha256:'.length)), 'the half-written blob has no final name');
+  await assertLayoutValid(layout);
+
+  proxy.hooks = {};
+  const again = await runCli(['copy', `${proxy.host}/app:v1`, `oci:${layout}:new`]);
+  assert.equal(again.code, 0, again.stderr);
+  const reached = await assertLayoutValid(layout);
+  for (const digest of [made.index.digest, ...blobs]) assert.ok(reached.has(digest), `${digest} is reachable after the second copy`);
+  const leftovers = (await readdir(join(layout, 'blobs', 'sha256'))).filter(isTempName);
+  assert.deepEqual(leftovers, [], 'the killed copy’s temp files are cleared');
+});
+
+/** Serves `digest` with one byte flipped half way, under the same Content-Length. */
+function flipOneByte(digest: string, size: number): ProxyHandle['hooks'] {
+  return {
+    respond(req, up, res) {
+      if (!blobGet(req, digest)) return false;
+      res.writeHead(up.statusCode ?? 200, up.headers);
+      const at = Math.floor(size / 2);
+      let seen = 0;
+      up.on('data', (chunk: Buffer) => {
+        if (at >= seen && at < seen + chunk.length) {
+          const copy = Buffer.from(chunk);
+          copy[at - seen] = (copy[at - seen] as number) ^ 0x01;
+          res.write(copy);
+        } else res.write(chunk);
+        seen += chunk.length;
+      });
+      up.on('end', () => res.end());
+      return true;
+    },
+  };
+}
+
+test('one wrong byte in a large blob fails copy into a layout with one digest line; the layout is as it was', { timeout: 120_000 }, async () => {
+  const layer = big.layers[0]!.descriptor;
+  const layout = await layoutWithOldImage('wrong-byte');
+  const indexBefore = await readFile(join(layout, 'index.json'));
+  const filesBefore = await blobFiles(layout);
+  proxy.hooks = flipOneByte(layer.digest, layer.size);
+  const result = await runCli(['copy', `${proxy.host}/big:v1`, `oci:${layout}:new`]);
+  assert.notEqual(result.code, 0);
+  const lines = result.stderr.trim().split('\n');
+  assert.equal(lines.length, 1, result.stderr);
+  assert.match(lines[0]!, /digest mismatch/);
+  assert.doesNotMatch(result.stderr, /^\s+at /m);
+  assert.deepEqual(await readFile(join(layout, 'index.json')), indexBefore);
+  assert.deepEqual(await blobFiles(layout), filesBefore, 'no blob of the failed copy stays behind');
+  await assertLayoutValid(layout);
+  assert.ok(proxy.seen.filter((r) => r.method === 'GET' && r.path.endsWith(layer.digest)).length >= 1);
+});
+
+test('one wrong byte in a large blob fails a chunked upload to a registry: neither the blob nor the tag appears there', { timeout: 120_000 }, async () => {
+  const layer = big.layers[0]!.descriptor;
+  proxy.hooks = flipOneByte(layer.digest, layer.size);
+  await assert.rejects(
+    copy(`${proxy.host}/big:v1`, `${target.host}/big:v1`, { chunkSize: 4 * 1024 * 1024 }),
+    (error: unknown) => isPolyarchError(error) && error.code === 'DIGEST_MISMATCH',
+  );
+  const blob = await fetch(`${target.url}/v2/big/blobs/${layer.digest}`, { method: 'HEAD' });
+  assert.equal(blob.status, 404, 'the registry holds no blob under the digest');
+  const manifest = await fetch(`${target.url}/v2/big/manifests/v1`, { method: 'HEAD', headers: { accept: big.manifest.mediaType } });
+  assert.equal(manifest.status, 404, 'the tag was never written');
+  // The same copy with honest bytes goes through the same chunked path and lands whole.
+  proxy.hooks = {};
+  await copy(`${proxy.host}/big:v1`, `${target.host}/big:v1`, { chunkSize: 4 * 1024 * 1024 });
+  const landed = await fetch(`${target.url}/v2/big/blobs/${layer.digest}`);
+  assert.equal(landed.status, 200);
+  assert.equal(`sha256:${createHash('sha256').update(Buffer.from(await landed.arrayBuffer())).digest('hex')}`, layer.digest);
+});
