@@ -12,6 +12,12 @@ import { placeWithoutOverwrite, writeFileAtomic, writeStreamAtomic } from './ato
 
 type Io = { readonly signal?: AbortSignal };
 
+/**
+ * Bytes per read of a blob file: four times the default, so a layer goes through the verifier
+ * and out in a quarter of the chunks (fewer stream turns per byte), still a small buffer.
+ */
+const READ_SIZE = 256 * 1024;
+
 /** What readSmall reads whole at most: manifests and configs, never layers. */
 export const SMALL_BLOB_LIMIT = 16 * 1024 * 1024;
 
@@ -42,7 +48,7 @@ export class BlobStore {
     const path = this.pathOf(descriptor.digest);
     if (!(await this.has(descriptor.digest))) throw this.#unknown(descriptor.digest);
     const what = `blob ${shortDigest(descriptor.digest)} in ${this.#name}`;
-    const verified = verifiedStream(createReadStream(path), { digest: descriptor.digest, size: descriptor.size, what });
+    const verified = verifiedStream(createReadStream(path, { highWaterMark: READ_SIZE }), { digest: descriptor.digest, size: descriptor.size, what });
     return options.signal ? addAbortSignal(options.signal, verified) : verified;
   }
 
