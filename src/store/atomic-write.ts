@@ -46,11 +46,25 @@ export interface StreamWriteOptions {
  * won), it holds the same bytes, so that counts as success and the existing file is left alone.
  */
 export async function writeStreamAtomic(finalPath: string, content: Readable, options: StreamWriteOptions): Promise<void> {
-  const tempDir = options.tempDir ?? dirname(finalPath);
-  await mkdir(tempDir, { recursive: true });
   await mkdir(dirname(finalPath), { recursive: true });
+  const temp = await writeVerifiedTemp(options.tempDir ?? dirname(finalPath), content, { ...options, sync: true });
+  try {
+    await placeWithoutOverwrite(temp, finalPath);
+  } finally {
+    await rm(temp, { force: true });
+  }
+}
+
+/**
+ * Streams content into a new temp file in `tempDir` only if it matches `digest` (and `size`),
+ * synced when `sync` is set, and returns its path: the caller places it (after syncing it, if it
+ * was not) or removes it. On failure nothing is left behind.
+ */
+export async function writeVerifiedTemp(tempDir: string, content: Readable, options: StreamWriteOptions & { readonly sync: boolean }): Promise<string> {
+  await mkdir(tempDir, { recursive: true });
   const temp = tempPathIn(tempDir);
   let handle: FileHandle | undefined;
+  let written = false;
   try {
     // Opened here, not lazily by a stream, so the file surely exists before `finally` removes it.
     handle = await open(temp, 'wx', 0o644);
@@ -66,16 +80,27 @@ export async function writeStreamAtomic(finalPath: string, content: Readable, op
     const sink = fileSink(handle);
     const stages = verifier ? [content, verifier, sink] : [content, sink];
     await pipeline(stages, ...(options.signal ? [{ signal: options.signal }] : []));
-    await handle.sync();
+    if (options.sync) await handle.sync();
     await handle.close();
     handle = undefined;
-    await placeWithoutOverwrite(temp, finalPath);
+    written = true;
+    return temp;
   } catch (error) {
     content.destroy(); // release the source (a socket, a file) on any failure
     throw error;
   } finally {
     await handle?.close().catch(() => undefined);
-    await rm(temp, { force: true });
+    if (!written) await rm(temp, { force: true });
+  }
+}
+
+/** Makes a file's data durable (fsync through a fresh descriptor: any one flushes the file). */
+export async function syncFile(path: string): Promise<void> {
+  const handle = await open(path, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
   }
 }
 

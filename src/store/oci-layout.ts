@@ -92,6 +92,8 @@ export class OciLayout {
   #initialized = false;
   /** Blobs this handle added (absent before it wrote them): what `close({discard})` takes back. */
   readonly #added = new Set<Digest>();
+  /** With batched syncs: blobs written but not yet synced, each in its temp file (digest → path). */
+  #unsynced: Map<Digest, string> | undefined;
 
   constructor(dir: string, writable: boolean) {
     this.dir = dir;
@@ -132,6 +134,7 @@ export class OciLayout {
   async putManifest(manifest: RawManifest, options: Io & { readonly tag?: string } = {}): Promise<void> {
     options.signal?.throwIfAborted();
     await this.#init();
+    await this.#syncBlobs(); // index.json may name them from here on
     await this.#track(manifest.digest, () => this.#blobs.putBytes(manifest.digest, manifest.bytes));
     const tag = options.tag;
     const children = childrenOf(manifest);
@@ -158,12 +161,23 @@ export class OciLayout {
     if (!found) throw new PolyarchError('MANIFEST_UNKNOWN', `${this.description}: no manifest "${reference}" in index.json`);
   }
 
+  /**
+   * From now on, blobs are written without a sync each and synced together, then given their
+   * names, before index.json is next changed (or at close). A blob has no name under blobs/
+   * until its bytes are durable, so a crash leaves temp files, never a short blob. Copies use
+   * this: one sync per blob held up the writes of the others.
+   */
+  batchBlobSyncs(): void {
+    this.#unsynced ??= new Map();
+  }
+
   async hasBlob(descriptor: Descriptor, options: Io = {}): Promise<boolean> {
     void options;
-    return this.#blobs.has(descriptor.digest);
+    return this.#unsynced?.has(descriptor.digest) === true || this.#blobs.has(descriptor.digest);
   }
 
   async openBlob(descriptor: Descriptor, options: Io = {}): Promise<Readable> {
+    if (this.#unsynced?.has(descriptor.digest)) await this.#syncBlobs();
     return this.#blobs.open(descriptor, options);
   }
 
@@ -174,7 +188,35 @@ export class OciLayout {
       content.destroy();
       throw error;
     }
-    await this.#track(descriptor.digest, () => this.#blobs.put(descriptor, content, options));
+    const unsynced = this.#unsynced;
+    if (!unsynced) {
+      await this.#track(descriptor.digest, () => this.#blobs.put(descriptor, content, options));
+      return;
+    }
+    if (unsynced.has(descriptor.digest)) {
+      content.destroy();
+      return;
+    }
+    const temp = await this.#blobs.putUnsynced(descriptor, content, options);
+    if (temp === undefined) return;
+    if (unsynced.has(descriptor.digest)) await rm(temp, { force: true }); // a concurrent put of the same blob won
+    else unsynced.set(descriptor.digest, temp);
+  }
+
+  /** Syncs and names every blob written so far with batched syncs (a copy that stops early keeps what it verified). */
+  async flushBlobs(): Promise<void> {
+    await this.#syncBlobs();
+  }
+
+  /** Syncs every blob written since the last call, then names each. */
+  async #syncBlobs(): Promise<void> {
+    const unsynced = this.#unsynced;
+    if (!unsynced || unsynced.size === 0) return;
+    const batch = [...unsynced];
+    unsynced.clear();
+    const results = await Promise.allSettled(batch.map(([digest, temp]) => this.#track(digest, () => this.#blobs.placeSynced(digest, temp))));
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
   }
 
   /** Takes a file this process wrote and hashed inside the layout (a built layer) as the blob. */
@@ -189,11 +231,16 @@ export class OciLayout {
   }
 
   /**
-   * Every write is already durable, so there is nothing to flush. With `discard` (a failed copy),
+   * Every write is durable once this returns (batched blob syncs are done here at the latest). With `discard` (a failed copy),
    * the blobs this handle added are removed again unless index.json reaches them by now (another
    * writer may have tagged an image that shares them), so a failure leaves the layout as it was.
    */
   async close(options: Io & { readonly discard?: boolean } = {}): Promise<void> {
+    if (options.discard && this.#unsynced) {
+      const temps = [...this.#unsynced.values()];
+      this.#unsynced.clear();
+      await Promise.all(temps.map((t) => rm(t, { force: true })));
+    } else await this.#syncBlobs();
     if (!options.discard || this.#added.size === 0) return;
     const added = [...this.#added];
     this.#added.clear();

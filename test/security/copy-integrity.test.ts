@@ -127,8 +127,10 @@ test('a copy into a layout killed mid-copy leaves index.json naming only complet
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code, signal) => resolve(signal ? null : code)));
   try {
     await reachedHeld;
-    // Kill once every other blob has been served and placed, the held one half written.
-    while (finishedOthers < blobs.size - 1 || (await blobFiles(layout)).length < filesBefore.length + blobs.size - 1) await delay(20);
+    // Kill once every other blob has been served and written (named, or waiting for its sync in a
+    // temp file), the held one half written.
+    const written = async (): Promise<number> => (await readdir(join(layout, 'blobs', 'sha256'))).length;
+    while (finishedOthers < blobs.size - 1 || (await written()) < filesBefore.length + blobs.size) await delay(20);
   } finally {
     child.kill('SIGKILL');
   }
