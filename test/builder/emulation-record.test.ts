@@ -61,4 +61,15 @@ describe('emulation record', () => {
     await writeFile(join(proc, 'sys', 'kernel', 'random', 'boot_id'), 'boot-3\n');
     await assert.rejects(requireEmulationRecorded([HOST], cache, noProbe), /no-such-dir/);
   });
+
+  test('a record that is not what a build wrote is ignored: the check probes', async () => {
+    const cache = join(dir.path, 'hostile-cache');
+    await mkdir(cache, { recursive: true });
+    const fingerprint = await emulationFingerprint({ procRoot: proc });
+    const noProbe = { procRoot: proc, tempDir: join(dir.path, 'no-such-dir') };
+    for (const text of ['', 'garbage', '[]', 'null', JSON.stringify({ fingerprint }), JSON.stringify({ fingerprint, platforms: 'linux/amd64' }), JSON.stringify({ fingerprint, platforms: [1] }), JSON.stringify({ fingerprint: 'other', platforms: [`linux/${HOST.architecture}`] })]) {
+      await writeFile(join(cache, EMULATION_RECORD), text);
+      await assert.rejects(requireEmulationRecorded([HOST], cache, noProbe), /no-such-dir/, text);
+    }
+  });
 });
