@@ -23,6 +23,7 @@ import { openLayout, type OciLayout } from '../store/oci-layout.js';
 import { DEFAULT_COMPRESSION, type CompressionOptions } from '../layer/compression.js';
 import { badDockerfile, flagValue, parseDockerfile, type Instruction } from './dockerfile.js';
 import { defaultBuildCache, leaseBuildCache, pruneBuildCache, resultTag } from './cache/build-cache.js';
+import { requireEmulationRecorded } from './cache/emulation-record.js';
 import { loadDockerignore } from './context-filter.js';
 import { SubstitutionError, substitute } from './substitute.js';
 import { annotationsFor, type Annotation } from './annotations.js';
@@ -33,7 +34,6 @@ import { copyInstruction, fromStage } from './instructions/copy.js';
 import { runInstruction as runStep } from './instructions/run.js';
 import type { Executor } from './executor/executor.js';
 import { createBubblewrapExecutor } from './executor/bubblewrap.js';
-import { requireEmulation } from './executor/binfmt.js';
 import { SlotPool } from '../internal/slot-pool.js';
 import { SILENT_PROGRESS, describeInstruction, stepProgress, type BuildStep, type ProgressListener } from './progress.js';
 
@@ -190,15 +190,18 @@ export async function buildImages(contextDir: string, options: BuildOptions): Pr
   if (options.runSlots !== undefined && !(Number.isSafeInteger(options.runSlots) && options.runSlots >= 1)) {
     throw new PolyarchError('USAGE', `runSlots must be a whole number of at least 1, not ${options.runSlots}`);
   }
-  // Steps for a platform this machine cannot run stop the build before anything is pulled.
+  const cacheDir = options.cacheDir ?? defaultBuildCache();
+  // Steps for a platform this machine cannot run stop the build before anything is pulled. The
+  // check runs a probe per platform, so a platform seen running on this machine as it is now
+  // (the same boot, handlers and interpreters) is not probed again.
   const runOn = runPlatforms(stagesBuilt(stages, targetIndex), options);
-  if (runOn.length > 0) await requireEmulation(runOn);
+  if (runOn.length > 0) await requireEmulationRecorded(runOn, cacheDir);
   const executor = options.executor ?? createBubblewrapExecutor();
   const runSlots = new SlotPool(options.runSlots ?? availableParallelism());
   const created = new Date((options.sourceDateEpoch ?? 0) * 1000);
   const compression = options.compression ?? DEFAULT_COMPRESSION;
   const keep = await loadDockerignore(context, dockerfilePath);
-  const layout = await openLayout(options.cacheDir ?? defaultBuildCache(), { create: true });
+  const layout = await openLayout(cacheDir, { create: true });
   await mkdir(layout.dir, { recursive: true }); // layer temp files are written there before the first blob
   // Held until the result is tagged: a prune waits rather than delete a blob this build reuses.
   const releaseLease = await leaseBuildCache(layout.dir);

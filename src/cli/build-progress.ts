@@ -1,11 +1,10 @@
 // `build --progress=plain`: each step and each line it prints, on stderr, prefixed as buildx's plain
 // progress does: `[linux/arm64 builder 3/5] RUN make`, then `[linux/arm64 builder 3/5] cc -c a.c`.
 // Step output comes from programs inside hostile images: every line is escaped before it is shown.
-import { PolyarchError, formatPlatform, type BuildProgress, type BuildStep, type ProgressListener } from '../index.js';
+import { formatPlatform, type BuildProgress, type BuildStep, type ProgressListener } from '../index.js';
 import { escapeControl, type OutputStream } from './output.js';
 
-export const PROGRESS_MODES = ['plain', 'quiet'] as const;
-export type ProgressMode = (typeof PROGRESS_MODES)[number];
+export type { ProgressMode } from './option-parsers.js';
 
 /** `[platform stage n/total]`, the number padded to the width of the total as buildx pads it. */
 function prefix(step: BuildStep): string {
@@ -24,13 +23,6 @@ function text(event: BuildProgress): string {
     case 'notice':
       return `notice: ${event.message}`;
   }
-}
-
-/** The mode `--progress` names, or one USAGE line. */
-export function parseProgressMode(text: string): ProgressMode {
-  const mode = PROGRESS_MODES.find((m) => m === text);
-  if (mode === undefined) throw new PolyarchError('USAGE', `--progress ${JSON.stringify(text)}: expected ${PROGRESS_MODES.join(' or ')}`);
-  return mode;
 }
 
 /** A listener printing each event as one line to `out`: one write a line, so platforms interleave only between lines. */

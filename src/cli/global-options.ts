@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import type { ConnectionOptions } from '../index.js';
-import { integerOption } from './option-parsers.js';
+import type { OptionSpec } from './command-spec.js';
 
 /** Options every command takes (DESIGN §3). */
 export interface GlobalOptions {
@@ -13,16 +13,16 @@ export interface GlobalOptions {
   readonly timeout?: number;
 }
 
-export function addGlobalOptions(program: Command): Command {
-  return program
-    .option('--insecure', 'allow plain HTTP and unverified TLS for the registries named on the command line')
-    .option('--ca-file <file>', 'trust this CA certificate (PEM) for registry TLS')
-    .option('--registry-config <dir>', "docker's config directory for credentials (default: $DOCKER_CONFIG or ~/.docker)")
-    .option('--json', 'print results as JSON')
-    .option('-q, --quiet', 'print only what scripts need (digests, names)')
-    .option('--timeout <seconds>', 'how long a registry connection may stay silent before it counts as cut (default 60)', integerOption('--timeout', 1, 86400))
-    .option('--debug', 'show the cause chain of errors');
-}
+/** The options on the program itself, which every command reads through globalsOf. */
+export const GLOBAL_OPTIONS: readonly OptionSpec[] = [
+  { flags: '--insecure', description: 'allow plain HTTP and unverified TLS for the registries named on the command line' },
+  { flags: '--ca-file <file>', description: 'trust this CA certificate (PEM) for registry TLS' },
+  { flags: '--registry-config <dir>', description: "docker's config directory for credentials (default: $DOCKER_CONFIG or ~/.docker)" },
+  { flags: '--json', description: 'print results as JSON' },
+  { flags: '-q, --quiet', description: 'print only what scripts need (digests, names)' },
+  { flags: '--timeout <seconds>', description: 'how long a registry connection may stay silent before it counts as cut (default 60)', parse: { kind: 'integer', min: 1, max: 86400 } },
+  { flags: '--debug', description: 'show the cause chain of errors' },
+];
 
 export function globalsOf(command: Command): GlobalOptions {
   return command.optsWithGlobals<GlobalOptions>();

@@ -1,106 +1,16 @@
 #!/usr/bin/env node
+// The entry point loads only the command definitions: `--version` and `--help` are answered from
+// them, and commander, the library and a command's implementation load when a command runs.
 import { setMaxListeners } from 'node:events';
 import { readFileSync } from 'node:fs';
-import { Command, CommanderError } from 'commander';
-import type { CliContext } from './context.js';
-import { PolyarchError, hintFor, isPolyarchError } from '../index.js';
-import { registerBinfmt } from './commands/binfmt.js';
-import { registerRun } from './commands/run.js';
-import { registerBuild } from './commands/build.js';
-import { registerPrune } from './commands/prune.js';
-import { registerCopy } from './commands/copy.js';
-import { registerExplain } from './commands/explain.js';
-import { registerIndexCreate } from './commands/index-create.js';
-import { registerManifest } from './commands/manifest.js';
-import { registerServe } from './commands/serve.js';
-import { registerInspect } from './commands/inspect.js';
-import { registerList } from './commands/list.js';
-import { registerLogin } from './commands/login.js';
-import { CommandExit, EXIT_CODES, EXIT_FAILURE, EXIT_OK, exitCodeFor } from './exit-codes.js';
-import { escapeControl, terminalSafe } from './output.js';
-import { addGlobalOptions } from './global-options.js';
+import nodeModule from 'node:module';
+import { POLYARCH } from './commands/polyarch.js';
+import { quickAnswer } from './help.js';
+import { terminalSafe } from './output.js';
 
 function packageVersion(): string {
   const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
   return pkg.version;
-}
-
-function buildProgram(context: CliContext): Command {
-  const program = new Command('polyarch')
-    .description('multi-architecture container images without a Docker daemon')
-    .version(packageVersion())
-    .showSuggestionAfterError()
-    .exitOverride()
-    .configureOutput({ writeOut: (s) => context.stdout.write(s), writeErr: () => undefined });
-  addGlobalOptions(program);
-  registerLogin(program, context);
-  registerInspect(program, context);
-  registerCopy(program, context);
-  registerList(program, context);
-  registerManifest(program, context);
-  registerIndexCreate(program, context);
-  registerExplain(program, context);
-  registerServe(program, context);
-  registerBuild(program, context);
-  registerPrune(program, context);
-  registerBinfmt(program, context);
-  registerRun(program, context);
-  const all = (c: Command): Command[] => [c, ...c.commands.flatMap(all)];
-  for (const command of all(program).slice(1)) command.exitOverride().configureOutput({ writeOut: (s) => context.stdout.write(s), writeErr: () => undefined });
-  return program;
-}
-
-/** Any thrown value as a coded error: Node's own errors get the code that says what happened. */
-function codedError(error: unknown): PolyarchError {
-  if (isPolyarchError(error)) return error;
-  const errno = error instanceof Error ? (error as NodeJS.ErrnoException) : undefined;
-  if (errno && typeof errno.code === 'string' && errno.syscall) {
-    const code = errno.code === 'ENOENT' ? 'NOT_FOUND' : errno.code === 'EADDRINUSE' ? 'ADDRESS_IN_USE' : 'UNKNOWN';
-    return new PolyarchError(code, errno.message.replace(/^\w+: /, ''), { cause: error });
-  }
-  return new PolyarchError('UNKNOWN', error instanceof Error ? error.message : String(error), { cause: error });
-}
-
-/**
- * One line for the user; the cause chain only with --debug. Messages quote what the user gave
- * and what registries and images hold, so every line is escaped: a line feed in a tag cannot
- * forge a second line, and no escape sequence reaches the terminal.
- */
-function describeError(error: PolyarchError, debug: boolean): string {
-  const lines = [`polyarch: ${escapeControl(error.message)} [${error.code}]`];
-  const hint = hintFor(error.code);
-  if (hint) lines.push(`hint: ${hint}`);
-  if (debug) {
-    let cause: unknown = error;
-    while (cause instanceof Error) {
-      for (const text of (cause.stack ?? cause.message).split('\n')) lines.push(`  ${escapeControl(text)}`);
-      cause = cause.cause;
-    }
-  }
-  return `${lines.join('\n')}\n`;
-}
-
-async function runCli(argv: readonly string[], context: CliContext): Promise<number> {
-  const program = buildProgram(context);
-  const debug = argv.includes('--debug');
-  try {
-    await program.parseAsync([...argv], { from: 'user' });
-    return EXIT_OK;
-  } catch (thrown) {
-    if (thrown instanceof CommandExit) return thrown.exitCode;
-    let error: PolyarchError;
-    if (thrown instanceof CommanderError) {
-      if (thrown.code === 'commander.helpDisplayed' || thrown.code === 'commander.version' || thrown.exitCode === 0) return EXIT_OK;
-      // commander puts its "(Did you mean …?)" on a second line; ours is one line.
-      error = new PolyarchError('USAGE', thrown.message.replace(/^error: /, '').replace(/\s*\n\s*/g, ' '));
-    } else if (context.signal.aborted) {
-      error = new PolyarchError('INTERRUPTED', 'interrupted', { cause: thrown });
-    } else {
-      error = codedError(thrown);
-    }
-    context.stderr.write(describeError(error, debug));
-    return exitCodeFor(error);
-  }
 }
 
 /**
@@ -110,7 +20,7 @@ async function runCli(argv: readonly string[], context: CliContext): Promise<num
  */
 function handleClosedOutput(): void {
   process.stdout.on('error', (error: NodeJS.ErrnoException) => {
-    process.exit(error.code === 'EPIPE' ? exitCodeFor(new PolyarchError('OUTPUT_CLOSED', 'standard output was closed')) : EXIT_FAILURE);
+    void import('./run-command.js').then(({ closedOutputExitCode }) => process.exit(closedOutputExitCode(error)));
   });
   process.stderr.on('error', () => undefined);
 }
@@ -119,7 +29,18 @@ function handleClosedOutput(): void {
 const EXIT_TERMINATED = 143;
 
 async function main(): Promise<void> {
+  // Node ≥ 22.1 keeps compiled code on disk for the modules a command loads next; older Node lacks it.
+  (nodeModule as { enableCompileCache?: () => unknown }).enableCompileCache?.();
   handleClosedOutput();
+  const argv = process.argv.slice(2);
+  // commander wraps help to the terminal's width, and to 80 columns when it is not a terminal.
+  const quick = quickAnswer(POLYARCH, argv, (process.stdout.isTTY ? process.stdout.columns : undefined) ?? 80, packageVersion);
+  if (quick !== undefined) {
+    process.stdout.write(quick);
+    return;
+  }
+  // Loaded before the signal handlers go in: Ctrl-C while loading stops the process outright.
+  const [{ runCli }, { EXIT_CODES }, { PolyarchError }] = await Promise.all([import('./run-command.js'), import('./exit-codes.js'), import('../index.js')]);
   const controller = new AbortController();
   // One signal is shared by every request in flight; each adds a listener while it runs.
   setMaxListeners(0, controller.signal);
@@ -135,7 +56,7 @@ async function main(): Promise<void> {
   };
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGTERM', () => stop('SIGTERM'));
-  const code = await runCli(process.argv.slice(2), {
+  const code = await runCli(POLYARCH, packageVersion(), argv, {
     signal: controller.signal,
     stdout: terminalSafe(process.stdout),
     stderr: terminalSafe(process.stderr),

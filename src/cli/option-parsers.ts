@@ -15,3 +15,18 @@ export function parseInteger(text: string, flag: string, min: number, max: numbe
 export function integerOption(flag: string, min: number, max: number): (text: string) => number {
   return (text) => parseInteger(text, flag, min, max);
 }
+
+/** A repeatable option's parser: each occurrence adds its value to the list. */
+export function collect(value: string, previous: string[] = []): string[] {
+  return [...previous, value];
+}
+
+export const PROGRESS_MODES = ['plain', 'quiet'] as const;
+export type ProgressMode = (typeof PROGRESS_MODES)[number];
+
+/** The mode `--progress` names, or one USAGE line. */
+export function parseProgressMode(text: string): ProgressMode {
+  const mode = PROGRESS_MODES.find((m) => m === text);
+  if (mode === undefined) throw new PolyarchError('USAGE', `--progress ${JSON.stringify(text)}: expected ${PROGRESS_MODES.join(' or ')}`);
+  return mode;
+}

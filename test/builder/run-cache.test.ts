@@ -125,6 +125,24 @@ describe('RUN cache', { timeout: 600_000 }, () => {
     assert.equal(digests[1], digests[0]);
   });
 
+  test('a rebuild on an unchanged machine runs no emulation probe; a build with a cache of its own does', async () => {
+    const ctx = join(suite.dir.path, 'ctx-probe');
+    await mkdir(ctx, { recursive: true });
+    await writeFile(join(ctx, 'Dockerfile'), `FROM ${base}\nRUN echo probe > /p\n`);
+    // A cache of its own: the test before leaves garbage in place of the base's layers in the suite's.
+    const build = (env: NodeJS.ProcessEnv = {}) => runCli(['build', '-q', '--platform', 'linux/amd64,linux/arm64', ctx], { env: { ...suite.env, XDG_CACHE_HOME: join(suite.dir.path, 'probe-cache'), ...env } });
+    const cold = await build();
+    assert.equal(cold.code, 0, cold.stderr);
+    // The probe writes its programs under TMPDIR: with one that does not exist, no probe can run.
+    const noProbe = { TMPDIR: join(suite.dir.path, 'no-such-tmp') };
+    const warm = await build(noProbe);
+    assert.equal(warm.code, 0, warm.stderr);
+    assert.equal(warm.stdout, cold.stdout);
+    const elsewhere = await build({ ...noProbe, XDG_CACHE_HOME: join(suite.dir.path, 'other-cache') });
+    assert.equal(elsewhere.code, 1);
+    assert.match(elsewhere.stderr, /no-such-tmp\/polyarch-probe-/);
+  });
+
   test('two cold builds with the same source date epoch give the same index digest', async () => {
     const ctx = join(suite.dir.path, 'repro');
     await mkdir(ctx, { recursive: true });

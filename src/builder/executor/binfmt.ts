@@ -5,7 +5,8 @@
 // interpreter's path does not exist.
 // https://docs.kernel.org/admin-guide/binfmt-misc.html
 import { spawn } from 'node:child_process';
-import { access, chmod, lstat, mkdtemp, open, readFile, readdir, rm, statfs, writeFile } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { access, chmod, lstat, mkdtemp, open, readFile, readdir, rm, stat, statfs, writeFile } from 'node:fs/promises';
 import { constants } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -374,6 +375,23 @@ export async function readBinfmtHandlers(options: BinfmtOptions = {}): Promise<{
     if (handler) handlers.push(handler);
   }
   return { state: status === 'disabled' ? 'disabled' : 'enabled', handlers };
+}
+
+/**
+ * What the probes' outcome depends on, as one hash: the kernel's boot, binfmt_misc's state, every
+ * handler (magic, mask, flags, interpreter, enabled) and each interpreter file as it is on disk.
+ * Reading it runs nothing; the same hash means a probe run now would see what the last one saw.
+ */
+export async function emulationFingerprint(options: BinfmtOptions = {}): Promise<string> {
+  const boot = await readFile(join(options.procRoot ?? '/proc', 'sys', 'kernel', 'random', 'boot_id'), 'utf8').catch(() => '');
+  const { state, handlers } = await readBinfmtHandlers(options);
+  const interpreters = await Promise.all(
+    handlers.map(async (h) => {
+      const s = await stat(h.interpreter, { bigint: true }).catch(() => undefined);
+      return [h.interpreter, s ? [s.dev, s.ino, s.size, s.mtimeNs, s.ctimeNs].map(String) : null];
+    }),
+  );
+  return createHash('sha256').update(JSON.stringify([1, boot.trim(), state, handlers, interpreters])).digest('hex');
 }
 
 /** Runs a file and resolves with its exit status, or undefined when the kernel would not execute it. */

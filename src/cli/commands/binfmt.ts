@@ -1,72 +1,12 @@
-import type { Command } from 'commander';
-import type { CliContext } from '../context.js';
-import {
-  detectEmulation,
-  formatPlatform,
-  installEmulation,
-  parsePlatformList,
-  uninstallEmulation,
-  type EmulationStatus,
-  type Platform,
-} from '../../index.js';
-import { globalsOf } from '../global-options.js';
-import { line, printJson, printTable } from '../output.js';
+import type { CommandSpec } from '../command-spec.js';
 
-function platformsArg(value: string): readonly Platform[] | 'all' {
-  return value.trim() === 'all' ? 'all' : parsePlatformList(value);
-}
-
-function statusText(s: EmulationStatus): string {
-  if (s.status === 'emulated') return `emulated via ${s.handler?.name ?? '?'}`;
-  if (s.status === 'broken') return `broken: ${s.reason ?? s.handler?.name ?? '?'}`;
-  return s.status;
-}
-
-export function registerBinfmt(program: Command, context: CliContext): void {
-  program
-    .command('binfmt')
-    .description('show which platforms this machine runs (natively or through qemu-user handlers in binfmt_misc); register or remove the handlers (root)')
-    .option('--install [platforms]', 'register qemu-user handlers with the F flag for these platforms (comma-separated, default all)')
-    .option('--uninstall <platforms>', 'remove the handlers for these platforms (comma-separated, or all)')
-    .option('--proc-root <dir>', "where procfs is mounted (default /proc), e.g. a host's procfs seen from a container")
-    .action(async (flags: { install?: string | true; uninstall?: string; procRoot?: string }, command: Command) => {
-      const globals = globalsOf(command);
-      const options = { signal: context.signal, ...(flags.procRoot !== undefined ? { procRoot: flags.procRoot } : {}) };
-      if (flags.uninstall !== undefined) {
-        for (const result of await uninstallEmulation(platformsArg(flags.uninstall), options)) {
-          const name = formatPlatform(result.platform);
-          context.stderr.write(result.removed.length > 0 ? line`uninstalling: ${name} ${result.removed.join(', ')} OK` : line`uninstalling: ${name} none registered`);
-        }
-      }
-      if (flags.install !== undefined) {
-        for (const result of await installEmulation(flags.install === true ? 'all' : platformsArg(flags.install), options)) {
-          const name = formatPlatform(result.platform);
-          const said = { installed: `${result.handler ?? ''} OK`, present: `${result.handler ?? ''} already registered`, native: 'runs natively, skipped', 'no-qemu': 'no qemu binary, skipped' }[result.action];
-          context.stderr.write(line`installing: ${name} ${said}`);
-        }
-      }
-      const report = await detectEmulation(options);
-      if (globals.json) {
-        printJson(
-          {
-            binfmtMisc: report.binfmtMisc,
-            platforms: report.platforms.map((s) => ({
-              platform: formatPlatform(s.platform),
-              status: s.status,
-              kernel: s.kernel,
-              ...(s.handler ? { handler: s.handler.name, interpreter: s.handler.interpreter, flags: s.handler.flags, fixBinary: s.handler.fixBinary } : {}),
-              ...(s.reason !== undefined ? { reason: s.reason } : {}),
-            })),
-          },
-          context.stdout,
-        );
-        return;
-      }
-      printTable(
-        ['PLATFORM', 'STATUS', 'INTERPRETER', 'FLAGS'],
-        report.platforms.map((s) => [formatPlatform(s.platform), statusText(s), s.handler?.interpreter ?? '', s.handler?.flags ?? '']),
-        context.stdout,
-      );
-      if (report.binfmtMisc !== 'enabled') context.stdout.write(`binfmt_misc is ${report.binfmtMisc === 'unmounted' ? 'not mounted' : 'disabled'}\n`);
-    });
-}
+export const binfmtCommand: CommandSpec = {
+  name: 'binfmt',
+  description: 'show which platforms this machine runs (natively or through qemu-user handlers in binfmt_misc); register or remove the handlers (root)',
+  options: [
+    { flags: '--install [platforms]', description: 'register qemu-user handlers with the F flag for these platforms (comma-separated, default all)' },
+    { flags: '--uninstall <platforms>', description: 'remove the handlers for these platforms (comma-separated, or all)' },
+    { flags: '--proc-root <dir>', description: "where procfs is mounted (default /proc), e.g. a host's procfs seen from a container" },
+  ],
+  action: async () => (await import('../actions/binfmt.js')).binfmtAction,
+};

@@ -1,101 +1,47 @@
-import type { Command } from 'commander';
-import type { CliContext } from '../context.js';
-import { PolyarchError, annotationsFor, assembleIndex, parseAnnotation, expandTemplate, readPushSpec, type AssembleOptions, type AssembleResult, type IndexFormat, type PushSpec } from '../../index.js';
-import { connectionOptions, globalsOf } from '../global-options.js';
-import { line, printJson, printNotice } from '../output.js';
+import type { CommandSpec } from '../command-spec.js';
 
-function collect(value: string, previous: string[] = []): string[] {
-  return [...previous, value];
-}
+export const indexCommand: CommandSpec = {
+  name: 'index',
+  description: 'assemble multi-platform indexes',
+  commands: [
+    {
+      name: 'create',
+      description: 'one index from images anywhere (registries, indexes, oci: layouts, archives), pushed to every target',
+      arguments: [{ name: '<sources...>', description: 'LOCATION[,platform=os/arch[/variant]]' }],
+      options: [
+        { flags: '-t, --tag <target>', description: 'where to push the index (repeatable)', parse: { kind: 'collect' }, required: true },
+        { flags: '--append', description: 'add the sources to the existing index at the first target' },
+        { flags: '--annotation <KEY=VALUE>', description: 'annotation for the index, or manifest-descriptor:KEY=VALUE for each entry (repeatable)', parse: { kind: 'collect' } },
+        { flags: '--format <format>', description: 'oci or docker (default: docker when every image is a Docker manifest, else oci)' },
+        { flags: '--allow-mixed', description: 'let a Docker list (--format docker) hold OCI manifests' },
+        { flags: '--attestations <mode>', description: 'keep or drop BuildKit attestations of index sources', default: 'keep' },
+      ],
+      action: async () => (await import('../actions/index-create.js')).indexCreateAction,
+    },
+  ],
+};
 
-/** `--annotation [index:|manifest-descriptor:]KEY=VALUE`, the index by default (buildx imagetools' grammar). */
-function parseAnnotations(values: readonly string[]): Pick<AssembleOptions, 'annotations' | 'descriptorAnnotations'> {
-  const list = values.map((value) => parseAnnotation(value, 'index'));
-  const other = list.find((a) => a.platform || a.targets.includes('manifest'));
-  if (other) throw new PolyarchError('USAGE', `--annotation ${values[list.indexOf(other)]}: index create annotates the index and its entries (index:, manifest-descriptor:), for every platform`);
-  const annotations = annotationsFor(list, 'index');
-  const descriptorAnnotations = annotationsFor(list, 'manifest-descriptor');
-  return { ...(annotations ? { annotations } : {}), ...(descriptorAnnotations ? { descriptorAnnotations } : {}) };
-}
-
-function parseFormat(value: string | undefined, flag = '--format'): IndexFormat | undefined {
-  if (value === undefined) return undefined;
-  if (value !== 'oci' && value !== 'docker') throw new PolyarchError('USAGE', `${flag} must be oci or docker, not "${value}"`);
-  return value;
-}
-
-function report(result: AssembleResult, json: boolean | undefined, context: CliContext): void {
-  if (json) printJson(result, context.stdout);
-  else context.stdout.write(line`${result.descriptor.digest}`);
-}
-
-function notices(context: CliContext): Pick<AssembleOptions, 'onNotice'> {
-  return { onNotice: (m: string) => printNotice(m, context.stderr) };
-}
-
-/** manifest-tool's push flags: --type (docker default there; here chosen from the images) and --ignore-missing. */
-async function pushSpec(spec: PushSpec, flags: { type?: string; ignoreMissing?: boolean }, command: Command, context: CliContext): Promise<void> {
-  const globals = globalsOf(command);
-  const format = parseFormat(flags.type, '--type');
-  const result = await assembleIndex(spec.sources, spec.targets, {
-    ...connectionOptions(globals, context.signal),
-    ...notices(context),
-    ...(format ? { format } : {}),
-    ...(spec.annotations ? { annotations: spec.annotations } : {}),
-    ...(flags.ignoreMissing ? { ignoreMissing: true } : {}),
-  });
-  report(result, globals.json, context);
-}
-
-export function registerIndexCreate(program: Command, context: CliContext): void {
-  const index = program.command('index').description('assemble multi-platform indexes');
-  index
-    .command('create')
-    .description('one index from images anywhere (registries, indexes, oci: layouts, archives), pushed to every target')
-    .argument('<sources...>', 'LOCATION[,platform=os/arch[/variant]]')
-    .requiredOption('-t, --tag <target>', 'where to push the index (repeatable)', collect)
-    .option('--append', 'add the sources to the existing index at the first target')
-    .option('--annotation <KEY=VALUE>', 'annotation for the index, or manifest-descriptor:KEY=VALUE for each entry (repeatable)', collect)
-    .option('--format <format>', 'oci or docker (default: docker when every image is a Docker manifest, else oci)')
-    .option('--allow-mixed', 'let a Docker list (--format docker) hold OCI manifests')
-    .option('--attestations <mode>', 'keep or drop BuildKit attestations of index sources', 'keep')
-    .action(async (sources: string[], flags: { tag: string[]; append?: boolean; annotation?: string[]; format?: string; allowMixed?: boolean; attestations: string }, command: Command) => {
-      const globals = globalsOf(command);
-      if (flags.attestations !== 'keep' && flags.attestations !== 'drop') throw new PolyarchError('USAGE', `--attestations must be keep or drop, not "${flags.attestations}"`);
-      const format = parseFormat(flags.format);
-      const result = await assembleIndex(sources, flags.tag, {
-        ...connectionOptions(globals, context.signal),
-        ...notices(context),
-        ...parseAnnotations(flags.annotation ?? []),
-        ...(format ? { format } : {}),
-        ...(flags.append ? { append: true } : {}),
-        ...(flags.allowMixed ? { allowMixed: true } : {}),
-        attestations: flags.attestations,
-      });
-      report(result, globals.json, context);
-    });
-
-  const push = program
-    .command('push')
-    .description("manifest-tool's push: from a spec file or from arguments")
-    .option('--type <type>', 'docker (a manifest list) or oci (an index); default: docker when every image is a Docker manifest');
-  push
-    .command('from-spec')
-    .argument('<file>', "manifest-tool's YAML spec")
-    .option('--ignore-missing', 'skip images that do not exist, with a notice')
-    .action(async (file: string, flags: { ignoreMissing?: boolean }, command: Command) => {
-      await pushSpec(await readPushSpec(file), { ...command.optsWithGlobals<{ type?: string }>(), ...flags }, command, context);
-    });
-  push
-    .command('from-args')
-    .requiredOption('--platforms <list>', 'platforms, comma separated (repeatable)', collect)
-    .requiredOption('--template <image>', 'image name with OS, ARCH and VARIANT placeholders')
-    .requiredOption('--target <image>', 'where to push the index')
-    .option('--tags <tags>', 'more tags for the index, comma separated (repeatable)', collect)
-    .option('--ignore-missing', 'skip images that do not exist, with a notice')
-    .action(async (flags: { platforms: string[]; template: string; target: string; tags?: string[]; ignoreMissing?: boolean }, command: Command) => {
-      const tags = (flags.tags ?? []).flatMap((t) => t.split(',')).map((t) => t.trim()).filter(Boolean);
-      const spec = expandTemplate(flags.template, flags.platforms, flags.target, tags);
-      await pushSpec(spec, { ...command.optsWithGlobals<{ type?: string }>(), ...flags }, command, context);
-    });
-}
+export const pushCommand: CommandSpec = {
+  name: 'push',
+  description: "manifest-tool's push: from a spec file or from arguments",
+  options: [{ flags: '--type <type>', description: 'docker (a manifest list) or oci (an index); default: docker when every image is a Docker manifest' }],
+  commands: [
+    {
+      name: 'from-spec',
+      arguments: [{ name: '<file>', description: "manifest-tool's YAML spec" }],
+      options: [{ flags: '--ignore-missing', description: 'skip images that do not exist, with a notice' }],
+      action: async () => (await import('../actions/index-create.js')).pushFromSpecAction,
+    },
+    {
+      name: 'from-args',
+      options: [
+        { flags: '--platforms <list>', description: 'platforms, comma separated (repeatable)', parse: { kind: 'collect' }, required: true },
+        { flags: '--template <image>', description: 'image name with OS, ARCH and VARIANT placeholders', required: true },
+        { flags: '--target <image>', description: 'where to push the index', required: true },
+        { flags: '--tags <tags>', description: 'more tags for the index, comma separated (repeatable)', parse: { kind: 'collect' } },
+        { flags: '--ignore-missing', description: 'skip images that do not exist, with a notice' },
+      ],
+      action: async () => (await import('../actions/index-create.js')).pushFromArgsAction,
+    },
+  ],
+};

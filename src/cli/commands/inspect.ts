@@ -1,82 +1,13 @@
-import type { Command } from 'commander';
-import type { CliContext } from '../context.js';
-import { formatPlatform, inspect, parsePlatform, type ImageInspection, type Inspection } from '../../index.js';
-import { connectionOptions, globalsOf } from '../global-options.js';
-import { formatSize, line, printJson, printTable, type OutputStream } from '../output.js';
+import type { CommandSpec } from '../command-spec.js';
 
-export function registerInspect(program: Command, context: CliContext): void {
-  program
-    .command('inspect')
-    .description('show an image or index: platforms, digests, sizes, layers')
-    .argument('<location>', 'registry reference, oci:DIR[:TAG][@DIGEST], oci-archive:FILE[:TAG][@DIGEST] or docker-archive:FILE[:REPO:TAG]')
-    .option('--raw', "print the manifest's exact bytes")
-    .option('--platform <platform>', 'for an index, show the image a host of this platform pulls')
-    .option('-v, --verbose', 'for an index, also show each image')
-    .action(async (location: string, flags: { raw?: boolean; platform?: string; verbose?: boolean }, command: Command) => {
-      const globals = globalsOf(command);
-      const result = await inspect(location, {
-        ...connectionOptions(globals, context.signal),
-        ...(flags.platform !== undefined ? { platform: parsePlatform(flags.platform) } : {}),
-        ...(flags.verbose ? { verbose: true } : {}),
-      });
-      if (flags.raw) {
-        context.stdout.write(result.raw.bytes);
-        return;
-      }
-      if (globals.json) {
-        printJson(toJson(result), context.stdout);
-        return;
-      }
-      if (globals.quiet) {
-        context.stdout.write(line`${result.descriptor.digest}`);
-        return;
-      }
-      printInspection(location, result, context.stdout);
-    });
-}
-
-function toJson(result: Inspection): unknown {
-  const { raw, ...rest } = result;
-  return { ...rest, manifest: JSON.parse(raw.bytes.toString('utf8')) as unknown };
-}
-
-export function printInspection(location: string, result: Inspection, out: OutputStream): void {
-  out.write(line`Name:       ${location}`);
-  out.write(line`MediaType:  ${result.descriptor.mediaType}`);
-  out.write(line`Digest:     ${result.descriptor.digest}`);
-  out.write(line`Size:       ${result.descriptor.size}`);
-  if (result.kind === 'image') {
-    printImage(result, out);
-    return;
-  }
-  out.write('\n');
-  printTable(
-    ['PLATFORM', 'DIGEST', 'SIZE', 'MEDIA TYPE'],
-    result.entries.map((e) => [
-      e.attestation ? `attestation (${e.descriptor.annotations?.['vnd.docker.reference.digest']?.slice(0, 19) ?? '?'}…)` : e.platform ? formatPlatform(e.platform) : '-',
-      e.descriptor.digest,
-      String(e.descriptor.size),
-      e.descriptor.mediaType,
-    ]),
-    out,
-  );
-  for (const entry of result.entries) {
-    if (!entry.image) continue;
-    out.write('\n');
-    out.write(line`${entry.platform ? formatPlatform(entry.platform) : entry.descriptor.digest}:`);
-    printImage(entry.image, out);
-  }
-}
-
-function printImage(image: ImageInspection, out: OutputStream): void {
-  if (image.platform) out.write(line`Platform:   ${formatPlatform(image.platform)}`);
-  if (image.created) out.write(line`Created:    ${image.created}`);
-  out.write(line`Config:     ${image.config.digest} (${image.config.size} bytes)`);
-  out.write(line`Total size: ${formatSize(image.totalSize)} (${image.totalSize} bytes, compressed)`);
-  out.write('\n');
-  printTable(
-    ['LAYER', 'DIGEST', 'SIZE', 'MEDIA TYPE'],
-    image.layers.map((l, i) => [String(i + 1), l.digest, String(l.size), l.mediaType]),
-    out,
-  );
-}
+export const inspectCommand: CommandSpec = {
+  name: 'inspect',
+  description: 'show an image or index: platforms, digests, sizes, layers',
+  arguments: [{ name: '<location>', description: 'registry reference, oci:DIR[:TAG][@DIGEST], oci-archive:FILE[:TAG][@DIGEST] or docker-archive:FILE[:REPO:TAG]' }],
+  options: [
+    { flags: '--raw', description: "print the manifest's exact bytes" },
+    { flags: '--platform <platform>', description: 'for an index, show the image a host of this platform pulls' },
+    { flags: '-v, --verbose', description: 'for an index, also show each image' },
+  ],
+  action: async () => (await import('../actions/inspect.js')).inspectAction,
+};

@@ -1,42 +1,24 @@
-import type { Command } from 'commander';
-import type { CliContext } from '../context.js';
-import { deleteImage, listCatalog, listTags } from '../../index.js';
-import { connectionOptions, globalsOf } from '../global-options.js';
-import { line, printJson, printLines } from '../output.js';
+import type { CommandSpec } from '../command-spec.js';
 
-export function registerList(program: Command, context: CliContext): void {
-  program
-    .command('tags')
-    .alias('ls')
-    .description('list the tags of a repository or layout')
-    .argument('<location>', 'registry repository (HOST/REPO) or oci:DIR')
-    .action(async (location: string, _flags: unknown, command: Command) => {
-      const globals = globalsOf(command);
-      const tags = await listTags(location, connectionOptions(globals, context.signal));
-      if (globals.json) printJson(tags, context.stdout);
-      else printLines(tags, context.stdout);
-    });
+export const tagsCommand: CommandSpec = {
+  name: 'tags',
+  alias: 'ls',
+  description: 'list the tags of a repository or layout',
+  arguments: [{ name: '<location>', description: 'registry repository (HOST/REPO) or oci:DIR' }],
+  action: async () => (await import('../actions/list.js')).tagsAction,
+};
 
-  program
-    .command('catalog')
-    .description("list a registry's repositories")
-    .argument('<registry>', 'registry host[:port]')
-    .action(async (host: string, _flags: unknown, command: Command) => {
-      const globals = globalsOf(command);
-      const repositories = await listCatalog(host, connectionOptions(globals, context.signal));
-      if (globals.json) printJson(repositories, context.stdout);
-      else printLines(repositories, context.stdout);
-    });
+export const catalogCommand: CommandSpec = {
+  name: 'catalog',
+  description: "list a registry's repositories",
+  arguments: [{ name: '<registry>', description: 'registry host[:port]' }],
+  action: async () => (await import('../actions/list.js')).catalogAction,
+};
 
-  program
-    .command('delete')
-    .alias('rm')
-    .description('delete a manifest (a tag is resolved to its digest) or a layout tag')
-    .argument('<location>', 'registry reference or oci:DIR:TAG')
-    .action(async (location: string, _flags: unknown, command: Command) => {
-      const globals = globalsOf(command);
-      const { deleted } = await deleteImage(location, connectionOptions(globals, context.signal));
-      if (globals.json) printJson({ deleted }, context.stdout);
-      else context.stdout.write(globals.quiet ? line`${deleted}` : line`deleted ${location} (${deleted})`);
-    });
-}
+export const deleteCommand: CommandSpec = {
+  name: 'delete',
+  alias: 'rm',
+  description: 'delete a manifest (a tag is resolved to its digest) or a layout tag',
+  arguments: [{ name: '<location>', description: 'registry reference or oci:DIR:TAG' }],
+  action: async () => (await import('../actions/list.js')).deleteAction,
+};

@@ -1,45 +1,16 @@
-import type { Command } from 'commander';
-import type { Readable } from 'node:stream';
-import type { CliContext } from '../context.js';
-import { PolyarchError, formatPlatform, parsePlatform, runImage } from '../../index.js';
-import { CommandExit } from '../exit-codes.js';
-import { connectionOptions, globalsOf } from '../global-options.js';
-import { printJson, printTable } from '../output.js';
+import type { CommandSpec } from '../command-spec.js';
 
-export function registerRun(program: Command, context: CliContext): void {
-  program
-    .command('run')
-    .description("run a command (default: the image's entrypoint and cmd) in an image on its platform, emulated when foreign; nothing is left on disk")
-    .argument('<location>', 'registry reference, oci:DIR[:TAG][@DIGEST], oci-archive:FILE[:TAG][@DIGEST] or docker-archive:FILE[:REPO:TAG]')
-    .argument('[command...]', "after --: replaces the image's cmd (its entrypoint stays, as docker run)")
-    .option('--platform <platform>', "for an index, the image this platform pulls (default: the host's)")
-    .option('--all-platforms', 'run once per image of the index and print a table: platform, exit code, first line of output')
-    .option('--network <mode>', 'default, host or none', 'default')
-    .action(async (location: string, command: string[], flags: { platform?: string; allPlatforms?: boolean; network: string }, cmd: Command) => {
-      const globals = globalsOf(cmd);
-      if (flags.platform !== undefined && flags.allPlatforms) throw new PolyarchError('USAGE', '--platform and --all-platforms exclude each other');
-      if (!['default', 'host', 'none'].includes(flags.network)) throw new PolyarchError('USAGE', `--network ${flags.network}: expected default, host or none`);
-      const stdin = context.stdin as Readable;
-      let results;
-      try {
-        results = await runImage(location, {
-          ...connectionOptions(globals, context.signal),
-          ...(flags.platform !== undefined ? { platform: parsePlatform(flags.platform) } : {}),
-          ...(flags.allPlatforms ? { allPlatforms: true } : { stdin, stdout: process.stdout, stderr: process.stderr }),
-          ...(command.length > 0 ? { command } : {}),
-          network: flags.network as 'default' | 'host' | 'none',
-        });
-      } finally {
-        stdin.unpipe();
-        stdin.pause();
-      }
-      if (flags.allPlatforms) {
-        if (globals.json) printJson(results.map((r) => ({ platform: formatPlatform(r.platform), exitCode: r.exitCode, firstLine: r.firstLine ?? '' })), context.stdout);
-        else printTable(['PLATFORM', 'EXIT', 'OUTPUT'], results.map((r) => [formatPlatform(r.platform), String(r.exitCode), r.firstLine ?? '']), context.stdout);
-        if (results.some((r) => r.exitCode !== 0)) throw new CommandExit(1);
-        return;
-      }
-      const exitCode = results[0]?.exitCode ?? 1;
-      if (exitCode !== 0) throw new CommandExit(exitCode);
-    });
-}
+export const runCommand: CommandSpec = {
+  name: 'run',
+  description: "run a command (default: the image's entrypoint and cmd) in an image on its platform, emulated when foreign; nothing is left on disk",
+  arguments: [
+    { name: '<location>', description: 'registry reference, oci:DIR[:TAG][@DIGEST], oci-archive:FILE[:TAG][@DIGEST] or docker-archive:FILE[:REPO:TAG]' },
+    { name: '[command...]', description: "after --: replaces the image's cmd (its entrypoint stays, as docker run)" },
+  ],
+  options: [
+    { flags: '--platform <platform>', description: "for an index, the image this platform pulls (default: the host's)" },
+    { flags: '--all-platforms', description: 'run once per image of the index and print a table: platform, exit code, first line of output' },
+    { flags: '--network <mode>', description: 'default, host or none', default: 'default' },
+  ],
+  action: async () => (await import('../actions/run.js')).runAction,
+};

@@ -1,0 +1,59 @@
+import type { Command } from 'commander';
+import type { CliContext } from '../context.js';
+import { writeFile } from 'node:fs/promises';
+import { PolyarchError, buildImages, buildMetadata, checkOutputs, detectHostPlatform, exportBuild, outputAttribute, parseAnnotation, parseByteSize, readSecrets, parseCompression, parsePlatformList } from '../../index.js';
+import { connectionOptions, globalsOf } from '../global-options.js';
+import { parseInteger } from '../option-parsers.js';
+import { line, printJson } from '../output.js';
+import { printBuildProgress, type ProgressMode } from '../build-progress.js';
+
+function keyValues(values: readonly string[], flag: string): Record<string, string> {
+  return Object.fromEntries(
+    values.map((v) => {
+      const eq = v.indexOf('=');
+      if (eq <= 0) throw new PolyarchError('USAGE', `${flag} ${v}: expected KEY=VALUE`);
+      return [v.slice(0, eq), v.slice(eq + 1)];
+    }),
+  );
+}
+
+/** 9999-12-31T23:59:59Z: the last second an RFC 3339 timestamp (four-digit year) can say. */
+const MAX_EPOCH = 253_402_300_799;
+
+export async function buildAction(context: CliContext, dir: string, flags: { platform?: string; tag?: string[]; push?: boolean; pushByDigest?: boolean; metadataFile?: string; output?: string[]; file?: string; buildArg?: string[]; label?: string[]; target?: string; sourceDateEpoch?: string; annotation?: string[]; compression?: string; compressionLevel?: string; secret?: string[]; progress?: ProgressMode }, command: Command): Promise<void> {
+  const globals = globalsOf(command);
+  const host = detectHostPlatform();
+  const epochText = flags.sourceDateEpoch ?? process.env.SOURCE_DATE_EPOCH;
+  const epoch = epochText === undefined ? 0 : parseInteger(epochText, flags.sourceDateEpoch !== undefined ? '--source-date-epoch' : 'SOURCE_DATE_EPOCH', 0, MAX_EPOCH);
+  if (flags.compressionLevel !== undefined) parseInteger(flags.compressionLevel, '--compression-level', 0, 22); // the range per kind is checked with the kind
+  const connection = connectionOptions(globals, context.signal);
+  // buildx sets compression as output attributes; the flags say the same for every output.
+  const outputs = flags.output ?? [];
+  const compression = parseCompression(flags.compression ?? outputAttribute(outputs, 'compression'), flags.compressionLevel ?? outputAttribute(outputs, 'compression-level'));
+  const platforms = flags.platform ? parsePlatformList(flags.platform) : [host];
+  checkOutputs(flags.output ?? [], flags.tag ?? [], platforms.length);
+  const secrets = flags.secret ? await readSecrets(flags.secret, { env: process.env }) : undefined;
+  const result = await buildImages(dir, {
+    ...connection,
+    platforms,
+    buildPlatform: host,
+    sourceDateEpoch: epoch,
+    compression,
+    ...(flags.annotation ? { annotations: flags.annotation.map((a) => parseAnnotation(a)) } : {}),
+    ...(flags.file !== undefined ? { dockerfile: flags.file } : {}),
+    ...(flags.buildArg ? { buildArgs: keyValues(flags.buildArg, '--build-arg') } : {}),
+    ...(flags.label ? { labels: keyValues(flags.label, '--label') } : {}),
+    ...(flags.target !== undefined ? { target: flags.target } : {}),
+    ...(secrets ? { secrets } : {}),
+    ...((flags.progress ?? (globals.quiet ? 'quiet' : 'plain')) === 'plain' ? { onProgress: printBuildProgress(context.stderr) } : {}),
+    // A size cap for the build cache, kept after every build (least recently used entries go first).
+    ...(process.env.POLYARCH_CACHE_MAX ? { cacheMax: parseByteSize(process.env.POLYARCH_CACHE_MAX) } : {}),
+  });
+  const written = await exportBuild(result, flags.output ?? [], { ...connection, tags: flags.tag ?? [], ...(flags.push ? { push: true } : {}), ...(flags.pushByDigest ? { pushByDigest: true } : {}) });
+  if (flags.metadataFile !== undefined) await writeFile(flags.metadataFile, `${JSON.stringify(buildMetadata(result, written), null, 2)}\n`);
+  if (globals.json) printJson({ digest: result.index.digest, images: result.images, outputs: written }, context.stdout);
+  else {
+    context.stdout.write(line`${result.index.digest}`);
+    if (!globals.quiet && written.length === 0) context.stderr.write('notice: no --push or --output given; the result stays in the build cache only\n');
+  }
+}

@@ -1,0 +1,73 @@
+import type { Command } from 'commander';
+import type { CliContext } from '../context.js';
+import { formatPlatform, inspect, parsePlatform, type ImageInspection, type Inspection } from '../../index.js';
+import { connectionOptions, globalsOf } from '../global-options.js';
+import { formatSize, line, printJson, printTable, type OutputStream } from '../output.js';
+
+export async function inspectAction(context: CliContext, location: string, flags: { raw?: boolean; platform?: string; verbose?: boolean }, command: Command): Promise<void> {
+  const globals = globalsOf(command);
+  const result = await inspect(location, {
+    ...connectionOptions(globals, context.signal),
+    ...(flags.platform !== undefined ? { platform: parsePlatform(flags.platform) } : {}),
+    ...(flags.verbose ? { verbose: true } : {}),
+  });
+  if (flags.raw) {
+    context.stdout.write(result.raw.bytes);
+    return;
+  }
+  if (globals.json) {
+    printJson(toJson(result), context.stdout);
+    return;
+  }
+  if (globals.quiet) {
+    context.stdout.write(line`${result.descriptor.digest}`);
+    return;
+  }
+  printInspection(location, result, context.stdout);
+}
+
+function toJson(result: Inspection): unknown {
+  const { raw, ...rest } = result;
+  return { ...rest, manifest: JSON.parse(raw.bytes.toString('utf8')) as unknown };
+}
+
+export function printInspection(location: string, result: Inspection, out: OutputStream): void {
+  out.write(line`Name:       ${location}`);
+  out.write(line`MediaType:  ${result.descriptor.mediaType}`);
+  out.write(line`Digest:     ${result.descriptor.digest}`);
+  out.write(line`Size:       ${result.descriptor.size}`);
+  if (result.kind === 'image') {
+    printImage(result, out);
+    return;
+  }
+  out.write('\n');
+  printTable(
+    ['PLATFORM', 'DIGEST', 'SIZE', 'MEDIA TYPE'],
+    result.entries.map((e) => [
+      e.attestation ? `attestation (${e.descriptor.annotations?.['vnd.docker.reference.digest']?.slice(0, 19) ?? '?'}…)` : e.platform ? formatPlatform(e.platform) : '-',
+      e.descriptor.digest,
+      String(e.descriptor.size),
+      e.descriptor.mediaType,
+    ]),
+    out,
+  );
+  for (const entry of result.entries) {
+    if (!entry.image) continue;
+    out.write('\n');
+    out.write(line`${entry.platform ? formatPlatform(entry.platform) : entry.descriptor.digest}:`);
+    printImage(entry.image, out);
+  }
+}
+
+function printImage(image: ImageInspection, out: OutputStream): void {
+  if (image.platform) out.write(line`Platform:   ${formatPlatform(image.platform)}`);
+  if (image.created) out.write(line`Created:    ${image.created}`);
+  out.write(line`Config:     ${image.config.digest} (${image.config.size} bytes)`);
+  out.write(line`Total size: ${formatSize(image.totalSize)} (${image.totalSize} bytes, compressed)`);
+  out.write('\n');
+  printTable(
+    ['LAYER', 'DIGEST', 'SIZE', 'MEDIA TYPE'],
+    image.layers.map((l, i) => [String(i + 1), l.digest, String(l.size), l.mediaType]),
+    out,
+  );
+}

@@ -1,0 +1,27 @@
+import type { Command } from 'commander';
+import type { CliContext } from '../context.js';
+import { PolyarchError, login, logout } from '../../index.js';
+import { connectionOptions, globalsOf } from '../global-options.js';
+
+export async function loginAction(context: CliContext, host: string, flags: { username?: string; password?: string; passwordStdin?: boolean }, command: Command): Promise<void> {
+  const globals = globalsOf(command);
+  if (flags.password !== undefined && flags.passwordStdin) throw new PolyarchError('USAGE', '--password and --password-stdin cannot be used together');
+  if (flags.username === undefined) throw new PolyarchError('USAGE', `login ${host}: --username is required`);
+  const password = flags.passwordStdin ? await readStdin(context.stdin) : flags.password;
+  if (password === undefined) throw new PolyarchError('USAGE', `login ${host}: give --password-stdin or --password`);
+  await login(host, { username: flags.username, password }, connectionOptions(globals, context.signal));
+  if (!globals.quiet) context.stdout.write('Login Succeeded\n');
+}
+
+export async function logoutAction(context: CliContext, host: string, _flags: unknown, command: Command): Promise<void> {
+  const globals = globalsOf(command);
+  await logout(host, globals.registryConfig !== undefined ? { registryConfigDir: globals.registryConfig } : {});
+  if (!globals.quiet) context.stdout.write(`Removing login credentials for ${host}\n`);
+}
+
+/** The whole of standard input, without its trailing newline (as docker reads --password-stdin). */
+async function readStdin(stdin: NodeJS.ReadableStream): Promise<string> {
+  let text = '';
+  for await (const chunk of stdin) text += chunk.toString();
+  return text.replace(/\r?\n$/, '');
+}

@@ -1,0 +1,35 @@
+import type { Command } from 'commander';
+import type { Readable } from 'node:stream';
+import type { CliContext } from '../context.js';
+import { PolyarchError, formatPlatform, parsePlatform, runImage } from '../../index.js';
+import { CommandExit } from '../exit-codes.js';
+import { connectionOptions, globalsOf } from '../global-options.js';
+import { printJson, printTable } from '../output.js';
+
+export async function runAction(context: CliContext, location: string, command: string[], flags: { platform?: string; allPlatforms?: boolean; network: string }, cmd: Command): Promise<void> {
+  const globals = globalsOf(cmd);
+  if (flags.platform !== undefined && flags.allPlatforms) throw new PolyarchError('USAGE', '--platform and --all-platforms exclude each other');
+  if (!['default', 'host', 'none'].includes(flags.network)) throw new PolyarchError('USAGE', `--network ${flags.network}: expected default, host or none`);
+  const stdin = context.stdin as Readable;
+  let results;
+  try {
+    results = await runImage(location, {
+      ...connectionOptions(globals, context.signal),
+      ...(flags.platform !== undefined ? { platform: parsePlatform(flags.platform) } : {}),
+      ...(flags.allPlatforms ? { allPlatforms: true } : { stdin, stdout: process.stdout, stderr: process.stderr }),
+      ...(command.length > 0 ? { command } : {}),
+      network: flags.network as 'default' | 'host' | 'none',
+    });
+  } finally {
+    stdin.unpipe();
+    stdin.pause();
+  }
+  if (flags.allPlatforms) {
+    if (globals.json) printJson(results.map((r) => ({ platform: formatPlatform(r.platform), exitCode: r.exitCode, firstLine: r.firstLine ?? '' })), context.stdout);
+    else printTable(['PLATFORM', 'EXIT', 'OUTPUT'], results.map((r) => [formatPlatform(r.platform), String(r.exitCode), r.firstLine ?? '']), context.stdout);
+    if (results.some((r) => r.exitCode !== 0)) throw new CommandExit(1);
+    return;
+  }
+  const exitCode = results[0]?.exitCode ?? 1;
+  if (exitCode !== 0) throw new CommandExit(exitCode);
+}

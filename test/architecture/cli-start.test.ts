@@ -1,0 +1,37 @@
+// `polyarch --version` and `--help` must start as fast as node itself: they are answered from the
+// command definitions, and neither the argument parser, the library nor any third-party package
+// may load for them (issue 11: CLI start ≤ 0.15 s). A top-level import of the library or of a
+// command's implementation in the CLI's entry point fails this test.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { CLI_PATH } from '../helpers/run-cli.js';
+import { traceModules } from '../helpers/module-trace/trace.js';
+
+const DIST = new URL('../../../dist/', import.meta.url).href;
+
+/** What a help or version answer must not load: any package, the library's entry, any command's implementation. */
+function heavy(modules: readonly string[]): string[] {
+  return modules.filter((url) => url.includes('/node_modules/') || url === `${DIST}index.js` || url.startsWith(`${DIST}cli/actions/`) || (url.startsWith(DIST) && !url.startsWith(`${DIST}cli/`)));
+}
+
+for (const args of [['--version'], ['-V'], ['--help'], ['-h'], ['inspect', '--help'], ['cp', '--help'], ['manifest', 'create', '--help'], ['push', 'from-args', '-h']]) {
+  test(`polyarch ${args.join(' ')} loads only the CLI's definitions`, async () => {
+    const run = await traceModules(CLI_PATH, args);
+    assert.equal(run.code, 0);
+    assert.ok(run.stdout.length > 0);
+    assert.ok(run.modules.some((url) => url.endsWith('/dist/cli/commands/polyarch.js')), `the trace saw the definitions: ${run.modules.join(', ')}`);
+    assert.deepEqual(heavy(run.modules), []);
+  });
+}
+
+test('running a command loads commander, the library and only its own implementation (the trace sees them)', async () => {
+  const run = await traceModules(CLI_PATH, ['inspect', 'oci:/nonexistent-layout-for-trace']);
+  assert.notEqual(run.code, 0);
+  const loaded = heavy(run.modules);
+  assert.ok(loaded.some((url) => /\/node_modules\/commander\//.test(url)), 'commander loaded');
+  assert.ok(loaded.includes(`${DIST}index.js`), 'the library loaded');
+  assert.deepEqual(
+    loaded.filter((url) => url.startsWith(`${DIST}cli/actions/`)).map((url) => url.slice(`${DIST}cli/actions/`.length)),
+    ['inspect.js'],
+  );
+});
