@@ -37,6 +37,14 @@ export interface Endpoint {
   /** Cross-repository mount within one registry; false when the registry asks for an upload instead. */
   mountBlob?(descriptor: Descriptor, fromRepository: string, options?: IoOptions): Promise<boolean>;
 
+  /**
+   * For stores on local disk: from now on, sync the blobs written together (before a manifest
+   * names them) instead of one by one. A copy asks for it; a store without it syncs as it likes.
+   */
+  batchBlobSyncs?(): void;
+  /** Makes every blob written so far durable and visible (with batched syncs, a copy that stops early keeps them). */
+  flushBlobs?(): Promise<void>;
+
   /** Tags in this repository or layout, in lexical order. */
   listTags(options?: IoOptions): Promise<string[]>;
   /**

@@ -9,7 +9,6 @@ import { parseImageManifest } from '../image/manifest.js';
 import { descriptorOf } from '../image/descriptor.js';
 import { MediaType, isDistributable, isImageManifest, isIndex } from '../mediatype/mediatype.js';
 import { mapConcurrent } from '../internal/streams.js';
-import { OciLayout } from '../store/oci-layout.js';
 import type { ConnectionOptions } from '../endpoint/open-endpoint.js';
 import { filterIndexEntries, imageEntries } from './select-platforms.js';
 import { referenceOrLatest, toLocation, withOpener, type LocationInput } from './session.js';
@@ -66,7 +65,7 @@ export async function copyImage(
 
   // One sync per blob held up the writes of the others; the layout syncs them together before
   // index.json names any (measured: see the copy bench).
-  if (destination instanceof OciLayout) destination.batchBlobSyncs();
+  destination.batchBlobSyncs?.();
   const stats = { copied: 0, mounted: 0, skipped: 0, bytes: 0 };
   try {
     await mapConcurrent([...blobs.values()], options.concurrency ?? 6, async (descriptor) => {
@@ -80,7 +79,7 @@ export async function copyImage(
     });
   } catch (error) {
     // The blobs that did arrive whole are kept, as with a sync per blob (close({discard}) may drop them).
-    if (destination instanceof OciLayout) await destination.flushBlobs().catch(() => undefined);
+    await destination.flushBlobs?.().catch(() => undefined);
     throw error;
   }
   // Children before parents, so a registry never sees a reference to something it lacks.
