@@ -2,8 +2,10 @@
 // BuildKit, `NAME.dockerignore` beside a Dockerfile called NAME wins over the context's own.
 import { lstat, readFile } from 'node:fs/promises';
 import { basename, dirname, relative } from 'node:path';
-import dockerignore from '@balena/dockerignore';
+import { lazyModule } from '../internal/lazy-module.js';
 import { resolveInRoot } from '../internal/contained-path.js';
+
+const dockerignore = lazyModule<typeof import('@balena/dockerignore')>('@balena/dockerignore');
 
 /** true: the context path may be sent to the build. */
 export type ContextFilter = (absolutePath: string) => boolean;
@@ -23,7 +25,7 @@ export async function loadDockerignore(context: string, dockerfile?: string): Pr
   const text = own ?? (await readInside(context, '.dockerignore'));
   if (text === undefined) return () => true;
   // A CommonJS module: its factory is also exported as `.default`, which is what the types describe.
-  const rules = dockerignore.default().add(text.split(/\r?\n/).filter((l) => l.trim() !== '' && !l.startsWith('#')));
+  const rules = dockerignore().default().add(text.split(/\r?\n/).filter((l) => l.trim() !== '' && !l.startsWith('#')));
   return (path) => {
     const rel = relative(context, path);
     return rel === '' || !rules.ignores(rel);
@@ -36,7 +38,7 @@ export async function loadDockerignore(context: string, dockerfile?: string): Pr
  */
 export function excludeFilter(patterns: readonly string[], sourceRoot: string): ContextFilter {
   if (patterns.length === 0) return () => true;
-  const rules = dockerignore.default().add([...patterns]);
+  const rules = dockerignore().default().add([...patterns]);
   return (path) => {
     const rel = relative(sourceRoot, path);
     return rel === '' || !rules.ignores(rel);

@@ -1,7 +1,10 @@
 // The Dockerfile frontend: dockerfile-ast parses; this turns its tree into plain instructions
 // with 1-based line numbers, flags and KEY=VALUE properties, and reports bad input with file:line.
-import { DockerfileParser, type Instruction as AstInstruction } from 'dockerfile-ast';
+import type { Instruction as AstInstruction } from 'dockerfile-ast';
+import { lazyModule } from '../internal/lazy-module.js';
 import { PolyarchError } from '../errors/polyarch-error.js';
+
+const dockerfileAst = lazyModule<typeof import('dockerfile-ast')>('dockerfile-ast');
 
 export interface Instruction {
   readonly keyword: string;
@@ -139,7 +142,7 @@ function toInstruction(node: AstInstruction, file: string, source: readonly stri
 }
 
 export function parseDockerfile(text: string, file = 'Dockerfile'): ParsedDockerfile {
-  const tree = DockerfileParser.parse(text);
+  const tree = dockerfileAst().DockerfileParser.parse(text);
   const lines = text.split(/\r?\n/);
   const instructions = tree.getInstructions().map((node) => toInstruction(node, file, lines));
   if (!instructions.some((i) => i.keyword === 'FROM')) throw badDockerfile(file, 1, 'no FROM instruction');

@@ -3,11 +3,13 @@
 // riscv64) is accepted, then normalized by containerd's rules with a notice.
 // https://github.com/estesp/manifest-tool (README "Specifying the Manifest List"; v2/cmd/manifest-tool/push.go)
 import { readFile } from 'node:fs/promises';
-import { parse } from 'yaml';
+import { lazyModule } from '../internal/lazy-module.js';
 import type { Platform } from '../platform/platform.js';
 import { PolyarchError } from '../errors/polyarch-error.js';
 import { platformAsWritten } from './platform-input.js';
 import type { SourceSpec } from './assemble.js';
+
+const yaml = lazyModule<typeof import('yaml')>('yaml');
 
 export interface PushSpec {
   /** Every target: the spec's image, and the same repository with each extra tag. */
@@ -64,7 +66,7 @@ function specPlatform(value: unknown, file: string, where: string): Platform | u
 export function parsePushSpec(text: string, file = 'spec'): PushSpec {
   let doc: unknown;
   try {
-    doc = parse(text);
+    doc = yaml().parse(text);
   } catch (error) {
     fail(file, `not valid YAML (${(error as Error).message.split('\n')[0]})`);
   }

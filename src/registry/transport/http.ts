@@ -4,7 +4,7 @@
 import { readFile } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { rootCertificates } from 'node:tls';
-import { Agent, request, type Dispatcher } from 'undici';
+import type { Agent, Dispatcher } from 'undici';
 import { PolyarchError } from '../../errors/polyarch-error.js';
 import { redactUrl } from '../../internal/redact.js';
 import { mayCarryCredentials, originOf, withoutCredentials } from './origin.js';
@@ -87,10 +87,14 @@ function untilAborted(pending: Promise<Dispatcher.ResponseData>, signal: AbortSi
   });
 }
 
+/** undici is loaded with the first request, not with the library: most commands start without one. */
+type Undici = typeof import('undici');
+
 export function createFetcher(options: FetcherOptions = {}): Fetcher {
-  let agent: Promise<Agent> | undefined;
-  const dispatcher = (): Promise<Agent> =>
+  let agent: Promise<{ agent: Agent; request: Undici['request'] }> | undefined;
+  const dispatcher = (): Promise<{ agent: Agent; request: Undici['request'] }> =>
     (agent ??= (async () => {
+      const undici = await import('undici');
       let ca: string[] | undefined;
       if (options.caFile !== undefined) {
         try {
@@ -100,19 +104,20 @@ export function createFetcher(options: FetcherOptions = {}): Fetcher {
         }
       }
       const timeout = options.timeoutMs !== undefined && options.timeoutMs > 0 ? options.timeoutMs : DEFAULT_TIMEOUT_MS;
-      return new Agent({
+      const made = new undici.Agent({
         connect: { rejectUnauthorized: options.insecure !== true, timeout, ...(ca ? { ca } : {}) },
         headersTimeout: timeout,
         bodyTimeout: timeout,
         keepAliveTimeout: 10_000,
       });
+      return { agent: made, request: undici.request };
     })());
   const userAgent = options.userAgent ?? 'polyarch';
   let abandoned = false;
 
   return {
     async fetch(req) {
-      const d = await dispatcher();
+      const { agent: d, request } = await dispatcher();
       // Credentials in the caller's headers belong to the origin the request was sent to.
       const owner = originOf(req.url);
       let url = req.url;
@@ -170,7 +175,7 @@ export function createFetcher(options: FetcherOptions = {}): Fetcher {
     async close() {
       // A graceful close waits for every request still connecting; after an abort that can be a
       // handshake that never ends, so connections are then torn down instead.
-      const opened = agent && (await agent.catch(() => undefined));
+      const opened = agent && (await agent.catch(() => undefined))?.agent;
       if (opened) await (abandoned ? opened.destroy() : opened.close());
     },
   };
