@@ -9,8 +9,10 @@
 import { constants, createWriteStream } from 'node:fs';
 import { mkdir, open, readdir, readFile, rename, rm, stat, truncate, utimes } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
+import type { Stats } from 'node:fs';
+import type { Hash } from 'node:crypto';
 import { dirname, join } from 'node:path';
-import { Transform, pipeline as pipelineCallback, type Readable, type TransformCallback } from 'node:stream';
+import { Readable, Transform, pipeline as pipelineCallback, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { randomUUID } from 'node:crypto';
 import { algorithmOf, createDigester, digestFromHash, digestOfBytes, encodedPart, isDigest, type Digest } from '../digest/digest.js';
@@ -82,6 +84,12 @@ export class RegistryStorage {
   /** Blob files whose bytes were hashed and matched, by the identity (inode, size, times) of the file then. */
   readonly #verified = new Map<string, string>();
   readonly #verifying = new Map<string, Promise<boolean>>();
+  /**
+   * Per upload session, the sha256 of the bytes written so far, hashed as they arrived, and the
+   * identity of the file right after they were written: a finish whose file still has that
+   * identity needs no second pass over it; any other is hashed from the file.
+   */
+  readonly #uploadHashes = new Map<string, { readonly hash: Hash; readonly identity: string }>();
 
   constructor(root: string, options: StorageOptions = {}) {
     this.root = root;
@@ -170,10 +178,13 @@ export class RegistryStorage {
   }
 
   /**
-   * The blob's file, opened once: its size, and its bytes (a range, or all of them). A whole read
-   * is checked as it streams and fails before its end when the bytes do not match the digest; a
-   * range is served only after verifyBlob. Undefined when the file is not there. Call `close()`
-   * when `read` is not called (reading closes the file at its end).
+   * The blob's file, opened once: its size, and its bytes (a range, or all of them). A file whose
+   * identity (inode, size, times) is the one hashed and matched before is sent as it is, in large
+   * reads with no per-byte work; its identity is checked again before the last piece, so a file
+   * changed behind the server mid-answer is cut off too. Any other whole read is hashed as it
+   * streams and fails before its end when the bytes do not match the digest; a range is served
+   * only after verifyBlob. Undefined when the file is not there. Call `close()` when `read` is not
+   * called (reading closes the file at its end).
    */
   async openBlob(digest: Digest): Promise<OpenBlob | undefined> {
     const handle = await openRegularFile(this.blobs.pathOf(digest));
@@ -181,15 +192,17 @@ export class RegistryStorage {
     try {
       const info = await handle.stat();
       const identity = identityOf(info);
+      const what = `blob ${digest} on disk`;
       return {
         size: info.size,
         read: (part) => {
-          if (part) return handle.createReadStream({ start: part.start, end: part.end });
+          if (part) return new BlobFileReader(handle, part.start, part.end + 1, identity, what);
+          if (this.#verified.get(digest) === identity) return new BlobFileReader(handle, 0, info.size, identity, what);
           // The last piece is held back until the digest matched (DESIGN.md §5 rule 4).
-          const verified = verifyStream({ digest, size: info.size, what: `blob ${digest} on disk` });
+          const verified = verifyStream({ digest, size: info.size, what });
           verified.on('end', () => this.#verified.set(digest, identity));
           // pipeline(): a reader that goes away closes the file too.
-          pipelineCallback(handle.createReadStream({ start: 0 }), verified, () => undefined);
+          pipelineCallback(handle.createReadStream({ start: 0, highWaterMark: READ_CHUNK }), verified, () => undefined);
           return verified;
         },
         close: () => handle.close().catch(() => undefined),
@@ -241,9 +254,11 @@ export class RegistryStorage {
   async putBlob(repository: string, digest: Digest, content: Readable): Promise<boolean> {
     const path = join(this.root, 'uploads', `whole-${randomUUID()}`);
     try {
-      // Streamed to the file, never held in memory; cut off past maxBlobSize.
-      await pipeline(content, new ChunkCounter(undefined, this.maxBlobSize), createWriteStream(path, { flags: 'wx' }));
-      if (!(await this.#place(path, digest))) return false;
+      // Streamed to the file, never held in memory, hashed on the way; cut off past maxBlobSize.
+      const counter = new ChunkCounter(undefined, this.maxBlobSize, this.maxBlobSize, createDigester(algorithmOf(digest)));
+      await pipeline(content, counter, createWriteStream(path, { flags: 'wx', highWaterMark: WRITE_BUFFER }));
+      const written = { hash: counter.hash!, identity: identityOf(await stat(path)) };
+      if (!(await this.#place(path, digest, written))) return false;
     } finally {
       await rm(path, { force: true });
     }
@@ -251,15 +266,26 @@ export class RegistryStorage {
     return true;
   }
 
-  /** Hashes the file at `path` and, when it is `digest`, renames it into the store (replacing what is there). */
-  async #place(path: string, digest: Digest): Promise<boolean> {
+  /**
+   * When the file at `path` holds `digest`, renames it into the store (replacing what is there).
+   * `written` is the hash of the bytes as they were written and the file's identity right after:
+   * while the file still has that identity, that hash is its hash; otherwise the file is hashed.
+   */
+  async #place(path: string, digest: Digest, written?: { readonly hash: Hash; readonly identity: string }): Promise<boolean> {
     const handle = await open(path, 'r');
-    let inode: number;
+    let before: Stats;
     try {
-      const hash = createDigester(algorithmOf(digest));
-      for await (const chunk of handle.createReadStream({ autoClose: false, start: 0 })) hash.update(chunk as Buffer);
-      if (digestFromHash(hash, algorithmOf(digest)) !== digest) return false;
-      inode = (await handle.stat()).ino;
+      before = await handle.stat();
+      const algorithm = algorithmOf(digest);
+      let hash: Hash;
+      if (written && written.identity === identityOf(before)) {
+        // A copy: a finish refused for a mismatch keeps the session's running hash usable.
+        hash = written.hash.copy();
+      } else {
+        hash = createDigester(algorithm);
+        for await (const chunk of handle.createReadStream({ autoClose: false, start: 0, highWaterMark: READ_CHUNK })) hash.update(chunk as Buffer);
+      }
+      if (digestFromHash(hash, algorithm) !== digest) return false;
     } finally {
       await handle.close();
     }
@@ -267,9 +293,9 @@ export class RegistryStorage {
     await mkdir(dirname(target), { recursive: true });
     // uploads/ sits beside blobs/ on one filesystem: rename is atomic, readers see old or new.
     await rename(path, target);
-    // Remembered as verified only if the name still holds the file just hashed (rename changes ctime).
+    // Remembered as verified only if the name still holds the file just hashed, unchanged (rename changes ctime only).
     const placed = await stat(target).catch(() => undefined);
-    if (placed?.ino === inode) this.#verified.set(digest, identityOf(placed));
+    if (placed && placed.dev === before.dev && placed.ino === before.ino && placed.size === before.size && placed.mtimeMs === before.mtimeMs) this.#verified.set(digest, identityOf(placed));
     return true;
   }
 
@@ -337,15 +363,23 @@ export class RegistryStorage {
    */
   async appendUpload(state: UploadState, content: Readable, expected?: number): Promise<void> {
     const path = join(this.root, 'uploads', state.id);
-    const counter = new ChunkCounter(expected, this.maxBlobSize - state.size, this.maxBlobSize);
+    // The running hash goes on only from a file still as the last append left it (sha256, the
+    // algorithm nearly every push names); a copy, so a failed chunk leaves it as it was.
+    const running = this.#uploadHashes.get(state.id);
+    this.#uploadHashes.delete(state.id);
+    const current = await stat(path).catch(() => undefined);
+    const resumable = state.size === 0 ? current?.size === 0 : running !== undefined && current !== undefined && identityOf(current) === running.identity;
+    const hash = resumable ? (running?.hash.copy() ?? createDigester('sha256')) : undefined;
+    const counter = new ChunkCounter(expected, this.maxBlobSize - state.size, this.maxBlobSize, hash);
     try {
-      await pipeline(content, counter, createWriteStream(path, { flags: 'r+', start: state.size }));
+      await pipeline(content, counter, createWriteStream(path, { flags: 'r+', start: state.size, highWaterMark: WRITE_BUFFER }));
       if (expected !== undefined && counter.bytes !== expected) throw new ChunkLengthError(expected, counter.bytes);
     } catch (error) {
       await truncateTo(path, state.size);
       throw error;
     }
     state.size += counter.bytes;
+    if (hash) this.#uploadHashes.set(state.id, { hash, identity: identityOf(await stat(path)) });
   }
 
   /**
@@ -354,8 +388,10 @@ export class RegistryStorage {
    */
   async finishUpload(state: UploadState, digest: Digest): Promise<boolean> {
     const path = join(this.root, 'uploads', state.id);
-    await truncate(path, state.size); // nothing past the last whole chunk
-    if (!(await this.#place(path, digest))) return false;
+    // Nothing past the last whole chunk (a truncation changes the identity: the file is then hashed).
+    if ((await stat(path)).size !== state.size) await truncate(path, state.size);
+    const written = algorithmOf(digest) === 'sha256' ? this.#uploadHashes.get(state.id) : undefined;
+    if (!(await this.#place(path, digest, written))) return false;
     await this.linkBlob(state.repository, digest);
     await this.cancelUpload(state);
     return true;
@@ -363,6 +399,7 @@ export class RegistryStorage {
 
   async cancelUpload(state: UploadState): Promise<void> {
     this.#uploads.delete(state.id);
+    this.#uploadHashes.delete(state.id);
     await rm(join(this.root, 'uploads', state.id), { force: true });
   }
 
@@ -480,6 +517,64 @@ async function openRegularFile(path: string): Promise<FileHandle | undefined> {
   }
 }
 
+/** Size of one read from a blob file: large enough that a fast disk and socket, not per-chunk work, set the pace. */
+const READ_CHUNK = 1 << 20;
+/** Bytes of an upload queued for the file before the socket is paused: written out in few, large writev calls. */
+const WRITE_BUFFER = 1 << 20;
+
+/**
+ * Bytes [start, end) of an open blob file whose identity was verified, read ahead one chunk while
+ * the previous one is being sent. Before the last piece is passed on, the file's identity is
+ * looked at again: a file rewritten, truncated or replaced in place meanwhile fails the stream, so
+ * the client never sees a clean end of bytes nobody checked. Closes the file when done.
+ */
+class BlobFileReader extends Readable {
+  readonly #handle: FileHandle;
+  readonly #end: number;
+  readonly #identity: string;
+  readonly #what: string;
+  #position: number;
+
+  constructor(handle: FileHandle, start: number, end: number, identity: string, what: string) {
+    super({ highWaterMark: 2 * READ_CHUNK });
+    this.#handle = handle;
+    this.#position = start;
+    this.#end = end;
+    this.#identity = identity;
+    this.#what = what;
+  }
+
+  override _read(): void {
+    const length = Math.min(READ_CHUNK, this.#end - this.#position);
+    if (length <= 0) {
+      this.push(null);
+      return;
+    }
+    void this.#readChunk(length).then(
+      (chunk) => void this.push(chunk),
+      (error: unknown) => this.destroy(error as Error),
+    );
+  }
+
+  async #readChunk(length: number): Promise<Buffer> {
+    const buffer = Buffer.allocUnsafe(length);
+    const { bytesRead } = await this.#handle.read(buffer, 0, length, this.#position);
+    if (bytesRead === 0) throw new PolyarchError('SIZE_MISMATCH', `${this.#what}: the file became shorter while being served`);
+    this.#position += bytesRead;
+    if (this.#position >= this.#end && identityOf(await this.#handle.stat()) !== this.#identity) {
+      throw new PolyarchError('DIGEST_MISMATCH', `${this.#what}: the file changed while being served`);
+    }
+    return bytesRead === length ? buffer : buffer.subarray(0, bytesRead);
+  }
+
+  override _destroy(error: Error | null, done: (error?: Error | null) => void): void {
+    this.#handle.close().then(
+      () => done(error),
+      () => done(error),
+    );
+  }
+}
+
 function identityOf(info: { dev: number; ino: number; size: number; mtimeMs: number; ctimeMs: number }): string {
   return `${info.dev}:${info.ino}:${info.size}:${info.mtimeMs}:${info.ctimeMs}`;
 }
@@ -490,19 +585,25 @@ function identityOf(info: { dev: number; ino: number; size: number; mtimeMs: num
  */
 class ChunkCounter extends Transform {
   bytes = 0;
+  /** When given, every byte passed on is hashed into it (the file need not be read back). */
+  readonly hash: Hash | undefined;
   readonly #max: number | undefined;
   readonly #room: number;
   readonly #limit: number;
-  constructor(max: number | undefined, room = Number.POSITIVE_INFINITY, limit = room) {
+  constructor(max: number | undefined, room = Number.POSITIVE_INFINITY, limit = room, hash?: Hash) {
     super();
     this.#max = max;
     this.#room = room;
     this.#limit = limit;
+    this.hash = hash;
   }
   override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
     this.bytes += chunk.length;
     if (this.#max !== undefined && this.bytes > this.#max) done(new ChunkLengthError(this.#max, this.bytes));
     else if (this.bytes > this.#room) done(new BlobTooLargeError(this.#limit));
-    else done(null, chunk);
+    else {
+      this.hash?.update(chunk);
+      done(null, chunk);
+    }
   }
 }
