@@ -3,6 +3,7 @@
 //   repositories/<name>/_blobs/<hex>       the repository may serve that blob
 //   repositories/<name>/_manifests/<hex>   a manifest of the repository (content: its media type)
 //   repositories/<name>/_tags/<tag>        the digest the tag points at
+//   repositories/<name>/_summary.json      the web page's summary of the repository (a cache; ui/repository-summaries.ts)
 //   uploads/<id>                           an upload in progress (cleared when a server starts, never by GC)
 // Every write goes through a temp file and rename, so a kill at any moment never leaves a
 // visible partial blob, link or tag.
@@ -21,6 +22,7 @@ import { writeFileAtomic } from '../store/atomic-write.js';
 import { BlobStore } from '../store/blob-store.js';
 import { removeOrphanTemps } from '../store/gc.js';
 import { verifyStream } from '../digest/verify-stream.js';
+import { RepositorySummaries } from './ui/repository-summaries.js';
 import { collectRegistryGarbage, referencesOf, type RegistryGarbageOptions, type RegistryGarbageResult } from './garbage.js';
 
 export interface UploadState {
@@ -74,6 +76,8 @@ export interface OpenBlob {
 export class RegistryStorage {
   readonly root: string;
   readonly blobs: BlobStore;
+  /** The web page's per-repository summaries, kept up to date by the manifest and tag writes below. */
+  readonly summaries: RepositorySummaries;
   readonly #uploads = new Map<string, UploadState>();
   readonly #maxAge: number;
   readonly #maxPerRepository: number;
@@ -94,6 +98,7 @@ export class RegistryStorage {
   constructor(root: string, options: StorageOptions = {}) {
     this.root = root;
     this.blobs = new BlobStore(root, 'embedded registry');
+    this.summaries = new RepositorySummaries(this);
     this.#maxAge = options.uploadMaxAgeMs ?? DEFAULT_UPLOAD_MAX_AGE_MS;
     this.#maxPerRepository = options.maxUploadsPerRepository ?? DEFAULT_MAX_UPLOADS_PER_REPOSITORY;
     this.#maxUploads = options.maxUploads ?? DEFAULT_MAX_UPLOADS;
@@ -407,10 +412,13 @@ export class RegistryStorage {
   async putManifest(repository: string, digest: Digest, bytes: Buffer, mediaType: string, tag?: string): Promise<void> {
     // Always written: a file already under that name may hold other bytes (never trusted by name).
     if (digestOfBytes(bytes, algorithmOf(digest)) !== digest) throw new PolyarchError('DIGEST_MISMATCH', `manifest bytes are not ${digest}`);
-    await writeFileAtomic(this.blobs.pathOf(digest), bytes);
-    await this.linkBlob(repository, digest);
-    await writeFileAtomic(this.#repo(repository, '_manifests', encodedPart(digest)), Buffer.from(mediaType));
-    if (tag !== undefined) await writeFileAtomic(this.#repo(repository, '_tags', tag), Buffer.from(digest));
+    const isNew = !(await this.hasManifest(repository, digest));
+    await this.summaries.afterManifestPut(repository, digest, tag, async () => {
+      await writeFileAtomic(this.blobs.pathOf(digest), bytes);
+      await this.linkBlob(repository, digest);
+      await writeFileAtomic(this.#repo(repository, '_manifests', encodedPart(digest)), Buffer.from(mediaType));
+      if (tag !== undefined) await writeFileAtomic(this.#repo(repository, '_tags', tag), Buffer.from(digest));
+    }, isNew);
   }
 
   async resolve(repository: string, reference: string): Promise<Digest | undefined> {
@@ -438,18 +446,23 @@ export class RegistryStorage {
   async deleteManifest(repository: string, digest: Digest): Promise<boolean> {
     const path = this.#repo(repository, '_manifests', encodedPart(digest));
     if (!(await exists(path))) return false;
-    for (const tag of await this.tags(repository)) {
-      if ((await readFile(this.#repo(repository, '_tags', tag), 'utf8').catch(() => '')) === digest) await rm(this.#repo(repository, '_tags', tag), { force: true });
-    }
-    await rm(path, { force: true });
-    return true;
+    return this.summaries.afterManifestDelete(repository, async () => {
+      for (const tag of await this.tags(repository)) {
+        if ((await readFile(this.#repo(repository, '_tags', tag), 'utf8').catch(() => '')) === digest) await rm(this.#repo(repository, '_tags', tag), { force: true });
+      }
+      await rm(path, { force: true });
+      return true;
+    });
   }
 
   async deleteTag(repository: string, tag: string): Promise<boolean> {
     const path = this.#repo(repository, '_tags', tag);
-    const had = await exists(path);
-    await rm(path, { force: true });
-    return had;
+    if (!(await exists(path))) return false;
+    return this.summaries.afterTagDelete(repository, tag, async () => {
+      const had = await exists(path);
+      await rm(path, { force: true });
+      return had;
+    });
   }
 
   /** Tags in lexical order (the distribution-spec MUST distribution 2.8 does not meet). */
