@@ -13,7 +13,7 @@ import type { FileHandle } from 'node:fs/promises';
 import type { Stats } from 'node:fs';
 import type { Hash } from 'node:crypto';
 import { dirname, join } from 'node:path';
-import { Readable, Transform, pipeline as pipelineCallback, type TransformCallback } from 'node:stream';
+import { Transform, type Readable, type TransformCallback, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { randomUUID } from 'node:crypto';
 import { algorithmOf, createDigester, digestFromHash, digestOfBytes, encodedPart, isDigest, type Digest } from '../digest/digest.js';
@@ -69,7 +69,12 @@ export class BlobTooLargeError extends PolyarchError {
 
 export interface OpenBlob {
   readonly size: number;
-  read(range?: { readonly start: number; readonly end: number }): Readable;
+  /**
+   * Writes the blob's bytes (a range, or all of them) to `out` and ends it. When the bytes turn
+   * out wrong or the file changed, `out` is destroyed before its end and the promise rejects.
+   * Closes the file.
+   */
+  send(out: Writable, range?: { readonly start: number; readonly end: number }): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -183,13 +188,13 @@ export class RegistryStorage {
   }
 
   /**
-   * The blob's file, opened once: its size, and its bytes (a range, or all of them). A file whose
-   * identity (inode, size, times) is the one hashed and matched before is sent as it is, in large
-   * reads with no per-byte work; its identity is checked again before the last piece, so a file
-   * changed behind the server mid-answer is cut off too. Any other whole read is hashed as it
-   * streams and fails before its end when the bytes do not match the digest; a range is served
-   * only after verifyBlob. Undefined when the file is not there. Call `close()` when `read` is not
-   * called (reading closes the file at its end).
+   * The blob's file, opened once: its size, and a way to send its bytes (a range, or all of them).
+   * A file whose identity (inode, size, times) is the one hashed and matched before is sent as it
+   * is, in large reads into reused buffers with no per-byte work; its identity is checked again
+   * before the last piece, so a file changed behind the server mid-answer is cut off too. Any
+   * other whole read is hashed as it streams and fails before its end when the bytes do not match
+   * the digest; a range is served only after verifyBlob. Undefined when the file is not there.
+   * Call `close()` when `send` is not called.
    */
   async openBlob(digest: Digest): Promise<OpenBlob | undefined> {
     const handle = await openRegularFile(this.blobs.pathOf(digest));
@@ -200,15 +205,15 @@ export class RegistryStorage {
       const what = `blob ${digest} on disk`;
       return {
         size: info.size,
-        read: (part) => {
-          if (part) return new BlobFileReader(handle, part.start, part.end + 1, identity, what);
-          if (this.#verified.get(digest) === identity) return new BlobFileReader(handle, 0, info.size, identity, what);
+        send: async (out, part) => {
+          if (part || this.#verified.get(digest) === identity) {
+            return sendFile(handle, part?.start ?? 0, part ? part.end + 1 : info.size, out, () => checkUnchanged(handle, identity, what));
+          }
           // The last piece is held back until the digest matched (DESIGN.md §5 rule 4).
           const verified = verifyStream({ digest, size: info.size, what });
           verified.on('end', () => this.#verified.set(digest, identity));
-          // pipeline(): a reader that goes away closes the file too.
-          pipelineCallback(handle.createReadStream({ start: 0, highWaterMark: READ_CHUNK }), verified, () => undefined);
-          return verified;
+          // pipeline() destroys every side on a failure, and closes the file.
+          await pipeline(handle.createReadStream({ start: 0, highWaterMark: READ_CHUNK }), verified, out);
         },
         close: () => handle.close().catch(() => undefined),
       };
@@ -535,56 +540,57 @@ const READ_CHUNK = 1 << 20;
 /** Bytes of an upload queued for the file before the socket is paused: written out in few, large writev calls. */
 const WRITE_BUFFER = 1 << 20;
 
+/** Fails when the open file no longer has the identity it was verified with. */
+async function checkUnchanged(handle: FileHandle, identity: string, what: string): Promise<void> {
+  if (identityOf(await handle.stat()) !== identity) throw new PolyarchError('DIGEST_MISMATCH', `${what}: the file changed while being served`);
+}
+
 /**
- * Bytes [start, end) of an open blob file whose identity was verified, read ahead one chunk while
- * the previous one is being sent. Before the last piece is passed on, the file's identity is
- * looked at again: a file rewritten, truncated or replaced in place meanwhile fails the stream, so
- * the client never sees a clean end of bytes nobody checked. Closes the file when done.
+ * Sends bytes [start, end) of an open file to `out`, then ends it and closes the file. Two
+ * buffers of READ_CHUNK take turns: one is read into while the other is being written, and a
+ * buffer is reused only once its write completed — no allocation, no page faults, no garbage per
+ * chunk, and at most two chunks queued for a slow client. `beforeLast` runs before the last piece
+ * is written; when it throws, `out` is destroyed instead of ended.
  */
-class BlobFileReader extends Readable {
-  readonly #handle: FileHandle;
-  readonly #end: number;
-  readonly #identity: string;
-  readonly #what: string;
-  #position: number;
-
-  constructor(handle: FileHandle, start: number, end: number, identity: string, what: string) {
-    super({ highWaterMark: 2 * READ_CHUNK });
-    this.#handle = handle;
-    this.#position = start;
-    this.#end = end;
-    this.#identity = identity;
-    this.#what = what;
-  }
-
-  override _read(): void {
-    const length = Math.min(READ_CHUNK, this.#end - this.#position);
-    if (length <= 0) {
-      this.push(null);
-      return;
+async function sendFile(handle: FileHandle, start: number, end: number, out: Writable, beforeLast: () => Promise<void>): Promise<void> {
+  const buffers = [Buffer.allocUnsafe(Math.min(READ_CHUNK, end - start)), Buffer.allocUnsafe(Math.min(READ_CHUNK, end - start))];
+  const writes: Promise<void>[] = [Promise.resolve(), Promise.resolve()];
+  // A client that goes away ends every wait at once, whether or not its pending writes report back.
+  let gone: Error | undefined;
+  let onClose = (): void => undefined;
+  const closed = new Promise<void>((resolve) => {
+    onClose = () => {
+      gone ??= new Error('the client went away');
+      resolve();
+    };
+  });
+  out.once('close', onClose);
+  try {
+    let position = start;
+    for (let turn = 0; position < end; turn = 1 - turn) {
+      await Promise.race([writes[turn], closed]);
+      if (gone) throw gone;
+      const buffer = buffers[turn]!;
+      const { bytesRead } = await handle.read(buffer, 0, Math.min(buffer.length, end - position), position);
+      if (bytesRead === 0) throw new PolyarchError('SIZE_MISMATCH', 'a blob file became shorter while being served');
+      position += bytesRead;
+      if (position >= end) await beforeLast();
+      writes[turn] = new Promise<void>((resolve) => {
+        out.write(buffer.subarray(0, bytesRead), (error) => {
+          if (error) gone ??= error;
+          resolve();
+        });
+      });
     }
-    void this.#readChunk(length).then(
-      (chunk) => void this.push(chunk),
-      (error: unknown) => this.destroy(error as Error),
-    );
-  }
-
-  async #readChunk(length: number): Promise<Buffer> {
-    const buffer = Buffer.allocUnsafe(length);
-    const { bytesRead } = await this.#handle.read(buffer, 0, length, this.#position);
-    if (bytesRead === 0) throw new PolyarchError('SIZE_MISMATCH', `${this.#what}: the file became shorter while being served`);
-    this.#position += bytesRead;
-    if (this.#position >= this.#end && identityOf(await this.#handle.stat()) !== this.#identity) {
-      throw new PolyarchError('DIGEST_MISMATCH', `${this.#what}: the file changed while being served`);
-    }
-    return bytesRead === length ? buffer : buffer.subarray(0, bytesRead);
-  }
-
-  override _destroy(error: Error | null, done: (error?: Error | null) => void): void {
-    this.#handle.close().then(
-      () => done(error),
-      () => done(error),
-    );
+    await Promise.race([Promise.all(writes), closed]);
+    if (gone) throw gone;
+    out.end();
+  } catch (error) {
+    out.destroy(error as Error);
+    throw error;
+  } finally {
+    out.off('close', onClose);
+    await handle.close().catch(() => undefined);
   }
 }
 
