@@ -126,11 +126,19 @@ async function rssOverRequests(base: string, pid: number, repo: string): Promise
     await res.arrayBuffer();
     if (!res.ok) throw new Error(`${res.url}: ${res.status}`);
   };
-  await ok(await fetch(`${base}/v2/${repo}/blobs/uploads/?digest=${digest}`, { method: 'POST', body: small }));
+  // POST then PUT: distribution 2.8 answers a one-request POST with a session and ignores its body.
+  const push = async (): Promise<void> => {
+    const opened = await fetch(`${base}/v2/${repo}/blobs/uploads/`, { method: 'POST' });
+    await ok(opened);
+    const url = new URL(opened.headers.get('location')!, base);
+    url.searchParams.set('digest', digest);
+    await ok(await fetch(url, { method: 'PUT', body: small, headers: { 'content-type': 'application/octet-stream' } }));
+  };
+  await push();
   let after100 = 0;
   for (let i = 1; i <= 1000; i++) {
     const kind = i % 4;
-    if (kind === 0) await ok(await fetch(`${base}/v2/${repo}/blobs/uploads/?digest=${digest}`, { method: 'POST', body: small }));
+    if (kind === 0) await push();
     else if (kind === 1) await ok(await fetch(`${base}/v2/${repo}/blobs/${digest}`));
     else if (kind === 2) await ok(await fetch(`${base}/v2/${repo}/blobs/${digest}`, { method: 'HEAD' }));
     else await ok(await fetch(`${base}/v2/`));
@@ -203,6 +211,40 @@ try {
   const samples = new Map<string, Sample[]>();
   const record = (key: string, sample: Sample): void => void samples.set(key, [...(samples.get(key) ?? []), sample]);
 
+  // Small requests and the page first: quick, and they fail early if something is off.
+  const flat = [];
+  for (const server of servers) flat.push({ server: server.name, ...(await rssOverRequests(server.base, server.pid, 'bench/small')) });
+  console.log('\nserver RSS over 1,000 small requests (GET, HEAD and pushes of a 64 KiB blob, /v2/)\n');
+  printTable(['server', 'RSS after 100 MB', 'RSS after 1,000 MB', 'growth MB'], flat.map((f) => [f.server, f.after100.toFixed(1), f.after1000.toFixed(1), (f.after1000 - f.after100).toFixed(1)]));
+
+  // The web page's data on a registry of 1,000 repositories × 20 tags (a server of its own).
+  process.stderr.write('generating 1,000 repositories × 20 tags…\n');
+  const pageRoot = join(work, 'page-root');
+  await generateRegistry(pageRoot, 1000, 20);
+  const pageServer = await startServeProcess(pageRoot);
+  stopped.push(async () => void pageServer.child.kill('SIGTERM'));
+  const pageBase = `http://${pageServer.host}`;
+  const cold = await seconds(() => getJson(`${pageBase}/api/repositories`));
+  const warm: number[] = [];
+  const search: number[] = [];
+  const tagPages: number[] = [];
+  for (let i = 0; i < 3; i++) {
+    warm.push(await seconds(() => getJson(`${pageBase}/api/repositories`)));
+    search.push(await seconds(() => getJson(`${pageBase}/api/repositories?q=repo-09&page=2&per_page=20`)));
+    tagPages.push(await seconds(() => getJson(`${pageBase}/api/tags?repository=gen/repo-0500&page=2&per_page=10`)));
+  }
+  const firstVisit = await seconds(() => getJson(`${pageBase}/api/repositories?page=40`));
+  console.log('\nweb page data, 1,000 repositories × 20 tags (summaries built on first use; medians of 3)\n');
+  printTable(['request', 'seconds'], [
+    ['first page, no summaries yet', cold.toFixed(3)],
+    ['first page again', median(warm).toFixed(3)],
+    ['page 40, no summaries yet', firstVisit.toFixed(3)],
+    ['search + page 2', median(search).toFixed(3)],
+    ['one repository, tags page 2', median(tagPages).toFixed(3)],
+  ]);
+  pageServer.child.kill('SIGTERM');
+
+
   // Interleaved: in each round every case runs on ours, then on the peer.
   for (let round = 0; round < ROUNDS; round++) {
     process.stderr.write(`round ${round + 1} of ${ROUNDS}…\n`);
@@ -251,37 +293,6 @@ try {
   console.log(`\nembedded registry vs CNCF distribution, same clients, interleaved, medians of ${ROUNDS} (load average ${(await readFile('/proc/loadavg', 'utf8')).split(' ').slice(0, 3).join(' ')})\n`);
   printTable(['work', 'serve s', 'serve MB/s', 'serve peak RSS MB', 'distribution s', 'distribution MB/s', 'distribution peak RSS MB', 'ratio'], rows);
 
-  const flat = [];
-  for (const server of servers) flat.push({ server: server.name, ...(await rssOverRequests(server.base, server.pid, 'bench/small')) });
-  console.log('\nserver RSS over 1,000 small requests (GET, HEAD and one-request pushes of a 64 KiB blob, /v2/)\n');
-  printTable(['server', 'RSS after 100 MB', 'RSS after 1,000 MB', 'growth MB'], flat.map((f) => [f.server, f.after100.toFixed(1), f.after1000.toFixed(1), (f.after1000 - f.after100).toFixed(1)]));
-
-  // The web page's data on a registry of 1,000 repositories × 20 tags (a server of its own).
-  process.stderr.write('generating 1,000 repositories × 20 tags…\n');
-  const pageRoot = join(work, 'page-root');
-  await generateRegistry(pageRoot, 1000, 20);
-  const pageServer = await startServeProcess(pageRoot);
-  stopped.push(async () => void pageServer.child.kill('SIGTERM'));
-  const pageBase = `http://${pageServer.host}`;
-  const cold = await seconds(() => getJson(`${pageBase}/api/repositories`));
-  const warm: number[] = [];
-  const search: number[] = [];
-  const tagPages: number[] = [];
-  for (let i = 0; i < 3; i++) {
-    warm.push(await seconds(() => getJson(`${pageBase}/api/repositories`)));
-    search.push(await seconds(() => getJson(`${pageBase}/api/repositories?q=repo-09&page=2&per_page=20`)));
-    tagPages.push(await seconds(() => getJson(`${pageBase}/api/tags?repository=gen/repo-0500&page=2&per_page=10`)));
-  }
-  const firstVisit = await seconds(() => getJson(`${pageBase}/api/repositories?page=40`));
-  console.log('\nweb page data, 1,000 repositories × 20 tags (summaries built on first use; medians of 3)\n');
-  printTable(['request', 'seconds'], [
-    ['first page, no summaries yet', cold.toFixed(3)],
-    ['first page again', median(warm).toFixed(3)],
-    ['page 40, no summaries yet', firstVisit.toFixed(3)],
-    ['search + page 2', median(search).toFixed(3)],
-    ['one repository, tags page 2', median(tagPages).toFixed(3)],
-  ]);
-
   console.log('');
   const ratioOf = (key: string): number => med(peer, key).seconds / med(ours, key).seconds;
   targetLine('serve blob GET vs distribution (curl)', ratioOf('get'), 1.0);
@@ -289,7 +300,8 @@ try {
   targetLine('skopeo copy --all of the index into serve vs into distribution', ratioOf('push-index'), 1.0);
   targetLine(`serve peak RSS moving the ${BIG >> 20} MiB blob`, Math.max(...['put', 'get', 'push-big', 'pull-big'].map((k) => med(ours, k).peakMb)), 80, { unit: ' MB', atMost: true });
   targetLine('serve RSS growth from request 100 to 1,000', flat[0]!.after1000 - flat[0]!.after100, 5, { unit: ' MB', atMost: true });
-  targetLine('page data for 1,000 × 20, first load without summaries', Math.max(cold, firstVisit), 1, { unit: ' s', atMost: true });
+  targetLine('page data for 1,000 × 20, summaries kept by pushes (first page again, search, tags page)', Math.max(median(warm), median(search), median(tagPages)), 1, { unit: ' s', atMost: true });
+  targetLine('page data for 1,000 × 20, a page whose summaries must be built first', Math.max(cold, firstVisit), 1, { unit: ' s', atMost: true });
 } finally {
   for (const stop of stopped) await stop();
   served.child.kill('SIGTERM');

@@ -174,11 +174,13 @@ function slice<T>(items: readonly T[], request: PageRequest): readonly T[] {
 export async function repositoryPage(storage: RegistryStorage, search: string, request: PageRequest, tagsPerRepository: number): Promise<RepositoryPage> {
   const needle = search.toLowerCase();
   const names = (await storage.repositories()).filter((n) => n.includes(needle));
-  const repositories = [];
-  for (const name of slice(names, request)) {
-    const data = await storage.summaries.read(name, (d) => d.tags.slice(0, tagsPerRepository));
-    repositories.push({ name, tagCount: data.tags.length, tags: data.tags.slice(0, tagsPerRepository).map((t) => summaryOf(t, data.subjects)) });
-  }
+  // The page's repositories at once: their reads overlap (at most per_page, 100, of them).
+  const repositories = await Promise.all(
+    slice(names, request).map(async (name) => {
+      const data = await storage.summaries.read(name, (d) => d.tags.slice(0, tagsPerRepository));
+      return { name, tagCount: data.tags.length, tags: data.tags.slice(0, tagsPerRepository).map((t) => summaryOf(t, data.subjects)) };
+    }),
+  );
   return { total: names.length, page: request.page, perPage: request.perPage, repositories };
 }
 

@@ -182,15 +182,10 @@ export class RepositorySummaries {
     const manifests = await manifestsStamp(dir);
     const names = await tagNames(dir);
     const subjects: Record<string, number> = {};
-    for (const digest of await this.#storage.manifestDigests(name).catch(() => [] as Digest[])) {
-      const subject = await subjectOf(this.#storage, name, digest);
+    for (const subject of await inBatches(await this.#storage.manifestDigests(name).catch(() => [] as Digest[]), (digest) => subjectOf(this.#storage, name, digest))) {
       if (subject) subjects[subject] = (subjects[subject] ?? 0) + 1;
     }
-    const tags: TagEntry[] = [];
-    for (const tag of names) {
-      const entry = await this.#describe(name, tag);
-      if (entry) tags.push(entry);
-    }
+    const tags = (await inBatches(names, (tag) => this.#describe(name, tag))).filter((t): t is TagEntry => t !== undefined);
     const stored: Stored = { version: VERSION, manifests, names, tags: tags.sort(newestFirst), subjects };
     await this.#save(name, stored);
     return stored;
@@ -287,6 +282,15 @@ async function readSummaryFile(path: string): Promise<string | undefined> {
   } finally {
     await handle.close().catch(() => undefined);
   }
+}
+
+/** Reads issued together so their file system round trips overlap; a bounded number at a time. */
+const BATCH = 16;
+
+async function inBatches<T, R>(items: readonly T[], work: (item: T) => Promise<R>): Promise<R[]> {
+  const results: R[] = [];
+  for (let i = 0; i < items.length; i += BATCH) results.push(...(await Promise.all(items.slice(i, i + BATCH).map(work))));
+  return results;
 }
 
 function toData(stored: Stored): RepositorySummaryData {
