@@ -4,7 +4,6 @@ import { createServer as createHttpServer, type IncomingMessage, type Server, ty
 import { createServer as createHttpsServer } from 'node:https';
 import { readFile } from 'node:fs/promises';
 import type { AddressInfo, Socket } from 'node:net';
-import { pipeline } from 'node:stream/promises';
 import { algorithmOf, digestOfBytes, isDigest, type Digest } from '../digest/digest.js';
 import { isOciErrorCode } from '../errors/codes.js';
 import { isPolyarchError, PolyarchError } from '../errors/polyarch-error.js';
@@ -16,7 +15,7 @@ import { loadHtpasswd, type HtpasswdAuth } from './htpasswd.js';
 import { collectRegistryGarbage, type RegistryGarbageOptions, type RegistryGarbageResult } from './garbage.js';
 import { BlobTooLargeError, RegistryStorage, type StorageOptions } from './storage.js';
 import { PAGE_CSP, pageAsset, renderPage, SECURITY_HEADERS } from './ui/page.js';
-import { listRepositories } from './ui/api.js';
+import { repositoryPage, tagPage, type PageRequest } from './ui/api.js';
 
 export interface RegistryServerOptions extends StorageOptions {
   /** Where blobs, repositories and uploads live. */
@@ -177,10 +176,9 @@ async function getBlob(ctx: Context, name: string, digestText: string, head: boo
     ctx.res.end();
     return;
   }
-  const stream = blob.read(part);
   ctx.res.writeHead(part ? 206 : 200, { ...headers, 'content-length': part ? part.end - part.start + 1 : size, ...(part ? { 'content-range': `bytes ${part.start}-${part.end}/${size}` } : {}) });
-  // pipeline() destroys both sides on any failure; the caller then cuts the half-sent answer.
-  await pipeline(stream, ctx.res);
+  // A failure destroys the answer before its end; the caller then cuts the half-sent answer.
+  await blob.send(ctx.res, part);
 }
 
 /** 413 for a push past maxBlobSize; the rest of the body is not read, so the connection closes. */
@@ -322,6 +320,33 @@ async function continueUpload(ctx: Context, name: string, id: string, method: st
   } finally {
     ctx.storage.releaseUpload(state);
   }
+}
+
+// ---- the web page's data ----
+/** A whole number from the query, `fallback` when absent; 400 when it is not one within [min, max]. */
+function queryNumber(url: URL, key: string, fallback: number, min: number, max: number): number {
+  const text = url.searchParams.get(key);
+  if (text === null) return fallback;
+  const value = /^\d{1,9}$/.test(text) ? Number(text) : Number.NaN;
+  if (!(value >= min && value <= max)) throw new HttpError('UNSUPPORTED', `${key} must be a whole number from ${min} to ${max}`, { status: 400 });
+  return value;
+}
+
+/**
+ * `/api/repositories?q=&page=&per_page=&tags=`: a page of repositories (a name search), each with
+ * its newest tags; `/api/tags?repository=&page=&per_page=`: a page of one repository's tags.
+ */
+async function pageData(storage: RegistryStorage, url: URL): Promise<unknown> {
+  const request: PageRequest = { page: queryNumber(url, 'page', 1, 1, 1e9), perPage: queryNumber(url, 'per_page', 20, 1, 100) };
+  if (url.pathname === '/api/repositories') {
+    const search = url.searchParams.get('q') ?? '';
+    if (search.length > 255) throw new HttpError('UNSUPPORTED', 'q is longer than a repository name can be', { status: 400 });
+    return repositoryPage(storage, search, request, queryNumber(url, 'tags', 10, 0, 100));
+  }
+  const name = url.searchParams.get('repository') ?? '';
+  if (!NAME.test(name) || name.length > 255) throw new HttpError('NAME_INVALID', `invalid repository name ${JSON.stringify(name)}`);
+  if (!(await storage.repositoryExists(name))) throw new HttpError('NAME_UNKNOWN', undefined, { detail: { name } });
+  return tagPage(storage, name, request);
 }
 
 // ---- listings ----
@@ -513,9 +538,9 @@ export async function createRegistryServer(options: RegistryServerOptions): Prom
         await requireLogin(req, res);
         return send(res, 200, { 'content-type': asset.contentType, 'cache-control': 'no-cache' }, asset.body);
       }
-      if (url.pathname === '/api/repositories' && req.method === 'GET') {
+      if ((url.pathname === '/api/repositories' || url.pathname === '/api/tags') && req.method === 'GET') {
         await requireLogin(req, res);
-        return send(res, 200, { 'content-type': 'application/json', 'cache-control': 'no-store' }, JSON.stringify(await listRepositories(storage)));
+        return send(res, 200, { 'content-type': 'application/json', 'cache-control': 'no-store' }, JSON.stringify(await pageData(storage, url)));
       }
       await requireLogin(req, res);
       if (options.readOnly && isWrite(req.method ?? 'GET') && url.pathname.startsWith('/v2/')) {

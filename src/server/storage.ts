@@ -3,14 +3,17 @@
 //   repositories/<name>/_blobs/<hex>       the repository may serve that blob
 //   repositories/<name>/_manifests/<hex>   a manifest of the repository (content: its media type)
 //   repositories/<name>/_tags/<tag>        the digest the tag points at
+//   repositories/<name>/_summary.json      the web page's summary of the repository (a cache; ui/repository-summaries.ts)
 //   uploads/<id>                           an upload in progress (cleared when a server starts, never by GC)
 // Every write goes through a temp file and rename, so a kill at any moment never leaves a
 // visible partial blob, link or tag.
 import { constants, createWriteStream } from 'node:fs';
 import { mkdir, open, readdir, readFile, rename, rm, stat, truncate, utimes } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
+import type { Stats } from 'node:fs';
+import type { Hash } from 'node:crypto';
 import { dirname, join } from 'node:path';
-import { Transform, pipeline as pipelineCallback, type Readable, type TransformCallback } from 'node:stream';
+import { Transform, type Readable, type TransformCallback, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { randomUUID } from 'node:crypto';
 import { algorithmOf, createDigester, digestFromHash, digestOfBytes, encodedPart, isDigest, type Digest } from '../digest/digest.js';
@@ -19,6 +22,7 @@ import { writeFileAtomic } from '../store/atomic-write.js';
 import { BlobStore } from '../store/blob-store.js';
 import { removeOrphanTemps } from '../store/gc.js';
 import { verifyStream } from '../digest/verify-stream.js';
+import { RepositorySummaries } from './ui/repository-summaries.js';
 import { collectRegistryGarbage, referencesOf, type RegistryGarbageOptions, type RegistryGarbageResult } from './garbage.js';
 
 export interface UploadState {
@@ -65,13 +69,20 @@ export class BlobTooLargeError extends PolyarchError {
 
 export interface OpenBlob {
   readonly size: number;
-  read(range?: { readonly start: number; readonly end: number }): Readable;
+  /**
+   * Writes the blob's bytes (a range, or all of them) to `out` and ends it. When the bytes turn
+   * out wrong or the file changed, `out` is destroyed before its end and the promise rejects.
+   * Closes the file.
+   */
+  send(out: Writable, range?: { readonly start: number; readonly end: number }): Promise<void>;
   close(): Promise<void>;
 }
 
 export class RegistryStorage {
   readonly root: string;
   readonly blobs: BlobStore;
+  /** The web page's per-repository summaries, kept up to date by the manifest and tag writes below. */
+  readonly summaries: RepositorySummaries;
   readonly #uploads = new Map<string, UploadState>();
   readonly #maxAge: number;
   readonly #maxPerRepository: number;
@@ -82,10 +93,17 @@ export class RegistryStorage {
   /** Blob files whose bytes were hashed and matched, by the identity (inode, size, times) of the file then. */
   readonly #verified = new Map<string, string>();
   readonly #verifying = new Map<string, Promise<boolean>>();
+  /**
+   * Per upload session, the sha256 of the bytes written so far, hashed as they arrived, and the
+   * identity of the file right after they were written: a finish whose file still has that
+   * identity needs no second pass over it; any other is hashed from the file.
+   */
+  readonly #uploadHashes = new Map<string, { readonly hash: Hash; readonly identity: string }>();
 
   constructor(root: string, options: StorageOptions = {}) {
     this.root = root;
     this.blobs = new BlobStore(root, 'embedded registry');
+    this.summaries = new RepositorySummaries(this);
     this.#maxAge = options.uploadMaxAgeMs ?? DEFAULT_UPLOAD_MAX_AGE_MS;
     this.#maxPerRepository = options.maxUploadsPerRepository ?? DEFAULT_MAX_UPLOADS_PER_REPOSITORY;
     this.#maxUploads = options.maxUploads ?? DEFAULT_MAX_UPLOADS;
@@ -170,10 +188,13 @@ export class RegistryStorage {
   }
 
   /**
-   * The blob's file, opened once: its size, and its bytes (a range, or all of them). A whole read
-   * is checked as it streams and fails before its end when the bytes do not match the digest; a
-   * range is served only after verifyBlob. Undefined when the file is not there. Call `close()`
-   * when `read` is not called (reading closes the file at its end).
+   * The blob's file, opened once: its size, and a way to send its bytes (a range, or all of them).
+   * A file whose identity (inode, size, times) is the one hashed and matched before is sent as it
+   * is, in large reads into reused buffers with no per-byte work; its identity is checked again
+   * before the last piece, so a file changed behind the server mid-answer is cut off too. Any
+   * other whole read is hashed as it streams and fails before its end when the bytes do not match
+   * the digest; a range is served only after verifyBlob. Undefined when the file is not there.
+   * Call `close()` when `send` is not called.
    */
   async openBlob(digest: Digest): Promise<OpenBlob | undefined> {
     const handle = await openRegularFile(this.blobs.pathOf(digest));
@@ -181,16 +202,18 @@ export class RegistryStorage {
     try {
       const info = await handle.stat();
       const identity = identityOf(info);
+      const what = `blob ${digest} on disk`;
       return {
         size: info.size,
-        read: (part) => {
-          if (part) return handle.createReadStream({ start: part.start, end: part.end });
+        send: async (out, part) => {
+          if (part || this.#verified.get(digest) === identity) {
+            return sendFile(handle, part?.start ?? 0, part ? part.end + 1 : info.size, out, () => checkUnchanged(handle, identity, what));
+          }
           // The last piece is held back until the digest matched (DESIGN.md §5 rule 4).
-          const verified = verifyStream({ digest, size: info.size, what: `blob ${digest} on disk` });
+          const verified = verifyStream({ digest, size: info.size, what });
           verified.on('end', () => this.#verified.set(digest, identity));
-          // pipeline(): a reader that goes away closes the file too.
-          pipelineCallback(handle.createReadStream({ start: 0 }), verified, () => undefined);
-          return verified;
+          // pipeline() destroys every side on a failure, and closes the file.
+          await pipeline(handle.createReadStream({ start: 0, highWaterMark: READ_CHUNK }), verified, out);
         },
         close: () => handle.close().catch(() => undefined),
       };
@@ -241,9 +264,11 @@ export class RegistryStorage {
   async putBlob(repository: string, digest: Digest, content: Readable): Promise<boolean> {
     const path = join(this.root, 'uploads', `whole-${randomUUID()}`);
     try {
-      // Streamed to the file, never held in memory; cut off past maxBlobSize.
-      await pipeline(content, new ChunkCounter(undefined, this.maxBlobSize), createWriteStream(path, { flags: 'wx' }));
-      if (!(await this.#place(path, digest))) return false;
+      // Streamed to the file, never held in memory, hashed on the way; cut off past maxBlobSize.
+      const counter = new ChunkCounter(undefined, this.maxBlobSize, this.maxBlobSize, createDigester(algorithmOf(digest)));
+      await pipeline(content, counter, createWriteStream(path, { flags: 'wx', highWaterMark: WRITE_BUFFER }));
+      const written = { hash: counter.hash!, identity: identityOf(await stat(path)) };
+      if (!(await this.#place(path, digest, written))) return false;
     } finally {
       await rm(path, { force: true });
     }
@@ -251,15 +276,26 @@ export class RegistryStorage {
     return true;
   }
 
-  /** Hashes the file at `path` and, when it is `digest`, renames it into the store (replacing what is there). */
-  async #place(path: string, digest: Digest): Promise<boolean> {
+  /**
+   * When the file at `path` holds `digest`, renames it into the store (replacing what is there).
+   * `written` is the hash of the bytes as they were written and the file's identity right after:
+   * while the file still has that identity, that hash is its hash; otherwise the file is hashed.
+   */
+  async #place(path: string, digest: Digest, written?: { readonly hash: Hash; readonly identity: string }): Promise<boolean> {
     const handle = await open(path, 'r');
-    let inode: number;
+    let before: Stats;
     try {
-      const hash = createDigester(algorithmOf(digest));
-      for await (const chunk of handle.createReadStream({ autoClose: false, start: 0 })) hash.update(chunk as Buffer);
-      if (digestFromHash(hash, algorithmOf(digest)) !== digest) return false;
-      inode = (await handle.stat()).ino;
+      before = await handle.stat();
+      const algorithm = algorithmOf(digest);
+      let hash: Hash;
+      if (written && written.identity === identityOf(before)) {
+        // A copy: a finish refused for a mismatch keeps the session's running hash usable.
+        hash = written.hash.copy();
+      } else {
+        hash = createDigester(algorithm);
+        for await (const chunk of handle.createReadStream({ autoClose: false, start: 0, highWaterMark: READ_CHUNK })) hash.update(chunk as Buffer);
+      }
+      if (digestFromHash(hash, algorithm) !== digest) return false;
     } finally {
       await handle.close();
     }
@@ -267,9 +303,9 @@ export class RegistryStorage {
     await mkdir(dirname(target), { recursive: true });
     // uploads/ sits beside blobs/ on one filesystem: rename is atomic, readers see old or new.
     await rename(path, target);
-    // Remembered as verified only if the name still holds the file just hashed (rename changes ctime).
+    // Remembered as verified only if the name still holds the file just hashed, unchanged (rename changes ctime only).
     const placed = await stat(target).catch(() => undefined);
-    if (placed?.ino === inode) this.#verified.set(digest, identityOf(placed));
+    if (placed && placed.dev === before.dev && placed.ino === before.ino && placed.size === before.size && placed.mtimeMs === before.mtimeMs) this.#verified.set(digest, identityOf(placed));
     return true;
   }
 
@@ -337,15 +373,23 @@ export class RegistryStorage {
    */
   async appendUpload(state: UploadState, content: Readable, expected?: number): Promise<void> {
     const path = join(this.root, 'uploads', state.id);
-    const counter = new ChunkCounter(expected, this.maxBlobSize - state.size, this.maxBlobSize);
+    // The running hash goes on only from a file still as the last append left it (sha256, the
+    // algorithm nearly every push names); a copy, so a failed chunk leaves it as it was.
+    const running = this.#uploadHashes.get(state.id);
+    this.#uploadHashes.delete(state.id);
+    const current = await stat(path).catch(() => undefined);
+    const resumable = state.size === 0 ? current?.size === 0 : running !== undefined && current !== undefined && identityOf(current) === running.identity;
+    const hash = resumable ? (running?.hash.copy() ?? createDigester('sha256')) : undefined;
+    const counter = new ChunkCounter(expected, this.maxBlobSize - state.size, this.maxBlobSize, hash);
     try {
-      await pipeline(content, counter, createWriteStream(path, { flags: 'r+', start: state.size }));
+      await pipeline(content, counter, createWriteStream(path, { flags: 'r+', start: state.size, highWaterMark: WRITE_BUFFER }));
       if (expected !== undefined && counter.bytes !== expected) throw new ChunkLengthError(expected, counter.bytes);
     } catch (error) {
       await truncateTo(path, state.size);
       throw error;
     }
     state.size += counter.bytes;
+    if (hash) this.#uploadHashes.set(state.id, { hash, identity: identityOf(await stat(path)) });
   }
 
   /**
@@ -354,8 +398,10 @@ export class RegistryStorage {
    */
   async finishUpload(state: UploadState, digest: Digest): Promise<boolean> {
     const path = join(this.root, 'uploads', state.id);
-    await truncate(path, state.size); // nothing past the last whole chunk
-    if (!(await this.#place(path, digest))) return false;
+    // Nothing past the last whole chunk (a truncation changes the identity: the file is then hashed).
+    if ((await stat(path)).size !== state.size) await truncate(path, state.size);
+    const written = algorithmOf(digest) === 'sha256' ? this.#uploadHashes.get(state.id) : undefined;
+    if (!(await this.#place(path, digest, written))) return false;
     await this.linkBlob(state.repository, digest);
     await this.cancelUpload(state);
     return true;
@@ -363,6 +409,7 @@ export class RegistryStorage {
 
   async cancelUpload(state: UploadState): Promise<void> {
     this.#uploads.delete(state.id);
+    this.#uploadHashes.delete(state.id);
     await rm(join(this.root, 'uploads', state.id), { force: true });
   }
 
@@ -370,10 +417,13 @@ export class RegistryStorage {
   async putManifest(repository: string, digest: Digest, bytes: Buffer, mediaType: string, tag?: string): Promise<void> {
     // Always written: a file already under that name may hold other bytes (never trusted by name).
     if (digestOfBytes(bytes, algorithmOf(digest)) !== digest) throw new PolyarchError('DIGEST_MISMATCH', `manifest bytes are not ${digest}`);
-    await writeFileAtomic(this.blobs.pathOf(digest), bytes);
-    await this.linkBlob(repository, digest);
-    await writeFileAtomic(this.#repo(repository, '_manifests', encodedPart(digest)), Buffer.from(mediaType));
-    if (tag !== undefined) await writeFileAtomic(this.#repo(repository, '_tags', tag), Buffer.from(digest));
+    const isNew = !(await this.hasManifest(repository, digest));
+    await this.summaries.afterManifestPut(repository, digest, tag, async () => {
+      await writeFileAtomic(this.blobs.pathOf(digest), bytes);
+      await this.linkBlob(repository, digest);
+      await writeFileAtomic(this.#repo(repository, '_manifests', encodedPart(digest)), Buffer.from(mediaType));
+      if (tag !== undefined) await writeFileAtomic(this.#repo(repository, '_tags', tag), Buffer.from(digest));
+    }, isNew);
   }
 
   async resolve(repository: string, reference: string): Promise<Digest | undefined> {
@@ -401,18 +451,23 @@ export class RegistryStorage {
   async deleteManifest(repository: string, digest: Digest): Promise<boolean> {
     const path = this.#repo(repository, '_manifests', encodedPart(digest));
     if (!(await exists(path))) return false;
-    for (const tag of await this.tags(repository)) {
-      if ((await readFile(this.#repo(repository, '_tags', tag), 'utf8').catch(() => '')) === digest) await rm(this.#repo(repository, '_tags', tag), { force: true });
-    }
-    await rm(path, { force: true });
-    return true;
+    return this.summaries.afterManifestDelete(repository, async () => {
+      for (const tag of await this.tags(repository)) {
+        if ((await readFile(this.#repo(repository, '_tags', tag), 'utf8').catch(() => '')) === digest) await rm(this.#repo(repository, '_tags', tag), { force: true });
+      }
+      await rm(path, { force: true });
+      return true;
+    });
   }
 
   async deleteTag(repository: string, tag: string): Promise<boolean> {
     const path = this.#repo(repository, '_tags', tag);
-    const had = await exists(path);
-    await rm(path, { force: true });
-    return had;
+    if (!(await exists(path))) return false;
+    return this.summaries.afterTagDelete(repository, tag, async () => {
+      const had = await exists(path);
+      await rm(path, { force: true });
+      return had;
+    });
   }
 
   /** Tags in lexical order (the distribution-spec MUST distribution 2.8 does not meet). */
@@ -480,6 +535,65 @@ async function openRegularFile(path: string): Promise<FileHandle | undefined> {
   }
 }
 
+/** Size of one read from a blob file: large enough that a fast disk and socket, not per-chunk work, set the pace. */
+const READ_CHUNK = 1 << 20;
+/** Bytes of an upload queued for the file before the socket is paused: written out in few, large writev calls. */
+const WRITE_BUFFER = 1 << 20;
+
+/** Fails when the open file no longer has the identity it was verified with. */
+async function checkUnchanged(handle: FileHandle, identity: string, what: string): Promise<void> {
+  if (identityOf(await handle.stat()) !== identity) throw new PolyarchError('DIGEST_MISMATCH', `${what}: the file changed while being served`);
+}
+
+/**
+ * Sends bytes [start, end) of an open file to `out`, then ends it and closes the file. Two
+ * buffers of READ_CHUNK take turns: one is read into while the other is being written, and a
+ * buffer is reused only once its write completed — no allocation, no page faults, no garbage per
+ * chunk, and at most two chunks queued for a slow client. `beforeLast` runs before the last piece
+ * is written; when it throws, `out` is destroyed instead of ended.
+ */
+async function sendFile(handle: FileHandle, start: number, end: number, out: Writable, beforeLast: () => Promise<void>): Promise<void> {
+  const buffers = [Buffer.allocUnsafe(Math.min(READ_CHUNK, end - start)), Buffer.allocUnsafe(Math.min(READ_CHUNK, end - start))];
+  const writes: Promise<void>[] = [Promise.resolve(), Promise.resolve()];
+  // A client that goes away ends every wait at once, whether or not its pending writes report back.
+  let gone: Error | undefined;
+  let onClose = (): void => undefined;
+  const closed = new Promise<void>((resolve) => {
+    onClose = () => {
+      gone ??= new Error('the client went away');
+      resolve();
+    };
+  });
+  out.once('close', onClose);
+  try {
+    let position = start;
+    for (let turn = 0; position < end; turn = 1 - turn) {
+      await Promise.race([writes[turn], closed]);
+      if (gone) throw gone;
+      const buffer = buffers[turn]!;
+      const { bytesRead } = await handle.read(buffer, 0, Math.min(buffer.length, end - position), position);
+      if (bytesRead === 0) throw new PolyarchError('SIZE_MISMATCH', 'a blob file became shorter while being served');
+      position += bytesRead;
+      if (position >= end) await beforeLast();
+      writes[turn] = new Promise<void>((resolve) => {
+        out.write(buffer.subarray(0, bytesRead), (error) => {
+          if (error) gone ??= error;
+          resolve();
+        });
+      });
+    }
+    await Promise.race([Promise.all(writes), closed]);
+    if (gone) throw gone;
+    out.end();
+  } catch (error) {
+    out.destroy(error as Error);
+    throw error;
+  } finally {
+    out.off('close', onClose);
+    await handle.close().catch(() => undefined);
+  }
+}
+
 function identityOf(info: { dev: number; ino: number; size: number; mtimeMs: number; ctimeMs: number }): string {
   return `${info.dev}:${info.ino}:${info.size}:${info.mtimeMs}:${info.ctimeMs}`;
 }
@@ -490,19 +604,25 @@ function identityOf(info: { dev: number; ino: number; size: number; mtimeMs: num
  */
 class ChunkCounter extends Transform {
   bytes = 0;
+  /** When given, every byte passed on is hashed into it (the file need not be read back). */
+  readonly hash: Hash | undefined;
   readonly #max: number | undefined;
   readonly #room: number;
   readonly #limit: number;
-  constructor(max: number | undefined, room = Number.POSITIVE_INFINITY, limit = room) {
+  constructor(max: number | undefined, room = Number.POSITIVE_INFINITY, limit = room, hash?: Hash) {
     super();
     this.#max = max;
     this.#room = room;
     this.#limit = limit;
+    this.hash = hash;
   }
   override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
     this.bytes += chunk.length;
     if (this.#max !== undefined && this.bytes > this.#max) done(new ChunkLengthError(this.#max, this.bytes));
     else if (this.bytes > this.#room) done(new BlobTooLargeError(this.#limit));
-    else done(null, chunk);
+    else {
+      this.hash?.update(chunk);
+      done(null, chunk);
+    }
   }
 }

@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdir, readdir, readFile, rm, truncate, writeFile } from 'node:fs/promises';
+import { mkdir, open, readdir, readFile, rm, stat, truncate, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { seededBytes } from '../helpers/images.js';
@@ -118,6 +118,52 @@ describe('9.3 blob poisoning', () => {
       assert.equal((await rawRequest(`${location}?digest=${digest}`, { method: 'PUT' })).status, 201);
       assert.equal(sha((await rawRequest(`${server.url}/v2/poison/${damage}-c/blobs/${digest}`)).body), digest, `${damage}: chunked push heals too`);
     }
+    await assertStoreHonest(server.root);
+  });
+});
+
+describe('11. fast paths that skip a second hash still never vouch for changed bytes', () => {
+  let server: EmbeddedHandle;
+  before(async () => (server = await startEmbedded()));
+  after(() => server.stop());
+
+  test('11.1 a blob served once (so known good) and then changed in place on disk is cut off, never served whole', async () => {
+    for (const keepTimes of [false, true]) {
+      const real = seededBytes(`fast-get-${keepTimes}`, 3 * 1024 * 1024 + 17);
+      const digest = sha(real);
+      const repo = `fast/get-${keepTimes}`;
+      assert.equal((await pushWhole(server.url, repo, real)).status, 201);
+      const first = await rawRequest(`${server.url}/v2/${repo}/blobs/${digest}`);
+      assert.equal(first.status, 200);
+      assert.equal(sha(first.body), digest, 'the first GET serves the pushed bytes');
+      // Same file, same size, same inode: one byte near the end changes (mtime put back when keepTimes).
+      const file = join(server.root, 'blobs', 'sha256', digest.slice(7));
+      const before = await stat(file);
+      const handle = await open(file, 'r+');
+      await handle.write(Buffer.from([real[real.length - 5]! ^ 0xff]), 0, 1, real.length - 5);
+      await handle.close();
+      if (keepTimes) await utimes(file, before.atime, before.mtime);
+      const again = await rawRequest(`${server.url}/v2/${repo}/blobs/${digest}`).catch(cut);
+      assert.ok(again.status !== 200 || again.aborted, `keepTimes=${keepTimes}: a changed blob must not be served as a complete 200`);
+      assertNeverServesWrongBytes(again, real, `keepTimes=${keepTimes} GET`);
+      const head = await rawRequest(`${server.url}/v2/${repo}/blobs/${digest}`, { method: 'HEAD' });
+      assert.notEqual(head.status, 200, 'HEAD no longer vouches for it');
+      // An honest push heals it, and the healed blob is served whole again.
+      assert.equal((await pushWhole(server.url, repo, real)).status, 201);
+      assert.equal(sha((await rawRequest(`${server.url}/v2/${repo}/blobs/${digest}`)).body), digest);
+    }
+  });
+
+  test('11.2 an upload file changed on disk between its last PATCH and the PUT is hashed again and refused', async () => {
+    const real = seededBytes('fast-put', 512 * 1024);
+    const { location } = await startUpload(server.url, 'fast/put');
+    assert.equal((await rawRequest(location, { method: 'PATCH', body: real, headers: { 'content-length': real.length } })).status, 202);
+    const id = new URL(location).pathname.split('/').pop()!;
+    await writeFile(join(server.root, 'uploads', id), seededBytes('other bytes, same length', real.length));
+    const put = await rawRequest(`${location}?digest=${sha(real)}`, { method: 'PUT' });
+    assert.equal(put.status, 400);
+    assert.equal(ociCode(put), 'DIGEST_INVALID');
+    assert.equal((await rawRequest(`${server.url}/v2/fast/put/blobs/${sha(real)}`, { method: 'HEAD' })).status, 404, 'nothing is stored');
     await assertStoreHonest(server.root);
   });
 });

@@ -1,6 +1,7 @@
 // The registry's web page in a real browser (Debian's chromium driven by playwright-core):
 // a 4-platform index shows its platform matrix. A screenshot is kept for people to look at.
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -49,4 +50,32 @@ test('the page lists the repository, its tag and the four platforms', async () =
   const rows = await tag.locator('tr.platform td:first-child').allInnerTexts();
   assert.deepEqual(rows, ['linux/amd64', 'linux/arm64', 'linux/arm/v7', 'linux/s390x']);
   await page.screenshot({ path: join(process.cwd(), 'build', 'registry-page.png'), fullPage: true });
+});
+
+test('the page shows the newest tags, fetches older ones on demand, and searches repositories by name', async () => {
+  const sha = (b: Buffer): string => `sha256:${createHash('sha256').update(b).digest('hex')}`;
+  const config = Buffer.from(JSON.stringify({ os: 'linux', architecture: 'riscv64' }));
+  assert.equal((await fetch(`${server.url}/v2/many/tags/blobs/uploads/?digest=${sha(config)}`, { method: 'POST', body: config })).status, 201);
+  const manifest = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.manifest.v1+json', config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: sha(config), size: config.length }, layers: [] }));
+  for (let i = 0; i < 13; i++) {
+    const put = await fetch(`${server.url}/v2/many/tags/manifests/v${i}`, { method: 'PUT', body: manifest, headers: { 'content-type': 'application/vnd.oci.image.manifest.v1+json' } });
+    assert.equal(put.status, 201);
+  }
+  const page = await browser.newPage();
+  await page.goto(`${server.url}/`);
+  await page.locator('[data-repo="many/tags"]').waitFor();
+  const shown = (): Promise<string[]> => page.locator('.tag').evaluateAll((nodes) => nodes.map((n) => n.getAttribute('data-tag') ?? '').filter((t) => t.startsWith('v')));
+  assert.deepEqual(await shown(), ['v12', 'v11', 'v10', 'v9', 'v8', 'v7', 'v6', 'v5', 'v4', 'v3'], 'the ten newest, newest first');
+  await page.locator('button.more').click();
+  await page.locator('.tag[data-tag="v0"]').waitFor();
+  assert.deepEqual((await shown()).slice(10), ['v2', 'v1', 'v0']);
+  assert.equal(await page.locator('button.more').count(), 0, 'nothing more to fetch');
+  // the search shows only matching repositories
+  await page.locator('#q').fill('alpine');
+  await page.locator('#search button').click();
+  await page.waitForURL(/\?q=alpine/);
+  await page.locator('[data-repo="library/alpine"]').waitFor();
+  assert.equal(await page.locator('[data-repo="many/tags"]').count(), 0);
+  assert.match(await page.locator('#pager').innerText(), /1 repositories/);
+  await page.close();
 });

@@ -1,4 +1,5 @@
-// The JSON the web page renders: repositories, tags, and for each tag its platform matrix.
+// The JSON the web page renders: pages of repositories and of their tags, and for each tag its
+// platform matrix (kept per repository by repository-summaries.ts).
 // Stored manifests and configs are hostile input: any of them may be of the wrong shape, not
 // JSON, or gone (stored by an older version, or written to disk by hand). Each field is read
 // with its type checked, and a row that cannot be read is shown as unknown instead of failing
@@ -6,6 +7,7 @@
 import { isDigest, type Digest } from '../../digest/digest.js';
 import { isImageManifest, isIndex } from '../../mediatype/mediatype.js';
 import type { RegistryStorage } from '../storage.js';
+import type { TagEntry } from './repository-summaries.js';
 
 export interface PlatformRow {
   readonly platform: string;
@@ -23,11 +25,6 @@ export interface TagSummary {
   readonly kind: 'index' | 'image' | 'other';
   readonly platforms: readonly PlatformRow[];
   readonly referrers: number;
-}
-
-export interface RepositorySummary {
-  readonly name: string;
-  readonly tags: readonly TagSummary[];
 }
 
 type Json = Record<string, unknown>;
@@ -102,42 +99,93 @@ async function imageRow(storage: RegistryStorage, repo: string, digestValue: unk
   };
 }
 
-async function tagSummary(storage: RegistryStorage, name: string, tag: string, subjects: ReadonlyMap<string, number>): Promise<TagSummary | undefined> {
-  const digest = await storage.resolve(name, tag).catch(() => undefined);
-  if (!digest) return undefined;
-  const found = await readManifest(storage, name, digest);
-  const mediaType = found?.mediaType ?? 'unknown';
-  const base = { tag, digest, mediaType, referrers: subjects.get(digest) ?? 0 };
-  if (!found?.body) return { ...base, kind: 'other', platforms: [{ platform: 'unknown', digest }] };
-  if (isIndex(mediaType)) {
-    const entries = Array.isArray(found.body.manifests) ? found.body.manifests.slice(0, MAX_INDEX_ROWS) : [];
-    const platforms: PlatformRow[] = [];
-    for (const m of entries) {
-      const entry = asObject(m);
-      const annotations = asObject(entry?.annotations);
-      platforms.push(await imageRow(storage, name, entry?.digest, { platform: asObject(entry?.platform) ?? {}, ...(annotations ? { annotations } : {}) }));
-    }
-    return { ...base, kind: 'index', platforms };
-  }
-  if (isImageManifest(mediaType)) return { ...base, kind: 'image', platforms: [await imageRow(storage, name, digest)] };
-  return { ...base, kind: 'other', platforms: [] };
+/** What the page shows of the manifest a tag points at: its kind and platform matrix. */
+export interface TagDescription {
+  readonly mediaType: string;
+  readonly kind: 'index' | 'image' | 'other';
+  readonly platforms: readonly PlatformRow[];
 }
 
-export async function listRepositories(storage: RegistryStorage): Promise<RepositorySummary[]> {
-  const result: RepositorySummary[] = [];
-  for (const name of await storage.repositories()) {
-    const tags: TagSummary[] = [];
-    const subjects = new Map<string, number>();
-    for (const d of await storage.manifestDigests(name).catch(() => [] as Digest[])) {
-      const subject = asString(asObject((await readManifest(storage, name, d))?.body?.subject)?.digest);
-      if (subject) subjects.set(subject, (subjects.get(subject) ?? 0) + 1);
+/** Describes the stored manifest `digest`; one that cannot be read is described as unknown, never thrown. */
+export async function describeTag(storage: RegistryStorage, name: string, digest: Digest): Promise<TagDescription> {
+  try {
+    const found = await readManifest(storage, name, digest);
+    const mediaType = found?.mediaType ?? 'unknown';
+    if (!found?.body) return { mediaType, kind: 'other', platforms: [{ platform: 'unknown', digest }] };
+    if (isIndex(mediaType)) {
+      const entries = Array.isArray(found.body.manifests) ? found.body.manifests.slice(0, MAX_INDEX_ROWS) : [];
+      const platforms: PlatformRow[] = [];
+      for (const m of entries) {
+        const entry = asObject(m);
+        const annotations = asObject(entry?.annotations);
+        platforms.push(await imageRow(storage, name, entry?.digest, { platform: asObject(entry?.platform) ?? {}, ...(annotations ? { annotations } : {}) }));
+      }
+      return { mediaType, kind: 'index', platforms };
     }
-    for (const tag of await storage.tags(name).catch(() => [] as string[])) {
-      // One unreadable tag is shown as unknown; it never hides the others.
-      const summary = await tagSummary(storage, name, tag, subjects).catch(() => ({ tag, digest: '', mediaType: 'unknown', kind: 'other' as const, platforms: [{ platform: 'unknown', digest: '' }], referrers: 0 }));
-      if (summary) tags.push(summary);
-    }
-    result.push({ name, tags });
+    if (isImageManifest(mediaType)) return { mediaType, kind: 'image', platforms: [await imageRow(storage, name, digest)] };
+    return { mediaType, kind: 'other', platforms: [] };
+  } catch {
+    // One unreadable tag is shown as unknown; it never hides the others.
+    return { mediaType: 'unknown', kind: 'other', platforms: [{ platform: 'unknown', digest: '' }] };
   }
-  return result;
+}
+
+/** The digest a stored manifest names as its subject, if it is a readable object that names one. */
+export async function subjectOf(storage: RegistryStorage, name: string, digest: Digest): Promise<string | undefined> {
+  const subject = asString(asObject((await readManifest(storage, name, digest))?.body?.subject)?.digest);
+  return subject !== undefined && isDigest(subject) ? subject : undefined;
+}
+
+/** Paging asked for in a query: `page` from 1, `per_page` from 1 to `max`. */
+export interface PageRequest {
+  readonly page: number;
+  readonly perPage: number;
+}
+
+export interface RepositoryPage {
+  /** Repositories matching the search, on every page. */
+  readonly total: number;
+  readonly page: number;
+  readonly perPage: number;
+  readonly repositories: readonly { readonly name: string; readonly tagCount: number; readonly tags: readonly TagSummary[] }[];
+}
+
+export interface TagPage {
+  readonly name: string;
+  readonly total: number;
+  readonly page: number;
+  readonly perPage: number;
+  readonly tags: readonly TagSummary[];
+}
+
+function summaryOf(entry: TagEntry, subjects: ReadonlyMap<string, number>): TagSummary {
+  return { tag: entry.tag, digest: entry.digest, ...entry.description, referrers: subjects.get(entry.digest) ?? 0 };
+}
+
+function slice<T>(items: readonly T[], request: PageRequest): readonly T[] {
+  return items.slice((request.page - 1) * request.perPage, request.page * request.perPage);
+}
+
+/**
+ * One page of repositories whose name contains `search` (case-insensitive), each with its first
+ * `tagsPerRepository` tags, newest first. Reads one summary per repository on the page, whatever
+ * the registry's size.
+ */
+export async function repositoryPage(storage: RegistryStorage, search: string, request: PageRequest, tagsPerRepository: number): Promise<RepositoryPage> {
+  const needle = search.toLowerCase();
+  const names = (await storage.repositories()).filter((n) => n.includes(needle));
+  // The page's repositories at once: their reads overlap (at most per_page, 100, of them).
+  const repositories = await Promise.all(
+    slice(names, request).map(async (name) => {
+      const data = await storage.summaries.read(name, (d) => d.tags.slice(0, tagsPerRepository));
+      return { name, tagCount: data.tags.length, tags: data.tags.slice(0, tagsPerRepository).map((t) => summaryOf(t, data.subjects)) };
+    }),
+  );
+  return { total: names.length, page: request.page, perPage: request.perPage, repositories };
+}
+
+/** One page of a repository's tags, newest first. */
+export async function tagPage(storage: RegistryStorage, name: string, request: PageRequest): Promise<TagPage> {
+  const data = await storage.summaries.read(name, (d) => slice(d.tags, request));
+  return { name, total: data.tags.length, page: request.page, perPage: request.perPage, tags: slice(data.tags, request).map((t) => summaryOf(t, data.subjects)) };
 }
