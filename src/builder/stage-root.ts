@@ -15,7 +15,7 @@ import { PolyarchError } from '../errors/polyarch-error.js';
 import { tempPathIn } from '../internal/temp-path.js';
 import { materializeLayers } from '../layer/materialize.js';
 import { mountOverlay, overlayWorks, type OverlayMount } from '../layer/overlay-mount.js';
-import { UnpackedLayers } from '../layer/unpacked-store.js';
+import { UnpackedLayers, chainKey } from '../layer/unpacked-store.js';
 import { diffUpper, type UpperChanges } from '../layer/upper-diff.js';
 import type { RecordedFacts } from '../layer/extract.js';
 import type { PlatformContext, StageState } from './stage.js';
@@ -31,17 +31,79 @@ const execFileAsync = promisify(execFile);
 /** One update at a time per stage: a second caller waits for the first and then finds nothing left to apply. */
 const updating = new WeakMap<StageState, Promise<unknown>>();
 
-/** The stage's filesystem with every layer it has so far applied. */
+/**
+ * The stage's filesystem with every layer it has so far applied, to read (COPY --from, RUN --mount
+ * from=): where overlay mounts work and the stage has no copied root, a read-only overlay of its
+ * unpacked layers (kept until the build ends), else its copied root.
+ */
 export async function stageFilesystem(state: StageState, ctx: PlatformContext): Promise<StageFilesystem> {
   const previous = updating.get(state) ?? Promise.resolve();
-  const next = previous.catch(() => undefined).then(() => bringUpToDate(state, ctx));
+  const next = previous.catch(() => undefined).then(async () => (!state.root && (await mountedView(state, ctx))) || bringUpToDate(state, ctx));
   updating.set(state, next);
   return next;
 }
 
-/** The stage's root directory, up to date (what RUN runs in). */
+/** The stage's root directory, up to date, to read. */
 export async function stageRoot(state: StageState, ctx: PlatformContext): Promise<string> {
   return (await stageFilesystem(state, ctx)).dir;
+}
+
+/** The stage's copied root, up to date: what a RUN step changes in place when stage roots are not mounted. */
+export async function copiedStageRoot(state: StageState, ctx: PlatformContext): Promise<string> {
+  const previous = updating.get(state) ?? Promise.resolve();
+  const next = previous.catch(() => undefined).then(() => bringUpToDate(state, ctx));
+  updating.set(state, next);
+  return (await next).dir;
+}
+
+/** Modes and owners as a mounted view has them on disk (root unpacked the layers, so they are the headers'). */
+class DiskFacts extends Map<string, { readonly mode: number; readonly uid: number; readonly gid: number }> {
+  constructor(private readonly root: string) {
+    super();
+  }
+  override get(path: string) {
+    const facts = lstatSync(join(this.root, path), { throwIfNoEntry: false });
+    return facts && { mode: facts.mode & 0o7777, uid: facts.uid, gid: facts.gid };
+  }
+}
+
+/** Read-only views of stages' layers made in this process, by stage and chain. */
+const views = new WeakMap<StageState, { readonly key: string; readonly fs: StageFilesystem }>();
+
+/**
+ * A read-only overlay of the stage's unpacked layers (its one layer's directory, for one), or
+ * undefined where stage roots are copied. Reading it needs no copy of the stage at all.
+ */
+async function mountedView(state: StageState, ctx: PlatformContext): Promise<StageFilesystem | undefined> {
+  if (ctx.stageRoots.mode === 'copy' || state.layers.length === 0 || !(await overlayWorks(ctx.layout.dir))) return undefined;
+  const key = chainKey(state.layers.map((l) => l.digest));
+  const known = views.get(state);
+  if (known?.key === key) return known.fs;
+  const store = unpackedLayers(ctx.layout.dir);
+  let lowers: string[];
+  try {
+    lowers = await store.lowers(state.layers, (layer) => ctx.layout.openBlob(layer), ctx.io.signal);
+  } catch (error) {
+    if (error instanceof PolyarchError || ctx.io.signal.aborted) throw error;
+    return undefined;
+  }
+  let dir = lowers[0]!;
+  if (lowers.length > 1) {
+    const ws = await store.workspace();
+    ctx.addScratch(ws.root); // unmounted and removed when the build ends
+    try {
+      await mountOverlay({ base: store.dir, lowers, merged: ws.merged, signal: ctx.io.signal });
+    } catch (error) {
+      await store.discard(ws);
+      if (ctx.io.signal.aborted) throw error;
+      return undefined;
+    }
+    dir = ws.merged;
+  }
+  const real = await realpath(dir);
+  const fs = { dir: real, recorded: new DiskFacts(real) as unknown as RecordedFacts };
+  views.set(state, { key, fs });
+  return fs;
 }
 
 /**

@@ -60,6 +60,19 @@ function lstatOrUndefined(path: string): BigIntStats | undefined {
   }
 }
 
+/** lstat of paths below `root`, remembered, and undefined for a path whose parent is not a real directory. */
+function lookup(root: string): (path: string) => BigIntStats | undefined {
+  const known = new Map<string, BigIntStats | undefined>();
+  const at = (path: string): BigIntStats | undefined => {
+    if (known.has(path)) return known.get(path);
+    const parent = parentOf(path);
+    const stats = parent === '' || at(parent)?.isDirectory() ? lstatOrUndefined(join(root, path)) : undefined;
+    known.set(path, stats);
+    return stats;
+  };
+  return at;
+}
+
 /** Gives the event loop back now and then during long synchronous walks. */
 function yielder(signal: AbortSignal | undefined): () => Promise<void> {
   let sliceStart = performance.now();
@@ -156,11 +169,10 @@ export async function diffUpper(input: UpperDiffInput): Promise<UpperChanges> {
   const io = signal ? { signal } : {};
   const walked = await walk(upper, signal);
   const notices: DiffNotice[] = walked.unreadable.map((path) => ({ path, type: 'unreadable', message: `${JSON.stringify(path)} could not be read (it vanished, or its name is not UTF-8): left out of the layer` }));
-  const was = new Map<string, BigIntStats | undefined>();
-  const wasAt = (path: string) => {
-    if (!was.has(path)) was.set(path, lstatOrUndefined(join(before, path)));
-    return was.get(path);
-  };
+  // What a path was before the step, and is now in the merged tree; looked up only below real
+  // directories, so a link the image or the step made on the way is never followed to the host.
+  const wasAt = lookup(before);
+  const nowAt = lookup(merged);
   // Opaque only matters for a directory that hid one below it.
   const dirsOverLower = [...walked.entries].filter(([path, s]) => s.isDirectory() && wasAt(path)?.isDirectory()).map(([path]) => join(upper, path));
   const opaqueHosts = dirsOverLower.length > 0 ? await readOpaqueDirs(dirsOverLower, io) : new Set<string>();
@@ -223,7 +235,7 @@ export async function diffUpper(input: UpperDiffInput): Promise<UpperChanges> {
     const byInode = await inodeIndex(input.lowers, signal);
     for (const [path, c] of broken) {
       const ino = wasAt(path)!.ino;
-      const others = (byInode.get(ino) ?? []).filter((other) => other !== path && !changed.has(other) && lstatOrUndefined(join(before, other))?.ino === ino && lstatOrUndefined(join(merged, other))?.ino === ino);
+      const others = (byInode.get(ino) ?? []).filter((other) => other !== path && !changed.has(other) && wasAt(other)?.ino === ino && nowAt(other)?.ino === ino);
       if (others.length === 0) continue;
       const shared = { ...c, nlink: Math.max(c.nlink, 2) };
       changed.set(path, shared);
@@ -242,7 +254,7 @@ export async function diffUpper(input: UpperDiffInput): Promise<UpperChanges> {
     if (inUpper) return ownerOf(inUpper);
     // A parent the step never touched (of a restored hard link): as the lower layers have it.
     hostOf.set(path, join(before, path));
-    return ownerOf(wasAt(path) ?? lstatSync(join(merged, path), { bigint: true }));
+    return ownerOf(wasAt(path) ?? nowAt(path)!);
   };
   const entries = layerEntriesOf(changed, opaque, whiteouts, ownerAt);
   for (const e of entries) if (e.type === 'directory' && !hostOf.has(e.path)) hostOf.set(e.path, join(upper, e.path));

@@ -24,7 +24,7 @@ import { cachedLayerByKey, type CachedLayer } from '../cache/layer-cache.js';
 import { runCacheKey } from '../cache/run-cache.js';
 import { parseRunFlags } from './run-flags.js';
 import { planRunMounts, type MountPlan } from './run-mounts.js';
-import { mountStageRoot, stageRoot } from '../stage-root.js';
+import { copiedStageRoot, mountStageRoot } from '../stage-root.js';
 
 /** Lines of a failed step's output the error shows. */
 const TAIL_LINES = 5;
@@ -154,7 +154,7 @@ interface StepInput {
 async function runStep(i: Instruction, state: StageState, ctx: PlatformContext, input: StepInput): Promise<{ layer: CachedLayer; entries: readonly LayerEntry[]; mounted: boolean }> {
   const mounted = await mountStageRoot(state, ctx);
   try {
-    const root = mounted?.dir ?? (await stageRoot(state, ctx));
+    const root = mounted?.dir ?? (await copiedStageRoot(state, ctx));
     // USER is checked against the image here, so a value that names no identity is an error on this line.
     await resolveUser(root, state.user ?? '').catch((error: unknown) => {
       throw error instanceof PolyarchError && (error.code === 'NOT_FOUND' || error.code === 'USAGE') ? badDockerfile(ctx.file, i.line, error.message) : error;
