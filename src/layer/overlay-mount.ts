@@ -3,8 +3,12 @@
 // mount(8) as root in the host's mount namespace, with redirect_dir, metacopy and index off: then
 // the upper directory alone says what changed (whole files copied up, renamed directories copied,
 // whiteouts as 0/0 character devices, opaque directories as `trusted.overlay.opaque`), which is
-// what upper-diff.ts reads. Every mount is undone by its owner; mountsUnder() finds leftovers of a
-// process that was killed.
+// what upper-diff.ts reads. The mounts are made in the host's mount namespace, not a private one
+// that would die with a process: this process itself unpacks layers onto them, reads the step's
+// changes and serves COPY --from through them, and Node cannot enter another namespace. So every
+// mount is undone by its owner (on success, failure and abort), the build's scratch cleanup
+// detaches what is left before removing anything, and mountsUnder() lets prune find the leftovers
+// of a build that was killed outright.
 import { execFile } from 'node:child_process';
 import { mkdir, readFile, rm } from 'node:fs/promises';
 import { join, relative } from 'node:path';
