@@ -68,6 +68,7 @@ export type { RegistryGarbageOptions, RegistryGarbageResult } from './server/gar
 
 // Build
 export { buildImages, defaultBuildCache, type BuildOptions, type BuildResult } from './builder/build.js';
+export type { StageRootMode } from './builder/stage-root.js';
 export { parseSecretSpec, readSecrets, type SecretSpec } from './builder/secrets.js';
 export type { BuildProgress, BuildStep, ProgressListener } from './builder/progress.js';
 export { parseByteSize, pruneBuildCache, releaseBuildResult, type PruneOptions, type PruneResult, type PrunedItem } from './builder/cache/build-cache.js';

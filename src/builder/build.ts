@@ -29,6 +29,8 @@ import { SubstitutionError, substitute } from './substitute.js';
 import { annotationsFor, type Annotation } from './annotations.js';
 import { BaseImages, onbuildTriggers, stageBase, stageSource } from './base-image.js';
 import type { PlatformContext, Stage, StageState } from './stage.js';
+import type { StageRootMode, StageRootsChoice } from './stage-root.js';
+import { unmountAllUnder } from '../layer/overlay-mount.js';
 import { applyMetadata } from './instructions/metadata.js';
 import { copyInstruction, fromStage } from './instructions/copy.js';
 import { runInstruction as runStep } from './instructions/run.js';
@@ -72,6 +74,12 @@ export interface BuildOptions extends ConnectionOptions {
   readonly runSlots?: number;
   /** Called with each step as it starts, each line a RUN step prints, and notices (progress.ts). */
   readonly onProgress?: ProgressListener;
+  /**
+   * How RUN steps get their stage's root: `overlay` mounts the stage's layers (each unpacked once
+   * into the cache) with overlayfs, `copy` applies them into one directory, `auto` (the default)
+   * mounts where the kernel allows it (root) and copies elsewhere, saying so once as a notice.
+   */
+  readonly stageRoots?: StageRootMode;
 }
 
 export interface BuildResult {
@@ -190,6 +198,9 @@ export async function buildImages(contextDir: string, options: BuildOptions): Pr
   if (options.runSlots !== undefined && !(Number.isSafeInteger(options.runSlots) && options.runSlots >= 1)) {
     throw new PolyarchError('USAGE', `runSlots must be a whole number of at least 1, not ${options.runSlots}`);
   }
+  if (options.stageRoots !== undefined && !['auto', 'overlay', 'copy'].includes(options.stageRoots)) {
+    throw new PolyarchError('USAGE', `stageRoots must be auto, overlay or copy, not ${JSON.stringify(options.stageRoots)}`);
+  }
   const cacheDir = options.cacheDir ?? defaultBuildCache();
   // Steps for a platform this machine cannot run stop the build before anything is pulled. The
   // check runs a probe per platform, so a platform seen running on this machine as it is now
@@ -210,6 +221,7 @@ export async function buildImages(contextDir: string, options: BuildOptions): Pr
   // build ends: a later COPY --from a stage reads its files from them.
   const scratch: string[] = [];
   const addScratch = (path: string) => void scratch.push(path);
+  const stageRoots: StageRootsChoice = { mode: options.stageRoots ?? 'auto' };
   try {
     return await withOpener(options, async (opener) => {
       // Platforms build side by side (their base pulls and layer compression overlap); the index
@@ -243,6 +255,7 @@ export async function buildImages(contextDir: string, options: BuildOptions): Pr
           substitute: subAt,
           addScratch,
           executor,
+          stageRoots,
           secrets: options.secrets ?? {},
           runSlots,
           progress: SILENT_PROGRESS,
@@ -270,7 +283,11 @@ export async function buildImages(contextDir: string, options: BuildOptions): Pr
       return { layout: layout.dir, tag, index, images };
     });
   } finally {
-    for (const path of scratch) await rm(path, { recursive: true, force: true });
+    // A mount a step left (it was stopped mid-way) is detached first: rm must never reach through one.
+    for (const path of scratch) {
+      await unmountAllUnder(path);
+      await rm(path, { recursive: true, force: true });
+    }
     await releaseLease();
     // The size cap is best effort: a busy or odd cache must not fail a build that succeeded.
     if (options.cacheMax !== undefined) await pruneBuildCache({ cacheDir: layout.dir, keepStorage: options.cacheMax, waitMs: 0 }).catch(() => undefined);

@@ -1,13 +1,22 @@
-// A stage's filesystem on disk: its layers applied into a scratch directory of the build, made the
-// first time something needs it (a RUN, a COPY --from=<stage>, a bind mount of the stage) and
-// brought up to date with the layers added since before each later use. RUN steps change it in
-// place; the layer a step writes is not applied again. A stage that starts from an earlier one
-// starts from a copy of that stage's root when there is one.
+// A stage's filesystem on disk, two ways. Copied: its layers applied into a scratch directory of
+// the build, made the first time something needs it (a RUN, a COPY --from=<stage>, a bind mount of
+// the stage) and brought up to date with the layers added since before each later use; RUN steps
+// change it in place, and the layer a step writes is not applied again; a stage that starts from
+// an earlier one starts from a copy of that stage's root when there is one. Mounted (RUN steps,
+// where overlayfs works): each layer unpacked once into the build cache (unpacked-store.ts) and
+// stacked under a fresh upper directory for the step, which then becomes the step's layer's
+// directory; COPY --from and RUN --mount from= still read the copied tree.
 import { execFile } from 'node:child_process';
-import { mkdir, realpath, rm } from 'node:fs/promises';
+import { lstatSync } from 'node:fs';
+import { link, mkdir, realpath, rm } from 'node:fs/promises';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { PolyarchError } from '../errors/polyarch-error.js';
 import { tempPathIn } from '../internal/temp-path.js';
 import { materializeLayers } from '../layer/materialize.js';
+import { mountOverlay, overlayWorks, type OverlayMount } from '../layer/overlay-mount.js';
+import { UnpackedLayers, chainKey } from '../layer/unpacked-store.js';
+import { diffUpper, type UpperChanges } from '../layer/upper-diff.js';
 import type { RecordedFacts } from '../layer/extract.js';
 import type { PlatformContext, StageState } from './stage.js';
 
@@ -22,17 +31,79 @@ const execFileAsync = promisify(execFile);
 /** One update at a time per stage: a second caller waits for the first and then finds nothing left to apply. */
 const updating = new WeakMap<StageState, Promise<unknown>>();
 
-/** The stage's filesystem with every layer it has so far applied. */
+/**
+ * The stage's filesystem with every layer it has so far applied, to read (COPY --from, RUN --mount
+ * from=): where overlay mounts work and the stage has no copied root, a read-only overlay of its
+ * unpacked layers (kept until the build ends), else its copied root.
+ */
 export async function stageFilesystem(state: StageState, ctx: PlatformContext): Promise<StageFilesystem> {
   const previous = updating.get(state) ?? Promise.resolve();
-  const next = previous.catch(() => undefined).then(() => bringUpToDate(state, ctx));
+  const next = previous.catch(() => undefined).then(async () => (!state.root && (await mountedView(state, ctx))) || bringUpToDate(state, ctx));
   updating.set(state, next);
   return next;
 }
 
-/** The stage's root directory, up to date (what RUN runs in). */
+/** The stage's root directory, up to date, to read. */
 export async function stageRoot(state: StageState, ctx: PlatformContext): Promise<string> {
   return (await stageFilesystem(state, ctx)).dir;
+}
+
+/** The stage's copied root, up to date: what a RUN step changes in place when stage roots are not mounted. */
+export async function copiedStageRoot(state: StageState, ctx: PlatformContext): Promise<string> {
+  const previous = updating.get(state) ?? Promise.resolve();
+  const next = previous.catch(() => undefined).then(() => bringUpToDate(state, ctx));
+  updating.set(state, next);
+  return (await next).dir;
+}
+
+/** Modes and owners as a mounted view has them on disk (root unpacked the layers, so they are the headers'). */
+class DiskFacts extends Map<string, { readonly mode: number; readonly uid: number; readonly gid: number }> {
+  constructor(private readonly root: string) {
+    super();
+  }
+  override get(path: string) {
+    const facts = lstatSync(join(this.root, path), { throwIfNoEntry: false });
+    return facts && { mode: facts.mode & 0o7777, uid: facts.uid, gid: facts.gid };
+  }
+}
+
+/** Read-only views of stages' layers made in this process, by stage and chain. */
+const views = new WeakMap<StageState, { readonly key: string; readonly fs: StageFilesystem }>();
+
+/**
+ * A read-only overlay of the stage's unpacked layers (its one layer's directory, for one), or
+ * undefined where stage roots are copied. Reading it needs no copy of the stage at all.
+ */
+async function mountedView(state: StageState, ctx: PlatformContext): Promise<StageFilesystem | undefined> {
+  if (ctx.stageRoots.mode === 'copy' || state.layers.length === 0 || !(await overlayWorks(ctx.layout.dir))) return undefined;
+  const key = chainKey(state.layers.map((l) => l.digest));
+  const known = views.get(state);
+  if (known?.key === key) return known.fs;
+  const store = unpackedLayers(ctx.layout.dir);
+  let lowers: string[];
+  try {
+    lowers = await store.lowers(state.layers, (layer) => ctx.layout.openBlob(layer), ctx.io.signal);
+  } catch (error) {
+    if (error instanceof PolyarchError || ctx.io.signal.aborted) throw error;
+    return undefined;
+  }
+  let dir = lowers[0]!;
+  if (lowers.length > 1) {
+    const ws = await store.workspace();
+    ctx.addScratch(ws.root); // unmounted and removed when the build ends
+    try {
+      await mountOverlay({ base: store.dir, lowers, merged: ws.merged, signal: ctx.io.signal });
+    } catch (error) {
+      await store.discard(ws);
+      if (ctx.io.signal.aborted) throw error;
+      return undefined;
+    }
+    dir = ws.merged;
+  }
+  const real = await realpath(dir);
+  const fs = { dir: real, recorded: new DiskFacts(real) as unknown as RecordedFacts };
+  views.set(state, { key, fs });
+  return fs;
 }
 
 /**
@@ -74,4 +145,115 @@ async function bringUpToDate(state: StageState, ctx: PlatformContext): Promise<S
     root.applied += missing.length;
   }
   return { dir: root.dir, recorded: root.recorded };
+}
+
+/** How RUN steps get their root: an overlay mount of the unpacked layers, a copied tree, or overlay where it works. */
+export type StageRootMode = 'auto' | 'overlay' | 'copy';
+
+/** The build's choice, shared by its platforms: `fellBack` is set once auto mode has said it copies instead. */
+export interface StageRootsChoice {
+  readonly mode: StageRootMode;
+  fellBack?: boolean;
+}
+
+/** A stage root mounted for one RUN step (overlay mode). */
+export interface MountedStageRoot {
+  /** The merged tree the step runs in. */
+  readonly dir: string;
+  /** What the step changed (read from the upper directory); hard links copy-up broke are made again in the tree. */
+  changes(): Promise<UpperChanges>;
+  /** Unmounts and keeps the upper directory as the unpacked form of the step's layer (`digest`). */
+  adopt(digest: string): Promise<void>;
+  /** Unmounts and drops the step's directories, unless adopted. Safe to call twice. */
+  release(): Promise<void>;
+}
+
+const stores = new Map<string, UnpackedLayers>();
+
+function unpackedLayers(cacheDir: string): UnpackedLayers {
+  let store = stores.get(cacheDir);
+  if (!store) {
+    store = new UnpackedLayers(cacheDir);
+    stores.set(cacheDir, store);
+  }
+  return store;
+}
+
+/** `rel` below `root` when every directory on the way is a real directory (no link can lead the path elsewhere). */
+function directPath(root: string, rel: string): string | undefined {
+  let at = root;
+  const parts = rel.split('/');
+  for (const part of parts.slice(0, -1)) {
+    at = join(at, part);
+    if (!lstatSync(at, { throwIfNoEntry: false })?.isDirectory()) return undefined;
+  }
+  return join(at, parts.at(-1)!);
+}
+
+/**
+ * The stage's root as an overlay of its unpacked layers with a fresh upper directory, for one RUN
+ * step; undefined when stage roots are copied (mode `copy`, or `auto` where overlay mounts do not
+ * work here: said once per build as a notice). Mode `overlay` where they do not work is an error.
+ */
+export async function mountStageRoot(state: StageState, ctx: PlatformContext): Promise<MountedStageRoot | undefined> {
+  const choice = ctx.stageRoots;
+  if (choice.mode === 'copy') return undefined;
+  const fallBack = (why: string): undefined => {
+    if (choice.mode === 'overlay') throw new PolyarchError('UNSUPPORTED', `cannot mount the stage root with overlayfs: ${why}`);
+    if (!choice.fellBack) ctx.progress.notice(`stage roots are copied, not mounted with overlayfs: ${why}`);
+    choice.fellBack = true;
+    return undefined;
+  };
+  if (!(await overlayWorks(ctx.layout.dir))) return fallBack('overlay mounts need root and a kernel and file system that allow them');
+  const store = unpackedLayers(ctx.layout.dir);
+  const digests = state.layers.map((l) => l.digest);
+  let lowers: string[];
+  try {
+    lowers = state.layers.length > 0 ? await store.lowers(state.layers, (layer) => ctx.layout.openBlob(layer), ctx.io.signal) : [await store.emptyLayer()];
+  } catch (error) {
+    if (error instanceof PolyarchError || ctx.io.signal.aborted) throw error;
+    return fallBack(`unpacking the layers failed (${(error as Error).message.split('\n')[0]})`);
+  }
+  const ws = await store.workspace();
+  ctx.addScratch(ws.root);
+  const mounts: OverlayMount[] = [];
+  let released = false;
+  const release = async () => {
+    if (released) return;
+    released = true;
+    for (const mount of mounts.reverse()) await mount.unmount();
+    await store.discard(ws);
+  };
+  try {
+    mounts.push(await mountOverlay({ base: store.dir, lowers, upper: ws.upper, work: ws.work, merged: ws.merged, signal: ctx.io.signal }));
+    // The tree as it was, for the diff: the one lower itself, or the lowers merged read-only.
+    if (lowers.length > 1) mounts.push(await mountOverlay({ base: store.dir, lowers, merged: ws.before, signal: ctx.io.signal }));
+  } catch (error) {
+    await release();
+    if (ctx.io.signal.aborted) throw error;
+    return fallBack(`the mount failed (${(error as Error).message.split('\n')[0]})`);
+  }
+  const before = lowers.length > 1 ? ws.before : lowers[0]!;
+  const merged = await realpath(ws.merged);
+  return {
+    dir: merged,
+    release,
+    changes: async () => {
+      const changes = await diffUpper({ upper: await realpath(ws.upper), before, merged, lowers, signal: ctx.io.signal });
+      for (const fix of changes.linkFixups) {
+        const path = directPath(merged, fix.path);
+        const target = directPath(merged, fix.target);
+        if (path === undefined || target === undefined) continue;
+        await rm(path, { force: true });
+        await link(target, path);
+      }
+      return changes;
+    },
+    adopt: async (digest) => {
+      for (const mount of mounts.reverse()) await mount.unmount();
+      mounts.length = 0;
+      await store.adopt(ws, [...digests, digest]);
+      released = true;
+    },
+  };
 }

@@ -13,6 +13,7 @@ import type { RecordedFacts } from '../layer/extract.js';
 import type { Executor } from './executor/executor.js';
 import type { SlotPool } from '../internal/slot-pool.js';
 import type { StepProgress } from './progress.js';
+import type { StageRootsChoice } from './stage-root.js';
 
 /** A stage as the Dockerfile splits it: `FROM … [AS name]` and the instructions up to the next FROM. */
 export interface Stage {
@@ -209,6 +210,8 @@ export interface PlatformContext {
   readonly secrets: Readonly<Record<string, Uint8Array>>;
   /** Slots a RUN step's process holds while it runs, shared by every platform of the build (BuildOptions.runSlots). */
   readonly runSlots: SlotPool;
+  /** How RUN steps get their root: mounted with overlayfs or copied (BuildOptions.stageRoots). */
+  readonly stageRoots: StageRootsChoice;
   /** Progress of the instruction being carried out: build.ts binds it to each numbered step; silent elsewhere. */
   readonly progress: StepProgress;
   /** Reads something about a stage's layers once per set of layers, however many instructions ask. */

@@ -115,26 +115,51 @@ export function diffSnapshots(before: Snapshot, after: Snapshot, options: Omit<D
     if (parent === '' || (after.entries.get(parent)?.type === 'directory' && !rebuilt.has(parent))) whiteouts.push(path);
   }
 
+  const changed = new Map<string, ChangedPath>();
+  for (const [path, now] of emitted) changed.set(path, { ...now, inode: `${now.dev}:${now.ino}`, source: join(after.root, path) });
+  const entries = layerEntriesOf(changed, opaque, whiteouts, (path) => ownerOf(path, after.entries.get(path) as SnapshotEntry, before.entries.get(path), options));
+  const skipped = notices.filter((n) => n.type !== 'unreadable').map((n) => n.path);
+  return { entries, notices, skipped };
+}
+
+/** A path a layer holds, as the disk has it now. */
+export interface ChangedPath {
+  readonly type: NodeType;
+  readonly mode: number;
+  readonly uid: number;
+  readonly gid: number;
+  readonly size: number;
+  readonly nlink: number;
+  readonly linkname: string | undefined;
+  /** The file's identity: paths of the layer sharing it are hard links of one file. */
+  readonly inode: string;
+  /** Where a file's bytes are read from. */
+  readonly source: string;
+}
+
+/**
+ * The entries of a layer holding `changed` (files, directories, links, pipes), `opaque`
+ * directories and `whiteouts`, in tar order, with every parent directory; `owner` gives the mode
+ * and owner to record for a path (changed or parent). Hard links: the first path (in tar order)
+ * of each file the layer holds carries the bytes, the others link to it.
+ */
+export function layerEntriesOf(changed: ReadonlyMap<string, ChangedPath>, opaque: readonly string[], whiteouts: readonly string[], owner: (path: string) => RecordedOwner): LayerEntry[] {
   const entries: LayerEntry[] = [];
-  const facts = (path: string, now: SnapshotEntry) => ownerOf(path, now, before.entries.get(path), options);
-  // Hard links: the first path (in tar order) of each inode this layer holds carries the bytes,
-  // the others link to it.
   const firstOfInode = new Map<string, string>();
   const listed = new Set<string>();
-  for (const path of [...emitted.keys()].sort(comparePaths)) {
-    const now = emitted.get(path) as SnapshotEntry;
+  for (const path of [...changed.keys()].sort(comparePaths)) {
+    const now = changed.get(path) as ChangedPath;
     listed.add(path);
-    const owner = facts(path, now);
-    if (now.type === 'directory') entries.push({ path, type: 'directory', ...owner });
-    else if (now.type === 'symlink') entries.push({ path, type: 'symlink', linkname: now.linkname ?? '', ...owner });
-    else if (now.type === 'fifo') entries.push({ path, type: 'fifo', ...owner });
+    const facts = owner(path);
+    if (now.type === 'directory') entries.push({ path, type: 'directory', ...facts });
+    else if (now.type === 'symlink') entries.push({ path, type: 'symlink', linkname: now.linkname ?? '', ...facts });
+    else if (now.type === 'fifo') entries.push({ path, type: 'fifo', ...facts });
     else {
-      const inode = `${now.dev}:${now.ino}`;
-      const first = now.nlink > 1 ? firstOfInode.get(inode) : undefined;
-      if (first !== undefined) entries.push({ path, type: 'link', linkname: first, ...owner });
+      const first = now.nlink > 1 ? firstOfInode.get(now.inode) : undefined;
+      if (first !== undefined) entries.push({ path, type: 'link', linkname: first, ...facts });
       else {
-        if (now.nlink > 1) firstOfInode.set(inode, path);
-        entries.push({ path, type: 'file', source: join(after.root, path), size: now.size, ...owner });
+        if (now.nlink > 1) firstOfInode.set(now.inode, path);
+        entries.push({ path, type: 'file', source: now.source, size: now.size, ...facts });
       }
     }
   }
@@ -146,13 +171,11 @@ export function diffSnapshots(before: Snapshot, after: Snapshot, options: Omit<D
     const own = entry.type === 'opaque' ? entry.path : parentOf(entry.path);
     for (let dir = own; dir !== '' && !listed.has(dir); dir = parentOf(dir)) {
       listed.add(dir);
-      const now = after.entries.get(dir) as SnapshotEntry;
-      entries.push({ path: dir, type: 'directory', ...facts(dir, now) });
+      entries.push({ path: dir, type: 'directory', ...owner(dir) });
     }
   }
   entries.sort((a, b) => comparePaths(tarPathOf(a), tarPathOf(b)));
-  const skipped = notices.filter((n) => n.type !== 'unreadable').map((n) => n.path);
-  return { entries, notices, skipped };
+  return entries;
 }
 
 function ownerOf(path: string, now: SnapshotEntry, was: SnapshotEntry | undefined, options: Omit<DiffOptions, 'signal'>): RecordedOwner {

@@ -12,9 +12,13 @@
 import { spawn } from 'node:child_process';
 import type { Xattrs } from './pax.js';
 
-/** Whether an attribute of this name is carried in layers and applied from them. */
+/**
+ * Whether an attribute of this name is carried in layers and applied from them. `user.overlay.*`
+ * is overlayfs's own metadata in a user namespace (whiteouts, opaque directories, redirects): a
+ * layer must not be able to forge it.
+ */
 export function isKeptXattr(name: string): boolean {
-  return (name.startsWith('user.') && name.length > 5) || name === 'security.capability';
+  return (name.startsWith('user.') && name.length > 5 && !name.startsWith('user.overlay.')) || name === 'security.capability';
 }
 
 /** Only what the kernel lets this process set: file capabilities need root (CAP_SETFCAP). */
@@ -112,3 +116,29 @@ export async function writeXattrs(targets: ReadonlyMap<string, Xattrs>, options:
   if (dump === '') return;
   await runAttr('setfattr', ['-h', '--restore=-'], dump, options.signal);
 }
+
+/**
+ * The directories of `paths` that overlayfs marks opaque in an upper or layer directory (they hide
+ * what lower layers hold below them): `trusted.overlay.opaque` set to `y`. One getfattr for all.
+ */
+export async function readOpaqueDirs(paths: readonly string[], options: { readonly signal?: AbortSignal } = {}): Promise<Set<string>> {
+  const found = new Set<string>();
+  for (let start = 0; start < paths.length; ) {
+    const batch: string[] = [];
+    for (let bytes = 0; start < paths.length && (batch.length === 0 || bytes < BATCH_BYTES); start++) {
+      batch.push(paths[start]!);
+      bytes += Buffer.byteLength(paths[start]!) + 1;
+    }
+    // Exit status 1: some path has no such attribute; the others are still listed.
+    const ran = await runAttr('getfattr', ['-h', '-n', OVERLAY_OPAQUE, '-e', 'text', '--absolute-names', '--', ...batch], undefined, options.signal);
+    if (ran.missing) throw new Error('getfattr (Debian package attr) is not installed');
+    let file: string | undefined;
+    for (const line of ran.stdout.split('\n')) {
+      if (line.startsWith('# file: ')) file = unquote(line.slice('# file: '.length));
+      else if (file !== undefined && line === `${OVERLAY_OPAQUE}="y"`) found.add(file);
+    }
+  }
+  return found;
+}
+
+const OVERLAY_OPAQUE = 'trusted.overlay.opaque';

@@ -74,7 +74,8 @@ describe('build progress events', { timeout: 600_000 }, () => {
       'COPY --from=builder /src /out',
       '',
     ].join('\n');
-    const { events } = await build('ordered', dockerfile);
+    // A copied root: overlayfs keeps the 0/0 device for its whiteouts and refuses to make one.
+    const { events } = await build('ordered', dockerfile, { stageRoots: 'copy' });
     for (const arch of ARCHES) {
       const platform = BUSYBOX_ARCHES[arch].platform;
       const mine = events.filter((e) => formatPlatform(e.step.platform) === platform).map(show);

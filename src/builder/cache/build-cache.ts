@@ -20,6 +20,8 @@ import { isProcessAlive } from '../../internal/process-alive.js';
 import { isTempName } from '../../internal/temp-path.js';
 import { writeFileAtomic } from '../../store/atomic-write.js';
 import { removeOrphanStaging, removeOrphanTemps } from '../../store/gc.js';
+import { unmountAllUnder } from '../../layer/overlay-mount.js';
+import { pruneUnpacked } from '../../layer/unpacked-store.js';
 import { withLayoutLock } from '../../store/layout-lock.js';
 import { readIndexJson, tagOf, updateIndexJson } from '../../store/oci-layout.js';
 import { LAYER_CACHE_DIR } from './layer-cache.js';
@@ -118,9 +120,12 @@ export interface PruneOptions {
   readonly signal?: AbortSignal;
 }
 
-/** One thing a prune removed: a cache entry (a base image, a result, a cached layer, a RUN cache mount), a blob or a leftover temp. */
+/**
+ * One thing a prune removed: a cache entry (a base image, a result, a cached layer, a RUN cache
+ * mount), a blob, layers unpacked for overlay mounts, or a leftover temp.
+ */
 export interface PrunedItem {
-  readonly type: 'image' | 'result' | 'layer' | 'cache-mount' | 'blob' | 'temp';
+  readonly type: 'image' | 'result' | 'layer' | 'cache-mount' | 'blob' | 'unpacked' | 'temp';
   /** A tag, a digest or a layer-cache key. */
   readonly name: string;
   readonly size?: number;
@@ -226,6 +231,9 @@ async function layerEntries(dir: string, blobs: ReadonlyMap<string, Blob>): Prom
 /** The prune itself; the caller holds the layout lock and has seen no live lease. */
 async function pruneNow(dir: string, keepBytes: number | undefined, signal: AbortSignal | undefined): Promise<PruneResult> {
   const removed: PrunedItem[] = [];
+  // No build runs now: a mount below the cache is a killed build's stage root. Detached first, so
+  // nothing below is deleted through it into the layers it shows.
+  await unmountAllUnder(dir);
   const hasIndex = await lstat(join(dir, 'index.json')).then(() => true, () => false);
   // An index.json that cannot be read stops the prune: without its roots every blob looks unused.
   const index = hasIndex ? await readIndexJson(dir) : undefined;
@@ -294,13 +302,16 @@ async function pruneNow(dir: string, keepBytes: number | undefined, signal: Abor
     bytesFreed += blob.size;
     removed.push({ type: 'blob', name: digest, size: blob.size });
   }
+  // Unpacked layers are only a faster form of blobs: they go with their layer's blob, all with --all.
+  const unpacked = await pruneUnpacked(dir, (digest) => keepBytes !== 0 && reachable.has(digest));
+  if (unpacked.layers > 0) removed.push({ type: 'unpacked', name: `${unpacked.layers} unpacked layer${unpacked.layers === 1 ? '' : 's'}` });
   // RUN --mount=type=cache directories go with --all only: they are no blob's root, just kept work.
   if (keepBytes === 0) {
     const ids = await removeCacheMounts(dir);
     if (ids > 0) removed.push({ type: 'cache-mount', name: `${ids} cache mount${ids === 1 ? '' : 's'}` });
   }
   // Leftovers of builds that crashed: temp files (root, blobs/<alg>/, key folder) and scratch trees.
-  const temps = (await removeOrphanStaging(dir)) + (await removeOrphanTemps(dir, { maxDepth: 2 }));
+  const temps = unpacked.temps + (await removeOrphanStaging(dir)) + (await removeOrphanTemps(dir, { maxDepth: 2 }));
   if (temps > 0) removed.push({ type: 'temp', name: `${temps} leftover temp file${temps === 1 ? '' : 's'}` });
   return { cacheDir: dir, removed, bytesFreed, bytesKept };
 }

@@ -1,8 +1,11 @@
-// RUN: the step runs in the stage's filesystem (made on disk at the stage's first RUN, from its
-// layers), and what it changed there becomes one layer. Shell and exec forms, here-documents,
+// RUN: the step runs in the stage's filesystem (an overlay mount of its unpacked layers, or a
+// copied tree made at the stage's first RUN; stage-root.ts), and what it changed there becomes one
+// layer. Shell and exec forms, here-documents,
 // SHELL, ENV/ARG, WORKDIR and USER apply; --mount (run-mounts.ts), --network and --security
 // (run-flags.ts) are read; an unchanged step reuses its layer (run-cache.ts) without running.
-import { rm } from 'node:fs/promises';
+import { lstat, rm } from 'node:fs/promises';
+import { join, posix, relative, sep } from 'node:path';
+import { resolveInRoot } from '../../internal/contained-path.js';
 import { ensureWorkdir, withDefaultEnv } from '../executor/executor.js';
 import { Writable } from 'node:stream';
 import { PolyarchError } from '../../errors/polyarch-error.js';
@@ -21,7 +24,7 @@ import { cachedLayerByKey, type CachedLayer } from '../cache/layer-cache.js';
 import { runCacheKey } from '../cache/run-cache.js';
 import { parseRunFlags } from './run-flags.js';
 import { planRunMounts, type MountPlan } from './run-mounts.js';
-import { stageRoot } from '../stage-root.js';
+import { copiedStageRoot, mountStageRoot } from '../stage-root.js';
 
 /** Lines of a failed step's output the error shows. */
 const TAIL_LINES = 5;
@@ -123,15 +126,18 @@ export async function runInstruction(i: Instruction, state: StageState, ctx: Pla
     compression: ctx.compression,
   });
   let entries: readonly LayerEntry[] | undefined;
+  let inCopiedRoot = false;
   const layer = await cachedLayerByKey(ctx.layout, key, async () => {
-    const ran = await runStep(i, state, ctx, { command, plan, platform, env, user, network: flags.network });
+    const ran = await runStep(i, state, ctx, { command, plan, platform, env, user, network: flags.network, workdir: state.workdir });
     entries = ran.entries;
+    inCopiedRoot = !ran.mounted;
     return ran.layer;
   });
   // A hit ran nothing and made no root: the root, when a later step needs it, applies the layer.
   if (entries === undefined) ctx.progress.cached();
   state.addLayer(layer, `RUN ${i.text}`, ctx.created, entries ?? []);
-  if (entries !== undefined) state.root!.applied = state.layers.length; // the root already holds what the layer does
+  // A copied root already holds what the layer does; a mounted step left any copied root as it was.
+  if (inCopiedRoot) state.root!.applied = state.layers.length;
 }
 
 interface StepInput {
@@ -141,28 +147,79 @@ interface StepInput {
   readonly env: Readonly<Record<string, string>>;
   readonly user: string;
   readonly network: NetworkMode;
+  readonly workdir: string;
 }
 
 /** Runs the step in the stage's root and writes what it changed as a layer (a blob in the cache). */
-async function runStep(i: Instruction, state: StageState, ctx: PlatformContext, input: StepInput): Promise<{ layer: CachedLayer; entries: readonly LayerEntry[] }> {
+async function runStep(i: Instruction, state: StageState, ctx: PlatformContext, input: StepInput): Promise<{ layer: CachedLayer; entries: readonly LayerEntry[]; mounted: boolean }> {
+  const mounted = await mountStageRoot(state, ctx);
+  try {
+    const root = mounted?.dir ?? (await copiedStageRoot(state, ctx));
+    // USER is checked against the image here, so a value that names no identity is an error on this line.
+    await resolveUser(root, state.user ?? '').catch((error: unknown) => {
+      throw error instanceof PolyarchError && (error.code === 'NOT_FOUND' || error.code === 'USAGE') ? badDockerfile(ctx.file, i.line, error.message) : error;
+    });
+    const madeWorkdir = await missingWorkdir(root, state.workdir);
+    await ensureWorkdir(root, state.workdir);
+    // Copied root: the whole tree is snapshotted before and compared after. Mounted: the step's
+    // upper directory holds what it changed.
+    const before = mounted ? undefined : await snapshotTree(root, ctx.io);
+    const result = await runInRoot(i, ctx, input, root);
+    const changes = mounted ? withoutWorkdir(await mounted.changes(), madeWorkdir) : await diffTree(before!, { recorded: state.root!.recorded, ...(result.mapOwner ? { mapOwner: result.mapOwner } : {}), ...ctx.io });
+    for (const notice of changes.notices) ctx.progress.notice(notice.message);
+    const temp = tempPathIn(ctx.layout.dir, 'layer');
+    try {
+      const written = await writeLayer(changes.entries, { file: temp, mtime: ctx.created, compression: ctx.compression });
+      await ctx.layout.adoptBlobFile(written.descriptor, temp);
+      await mounted?.adopt(written.descriptor.digest);
+      return { layer: written, entries: changes.entries, mounted: mounted !== undefined };
+    } finally {
+      await rm(temp, { force: true });
+    }
+  } finally {
+    await mounted?.release();
+  }
+}
+
+/**
+ * The directories ensureWorkdir will make below the root for `workdir` (relative to the root),
+ * topmost first. A copied root has them before its snapshot, so its layer holds them only as the
+ * parents of something the step wrote; a mounted root must leave them out the same way.
+ */
+async function missingWorkdir(root: string, workdir: string): Promise<string[]> {
+  const target = await resolveInRoot(root, posix.resolve('/', workdir), { followFinal: true }).catch(() => undefined);
+  if (target === undefined) return [];
+  const parts = relative(root, target).split(sep).filter((p) => p !== '');
+  const missing: string[] = [];
+  for (let n = 1; n <= parts.length; n++) {
+    const rel = parts.slice(0, n).join('/');
+    if (missing.length > 0 || !(await lstat(join(root, rel)).catch(() => undefined))) missing.push(rel);
+  }
+  return missing;
+}
+
+function withoutWorkdir<T extends { readonly entries: readonly LayerEntry[] }>(changes: T, made: readonly string[]): T {
+  if (made.length === 0) return changes;
+  const dropped = new Set<string>();
+  for (const dir of [...made].reverse()) {
+    const below = changes.entries.some((e) => e.path.startsWith(`${dir}/`) && !dropped.has(e.path));
+    if (!below && changes.entries.some((e) => e.path === dir && e.type === 'directory')) dropped.add(dir);
+  }
+  return dropped.size === 0 ? changes : { ...changes, entries: changes.entries.filter((e) => !(e.type === 'directory' && dropped.has(e.path))) };
+}
+
+/** Runs the step's process in `root` with its mounts; a non-zero exit is the build's error. */
+async function runInRoot(i: Instruction, ctx: PlatformContext, input: StepInput, root: string): Promise<{ readonly mapOwner?: (uid: number, gid: number) => { readonly uid: number; readonly gid: number } }> {
   const { command, plan, platform } = input;
-  const root = await stageRoot(state, ctx);
-  // USER is checked against the image here, so a value that names no identity is an error on this line.
-  await resolveUser(root, state.user ?? '').catch((error: unknown) => {
-    throw error instanceof PolyarchError && (error.code === 'NOT_FOUND' || error.code === 'USAGE') ? badDockerfile(ctx.file, i.line, error.message) : error;
-  });
-  const cwd = state.workdir;
-  await ensureWorkdir(root, cwd);
+  const cwd = input.workdir;
   const prepared = await plan.prepare();
-  let result;
   const output = new Tail();
   try {
-    const before = await snapshotTree(root, ctx.io);
     const env = { ...input.env, ...prepared.env };
     const mounts = [...command.mounts, ...prepared.mounts];
     // Output lines are shown live; a secret a step prints is masked there as in the error.
     const progress = { ...ctx.progress, output: (stream: 'stdout' | 'stderr', line: string) => ctx.progress.output(stream, maskSecrets(line, plan.secretValues)) };
-    result = await runStepProcess({ ...ctx, progress }, output, (io) =>
+    const result = await runStepProcess({ ...ctx, progress }, output, (io) =>
       ctx.executor.run({ args: command.args }, { rootfs: root, platform, env, cwd, user: input.user, mounts, network: input.network, ...io, signal: ctx.io.signal }),
     );
     if (result.exitCode !== 0) {
@@ -170,16 +227,7 @@ async function runStep(i: Instruction, state: StageState, ctx: PlatformContext, 
       const shown = tail.length > 0 ? `: ${tail}` : '';
       throw new PolyarchError('STEP_FAILED', `${ctx.file}:${i.line}: [${formatPlatform(platform)}] RUN ${i.text} exited with code ${result.exitCode}${shown}`);
     }
-    const changes = await diffTree(before, { recorded: state.root!.recorded, ...(result.mapOwner ? { mapOwner: result.mapOwner } : {}), ...ctx.io });
-    for (const notice of changes.notices) ctx.progress.notice(notice.message);
-    const temp = tempPathIn(ctx.layout.dir, 'layer');
-    try {
-      const written = await writeLayer(changes.entries, { file: temp, mtime: ctx.created, compression: ctx.compression });
-      await ctx.layout.adoptBlobFile(written.descriptor, temp);
-      return { layer: written, entries: changes.entries };
-    } finally {
-      await rm(temp, { force: true });
-    }
+    return result;
   } finally {
     await prepared.release();
   }

@@ -1,0 +1,157 @@
+// Layers unpacked once, each into a directory of its own, for overlayfs to stack (containerd's
+// snapshotter model). A layer's directory depends on the layers below it (a link in a lower layer
+// decides where its files land; its whiteouts only mean something above them), so it is named by
+// the chain of layer digests up to it, as containerd's chain ids are: stages, platforms and later
+// builds with the same layers share it. Layer N is unpacked by applying it (extract.ts, with all
+// its rules for hostile archives) onto an overlay of layers 0..N-1 with a fresh upper directory:
+// what it deletes becomes overlay whiteouts there, and that upper is layer N's directory. A RUN
+// step's upper directory becomes its layer's directory the same way (adopt), without unpacking.
+//
+// On disk, below the build cache: `polyarch-unpacked/<chain>/fs` (the layer's directory) and
+// `polyarch-unpacked/<chain>/layer` (the top layer's digest, for prune).
+import { createHash } from 'node:crypto';
+import { mkdir, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Readable } from 'node:stream';
+import { isTempName, tempPathIn } from '../internal/temp-path.js';
+import { materializeLayers, type LayerToApply } from './materialize.js';
+import { mountOverlay, unmountAllUnder } from './overlay-mount.js';
+
+export const UNPACKED_DIR = 'polyarch-unpacked';
+
+/** A place to mount a stage root or unpack a layer: upper, work and mount point directories, in the store (so its upper can be adopted by rename). */
+export interface Workspace {
+  readonly root: string;
+  readonly upper: string;
+  readonly work: string;
+  readonly merged: string;
+  /** A second mount point, for the read-only view of the lower layers alone. */
+  readonly before: string;
+}
+
+/** The name of the directory of the top layer of `digests` (their chain). */
+export function chainKey(digests: readonly string[]): string {
+  return createHash('sha256').update(digests.join('\n')).digest('hex').slice(0, 32);
+}
+
+export class UnpackedLayers {
+  readonly dir: string;
+  /** Unpacks under way in this process, by chain. */
+  readonly #pending = new Map<string, Promise<string>>();
+
+  constructor(cacheDir: string) {
+    this.dir = join(cacheDir, UNPACKED_DIR);
+  }
+
+  #fsOf(key: string): string {
+    return join(this.dir, key, 'fs');
+  }
+
+  /** An empty directory: the one lower layer of a stage that has none. */
+  async emptyLayer(): Promise<string> {
+    const empty = join(this.dir, 'empty');
+    await mkdir(empty, { recursive: true });
+    return empty;
+  }
+
+  async workspace(): Promise<Workspace> {
+    const root = tempPathIn(this.dir, 'step');
+    const ws = { root, upper: join(root, 'fs'), work: join(root, 'work'), merged: join(root, 'merged'), before: join(root, 'before') };
+    for (const d of [ws.upper, ws.work, ws.merged, ws.before]) await mkdir(d, { recursive: true });
+    return ws;
+  }
+
+  /** Removes a workspace, detaching anything still mounted in it first (never deleting through a mount). */
+  async discard(ws: Workspace): Promise<void> {
+    await unmountAllUnder(ws.root);
+    await rm(ws.root, { recursive: true, force: true });
+  }
+
+  /**
+   * Makes the workspace's upper directory (nothing mounted on it any more) the directory of the
+   * top layer of `digests`. Another build that got there first wins; this one's is dropped.
+   */
+  async adopt(ws: Workspace, digests: readonly string[]): Promise<string> {
+    const key = chainKey(digests);
+    await unmountAllUnder(ws.root);
+    for (const d of [ws.work, ws.merged, ws.before]) await rm(d, { recursive: true, force: true });
+    await writeFile(join(ws.root, 'layer'), digests.at(-1) ?? '');
+    try {
+      await rename(ws.root, join(this.dir, key));
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code !== 'ENOTEMPTY' && code !== 'EEXIST') throw error;
+      await rm(ws.root, { recursive: true, force: true });
+    }
+    return this.#fsOf(key);
+  }
+
+  /**
+   * The directories of `layers`, topmost first, unpacking those not unpacked yet. Throws when a
+   * layer is hostile (LAYOUT_INVALID) or an overlay cannot be mounted.
+   */
+  async lowers<L extends LayerToApply>(layers: readonly L[], open: (layer: L) => Promise<Readable>, signal?: AbortSignal): Promise<string[]> {
+    const dirs: string[] = [];
+    for (let i = 0; i < layers.length; i++) {
+      const digests = layers.slice(0, i + 1).map((l) => l.digest);
+      const key = chainKey(digests);
+      let pending = this.#pending.get(key);
+      if (!pending) {
+        const below = [...dirs];
+        pending = this.#unpack(key, layers[i]!, below, digests, open, signal);
+        this.#pending.set(key, pending);
+        pending.catch(() => this.#pending.delete(key));
+      }
+      dirs.unshift(await pending);
+    }
+    return dirs;
+  }
+
+  async #unpack<L extends LayerToApply>(key: string, layer: L, below: readonly string[], digests: readonly string[], open: (layer: L) => Promise<Readable>, signal: AbortSignal | undefined): Promise<string> {
+    const done = this.#fsOf(key);
+    if (await readFile(join(this.dir, key, 'layer'), 'utf8').then((d) => d === layer.digest, () => false)) return done;
+    await mkdir(this.dir, { recursive: true });
+    const ws = await this.workspace();
+    try {
+      const io = signal ? { signal } : {};
+      if (below.length === 0) await materializeLayers(ws.upper, [layer], open, io);
+      else {
+        const mount = await mountOverlay({ base: this.dir, lowers: below, upper: ws.upper, work: ws.work, merged: ws.merged, ...io });
+        try {
+          await materializeLayers(ws.merged, [layer], open, io);
+        } finally {
+          await mount.unmount();
+        }
+      }
+      return await this.adopt(ws, digests);
+    } finally {
+      await this.discard(ws);
+    }
+  }
+}
+
+/**
+ * Removes unpacked layers whose layer `keep` says is gone (every one, for prune --all), and what
+ * killed builds left in the store. Call only while no build uses the cache: leftover mounts are
+ * detached first, so nothing is deleted through one.
+ */
+export async function pruneUnpacked(cacheDir: string, keep: (digest: string) => boolean): Promise<{ layers: number; temps: number }> {
+  const dir = join(cacheDir, UNPACKED_DIR);
+  await unmountAllUnder(dir);
+  let layers = 0;
+  let temps = 0;
+  const names = await readdir(dir).catch(() => [] as string[]);
+  for (const name of names) {
+    if (isTempName(name)) {
+      await rm(join(dir, name), { recursive: true, force: true });
+      temps++;
+      continue;
+    }
+    if (!/^[0-9a-f]{32}$/.test(name)) continue;
+    const digest = await readFile(join(dir, name, 'layer'), 'utf8').catch(() => '');
+    if (digest !== '' && keep(digest)) continue;
+    await rm(join(dir, name), { recursive: true, force: true });
+    layers++;
+  }
+  return { layers, temps };
+}

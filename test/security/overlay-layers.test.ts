@@ -1,0 +1,166 @@
+// Unpacking layers for overlay mounts as a way in: each layer is applied onto an overlay of the
+// ones below it, and the directory it leaves is stacked under later steps, so a layer that could
+// write overlayfs's own metadata would forge deletions or redirect lookups. Whiteouts whose names
+// climb out or pass through links, 0/0 character devices (overlay's whiteouts) and the
+// `trusted.overlay.*` / `user.overlay.*` attributes (opaque, redirect, metacopy) are refused or
+// dropped, nothing outside the cache changes, and prune detaches a leftover mount before deleting.
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { lstat, mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { after, before, describe, test } from 'node:test';
+import { promisify } from 'node:util';
+import { pack, type Header } from 'tar-stream';
+import { pruneBuildCache } from '../../src/builder/cache/build-cache.js';
+import { digestOfBytes } from '../../src/digest/digest.js';
+import { MediaType } from '../../src/mediatype/mediatype.js';
+import { mountOverlay, mountsUnder, unmountAllUnder } from '../../src/layer/overlay-mount.js';
+import { UNPACKED_DIR, UnpackedLayers } from '../../src/layer/unpacked-store.js';
+import { tempDir } from '../helpers/temp-dir.js';
+
+const exec = promisify(execFile);
+const isRoot = process.getuid?.() === 0;
+
+interface Entry {
+  readonly header: Partial<Header> & { readonly name: string };
+  readonly body?: string;
+}
+
+/** A layer tar of exactly these headers (pax records included) and bodies. */
+async function layerOf(entries: readonly Entry[]): Promise<{ mediaType: string; digest: string; bytes: Buffer }> {
+  const tar = pack();
+  const chunks: Buffer[] = [];
+  tar.on('data', (c: unknown) => void chunks.push(c as Buffer));
+  const done = new Promise<void>((resolve) => tar.on('end', () => resolve()));
+  for (const e of entries) {
+    const body = e.body === undefined ? undefined : Buffer.from(e.body);
+    const header = { ...e.header, mode: e.header.mode ?? (e.header.type === 'directory' ? 0o755 : 0o644), mtime: e.header.mtime ?? new Date(0), ...(body ? { size: body.length } : {}) };
+    await new Promise<void>((resolve, reject) => {
+      const callback = (error?: Error | null) => (error ? reject(error) : resolve());
+      if (body) tar.entry(header, body, callback);
+      else tar.entry(header, callback);
+    });
+  }
+  tar.finalize();
+  await done;
+  const bytes = Buffer.concat(chunks);
+  return { mediaType: MediaType.OciLayer, digest: digestOfBytes(bytes), bytes };
+}
+
+const open = async (layer: { bytes: Buffer }) => Readable.from([layer.bytes]);
+
+/** Every path below `dir` with its type and, for files, its text. */
+async function listing(dir: string, rel = '', out = new Map<string, string>()): Promise<Map<string, string>> {
+  for (const name of (await readdir(join(dir, rel))).sort()) {
+    const path = rel === '' ? name : `${rel}/${name}`;
+    const s = await lstat(join(dir, path));
+    out.set(path, s.isFile() ? `file ${await readFile(join(dir, path), 'utf8')}` : s.isDirectory() ? 'dir' : s.isSymbolicLink() ? 'link' : `other ${s.mode.toString(8)}`);
+    if (s.isDirectory()) await listing(dir, path, out);
+  }
+  return out;
+}
+
+/** Every extended attribute name below `dir` (getfattr -R). */
+async function xattrNames(dir: string): Promise<string[]> {
+  const out = await exec('getfattr', ['-R', '-h', '-d', '-m', '-', '--absolute-names', dir]).catch((e: { stdout?: string }) => ({ stdout: e.stdout ?? '' }));
+  return out.stdout.split('\n').filter((l) => l !== '' && !l.startsWith('#')).map((l) => l.split('=')[0]!);
+}
+
+describe('overlay layer store', { timeout: 120_000, skip: isRoot ? false : 'overlay mounts need root' }, () => {
+  let work: { path: string; remove(): Promise<void> };
+  let victim = '';
+  let cache = '';
+  let victimBefore = new Map<string, string>();
+
+  before(async () => {
+    work = await tempDir();
+    victim = join(work.path, 'host');
+    await mkdir(join(victim, 'sub'), { recursive: true });
+    await writeFile(join(victim, 'secret'), 'host secret\n');
+    await writeFile(join(victim, 'sub', 'file'), 'host file\n');
+    cache = join(work.path, 'cache');
+    await mkdir(cache);
+    victimBefore = await listing(victim);
+  });
+  after(async () => {
+    await unmountAllUnder(work.path);
+    await work.remove();
+  });
+
+  // The bottom layer: a directory with a file, and links to the host directory (absolute and climbing).
+  const bottom = () =>
+    layerOf([
+      { header: { name: 'd', type: 'directory' } },
+      { header: { name: 'd/keep', type: 'file' }, body: 'kept\n' },
+      { header: { name: 'etc', type: 'directory' } },
+      { header: { name: 'etc/passwd', type: 'file' }, body: 'root:x:0:0::/root:/bin/sh\n' },
+      { header: { name: 'abs', type: 'symlink', linkname: victim } },
+      { header: { name: 'climb', type: 'symlink', linkname: `${'../'.repeat(20)}${victim.slice(1)}` } },
+    ]);
+
+  test('whiteouts that climb out or pass through links to the host remove nothing outside', async () => {
+    const store = new UnpackedLayers(cache);
+    const base = await bottom();
+    const climbing = await layerOf([{ header: { name: '../.wh.secret', type: 'file' }, body: '' }]);
+    await assert.rejects(store.lowers([base, climbing], open), (error: Error & { code?: string }) => error.code === 'LAYOUT_INVALID');
+    for (const name of ['abs/.wh.secret', 'climb/.wh.secret', 'abs/sub/.wh..wh..opq', 'climb/.wh.sub']) {
+      const through = await layerOf([{ header: { name, type: 'file' }, body: '' }]);
+      await store.lowers([base, through], open).catch(() => undefined);
+    }
+    assert.deepEqual(await listing(victim), victimBefore, 'the host directory is untouched');
+    assert.deepEqual(await mountsUnder(work.path), []);
+    assert.deepEqual((await readdir(join(cache, UNPACKED_DIR))).filter((n) => n.startsWith('.')), [], 'no workspace left');
+  });
+
+  test('a layer cannot plant overlay whiteouts or overlay attributes (opaque, redirect, metacopy)', async () => {
+    const store = new UnpackedLayers(cache);
+    const base = await bottom();
+    const forged = (name: string, value: string) => ({ [`SCHILY.xattr.${name}`]: value });
+    const hostile = await layerOf([
+      // A 0/0 character device is what overlayfs takes for a deletion.
+      { header: { name: 'etc/passwd', type: 'character-device', devmajor: 0, devminor: 0 } },
+      { header: { name: 'd', type: 'directory', pax: { ...forged('trusted.overlay.opaque', 'y'), ...forged('user.overlay.opaque', 'y'), ...forged('user.kept', 'yes') } } },
+      { header: { name: 'd/new', type: 'file', pax: { ...forged('trusted.overlay.redirect', '/etc'), ...forged('trusted.overlay.metacopy', ''), ...forged('user.overlay.redirect', '/etc'), ...forged('user.overlay.metacopy', '') } }, body: 'new\n' },
+    ]);
+    const [top, below] = await store.lowers([base, hostile], open);
+    const names = await xattrNames(top!);
+    // The kernel's own bookkeeping of the unpack (origin, impure, uuid) is there; nothing the layer named.
+    assert.deepEqual(names.filter((n) => n.startsWith('user.overlay.') || /^trusted\.overlay\.(opaque|redirect|metacopy)$/.test(n)), [], names.join(' '));
+    assert.ok(names.includes('user.kept'), 'other user attributes are kept');
+    assert.equal((await listing(top!)).get('etc/passwd'), undefined, 'no device in the layer directory');
+    // Stacked, the lower layer's files still show: nothing was hidden or redirected.
+    const merged = join(work.path, 'merged');
+    await mkdir(merged, { recursive: true });
+    const mount = await mountOverlay({ base: store.dir, lowers: [top!, below!], merged });
+    try {
+      const seen = await listing(merged);
+      assert.equal(seen.get('d/keep'), 'file kept\n');
+      assert.equal(seen.get('d/new'), 'file new\n');
+      assert.equal(seen.get('etc/passwd'), 'file root:x:0:0::/root:/bin/sh\n');
+    } finally {
+      await mount.unmount();
+    }
+    assert.deepEqual(await listing(victim), victimBefore);
+  });
+
+  test('prune detaches a killed build\'s leftover mount before deleting, and deletes nothing through it', async () => {
+    const pruned = join(work.path, 'prune-cache');
+    const store = new UnpackedLayers(pruned);
+    await store.lowers([await bottom()], open);
+    // What a build killed mid-step leaves: a workspace with the host directory mounted in it.
+    const ws = await store.workspace();
+    const mount = await mountOverlay({ base: store.dir, lowers: [victim], upper: ws.upper, work: ws.work, merged: ws.merged }).catch(async () => {
+      // The host directory is outside the store: mount it by its absolute path.
+      await exec('mount', ['-t', 'overlay', '-o', `lowerdir=${victim},upperdir=${ws.upper},workdir=${ws.work}`, 'polyarch', ws.merged]);
+      return undefined;
+    });
+    assert.equal((await mountsUnder(pruned)).length, 1);
+    const result = await pruneBuildCache({ cacheDir: pruned, all: true });
+    await mount?.unmount();
+    assert.deepEqual(await mountsUnder(pruned), []);
+    assert.deepEqual(await listing(victim), victimBefore, 'the host directory shown in the mount is untouched');
+    assert.deepEqual(await readdir(join(pruned, UNPACKED_DIR)), [], 'the unpacked layers and the workspace are gone');
+    assert.ok(result.removed.some((r) => r.type === 'unpacked'));
+  });
+});
