@@ -267,7 +267,8 @@ export async function buildImages(contextDir: string, options: BuildOptions): Pr
       return { layout: layout.dir, tag, index, images };
     });
   } finally {
-    for (const path of scratch) await rm(path, { recursive: true, force: true });
+    // Through the executor: steps may have left files of owners the caller cannot remove itself.
+    for (const path of scratch) await (executor.removeTree?.(path) ?? rm(path, { recursive: true, force: true }));
     await releaseLease();
     // The size cap is best effort: a busy or odd cache must not fail a build that succeeded.
     if (options.cacheMax !== undefined) await pruneBuildCache({ cacheDir: layout.dir, keepStorage: options.cacheMax, waitMs: 0 }).catch(() => undefined);

@@ -45,6 +45,9 @@ export interface DataMount {
   readonly content: string | Uint8Array;
   /** Permission bits of the file (default 0o400, as BuildKit's secrets). */
   readonly mode?: number;
+  /** Owner of the file inside the step (default 0:0, as BuildKit's secrets). */
+  readonly uid?: number;
+  readonly gid?: number;
 }
 
 /** One mount a step asked for. Targets are resolved inside the root (symlinks there cannot lead outside it). */
@@ -101,6 +104,14 @@ export interface RunResult {
 export interface Executor {
   /** Runs one step to its end. Rejects only when the step could not be started or was aborted; a failing step resolves with its exit code. */
   run(step: RunStep, options: RunOptions): Promise<RunResult>;
+  /**
+   * Gives the files of a root the owners its layers record (`recorded`, paths relative to it),
+   * where the disk could not keep them when they were written and the executor's steps can hold
+   * them. Called before a step's snapshot, so the step sees (and its layer keeps) the real owners.
+   */
+  prepareRoot?(rootfs: string, recorded: ReadonlyMap<string, { readonly mode: number; readonly uid: number; readonly gid: number }>): Promise<void>;
+  /** Removes a tree the executor's steps wrote in (their files may have owners the caller cannot remove directly). */
+  removeTree?(path: string): Promise<void>;
 }
 
 /** docker's PATH for a container whose image sets none. */

@@ -157,6 +157,8 @@ async function runStep(i: Instruction, state: StageState, ctx: PlatformContext, 
   let result;
   const output = new Tail();
   try {
+    // Before the snapshot: owners given now are the root's own state, not the step's changes.
+    await ctx.executor.prepareRoot?.(root, state.root!.recorded);
     const before = await snapshotTree(root, ctx.io);
     const env = { ...input.env, ...prepared.env };
     const mounts = [...command.mounts, ...prepared.mounts];
