@@ -41,8 +41,12 @@ export interface DiffOptions {
    * step did not change; a value the step changed comes from the disk.
    */
   readonly recorded?: ReadonlyMap<string, RecordedOwner>;
-  /** The owner inside the image of an owner on disk (a step run in a user namespace without subordinate ids: every id is root). */
-  readonly mapOwner?: (uid: number, gid: number) => { readonly uid: number; readonly gid: number };
+  /**
+   * The owner inside the image of an owner on disk at `path` (relative to the root): a step run in
+   * a user namespace without subordinate ids (every id is root), or with them (host ids of the
+   * ranges; a path the caller was handed back to read it has its owner from the step kept aside).
+   */
+  readonly mapOwner?: (uid: number, gid: number, path: string) => { readonly uid: number; readonly gid: number };
   readonly signal?: AbortSignal;
 }
 
@@ -156,7 +160,7 @@ export function diffSnapshots(before: Snapshot, after: Snapshot, options: Omit<D
 }
 
 function ownerOf(path: string, now: SnapshotEntry, was: SnapshotEntry | undefined, options: Omit<DiffOptions, 'signal'>): RecordedOwner {
-  const mapped = options.mapOwner ? options.mapOwner(now.uid, now.gid) : { uid: now.uid, gid: now.gid };
+  const mapped = options.mapOwner ? options.mapOwner(now.uid, now.gid, path) : { uid: now.uid, gid: now.gid };
   const known = options.recorded?.get(path);
   if (!known || !was || !sameFile(was, now) || was.type !== now.type) return { mode: now.mode, uid: mapped.uid, gid: mapped.gid };
   return {

@@ -1,6 +1,7 @@
 // polyarch build and run started by an ordinary account that has subordinate ids (/etc/subuid,
 // /etc/subgid and newuidmap): steps see real owners (chown, a numeric USER and the base image's
-// own non-root owners work), layers record the owners set inside, secrets get the owner uid=/gid=
+// own non-root owners work), layers record the owners set inside (also of what the step left
+// unreadable to the caller, which is handed back to it to be read), secrets get the owner uid=/gid=
 // name, and no file of a subordinate owner is left on disk afterwards. Without the account's
 // lines the single mapping holds: chown to another id fails in the step.
 import assert from 'node:assert/strict';
@@ -67,7 +68,7 @@ describe('an ordinary user with subordinate ids runs steps', { timeout: 300_000 
     await setSubordinateRanges(true);
     const built = await build(
       'sub',
-      `FROM ${image}\nUSER root\nRUN echo 'svc:x:1234:1234::/home/svc:/bin/sh' >> /etc/passwd && mkdir /home/svc && chown 1234:1234 /home/svc && touch /f && chown 1234:1234 /f\nUSER 1234\nRUN id -u > /home/svc/uid\nUSER app\nRUN touch /home/app/mine\n`,
+      `FROM ${image}\nUSER root\nRUN echo 'svc:x:1234:1234::/home/svc:/bin/sh' >> /etc/passwd && mkdir /home/svc && chown 1234:1234 /home/svc && touch /f && chown 1234:1234 /f && mkdir -m 700 /keys && echo k > /keys/key && chmod 600 /keys/key && chown -R 1234:1234 /keys\nUSER 1234\nRUN id -u > /home/svc/uid\nUSER app\nRUN touch /home/app/mine\n`,
     );
     assert.equal(built.code, 0, built.stderr);
     const layers = await layersOf(built.out);
@@ -76,6 +77,10 @@ describe('an ordinary user with subordinate ids runs steps', { timeout: 300_000 
     assert.equal(made.owners.get('f'), '1234:1234');
     assert.equal(made.owners.get('home/svc'), '1234:1234');
     assert.equal(made.owners.get('etc/passwd'), '0:0');
+    // Not readable by others: handed back to the caller to be read into the layer, its owner kept.
+    assert.equal(made.owners.get('keys'), '1234:1234');
+    assert.equal(made.owners.get('keys/key'), '1234:1234');
+    assert.equal(made.read('keys/key'), 'k\n');
     assert.equal(uid.owners.get('home/svc/uid'), '1234:1234');
     assert.equal(uid.read('home/svc/uid'), '1234\n');
     // /home/app is 1000's in the base image: the USER step could write there only if it saw that owner.

@@ -42,7 +42,7 @@ import { LinkLoopError, isWithin, resolveInRoot } from '../../internal/contained
 import { resolveUser } from '../passwd.js';
 import type { Executor, Mount, RunOptions, RunResult, RunStep } from './executor.js';
 import { callerIdMap, insideCount, toHost, toInside, writeIdMaps, runQuiet, type IdMap } from './id-map.js';
-import { giveRecordedOwners } from './mapped-owners.js';
+import { giveRecordedOwners, handBackUnreadable } from './mapped-owners.js';
 
 export interface BubblewrapExecutorOptions {
   /** The bwrap program (default `bwrap`, found on PATH). */
@@ -114,10 +114,10 @@ export function createBubblewrapExecutor(options: BubblewrapExecutorOptions = {}
 }
 
 /** Runs a command as root of a namespace with the caller's subordinate map (cleaning up after steps). */
-async function inMappedNamespace(programs: Programs, map: IdMap, args: readonly string[], input?: string): Promise<void> {
+async function inMappedNamespace(programs: Programs, map: IdMap, args: readonly string[], input?: string): Promise<string> {
   const holder = await startNamespaceHolder(programs.unshare, undefined, (pid) => writeIdMaps(map, pid), undefined);
   try {
-    await runQuiet(programs.nsenter, [`--target=${holder.pid}`, '--user', '--', ...args], `cannot ${args[0]} in the namespace of ${map.user}'s subordinate ids`, input);
+    return await runQuiet(programs.nsenter, [`--target=${holder.pid}`, '--user', '--', ...args], `cannot ${args[0]} in the namespace of ${map.user}'s subordinate ids`, input);
   } finally {
     await holder.stop();
   }
@@ -295,8 +295,12 @@ async function runInBubblewrap(programs: Programs, step: RunStep, options: RunOp
     if (envArgs.length > 0) plan.push('--args', String(plan.addFd({ kind: 'data', content: `${envArgs.join('\0')}\0` })));
     plan.push('--', ...step.args);
     holder?.assertAlive();
-    if (idMap !== undefined) mapOwner = (uid, gid) => ({ uid: toInside(idMap.uid, uid) ?? NOBODY, gid: toInside(idMap.gid, gid) ?? NOBODY });
     const result = await spawnSandbox(programs.bwrap, prefix, plan, options);
+    if (idMap !== undefined && holder !== undefined) {
+      const inHolder = holder;
+      const kept = await handBackUnreadable(rootfs, (args, input) => runQuiet(programs.nsenter, [`--target=${inHolder.pid}`, '--user', '--', ...args], 'cannot hand back what the step left unreadable', input));
+      mapOwner = (uid, gid, path) => kept.get(path) ?? { uid: toInside(idMap.uid, uid) ?? NOBODY, gid: toInside(idMap.gid, gid) ?? NOBODY };
+    }
     return mapOwner ? { ...result, mapOwner } : result;
   } finally {
     await holder?.stop();

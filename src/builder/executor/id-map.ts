@@ -150,10 +150,12 @@ export async function writeIdMaps(map: IdMap, pid: number, sources: SubordinateS
   }
 }
 
-/** Runs a program to its end; a failure is one line quoting its last words. */
-export function runQuiet(program: string, args: readonly string[], what: string, input?: string | Uint8Array): Promise<void> {
+/** Runs a program to its end and resolves with its standard output; a failure is one line quoting its last words. */
+export function runQuiet(program: string, args: readonly string[], what: string, input?: string | Uint8Array): Promise<string> {
   return new Promise((resolve, reject) => {
-    const child = spawn(program, args, { stdio: [input === undefined ? 'ignore' : 'pipe', 'ignore', 'pipe'] });
+    const child = spawn(program, args, { stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    child.stdout?.on('data', (c: Buffer) => (stdout += c.toString()));
     let stderr = '';
     child.stderr?.on('data', (c: Buffer) => (stderr = (stderr + c.toString()).slice(-2048)));
     child.once('error', (error) => reject(new PolyarchError('NOT_FOUND', `${what}: ${error.message}`)));
@@ -162,7 +164,7 @@ export function runQuiet(program: string, args: readonly string[], what: string,
       child.stdin.end(input);
     }
     child.once('close', (code, signal) => {
-      if (code === 0) return resolve();
+      if (code === 0) return resolve(stdout);
       const why = stderr.split('\n').map((l) => l.trim()).filter((l) => l !== '').at(-1) ?? `${program} exited with ${code ?? signal}`;
       reject(new PolyarchError('UNKNOWN', `${what}: ${why}`));
     });

@@ -2,15 +2,20 @@
 // (a USER's home, `_apt`'s directories) are kept aside as recorded facts. With subordinate ids a
 // step can see real owners, so before it runs each such path is given its owner's host id, from
 // inside the namespace (only its root may chown to those ids). Only paths still the caller's are
-// changed (a step or an earlier pass already set the others), and only paths reached without a
-// link: a step may have turned a parent into a link that leads out of the root.
+// changed (a step or an earlier pass already set the others), only paths reached without a link
+// (a step may have turned a parent into a link that leads out of the root), and only where the
+// caller could still read them: the layer of the next step is read by the caller.
+//
+// After a step, what it left that the caller cannot read (a directory without r and x for others,
+// a file without r, of a subordinate owner: apt's `partial` directories, a 0600 key) is handed back
+// to the caller from inside the namespace, its mode kept, and its owner kept aside for the layer.
 import { lstat } from 'node:fs/promises';
 import { dirname, join, posix } from 'node:path';
 import { resolveInRoot } from '../../internal/contained-path.js';
 import { toHost, type IdMap } from './id-map.js';
 
-/** Runs a command as root of the mapped namespace, `input` on its standard input. */
-export type InNamespace = (args: readonly string[], input?: string) => Promise<void>;
+/** Runs a command as root of the mapped namespace, `input` on its standard input; resolves with its standard output. */
+export type InNamespace = (args: readonly string[], input?: string) => Promise<string>;
 
 /** What runs inside: lchown each `[path, uid, gid, mode]` (ids inside), then put back the mode chown drops setuid bits from. */
 const CHOWN_SCRIPT = [
@@ -45,8 +50,50 @@ export async function giveRecordedOwners(
     if (parent !== dirname(path)) continue;
     const now = await lstat(path).catch(() => undefined);
     if (now === undefined || now.uid !== callerUid || now.gid !== callerGid) continue;
+    if (!readableByOthers(now.isDirectory(), now.mode) && !now.isSymbolicLink()) continue; // the caller reads it for the next layer
     changes.push([path, facts.uid, facts.gid, now.isSymbolicLink() ? null : now.mode & 0o7777]);
   }
   if (changes.length === 0) return;
   await inNamespace([process.execPath, '-e', CHOWN_SCRIPT], JSON.stringify(changes));
+}
+
+/** Whether a path of another owner is readable by the caller: r and x on a directory, r on anything else. */
+function readableByOthers(directory: boolean, mode: number): boolean {
+  return directory ? (mode & 0o005) === 0o005 : (mode & 0o004) === 0o004;
+}
+
+/**
+ * What runs inside after a step: finds the paths below the root (argv[1]) of an owner other than
+ * the caller (0 inside) that others cannot read, hands each to 0:0 with its mode put back (chown
+ * drops setuid bits), and prints `[path, uid, gid]` of each (ids inside) as JSON.
+ */
+const HAND_BACK_SCRIPT = [
+  "const { spawnSync } = require('node:child_process');",
+  "const fs = require('node:fs');",
+  'const root = process.argv[1];',
+  "const unreadable = ['(', '-type', 'd', '!', '-perm', '-005', ')', '-o', '(', '!', '-type', 'd', '!', '-perm', '-004', ')'];",
+  "const found = spawnSync('find', [root, '-mindepth', '1', '!', '-type', 'l', '!', '-uid', '0', '(', ...unreadable, ')', '-printf', '%U %G %m %P\\\\0'], { encoding: 'utf8', maxBuffer: 1 << 30 });",
+  "if (found.status !== 0) { process.stderr.write(found.stderr); process.exit(1); }",
+  'const kept = [];',
+  "for (const line of found.stdout.split('\\0')) {",
+  "  if (line === '') continue;",
+  "  const [uid, gid, mode] = line.split(' ', 3);",
+  '  const rel = line.slice(uid.length + gid.length + mode.length + 3);',
+  "  const path = root + '/' + rel;",
+  '  fs.lchownSync(path, 0, 0);',
+  '  fs.chmodSync(path, parseInt(mode, 8));',
+  '  kept.push([rel, Number(uid), Number(gid)]);',
+  '}',
+  'process.stdout.write(JSON.stringify(kept));',
+].join('\n');
+
+/**
+ * Hands what a step left unreadable to the caller back to it (see the top of this file) and
+ * returns the owners inside it had, by path relative to the root.
+ */
+export async function handBackUnreadable(rootfs: string, inNamespace: InNamespace): Promise<Map<string, { uid: number; gid: number }>> {
+  const out = await inNamespace([process.execPath, '-e', HAND_BACK_SCRIPT, rootfs]);
+  const kept = new Map<string, { uid: number; gid: number }>();
+  for (const [path, uid, gid] of JSON.parse(out === '' ? '[]' : out) as [string, number, number][]) kept.set(path, { uid, gid });
+  return kept;
 }
