@@ -18,7 +18,8 @@
 // those ids instead of the identity, and everything above holds the same way: `chown`, a USER and
 // programs that drop to another user work for real, the files on disk have host ids of the ranges,
 // and the result's mapOwner turns them back into the owners inside for the layer. Roots are given
-// their layers' owners before a step (prepareRoot) and removed inside the namespace (removeTree),
+// their layers' owners before a step (prepareRoot), handed back to the caller before it applies
+// layers to them (releaseRoot), and removed inside the namespace (removeTree),
 // as rootless podman does with `podman unshare`. Run by an ordinary user without them, bwrap's own
 // user namespace maps the step's one id onto the caller: files of every other owner appear as
 // nobody, `chown` fails, what the step creates is the caller's on disk, and the result's mapOwner
@@ -42,7 +43,7 @@ import { LinkLoopError, isWithin, resolveInRoot } from '../../internal/contained
 import { resolveUser } from '../passwd.js';
 import type { Executor, Mount, RunOptions, RunResult, RunStep } from './executor.js';
 import { callerIdMap, insideCount, toHost, toInside, writeIdMaps, runQuiet, type IdMap } from './id-map.js';
-import { giveRecordedOwners, handBackUnreadable } from './mapped-owners.js';
+import { giveRecordedOwners, handBackAll, handBackUnreadable } from './mapped-owners.js';
 
 export interface BubblewrapExecutorOptions {
   /** The bwrap program (default `bwrap`, found on PATH). */
@@ -101,6 +102,10 @@ export function createBubblewrapExecutor(options: BubblewrapExecutorOptions = {}
     prepareRoot: async (rootfs, recorded) => {
       const map = await mapOf();
       if (map !== undefined) await giveRecordedOwners(rootfs, recorded, map, (args, input) => inMappedNamespace(programs, map, args, input));
+    },
+    releaseRoot: async (rootfs) => {
+      const map = await mapOf();
+      if (map !== undefined) await handBackAll(rootfs, (args, input) => inMappedNamespace(programs, map, args, input));
     },
     removeTree: async (path) => {
       const removed = await rm(path, { recursive: true, force: true, maxRetries: 3 }).then(() => true, (error: unknown) => error);

@@ -111,6 +111,8 @@ export interface Executor {
    * them. Called before a step's snapshot, so the step sees (and its layer keeps) the real owners.
    */
   prepareRoot?(rootfs: string, recorded: ReadonlyMap<string, { readonly mode: number; readonly uid: number; readonly gid: number }>): Promise<void>;
+  /** Hands a root's files back to the caller where the executor's steps gave them other owners, before the caller applies layers to it. */
+  releaseRoot?(rootfs: string): Promise<void>;
   /** Removes a tree the executor's steps wrote in (their files may have owners the caller cannot remove directly). */
   removeTree?(path: string): Promise<void>;
 }

@@ -9,6 +9,7 @@
 // After a step, what it left that the caller cannot read (a directory without r and x for others,
 // a file without r, of a subordinate owner: apt's `partial` directories, a 0600 key) is handed back
 // to the caller from inside the namespace, its mode kept, and its owner kept aside for the layer.
+// Before layers are applied to a root by the caller, every file of another owner is handed back.
 import { lstat } from 'node:fs/promises';
 import { dirname, join, posix } from 'node:path';
 import { resolveInRoot } from '../../internal/contained-path.js';
@@ -67,12 +68,12 @@ function readableByOthers(directory: boolean, mode: number): boolean {
  * the caller (0 inside) that others cannot read, hands each to 0:0 with its mode put back (chown
  * drops setuid bits), and prints `[path, uid, gid]` of each (ids inside) as JSON.
  */
-const HAND_BACK_SCRIPT = [
+const HAND_BACK_SCRIPT = (which: 'unreadable' | 'all'): string => [
   "const { spawnSync } = require('node:child_process');",
   "const fs = require('node:fs');",
   'const root = process.argv[1];',
-  "const unreadable = ['(', '-type', 'd', '!', '-perm', '-005', ')', '-o', '(', '!', '-type', 'd', '!', '-perm', '-004', ')'];",
-  "const found = spawnSync('find', [root, '-mindepth', '1', '!', '-type', 'l', '!', '-uid', '0', '(', ...unreadable, ')', '-printf', '%U %G %m %P\\\\0'], { encoding: 'utf8', maxBuffer: 1 << 30 });",
+  which === 'all' ? 'const unreadable = [];' : "const unreadable = ['(', '-type', 'd', '!', '-perm', '-005', ')', '-o', '(', '!', '-type', 'd', '!', '-perm', '-004', ')'];",
+  "const found = spawnSync('find', [root, '-mindepth', '1', '!', '-type', 'l', '!', '-uid', '0', ...(unreadable.length > 0 ? ['(', ...unreadable, ')'] : []), '-printf', '%U %G %m %P\\\\0'], { encoding: 'utf8', maxBuffer: 1 << 30 });",
   "if (found.status !== 0) { process.stderr.write(found.stderr); process.exit(1); }",
   'const kept = [];',
   "for (const line of found.stdout.split('\\0')) {",
@@ -92,8 +93,17 @@ const HAND_BACK_SCRIPT = [
  * returns the owners inside it had, by path relative to the root.
  */
 export async function handBackUnreadable(rootfs: string, inNamespace: InNamespace): Promise<Map<string, { uid: number; gid: number }>> {
-  const out = await inNamespace([process.execPath, '-e', HAND_BACK_SCRIPT, rootfs]);
+  const out = await inNamespace([process.execPath, '-e', HAND_BACK_SCRIPT('unreadable'), rootfs]);
   const kept = new Map<string, { uid: number; gid: number }>();
   for (const [path, uid, gid] of JSON.parse(out === '' ? '[]' : out) as [string, number, number][]) kept.set(path, { uid, gid });
   return kept;
+}
+
+/**
+ * Hands every file of another owner below the root back to the caller, modes kept, before layers
+ * are applied to it by the caller (COPY into a directory a step gave to a USER). Their owners are
+ * in the root's recorded facts, and the next step gets them back (giveRecordedOwners).
+ */
+export async function handBackAll(rootfs: string, inNamespace: InNamespace): Promise<void> {
+  await inNamespace([process.execPath, '-e', HAND_BACK_SCRIPT('all'), rootfs]);
 }
