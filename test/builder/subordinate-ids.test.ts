@@ -68,13 +68,13 @@ describe('an ordinary user with subordinate ids runs steps', { timeout: 300_000 
     await setSubordinateRanges(true);
     const built = await build(
       'sub',
-      `FROM ${image}\nUSER root\nRUN echo 'svc:x:1234:1234::/home/svc:/bin/sh' >> /etc/passwd && mkdir /home/svc && chown 1234:1234 /home/svc && touch /f && chown 1234:1234 /f && mkdir -m 700 /keys && echo k > /keys/key && chmod 600 /keys/key && chown -R 1234:1234 /keys\nUSER 1234\nRUN id -u > /home/svc/uid\nUSER app\nRUN touch /home/app/mine\nUSER root\nRUN mkdir /app && chown 1234:1234 /app\nCOPY token /app/token\nUSER 1234\nRUN touch /app/more\n`,
+      `FROM ${image}\nUSER root\nRUN echo 'svc:x:1234:1234::/home/svc:/bin/sh' >> /etc/passwd && mkdir /home/svc && chown 1234:1234 /home/svc && touch /f && chown 1234:1234 /f && mkdir -m 700 /keys && echo k > /keys/key && chmod 600 /keys/key && chown -R 1234:1234 /keys\nUSER 1234\nRUN id -u > /home/svc/uid\nUSER app\nRUN touch /home/app/mine\nUSER root\nRUN mkdir /app && chown 1234:1234 /app && chown 1000:1000 /keys/key\nCOPY token /app/token\nUSER 1234\nRUN touch /app/more\n`,
     );
     assert.equal(built.code, 0, built.stderr);
     const layers = await layersOf(built.out);
     assert.equal(layers.length, 7);
     const layer = (i: number) => layers[i]!;
-    const [made, uid, mine, copied, more] = [layer(1), layer(2), layer(3), layer(5), layer(6)];
+    const [made, uid, mine, app, copied, more] = [layer(1), layer(2), layer(3), layer(4), layer(5), layer(6)];
     assert.equal(made.owners.get('f'), '1234:1234');
     assert.equal(made.owners.get('home/svc'), '1234:1234');
     assert.equal(made.owners.get('etc/passwd'), '0:0');
@@ -86,6 +86,8 @@ describe('an ordinary user with subordinate ids runs steps', { timeout: 300_000 
     assert.equal(uid.read('home/svc/uid'), '1234\n');
     // /home/app is 1000's in the base image: the USER step could write there only if it saw that owner.
     assert.equal(mine.owners.get('home/app/mine'), '1000:1000');
+    // A later owner of a file the caller was handed back: the step's, not the one recorded before.
+    assert.equal(app.owners.get('keys/key'), '1000:1000');
     // COPY into a directory a step gave to 1234, and a step of 1234 writing there afterwards.
     assert.equal(copied.owners.get('app/token'), '0:0');
     assert.equal(copied.owners.get('app'), '1234:1234');

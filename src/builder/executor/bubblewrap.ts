@@ -304,7 +304,8 @@ async function runInBubblewrap(programs: Programs, step: RunStep, options: RunOp
     if (idMap !== undefined && holder !== undefined) {
       const inHolder = holder;
       const kept = await handBackUnreadable(rootfs, (args, input) => runQuiet(programs.nsenter, [`--target=${inHolder.pid}`, '--user', '--', ...args], 'cannot hand back what the step left unreadable', input));
-      mapOwner = (uid, gid, path) => kept.get(path) ?? { uid: toInside(idMap.uid, uid) ?? NOBODY, gid: toInside(idMap.gid, gid) ?? NOBODY };
+      mapOwner = (uid, gid) => ({ uid: toInside(idMap.uid, uid) ?? NOBODY, gid: toInside(idMap.gid, gid) ?? NOBODY });
+      return { ...result, mapOwner, keptOwners: kept };
     }
     return mapOwner ? { ...result, mapOwner } : result;
   } finally {

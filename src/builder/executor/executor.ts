@@ -94,12 +94,13 @@ export interface RunResult {
   /** Set when the sandbox itself ended by a signal (the step is then gone too). */
   readonly signal?: string;
   /**
-   * The owner inside the image of an owner on disk at `path` (relative to the root), when the two
-   * differ: a step run by an ordinary user without subordinate ids writes every file as that user,
-   * and the layer records the step's own user instead; with subordinate ids, files have host ids
-   * of the ranges (or were handed back to the caller to be read, their owners kept aside).
+   * The owner inside the image of an owner on disk, when the two differ: a step run by an ordinary
+   * user without subordinate ids writes every file as that user, and the layer records the step's
+   * own user instead; with subordinate ids, files have host ids of the ranges.
    */
-  readonly mapOwner?: (uid: number, gid: number, path: string) => { readonly uid: number; readonly gid: number };
+  readonly mapOwner?: (uid: number, gid: number) => { readonly uid: number; readonly gid: number };
+  /** Owners inside, by path relative to the root, of what the step left that the disk no longer shows (handed back to the caller to be read). */
+  readonly keptOwners?: ReadonlyMap<string, { readonly uid: number; readonly gid: number }>;
 }
 
 export interface Executor {

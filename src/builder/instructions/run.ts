@@ -172,7 +172,7 @@ async function runStep(i: Instruction, state: StageState, ctx: PlatformContext, 
       const shown = tail.length > 0 ? `: ${tail}` : '';
       throw new PolyarchError('STEP_FAILED', `${ctx.file}:${i.line}: [${formatPlatform(platform)}] RUN ${i.text} exited with code ${result.exitCode}${shown}`);
     }
-    const changes = await diffTree(before, { recorded: state.root!.recorded, ...(result.mapOwner ? { mapOwner: result.mapOwner } : {}), ...ctx.io });
+    const changes = await diffTree(before, { recorded: state.root!.recorded, ...(result.mapOwner ? { mapOwner: result.mapOwner } : {}), ...(result.keptOwners ? { keptOwners: result.keptOwners } : {}), ...ctx.io });
     for (const notice of changes.notices) ctx.progress.notice(notice.message);
     const temp = tempPathIn(ctx.layout.dir, 'layer');
     try {
