@@ -63,40 +63,36 @@ function readableByOthers(directory: boolean, mode: number): boolean {
   return directory ? (mode & 0o005) === 0o005 : (mode & 0o004) === 0o004;
 }
 
+/** Paths of an owner other than the caller (0 inside) that are not links, and of them the ones others cannot read (r and x on a directory, r on anything else). */
+const OTHER_OWNERS = ['-mindepth', '1', '!', '-type', 'l', '!', '-uid', '0'];
+const UNREADABLE = ['(', '(', '-type', 'd', '!', '-perm', '-005', ')', '-o', '(', '!', '-type', 'd', '!', '-perm', '-004', ')', ')'];
+
 /**
- * What runs inside after a step: finds the paths below the root (argv[1]) of an owner other than
- * the caller (0 inside) that others cannot read, hands each to 0:0 with its mode put back (chown
- * drops setuid bits), and prints `[path, uid, gid]` of each (ids inside) as JSON.
+ * Finds (inside, so every path can be reached) the paths below the root that `which` names, hands
+ * each to 0:0 with its mode put back (chown drops setuid bits), and returns their owners inside by
+ * path relative to the root. Node starts inside only when there is something to change.
  */
-const HAND_BACK_SCRIPT = (which: 'unreadable' | 'all'): string => [
-  "const { spawnSync } = require('node:child_process');",
-  "const fs = require('node:fs');",
-  'const root = process.argv[1];',
-  which === 'all' ? 'const unreadable = [];' : "const unreadable = ['(', '-type', 'd', '!', '-perm', '-005', ')', '-o', '(', '!', '-type', 'd', '!', '-perm', '-004', ')'];",
-  "const found = spawnSync('find', [root, '-mindepth', '1', '!', '-type', 'l', '!', '-uid', '0', ...(unreadable.length > 0 ? ['(', ...unreadable, ')'] : []), '-printf', '%U %G %m %P\\\\0'], { encoding: 'utf8', maxBuffer: 1 << 30 });",
-  "if (found.status !== 0) { process.stderr.write(found.stderr); process.exit(1); }",
-  'const kept = [];',
-  "for (const line of found.stdout.split('\\0')) {",
-  "  if (line === '') continue;",
-  "  const [uid, gid, mode] = line.split(' ', 3);",
-  '  const rel = line.slice(uid.length + gid.length + mode.length + 3);',
-  "  const path = root + '/' + rel;",
-  '  fs.lchownSync(path, 0, 0);',
-  '  fs.chmodSync(path, parseInt(mode, 8));',
-  '  kept.push([rel, Number(uid), Number(gid)]);',
-  '}',
-  'process.stdout.write(JSON.stringify(kept));',
-].join('\n');
+async function handBack(rootfs: string, which: 'unreadable' | 'all', inNamespace: InNamespace): Promise<Map<string, { uid: number; gid: number }>> {
+  const listing = await inNamespace(['find', rootfs, ...OTHER_OWNERS, ...(which === 'unreadable' ? UNREADABLE : []), '-printf', '%U %G %m %P\\0']);
+  const kept = new Map<string, { uid: number; gid: number }>();
+  const changes: [string, number, number, number][] = [];
+  for (const line of listing.split('\0')) {
+    const match = /^(\d+) (\d+) ([0-7]+) (.+)$/s.exec(line);
+    if (match === null) continue;
+    const [, uid, gid, mode, rel] = match as unknown as [string, string, string, string, string];
+    kept.set(rel, { uid: Number(uid), gid: Number(gid) });
+    changes.push([join(rootfs, rel), 0, 0, parseInt(mode, 8)]);
+  }
+  if (changes.length > 0) await inNamespace([process.execPath, '-e', CHOWN_SCRIPT], JSON.stringify(changes));
+  return kept;
+}
 
 /**
  * Hands what a step left unreadable to the caller back to it (see the top of this file) and
  * returns the owners inside it had, by path relative to the root.
  */
 export async function handBackUnreadable(rootfs: string, inNamespace: InNamespace): Promise<Map<string, { uid: number; gid: number }>> {
-  const out = await inNamespace([process.execPath, '-e', HAND_BACK_SCRIPT('unreadable'), rootfs]);
-  const kept = new Map<string, { uid: number; gid: number }>();
-  for (const [path, uid, gid] of JSON.parse(out === '' ? '[]' : out) as [string, number, number][]) kept.set(path, { uid, gid });
-  return kept;
+  return handBack(rootfs, 'unreadable', inNamespace);
 }
 
 /**
@@ -105,5 +101,5 @@ export async function handBackUnreadable(rootfs: string, inNamespace: InNamespac
  * in the root's recorded facts, and the next step gets them back (giveRecordedOwners).
  */
 export async function handBackAll(rootfs: string, inNamespace: InNamespace): Promise<void> {
-  await inNamespace([process.execPath, '-e', HAND_BACK_SCRIPT('all'), rootfs]);
+  await handBack(rootfs, 'all', inNamespace);
 }
