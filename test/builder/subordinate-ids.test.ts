@@ -2,8 +2,8 @@
 // /etc/subgid and newuidmap): steps see real owners (chown, a numeric USER and the base image's
 // own non-root owners work), layers record the owners set inside (also of what the step left
 // unreadable to the caller, which is handed back to it to be read), secrets get the owner uid=/gid=
-// name, and no file of a subordinate owner is left on disk afterwards. Without the account's
-// lines the single mapping holds: chown to another id fails in the step.
+// name, and no file of a subordinate owner is left on disk afterwards. An account without lines
+// keeps the single mapping: chown to another id fails in the step.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { storeBaseIndex } from '../helpers/base-images.js';
 import { copyBusyboxRoot } from '../helpers/busybox.js';
-import { SUB_START, SUB_UID, ensureSubordinateUser, filesOfSubordinateIds, runCliAsSubordinateUser, setSubordinateRanges } from '../helpers/subordinate-user.js';
+import { PLAIN_UID, PLAIN_USER, SUB_START, SUB_UID, SUB_USER, ensureSubordinateUsers, filesOfSubordinateIds, runCliAsSubordinateUser } from '../helpers/subordinate-user.js';
 import { tempDir } from '../helpers/temp-dir.js';
 
 /** The tar listing of each layer of the image in an oci layout: path → `uid:gid`, and a reader of a file's bytes. */
@@ -38,7 +38,7 @@ describe('an ordinary user with subordinate ids runs steps', { timeout: 300_000 
   let image = '';
 
   before(async () => {
-    ensureSubordinateUser();
+    await ensureSubordinateUsers();
     dir = await tempDir('polyarch-subids-');
     await chmod(dir.path, 0o755);
     const root = await copyBusyboxRoot('amd64', join(dir.path, 'busybox'));
@@ -48,24 +48,21 @@ describe('an ordinary user with subordinate ids runs steps', { timeout: 300_000 
     await mkdir(home);
     spawnSync('chown', ['-R', `${SUB_UID}:${SUB_UID}`, dir.path]);
   });
-  after(async () => {
-    await setSubordinateRanges(false);
-    await dir.remove();
-  });
+  after(async () => dir.remove());
 
-  async function build(name: string, dockerfile: string, extra: readonly string[] = []) {
+  async function build(name: string, dockerfile: string, extra: readonly string[] = [], user = SUB_USER, userHome = home) {
     const ctx = join(dir.path, `ctx-${name}`);
     await mkdir(ctx);
     await writeFile(join(ctx, 'Dockerfile'), dockerfile);
     await writeFile(join(ctx, 'token'), 'hunter2\n');
     spawnSync('chown', ['-R', `${SUB_UID}:${SUB_UID}`, ctx]);
     const out = join(dir.path, `out-${name}`);
-    const result = runCliAsSubordinateUser(['build', '--platform', 'linux/amd64', '-o', `oci:${out}:1`, ...extra, ctx], home, ctx);
+    spawnSync('chmod', ['-R', 'a+rwX', ctx]);
+    const result = runCliAsSubordinateUser(['build', '--platform', 'linux/amd64', '-o', `oci:${out}:1`, ...extra, ctx], userHome, ctx, user);
     return { ...result, out };
   }
 
   test('chown, a new user, USER with a number and the base image\'s own owners work, and layers record the owners set inside', async () => {
-    await setSubordinateRanges(true);
     const built = await build(
       'sub',
       `FROM ${image}\nUSER root\nRUN echo 'svc:x:1234:1234::/home/svc:/bin/sh' >> /etc/passwd && mkdir /home/svc && chown 1234:1234 /home/svc && touch /f && chown 1234:1234 /f && mkdir -m 700 /keys && echo k > /keys/key && chmod 600 /keys/key && chown -R 1234:1234 /keys\nUSER 1234\nRUN id -u > /home/svc/uid\nUSER app\nRUN touch /home/app/mine\nUSER root\nRUN mkdir /app && chown 1234:1234 /app && chown 1000:1000 /keys/key\nCOPY token /app/token\nUSER 1234\nRUN touch /app/more\n`,
@@ -97,7 +94,6 @@ describe('an ordinary user with subordinate ids runs steps', { timeout: 300_000 
   });
 
   test('secrets get the owner and mode uid=, gid= and mode= give (0:0 0400 by default)', async () => {
-    await setSubordinateRanges(true);
     const built = await build(
       'secret',
       `FROM ${image}\nUSER root\nRUN --mount=type=secret,id=t stat -c '%u:%g %a' /run/secrets/t > /default\nRUN --mount=type=secret,id=t,uid=1000,gid=50,mode=0440 stat -c '%u:%g %a' /run/secrets/t > /given\nUSER app\nRUN --mount=type=secret,id=t,uid=1000 cat /run/secrets/t > /home/app/read\n`,
@@ -112,7 +108,6 @@ describe('an ordinary user with subordinate ids runs steps', { timeout: 300_000 
   });
 
   test('polyarch run: the image\'s USER owns its home, and nothing is left behind', async () => {
-    await setSubordinateRanges(true);
     const out = runCliAsSubordinateUser(['run', image], home, dir.path);
     assert.equal(out.code, 0, out.stderr);
     assert.equal(out.stdout, '1000\nwrote\n');
@@ -120,9 +115,12 @@ describe('an ordinary user with subordinate ids runs steps', { timeout: 300_000 
     assert.equal(spawnSync('ls', ['-A', home], { encoding: 'utf8' }).stdout.split('\n').filter((l) => l !== '' && l !== 'cache').join(','), '', 'no temporary root is left');
   });
 
-  test('without its /etc/subuid line the single mapping holds: chown to another id fails in the step', async () => {
-    await setSubordinateRanges(false);
-    const built = await build('plain', `FROM ${image}\nUSER root\nRUN touch /f && chown 1234:1234 /f\n`);
+  test('an account without /etc/subuid lines keeps the single mapping: chown to another id fails in the step', async () => {
+    const plainHome = join(dir.path, 'plain-home');
+    await mkdir(plainHome);
+    spawnSync('chown', [`${PLAIN_UID}:${PLAIN_UID}`, plainHome]);
+    await chmod(dir.path, 0o777); // its context and output go there too
+    const built = await build('plain', `FROM ${image}\nUSER root\nRUN touch /f && chown 1234:1234 /f\n`, [], PLAIN_USER, plainHome);
     assert.notEqual(built.code, 0);
     assert.match(built.stderr, /chown 1234:1234 \/f exited with code 1.*Invalid argument/);
   });
