@@ -283,10 +283,12 @@ export async function buildImages(contextDir: string, options: BuildOptions): Pr
       return { layout: layout.dir, tag, index, images };
     });
   } finally {
-    // A mount a step left (it was stopped mid-way) is detached first: rm must never reach through one.
+    // A mount a step left (it was stopped mid-way) is detached first: rm must never reach through
+    // one. Removal goes through the executor: steps may have left files of owners the caller
+    // cannot remove itself.
     for (const path of scratch) {
       await unmountAllUnder(path);
-      await rm(path, { recursive: true, force: true });
+      await (executor.removeTree?.(path) ?? rm(path, { recursive: true, force: true }));
     }
     await releaseLease();
     // The size cap is best effort: a busy or odd cache must not fail a build that succeeded.

@@ -158,8 +158,9 @@ async function runOne(endpoint: Endpoint, target: Target, executor: Executor, op
   try {
     // mkdtemp makes it 0700; an image's / is 0755 unless a layer says otherwise, or a USER could not enter it.
     await chmod(root, 0o755);
-    await materializeLayers(root, manifest.layers, (layer) => endpoint.openBlob(layer, io), io);
+    const recorded = await materializeLayers(root, manifest.layers, (layer) => endpoint.openBlob(layer, io), io);
     await ensureWorkdir(root, cwd);
+    await executor.prepareRoot?.(root, recorded);
     const stdout = capture ? new Capture() : (options.stdout ?? process.stdout);
     const stderr = capture ? new Capture() : (options.stderr ?? process.stderr);
     const result = await executor.run(
@@ -182,7 +183,7 @@ async function runOne(endpoint: Endpoint, target: Target, executor: Executor, op
     const first = firstLine((stdout as Capture).text) ?? firstLine((stderr as Capture).text);
     return { platform: target.platform, exitCode: result.exitCode, ...(first !== undefined ? { firstLine: first } : {}) };
   } finally {
-    await rm(root, { recursive: true, force: true, maxRetries: 3 });
+    await (executor.removeTree?.(root) ?? rm(root, { recursive: true, force: true, maxRetries: 3 }));
   }
 }
 

@@ -141,6 +141,8 @@ async function bringUpToDate(state: StageState, ctx: PlatformContext): Promise<S
   const root = state.root;
   const missing = state.layers.slice(root.applied);
   if (missing.length > 0) {
+    // Steps may have given files owners the caller cannot write over (a fresh root has none).
+    if (root.applied > 0) await ctx.executor.releaseRoot?.(root.dir);
     await materializeLayers(root.dir, missing, (layer) => ctx.layout.openBlob(layer), { recorded: root.recorded, ...ctx.io });
     root.applied += missing.length;
   }

@@ -41,8 +41,13 @@ export interface DiffOptions {
    * step did not change; a value the step changed comes from the disk.
    */
   readonly recorded?: ReadonlyMap<string, RecordedOwner>;
-  /** The owner inside the image of an owner on disk (a step run in a user namespace without subordinate ids: every id is root). */
+  /**
+   * The owner inside the image of an owner on disk: a step run in a user namespace without
+   * subordinate ids (every id is root), or with them (host ids of the ranges).
+   */
   readonly mapOwner?: (uid: number, gid: number) => { readonly uid: number; readonly gid: number };
+  /** Owners the step set that the disk no longer shows (handed back to the caller to be read), by path: they win. */
+  readonly keptOwners?: ReadonlyMap<string, { readonly uid: number; readonly gid: number }>;
   readonly signal?: AbortSignal;
 }
 
@@ -179,13 +184,14 @@ export function layerEntriesOf(changed: ReadonlyMap<string, ChangedPath>, opaque
 }
 
 function ownerOf(path: string, now: SnapshotEntry, was: SnapshotEntry | undefined, options: Omit<DiffOptions, 'signal'>): RecordedOwner {
-  const mapped = options.mapOwner ? options.mapOwner(now.uid, now.gid) : { uid: now.uid, gid: now.gid };
+  const kept = options.keptOwners?.get(path);
+  const mapped = kept ?? (options.mapOwner ? options.mapOwner(now.uid, now.gid) : { uid: now.uid, gid: now.gid });
   const known = options.recorded?.get(path);
   if (!known || !was || !sameFile(was, now) || was.type !== now.type) return { mode: now.mode, uid: mapped.uid, gid: mapped.gid };
   return {
     mode: was.mode === now.mode ? known.mode : now.mode,
-    uid: was.uid === now.uid ? known.uid : mapped.uid,
-    gid: was.gid === now.gid ? known.gid : mapped.gid,
+    uid: was.uid === now.uid && kept === undefined ? known.uid : mapped.uid,
+    gid: was.gid === now.gid && kept === undefined ? known.gid : mapped.gid,
   };
 }
 

@@ -138,6 +138,34 @@ describe('RUN --mount', { timeout: 600_000 }, () => {
     assert.equal(existsSync(join(out.dest, 'etc', 'api')), false);
   });
 
+  test('type=secret uid=, gid= and mode= as BuildKit applies them (0:0 0400 by default), for root steps and a USER', async () => {
+    const secretFile = join(suite.dir.path, 'owned.txt');
+    await writeFile(secretFile, 'owned-secret');
+    const out = await build(
+      [
+        `FROM ${base}`,
+        "RUN --mount=type=secret,id=s stat -c '%u:%g %a' /run/secrets/s > /default",
+        "RUN --mount=type=secret,id=s,uid=1000,gid=50,mode=0440 stat -c '%u:%g %a' /run/secrets/s > /given",
+        'USER app',
+        // Owned by root with mode 0400 unless told otherwise: a USER reads it only when given it.
+        'RUN --mount=type=secret,id=s (cat /run/secrets/s || echo denied) > /home/app/default 2>/dev/null',
+        'RUN --mount=type=secret,id=s,uid=1000 cat /run/secrets/s > /home/app/given',
+        '',
+      ].join('\n'),
+      {},
+      { platforms: 'linux/amd64,linux/arm64', args: ['--secret', `id=s,src=${secretFile}`] },
+    );
+    assert.equal(out.code, 0, out.stderr);
+    for (const arch of ['amd64', 'arm64']) {
+      const dest = join(out.dest, `linux_${arch}`);
+      assert.equal(await read(join(dest, 'default')), '0:0 400\n', arch);
+      assert.equal(await read(join(dest, 'given')), '1000:50 440\n', arch);
+      assert.equal(await read(join(dest, 'home', 'app', 'default')), 'denied\n', arch);
+      assert.equal(await read(join(dest, 'home', 'app', 'given')), 'owned-secret', arch);
+      assert.equal(existsSync(join(dest, 'run', 'secrets')), false, arch);
+    }
+  });
+
   test('a required secret that was not given, and a missing secret file, each stop the build with one line', async () => {
     const required = await build(`FROM ${base}\nRUN --mount=type=secret,id=needed,required true\n`);
     assert.equal(required.code, 2, required.stderr);

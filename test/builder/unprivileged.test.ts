@@ -1,7 +1,8 @@
 // polyarch run and polyarch build with RUN started by an ordinary user (an unused uid, through
 // setpriv): the step runs in bubblewrap's own user namespace, root inside (or its USER) mapped
 // onto the caller, and each RUN layer records the step's own user as the owner of what it made,
-// not the caller's uid. Subordinate ids are not used: a line in /etc/subuid changes nothing. The
+// not the caller's uid. This caller has no passwd entry, which newuidmap needs, so a line of its
+// uid in /etc/subuid changes nothing (subordinate-ids.test.ts covers an account that has one). The
 // same build run by root gives the same owners (root steps as root, USER steps as that user).
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';

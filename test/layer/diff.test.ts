@@ -298,4 +298,18 @@ describe('diffTree: a step\'s changes as a layer', () => {
     assert.deepEqual(owner('home/user/new'), ['644 0:0']);
     assert.deepEqual(owner('home/user'), ['700 1000:1000']);
   });
+
+  test('kept owners (what a step set on a path handed back to the caller) win over the disk and the recorded facts', async () => {
+    const root = join(work.path, 'kept');
+    const recorded = await materialize(root, [bufferLayer(baseTar)]);
+    await lchown(join(root, 'home/user/.profile'), 4242, 4242);
+    const snapshot = await snapshotTree(root);
+    // The step gave it owner 7 and changed it; the disk shows the caller again, as before the step.
+    await writeFile(join(root, 'home/user/.profile'), 'export A=4\n');
+    const keptOwners = new Map([['home/user/.profile', { uid: 7, gid: 8 }]]);
+    const changes = await diffTree(snapshot, { recorded, mapOwner: () => ({ uid: 0, gid: 0 }), keptOwners });
+    const owner = (path: string) => changes.entries.filter((e) => e.path === path).map((e) => `${e.mode.toString(8)} ${e.uid}:${e.gid}`);
+    assert.deepEqual(owner('home/user/.profile'), ['600 7:8']);
+    assert.deepEqual(owner('home/user'), ['700 1000:1000']);
+  });
 });

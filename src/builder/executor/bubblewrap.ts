@@ -13,10 +13,21 @@
 // a private mount namespace of the holder (it may not be allowed into the root's parents). Groups
 // and supplementary groups come from the image's /etc/group (passwd.ts), set with setpriv; for a
 // non-root USER they count for access but `id` shows them as nobody (65534), as bwrap maps only the
-// primary group. Run by an ordinary user, bwrap's own user namespace maps the step's one id onto
-// the caller: files of every other owner appear as nobody, `chown` fails, what the step creates is
-// the caller's on disk, and the result's mapOwner tells RUN to record it as the step's user.
-// Subordinate ids (/etc/subuid) are not used yet.
+// primary group. Run by an ordinary user with subordinate ids (/etc/subuid and /etc/subgid, and
+// newuidmap/newgidmap; id-map.ts), the holder's namespace maps 0 onto the caller and 1..N onto
+// those ids instead of the identity, and everything above holds the same way: `chown`, a USER and
+// programs that drop to another user work for real, the files on disk have host ids of the ranges,
+// and the result's mapOwner turns them back into the owners inside for the layer. Roots are given
+// their layers' owners before a step (prepareRoot), handed back to the caller before it applies
+// layers to them (releaseRoot), and removed inside the namespace (removeTree),
+// as rootless podman does with `podman unshare`. Run by an ordinary user without them, bwrap's own
+// user namespace maps the step's one id onto the caller: files of every other owner appear as
+// nobody, `chown` fails, what the step creates is the caller's on disk, and the result's mapOwner
+// tells RUN to record it as the step's user.
+//
+// Secret files (data mounts) get their owner where a holder runs: they are written into a tmpfs of
+// the holder's mount namespace, owned and moded there, and bound read-only; in bwrap's single
+// mapping they belong to the step's user.
 //
 // Foreign platforms need nothing here: the kernel's binfmt_misc qemu handlers registered with the
 // fix-binary flag (F) had their interpreter opened at registration, so it runs inside the sandbox
@@ -31,6 +42,8 @@ import { PolyarchError } from '../../errors/polyarch-error.js';
 import { LinkLoopError, isWithin, resolveInRoot } from '../../internal/contained-path.js';
 import { resolveUser } from '../passwd.js';
 import type { Executor, Mount, RunOptions, RunResult, RunStep } from './executor.js';
+import { callerIdMap, insideCount, toHost, toInside, writeIdMaps, runQuiet, type IdMap } from './id-map.js';
+import { giveRecordedOwners, handBackAll, handBackUnreadable } from './mapped-owners.js';
 
 export interface BubblewrapExecutorOptions {
   /** The bwrap program (default `bwrap`, found on PATH). */
@@ -81,9 +94,38 @@ export function createBubblewrapExecutor(options: BubblewrapExecutorOptions = {}
     nsenter: options.nsenterProgram ?? 'nsenter',
     setpriv: options.setprivProgram ?? 'setpriv',
   };
+  // Read once per executor (one build or run): the roots it makes hold ids of this one map.
+  let idMap: Promise<IdMap | undefined> | undefined;
+  const mapOf = (): Promise<IdMap | undefined> => (idMap ??= callerIdMap());
   return {
-    run: (step, runOptions) => runInBubblewrap(programs, step, runOptions),
+    run: async (step, runOptions) => runInBubblewrap(programs, step, runOptions, await mapOf()),
+    prepareRoot: async (rootfs, recorded) => {
+      const map = await mapOf();
+      if (map !== undefined) await giveRecordedOwners(rootfs, recorded, map, (args, input) => inMappedNamespace(programs, map, args, input));
+    },
+    releaseRoot: async (rootfs) => {
+      const map = await mapOf();
+      if (map !== undefined) await handBackAll(rootfs, (args, input) => inMappedNamespace(programs, map, args, input));
+    },
+    removeTree: async (path) => {
+      const removed = await rm(path, { recursive: true, force: true, maxRetries: 3 }).then(() => true, (error: unknown) => error);
+      if (removed === true) return;
+      const map = await mapOf();
+      if (map === undefined) throw removed;
+      // Directories of subordinate owners the caller may not empty: root of the namespace may.
+      await inMappedNamespace(programs, map, ['rm', '-rf', '--', path]);
+    },
   };
+}
+
+/** Runs a command as root of a namespace with the caller's subordinate map (cleaning up after steps). */
+async function inMappedNamespace(programs: Programs, map: IdMap, args: readonly string[], input?: string): Promise<string> {
+  const holder = await startNamespaceHolder(programs.unshare, undefined, (pid) => writeIdMaps(map, pid), undefined);
+  try {
+    return await runQuiet(programs.nsenter, [`--target=${holder.pid}`, '--user', '--', ...args], `cannot ${args[0]} in the namespace of ${map.user}'s subordinate ids`, input);
+  } finally {
+    await holder.stop();
+  }
 }
 
 /** The path of `hostPath` (below `rootfs`) as the step sees it. */
@@ -155,7 +197,7 @@ async function hostFile(path: string, fallback: string): Promise<string> {
   return readFile(path, 'utf8').catch(() => fallback);
 }
 
-async function runInBubblewrap(programs: Programs, step: RunStep, options: RunOptions): Promise<RunResult> {
+async function runInBubblewrap(programs: Programs, step: RunStep, options: RunOptions, idMap: IdMap | undefined): Promise<RunResult> {
   options.signal?.throwIfAborted();
   if (step.args.length === 0) throw new PolyarchError('USAGE', 'cannot run an empty command');
   // resolveInRoot needs the root as a real path; the step's own paths are resolved below it.
@@ -177,9 +219,14 @@ async function runInBubblewrap(programs: Programs, step: RunStep, options: RunOp
   }
 
   const callerIsRoot = process.getuid?.() === 0;
+  // Root maps every id onto itself; an ordinary user with subordinate ids maps those.
+  const holderMap = callerIsRoot ? writeIdentityMaps : idMap !== undefined ? (pid: number) => writeIdMaps(idMap, pid) : undefined;
+  const supplementary = idMap === undefined ? user.groups : stepIdsInMap(idMap, user);
   const plan = new ArgumentPlan();
   const scaffolds = new Set<string>();
-  const groups = user.groups.length > 0 ? `--groups=${user.groups.join(',')}` : '--clear-groups';
+  const groups = supplementary.length > 0 ? `--groups=${supplementary.join(',')}` : '--clear-groups';
+  // Secret files are made in the holder's mount namespace, where they can have their owner.
+  const dataMounts = options.mounts.filter((m) => m.type === 'data');
   let prefix: string[] = [];
   let holder: NamespaceHolder | undefined;
   // Where bwrap finds the root and the bind sources (a door path for a non-root USER).
@@ -187,25 +234,28 @@ async function runInBubblewrap(programs: Programs, step: RunStep, options: RunOp
   const bindSources = new Map<Mount, string>();
   let mapOwner: RunResult['mapOwner'];
   try {
-    if (callerIsRoot && user.uid === 0) {
-      // Root: bwrap starts inside the identity-mapped namespace (as its root, with the step's
-      // group and supplementary groups set there), so root inside is root on the files.
-      holder = await startNamespaceHolder(programs.unshare, undefined, options.signal);
-      prefix = [programs.nsenter, `--target=${holder.pid}`, '--user', '--', programs.setpriv, `--regid=${user.gid}`, groups, '--'];
+    if (holderMap !== undefined && user.uid === 0) {
+      // Root: bwrap starts inside the holder's namespace (as its root, with the step's group and
+      // supplementary groups set there), so root inside is root (or the caller) on the files.
+      const door = dataMounts.length > 0 ? await chooseDoor([rootfs, ...options.mounts.flatMap((m) => (m.type === 'bind' ? [m.source] : []))]) : undefined;
+      holder = await startNamespaceHolder(programs.unshare, door === undefined ? undefined : { door, paths: [], bytes: dataBytes(dataMounts) }, holderMap, options.signal);
+      prefix = [programs.nsenter, `--target=${holder.pid}`, '--user', ...(door === undefined ? [] : ['--mount']), '--', programs.setpriv, `--regid=${user.gid}`, groups, '--'];
+      if (door !== undefined) await placeDataFiles(programs, holder, door, dataMounts, bindSources);
       plan.push('--unshare-ipc', '--unshare-pid', '--unshare-uts', '--unshare-cgroup-try');
       if (options.network === 'none') plan.push('--unshare-net');
       plan.push('--cap-drop', 'ALL', ...DEFAULT_CAPABILITIES.flatMap((cap) => ['--cap-add', cap]));
-    } else if (callerIsRoot) {
+    } else if (holderMap !== undefined) {
       // A non-root USER: bwrap runs as that user (bwrap cannot switch ids inside a namespace it
-      // joins), in the identity-mapped namespace, so what the step writes is owned by the USER on
+      // joins), in the holder's namespace, so what the step writes is owned by the USER on
       // disk. That user may not reach the root's host path: a private mount namespace of the
       // holder shows the root and the bind sources at door paths it can reach.
       const binds = options.mounts.filter((m): m is Mount & { type: 'bind' } => m.type === 'bind');
       const paths = [rootfs, ...binds.map((m) => m.source)];
       const door = await chooseDoor(paths);
-      holder = await startNamespaceHolder(programs.unshare, { door, paths }, options.signal);
+      holder = await startNamespaceHolder(programs.unshare, { door, paths, bytes: dataBytes(dataMounts) }, holderMap, options.signal);
       rootSource = `${door}/0`;
       binds.forEach((m, i) => bindSources.set(m, `${door}/${i + 1}`));
+      await placeDataFiles(programs, holder, door, dataMounts, bindSources);
       prefix = [programs.nsenter, `--target=${holder.pid}`, '--user', '--mount', '--', programs.setpriv, `--reuid=${user.uid}`, `--regid=${user.gid}`, groups, '--'];
       plan.push('--unshare-all');
       if (options.network !== 'none') plan.push('--share-net');
@@ -251,6 +301,12 @@ async function runInBubblewrap(programs: Programs, step: RunStep, options: RunOp
     plan.push('--', ...step.args);
     holder?.assertAlive();
     const result = await spawnSandbox(programs.bwrap, prefix, plan, options);
+    if (idMap !== undefined && holder !== undefined) {
+      const inHolder = holder;
+      const kept = await handBackUnreadable(rootfs, (args, input) => runQuiet(programs.nsenter, [`--target=${inHolder.pid}`, '--user', '--', ...args], 'cannot hand back what the step left unreadable', input));
+      mapOwner = (uid, gid) => ({ uid: toInside(idMap.uid, uid) ?? NOBODY, gid: toInside(idMap.gid, gid) ?? NOBODY });
+      return { ...result, mapOwner, keptOwners: kept };
+    }
     return mapOwner ? { ...result, mapOwner } : result;
   } finally {
     await holder?.stop();
@@ -292,8 +348,9 @@ const DOOR_SCRIPT = [
   'read go || exit 1',
   'set -e',
   'door=$1',
-  'shift',
-  'mount -t tmpfs -o mode=0755,size=64k polyarch-doors "$door"',
+  'size=$2',
+  'shift 2',
+  'mount -t tmpfs -o "mode=0755,size=$size" polyarch-doors "$door"',
   'i=0',
   'for source in "$@"; do',
   '  if [ -d "$source" ]; then mkdir "$door/$i"; else : > "$door/$i"; fi',
@@ -305,6 +362,11 @@ const DOOR_SCRIPT = [
 ].join('\n');
 
 async function planMount(plan: ArgumentPlan, rootfs: string, mount: Mount, scaffolds: Set<string>, door: string | undefined): Promise<void> {
+  if (mount.type === 'data' && door !== undefined) {
+    // Made in the holder's door with its owner and mode (placeDataFiles).
+    plan.push('--ro-bind', door, await planTarget(rootfs, mount.target, scaffolds, 'file'));
+    return;
+  }
   if (mount.type === 'bind') {
     const facts = await lstat(mount.source).catch(() => undefined);
     if (facts === undefined) throw new PolyarchError('NOT_FOUND', `cannot mount ${JSON.stringify(mount.source)} at ${mount.target}: no such file or directory`);
@@ -338,8 +400,13 @@ interface NamespaceHolder {
  * With `doors`, a mount namespace of its own too, showing the door paths a non-root USER reaches
  * the root and its bind sources through (chooseDoor).
  */
-async function startNamespaceHolder(program: string, doors: { readonly door: string; readonly paths: readonly string[] } | undefined, signal: AbortSignal | undefined): Promise<NamespaceHolder> {
-  const args = doors === undefined ? ['--user', '--', 'sleep', 'infinity'] : ['--user', '--mount', '--propagation', 'private', '--', 'sh', '-c', DOOR_SCRIPT, 'sh', doors.door, ...doors.paths];
+async function startNamespaceHolder(
+  program: string,
+  doors: { readonly door: string; readonly paths: readonly string[]; readonly bytes: number } | undefined,
+  writeMaps: (pid: number) => Promise<void>,
+  signal: AbortSignal | undefined,
+): Promise<NamespaceHolder> {
+  const args = doors === undefined ? ['--user', '--', 'sleep', 'infinity'] : ['--user', '--mount', '--propagation', 'private', '--', 'sh', '-c', DOOR_SCRIPT, 'sh', doors.door, String(doors.bytes), ...doors.paths];
   const child = spawn(program, args, { stdio: doors === undefined ? 'ignore' : ['pipe', 'pipe', 'pipe'] });
   const exited = new Promise<void>((resolve) => child.once('close', () => resolve()));
   const failed = new Promise<never>((_, reject) =>
@@ -385,8 +452,7 @@ async function startNamespaceHolder(program: string, doors: { readonly door: str
       }
       await new Promise((resolve) => setTimeout(resolve, 5));
     }
-    await writeFile(`/proc/${pid}/uid_map`, '0 0 4294967295\n');
-    await writeFile(`/proc/${pid}/gid_map`, '0 0 4294967295\n');
+    await writeMaps(pid);
     if (doors !== undefined) {
       child.stdin?.on('error', () => undefined);
       child.stdin?.write('go\n');
@@ -399,6 +465,59 @@ async function startNamespaceHolder(program: string, doors: { readonly door: str
   } catch (error) {
     await stop();
     throw error;
+  }
+}
+
+/** The door tmpfs's size: its entries, and the data files placed in it (a page or more each). */
+function dataBytes(mounts: readonly Mount[]): number {
+  return 65536 + mounts.reduce((n, m) => n + (m.type === 'data' ? Buffer.byteLength(m.content) + 4096 : 0), 0);
+}
+
+/** Root's holder: every id onto itself. */
+async function writeIdentityMaps(pid: number): Promise<void> {
+  await writeFile(`/proc/${pid}/uid_map`, '0 0 4294967295\n');
+  await writeFile(`/proc/${pid}/gid_map`, '0 0 4294967295\n');
+}
+
+/** The kernel's overflow id: how an owner the map does not hold shows inside. */
+const NOBODY = 65534;
+
+/**
+ * The step's supplementary groups the subordinate map holds (the kernel refuses others). Its user
+ * and group must be there: otherwise it could not run as them, and falling back to the single
+ * mapping would show every file the build's earlier steps gave a subordinate owner as nobody.
+ */
+function stepIdsInMap(map: IdMap, user: { readonly uid: number; readonly gid: number; readonly groups: readonly number[] }): number[] {
+  for (const [what, id, extents] of [
+    ['user', user.uid, map.uid],
+    ['group', user.gid, map.gid],
+  ] as const) {
+    if (toHost(extents, id) === undefined) {
+      throw new PolyarchError('USAGE', `cannot run a step as ${what} id ${id}: the subordinate ids of ${map.user} (/etc/sub${what === 'user' ? 'uid' : 'gid'}) give ids 0 to ${insideCount(extents) - 1} only`);
+    }
+  }
+  return user.groups.filter((g) => toHost(map.gid, g) !== undefined);
+}
+
+/**
+ * Writes each data mount's content into the holder's door tmpfs (inside its namespaces, as their
+ * root) with its owner (default 0:0) and mode (default 0400), and notes the file as the mount's
+ * source. The tmpfs lives in the holder's mount namespace only and goes with it.
+ */
+async function placeDataFiles(programs: Programs, holder: NamespaceHolder, door: string, mounts: readonly Mount[], sources: Map<Mount, string>): Promise<void> {
+  let index = 0;
+  for (const mount of mounts) {
+    if (mount.type !== 'data') continue;
+    const path = `${door}/data-${index++}`;
+    const owner = `${mount.uid ?? 0}:${mount.gid ?? 0}`;
+    const mode = (mount.mode ?? 0o400).toString(8).padStart(4, '0');
+    await runQuiet(
+      programs.nsenter,
+      [`--target=${holder.pid}`, '--user', '--mount', '--', 'sh', '-c', 'umask 077 && cat > "$1" && chown "$2" "$1" && chmod "$3" "$1"', 'sh', path, owner, mode],
+      `cannot place the file for the mount at ${mount.target}`,
+      mount.content,
+    );
+    sources.set(mount, path);
   }
 }
 

@@ -45,6 +45,9 @@ export interface DataMount {
   readonly content: string | Uint8Array;
   /** Permission bits of the file (default 0o400, as BuildKit's secrets). */
   readonly mode?: number;
+  /** Owner of the file inside the step (default 0:0, as BuildKit's secrets). */
+  readonly uid?: number;
+  readonly gid?: number;
 }
 
 /** One mount a step asked for. Targets are resolved inside the root (symlinks there cannot lead outside it). */
@@ -93,14 +96,26 @@ export interface RunResult {
   /**
    * The owner inside the image of an owner on disk, when the two differ: a step run by an ordinary
    * user without subordinate ids writes every file as that user, and the layer records the step's
-   * own user instead.
+   * own user instead; with subordinate ids, files have host ids of the ranges.
    */
   readonly mapOwner?: (uid: number, gid: number) => { readonly uid: number; readonly gid: number };
+  /** Owners inside, by path relative to the root, of what the step left that the disk no longer shows (handed back to the caller to be read). */
+  readonly keptOwners?: ReadonlyMap<string, { readonly uid: number; readonly gid: number }>;
 }
 
 export interface Executor {
   /** Runs one step to its end. Rejects only when the step could not be started or was aborted; a failing step resolves with its exit code. */
   run(step: RunStep, options: RunOptions): Promise<RunResult>;
+  /**
+   * Gives the files of a root the owners its layers record (`recorded`, paths relative to it),
+   * where the disk could not keep them when they were written and the executor's steps can hold
+   * them. Called before a step's snapshot, so the step sees (and its layer keeps) the real owners.
+   */
+  prepareRoot?(rootfs: string, recorded: ReadonlyMap<string, { readonly mode: number; readonly uid: number; readonly gid: number }>): Promise<void>;
+  /** Hands a root's files back to the caller where the executor's steps gave them other owners, before the caller applies layers to it. */
+  releaseRoot?(rootfs: string): Promise<void>;
+  /** Removes a tree the executor's steps wrote in (their files may have owners the caller cannot remove directly). */
+  removeTree?(path: string): Promise<void>;
 }
 
 /** docker's PATH for a container whose image sets none. */

@@ -153,14 +153,15 @@ export async function planRunMounts(specs: readonly RunMountSpec[], state: Stage
         break;
       case 'secret': {
         const value = ctx.secrets[spec.id];
-        keyParts.push(['secret', spec.id, spec.target ?? '', spec.env ?? '', spec.mode]);
+        keyParts.push(['secret', spec.id, spec.target ?? '', spec.env ?? '', spec.mode, spec.uid ?? 0, spec.gid ?? 0]);
         if (value === undefined) {
           if (spec.required) throw badDockerfile(ctx.file, line, `RUN --mount=type=secret: the secret ${JSON.stringify(spec.id)} is required but was not given (--secret id=${spec.id},src=FILE)`);
           break; // an optional secret no one gave: no file, no variable
         }
         secretValues.push(value);
         steps.push(async (out) => {
-          if (spec.target !== undefined) out.mounts.push({ type: 'data', target: spec.target, content: value, mode: spec.mode });
+          // Owned by 0:0 unless uid=/gid= say otherwise, as BuildKit's secrets.
+          if (spec.target !== undefined) out.mounts.push({ type: 'data', target: spec.target, content: value, mode: spec.mode, uid: spec.uid ?? 0, gid: spec.gid ?? 0 });
           if (spec.env !== undefined) out.env[spec.env] = Buffer.from(value).toString('utf8');
         });
         break;

@@ -19,7 +19,7 @@ import { PLATFORM_ARGS } from './metadata.js';
 import { resolveUser } from '../passwd.js';
 import { runStepProcess } from '../step-process.js';
 import type { PlatformContext, StageState } from '../stage.js';
-import type { Mount, NetworkMode } from '../executor/executor.js';
+import type { Mount, NetworkMode, RunResult } from '../executor/executor.js';
 import { cachedLayerByKey, type CachedLayer } from '../cache/layer-cache.js';
 import { runCacheKey } from '../cache/run-cache.js';
 import { parseRunFlags } from './run-flags.js';
@@ -163,9 +163,13 @@ async function runStep(i: Instruction, state: StageState, ctx: PlatformContext, 
     await ensureWorkdir(root, state.workdir);
     // Copied root: the whole tree is snapshotted before and compared after. Mounted: the step's
     // upper directory holds what it changed.
+    // Before the snapshot: owners given now are the root's own state, not the step's changes.
+    if (!mounted) await ctx.executor.prepareRoot?.(root, state.root!.recorded);
     const before = mounted ? undefined : await snapshotTree(root, ctx.io);
     const result = await runInRoot(i, ctx, input, root);
-    const changes = mounted ? withoutWorkdir(await mounted.changes(), madeWorkdir) : await diffTree(before!, { recorded: state.root!.recorded, ...(result.mapOwner ? { mapOwner: result.mapOwner } : {}), ...ctx.io });
+    const changes = mounted
+      ? withoutWorkdir(await mounted.changes(), madeWorkdir)
+      : await diffTree(before!, { recorded: state.root!.recorded, ...(result.mapOwner ? { mapOwner: result.mapOwner } : {}), ...(result.keptOwners ? { keptOwners: result.keptOwners } : {}), ...ctx.io });
     for (const notice of changes.notices) ctx.progress.notice(notice.message);
     const temp = tempPathIn(ctx.layout.dir, 'layer');
     try {
@@ -209,7 +213,7 @@ function withoutWorkdir<T extends { readonly entries: readonly LayerEntry[] }>(c
 }
 
 /** Runs the step's process in `root` with its mounts; a non-zero exit is the build's error. */
-async function runInRoot(i: Instruction, ctx: PlatformContext, input: StepInput, root: string): Promise<{ readonly mapOwner?: (uid: number, gid: number) => { readonly uid: number; readonly gid: number } }> {
+async function runInRoot(i: Instruction, ctx: PlatformContext, input: StepInput, root: string): Promise<Pick<RunResult, 'mapOwner' | 'keptOwners'>> {
   const { command, plan, platform } = input;
   const cwd = input.workdir;
   const prepared = await plan.prepare();
