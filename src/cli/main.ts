@@ -4,9 +4,6 @@
 import { setMaxListeners } from 'node:events';
 import { readFileSync } from 'node:fs';
 import nodeModule from 'node:module';
-import { POLYARCH } from './commands/polyarch.js';
-import { quickAnswer } from './help.js';
-import { terminalSafe } from './output.js';
 
 function packageVersion(): string {
   const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -33,6 +30,12 @@ async function main(): Promise<void> {
   (nodeModule as { enableCompileCache?: () => unknown }).enableCompileCache?.();
   handleClosedOutput();
   const argv = process.argv.slice(2);
+  // The version needs nothing else loaded; help needs the definitions.
+  if (argv.length === 1 && (argv[0] === '--version' || argv[0] === '-V')) {
+    process.stdout.write(`${packageVersion()}\n`);
+    return;
+  }
+  const [{ POLYARCH }, { quickAnswer }, { terminalSafe }] = await Promise.all([import('./commands/polyarch.js'), import('./help.js'), import('./output.js')]);
   // commander wraps help to the terminal's width, and to 80 columns when it is not a terminal.
   const quick = quickAnswer(POLYARCH, argv, (process.stdout.isTTY ? process.stdout.columns : undefined) ?? 80, packageVersion);
   if (quick !== undefined) {
