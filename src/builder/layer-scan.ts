@@ -18,10 +18,41 @@ export function fileFromLayers(layout: OciLayout, layers: readonly Descriptor[],
   return fileFromLayerStreams(async (layer) => (await layout.openBlob(layer)) as Readable, layers, path);
 }
 
-/** Forgets `path`'s descendants (and `path` itself unless `keepSelf`). */
-function forget(all: Map<string, PathFacts>, path: string, keepSelf: boolean): void {
-  for (const known of [...all.keys()]) {
-    if ((!keepSelf && known === path) || path === '' || known.startsWith(`${path}/`)) all.delete(known);
+/**
+ * The paths known so far, with an index of each path's children (ancestors the layers never named
+ * included), so forgetting a subtree costs its size: a Debian base has thousands of links, and a
+ * scan of every known path per link made warm builds spend most of their time here.
+ */
+class KnownPaths {
+  readonly facts = new Map<string, PathFacts>();
+  readonly #children = new Map<string, Set<string>>();
+
+  set(path: string, facts: PathFacts): void {
+    this.facts.set(path, facts);
+    for (let child = path, slash = child.lastIndexOf('/'); slash > 0; child = child.slice(0, slash), slash = child.lastIndexOf('/')) {
+      const parent = child.slice(0, slash);
+      const children = this.#children.get(parent) ?? new Set<string>();
+      if (children.has(child)) break; // its ancestors are indexed already
+      children.add(child);
+      this.#children.set(parent, children);
+    }
+  }
+
+  /** Forgets `path`'s descendants (and `path` itself unless `keepSelf`; '' is the root). */
+  forget(path: string, keepSelf: boolean): void {
+    if (path === '') {
+      this.facts.clear();
+      this.#children.clear();
+      return;
+    }
+    if (!keepSelf) this.facts.delete(path);
+    const below = [...(this.#children.get(path) ?? [])];
+    this.#children.delete(path);
+    for (let next = below.pop(); next !== undefined; next = below.pop()) {
+      this.facts.delete(next);
+      below.push(...(this.#children.get(next) ?? []));
+      this.#children.delete(next);
+    }
   }
 }
 
@@ -30,7 +61,7 @@ function forget(all: Map<string, PathFacts>, path: string, keepSelf: boolean): v
  * what a layer deletes (whiteouts, opaque directories) forgotten; each layer's list is cached by digest.
  */
 export async function pathsOf(layout: OciLayout, layers: readonly Descriptor[]): Promise<Map<string, PathFacts>> {
-  const all = new Map<string, PathFacts>();
+  const all = new KnownPaths();
   for (const layer of layers) {
     const cacheFile = join(layout.dir, 'polyarch-dir-cache', `${layer.digest.replace(':', '-')}.paths-v2`);
     let paths = await readFile(cacheFile, 'utf8')
@@ -42,16 +73,16 @@ export async function pathsOf(layout: OciLayout, layers: readonly Descriptor[]):
     }
     // Deletions act on the layers below, whatever their place in this layer's tar; then its own entries.
     for (const [name, entry] of paths) {
-      if (entry.type === 'whiteout') forget(all, name, false);
-      else if (entry.type === 'opaque') forget(all, name, true);
+      if (entry.type === 'whiteout') all.forget(name, false);
+      else if (entry.type === 'opaque') all.forget(name, true);
     }
     for (const [name, entry] of paths) {
       if (entry.type === 'directory' || entry.type === 'symlink') {
         // A link replacing a directory hides what was below it.
-        if (entry.type === 'symlink') forget(all, name, true);
+        if (entry.type === 'symlink') all.forget(name, true);
         all.set(name, entry);
       }
     }
   }
-  return all;
+  return all.facts;
 }
