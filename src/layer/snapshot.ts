@@ -62,7 +62,8 @@ const CLOCK_TICK_NS = 20_000_000n;
  */
 const SLICE_MS = 15;
 
-function typeOf(stats: BigIntStats): NodeType {
+/** What kind of node lstat found. */
+export function typeOf(stats: BigIntStats): NodeType {
   if (stats.isFile()) return 'file';
   if (stats.isDirectory()) return 'directory';
   if (stats.isSymbolicLink()) return 'symlink';

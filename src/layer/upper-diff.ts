@@ -11,7 +11,7 @@ import { closeSync, lstatSync, openSync, readSync, readdirSync, readlinkSync, ty
 import { join, posix } from 'node:path';
 import { layerEntriesOf, type ChangedPath, type DiffNotice, type RecordedOwner, type TreeChanges } from './diff.js';
 import { comparePaths } from './writer.js';
-import type { NodeType } from './snapshot.js';
+import { typeOf, type NodeType } from './snapshot.js';
 import { readOpaqueDirs, readXattrs } from './xattrs.js';
 
 export interface UpperDiffInput {
@@ -32,16 +32,6 @@ export interface UpperChanges extends TreeChanges {
 }
 
 const KEPT_TYPES: ReadonlySet<NodeType> = new Set(['file', 'directory', 'symlink', 'fifo']);
-
-function typeOf(stats: BigIntStats): NodeType {
-  if (stats.isFile()) return 'file';
-  if (stats.isDirectory()) return 'directory';
-  if (stats.isSymbolicLink()) return 'symlink';
-  if (stats.isFIFO()) return 'fifo';
-  if (stats.isSocket()) return 'socket';
-  if (stats.isCharacterDevice()) return 'char-device';
-  return 'block-device';
-}
 
 function isWhiteout(stats: BigIntStats): boolean {
   return stats.isCharacterDevice() && stats.rdev === 0n;
