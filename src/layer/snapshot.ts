@@ -62,6 +62,18 @@ const CLOCK_TICK_NS = 20_000_000n;
  */
 const SLICE_MS = 15;
 
+/** For long synchronous walks: a function to await per step, which gives the event loop back after SLICE_MS. */
+export function yielder(signal: AbortSignal | undefined): () => Promise<void> {
+  let sliceStart = performance.now();
+  let count = 0;
+  return async () => {
+    if ((++count & 0xff) !== 0 || performance.now() - sliceStart <= SLICE_MS) return;
+    await new Promise((resume) => setImmediate(resume));
+    signal?.throwIfAborted();
+    sliceStart = performance.now();
+  };
+}
+
 /** What kind of node lstat found. */
 export function typeOf(stats: BigIntStats): NodeType {
   if (stats.isFile()) return 'file';
@@ -112,8 +124,7 @@ export async function snapshotTree(root: string, options: SnapshotOptions = {}):
   const entries = new Map<string, SnapshotEntry>();
   const unreadable: string[] = [];
   const directories: string[] = ['']; // relative directories still to read
-  let sliceStart = performance.now();
-  let count = 0;
+  const pause = yielder(options.signal);
   for (let dir = directories.pop(); dir !== undefined; dir = directories.pop()) {
     let names: string[];
     try {
@@ -123,11 +134,7 @@ export async function snapshotTree(root: string, options: SnapshotOptions = {}):
       continue; // replaced while walking: its own entry says what it was
     }
     for (const name of names) {
-      if ((++count & 0xff) === 0 && performance.now() - sliceStart > SLICE_MS) {
-        await new Promise((resume) => setImmediate(resume));
-        options.signal?.throwIfAborted();
-        sliceStart = performance.now();
-      }
+      await pause();
       const rel = dir === '' ? name : `${dir}/${name}`;
       if (excluded.has(rel)) continue;
       const host = join(base, rel);

@@ -11,7 +11,7 @@ import { closeSync, lstatSync, openSync, readSync, readdirSync, readlinkSync, ty
 import { join, posix } from 'node:path';
 import { layerEntriesOf, type ChangedPath, type DiffNotice, type RecordedOwner, type TreeChanges } from './diff.js';
 import { comparePaths } from './writer.js';
-import { typeOf, type NodeType } from './snapshot.js';
+import { typeOf, yielder, type NodeType } from './snapshot.js';
 import { readOpaqueDirs, readXattrs } from './xattrs.js';
 
 export interface UpperDiffInput {
@@ -61,18 +61,6 @@ function lookup(root: string): (path: string) => BigIntStats | undefined {
     return stats;
   };
   return at;
-}
-
-/** Gives the event loop back now and then during long synchronous walks. */
-function yielder(signal: AbortSignal | undefined): () => Promise<void> {
-  let sliceStart = performance.now();
-  let count = 0;
-  return async () => {
-    if ((++count & 0xff) !== 0 || performance.now() - sliceStart < 15) return;
-    await new Promise((resume) => setImmediate(resume));
-    signal?.throwIfAborted();
-    sliceStart = performance.now();
-  };
 }
 
 /** Every path below `root` with its lstat, parents before children; unreadable names apart. */
