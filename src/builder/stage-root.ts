@@ -5,7 +5,8 @@
 // an earlier one starts from a copy of that stage's root when there is one. Mounted (RUN steps,
 // where overlayfs works): each layer unpacked once into the build cache (unpacked-store.ts) and
 // stacked under a fresh upper directory for the step, which then becomes the step's layer's
-// directory; COPY --from and RUN --mount from= still read the copied tree.
+// directory; COPY --from and RUN --mount from= read a read-only overlay of the stage's unpacked
+// layers when the stage has no copied root.
 import { execFile } from 'node:child_process';
 import { lstatSync } from 'node:fs';
 import { link, mkdir, realpath, rm } from 'node:fs/promises';
@@ -31,16 +32,20 @@ const execFileAsync = promisify(execFile);
 /** One update at a time per stage: a second caller waits for the first and then finds nothing left to apply. */
 const updating = new WeakMap<StageState, Promise<unknown>>();
 
+/** Runs `work` once the stage's update before it has ended, and makes it the one the next waits for. */
+function inTurn<T>(state: StageState, work: () => Promise<T>): Promise<T> {
+  const next = (updating.get(state) ?? Promise.resolve()).catch(() => undefined).then(work);
+  updating.set(state, next);
+  return next;
+}
+
 /**
  * The stage's filesystem with every layer it has so far applied, to read (COPY --from, RUN --mount
  * from=): where overlay mounts work and the stage has no copied root, a read-only overlay of its
  * unpacked layers (kept until the build ends), else its copied root.
  */
-export async function stageFilesystem(state: StageState, ctx: PlatformContext): Promise<StageFilesystem> {
-  const previous = updating.get(state) ?? Promise.resolve();
-  const next = previous.catch(() => undefined).then(async () => (!state.root && (await mountedView(state, ctx))) || bringUpToDate(state, ctx));
-  updating.set(state, next);
-  return next;
+export function stageFilesystem(state: StageState, ctx: PlatformContext): Promise<StageFilesystem> {
+  return inTurn(state, async () => (!state.root && (await mountedView(state, ctx))) || bringUpToDate(state, ctx));
 }
 
 /** The stage's root directory, up to date, to read. */
@@ -50,10 +55,7 @@ export async function stageRoot(state: StageState, ctx: PlatformContext): Promis
 
 /** The stage's copied root, up to date: what a RUN step changes in place when stage roots are not mounted. */
 export async function copiedStageRoot(state: StageState, ctx: PlatformContext): Promise<string> {
-  const previous = updating.get(state) ?? Promise.resolve();
-  const next = previous.catch(() => undefined).then(() => bringUpToDate(state, ctx));
-  updating.set(state, next);
-  return (await next).dir;
+  return (await inTurn(state, () => bringUpToDate(state, ctx))).dir;
 }
 
 /** Modes and owners as a mounted view has them on disk (root unpacked the layers, so they are the headers'). */
