@@ -40,6 +40,11 @@ export interface CommandSpec {
   readonly arguments?: readonly ArgumentSpec[];
   readonly options?: readonly OptionSpec[];
   readonly commands?: readonly CommandSpec[];
+  /**
+   * Every word after the first argument (the image) is the command's own, options included, as
+   * `docker run IMAGE ls -la` reads them (command-after-image.ts).
+   */
+  readonly commandAfterImage?: boolean;
   /** Imports the implementation; called only when the command runs. */
   readonly action?: () => Promise<CommandAction>;
 }

@@ -3,6 +3,7 @@
 import { CommanderError } from 'commander';
 import { PolyarchError, hintFor, isPolyarchError } from '../index.js';
 import type { ProgramSpec } from './command-spec.js';
+import { separateCommandAfterImage } from './command-after-image.js';
 import { buildProgram } from './commander-program.js';
 import type { CliContext } from './context.js';
 import { CommandExit, EXIT_FAILURE, EXIT_OK, exitCodeFor } from './exit-codes.js';
@@ -42,7 +43,7 @@ export async function runCli(spec: ProgramSpec, version: string, argv: readonly 
   const program = buildProgram(spec, version, context);
   const debug = argv.includes('--debug');
   try {
-    await program.parseAsync([...argv], { from: 'user' });
+    await program.parseAsync([...separateCommandAfterImage(spec, argv)], { from: 'user' });
     return EXIT_OK;
   } catch (thrown) {
     if (thrown instanceof CommandExit) return thrown.exitCode;

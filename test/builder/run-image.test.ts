@@ -144,6 +144,14 @@ describe('polyarch run', () => {
     await assertNothingLeft();
   });
 
+  test('as with docker run, every word after the image is the command\'s, options included, without --', async () => {
+    const out = await runCli(['run', '--platform', 'linux/arm64', `oci:${layout}:multi`, 'sh', '-c', 'echo "$0 $1"; exit 4', '--json', '-x'], { env: { TMPDIR: runTemp } });
+    assert.equal(out.stderr, '');
+    assert.equal(out.code, 4);
+    assert.equal(out.stdout, '--json -x\n');
+    await assertNothingLeft();
+  });
+
   test("--all-platforms exits non-zero when one fails, and shows each platform's code", async () => {
     const out = await runCli(['run', '--all-platforms', `oci:${layout}:multi`, '--', 'sh', '-c', 'echo "$(uname -m)"; [ "$(uname -m)" != ppc64le ] || exit 3'], { env: { TMPDIR: runTemp } });
     assert.equal(out.code, 1);

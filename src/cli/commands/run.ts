@@ -5,12 +5,13 @@ export const runCommand: CommandSpec = {
   description: "run a command (default: the image's entrypoint and cmd) in an image on its platform, emulated when foreign; nothing is left on disk",
   arguments: [
     { name: '<location>', description: 'registry reference, oci:DIR[:TAG][@DIGEST], oci-archive:FILE[:TAG][@DIGEST] or docker-archive:FILE[:REPO:TAG]' },
-    { name: '[command...]', description: "after --: replaces the image's cmd (its entrypoint stays, as docker run)" },
+    { name: '[command...]', description: "replaces the image's cmd (its entrypoint stays, as docker run); every word after the location is the command's, options included" },
   ],
   options: [
     { flags: '--platform <platform>', description: "for an index, the image this platform pulls (default: the host's)" },
     { flags: '--all-platforms', description: 'run once per image of the index and print a table: platform, exit code, first line of output' },
     { flags: '--network <mode>', description: 'default, host or none', default: 'default' },
   ],
+  commandAfterImage: true,
   action: async () => (await import('../actions/run.js')).runAction,
 };
