@@ -82,13 +82,8 @@ async function mountedView(state: StageState, ctx: PlatformContext): Promise<Sta
   const known = views.get(state);
   if (known?.key === key) return known.fs;
   const store = unpackedLayers(ctx.layout.dir);
-  let lowers: string[];
-  try {
-    lowers = await store.lowers(state.layers, (layer) => ctx.layout.openBlob(layer), ctx.io.signal);
-  } catch (error) {
-    if (error instanceof PolyarchError || ctx.io.signal.aborted) throw error;
-    return undefined;
-  }
+  const lowers = await unpackedLowers(store, state, ctx);
+  if (lowers instanceof Error) return undefined;
   let dir = lowers[0]!;
   if (lowers.length > 1) {
     const ws = await store.workspace();
@@ -174,6 +169,20 @@ export interface MountedStageRoot {
 
 const stores = new Map<string, UnpackedLayers>();
 
+/**
+ * The unpacked directories of the stage's layers, bottom first (an empty one for a stage with
+ * none). Bad content and Ctrl-C are thrown; any other failure is returned, for the caller to fall
+ * back to a copied root.
+ */
+async function unpackedLowers(store: UnpackedLayers, state: StageState, ctx: PlatformContext): Promise<string[] | Error> {
+  try {
+    return state.layers.length > 0 ? await store.lowers(state.layers, (layer) => ctx.layout.openBlob(layer), ctx.io.signal) : [await store.emptyLayer()];
+  } catch (error) {
+    if (error instanceof PolyarchError || ctx.io.signal.aborted) throw error;
+    return error instanceof Error ? error : new Error(String(error));
+  }
+}
+
 function unpackedLayers(cacheDir: string): UnpackedLayers {
   let store = stores.get(cacheDir);
   if (!store) {
@@ -211,13 +220,8 @@ export async function mountStageRoot(state: StageState, ctx: PlatformContext): P
   if (!(await overlayWorks(ctx.layout.dir))) return fallBack('overlay mounts need root and a kernel and file system that allow them');
   const store = unpackedLayers(ctx.layout.dir);
   const digests = state.layers.map((l) => l.digest);
-  let lowers: string[];
-  try {
-    lowers = state.layers.length > 0 ? await store.lowers(state.layers, (layer) => ctx.layout.openBlob(layer), ctx.io.signal) : [await store.emptyLayer()];
-  } catch (error) {
-    if (error instanceof PolyarchError || ctx.io.signal.aborted) throw error;
-    return fallBack(`unpacking the layers failed (${(error as Error).message.split('\n')[0]})`);
-  }
+  const lowers = await unpackedLowers(store, state, ctx);
+  if (lowers instanceof Error) return fallBack(`unpacking the layers failed (${lowers.message.split('\n')[0]})`);
   const ws = await store.workspace();
   ctx.addScratch(ws.root);
   const mounts: OverlayMount[] = [];
