@@ -118,11 +118,16 @@ export function createBubblewrapExecutor(options: BubblewrapExecutorOptions = {}
   };
 }
 
+/** Runs a command as root of the user namespace that process `pid` holds open. */
+function asNamespaceRoot(programs: Programs, pid: number, args: readonly string[], failure: string, input?: string): Promise<string> {
+  return runQuiet(programs.nsenter, [`--target=${pid}`, '--user', '--', ...args], failure, input);
+}
+
 /** Runs a command as root of a namespace with the caller's subordinate map (cleaning up after steps). */
 async function inMappedNamespace(programs: Programs, map: IdMap, args: readonly string[], input?: string): Promise<string> {
   const holder = await startNamespaceHolder(programs.unshare, undefined, (pid) => writeIdMaps(map, pid), undefined);
   try {
-    return await runQuiet(programs.nsenter, [`--target=${holder.pid}`, '--user', '--', ...args], `cannot ${args[0]} in the namespace of ${map.user}'s subordinate ids`, input);
+    return await asNamespaceRoot(programs, holder.pid, args, `cannot ${args[0]} in the namespace of ${map.user}'s subordinate ids`, input);
   } finally {
     await holder.stop();
   }
@@ -303,7 +308,7 @@ async function runInBubblewrap(programs: Programs, step: RunStep, options: RunOp
     const result = await spawnSandbox(programs.bwrap, prefix, plan, options);
     if (idMap !== undefined && holder !== undefined) {
       const inHolder = holder;
-      const kept = await handBackUnreadable(rootfs, (args, input) => runQuiet(programs.nsenter, [`--target=${inHolder.pid}`, '--user', '--', ...args], 'cannot hand back what the step left unreadable', input));
+      const kept = await handBackUnreadable(rootfs, (args, input) => asNamespaceRoot(programs, inHolder.pid, args, 'cannot hand back what the step left unreadable', input));
       mapOwner = (uid, gid) => ({ uid: toInside(idMap.uid, uid) ?? NOBODY, gid: toInside(idMap.gid, gid) ?? NOBODY });
       return { ...result, mapOwner, keptOwners: kept };
     }
