@@ -9,10 +9,7 @@ import { spawnSync } from 'node:child_process';
 import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { storeBaseIndex } from '../helpers/base-images.js';
-import { copyBusyboxRoot } from '../helpers/busybox.js';
-import { PLAIN_UID, PLAIN_USER, SUB_START, SUB_UID, SUB_USER, ensureSubordinateUsers, filesOfSubordinateIds, runCliAsSubordinateUser } from '../helpers/subordinate-user.js';
-import { tempDir } from '../helpers/temp-dir.js';
+import { PLAIN_UID, PLAIN_USER, SUB_START, SUB_UID, SUB_USER, filesOfSubordinateIds, runCliAsSubordinateUser, subordinateWorkspace } from '../helpers/subordinate-user.js';
 
 /** The tar listing of each layer of the image in an oci layout: path → `uid:gid`, and a reader of a file's bytes. */
 export async function layersOf(layout: string): Promise<{ owners: Map<string, string>; read: (path: string) => string }[]> {
@@ -38,15 +35,7 @@ describe('an ordinary user with subordinate ids runs steps', { timeout: 300_000 
   let image = '';
 
   before(async () => {
-    await ensureSubordinateUsers();
-    dir = await tempDir('polyarch-subids-');
-    await chmod(dir.path, 0o755);
-    const root = await copyBusyboxRoot('amd64', join(dir.path, 'busybox'));
-    image = `oci:${join(dir.path, 'layout')}:img`;
-    await storeBaseIndex(image, [{ platform: 'linux/amd64', dir: root }], { config: { Env: ['PATH=/bin'], User: 'app', Cmd: ['sh', '-c', 'id -u; touch /home/app/x && echo wrote'] } });
-    home = join(dir.path, 'home');
-    await mkdir(home);
-    spawnSync('chown', ['-R', `${SUB_UID}:${SUB_UID}`, dir.path]);
+    ({ dir, image, home } = await subordinateWorkspace('polyarch-subids-', { Env: ['PATH=/bin'], User: 'app', Cmd: ['sh', '-c', 'id -u; touch /home/app/x && echo wrote'] }));
   });
   after(async () => dir.remove());
 

@@ -4,9 +4,12 @@
 // lines set when a test starts and kept afterwards (they name only these accounts): test files
 // running side by side never take a range away from each other.
 import { spawnSync } from 'node:child_process';
-import { readFile, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { storeBaseIndex } from './base-images.js';
+import { copyBusyboxRoot } from './busybox.js';
 import { CLI_PATH } from './run-cli.js';
+import { tempDir } from './temp-dir.js';
 
 export const SUB_USER = 'polyarch-subids';
 export const SUB_UID = 4343;
@@ -54,4 +57,21 @@ export function filesOfSubordinateIds(dir: string): string[] {
   const range = (flag: string) => ['(', `-${flag}`, `+${SUB_START - 1}`, '-a', `-${flag}`, `-${SUB_START + SUB_COUNT}`, ')'];
   const out = spawnSync('find', [dir, ...range('uid'), '-o', ...range('gid')], { encoding: 'utf8' }).stdout;
   return out.split('\n').filter((l) => l !== '');
+}
+
+/**
+ * The accounts made, and a directory SUB_USER owns holding an amd64 busybox image
+ * (`image`, an OCI layout location) with `config`, and a home for runCliAsSubordinateUser.
+ */
+export async function subordinateWorkspace(prefix: string, config: Record<string, unknown>): Promise<{ dir: { path: string; remove: () => Promise<void> }; image: string; home: string }> {
+  await ensureSubordinateUsers();
+  const dir = await tempDir(prefix);
+  await chmod(dir.path, 0o755);
+  const root = await copyBusyboxRoot('amd64', join(dir.path, 'busybox'));
+  const image = `oci:${join(dir.path, 'layout')}:img`;
+  await storeBaseIndex(image, [{ platform: 'linux/amd64', dir: root }], { config });
+  const home = join(dir.path, 'home');
+  await mkdir(home);
+  spawnSync('chown', ['-R', `${SUB_UID}:${SUB_UID}`, dir.path]);
+  return { dir, image, home };
 }

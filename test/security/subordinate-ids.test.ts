@@ -5,14 +5,11 @@
 // and nothing of a subordinate owner is left on disk.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { chmod, mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { extentsFor, parseSubordinateIds, toHost, toInside } from '../../src/builder/executor/id-map.js';
-import { storeBaseIndex } from '../helpers/base-images.js';
-import { copyBusyboxRoot } from '../helpers/busybox.js';
-import { SUB_COUNT, SUB_START, SUB_UID, ensureSubordinateUsers, filesOfSubordinateIds, runCliAsSubordinateUser } from '../helpers/subordinate-user.js';
-import { tempDir } from '../helpers/temp-dir.js';
+import { SUB_COUNT, SUB_START, SUB_UID, filesOfSubordinateIds, runCliAsSubordinateUser, subordinateWorkspace } from '../helpers/subordinate-user.js';
 
 describe('hostile /etc/subuid content', () => {
   const parse = (text: string) => parseSubordinateIds(text, 'alice', 1000);
@@ -93,15 +90,7 @@ describe('a step run with subordinate ids', { timeout: 300_000 }, () => {
   let image = '';
 
   before(async () => {
-    await ensureSubordinateUsers();
-    dir = await tempDir('polyarch-subids-attack-');
-    await chmod(dir.path, 0o755);
-    const root = await copyBusyboxRoot('amd64', join(dir.path, 'busybox'));
-    image = `oci:${join(dir.path, 'layout')}:img`;
-    await storeBaseIndex(image, [{ platform: 'linux/amd64', dir: root }], { config: { Env: ['PATH=/bin'] } });
-    home = join(dir.path, 'home');
-    await mkdir(home);
-    spawnSync('chown', ['-R', `${SUB_UID}:${SUB_UID}`, dir.path]);
+    ({ dir, image, home } = await subordinateWorkspace('polyarch-subids-attack-', { Env: ['PATH=/bin'] }));
   });
   after(async () => dir.remove());
 
