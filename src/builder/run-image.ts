@@ -6,7 +6,7 @@ import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join, posix } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
-import { Writable as WritableStream } from 'node:stream';
+import { TextCapture } from '../internal/text-capture.js';
 import type { Descriptor } from '../image/descriptor.js';
 import type { RawManifest } from '../image/raw-manifest.js';
 import { PolyarchError } from '../errors/polyarch-error.js';
@@ -161,8 +161,8 @@ async function runOne(endpoint: Endpoint, target: Target, executor: Executor, op
     const recorded = await materializeLayers(root, manifest.layers, (layer) => endpoint.openBlob(layer, io), io);
     await ensureWorkdir(root, cwd);
     await executor.prepareRoot?.(root, recorded);
-    const stdout = capture ? new Capture() : (options.stdout ?? process.stdout);
-    const stderr = capture ? new Capture() : (options.stderr ?? process.stderr);
+    const stdout = capture ? new TextCapture('first', MAX_CAPTURE) : (options.stdout ?? process.stdout);
+    const stderr = capture ? new TextCapture('first', MAX_CAPTURE) : (options.stderr ?? process.stderr);
     const result = await executor.run(
       { args },
       {
@@ -180,7 +180,7 @@ async function runOne(endpoint: Endpoint, target: Target, executor: Executor, op
       },
     );
     if (!capture) return { platform: target.platform, exitCode: result.exitCode };
-    const first = firstLine((stdout as Capture).text) ?? firstLine((stderr as Capture).text);
+    const first = firstLine((stdout as TextCapture).text) ?? firstLine((stderr as TextCapture).text);
     return { platform: target.platform, exitCode: result.exitCode, ...(first !== undefined ? { firstLine: first } : {}) };
   } finally {
     await (executor.removeTree?.(root) ?? rm(root, { recursive: true, force: true, maxRetries: 3 }));
@@ -198,10 +198,3 @@ function firstLine(text: string): string | undefined {
   return end < 0 ? trimmed : trimmed.slice(0, end);
 }
 
-class Capture extends WritableStream {
-  text = '';
-  override _write(chunk: Buffer, _encoding: BufferEncoding, callback: () => void): void {
-    if (this.text.length < MAX_CAPTURE) this.text += chunk.toString('utf8');
-    callback();
-  }
-}

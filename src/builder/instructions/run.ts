@@ -7,7 +7,7 @@ import { lstat, rm } from 'node:fs/promises';
 import { join, posix, relative, sep } from 'node:path';
 import { resolveInRoot } from '../../internal/contained-path.js';
 import { ensureWorkdir, withDefaultEnv } from '../executor/executor.js';
-import { Writable } from 'node:stream';
+import { TextCapture } from '../../internal/text-capture.js';
 import { PolyarchError } from '../../errors/polyarch-error.js';
 import { tempPathIn } from '../../internal/temp-path.js';
 import { snapshotTree } from '../../layer/snapshot.js';
@@ -29,16 +29,9 @@ import { copiedStageRoot, mountStageRoot } from '../stage-root.js';
 /** Lines of a failed step's output the error shows. */
 const TAIL_LINES = 5;
 
-/** Keeps the last lines written to it. */
-class Tail extends Writable {
-  #text = '';
-  override _write(chunk: Buffer, _encoding: BufferEncoding, done: () => void): void {
-    this.#text = (this.#text + chunk.toString('utf8')).slice(-8192);
-    done();
-  }
-  lines(): string[] {
-    return this.#text.split('\n').map((l) => l.trimEnd()).filter((l) => l !== '').slice(-TAIL_LINES);
-  }
+/** The last lines of a step's output, for its error. */
+function lastLines(output: TextCapture): string[] {
+  return output.text.split('\n').map((l) => l.trimEnd()).filter((l) => l !== '').slice(-TAIL_LINES);
 }
 
 /** The step's environment: the stage's ENV and ARGs, the automatic platform args, PATH and HOME if unset. */
@@ -217,7 +210,7 @@ async function runInRoot(i: Instruction, ctx: PlatformContext, input: StepInput,
   const { command, plan, platform } = input;
   const cwd = input.workdir;
   const prepared = await plan.prepare();
-  const output = new Tail();
+  const output = new TextCapture('last', 8192);
   try {
     const env = { ...input.env, ...prepared.env };
     const mounts = [...command.mounts, ...prepared.mounts];
@@ -227,7 +220,7 @@ async function runInRoot(i: Instruction, ctx: PlatformContext, input: StepInput,
       ctx.executor.run({ args: command.args }, { rootfs: root, platform, env, cwd, user: input.user, mounts, network: input.network, ...io, signal: ctx.io.signal }),
     );
     if (result.exitCode !== 0) {
-      const tail = maskSecrets(output.lines().join(' | '), plan.secretValues);
+      const tail = maskSecrets(lastLines(output).join(' | '), plan.secretValues);
       const shown = tail.length > 0 ? `: ${tail}` : '';
       throw new PolyarchError('STEP_FAILED', `${ctx.file}:${i.line}: [${formatPlatform(platform)}] RUN ${i.text} exited with code ${result.exitCode}${shown}`);
     }
