@@ -33,6 +33,15 @@ function split(bytes: Buffer, size: number): Buffer[] {
   return out;
 }
 
+/** The entries of `dir` once the writer has created something there (a loaded machine may take a while), within 10 s. */
+async function tempFilesAppear(dir: string): Promise<string[]> {
+  for (const started = Date.now(); Date.now() - started < 10_000; await sleep(10)) {
+    const entries = await readdir(dir).catch(() => []);
+    if (entries.length > 0) return entries;
+  }
+  return [];
+}
+
 describe('writeFileAtomic', () => {
   let dir: { path: string; remove: () => Promise<void> };
   before(async () => (dir = await tempDir()));
@@ -129,8 +138,7 @@ describe('writeStreamAtomic', () => {
     const source = new Readable({ read() {} });
     source.push(bytes.subarray(0, 50_000)); // then nothing more: the write waits until aborted
     const writing = writeStreamAtomic(join(blobs, digest.slice(7)), source, { digest, size: bytes.length, signal: controller.signal });
-    await sleep(30);
-    const during = await readdir(blobs);
+    const during = await tempFilesAppear(blobs);
     assert.equal(during.length, 1, 'the temp file exists while writing');
     assert.ok(isTempName(during[0] ?? ''), `${during[0]} is recognisable as a temp file`);
     controller.abort();
@@ -171,8 +179,7 @@ describe('writeStreamAtomic', () => {
     const source = new Readable({ read() {} });
     source.push(bytes.subarray(0, 1000));
     const writing = writeStreamAtomic(final, source, { digest, size: bytes.length, tempDir: join(root, 'tmp') });
-    await sleep(20);
-    assert.equal((await readdir(join(root, 'tmp'))).filter(isTempName).length, 1);
+    assert.equal((await tempFilesAppear(join(root, 'tmp'))).filter(isTempName).length, 1);
     source.push(bytes.subarray(1000));
     source.push(null);
     await writing;
