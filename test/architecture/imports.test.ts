@@ -31,7 +31,6 @@ const ALLOWED: Readonly<Record<string, readonly string[]>> = {
 
 /** Third-party packages and the folders that may use them. */
 const PACKAGES: Readonly<Record<string, readonly string[]>> = {
-  undici: ['registry'],
   'tar-stream': ['store', 'layer'],
   commander: ['cli'],
   yaml: ['ops'],
@@ -106,14 +105,14 @@ test('the checker itself catches forbidden imports, with the exact messages', ()
   const fakes: SourceFile[] = [
     { path: 'cli/commands/fake.ts', text: "import { x } from '../../registry/client.js';\nimport type { Y } from '../output.js';\nimport { z } from '../../index.js';\n" },
     { path: 'ops/fake.ts', text: "import leftPad from 'left-pad';\nimport { a } from '../endpoint/endpoint.js';\n" },
-    { path: 'digest/fake.ts', text: "export { fetch } from 'undici';\nconst lazy = await import('../registry/client.js');\n" },
+    { path: 'digest/fake.ts', text: "export { fetch } from 'commander';\nconst lazy = await import('../registry/client.js');\n" },
     { path: 'platform/fine.ts', text: "import { readFile } from 'node:fs/promises';\nimport { PolyarchError } from '../errors/polyarch-error.js';\n" },
     { path: 'nowhere/x.ts', text: "import { y } from '../internal/redact.js';\n" },
   ];
   assert.deepEqual(findViolations(fakes), [
     'src/cli/commands/fake.ts imports ../../registry/client.js (cli may import only index.ts)',
     'src/ops/fake.ts imports package left-pad, which no folder owns (add it to the table with a reason)',
-    'src/digest/fake.ts imports package undici (only registry may)',
+    'src/digest/fake.ts imports package commander (only cli may)',
     'src/digest/fake.ts imports ../registry/client.js (digest may import only internal, errors)',
     'src/nowhere/x.ts is in a folder the dependency table does not know (nowhere)',
   ]);

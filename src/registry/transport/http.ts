@@ -1,10 +1,14 @@
-// The bottom of the HTTP stack: one undici Agent per client, the only place TLS settings live.
+// The bottom of the HTTP stack: one pair of keep-alive agents (node:http and node:https) per
+// client, the only place TLS settings live. Node's own HTTP client is used rather than a package:
+// it parses in C++ and costs nothing to load, where undici's WASM parser cost about 15 MB of memory
+// and tens of milliseconds of start-up in every command that talks to a registry.
 // Redirects are followed here (blob GETs may go to storage); every hop is checked by origin.ts,
 // so credentials ride only on hops to the origin the request was first sent to.
 import { readFile } from 'node:fs/promises';
+import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { Readable } from 'node:stream';
 import { rootCertificates } from 'node:tls';
-import type { Agent, Dispatcher } from 'undici';
 import { PolyarchError } from '../../errors/polyarch-error.js';
 import { redactUrl } from '../../internal/redact.js';
 import { mayCarryCredentials, originOf, withoutCredentials } from './origin.js';
@@ -59,42 +63,58 @@ export interface Fetcher {
 
 const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
 
+interface Agents {
+  readonly http: HttpAgent;
+  readonly https: HttpsAgent;
+  readonly timeout: number;
+}
+
+/** A socket error with a code, as the translation below expects: `ETIMEDOUT` for silence. */
+function codedSocketError(message: string, code: string): Error {
+  return Object.assign(new Error(message), { code });
+}
+
+/** Methods that carry a body: without one they still say `content-length: 0`, as registries expect. */
+const BODY_METHODS = new Set(['POST', 'PUT', 'PATCH']);
+
 /**
- * undici does not give up a connection attempt (a TLS handshake to a peer that never answers)
- * when the request's signal aborts; the caller must not wait for the connect timeout. A response
- * that still arrives after the abort is discarded.
+ * One request and its response headers. The socket's silence timer runs from connecting to the
+ * body's last byte, so a server that stalls mid-body cuts the body with ETIMEDOUT.
  */
-function untilAborted(pending: Promise<Dispatcher.ResponseData>, signal: AbortSignal | undefined, onAbandon?: () => void): Promise<Dispatcher.ResponseData> {
-  if (!signal) return pending;
+function send(agents: Agents, url: string, method: string, headers: Record<string, string>, body: HttpBody | undefined, signal: AbortSignal | undefined): Promise<IncomingMessage> {
   return new Promise((resolve, reject) => {
-    const onAbort = (): void => {
-      onAbandon?.();
-      reject(signal.reason);
-      pending.then((late) => discardBody(late.body), () => undefined);
-    };
-    if (signal.aborted) return onAbort();
-    signal.addEventListener('abort', onAbort, { once: true });
-    pending.then(
-      (value) => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(value);
-      },
-      (error: unknown) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(error);
-      },
-    );
+    const target = new URL(url);
+    const secure = target.protocol === 'https:';
+    const sent: Record<string, string> = { ...headers };
+    const hasLength = Object.keys(sent).some((name) => name.toLowerCase() === 'content-length');
+    if (!hasLength && !(body instanceof Readable)) {
+      const length = body === undefined ? 0 : typeof body === 'string' ? Buffer.byteLength(body) : body.byteLength;
+      if (body !== undefined || BODY_METHODS.has(method)) sent['content-length'] = String(length);
+    }
+    const req = (secure ? httpsRequest : httpRequest)(target, {
+      method,
+      headers: sent,
+      agent: secure ? agents.https : agents.http,
+      timeout: agents.timeout,
+      ...(signal ? { signal } : {}),
+    });
+    req.on('timeout', () => req.destroy(codedSocketError(`no answer for ${agents.timeout / 1000} s`, 'ETIMEDOUT')));
+    req.on('error', reject);
+    req.on('response', resolve);
+    if (body instanceof Readable) {
+      // A body that fails (a digest mismatch upstream) fails the request with its own error.
+      body.once('error', (error) => req.destroy(error));
+      body.pipe(req);
+    } else {
+      req.end(body);
+    }
   });
 }
 
-/** undici is loaded with the first request, not with the library: most commands start without one. */
-type Undici = typeof import('undici');
-
 export function createFetcher(options: FetcherOptions = {}): Fetcher {
-  let agent: Promise<{ agent: Agent; request: Undici['request'] }> | undefined;
-  const dispatcher = (): Promise<{ agent: Agent; request: Undici['request'] }> =>
-    (agent ??= (async () => {
-      const undici = await import('undici');
+  let agents: Promise<Agents> | undefined;
+  const agentsFor = (): Promise<Agents> =>
+    (agents ??= (async () => {
       let ca: string[] | undefined;
       if (options.caFile !== undefined) {
         try {
@@ -104,20 +124,18 @@ export function createFetcher(options: FetcherOptions = {}): Fetcher {
         }
       }
       const timeout = options.timeoutMs !== undefined && options.timeoutMs > 0 ? options.timeoutMs : DEFAULT_TIMEOUT_MS;
-      const made = new undici.Agent({
-        connect: { rejectUnauthorized: options.insecure !== true, timeout, ...(ca ? { ca } : {}) },
-        headersTimeout: timeout,
-        bodyTimeout: timeout,
-        keepAliveTimeout: 10_000,
-      });
-      return { agent: made, request: undici.request };
+      // Idle connections are kept for reuse and closed after the same silence as a request's.
+      return {
+        http: new HttpAgent({ keepAlive: true, timeout }),
+        https: new HttpsAgent({ keepAlive: true, timeout, rejectUnauthorized: options.insecure !== true, ...(ca ? { ca } : {}) }),
+        timeout,
+      };
     })());
   const userAgent = options.userAgent ?? 'polyarch';
-  let abandoned = false;
 
   return {
     async fetch(req) {
-      const { agent: d, request } = await dispatcher();
+      const d = await agentsFor();
       // Credentials in the caller's headers belong to the origin the request was sent to.
       const owner = originOf(req.url);
       let url = req.url;
@@ -126,22 +144,13 @@ export function createFetcher(options: FetcherOptions = {}): Fetcher {
       let headers: Record<string, string> = { 'user-agent': userAgent, ...req.headers };
       let left = req.maxRedirects ?? 10;
       for (;;) {
-        let res: Dispatcher.ResponseData;
+        let res: IncomingMessage;
         try {
-          res = await untilAborted(
-            request(url, {
-              dispatcher: d,
-              method: method as Dispatcher.HttpMethod,
-              headers: mayCarryCredentials(owner, url) ? headers : withoutCredentials(headers),
-              body: body ?? null,
-              ...(req.signal ? { signal: req.signal } : {}),
-            }),
-            req.signal,
-            () => (abandoned = true),
-          );
+          res = await send(d, url, method, mayCarryCredentials(owner, url) ? headers : withoutCredentials(headers), body, req.signal);
         } catch (error) {
           throw translateError(error, method, url, req.signal);
         }
+        const status = res.statusCode ?? 0;
         const location = headerValue(res.headers, 'location');
         let next: URL | undefined;
         try {
@@ -150,21 +159,21 @@ export function createFetcher(options: FetcherOptions = {}): Fetcher {
           next = undefined; // an unparsable Location is not followed
         }
         const stop =
-          !REDIRECT_STATUSES.has(res.statusCode) ||
+          !REDIRECT_STATUSES.has(status) ||
           next === undefined ||
           (next.protocol !== 'http:' && next.protocol !== 'https:') ||
           left <= 0 ||
           body instanceof Readable ||
           (req.secretBody === true && !mayCarryCredentials(owner, next));
         if (stop || next === undefined) {
-          return { status: res.statusCode, url, headers: res.headers, body: res.body };
+          return { status, url, headers: res.headers, body: res };
         }
-        await discardBody(res.body);
+        await discardBody(res);
         left--;
         // User info in a Location would become credentials of its own: dropped.
         next.username = '';
         next.password = '';
-        if (res.statusCode === 303 || ((res.statusCode === 301 || res.statusCode === 302) && method === 'POST')) {
+        if (status === 303 || ((status === 301 || status === 302) && method === 'POST')) {
           if (method !== 'HEAD') method = 'GET';
           body = undefined;
           headers = Object.fromEntries(Object.entries(headers).filter(([name]) => !/^content-(type|length|range)$/i.test(name)));
@@ -173,10 +182,10 @@ export function createFetcher(options: FetcherOptions = {}): Fetcher {
       }
     },
     async close() {
-      // A graceful close waits for every request still connecting; after an abort that can be a
-      // handshake that never ends, so connections are then torn down instead.
-      const opened = agent && (await agent.catch(() => undefined))?.agent;
-      if (opened) await (abandoned ? opened.destroy() : opened.close());
+      // Called when the work is done: what is left are idle keep-alive connections.
+      const opened = agents && (await agents.catch(() => undefined));
+      opened?.http.destroy();
+      opened?.https.destroy();
     },
   };
 }
@@ -187,15 +196,27 @@ export function headerValue(headers: HttpHeaders, name: string): string | undefi
   return Array.isArray(value) ? value.join(', ') : value;
 }
 
-/** Reads and drops a body so the connection can be reused; never throws. */
-export async function discardBody(body: Readable): Promise<void> {
-  const dump = (body as Readable & { dump?: (opts?: { limit: number }) => Promise<void> }).dump;
-  try {
-    if (typeof dump === 'function') await dump.call(body, { limit: 64 * 1024 });
-    else body.destroy();
-  } catch {
-    body.destroy();
-  }
+/** Reads and drops a body so the connection can be reused (up to 64 KiB; a longer one is cut instead); never throws. */
+export function discardBody(body: Readable): Promise<void> {
+  return new Promise((resolve) => {
+    if (body.readableEnded || body.destroyed) return resolve();
+    let left = 64 * 1024;
+    const done = (): void => {
+      body.off('data', count);
+      resolve();
+    };
+    const count = (chunk: Buffer): void => {
+      left -= chunk.length;
+      if (left < 0) {
+        body.destroy();
+        done();
+      }
+    };
+    body.on('data', count);
+    body.once('end', done);
+    body.once('close', done);
+    body.once('error', done);
+  });
 }
 
 /** Every `code` along an error's cause chain, outermost first. */
@@ -212,10 +233,6 @@ const CUT_CODES = new Set([
   'ECONNRESET',
   'EPIPE',
   'ETIMEDOUT',
-  'UND_ERR_SOCKET',
-  'UND_ERR_CLOSED',
-  'UND_ERR_BODY_TIMEOUT',
-  'UND_ERR_RES_CONTENT_LENGTH_MISMATCH',
   'ERR_STREAM_PREMATURE_CLOSE',
 ]);
 
@@ -259,18 +276,14 @@ const NETWORK_TEXT: Readonly<Record<string, string>> = {
   EAI_AGAIN: 'host name lookup failed',
   EHOSTUNREACH: 'host unreachable',
   ENETUNREACH: 'network unreachable',
-  UND_ERR_SOCKET: 'connection closed by the server',
-  UND_ERR_CONNECT_TIMEOUT: 'connect timed out',
-  UND_ERR_HEADERS_TIMEOUT: 'timed out waiting for response headers',
-  UND_ERR_BODY_TIMEOUT: 'timed out reading the response body',
-  UND_ERR_CLOSED: 'connection closed',
+  ECONNABORTED: 'connection aborted',
 };
 
 function firstLine(text: string): string {
   return (text.split('\n')[0] ?? '').trim();
 }
 
-/** Turns an undici/socket failure into a one-line NETWORK or TLS error naming the request. */
+/** Turns a socket or TLS failure into a one-line NETWORK or TLS error naming the request. */
 export function translateError(error: unknown, method: string, url: string, signal?: AbortSignal): unknown {
   if (signal?.aborted) return signal.reason ?? error;
   if (error instanceof PolyarchError) return error; // a request body's own failure (e.g. a digest mismatch upstream)

@@ -20,11 +20,6 @@ const TRANSIENT_CODES = new Set([
   'ETIMEDOUT',
   'ECONNABORTED',
   'EAI_AGAIN',
-  'UND_ERR_SOCKET',
-  'UND_ERR_CLOSED',
-  'UND_ERR_CONNECT_TIMEOUT',
-  'UND_ERR_HEADERS_TIMEOUT',
-  'UND_ERR_BODY_TIMEOUT',
 ]);
 
 /** A request can be sent again when its body is in memory and it was not marked otherwise. */
