@@ -95,6 +95,8 @@ export class OciLayout {
   readonly #added = new Set<Digest>();
   /** With batched syncs: blobs written but not yet synced, each in its temp file (digest → path). */
   #unsynced: Map<Digest, string> | undefined;
+  /** What #referrersBySubject read, for the version of index.json it read. */
+  #subjects: { readonly indexDigest: Digest; readonly bySubject: Map<string, Descriptor[]> } | undefined;
 
   constructor(dir: string, writable: boolean) {
     this.dir = dir;
@@ -234,19 +236,7 @@ export class OciLayout {
   async listReferrers(digest: Digest, options: Io & { readonly artifactType?: string | undefined; readonly limit?: number | undefined } = {}): Promise<Descriptor[]> {
     options.signal?.throwIfAborted();
     const index = await readIndexJson(this.dir);
-    const found = new Map<string, Descriptor>();
-    for (const entry of index.manifests) {
-      if (entry.digest === digest || !isManifest(entry.mediaType) || found.has(entry.digest)) continue;
-      const what = `manifest ${entry.digest} in ${this.description}`;
-      let raw: RawManifest;
-      try {
-        raw = rawFromBytes(await this.#blobs.readSmall(entry.digest, what, { maxBytes: MAX_MANIFEST_SIZE }), { mediaType: entry.mediaType, expected: entry.digest, what });
-        if (subjectOf(raw, what)?.digest !== digest) continue;
-      } catch {
-        continue; // one unreadable entry does not hide the referrers of every other
-      }
-      found.set(raw.digest, referrerDescriptor(raw, what));
-    }
+    const found = new Map<string, Descriptor>((await this.#referrersBySubject(index)).get(digest)?.map((d) => [d.digest, d]) ?? []);
     const listed = findEntry(index.manifests, referrersTag(digest));
     if (listed) {
       const what = `referrers of ${digest} in ${this.description} (tag ${referrersTag(digest)})`;
@@ -256,6 +246,31 @@ export class OciLayout {
     const all = [...found.values()].filter((d) => options.artifactType === undefined || d.artifactType === options.artifactType);
     if (options.limit !== undefined && all.length > options.limit) throw new PolyarchError('LIMIT_EXCEEDED', `referrers of ${digest} in ${this.description}: more than ${options.limit}`);
     return all;
+  }
+
+  /**
+   * Subject → referrers among the manifests index.json lists, read once per version of
+   * index.json: a copy asks for every manifest it takes, and each read of them all would
+   * cost one file per entry.
+   */
+  async #referrersBySubject(index: ImageIndex): Promise<Map<string, Descriptor[]>> {
+    if (this.#subjects?.indexDigest === index.raw.digest) return this.#subjects.bySubject;
+    const bySubject = new Map<string, Descriptor[]>();
+    const seen = new Set<string>();
+    for (const entry of index.manifests) {
+      if (!isManifest(entry.mediaType) || seen.has(entry.digest)) continue;
+      seen.add(entry.digest);
+      const what = `manifest ${entry.digest} in ${this.description}`;
+      try {
+        const raw = rawFromBytes(await this.#blobs.readSmall(entry.digest, what, { maxBytes: MAX_MANIFEST_SIZE }), { mediaType: entry.mediaType, expected: entry.digest, what });
+        const subject = subjectOf(raw, what);
+        if (subject !== undefined && subject.digest !== raw.digest) bySubject.set(subject.digest, [...(bySubject.get(subject.digest) ?? []), referrerDescriptor(raw, what)]);
+      } catch {
+        // one unreadable entry does not hide the referrers of every other
+      }
+    }
+    this.#subjects = { indexDigest: index.raw.digest, bySubject };
+    return bySubject;
   }
 
   async listTags(options: Io = {}): Promise<string[]> {

@@ -4,8 +4,9 @@
 // polyarch serve again (API) and to an OCI layout, with the same digests everywhere.
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
+import { Readable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
-import type { Digest } from '../../src/digest/digest.js';
+import { digestOfBytes, type Digest } from '../../src/digest/digest.js';
 import type { Descriptor } from '../../src/image/descriptor.js';
 import { copy } from '../../src/ops/copy.js';
 import { inspect } from '../../src/ops/inspect.js';
@@ -14,7 +15,7 @@ import { buildIndex } from '../../src/image/index.js';
 import { rawFromJson } from '../../src/image/raw-manifest.js';
 import { MediaType } from '../../src/mediatype/mediatype.js';
 import { createRegistryClient, type RegistryClient } from '../../src/registry/client.js';
-import { openLayout } from '../../src/store/oci-layout.js';
+import { openLayout, readIndexJson } from '../../src/store/oci-layout.js';
 import { parsePlatform } from '../../src/platform/platform.js';
 import { startDistribution, type DistributionHandle } from '../helpers/distribution.js';
 import { startEmbedded, type EmbeddedHandle } from '../helpers/embedded.js';
@@ -260,5 +261,39 @@ describe('copy --platform with attestations and referrers', () => {
     } finally {
       await client.close();
     }
+  });
+});
+
+describe('referrers in an OCI layout kept under the fallback tag (regclient’s way)', () => {
+  let dir: { path: string; remove: () => Promise<void> };
+
+  before(async () => {
+    dir = await tempDir();
+  });
+  after(() => dir?.remove());
+
+  test('are listed and copied like those index.json lists by subject', async () => {
+    const sourceDir = join(dir.path, 'regclient');
+    const layout = await openLayout(sourceDir, { create: true });
+    const image = await randomImage(layout, { platform: parsePlatform('linux/amd64'), seed: 'layout-tag', tag: 'v1' });
+    const empty = Buffer.from('{}');
+    const emptyDesc = { mediaType: MediaType.OciEmpty, digest: digestOfBytes(empty), size: empty.length };
+    await layout.putBlob(emptyDesc, Readable.from([empty]));
+    const artifact = rawFromJson(
+      { schemaVersion: 2, mediaType: MediaType.OciManifest, artifactType: SBOM, config: emptyDesc, layers: [emptyDesc], subject: { mediaType: image.manifest.mediaType, digest: image.manifest.digest, size: image.manifest.size } },
+      MediaType.OciManifest,
+    );
+    await layout.putManifest(artifact);
+    const entry: Descriptor = { mediaType: MediaType.OciManifest, digest: artifact.digest, size: artifact.size, artifactType: SBOM };
+    await layout.putManifest(buildIndex([entry]), { tag: referrersTag(image.manifest.digest) });
+    // The untagged entry is gone (the tag's index reaches it), as regclient leaves a layout.
+    assert.ok(!(await readIndexJson(sourceDir)).manifests.some((d) => d.digest === artifact.digest));
+
+    assert.deepEqual(await layout.listReferrers(image.manifest.digest), [entry]);
+    assert.deepEqual(await layout.listReferrers(image.manifest.digest, { artifactType: 'application/other' }), []);
+    const target = join(dir.path, 'copied');
+    const result = await copy(`oci:${sourceDir}:v1`, `oci:${target}:v1`, { referrers: true });
+    assert.equal(result.referrers, 1);
+    assert.deepEqual((await (await openLayout(target)).listReferrers(image.manifest.digest)).map((d) => d.digest), [artifact.digest]);
   });
 });
