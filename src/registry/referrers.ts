@@ -81,13 +81,15 @@ async function tagIndex(ctx: RepositoryContext, digest: Digest, options: IoOptio
   }
 }
 
-/** Whether the registry answers the referrers API (200) rather than 404 for this subject. */
+/** Answers of a registry that has no referrers API: 404 as the spec says, and what older registries send for an unknown route. */
+const NO_API_STATUS = new Set([400, 404, 405, 406, 501]);
+
+/** Whether the registry answers the referrers API for this subject (regclient's ping before it writes). */
 export async function hasReferrersApi(ctx: RepositoryContext, digest: Digest, options: IoOptions = {}): Promise<boolean> {
   const response = await ctx.send({ method: 'GET', path: repoPath(ctx, `referrers/${digest}`), headers: { accept: MediaType.OciIndex }, scopes: [pullScope(ctx.repository)], signal: options.signal });
+  if (response.status !== 200 && !NO_API_STATUS.has(response.status)) throw await errorFromHttp('GET', response, `referrers of ${ctx.host}/${ctx.repository}@${digest}`);
   await discardBody(response.body);
-  if (response.status === 200) return true;
-  if (response.status === 404) return false;
-  throw await errorFromHttp('GET', response, `referrers of ${ctx.host}/${ctx.repository}@${digest}`);
+  return response.status === 200;
 }
 
 /**

@@ -3,6 +3,7 @@
 // `referrers` to distribution 2.8 (no API: the sha256-<hex> tag index is kept), from there to
 // polyarch serve again (API) and to an OCI layout, with the same digests everywhere.
 import assert from 'node:assert/strict';
+import { access } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
@@ -172,6 +173,15 @@ describe('copy --referrers across registries and layouts', () => {
     await assert.rejects(layout.getManifest(signature.digest), (e: Error & { code?: string }) => e.code === 'MANIFEST_UNKNOWN');
     await copy(`${source.host}/app:v1`, `${second.host}/plain:v1`);
     assert.deepEqual((await getJson(`${second.url}/v2/plain/referrers/${made.index.digest}`)).body?.manifests, []);
+  });
+
+  test('a docker archive cannot hold referrers: refused before anything is written', async () => {
+    const file = join(dir.path, 'app.tar');
+    await assert.rejects(
+      copy(`${source.host}/app:v1`, `docker-archive:${file}:app:v1`, { referrers: true, platforms: [parsePlatform('linux/arm64')] }),
+      (e: Error & { code?: string }) => e.code === 'USAGE' && e.message.includes('cannot hold referrers'),
+    );
+    await assert.rejects(access(file));
   });
 
   test('inspect lists referrers (text and JSON) and shows an artifact’s subject', async () => {
