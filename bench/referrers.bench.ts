@@ -6,8 +6,7 @@
 import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { createEndpointOpener, parseLocation, type Platform } from '../src/index.js';
-import { MediaType } from '../src/mediatype/mediatype.js';
+import { createEndpointOpener, MediaType, parseLocation, type Platform } from '../src/index.js';
 import { startDistribution } from '../test/helpers/distribution.js';
 import { startEmbedded } from '../test/helpers/embedded.js';
 import { randomIndex } from '../test/helpers/images.js';
