@@ -3,6 +3,7 @@
 
 // Verbs
 export { copy, copyImage, type BlobEvent, type CopyOptions, type CopyResult } from './ops/copy.js';
+export { findReferrers, MAX_REFERRER_DEPTH, MAX_REFERRERS, type FoundReferrers, type ReferrerLimits } from './ops/referrers.js';
 export {
   inspect,
   inspectImage,

@@ -1,4 +1,5 @@
 import type { Readable } from 'node:stream';
+import type { Digest } from '../digest/digest.js';
 import type { Descriptor } from '../image/descriptor.js';
 import type { RawManifest } from '../image/raw-manifest.js';
 
@@ -44,6 +45,13 @@ export interface Endpoint {
   batchBlobSyncs?(): void;
   /** Makes every blob written so far durable and visible (with batched syncs, a copy that stops early keeps them). */
   flushBlobs?(): Promise<void>;
+
+  /**
+   * Manifests whose `subject` is `digest` (registries: the referrers API, else the `<alg>-<hex>`
+   * fallback tag; layouts: index.json entries and that tag). More than `limit` is LIMIT_EXCEEDED.
+   * Absent where nothing can refer (docker archives).
+   */
+  listReferrers?(digest: Digest, options?: IoOptions & { readonly artifactType?: string; readonly limit?: number }): Promise<Descriptor[]>;
 
   /** Tags in this repository or layout, in lexical order. */
   listTags(options?: IoOptions): Promise<string[]>;

@@ -49,6 +49,8 @@ export const LOCAL_ERROR_CODES = [
   'EMULATION_MISSING',
   /** A build step (RUN) exited with a non-zero code. */
   'STEP_FAILED',
+  /** A source asked for more work than polyarch bounds it to (referrers beyond the count or depth limit). */
+  'LIMIT_EXCEEDED',
   'UNKNOWN',
 ] as const;
 

@@ -10,6 +10,7 @@ import { descriptorOf } from '../image/descriptor.js';
 import { MediaType, isDistributable, isImageManifest, isIndex } from '../mediatype/mediatype.js';
 import { mapConcurrent } from '../internal/streams.js';
 import type { ConnectionOptions } from '../endpoint/open-endpoint.js';
+import { findReferrers } from './referrers.js';
 import { filterIndexEntries, imageEntries } from './select-platforms.js';
 import { referenceOrLatest, toLocation, withOpener, type LocationInput } from './session.js';
 
@@ -19,6 +20,12 @@ export interface CopyOptions {
   /** Blobs in flight at once. */
   readonly concurrency?: number;
   readonly signal?: AbortSignal;
+  /**
+   * Also copy what refers to the image, its index entries and those referrers (signatures,
+   * SBOMs: manifests with a `subject`), recursively. With a platform filter, only the referrers
+   * of kept entries come along; those of the source's index do not name the rewritten one.
+   */
+  readonly referrers?: boolean;
   /** Called once per blob as it is settled. */
   readonly onBlob?: (event: BlobEvent) => void;
 }
@@ -32,6 +39,8 @@ export interface CopyResult {
   /** What the destination now holds at the top: the source's own manifest, or the rewritten index. */
   readonly descriptor: Descriptor;
   readonly manifests: number;
+  /** Referrers copied with `referrers` (the manifests below index referrers not counted). */
+  readonly referrers: number;
   readonly blobsCopied: number;
   readonly blobsMounted: number;
   readonly blobsSkipped: number;
@@ -62,6 +71,10 @@ export async function copyImage(
   const blobs = new Map<string, Descriptor>();
   const children: RawManifest[] = [];
   await collect(source, top, blobs, children, io);
+  // Found before anything is written, so a hostile or broken referrers list leaves nothing behind.
+  if (options.referrers && destination.kind === 'docker-archive') throw new PolyarchError('USAGE', `${destination.description}: a docker archive cannot hold referrers; leave out --referrers`);
+  const referrers = options.referrers ? await findReferrers(source, [top, ...children], io) : { manifests: [], count: 0 };
+  for (const manifest of referrers.manifests) if (!isIndex(manifest.mediaType)) await collect(source, manifest, blobs, [], io);
 
   // One sync per blob held up the writes of the others; the layout syncs them together before
   // index.json names any (measured: see the copy bench).
@@ -85,9 +98,11 @@ export async function copyImage(
   // Children before parents, so a registry never sees a reference to something it lacks.
   for (const child of children) await destination.putManifest(child, io);
   await destination.putManifest(top, { ...io, ...(destinationTag !== undefined ? { tag: destinationTag } : {}) });
+  for (const manifest of referrers.manifests) await destination.putManifest(manifest, io);
   return {
     descriptor: descriptorOf(top),
-    manifests: children.length + 1,
+    manifests: children.length + 1 + referrers.manifests.length,
+    referrers: referrers.count,
     blobsCopied: stats.copied,
     blobsMounted: stats.mounted,
     blobsSkipped: stats.skipped,

@@ -3,7 +3,7 @@ import type { Endpoint } from '../endpoint/endpoint.js';
 import type { ImageConfig } from '../image/config.js';
 import type { RawManifest } from '../image/raw-manifest.js';
 import type { Platform } from '../platform/platform.js';
-import { PolyarchError } from '../errors/polyarch-error.js';
+import { isPolyarchError, PolyarchError } from '../errors/polyarch-error.js';
 import { parseImageConfig, platformOfConfig } from '../image/config.js';
 import { descriptorOf } from '../image/descriptor.js';
 import { parseImageIndex } from '../image/index.js';
@@ -38,6 +38,10 @@ export interface ImageInspection {
   readonly platform?: Platform;
   readonly created?: string;
   readonly imageConfig?: ImageConfig;
+  /** What this manifest refers to, when it is an artifact (a signature, an SBOM). */
+  readonly subject?: Descriptor;
+  /** Manifests that refer to this one (artifactType, annotations as the referrers list gives them). */
+  readonly referrers?: readonly Descriptor[];
 }
 
 export interface IndexInspection {
@@ -46,6 +50,8 @@ export interface IndexInspection {
   readonly raw: RawManifest;
   readonly entries: readonly IndexEntryInspection[];
   readonly annotations?: Readonly<Record<string, string>>;
+  readonly subject?: Descriptor;
+  readonly referrers?: readonly Descriptor[];
 }
 
 export type Inspection = ImageInspection | IndexInspection;
@@ -70,16 +76,30 @@ export async function inspectImage(endpoint: Endpoint, reference: string, option
       if (!choice.entry) {
         throw new PolyarchError('PLATFORM_NOT_IN_INDEX', `${what} has no image for platform ${formatPlatform(options.platform)} (${choice.why.join('; ')})`);
       }
-      return inspectManifest(endpoint, await endpoint.getManifest(choice.entry.digest, io), choice.entry.platform, io);
+      return withReferrers(endpoint, await inspectManifest(endpoint, await endpoint.getManifest(choice.entry.digest, io), choice.entry.platform, io), io);
     }
     const entries: IndexEntryInspection[] = [];
     for (const d of index.manifests) {
       const image = options.verbose && isImageManifest(d.mediaType) ? await inspectManifest(endpoint, await endpoint.getManifest(d.digest, io), d.platform, io) : undefined;
       entries.push({ descriptor: d, attestation: isAttestationEntry(d), ...(d.platform ? { platform: d.platform } : {}), ...(image ? { image } : {}) });
     }
-    return { kind: 'index', descriptor: descriptorOf(raw), raw, entries, ...(index.annotations ? { annotations: index.annotations } : {}) };
+    const subject = index.subject ? { subject: index.subject } : {};
+    return withReferrers(endpoint, { kind: 'index', descriptor: descriptorOf(raw), raw, entries, ...(index.annotations ? { annotations: index.annotations } : {}), ...subject }, io);
   }
-  return inspectManifest(endpoint, raw, undefined, io);
+  return withReferrers(endpoint, await inspectManifest(endpoint, raw, undefined, io), io);
+}
+
+/** A registry that refuses the referrers API and has no fallback tag simply has none to show. */
+const NO_REFERRERS = new Set(['UNSUPPORTED', 'NOT_FOUND', 'NAME_UNKNOWN', 'MANIFEST_UNKNOWN', 'UNAUTHORIZED', 'DENIED']);
+
+async function withReferrers<T extends Inspection>(endpoint: Endpoint, inspection: T, io: { signal?: AbortSignal }): Promise<T> {
+  if (!endpoint.listReferrers) return inspection;
+  try {
+    return { ...inspection, referrers: await endpoint.listReferrers(inspection.descriptor.digest, io) };
+  } catch (error) {
+    if (isPolyarchError(error) && NO_REFERRERS.has(error.code)) return { ...inspection, referrers: [] };
+    throw error;
+  }
 }
 
 async function inspectManifest(endpoint: Endpoint, raw: RawManifest, declared: Platform | undefined, io: { signal?: AbortSignal }): Promise<ImageInspection> {
@@ -103,6 +123,7 @@ async function inspectManifest(endpoint: Endpoint, raw: RawManifest, declared: P
     ...(platform ? { platform } : {}),
     ...(imageConfig?.created ? { created: imageConfig.created } : {}),
     ...(imageConfig ? { imageConfig } : {}),
+    ...(manifest.subject ? { subject: manifest.subject } : {}),
   };
 }
 

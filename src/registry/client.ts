@@ -5,10 +5,11 @@ import type { Digest } from '../digest/digest.js';
 import { PolyarchError } from '../errors/polyarch-error.js';
 import type { Descriptor } from '../image/descriptor.js';
 import { MAX_MANIFEST_SIZE, type RawManifest } from '../image/raw-manifest.js';
+import { subjectOf } from '../image/referrer.js';
 import { deleteBlob, headBlob, mountBlob, openBlob } from './blobs.js';
 import type { IoOptions, RegistryContext, RegistryRequest, RepositoryContext } from './context.js';
 import { deleteManifest, getManifest, headManifest, putManifest } from './manifests.js';
-import { listReferrers } from './referrers.js';
+import { addToReferrersTag, hasReferrersApi, listReferrers, type ReferrersOptions } from './referrers.js';
 import { errorFromHttp } from './response-error.js';
 import { listCatalog, listTags, type ListOptions } from './tags.js';
 import { withAuth, type AuthFetcher, type RegistryCredentials } from './transport/auth.js';
@@ -54,7 +55,7 @@ export interface RegistryRepository {
   mountBlob(descriptor: Descriptor, fromRepository: string, options?: IoOptions): Promise<boolean>;
   deleteBlob(digest: Digest, options?: IoOptions): Promise<void>;
   listTags(options?: ListOptions): Promise<string[]>;
-  listReferrers(digest: Digest, options?: IoOptions & { readonly artifactType?: string }): Promise<Descriptor[]>;
+  listReferrers(digest: Digest, options?: ReferrersOptions): Promise<Descriptor[]>;
   close(options?: IoOptions & { readonly discard?: boolean }): Promise<void>;
 }
 
@@ -176,6 +177,8 @@ export function createRegistryClient(host: string, options: RegistryClientOption
       throw new PolyarchError('INVALID_REFERENCE', `invalid repository name "${name}" for registry ${host}`);
     }
     const ctx: RepositoryContext = { ...registryContext, repository: name };
+    // Learned on the first referrer pushed without an OCI-Subject answer: whether to keep the fallback tag.
+    let referrersApi: boolean | undefined;
     return {
       kind: 'registry',
       description: `registry ${host}/${name}`,
@@ -184,7 +187,11 @@ export function createRegistryClient(host: string, options: RegistryClientOption
       getManifest: (reference, o = {}) => getManifest(ctx, reference, o),
       headManifest: (reference, o = {}) => headManifest(ctx, reference, o),
       putManifest: async (manifest, o = {}) => {
-        await putManifest(ctx, manifest, o);
+        const pushed = await putManifest(ctx, manifest, o);
+        const subject = subjectOf(manifest);
+        if (subject === undefined || pushed.ociSubject !== undefined) return;
+        referrersApi ??= await hasReferrersApi(ctx, subject.digest, o);
+        if (!referrersApi) await addToReferrersTag(ctx, manifest, subject.digest, o);
       },
       deleteManifest: (reference, o = {}) => deleteManifest(ctx, reference, o),
       hasBlob: async (descriptor, o = {}) => (await headBlob(ctx, descriptor.digest, o)) !== undefined,

@@ -89,8 +89,13 @@ export async function headManifest(ctx: RepositoryContext, reference: string, op
   return { mediaType: baseMediaType(mediaType), digest, size };
 }
 
+/** What a push stored; `ociSubject` when the registry says it processed the manifest's subject (it has the referrers API). */
+export interface PushedManifest extends Descriptor {
+  readonly ociSubject?: Digest;
+}
+
 /** Pushes the exact bytes under `tag` (or by digest) and checks the digest the registry computed. */
-export async function putManifest(ctx: RepositoryContext, manifest: RawManifest, options: IoOptions & { readonly tag?: string | undefined } = {}): Promise<Descriptor> {
+export async function putManifest(ctx: RepositoryContext, manifest: RawManifest, options: IoOptions & { readonly tag?: string | undefined } = {}): Promise<PushedManifest> {
   const reference = options.tag ?? manifest.digest;
   const what = `manifest ${describeReference(ctx, reference)}`;
   if (manifest.bytes.length > ctx.maxManifestSize) throw tooLarge(ctx, what, manifest.bytes.length);
@@ -109,7 +114,8 @@ export async function putManifest(ctx: RepositoryContext, manifest: RawManifest,
   if (stored !== undefined && stored !== manifest.digest) {
     throw new PolyarchError('DIGEST_MISMATCH', `${what}: the registry stored it as ${stored}, not ${manifest.digest} (it changed the bytes)`);
   }
-  return { mediaType: baseMediaType(manifest.mediaType), digest: manifest.digest, size: manifest.size };
+  const subject = headerValue(response.headers, 'oci-subject')?.trim();
+  return { mediaType: baseMediaType(manifest.mediaType), digest: manifest.digest, size: manifest.size, ...(subject !== undefined && isDigest(subject) ? { ociSubject: subject } : {}) };
 }
 
 export async function deleteManifest(ctx: RepositoryContext, reference: string, options: IoOptions = {}): Promise<void> {

@@ -9,7 +9,8 @@ import { PolyarchError } from '../errors/polyarch-error.js';
 import { cleanDescriptor, parseImageIndex, type ImageIndex } from '../image/index.js';
 import { descriptorOf, type Descriptor } from '../image/descriptor.js';
 import { MAX_MANIFEST_SIZE, parseJsonObject, rawFromBytes, type RawManifest } from '../image/raw-manifest.js';
-import { isIndex, MediaType } from '../mediatype/mediatype.js';
+import { isIndex, isManifest, MediaType } from '../mediatype/mediatype.js';
+import { referrerDescriptor, referrersListEntries, referrersTag, subjectOf } from '../image/referrer.js';
 import { writeFileAtomic } from './atomic-write.js';
 import { BlobStore } from './blob-store.js';
 import { removeOrphanTemps } from './gc.js';
@@ -94,6 +95,8 @@ export class OciLayout {
   readonly #added = new Set<Digest>();
   /** With batched syncs: blobs written but not yet synced, each in its temp file (digest → path). */
   #unsynced: Map<Digest, string> | undefined;
+  /** What #referrersBySubject read, for the version of index.json it read. */
+  #subjects: { readonly indexDigest: Digest; readonly bySubject: Map<string, Descriptor[]> } | undefined;
 
   constructor(dir: string, writable: boolean) {
     this.dir = dir;
@@ -223,6 +226,51 @@ export class OciLayout {
   async adoptBlobFile(descriptor: Descriptor, path: string): Promise<void> {
     await this.#init();
     await this.#track(descriptor.digest, () => this.#blobs.adoptFile(descriptor.digest, path));
+  }
+
+  /**
+   * Referrers of a manifest, found both ways layouts keep them: manifests listed in index.json
+   * whose `subject` is this digest (oras; polyarch writes referrers that way, as untagged
+   * entries), and the index under the `<alg>-<hex>` fallback tag (regclient's ocidir).
+   */
+  async listReferrers(digest: Digest, options: Io & { readonly artifactType?: string | undefined; readonly limit?: number | undefined } = {}): Promise<Descriptor[]> {
+    options.signal?.throwIfAborted();
+    const index = await readIndexJson(this.dir);
+    const found = new Map<string, Descriptor>((await this.#referrersBySubject(index)).get(digest)?.map((d) => [d.digest, d]) ?? []);
+    const listed = findEntry(index.manifests, referrersTag(digest));
+    if (listed) {
+      const what = `referrers of ${digest} in ${this.description} (tag ${referrersTag(digest)})`;
+      const raw = rawFromBytes(await this.#blobs.readSmall(listed.digest, what, { maxBytes: MAX_MANIFEST_SIZE }), { mediaType: listed.mediaType, expected: listed.digest, what });
+      for (const d of referrersListEntries(raw, what)) if (!found.has(d.digest)) found.set(d.digest, d);
+    }
+    const all = [...found.values()].filter((d) => options.artifactType === undefined || d.artifactType === options.artifactType);
+    if (options.limit !== undefined && all.length > options.limit) throw new PolyarchError('LIMIT_EXCEEDED', `referrers of ${digest} in ${this.description}: more than ${options.limit}`);
+    return all;
+  }
+
+  /**
+   * Subject → referrers among the manifests index.json lists, read once per version of
+   * index.json: a copy asks for every manifest it takes, and each read of them all would
+   * cost one file per entry.
+   */
+  async #referrersBySubject(index: ImageIndex): Promise<Map<string, Descriptor[]>> {
+    if (this.#subjects?.indexDigest === index.raw.digest) return this.#subjects.bySubject;
+    const bySubject = new Map<string, Descriptor[]>();
+    const seen = new Set<string>();
+    for (const entry of index.manifests) {
+      if (!isManifest(entry.mediaType) || seen.has(entry.digest)) continue;
+      seen.add(entry.digest);
+      const what = `manifest ${entry.digest} in ${this.description}`;
+      try {
+        const raw = rawFromBytes(await this.#blobs.readSmall(entry.digest, what, { maxBytes: MAX_MANIFEST_SIZE }), { mediaType: entry.mediaType, expected: entry.digest, what });
+        const subject = subjectOf(raw, what);
+        if (subject !== undefined && subject.digest !== raw.digest) bySubject.set(subject.digest, [...(bySubject.get(subject.digest) ?? []), referrerDescriptor(raw, what)]);
+      } catch {
+        // one unreadable entry does not hide the referrers of every other
+      }
+    }
+    this.#subjects = { indexDigest: index.raw.digest, bySubject };
+    return bySubject;
   }
 
   async listTags(options: Io = {}): Promise<string[]> {

@@ -52,6 +52,7 @@ const EXPECTED: Readonly<Record<string, number>> = {
   ADDRESS_IN_USE: 1,
   EMULATION_MISSING: 1,
   STEP_FAILED: 1,
+  LIMIT_EXCEEDED: 1,
   UNKNOWN: 1,
   INTERRUPTED: 130,
   OUTPUT_CLOSED: 0,

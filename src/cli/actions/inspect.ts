@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import type { CliContext } from '../context.js';
-import { formatPlatform, inspect, parsePlatform, type ImageInspection, type Inspection } from '../../index.js';
+import { formatPlatform, inspect, parsePlatform, type Descriptor, type ImageInspection, type Inspection } from '../../index.js';
 import { connectionOptions, globalsOf } from '../global-options.js';
 import { formatSize, line, printJson, printTable, type OutputStream } from '../output.js';
 
@@ -36,8 +36,10 @@ export function printInspection(location: string, result: Inspection, out: Outpu
   out.write(line`MediaType:  ${result.descriptor.mediaType}`);
   out.write(line`Digest:     ${result.descriptor.digest}`);
   out.write(line`Size:       ${result.descriptor.size}`);
+  if (result.subject) out.write(line`Subject:    ${result.subject.digest} (${result.subject.mediaType})`);
   if (result.kind === 'image') {
     printImage(result, out);
+    printReferrers(result.referrers, out);
     return;
   }
   out.write('\n');
@@ -51,6 +53,7 @@ export function printInspection(location: string, result: Inspection, out: Outpu
     ]),
     out,
   );
+  printReferrers(result.referrers, out);
   for (const entry of result.entries) {
     if (!entry.image) continue;
     out.write('\n');
@@ -68,6 +71,23 @@ function printImage(image: ImageInspection, out: OutputStream): void {
   printTable(
     ['LAYER', 'DIGEST', 'SIZE', 'MEDIA TYPE'],
     image.layers.map((l, i) => [String(i + 1), l.digest, String(l.size), l.mediaType]),
+    out,
+  );
+}
+
+function printReferrers(referrers: readonly Descriptor[] | undefined, out: OutputStream): void {
+  if (!referrers || referrers.length === 0) return;
+  out.write('\n');
+  printTable(
+    ['REFERRER TYPE', 'DIGEST', 'SIZE', 'ANNOTATIONS'],
+    referrers.map((r) => [
+      r.artifactType ?? r.mediaType,
+      r.digest,
+      String(r.size),
+      Object.entries(r.annotations ?? {})
+        .map(([k, v]) => `${k}=${v}`)
+        .join(', ') || '-',
+    ]),
     out,
   );
 }

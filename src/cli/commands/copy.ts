@@ -13,6 +13,7 @@ export const copyCommand: CommandSpec = {
   ],
   options: [
     { flags: '--platform <platforms>', description: 'copy only these platforms (comma separated); the index is rewritten, never sparse' },
+    { flags: '--referrers', description: 'also copy what refers to the image or its entries (signatures, SBOMs, other artifacts), recursively' },
     { flags: '--concurrency <n>', description: `blobs copied at once (1–${MAX_CONCURRENCY})`, parse: { kind: 'integer', min: 1, max: MAX_CONCURRENCY }, default: 6 },
   ],
   action: async () => (await import('../actions/copy.js')).copyAction,
