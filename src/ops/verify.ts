@@ -19,8 +19,9 @@ import { isDistributable, isImageManifest, isIndex } from '../mediatype/mediatyp
 import { formatPlatform } from '../platform/platform.js';
 import { checkBinaries } from '../verify/binary-check.js';
 import { finding } from '../verify/finding.js';
-import { entryLabel, isAttestation, lintImage, lintIndexEntries, lintRequired } from '../verify/index-lint.js';
+import { entryLabel, lintImage, lintIndexEntries, lintRequired } from '../verify/index-lint.js';
 import { ImageFiles, scanLayerFiles, type LayerFiles } from '../verify/layer-files.js';
+import { isAttestationEntry } from './select-platforms.js';
 import { referenceOrLatest, toLocation, withOpener, type LocationInput } from './session.js';
 
 export type { Finding, Severity, VerifyRule } from '../verify/finding.js';
@@ -86,9 +87,9 @@ export async function verifyImage(endpoint: Endpoint, reference: string, options
 
   if (isIndex(raw.mediaType)) {
     const index = parseImageIndex(raw, `${endpoint.description}:${reference}`);
-    findings.push(...lintIndexEntries(raw.mediaType, index.manifests));
+    findings.push(...lintIndexEntries(raw.mediaType, index.manifests, isAttestationEntry));
     for (const entry of index.manifests) {
-      if (isAttestation(entry) || !isImageManifest(entry.mediaType)) continue;
+      if (isAttestationEntry(entry) || !isImageManifest(entry.mediaType)) continue;
       const label = entryLabel(entry);
       let manifest: ImageManifest;
       try {

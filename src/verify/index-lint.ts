@@ -13,11 +13,6 @@ import { finding, type Finding } from './finding.js';
 
 const REFERENCE_TYPE = 'vnd.docker.reference.type';
 
-/** A BuildKit attestation entry: `unknown/unknown`, marked by its annotation. */
-export function isAttestation(d: Descriptor): boolean {
-  return d.annotations?.[REFERENCE_TYPE] === 'attestation-manifest';
-}
-
 function isUnknownPlatform(p: Platform | undefined): boolean {
   return p !== undefined && p.os === 'unknown' && p.architecture === 'unknown';
 }
@@ -27,8 +22,8 @@ export function entryLabel(d: Descriptor): string {
   return d.platform && d.platform.os && d.platform.architecture ? formatPlatform(d.platform) : d.digest;
 }
 
-/** Rules about the index's own list of entries. */
-export function lintIndexEntries(indexMediaType: string, entries: readonly Descriptor[]): Finding[] {
+/** Rules about the index's own list of entries; `isAttestation` tells BuildKit's attestation entries apart. */
+export function lintIndexEntries(indexMediaType: string, entries: readonly Descriptor[], isAttestation: (d: Descriptor) => boolean): Finding[] {
   const findings: Finding[] = [];
   const dockerList = baseMediaType(indexMediaType) === MediaType.DockerManifestList;
   const images: Descriptor[] = [];
