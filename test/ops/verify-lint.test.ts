@@ -136,6 +136,13 @@ describe('verify: index lint', () => {
     await findingsOf('missing-layer', 'missing-layer', 'error');
   });
 
+  test('nested-index (warning): an index entry that is itself an index', async () => {
+    const inner = await layout.getManifest('clean');
+    await putIndex(layout, [{ ...(await image()), platform: AMD64 }, { mediaType: inner.mediaType, digest: inner.digest, size: inner.size, platform: ARM64 }], 'nested');
+    const [f] = await findingsOf('nested', 'nested-index', 'warning');
+    assert.equal(f!.platform, 'linux/arm64');
+  });
+
   test('required-platform-missing (error), on an index and on a lone image', async () => {
     await findingsOf('clean', 'required-platform-missing', 'error', { require: 'linux/riscv64' });
     const lone = await image(ARM64);
