@@ -11,7 +11,7 @@ import type { ImageManifest } from '../image/manifest.js';
 import type { Platform } from '../platform/platform.js';
 import type { Finding } from '../verify/finding.js';
 import { PolyarchError, isPolyarchError } from '../errors/polyarch-error.js';
-import { parseImageConfig, platformOfConfig } from '../image/config.js';
+import { parseImageConfig } from '../image/config.js';
 import { parseImageIndex } from '../image/index.js';
 import { parseImageManifest } from '../image/manifest.js';
 import { mapConcurrent, readAllLimited } from '../internal/streams.js';
@@ -19,7 +19,7 @@ import { isDistributable, isImageManifest, isIndex } from '../mediatype/mediatyp
 import { formatPlatform } from '../platform/platform.js';
 import { checkBinaries } from '../verify/binary-check.js';
 import { finding } from '../verify/finding.js';
-import { entryLabel, lintImage, lintIndexEntries, lintRequired } from '../verify/index-lint.js';
+import { configPlatform, entryLabel, isWellFormedPlatform, lintImage, lintIndexEntries, lintRequired } from '../verify/index-lint.js';
 import { ImageFiles, scanLayerFiles, type LayerFiles } from '../verify/layer-files.js';
 import { isAttestationEntry } from './select-platforms.js';
 import { referenceOrLatest, toLocation, withOpener, type LocationInput } from './session.js';
@@ -101,14 +101,14 @@ export async function verifyImage(endpoint: Endpoint, reference: string, options
       }
       const config = await readConfig(endpoint, manifest, options.signal);
       findings.push(...lintImage(entry.mediaType, manifest, config, entry.platform, label));
-      const usable = entry.platform?.os && entry.platform.architecture && !(entry.platform.os === 'unknown' && entry.platform.architecture === 'unknown');
+      const usable = isWellFormedPlatform(entry.platform) && entry.platform.os && entry.platform.architecture && !(entry.platform.os === 'unknown' && entry.platform.architecture === 'unknown');
       if (usable) available.push(entry.platform as Platform);
       toCheck.push({ descriptor: entry, label, manifest, ...(config ? { config } : {}), ...(usable ? { platform: entry.platform as Platform } : {}) });
     }
   } else if (isImageManifest(raw.mediaType)) {
     const manifest = parseImageManifest(raw);
     const config = await readConfig(endpoint, manifest, options.signal);
-    const platform = config ? platformOfConfig(config) : undefined;
+    const platform = configPlatform(config);
     const label = platform ? formatPlatform(platform) : raw.digest;
     findings.push(...lintImage(raw.mediaType, manifest, config, undefined, label));
     if (platform) available.push(platform);

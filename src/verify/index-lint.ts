@@ -13,13 +13,34 @@ import { finding, type Finding } from './finding.js';
 
 const REFERENCE_TYPE = 'vnd.docker.reference.type';
 
+/** Manifests and configs are hostile JSON: a platform whose fields are not strings is named, never normalized. */
+export function isWellFormedPlatform(value: unknown): value is Platform {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return false;
+  const p = value as Record<string, unknown>;
+  const optionalString = (v: unknown): boolean => v === undefined || typeof v === 'string';
+  const features = p['os.features'];
+  return (
+    typeof p.os === 'string' &&
+    typeof p.architecture === 'string' &&
+    optionalString(p.variant) &&
+    optionalString(p['os.version']) &&
+    (features === undefined || (Array.isArray(features) && features.every((f) => typeof f === 'string')))
+  );
+}
+
+/** The platform a config declares, when its fields are well formed. */
+export function configPlatform(config: ImageConfig | undefined): Platform | undefined {
+  const platform = config ? platformOfConfig(config) : undefined;
+  return platform && isWellFormedPlatform(platform) ? platform : undefined;
+}
+
 function isUnknownPlatform(p: Platform | undefined): boolean {
   return p !== undefined && p.os === 'unknown' && p.architecture === 'unknown';
 }
 
 /** How an entry is named in findings: its platform, or its digest when it has none. */
 export function entryLabel(d: Descriptor): string {
-  return d.platform && d.platform.os && d.platform.architecture ? formatPlatform(d.platform) : d.digest;
+  return isWellFormedPlatform(d.platform) && d.platform.os && d.platform.architecture ? formatPlatform(d.platform) : d.digest;
 }
 
 /** Rules about the index's own list of entries; `isAttestation` tells BuildKit's attestation entries apart. */
@@ -40,6 +61,10 @@ export function lintIndexEntries(indexMediaType: string, entries: readonly Descr
     }
     if (d.platform === undefined) {
       findings.push(finding('error', 'platform-incomplete', `entry ${d.digest} has no platform; no client can select it`, label));
+      continue;
+    }
+    if (!isWellFormedPlatform(d.platform)) {
+      findings.push(finding('error', 'platform-incomplete', `entry ${d.digest} has a malformed platform ${JSON.stringify(d.platform)}`, d.digest));
       continue;
     }
     if (!d.platform.os || !d.platform.architecture) {
@@ -73,11 +98,11 @@ export function lintIndexEntries(indexMediaType: string, entries: readonly Descr
  */
 export function lintImage(manifestMediaType: string, manifest: ImageManifest, config: ImageConfig | undefined, declared: Platform | undefined, label: string): Finding[] {
   const findings: Finding[] = [];
-  const fromConfig = config ? platformOfConfig(config) : undefined;
+  const fromConfig = configPlatform(config);
   if (config && !fromConfig) {
-    findings.push(finding('error', 'platform-incomplete', `config ${manifest.config.digest} has no ${!config.os ? 'os' : 'architecture'}`, label));
+    findings.push(finding('error', 'platform-incomplete', `config ${manifest.config.digest} has no well-formed os and architecture`, label));
   }
-  if (declared && fromConfig && declared.os && declared.architecture) {
+  if (declared && fromConfig && isWellFormedPlatform(declared) && declared.os && declared.architecture) {
     const a = normalizePlatform(declared);
     const b = normalizePlatform(fromConfig);
     if (a.os !== b.os || a.architecture !== b.architecture || (a.variant ?? '') !== (b.variant ?? '')) {

@@ -9,6 +9,8 @@ import { after, before, describe, test } from 'node:test';
 import type { Finding } from '../../src/verify/finding.js';
 import type { OciLayout } from '../../src/store/oci-layout.js';
 import { isPolyarchError } from '../../src/errors/polyarch-error.js';
+import { rawFromJson } from '../../src/image/raw-manifest.js';
+import { MediaType } from '../../src/mediatype/mediatype.js';
 import { parsePlatform } from '../../src/platform/platform.js';
 import { verify } from '../../src/ops/verify.js';
 import { openLayout } from '../../src/store/oci-layout.js';
@@ -156,6 +158,40 @@ describe('verify on hostile images', () => {
         ['warning', 'invalid-binary', '/Files/Windows/System32/negative.exe: PE header offset 4294967290 outside the 256 bytes read'],
       ],
     );
+  });
+
+  test('platforms whose fields are not strings, in the index and in a config, are findings, not crashes', async () => {
+    const image = await putImage(layout, { platform: { os: 'linux', architecture: 7 as unknown as string }, layers: [{ bytes: await tarOf([{ name: 'etc/motd' }]) }] });
+    const index = rawFromJson(
+      {
+        schemaVersion: 2,
+        mediaType: MediaType.OciIndex,
+        manifests: [
+          { ...image, platform: { os: 'linux', architecture: 'amd64' } },
+          { ...image, platform: { os: 5, architecture: ['arm64'] } },
+          { ...image, platform: 'linux/arm64' },
+        ],
+      },
+      MediaType.OciIndex,
+    );
+    await layout.putManifest(index, { tag: 'malformed' });
+    const report = await verify(`oci:${layoutDir}:malformed`, { require: [ARM64] });
+    const configFinding = ['platform-incomplete', `config ${JSON.parse((await layout.getManifest(image.digest)).bytes.toString()).config.digest} has no well-formed os and architecture`];
+    assert.deepEqual(
+      report.findings.filter((f) => f.severity === 'error').map((f) => [f.rule, f.detail]),
+      [
+        ['platform-incomplete', `entry ${image.digest} has a malformed platform {"os":5,"architecture":["arm64"]}`],
+        ['platform-incomplete', `entry ${image.digest} has a malformed platform "linux/arm64"`],
+        // Once for each of the three entries naming the image.
+        configFinding,
+        configFinding,
+        configFinding,
+        ['required-platform-missing', 'required platform linux/arm64 is not there (have linux/amd64)'],
+      ],
+    );
+    const cli = await runCli(['verify', `oci:${layoutDir}:malformed`]);
+    assert.equal(cli.code, 1);
+    assert.equal(cli.stderr, '');
   });
 
   test('a tar bomb of tiny files in /usr/bin stays within the path limit and says so', async () => {
