@@ -62,6 +62,7 @@ export {
 export { expandTemplate, parsePushSpec, readPushSpec, targetsWithTags, type PushSpec } from './ops/spec-file.js';
 export { platformAsWritten, type NoticeHandler } from './ops/platform-input.js';
 export { explainMatch, type Explanation } from './ops/explain.js';
+export { verify, verifyImage, DEFAULT_MAX_PATHS, type Finding, type Severity, type VerifyRule, type VerifiedImage, type VerifyOptions, type VerifyReport } from './ops/verify.js';
 
 // Embedded registry
 export { collectServerGarbage, createRegistryServer, type RegistryServer, type RegistryServerOptions } from './server/server.js';

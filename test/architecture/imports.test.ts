@@ -19,14 +19,15 @@ const ALLOWED: Readonly<Record<string, readonly string[]>> = {
   image: ['internal', 'errors', 'digest', 'mediatype', 'reference', 'platform'],
   archcheck: ['internal', 'errors', 'digest', 'mediatype', 'reference', 'platform'],
   layer: ['internal', 'errors', 'digest', 'mediatype', 'reference', 'platform', 'image'],
+  verify: ['internal', 'errors', 'digest', 'mediatype', 'reference', 'platform', 'image', 'layer'],
   registry: ['internal', 'errors', 'digest', 'mediatype', 'reference', 'platform', 'image', 'archcheck'],
   store: ['internal', 'errors', 'digest', 'mediatype', 'reference', 'platform', 'image', 'archcheck'],
   endpoint: ['internal', 'errors', 'digest', 'mediatype', 'reference', 'platform', 'image', 'archcheck', 'registry', 'store'],
-  ops: ['internal', 'errors', 'digest', 'mediatype', 'reference', 'platform', 'image', 'archcheck', 'endpoint', 'layer'],
+  ops: ['internal', 'errors', 'digest', 'mediatype', 'reference', 'platform', 'image', 'archcheck', 'endpoint', 'layer', 'verify'],
   builder: ['internal', 'errors', 'digest', 'mediatype', 'reference', 'platform', 'image', 'ops', 'store', 'layer'],
   server: ['internal', 'errors', 'digest', 'mediatype', 'reference', 'image', 'store'],
   cli: ['index.ts'],
-  'index.ts': ['ops', 'builder', 'server', 'endpoint', 'errors', 'digest', 'mediatype', 'reference', 'platform', 'image', 'layer'],
+  'index.ts': ['ops', 'builder', 'server', 'endpoint', 'errors', 'digest', 'mediatype', 'reference', 'platform', 'image', 'layer', 'verify'],
 };
 
 /** Third-party packages and the folders that may use them. */

@@ -12,6 +12,7 @@ import { manifestCommand } from './manifest.js';
 import { pruneCommand } from './prune.js';
 import { runCommand } from './run.js';
 import { serveCommand } from './serve.js';
+import { verifyCommand } from './verify.js';
 
 /** Every command, in the order `polyarch --help` lists them. */
 export const POLYARCH: ProgramSpec = {
@@ -31,6 +32,7 @@ export const POLYARCH: ProgramSpec = {
     indexCommand,
     pushCommand,
     explainCommand,
+    verifyCommand,
     serveCommand,
     buildCommand,
     pruneCommand,
