@@ -62,6 +62,21 @@ export { expandTemplate, parsePushSpec, readPushSpec, targetsWithTags, type Push
 export { platformAsWritten, type NoticeHandler } from './ops/platform-input.js';
 export { explainMatch, type Explanation } from './ops/explain.js';
 
+// Offline release bundles: many images for one platform per archive, and pushing them back
+export { bundle, readImageList, type BundleArchive, type BundleOptions, type BundleResult } from './ops/bundle.js';
+export { bundlePush, pushTarget, type BundlePushOptions, type BundlePushResult, type PushedImage } from './ops/bundle-push.js';
+export {
+  archiveLocationFor,
+  inspectBundle,
+  parseBundleManifest,
+  readBundleManifest,
+  BUNDLE_MANIFEST_NAME,
+  type BundleEntry,
+  type BundleManifest,
+} from './ops/bundle-manifest.js';
+export { expandOutput, outputPaths } from './ops/bundle-output.js';
+export { defaultBundleCacheDir, type ArchiveFormat } from './endpoint/bundle-cache.js';
+
 // Embedded registry
 export { collectServerGarbage, createRegistryServer, type RegistryServer, type RegistryServerOptions } from './server/server.js';
 export type { RegistryGarbageOptions, RegistryGarbageResult } from './server/garbage.js';
