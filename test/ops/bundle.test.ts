@@ -30,8 +30,8 @@ async function tarMembers(file: string): Promise<Map<string, Buffer>> {
   const done = new Promise<void>((resolve, reject) => {
     reader.on('entry', (header, stream, next) => {
       const chunks: Buffer[] = [];
-      stream.on('data', (c: Buffer) => {
-        chunks.push(c);
+      stream.on('data', (c: unknown) => {
+        chunks.push(c as Buffer);
       });
       stream.on('end', () => {
         members.set(header.name, Buffer.concat(chunks));
