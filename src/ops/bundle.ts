@@ -104,7 +104,7 @@ function listImages(texts: readonly string[]): ListedImage[] {
     const tagged = withDefaultTag(reference);
     const { digest: _digest, ...named } = tagged;
     const name = familiarString(named);
-    const cacheKey = formatReference(reference);
+    const cacheKey = formatReference(tagged);
     if (!seen.has(cacheKey)) seen.set(cacheKey, { text, reference: tagged, name, tag: tagged.tag ?? 'latest', cacheKey });
   }
   const byName = new Map<string, ListedImage>();

@@ -102,6 +102,12 @@ describe('bundle', () => {
     assert.match(shown.stdout, /Platform: +linux\/arm64/);
     for (const image of images) assert.match(shown.stdout, new RegExp(`${image.reference.replaceAll('.', '\\.')} +linux/arm64 +${image.images.get('linux/arm64')?.manifest.digest}`));
 
+    const asArchive = await runCli(['--json', 'inspect', `docker-archive:${file}`]);
+    assert.equal(asArchive.code, 0, asArchive.stderr);
+    const listed = JSON.parse(asArchive.stdout) as { platform: string; images: { image: string; digest: string }[] };
+    assert.equal(listed.platform, 'linux/arm64');
+    assert.deepEqual(listed.images.map((e) => [e.image, e.digest]), images.map((i) => [i.reference, i.images.get('linux/arm64')?.manifest.digest]));
+
     // A copy of one image out of the bundle, as from any archive.
     const copied = await runCli(['copy', `docker-archive:${file}:${images[1]?.reference}`, `oci:${join(dir.path, 'one')}:x`]);
     assert.equal(copied.code, 0, copied.stderr);
