@@ -64,7 +64,9 @@ export interface BundleResult {
   /** The SHA256SUMS files written (one per directory holding archives). */
   readonly checksumFiles: readonly string[];
   readonly cacheDir: string;
+  /** Distinct blobs fetched from the sources in this run. */
   readonly blobsFetched: number;
+  /** Distinct blobs the archives needed that were in the cache already. */
   readonly blobsReused: number;
   readonly bytesFetched: number;
 }
@@ -193,14 +195,14 @@ async function cachedManifest(cache: BundleCache, reference: string): Promise<Ra
   return cache.endpoint.getManifest(reference);
 }
 
-/** How many blobs the image has when the cache holds its manifest and every one of them; undefined when something is missing. */
-async function cachedWhole(cache: BundleCache, digest: Digest): Promise<number | undefined> {
+/** The image's blobs when the cache holds its manifest and every one of them; undefined when something is missing. */
+async function cachedWhole(cache: BundleCache, digest: Digest): Promise<string[] | undefined> {
   const raw = await cachedManifest(cache, digest);
   if (!raw) return undefined;
   const manifest = parseImageManifest(raw);
   const blobs = [manifest.config, ...manifest.layers];
   for (const d of blobs) if (!(await cache.endpoint.hasBlob(d))) return undefined;
-  return blobs.length;
+  return blobs.map((d) => d.digest);
 }
 
 /**
@@ -254,13 +256,12 @@ export async function bundle(options: BundleOptions): Promise<BundleResult> {
       }
 
       // 2. Fetch what the cache lacks; blobs shared by images are fetched once.
-      const stats = { fetched: 0, reused: 0, bytes: 0 };
+      // Counted by digest: a base layer shared by ten images is one blob.
+      const fetched = new Map<string, number>();
+      const present = new Set<string>();
       const onBlob = (event: BlobEvent): void => {
-        if (event.action === 'skipped') stats.reused++;
-        else {
-          stats.fetched++;
-          stats.bytes += event.descriptor.size;
-        }
+        if (event.action === 'skipped') present.add(event.descriptor.digest);
+        else fetched.set(event.descriptor.digest, event.descriptor.size);
         options.onBlob?.(event);
       };
       for (const image of resolved) {
@@ -268,7 +269,7 @@ export async function bundle(options: BundleOptions): Promise<BundleResult> {
           options.signal?.throwIfAborted();
           const whole = await cachedWhole(cache, entry.digest);
           if (whole !== undefined) {
-            stats.reused += whole;
+            for (const digest of whole) present.add(digest);
             continue;
           }
           const source = sources.get(image.listed.cacheKey) as Endpoint;
@@ -311,7 +312,9 @@ export async function bundle(options: BundleOptions): Promise<BundleResult> {
       }
       const checksumFiles: string[] = [];
       for (const [dir, files] of sums) checksumFiles.push(await recordArchiveChecksums(dir, files));
-      return { archives, checksumFiles, cacheDir: cache.dir, blobsFetched: stats.fetched, blobsReused: stats.reused, bytesFetched: stats.bytes };
+      const reused = [...present].filter((d) => !fetched.has(d)).length;
+      const bytesFetched = [...fetched.values()].reduce((sum, size) => sum + size, 0);
+      return { archives, checksumFiles, cacheDir: cache.dir, blobsFetched: fetched.size, blobsReused: reused, bytesFetched };
     } finally {
       await cache.endpoint.close();
     }

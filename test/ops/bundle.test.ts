@@ -150,6 +150,29 @@ describe('bundle', () => {
     assert.match(run.stderr, /has no \{os\}, \{arch\} or \{variant\}.*\[USAGE\]/);
   });
 
+  test('an interrupted run leaves no archive and no temp file; the next run fetches only what was missing', async () => {
+    const interruptedCache = join(dir.path, 'interrupted-cache');
+    const out = join(dir.path, 'interrupted');
+    const controller = new AbortController();
+    const options = { images: images.map((i) => i.reference), platforms: [parsePlatform('linux/amd64')], output: join(out, 'r.tar'), cacheDir: interruptedCache, concurrency: 1 };
+    await assert.rejects(
+      bundle({
+        ...options,
+        signal: controller.signal,
+        onBlob: (event) => {
+          if (event.action === 'copied') controller.abort();
+        },
+      }),
+    );
+    await assert.rejects(stat(out), { code: 'ENOENT' });
+    const cached = (await readdir(join(interruptedCache, 'blobs', 'sha256'))).filter((n) => !n.startsWith('.'));
+    assert.ok(cached.length >= 1, 'the blob that arrived whole is kept');
+    assert.deepEqual((await readdir(join(interruptedCache, 'blobs', 'sha256'))).filter((n) => n.startsWith('.')), [], 'no temp file is left');
+    const again = await bundle(options);
+    assert.equal(again.blobsReused, cached.length);
+    assert.equal(again.blobsFetched, 7 - cached.length, '7 blobs in all: the base, then each image its own layer and config');
+  });
+
   test('a rerun after the source registry is gone is served from the cache, fetching nothing', async () => {
     const own = await startDistribution();
     const ownCache = join(dir.path, 'own-cache');
