@@ -160,9 +160,9 @@ export async function readImageList(file: string): Promise<string[]> {
   return images;
 }
 
-/** A source that could not be reached at all (as opposed to one that answered "no"). */
+/** A source that could not be reached at all (as opposed to one that answered "no", or a TLS set-up to fix). */
 function unreachable(error: unknown): boolean {
-  return isPolyarchError(error) && (error.code === 'NETWORK' || error.code === 'TLS');
+  return isPolyarchError(error) && error.code === 'NETWORK';
 }
 
 /** The entry of `top` for each platform, in the order asked; one line naming what the image has when one is missing. */
