@@ -64,6 +64,21 @@ export { platformAsWritten, type NoticeHandler } from './ops/platform-input.js';
 export { explainMatch, type Explanation } from './ops/explain.js';
 export { verify, verifyImage, DEFAULT_MAX_PATHS, type Finding, type Severity, type VerifyRule, type VerifiedImage, type VerifyOptions, type VerifyReport } from './ops/verify.js';
 
+// Offline release bundles: many images for one platform per archive, and pushing them back
+export { bundle, readImageList, type BundleArchive, type BundleOptions, type BundleResult } from './ops/bundle.js';
+export { bundlePush, pushTarget, type BundlePushOptions, type BundlePushResult, type PushedImage } from './ops/bundle-push.js';
+export {
+  archiveLocationFor,
+  inspectBundle,
+  parseBundleManifest,
+  readBundleManifest,
+  BUNDLE_MANIFEST_NAME,
+  type BundleEntry,
+  type BundleManifest,
+} from './ops/bundle-manifest.js';
+export { expandOutput, outputPaths } from './ops/bundle-output.js';
+export { defaultBundleCacheDir, type ArchiveFormat } from './endpoint/bundle-cache.js';
+
 // Embedded registry
 export { collectServerGarbage, createRegistryServer, type RegistryServer, type RegistryServerOptions } from './server/server.js';
 export type { RegistryGarbageOptions, RegistryGarbageResult } from './server/garbage.js';

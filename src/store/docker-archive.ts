@@ -199,32 +199,49 @@ export class DockerArchive {
 
   /** manifest.json and repositories for `docker load`; oci-layout and index.json for OCI readers. */
   async #writeMetadata(root: string): Promise<void> {
-    const saved: SavedImage[] = [];
-    const repositories: Record<string, Record<string, string>> = {};
-    const index: Descriptor[] = [];
-    for (const { manifest, repoTags } of this.#written) {
-      const parsed = parseImageManifest(manifest);
-      // Layers stay as pushed (usually gzip): `docker load` decompresses what it is given.
-      saved.push({ Config: blobEntryName(parsed.config.digest), RepoTags: repoTags, Layers: parsed.layers.map((l) => blobEntryName(l.digest)) });
-      for (const name of repoTags) {
-        const ref = withDefaultTag(parseReference(name));
-        const tag = ref.tag ?? 'latest';
-        // Legacy: the top layer's id. Only ever read by very old docker; the blob name serves.
-        (repositories[familiarName(ref)] ??= {})[tag] = (parsed.layers.at(-1)?.digest ?? parsed.config.digest).slice(7);
-        index.push(descriptorOf(manifest, { annotations: { [CONTAINERD_NAME]: `${ref.registry}/${ref.repository}:${tag}`, [REF_NAME]: tag } }));
-      }
-      if (repoTags.length === 0) index.push(descriptorOf(manifest));
-    }
-    await writeFileAtomic(join(root, 'manifest.json'), Buffer.from(JSON.stringify(saved)));
-    await writeFileAtomic(join(root, 'repositories'), Buffer.from(JSON.stringify(repositories)));
-    await writeFileAtomic(join(root, 'oci-layout'), Buffer.from(LAYOUT_HEADER));
-    await writeFileAtomic(join(root, 'index.json'), Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MediaType.OciIndex, manifests: index })));
+    for (const file of dockerArchiveMetadata(this.#written)) await writeFileAtomic(join(root, file.name), file.bytes);
   }
 
   #writable(): BlobStore {
     if (!this.#staging || this.#closed) throw new PolyarchError('USAGE', `${this.description} is not open for writing`);
     return this.#staging;
   }
+}
+
+/** An image as a docker archive holds it: its manifest and the names `docker load` gives it. */
+export interface DockerArchiveImage {
+  readonly manifest: RawManifest;
+  readonly repoTags: readonly string[];
+}
+
+/**
+ * The metadata files of a docker ≥25 archive holding `images`, in the order they go first in the
+ * tar: manifest.json and repositories for `docker load`, oci-layout and index.json for OCI readers.
+ * Blobs go under `blobs/sha256/` (blobEntryName), each once however many images share it.
+ */
+export function dockerArchiveMetadata(images: readonly DockerArchiveImage[]): { readonly name: string; readonly bytes: Buffer }[] {
+  const saved: SavedImage[] = [];
+  const repositories: Record<string, Record<string, string>> = {};
+  const index: Descriptor[] = [];
+  for (const { manifest, repoTags } of images) {
+    const parsed = parseImageManifest(manifest);
+    // Layers stay as pushed (usually gzip): `docker load` decompresses what it is given.
+    saved.push({ Config: blobEntryName(parsed.config.digest), RepoTags: [...repoTags], Layers: parsed.layers.map((l) => blobEntryName(l.digest)) });
+    for (const name of repoTags) {
+      const ref = withDefaultTag(parseReference(name));
+      const tag = ref.tag ?? 'latest';
+      // Legacy: the top layer's id. Only ever read by very old docker; the blob name serves.
+      (repositories[familiarName(ref)] ??= {})[tag] = (parsed.layers.at(-1)?.digest ?? parsed.config.digest).slice(7);
+      index.push(descriptorOf(manifest, { annotations: { [CONTAINERD_NAME]: `${ref.registry}/${ref.repository}:${tag}`, [REF_NAME]: tag } }));
+    }
+    if (repoTags.length === 0) index.push(descriptorOf(manifest));
+  }
+  return [
+    { name: 'manifest.json', bytes: Buffer.from(JSON.stringify(saved)) },
+    { name: 'repositories', bytes: Buffer.from(JSON.stringify(repositories)) },
+    { name: 'oci-layout', bytes: Buffer.from(LAYOUT_HEADER) },
+    { name: 'index.json', bytes: Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MediaType.OciIndex, manifests: index })) },
+  ];
 }
 
 /** Streams a tar entry once to learn its digest. */

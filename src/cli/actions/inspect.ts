@@ -1,12 +1,20 @@
 import type { Command } from 'commander';
 import type { CliContext } from '../context.js';
-import { formatPlatform, inspect, parsePlatform, type Descriptor, type ImageInspection, type Inspection } from '../../index.js';
+import { archiveLocationFor, formatPlatform, inspect, inspectBundle, parsePlatform, type BundleManifest, type Descriptor, type ImageInspection, type Inspection } from '../../index.js';
 import { connectionOptions, globalsOf } from '../global-options.js';
 import { formatSize, line, printJson, printTable, type OutputStream } from '../output.js';
 
 export async function inspectAction(context: CliContext, location: string, flags: { raw?: boolean; platform?: string; verbose?: boolean }, command: Command): Promise<void> {
   const globals = globalsOf(command);
-  const result = await inspect(location, {
+  // A bundle archive: the table of what it holds, from its bundle manifest.
+  const bundle = flags.raw || flags.platform !== undefined ? undefined : await inspectBundle(location);
+  if (bundle) {
+    if (globals.json) printJson(bundle.manifest, context.stdout);
+    else if (globals.quiet) for (const image of bundle.manifest.images) context.stdout.write(line`${image.image}@${image.digest}`);
+    else printBundle(bundle.file, bundle.manifest, context.stdout);
+    return;
+  }
+  const result = await inspect((await archiveLocationFor(location)) ?? location, {
     ...connectionOptions(globals, context.signal),
     ...(flags.platform !== undefined ? { platform: parsePlatform(flags.platform) } : {}),
     ...(flags.verbose ? { verbose: true } : {}),
@@ -88,6 +96,20 @@ function printReferrers(referrers: readonly Descriptor[] | undefined, out: Outpu
         .map(([k, v]) => `${k}=${v}`)
         .join(', ') || '-',
     ]),
+    out,
+  );
+}
+
+/** The table `inspect` prints for a bundle archive. */
+export function printBundle(file: string, manifest: BundleManifest, out: OutputStream): void {
+  out.write(line`Bundle:     ${file}`);
+  out.write(line`Format:     ${manifest.format}`);
+  out.write(line`Platform:   ${manifest.platform}`);
+  out.write(line`Images:     ${manifest.images.length}`);
+  out.write('\n');
+  printTable(
+    ['IMAGE', 'PLATFORM', 'DIGEST', 'SIZE'],
+    manifest.images.map((e) => [e.image, e.platform, e.digest, String(e.size)]),
     out,
   );
 }

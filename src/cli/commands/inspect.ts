@@ -3,7 +3,12 @@ import type { CommandSpec } from '../command-spec.js';
 export const inspectCommand: CommandSpec = {
   name: 'inspect',
   description: 'show an image or index: platforms, digests, sizes, layers',
-  arguments: [{ name: '<location>', description: 'registry reference, oci:DIR[:TAG][@DIGEST], oci-archive:FILE[:TAG][@DIGEST] or docker-archive:FILE[:REPO:TAG]' }],
+  arguments: [
+    {
+      name: '<location>',
+      description: 'registry reference, oci:DIR[:TAG][@DIGEST], oci-archive:FILE[:TAG][@DIGEST], docker-archive:FILE[:REPO:TAG], or an archive path (FILE.tar, ./FILE); a bundle archive shows its table of images',
+    },
+  ],
   options: [
     { flags: '--raw', description: "print the manifest's exact bytes" },
     { flags: '--platform <platform>', description: 'for an index, show the image a host of this platform pulls' },

@@ -2,6 +2,7 @@ import type { ProgramSpec } from '../command-spec.js';
 import { GLOBAL_OPTIONS } from '../global-options.js';
 import { binfmtCommand } from './binfmt.js';
 import { buildCommand } from './build.js';
+import { bundleCommand } from './bundle.js';
 import { copyCommand } from './copy.js';
 import { explainCommand } from './explain.js';
 import { indexCommand, pushCommand } from './index-create.js';
@@ -25,6 +26,7 @@ export const POLYARCH: ProgramSpec = {
     logoutCommand,
     inspectCommand,
     copyCommand,
+    bundleCommand,
     tagsCommand,
     catalogCommand,
     deleteCommand,

@@ -1,0 +1,52 @@
+import type { Command } from 'commander';
+import type { CliContext } from '../context.js';
+import { bundle, bundlePush, parsePlatformList, PolyarchError, readImageList, type ArchiveFormat } from '../../index.js';
+import { connectionOptions, globalsOf } from '../global-options.js';
+import { formatSize, line, printJson, printNotice } from '../output.js';
+
+interface BundleFlags {
+  readonly platform?: string;
+  readonly output?: string;
+  readonly format: string;
+  readonly images?: string;
+  readonly cacheDir?: string;
+  readonly concurrency: number;
+}
+
+export async function bundleAction(context: CliContext, images: string[], flags: BundleFlags, command: Command): Promise<void> {
+  const globals = globalsOf(command);
+  if (flags.platform === undefined) throw new PolyarchError('USAGE', 'bundle: --platform is required (e.g. --platform linux/arm64)');
+  if (flags.output === undefined) throw new PolyarchError('USAGE', 'bundle: -o is required (e.g. -o release-{arch}.tar)');
+  if (flags.format !== 'docker' && flags.format !== 'oci') throw new PolyarchError('USAGE', `--format must be docker or oci, not "${flags.format}"`);
+  const listed = [...images, ...(flags.images !== undefined ? await readImageList(flags.images) : [])];
+  const result = await bundle({
+    ...connectionOptions(globals, context.signal),
+    images: listed,
+    platforms: parsePlatformList(flags.platform),
+    output: flags.output,
+    format: flags.format as ArchiveFormat,
+    concurrency: flags.concurrency,
+    ...(flags.cacheDir !== undefined ? { cacheDir: flags.cacheDir } : {}),
+    onNotice: (m) => printNotice(m, context.stderr),
+  });
+  if (globals.json) {
+    printJson(result, context.stdout);
+    return;
+  }
+  for (const archive of result.archives) {
+    if (globals.quiet) context.stdout.write(line`${archive.path}`);
+    else context.stdout.write(line`${archive.path}: ${archive.manifest.images.length} image${archive.manifest.images.length === 1 ? '' : 's'} for ${archive.manifest.platform}, ${formatSize(archive.size)}, sha256:${archive.sha256.slice(7)}`);
+  }
+  if (!globals.quiet) {
+    for (const file of result.checksumFiles) context.stdout.write(line`${file}`);
+    context.stdout.write(line`blobs: ${result.blobsFetched} fetched (${formatSize(result.bytesFetched)}), ${result.blobsReused} from the cache ${result.cacheDir}`);
+  }
+}
+
+export async function bundlePushAction(context: CliContext, archive: string, flags: { to?: string; concurrency: number }, command: Command): Promise<void> {
+  const globals = globalsOf(command);
+  if (flags.to === undefined) throw new PolyarchError('USAGE', 'bundle push: --to REGISTRY[/PREFIX] is required');
+  const result = await bundlePush(archive, { ...connectionOptions(globals, context.signal), to: flags.to, concurrency: flags.concurrency });
+  if (globals.json) printJson(result, context.stdout);
+  else for (const image of result.images) context.stdout.write(globals.quiet ? line`${image.target}@${image.digest}` : line`pushed ${image.image} to ${image.target}: ${image.digest}`);
+}
