@@ -16,7 +16,7 @@ h1{font-size:1.4rem;margin:.6rem 0;overflow-wrap:anywhere}h2{font-size:1.1rem;ma
 .problem{color:#b91c1c;font-weight:600}
 ul.repos,ul.tags{list-style:none;padding:0;margin:0}
 li.repo,li.tag,section.image{background:#fff;border:1px solid var(--line);border-radius:6px;padding:.7rem 1rem;margin:.8rem 0}
-li.repo h2,li.tag h2{margin:.1rem 0 .3rem}
+li.repo h2,li.tag h2,section.image h2{margin:.1rem 0 .3rem}
 .kind{font-size:.75rem;font-weight:600;padding:.1rem .45rem;border-radius:4px;background:#e6efff;color:#1e40af;white-space:nowrap}
 ul.chips{list-style:none;padding:0;margin:.4rem 0 0;display:flex;flex-wrap:wrap;gap:.3rem}
 ul.chips li{font-size:.8rem;padding:.05rem .45rem;border-radius:999px;background:#eef0f3}
@@ -25,7 +25,7 @@ code.digest{word-break:break-all}
 .scroll{overflow-x:auto;margin:.4rem 0}
 table{border-collapse:collapse;width:100%;min-width:28rem}th,td{text-align:left;padding:.3rem .6rem;border-bottom:1px solid #eef0f3;vertical-align:top}
 th{font-size:.75rem;letter-spacing:.03em;color:var(--muted)}
-td.digest{white-space:nowrap}
+td{white-space:nowrap}
 .cmd{display:flex;gap:.5rem;align-items:flex-start;background:#111827;color:#f9fafb;border-radius:6px;padding:.5rem .7rem;margin:.4rem 0}
 .cmd code{flex:1;min-width:0;font-size:.85rem;word-break:break-all;user-select:all}
 .cmd button{flex:none;background:#374151;color:#fff;border-color:#6b7280;font-size:.8rem;padding:.15rem .6rem}

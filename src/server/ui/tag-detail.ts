@@ -238,7 +238,8 @@ export async function readTagDetail(storage: RegistryStorage, repository: string
   const mediaType = clip(found.mediaType, 200);
   if (!found.body) return { ...top, mediaType, kind: 'other', images: none, problem: 'the manifest is not a JSON object' };
   if (isIndex(found.mediaType)) {
-    const entries = Array.isArray(found.body.manifests) ? found.body.manifests : [];
+    if (!Array.isArray(found.body.manifests)) return { ...top, mediaType, kind: 'index', images: none, problem: `the index's manifests field is not a list` };
+    const entries = found.body.manifests;
     const kept = bounded(entries, MAX_IMAGES);
     const images: ImageDetail[] = [];
     // One at a time: at most one capped config is in memory at once.
