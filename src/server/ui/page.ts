@@ -23,9 +23,9 @@ ul.chips li{font-size:.8rem;padding:.05rem .45rem;border-radius:999px;background
 code{font-family:ui-monospace,SFMono-Regular,Menlo,monospace;font-size:.85em;overflow-wrap:anywhere}
 code.digest{word-break:break-all}
 .scroll{overflow-x:auto;margin:.4rem 0}
-table{border-collapse:collapse;width:100%;min-width:28rem}th,td{text-align:left;padding:.3rem .6rem;border-bottom:1px solid #eef0f3;vertical-align:top}
+table{border-collapse:collapse;width:100%}th,td{text-align:left;padding:.3rem .6rem;border-bottom:1px solid #eef0f3;vertical-align:top}
 th{font-size:.75rem;letter-spacing:.03em;color:var(--muted)}
-td{white-space:nowrap}
+td{white-space:nowrap}td.wrap{white-space:normal;min-width:12rem}
 .cmd{display:flex;gap:.5rem;align-items:flex-start;background:#111827;color:#f9fafb;border-radius:6px;padding:.5rem .7rem;margin:.4rem 0}
 .cmd code{flex:1;min-width:0;font-size:.85rem;word-break:break-all;user-select:all}
 .cmd button{flex:none;background:#374151;color:#fff;border-color:#6b7280;font-size:.8rem;padding:.15rem .6rem}
@@ -36,7 +36,7 @@ ol.history{padding-left:1.8rem;margin:.3rem 0}ol.history li{margin:.15rem 0}ol.h
 nav.pager{display:flex;gap:1rem;margin:1.2rem 0;color:var(--muted)}
 nav.crumbs{margin:.3rem 0;overflow-wrap:anywhere}
 .visually-hidden{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap}
-@media (max-width:40rem){main{padding:.6rem .7rem 2rem}dl.config{grid-template-columns:1fr}dl.config dd{margin-bottom:.4rem}li.repo,li.tag,section.image{padding:.6rem .7rem}}
+@media (max-width:40rem){table :is(th,td):nth-child(4){display:none}main{padding:.6rem .7rem 2rem}dl.config{grid-template-columns:1fr}dl.config dd{margin-bottom:.4rem}li.repo,li.tag,section.image{padding:.6rem .7rem}}
 `;
 
 // Plain browser JavaScript: a copy button beside each pull command. The command's text is read

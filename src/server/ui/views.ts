@@ -64,8 +64,9 @@ function more(omitted: number, what: string): Html | '' {
   return omitted > 0 ? html`<p class="note">${omitted} more ${what} not shown.</p>` : '';
 }
 
-function table(head: readonly string[], rows: readonly Html[], label: string): Html {
-  return html`<div class="scroll" role="region" aria-label="${label}" tabindex="0"><table><thead><tr>${head.map((h) => html`<th scope="col">${h}</th>`)}</tr></thead><tbody>${rows}</tbody></table></div>`;
+/** A table in a region that scrolls sideways when it is wider than the screen; `kind` is its CSS class. */
+function table(kind: string, head: readonly string[], rows: readonly Html[], label: string): Html {
+  return html`<div class="scroll" role="region" aria-label="${label}" tabindex="0"><table class="${kind}"><thead><tr>${head.map((h) => html`<th scope="col">${h}</th>`)}</tr></thead><tbody>${rows}</tbody></table></div>`;
 }
 
 // ---- the repository list ----
@@ -113,7 +114,7 @@ function tagCard(name: string, t: TagSummary): Html {
   );
   return html`<li class="tag" data-tag="${t.tag}"><h2>${tagLink(name, t.tag)} <span class="kind">${kindText(t)}</span></h2>
 <p class="meta"><code class="digest">${t.digest}</code> · updated ${timeText(t.updated)}${t.referrers > 0 ? ` · ${t.referrers} referrer${t.referrers === 1 ? '' : 's'}` : ''}</p>
-${rows.length > 0 ? table(['OS/ARCH', 'DIGEST', 'SIZE', 'CREATED'], rows, `platforms of ${t.tag}`) : ''}</li>`;
+${rows.length > 0 ? table('platforms', ['OS/ARCH', 'DIGEST', 'SIZE', 'CREATED'], rows, `platforms of ${t.tag}`) : ''}</li>`;
 }
 
 export function renderRepository(answer: TagPage, host: string): string {
@@ -133,8 +134,8 @@ ${pager(repositoryPath(answer.name), answer.page, pages, {}, 'tag list')}`,
 
 function referrerTable(list: Listed<ReferrerRow>, label: string): Html {
   if (list.items.length === 0) return html`<p class="note">No referrers.</p>`;
-  const rows = list.items.map((r) => html`<tr class="referrer"><td>${r.artifactType ?? '(none)'}</td><td class="digest"><code>${r.digest}</code></td><td>${sizeText(r.size)}</td><td>${r.mediaType}</td></tr>`);
-  return html`${table(['ARTIFACT TYPE', 'DIGEST', 'SIZE', 'MEDIA TYPE'], rows, label)}${more(list.omitted, 'referrers')}`;
+  const rows = list.items.map((r) => html`<tr class="referrer"><td>${r.artifactType ?? '(none)'}</td><td class="digest wrap"><code class="digest">${r.digest}</code></td><td>${sizeText(r.size)}</td><td>${r.mediaType}</td></tr>`);
+  return html`${table('referrers', ['ARTIFACT TYPE', 'DIGEST', 'SIZE', 'MEDIA TYPE'], rows, label)}${more(list.omitted, 'referrers')}`;
 }
 
 function values(list: Listed<string> | undefined): HtmlValue {
@@ -173,7 +174,7 @@ function imageSection(detail: TagDetail, image: ImageDetail, n: number, host: st
 ${image.problem ? html`<p class="problem" role="status">${image.problem}.</p>` : ''}
 ${!image.attestationFor && /^sha256:[a-f0-9]{64}$/.test(image.digest) && detail.kind === 'index' ? command(`docker pull --platform ${image.platform} ${host}/${detail.repository}@${image.digest}`) : ''}
 ${image.config ? html`<h3>Config</h3>${configSection(image.config, `config of ${title}`)}` : ''}
-<h3>Layers</h3>${layers.length > 0 ? table(['#', 'DIGEST', 'SIZE', 'MEDIA TYPE'], layers, `layers of ${title}`) : html`<p class="note">No layers.</p>`}${more(image.layers.omitted, 'layers')}
+<h3>Layers</h3>${layers.length > 0 ? table('layers', ['#', 'DIGEST', 'SIZE', 'MEDIA TYPE'], layers, `layers of ${title}`) : html`<p class="note">No layers.</p>`}${more(image.layers.omitted, 'layers')}
 ${history ? html`<h3>History</h3>${history.items.length > 0 ? html`<ol class="history">${history.items.map((h) => html`<li${h.emptyLayer ? raw(' class="empty"') : ''}><code>${h.createdBy || '(no command)'}</code>${h.emptyLayer ? html` <span class="note">(no layer)</span>` : ''}</li>`)}</ol>` : html`<p class="note">No history.</p>`}${more(history.omitted, 'history lines')}` : ''}
 <h3>Referrers</h3>${referrerTable(image.referrers, `referrers of ${title}`)}
 </section>`;
@@ -195,7 +196,7 @@ ${detail.problem ? html`<p class="problem" role="status">${detail.problem}.</p>`
 <section aria-labelledby="pull"><h2 id="pull">Pull, pinned by digest</h2>
 ${command(`docker pull ${ref}@${detail.digest}`)}
 ${command(`polyarch copy ${ref}@${detail.digest} oci:./${detail.repository.split('/').pop() ?? 'image'}:${detail.tag}`)}</section>
-${detail.images.items.length > 0 ? html`<section aria-labelledby="platforms"><h2 id="platforms">Platforms</h2>${table(['OS/ARCH', 'DIGEST', 'SIZE', 'CREATED'], matrix, 'platform matrix')}${more(detail.images.omitted, 'index entries')}</section>` : ''}
+${detail.images.items.length > 0 ? html`<section aria-labelledby="platforms"><h2 id="platforms">Platforms</h2>${table('platforms', ['OS/ARCH', 'DIGEST', 'SIZE', 'CREATED'], matrix, 'platform matrix')}${more(detail.images.omitted, 'index entries')}</section>` : ''}
 <section aria-labelledby="referrers"><h2 id="referrers">Referrers of ${detail.kind === 'index' ? 'the index' : 'the image'}</h2>${referrerTable(detail.referrers, 'referrers')}</section>
 ${detail.images.items.map((image, n) => imageSection(detail, image, n, host))}`,
   );
