@@ -36,7 +36,7 @@ ol.history{padding-left:1.8rem;margin:.3rem 0}ol.history li{margin:.15rem 0}ol.h
 nav.pager{display:flex;gap:1rem;margin:1.2rem 0;color:var(--muted)}
 nav.crumbs{margin:.3rem 0;overflow-wrap:anywhere}
 .visually-hidden{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap}
-@media (max-width:40rem){table :is(th,td):nth-child(4){display:none}main{padding:.6rem .7rem 2rem}dl.config{grid-template-columns:1fr}dl.config dd{margin-bottom:.4rem}li.repo,li.tag,section.image{padding:.6rem .7rem}}
+@media (max-width:40rem){table :is(th,td):nth-child(4){display:none}th,td{padding:.3rem .3rem}td.digest code{font-size:.72rem}main{padding:.6rem .7rem 2rem}dl.config{grid-template-columns:1fr}dl.config dd{margin-bottom:.4rem}li.repo,li.tag,section.image{padding:.6rem .7rem}}
 `;
 
 // Plain browser JavaScript: a copy button beside each pull command. The command's text is read

@@ -108,13 +108,16 @@ ${pager('/', answer.page, pages, search ? { q: search } : {}, 'repository list')
 
 // ---- a repository's tags ----
 
+/** Platform rows a tag's card shows (its page shows up to MAX_IMAGES). */
+const CARD_ROWS = 24;
+
 function tagCard(name: string, t: TagSummary): Html {
-  const rows = t.platforms.map(
+  const rows = t.platforms.slice(0, CARD_ROWS).map(
     (p) => html`<tr class="platform"><td>${p.attestation === true ? 'attestation' : p.platform}</td><td class="digest"><code>${short(p.digest)}</code></td><td>${sizeText(p.size)}</td><td>${createdText(p.created)}</td></tr>`,
   );
   return html`<li class="tag" data-tag="${t.tag}"><h2>${tagLink(name, t.tag)} <span class="kind">${kindText(t)}</span></h2>
 <p class="meta"><code class="digest">${t.digest}</code> · updated ${timeText(t.updated)}${t.referrers > 0 ? ` · ${t.referrers} referrer${t.referrers === 1 ? '' : 's'}` : ''}</p>
-${rows.length > 0 ? table('platforms', ['OS/ARCH', 'DIGEST', 'SIZE', 'CREATED'], rows, `platforms of ${t.tag}`) : ''}</li>`;
+${rows.length > 0 ? table('platforms', ['OS/ARCH', 'DIGEST', 'SIZE', 'CREATED'], rows, `platforms of ${t.tag}`) : ''}${more(t.platforms.length - rows.length, 'entries (see the tag page)')}</li>`;
 }
 
 export function renderRepository(answer: TagPage, host: string): string {
