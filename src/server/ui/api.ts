@@ -1,5 +1,6 @@
-// The JSON the web page renders: pages of repositories and of their tags, and for each tag its
-// platform matrix (kept per repository by repository-summaries.ts).
+// The listings behind the web pages and the JSON API (`/api/repositories`, `/api/tags`): pages of
+// repositories and of their tags, and for each tag its platform matrix and referrer count (kept per
+// repository by repository-summaries.ts).
 // Stored manifests and configs are hostile input: any of them may be of the wrong shape, not
 // JSON, or gone (stored by an older version, or written to disk by hand). Each field is read
 // with its type checked, and a row that cannot be read is shown as unknown instead of failing
