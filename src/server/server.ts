@@ -14,7 +14,8 @@ import { checkManifest } from './manifest-validation.js';
 import { loadHtpasswd, type HtpasswdAuth } from './htpasswd.js';
 import { collectRegistryGarbage, type RegistryGarbageOptions, type RegistryGarbageResult } from './garbage.js';
 import { BlobTooLargeError, RegistryStorage, type StorageOptions } from './storage.js';
-import { PAGE_CSP, pageAsset, renderPage, SECURITY_HEADERS } from './ui/page.js';
+import { PAGE_CSP, pageAsset, SECURITY_HEADERS } from './ui/page.js';
+import { isWebPagePath, pullHost, renderWebPage } from './ui/web-pages.js';
 import { repositoryPage, tagPage, type PageRequest } from './ui/api.js';
 
 export interface RegistryServerOptions extends StorageOptions {
@@ -530,9 +531,10 @@ export async function createRegistryServer(options: RegistryServerOptions): Prom
     try {
       // The page and its files are reads like any other: behind the login unless --anonymous-read.
       const asset = req.method === 'GET' ? pageAsset(url.pathname) : undefined;
-      if (url.pathname === '/' && req.method === 'GET') {
+      if (req.method === 'GET' && isWebPagePath(url.pathname)) {
         await requireLogin(req, res);
-        return send(res, 200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store', 'content-security-policy': PAGE_CSP }, renderPage());
+        const page = await renderWebPage(storage, url, pullHost(req.headers.host));
+        return send(res, page.status, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store', 'content-security-policy': PAGE_CSP }, page.body);
       }
       if (asset) {
         await requireLogin(req, res);

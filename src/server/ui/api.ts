@@ -1,5 +1,6 @@
-// The JSON the web page renders: pages of repositories and of their tags, and for each tag its
-// platform matrix (kept per repository by repository-summaries.ts).
+// The listings behind the web pages and the JSON API (`/api/repositories`, `/api/tags`): pages of
+// repositories and of their tags, and for each tag its platform matrix and referrer count (kept per
+// repository by repository-summaries.ts).
 // Stored manifests and configs are hostile input: any of them may be of the wrong shape, not
 // JSON, or gone (stored by an older version, or written to disk by hand). Each field is read
 // with its type checked, and a row that cannot be read is shown as unknown instead of failing
@@ -25,6 +26,8 @@ export interface TagSummary {
   readonly kind: 'index' | 'image' | 'other';
   readonly platforms: readonly PlatformRow[];
   readonly referrers: number;
+  /** When the tag was last set (ms since the epoch). */
+  readonly updated: number;
 }
 
 type Json = Record<string, unknown>;
@@ -130,10 +133,23 @@ export async function describeTag(storage: RegistryStorage, name: string, digest
   }
 }
 
-/** The digest a stored manifest names as its subject, if it is a readable object that names one. */
-export async function subjectOf(storage: RegistryStorage, name: string, digest: Digest): Promise<string | undefined> {
-  const subject = asString(asObject((await readManifest(storage, name, digest))?.body?.subject)?.digest);
-  return subject !== undefined && isDigest(subject) ? subject : undefined;
+/** A manifest that names another as its subject, as the referrers API lists it. */
+export interface ReferrerRow {
+  readonly digest: Digest;
+  readonly mediaType: string;
+  readonly size: number;
+  /** The manifest's artifactType, else (for an image manifest) its config's media type. */
+  readonly artifactType?: string;
+}
+
+/** The subject a stored manifest names and its row as a referrer, if it is a readable object that names one. */
+export async function referrerOf(storage: RegistryStorage, name: string, digest: Digest): Promise<{ subject: Digest; row: ReferrerRow } | undefined> {
+  const found = await storage.manifestOf(name, digest).catch(() => undefined);
+  const body = found && parseObject(found.bytes);
+  const subject = asString(asObject(body?.subject)?.digest);
+  if (!found || !body || subject === undefined || !isDigest(subject)) return undefined;
+  const artifactType = asString(body.artifactType) ?? (isImageManifest(found.mediaType) ? asString(asObject(body.config)?.mediaType) : undefined);
+  return { subject, row: { digest, mediaType: found.mediaType, size: found.bytes.length, ...(artifactType !== undefined ? { artifactType } : {}) } };
 }
 
 /** Paging asked for in a query: `page` from 1, `per_page` from 1 to `max`. */
@@ -158,8 +174,8 @@ export interface TagPage {
   readonly tags: readonly TagSummary[];
 }
 
-function summaryOf(entry: TagEntry, subjects: ReadonlyMap<string, number>): TagSummary {
-  return { tag: entry.tag, digest: entry.digest, ...entry.description, referrers: subjects.get(entry.digest) ?? 0 };
+function summaryOf(entry: TagEntry, subjects: ReadonlyMap<string, readonly ReferrerRow[]>): TagSummary {
+  return { tag: entry.tag, digest: entry.digest, updated: entry.updated, ...entry.description, referrers: subjects.get(entry.digest)?.length ?? 0 };
 }
 
 function slice<T>(items: readonly T[], request: PageRequest): readonly T[] {

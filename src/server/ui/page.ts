@@ -1,152 +1,84 @@
-// The registry's web page: a small static page that renders /api/repositories, like Docker
-// Hub's tag page (platform matrix per tag), a page of repositories at a time with a name search;
-// a repository's older tags are fetched from /api/tags on demand. No build step, no framework.
-// Everything it shows comes from manifests anyone with push rights stored, so the script
-// builds the DOM with textContent only (never HTML strings), and the page carries no inline
-// script or style: the server's Content-Security-Policy allows only same-origin files.
-const PAGE = `<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>polyarch registry</title>
-<link rel="stylesheet" href="/ui/app.css">
-<script src="/ui/app.js" defer></script>
-</head>
-<body><h1>polyarch registry</h1>
-<form id="search"><input id="q" type="search" name="q" placeholder="search repositories" aria-label="search repositories"> <button type="submit">Search</button></form>
-<div id="repos" class="muted">loading…</div><nav id="pager" class="muted"></nav></body></html>`;
-
-const STYLE = `body{font:14px system-ui,sans-serif;margin:2rem;color:#1d2330;background:#f6f7f9}
-h1{font-size:1.4rem}h2{font-size:1.1rem;margin-top:2rem}
-.tag{background:#fff;border:1px solid #dde1e7;border-radius:6px;padding:.8rem 1rem;margin:.8rem 0}
-.kind{font-size:.75rem;padding:.1rem .4rem;border-radius:4px;background:#e6efff;color:#1d4ed8;margin-left:.5rem}
-table{border-collapse:collapse;margin-top:.5rem;width:100%}th,td{text-align:left;padding:.25rem .6rem;border-bottom:1px solid #eef0f3}
-td.digest{font-family:ui-monospace,monospace;font-size:.8rem}.muted{color:#6b7280}.error{color:#b91c1c}
-#pager a{margin-right:1rem}button.more{margin:.2rem 0 1rem}
+// The web pages' same-origin files and security headers. The pages themselves are rendered on the
+// server (views.ts) and work without JavaScript; the script only adds copy buttons to the pull
+// commands. The pages carry no inline script or style: the CSP allows only these files.
+const STYLE = `:root{--fg:#1d2330;--muted:#4b5563;--bg:#f6f7f9;--line:#dde1e7;--accent:#1d4ed8}
+*{box-sizing:border-box}
+body{font:15px/1.45 system-ui,sans-serif;margin:0;color:var(--fg);background:var(--bg)}
+a{color:var(--accent)}
+header.top{display:flex;flex-wrap:wrap;gap:.6rem 1.5rem;align-items:center;justify-content:space-between;padding:.8rem 1.2rem;background:#fff;border-bottom:1px solid var(--line)}
+header.top .home{font-weight:700;font-size:1.1rem;color:var(--fg);text-decoration:none}
+form.search{display:flex;gap:.4rem;flex:1 1 16rem;max-width:32rem}
+form.search input{flex:1;min-width:0;font:inherit;padding:.35rem .5rem;border:1px solid #9ca3af;border-radius:4px}
+button{font:inherit;padding:.3rem .8rem;border:1px solid #9ca3af;border-radius:4px;background:#fff;color:var(--fg);cursor:pointer}
+main{max-width:72rem;margin:0 auto;padding:1rem 1.2rem 3rem}
+h1{font-size:1.4rem;margin:.6rem 0;overflow-wrap:anywhere}h2{font-size:1.1rem;margin:1.6rem 0 .5rem;overflow-wrap:anywhere}h3{font-size:1rem;margin:1.2rem 0 .4rem}
+.meta,.note{color:var(--muted)}.meta{margin:.2rem 0;overflow-wrap:anywhere}
+.problem{color:#b91c1c;font-weight:600}
+ul.repos,ul.tags{list-style:none;padding:0;margin:0}
+li.repo,li.tag,section.image{background:#fff;border:1px solid var(--line);border-radius:6px;padding:.7rem 1rem;margin:.8rem 0}
+li.repo h2,li.tag h2,section.image h2{margin:.1rem 0 .3rem}
+.kind{font-size:.75rem;font-weight:600;padding:.1rem .45rem;border-radius:4px;background:#e6efff;color:#1e40af;white-space:nowrap}
+ul.chips{list-style:none;padding:0;margin:.4rem 0 0;display:flex;flex-wrap:wrap;gap:.3rem}
+ul.chips li{font-size:.8rem;padding:.05rem .45rem;border-radius:999px;background:#eef0f3}
+code{font-family:ui-monospace,SFMono-Regular,Menlo,monospace;font-size:.85em;overflow-wrap:anywhere}
+code.digest{word-break:break-all}
+.scroll{overflow-x:auto;margin:.4rem 0}
+table{border-collapse:collapse;width:100%}th,td{text-align:left;padding:.3rem .6rem;border-bottom:1px solid #eef0f3;vertical-align:top}
+th{font-size:.75rem;letter-spacing:.03em;color:var(--muted)}
+td{white-space:nowrap}td.wrap{white-space:normal;min-width:12rem}
+.cmd{display:flex;gap:.5rem;align-items:flex-start;background:#111827;color:#f9fafb;border-radius:6px;padding:.5rem .7rem;margin:.4rem 0}
+.cmd code{flex:1;min-width:0;font-size:.85rem;word-break:break-all;user-select:all}
+.cmd button{flex:none;background:#374151;color:#fff;border-color:#6b7280;font-size:.8rem;padding:.15rem .6rem}
+dl.config{display:grid;grid-template-columns:max-content 1fr;gap:.3rem 1rem;margin:.4rem 0}
+dl.config dt{font-weight:600}dl.config dd{margin:0;min-width:0}
+ol.argv{margin:0;padding-left:1.4rem}ul.plain{list-style:none;padding:0;margin:0}
+ol.history{padding-left:1.8rem;margin:.3rem 0}ol.history li{margin:.15rem 0}ol.history li.empty code{color:var(--muted)}
+nav.pager{display:flex;gap:1rem;margin:1.2rem 0;color:var(--muted)}
+nav.crumbs{margin:.3rem 0;overflow-wrap:anywhere}
+.visually-hidden{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap}
+@media (max-width:40rem){table :is(th,td):nth-child(4){display:none}th,td{padding:.3rem .3rem}td.digest code{font-size:.72rem}main{padding:.6rem .7rem 2rem}dl.config{grid-template-columns:1fr}dl.config dd{margin-bottom:.4rem}li.repo,li.tag,section.image{padding:.6rem .7rem}}
 `;
 
-// Plain browser JavaScript. Every value is checked for its type and reaches the page through
-// textContent or setAttribute, so a stored string can never become markup.
+// Plain browser JavaScript: a copy button beside each pull command. The command's text is read
+// with textContent and written with the clipboard API; nothing from the page becomes markup.
 const SCRIPT = `'use strict';
 (() => {
-  const root = document.getElementById('repos');
-  const el = (tag, attrs, ...children) => {
-    const node = document.createElement(tag);
-    for (const [k, v] of Object.entries(attrs || {})) node.setAttribute(k, String(v));
-    for (const c of children) node.append(c instanceof Node ? c : document.createTextNode(String(c)));
-    return node;
-  };
-  const text = (v, fallback) => (typeof v === 'string' ? v : fallback);
-  const size = (n) => {
-    if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < 0) return 'unknown';
-    return n >= 1e6 ? (n / 1e6).toFixed(1) + ' MB' : n >= 1e3 ? (n / 1e3).toFixed(1) + ' kB' : n + ' B';
-  };
-  const list = (v) => (Array.isArray(v) ? v.filter((x) => x !== null && typeof x === 'object') : []);
-  const fail = (message) => {
-    root.className = 'error';
-    root.replaceChildren(el('p', {}, message));
-  };
-  const platformRow = (p) => {
-    const digest = text(p.digest, '');
-    return el('tr', { class: 'platform' },
-      el('td', {}, p.attestation === true ? 'attestation' : text(p.platform, 'unknown')),
-      el('td', { class: 'digest' }, digest.length > 19 ? digest.slice(0, 19) + '…' : digest),
-      el('td', {}, size(p.size)),
-      el('td', {}, text(p.created, '')));
-  };
-  const tagBlock = (t) => {
-    const platforms = list(t.platforms);
-    const kind = t.kind === 'index' ? 'index · ' + platforms.filter((p) => p.attestation !== true).length + ' platforms' : text(t.kind, 'other');
-    const block = el('div', { class: 'tag', 'data-tag': text(t.tag, '') }, el('strong', {}, text(t.tag, '')), el('span', { class: 'kind' }, kind));
-    if (typeof t.referrers === 'number' && t.referrers > 0) block.append(' ', el('span', { class: 'muted' }, t.referrers + ' referrer(s)'));
-    block.append(
-      el('div', { class: 'muted digest' }, text(t.digest, '')),
-      el('table', {},
-        el('thead', {}, el('tr', {}, el('th', {}, 'OS/ARCH'), el('th', {}, 'DIGEST'), el('th', {}, 'SIZE'), el('th', {}, 'CREATED'))),
-        el('tbody', {}, ...platforms.map(platformRow))));
-    return block;
-  };
-  const count = (v) => (typeof v === 'number' && Number.isSafeInteger(v) && v >= 0 ? v : 0);
-  const query = new URLSearchParams(location.search);
-  const search = query.get('q') || '';
-  const pageNumber = /^[1-9][0-9]{0,8}$/.test(query.get('page') || '') ? Number(query.get('page')) : 1;
-  const TAGS = 10;
-  document.getElementById('q').value = search;
-  document.getElementById('search').addEventListener('submit', (event) => {
-    event.preventDefault();
-    const q = document.getElementById('q').value.trim();
-    location.search = q ? '?' + new URLSearchParams({ q }).toString() : '';
-  });
-  const pageLink = (n, label) => el('a', { href: '?' + new URLSearchParams(search ? { q: search, page: String(n) } : { page: String(n) }).toString() }, label);
-  // The tags past the first page, fetched a page at a time and put before the button.
-  const moreButton = (name, shown, total) => {
-    const button = el('button', { class: 'more', type: 'button' }, 'more tags (' + (total - shown) + ')');
-    let next = shown / TAGS + 1;
+  for (const box of document.querySelectorAll('.cmd')) {
+    const code = box.querySelector('code');
+    if (!code) continue;
+    const button = document.createElement('button');
+    button.type = 'button';
+    button.textContent = 'Copy';
+    button.setAttribute('aria-label', 'Copy command: ' + code.textContent);
     button.addEventListener('click', () => {
-      button.disabled = true;
-      fetch('/api/tags?' + new URLSearchParams({ repository: name, page: String(next), per_page: String(TAGS) }).toString(), { credentials: 'same-origin', headers: { accept: 'application/json' } })
-        .then((res) => (res.ok ? res.json() : Promise.reject(new Error('the registry answered ' + res.status))))
-        .then((answer) => {
-          const tags = list(answer && answer.tags);
-          button.before(...tags.map(tagBlock));
-          shown += tags.length;
-          next += 1;
-          if (tags.length === 0 || shown >= count(answer.total)) button.remove();
-          else {
-            button.textContent = 'more tags (' + (count(answer.total) - shown) + ')';
-            button.disabled = false;
-          }
-        })
-        .catch((error) => button.replaceWith(el('p', { class: 'error' }, 'cannot load more tags: ' + (error && typeof error.message === 'string' ? error.message : 'network error'))));
+      const done = (label) => {
+        button.textContent = label;
+        setTimeout(() => { button.textContent = 'Copy'; }, 1500);
+      };
+      const select = () => {
+        const range = document.createRange();
+        range.selectNodeContents(code);
+        const selection = window.getSelection();
+        selection.removeAllRanges();
+        selection.addRange(range);
+        done('Selected');
+      };
+      if (navigator.clipboard && window.isSecureContext) navigator.clipboard.writeText(code.textContent).then(() => done('Copied'), select);
+      else select();
     });
-    return button;
-  };
-  const render = (answer) => {
-    const repos = answer !== null && typeof answer === 'object' ? answer.repositories : undefined;
-    if (!Array.isArray(repos)) return fail('cannot load the repositories: unexpected answer from /api/repositories');
-    root.className = '';
-    const total = count(answer.total);
-    const perPage = count(answer.perPage) || 1;
-    const pages = Math.max(1, Math.ceil(total / perPage));
-    const pager = document.getElementById('pager');
-    pager.replaceChildren(...(pageNumber > 1 ? [pageLink(pageNumber - 1, '← previous')] : []), 'page ' + pageNumber + ' of ' + pages + ' · ' + total + ' repositories', ...(pageNumber < pages ? [' ', pageLink(pageNumber + 1, 'next →')] : []));
-    if (repos.length === 0) return root.replaceChildren(el('p', { class: 'muted' }, search ? 'No repository matches.' : 'No repositories yet. Push with polyarch, skopeo or docker.'));
-    const nodes = [];
-    for (const repo of list(repos)) {
-      const name = text(repo.name, '');
-      const tags = list(repo.tags);
-      nodes.push(el('h2', { 'data-repo': name }, name), ...tags.map(tagBlock));
-      if (count(repo.tagCount) > tags.length && tags.length === TAGS) nodes.push(moreButton(name, tags.length, count(repo.tagCount)));
-    }
-    root.replaceChildren(...nodes);
-  };
-  fetch('/api/repositories?' + new URLSearchParams({ q: search, page: String(pageNumber), tags: String(TAGS) }).toString(), { credentials: 'same-origin', headers: { accept: 'application/json' } })
-    .then(async (res) => {
-      if (!res.ok) {
-        const hint = res.status === 401 ? ': sign in (this registry needs a user name and password), then reload' : res.status === 403 ? ': access denied' : '';
-        return fail('cannot load the repositories: the registry answered ' + res.status + ' ' + res.statusText + hint);
-      }
-      let answer;
-      try {
-        answer = await res.json();
-      } catch {
-        return fail('cannot load the repositories: the answer is not JSON');
-      }
-      render(answer);
-    })
-    .catch((error) => fail('cannot load the repositories: ' + (error && typeof error.message === 'string' ? error.message : 'network error')));
+    box.append(button);
+  }
 })();
 `;
 
-export function renderPage(): string {
-  return PAGE;
-}
-
-/** The page's same-origin files (the CSP allows no other script or style). */
+/** The pages' same-origin files (the CSP allows no other script or style). */
 export function pageAsset(path: string): { readonly contentType: string; readonly body: string } | undefined {
   if (path === '/ui/app.js') return { contentType: 'text/javascript; charset=utf-8', body: SCRIPT };
   if (path === '/ui/app.css') return { contentType: 'text/css; charset=utf-8', body: STYLE };
   return undefined;
 }
 
-/** Sent with every response. Anything but the page is data: if a browser ever renders one as a
+/** Sent with every response. Anything but the pages is data: if a browser ever renders one as a
  * document (a manifest GET answers with the media type it was stored with), it runs sandboxed,
  * with no script and nothing loaded. */
 export const SECURITY_HEADERS: Readonly<Record<string, string>> = {
@@ -156,5 +88,5 @@ export const SECURITY_HEADERS: Readonly<Record<string, string>> = {
   'referrer-policy': 'no-referrer',
 };
 
-/** The page's policy: its own script, style and API only; no inline script, no plugins, no framing. */
-export const PAGE_CSP = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+/** The pages' policy: their own script and style only, no inline script, no plugins, no framing; the search form submits to the same origin. */
+export const PAGE_CSP = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";

@@ -15,10 +15,10 @@ import { join } from 'node:path';
 import { isDigest, type Digest } from '../../digest/digest.js';
 import { tempPathIn } from '../../internal/temp-path.js';
 import type { RegistryStorage } from '../storage.js';
-import { describeTag, subjectOf, type PlatformRow, type TagDescription } from './api.js';
+import { describeTag, referrerOf, type PlatformRow, type ReferrerRow, type TagDescription } from './api.js';
 
 const FILE = '_summary.json';
-const VERSION = 1;
+const VERSION = 2;
 
 export interface TagEntry {
   readonly tag: string;
@@ -31,8 +31,8 @@ export interface TagEntry {
 export interface RepositorySummaryData {
   /** Tags that resolve to a stored manifest, newest first. */
   readonly tags: readonly TagEntry[];
-  /** Stored manifests naming each digest as their subject. */
-  readonly subjects: ReadonlyMap<string, number>;
+  /** Stored manifests naming each digest as their subject (signatures, SBOMs, attestations). */
+  readonly subjects: ReadonlyMap<string, readonly ReferrerRow[]>;
 }
 
 interface Stored {
@@ -42,7 +42,7 @@ interface Stored {
   /** Every name in `_tags`, dangling ones included (they are not listed, but they are not news either). */
   readonly names: readonly string[];
   readonly tags: readonly TagEntry[];
-  readonly subjects: Readonly<Record<string, number>>;
+  readonly subjects: Readonly<Record<string, readonly ReferrerRow[]>>;
 }
 
 type Json = Record<string, unknown>;
@@ -62,6 +62,13 @@ function isRow(value: unknown): value is PlatformRow {
     optional(row.attestation, (x) => typeof x === 'boolean')
   );
 }
+
+function isReferrer(value: unknown): value is ReferrerRow {
+  const row = asObject(value);
+  return row !== undefined && typeof row.digest === 'string' && isDigest(row.digest) && typeof row.mediaType === 'string' && isCount(row.size) && optional(row.artifactType, (x) => typeof x === 'string');
+}
+
+const isReferrerList = (v: unknown): boolean => Array.isArray(v) && v.every(isReferrer);
 
 function isEntry(value: unknown): value is TagEntry {
   const entry = asObject(value);
@@ -92,7 +99,7 @@ function parseStored(text: string): Stored | undefined {
   const body = asObject(value);
   const subjects = asObject(body?.subjects);
   if (!body || body.version !== VERSION || typeof body.manifests !== 'number' || !Array.isArray(body.names) || !Array.isArray(body.tags) || !subjects) return undefined;
-  if (!body.names.every((n) => typeof n === 'string') || !body.tags.every(isEntry) || !Object.values(subjects).every(isCount)) return undefined;
+  if (!body.names.every((n) => typeof n === 'string') || !body.tags.every(isEntry) || !Object.values(subjects).every(isReferrerList)) return undefined;
   const names = new Set(body.names as string[]);
   // Each listed tag once, and only names the file itself says are in `_tags`.
   const listed = new Set((body.tags as TagEntry[]).map((t) => t.tag));
@@ -181,9 +188,9 @@ export class RepositorySummaries {
     // Stamped before reading: a change while this runs leaves a stamp that no longer matches.
     const manifests = await manifestsStamp(dir);
     const names = await tagNames(dir);
-    const subjects: Record<string, number> = {};
-    for (const subject of await inBatches(await this.#storage.manifestDigests(name).catch(() => [] as Digest[]), (digest) => subjectOf(this.#storage, name, digest))) {
-      if (subject) subjects[subject] = (subjects[subject] ?? 0) + 1;
+    const subjects: Record<string, ReferrerRow[]> = {};
+    for (const found of await inBatches(await this.#storage.manifestDigests(name).catch(() => [] as Digest[]), (digest) => referrerOf(this.#storage, name, digest))) {
+      if (found) (subjects[found.subject] ??= []).push(found.row);
     }
     const tags = (await inBatches(names, (tag) => this.#describe(name, tag))).filter((t): t is TagEntry => t !== undefined);
     const stored: Stored = { version: VERSION, manifests, names, tags: tags.sort(newestFirst), subjects };
@@ -227,8 +234,8 @@ export class RepositorySummaries {
       if (!before) return void (await this.#rebuild(name));
       const dir = this.#dir(name);
       const subjects = { ...before.subjects };
-      const subject = isNew ? await subjectOf(this.#storage, name, digest) : undefined;
-      if (subject) subjects[subject] = (subjects[subject] ?? 0) + 1;
+      const found = isNew ? await referrerOf(this.#storage, name, digest) : undefined;
+      if (found) subjects[found.subject] = [...(subjects[found.subject] ?? []), found.row];
       let tags = before.tags;
       let names = before.names;
       if (tag !== undefined) {
