@@ -2,6 +2,8 @@ import type { ProgramSpec } from '../command-spec.js';
 import { GLOBAL_OPTIONS } from '../global-options.js';
 import { binfmtCommand } from './binfmt.js';
 import { buildCommand } from './build.js';
+import { completionCommand } from './completion.js';
+import { configCommand } from './config.js';
 import { copyCommand } from './copy.js';
 import { explainCommand } from './explain.js';
 import { indexCommand, pushCommand } from './index-create.js';
@@ -36,5 +38,7 @@ export const POLYARCH: ProgramSpec = {
     pruneCommand,
     binfmtCommand,
     runCommand,
+    configCommand,
+    completionCommand,
   ],
 };
