@@ -156,6 +156,12 @@ export function createRegistryClient(host: string, options: RegistryClientOption
       if (isTlsProtocolError(error)) {
         throw new PolyarchError('TLS', `registry ${host} does not answer TLS (a plain-HTTP registry needs --insecure)`, { cause: error });
       }
+      // A registry that wants a client certificate (mutual TLS) and gets none or one it rejects
+      // completes the TLS 1.3 handshake, then closes the connection without a word.
+      if (causeCodes(error).includes('UND_ERR_SOCKET')) {
+        const why = (settings.keypairs?.length ?? 0) > 0 ? 'it may not accept the client certificate given' : `it may require a client certificate ([[registry."${host}".keypair]] in a settings file)`;
+        throw new PolyarchError('TLS', `registry ${host} closed the connection after the TLS handshake: ${why}`, { cause: error });
+      }
       throw rename(error, host);
     }
   };
