@@ -9,6 +9,10 @@ import { mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
+import fc from 'fast-check';
+import { parseDaemonJson } from '../../src/endpoint/registry-settings/daemon-json.js';
+import { parseTomlSettings } from '../../src/endpoint/registry-settings/toml-settings.js';
+import { isPolyarchError } from '../../src/errors/polyarch-error.js';
 import { createEndpointOpener } from '../../src/endpoint/open-endpoint.js';
 import { isTempName } from '../../src/internal/temp-path.js';
 import { parseLocation } from '../../src/reference/location.js';
@@ -217,5 +221,40 @@ describe('hostile settings files', () => {
       assertOneLine(copied, 'CONFIG_INVALID', pattern);
       assert.equal(existsSync(join(target, 'index.json')), false, 'nothing written');
     }
+  });
+});
+
+describe('settings parsers on random input', () => {
+  /** A valid file's text with random edits: what a typo or a hostile writer makes of it. */
+  const TOML_SEED = '[registry."reg.example:5000"]\nhttp = true\ninsecure = false\nca = ["ca.pem"]\nmirrors = ["m.example/p", "http://n.example:5000"]\n[[registry."reg.example:5000".keypair]]\nkey = "k.pem"\ncert = "c.pem"\n';
+  const JSON_SEED = JSON.stringify({ 'insecure-registries': ['10.0.0.0/8', 'reg.example:5000', 'http://x.example'], 'registry-mirrors': ['https://m.example'] });
+  const PIECES = ['"', '[', ']', '=', '.', '/', ':', '{', '}', ',', '\n', 'true', '1', '"x"', '::', '0/99', '\u0000', 'registry', 'mirrors', 'ca'];
+  const edited = (seed: string) =>
+    fc.array(fc.tuple(fc.nat({ max: seed.length }), fc.nat({ max: 3 }), fc.constantFrom(...PIECES)), { maxLength: 4 }).map((edits) =>
+      edits.reduce((text, [at, drop, insert]) => text.slice(0, at) + insert + text.slice(at + drop), seed),
+    );
+
+  /** Every outcome is a layer or CONFIG_INVALID, never another exception. */
+  async function valueOrConfigInvalid(run: () => Promise<unknown>): Promise<void> {
+    try {
+      await run();
+    } catch (error) {
+      assert.ok(isPolyarchError(error) && error.code === 'CONFIG_INVALID', `unexpected ${String(error)}`);
+      assert.ok(!error.message.includes('\n'), 'one line');
+    }
+  }
+
+  test('TOML: a layer or CONFIG_INVALID', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.oneof(edited(TOML_SEED), fc.string({ maxLength: 60 })), (text) => valueOrConfigInvalid(() => parseTomlSettings(text, '/settings/registries.toml', 'polyarch'))),
+      { numRuns: 400 },
+    );
+  });
+
+  test('daemon.json: a layer or CONFIG_INVALID', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.oneof(edited(JSON_SEED), fc.json()), (text) => valueOrConfigInvalid(async () => parseDaemonJson(text, '/settings/daemon.json'))),
+      { numRuns: 400 },
+    );
   });
 });
