@@ -104,13 +104,13 @@ export function createEndpointOpener(options: ConnectionOptions = {}): EndpointO
     return client;
   };
 
-  // Mirrors get clients of their own (own credentials, own settings), no retries: the next mirror
-  // or the registry itself is the retry.
+  // Mirrors get clients of their own (own credentials, own settings) and one retry, not three: the
+  // next mirror or the registry itself is the better retry, but a blob cut mid-way is still resumed once.
   const mirrorClient = (mirror: RegistryMirror): RegistryClient => {
     const key = `mirror ${mirror.plainHttp ? 'http://' : ''}${mirror.host}`;
     let client = clients.get(key);
     if (!client) {
-      client = makeClient(mirror.host, { plainHttp: mirror.plainHttp, retries: 0 });
+      client = makeClient(mirror.host, { plainHttp: mirror.plainHttp, retries: Math.min(1, options.retries ?? 1) });
       clients.set(key, client);
     }
     return client;
