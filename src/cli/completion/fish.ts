@@ -1,4 +1,4 @@
-// `polyarch completion fish`: one helper that finds the command path in the words typed so far
+// `polyarch completion fish`: one function that finds the command path in the words typed so far
 // (skipping options and their values), and a `complete` line per sub-command and option, each
 // guarded by that path, with descriptions.
 import type { CompletionNode, CompletionOption } from './command-tree.js';
