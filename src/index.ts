@@ -21,6 +21,18 @@ export { toLocation, withOpener, type LocationInput } from './ops/session.js';
 export type { Endpoint, EndpointKind, IoOptions } from './endpoint/endpoint.js';
 export { createEndpointOpener, defaultRegistryConfigDir, type ConnectionOptions, type EndpointOpener, type OpenMode, type OpenedLocation } from './endpoint/open-endpoint.js';
 
+// Per-registry settings from the files users keep (registries.toml, buildkitd.toml, daemon.json)
+export { describeRegistrySettings, type RegistrySettingsReport } from './endpoint/open-endpoint.js';
+export { formatMirror } from './endpoint/registry-settings/mirror.js';
+export type {
+  ClientKeypair,
+  EffectiveHostSettings,
+  RegistryMirror,
+  RegistrySettingsFiles,
+  SettingsFileRef,
+  Sourced,
+} from './endpoint/registry-settings/types.js';
+
 // Errors
 export { OCI_ERROR_CODES, LOCAL_ERROR_CODES, type ErrorCode, type LocalErrorCode, type OciErrorCode } from './errors/codes.js';
 export { PolyarchError, hintFor, isBadInput, isPolyarchError, isRetryable } from './errors/polyarch-error.js';

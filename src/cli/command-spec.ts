@@ -21,6 +21,8 @@ export interface OptionSpec {
   readonly default?: string | number;
   /** commander's requiredOption: the option must be given. */
   readonly required?: boolean;
+  /** The values it accepts when they are a fixed list (offered by shell completion). */
+  readonly choices?: readonly string[];
 }
 
 export interface ArgumentSpec {
@@ -28,6 +30,8 @@ export interface ArgumentSpec {
   readonly name: string;
   readonly description?: string;
   readonly default?: string;
+  /** The values it accepts when they are a fixed list (offered by shell completion). */
+  readonly choices?: readonly string[];
 }
 
 /** A command's implementation: called with the context, then what commander passes (arguments, flags, the command). */

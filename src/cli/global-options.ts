@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import type { ConnectionOptions } from '../index.js';
+import { defaultRegistrySettingsFiles } from './registry-settings-files.js';
 import type { OptionSpec } from './command-spec.js';
 
 /** Options every command takes (DESIGN §3). */
@@ -28,10 +29,11 @@ export function globalsOf(command: Command): GlobalOptions {
   return command.optsWithGlobals<GlobalOptions>();
 }
 
-/** The library's connection options from the global flags. */
+/** The library's connection options from the global flags, with the registry settings files users keep. */
 export function connectionOptions(globals: GlobalOptions, signal: AbortSignal): ConnectionOptions & { signal: AbortSignal } {
   return {
     signal,
+    registrySettings: defaultRegistrySettingsFiles(process.env),
     ...(globals.insecure ? { insecure: true } : {}),
     ...(globals.caFile !== undefined ? { caFile: globals.caFile } : {}),
     ...(globals.registryConfig !== undefined ? { registryConfigDir: globals.registryConfig } : {}),

@@ -2,8 +2,13 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import type { Endpoint } from './endpoint.js';
 import type { Location } from '../reference/location.js';
-import { createRegistryClient, type RegistryClient, type RegistryClientOptions } from '../registry/client.js';
+import { createRegistryClient, type HostTransport, type RegistryClient, type RegistryClientOptions } from '../registry/client.js';
 import { credentialsFor, readDockerConfig } from '../registry/credentials/docker-config.js';
+import { withMirrors } from '../registry/mirrors.js';
+import { PolyarchError } from '../errors/polyarch-error.js';
+import { quoted, registryHostOf } from './registry-settings/limits.js';
+import { checkHostSettingFiles, loadRegistrySettings, settingsForHost } from './registry-settings/host-settings.js';
+import type { EffectiveHostSettings, RegistryMirror, RegistrySettings, RegistrySettingsFiles } from './registry-settings/types.js';
 import { openLayout } from '../store/oci-layout.js';
 import { openOciArchive } from '../store/oci-archive.js';
 import { openDockerArchive } from '../store/docker-archive.js';
@@ -22,6 +27,11 @@ export interface ConnectionOptions {
   readonly timeoutMs?: number;
   readonly chunkSize?: number;
   readonly maxManifestSize?: number;
+  /**
+   * Per-registry settings files (plain HTTP, unverified TLS, CAs, client certificates, mirrors);
+   * none are read when absent. `insecure` and `caFile` above beat what the files say.
+   */
+  readonly registrySettings?: RegistrySettingsFiles;
 }
 
 export type OpenMode = 'read' | 'write';
@@ -54,24 +64,66 @@ export function createEndpointOpener(options: ConnectionOptions = {}): EndpointO
   const opened: Endpoint[] = [];
   const configDir = options.registryConfigDir ?? defaultRegistryConfigDir();
 
+  let loaded: Promise<RegistrySettings> | undefined;
+  const hostSettings = new Map<string, Promise<EffectiveHostSettings>>();
+  /** The settings in force for a host: files read once per opener, checked once per host. */
+  const settingsOf = (host: string): Promise<EffectiveHostSettings> => {
+    let found = hostSettings.get(host);
+    if (!found) {
+      found = (async () => {
+        const settings = await (loaded ??= loadRegistrySettings(options.registrySettings ?? {}));
+        const effective = await settingsForHost(settings, host, { flags: flagsFor(options, host) });
+        await checkHostSettingFiles(effective);
+        return effective;
+      })();
+      hostSettings.set(host, found);
+    }
+    return found;
+  };
+
+  const makeClient = (host: string, extra: { readonly plainHttp?: boolean; readonly retries?: number }): RegistryClient => {
+    const clientOptions: RegistryClientOptions = {
+      credentials: async (registry: string) => credentialsFor(await readDockerConfig({ dir: configDir }), registry),
+      transport: async () => ({ ...transportOf(await settingsOf(host)), ...(extra.plainHttp === true ? { plainHttp: true } : {}) }),
+      ...(options.userAgent !== undefined ? { userAgent: options.userAgent } : {}),
+      ...(options.retries !== undefined ? { retries: options.retries } : {}),
+      ...(extra.retries !== undefined ? { retries: extra.retries } : {}),
+      ...(options.timeoutMs !== undefined ? { timeoutMs: options.timeoutMs } : {}),
+      ...(options.chunkSize !== undefined ? { chunkSize: options.chunkSize } : {}),
+      ...(options.maxManifestSize !== undefined ? { maxManifestSize: options.maxManifestSize } : {}),
+    };
+    return createRegistryClient(host, clientOptions);
+  };
+
   const registryClient = (host: string): RegistryClient => {
     let client = clients.get(host);
     if (!client) {
-      const insecure = options.insecure === true || (Array.isArray(options.insecure) && options.insecure.includes(host));
-      const clientOptions: RegistryClientOptions = {
-        insecure,
-        credentials: async (registry: string) => credentialsFor(await readDockerConfig({ dir: configDir }), registry),
-        ...(options.caFile !== undefined ? { caFile: options.caFile } : {}),
-        ...(options.userAgent !== undefined ? { userAgent: options.userAgent } : {}),
-        ...(options.retries !== undefined ? { retries: options.retries } : {}),
-        ...(options.timeoutMs !== undefined ? { timeoutMs: options.timeoutMs } : {}),
-        ...(options.chunkSize !== undefined ? { chunkSize: options.chunkSize } : {}),
-        ...(options.maxManifestSize !== undefined ? { maxManifestSize: options.maxManifestSize } : {}),
-      };
-      client = createRegistryClient(host, clientOptions);
+      client = makeClient(host, {});
       clients.set(host, client);
     }
     return client;
+  };
+
+  // Mirrors get clients of their own (own credentials, own settings) and one retry, not three: the
+  // next mirror or the registry itself is the better retry, but a blob cut mid-way is still resumed once.
+  const mirrorClient = (mirror: RegistryMirror): RegistryClient => {
+    const key = `mirror ${mirror.plainHttp ? 'http://' : ''}${mirror.host}`;
+    let client = clients.get(key);
+    if (!client) {
+      client = makeClient(mirror.host, { plainHttp: mirror.plainHttp, retries: Math.min(1, options.retries ?? 1) });
+      clients.set(key, client);
+    }
+    return client;
+  };
+
+  /** A repository for reading: through the registry's mirrors when it has any. */
+  const readRepository = async (host: string, repository: string): Promise<Endpoint> => {
+    const origin = registryClient(host).repository(repository);
+    const mirrors = (await settingsOf(host)).mirrors?.value ?? [];
+    return withMirrors(
+      origin,
+      mirrors.map((mirror) => mirrorClient(mirror).repository(mirror.prefix === '' ? repository : `${mirror.prefix}/${repository}`)),
+    );
   };
 
   const open = async (location: Location, mode: OpenMode): Promise<OpenedLocation> => {
@@ -79,7 +131,10 @@ export function createEndpointOpener(options: ConnectionOptions = {}): EndpointO
     let reference: string | undefined;
     switch (location.kind) {
       case 'registry':
-        endpoint = registryClient(location.reference.registry).repository(location.reference.repository);
+        endpoint =
+          mode === 'read'
+            ? await readRepository(location.reference.registry, location.reference.repository)
+            : registryClient(location.reference.registry).repository(location.reference.repository);
         reference = location.reference.digest ?? location.reference.tag;
         break;
       case 'oci-layout':
@@ -110,4 +165,45 @@ export function createEndpointOpener(options: ConnectionOptions = {}): EndpointO
       await Promise.allSettled([...clients.values()].map((c) => c.close()));
     },
   };
+}
+
+/** What the command line says about one host. */
+function flagsFor(options: ConnectionOptions, host: string): { insecure?: boolean; caFile?: string } {
+  const insecure = options.insecure === true || (Array.isArray(options.insecure) && options.insecure.includes(host));
+  return { ...(insecure ? { insecure: true } : {}), ...(options.caFile !== undefined ? { caFile: options.caFile } : {}) };
+}
+
+/** The settings for one host as a client's transport: read, checked, then reduced to what the client needs. */
+export async function hostTransportFor(host: string, options: Pick<ConnectionOptions, 'insecure' | 'caFile' | 'registrySettings'>): Promise<HostTransport> {
+  const effective = await settingsForHost(await loadRegistrySettings(options.registrySettings ?? {}), host, { flags: flagsFor(options, host) });
+  await checkHostSettingFiles(effective);
+  return transportOf(effective);
+}
+
+/** The client's view of a host's settings. */
+export function transportOf(settings: EffectiveHostSettings): HostTransport {
+  return {
+    ...(settings.http?.value === true ? { plainHttp: true } : {}),
+    ...(settings.insecure?.value === true ? { insecure: true } : {}),
+    ...(settings.ca ? { caFiles: settings.ca.value } : {}),
+    ...(settings.keypairs ? { keypairs: settings.keypairs.value } : {}),
+  };
+}
+
+/** The settings in force for one registry host, each with where it came from (`polyarch config show`). */
+export async function describeRegistrySettings(
+  host: string,
+  options: Pick<ConnectionOptions, 'insecure' | 'caFile' | 'registrySettings'> = {},
+): Promise<RegistrySettingsReport> {
+  if (registryHostOf(host) === undefined) throw new PolyarchError('INVALID_REFERENCE', `invalid registry host ${quoted(host)}: expected host[:port]`);
+  const settings = await loadRegistrySettings(options.registrySettings ?? {});
+  const effective = await settingsForHost(settings, host, { flags: flagsFor(options, host) });
+  await checkHostSettingFiles(effective);
+  return { settings: effective, files: settings.layers.map((layer) => ({ kind: layer.kind, path: layer.path, found: layer.found })) };
+}
+
+export interface RegistrySettingsReport {
+  readonly settings: EffectiveHostSettings;
+  /** Every settings file consulted, highest precedence first. */
+  readonly files: readonly { readonly kind: string; readonly path: string; readonly found: boolean }[];
 }

@@ -1,5 +1,5 @@
 import type { ConnectionOptions } from './open-endpoint.js';
-import { defaultRegistryConfigDir } from './open-endpoint.js';
+import { defaultRegistryConfigDir, hostTransportFor } from './open-endpoint.js';
 import { createRegistryClient } from '../registry/client.js';
 import { removeCredentials, storeCredentials } from '../registry/credentials/docker-config.js';
 
@@ -11,9 +11,8 @@ export interface LoginCredentials {
 /** Checks the credentials against the registry, then stores them in docker's config (as `docker login`). */
 export async function loginRegistry(host: string, credentials: LoginCredentials, options: ConnectionOptions & { signal?: AbortSignal } = {}): Promise<void> {
   const client = createRegistryClient(host, {
-    insecure: options.insecure === true || (Array.isArray(options.insecure) && options.insecure.includes(host)),
     credentials: async () => credentials,
-    ...(options.caFile !== undefined ? { caFile: options.caFile } : {}),
+    transport: () => hostTransportFor(host, options),
     ...(options.userAgent !== undefined ? { userAgent: options.userAgent } : {}),
   });
   try {

@@ -13,7 +13,7 @@ import { addToReferrersTag, hasReferrersApi, listReferrers, type ReferrersOption
 import { errorFromHttp } from './response-error.js';
 import { listCatalog, listTags, type ListOptions } from './tags.js';
 import { withAuth, type AuthFetcher, type RegistryCredentials } from './transport/auth.js';
-import { causeCodes, createFetcher, discardBody, headerValue, isTlsProtocolError, isTlsVerifyError } from './transport/http.js';
+import { causeCodes, createFetcher, discardBody, headerValue, isTlsProtocolError, isTlsVerifyError, type TlsSettings } from './transport/http.js';
 import { withRetry } from './transport/retry.js';
 import { DEFAULT_CHUNK_SIZE, uploadBlob } from './uploads.js';
 
@@ -32,6 +32,17 @@ export interface RegistryClientOptions {
   readonly maxManifestSize?: number;
   /** Accepted for callers that bound their own parallelism; connections are not capped, so a copy within one registry cannot deadlock. */
   readonly concurrency?: number;
+  /**
+   * Settings read from settings files (which take a file read, maybe a DNS look-up): asked for
+   * once, on first contact, and added to `insecure` and `caFile` above.
+   */
+  readonly transport?: () => Promise<HostTransport>;
+}
+
+/** How to reach one registry, as settings files describe it. */
+export interface HostTransport extends TlsSettings {
+  /** Speak plain HTTP (BuildKit's `http = true`): no TLS is tried. */
+  readonly plainHttp?: boolean;
 }
 
 export interface PingResult {
@@ -94,17 +105,19 @@ export function createRegistryClient(host: string, options: RegistryClientOption
   if (host === '' || /[/\s@]/.test(host)) throw new PolyarchError('INVALID_REFERENCE', `invalid registry host "${host}"`);
   const apiHost = registryApiHost(host);
   const retries = options.retries ?? 3;
+  let transport: Promise<HostTransport> | undefined;
+  const hostTransport = (): Promise<HostTransport> => (transport ??= options.transport ? options.transport() : Promise.resolve({}));
   const fetcher = withRetry(
     createFetcher({
       ...(options.insecure !== undefined ? { insecure: options.insecure } : {}),
       ...(options.caFile !== undefined ? { caFile: options.caFile } : {}),
       ...(options.userAgent !== undefined ? { userAgent: options.userAgent } : {}),
       ...(options.timeoutMs !== undefined ? { timeoutMs: options.timeoutMs } : {}),
+      ...(options.transport !== undefined ? { tls: hostTransport } : {}),
     }),
     { retries },
   );
   const auth: AuthFetcher = withAuth(fetcher, { host, credentials: options.credentials });
-  const plainAllowed = options.insecure === true || isLoopbackHost(apiHost);
   let base: Promise<Base> | undefined;
 
   const probe = async (scheme: 'http' | 'https', signal: AbortSignal | undefined): Promise<Base> => {
@@ -117,6 +130,15 @@ export function createRegistryClient(host: string, options: RegistryClientOption
   };
 
   const detect = async (signal: AbortSignal | undefined): Promise<Base> => {
+    const settings = await hostTransport();
+    if (settings.plainHttp === true) {
+      try {
+        return await probe('http', signal);
+      } catch (error) {
+        throw rename(error, host);
+      }
+    }
+    const plainAllowed = options.insecure === true || settings.insecure === true || isLoopbackHost(apiHost);
     try {
       return await probe('https', signal);
     } catch (error) {
@@ -134,6 +156,12 @@ export function createRegistryClient(host: string, options: RegistryClientOption
       }
       if (isTlsProtocolError(error)) {
         throw new PolyarchError('TLS', `registry ${host} does not answer TLS (a plain-HTTP registry needs --insecure)`, { cause: error });
+      }
+      // A registry that wants a client certificate (mutual TLS) and gets none or one it rejects
+      // completes the TLS 1.3 handshake, then closes the connection without a word.
+      if (causeCodes(error).includes('UND_ERR_SOCKET')) {
+        const why = (settings.keypairs?.length ?? 0) > 0 ? 'it may not accept the client certificate given' : `it may require a client certificate ([[registry."${host}".keypair]] in a settings file)`;
+        throw new PolyarchError('TLS', `registry ${host} closed the connection after the TLS handshake: ${why}`, { cause: error });
       }
       throw rename(error, host);
     }

@@ -39,6 +39,8 @@ const PACKAGES: Readonly<Record<string, readonly string[]>> = {
   'dockerfile-ast': ['builder'],
   'zstd-napi': ['layer'],
   '@balena/dockerignore': ['builder'],
+  // registry settings files (buildkitd.toml, polyarch's registries.toml)
+  'smol-toml': ['endpoint'],
 };
 
 /** A source file as the checker sees it: its path under src/ (`cli/commands/copy.ts`) and its text. */

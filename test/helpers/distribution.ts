@@ -13,6 +13,8 @@ const PROGRAM = '/usr/bin/docker-registry';
 
 export interface DistributionOptions {
   readonly tls?: boolean;
+  /** With tls: CA certificate files (PEM) that client certificates must chain to (mutual TLS). */
+  readonly clientCas?: readonly string[];
   readonly auth?: { readonly username: string; readonly password: string } | { readonly token: TokenServer };
 }
 
@@ -64,6 +66,7 @@ export async function startDistribution(options: DistributionOptions = {}): Prom
       const cert = await makeSelfSignedCert(dir.path, { hosts: ['127.0.0.1', 'localhost'] });
       caFile = cert.certFile;
       lines.push('  tls:', `    certificate: ${yamlString(cert.certFile)}`, `    key: ${yamlString(cert.keyFile)}`);
+      if (options.clientCas && options.clientCas.length > 0) lines.push('    clientcas:', ...options.clientCas.map((file) => `      - ${yamlString(file)}`));
     }
     let username: string | undefined;
     let password: string | undefined;

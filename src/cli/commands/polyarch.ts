@@ -3,6 +3,8 @@ import { GLOBAL_OPTIONS } from '../global-options.js';
 import { binfmtCommand } from './binfmt.js';
 import { buildCommand } from './build.js';
 import { bundleCommand } from './bundle.js';
+import { completionCommand } from './completion.js';
+import { configCommand } from './config.js';
 import { copyCommand } from './copy.js';
 import { explainCommand } from './explain.js';
 import { indexCommand, pushCommand } from './index-create.js';
@@ -40,5 +42,7 @@ export const POLYARCH: ProgramSpec = {
     pruneCommand,
     binfmtCommand,
     runCommand,
+    configCommand,
+    completionCommand,
   ],
 };

@@ -4,13 +4,13 @@
 // and tens of milliseconds of start-up in every command that talks to a registry.
 // Redirects are followed here (blob GETs may go to storage); every hop is checked by origin.ts,
 // so credentials ride only on hops to the origin the request was first sent to.
-import { readFile } from 'node:fs/promises';
 import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { Readable } from 'node:stream';
 import { rootCertificates } from 'node:tls';
 import { PolyarchError } from '../../errors/polyarch-error.js';
 import { redactUrl } from '../../internal/redact.js';
+import { readRegularFile } from '../../internal/regular-file.js';
 import { mayCarryCredentials, originOf, withoutCredentials } from './origin.js';
 
 export interface FetcherOptions {
@@ -25,6 +25,28 @@ export interface FetcherOptions {
    * which the retry and resume layers handle.
    */
   readonly timeoutMs?: number;
+  /** TLS settings only known after reading settings files; asked for once, before the first request, and added to the fields above. */
+  readonly tls?: () => Promise<TlsSettings>;
+}
+
+/** Per-registry TLS settings (from settings files). */
+export interface TlsSettings {
+  readonly insecure?: boolean;
+  /** PEM CA certificate files trusted besides the system roots. */
+  readonly caFiles?: readonly string[];
+  /** Client certificates for mutual TLS. */
+  readonly keypairs?: readonly { readonly cert: string; readonly key: string }[];
+}
+
+/** A CA bundle, certificate or key is small; anything larger is not one. */
+const MAX_PEM_BYTES = 1024 * 1024;
+
+async function readPem(path: string, what: string): Promise<string> {
+  try {
+    return await readRegularFile(path, MAX_PEM_BYTES);
+  } catch (error) {
+    throw new PolyarchError('CONFIG_INVALID', `cannot read ${what} "${path}": ${(error as Error).message}`, { cause: error });
+  }
 }
 
 export const DEFAULT_TIMEOUT_MS = 60_000;
@@ -115,19 +137,18 @@ export function createFetcher(options: FetcherOptions = {}): Fetcher {
   let agents: Promise<Agents> | undefined;
   const agentsFor = (): Promise<Agents> =>
     (agents ??= (async () => {
-      let ca: string[] | undefined;
-      if (options.caFile !== undefined) {
-        try {
-          ca = [...rootCertificates, await readFile(options.caFile, 'utf8')];
-        } catch (error) {
-          throw new PolyarchError('CONFIG_INVALID', `cannot read CA file "${options.caFile}": ${(error as Error).message}`, { cause: error });
-        }
-      }
+      const tls = options.tls ? await options.tls() : {};
+      const caFiles = [...(options.caFile !== undefined ? [options.caFile] : []), ...(tls.caFiles ?? [])];
+      const ca = caFiles.length > 0 ? [...rootCertificates, ...(await Promise.all(caFiles.map((file) => readPem(file, 'CA file'))))] : undefined;
+      const keypairs = tls.keypairs ?? [];
+      const cert = await Promise.all(keypairs.map((pair) => readPem(pair.cert, 'client certificate')));
+      const key = await Promise.all(keypairs.map((pair) => readPem(pair.key, 'client key')));
+      const insecure = options.insecure === true || tls.insecure === true;
       const timeout = options.timeoutMs !== undefined && options.timeoutMs > 0 ? options.timeoutMs : DEFAULT_TIMEOUT_MS;
       // Idle connections are kept for reuse and closed after the same silence as a request's.
       return {
         http: new HttpAgent({ keepAlive: true, timeout }),
-        https: new HttpsAgent({ keepAlive: true, timeout, rejectUnauthorized: options.insecure !== true, ...(ca ? { ca } : {}) }),
+        https: new HttpsAgent({ keepAlive: true, timeout, rejectUnauthorized: !insecure, ...(ca ? { ca } : {}), ...(cert.length > 0 ? { cert, key } : {}) }),
         timeout,
       };
     })());

@@ -1,0 +1,14 @@
+import type { CommandSpec } from '../command-spec.js';
+
+export const configCommand: CommandSpec = {
+  name: 'config',
+  description: 'registry settings read from registries.toml, buildkitd.toml and daemon.json',
+  commands: [
+    {
+      name: 'show',
+      description: 'print the settings in force for a registry, each with the file and key it came from',
+      arguments: [{ name: '<registry>', description: 'registry host[:port]' }],
+      action: async () => (await import('../actions/config.js')).configShowAction,
+    },
+  ],
+};

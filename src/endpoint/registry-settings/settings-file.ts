@@ -1,0 +1,28 @@
+import { PolyarchError } from '../../errors/polyarch-error.js';
+import { RegularFileError, readRegularFile } from '../../internal/regular-file.js';
+import { MAX_PEM_FILE_BYTES, MAX_SETTINGS_FILE_BYTES } from './limits.js';
+import type { SettingsFileRef } from './types.js';
+
+/** A settings file's text; undefined when an optional (default) file is absent. */
+export async function readSettingsText(ref: SettingsFileRef): Promise<string | undefined> {
+  try {
+    return await readRegularFile(ref.path, MAX_SETTINGS_FILE_BYTES);
+  } catch (error) {
+    if (error instanceof RegularFileError && error.problem === 'missing' && ref.optional === true) return undefined;
+    throw new PolyarchError('CONFIG_INVALID', `registry settings file "${ref.path}": ${describeProblem(error)}`, { cause: error });
+  }
+}
+
+/** Checks a certificate or key file a setting names, so a bad path is reported with the setting that named it. */
+export async function checkPemFile(path: string, source: string): Promise<void> {
+  try {
+    await readRegularFile(path, MAX_PEM_FILE_BYTES);
+  } catch (error) {
+    throw new PolyarchError('CONFIG_INVALID', `file "${path}" named by ${source}: ${describeProblem(error)}`, { cause: error });
+  }
+}
+
+function describeProblem(error: unknown): string {
+  if (error instanceof RegularFileError) return error.problem === 'missing' ? 'no such file' : error.message;
+  return (error as Error).message;
+}
