@@ -13,7 +13,7 @@ import { addToReferrersTag, hasReferrersApi, listReferrers, type ReferrersOption
 import { errorFromHttp } from './response-error.js';
 import { listCatalog, listTags, type ListOptions } from './tags.js';
 import { withAuth, type AuthFetcher, type RegistryCredentials } from './transport/auth.js';
-import { causeCodes, createFetcher, discardBody, headerValue, isTlsProtocolError, isTlsVerifyError, type TlsSettings } from './transport/http.js';
+import { causeCodes, createFetcher, discardBody, headerValue, isClientCertificateRefusal, isTlsProtocolError, isTlsVerifyError, type TlsSettings } from './transport/http.js';
 import { withRetry } from './transport/retry.js';
 import { DEFAULT_CHUNK_SIZE, uploadBlob } from './uploads.js';
 
@@ -147,6 +147,12 @@ export function createRegistryClient(host: string, options: RegistryClientOption
       if (isTlsVerifyError(error)) {
         throw new PolyarchError('TLS', `registry ${host}: TLS certificate not trusted (${tlsReason(error)})`, { cause: error });
       }
+      // A registry that wants a client certificate (mutual TLS) and gets none or one it rejects
+      // ends the handshake with an alert saying so.
+      if (isClientCertificateRefusal(error)) {
+        const why = (settings.keypairs?.length ?? 0) > 0 ? 'it does not accept the client certificate given' : `it requires a client certificate ([[registry."${host}".keypair]] in a settings file)`;
+        throw new PolyarchError('TLS', `registry ${host} refused the TLS handshake: ${why}`, { cause: error });
+      }
       if (plainAllowed && (isTlsProtocolError(error) || refused || causeCodes(error).includes('ECONNRESET'))) {
         try {
           return await probe('http', signal);
@@ -156,12 +162,6 @@ export function createRegistryClient(host: string, options: RegistryClientOption
       }
       if (isTlsProtocolError(error)) {
         throw new PolyarchError('TLS', `registry ${host} does not answer TLS (a plain-HTTP registry needs --insecure)`, { cause: error });
-      }
-      // A registry that wants a client certificate (mutual TLS) and gets none or one it rejects
-      // completes the TLS 1.3 handshake, then closes the connection without a word.
-      if (causeCodes(error).includes('UND_ERR_SOCKET')) {
-        const why = (settings.keypairs?.length ?? 0) > 0 ? 'it may not accept the client certificate given' : `it may require a client certificate ([[registry."${host}".keypair]] in a settings file)`;
-        throw new PolyarchError('TLS', `registry ${host} closed the connection after the TLS handshake: ${why}`, { cause: error });
       }
       throw rename(error, host);
     }

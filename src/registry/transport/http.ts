@@ -283,9 +283,25 @@ export function isTlsVerifyError(error: unknown): boolean {
   return causeCodes(error).some((c) => TLS_VERIFY_CODES.has(c));
 }
 
+/** TLS alerts a server sends about the client's certificate: it wants one, or refuses the one given. */
+const CLIENT_CERTIFICATE_ALERTS = new Set([
+  'ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED',
+  'ERR_SSL_SSLV3_ALERT_BAD_CERTIFICATE',
+  'ERR_SSL_SSLV3_ALERT_CERTIFICATE_UNKNOWN',
+  'ERR_SSL_SSLV3_ALERT_CERTIFICATE_EXPIRED',
+  'ERR_SSL_SSLV3_ALERT_CERTIFICATE_REVOKED',
+  'ERR_SSL_TLSV1_ALERT_UNKNOWN_CA',
+  'ERR_SSL_TLSV1_ALERT_ACCESS_DENIED',
+]);
+
+/** The server ended the handshake over the client certificate (mutual TLS): none given, or one it does not accept. */
+export function isClientCertificateRefusal(error: unknown): boolean {
+  return causeCodes(error).some((c) => CLIENT_CERTIFICATE_ALERTS.has(c));
+}
+
 /** The TLS handshake got something that is not TLS: typically a plain-HTTP server. */
 export function isTlsProtocolError(error: unknown): boolean {
-  return causeCodes(error).some((c) => c === 'EPROTO' || c.startsWith('ERR_SSL_'));
+  return !isClientCertificateRefusal(error) && causeCodes(error).some((c) => c === 'EPROTO' || c.startsWith('ERR_SSL_'));
 }
 
 const NETWORK_TEXT: Readonly<Record<string, string>> = {
@@ -313,6 +329,9 @@ export function translateError(error: unknown, method: string, url: string, sign
   const message = error instanceof Error ? firstLine(error.message) : String(error);
   if (isTlsVerifyError(error)) {
     return new PolyarchError('TLS', `${where}: TLS certificate not trusted (${message})`, { cause: error });
+  }
+  if (isClientCertificateRefusal(error)) {
+    return new PolyarchError('TLS', `${where}: the registry refused the TLS client certificate, or wants one (${codes[0] ?? 'alert'})`, { cause: error });
   }
   if (isTlsProtocolError(error)) {
     return new PolyarchError('TLS', `${where}: TLS handshake failed, the server may speak plain HTTP (${codes[0] ?? 'EPROTO'})`, { cause: error });
