@@ -62,6 +62,19 @@ export { expandTemplate, parsePushSpec, readPushSpec, targetsWithTags, type Push
 export { platformAsWritten, type NoticeHandler } from './ops/platform-input.js';
 export { explainMatch, type Explanation } from './ops/explain.js';
 
+// Progress of bytes on the move (copy, index create, manifest push, build, run)
+export {
+  PROGRESS_INTERVAL_MS,
+  meterTransfer,
+  observeBytes,
+  type TransferListener,
+  type TransferMeter,
+  type TransferOutcome,
+  type TransferPhase,
+  type TransferProgress,
+  type TransferSubject,
+} from './progress/transfer.js';
+
 // Embedded registry
 export { collectServerGarbage, createRegistryServer, type RegistryServer, type RegistryServerOptions } from './server/server.js';
 export type { RegistryGarbageOptions, RegistryGarbageResult } from './server/garbage.js';
