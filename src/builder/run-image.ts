@@ -198,6 +198,7 @@ async function openCounted(endpoint: Endpoint, layer: Descriptor, platform: Plat
   meter.start();
   meter.observe(stream);
   stream.once('end', () => meter.done('copied'));
+  stream.once('error', () => meter.cancel());
   return stream;
 }
 

@@ -82,7 +82,13 @@ export async function copyImage(
       const meter = listener
         ? meterTransfer(listener, { phase: options.progressPhase ?? 'copy', digest: descriptor.digest, total: descriptor.size, ...(platform ? { platform } : {}) }, options.progressIntervalMs)
         : undefined;
-      const action = await copyBlob(source, destination, descriptor, io, meter);
+      let action: BlobEvent['action'];
+      try {
+        action = await copyBlob(source, destination, descriptor, io, meter);
+      } catch (error) {
+        meter?.cancel();
+        throw error;
+      }
       meter?.done(action);
       if (action === 'copied') {
         stats.copied++;

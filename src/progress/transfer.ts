@@ -57,6 +57,8 @@ export interface TransferMeter {
   observe(stream: Readable): void;
   /** Reports `done`; `digest` names the blob when it was only known at the end (compression). */
   done(outcome?: TransferOutcome, digest?: string): void;
+  /** Stops reporting, with no done: the transfer failed, and the failure is its caller's to report. */
+  cancel(): void;
 }
 
 /** A meter for one blob, reporting to `listener` at most once per `intervalMs` between start and done. */
@@ -64,6 +66,9 @@ export function meterTransfer(listener: TransferListener, subject: TransferSubje
   let transferred = 0;
   let last = 0;
   let finished = false;
+  // The count after a burst is reported when the interval is up, even if no more bytes come then
+  // (a stalled transfer shows where it stalled).
+  let trailing: NodeJS.Timeout | undefined;
   const base = {
     kind: 'transfer' as const,
     phase: subject.phase,
@@ -73,6 +78,11 @@ export function meterTransfer(listener: TransferListener, subject: TransferSubje
   const report = (state: TransferProgress['state'], extra: { outcome?: TransferOutcome; digest?: string } = {}): void => {
     listener({ ...base, id: subject.digest, digest: extra.digest ?? subject.digest, state, transferred, ...(extra.outcome ? { outcome: extra.outcome } : {}) });
   };
+  const reportProgress = (): void => {
+    trailing = undefined;
+    last = Date.now();
+    report('progress');
+  };
   const meter: TransferMeter = {
     start() {
       transferred = 0;
@@ -81,11 +91,12 @@ export function meterTransfer(listener: TransferListener, subject: TransferSubje
     },
     add(bytes) {
       transferred += bytes;
-      if (finished) return;
-      const now = Date.now();
-      if (now - last >= intervalMs) {
-        last = now;
-        report('progress');
+      if (finished || trailing) return;
+      const wait = last + intervalMs - Date.now();
+      if (wait <= 0) reportProgress();
+      else {
+        trailing = setTimeout(reportProgress, wait);
+        trailing.unref();
       }
     },
     observe(stream) {
@@ -94,7 +105,14 @@ export function meterTransfer(listener: TransferListener, subject: TransferSubje
     done(outcome = 'copied', digest) {
       if (finished) return;
       finished = true;
+      clearTimeout(trailing);
+      trailing = undefined;
       report('done', { outcome, ...(digest !== undefined ? { digest } : {}) });
+    },
+    cancel() {
+      finished = true;
+      clearTimeout(trailing);
+      trailing = undefined;
     },
   };
   return meter;
