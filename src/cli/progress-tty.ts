@@ -119,6 +119,7 @@ export function terminalView(terminal: ProgressTerminal): ProgressView {
   };
 
   return {
+    mode: 'tty',
     onTransfer,
     onBuild,
     close(succeeded) {

@@ -9,6 +9,7 @@ import { escapeControl, formatSize, type OutputStream } from './output.js';
 
 /** What a command hands the library, and ends when it is done. */
 export interface ProgressView {
+  readonly mode: 'tty' | 'plain' | 'quiet';
   /** Bytes on the move; absent when nothing is shown. */
   readonly onTransfer?: TransferListener;
   /** A build's steps and their output; absent when nothing is shown. */
@@ -45,7 +46,7 @@ export function resolveProgressMode(mode: ProgressMode | undefined, where: Progr
   return where.terminal.isTTY && (where.env ?? process.env).TERM !== 'dumb' ? 'tty' : 'plain';
 }
 
-const QUIET: ProgressView = { close: () => undefined };
+const QUIET: ProgressView = { mode: 'quiet', close: () => undefined };
 
 /** The view for `mode`; the terminal library is imported only for tty. */
 export async function openProgressView(mode: ProgressMode | undefined, where: ProgressWhere): Promise<ProgressView> {
@@ -94,6 +95,7 @@ export function transferKey(event: TransferProgress): string {
 function plainView(stderr: OutputStream): ProgressView {
   const started = new Map<string, number>();
   return {
+    mode: 'plain',
     onTransfer(event) {
       const key = transferKey(event);
       if (event.state === 'start') started.set(key, Date.now());
