@@ -81,7 +81,7 @@ export async function compressReported<T extends { readonly descriptor: { readon
   write: (onBytes: ((bytes: number) => void) | undefined) => Promise<T>,
 ): Promise<T> {
   if (!listener) return write(undefined);
-  const meter = meterTransfer(listener, { phase: 'compress', digest: `layer ${file.slice(file.lastIndexOf('/') + 1).replace(/^\./, '')}`, platform });
+  const meter = meterTransfer(listener, { phase: 'compress', digest: file.slice(file.lastIndexOf('/') + 1).replace(/^\./, '').replace(/\.[a-z-]+$/, ''), platform });
   meter.start();
   try {
     const written = await write((bytes) => meter.add(bytes));

@@ -64,7 +64,7 @@ function sized(terminal: ProgressTerminal): NodeJS.WriteStream {
   } as unknown as NodeJS.WriteStream;
 }
 
-export function terminalView(terminal: ProgressTerminal): ProgressView {
+export function terminalView(terminal: ProgressTerminal, options: { summary: boolean }): ProgressView {
   const log = createLogUpdate(sized(terminal));
   const inFlight = new Map<string, InFlight>();
   const began = Date.now();
@@ -135,7 +135,7 @@ export function terminalView(terminal: ProgressTerminal): ProgressView {
           .filter(Boolean)
           .join(', ');
         const moved = tally.copied + tally.mounted + tally.skipped + tally.cached;
-        if (moved > 0) {
+        if (moved > 0 && options.summary) {
           log.persist(
             escapeControl(
               `${tally.copied} blob${tally.copied === 1 ? '' : 's'} moved (${formatSize(tally.bytes)}) in ${seconds(elapsed)}${tally.copied > 0 ? `, ${rate(tally.bytes, elapsed)}` : ''}${others ? `; ${others}` : ''}`,

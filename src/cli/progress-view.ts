@@ -37,6 +37,8 @@ export interface ProgressWhere {
   readonly quiet?: boolean;
   /** The environment, for TERM=dumb. */
   readonly env?: NodeJS.ProcessEnv;
+  /** A summary line when done (default); `run` has none: its command's output comes after the pulls. */
+  readonly summary?: boolean;
 }
 
 /** auto is tty when stderr is a terminal that can move its cursor, plain otherwise; --quiet means quiet. */
@@ -54,13 +56,13 @@ export async function openProgressView(mode: ProgressMode | undefined, where: Pr
   if (resolved === 'quiet') return QUIET;
   if (resolved === 'plain') return plainView(where.stderr);
   const { terminalView } = await import('./progress-tty.js');
-  return terminalView(where.terminal);
+  return terminalView(where.terminal, { summary: where.summary !== false });
 }
 
-/** `sha256:0123456789ab`: the digest as docker and buildx shorten it. */
+/** `sha256:0123456789ab`: the digest as docker and buildx shorten it (a layer still being compressed shows its stand-in name). */
 export function shortBlob(digest: string): string {
   const colon = digest.indexOf(':');
-  return colon < 0 ? digest.slice(0, 12) : digest.slice(0, colon + 13);
+  return colon < 0 ? digest : digest.slice(0, colon + 13);
 }
 
 /** `copy sha256:0123456789ab linux/arm64`: the blob an event is about, escaped (platforms come from images). */
@@ -114,7 +116,7 @@ function plainView(stderr: OutputStream): ProgressView {
  * with a summary on success, and on failure or Ctrl-C with the terminal left clean before the
  * error line is printed.
  */
-export async function withProgress<T>(mode: ProgressMode | undefined, where: { stderr: OutputStream; quiet?: boolean }, work: (view: ProgressView) => Promise<T>): Promise<T> {
+export async function withProgress<T>(mode: ProgressMode | undefined, where: Omit<ProgressWhere, 'terminal'>, work: (view: ProgressView) => Promise<T>): Promise<T> {
   const view = await openProgressView(mode, { ...where, terminal: process.stderr });
   let succeeded = false;
   try {
