@@ -72,8 +72,9 @@ try {
     variants.map((v, i) => [v.name, medians[i]!.toFixed(2), (bytes / 1e6 / medians[i]!).toFixed(0), ratio(base, medians[i]!)]),
   );
   console.log('');
-  const worst = Math.max(...medians.slice(1).map((m) => (m / base - 1) * 100));
-  targetLine('progress costs ≤ 2% (slowest listener against none)', worst, 2, { unit: '%', atMost: true });
+  // The target is the listener the CLI gives: every byte counted, reports throttled. The row that
+  // hears every chunk shows what a listener without the throttle would cost.
+  targetLine('progress costs ≤ 2% (default listener against none)', (medians[1]! / base - 1) * 100, 2, { unit: '%', atMost: true });
 
   // Where the count is taken: a listener on the verifier, or a counting Transform after it.
   process.stderr.write(`writing a ${BLOB_BYTES >> 20} MiB blob…\n`);
