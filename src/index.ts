@@ -67,6 +67,7 @@ export {
   PROGRESS_INTERVAL_MS,
   meterTransfer,
   observeBytes,
+  withPlatform,
   type TransferListener,
   type TransferMeter,
   type TransferOutcome,

@@ -14,7 +14,7 @@ import { formatPlatform, parsePlatform } from '../platform/platform.js';
 import { normalizePlatform } from '../platform/normalize.js';
 import { selectEntry } from '../platform/match.js';
 import { copyImage } from '../ops/copy.js';
-import type { TransferListener, TransferProgress } from '../progress/transfer.js';
+import { withPlatform, type TransferListener } from '../progress/transfer.js';
 import { referenceOrLatest, toLocation, type withOpener } from '../ops/session.js';
 import type { RecordedFacts } from '../layer/extract.js';
 import { materializeLayers } from '../layer/materialize.js';
@@ -66,7 +66,7 @@ export class BaseImages {
     }
     const listener = this.#options.onTransfer;
     // A pulled image is one platform's: its blobs report under the platform being built.
-    const progress = listener ? { onProgress: (event: TransferProgress) => listener({ ...event, platform: want }), progressPhase: 'pull' as const } : {};
+    const progress = listener ? { onProgress: withPlatform(listener, want), progressPhase: 'pull' as const } : {};
     await copyImage(endpoint, raw.digest, layout, undefined, { ...io, ...progress });
     await touchCachedBlob(layout.dir, raw.digest);
     const manifest = parseImageManifest(raw);

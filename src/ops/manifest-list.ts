@@ -16,7 +16,7 @@ import { samePlatform } from '../platform/match.js';
 import { formatReference, parseReference, withDefaultTag, withDigest } from '../reference/reference.js';
 import { checkDuplicatePlatforms, chooseFormat } from './assemble.js';
 import { copyImage } from './copy.js';
-import type { TransferListener } from '../progress/transfer.js';
+import { withPlatform, type TransferListener } from '../progress/transfer.js';
 import type { NoticeHandler } from './platform-input.js';
 import { platformOfImage, resolveSourceImages } from './resolve-source.js';
 import { referenceOrLatest, withOpener } from './session.js';
@@ -206,7 +206,7 @@ export async function manifestPush(listRef: string, options: ManifestListOptions
     const { endpoint: destination } = await opener.open({ kind: 'registry', reference: target }, 'write');
     for (const entry of entries) {
       const { endpoint: source } = await opener.open({ kind: 'registry', reference: parseReference(entry.ref) }, 'read');
-      await copyImage(source, entry.descriptor.digest, destination, undefined, { ...io, ...(options.onProgress ? { onProgress: options.onProgress } : {}) });
+      await copyImage(source, entry.descriptor.digest, destination, undefined, { ...io, ...(options.onProgress ? { onProgress: withPlatform(options.onProgress, entry.descriptor.platform) } : {}) });
     }
     await destination.putManifest(raw, { ...io, tag: target.tag ?? 'latest' });
   });

@@ -128,3 +128,8 @@ export function meterTransfer(listener: TransferListener, subject: TransferSubje
 export function observeBytes(stream: Readable, count: (bytes: number) => void): void {
   stream.prependListener('data', (chunk: Buffer | string) => count(chunk.length));
 }
+
+/** `listener`, with `platform` filled in on reports that name none (an image copied by digest, out of its index). */
+export function withPlatform(listener: TransferListener, platform: Platform | undefined): TransferListener {
+  return platform ? (event) => listener(event.platform ? event : { ...event, platform }) : listener;
+}

@@ -151,7 +151,7 @@ describe('copy --progress', { timeout: 300_000 }, () => {
     if (files.includes('index.json')) assert.deepEqual((JSON.parse(await readFile(join(target, 'index.json'), 'utf8')) as { manifests: unknown[] }).manifests, []);
   });
 
-  test('piped, as in CI: one plain line per finished blob and no escape sequences; quiet prints nothing', async () => {
+  test('piped, as in CI: one plain line per finished blob (copy, index create) and no escape sequences; quiet prints nothing', async () => {
     proxy.hooks = {};
     const target = join(dir.path, 'plain');
     const first = await runCli(['copy', `${registry.host}/progress/app:1`, `oci:${target}:1`]);
@@ -170,6 +170,13 @@ describe('copy --progress', { timeout: 300_000 }, () => {
       assert.equal(quiet.code, 0, quiet.stderr);
       assert.equal(quiet.stderr, '', `${args.join(' ')} prints no progress`);
     }
+
+    // index create copies each image by digest; its blobs still show under the platform the new
+    // index records (normalized: arm64's v8 variant is dropped, as containerd does).
+    const assembled = await runCli(['index', 'create', '--progress', 'plain', '-t', `oci:${join(dir.path, 'assembled')}:1`, `${registry.host}/progress/app:1`]);
+    assert.equal(assembled.code, 0, assembled.stderr);
+    assert.equal(assembled.stderr.trimEnd().split('\n').length, 6, assembled.stderr);
+    for (const blob of blobs()) assert.match(assembled.stderr, doneLine(blob.digest, blob.platform.replace('/arm64/v8', '/arm64'), blob.size));
 
     const bad = await runCli(['copy', '--progress', 'fancy', `${registry.host}/progress/app:1`, `oci:${join(dir.path, 'bad')}:1`]);
     assert.equal(bad.code, 2);
