@@ -39,13 +39,18 @@ export interface ProgressWhere {
   readonly env?: NodeJS.ProcessEnv;
   /** A summary line when done (default); `run` has none: its command's output comes after the pulls. */
   readonly summary?: boolean;
+  /**
+   * What auto means off a terminal: plain (default), or quiet for `run`, whose stderr is its
+   * command's own and must stay exactly that when piped.
+   */
+  readonly offTerminal?: 'plain' | 'quiet';
 }
 
-/** auto is tty when stderr is a terminal that can move its cursor, plain otherwise; --quiet means quiet. */
+/** auto is tty when stderr is a terminal that can move its cursor, plain (or `offTerminal`) otherwise; --quiet means quiet. */
 export function resolveProgressMode(mode: ProgressMode | undefined, where: ProgressWhere): 'tty' | 'plain' | 'quiet' {
   const chosen = mode ?? (where.quiet ? 'quiet' : 'auto');
   if (chosen !== 'auto') return chosen;
-  return where.terminal.isTTY && (where.env ?? process.env).TERM !== 'dumb' ? 'tty' : 'plain';
+  return where.terminal.isTTY && (where.env ?? process.env).TERM !== 'dumb' ? 'tty' : (where.offTerminal ?? 'plain');
 }
 
 const QUIET: ProgressView = { mode: 'quiet', close: () => undefined };

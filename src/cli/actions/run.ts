@@ -16,7 +16,7 @@ export async function runAction(context: CliContext, location: string, command: 
   let results;
   try {
     const platform = flags.platform !== undefined ? parsePlatform(flags.platform) : undefined;
-    results = await withProgress(flags.progress, { stderr: context.stderr, summary: false, ...(globals.quiet ? { quiet: true } : {}) }, (view) =>
+    results = await withProgress(flags.progress, { stderr: context.stderr, summary: false, offTerminal: 'quiet', ...(globals.quiet ? { quiet: true } : {}) }, (view) =>
       runImage(location, {
         ...connectionOptions(globals, context.signal),
         ...(platform ? { platform } : {}),
