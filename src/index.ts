@@ -91,6 +91,20 @@ export {
 export { expandOutput, outputPaths } from './ops/bundle-output.js';
 export { defaultBundleCacheDir, type ArchiveFormat } from './endpoint/bundle-cache.js';
 
+// Progress of bytes on the move (copy, index create, manifest push, build, run)
+export {
+  PROGRESS_INTERVAL_MS,
+  meterTransfer,
+  observeBytes,
+  withPlatform,
+  type TransferListener,
+  type TransferMeter,
+  type TransferOutcome,
+  type TransferPhase,
+  type TransferProgress,
+  type TransferSubject,
+} from './progress/transfer.js';
+
 // Embedded registry
 export { collectServerGarbage, createRegistryServer, type RegistryServer, type RegistryServerOptions } from './server/server.js';
 export type { RegistryGarbageOptions, RegistryGarbageResult } from './server/garbage.js';

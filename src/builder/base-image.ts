@@ -14,6 +14,7 @@ import { formatPlatform, parsePlatform } from '../platform/platform.js';
 import { normalizePlatform } from '../platform/normalize.js';
 import { selectEntry } from '../platform/match.js';
 import { copyImage } from '../ops/copy.js';
+import { withPlatform, type TransferListener } from '../progress/transfer.js';
 import { referenceOrLatest, toLocation, type withOpener } from '../ops/session.js';
 import type { RecordedFacts } from '../layer/extract.js';
 import { materializeLayers } from '../layer/materialize.js';
@@ -38,6 +39,8 @@ export interface BaseImagesOptions {
   readonly io: { readonly signal: AbortSignal };
   /** Unpacked images go to scratch paths removed when the build ends. */
   readonly addScratch: (path: string) => void;
+  /** Hears the pulled blobs' bytes as they move (phase `pull`). */
+  readonly onTransfer?: TransferListener;
 }
 
 /** Base images for one platform's build: pulled into the cache, and unpacked at most once each. */
@@ -61,7 +64,10 @@ export class BaseImages {
       if (!choice.entry) throw new PolyarchError('PLATFORM_NOT_IN_INDEX', `${file}:${line}: base image ${name} has no ${formatPlatform(want)} image`);
       raw = await endpoint.getManifest(choice.entry.digest, io);
     }
-    await copyImage(endpoint, raw.digest, layout, undefined, io);
+    const listener = this.#options.onTransfer;
+    // A pulled image is one platform's: its blobs report under the platform being built.
+    const progress = listener ? { onProgress: withPlatform(listener, want), progressPhase: 'pull' as const } : {};
+    await copyImage(endpoint, raw.digest, layout, undefined, { ...io, ...progress });
     await touchCachedBlob(layout.dir, raw.digest);
     const manifest = parseImageManifest(raw);
     const config = parseImageConfig(await readAllLimited(await layout.openBlob(manifest.config), 4 << 20, `config of ${name}`)) as StageConfig;

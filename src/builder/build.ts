@@ -38,6 +38,7 @@ import type { Executor } from './executor/executor.js';
 import { createBubblewrapExecutor } from './executor/bubblewrap.js';
 import { SlotPool } from '../internal/slot-pool.js';
 import { SILENT_PROGRESS, describeInstruction, stepProgress, type BuildStep, type ProgressListener } from './progress.js';
+import type { TransferListener } from '../progress/transfer.js';
 
 export interface BuildOptions extends ConnectionOptions {
   /** The Dockerfile; default `CONTEXT/Dockerfile`. */
@@ -74,6 +75,8 @@ export interface BuildOptions extends ConnectionOptions {
   readonly runSlots?: number;
   /** Called with each step as it starts, each line a RUN step prints, and notices (progress.ts). */
   readonly onProgress?: ProgressListener;
+  /** Hears bytes on the move: base images' blobs as they are pulled (phase `pull`), each layer as it is compressed (`compress`). */
+  readonly onTransfer?: TransferListener;
   /**
    * How RUN steps get their stage's root: `overlay` mounts the stage's layers (each unpacked once
    * into the cache) with overlayfs, `copy` applies them into one directory, `auto` (the default)
@@ -259,7 +262,8 @@ export async function buildImages(contextDir: string, options: BuildOptions): Pr
           secrets: options.secrets ?? {},
           runSlots,
           progress: SILENT_PROGRESS,
-          bases: new BaseImages({ opener, layout, file, io, addScratch }),
+          ...(options.onTransfer ? { onTransfer: options.onTransfer } : {}),
+          bases: new BaseImages({ opener, layout, file, io, addScratch, ...(options.onTransfer ? { onTransfer: options.onTransfer } : {}) }),
           buildStage: async (index) => {
             const done = built.get(index);
             if (done) return done;

@@ -4,6 +4,7 @@ import type { BuildResult } from './build.js';
 import { releaseBuildResult } from './cache/build-cache.js';
 import { PolyarchError } from '../errors/polyarch-error.js';
 import { copy } from '../ops/copy.js';
+import type { TransferListener } from '../progress/transfer.js';
 import { parseReference } from '../reference/reference.js';
 import { mkdir, rm } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
@@ -74,6 +75,8 @@ export interface ExportOptions extends ConnectionOptions {
   readonly push?: boolean;
   /** With push: store by digest only, no tag (the native-runner pattern, merged later by `index create`). */
   readonly pushByDigest?: boolean;
+  /** Hears each blob's bytes as it is written to an output (phase `push` for registries, `copy` for files). */
+  readonly onProgress?: TransferListener;
 }
 
 /**
@@ -88,6 +91,11 @@ export async function exportBuild(result: BuildResult, outputs: readonly string[
   }
 }
 
+/** An output that is a layout or an archive rather than a registry. */
+function isFileLocation(target: string): boolean {
+  return /^(oci|oci-archive|docker-archive):/.test(target);
+}
+
 async function writeOutputs(result: BuildResult, outputs: readonly string[], options: ExportOptions): Promise<string[]> {
   const tags = options.tags ?? [];
   checkOutputs(outputs, tags, result.images.length);
@@ -96,7 +104,7 @@ async function writeOutputs(result: BuildResult, outputs: readonly string[], opt
   for (const target of [...new Set(outputs.flatMap((o) => outputLocations(o, tags)))]) {
     if (target.startsWith('local:')) await exportFilesystem(result, target.slice('local:'.length));
     else if (target.startsWith('tar:')) await exportFilesystemTar(result, target.slice('tar:'.length));
-    else await copy(source, target, options);
+    else await copy(source, target, { ...options, progressPhase: isFileLocation(target) ? 'copy' : 'push' });
     written.push(target);
   }
   if (!options.push) return written;
@@ -104,10 +112,10 @@ async function writeOutputs(result: BuildResult, outputs: readonly string[], opt
     if (options.pushByDigest) {
       const repository = parseReference(tag);
       const bare = `${repository.registry}/${repository.repository}@${result.index.digest}`;
-      await copy(source, bare, options);
+      await copy(source, bare, { ...options, progressPhase: 'push' });
       written.push(bare);
     } else {
-      await copy(source, tag, options);
+      await copy(source, tag, { ...options, progressPhase: 'push' });
       written.push(tag);
     }
   }

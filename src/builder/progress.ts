@@ -3,6 +3,7 @@
 // the order its steps run; platforms build side by side, so theirs interleave, one whole event at
 // a time. The listener is called synchronously and should return quickly: a step's output waits.
 import type { Platform } from '../platform/platform.js';
+import { meterTransfer, type TransferListener } from '../progress/transfer.js';
 
 /** One instruction of one stage, on one platform's build: where an event comes from. */
 export interface BuildStep {
@@ -66,4 +67,28 @@ export function describeInstruction(keyword: string, flags: ReadonlyMap<string, 
   const [first = '', next, ...more] = text.split('\n');
   const shown = next === undefined ? first : `${first} (${next}${more.length > 1 ? '...' : ''})`;
   return [keyword, ...flagText, shown].join(' ');
+}
+
+/**
+ * Writes a layer with its compressed bytes reported as they are written (phase `compress`), when
+ * someone listens. The layer is named by `file` (a unique temporary name) until done reports its
+ * digest.
+ */
+export async function compressReported<T extends { readonly descriptor: { readonly digest: string } }>(
+  listener: TransferListener | undefined,
+  platform: Platform,
+  file: string,
+  write: (onBytes: ((bytes: number) => void) | undefined) => Promise<T>,
+): Promise<T> {
+  if (!listener) return write(undefined);
+  const meter = meterTransfer(listener, { phase: 'compress', digest: file.slice(file.lastIndexOf('/') + 1).replace(/^\./, '').replace(/\.[a-z-]+$/, ''), platform });
+  meter.start();
+  try {
+    const written = await write((bytes) => meter.add(bytes));
+    meter.done('copied', written.descriptor.digest);
+    return written;
+  } catch (error) {
+    meter.cancel();
+    throw error;
+  }
 }

@@ -26,6 +26,7 @@ import { requireEmulation, type BinfmtOptions } from './executor/binfmt.js';
 import { createBubblewrapExecutor } from './executor/bubblewrap.js';
 import { ensureWorkdir, withDefaultEnv, type Executor, type NetworkMode } from './executor/executor.js';
 import type { Opener } from './base-image.js';
+import { meterTransfer, type TransferListener } from '../progress/transfer.js';
 
 /** An opened location (builder reaches endpoints only through ops' opener). */
 type Endpoint = Awaited<ReturnType<Opener['open']>>['endpoint'];
@@ -49,6 +50,8 @@ export interface RunImageOptions extends ConnectionOptions {
   readonly stdin?: Readable;
   readonly stdout?: Writable;
   readonly stderr?: Writable;
+  /** Hears each layer's bytes as they are pulled and unpacked (phase `pull`). */
+  readonly onProgress?: TransferListener;
   readonly signal?: AbortSignal;
 }
 
@@ -158,7 +161,7 @@ async function runOne(endpoint: Endpoint, target: Target, executor: Executor, op
   try {
     // mkdtemp makes it 0700; an image's / is 0755 unless a layer says otherwise, or a USER could not enter it.
     await chmod(root, 0o755);
-    const recorded = await materializeLayers(root, manifest.layers, (layer) => endpoint.openBlob(layer, io), io);
+    const recorded = await materializeLayers(root, manifest.layers, (layer) => openCounted(endpoint, layer, target.platform, options.onProgress, io), io);
     await ensureWorkdir(root, cwd);
     await executor.prepareRoot?.(root, recorded);
     const stdout = capture ? new TextCapture('first', MAX_CAPTURE) : (options.stdout ?? process.stdout);
@@ -185,6 +188,18 @@ async function runOne(endpoint: Endpoint, target: Target, executor: Executor, op
   } finally {
     await (executor.removeTree?.(root) ?? rm(root, { recursive: true, force: true, maxRetries: 3 }));
   }
+}
+
+/** A layer's stream, its bytes reported as they are read when someone listens; done once it has all been read. */
+async function openCounted(endpoint: Endpoint, layer: Descriptor, platform: Platform, listener: TransferListener | undefined, io: { signal?: AbortSignal }): Promise<Readable> {
+  const stream = await endpoint.openBlob(layer, io);
+  if (!listener) return stream;
+  const meter = meterTransfer(listener, { phase: 'pull', digest: layer.digest, total: layer.size, platform });
+  meter.start();
+  meter.observe(stream);
+  stream.once('end', () => meter.done('copied'));
+  stream.once('error', () => meter.cancel());
+  return stream;
 }
 
 function stringList(value: unknown): string[] {

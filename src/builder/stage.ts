@@ -13,6 +13,7 @@ import type { RecordedFacts } from '../layer/extract.js';
 import type { Executor } from './executor/executor.js';
 import type { SlotPool } from '../internal/slot-pool.js';
 import type { StepProgress } from './progress.js';
+import type { TransferListener } from '../progress/transfer.js';
 import type { StageRootsChoice } from './stage-root.js';
 
 /** A stage as the Dockerfile splits it: `FROM … [AS name]` and the instructions up to the next FROM. */
@@ -214,6 +215,8 @@ export interface PlatformContext {
   readonly stageRoots: StageRootsChoice;
   /** Progress of the instruction being carried out: build.ts binds it to each numbered step; silent elsewhere. */
   readonly progress: StepProgress;
+  /** Hears bytes on the move: base layers pulled, layers compressed (BuildOptions.onTransfer). */
+  readonly onTransfer?: TransferListener;
   /** Reads something about a stage's layers once per set of layers, however many instructions ask. */
   readOnce<T>(state: StageState, what: string, read: () => Promise<T>): Promise<T>;
 }

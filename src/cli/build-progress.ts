@@ -4,8 +4,6 @@
 import { formatPlatform, type BuildProgress, type BuildStep, type ProgressListener } from '../index.js';
 import { escapeControl, type OutputStream } from './output.js';
 
-export type { ProgressMode } from './option-parsers.js';
-
 /** `[platform stage n/total]`, the number padded to the width of the total as buildx pads it. */
 function prefix(step: BuildStep): string {
   const number = String(step.number).padStart(String(step.total).length);

@@ -10,7 +10,7 @@ export type OptionParser =
   | { readonly kind: 'integer'; readonly min: number; readonly max: number }
   /** Repeatable: each occurrence adds one value to a list. */
   | { readonly kind: 'collect' }
-  /** `build --progress`: plain or quiet. */
+  /** `--progress`: auto, tty, plain or quiet. */
   | { readonly kind: 'progress-mode' };
 
 export interface OptionSpec {

@@ -21,12 +21,13 @@ export function collect(value: string, previous: string[] = []): string[] {
   return [...previous, value];
 }
 
-export const PROGRESS_MODES = ['plain', 'quiet'] as const;
+/** auto: tty on a terminal, plain otherwise (progress-view.ts). */
+export const PROGRESS_MODES = ['auto', 'tty', 'plain', 'quiet'] as const;
 export type ProgressMode = (typeof PROGRESS_MODES)[number];
 
 /** The mode `--progress` names, or one USAGE line. */
 export function parseProgressMode(text: string): ProgressMode {
   const mode = PROGRESS_MODES.find((m) => m === text);
-  if (mode === undefined) throw new PolyarchError('USAGE', `--progress ${JSON.stringify(text)}: expected ${PROGRESS_MODES.join(' or ')}`);
+  if (mode === undefined) throw new PolyarchError('USAGE', `--progress ${JSON.stringify(text)}: expected ${PROGRESS_MODES.slice(0, -1).join(', ')} or ${PROGRESS_MODES.at(-1)}`);
   return mode;
 }

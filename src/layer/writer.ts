@@ -48,9 +48,13 @@ export interface WrittenLayer {
 class Hasher extends Transform {
   readonly hash = createHash('sha256');
   size = 0;
+  constructor(readonly onBytes?: (bytes: number) => void) {
+    super();
+  }
   override _transform(chunk: Buffer, _e: BufferEncoding, done: TransformCallback): void {
     this.hash.update(chunk);
     this.size += chunk.length;
+    this.onBytes?.(chunk.length);
     done(null, chunk);
   }
 }
@@ -110,10 +114,13 @@ function paxBlocks(data: Buffer, mtime: Date): Buffer {
 }
 
 /** Writes `entries` (parent directories included: see missingParents) as one compressed layer. */
-export async function writeLayer(entries: readonly LayerEntry[], options: { file: string; mtime: Date; compression?: CompressionOptions }): Promise<WrittenLayer> {
+export async function writeLayer(
+  entries: readonly LayerEntry[],
+  options: { file: string; mtime: Date; compression?: CompressionOptions; /** Hears the compressed bytes as they are written. */ onBytes?: (bytes: number) => void },
+): Promise<WrittenLayer> {
   const tar = pack();
   const uncompressed = new Hasher();
-  const compressed = new Hasher();
+  const compressed = new Hasher(options.onBytes);
   const compression = options.compression ?? DEFAULT_COMPRESSION;
   const done = pipeline(tar, uncompressed, compressor(compression), compressed, createWriteStream(options.file, { flags: 'wx' }));
   try {

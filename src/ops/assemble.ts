@@ -9,6 +9,7 @@ import { MediaType, isDockerMediaType, isIndex } from '../mediatype/mediatype.js
 import { formatPlatform } from '../platform/platform.js';
 import { samePlatform } from '../platform/match.js';
 import { copyImage } from './copy.js';
+import { withPlatform, type TransferListener } from '../progress/transfer.js';
 import { platformAsWritten, type NoticeHandler } from './platform-input.js';
 import { resolveSourceImages, type SourceImage } from './resolve-source.js';
 import { isAttestationEntry } from './select-platforms.js';
@@ -31,6 +32,8 @@ export interface AssembleOptions {
   readonly ignoreMissing?: boolean;
   /** Hears what normalization changed in a platform, and skipped sources. */
   readonly onNotice?: NoticeHandler;
+  /** Hears each blob copied into a target as its bytes move (phase `copy`). */
+  readonly onProgress?: TransferListener;
   readonly signal?: AbortSignal;
 }
 
@@ -167,11 +170,14 @@ export async function assembleIndex(sources: readonly (string | SourceSpec)[], t
       mediaType: format === 'docker' ? MediaType.DockerManifestList : MediaType.OciIndex,
       ...(Object.keys(annotations).length > 0 ? { annotations } : {}),
     });
+    // Each image is copied by its digest: its blobs report under the platform its entry records.
+    const listener = options.onProgress;
+    const copying = (platform: Platform | undefined) => ({ ...io, ...(listener ? { onProgress: withPlatform(listener, platform) } : {}) });
     try {
       for (const target of opened) {
-        for (const image of kept) await copyImage(image.endpoint, image.descriptor.digest, target.endpoint, undefined, io);
+        for (const image of kept) await copyImage(image.endpoint, image.descriptor.digest, target.endpoint, undefined, copying(image.descriptor.platform));
         // Appended-to entries already live at the first target; the others need them too.
-        if (target !== first) for (const d of old) await copyImage(first.endpoint, d.digest, target.endpoint, undefined, io);
+        if (target !== first) for (const d of old) await copyImage(first.endpoint, d.digest, target.endpoint, undefined, copying(d.platform));
         await target.endpoint.putManifest(index, { ...io, tag: referenceOrLatest(target.reference) });
       }
     } catch (error) {

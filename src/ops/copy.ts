@@ -10,6 +10,7 @@ import { descriptorOf } from '../image/descriptor.js';
 import { MediaType, isDistributable, isImageManifest, isIndex } from '../mediatype/mediatype.js';
 import { mapConcurrent } from '../internal/streams.js';
 import type { ConnectionOptions } from '../endpoint/open-endpoint.js';
+import { meterTransfer, type TransferListener, type TransferMeter, type TransferPhase } from '../progress/transfer.js';
 import { findReferrers } from './referrers.js';
 import { filterIndexEntries, imageEntries } from './select-platforms.js';
 import { referenceOrLatest, toLocation, withOpener, type LocationInput } from './session.js';
@@ -28,6 +29,12 @@ export interface CopyOptions {
   readonly referrers?: boolean;
   /** Called once per blob as it is settled. */
   readonly onBlob?: (event: BlobEvent) => void;
+  /** Hears each blob's bytes as they move (start, throttled progress, done), and blobs mounted or already there. */
+  readonly onProgress?: TransferListener;
+  /** The phase progress reports name: `copy` unless the caller knows better (a build's `pull` or `push`). */
+  readonly progressPhase?: TransferPhase;
+  /** At most one progress report per blob in this many milliseconds (default 100; 0 reports every chunk). */
+  readonly progressIntervalMs?: number;
 }
 
 export interface BlobEvent {
@@ -69,12 +76,13 @@ export async function copyImage(
   }
 
   const blobs = new Map<string, Descriptor>();
+  const blobPlatforms = new Map<string, Platform>();
   const children: RawManifest[] = [];
-  await collect(source, top, blobs, children, io);
+  await collect(source, top, blobs, children, io, blobPlatforms);
   // Found before anything is written, so a hostile or broken referrers list leaves nothing behind.
   if (options.referrers && destination.kind === 'docker-archive') throw new PolyarchError('USAGE', `${destination.description}: a docker archive cannot hold referrers; leave out --referrers`);
   const referrers = options.referrers ? await findReferrers(source, [top, ...children], io) : { manifests: [], count: 0 };
-  for (const manifest of referrers.manifests) if (!isIndex(manifest.mediaType)) await collect(source, manifest, blobs, [], io);
+  for (const manifest of referrers.manifests) if (!isIndex(manifest.mediaType)) await collect(source, manifest, blobs, [], io, blobPlatforms);
 
   // One sync per blob held up the writes of the others; the layout syncs them together before
   // index.json names any (measured: see the copy bench).
@@ -82,7 +90,19 @@ export async function copyImage(
   const stats = { copied: 0, mounted: 0, skipped: 0, bytes: 0 };
   try {
     await mapConcurrent([...blobs.values()], options.concurrency ?? 6, async (descriptor) => {
-      const action = await copyBlob(source, destination, descriptor, io);
+      const listener = options.onProgress;
+      const platform = blobPlatforms.get(descriptor.digest);
+      const meter = listener
+        ? meterTransfer(listener, { phase: options.progressPhase ?? 'copy', digest: descriptor.digest, total: descriptor.size, ...(platform ? { platform } : {}) }, options.progressIntervalMs)
+        : undefined;
+      let action: BlobEvent['action'];
+      try {
+        action = await copyBlob(source, destination, descriptor, io, meter);
+      } catch (error) {
+        meter?.cancel();
+        throw error;
+      }
+      meter?.done(action);
       if (action === 'copied') {
         stats.copied++;
         stats.bytes += descriptor.size;
@@ -135,21 +155,35 @@ async function narrowIndex(
   });
 }
 
-/** Walks an index tree, gathering every child manifest (deepest first) and every distributable blob. */
-async function collect(source: Endpoint, raw: RawManifest, blobs: Map<string, Descriptor>, children: RawManifest[], io: { signal?: AbortSignal }): Promise<void> {
+/**
+ * Walks an index tree, gathering every child manifest (deepest first) and every distributable
+ * blob, with the platform of the first index entry that reaches each blob (for progress reports).
+ */
+async function collect(
+  source: Endpoint,
+  raw: RawManifest,
+  blobs: Map<string, Descriptor>,
+  children: RawManifest[],
+  io: { signal?: AbortSignal },
+  platforms: Map<string, Platform>,
+  platform?: Platform,
+): Promise<void> {
   if (isIndex(raw.mediaType)) {
     const index = parseImageIndex(raw);
     for (const entry of index.manifests) {
       if (!isIndex(entry.mediaType) && !isImageManifest(entry.mediaType)) continue; // unknown entries are left alone (image-spec)
       const child = await source.getManifest(entry.digest, io);
-      await collect(source, child, blobs, children, io);
+      await collect(source, child, blobs, children, io, platforms, entry.platform ?? platform);
       children.push(child);
     }
     return;
   }
   const manifest = parseImageManifest(raw);
   for (const d of [manifest.config, ...manifest.layers]) {
-    if (isDistributable(d.mediaType) && !blobs.has(d.digest)) blobs.set(d.digest, d);
+    if (isDistributable(d.mediaType) && !blobs.has(d.digest)) {
+      blobs.set(d.digest, d);
+      if (platform) platforms.set(d.digest, platform);
+    }
   }
 }
 
@@ -161,12 +195,16 @@ function brokeInTransit(error: unknown): boolean {
   return isRetryable(error) || (isPolyarchError(error) && (error.code === 'DIGEST_MISMATCH' || error.code === 'SIZE_MISMATCH'));
 }
 
-async function copyBlob(source: Endpoint, destination: Endpoint, descriptor: Descriptor, io: { signal?: AbortSignal }): Promise<BlobEvent['action']> {
+async function copyBlob(source: Endpoint, destination: Endpoint, descriptor: Descriptor, io: { signal?: AbortSignal }, meter: TransferMeter | undefined): Promise<BlobEvent['action']> {
   if (await destination.hasBlob(descriptor, io)) return 'skipped';
   const sameRegistry = source.registry && destination.registry && source.registry.host === destination.registry.host;
   if (sameRegistry && destination.mountBlob && (await destination.mountBlob(descriptor, source.registry!.repository, io))) return 'mounted';
   for (let attempt = 1; ; attempt++) {
     const stream = await source.openBlob(descriptor, io);
+    if (meter) {
+      meter.start();
+      meter.observe(stream);
+    }
     try {
       await destination.putBlob(descriptor, stream, io);
       return 'copied';

@@ -16,6 +16,7 @@ import { samePlatform } from '../platform/match.js';
 import { formatReference, parseReference, withDefaultTag, withDigest } from '../reference/reference.js';
 import { checkDuplicatePlatforms, chooseFormat } from './assemble.js';
 import { copyImage } from './copy.js';
+import { withPlatform, type TransferListener } from '../progress/transfer.js';
 import type { NoticeHandler } from './platform-input.js';
 import { platformOfImage, resolveSourceImages } from './resolve-source.js';
 import { referenceOrLatest, withOpener } from './session.js';
@@ -195,7 +196,7 @@ export async function manifestInspect(listRef: string | undefined, ref: string, 
 }
 
 /** Copies (or mounts) every entry into the list's repository, pushes the list, returns its descriptor. */
-export async function manifestPush(listRef: string, options: ManifestListOptions & { purge?: boolean } = {}): Promise<Descriptor> {
+export async function manifestPush(listRef: string, options: ManifestListOptions & { purge?: boolean; onProgress?: TransferListener } = {}): Promise<Descriptor> {
   const list = canonicalRef(listRef);
   const entries = await requireList(list, options);
   const raw = buildLocalList(list, entries);
@@ -205,7 +206,7 @@ export async function manifestPush(listRef: string, options: ManifestListOptions
     const { endpoint: destination } = await opener.open({ kind: 'registry', reference: target }, 'write');
     for (const entry of entries) {
       const { endpoint: source } = await opener.open({ kind: 'registry', reference: parseReference(entry.ref) }, 'read');
-      await copyImage(source, entry.descriptor.digest, destination, undefined, io);
+      await copyImage(source, entry.descriptor.digest, destination, undefined, { ...io, ...(options.onProgress ? { onProgress: withPlatform(options.onProgress, entry.descriptor.platform) } : {}) });
     }
     await destination.putManifest(raw, { ...io, tag: target.tag ?? 'latest' });
   });

@@ -16,6 +16,7 @@ const ALLOWED: Readonly<Record<string, readonly string[]>> = {
   mediatype: ['internal', 'errors'],
   reference: ['internal', 'errors', 'digest'],
   platform: ['internal', 'errors'],
+  progress: ['internal', 'errors', 'digest', 'platform'],
   image: ['internal', 'errors', 'digest', 'mediatype', 'reference', 'platform'],
   archcheck: ['internal', 'errors', 'digest', 'mediatype', 'reference', 'platform'],
   layer: ['internal', 'errors', 'digest', 'mediatype', 'reference', 'platform', 'image'],
@@ -23,11 +24,11 @@ const ALLOWED: Readonly<Record<string, readonly string[]>> = {
   registry: ['internal', 'errors', 'digest', 'mediatype', 'reference', 'platform', 'image', 'archcheck'],
   store: ['internal', 'errors', 'digest', 'mediatype', 'reference', 'platform', 'image', 'archcheck'],
   endpoint: ['internal', 'errors', 'digest', 'mediatype', 'reference', 'platform', 'image', 'archcheck', 'registry', 'store'],
-  ops: ['internal', 'errors', 'digest', 'mediatype', 'reference', 'platform', 'image', 'archcheck', 'endpoint', 'layer', 'verify'],
-  builder: ['internal', 'errors', 'digest', 'mediatype', 'reference', 'platform', 'image', 'ops', 'store', 'layer'],
+  ops: ['internal', 'errors', 'digest', 'mediatype', 'reference', 'platform', 'image', 'archcheck', 'endpoint', 'layer', 'verify', 'progress'],
+  builder: ['internal', 'errors', 'digest', 'mediatype', 'reference', 'platform', 'image', 'ops', 'store', 'layer', 'progress'],
   server: ['internal', 'errors', 'digest', 'mediatype', 'reference', 'image', 'store'],
   cli: ['index.ts'],
-  'index.ts': ['ops', 'builder', 'server', 'endpoint', 'errors', 'digest', 'mediatype', 'reference', 'platform', 'image', 'layer', 'verify'],
+  'index.ts': ['ops', 'builder', 'server', 'endpoint', 'errors', 'digest', 'mediatype', 'reference', 'platform', 'image', 'layer', 'verify', 'progress'],
 };
 
 /** Third-party packages and the folders that may use them. */
@@ -41,6 +42,7 @@ const PACKAGES: Readonly<Record<string, readonly string[]>> = {
   '@balena/dockerignore': ['builder'],
   // registry settings files (buildkitd.toml, polyarch's registries.toml)
   'smol-toml': ['endpoint'],
+  'log-update': ['cli'],
 };
 
 /** A source file as the checker sees it: its path under src/ (`cli/commands/copy.ts`) and its text. */

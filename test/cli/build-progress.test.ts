@@ -74,6 +74,6 @@ describe('build --progress', { timeout: 600_000 }, () => {
     }
     const bad = await runCli(['build', '--progress=fancy', join(suite.dir.path, 'quiet')], { env: suite.env });
     assert.equal(bad.code, 2, bad.stderr);
-    assert.equal(bad.stderr, 'polyarch: --progress "fancy": expected plain or quiet [USAGE]\n');
+    assert.equal(bad.stderr, 'polyarch: --progress "fancy": expected auto, tty, plain or quiet [USAGE]\n');
   });
 });

@@ -11,6 +11,7 @@ import { tempPathIn } from '../../internal/temp-path.js';
 import { MediaType } from '../../mediatype/mediatype.js';
 import { applyLayer, type RecordedFacts } from '../../layer/extract.js';
 import { missingParents, writeLayer, type LayerEntry } from '../../layer/writer.js';
+import { compressReported } from '../progress.js';
 import { readXattrs } from '../../layer/xattrs.js';
 import type { Xattrs } from '../../layer/pax.js';
 import { badDockerfile, flagValue, flagValues, type Instruction } from '../dockerfile.js';
@@ -356,7 +357,9 @@ async function writeEntries(entries: readonly LayerEntry[], ctx: PlatformContext
   const temp = tempPathIn(ctx.layout.dir, 'layer');
   try {
     // writeLayer hashed the blob as it wrote it: the file becomes the blob as it is.
-    const written = await writeLayer(entries, { file: temp, mtime: ctx.created, compression: ctx.compression });
+    const written = await compressReported(ctx.onTransfer, ctx.platform, temp, (onBytes) =>
+      writeLayer(entries, { file: temp, mtime: ctx.created, compression: ctx.compression, ...(onBytes ? { onBytes } : {}) }),
+    );
     await ctx.layout.adoptBlobFile(written.descriptor, temp);
     return written;
   } finally {

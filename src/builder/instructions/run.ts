@@ -13,6 +13,7 @@ import { tempPathIn } from '../../internal/temp-path.js';
 import { snapshotTree } from '../../layer/snapshot.js';
 import { diffTree } from '../../layer/diff.js';
 import { writeLayer, type LayerEntry } from '../../layer/writer.js';
+import { compressReported } from '../progress.js';
 import { formatPlatform, type Platform } from '../../platform/platform.js';
 import { badDockerfile, execForm, type Instruction } from '../dockerfile.js';
 import { PLATFORM_ARGS } from './metadata.js';
@@ -166,7 +167,9 @@ async function runStep(i: Instruction, state: StageState, ctx: PlatformContext, 
     for (const notice of changes.notices) ctx.progress.notice(notice.message);
     const temp = tempPathIn(ctx.layout.dir, 'layer');
     try {
-      const written = await writeLayer(changes.entries, { file: temp, mtime: ctx.created, compression: ctx.compression });
+      const written = await compressReported(ctx.onTransfer, ctx.platform, temp, (onBytes) =>
+        writeLayer(changes.entries, { file: temp, mtime: ctx.created, compression: ctx.compression, ...(onBytes ? { onBytes } : {}) }),
+      );
       await ctx.layout.adoptBlobFile(written.descriptor, temp);
       await mounted?.adopt(written.descriptor.digest);
       return { layer: written, entries: changes.entries, mounted: mounted !== undefined };

@@ -5,7 +5,8 @@ import { PolyarchError, buildImages, buildMetadata, checkOutputs, detectHostPlat
 import { connectionOptions, globalsOf } from '../global-options.js';
 import { parseInteger } from '../option-parsers.js';
 import { line, printJson } from '../output.js';
-import { printBuildProgress, type ProgressMode } from '../build-progress.js';
+import type { ProgressMode } from '../option-parsers.js';
+import { withProgress } from '../progress-view.js';
 
 function keyValues(values: readonly string[], flag: string): Record<string, string> {
   return Object.fromEntries(
@@ -33,23 +34,36 @@ export async function buildAction(context: CliContext, dir: string, flags: { pla
   const platforms = flags.platform ? parsePlatformList(flags.platform) : [host];
   checkOutputs(flags.output ?? [], flags.tag ?? [], platforms.length);
   const secrets = flags.secret ? await readSecrets(flags.secret, { env: process.env }) : undefined;
-  const result = await buildImages(dir, {
-    ...connection,
-    platforms,
-    buildPlatform: host,
-    sourceDateEpoch: epoch,
-    compression,
-    ...(flags.annotation ? { annotations: flags.annotation.map((a) => parseAnnotation(a)) } : {}),
-    ...(flags.file !== undefined ? { dockerfile: flags.file } : {}),
-    ...(flags.buildArg ? { buildArgs: keyValues(flags.buildArg, '--build-arg') } : {}),
-    ...(flags.label ? { labels: keyValues(flags.label, '--label') } : {}),
-    ...(flags.target !== undefined ? { target: flags.target } : {}),
-    ...(secrets ? { secrets } : {}),
-    ...((flags.progress ?? (globals.quiet ? 'quiet' : 'plain')) === 'plain' ? { onProgress: printBuildProgress(context.stderr) } : {}),
-    // A size cap for the build cache, kept after every build (least recently used entries go first).
-    ...(process.env.POLYARCH_CACHE_MAX ? { cacheMax: parseByteSize(process.env.POLYARCH_CACHE_MAX) } : {}),
+  const built = await withProgress(flags.progress, { stderr: context.stderr, ...(globals.quiet ? { quiet: true } : {}) }, async (view) => {
+    // Plain mode prints steps as buildx's plain progress does; blobs show only on a terminal, in flight.
+    const transfers = view.mode === 'tty' ? view.onTransfer : undefined;
+    const result = await buildImages(dir, {
+      ...connection,
+      platforms,
+      buildPlatform: host,
+      sourceDateEpoch: epoch,
+      compression,
+      ...(flags.annotation ? { annotations: flags.annotation.map((a) => parseAnnotation(a)) } : {}),
+      ...(flags.file !== undefined ? { dockerfile: flags.file } : {}),
+      ...(flags.buildArg ? { buildArgs: keyValues(flags.buildArg, '--build-arg') } : {}),
+      ...(flags.label ? { labels: keyValues(flags.label, '--label') } : {}),
+      ...(flags.target !== undefined ? { target: flags.target } : {}),
+      ...(secrets ? { secrets } : {}),
+      ...(view.onBuild ? { onProgress: view.onBuild } : {}),
+      ...(transfers ? { onTransfer: transfers } : {}),
+      // A size cap for the build cache, kept after every build (least recently used entries go first).
+      ...(process.env.POLYARCH_CACHE_MAX ? { cacheMax: parseByteSize(process.env.POLYARCH_CACHE_MAX) } : {}),
+    });
+    const written = await exportBuild(result, flags.output ?? [], {
+      ...connection,
+      tags: flags.tag ?? [],
+      ...(flags.push ? { push: true } : {}),
+      ...(flags.pushByDigest ? { pushByDigest: true } : {}),
+      ...(transfers ? { onProgress: transfers } : {}),
+    });
+    return { result, written };
   });
-  const written = await exportBuild(result, flags.output ?? [], { ...connection, tags: flags.tag ?? [], ...(flags.push ? { push: true } : {}), ...(flags.pushByDigest ? { pushByDigest: true } : {}) });
+  const { result, written } = built;
   if (flags.metadataFile !== undefined) await writeFile(flags.metadataFile, `${JSON.stringify(buildMetadata(result, written), null, 2)}\n`);
   if (globals.json) printJson({ digest: result.index.digest, images: result.images, outputs: written }, context.stdout);
   else {

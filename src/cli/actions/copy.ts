@@ -2,16 +2,22 @@ import type { Command } from 'commander';
 import type { CliContext } from '../context.js';
 import { copy, parsePlatformList } from '../../index.js';
 import { connectionOptions, globalsOf } from '../global-options.js';
+import type { ProgressMode } from '../option-parsers.js';
 import { line, printJson } from '../output.js';
+import { withProgress } from '../progress-view.js';
 
-export async function copyAction(context: CliContext, source: string, destination: string, flags: { platform?: string; referrers?: boolean; concurrency: number }, command: Command): Promise<void> {
+export async function copyAction(context: CliContext, source: string, destination: string, flags: { platform?: string; referrers?: boolean; concurrency: number; progress?: ProgressMode }, command: Command): Promise<void> {
   const globals = globalsOf(command);
-  const result = await copy(source, destination, {
-    ...connectionOptions(globals, context.signal),
-    ...(flags.platform !== undefined ? { platforms: parsePlatformList(flags.platform) } : {}),
-    ...(flags.referrers ? { referrers: true } : {}),
-    concurrency: flags.concurrency,
-  });
+  const platforms = flags.platform !== undefined ? parsePlatformList(flags.platform) : undefined;
+  const result = await withProgress(flags.progress, { stderr: context.stderr, ...(globals.quiet ? { quiet: true } : {}) }, (view) =>
+    copy(source, destination, {
+      ...connectionOptions(globals, context.signal),
+      ...(platforms ? { platforms } : {}),
+      ...(flags.referrers ? { referrers: true } : {}),
+      concurrency: flags.concurrency,
+      ...(view.onTransfer ? { onProgress: view.onTransfer } : {}),
+    }),
+  );
   const referrers = flags.referrers ? `, ${result.referrers} referrer${result.referrers === 1 ? '' : 's'}` : '';
   if (globals.json) printJson(result, context.stdout);
   else if (globals.quiet) context.stdout.write(line`${result.descriptor.digest}`);

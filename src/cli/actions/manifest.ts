@@ -2,7 +2,9 @@ import type { Command } from 'commander';
 import type { CliContext } from '../context.js';
 import { manifestAnnotate, manifestCreate, manifestInspect, manifestPush, manifestRemove } from '../../index.js';
 import { connectionOptions, globalsOf, type GlobalOptions } from '../global-options.js';
+import type { ProgressMode } from '../option-parsers.js';
 import { line, printJson, printNotice } from '../output.js';
+import { withProgress } from '../progress-view.js';
 
 /** docker's manifest commands take --insecure per command; it means the same as the global flag. */
 function options(command: Command, context: CliContext, flags: { insecure?: boolean }) {
@@ -33,8 +35,11 @@ export async function manifestInspectAction(context: CliContext, first: string, 
   else printJson(result.list ? result.documents : result.documents[0], context.stdout);
 }
 
-export async function manifestPushAction(context: CliContext, list: string, flags: { purge?: boolean; insecure?: boolean }, command: Command): Promise<void> {
-  const pushed = await manifestPush(list, { ...options(command, context, flags), ...(flags.purge ? { purge: true } : {}) });
+export async function manifestPushAction(context: CliContext, list: string, flags: { purge?: boolean; insecure?: boolean; progress?: ProgressMode }, command: Command): Promise<void> {
+  const quiet = globalsOf(command).quiet;
+  const pushed = await withProgress(flags.progress, { stderr: context.stderr, ...(quiet ? { quiet: true } : {}) }, (view) =>
+    manifestPush(list, { ...options(command, context, flags), ...(flags.purge ? { purge: true } : {}), ...(view.onTransfer ? { onProgress: view.onTransfer } : {}) }),
+  );
   context.stdout.write(line`${pushed.digest}`);
 }
 

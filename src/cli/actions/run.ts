@@ -4,22 +4,28 @@ import type { CliContext } from '../context.js';
 import { PolyarchError, formatPlatform, parsePlatform, runImage } from '../../index.js';
 import { CommandExit } from '../exit-codes.js';
 import { connectionOptions, globalsOf } from '../global-options.js';
+import type { ProgressMode } from '../option-parsers.js';
 import { printJson, printTable } from '../output.js';
+import { withProgress } from '../progress-view.js';
 
-export async function runAction(context: CliContext, location: string, command: string[], flags: { platform?: string; allPlatforms?: boolean; network: string }, cmd: Command): Promise<void> {
+export async function runAction(context: CliContext, location: string, command: string[], flags: { platform?: string; allPlatforms?: boolean; network: string; progress?: ProgressMode }, cmd: Command): Promise<void> {
   const globals = globalsOf(cmd);
   if (flags.platform !== undefined && flags.allPlatforms) throw new PolyarchError('USAGE', '--platform and --all-platforms exclude each other');
   if (!['default', 'host', 'none'].includes(flags.network)) throw new PolyarchError('USAGE', `--network ${flags.network}: expected default, host or none`);
   const stdin = context.stdin as Readable;
   let results;
   try {
-    results = await runImage(location, {
-      ...connectionOptions(globals, context.signal),
-      ...(flags.platform !== undefined ? { platform: parsePlatform(flags.platform) } : {}),
-      ...(flags.allPlatforms ? { allPlatforms: true } : { stdin, stdout: process.stdout, stderr: process.stderr }),
-      ...(command.length > 0 ? { command } : {}),
-      network: flags.network as 'default' | 'host' | 'none',
-    });
+    const platform = flags.platform !== undefined ? parsePlatform(flags.platform) : undefined;
+    results = await withProgress(flags.progress, { stderr: context.stderr, summary: false, offTerminal: 'quiet', ...(globals.quiet ? { quiet: true } : {}) }, (view) =>
+      runImage(location, {
+        ...connectionOptions(globals, context.signal),
+        ...(platform ? { platform } : {}),
+        ...(flags.allPlatforms ? { allPlatforms: true } : { stdin, stdout: process.stdout, stderr: process.stderr }),
+        ...(command.length > 0 ? { command } : {}),
+        network: flags.network as 'default' | 'host' | 'none',
+        ...(view.onTransfer ? { onProgress: view.onTransfer } : {}),
+      }),
+    );
   } finally {
     stdin.unpipe();
     stdin.pause();

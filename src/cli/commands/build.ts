@@ -20,7 +20,11 @@ export const buildCommand: CommandSpec = {
     { flags: '--metadata-file <file>', description: 'write the result digest and names as JSON (as buildx does)' },
     { flags: '--secret <id=ID,src=FILE|env=VAR>', description: 'a secret for RUN --mount=type=secret, from a file or an environment variable (repeatable; buildx grammar)', parse: { kind: 'collect' } },
     { flags: '--source-date-epoch <seconds>', description: 'timestamp for every file and the image (default: $SOURCE_DATE_EPOCH or 0)' },
-    { flags: '--progress <mode>', description: 'plain: each step and its output on stderr, prefixed [platform stage n/total]; quiet: none (default plain, quiet with --quiet)', parse: { kind: 'progress-mode' } },
+    {
+      flags: '--progress <mode>',
+      description: 'plain: each step and its output on stderr, prefixed [platform stage n/total]; tty: the same, with the blobs pulled, compressed and pushed redrawn in place; quiet: none; auto: tty on a terminal, else plain (default auto, quiet with --quiet)',
+      parse: { kind: 'progress-mode' },
+    },
   ],
   action: async () => (await import('../actions/build.js')).buildAction,
 };

@@ -1,4 +1,5 @@
 import type { CommandSpec } from '../command-spec.js';
+import { PROGRESS_OPTION } from './progress-option.js';
 
 /** More parallel blob streams than this only queue up behind each other and the registry's limits. */
 const MAX_CONCURRENCY = 64;
@@ -15,6 +16,7 @@ export const copyCommand: CommandSpec = {
     { flags: '--platform <platforms>', description: 'copy only these platforms (comma separated); the index is rewritten, never sparse' },
     { flags: '--referrers', description: 'also copy what refers to the image or its entries (signatures, SBOMs, other artifacts), recursively' },
     { flags: '--concurrency <n>', description: `blobs copied at once (1–${MAX_CONCURRENCY})`, parse: { kind: 'integer', min: 1, max: MAX_CONCURRENCY }, default: 6 },
+    PROGRESS_OPTION,
   ],
   action: async () => (await import('../actions/copy.js')).copyAction,
 };

@@ -1,4 +1,5 @@
 import type { CommandSpec } from '../command-spec.js';
+import { PROGRESS_OPTION } from './progress-option.js';
 
 export const indexCommand: CommandSpec = {
   name: 'index',
@@ -15,6 +16,7 @@ export const indexCommand: CommandSpec = {
         { flags: '--format <format>', description: 'oci or docker (default: docker when every image is a Docker manifest, else oci)' },
         { flags: '--allow-mixed', description: 'let a Docker list (--format docker) hold OCI manifests' },
         { flags: '--attestations <mode>', description: 'keep or drop BuildKit attestations of index sources', default: 'keep' },
+        PROGRESS_OPTION,
       ],
       action: async () => (await import('../actions/index-create.js')).indexCreateAction,
     },
@@ -29,7 +31,7 @@ export const pushCommand: CommandSpec = {
     {
       name: 'from-spec',
       arguments: [{ name: '<file>', description: "manifest-tool's YAML spec" }],
-      options: [{ flags: '--ignore-missing', description: 'skip images that do not exist, with a notice' }],
+      options: [{ flags: '--ignore-missing', description: 'skip images that do not exist, with a notice' }, PROGRESS_OPTION],
       action: async () => (await import('../actions/index-create.js')).pushFromSpecAction,
     },
     {
@@ -40,6 +42,7 @@ export const pushCommand: CommandSpec = {
         { flags: '--target <image>', description: 'where to push the index', required: true },
         { flags: '--tags <tags>', description: 'more tags for the index, comma separated (repeatable)', parse: { kind: 'collect' } },
         { flags: '--ignore-missing', description: 'skip images that do not exist, with a notice' },
+        PROGRESS_OPTION,
       ],
       action: async () => (await import('../actions/index-create.js')).pushFromArgsAction,
     },

@@ -1,4 +1,5 @@
 import type { CommandSpec } from '../command-spec.js';
+import { PROGRESS_OPTION } from './progress-option.js';
 
 const INSECURE = { flags: '--insecure', description: 'allow plain HTTP or unverified TLS' };
 
@@ -43,7 +44,7 @@ export const manifestCommand: CommandSpec = {
       name: 'push',
       description: 'push a local list: entries are copied or mounted into its repository, then the list',
       arguments: [{ name: '<list>' }],
-      options: [{ flags: '-p, --purge', description: 'remove the local list after pushing' }, INSECURE],
+      options: [{ flags: '-p, --purge', description: 'remove the local list after pushing' }, INSECURE, PROGRESS_OPTION],
       action: async () => (await import('../actions/manifest.js')).manifestPushAction,
     },
     {
