@@ -8,6 +8,7 @@ import type { Digest } from '../digest/digest.js';
 import { PolyarchError } from '../errors/polyarch-error.js';
 import { formatReference, parseReference, parseRegistryHost, type Reference } from '../reference/reference.js';
 import { readBundleManifest, BUNDLE_MANIFEST_NAME, bundleFileOf } from './bundle-manifest.js';
+import type { TransferListener } from '../progress/transfer.js';
 import { copyImage, type BlobEvent } from './copy.js';
 import { withOpener, type ConnectionOptions } from './session.js';
 
@@ -17,6 +18,8 @@ export interface BundlePushOptions extends ConnectionOptions {
   readonly concurrency?: number;
   readonly signal?: AbortSignal;
   readonly onBlob?: (event: BlobEvent) => void;
+  /** Hears each blob's bytes as they are pushed (phase `push`), as `copy` reports them. */
+  readonly onProgress?: TransferListener;
 }
 
 export interface PushedImage {
@@ -113,6 +116,7 @@ export async function bundlePush(archive: string, options: BundlePushOptions): P
       await copyImage(source, entry.digest, holding.endpoint, entry.tag, {
         ...io,
         ...(options.onBlob ? { onBlob: options.onBlob } : {}),
+        ...(options.onProgress ? { onProgress: options.onProgress, progressPhase: 'push' as const } : {}),
         ...(options.concurrency !== undefined ? { concurrency: options.concurrency } : {}),
       });
     }

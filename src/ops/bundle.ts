@@ -26,6 +26,7 @@ import { formatPlatform } from '../platform/platform.js';
 import { familiarString, formatReference, parseReference, withDefaultTag } from '../reference/reference.js';
 import { BUNDLE_MANIFEST_NAME, BUNDLE_MEDIA_TYPE, type BundleEntry, type BundleManifest } from './bundle-manifest.js';
 import { outputPaths } from './bundle-output.js';
+import type { TransferListener } from '../progress/transfer.js';
 import { copyImage, type BlobEvent } from './copy.js';
 import type { NoticeHandler } from './platform-input.js';
 import { filterIndexEntries, isAttestationEntry } from './select-platforms.js';
@@ -47,6 +48,8 @@ export interface BundleOptions extends ConnectionOptions {
   readonly signal?: AbortSignal;
   /** Called once per blob as it is settled in the cache (`copied`: fetched now; `skipped`: there from before). */
   readonly onBlob?: (event: BlobEvent) => void;
+  /** Hears each blob's bytes as they are fetched into the cache (phase `pull`), as `copy` reports them. */
+  readonly onProgress?: TransferListener;
   /** Hears one-line notices (a source that could not be reached, so the cached resolution is used). */
   readonly onNotice?: NoticeHandler;
 }
@@ -273,7 +276,12 @@ export async function bundle(options: BundleOptions): Promise<BundleResult> {
             continue;
           }
           const source = sources.get(image.listed.cacheKey) as Endpoint;
-          await copyImage(source, entry.digest, cache.endpoint, undefined, { ...io, onBlob, ...(options.concurrency !== undefined ? { concurrency: options.concurrency } : {}) });
+          await copyImage(source, entry.digest, cache.endpoint, undefined, {
+            ...io,
+            onBlob,
+            ...(options.concurrency !== undefined ? { concurrency: options.concurrency } : {}),
+            ...(options.onProgress ? { onProgress: options.onProgress, progressPhase: 'pull' as const } : {}),
+          });
         }
         // The name's resolution, for a later run that cannot reach the source.
         if (image.fromSource) await cache.endpoint.putManifest(image.top, { ...io, tag: image.listed.cacheKey });

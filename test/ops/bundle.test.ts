@@ -112,8 +112,10 @@ describe('bundle', () => {
     const copied = await runCli(['copy', `docker-archive:${file}:${images[1]?.reference}`, `oci:${join(dir.path, 'one')}:x`]);
     assert.equal(copied.code, 0, copied.stderr);
 
-    const pushed = await runCli(['bundle', 'push', file, '--to', `${target.host}/mirror`]);
+    const pushed = await runCli(['bundle', 'push', file, '--to', `${target.host}/mirror`, '--progress', 'plain']);
     assert.equal(pushed.code, 0, pushed.stderr);
+    // Progress as elsewhere: one plain line per blob pushed, on stderr.
+    assert.match(pushed.stderr, /^push sha256:[0-9a-f]{12}\b.* done /m);
     for (const image of images) {
       const name = image.reference.split('/').at(-1) as string;
       const restored = await inspect(`${target.host}/mirror/${name}`);

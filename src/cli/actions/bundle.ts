@@ -2,7 +2,9 @@ import type { Command } from 'commander';
 import type { CliContext } from '../context.js';
 import { bundle, bundlePush, parsePlatformList, PolyarchError, readImageList, type ArchiveFormat } from '../../index.js';
 import { connectionOptions, globalsOf } from '../global-options.js';
+import type { ProgressMode } from '../option-parsers.js';
 import { formatSize, line, printJson, printNotice } from '../output.js';
+import { withProgress } from '../progress-view.js';
 
 interface BundleFlags {
   readonly platform?: string;
@@ -11,6 +13,7 @@ interface BundleFlags {
   readonly images?: string;
   readonly cacheDir?: string;
   readonly concurrency: number;
+  readonly progress?: ProgressMode;
 }
 
 export async function bundleAction(context: CliContext, images: string[], flags: BundleFlags, command: Command): Promise<void> {
@@ -19,16 +22,21 @@ export async function bundleAction(context: CliContext, images: string[], flags:
   if (flags.output === undefined) throw new PolyarchError('USAGE', 'bundle: -o is required (e.g. -o release-{arch}.tar)');
   if (flags.format !== 'docker' && flags.format !== 'oci') throw new PolyarchError('USAGE', `--format must be docker or oci, not "${flags.format}"`);
   const listed = [...images, ...(flags.images !== undefined ? await readImageList(flags.images) : [])];
-  const result = await bundle({
-    ...connectionOptions(globals, context.signal),
-    images: listed,
-    platforms: parsePlatformList(flags.platform),
-    output: flags.output,
-    format: flags.format as ArchiveFormat,
-    concurrency: flags.concurrency,
-    ...(flags.cacheDir !== undefined ? { cacheDir: flags.cacheDir } : {}),
-    onNotice: (m) => printNotice(m, context.stderr),
-  });
+  const platforms = parsePlatformList(flags.platform);
+  const output = flags.output;
+  const result = await withProgress(flags.progress, { stderr: context.stderr, ...(globals.quiet ? { quiet: true } : {}) }, (view) =>
+    bundle({
+      ...connectionOptions(globals, context.signal),
+      images: listed,
+      platforms,
+      output,
+      format: flags.format as ArchiveFormat,
+      concurrency: flags.concurrency,
+      ...(flags.cacheDir !== undefined ? { cacheDir: flags.cacheDir } : {}),
+      ...(view.onTransfer ? { onProgress: view.onTransfer } : {}),
+      onNotice: (m) => printNotice(m, context.stderr),
+    }),
+  );
   if (globals.json) {
     printJson(result, context.stdout);
     return;
@@ -43,10 +51,13 @@ export async function bundleAction(context: CliContext, images: string[], flags:
   }
 }
 
-export async function bundlePushAction(context: CliContext, archive: string, flags: { to?: string; concurrency: number }, command: Command): Promise<void> {
+export async function bundlePushAction(context: CliContext, archive: string, flags: { to?: string; concurrency: number; progress?: ProgressMode }, command: Command): Promise<void> {
   const globals = globalsOf(command);
   if (flags.to === undefined) throw new PolyarchError('USAGE', 'bundle push: --to REGISTRY[/PREFIX] is required');
-  const result = await bundlePush(archive, { ...connectionOptions(globals, context.signal), to: flags.to, concurrency: flags.concurrency });
+  const to = flags.to;
+  const result = await withProgress(flags.progress, { stderr: context.stderr, ...(globals.quiet ? { quiet: true } : {}) }, (view) =>
+    bundlePush(archive, { ...connectionOptions(globals, context.signal), to, concurrency: flags.concurrency, ...(view.onTransfer ? { onProgress: view.onTransfer } : {}) }),
+  );
   if (globals.json) printJson(result, context.stdout);
   else for (const image of result.images) context.stdout.write(globals.quiet ? line`${image.target}@${image.digest}` : line`pushed ${image.image} to ${image.target}: ${image.digest}`);
 }

@@ -1,4 +1,5 @@
 import type { CommandSpec } from '../command-spec.js';
+import { PROGRESS_OPTION } from './progress-option.js';
 
 const CONCURRENCY = { flags: '--concurrency <n>', description: 'blobs transferred at once (1–64)', parse: { kind: 'integer', min: 1, max: 64 }, default: 6 } as const;
 
@@ -13,13 +14,14 @@ export const bundleCommand: CommandSpec = {
     { flags: '--images <file>', description: 'read the images from FILE, one per line (# comments)' },
     { flags: '--cache-dir <dir>', description: 'where fetched blobs are kept between runs (default: $XDG_CACHE_HOME/polyarch/bundle-blobs)' },
     CONCURRENCY,
+    PROGRESS_OPTION,
   ],
   commands: [
     {
       name: 'push',
       description: 'push every image of a bundle archive to REGISTRY/PREFIX/NAME:TAG, digests kept',
       arguments: [{ name: '<archive>', description: 'a bundle archive (FILE.tar, docker-archive:FILE or oci-archive:FILE)' }],
-      options: [{ flags: '--to <registry/prefix>', description: 'where the images go; NAME is the last component of each image name' }, CONCURRENCY],
+      options: [{ flags: '--to <registry/prefix>', description: 'where the images go; NAME is the last component of each image name' }, CONCURRENCY, PROGRESS_OPTION],
       action: async () => (await import('../actions/bundle.js')).bundlePushAction,
     },
   ],
