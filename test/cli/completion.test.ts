@@ -60,6 +60,13 @@ async function runTable(complete: Complete): Promise<void> {
   }
 }
 
+/** The shell's path; never skipped: a missing shell fails, naming the package (.ci/run installs it). */
+function installedShell(name: string): string {
+  const path = [`/usr/bin/${name}`, `/bin/${name}`].find((p) => existsSync(p));
+  if (path === undefined) assert.fail(`${name} is not installed: apt-get install ${name}`);
+  return path;
+}
+
 /** A shell word quoted for the single-quoted strings of bash, zsh and fish alike (tests use no quotes). */
 function sq(word: string): string {
   assert.doesNotMatch(word, /['\\]/);
@@ -82,24 +89,24 @@ printf '%s\\n' "\${COMPREPLY[@]}"`;
     await runTable(complete);
   });
 
-  const zsh = ['/usr/bin/zsh', '/bin/zsh'].find((p) => existsSync(p));
-  test('zsh: the script loads under compinit and registers itself; its candidates function answers', { skip: zsh ? false : 'zsh is not installed' }, async () => {
-    const loaded = await exec(zsh!, ['-f', '-c', `autoload -U compinit && compinit -u -D; source ${sq(scripts.zsh!)}; print -r -- $_comps[polyarch]`]);
+  test('zsh: the script loads under compinit and registers itself; its candidates function answers', async () => {
+    const zsh = installedShell('zsh');
+    const loaded = await exec(zsh, ['-f', '-c', `autoload -U compinit && compinit -u -D; source ${sq(scripts.zsh)}; print -r -- $_comps[polyarch]`]);
     assert.equal(loaded.stdout.trim(), '_polyarch');
     const complete: Complete = async (words) => {
-      const program = `source ${sq(scripts.zsh!)}
+      const program = `source ${sq(scripts.zsh)}
 _polyarch_candidates ${words.map(sq).join(' ')}
 if [[ $REPLY == files ]]; then print -rl -- ${sq(words.at(-1) ?? '')}*(N); else print -rl -- $reply; fi`;
-      const { stdout } = await exec(zsh!, ['-f', '-c', program], { cwd: dir.path });
+      const { stdout } = await exec(zsh, ['-f', '-c', program], { cwd: dir.path });
       return stdout.split('\n').filter((l) => l !== '');
     };
     await runTable(complete);
   });
 
-  const fish = ['/usr/bin/fish', '/bin/fish'].find((p) => existsSync(p));
-  test('fish: complete -C answers from the loaded script', { skip: fish ? false : 'fish is not installed' }, async () => {
+  test('fish: complete -C answers from the loaded script', async () => {
+    const fish = installedShell('fish');
     const complete: Complete = async (words) => {
-      const { stdout } = await exec(fish!, ['--no-config', '-c', `source ${sq(scripts.fish!)}; complete -C ${sq(words.join(' '))}`], { cwd: dir.path });
+      const { stdout } = await exec(fish, ['--no-config', '-c', `source ${sq(scripts.fish)}; complete -C ${sq(words.join(' '))}`], { cwd: dir.path });
       return stdout.split('\n').filter((l) => l !== '').map((l) => l.split('\t')[0] ?? '');
     };
     await runTable(complete);
