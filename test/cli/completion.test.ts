@@ -91,10 +91,10 @@ printf '%s\\n' "\${COMPREPLY[@]}"`;
 
   test('zsh: the script loads under compinit and registers itself; its candidates function answers', async () => {
     const zsh = installedShell('zsh');
-    const loaded = await exec(zsh, ['-f', '-c', `autoload -U compinit && compinit -u -D; source ${sq(scripts.zsh)}; print -r -- $_comps[polyarch]`]);
+    const loaded = await exec(zsh, ['-f', '-c', `autoload -U compinit && compinit -u -D; source ${sq(scripts.zsh!)}; print -r -- $_comps[polyarch]`]);
     assert.equal(loaded.stdout.trim(), '_polyarch');
     const complete: Complete = async (words) => {
-      const program = `source ${sq(scripts.zsh)}
+      const program = `source ${sq(scripts.zsh!)}
 _polyarch_candidates ${words.map(sq).join(' ')}
 if [[ $REPLY == files ]]; then print -rl -- ${sq(words.at(-1) ?? '')}*(N); else print -rl -- $reply; fi`;
       const { stdout } = await exec(zsh, ['-f', '-c', program], { cwd: dir.path });
@@ -106,7 +106,7 @@ if [[ $REPLY == files ]]; then print -rl -- ${sq(words.at(-1) ?? '')}*(N); else 
   test('fish: complete -C answers from the loaded script', async () => {
     const fish = installedShell('fish');
     const complete: Complete = async (words) => {
-      const { stdout } = await exec(fish, ['--no-config', '-c', `source ${sq(scripts.fish)}; complete -C ${sq(words.join(' '))}`], { cwd: dir.path });
+      const { stdout } = await exec(fish, ['--no-config', '-c', `source ${sq(scripts.fish!)}; complete -C ${sq(words.join(' '))}`], { cwd: dir.path });
       return stdout.split('\n').filter((l) => l !== '').map((l) => l.split('\t')[0] ?? '');
     };
     await runTable(complete);
