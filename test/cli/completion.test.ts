@@ -40,7 +40,7 @@ const CASES: { words: string[]; offers: string[]; not?: string[]; exactly?: bool
   { words: ['polyarch', 'manifest', 'c'], offers: ['create'], exactly: true },
   { words: ['polyarch', 'config', ''], offers: ['show'], exactly: true },
   { words: ['polyarch', 'cp', '--pl'], offers: ['--platform'], exactly: true },
-  { words: ['polyarch', 'build', '--progress', ''], offers: ['plain', 'quiet'], exactly: true },
+  { words: ['polyarch', 'build', '--progress', ''], offers: ['auto', 'plain', 'quiet', 'tty'], exactly: true },
   { words: ['polyarch', 'completion', ''], offers: ['bash', 'fish', 'zsh'], exactly: true },
   // A global option's value is skipped when finding the command: `x` is not a command name.
   { words: ['polyarch', '--ca-file', 'x', 'manifest', ''], offers: ['annotate', 'create', 'inspect', 'push', 'rm'], exactly: true },
