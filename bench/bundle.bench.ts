@@ -14,7 +14,7 @@ import { promisify } from 'node:util';
 import { createEndpointOpener, formatPlatform, parseLocation } from '../src/index.js';
 import { startDistribution, type DistributionHandle } from '../test/helpers/distribution.js';
 import { randomIndex, THREE_PLATFORMS } from '../test/helpers/images.js';
-import { printTable, ratio, targetLine } from './report.js';
+import { type Run, median, printTable, ratio, targetLine, timed } from './report.js';
 
 const exec = promisify(execFile);
 const cli = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
@@ -22,24 +22,8 @@ const LAYER_BYTES = Number(process.env.BENCH_BUNDLE_LAYER_MB ?? 40) * 1024 * 102
 const ROUNDS = Math.max(1, Number(process.env.BENCH_ROUNDS ?? 3));
 const LAYERS = 5;
 
-interface Run {
-  readonly seconds: number;
-  readonly peakRssMb: number;
-}
 
-async function timed(command: string, args: string[]): Promise<Run> {
-  const { stderr } = await exec('/usr/bin/time', ['-f', 'BENCH %e %M', command, ...args], { maxBuffer: 64 * 1024 * 1024 });
-  const line = stderr.split('\n').find((l) => l.startsWith('BENCH '));
-  if (!line) throw new Error(`no timing from ${command}: ${stderr}`);
-  const [, seconds, kb] = line.split(' ');
-  return { seconds: Number(seconds), peakRssMb: Number(kb) / 1024 };
-}
 
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
-}
 
 const work = resolve('bench/work-bundle');
 await rm(work, { recursive: true, force: true });

@@ -18,18 +18,13 @@ import { countBytes } from '../src/internal/streams.js';
 import { writeVerifiedTemp } from '../src/store/atomic-write.js';
 import { startDistribution } from '../test/helpers/distribution.js';
 import { randomIndex, seededBytes, THREE_PLATFORMS } from '../test/helpers/images.js';
-import { printTable, ratio, seconds, targetLine } from './report.js';
+import { median, printTable, ratio, seconds, targetLine } from './report.js';
 
 const LAYER_BYTES = Number(process.env.BENCH_PROGRESS_LAYER_MB ?? 32) * 1024 * 1024;
 const BLOB_BYTES = Number(process.env.BENCH_PROGRESS_BLOB_MB ?? 256) * 1024 * 1024;
 const ROUNDS = Math.max(1, Number(process.env.BENCH_ROUNDS ?? 3));
 const LAYERS = 3;
 
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
-}
 
 /** A listener that does what a display does with each report: keep the latest count per blob. */
 function counting(): (event: TransferProgress) => void {

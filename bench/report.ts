@@ -1,5 +1,31 @@
-// What the benches share: timing a run, printing a plain aligned table, and one line per target
-// saying whether this run met it.
+// What the benches share: timing a run (wall time, and peak memory through GNU time), medians,
+// printing a plain aligned table, and one line per target saying whether this run met it.
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+
+const exec = promisify(execFile);
+
+/** One run of a program: wall seconds and peak resident memory, as GNU time measures them for any tool alike. */
+export interface Run {
+  readonly seconds: number;
+  readonly peakRssMb: number;
+}
+
+/** Runs `command` under GNU time. */
+export async function timed(command: string, args: readonly string[]): Promise<Run> {
+  const { stderr } = await exec('/usr/bin/time', ['-f', 'BENCH %e %M', command, ...args], { maxBuffer: 64 * 1024 * 1024 });
+  const line = stderr.split('\n').find((l) => l.startsWith('BENCH '));
+  if (!line) throw new Error(`no timing from ${command}: ${stderr}`);
+  const [, seconds, kb] = line.split(' ');
+  return { seconds: Number(seconds), peakRssMb: Number(kb) / 1024 };
+}
+
+/** The middle value (the mean of the two middle ones for an even count). */
+export function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
 
 /** Prints `rows` under `header`, each column padded to its widest cell. */
 export function printTable(header: string[], rows: string[][]): void {

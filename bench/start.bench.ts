@@ -5,7 +5,7 @@ import { execFile } from 'node:child_process';
 import { loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { printTable, seconds, targetLine } from './report.js';
+import { median, printTable, seconds, targetLine } from './report.js';
 
 const exec = promisify(execFile);
 const cli = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
@@ -20,11 +20,6 @@ const cases: { name: string; file: string; args: string[] }[] = [
   { name: 'buildah --version', file: 'buildah', args: ['--version'] },
 ];
 
-function median(values: readonly number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
-}
 
 const times = new Map<string, number[]>(cases.map((c) => [c.name, []]));
 // Interleaved: one run of each case per round, so load from other work touches every case alike.

@@ -5,41 +5,22 @@
 // each, default 40: about 600 MB) is generated into a local registry; the tools run in turn
 // BENCH_ROUNDS times (default 3) and the table shows the medians. Wall time and peak RSS come from
 // GNU time for both tools alike.
-import { execFile } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import { createEndpointOpener, parseLocation } from '../src/index.js';
 import { startDistribution } from '../test/helpers/distribution.js';
 import { randomIndex, THREE_PLATFORMS } from '../test/helpers/images.js';
-import { printTable, ratio, targetLine } from './report.js';
+import { type Run, median, printTable, ratio, targetLine, timed } from './report.js';
 
-const exec = promisify(execFile);
 const cli = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
 const LAYER_BYTES = Number(process.env.BENCH_LAYER_MB ?? 40) * 1024 * 1024;
 const ROUNDS = Math.max(1, Number(process.env.BENCH_ROUNDS ?? 3));
 const LAYERS = 5;
 
-interface Run {
-  readonly seconds: number;
-  readonly peakRssMb: number;
-}
 
-async function timed(command: string, args: string[]): Promise<Run> {
-  const { stderr } = await exec('/usr/bin/time', ['-f', 'BENCH %e %M', command, ...args], { maxBuffer: 64 * 1024 * 1024 });
-  const line = stderr.split('\n').find((l) => l.startsWith('BENCH '));
-  if (!line) throw new Error(`no timing from ${command}: ${stderr}`);
-  const [, seconds, kb] = line.split(' ');
-  return { seconds: Number(seconds), peakRssMb: Number(kb) / 1024 };
-}
 
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
-}
 
 const work = await mkdtemp(join(tmpdir(), 'polyarch-verify-bench-'));
 const registry = await startDistribution();

@@ -11,7 +11,7 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startServeProcess } from '../test/helpers/serve-process.js';
-import { printTable, seconds, targetLine } from './report.js';
+import { median, printTable, seconds, targetLine } from './report.js';
 
 const TAGS = 20;
 const RUNS = 9;
@@ -62,11 +62,6 @@ async function getPage(url: string): Promise<void> {
   if (res.status !== 200 || !body.startsWith('<!doctype html>')) throw new Error(`${url}: ${res.status}`);
 }
 
-function median(values: readonly number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
-}
 
 const pages = [
   { name: 'repository list, page 1', path: '/' },
