@@ -1,6 +1,7 @@
 // Tars made in memory for tests: exact names, types and link targets (hostile ones stay hostile;
 // nothing is cleaned), so tests can hand crafted archives and layers to the code under test.
-import { pack, type Pack } from 'tar-stream';
+import { createReadStream } from 'node:fs';
+import { extract, pack, type Pack } from 'tar-stream';
 
 export interface TarEntry {
   readonly name: string;
@@ -44,4 +45,27 @@ export function tarOf(entries: readonly TarEntry[]): Promise<Buffer> {
       });
     }
   });
+}
+
+/** Every member of a tar file, in order, with its bytes (test archives are a few MB). */
+export async function tarMembers(file: string): Promise<{ name: string; bytes: Buffer }[]> {
+  const members: { name: string; bytes: Buffer }[] = [];
+  const reader = extract();
+  const done = new Promise<void>((resolve, reject) => {
+    reader.on('entry', (header, stream, next) => {
+      const chunks: Buffer[] = [];
+      stream.on('data', (c: unknown) => {
+        chunks.push(c as Buffer);
+      });
+      stream.on('end', () => {
+        members.push({ name: header.name, bytes: Buffer.concat(chunks) });
+        next();
+      });
+    });
+    reader.on('finish', resolve);
+    reader.on('error', reject);
+  });
+  createReadStream(file).pipe(reader);
+  await done;
+  return members;
 }

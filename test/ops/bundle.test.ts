@@ -7,8 +7,6 @@ import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
-import { extract } from 'tar-stream';
-import { createReadStream } from 'node:fs';
 import { bundle } from '../../src/ops/bundle.js';
 import { inspect } from '../../src/ops/inspect.js';
 import { parsePlatform } from '../../src/platform/platform.js';
@@ -16,6 +14,7 @@ import { baseLayers, pushSharedBaseImages, type BundleTestImage } from '../helpe
 import { startDistribution, type DistributionHandle } from '../helpers/distribution.js';
 import type { GeneratedLayer } from '../helpers/images.js';
 import { runCli } from '../helpers/run-cli.js';
+import { tarMembers } from '../helpers/tar.js';
 import { tempDir } from '../helpers/temp-dir.js';
 
 const exec = promisify(execFile);
@@ -23,28 +22,6 @@ const NAMES = ['team/app1', 'team/app2', 'tools/app3'];
 /** Tar headers, padding and the metadata files: far less than one busybox layer. */
 const SLACK = 64 * 1024;
 
-/** Every member of a tar: name → bytes (test archives are a few MB). */
-async function tarMembers(file: string): Promise<Map<string, Buffer>> {
-  const members = new Map<string, Buffer>();
-  const reader = extract();
-  const done = new Promise<void>((resolve, reject) => {
-    reader.on('entry', (header, stream, next) => {
-      const chunks: Buffer[] = [];
-      stream.on('data', (c: unknown) => {
-        chunks.push(c as Buffer);
-      });
-      stream.on('end', () => {
-        members.set(header.name, Buffer.concat(chunks));
-        next();
-      });
-    });
-    reader.on('finish', resolve);
-    reader.on('error', reject);
-  });
-  createReadStream(file).pipe(reader);
-  await done;
-  return members;
-}
 
 describe('bundle', () => {
   let source: DistributionHandle;
@@ -74,7 +51,7 @@ describe('bundle', () => {
     assert.equal(result.blobsFetched, 1 + 3 * 2, 'the base layer once, then each image its own layer and config');
 
     // docker load's rules: manifest.json lists every image with RepoTags, and every path it names is in the tar.
-    const members = await tarMembers(file);
+    const members = new Map((await tarMembers(file)).map((m) => [m.name, m.bytes]));
     const saved = JSON.parse((members.get('manifest.json') as Buffer).toString()) as { Config: string; RepoTags: string[]; Layers: string[] }[];
     assert.deepEqual(saved.map((s) => s.RepoTags), images.map((i) => [i.reference]));
     for (const item of saved) for (const path of [item.Config, ...item.Layers]) assert.ok(members.has(path), `${path} is in the archive`);

@@ -5,11 +5,9 @@
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import { mkdir, readdir, writeFile } from 'node:fs/promises';
-import { createReadStream } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { extract } from 'tar-stream';
 import { digestOfBytes } from '../../src/digest/digest.js';
 import { isPolyarchError } from '../../src/errors/polyarch-error.js';
 import { bundle } from '../../src/ops/bundle.js';
@@ -19,30 +17,9 @@ import { parsePlatform, type Platform } from '../../src/platform/platform.js';
 import { baseLayers, pushSharedBaseImages, type BundleTestImage } from '../helpers/bundle-images.js';
 import { startDistribution, type DistributionHandle } from '../helpers/distribution.js';
 import { runCli } from '../helpers/run-cli.js';
-import { packToBuffer } from '../helpers/tar.js';
+import { packToBuffer, tarMembers } from '../helpers/tar.js';
 import { tempDir } from '../helpers/temp-dir.js';
 
-async function tarMembers(file: string): Promise<{ name: string; bytes: Buffer }[]> {
-  const members: { name: string; bytes: Buffer }[] = [];
-  const reader = extract();
-  const done = new Promise<void>((resolve, reject) => {
-    reader.on('entry', (header, stream, next) => {
-      const chunks: Buffer[] = [];
-      stream.on('data', (c: unknown) => {
-        chunks.push(c as Buffer);
-      });
-      stream.on('end', () => {
-        members.push({ name: header.name, bytes: Buffer.concat(chunks) });
-        next();
-      });
-    });
-    reader.on('finish', resolve);
-    reader.on('error', reject);
-  });
-  createReadStream(file).pipe(reader);
-  await done;
-  return members;
-}
 
 async function repack(members: readonly { name: string; bytes: Buffer }[], file: string): Promise<void> {
   await writeFile(
