@@ -68,3 +68,46 @@ export function completionTree(program: ProgramSpec): CompletionNode[] {
   visit(program, '', true);
   return nodes;
 }
+
+/** A word single-quoted for bash and zsh alike. */
+export function shellQuoted(text: string): string {
+  return `'${text.replace(/'/g, `'\\''`)}'`;
+}
+
+/**
+ * The lookup tables the bash and zsh scripts hold, as key/value pairs. Keys start with '.'
+ * ('.' is the program, '.manifest create' a sub-command; bash refuses an empty key):
+ * `subs` a path's sub-commands and aliases, `aliases` 'path|alias' → name, `opts` a path's
+ * option names, `takes` 'path|option' for options that take a value, `choices` 'path|option'
+ * (or 'path|' for the first argument) → the values accepted.
+ */
+export interface CompletionTables {
+  readonly subs: readonly (readonly [string, string])[];
+  readonly aliases: readonly (readonly [string, string])[];
+  readonly opts: readonly (readonly [string, string])[];
+  readonly takes: readonly (readonly [string, string])[];
+  readonly choices: readonly (readonly [string, string])[];
+}
+
+export function completionTables(nodes: readonly CompletionNode[]): CompletionTables {
+  const subs: [string, string][] = [];
+  const aliases: [string, string][] = [];
+  const opts: [string, string][] = [];
+  const takes: [string, string][] = [];
+  const choices: [string, string][] = [];
+  for (const node of nodes) {
+    const key = `.${node.path}`;
+    if (node.subcommands.length > 0) subs.push([key, node.subcommands.flatMap((c) => [c.name, ...(c.alias ? [c.alias] : [])]).join(' ')]);
+    for (const sub of node.subcommands) if (sub.alias) aliases.push([`${key}|${sub.alias}`, sub.name]);
+    opts.push([key, node.options.flatMap((o) => o.names).join(' ')]);
+    for (const option of node.options) {
+      if (!option.takesValue) continue;
+      for (const name of option.names) {
+        takes.push([`${key}|${name}`, '1']);
+        if (option.choices) choices.push([`${key}|${name}`, option.choices.join(' ')]);
+      }
+    }
+    if (node.argumentChoices) choices.push([`${key}|`, node.argumentChoices.join(' ')]);
+  }
+  return { subs, aliases, opts, takes, choices };
+}
