@@ -177,7 +177,7 @@ test('one wrong byte in a large blob fails copy into a layout with one digest li
   const indexBefore = await readFile(join(layout, 'index.json'));
   const filesBefore = await blobFiles(layout);
   proxy.hooks = flipOneByte(layer.digest, layer.size);
-  const result = await runCli(['copy', `${proxy.host}/big:v1`, `oci:${layout}:new`]);
+  const result = await runCli(['copy', '--progress', 'quiet', `${proxy.host}/big:v1`, `oci:${layout}:new`]);
   assert.notEqual(result.code, 0);
   const lines = result.stderr.trim().split('\n');
   assert.equal(lines.length, 1, result.stderr);

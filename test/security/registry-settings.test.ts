@@ -114,7 +114,7 @@ describe('mirrors', () => {
     try {
       const settings = await file('registries.toml', `[registry."${origin.host}"]\nmirrors = ["${proxy.host}"]\n`);
       const target = join(dir.path, 'spoiled');
-      const copied = await polyarch(['copy', `${origin.host}/team/app:1`, `oci:${target}`], { polyarch: settings });
+      const copied = await polyarch(['copy', '--progress', 'quiet', `${origin.host}/team/app:1`, `oci:${target}`], { polyarch: settings });
       assert.equal(copied.code, 1);
       assertOneLine(copied, 'DIGEST_MISMATCH', new RegExp(layer.slice(7, 19)));
       assert.ok(proxy.seen.some((r) => r.path.endsWith(layer)), 'the spoiled blob came from the mirror');

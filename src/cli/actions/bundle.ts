@@ -55,9 +55,21 @@ export async function bundlePushAction(context: CliContext, archive: string, fla
   const globals = globalsOf(command);
   if (flags.to === undefined) throw new PolyarchError('USAGE', 'bundle push: --to REGISTRY[/PREFIX] is required');
   const to = flags.to;
-  const result = await withProgress(flags.progress, { stderr: context.stderr, ...(globals.quiet ? { quiet: true } : {}) }, (view) =>
-    bundlePush(archive, { ...connectionOptions(globals, context.signal), to, concurrency: flags.concurrency, ...(view.onTransfer ? { onProgress: view.onTransfer } : {}) }),
+  const progress = givenHereOrToBundle<ProgressMode | undefined>(command, 'progress', flags.progress);
+  const concurrency = givenHereOrToBundle(command, 'concurrency', flags.concurrency);
+  const result = await withProgress(progress, { stderr: context.stderr, ...(globals.quiet ? { quiet: true } : {}) }, (view) =>
+    bundlePush(archive, { ...connectionOptions(globals, context.signal), to, concurrency, ...(view.onTransfer ? { onProgress: view.onTransfer } : {}) }),
   );
   if (globals.json) printJson(result, context.stdout);
   else for (const image of result.images) context.stdout.write(globals.quiet ? line`${image.target}@${image.digest}` : line`pushed ${image.image} to ${image.target}: ${image.digest}`);
+}
+
+/**
+ * `bundle` and `bundle push` both take --progress and --concurrency, and commander hands an option
+ * both define to the parent: the value written on the command line wins, wherever it landed.
+ */
+function givenHereOrToBundle<T>(command: Command, name: string, own: T): T {
+  if (command.getOptionValueSource(name) === 'cli') return own;
+  const parent = command.parent;
+  return parent?.getOptionValueSource(name) === 'cli' ? (parent.getOptionValue(name) as T) : own;
 }
