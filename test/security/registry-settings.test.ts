@@ -252,6 +252,12 @@ describe('settings parsers on random input', () => {
   });
 
   test('daemon.json: a layer or CONFIG_INVALID', async () => {
+    // Found by this property: JSON.parse's message quotes the text around the fault, line feed included.
+    assert.throws(() => parseDaemonJson('\ninsecure-registries":["10.0.0.0/8"]}', '/settings/daemon.json'), (error: Error) => {
+      assert.ok(isPolyarchError(error) && error.code === 'CONFIG_INVALID');
+      assert.ok(!error.message.includes('\n'), error.message);
+      return true;
+    });
     await fc.assert(
       fc.asyncProperty(fc.oneof(edited(JSON_SEED), fc.json()), (text) => valueOrConfigInvalid(async () => parseDaemonJson(text, '/settings/daemon.json'))),
       { numRuns: 400 },

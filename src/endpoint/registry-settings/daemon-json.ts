@@ -12,7 +12,9 @@ export function parseDaemonJson(text: string, path: string): SettingsLayer {
   try {
     document = JSON.parse(text);
   } catch (error) {
-    throw new PolyarchError('CONFIG_INVALID', `registry settings file "${path}": not valid JSON (${(error as Error).message})`, { cause: error });
+    // JSON.parse quotes the text around the fault, line feeds and all: the reason stays one line.
+    const reason = (error as Error).message.replace(/[\u0000-\u001f\u007f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+    throw new PolyarchError('CONFIG_INVALID', `registry settings file "${path}": not valid JSON (${reason})`, { cause: error });
   }
   if (typeof document !== 'object' || document === null || Array.isArray(document)) {
     throw new PolyarchError('CONFIG_INVALID', `registry settings file "${path}": must hold a JSON object`);
