@@ -6,6 +6,7 @@ import { createRegistryClient, type HostTransport, type RegistryClient, type Reg
 import { credentialsFor, readDockerConfig } from '../registry/credentials/docker-config.js';
 import { withMirrors } from '../registry/mirrors.js';
 import { PolyarchError } from '../errors/polyarch-error.js';
+import { interruptible } from '../errors/interrupted.js';
 import { quoted, registryHostOf } from './registry-settings/limits.js';
 import { checkHostSettingFiles, loadRegistrySettings, settingsForHost } from './registry-settings/host-settings.js';
 import type { EffectiveHostSettings, RegistryMirror, RegistrySettings, RegistrySettingsFiles } from './registry-settings/types.js';
@@ -190,16 +191,29 @@ export function transportOf(settings: EffectiveHostSettings): HostTransport {
   };
 }
 
-/** The settings in force for one registry host, each with where it came from (`polyarch config show`). */
-export async function describeRegistrySettings(
-  host: string,
-  options: Pick<ConnectionOptions, 'insecure' | 'caFile' | 'registrySettings'> = {},
-): Promise<RegistrySettingsReport> {
-  if (registryHostOf(host) === undefined) throw new PolyarchError('INVALID_REFERENCE', `invalid registry host ${quoted(host)}: expected host[:port]`);
-  const settings = await loadRegistrySettings(options.registrySettings ?? {});
-  const effective = await settingsForHost(settings, host, { flags: flagsFor(options, host) });
-  await checkHostSettingFiles(effective);
-  return { settings: effective, files: settings.layers.map((layer) => ({ kind: layer.kind, path: layer.path, found: layer.found })) };
+/** What {@link describeRegistrySettings} takes: the host, and the flags that would be given with it. */
+export interface DescribeRegistrySettingsOptions extends Pick<ConnectionOptions, 'insecure' | 'caFile' | 'registrySettings'> {
+  /** The registry host, `host[:port]`. */
+  readonly registry: string;
+  /** Checked before the settings files are read. */
+  readonly signal?: AbortSignal;
+}
+
+/**
+ * The settings in force for one registry host, each with the file (or flag) it came from
+ * (`polyarch config show`).
+ *
+ * {@includeCode ../../examples/api/describeRegistrySettings.ts#example}
+ */
+export async function describeRegistrySettings(options: DescribeRegistrySettingsOptions): Promise<RegistrySettingsReport> {
+  return interruptible(options.signal, async () => {
+    const host = options.registry;
+    if (registryHostOf(host) === undefined) throw new PolyarchError('INVALID_REFERENCE', `invalid registry host ${quoted(host)}: expected host[:port]`);
+    const settings = await loadRegistrySettings(options.registrySettings ?? {});
+    const effective = await settingsForHost(settings, host, { flags: flagsFor(options, host) });
+    await checkHostSettingFiles(effective);
+    return { settings: effective, files: settings.layers.map((layer) => ({ kind: layer.kind, path: layer.path, found: layer.found })) };
+  });
 }
 
 export interface RegistrySettingsReport {
