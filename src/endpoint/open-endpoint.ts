@@ -19,14 +19,19 @@ import { familiarString, withDefaultTag } from '../reference/reference.js';
 export interface ConnectionOptions {
   /** `true` for every registry, or the hosts that may use plain HTTP or unverified TLS. */
   readonly insecure?: boolean | readonly string[];
+  /** A PEM file of CA certificates trusted for every registry, besides the system roots. */
   readonly caFile?: string;
   /** docker's config directory (credentials); the caller resolves the default. */
   readonly registryConfigDir?: string;
+  /** The User-Agent header sent to registries. */
   readonly userAgent?: string;
+  /** Extra attempts for retryable failures (default 3). */
   readonly retries?: number;
   /** Milliseconds a registry connection may stay silent before it counts as cut (default 60 s). */
   readonly timeoutMs?: number;
+  /** Blobs larger than this are uploaded in PATCH chunks of this size (default 64 MiB). */
   readonly chunkSize?: number;
+  /** Manifests larger than this are refused (default MAX_MANIFEST_SIZE, 4 MiB). */
   readonly maxManifestSize?: number;
   /**
    * Per-registry settings files (plain HTTP, unverified TLS, CAs, client certificates, mirrors);

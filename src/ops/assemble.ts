@@ -64,6 +64,7 @@ export interface SourceSpec {
   readonly completeFromConfig?: boolean;
 }
 
+/** Parses `LOCATION[,platform=os/arch[/variant]]`, a source of `index create`, into a {@link SourceSpec}. */
 export function parseSourceSpec(text: string): SourceSpec {
   const parts = text.split(',');
   const location = parts[0] ?? '';

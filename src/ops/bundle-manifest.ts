@@ -43,6 +43,7 @@ function bad(what: string, why: string): PolyarchError {
   return new PolyarchError('LAYOUT_INVALID', `${what}: ${BUNDLE_MANIFEST_NAME} is invalid (${why})`);
 }
 
+/** Parses and checks a bundle manifest (`polyarch-bundle.json`) read from an untrusted archive; `what` names it in errors. */
 export function parseBundleManifest(bytes: Buffer, what: string): BundleManifest {
   let value: unknown;
   try {

@@ -68,12 +68,17 @@ export interface BlobEvent {
 export interface CopyResult {
   /** What the destination now holds at the top: the source's own manifest, or the rewritten index. */
   readonly descriptor: Descriptor;
+  /** Manifests written: the top one, those below an index, and referrers. */
   readonly manifests: number;
   /** Referrers copied with `referrers` (the manifests below index referrers not counted). */
   readonly referrers: number;
+  /** Blobs whose bytes were sent. */
   readonly blobsCopied: number;
+  /** Blobs a registry linked from another repository of its own (no bytes sent). */
   readonly blobsMounted: number;
+  /** Blobs the destination held already. */
   readonly blobsSkipped: number;
+  /** Bytes of the copied blobs (as stored, compressed). */
   readonly bytesCopied: number;
 }
 

@@ -65,6 +65,7 @@ export interface ManifestCreateOptions extends ManifestListOptions {
 export interface ManifestCreateResult {
   /** The list's canonical name. */
   readonly list: string;
+  /** Every entry the list holds now, old ones kept by `amend` included. */
   readonly entries: StoredEntry[];
 }
 
@@ -123,10 +124,13 @@ export interface ManifestAnnotateOptions extends ManifestListOptions {
   readonly list: string;
   /** The entry to change, as it was named to `manifestCreate`. */
   readonly image: string;
+  /** The operating system (`linux`, `windows`). */
   readonly os?: string;
   /** An alias (x86_64, aarch64, armhf) is normalized, with a notice. */
   readonly arch?: string;
+  /** The CPU variant (`v7`, `v8`); dropped when the architecture changes and none is given. */
   readonly variant?: string;
+  /** `os.version` (Windows builds). */
   readonly osVersion?: string;
   /** Added to the features already there. */
   readonly osFeatures?: readonly string[];

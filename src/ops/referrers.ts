@@ -25,6 +25,8 @@ export interface ReferrerLimits {
 
 /** What {@link findReferrers} takes. */
 export interface FindReferrersOptions extends ReferrerLimits, IoOptions {
+  /** Stops the walk: the verb rejects with an `INTERRUPTED` PolyarchError. */
+  readonly signal?: AbortSignal;
   /** Where to look; the caller opens and closes it. */
   readonly source: Endpoint;
   /** The manifests whose referrers are wanted (an index and its children, say). */

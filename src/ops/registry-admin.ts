@@ -27,6 +27,7 @@ export interface LogoutOptions extends Pick<ConnectionOptions, 'registryConfigDi
 export interface ListTagsOptions extends ConnectionOptions {
   /** A repository (`host/repo`) or a layout or archive (`oci:DIR`); a tag or digest in it is ignored. */
   readonly location: LocationInput;
+  /** Stops the listing: the verb rejects with an `INTERRUPTED` PolyarchError. */
   readonly signal?: AbortSignal;
 }
 
@@ -34,6 +35,7 @@ export interface ListTagsOptions extends ConnectionOptions {
 export interface ListCatalogOptions extends ConnectionOptions {
   /** The registry host, `host[:port]`. */
   readonly registry: string;
+  /** Stops the listing: the verb rejects with an `INTERRUPTED` PolyarchError. */
   readonly signal?: AbortSignal;
 }
 
@@ -41,6 +43,7 @@ export interface ListCatalogOptions extends ConnectionOptions {
 export interface DeleteImageOptions extends ConnectionOptions {
   /** What to delete: `host/repo:tag`, `host/repo@digest`, `oci:DIR:tag`; no tag means `latest`. */
   readonly location: LocationInput;
+  /** Stops before the delete is sent (a delete already sent may still happen): the verb rejects with `INTERRUPTED`. */
   readonly signal?: AbortSignal;
 }
 

@@ -17,15 +17,19 @@ import { isPolyarchError, PolyarchError } from '../errors/polyarch-error.js';
 import { isTempName, tempPathIn } from '../internal/temp-path.js';
 import type { RegistryStorage } from './storage.js';
 
+/** What a garbage collection did. */
 export interface RegistryGarbageResult {
+  /** Blobs removed: no manifest needs them, and they are older than the grace period. */
   readonly removed: number;
   /** Blobs kept: reachable, or unreferenced but younger than the grace period. */
   readonly kept: number;
   /** Of `kept`, the unreferenced blobs spared because they are younger than the grace period. */
   readonly young: number;
+  /** Bytes of the removed blobs. */
   readonly bytesFreed: number;
 }
 
+/** How a garbage collection judges what is garbage. */
 export interface RegistryGarbageOptions {
   /** Unreferenced blobs touched more recently than this are kept (default one hour, zot's gcDelay). */
   readonly gracePeriodMs?: number;
