@@ -54,7 +54,7 @@ try {
   for (let round = 0; round < ROUNDS; round++) {
     for (const [i, variant] of variants.entries()) {
       const dir = join(work, `layout-${n++}`);
-      times[i]!.push(await seconds(() => copy(`${registry.host}/bench/progress:1`, `oci:${dir}:1`, variant.options)));
+      times[i]!.push(await seconds(() => copy({ source: `${registry.host}/bench/progress:1`, destination: `oci:${dir}:1`, ...variant.options })));
       await rm(dir, { recursive: true, force: true });
     }
   }

@@ -2,18 +2,33 @@
 // Everything else is internal.
 
 // Verbs
-export { copy, copyImage, type BlobEvent, type CopyOptions, type CopyResult } from './ops/copy.js';
-export { findReferrers, MAX_REFERRER_DEPTH, MAX_REFERRERS, type FoundReferrers, type ReferrerLimits } from './ops/referrers.js';
+export { copy, copyImage, type BlobEvent, type CopyImageOptions, type CopyOptions, type CopyResult, type CopyTransferOptions } from './ops/copy.js';
+export { findReferrers, MAX_REFERRER_DEPTH, MAX_REFERRERS, type FindReferrersOptions, type FoundReferrers, type ReferrerLimits } from './ops/referrers.js';
 export {
   inspect,
   inspectImage,
   type ImageInspection,
   type IndexEntryInspection,
   type IndexInspection,
+  type InspectImageOptions,
   type InspectOptions,
+  type InspectReadOptions,
   type Inspection,
 } from './ops/inspect.js';
-export { deleteImage, listCatalog, listTags, login, logout, type LoginCredentials } from './ops/registry-admin.js';
+export {
+  deleteImage,
+  listCatalog,
+  listTags,
+  login,
+  logout,
+  type DeleteImageOptions,
+  type DeleteImageResult,
+  type ListCatalogOptions,
+  type ListTagsOptions,
+  type LoginCredentials,
+  type LoginOptions,
+  type LogoutOptions,
+} from './ops/registry-admin.js';
 export { filterIndexEntries, findDuplicatePlatform, imageEntries, isAttestationEntry } from './ops/select-platforms.js';
 export { toLocation, withOpener, type LocationInput } from './ops/session.js';
 
@@ -22,7 +37,7 @@ export type { Endpoint, EndpointKind, IoOptions } from './endpoint/endpoint.js';
 export { createEndpointOpener, defaultRegistryConfigDir, type ConnectionOptions, type EndpointOpener, type OpenMode, type OpenedLocation } from './endpoint/open-endpoint.js';
 
 // Per-registry settings from the files users keep (registries.toml, buildkitd.toml, daemon.json)
-export { describeRegistrySettings, type RegistrySettingsReport } from './endpoint/open-endpoint.js';
+export { describeRegistrySettings, type DescribeRegistrySettingsOptions, type RegistrySettingsReport } from './endpoint/open-endpoint.js';
 export { formatMirror } from './endpoint/registry-settings/mirror.js';
 export type {
   ClientKeypair,
@@ -66,15 +81,32 @@ export {
   manifestPush,
   manifestRemove,
   canonicalRef,
-  type AnnotateOptions,
+  type ManifestAnnotateOptions,
+  type ManifestCreateOptions,
+  type ManifestCreateResult,
+  type ManifestInspectOptions,
   type ManifestInspection,
   type ManifestListOptions,
+  type ManifestPushOptions,
+  type ManifestRemoveOptions,
   type StoredEntry,
 } from './ops/manifest-list.js';
 export { expandTemplate, parsePushSpec, readPushSpec, targetsWithTags, type PushSpec } from './ops/spec-file.js';
 export { platformAsWritten, type NoticeHandler } from './ops/platform-input.js';
-export { explainMatch, type Explanation } from './ops/explain.js';
-export { verify, verifyImage, DEFAULT_MAX_PATHS, type Finding, type Severity, type VerifyRule, type VerifiedImage, type VerifyOptions, type VerifyReport } from './ops/verify.js';
+export { explainMatch, type ExplainMatchOptions, type Explanation } from './ops/explain.js';
+export {
+  verify,
+  verifyImage,
+  DEFAULT_MAX_PATHS,
+  type Finding,
+  type Severity,
+  type VerifyRule,
+  type VerifiedImage,
+  type VerifyCheckOptions,
+  type VerifyImageOptions,
+  type VerifyOptions,
+  type VerifyReport,
+} from './ops/verify.js';
 
 // Offline release bundles: many images for one platform per archive, and pushing them back
 export { bundle, readImageList, type BundleArchive, type BundleOptions, type BundleResult } from './ops/bundle.js';
@@ -86,7 +118,9 @@ export {
   readBundleManifest,
   BUNDLE_MANIFEST_NAME,
   type BundleEntry,
+  type BundleInspection,
   type BundleManifest,
+  type InspectBundleOptions,
 } from './ops/bundle-manifest.js';
 export { expandOutput, outputPaths } from './ops/bundle-output.js';
 export { defaultBundleCacheDir, type ArchiveFormat } from './endpoint/bundle-cache.js';
@@ -107,7 +141,7 @@ export {
 
 // Embedded registry
 export { collectServerGarbage, createRegistryServer, type RegistryServer, type RegistryServerOptions } from './server/server.js';
-export type { RegistryGarbageOptions, RegistryGarbageResult } from './server/garbage.js';
+export type { CollectServerGarbageOptions, RegistryGarbageOptions, RegistryGarbageResult } from './server/garbage.js';
 
 // Build
 export { buildImages, defaultBuildCache, type BuildOptions, type BuildResult } from './builder/build.js';

@@ -67,7 +67,7 @@ export class BaseImages {
     const listener = this.#options.onTransfer;
     // A pulled image is one platform's: its blobs report under the platform being built.
     const progress = listener ? { onProgress: withPlatform(listener, want), progressPhase: 'pull' as const } : {};
-    await copyImage(endpoint, raw.digest, layout, undefined, { ...io, ...progress });
+    await copyImage({ source: endpoint, sourceReference: raw.digest, destination: layout, ...io, ...progress });
     await touchCachedBlob(layout.dir, raw.digest);
     const manifest = parseImageManifest(raw);
     const config = parseImageConfig(await readAllLimited(await layout.openBlob(manifest.config), 4 << 20, `config of ${name}`)) as StageConfig;

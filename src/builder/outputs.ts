@@ -104,7 +104,7 @@ async function writeOutputs(result: BuildResult, outputs: readonly string[], opt
   for (const target of [...new Set(outputs.flatMap((o) => outputLocations(o, tags)))]) {
     if (target.startsWith('local:')) await exportFilesystem(result, target.slice('local:'.length));
     else if (target.startsWith('tar:')) await exportFilesystemTar(result, target.slice('tar:'.length));
-    else await copy(source, target, { ...options, progressPhase: isFileLocation(target) ? 'copy' : 'push' });
+    else await copy({ source, destination: target, ...options, progressPhase: isFileLocation(target) ? 'copy' : 'push' });
     written.push(target);
   }
   if (!options.push) return written;
@@ -112,10 +112,10 @@ async function writeOutputs(result: BuildResult, outputs: readonly string[], opt
     if (options.pushByDigest) {
       const repository = parseReference(tag);
       const bare = `${repository.registry}/${repository.repository}@${result.index.digest}`;
-      await copy(source, bare, { ...options, progressPhase: 'push' });
+      await copy({ source, destination: bare, ...options, progressPhase: 'push' });
       written.push(bare);
     } else {
-      await copy(source, tag, { ...options, progressPhase: 'push' });
+      await copy({ source, destination: tag, ...options, progressPhase: 'push' });
       written.push(tag);
     }
   }

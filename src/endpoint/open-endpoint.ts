@@ -6,6 +6,7 @@ import { createRegistryClient, type HostTransport, type RegistryClient, type Reg
 import { credentialsFor, readDockerConfig } from '../registry/credentials/docker-config.js';
 import { withMirrors } from '../registry/mirrors.js';
 import { PolyarchError } from '../errors/polyarch-error.js';
+import { interruptible } from '../errors/interrupted.js';
 import { quoted, registryHostOf } from './registry-settings/limits.js';
 import { checkHostSettingFiles, loadRegistrySettings, settingsForHost } from './registry-settings/host-settings.js';
 import type { EffectiveHostSettings, RegistryMirror, RegistrySettings, RegistrySettingsFiles } from './registry-settings/types.js';
@@ -18,14 +19,19 @@ import { familiarString, withDefaultTag } from '../reference/reference.js';
 export interface ConnectionOptions {
   /** `true` for every registry, or the hosts that may use plain HTTP or unverified TLS. */
   readonly insecure?: boolean | readonly string[];
+  /** A PEM file of CA certificates trusted for every registry, besides the system roots. */
   readonly caFile?: string;
   /** docker's config directory (credentials); the caller resolves the default. */
   readonly registryConfigDir?: string;
+  /** The User-Agent header sent to registries. */
   readonly userAgent?: string;
+  /** Extra attempts for retryable failures (default 3). */
   readonly retries?: number;
   /** Milliseconds a registry connection may stay silent before it counts as cut (default 60 s). */
   readonly timeoutMs?: number;
+  /** Blobs larger than this are uploaded in PATCH chunks of this size (default 64 MiB). */
   readonly chunkSize?: number;
+  /** Manifests larger than this are refused (default MAX_MANIFEST_SIZE, 4 MiB). */
   readonly maxManifestSize?: number;
   /**
    * Per-registry settings files (plain HTTP, unverified TLS, CAs, client certificates, mirrors);
@@ -190,16 +196,29 @@ export function transportOf(settings: EffectiveHostSettings): HostTransport {
   };
 }
 
-/** The settings in force for one registry host, each with where it came from (`polyarch config show`). */
-export async function describeRegistrySettings(
-  host: string,
-  options: Pick<ConnectionOptions, 'insecure' | 'caFile' | 'registrySettings'> = {},
-): Promise<RegistrySettingsReport> {
-  if (registryHostOf(host) === undefined) throw new PolyarchError('INVALID_REFERENCE', `invalid registry host ${quoted(host)}: expected host[:port]`);
-  const settings = await loadRegistrySettings(options.registrySettings ?? {});
-  const effective = await settingsForHost(settings, host, { flags: flagsFor(options, host) });
-  await checkHostSettingFiles(effective);
-  return { settings: effective, files: settings.layers.map((layer) => ({ kind: layer.kind, path: layer.path, found: layer.found })) };
+/** What {@link describeRegistrySettings} takes: the host, and the flags that would be given with it. */
+export interface DescribeRegistrySettingsOptions extends Pick<ConnectionOptions, 'insecure' | 'caFile' | 'registrySettings'> {
+  /** The registry host, `host[:port]`. */
+  readonly registry: string;
+  /** Checked before the settings files are read. */
+  readonly signal?: AbortSignal;
+}
+
+/**
+ * The settings in force for one registry host, each with the file (or flag) it came from
+ * (`polyarch config show`).
+ *
+ * {@includeCode ../../examples/api/describeRegistrySettings.ts#example}
+ */
+export async function describeRegistrySettings(options: DescribeRegistrySettingsOptions): Promise<RegistrySettingsReport> {
+  return interruptible(options.signal, async () => {
+    const host = options.registry;
+    if (registryHostOf(host) === undefined) throw new PolyarchError('INVALID_REFERENCE', `invalid registry host ${quoted(host)}: expected host[:port]`);
+    const settings = await loadRegistrySettings(options.registrySettings ?? {});
+    const effective = await settingsForHost(settings, host, { flags: flagsFor(options, host) });
+    await checkHostSettingFiles(effective);
+    return { settings: effective, files: settings.layers.map((layer) => ({ kind: layer.kind, path: layer.path, found: layer.found })) };
+  });
 }
 
 export interface RegistrySettingsReport {

@@ -3,8 +3,11 @@ import { defaultRegistryConfigDir, hostTransportFor } from './open-endpoint.js';
 import { createRegistryClient } from '../registry/client.js';
 import { removeCredentials, storeCredentials } from '../registry/credentials/docker-config.js';
 
+/** An account on a registry (a token is given as the password, as docker takes it). */
 export interface LoginCredentials {
+  /** The account name; must not be empty. */
   readonly username: string;
+  /** The password or access token; must not be empty. */
   readonly password: string;
 }
 

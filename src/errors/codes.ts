@@ -39,7 +39,7 @@ export const LOCAL_ERROR_CODES = [
   'CONFIG_INVALID',
   /** The address `serve` was asked to listen on is taken. */
   'ADDRESS_IN_USE',
-  /** The user pressed Ctrl-C (SIGINT). */
+  /** The work was stopped: its AbortSignal fired (the CLI's Ctrl-C or SIGTERM, or a library caller's abort). */
   'INTERRUPTED',
   /** A registry failed on its side (HTTP 5xx with no code from the table). */
   'SERVER_ERROR',

@@ -3,6 +3,7 @@ import type { Descriptor } from '../image/descriptor.js';
 import type { ImageIndex } from '../image/index.js';
 import type { Platform } from '../platform/platform.js';
 import { PolyarchError, isPolyarchError } from '../errors/polyarch-error.js';
+import { interruptible } from '../errors/interrupted.js';
 import { buildIndex, parseImageIndex } from '../image/index.js';
 import { descriptorOf } from '../image/descriptor.js';
 import { MediaType, isDockerMediaType, isIndex } from '../mediatype/mediatype.js';
@@ -17,7 +18,12 @@ import { referenceOrLatest, toLocation, withOpener } from './session.js';
 
 export type IndexFormat = 'oci' | 'docker';
 
-export interface AssembleOptions {
+/** What {@link assembleIndex} takes: the images, where the index goes, and how it is made. */
+export interface AssembleOptions extends ConnectionOptions {
+  /** The images: locations (`host/repo:tag`, `oci:DIR:tag`, …, optionally `,platform=os/arch`) or parsed {@link SourceSpec}s. An index source adds all its images. */
+  readonly sources: readonly (string | SourceSpec)[];
+  /** Where the index is pushed, one or more locations (each gets the images' content too). */
+  readonly targets: readonly string[];
   /** Default: a Docker list when every image is a Docker manifest (and nothing needs OCI), else an OCI index. */
   readonly format?: IndexFormat;
   /** Allow Docker and OCI children in one index (refused by default: some registries reject it). */
@@ -26,7 +32,9 @@ export interface AssembleOptions {
   readonly append?: boolean;
   /** BuildKit attestation entries of index sources: kept next to their image (default) or dropped. */
   readonly attestations?: 'keep' | 'drop';
+  /** Annotations of the index itself (they make it an OCI index). */
   readonly annotations?: Readonly<Record<string, string>>;
+  /** Annotations added to every image entry of the index. */
   readonly descriptorAnnotations?: Readonly<Record<string, string>>;
   /** Skip sources that do not exist, with a notice (manifest-tool's --ignore-missing). */
   readonly ignoreMissing?: boolean;
@@ -34,12 +42,16 @@ export interface AssembleOptions {
   readonly onNotice?: NoticeHandler;
   /** Hears each blob copied into a target as its bytes move (phase `copy`). */
   readonly onProgress?: TransferListener;
+  /** Stops the assembly: an archive target is not left half-written, and the verb rejects with `INTERRUPTED`. */
   readonly signal?: AbortSignal;
 }
 
 export interface AssembleResult {
+  /** The index pushed. */
   readonly descriptor: Descriptor;
+  /** The targets, as given. */
   readonly targets: readonly string[];
+  /** The index's entries, in order. */
   readonly entries: readonly Descriptor[];
 }
 
@@ -52,6 +64,7 @@ export interface SourceSpec {
   readonly completeFromConfig?: boolean;
 }
 
+/** Parses `LOCATION[,platform=os/arch[/variant]]`, a source of `index create`, into a {@link SourceSpec}. */
 export function parseSourceSpec(text: string): SourceSpec {
   const parts = text.split(',');
   const location = parts[0] ?? '';
@@ -122,11 +135,18 @@ async function readExisting(target: OpenedLocation, name: string, io: { signal?:
 }
 
 /**
- * `index create`: one index over images from anywhere (registries, indexes, layouts, archives),
- * their content copied (or mounted, within one registry) into every target, then the index
- * pushed to each target tag.
+ * Assembles one index over images from anywhere (`polyarch index create`): registries, indexes,
+ * layouts, archives. Their content is copied (or mounted, within one registry) into every target,
+ * then the index is pushed to each target tag.
+ *
+ * {@includeCode ../../examples/api/assembleIndex.ts#example}
  */
-export async function assembleIndex(sources: readonly (string | SourceSpec)[], targets: readonly string[], options: AssembleOptions & ConnectionOptions = {}): Promise<AssembleResult> {
+export async function assembleIndex(options: AssembleOptions): Promise<AssembleResult> {
+  return interruptible(options.signal, () => assemble(options));
+}
+
+async function assemble(options: AssembleOptions): Promise<AssembleResult> {
+  const { sources, targets } = options;
   if (targets.length === 0) throw new PolyarchError('USAGE', 'index create needs at least one target (-t)');
   if (sources.length === 0 && !options.append) throw new PolyarchError('USAGE', 'index create needs at least one source');
   const io = options.signal ? { signal: options.signal } : {};
@@ -175,9 +195,9 @@ export async function assembleIndex(sources: readonly (string | SourceSpec)[], t
     const copying = (platform: Platform | undefined) => ({ ...io, ...(listener ? { onProgress: withPlatform(listener, platform) } : {}) });
     try {
       for (const target of opened) {
-        for (const image of kept) await copyImage(image.endpoint, image.descriptor.digest, target.endpoint, undefined, copying(image.descriptor.platform));
+        for (const image of kept) await copyImage({ source: image.endpoint, sourceReference: image.descriptor.digest, destination: target.endpoint, ...copying(image.descriptor.platform) });
         // Appended-to entries already live at the first target; the others need them too.
-        if (target !== first) for (const d of old) await copyImage(first.endpoint, d.digest, target.endpoint, undefined, copying(d.platform));
+        if (target !== first) for (const d of old) await copyImage({ source: first.endpoint, sourceReference: d.digest, destination: target.endpoint, ...copying(d.platform) });
         await target.endpoint.putManifest(index, { ...io, tag: referenceOrLatest(target.reference) });
       }
     } catch (error) {

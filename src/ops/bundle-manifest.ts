@@ -4,6 +4,7 @@
 import { statSync } from 'node:fs';
 import { isDigest, type Digest } from '../digest/digest.js';
 import { PolyarchError } from '../errors/polyarch-error.js';
+import { interruptible } from '../errors/interrupted.js';
 import { readArchiveMember } from '../endpoint/bundle-cache.js';
 import { parseReference } from '../reference/reference.js';
 import { parseLocation } from '../reference/location.js';
@@ -42,6 +43,7 @@ function bad(what: string, why: string): PolyarchError {
   return new PolyarchError('LAYOUT_INVALID', `${what}: ${BUNDLE_MANIFEST_NAME} is invalid (${why})`);
 }
 
+/** Parses and checks a bundle manifest (`polyarch-bundle.json`) read from an untrusted archive; `what` names it in errors. */
 export function parseBundleManifest(bytes: Buffer, what: string): BundleManifest {
   let value: unknown;
   try {
@@ -100,12 +102,33 @@ export async function readBundleManifest(file: string): Promise<BundleManifest |
   return bytes === undefined ? undefined : parseBundleManifest(bytes, file);
 }
 
-/** `inspect FILE`: the bundle manifest when the location is a bundle archive, else undefined (inspect as usual). */
-export async function inspectBundle(text: string): Promise<{ readonly file: string; readonly manifest: BundleManifest } | undefined> {
-  const file = bundleFileOf(text);
-  if (file === undefined) return undefined;
-  const manifest = await readBundleManifest(file);
-  return manifest ? { file, manifest } : undefined;
+/** What {@link inspectBundle} takes. */
+export interface InspectBundleOptions {
+  /** A location as the user wrote it: `FILE.tar`, `./FILE`, `docker-archive:FILE`, `oci-archive:FILE`, or anything else (then no bundle). */
+  readonly location: string;
+  /** Checked before the archive is read. */
+  readonly signal?: AbortSignal;
+}
+
+/** A bundle archive and what its bundle manifest lists. */
+export interface BundleInspection {
+  readonly file: string;
+  readonly manifest: BundleManifest;
+}
+
+/**
+ * Reads the bundle manifest of a bundle archive (what `polyarch inspect FILE` prints for one);
+ * undefined when the location is not a bundle archive (inspect it as usual).
+ *
+ * {@includeCode ../../examples/api/inspectBundle.ts#example}
+ */
+export async function inspectBundle(options: InspectBundleOptions): Promise<BundleInspection | undefined> {
+  return interruptible(options.signal, async () => {
+    const file = bundleFileOf(options.location);
+    if (file === undefined) return undefined;
+    const manifest = await readBundleManifest(file);
+    return manifest ? { file, manifest } : undefined;
+  });
 }
 
 /**

@@ -11,6 +11,7 @@ const PLACEHOLDER = /\{(os|arch|variant)\}/g;
 /** A platform component as a file name part: starts with a letter, digit or `_` (so never `.` or `..`), no `/`. */
 const SAFE_VALUE = /^[A-Za-z0-9_][A-Za-z0-9_.-]*$/;
 
+/** Whether an output path names `{os}`, `{arch}` or `{variant}`. */
 export function hasPlaceholders(pattern: string): boolean {
   return /\{(os|arch|variant)\}/.test(pattern);
 }

@@ -6,17 +6,24 @@ import type { Endpoint } from '../endpoint/endpoint.js';
 import type { RawManifest } from '../image/raw-manifest.js';
 import type { Digest } from '../digest/digest.js';
 import { PolyarchError } from '../errors/polyarch-error.js';
+import { interruptible } from '../errors/interrupted.js';
 import { formatReference, parseReference, parseRegistryHost, type Reference } from '../reference/reference.js';
 import { readBundleManifest, BUNDLE_MANIFEST_NAME, bundleFileOf } from './bundle-manifest.js';
 import type { TransferListener } from '../progress/transfer.js';
 import { copyImage, type BlobEvent } from './copy.js';
 import { withOpener, type ConnectionOptions } from './session.js';
 
+/** What {@link bundlePush} takes. */
 export interface BundlePushOptions extends ConnectionOptions {
+  /** The bundle archive: `FILE.tar`, `./FILE`, `docker-archive:FILE` or `oci-archive:FILE`. */
+  readonly archive: string;
   /** `REG[/prefix]`: each image goes to `REG/prefix/<name>:<tag>`. */
   readonly to: string;
+  /** Blobs pushed at once per image. */
   readonly concurrency?: number;
+  /** Stops the push before any manifest is sent if blobs are still moving; the verb rejects with `INTERRUPTED`. */
   readonly signal?: AbortSignal;
+  /** Called once per blob as it is settled in the registry. */
   readonly onBlob?: (event: BlobEvent) => void;
   /** Hears each blob's bytes as they are pushed (phase `push`), as `copy` reports them. */
   readonly onProgress?: TransferListener;
@@ -80,7 +87,19 @@ function holdingManifests(target: Endpoint): { endpoint: Endpoint; flush: (io: {
   return { endpoint, flush };
 }
 
-export async function bundlePush(archive: string, options: BundlePushOptions): Promise<BundlePushResult> {
+/**
+ * Pushes every image of a bundle archive into a registry (`polyarch bundle push`), each as
+ * `REG/prefix/<last component of its name>:<tag>`, with its digest kept. The archive is checked
+ * against its bundle manifest first, and every blob goes before the first manifest.
+ *
+ * {@includeCode ../../examples/api/bundlePush.ts#example}
+ */
+export async function bundlePush(options: BundlePushOptions): Promise<BundlePushResult> {
+  return interruptible(options.signal, () => pushBundle(options));
+}
+
+async function pushBundle(options: BundlePushOptions): Promise<BundlePushResult> {
+  const { archive } = options;
   const io = options.signal ? { signal: options.signal } : {};
   const to = checkTo(options.to);
   const file = bundleFileOf(archive);
@@ -113,7 +132,11 @@ export async function bundlePush(archive: string, options: BundlePushOptions): P
       const holding = holdingManifests(endpoint);
       destinations.push(holding);
       // Blobs are read through the digest check; a mismatch stops here, before any manifest.
-      await copyImage(source, entry.digest, holding.endpoint, entry.tag, {
+      await copyImage({
+        source,
+        sourceReference: entry.digest,
+        destination: holding.endpoint,
+        destinationReference: entry.tag,
         ...io,
         ...(options.onBlob ? { onBlob: options.onBlob } : {}),
         ...(options.onProgress ? { onProgress: options.onProgress, progressPhase: 'push' as const } : {}),

@@ -16,6 +16,7 @@ import type { Digest } from '../digest/digest.js';
 import { shortDigest } from '../digest/digest.js';
 import { defaultBundleCacheDir, openBundleCache, recordArchiveChecksums, type ArchiveFormat, type BundleCache } from '../endpoint/bundle-cache.js';
 import { isPolyarchError, PolyarchError } from '../errors/polyarch-error.js';
+import { interruptible } from '../errors/interrupted.js';
 import { parseImageConfig, platformOfConfig } from '../image/config.js';
 import { parseImageIndex } from '../image/index.js';
 import { parseImageManifest } from '../image/manifest.js';
@@ -32,6 +33,7 @@ import type { NoticeHandler } from './platform-input.js';
 import { filterIndexEntries, isAttestationEntry } from './select-platforms.js';
 import { withOpener, type ConnectionOptions } from './session.js';
 
+/** What {@link bundle} takes. */
 export interface BundleOptions extends ConnectionOptions {
   /** Registry references, each with a tag (the name it gets in the archive): `registry:5000/team/app:1`. */
   readonly images: readonly string[];
@@ -45,6 +47,7 @@ export interface BundleOptions extends ConnectionOptions {
   readonly cacheDir?: string;
   /** Blobs fetched at once per image. */
   readonly concurrency?: number;
+  /** Stops the bundle: no archive is left half-written (the cache keeps the verified blobs it has), and the verb rejects with `INTERRUPTED`. */
   readonly signal?: AbortSignal;
   /** Called once per blob as it is settled in the cache (`copied`: fetched now; `skipped`: there from before). */
   readonly onBlob?: (event: BlobEvent) => void;
@@ -229,7 +232,19 @@ async function resolveTop(source: Endpoint, cache: BundleCache, listed: ListedIm
   }
 }
 
+/**
+ * Writes offline release archives (`polyarch bundle`): one per platform, each holding every listed
+ * image for that platform under its name, each shared blob once, with a SHA256SUMS beside them.
+ * Everything is resolved before anything is written; blobs are fetched into a cache that a rerun
+ * reuses.
+ *
+ * {@includeCode ../../examples/api/bundle.ts#example}
+ */
 export async function bundle(options: BundleOptions): Promise<BundleResult> {
+  return interruptible(options.signal, () => writeBundle(options));
+}
+
+async function writeBundle(options: BundleOptions): Promise<BundleResult> {
   const format = options.format ?? 'docker';
   if (format !== 'docker' && format !== 'oci') throw new PolyarchError('USAGE', `bundle: unknown format ${JSON.stringify(format)} (docker or oci)`);
   if (options.platforms.length === 0) throw new PolyarchError('USAGE', 'bundle: no platform given (--platform os/arch[/variant])');
@@ -276,7 +291,10 @@ export async function bundle(options: BundleOptions): Promise<BundleResult> {
             continue;
           }
           const source = sources.get(image.listed.cacheKey) as Endpoint;
-          await copyImage(source, entry.digest, cache.endpoint, undefined, {
+          await copyImage({
+            source,
+            sourceReference: entry.digest,
+            destination: cache.endpoint,
             ...io,
             onBlob,
             ...(options.concurrency !== undefined ? { concurrency: options.concurrency } : {}),

@@ -4,6 +4,7 @@ import type { RawManifest } from '../image/raw-manifest.js';
 import type { Platform } from '../platform/platform.js';
 import { shortDigest } from '../digest/digest.js';
 import { isPolyarchError, isRetryable, PolyarchError } from '../errors/polyarch-error.js';
+import { interruptible } from '../errors/interrupted.js';
 import { buildIndex, parseImageIndex } from '../image/index.js';
 import { parseImageManifest } from '../image/manifest.js';
 import { descriptorOf } from '../image/descriptor.js';
@@ -15,11 +16,13 @@ import { findReferrers } from './referrers.js';
 import { filterIndexEntries, imageEntries } from './select-platforms.js';
 import { referenceOrLatest, toLocation, withOpener, type LocationInput } from './session.js';
 
-export interface CopyOptions {
+/** How a copy moves content: what `copy`, `copyImage` and the verbs built on them share. */
+export interface CopyTransferOptions {
   /** Copy only these platforms of an index; the index is rewritten so it is never sparse. */
   readonly platforms?: readonly Platform[];
   /** Blobs in flight at once. */
   readonly concurrency?: number;
+  /** Stops the copy: it rejects with an `INTERRUPTED` PolyarchError, and an archive destination is not left half-written. */
   readonly signal?: AbortSignal;
   /**
    * Also copy what refers to the image, its index entries and those referrers (signatures,
@@ -37,6 +40,26 @@ export interface CopyOptions {
   readonly progressIntervalMs?: number;
 }
 
+/** What {@link copyImage} takes: two endpoints already open, and the transfer options. */
+export interface CopyImageOptions extends CopyTransferOptions {
+  /** Where the image is read. */
+  readonly source: Endpoint;
+  /** The tag or digest to read in `source`. */
+  readonly sourceReference: string;
+  /** Where the image is written. */
+  readonly destination: Endpoint;
+  /** The tag the top manifest gets in `destination`; without it, the manifest is stored by digest only. */
+  readonly destinationReference?: string | undefined;
+}
+
+/** What {@link copy} takes: two locations as the user writes them, the transfer options, and how to connect. */
+export interface CopyOptions extends CopyTransferOptions, ConnectionOptions {
+  /** What to copy: `host/repo:tag`, `oci:DIR:tag`, `docker-archive:FILE`, … or a parsed `Location`. */
+  readonly source: LocationInput;
+  /** Where to copy it; without a tag, the source's tag is kept (a digest source gets none). */
+  readonly destination: LocationInput;
+}
+
 export interface BlobEvent {
   readonly descriptor: Descriptor;
   readonly action: 'copied' | 'mounted' | 'skipped';
@@ -45,27 +68,35 @@ export interface BlobEvent {
 export interface CopyResult {
   /** What the destination now holds at the top: the source's own manifest, or the rewritten index. */
   readonly descriptor: Descriptor;
+  /** Manifests written: the top one, those below an index, and referrers. */
   readonly manifests: number;
   /** Referrers copied with `referrers` (the manifests below index referrers not counted). */
   readonly referrers: number;
+  /** Blobs whose bytes were sent. */
   readonly blobsCopied: number;
+  /** Blobs a registry linked from another repository of its own (no bytes sent). */
   readonly blobsMounted: number;
+  /** Blobs the destination held already. */
   readonly blobsSkipped: number;
+  /** Bytes of the copied blobs (as stored, compressed). */
   readonly bytesCopied: number;
 }
 
 /**
- * Copies an image or index from one endpoint to another: blobs first (skipped when present,
- * mounted within one registry), then child manifests by digest, then the top manifest under
- * `destinationTag`. Manifest bytes are never re-serialized unless platforms are filtered out.
+ * Copies an image or index from one open endpoint to another.
+ *
+ * Blobs go first (skipped when present, mounted within one registry), then child manifests by
+ * digest, then the top manifest under `destinationReference`. Manifest bytes are never
+ * re-serialized unless platforms are filtered out. The endpoints stay open: the caller closes them.
+ *
+ * {@includeCode ../../examples/api/copyImage.ts#example}
  */
-export async function copyImage(
-  source: Endpoint,
-  sourceReference: string,
-  destination: Endpoint,
-  destinationTag: string | undefined,
-  options: CopyOptions = {},
-): Promise<CopyResult> {
+export async function copyImage(options: CopyImageOptions): Promise<CopyResult> {
+  return interruptible(options.signal, () => copyEndpoints(options));
+}
+
+async function copyEndpoints(options: CopyImageOptions): Promise<CopyResult> {
+  const { source, sourceReference, destination, destinationReference: destinationTag } = options;
   const io = options.signal ? { signal: options.signal } : {};
   let top = await source.getManifest(sourceReference, io);
   const what = `${source.description}:${sourceReference}`;
@@ -81,7 +112,7 @@ export async function copyImage(
   await collect(source, top, blobs, children, io, blobPlatforms);
   // Found before anything is written, so a hostile or broken referrers list leaves nothing behind.
   if (options.referrers && destination.kind === 'docker-archive') throw new PolyarchError('USAGE', `${destination.description}: a docker archive cannot hold referrers; leave out --referrers`);
-  const referrers = options.referrers ? await findReferrers(source, [top, ...children], io) : { manifests: [], count: 0 };
+  const referrers = options.referrers ? await findReferrers({ source, subjects: [top, ...children], ...io }) : { manifests: [], count: 0 };
   for (const manifest of referrers.manifests) if (!isIndex(manifest.mediaType)) await collect(source, manifest, blobs, [], io, blobPlatforms);
 
   // One sync per blob held up the writes of the others; the layout syncs them together before
@@ -217,24 +248,27 @@ async function copyBlob(source: Endpoint, destination: Endpoint, descriptor: Des
   }
 }
 
-/** `copy SRC DST`: both given as locations (`oci:DIR:tag`, `host/repo:tag`, archives). */
-export async function copy(sourceInput: LocationInput, destinationInput: LocationInput, options: CopyOptions & ConnectionOptions = {}): Promise<CopyResult> {
-  const source = toLocation(sourceInput);
-  const destination = toLocation(destinationInput);
-  return withOpener(options, async (opener) => {
-    const src = await opener.open(source, 'read');
-    const dst = await opener.open(destination, 'write');
+/**
+ * Copies an image or index between two locations (`polyarch copy SRC DST`): registries, OCI
+ * layouts, OCI and docker archives, in any pairing.
+ *
+ * {@includeCode ../../examples/api/copy.ts#example}
+ */
+export async function copy(options: CopyOptions): Promise<CopyResult> {
+  return interruptible(options.signal, () => withOpener(options, async (opener) => {
+    const src = await opener.open(toLocation(options.source), 'read');
+    const dst = await opener.open(toLocation(options.destination), 'write');
     const sourceReference = referenceOrLatest(src.reference);
     // Without a destination tag, keep the source's tag (a digest names content, not a tag).
     const tag = dst.reference ?? (src.reference?.includes(':') ? undefined : sourceReference);
     let result: CopyResult;
     try {
-      result = await copyImage(src.endpoint, sourceReference, dst.endpoint, tag, options);
+      result = await copyEndpoints({ ...options, source: src.endpoint, sourceReference, destination: dst.endpoint, ...(tag !== undefined ? { destinationReference: tag } : {}) });
     } catch (error) {
       await dst.endpoint.close({ discard: true });
       throw error;
     }
     await dst.endpoint.close(options.signal ? { signal: options.signal } : {});
     return result;
-  });
+  }));
 }

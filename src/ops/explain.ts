@@ -2,6 +2,7 @@ import type { ConnectionOptions } from '../endpoint/open-endpoint.js';
 import type { Descriptor } from '../image/descriptor.js';
 import type { Platform } from '../platform/platform.js';
 import { PolyarchError } from '../errors/polyarch-error.js';
+import { interruptible } from '../errors/interrupted.js';
 import { parseImageIndex } from '../image/index.js';
 import { isIndex } from '../mediatype/mediatype.js';
 import { platformFallbacks, selectEntry } from '../platform/match.js';
@@ -23,8 +24,30 @@ export interface Explanation {
   readonly single: boolean;
 }
 
-/** Which entry of an index an engine on `host` would pull, and why the others were passed over. */
-export async function explainMatch(input: LocationInput, host: Platform, options: ConnectionOptions & { strict?: boolean; signal?: AbortSignal } = {}): Promise<Explanation> {
+/** What {@link explainMatch} takes. */
+export interface ExplainMatchOptions extends ConnectionOptions {
+  /** The index (or image) to explain: `host/repo:tag`, `oci:DIR:tag`, … or a parsed `Location`. */
+  readonly location: LocationInput;
+  /** The machine that pulls: a platform Go knows (`linux/arm64`, `linux/arm/v7`). */
+  readonly host: Platform;
+  /** Match only the host's own platform, with none of the fallbacks an engine accepts (arm/v7 on arm64…). */
+  readonly strict?: boolean;
+  /** Stops the reads: the verb rejects with an `INTERRUPTED` PolyarchError. */
+  readonly signal?: AbortSignal;
+}
+
+/**
+ * Tells which entry of an index an engine on `host` would pull, and why the others were passed
+ * over (`polyarch explain`).
+ *
+ * {@includeCode ../../examples/api/explainMatch.ts#example}
+ */
+export async function explainMatch(options: ExplainMatchOptions): Promise<Explanation> {
+  return interruptible(options.signal, () => explain(options));
+}
+
+async function explain(options: ExplainMatchOptions): Promise<Explanation> {
+  const { location: input, host } = options;
   const io = options.signal ? { signal: options.signal } : {};
   // An entry may claim any platform, but the host is a machine: `--host foo` is a typo, not linux/foo.
   const unknown = unknownPlatformReason(host);

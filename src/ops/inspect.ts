@@ -4,6 +4,7 @@ import type { ImageConfig } from '../image/config.js';
 import type { RawManifest } from '../image/raw-manifest.js';
 import type { Platform } from '../platform/platform.js';
 import { isPolyarchError, PolyarchError } from '../errors/polyarch-error.js';
+import { interruptible } from '../errors/interrupted.js';
 import { parseImageConfig, platformOfConfig } from '../image/config.js';
 import { descriptorOf } from '../image/descriptor.js';
 import { parseImageIndex } from '../image/index.js';
@@ -56,16 +57,42 @@ export interface IndexInspection {
 
 export type Inspection = ImageInspection | IndexInspection;
 
-export interface InspectOptions {
+/** How to read what is inspected: shared by {@link inspect} and {@link inspectImage}. */
+export interface InspectReadOptions {
   /** For an index: inspect the image a host of this platform would pull. */
   readonly platform?: Platform;
   /** For an index: also read each image's manifest and config. */
   readonly verbose?: boolean;
+  /** Stops the reads: the verb rejects with an `INTERRUPTED` PolyarchError. */
   readonly signal?: AbortSignal;
 }
 
-/** Reads what a location holds: an index with its platform table, or an image with config and layers. */
-export async function inspectImage(endpoint: Endpoint, reference: string, options: InspectOptions = {}): Promise<Inspection> {
+/** What {@link inspect} takes: a location as the user writes it, and how to connect. */
+export interface InspectOptions extends InspectReadOptions, ConnectionOptions {
+  /** `host/repo:tag`, `oci:DIR:tag`, `docker-archive:FILE`, … or a parsed `Location`; no tag means `latest`. */
+  readonly location: LocationInput;
+}
+
+/** What {@link inspectImage} takes: an endpoint already open and the reference to read in it. */
+export interface InspectImageOptions extends InspectReadOptions {
+  /** Where to read; the caller opens and closes it. */
+  readonly endpoint: Endpoint;
+  /** The tag or digest to read in `endpoint`. */
+  readonly reference: string;
+}
+
+/**
+ * Reads what a reference names in an open endpoint: an index with its platform table, or an
+ * image with its config and layers (and the referrers the endpoint lists for it).
+ *
+ * {@includeCode ../../examples/api/inspectImage.ts#example}
+ */
+export async function inspectImage(options: InspectImageOptions): Promise<Inspection> {
+  return interruptible(options.signal, () => inspectEndpoint(options));
+}
+
+async function inspectEndpoint(options: InspectImageOptions): Promise<Inspection> {
+  const { endpoint, reference } = options;
   const io = options.signal ? { signal: options.signal } : {};
   const raw = await endpoint.getManifest(reference, io);
   const what = `${endpoint.description}:${reference}`;
@@ -127,11 +154,17 @@ async function inspectManifest(endpoint: Endpoint, raw: RawManifest, declared: P
   };
 }
 
-/** `inspect LOC`: the location as the user wrote it. */
-export async function inspect(input: LocationInput, options: InspectOptions & ConnectionOptions = {}): Promise<Inspection> {
-  const location = toLocation(input);
-  return withOpener(options, async (opener) => {
-    const { endpoint, reference } = await opener.open(location, 'read');
-    return inspectImage(endpoint, referenceOrLatest(reference), options);
-  });
+/**
+ * Reads what a location holds (`polyarch inspect LOC`): an index with its platform table, or an
+ * image with its config and layers.
+ *
+ * {@includeCode ../../examples/api/inspect.ts#example}
+ */
+export async function inspect(options: InspectOptions): Promise<Inspection> {
+  return interruptible(options.signal, () =>
+    withOpener(options, async (opener) => {
+      const { endpoint, reference } = await opener.open(toLocation(options.location), 'read');
+      return inspectEndpoint({ ...options, endpoint, reference: referenceOrLatest(reference) });
+    }),
+  );
 }

@@ -8,6 +8,7 @@ import type { Platform } from '../platform/platform.js';
 import type { RawManifest } from '../image/raw-manifest.js';
 import { openManifestListStore, storedEntryDocument, type StoredEntry } from '../endpoint/manifest-list-store.js';
 import { PolyarchError } from '../errors/polyarch-error.js';
+import { interruptible } from '../errors/interrupted.js';
 import { buildIndex, parseImageIndex } from '../image/index.js';
 import { descriptorOf } from '../image/descriptor.js';
 import { MediaType, isImageManifest, isIndex } from '../mediatype/mediatype.js';
@@ -23,7 +24,9 @@ import { referenceOrLatest, withOpener } from './session.js';
 
 export type { StoredEntry };
 
+/** What every `manifest*` verb shares: where the local lists live (`registryConfigDir`), how to connect, notices. */
 export interface ManifestListOptions extends ConnectionOptions {
+  /** Stops the verb: it rejects with an `INTERRUPTED` PolyarchError. */
   readonly signal?: AbortSignal;
   /** Receives one-line notices (normalized architectures, replaced entries). */
   readonly onNotice?: NoticeHandler;
@@ -48,12 +51,38 @@ async function requireList(list: string, options: ManifestListOptions): Promise<
   return entries;
 }
 
+/** What {@link manifestCreate} takes. */
+export interface ManifestCreateOptions extends ManifestListOptions {
+  /** The list's name, `host/repo:tag` (docker's `manifest create LIST`). */
+  readonly list: string;
+  /** The images it lists, `host/repo:tag` or `@digest`, one per platform. */
+  readonly images: readonly string[];
+  /** Add to (or replace entries of) a list that exists already, instead of refusing. */
+  readonly amend?: boolean;
+}
+
+/** The local list after {@link manifestCreate}. */
+export interface ManifestCreateResult {
+  /** The list's canonical name. */
+  readonly list: string;
+  /** Every entry the list holds now, old ones kept by `amend` included. */
+  readonly entries: StoredEntry[];
+}
+
 /**
- * Records each image (fetched now, never from an older local copy) in the local list. An index
- * holding one image plus BuildKit attestations counts as that image. With `amend`, an entry named
- * again, or an older entry for a platform a new one covers, is replaced.
+ * Records images in a local manifest list (docker's `manifest create`), each fetched now, never
+ * from an older local copy. An index holding one image plus BuildKit attestations counts as that
+ * image. With `amend`, an entry named again, or an older entry for a platform a new one covers,
+ * is replaced.
+ *
+ * {@includeCode ../../examples/api/manifestCreate.ts#example}
  */
-export async function manifestCreate(listRef: string, entryRefs: readonly string[], options: ManifestListOptions & { amend?: boolean } = {}): Promise<{ list: string; entries: StoredEntry[] }> {
+export async function manifestCreate(options: ManifestCreateOptions): Promise<ManifestCreateResult> {
+  return interruptible(options.signal, () => createList(options));
+}
+
+async function createList(options: ManifestCreateOptions): Promise<ManifestCreateResult> {
+  const { list: listRef, images: entryRefs } = options;
   const list = canonicalRef(listRef);
   const store = storeOf(options);
   const existing = await store.read(list);
@@ -89,16 +118,26 @@ export async function manifestCreate(listRef: string, entryRefs: readonly string
   return { list, entries: (await store.read(list)) ?? [] };
 }
 
-export interface AnnotateOptions extends ManifestListOptions {
+/** What {@link manifestAnnotate} takes: the entry, and the platform fields to set on it. */
+export interface ManifestAnnotateOptions extends ManifestListOptions {
+  /** The local list's name. */
+  readonly list: string;
+  /** The entry to change, as it was named to `manifestCreate`. */
+  readonly image: string;
+  /** The operating system (`linux`, `windows`). */
   readonly os?: string;
+  /** An alias (x86_64, aarch64, armhf) is normalized, with a notice. */
   readonly arch?: string;
+  /** The CPU variant (`v7`, `v8`); dropped when the architecture changes and none is given. */
   readonly variant?: string;
+  /** `os.version` (Windows builds). */
   readonly osVersion?: string;
+  /** Added to the features already there. */
   readonly osFeatures?: readonly string[];
 }
 
 /** The platform after annotate's flags, before normalization. */
-function annotatedPlatform(current: Platform, options: AnnotateOptions): Platform {
+function annotatedPlatform(current: Platform, options: ManifestAnnotateOptions): Platform {
   const given: Platform = {
     ...current,
     ...(options.os ? { os: options.os } : {}),
@@ -117,10 +156,19 @@ function annotatedPlatform(current: Platform, options: AnnotateOptions): Platfor
   return given;
 }
 
-/** Sets platform fields of one entry; aliases (x86_64, aarch64, armhf) are normalized with a notice. */
-export async function manifestAnnotate(listRef: string, entryRef: string, options: AnnotateOptions): Promise<StoredEntry> {
-  const list = canonicalRef(listRef);
-  const ref = canonicalRef(entryRef);
+/**
+ * Sets platform fields of one entry of a local list (docker's `manifest annotate`); aliases
+ * (x86_64, aarch64, armhf) are normalized with a notice.
+ *
+ * {@includeCode ../../examples/api/manifestAnnotate.ts#example}
+ */
+export async function manifestAnnotate(options: ManifestAnnotateOptions): Promise<StoredEntry> {
+  return interruptible(options.signal, () => annotateEntry(options));
+}
+
+async function annotateEntry(options: ManifestAnnotateOptions): Promise<StoredEntry> {
+  const list = canonicalRef(options.list);
+  const ref = canonicalRef(options.image);
   const entries = await requireList(list, options);
   const entry = entries.find((e) => e.ref === ref);
   if (!entry) throw new PolyarchError('NOT_FOUND', `manifest list ${list} has no entry ${ref} (it has ${entries.map((e) => e.ref).join(', ')})`);
@@ -156,11 +204,28 @@ export type ManifestInspection =
   | { readonly kind: 'manifest'; readonly raw: RawManifest }
   | { readonly kind: 'verbose'; readonly list: boolean; readonly documents: readonly Record<string, unknown>[] };
 
+/** What {@link manifestInspect} takes. */
+export interface ManifestInspectOptions extends ManifestListOptions {
+  /** A local list whose entry `image` is shown; without it, `image` is a local list or a registry's image. */
+  readonly list?: string | undefined;
+  /** The entry, local list, or registry image to show. */
+  readonly image: string;
+  /** docker's entry documents (`Ref`, `Descriptor`, `Raw`, …) instead of the manifest JSON. */
+  readonly verbose?: boolean;
+}
+
 /**
- * docker's `manifest inspect [LIST] IMAGE`: one entry of a local list; else a local list (as
- * push would send it); else the registry's image or list.
+ * Shows a manifest as docker's `manifest inspect [LIST] IMAGE` does: one entry of a local list;
+ * else a local list (as push would send it); else the registry's image or list.
+ *
+ * {@includeCode ../../examples/api/manifestInspect.ts#example}
  */
-export async function manifestInspect(listRef: string | undefined, ref: string, options: ManifestListOptions & { verbose?: boolean } = {}): Promise<ManifestInspection> {
+export async function manifestInspect(options: ManifestInspectOptions): Promise<ManifestInspection> {
+  return interruptible(options.signal, () => inspectList(options));
+}
+
+async function inspectList(options: ManifestInspectOptions): Promise<ManifestInspection> {
+  const { list: listRef, image: ref } = options;
   const verbose = options.verbose === true;
   const shown = (entries: readonly StoredEntry[], list: boolean): ManifestInspection => ({ kind: 'verbose', list, documents: entries.map(storedEntryDocument) });
   if (listRef !== undefined) {
@@ -195,9 +260,28 @@ export async function manifestInspect(listRef: string | undefined, ref: string, 
   });
 }
 
-/** Copies (or mounts) every entry into the list's repository, pushes the list, returns its descriptor. */
-export async function manifestPush(listRef: string, options: ManifestListOptions & { purge?: boolean; onProgress?: TransferListener } = {}): Promise<Descriptor> {
-  const list = canonicalRef(listRef);
+/** What {@link manifestPush} takes. */
+export interface ManifestPushOptions extends ManifestListOptions {
+  /** The local list to push, to the repository and tag its name gives. */
+  readonly list: string;
+  /** Delete the local list once it is pushed. */
+  readonly purge?: boolean;
+  /** Hears each blob copied into the list's repository as its bytes move. */
+  readonly onProgress?: TransferListener;
+}
+
+/**
+ * Pushes a local list (docker's `manifest push`): copies (or mounts) every entry into the list's
+ * repository, pushes the list, returns its descriptor.
+ *
+ * {@includeCode ../../examples/api/manifestPush.ts#example}
+ */
+export async function manifestPush(options: ManifestPushOptions): Promise<Descriptor> {
+  return interruptible(options.signal, () => pushList(options));
+}
+
+async function pushList(options: ManifestPushOptions): Promise<Descriptor> {
+  const list = canonicalRef(options.list);
   const entries = await requireList(list, options);
   const raw = buildLocalList(list, entries);
   const io = options.signal ? { signal: options.signal } : {};
@@ -206,7 +290,13 @@ export async function manifestPush(listRef: string, options: ManifestListOptions
     const { endpoint: destination } = await opener.open({ kind: 'registry', reference: target }, 'write');
     for (const entry of entries) {
       const { endpoint: source } = await opener.open({ kind: 'registry', reference: parseReference(entry.ref) }, 'read');
-      await copyImage(source, entry.descriptor.digest, destination, undefined, { ...io, ...(options.onProgress ? { onProgress: withPlatform(options.onProgress, entry.descriptor.platform) } : {}) });
+      await copyImage({
+        source,
+        sourceReference: entry.descriptor.digest,
+        destination,
+        ...io,
+        ...(options.onProgress ? { onProgress: withPlatform(options.onProgress, entry.descriptor.platform) } : {}),
+      });
     }
     await destination.putManifest(raw, { ...io, tag: target.tag ?? 'latest' });
   });
@@ -214,9 +304,24 @@ export async function manifestPush(listRef: string, options: ManifestListOptions
   return descriptorOf(raw);
 }
 
-/** Deletes local lists (docker's `manifest rm`). */
-export async function manifestRemove(listRefs: readonly string[], options: Pick<ManifestListOptions, 'registryConfigDir'> = {}): Promise<void> {
-  const missing: string[] = [];
-  for (const ref of listRefs) if (!(await storeOf(options).remove(canonicalRef(ref)))) missing.push(canonicalRef(ref));
-  if (missing.length > 0) throw new PolyarchError('NOT_FOUND', `no local manifest list ${missing.join(', ')}`);
+/** What {@link manifestRemove} takes. */
+export interface ManifestRemoveOptions extends Pick<ManifestListOptions, 'registryConfigDir' | 'signal'> {
+  /** The local lists to delete; one that does not exist is named in the NOT_FOUND error, after the others are gone. */
+  readonly lists: readonly string[];
+}
+
+/**
+ * Deletes local lists (docker's `manifest rm`).
+ *
+ * {@includeCode ../../examples/api/manifestRemove.ts#example}
+ */
+export async function manifestRemove(options: ManifestRemoveOptions): Promise<void> {
+  return interruptible(options.signal, async () => {
+    const missing: string[] = [];
+    for (const ref of options.lists) {
+      options.signal?.throwIfAborted();
+      if (!(await storeOf(options).remove(canonicalRef(ref)))) missing.push(canonicalRef(ref));
+    }
+    if (missing.length > 0) throw new PolyarchError('NOT_FOUND', `no local manifest list ${missing.join(', ')}`);
+  });
 }

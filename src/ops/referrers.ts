@@ -6,6 +6,7 @@ import type { Digest } from '../digest/digest.js';
 import type { Endpoint, IoOptions } from '../endpoint/endpoint.js';
 import type { RawManifest } from '../image/raw-manifest.js';
 import { isPolyarchError, PolyarchError } from '../errors/polyarch-error.js';
+import { interruptible } from '../errors/interrupted.js';
 import { parseImageIndex } from '../image/index.js';
 import { subjectOf } from '../image/referrer.js';
 import { isIndex, isManifest } from '../mediatype/mediatype.js';
@@ -16,8 +17,20 @@ export const MAX_REFERRERS = 1000;
 export const MAX_REFERRER_DEPTH = 8;
 
 export interface ReferrerLimits {
+  /** Referrers (and manifests below index referrers) taken at most (default MAX_REFERRERS); more is LIMIT_EXCEEDED. */
   readonly maxReferrers?: number;
+  /** Levels of referrers of referrers (default MAX_REFERRER_DEPTH); deeper is LIMIT_EXCEEDED. */
   readonly maxDepth?: number;
+}
+
+/** What {@link findReferrers} takes. */
+export interface FindReferrersOptions extends ReferrerLimits, IoOptions {
+  /** Stops the walk: the verb rejects with an `INTERRUPTED` PolyarchError. */
+  readonly signal?: AbortSignal;
+  /** Where to look; the caller opens and closes it. */
+  readonly source: Endpoint;
+  /** The manifests whose referrers are wanted (an index and its children, say). */
+  readonly subjects: readonly RawManifest[];
 }
 
 export interface FoundReferrers {
@@ -43,10 +56,18 @@ function subjectDigest(raw: RawManifest): Digest | undefined {
 }
 
 /**
- * Walks referrers breadth first from `subjects`, with a visited set (a manifest is taken once,
+ * Finds what refers to a set of manifests (signatures, SBOMs, attestations), and what refers to
+ * those. Walks breadth first from `subjects`, with a visited set (a manifest is taken once,
  * whatever lists it again, so cycles end) and bounds on count and depth (LIMIT_EXCEEDED).
+ *
+ * {@includeCode ../../examples/api/findReferrers.ts#example}
  */
-export async function findReferrers(source: Endpoint, subjects: readonly RawManifest[], options: ReferrerLimits & IoOptions = {}): Promise<FoundReferrers> {
+export async function findReferrers(options: FindReferrersOptions): Promise<FoundReferrers> {
+  return interruptible(options.signal, () => walkReferrers(options));
+}
+
+async function walkReferrers(options: FindReferrersOptions): Promise<FoundReferrers> {
+  const { source, subjects } = options;
   const maxReferrers = options.maxReferrers ?? MAX_REFERRERS;
   const maxDepth = options.maxDepth ?? MAX_REFERRER_DEPTH;
   const io = options.signal ? { signal: options.signal } : {};

@@ -8,6 +8,7 @@ export type { ConnectionOptions };
 /** A location as the user wrote it, or already parsed. */
 export type LocationInput = string | Location;
 
+/** A location as written (`host/repo:tag`, `oci:DIR:tag`, …) parsed, or a parsed one as it is. */
 export function toLocation(input: LocationInput): Location {
   return typeof input === 'string' ? parseLocation(input) : input;
 }

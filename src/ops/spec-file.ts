@@ -63,6 +63,7 @@ function specPlatform(value: unknown, file: string, where: string): Platform | u
   };
 }
 
+/** Parses a push spec (manifest-tool's YAML: image, manifests with platforms, tags); `file` names it in errors. */
 export function parsePushSpec(text: string, file = 'spec'): PushSpec {
   let doc: unknown;
   try {
@@ -88,6 +89,7 @@ export function parsePushSpec(text: string, file = 'spec'): PushSpec {
   return { targets: targetsWithTags(spec.image, tags), sources, ...(annotations && Object.keys(annotations).length > 0 ? { annotations } : {}) };
 }
 
+/** Reads and parses a push spec file (see {@link parsePushSpec}). */
 export async function readPushSpec(file: string): Promise<PushSpec> {
   let text: string;
   try {

@@ -11,6 +11,7 @@ import type { ImageManifest } from '../image/manifest.js';
 import type { Platform } from '../platform/platform.js';
 import type { Finding } from '../verify/finding.js';
 import { PolyarchError, isPolyarchError } from '../errors/polyarch-error.js';
+import { interruptible } from '../errors/interrupted.js';
 import { parseImageConfig } from '../image/config.js';
 import { parseImageIndex } from '../image/index.js';
 import { parseImageManifest } from '../image/manifest.js';
@@ -33,12 +34,28 @@ export const DEFAULT_MAX_PATHS = 200_000;
 /** Layers read at once: decompression is CPU-bound, and registries answer several requests at a time. */
 const LAYER_CONCURRENCY = 3;
 
-export interface VerifyOptions {
+/** What the checks are: shared by {@link verify} and {@link verifyImage}. */
+export interface VerifyCheckOptions {
   /** Platforms that must be in the index (an image: its own platform). */
   readonly require?: readonly Platform[];
   /** Cap on the paths recorded per layer and per image (default DEFAULT_MAX_PATHS). */
   readonly maxPaths?: number;
+  /** Stops the reads: the verb rejects with an `INTERRUPTED` PolyarchError. */
   readonly signal?: AbortSignal;
+}
+
+/** What {@link verify} takes: a location as the user writes it, the checks, and how to connect. */
+export interface VerifyOptions extends VerifyCheckOptions, ConnectionOptions {
+  /** `host/repo:tag`, `oci:DIR:tag`, `docker-archive:FILE`, … or a parsed `Location`; no tag means `latest`. */
+  readonly location: LocationInput;
+}
+
+/** What {@link verifyImage} takes: an endpoint already open and the reference to check in it. */
+export interface VerifyImageOptions extends VerifyCheckOptions {
+  /** Where to read; the caller opens and closes it. */
+  readonly endpoint: Endpoint;
+  /** The tag or digest to check in `endpoint`. */
+  readonly reference: string;
 }
 
 export interface VerifiedImage {
@@ -76,8 +93,18 @@ async function readConfig(endpoint: Endpoint, manifest: ImageManifest, signal: A
   return parseImageConfig(await readAllLimited(stream, MAX_CONFIG_SIZE, `config ${manifest.config.digest}`), `config ${manifest.config.digest}`);
 }
 
-/** Lints and checks what `reference` names in `endpoint`. */
-export async function verifyImage(endpoint: Endpoint, reference: string, options: VerifyOptions = {}): Promise<VerifyReport> {
+/**
+ * Lints what a reference names in an open endpoint, and checks that each platform's binaries are
+ * built for that platform. Nothing is written anywhere.
+ *
+ * {@includeCode ../../examples/api/verifyImage.ts#example}
+ */
+export async function verifyImage(options: VerifyImageOptions): Promise<VerifyReport> {
+  return interruptible(options.signal, () => verifyEndpoint(options));
+}
+
+async function verifyEndpoint(options: VerifyImageOptions): Promise<VerifyReport> {
+  const { endpoint, reference } = options;
   const io = options.signal ? { signal: options.signal } : {};
   const maxPaths = options.maxPaths ?? DEFAULT_MAX_PATHS;
   const raw = await endpoint.getManifest(reference, io);
@@ -160,11 +187,17 @@ export async function verifyImage(endpoint: Endpoint, reference: string, options
   return { digest: raw.digest, mediaType: raw.mediaType, images, findings, passed: !findings.some((f) => f.severity === 'error') };
 }
 
-/** `verify LOC`: the location as the user wrote it. */
-export async function verify(input: LocationInput, options: VerifyOptions & ConnectionOptions = {}): Promise<VerifyReport> {
-  const location = toLocation(input);
-  return withOpener(options, async (opener) => {
-    const { endpoint, reference } = await opener.open(location, 'read');
-    return verifyImage(endpoint, referenceOrLatest(reference), options);
-  });
+/**
+ * Lints an index (or image) at a location and checks that each platform's binaries are built for
+ * that platform (`polyarch verify LOC`).
+ *
+ * {@includeCode ../../examples/api/verify.ts#example}
+ */
+export async function verify(options: VerifyOptions): Promise<VerifyReport> {
+  return interruptible(options.signal, () =>
+    withOpener(options, async (opener) => {
+      const { endpoint, reference } = await opener.open(toLocation(options.location), 'read');
+      return verifyEndpoint({ ...options, endpoint, reference: referenceOrLatest(reference) });
+    }),
+  );
 }

@@ -17,20 +17,32 @@ import { isPolyarchError, PolyarchError } from '../errors/polyarch-error.js';
 import { isTempName, tempPathIn } from '../internal/temp-path.js';
 import type { RegistryStorage } from './storage.js';
 
+/** What a garbage collection did. */
 export interface RegistryGarbageResult {
+  /** Blobs removed: no manifest needs them, and they are older than the grace period. */
   readonly removed: number;
   /** Blobs kept: reachable, or unreferenced but younger than the grace period. */
   readonly kept: number;
   /** Of `kept`, the unreferenced blobs spared because they are younger than the grace period. */
   readonly young: number;
+  /** Bytes of the removed blobs. */
   readonly bytesFreed: number;
 }
 
+/** How a garbage collection judges what is garbage. */
 export interface RegistryGarbageOptions {
   /** Unreferenced blobs touched more recently than this are kept (default one hour, zot's gcDelay). */
   readonly gracePeriodMs?: number;
   /** The clock (ms since the epoch); defaults to Date.now. */
   readonly now?: () => number;
+  /** Stops the collection between blobs: each blob is removed whole or kept, so a stopped run leaves a consistent store. */
+  readonly signal?: AbortSignal;
+}
+
+/** What `collectServerGarbage` takes: the store, and how to judge what is garbage. */
+export interface CollectServerGarbageOptions extends RegistryGarbageOptions {
+  /** The directory the embedded registry stores into (`serve --root`). */
+  readonly root: string;
 }
 
 export const DEFAULT_GC_GRACE_MS = 60 * 60 * 1000;
@@ -85,7 +97,7 @@ async function names(dir: string): Promise<string[]> {
 }
 
 /** Every digest something stored needs. Refuses (throws) when a manifest it must read cannot be read. */
-async function markReachable(storage: RegistryStorage): Promise<Set<Digest>> {
+async function markReachable(storage: RegistryStorage, signal: AbortSignal | undefined): Promise<Set<Digest>> {
   const reachable = new Set<Digest>();
   const pending: Digest[] = [];
   const keepManifest = (digest: Digest): void => {
@@ -105,6 +117,7 @@ async function markReachable(storage: RegistryStorage): Promise<Set<Digest>> {
     }
   }
   while (pending.length > 0) {
+    signal?.throwIfAborted();
     const digest = pending.pop()!;
     let bytes: Buffer;
     try {
@@ -149,7 +162,7 @@ async function removeIfUnchanged(path: string, judged: { ino: number; mtimeMs: n
 export async function collectRegistryGarbage(storage: RegistryStorage, options: RegistryGarbageOptions = {}): Promise<RegistryGarbageResult> {
   const grace = options.gracePeriodMs ?? DEFAULT_GC_GRACE_MS;
   if (!Number.isSafeInteger(grace) || grace < 0) throw new PolyarchError('USAGE', `gracePeriodMs must be a whole number of at least 0, not ${grace}`);
-  const reachable = await markReachable(storage);
+  const reachable = await markReachable(storage, options.signal);
   const cutoff = (options.now ?? Date.now)() - grace;
   // The newest link of each blob: a mount or a manifest push refreshes it.
   const linkFiles: { path: string; digest: Digest; changed: number }[] = [];
@@ -172,6 +185,7 @@ export async function collectRegistryGarbage(storage: RegistryStorage, options: 
   const blobs = join(storage.root, 'blobs');
   for (const algorithm of await names(blobs)) {
     for (const encoded of await names(join(blobs, algorithm))) {
+      options.signal?.throwIfAborted();
       if (isTempName(encoded)) continue;
       const digest = `${algorithm}:${encoded}`;
       if (isDigest(digest) && reachable.has(digest)) {

@@ -7,12 +7,13 @@ import type { AddressInfo, Socket } from 'node:net';
 import { algorithmOf, digestOfBytes, isDigest, type Digest } from '../digest/digest.js';
 import { isOciErrorCode } from '../errors/codes.js';
 import { isPolyarchError, PolyarchError } from '../errors/polyarch-error.js';
+import { interruptible } from '../errors/interrupted.js';
 import { parseJsonObject, MAX_MANIFEST_SIZE } from '../image/raw-manifest.js';
 import { baseMediaType, isImageManifest, MANIFEST_ACCEPT } from '../mediatype/mediatype.js';
 import { HttpError, sendOciError } from './error-response.js';
 import { checkManifest } from './manifest-validation.js';
 import { loadHtpasswd, type HtpasswdAuth } from './htpasswd.js';
-import { collectRegistryGarbage, type RegistryGarbageOptions, type RegistryGarbageResult } from './garbage.js';
+import { collectRegistryGarbage, type CollectServerGarbageOptions, type RegistryGarbageResult } from './garbage.js';
 import { BlobTooLargeError, RegistryStorage, type StorageOptions } from './storage.js';
 import { PAGE_CSP, pageAsset, SECURITY_HEADERS } from './ui/page.js';
 import { isWebPagePath, pullHost, renderWebPage } from './ui/web-pages.js';
@@ -472,12 +473,14 @@ function isWrite(method: string): boolean {
 }
 
 /**
- * `serve --gc`: collects the garbage of the registry stored at `root`, safely beside a server
- * running there (uploads are left alone, blobs touched within the grace period are kept). Nothing
+ * Collects the garbage of the registry stored at `root` (`serve --gc`), safely beside a server
+ * running there: uploads are left alone, blobs touched within the grace period are kept. Nothing
  * is created on disk.
+ *
+ * {@includeCode ../../examples/api/collectServerGarbage.ts#example}
  */
-export async function collectServerGarbage(root: string, options: RegistryGarbageOptions = {}): Promise<RegistryGarbageResult> {
-  return collectRegistryGarbage(new RegistryStorage(root), options);
+export async function collectServerGarbage(options: CollectServerGarbageOptions): Promise<RegistryGarbageResult> {
+  return interruptible(options.signal, () => collectRegistryGarbage(new RegistryStorage(options.root), options));
 }
 
 export async function createRegistryServer(options: RegistryServerOptions): Promise<RegistryServer> {

@@ -95,7 +95,7 @@ describe('bundle', () => {
     assert.match(pushed.stderr, /^push sha256:[0-9a-f]{12}\b.* done /m);
     for (const image of images) {
       const name = image.reference.split('/').at(-1) as string;
-      const restored = await inspect(`${target.host}/mirror/${name}`);
+      const restored = await inspect({ location: `${target.host}/mirror/${name}` });
       assert.equal(restored.descriptor.digest, image.images.get('linux/arm64')?.manifest.digest, name);
     }
   });

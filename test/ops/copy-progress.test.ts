@@ -43,7 +43,7 @@ describe('copy reports bytes as they move', () => {
   test('a large blob reports several times before it is done, never going back, ending at its size', async () => {
     const events: TransferProgress[] = [];
     const target = `oci:${join(dir.path, 'layout')}:1`;
-    const result = await copy(`${registry.host}/progress/app:1`, target, { onProgress: (e) => void events.push(e), progressIntervalMs: 0 });
+    const result = await copy({ source: `${registry.host}/progress/app:1`, destination: target, onProgress: (e) => void events.push(e), progressIntervalMs: 0 });
     assert.equal(result.blobsCopied, 6, '2 configs and 4 layers');
 
     const blobs = byBlob(events);
@@ -74,9 +74,9 @@ describe('copy reports bytes as they move', () => {
 
   test('blobs already there report only done, with nothing moved', async () => {
     const target = `oci:${join(dir.path, 'again')}:1`;
-    await copy(`${registry.host}/progress/app:1`, target);
+    await copy({ source: `${registry.host}/progress/app:1`, destination: target });
     const events: TransferProgress[] = [];
-    const again = await copy(`${registry.host}/progress/app:1`, target, { onProgress: (e) => void events.push(e) });
+    const again = await copy({ source: `${registry.host}/progress/app:1`, destination: target, onProgress: (e) => void events.push(e) });
     assert.equal(again.blobsSkipped, 6);
     assert.deepEqual(
       events.map((e) => [e.state, e.outcome, e.transferred]),

@@ -30,23 +30,23 @@ describe('copyImage between layouts', () => {
 
   test('a whole index keeps its bytes; a second copy moves nothing', async () => {
     const target = `oci:${join(dir.path, 'whole')}:v1`;
-    const first = await copy(`oci:${source}:v1`, target);
+    const first = await copy({ source: `oci:${source}:v1`, destination: target });
     assert.equal(first.descriptor.digest, made.index.digest);
     assert.equal(first.manifests, 4);
     assert.equal(first.blobsCopied, 9, '3 configs and 6 layers');
-    const second = await copy(`oci:${source}:v1`, target);
+    const second = await copy({ source: `oci:${source}:v1`, destination: target });
     assert.equal(second.blobsCopied, 0);
     assert.equal(second.blobsSkipped, 9);
-    const shown = await inspect(target);
+    const shown = await inspect({ location: target });
     assert.equal(shown.kind, 'index');
     assert.equal(shown.raw.bytes.toString(), made.index.bytes.toString());
   });
 
   test('a platform subset gives a smaller index whose entries all exist', async () => {
     const target = join(dir.path, 'subset');
-    const result = await copy(`oci:${source}:v1`, `oci:${target}:v1`, { platforms: [parsePlatform('linux/arm/v7'), parsePlatform('linux/amd64')] });
+    const result = await copy({ source: `oci:${source}:v1`, destination: `oci:${target}:v1`, platforms: [parsePlatform('linux/arm/v7'), parsePlatform('linux/amd64')] });
     assert.notEqual(result.descriptor.digest, made.index.digest);
-    const shown = await inspect(`oci:${target}:v1`, { verbose: true });
+    const shown = await inspect({ location: `oci:${target}:v1`, verbose: true });
     assert.equal(shown.kind, 'index');
     if (shown.kind !== 'index') return;
     // Index order is kept, whatever order the platforms were asked in.
@@ -58,7 +58,7 @@ describe('copyImage between layouts', () => {
 
   test('a tampered source blob fails the copy and leaves the destination as it was', async () => {
     const tampered = join(dir.path, 'tampered');
-    await copy(`oci:${source}:v1`, `oci:${tampered}:v1`);
+    await copy({ source: `oci:${source}:v1`, destination: `oci:${tampered}:v1` });
     const victim = made.images[2]!.layers[1]!.descriptor.digest.slice(7);
     const blobPath = join(tampered, 'blobs', 'sha256', victim);
     const bytes = await readFile(blobPath);
@@ -66,10 +66,10 @@ describe('copyImage between layouts', () => {
     await writeFile(blobPath, bytes);
 
     const target = join(dir.path, 'after-tamper');
-    await copy(`oci:${source}:v1`, `oci:${target}:old`, { platforms: [parsePlatform('linux/amd64')] });
+    await copy({ source: `oci:${source}:v1`, destination: `oci:${target}:old`, platforms: [parsePlatform('linux/amd64')] });
     const indexBefore = await readFile(join(target, 'index.json'));
     await assert.rejects(
-      copyImage(await openLayout(tampered), 'v1', await openLayout(target, { create: true }), 'v1'),
+      copyImage({ source: await openLayout(tampered), sourceReference: 'v1', destination: await openLayout(target, { create: true }), destinationReference: 'v1' }),
       (e: Error & { code?: string }) => e.code === 'DIGEST_MISMATCH' && e.message.includes(victim.slice(0, 12)),
     );
     assert.deepEqual(await readFile(join(target, 'index.json')), indexBefore, 'index.json unchanged');
@@ -80,14 +80,14 @@ describe('copyImage between layouts', () => {
 
   test('oci-archive and docker-archive round trips keep the digests', async () => {
     const archive = join(dir.path, 'all.tar');
-    await copy(`oci:${source}:v1`, `oci-archive:${archive}:v1`);
-    const back = await copy(`oci-archive:${archive}:v1`, `oci:${join(dir.path, 'from-archive')}:v1`);
+    await copy({ source: `oci:${source}:v1`, destination: `oci-archive:${archive}:v1` });
+    const back = await copy({ source: `oci-archive:${archive}:v1`, destination: `oci:${join(dir.path, 'from-archive')}:v1` });
     assert.equal(back.descriptor.digest, made.index.digest);
 
     const docker = join(dir.path, 'arm.tar');
-    const one = await copy(`oci:${source}:v1`, `docker-archive:${docker}:team/app:arm`, { platforms: [parsePlatform('linux/arm/v7')] });
+    const one = await copy({ source: `oci:${source}:v1`, destination: `docker-archive:${docker}:team/app:arm`, platforms: [parsePlatform('linux/arm/v7')] });
     assert.equal(one.descriptor.digest, made.images[2]!.manifest.digest);
-    const read = await copy(`docker-archive:${docker}:team/app:arm`, `oci:${join(dir.path, 'from-docker')}:arm`);
+    const read = await copy({ source: `docker-archive:${docker}:team/app:arm`, destination: `oci:${join(dir.path, 'from-docker')}:arm` });
     assert.equal(read.descriptor.digest, made.images[2]!.manifest.digest);
   });
 });

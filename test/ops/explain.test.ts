@@ -36,7 +36,7 @@ describe('explainMatch', () => {
   after(() => dir.remove());
 
   test('an arm64 v8.2 host takes arm64 over arm/v7, and says so', async () => {
-    const result = await explainMatch(location, parsePlatform('linux/arm64/v8.2'));
+    const result = await explainMatch({ location, host: parsePlatform('linux/arm64/v8.2') });
     assert.equal(result.chosen?.digest, entries[1]!.digest);
     assert.deepEqual(result.fallbacks.map(formatPlatform).slice(0, 4), ['linux/arm64/v8.2', 'linux/arm64/v8.1', 'linux/arm64', 'linux/arm/v8']);
     assert.ok(result.why.includes('linux/arm/v7: matches, but linux/arm64/v8 is preferred'), result.why.join('\n'));
@@ -45,16 +45,16 @@ describe('explainMatch', () => {
   });
 
   test('an ARMv6 host pulls nothing from v7-only content (moby#37647), strict mode drops fallbacks', async () => {
-    const v6 = await explainMatch(location, parsePlatform('linux/arm/v6'));
+    const v6 = await explainMatch({ location, host: parsePlatform('linux/arm/v6') });
     assert.equal(v6.chosen, undefined);
     assert.ok(v6.why.includes('linux/arm/v7: variant v7 not in v6, v5'), v6.why.join('\n'));
-    const strict = await explainMatch(location, parsePlatform('linux/arm64/v8.2'), { strict: true });
+    const strict = await explainMatch({ location, host: parsePlatform('linux/arm64/v8.2'), strict: true });
     assert.equal(strict.chosen, undefined);
     assert.deepEqual(strict.fallbacks.map(formatPlatform), ['linux/arm64/v8.2']);
   });
 
   test('Windows: an ltsc2022 host needs its own build; ltsc2019 is passed over with the os.version rule', async () => {
-    const result = await explainMatch(location, { os: 'windows', architecture: 'amd64', 'os.version': '10.0.20348.2340' });
+    const result = await explainMatch({ location, host: { os: 'windows', architecture: 'amd64', 'os.version': '10.0.20348.2340' } });
     assert.equal(result.chosen?.digest, entries[4]!.digest);
     assert.ok(result.why.includes('windows(10.0.17763.5122)/amd64: os.version 10.0.17763.5122 does not run on 10.0.20348.2340'), result.why.join('\n'));
   });
@@ -62,7 +62,7 @@ describe('explainMatch', () => {
   test('a single image is explained from its config', async () => {
     const layout = await openLayout(join(dir.path, 'l'), { create: true });
     await randomImage(layout, { platform: { os: 'linux', architecture: 'arm', variant: 'v6' }, tag: 'v6', seed: 'single' });
-    const result = await explainMatch(`oci:${join(dir.path, 'l')}:v6`, parsePlatform('linux/arm/v7'));
+    const result = await explainMatch({ location: `oci:${join(dir.path, 'l')}:v6`, host: parsePlatform('linux/arm/v7') });
     assert.equal(result.single, true);
     assert.deepEqual(result.chosen?.platform, { os: 'linux', architecture: 'arm', variant: 'v6' });
   });

@@ -43,12 +43,12 @@ describe('manifest annotate, inspect and rm on the local store', () => {
   });
 
   test('aliases are normalized with one notice each; a variant the user wrote stays', async () => {
-    const amd = await manifestAnnotate(LIST, 'reg.example:5000/foo-x86_64', { ...options(), os: 'linux', arch: 'x86_64' });
+    const amd = await manifestAnnotate({ list: LIST, image: 'reg.example:5000/foo-x86_64', ...options(), os: 'linux', arch: 'x86_64' });
     assert.deepEqual(amd.descriptor.platform, { os: 'linux', architecture: 'amd64' });
-    const arm = await manifestAnnotate(LIST, 'reg.example:5000/foo-bare', { ...options(), os: 'linux', arch: 'armhf' });
+    const arm = await manifestAnnotate({ list: LIST, image: 'reg.example:5000/foo-bare', ...options(), os: 'linux', arch: 'armhf' });
     assert.deepEqual(arm.descriptor.platform, { os: 'linux', architecture: 'arm', variant: 'v7' });
     // As docker writes it in the seed workflow: arm64 --variant v8 keeps v8 (buildah's rule).
-    const v8 = await manifestAnnotate(LIST, 'reg.example:5000/foo-arm64', { ...options(), os: 'linux', arch: 'aarch64', variant: 'v8' });
+    const v8 = await manifestAnnotate({ list: LIST, image: 'reg.example:5000/foo-arm64', ...options(), os: 'linux', arch: 'aarch64', variant: 'v8' });
     assert.deepEqual(v8.descriptor.platform, { os: 'linux', architecture: 'arm64', variant: 'v8' });
     assert.deepEqual(notices, [
       'reg.example:5000/foo-x86_64:latest: normalized architecture "x86_64" to "amd64"',
@@ -58,40 +58,40 @@ describe('manifest annotate, inspect and rm on the local store', () => {
   });
 
   test('an unchanged architecture keeps its variant; a new one does not inherit it', async () => {
-    const same = await manifestAnnotate(LIST, 'reg.example:5000/foo-arm64', { ...options(), arch: 'arm64' });
+    const same = await manifestAnnotate({ list: LIST, image: 'reg.example:5000/foo-arm64', ...options(), arch: 'arm64' });
     assert.equal(same.descriptor.platform?.variant, 'v8.2');
-    const moved = await manifestAnnotate(LIST, 'reg.example:5000/foo-arm64', { ...options(), arch: 'riscv64' });
+    const moved = await manifestAnnotate({ list: LIST, image: 'reg.example:5000/foo-arm64', ...options(), arch: 'riscv64' });
     assert.deepEqual(moved.descriptor.platform, { os: 'linux', architecture: 'riscv64' });
   });
 
   test('os.version and os.features: features are added once, sorted', async () => {
-    await manifestAnnotate(LIST, 'reg.example:5000/foo-bare', { ...options(), os: 'windows', arch: 'amd64', osVersion: '10.0.20348.1', osFeatures: ['win32k'] });
-    const again = await manifestAnnotate(LIST, 'reg.example:5000/foo-bare', { ...options(), osFeatures: ['win32k', 'a'] });
+    await manifestAnnotate({ list: LIST, image: 'reg.example:5000/foo-bare', ...options(), os: 'windows', arch: 'amd64', osVersion: '10.0.20348.1', osFeatures: ['win32k'] });
+    const again = await manifestAnnotate({ list: LIST, image: 'reg.example:5000/foo-bare', ...options(), osFeatures: ['win32k', 'a'] });
     assert.deepEqual(again.descriptor.platform, { os: 'windows', architecture: 'amd64', 'os.version': '10.0.20348.1', 'os.features': ['a', 'win32k'] });
     const stored = (await readStoredList(root, LIST))!.find((e) => e.ref.endsWith('foo-bare:latest'));
     assert.deepEqual(stored?.descriptor.platform, again.descriptor.platform);
   });
 
   test('annotating what is not there names what is', async () => {
-    await assert.rejects(manifestAnnotate(LIST, 'reg.example:5000/nope', { ...options(), arch: 'amd64' }), { code: 'NOT_FOUND', message: /has no entry reg\.example:5000\/nope:latest \(it has .*foo-x86_64/ });
-    await assert.rejects(manifestAnnotate('reg.example:5000/other', 'reg.example:5000/nope', { ...options(), arch: 'amd64' }), { code: 'NOT_FOUND', message: /no local manifest list/ });
+    await assert.rejects(manifestAnnotate({ list: LIST, image: 'reg.example:5000/nope', ...options(), arch: 'amd64' }), { code: 'NOT_FOUND', message: /has no entry reg\.example:5000\/nope:latest \(it has .*foo-x86_64/ });
+    await assert.rejects(manifestAnnotate({ list: 'reg.example:5000/other', image: 'reg.example:5000/nope', ...options(), arch: 'amd64' }), { code: 'NOT_FOUND', message: /no local manifest list/ });
   });
 
   test('inspect: the list as push would send it, one entry, docker’s verbose documents', async () => {
-    await assert.rejects(manifestInspect(undefined, LIST, options()), { code: 'USAGE', message: /foo-bare:latest has no os\/architecture; set them with "manifest annotate"/ });
-    await manifestAnnotate(LIST, 'reg.example:5000/foo-bare', { ...options(), os: 'linux', arch: 's390x' });
-    const shown = await manifestInspect(undefined, LIST, options());
+    await assert.rejects(manifestInspect({ image: LIST, ...options() }), { code: 'USAGE', message: /foo-bare:latest has no os\/architecture; set them with "manifest annotate"/ });
+    await manifestAnnotate({ list: LIST, image: 'reg.example:5000/foo-bare', ...options(), os: 'linux', arch: 's390x' });
+    const shown = await manifestInspect({ image: LIST, ...options() });
     assert.equal(shown.kind, 'manifest');
     const list = JSON.parse(shown.kind === 'manifest' ? shown.raw.bytes.toString() : '') as { mediaType: string; manifests: { platform: Platform }[] };
     assert.equal(list.mediaType, MediaType.DockerManifestList);
     // docker's order: entry file names
     assert.deepEqual(list.manifests.map((m) => m.platform.architecture), ['arm64', 's390x', 'amd64']);
-    const one = await manifestInspect(LIST, 'reg.example:5000/foo-x86_64', options());
+    const one = await manifestInspect({ list: LIST, image: 'reg.example:5000/foo-x86_64', ...options() });
     assert.equal(one.kind === 'manifest' ? JSON.parse(one.raw.bytes.toString()).name : undefined, 'foo-x86_64');
-    const verbose = await manifestInspect(undefined, LIST, { ...options(), verbose: true });
+    const verbose = await manifestInspect({ image: LIST, ...options(), verbose: true });
     assert.ok(verbose.kind === 'verbose' && verbose.list);
     assert.deepEqual(Object.keys(verbose.documents[0]!), ['Ref', 'Descriptor', 'Raw', 'SchemaV2Manifest']);
-    await assert.rejects(manifestInspect('reg.example:5000/other', 'reg.example:5000/foo-x86_64', options()), { code: 'NOT_FOUND' });
+    await assert.rejects(manifestInspect({ list: 'reg.example:5000/other', image: 'reg.example:5000/foo-x86_64', ...options() }), { code: 'NOT_FOUND' });
   });
 
   test('an OCI entry makes the pushed list an OCI index', () => {
@@ -100,7 +100,7 @@ describe('manifest annotate, inspect and rm on the local store', () => {
   });
 
   test('rm removes lists, and names those that were not there', async () => {
-    await assert.rejects(manifestRemove([LIST, 'reg.example:5000/none'], options()), { code: 'NOT_FOUND', message: /reg\.example:5000\/none:latest/ });
+    await assert.rejects(manifestRemove({ lists: [LIST, 'reg.example:5000/none'], ...options() }), { code: 'NOT_FOUND', message: /reg\.example:5000\/none:latest/ });
     assert.equal(await readStoredList(root, LIST), undefined);
   });
 });

@@ -110,7 +110,7 @@ describe('copy --referrers across registries and layouts', () => {
   }
 
   test('to distribution 2.8: manifests by digest and the sha256-<hex> tag index for each subject', async () => {
-    const result = await copy(`${source.host}/app:v1`, `${distribution.host}/app:v1`, { referrers: true });
+    const result = await copy({ source: `${source.host}/app:v1`, destination: `${distribution.host}/app:v1`, referrers: true });
     assert.equal(result.descriptor.digest, made.index.digest);
     assert.equal(result.referrers, 4);
     assert.equal((await getJson(`${distribution.url}/v2/app/referrers/${made.index.digest}`)).status, 404, 'distribution 2.8 has no referrers API');
@@ -127,7 +127,7 @@ describe('copy --referrers across registries and layouts', () => {
     assert.deepEqual(signatureEntry, { mediaType: OCI_MANIFEST, digest: signature.digest, size: signature.size, annotations: { 'org.example.signer': 'release' }, artifactType: SIGNATURE });
 
     // A second copy finds them all there and adds no duplicate entries.
-    await copy(`${source.host}/app:v1`, `${distribution.host}/app:v1`, { referrers: true });
+    await copy({ source: `${source.host}/app:v1`, destination: `${distribution.host}/app:v1`, referrers: true });
     const again = (await getJson(`${distribution.url}/v2/app/manifests/${referrersTag(indexDesc.digest)}`)).body?.manifests as Descriptor[];
     assert.deepEqual(digestsOf(again), expected.get(indexDesc.digest));
   });
@@ -148,7 +148,7 @@ describe('copy --referrers across registries and layouts', () => {
 
   test('from polyarch serve to an OCI layout, found again by digest and subject', async () => {
     const layoutDir = join(dir.path, 'layout');
-    const result = await copy(`${second.host}/app:v1`, `oci:${layoutDir}:v1`, { referrers: true });
+    const result = await copy({ source: `${second.host}/app:v1`, destination: `oci:${layoutDir}:v1`, referrers: true });
     assert.equal(result.referrers, 4);
     const layout = await openLayout(layoutDir);
     for (const [subject, referrers] of expected) {
@@ -159,45 +159,45 @@ describe('copy --referrers across registries and layouts', () => {
     }
     assert.deepEqual(await layout.listTags(), ['v1']);
     // And on to another registry from the layout.
-    const back = await copy(`oci:${layoutDir}:v1`, `${second.host}/from-layout:v1`, { referrers: true });
+    const back = await copy({ source: `oci:${layoutDir}:v1`, destination: `${second.host}/from-layout:v1`, referrers: true });
     assert.equal(back.referrers, 4);
     await assertHoldsAll(second.url, 'from-layout');
   });
 
   test('without referrers, none are copied', async () => {
     const layoutDir = join(dir.path, 'plain');
-    const result = await copy(`${source.host}/app:v1`, `oci:${layoutDir}:v1`);
+    const result = await copy({ source: `${source.host}/app:v1`, destination: `oci:${layoutDir}:v1` });
     assert.equal(result.referrers, 0);
     const layout = await openLayout(layoutDir);
     assert.deepEqual(await layout.listReferrers(made.index.digest), []);
     await assert.rejects(layout.getManifest(signature.digest), (e: Error & { code?: string }) => e.code === 'MANIFEST_UNKNOWN');
-    await copy(`${source.host}/app:v1`, `${second.host}/plain:v1`);
+    await copy({ source: `${source.host}/app:v1`, destination: `${second.host}/plain:v1` });
     assert.deepEqual((await getJson(`${second.url}/v2/plain/referrers/${made.index.digest}`)).body?.manifests, []);
   });
 
   test('a docker archive cannot hold referrers: refused before anything is written', async () => {
     const file = join(dir.path, 'app.tar');
     await assert.rejects(
-      copy(`${source.host}/app:v1`, `docker-archive:${file}:app:v1`, { referrers: true, platforms: [parsePlatform('linux/arm64')] }),
+      copy({ source: `${source.host}/app:v1`, destination: `docker-archive:${file}:app:v1`, referrers: true, platforms: [parsePlatform('linux/arm64')] }),
       (e: Error & { code?: string }) => e.code === 'USAGE' && e.message.includes('cannot hold referrers'),
     );
     await assert.rejects(access(file));
   });
 
   test('inspect lists referrers (text and JSON) and shows an artifact’s subject', async () => {
-    const shown = await inspect(`${source.host}/app:v1`);
+    const shown = await inspect({ location: `${source.host}/app:v1` });
     assert.deepEqual(digestsOf(shown.referrers ?? []), expected.get(indexDesc.digest));
     const signed = shown.referrers?.find((d) => d.digest === signature.digest);
     assert.equal(signed?.artifactType, SIGNATURE);
     assert.deepEqual(signed?.annotations, { 'org.example.signer': 'release' });
     // Through the tag schema on distribution, the same list.
-    const viaTag = await inspect(`${distribution.host}/app:v1`);
+    const viaTag = await inspect({ location: `${distribution.host}/app:v1` });
     assert.deepEqual(digestsOf(viaTag.referrers ?? []), expected.get(indexDesc.digest));
     // A digest nothing refers to, on a registry without the API: none, no error.
-    const lone = await inspect(`${distribution.host}/app@${made.images[0]!.manifest.digest}`);
+    const lone = await inspect({ location: `${distribution.host}/app@${made.images[0]!.manifest.digest}` });
     assert.deepEqual(lone.referrers, []);
 
-    const artifact = await inspect(`${source.host}/app@${sbom.digest}`);
+    const artifact = await inspect({ location: `${source.host}/app@${sbom.digest}` });
     assert.equal(artifact.kind, 'image');
     assert.equal(artifact.subject?.digest, arm64.digest);
 
@@ -254,9 +254,9 @@ describe('copy --platform with attestations and referrers', () => {
       const indexSignature = await pushArtifact(registry.url, 'buildkit', SIGNATURE, 'signs the whole index', { mediaType: index.mediaType, digest: index.digest, size: index.size });
 
       const target = join(dir.path, 'arm64');
-      const result = await copy(`${registry.host}/buildkit:v1`, `oci:${target}:v1`, { platforms: [parsePlatform('linux/arm64')], referrers: true });
+      const result = await copy({ source: `${registry.host}/buildkit:v1`, destination: `oci:${target}:v1`, platforms: [parsePlatform('linux/arm64')], referrers: true });
       assert.equal(result.referrers, 1, 'only the arm64 SBOM: the index signature names the unfiltered index');
-      const shown = await inspect(`oci:${target}:v1`);
+      const shown = await inspect({ location: `oci:${target}:v1` });
       assert.equal(shown.kind, 'index');
       if (shown.kind !== 'index') return;
       assert.deepEqual(
@@ -302,7 +302,7 @@ describe('referrers in an OCI layout kept under the fallback tag (regclient’s 
     assert.deepEqual(await layout.listReferrers(image.manifest.digest), [entry]);
     assert.deepEqual(await layout.listReferrers(image.manifest.digest, { artifactType: 'application/other' }), []);
     const target = join(dir.path, 'copied');
-    const result = await copy(`oci:${sourceDir}:v1`, `oci:${target}:v1`, { referrers: true });
+    const result = await copy({ source: `oci:${sourceDir}:v1`, destination: `oci:${target}:v1`, referrers: true });
     assert.equal(result.referrers, 1);
     assert.deepEqual((await (await openLayout(target)).listReferrers(image.manifest.digest)).map((d) => d.digest), [artifact.digest]);
   });

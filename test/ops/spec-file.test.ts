@@ -89,7 +89,7 @@ describe('spec sources assembled (manifest-tool resolvePlatform)', () => {
     const spec = expandTemplate('SRC:OSARCHVARIANT', 'linux/arm,linux/arm64/v8', `oci:${join(dir.path, 'out')}:1`);
     const sources = spec.sources.map((s) => ({ ...s, location: s.location.replace('SRC', `oci:${join(dir.path, 'src')}`) }));
     const notices: string[] = [];
-    const made = await assembleIndex(sources, spec.targets, { onNotice: (m) => notices.push(m) });
+    const made = await assembleIndex({ sources, targets: spec.targets, onNotice: (m) => notices.push(m) });
     // linux/arm alone would mean arm/v7; the image says v6, and manifest-tool records v6.
     assert.deepEqual(made.entries.map((d) => [d.digest, d.platform]), [
       [armv6.manifest.digest, { os: 'linux', architecture: 'arm', variant: 'v6' }],

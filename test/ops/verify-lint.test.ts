@@ -50,7 +50,7 @@ describe('verify: index lint', () => {
 
   /** Verifies `tag` and returns the findings of `rule`, checking each has `severity`. */
   async function findingsOf(tag: string, rule: VerifyRule, severity: Severity, options: { require?: string } = {}): Promise<Finding[]> {
-    const report = await verify(`${location}:${tag}`, options.require ? { require: [parsePlatform(options.require)] } : {});
+    const report = await verify({ location: `${location}:${tag}`, ...(options.require ? { require: [parsePlatform(options.require)] } : {}) });
     const found = report.findings.filter((f) => f.rule === rule);
     assert.ok(found.length > 0, `${tag}: no ${rule} in ${JSON.stringify(report.findings)}`);
     for (const f of found) assert.equal(f.severity, severity, `${tag}: ${JSON.stringify(f)}`);
@@ -62,7 +62,7 @@ describe('verify: index lint', () => {
 
   test('a clean two-platform index has no findings but the "no binaries" notes', async () => {
     await putIndex(layout, [{ ...(await image()), platform: AMD64 }, { ...(await image(ARM64)), platform: ARM64 }], 'clean');
-    const report = await verify(`${location}:clean`);
+    const report = await verify({ location: `${location}:clean` });
     assert.deepEqual([...new Set(report.findings.map((f) => `${f.severity} ${f.rule}`))], ['info no-binaries']);
     assert.equal(report.passed, true);
   });
@@ -85,7 +85,7 @@ describe('verify: index lint', () => {
       [{ ...a, platform: AMD64 }, { ...unknown, platform: { os: 'unknown', architecture: 'unknown' }, annotations: { 'vnd.docker.reference.type': 'attestation-manifest', 'vnd.docker.reference.digest': a.digest } }],
       'attested',
     );
-    const report = await verify(`${location}:attested`);
+    const report = await verify({ location: `${location}:attested` });
     assert.deepEqual(report.findings.filter((f) => f.severity !== 'info'), []);
   });
 
@@ -148,7 +148,7 @@ describe('verify: index lint', () => {
     const lone = await image(ARM64);
     await layout.putManifest(await layout.getManifest(lone.digest), { tag: 'lone' });
     await findingsOf('lone', 'required-platform-missing', 'error', { require: 'linux/amd64' });
-    const report = await verify(`${location}:lone`, { require: [ARM64] });
+    const report = await verify({ location: `${location}:lone`, require: [ARM64] });
     assert.equal(report.passed, true);
   });
 });

@@ -69,7 +69,7 @@ describe('verify', () => {
     const image = await putImage(layout, { platform, layers: [{ bytes: await tarRoot(await busyboxRoot('amd64')) }], config: { Env: ['PATH=/bin'], Entrypoint: ['/bin/sh'] } });
     await putIndex(layout, [{ ...image, platform }], 'mislabelled');
 
-    const report = await verify(`oci:${layoutPath}:mislabelled`);
+    const report = await verify({ location: `oci:${layoutPath}:mislabelled` });
     assert.equal(report.passed, false);
     const found = errors(report.findings);
     assert.deepEqual(
@@ -87,7 +87,7 @@ describe('verify', () => {
 
     // The same image as `docker save` writes it.
     const archive = join(dir.path, 'mislabelled.tar');
-    await copy(`oci:${layoutPath}:mislabelled`, `docker-archive:${archive}:team/app:arm64`, { platforms: [platform] });
+    await copy({ source: `oci:${layoutPath}:mislabelled`, destination: `docker-archive:${archive}:team/app:arm64`, platforms: [platform] });
     const json = await runCli(['verify', '--json', `docker-archive:${archive}:team/app:arm64`]);
     assert.equal(json.code, 1, json.stderr);
     const fromArchive = JSON.parse(json.stdout) as { passed: boolean; findings: Finding[] };
@@ -108,7 +108,7 @@ describe('verify', () => {
     assert.equal(good.code, 0, good.stdout + good.stderr);
     assert.equal(good.stdout, 'passed: 0 error(s), 0 warning(s); checked 7 image(s) (linux/amd64, linux/arm64, linux/arm/v7, linux/arm/v5, linux/ppc64le, linux/s390x, linux/386)\n');
 
-    const swapped = await verify(`${registry.host}/verify/busybox:swapped`);
+    const swapped = await verify({ location: `${registry.host}/verify/busybox:swapped` });
     assert.deepEqual(
       errors(swapped.findings).map((f) => [f.platform, f.rule, f.detail]),
       [['linux/ppc64le', 'binary-arch-mismatch', 'cmd sh (/bin/busybox) is ELF 64-bit MSB IBM S/390, expected ELF 64-bit LSB PowerPC64']],
@@ -129,7 +129,7 @@ describe('verify', () => {
     const config = { Env: ['PATH=/usr/bin:/bin'], Entrypoint: ['sh', '-c'], Cmd: ['echo hi'] };
     const good = await putImage(layout, { platform, layers: [{ bytes: await tarRoot(root) }], config });
     await putIndex(layout, [{ ...good, platform }], 'dynamic');
-    const report = await verify(`oci:${layoutPath}:dynamic`);
+    const report = await verify({ location: `oci:${layoutPath}:dynamic` });
     assert.deepEqual(report.findings, []);
     assert.equal(report.passed, true);
 
@@ -160,7 +160,7 @@ describe('verify', () => {
     const config = { Env: ['PATH=/usr/local/bin:/bin'], Entrypoint: ['start'] };
     const image = await putImage(layout, { platform, layers: [{ bytes: arm64 }, { bytes: script }], config });
     await putIndex(layout, [{ ...image, platform }], 'script');
-    const report = await verify(`oci:${layoutPath}:script`);
+    const report = await verify({ location: `oci:${layoutPath}:script` });
     assert.deepEqual(
       errors(report.findings).map((f) => f.detail),
       ['#! interpreter /opt/tools/sh of entrypoint start (/usr/local/bin/start) is ELF 64-bit LSB x86-64, expected ELF 64-bit LSB AArch64'],

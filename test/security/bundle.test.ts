@@ -89,7 +89,7 @@ describe('bundle push of hostile archives', () => {
     assert.equal(run.code, 1, run.stderr);
     assert.equal(run.stderr.trim().split('\n').length, 1, run.stderr);
     assert.match(run.stderr, pattern);
-    for (const name of ['one', 'two', 'three']) await assert.rejects(inspect(`${target.host}/${prefix}/${name}:1`), `${prefix}/${name} was not pushed`);
+    for (const name of ['one', 'two', 'three']) await assert.rejects(inspect({ location: `${target.host}/${prefix}/${name}:1` }), `${prefix}/${name} was not pushed`);
   }
 
   test('manifest.json naming paths outside the archive (../, absolute), with the OCI part gone', async () => {

@@ -77,7 +77,7 @@ function sha256(bytes: Buffer): string {
 /** Runs one copy under the current schedule; returns the error, or undefined when it completed. */
 async function faultyCopy(to: string): Promise<Error | undefined> {
   try {
-    const result = await copy(`${proxy.host}/app:v1`, to, { retries: 3, timeoutMs: TIMEOUT_MS });
+    const result = await copy({ source: `${proxy.host}/app:v1`, destination: to, retries: 3, timeoutMs: TIMEOUT_MS });
     assert.equal(result.descriptor.digest, made.index.digest);
     return undefined;
   } catch (error) {

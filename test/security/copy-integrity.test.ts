@@ -193,7 +193,7 @@ test('one wrong byte in a large blob fails a chunked upload to a registry: neith
   const layer = big.layers[0]!.descriptor;
   proxy.hooks = flipOneByte(layer.digest, layer.size);
   await assert.rejects(
-    copy(`${proxy.host}/big:v1`, `${target.host}/big:v1`, { chunkSize: 4 * 1024 * 1024 }),
+    copy({ source: `${proxy.host}/big:v1`, destination: `${target.host}/big:v1`, chunkSize: 4 * 1024 * 1024 }),
     (error: unknown) => isPolyarchError(error) && error.code === 'DIGEST_MISMATCH',
   );
   const blob = await fetch(`${target.url}/v2/big/blobs/${layer.digest}`, { method: 'HEAD' });
@@ -202,7 +202,7 @@ test('one wrong byte in a large blob fails a chunked upload to a registry: neith
   assert.equal(manifest.status, 404, 'the tag was never written');
   // The same copy with honest bytes goes through the same chunked path and lands whole.
   proxy.hooks = {};
-  await copy(`${proxy.host}/big:v1`, `${target.host}/big:v1`, { chunkSize: 4 * 1024 * 1024 });
+  await copy({ source: `${proxy.host}/big:v1`, destination: `${target.host}/big:v1`, chunkSize: 4 * 1024 * 1024 });
   const landed = await fetch(`${target.url}/v2/big/blobs/${layer.digest}`);
   assert.equal(landed.status, 200);
   assert.equal(`sha256:${createHash('sha256').update(Buffer.from(await landed.arrayBuffer())).digest('hex')}`, layer.digest);

@@ -81,7 +81,7 @@ describe('hostile referrers lists', () => {
         referrersOf(req) === image.manifest.digest && answer(res, JSON.stringify({ schemaVersion: 2, mediaType: OCI_INDEX, manifests: [{ ...othersSignature, artifactType: 'x' }, ownSignature] })),
     };
     const target = join(dir.path, 'wrong-subject');
-    const result = await copy(`${proxy.host}/app:a`, `oci:${target}:a`, { referrers: true });
+    const result = await copy({ source: `${proxy.host}/app:a`, destination: `oci:${target}:a`, referrers: true });
     assert.equal(result.referrers, 1);
     const layout = await openLayout(target);
     assert.deepEqual((await layout.listReferrers(image.manifest.digest)).map((d) => d.digest), [ownSignature.digest]);
@@ -97,7 +97,7 @@ describe('hostile referrers lists', () => {
         return false;
       },
     };
-    const result = await copy(`${proxy.host}/app:a`, `oci:${join(dir.path, 'cycle')}:a`, { referrers: true });
+    const result = await copy({ source: `${proxy.host}/app:a`, destination: `oci:${join(dir.path, 'cycle')}:a`, referrers: true });
     assert.equal(result.referrers, 1);
     assert.equal(result.manifests, 2);
   });
@@ -116,7 +116,7 @@ describe('hostile referrers lists', () => {
       },
     };
     const target = join(dir.path, 'endless');
-    await assert.rejects(copy(`${proxy.host}/app:a`, `oci:${target}:a`, { referrers: true }), (e: Error & { code?: string }) => e.code === 'LIMIT_EXCEEDED' && e.message.includes(`more than ${MAX_REFERRERS}`));
+    await assert.rejects(copy({ source: `${proxy.host}/app:a`, destination: `oci:${target}:a`, referrers: true }), (e: Error & { code?: string }) => e.code === 'LIMIT_EXCEEDED' && e.message.includes(`more than ${MAX_REFERRERS}`));
     assert.ok(pages <= MAX_REFERRERS / 100 + 1, `${pages} pages read`);
     const cli = await runCli(['copy', '--referrers', `${proxy.host}/app:a`, `oci:${target}:a`]);
     assert.equal(cli.code, 1);
@@ -136,13 +136,13 @@ describe('hostile referrers lists', () => {
       await client.close();
     }
     for (let level = 1; level <= MAX_REFERRER_DEPTH; level++) subject = await pushArtifact(registry.url, 'chain', `signature level ${level}`, subject);
-    const whole = await copy(`${proxy.host}/chain:v1`, `oci:${join(dir.path, 'deep-ok')}:v1`, { referrers: true });
+    const whole = await copy({ source: `${proxy.host}/chain:v1`, destination: `oci:${join(dir.path, 'deep-ok')}:v1`, referrers: true });
     assert.equal(whole.referrers, MAX_REFERRER_DEPTH);
 
     await pushArtifact(registry.url, 'chain', 'one level too many', subject);
     const target = join(dir.path, 'deep');
     await assert.rejects(
-      copy(`${proxy.host}/chain:v1`, `oci:${target}:v1`, { referrers: true }),
+      copy({ source: `${proxy.host}/chain:v1`, destination: `oci:${target}:v1`, referrers: true }),
       (e: Error & { code?: string }) => e.code === 'LIMIT_EXCEEDED' && e.message.includes(`deeper than ${MAX_REFERRER_DEPTH} levels`),
     );
     assert.ok(!(await exists(join(target, 'index.json'))));
@@ -180,7 +180,7 @@ describe('hostile referrers lists', () => {
       },
     };
     const target = join(dir.path, 'bad-tag');
-    await assert.rejects(copy(`${proxy.host}/app:a`, `oci:${target}:a`, { referrers: true }), (e: Error & { code?: string }) => e.code === 'MANIFEST_INVALID' && e.message.includes('must be an OCI image index'));
+    await assert.rejects(copy({ source: `${proxy.host}/app:a`, destination: `oci:${target}:a`, referrers: true }), (e: Error & { code?: string }) => e.code === 'MANIFEST_INVALID' && e.message.includes('must be an OCI image index'));
     assert.ok(!(await exists(join(target, 'index.json'))));
   });
 
@@ -193,6 +193,6 @@ describe('hostile referrers lists', () => {
         return true;
       },
     };
-    assert.deepEqual((await inspect(`${proxy.host}/app:a`)).referrers, []);
+    assert.deepEqual((await inspect({ location: `${proxy.host}/app:a` })).referrers, []);
   });
 });

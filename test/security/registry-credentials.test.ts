@@ -185,7 +185,7 @@ async function layoutFiles(path: string): Promise<string[]> {
 async function copyOut(name: string): Promise<Error | undefined> {
   const target = join(dir.path, name);
   try {
-    await copy(`${front.host}/app:1`, `oci:${target}:1`, { registryConfigDir: configDir, retries: 0 });
+    await copy({ source: `${front.host}/app:1`, destination: `oci:${target}:1`, registryConfigDir: configDir, retries: 0 });
     return undefined;
   } catch (error) {
     assert.ok(isPolyarchError(error), `not a coded error: ${String(error)}`);

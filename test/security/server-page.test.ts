@@ -186,7 +186,7 @@ describe('6. a broken image does not take the page down', () => {
     server = await startEmbedded({ root: join(dir.path, 'broken') });
     const layout = await openLayout(join(dir.path, 'good-src'), { create: true });
     await randomImage(layout, { platform: { os: 'linux', architecture: 'arm64' }, tag: '1', bytes: 64, seed: 'good' });
-    await copy(`oci:${join(dir.path, 'good-src')}:1`, `${server.host}/good/app:1`);
+    await copy({ source: `oci:${join(dir.path, 'good-src')}:1`, destination: `${server.host}/good/app:1` });
     const plant = new Planter(server.root);
     const repo = 'broken/app';
     const image = (config: Digest, size = 4): unknown => ({ schemaVersion: 2, mediaType: OCI_MANIFEST, config: { mediaType: CONFIG, digest: config, size }, layers: [] });

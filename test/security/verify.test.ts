@@ -70,7 +70,7 @@ describe('verify on hostile images', () => {
       ],
       { config: { Env: ['PATH=/usr/bin:/bin'], Entrypoint: ['sh'] } },
     );
-    const report = await verify(loop);
+    const report = await verify({ location: loop });
     assert.deepEqual(
       report.findings.filter((f) => f.severity === 'error').map((f) => [f.rule, f.detail]),
       [['entrypoint-missing', 'entrypoint sh: too many levels of symbolic links resolving /bin/sh']],
@@ -86,20 +86,20 @@ describe('verify on hostile images', () => {
       ],
       { config: { Env: ['PATH=/bin'], Entrypoint: ['env'], Cmd: [] } },
     );
-    const climbed = await verify(climb);
+    const climbed = await verify({ location: climb });
     assert.deepEqual(
       climbed.findings.filter((f) => f.severity === 'error').map((f) => f.detail),
       ['entrypoint env: env is in none of the PATH directories (/bin)'],
     );
     const direct = await store('climb-direct', [{ name: 'app/run', type: 'symlink', linkname: '../../../../../../../../usr/bin/env' }], { config: { Entrypoint: ['/app/run'] } });
     assert.deepEqual(
-      (await verify(direct)).findings.filter((f) => f.severity === 'error').map((f) => f.detail),
+      (await verify({ location: direct })).findings.filter((f) => f.severity === 'error').map((f) => f.detail),
       ['entrypoint /app/run: /usr/bin/env does not exist in the image'],
     );
     const stored = await snapshot(layoutDir);
     assert.equal((await runCli(['verify', loop])).code, 1);
     assert.equal((await runCli(['verify', climb])).code, 1);
-    await verify(direct);
+    await verify({ location: direct });
     assert.deepEqual(await snapshot(layoutDir), stored, 'verify wrote into the layout');
   });
 
@@ -122,7 +122,7 @@ describe('verify on hostile images', () => {
       ],
       { config: { Env: ['PATH=/bin'], Entrypoint: ['far-headers'] } },
     );
-    const report = await verify(location);
+    const report = await verify({ location });
     const byRule = (rule: string): Finding[] => report.findings.filter((f) => f.rule === rule);
     assert.deepEqual(byRule('invalid-binary').map((f) => f.detail).sort(), ['/bin/bad-class: bad ELF class 9', '/bin/truncated: truncated ELF header (30 bytes)']);
     assert.deepEqual(byRule('binary-arch-mismatch').map((f) => f.detail), ['/bin/x86 is ELF 64-bit LSB x86-64, expected ELF 64-bit LSB AArch64']);
@@ -149,7 +149,7 @@ describe('verify on hostile images', () => {
       ],
       { platform: windows },
     );
-    const peReport = await verify(pe);
+    const peReport = await verify({ location: pe });
     assert.deepEqual(
       peReport.findings.map((f) => [f.severity, f.rule, f.detail]).sort(),
       [
@@ -175,7 +175,7 @@ describe('verify on hostile images', () => {
       MediaType.OciIndex,
     );
     await layout.putManifest(index, { tag: 'malformed' });
-    const report = await verify(`oci:${layoutDir}:malformed`, { require: [ARM64] });
+    const report = await verify({ location: `oci:${layoutDir}:malformed`, require: [ARM64] });
     const configFinding = ['platform-incomplete', `config ${JSON.parse((await layout.getManifest(image.digest)).bytes.toString()).config.digest} has no well-formed os and architecture`];
     assert.deepEqual(
       report.findings.filter((f) => f.severity === 'error').map((f) => [f.rule, f.detail]),
@@ -198,14 +198,14 @@ describe('verify on hostile images', () => {
     const many: TarEntry[] = [];
     for (let i = 0; i < 3000; i++) many.push({ name: `usr/bin/f${i}`, content: elfHeader(183), mode: 0o755 });
     const location = await store('bomb', many, { config: { Env: ['PATH=/usr/bin'] } });
-    const report = await verify(location, { maxPaths: 500 });
+    const report = await verify({ location, maxPaths: 500 });
     assert.ok((report.images[0]?.paths ?? Infinity) <= 500, `${report.images[0]?.paths} paths kept`);
     assert.deepEqual(
       report.findings.filter((f) => f.rule === 'scan-limit').map((f) => [f.severity, f.detail]),
       [['warning', 'the image has more than 500 paths; only the first 500 were examined']],
     );
     // The default limit examines them all.
-    const all = await verify(location);
+    const all = await verify({ location });
     assert.equal(all.images[0]?.paths, 3000);
     assert.deepEqual(all.findings, []);
   });
@@ -219,7 +219,7 @@ describe('verify on hostile images', () => {
     const corrupt = Buffer.from(stored);
     corrupt[600] = (corrupt[600] as number) ^ 0xff; // inside the file's bytes: the tar still reads
     await writeFile(blob, corrupt);
-    await assert.rejects(verify(location), (error: unknown) => isPolyarchError(error) && error.code === 'DIGEST_MISMATCH');
+    await assert.rejects(verify({ location }), (error: unknown) => isPolyarchError(error) && error.code === 'DIGEST_MISMATCH');
     const cli = await runCli(['verify', location]);
     assert.equal(cli.code, 1);
     assert.match(cli.stderr, /\[DIGEST_MISMATCH\]\n$/);

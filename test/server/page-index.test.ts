@@ -61,7 +61,7 @@ describe('the page index', () => {
   test('tags are listed newest first after push, retag and delete, with their platforms and referrers', async () => {
     const layout = join(dir.path, 'src');
     await randomIndex(await openLayout(layout, { create: true }), [{ os: 'linux', architecture: 'amd64' }, { os: 'linux', architecture: 'arm64' }], { tag: '1', bytes: 512, seed: 'index-page' });
-    await copy(`oci:${layout}:1`, `${server.host}/shop/app:1`);
+    await copy({ source: `oci:${layout}:1`, destination: `${server.host}/shop/app:1` });
     const two = await pushTiny(server.url, 'shop/app', '2', 's390x');
     const tags = async (): Promise<TagJson[]> => (await json<{ tags: TagJson[] }>(`${server.url}/api/tags?repository=shop/app`)).tags;
 

@@ -53,8 +53,8 @@ describe('embedded registry with real clients', () => {
 
   test('docker manifest create/push/inspect work against it', async () => {
     const env = { ...process.env, DOCKER_CONFIG: join(dir.path, 'docker') };
-    await copy(`oci:${join(dir.path, 'src')}:1`, `${server.host}/demo/x86:1`, { platforms: [FOUR[0]!] });
-    await copy(`oci:${join(dir.path, 'src')}:1`, `${server.host}/demo/arm:1`, { platforms: [FOUR[1]!] });
+    await copy({ source: `oci:${join(dir.path, 'src')}:1`, destination: `${server.host}/demo/x86:1`, platforms: [FOUR[0]!] });
+    await copy({ source: `oci:${join(dir.path, 'src')}:1`, destination: `${server.host}/demo/arm:1`, platforms: [FOUR[1]!] });
     const amd64 = made.images[0]!.manifest.digest;
     // A one-platform copy keeps an index; docker wants images, so name them by digest.
     await exec('docker', ['manifest', 'create', '--insecure', `${server.host}/demo/list:1`, `${server.host}/demo/x86@${amd64}`, `${server.host}/demo/arm@${made.images[1]!.manifest.digest}`], { env });
@@ -64,7 +64,7 @@ describe('embedded registry with real clients', () => {
   });
 
   test("the spec's MUSTs: lexical tags with n/last, 416 keeps the session, bad digests are 400", async () => {
-    for (const tag of ['b', 'a', 'c', '10', '9']) await copy(`oci:${join(dir.path, 'src')}:1`, `${server.host}/demo/tags:${tag}`);
+    for (const tag of ['b', 'a', 'c', '10', '9']) await copy({ source: `oci:${join(dir.path, 'src')}:1`, destination: `${server.host}/demo/tags:${tag}` });
     const first = await fetch(`${server.url}/v2/demo/tags/tags/list?n=2`);
     assert.deepEqual(((await first.json()) as { tags: string[] }).tags, ['10', '9']);
     assert.match(first.headers.get('link') ?? '', /last=9>; rel="next"/);
@@ -175,11 +175,11 @@ describe('crash safety of `polyarch serve`', () => {
     assert.equal((await fetch(`http://${host}/v2/crash/app/blobs/${sha(big)}`, { method: 'HEAD' })).status, 404);
     const layout = await openLayout(join(dir.path, 'src'), { create: true });
     const made = await randomIndex(layout, FOUR.slice(0, 2), { tag: '1', bytes: 512 * 1024, seed: 'crash-index' });
-    const pushing = copy(`oci:${join(dir.path, 'src')}:1`, `${host}/crash/app:1`).catch(() => undefined);
+    const pushing = copy({ source: `oci:${join(dir.path, 'src')}:1`, destination: `${host}/crash/app:1` }).catch(() => undefined);
     setTimeout(() => void kill(child), 30);
     await pushing;
     ({ child, host } = await startServeProcess(root));
-    const result = await copy(`oci:${join(dir.path, 'src')}:1`, `${host}/crash/app:1`);
+    const result = await copy({ source: `oci:${join(dir.path, 'src')}:1`, destination: `${host}/crash/app:1` });
     assert.equal(result.descriptor.digest, made.index.digest);
     // Every blob present verifies; every tag points at a manifest that is there.
     for (const name of await readdir(join(root, 'blobs', 'sha256'))) {

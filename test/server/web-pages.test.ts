@@ -111,7 +111,7 @@ before(async () => {
 
   // An index written by polyarch's own library (copy from an OCI layout).
   await randomIndex(await openLayout(join(dir.path, 'src'), { create: true }), [{ os: 'linux', architecture: 'amd64' }, { os: 'linux', architecture: 's390x' }], { tag: '3.20', bytes: 2048, seed: 'pages' });
-  await copy(`oci:${join(dir.path, 'src')}:3.20`, `${serve.host}/library/alpine:3.20`);
+  await copy({ source: `oci:${join(dir.path, 'src')}:3.20`, destination: `${serve.host}/library/alpine:3.20` });
 
   // Enough repositories for two list pages, and enough tags for two tag pages (20 a page).
   const tiny = async (repo: string, tag: string): Promise<void> => {

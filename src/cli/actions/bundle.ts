@@ -58,7 +58,7 @@ export async function bundlePushAction(context: CliContext, archive: string, fla
   const progress = givenHereOrToBundle<ProgressMode | undefined>(command, 'progress', flags.progress);
   const concurrency = givenHereOrToBundle(command, 'concurrency', flags.concurrency);
   const result = await withProgress(progress, { stderr: context.stderr, ...(globals.quiet ? { quiet: true } : {}) }, (view) =>
-    bundlePush(archive, { ...connectionOptions(globals, context.signal), to, concurrency, ...(view.onTransfer ? { onProgress: view.onTransfer } : {}) }),
+    bundlePush({ archive, ...connectionOptions(globals, context.signal), to, concurrency, ...(view.onTransfer ? { onProgress: view.onTransfer } : {}) }),
   );
   if (globals.json) printJson(result, context.stdout);
   else for (const image of result.images) context.stdout.write(globals.quiet ? line`${image.target}@${image.digest}` : line`pushed ${image.image} to ${image.target}: ${image.digest}`);

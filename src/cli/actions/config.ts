@@ -6,7 +6,7 @@ import { line, printJson, printTable } from '../output.js';
 
 export async function configShowAction(context: CliContext, host: string, _flags: unknown, command: Command): Promise<void> {
   const globals = globalsOf(command);
-  const report = await describeRegistrySettings(host, connectionOptions(globals, context.signal));
+  const report = await describeRegistrySettings({ registry: host, ...connectionOptions(globals, context.signal) });
   if (globals.json) {
     printJson(report, context.stdout);
     return;

@@ -10,7 +10,9 @@ export async function copyAction(context: CliContext, source: string, destinatio
   const globals = globalsOf(command);
   const platforms = flags.platform !== undefined ? parsePlatformList(flags.platform) : undefined;
   const result = await withProgress(flags.progress, { stderr: context.stderr, ...(globals.quiet ? { quiet: true } : {}) }, (view) =>
-    copy(source, destination, {
+    copy({
+      source,
+      destination,
       ...connectionOptions(globals, context.signal),
       ...(platforms ? { platforms } : {}),
       ...(flags.referrers ? { referrers: true } : {}),

@@ -7,7 +7,7 @@ import { line, printJson } from '../output.js';
 export async function explainAction(context: CliContext, location: string, flags: { host?: string; strict?: boolean }, command: Command): Promise<void> {
   const globals = globalsOf(command);
   const host = flags.host !== undefined ? parsePlatform(flags.host) : detectHostPlatform();
-  const result = await explainMatch(location, host, { ...connectionOptions(globals, context.signal), ...(flags.strict ? { strict: true } : {}) });
+  const result = await explainMatch({ location, host, ...connectionOptions(globals, context.signal), ...(flags.strict ? { strict: true } : {}) });
   if (globals.json) {
     printJson(result, context.stdout);
     return;

@@ -36,7 +36,9 @@ async function pushSpec(spec: PushSpec, flags: { type?: string; ignoreMissing?: 
   const globals = globalsOf(command);
   const format = parseFormat(flags.type, '--type');
   const result = await withProgress(flags.progress, { stderr: context.stderr, ...(globals.quiet ? { quiet: true } : {}) }, (view) =>
-    assembleIndex(spec.sources, spec.targets, {
+    assembleIndex({
+      sources: spec.sources,
+      targets: spec.targets,
       ...connectionOptions(globals, context.signal),
       ...notices(context),
       ...(format ? { format } : {}),
@@ -55,7 +57,9 @@ export async function indexCreateAction(context: CliContext, sources: string[], 
   const annotations = parseAnnotations(flags.annotation ?? []);
   const attestations = flags.attestations;
   const result = await withProgress(flags.progress, { stderr: context.stderr, ...(globals.quiet ? { quiet: true } : {}) }, (view) =>
-    assembleIndex(sources, flags.tag, {
+    assembleIndex({
+      sources,
+      targets: flags.tag,
       ...connectionOptions(globals, context.signal),
       ...notices(context),
       ...annotations,

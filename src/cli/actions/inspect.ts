@@ -7,14 +7,15 @@ import { formatSize, line, printJson, printTable, type OutputStream } from '../o
 export async function inspectAction(context: CliContext, location: string, flags: { raw?: boolean; platform?: string; verbose?: boolean }, command: Command): Promise<void> {
   const globals = globalsOf(command);
   // A bundle archive: the table of what it holds, from its bundle manifest.
-  const bundle = flags.raw || flags.platform !== undefined ? undefined : await inspectBundle(location);
+  const bundle = flags.raw || flags.platform !== undefined ? undefined : await inspectBundle({ location });
   if (bundle) {
     if (globals.json) printJson(bundle.manifest, context.stdout);
     else if (globals.quiet) for (const image of bundle.manifest.images) context.stdout.write(line`${image.image}@${image.digest}`);
     else printBundle(bundle.file, bundle.manifest, context.stdout);
     return;
   }
-  const result = await inspect((await archiveLocationFor(location)) ?? location, {
+  const result = await inspect({
+    location: (await archiveLocationFor(location)) ?? location,
     ...connectionOptions(globals, context.signal),
     ...(flags.platform !== undefined ? { platform: parsePlatform(flags.platform) } : {}),
     ...(flags.verbose ? { verbose: true } : {}),

@@ -9,13 +9,13 @@ export async function loginAction(context: CliContext, host: string, flags: { us
   if (flags.username === undefined) throw new PolyarchError('USAGE', `login ${host}: --username is required`);
   const password = flags.passwordStdin ? await readStdin(context.stdin) : flags.password;
   if (password === undefined) throw new PolyarchError('USAGE', `login ${host}: give --password-stdin or --password`);
-  await login(host, { username: flags.username, password }, connectionOptions(globals, context.signal));
+  await login({ registry: host, username: flags.username, password, ...connectionOptions(globals, context.signal) });
   if (!globals.quiet) context.stdout.write('Login Succeeded\n');
 }
 
 export async function logoutAction(context: CliContext, host: string, _flags: unknown, command: Command): Promise<void> {
   const globals = globalsOf(command);
-  await logout(host, globals.registryConfig !== undefined ? { registryConfigDir: globals.registryConfig } : {});
+  await logout({ registry: host, signal: context.signal, ...(globals.registryConfig !== undefined ? { registryConfigDir: globals.registryConfig } : {}) });
   if (!globals.quiet) context.stdout.write(`Removing login credentials for ${host}\n`);
 }
 

@@ -13,12 +13,14 @@ function options(command: Command, context: CliContext, flags: { insecure?: bool
 }
 
 export async function manifestCreateAction(context: CliContext, list: string, images: string[], flags: { amend?: boolean; insecure?: boolean }, command: Command): Promise<void> {
-  const result = await manifestCreate(list, images, { ...options(command, context, flags), ...(flags.amend ? { amend: true } : {}) });
+  const result = await manifestCreate({ list, images, ...options(command, context, flags), ...(flags.amend ? { amend: true } : {}) });
   context.stdout.write(line`Created manifest list ${result.list}`);
 }
 
 export async function manifestAnnotateAction(context: CliContext, list: string, image: string, flags: { os?: string; arch?: string; variant?: string; osVersion?: string; osFeatures?: string[] }, command: Command): Promise<void> {
-  await manifestAnnotate(list, image, {
+  await manifestAnnotate({
+    list,
+    image,
     ...options(command, context, {}),
     ...(flags.os !== undefined ? { os: flags.os } : {}),
     ...(flags.arch !== undefined ? { arch: flags.arch } : {}),
@@ -30,7 +32,7 @@ export async function manifestAnnotateAction(context: CliContext, list: string, 
 
 export async function manifestInspectAction(context: CliContext, first: string, second: string | undefined, flags: { insecure?: boolean; verbose?: boolean }, command: Command): Promise<void> {
   const [list, image] = second === undefined ? [undefined, first] : [first, second];
-  const result = await manifestInspect(list, image, { ...options(command, context, flags), ...(flags.verbose ? { verbose: true } : {}) });
+  const result = await manifestInspect({ list, image, ...options(command, context, flags), ...(flags.verbose ? { verbose: true } : {}) });
   if (result.kind === 'manifest') printJson(JSON.parse(result.raw.bytes.toString('utf8')), context.stdout);
   else printJson(result.list ? result.documents : result.documents[0], context.stdout);
 }
@@ -38,12 +40,12 @@ export async function manifestInspectAction(context: CliContext, first: string, 
 export async function manifestPushAction(context: CliContext, list: string, flags: { purge?: boolean; insecure?: boolean; progress?: ProgressMode }, command: Command): Promise<void> {
   const quiet = globalsOf(command).quiet;
   const pushed = await withProgress(flags.progress, { stderr: context.stderr, ...(quiet ? { quiet: true } : {}) }, (view) =>
-    manifestPush(list, { ...options(command, context, flags), ...(flags.purge ? { purge: true } : {}), ...(view.onTransfer ? { onProgress: view.onTransfer } : {}) }),
+    manifestPush({ list, ...options(command, context, flags), ...(flags.purge ? { purge: true } : {}), ...(view.onTransfer ? { onProgress: view.onTransfer } : {}) }),
   );
   context.stdout.write(line`${pushed.digest}`);
 }
 
-export async function manifestRemoveAction(_context: CliContext, lists: string[], _flags: unknown, command: Command): Promise<void> {
+export async function manifestRemoveAction(context: CliContext, lists: string[], _flags: unknown, command: Command): Promise<void> {
   const globals = globalsOf(command);
-  await manifestRemove(lists, globals.registryConfig !== undefined ? { registryConfigDir: globals.registryConfig } : {});
+  await manifestRemove({ lists, signal: context.signal, ...(globals.registryConfig !== undefined ? { registryConfigDir: globals.registryConfig } : {}) });
 }

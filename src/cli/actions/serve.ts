@@ -38,7 +38,7 @@ export async function serveAction(context: CliContext, flags: { root: string; li
   const maxBlobSize = flags.maxBlobSize === undefined ? undefined : parseSize(flags.maxBlobSize, '--max-blob-size');
   if (flags.gc) {
     // No server is created: its start would clear uploads/ under a server running on this root.
-    const { removed, kept, young } = await collectServerGarbage(flags.root, { gracePeriodMs });
+    const { removed, kept, young } = await collectServerGarbage({ root: flags.root, gracePeriodMs, signal: context.signal });
     context.stdout.write(`removed ${removed} unreferenced blobs, kept ${kept}${young > 0 ? ` (${young} unreferenced but younger than --gc-grace ${flags.gcGrace})` : ''}\n`);
     return;
   }

@@ -7,7 +7,8 @@ import { line, printJson, printTable } from '../output.js';
 
 export async function verifyAction(context: CliContext, location: string, flags: { require?: string }, command: Command): Promise<void> {
   const globals = globalsOf(command);
-  const report = await verify(location, {
+  const report = await verify({
+    location,
     ...connectionOptions(globals, context.signal),
     ...(flags.require !== undefined ? { require: parsePlatformList(flags.require) } : {}),
   });
