@@ -210,7 +210,6 @@ function exportTargetsOf(options: ExportTargets): ExportTargets {
  * run in bubblewrap, foreign platforms under qemu-user), then writes it to `outputs` and pushes it
  * to `tags` with `push`. Aborting `signal` stops every step and transfer and writes no output.
  *
- * @example
  * {@includeCode ../../examples/api/buildImages.ts#example}
  */
 export async function buildImages(options: BuildOptions): Promise<BuildResult> {

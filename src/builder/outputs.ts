@@ -153,7 +153,6 @@ export interface ExportOptions extends ConnectionOptions, ExportTargets {
  * Sends a build's index to every output and tag; returns the locations written (`repo@digest` when
  * pushed by digest). Afterwards the result's tag leaves the build cache (its layers stay cached).
  *
- * @example
  * {@includeCode ../../examples/api/exportBuild.ts#example}
  */
 export async function exportBuild(options: ExportOptions): Promise<string[]> {

@@ -81,7 +81,6 @@ interface Target {
  * Runs the image's command (or `command` after its entrypoint) on one platform or, with
  * allPlatforms, on each, in a temporary root removed afterwards. Aborting `signal` kills the command.
  *
- * @example
  * {@includeCode ../../examples/api/runImage.ts#example}
  */
 export async function runImage(options: RunImageOptions): Promise<RunImageResult[]> {

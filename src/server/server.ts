@@ -488,7 +488,6 @@ export async function collectServerGarbage(root: string, options: RegistryGarbag
  * An OCI distribution registry over the store at `root`, ready to `listen`. Aborting
  * `options.signal` closes it.
  *
- * @example
  * {@includeCode ../../examples/api/createRegistryServer.ts#example}
  */
 export async function createRegistryServer(options: RegistryServerOptions): Promise<RegistryServer> {

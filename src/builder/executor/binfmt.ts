@@ -460,7 +460,6 @@ export interface DetectEmulationOptions extends BinfmtOptions {
  * How this machine runs each platform polyarch knows (or each of `platforms`): the kernel is
  * asked, by executing a tiny static program for that architecture, and binfmt_misc is read.
  *
- * @example
  * {@includeCode ../../../examples/api/detectEmulation.ts#example}
  */
 export async function detectEmulation(options: DetectEmulationOptions = {}): Promise<EmulationReport> {
