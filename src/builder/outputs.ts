@@ -142,7 +142,7 @@ export interface ExportTargets {
 }
 
 export interface ExportOptions extends ConnectionOptions, ExportTargets {
-  /** A build's result that is still in its cache (buildImages without outputs, or with `keepResult`). */
+  /** A build's result that is still tagged in its cache (buildImages given neither `outputs` nor `push`). */
   readonly result: BuildResult;
   readonly signal?: AbortSignal;
   /** Hears each blob's bytes as it is written to an output (phase `push` for registries, `copy` for files). */
@@ -170,8 +170,8 @@ function isFileLocation(target: string): boolean {
 }
 
 async function writeOutputs(result: BuildResult, options: Omit<ExportOptions, 'result'>): Promise<string[]> {
-  const { outputs = [], tags = [], push, pushByDigest, ...rest } = options;
-  const copyOptions = { ...rest, ...(rest.onProgress ? { onProgress: rest.onProgress } : {}) };
+  // What remains (connection settings, signal, onProgress) goes to every copy.
+  const { outputs = [], tags = [], push, pushByDigest, ...copyOptions } = options;
   checkOutputs(outputs, result.images.length);
   const source = `oci:${result.layout}:${result.tag}`;
   const written: string[] = [];
