@@ -148,8 +148,25 @@ export { buildImages, defaultBuildCache, type BuildOptions, type BuildResult } f
 export type { StageRootMode } from './builder/stage-root.js';
 export { parseSecretSpec, readSecrets, type SecretSpec } from './builder/secrets.js';
 export type { BuildProgress, BuildStep, ProgressListener } from './builder/progress.js';
-export { parseByteSize, pruneBuildCache, releaseBuildResult, type PruneOptions, type PruneResult, type PrunedItem } from './builder/cache/build-cache.js';
-export { buildMetadata, checkOutputs, exportBuild, outputAttribute, outputLocations, type ExportOptions } from './builder/outputs.js';
+export { parseByteSize, pruneBuildCache, releaseBuildResult, type PruneOptions, type PruneResult, type PrunedItem, type ReleaseBuildResultOptions } from './builder/cache/build-cache.js';
+export {
+  buildMetadata,
+  checkOutputs,
+  exportBuild,
+  formatBuildOutput,
+  outputCompression,
+  outputLocations,
+  type BuildOutput,
+  type DockerOutput,
+  type ExportOptions,
+  type ExportTargets,
+  type LocalOutput,
+  type LocationOutput,
+  type OciOutput,
+  type OutputAttributes,
+  type RegistryOutput,
+  type TarOutput,
+} from './builder/outputs.js';
 export { parseCompression, type CompressionKind, type CompressionOptions } from './layer/compression.js';
 export { annotationsFor, parseAnnotation, type Annotation, type AnnotationTarget } from './builder/annotations.js';
 
@@ -168,11 +185,14 @@ export {
   type BinfmtHandler,
   type BinfmtMiscState,
   type BinfmtOptions,
+  type DetectEmulationOptions,
   type EmulationReport,
   type EmulationStatus,
   type InstallEmulationOptions,
   type InstallResult,
+  type RequireEmulationOptions,
   type TinyElfOptions,
+  type UninstallEmulationOptions,
   type UninstallResult,
 } from './builder/executor/binfmt.js';
 

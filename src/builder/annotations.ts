@@ -19,6 +19,7 @@ export interface Annotation {
 const TARGETS: readonly string[] = ['manifest', 'index', 'manifest-descriptor'];
 const PREFIX = /^([a-z,-]+)(?:\[([^\]]+)\])?:(.*)$/;
 
+/** One `--annotation` in buildx's grammar; a text without a TYPE annotates `defaultTarget`. */
 export function parseAnnotation(text: string, defaultTarget: AnnotationTarget = 'manifest'): Annotation {
   const bad = (why: string) => new PolyarchError('USAGE', `--annotation ${text}: ${why}`);
   const eq = text.indexOf('=');

@@ -39,8 +39,12 @@ import { createBubblewrapExecutor } from './executor/bubblewrap.js';
 import { SlotPool } from '../internal/slot-pool.js';
 import { SILENT_PROGRESS, describeInstruction, stepProgress, type BuildStep, type ProgressListener } from './progress.js';
 import type { TransferListener } from '../progress/transfer.js';
+import { interruptible } from '../errors/interrupted.js';
+import { checkOutputs, exportBuild, outputCompression, type ExportTargets } from './outputs.js';
 
-export interface BuildOptions extends ConnectionOptions {
+export interface BuildOptions extends ConnectionOptions, ExportTargets {
+  /** The build context directory. */
+  readonly context: string;
   /** The Dockerfile; default `CONTEXT/Dockerfile`. */
   readonly dockerfile?: string;
   readonly platforms: readonly Platform[];
@@ -51,7 +55,7 @@ export interface BuildOptions extends ConnectionOptions {
   /** Seconds since the epoch for every timestamp (SOURCE_DATE_EPOCH); default 0. */
   readonly sourceDateEpoch?: number;
   readonly labels?: Readonly<Record<string, string>>;
-  /** Layer compression; default gzip at level 6. */
+  /** Layer compression; default the first output's `compression`, else gzip at level 6. */
   readonly compression?: CompressionOptions;
   /** `--annotation`s for the index, the image manifests and their descriptors. */
   readonly annotations?: readonly Annotation[];
@@ -75,7 +79,10 @@ export interface BuildOptions extends ConnectionOptions {
   readonly runSlots?: number;
   /** Called with each step as it starts, each line a RUN step prints, and notices (progress.ts). */
   readonly onProgress?: ProgressListener;
-  /** Hears bytes on the move: base images' blobs as they are pulled (phase `pull`), each layer as it is compressed (`compress`). */
+  /**
+   * Hears bytes on the move: base images' blobs as they are pulled (phase `pull`), each layer as it
+   * is compressed (`compress`), and the result as it is written to `outputs` (`copy`) or pushed (`push`).
+   */
   readonly onTransfer?: TransferListener;
   /**
    * How RUN steps get their stage's root: `overlay` mounts the stage's layers (each unpacked once
@@ -86,11 +93,18 @@ export interface BuildOptions extends ConnectionOptions {
 }
 
 export interface BuildResult {
+  /** The build cache (an OCI layout) that holds the index and every blob. */
   readonly layout: string;
   /** The tag in `layout` that names the index, until exportBuild (or releaseBuildResult) drops it. */
   readonly tag: string;
   readonly index: RawManifest;
+  /** One image manifest per platform, in the order the platforms were asked for. */
   readonly images: readonly Descriptor[];
+  /**
+   * The locations written when the build was given `outputs` or `push` (`repo@digest` when pushed
+   * by digest); absent when the result only stayed in the cache.
+   */
+  readonly outputs?: readonly string[];
 }
 
 function platformArgs(target: Platform, build: Platform): Map<string, string> {
@@ -179,8 +193,41 @@ async function readDockerfile(context: string, path: string, named: boolean): Pr
   }
 }
 
-export async function buildImages(contextDir: string, options: BuildOptions): Promise<BuildResult> {
-  const context = resolve(contextDir);
+/** The connection settings of `options`, and nothing else (they go on to the exports). */
+function connectionOf(options: ConnectionOptions): ConnectionOptions {
+  const { insecure, caFile, registryConfigDir, userAgent, retries, timeoutMs, chunkSize, maxManifestSize, registrySettings } = options;
+  const picked = { insecure, caFile, registryConfigDir, userAgent, retries, timeoutMs, chunkSize, maxManifestSize, registrySettings };
+  return Object.fromEntries(Object.entries(picked).filter(([, v]) => v !== undefined)) as ConnectionOptions;
+}
+
+function exportTargetsOf(options: ExportTargets): ExportTargets {
+  const { outputs, tags, push, pushByDigest } = options;
+  return { ...(outputs ? { outputs } : {}), ...(tags ? { tags } : {}), ...(push ? { push } : {}), ...(pushByDigest ? { pushByDigest } : {}) };
+}
+
+/**
+ * Builds the Dockerfile of `context` for every platform into one index, with no daemon (RUN steps
+ * run in bubblewrap, foreign platforms under qemu-user), then writes it to `outputs` and pushes it
+ * to `tags` with `push`. Aborting `signal` stops every step and transfer and writes no output.
+ *
+ * {@includeCode ../../examples/api/buildImages.ts#example}
+ */
+export async function buildImages(options: BuildOptions): Promise<BuildResult> {
+  return interruptible(options.signal, async () => {
+    // Outputs that cannot hold the build are refused before any work is done.
+    checkOutputs(options.outputs ?? [], options.platforms.length);
+    const compression = options.compression ?? outputCompression(options.outputs ?? []);
+    const result = await build({ ...options, ...(compression ? { compression } : {}) });
+    if (options.outputs === undefined && !options.push) return result;
+    // Exported now, the result's tag leaves the cache (exportBuild drops it whatever happens).
+    const { onTransfer } = options;
+    const written = await exportBuild({ ...connectionOf(options), ...exportTargetsOf(options), result, ...(options.signal ? { signal: options.signal } : {}), ...(onTransfer ? { onProgress: onTransfer } : {}) });
+    return { ...result, outputs: written };
+  });
+}
+
+async function build(options: BuildOptions): Promise<BuildResult> {
+  const context = resolve(options.context);
   const dockerfilePath = options.dockerfile ? resolve(options.dockerfile) : join(context, 'Dockerfile');
   const text = await readDockerfile(context, dockerfilePath, options.dockerfile !== undefined);
   const file = relative(process.cwd(), dockerfilePath) || 'Dockerfile';

@@ -1,4 +1,5 @@
-// Where a build goes, in buildx's `--output` grammar or as any polyarch location.
+// Where a build goes: buildx's exporters as typed outputs (the CLI parses the `--output` grammar),
+// or any polyarch location.
 import type { ConnectionOptions } from '../ops/session.js';
 import type { BuildResult } from './build.js';
 import { releaseBuildResult } from './cache/build-cache.js';
@@ -14,45 +15,105 @@ import { formatPlatform } from '../platform/platform.js';
 import { openLayout } from '../store/oci-layout.js';
 import { listFiles, writeTarAtomic } from '../store/tar-write.js';
 import { applyLayer } from '../layer/extract.js';
+import { interruptible, throwIfInterrupted } from '../errors/interrupted.js';
+import type { CompressionOptions } from '../layer/compression.js';
 
-/** The KEY=VALUE fields of a buildx `--output type=…,…`, or none for a polyarch location. */
-function outputFields(output: string): Map<string, string> {
-  if (!output.startsWith('type=')) return new Map();
-  return new Map(output.split(',').map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)] as const));
+/** Attributes buildx lets any exporter carry. */
+export interface OutputAttributes {
+  /**
+   * Layer compression (buildx's `compression=` and `compression-level=`). Layers are compressed
+   * once, as they are built: a build given no `compression` of its own takes the first output's.
+   */
+  readonly compression?: CompressionOptions;
 }
 
-/** The first value any of the outputs gives attribute `name` (buildx sets `compression=` this way). */
-export function outputAttribute(outputs: readonly string[], name: string): string | undefined {
-  return outputs.map((o) => outputFields(o).get(name)).find((v) => v !== undefined);
+/** Push to a registry under every name (buildx `type=registry` and `type=image`). */
+export interface RegistryOutput extends OutputAttributes {
+  readonly type: 'registry';
+  /** References to push to; at least one. */
+  readonly names: readonly string[];
 }
 
-/** One destination as a polyarch location (`host/repo:tag`, `oci-archive:FILE`, …). */
-export function outputLocations(output: string, tags: readonly string[]): string[] {
-  if (!output.startsWith('type=')) return [output];
-  const fields = outputFields(output);
-  const type = fields.get('type');
-  const dest = fields.get('dest');
-  const names = fields.get('name')?.split(/[;\s]+/).filter(Boolean) ?? [...tags];
-  const needDest = (): string => {
-    if (!dest) throw new PolyarchError('USAGE', `--output ${output}: needs dest=`);
+/** An OCI layout archive (a tar), as buildx `type=oci,dest=FILE`. */
+export interface OciOutput extends OutputAttributes {
+  readonly type: 'oci';
+  readonly dest: string;
+  /** A reference whose tag names the image in the archive's index.json (BuildKit's way); default `latest`. */
+  readonly name?: string;
+}
+
+/** A `docker load` archive, as buildx `type=docker,dest=FILE`: one platform only. */
+export interface DockerOutput extends OutputAttributes {
+  readonly type: 'docker';
+  readonly dest: string;
+  /** The name `docker load` gives the image. */
+  readonly name?: string;
+}
+
+/** Each platform's filesystem in a directory (`DEST/os_arch[_variant]` when there are several), as buildx `type=local`. */
+export interface LocalOutput extends OutputAttributes {
+  readonly type: 'local';
+  readonly dest: string;
+}
+
+/** The same filesystems as one tar file, as buildx `type=tar`. */
+export interface TarOutput extends OutputAttributes {
+  readonly type: 'tar';
+  readonly dest: string;
+}
+
+/** Any polyarch location: `host/repo:tag`, `oci:DIR:TAG`, `oci-archive:FILE`, `docker-archive:FILE`, `local:DIR`, `tar:FILE`. */
+export interface LocationOutput {
+  readonly type: 'location';
+  readonly location: string;
+}
+
+/** Where a build goes: one of buildx's exporters, or a polyarch location. */
+export type BuildOutput = RegistryOutput | OciOutput | DockerOutput | LocalOutput | TarOutput | LocationOutput;
+
+/** The output in buildx's `--output` grammar, for messages. */
+export function formatBuildOutput(output: BuildOutput): string {
+  switch (output.type) {
+    case 'location':
+      return output.location;
+    case 'registry':
+      return `type=registry,name=${output.names.join(';')}`;
+    case 'oci':
+    case 'docker':
+      return `type=${output.type},dest=${output.dest}${output.name !== undefined ? `,name=${output.name}` : ''}`;
+    default:
+      return `type=${output.type},dest=${output.dest}`;
+  }
+}
+
+/** The layer compression the first output that asks for one asks for. */
+export function outputCompression(outputs: readonly BuildOutput[]): CompressionOptions | undefined {
+  return outputs.map((o) => (o.type === 'location' ? undefined : o.compression)).find((c) => c !== undefined);
+}
+
+/** One output as the polyarch locations it writes (`host/repo:tag`, `oci-archive:FILE:TAG`, …). */
+export function outputLocations(output: BuildOutput): string[] {
+  const needDest = (dest: string): string => {
+    if (!dest) throw new PolyarchError('USAGE', `--output ${formatBuildOutput(output)}: needs dest=`);
     return dest;
   };
-  switch (type) {
+  switch (output.type) {
+    case 'location':
+      return [output.location];
     case 'registry':
-    case 'image':
-      if (names.length === 0) throw new PolyarchError('USAGE', `--output ${output}: needs name= or -t`);
-      return names;
+      if (output.names.length === 0) throw new PolyarchError('USAGE', `--output ${formatBuildOutput(output)}: needs name= or -t`);
+      return [...output.names];
     case 'oci':
-      // index.json names the image by the tag of the first name, as BuildKit does; else "latest".
-      return [`oci-archive:${needDest()}:${(names[0] ? parseReference(names[0]).tag : undefined) ?? 'latest'}`];
+      // index.json names the image by the tag of the name, as BuildKit does; else "latest".
+      return [`oci-archive:${needDest(output.dest)}:${(output.name ? parseReference(output.name).tag : undefined) ?? 'latest'}`];
     case 'docker':
-      return [`docker-archive:${needDest()}${names[0] ? `:${names[0]}` : ''}`];
+      return [`docker-archive:${needDest(output.dest)}${output.name ? `:${output.name}` : ''}`];
     case 'local':
-      return [`local:${needDest()}`];
+      return [`local:${needDest(output.dest)}`];
     case 'tar':
-      return [`tar:${needDest()}`];
+      return [`tar:${needDest(output.dest)}`];
     default:
-      throw new PolyarchError('USAGE', `--output type=${type ?? ''} is not supported (registry, image, oci, docker, local, tar, or a polyarch location)`);
+      throw new PolyarchError('USAGE', `output type ${JSON.stringify((output as { type?: unknown }).type)} is not supported (registry, oci, docker, local, tar, or location)`);
   }
 }
 
@@ -60,34 +121,46 @@ export function outputLocations(output: string, tags: readonly string[]): string
  * Refuses outputs that cannot hold a build of `platforms` platforms, before any work is done:
  * a docker archive (`docker load`) takes one image, as buildx's docker exporter does.
  */
-export function checkOutputs(outputs: readonly string[], tags: readonly string[], platforms: number): void {
+export function checkOutputs(outputs: readonly BuildOutput[], platforms: number): void {
   for (const output of outputs) {
-    if (platforms > 1 && outputLocations(output, tags).some((l) => l.startsWith('docker-archive:'))) {
-      throw new PolyarchError('USAGE', `--output ${output}: a docker archive holds one platform, not ${platforms}; build one --platform there, or use type=oci for all`);
+    if (platforms > 1 && outputLocations(output).some((l) => l.startsWith('docker-archive:'))) {
+      throw new PolyarchError('USAGE', `--output ${formatBuildOutput(output)}: a docker archive holds one platform, not ${platforms}; build one --platform there, or use type=oci for all`);
     }
   }
 }
 
-export interface ExportOptions extends ConnectionOptions {
-  readonly signal?: AbortSignal;
+/** Where a finished build goes: the outputs, and the tags `push` sends it to. */
+export interface ExportTargets {
+  /** Outputs to write, in order (typed: the CLI parses buildx's `--output` strings into these). */
+  readonly outputs?: readonly BuildOutput[];
+  /** The result's names: pushed to with `push`, and the default names of registry outputs. */
   readonly tags?: readonly string[];
   /** Push to every tag. */
   readonly push?: boolean;
   /** With push: store by digest only, no tag (the native-runner pattern, merged later by `index create`). */
   readonly pushByDigest?: boolean;
+}
+
+export interface ExportOptions extends ConnectionOptions, ExportTargets {
+  /** A build's result that is still tagged in its cache (buildImages given neither `outputs` nor `push`). */
+  readonly result: BuildResult;
+  readonly signal?: AbortSignal;
   /** Hears each blob's bytes as it is written to an output (phase `push` for registries, `copy` for files). */
   readonly onProgress?: TransferListener;
 }
 
 /**
- * Sends the built index to every output; returns the locations written (`repo@digest` when pushed
- * by digest). Afterwards the result's tag leaves the build cache (its layers stay cached).
+ * Sends a build's index to every output and tag; returns the locations written (`repo@digest` when
+ * pushed by digest). Afterwards the result's tag leaves the build cache (its layers stay cached).
+ *
+ * {@includeCode ../../examples/api/exportBuild.ts#example}
  */
-export async function exportBuild(result: BuildResult, outputs: readonly string[], options: ExportOptions = {}): Promise<string[]> {
+export async function exportBuild(options: ExportOptions): Promise<string[]> {
+  const { result } = options;
   try {
-    return await writeOutputs(result, outputs, options);
+    return await interruptible(options.signal, () => writeOutputs(result, options));
   } finally {
-    await releaseBuildResult(result).catch(() => undefined); // a tag left behind is dropped once this process is gone
+    await releaseBuildResult({ result }).catch(() => undefined); // a tag left behind is dropped once this process is gone
   }
 }
 
@@ -96,26 +169,27 @@ function isFileLocation(target: string): boolean {
   return /^(oci|oci-archive|docker-archive):/.test(target);
 }
 
-async function writeOutputs(result: BuildResult, outputs: readonly string[], options: ExportOptions): Promise<string[]> {
-  const tags = options.tags ?? [];
-  checkOutputs(outputs, tags, result.images.length);
+async function writeOutputs(result: BuildResult, options: Omit<ExportOptions, 'result'>): Promise<string[]> {
+  // What remains (connection settings, signal, onProgress) goes to every copy.
+  const { outputs = [], tags = [], push, pushByDigest, ...copyOptions } = options;
+  checkOutputs(outputs, result.images.length);
   const source = `oci:${result.layout}:${result.tag}`;
   const written: string[] = [];
-  for (const target of [...new Set(outputs.flatMap((o) => outputLocations(o, tags)))]) {
-    if (target.startsWith('local:')) await exportFilesystem(result, target.slice('local:'.length));
-    else if (target.startsWith('tar:')) await exportFilesystemTar(result, target.slice('tar:'.length));
-    else await copy({ source, destination: target, ...options, progressPhase: isFileLocation(target) ? 'copy' : 'push' });
+  for (const target of [...new Set(outputs.flatMap((o) => outputLocations(o)))]) {
+    if (target.startsWith('local:')) await exportFilesystem(result, target.slice('local:'.length), options.signal);
+    else if (target.startsWith('tar:')) await exportFilesystemTar(result, target.slice('tar:'.length), options.signal);
+    else await copy({ source, destination: target, ...copyOptions, progressPhase: isFileLocation(target) ? 'copy' : 'push' });
     written.push(target);
   }
-  if (!options.push) return written;
+  if (!push) return written;
   for (const tag of tags) {
-    if (options.pushByDigest) {
+    if (pushByDigest) {
       const repository = parseReference(tag);
       const bare = `${repository.registry}/${repository.repository}@${result.index.digest}`;
-      await copy({ source, destination: bare, ...options, progressPhase: 'push' });
+      await copy({ source, destination: bare, ...copyOptions, progressPhase: 'push' });
       written.push(bare);
     } else {
-      await copy({ source, destination: tag, ...options, progressPhase: 'push' });
+      await copy({ source, destination: tag, ...copyOptions, progressPhase: 'push' });
       written.push(tag);
     }
   }
@@ -123,9 +197,10 @@ async function writeOutputs(result: BuildResult, outputs: readonly string[], opt
 }
 
 /** type=local: each platform's filesystem in DEST, or in DEST/os_arch[_variant] when there are several (buildx's layout). */
-export async function exportFilesystem(result: BuildResult, dest: string): Promise<void> {
+async function exportFilesystem(result: BuildResult, dest: string, signal?: AbortSignal): Promise<void> {
   const layout = await openLayout(result.layout);
   for (const image of result.images) {
+    throwIfInterrupted(signal);
     const root = resolve(result.images.length > 1 ? join(dest, formatPlatform(image.platform!).replace(/\//g, '_')) : dest);
     await mkdir(root, { recursive: true });
     const manifest = parseImageManifest(await layout.getManifest(image.digest));
@@ -134,17 +209,17 @@ export async function exportFilesystem(result: BuildResult, dest: string): Promi
 }
 
 /** type=tar: the same filesystems as one tar, written atomically. */
-export async function exportFilesystemTar(result: BuildResult, dest: string): Promise<void> {
+async function exportFilesystemTar(result: BuildResult, dest: string, signal?: AbortSignal): Promise<void> {
   const staging = tempPathIn(dirname(resolve(dest)), 'rootfs');
   try {
-    await exportFilesystem(result, staging);
+    await exportFilesystem(result, staging, signal);
     await writeTarAtomic(resolve(dest), staging, await listFiles(staging));
   } finally {
     await rm(staging, { recursive: true, force: true });
   }
 }
 
-/** What buildx's --metadata-file holds, for scripts that merge digests later. */
+/** What buildx's `--metadata-file` holds for a result and the locations it was written to, for scripts that merge digests later. */
 export function buildMetadata(result: BuildResult, written: readonly string[]): Record<string, unknown> {
   return {
     'containerimage.digest': result.index.digest,

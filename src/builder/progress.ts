@@ -35,6 +35,7 @@ export type BuildProgress =
   /** Something the user should know that does not stop the build (a device file left out of a layer). */
   | { readonly kind: 'notice'; readonly step: BuildStep; readonly message: string };
 
+/** Hears each build step as it starts, each line a RUN step prints, and notices. */
 export type ProgressListener = (event: BuildProgress) => void;
 
 /** The events an instruction reports, bound to its step. */

@@ -10,6 +10,7 @@ import { TextCapture } from '../internal/text-capture.js';
 import type { Descriptor } from '../image/descriptor.js';
 import type { RawManifest } from '../image/raw-manifest.js';
 import { PolyarchError } from '../errors/polyarch-error.js';
+import { interruptible } from '../errors/interrupted.js';
 import { parseImageIndex } from '../image/index.js';
 import { parseImageConfig, platformOfConfig, type ImageConfig } from '../image/config.js';
 import { parseImageManifest } from '../image/manifest.js';
@@ -32,6 +33,8 @@ import { meterTransfer, type TransferListener } from '../progress/transfer.js';
 type Endpoint = Awaited<ReturnType<Opener['open']>>['endpoint'];
 
 export interface RunImageOptions extends ConnectionOptions {
+  /** The image: any location (`host/repo:tag`, `oci:DIR:TAG`, `oci-archive:FILE`, …). */
+  readonly location: LocationInput;
   /** The image an index has for this platform (default: the host's). Ignored with allPlatforms. */
   readonly platform?: Platform;
   /** Runs once per image of an index (attestation entries skipped), each output captured. */
@@ -74,8 +77,17 @@ interface Target {
   readonly raw?: RawManifest;
 }
 
-/** Runs the image's command (or `command` after its entrypoint) on one platform or, with allPlatforms, on each. */
-export async function runImage(location: LocationInput, options: RunImageOptions = {}): Promise<RunImageResult[]> {
+/**
+ * Runs the image's command (or `command` after its entrypoint) on one platform or, with
+ * allPlatforms, on each, in a temporary root removed afterwards. Aborting `signal` kills the command.
+ *
+ * {@includeCode ../../examples/api/runImage.ts#example}
+ */
+export async function runImage(options: RunImageOptions): Promise<RunImageResult[]> {
+  return interruptible(options.signal, () => runImageAt(options.location, options));
+}
+
+async function runImageAt(location: LocationInput, options: RunImageOptions): Promise<RunImageResult[]> {
   const io = options.signal ? { signal: options.signal } : {};
   const what = typeof location === 'string' ? location : 'the image';
   return withOpener(options, async (opener) => {
@@ -104,10 +116,7 @@ export async function runImage(location: LocationInput, options: RunImageOptions
       }
       targets = [{ platform, manifest: { mediaType: raw.mediaType, digest: raw.digest, size: raw.bytes.length }, raw }];
     }
-    await requireEmulation(
-      targets.map((t) => t.platform),
-      { ...options.binfmt, ...io },
-    );
+    await requireEmulation({ ...options.binfmt, ...io, platforms: targets.map((t) => t.platform) });
     const executor = options.executor ?? createBubblewrapExecutor();
     // Emulated commands are CPU-bound: as many at once as there are cores, results in index order.
     const results: RunImageResult[] = new Array<RunImageResult>(targets.length);

@@ -14,6 +14,7 @@ const ENCODED_PATTERN: Readonly<Record<string, RegExp>> = {
 
 export type DigestAlgorithm = 'sha256' | 'sha512';
 
+/** Whether `text` is a digest of a supported algorithm with an encoded part of the right length and characters. */
 export function isDigest(text: string): text is Digest {
   const colon = text.indexOf(':');
   if (colon <= 0) return false;
@@ -21,6 +22,7 @@ export function isDigest(text: string): text is Digest {
   return pattern !== undefined && pattern.test(text.slice(colon + 1));
 }
 
+/** `text` as a digest, or an INVALID_REFERENCE error saying what is wrong with it. */
 export function parseDigest(text: string): Digest {
   if (isDigest(text)) return text;
   const colon = text.indexOf(':');
@@ -45,6 +47,7 @@ export function createDigester(algorithm: DigestAlgorithm = 'sha256'): Hash {
   return createHash(algorithm);
 }
 
+/** The digest of `bytes` (sha256 unless told otherwise). */
 export function digestOfBytes(bytes: Uint8Array, algorithm: DigestAlgorithm = 'sha256'): Digest {
   return `${algorithm}:${createHash(algorithm).update(bytes).digest('hex')}` as Digest;
 }

@@ -30,6 +30,7 @@ export interface Endpoint {
   /** Removes a tag or a manifest by digest. */
   deleteManifest(reference: string, options?: IoOptions): Promise<void>;
 
+  /** Whether the blob is stored here (by digest; the size is not re-read). */
   hasBlob(descriptor: Descriptor, options?: IoOptions): Promise<boolean>;
   /** The blob's bytes; the stream errors before its end when the digest or size is wrong. */
   openBlob(descriptor: Descriptor, options?: IoOptions): Promise<Readable>;

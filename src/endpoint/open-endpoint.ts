@@ -50,9 +50,11 @@ export interface OpenedLocation {
 }
 
 export interface EndpointOpener {
+  /** Opens a location for reading or writing; the endpoint stays open until `close`. */
   open(location: Location, mode: OpenMode): Promise<OpenedLocation>;
   /** A client for registry-wide calls (catalog, login checks). */
   registryClient(host: string): RegistryClient;
+  /** Closes every endpoint and client opened through it. */
   close(): Promise<void>;
 }
 

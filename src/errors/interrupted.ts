@@ -25,3 +25,8 @@ export async function interruptible<T>(signal: AbortSignal | undefined, run: () 
     throw error;
   }
 }
+
+/** Throws the INTERRUPTED error if `signal` is aborted (between steps of a verb that does several). */
+export function throwIfInterrupted(signal: AbortSignal | undefined): void {
+  if (signal?.aborted) throw interruptedError(signal);
+}

@@ -33,6 +33,7 @@ export class PolyarchError extends Error {
   }
 }
 
+/** Whether `error` is a PolyarchError (it has a stable `code`). */
 export function isPolyarchError(error: unknown): error is PolyarchError {
   return error instanceof PolyarchError;
 }

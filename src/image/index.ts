@@ -19,6 +19,7 @@ export interface ImageIndex {
   readonly raw: RawManifest;
 }
 
+/** The index in `raw`, its entries checked as descriptors; `what` names it in errors. */
 export function parseImageIndex(raw: RawManifest, what = `index ${raw.digest}`): ImageIndex {
   if (!isIndex(raw.mediaType)) throw new PolyarchError('UNSUPPORTED_MEDIA_TYPE', `${what}: media type ${raw.mediaType} is not an index`);
   const body = parseJsonObject(raw.bytes, what);

@@ -20,6 +20,7 @@ export interface ImageManifest {
   readonly raw: RawManifest;
 }
 
+/** The image manifest in `raw`, its config and layers checked as descriptors; `what` names it in errors. */
 export function parseImageManifest(raw: RawManifest, what = `manifest ${raw.digest}`): ImageManifest {
   if (!isImageManifest(raw.mediaType)) throw new PolyarchError('UNSUPPORTED_MEDIA_TYPE', `${what}: media type ${raw.mediaType} is not an image manifest`);
   const body = parseJsonObject(raw.bytes, what);

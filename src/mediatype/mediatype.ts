@@ -44,11 +44,13 @@ export function baseMediaType(mediaType: string): string {
   return (semi >= 0 ? mediaType.slice(0, semi) : mediaType).trim().toLowerCase();
 }
 
+/** Whether the media type (parameters ignored) is an OCI index or a Docker manifest list. */
 export function isIndex(mediaType: string): boolean {
   const base = baseMediaType(mediaType);
   return base === MediaType.OciIndex || base === MediaType.DockerManifestList;
 }
 
+/** Whether the media type (parameters ignored) is an OCI or Docker schema 2 image manifest. */
 export function isImageManifest(mediaType: string): boolean {
   const base = baseMediaType(mediaType);
   return base === MediaType.OciManifest || base === MediaType.DockerManifest;
@@ -67,6 +69,7 @@ export function isDockerMediaType(mediaType: string): boolean {
   return baseMediaType(mediaType).startsWith('application/vnd.docker.');
 }
 
+/** Whether the media type (parameters ignored) is an OCI or Docker layer, in any compression. */
 export function isLayer(mediaType: string): boolean {
   const base = baseMediaType(mediaType);
   return base.startsWith('application/vnd.oci.image.layer.') || base.startsWith('application/vnd.docker.image.rootfs.');

@@ -35,6 +35,7 @@ export interface TransferProgress {
   readonly outcome?: TransferOutcome;
 }
 
+/** Hears the start, the throttled progress and the end of each blob on the move. */
 export type TransferListener = (event: TransferProgress) => void;
 
 /** The default: at most one progress report per blob in this many milliseconds (start and done always report). */

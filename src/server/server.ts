@@ -7,7 +7,7 @@ import type { AddressInfo, Socket } from 'node:net';
 import { algorithmOf, digestOfBytes, isDigest, type Digest } from '../digest/digest.js';
 import { isOciErrorCode } from '../errors/codes.js';
 import { isPolyarchError, PolyarchError } from '../errors/polyarch-error.js';
-import { interruptible } from '../errors/interrupted.js';
+import { interruptedError, interruptible, throwIfInterrupted } from '../errors/interrupted.js';
 import { parseJsonObject, MAX_MANIFEST_SIZE } from '../image/raw-manifest.js';
 import { baseMediaType, isImageManifest, MANIFEST_ACCEPT } from '../mediatype/mediatype.js';
 import { HttpError, sendOciError } from './error-response.js';
@@ -34,11 +34,14 @@ export interface RegistryServerOptions extends StorageOptions {
    * UNKNOWN, or a connection cut mid-answer), e.g. to log it.
    */
   readonly onError?: (error: unknown, request: { readonly method: string; readonly path: string }) => void;
+  /** Aborting it closes the server (as `close()` does); already aborted, nothing is created. */
+  readonly signal?: AbortSignal;
 }
 
 export interface RegistryServer {
   /** Starts listening; resolves with the address actually bound (port 0 picks a free one). */
   listen(port: number, host?: string): Promise<{ readonly host: string; readonly port: number; readonly url: string }>;
+  /** Stops listening and cuts every connection; calling it again (or aborting the signal) changes nothing. */
   close(): Promise<void>;
   readonly storage: RegistryStorage;
 }
@@ -483,7 +486,14 @@ export async function collectServerGarbage(options: CollectServerGarbageOptions)
   return interruptible(options.signal, () => collectRegistryGarbage(new RegistryStorage(options.root), options));
 }
 
+/**
+ * An OCI distribution registry over the store at `root`, ready to `listen`. Aborting
+ * `options.signal` closes it.
+ *
+ * {@includeCode ../../examples/api/createRegistryServer.ts#example}
+ */
 export async function createRegistryServer(options: RegistryServerOptions): Promise<RegistryServer> {
+  throwIfInterrupted(options.signal);
   // Every option is checked (and every file read) before anything is created on disk.
   if ((options.tlsCert === undefined) !== (options.tlsKey === undefined)) throw new PolyarchError('USAGE', 'give both --tls-cert and --tls-key, or neither');
   checkStorageOptions(options);
@@ -580,10 +590,28 @@ export async function createRegistryServer(options: RegistryServerOptions): Prom
     socket.on('close', () => sockets.delete(socket));
   });
   const scheme = options.tlsCert ? 'https' : 'http';
+  let closing: Promise<void> | undefined;
+  const close = (): Promise<void> => {
+    options.signal?.removeEventListener('abort', onAbort);
+    closing ??= new Promise((resolve) => {
+      storage.stopPurging();
+      for (const socket of sockets) socket.destroy();
+      server.close(() => void (auth ? auth.close() : Promise.resolve()).then(() => resolve()));
+    });
+    return closing;
+  };
+  const onAbort = (): void => void close();
+  options.signal?.addEventListener('abort', onAbort, { once: true });
+  if (options.signal?.aborted) {
+    // Aborted while the store was being opened: nothing may stay running.
+    await close();
+    throwIfInterrupted(options.signal);
+  }
 
   return {
     storage,
     listen(port, host = '127.0.0.1') {
+      if (options.signal?.aborted || closing) return Promise.reject(options.signal?.aborted ? interruptedError(options.signal) : new PolyarchError('USAGE', 'the registry server is closed'));
       return new Promise((resolve, reject) => {
         server.once('error', (error: NodeJS.ErrnoException) =>
           reject(
@@ -599,13 +627,7 @@ export async function createRegistryServer(options: RegistryServerOptions): Prom
         });
       });
     },
-    close() {
-      storage.stopPurging();
-      return new Promise((resolve) => {
-        for (const socket of sockets) socket.destroy();
-        server.close(() => void (auth ? auth.close() : Promise.resolve()).then(() => resolve()));
-      });
-    },
+    close,
   };
 }
 

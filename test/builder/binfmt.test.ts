@@ -258,9 +258,9 @@ describe('binfmt: a procfs of our own', () => {
       status: 'enabled\n',
       'qemu-aarch64': AARCH64_F.replace('OCF', 'P'),
     });
-    await requireEmulation([parsePlatform('linux/amd64')], { procRoot: root });
+    await requireEmulation({ procRoot: root, platforms: [parsePlatform('linux/amd64')] });
     await assert.rejects(
-      requireEmulation([parsePlatform('linux/amd64'), parsePlatform('linux/arm64'), parsePlatform('linux/s390x')], { procRoot: root }),
+      requireEmulation({ procRoot: root, platforms: [parsePlatform('linux/amd64'), parsePlatform('linux/arm64'), parsePlatform('linux/s390x')] }),
       (error: unknown) => {
         assert.ok(error instanceof PolyarchError);
         assert.equal(error.code, 'EMULATION_MISSING');
@@ -273,7 +273,7 @@ describe('binfmt: a procfs of our own', () => {
         return true;
       },
     );
-    await assert.rejects(requireEmulation([parsePlatform('linux/arm64')], { procRoot: join(dir.path, 'none') }), /binfmt_misc is not mounted/);
+    await assert.rejects(requireEmulation({ procRoot: join(dir.path, 'none'), platforms: [parsePlatform('linux/arm64')] }), /binfmt_misc is not mounted/);
   });
 });
 
@@ -282,11 +282,11 @@ describe('binfmt: this machine (root)', () => {
   before(async () => {
     dir = await tempDir();
     // Whatever the machine had, the platforms under test have handlers from here on.
-    await installEmulation(FOREIGN.map((p) => parsePlatform(p)));
+    await installEmulation({ platforms: FOREIGN.map((p) => parsePlatform(p)) });
   });
   after(async () => {
     // Other tests need the handlers: leave them registered.
-    await installEmulation(FOREIGN.map((p) => parsePlatform(p)));
+    await installEmulation({ platforms: FOREIGN.map((p) => parsePlatform(p)) });
     await dir.remove();
   });
 
@@ -300,7 +300,7 @@ describe('binfmt: this machine (root)', () => {
   });
 
   test('after installing, each foreign platform is emulated with the F flag and its tiny ELF runs', async () => {
-    const results = await installEmulation(FOREIGN.map((p) => parsePlatform(p)));
+    const results = await installEmulation({ platforms: FOREIGN.map((p) => parsePlatform(p)) });
     for (const result of results) assert.ok(result.action === 'present' || result.action === 'installed', `${formatPlatform(result.platform)}: ${result.action}`);
     const report = await detectEmulation();
     assert.equal(report.binfmtMisc, 'enabled');
@@ -320,21 +320,21 @@ describe('binfmt: this machine (root)', () => {
   });
 
   test('installing again changes nothing; native platforms are skipped', async () => {
-    const results = await installEmulation([parsePlatform('linux/amd64'), parsePlatform('linux/arm64')]);
+    const results = await installEmulation({ platforms: [parsePlatform('linux/amd64'), parsePlatform('linux/arm64')] });
     assert.deepEqual(results.map((r) => r.action), ['native', 'present']);
   });
 
   test('uninstalling one makes it missing; installing restores it with the F flag', async () => {
     const s390x = [parsePlatform('linux/s390x')];
-    const removed = await uninstallEmulation(s390x);
+    const removed = await uninstallEmulation({ platforms: s390x });
     assert.ok((removed[0]?.removed.length ?? 0) >= 1);
     try {
       assert.equal(statusOf(await detectEmulation(), 'linux/s390x').status, 'missing');
       assert.equal(statusOf(await detectEmulation(), 'linux/arm64').status, 'emulated', 'the others stay');
       assert.notEqual(await runElf(dir.path, 's390x-gone', tinyElf(s390x[0] as Platform)), 0);
-      await assert.rejects(requireEmulation(s390x), /linux\/s390x \(no binfmt_misc handler\)/);
+      await assert.rejects(requireEmulation({ platforms: s390x }), /linux\/s390x \(no binfmt_misc handler\)/);
     } finally {
-      const [result] = await installEmulation(s390x);
+      const [result] = await installEmulation({ platforms: s390x });
       assert.equal(result?.action, 'installed');
       assert.equal(result?.handler, 'qemu-s390x');
     }
@@ -344,19 +344,19 @@ describe('binfmt: this machine (root)', () => {
     assert.equal(status.handler?.interpreter, '/usr/bin/qemu-s390x-static');
     assert.match(status.handler?.flags ?? '', /^(?=.*C)(?=.*F)/);
     assert.equal(await runElf(dir.path, 's390x-back', tinyElf(s390x[0] as Platform)), 0);
-    await requireEmulation(FOREIGN.map((p) => parsePlatform(p)));
+    await requireEmulation({ platforms: FOREIGN.map((p) => parsePlatform(p)) });
   });
 
   test('a missing qemu binary names the Debian package; an unknown platform is refused', async () => {
     const empty = join(dir.path, 'no-qemu');
     await mkdir(empty);
-    await assert.rejects(installEmulation([parsePlatform('linux/riscv64')], { qemuDir: empty }), (error: unknown) => {
+    await assert.rejects(installEmulation({ qemuDir: empty, platforms: [parsePlatform('linux/riscv64')] }), (error: unknown) => {
       assert.ok(error instanceof PolyarchError);
       assert.equal(error.code, 'EMULATION_MISSING');
       assert.match(error.message, /qemu-riscv64-static not found in .*: install the Debian package qemu-user-static/);
       return true;
     });
-    await assert.rejects(installEmulation([parsePlatform('linux/sparc64')]), (error: unknown) => error instanceof PolyarchError && error.code === 'INVALID_PLATFORM');
+    await assert.rejects(installEmulation({ platforms: [parsePlatform('linux/sparc64')] }), (error: unknown) => error instanceof PolyarchError && error.code === 'INVALID_PLATFORM');
   });
 
   test('CLI: the table, and --json', async () => {

@@ -50,7 +50,8 @@ describe('build progress events', { timeout: 600_000 }, () => {
     await writeFile(join(context, 'Dockerfile'), dockerfile);
     for (const [path, content] of Object.entries(files)) await writeFile(join(context, path), content);
     const events: BuildProgress[] = [];
-    const result = await buildImages(context, {
+    const result = await buildImages({
+      context,
       platforms: ARCHES.map((a) => parsePlatform(BUSYBOX_ARCHES[a].platform)),
       buildPlatform: parsePlatform('linux/amd64'),
       cacheDir: join(suite.dir.path, 'cache'),
@@ -105,7 +106,7 @@ describe('build progress events', { timeout: 600_000 }, () => {
   test('a single stage goes unnamed; flags show in the step; ONBUILD triggers are numbered steps', async () => {
     const parent = `${suite.reg.host}/busybox:onbuild`;
     const first = await build('onbuild-parent', `FROM ${base}\nONBUILD RUN echo trigger\n`);
-    await exportBuild(first.result, [], { tags: [parent], push: true });
+    await exportBuild({ result: first.result, tags: [parent], push: true });
     const { events } = await build('onbuild-child', `FROM ${parent}\nCOPY --chmod=600 file /file\nRUN echo child\n`, { platforms: [parsePlatform('linux/arm64')] }, { file: 'x' });
     assert.deepEqual(events.map(show), [
       `- 1/4 step FROM ${parent}`,

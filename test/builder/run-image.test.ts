@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { runImage } from '../../src/builder/run-image.js';
 import { parsePlatform } from '../../src/platform/platform.js';
+import { PolyarchError } from '../../src/errors/polyarch-error.js';
 import { ensureEmulation } from '../helpers/binfmt.js';
 import { BUSYBOX_ARCHES, busyboxRoot, type BusyboxArch } from '../helpers/busybox.js';
 import { startEmbedded } from '../helpers/embedded.js';
@@ -225,14 +226,14 @@ describe('polyarch run', () => {
     const proc = join(scratch.path, 'no-proc');
     await mkdir(proc, { recursive: true });
     await assert.rejects(
-      runImage(`oci:${layout}:multi`, { platform: parsePlatform('linux/arm64'), command: ['true'], tempDir: runTemp, binfmt: { procRoot: proc } }),
+      runImage({ location: `oci:${layout}:multi`, platform: parsePlatform('linux/arm64'), command: ['true'], tempDir: runTemp, binfmt: { procRoot: proc } }),
       (error: Error & { code?: string }) => error.code === 'EMULATION_MISSING' && /linux\/arm64/.test(error.message) && /polyarch binfmt --install/.test(error.message),
     );
     await assertNothingLeft();
   });
 
   test('the library call returns each platform with its code and first line; an abort leaves nothing behind', async () => {
-    const results = await runImage(`oci:${layout}:multi`, { allPlatforms: true, command: ['sh', '-c', 'printf "%s\\nsecond\\n" "$GREETING"'], tempDir: runTemp });
+    const results = await runImage({ location: `oci:${layout}:multi`, allPlatforms: true, command: ['sh', '-c', 'printf "%s\\nsecond\\n" "$GREETING"'], tempDir: runTemp });
     assert.deepEqual(
       results.map((r) => [r.platform.architecture, r.exitCode, r.firstLine]),
       [
@@ -243,9 +244,9 @@ describe('polyarch run', () => {
       ],
     );
     const controller = new AbortController();
-    const running = runImage(`oci:${layout}:multi`, { platform: parsePlatform('linux/arm64'), command: ['sleep', '30'], tempDir: runTemp, signal: controller.signal });
+    const running = runImage({ location: `oci:${layout}:multi`, platform: parsePlatform('linux/arm64'), command: ['sleep', '30'], tempDir: runTemp, signal: controller.signal });
     setTimeout(() => controller.abort(new Error('stopped')), 1500);
-    await assert.rejects(running);
+    await assert.rejects(running, (error: unknown) => error instanceof PolyarchError && error.code === 'INTERRUPTED');
     await assertNothingLeft();
   });
 });

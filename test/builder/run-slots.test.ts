@@ -44,7 +44,8 @@ describe('RUN steps hold a run slot while they run', { timeout: 600_000 }, () =>
     // The slot count in the command keeps a RUN cache from reusing another test's step.
     await writeFile(join(context, 'Dockerfile'), `FROM ${base}\nRUN cut -d" " -f1 /proc/uptime; sleep 2; cut -d" " -f1 /proc/uptime; echo ${slots} slots\n`);
     const uptimes = new Map<string, number[]>();
-    await buildImages(context, {
+    await buildImages({
+      context,
       platforms: ARCHES.map((a) => parsePlatform(BUSYBOX_ARCHES[a].platform)),
       buildPlatform: parsePlatform('linux/amd64'),
       cacheDir: join(suite.dir.path, 'cache'),
@@ -75,7 +76,7 @@ describe('RUN steps hold a run slot while they run', { timeout: 600_000 }, () =>
 
   test('a run slot count below one is refused before anything runs', async () => {
     await assert.rejects(
-      buildImages(join(suite.dir.path, 'slots-1'), { platforms: [parsePlatform('linux/amd64')], buildPlatform: parsePlatform('linux/amd64'), cacheDir: join(suite.dir.path, 'cache'), runSlots: 0 }),
+      buildImages({ context: join(suite.dir.path, 'slots-1'), platforms: [parsePlatform('linux/amd64')], buildPlatform: parsePlatform('linux/amd64'), cacheDir: join(suite.dir.path, 'cache'), runSlots: 0 }),
       (error: Error & { code?: string }) => error.code === 'USAGE' && /runSlots must be a whole number of at least 1, not 0/.test(error.message),
     );
   });

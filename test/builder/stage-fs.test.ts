@@ -233,7 +233,7 @@ describe('stage filesystem', { timeout: 600_000 }, () => {
     await mkdir(context, { recursive: true });
     await writeFile(join(context, 'Dockerfile'), `FROM ${base}\nRUN busybox mknod /whiteout-device c 0 0 && echo kept > /kept\n`);
     const amd64 = parsePlatform('linux/amd64');
-    const result = await buildImages(context, { platforms: [amd64], buildPlatform: amd64, cacheDir: join(suite.dir.path, 'device-cache'), stageRoots: 'copy' });
+    const result = await buildImages({ context, platforms: [amd64], buildPlatform: amd64, cacheDir: join(suite.dir.path, 'device-cache'), stageRoots: 'copy' });
     const blob = (digest: string) => join(result.layout, 'blobs', 'sha256', digest.slice('sha256:'.length));
     const manifest = JSON.parse(await readFile(blob(result.images[0]!.digest), 'utf8')) as { layers: { digest: string }[] };
     const layers = manifest.layers.map((l) => ({ blob: blob(l.digest) }));

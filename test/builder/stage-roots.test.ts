@@ -52,12 +52,12 @@ describe('stage roots: overlay mounts and copies', { timeout: 600_000, skip: isR
     await writeFile(join(context, 'Dockerfile'), dockerfile);
     for (const [path, content] of Object.entries(files)) await writeFile(join(context, path), content);
     const cacheDir = join(suite.dir.path, `${name}-cache`);
-    const result = await buildImages(context, { platforms: [parsePlatform('linux/amd64')], buildPlatform: parsePlatform('linux/amd64'), cacheDir, ...options });
+    const result = await buildImages({ context, platforms: [parsePlatform('linux/amd64')], buildPlatform: parsePlatform('linux/amd64'), cacheDir, ...options });
     const blob = async (digest: string) => JSON.parse(await readFile(join(result.layout, 'blobs', 'sha256', digest.slice('sha256:'.length)), 'utf8')) as Record<string, unknown>;
     const manifest = await blob(result.images[0]!.digest);
     const config = await blob((manifest.config as { digest: string }).digest);
     const layers = (manifest.layers as { digest: string }[]).map((l) => join(result.layout, 'blobs', 'sha256', l.digest.slice('sha256:'.length)));
-    await releaseBuildResult(result);
+    await releaseBuildResult({ result });
     return { cacheDir, diffIds: (config.rootfs as { diff_ids: string[] }).diff_ids, layers };
   }
 

@@ -8,6 +8,6 @@ import { BUSYBOX_ARCHES, type BusyboxArch } from './busybox.js';
 
 /** Makes each arch's programs runnable here; says, per arch, whether the kernel runs them itself. */
 export async function ensureEmulation(arches: readonly BusyboxArch[]): Promise<Map<BusyboxArch, 'native' | 'emulated'>> {
-  const results = await installEmulation(arches.map((arch) => parsePlatform(BUSYBOX_ARCHES[arch].platform)));
+  const results = await installEmulation({ platforms: arches.map((arch) => parsePlatform(BUSYBOX_ARCHES[arch].platform)) });
   return new Map(arches.map((arch, i) => [arch, results[i]?.action === 'native' ? 'native' : 'emulated']));
 }

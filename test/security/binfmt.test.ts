@@ -57,7 +57,7 @@ describe('binfmt: hostile handler entries', () => {
     const report = await detectEmulation({ procRoot: root, platforms: [parsePlatform('linux/riscv64')] });
     assert.equal(report.platforms[0]?.status, 'broken');
     assert.equal(report.platforms[0]?.reason, "handler qemu-riscv64's interpreter /nonexistent/qemu-riscv64-static is missing");
-    await assert.rejects(requireEmulation([parsePlatform('linux/riscv64')], { procRoot: root }), (e: unknown) => {
+    await assert.rejects(requireEmulation({ procRoot: root, platforms: [parsePlatform('linux/riscv64')] }), (e: unknown) => {
       assert.ok(e instanceof PolyarchError && e.code === 'EMULATION_MISSING');
       assert.match(e.message, /linux\/riscv64 \(handler qemu-riscv64's interpreter \/nonexistent\/qemu-riscv64-static is missing\)/);
       assert.ok(!e.message.includes('\n'));
@@ -82,12 +82,12 @@ describe('binfmt: hostile handler entries', () => {
     // A "handler" that is a link to a host file: not a handler, so never written to.
     await symlink(victim, join(misc, 'qemu-aarch64'));
     await writeFile(join(misc, 'qemu-s390x'), `enabled\ninterpreter /usr/bin/qemu-s390x-static\nflags: F\noffset 0\nmagic 7f454c460202010000000000000000000002 0016\n`);
-    await assert.rejects(installEmulation([parsePlatform('linux/riscv64')], { procRoot: root }), (e: unknown) => e instanceof PolyarchError && e.code === 'DENIED' && /not a mounted binfmt_misc/.test(e.message));
-    const removed = await uninstallEmulation([parsePlatform('linux/arm64'), parsePlatform('linux/riscv64')], { procRoot: root });
+    await assert.rejects(installEmulation({ procRoot: root, platforms: [parsePlatform('linux/riscv64')] }), (e: unknown) => e instanceof PolyarchError && e.code === 'DENIED' && /not a mounted binfmt_misc/.test(e.message));
+    const removed = await uninstallEmulation({ procRoot: root, platforms: [parsePlatform('linux/arm64'), parsePlatform('linux/riscv64')] });
     assert.deepEqual(removed.map((r) => [formatPlatform(r.platform), r.removed]), [['linux/arm64', []], ['linux/riscv64', []]]);
     // A regular file that looks like a handler in a directory that is not binfmt_misc: refused too.
     await writeFile(join(misc, 'qemu-riscv64'), `enabled\ninterpreter /x\nflags: F\n${RISCV}`);
-    await assert.rejects(uninstallEmulation([parsePlatform('linux/riscv64')], { procRoot: root }), (e: unknown) => e instanceof PolyarchError && e.code === 'DENIED');
+    await assert.rejects(uninstallEmulation({ procRoot: root, platforms: [parsePlatform('linux/riscv64')] }), (e: unknown) => e instanceof PolyarchError && e.code === 'DENIED');
     assert.equal(await readFile(victim, 'utf8'), 'untouched\n');
     assert.equal(await readFile(join(misc, 'qemu-riscv64'), 'utf8'), `enabled\ninterpreter /x\nflags: F\n${RISCV}`);
     const cli = await runCli(['binfmt', '--install', 'linux/riscv64', '--proc-root', root]);

@@ -13,7 +13,8 @@ import { formatReference, parseReference, parseRegistryHost, registryApiHost } f
 import { normalizePlatform } from '../../src/platform/normalize.js';
 import { formatPlatformFull, parsePlatform, parsePlatformList, type Platform } from '../../src/platform/platform.js';
 import { execForm, parseDockerfile } from '../../src/builder/dockerfile.js';
-import { checkOutputs, outputAttribute, outputLocations } from '../../src/builder/outputs.js';
+import { checkOutputs, outputLocations } from '../../src/builder/outputs.js';
+import { parseBuildOutput, parseBuildOutputs, parseOutputCompression } from '../../src/cli/build-outputs.js';
 import { parseAnnotation } from '../../src/builder/annotations.js';
 import { parseCompression } from '../../src/layer/compression.js';
 import { substitute, SubstitutionError } from '../../src/builder/substitute.js';
@@ -151,9 +152,11 @@ describe('fuzzing the parsers that read user and network input', () => {
   test('buildx --output, --annotation and compression flags: a value, or a coded error', () => {
     fc.assert(
       fc.property(fc.oneof(anyString, mutated(OUTPUTS), spicyString(12).map((s) => `type=${s}`)), fc.array(fc.constantFrom('reg/app:1', 'a', 'Bad:Tag'), { maxLength: 2 }), fc.integer({ min: 1, max: 3 }), (output, tags, platforms) => {
-        outcome(() => outputLocations(output, tags), ['USAGE', 'INVALID_REFERENCE'], output);
-        outcome(() => checkOutputs([output], tags, platforms), ['USAGE', 'INVALID_REFERENCE'], output);
-        outcome(() => outputAttribute([output], 'compression'), [], output);
+        const parsed = outcome(() => parseBuildOutput(output, tags), ['USAGE'], output);
+        if (parsed) outcome(() => outputLocations(parsed), ['USAGE', 'INVALID_REFERENCE'], output);
+        const all = outcome(() => parseBuildOutputs([output], { tags, platforms }), ['USAGE'], output);
+        if (all) outcome(() => checkOutputs(all, platforms), ['USAGE', 'INVALID_REFERENCE'], output);
+        outcome(() => parseOutputCompression([output], {}), ['USAGE'], output);
       }),
       { numRuns: RUNS },
     );

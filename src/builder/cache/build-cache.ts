@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { algorithmOf, encodedPart, isDigest, type Digest } from '../../digest/digest.js';
 import { PolyarchError } from '../../errors/polyarch-error.js';
+import { interruptible, throwIfInterrupted } from '../../errors/interrupted.js';
 import { cleanDescriptor } from '../../image/index.js';
 import { MAX_MANIFEST_SIZE, parseJsonObject } from '../../image/raw-manifest.js';
 import { isProcessAlive } from '../../internal/process-alive.js';
@@ -84,8 +85,19 @@ async function liveLeases(dir: string): Promise<number[]> {
   return live;
 }
 
-/** Drops a build result's tag from the cache once it has been exported (its blobs go at the next prune). */
-export async function releaseBuildResult(result: { readonly layout: string; readonly tag: string }): Promise<void> {
+export interface ReleaseBuildResultOptions {
+  /** A build result kept in its cache (its layout and tag). */
+  readonly result: { readonly layout: string; readonly tag: string };
+  readonly signal?: AbortSignal;
+}
+
+/**
+ * Drops a build result's tag from its cache once it is no longer wanted (exportBuild does this
+ * itself); its blobs go at the next prune.
+ */
+export async function releaseBuildResult(options: ReleaseBuildResultOptions): Promise<void> {
+  const { result } = options;
+  throwIfInterrupted(options.signal);
   await updateIndexJson(result.layout, (entries) => entries.filter((d) => tagOf(d) !== result.tag));
 }
 
@@ -323,6 +335,10 @@ async function pruneNow(dir: string, keepBytes: number | undefined, signal: Abor
  * the cache to finish first (bounded by `waitMs`).
  */
 export async function pruneBuildCache(options: PruneOptions = {}): Promise<PruneResult> {
+  return interruptible(options.signal, () => pruneCache(options));
+}
+
+async function pruneCache(options: PruneOptions): Promise<PruneResult> {
   const dir = options.cacheDir ?? defaultBuildCache();
   if (options.keepStorage !== undefined && (!Number.isSafeInteger(options.keepStorage) || options.keepStorage < 0)) {
     throw new PolyarchError('USAGE', `keep-storage ${options.keepStorage} is not a whole number of bytes`);

@@ -35,7 +35,7 @@ export async function requireEmulationRecorded(platforms: readonly Platform[], c
   const [fingerprint, record] = await Promise.all([emulationFingerprint(options), readRecord(file)]);
   const known = record?.fingerprint === fingerprint ? record.platforms : [];
   if (names.every((name) => known.includes(name))) return;
-  await requireEmulation(platforms, options);
+  await requireEmulation({ ...options, platforms });
   // Best effort: a cache that cannot be written only means the next build probes again.
   const seen: EmulationRecord = { fingerprint, platforms: [...new Set([...known, ...names])].sort() };
   await writeFileAtomic(file, Buffer.from(JSON.stringify(seen))).catch(() => undefined);

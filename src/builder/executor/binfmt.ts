@@ -11,6 +11,7 @@ import { constants } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { PolyarchError } from '../../errors/polyarch-error.js';
+import { interruptible } from '../../errors/interrupted.js';
 import { normalizePlatform } from '../../platform/normalize.js';
 import { formatPlatform, type Platform } from '../../platform/platform.js';
 
@@ -450,11 +451,22 @@ function claimingHandler(spec: ArchSpec, handlers: readonly BinfmtHandler[], sta
   return handlers.find((h) => h.enabled && handlerMatches(h, header));
 }
 
+export interface DetectEmulationOptions extends BinfmtOptions {
+  /** The platforms to report on (default: every one polyarch knows, EMULATION_PLATFORMS). */
+  readonly platforms?: readonly Platform[];
+}
+
 /**
  * How this machine runs each platform polyarch knows (or each of `platforms`): the kernel is
  * asked, by executing a tiny static program for that architecture, and binfmt_misc is read.
+ *
+ * {@includeCode ../../../examples/api/detectEmulation.ts#example}
  */
-export async function detectEmulation(options: BinfmtOptions & { readonly platforms?: readonly Platform[] } = {}): Promise<EmulationReport> {
+export async function detectEmulation(options: DetectEmulationOptions = {}): Promise<EmulationReport> {
+  return interruptible(options.signal, () => detect(options));
+}
+
+async function detect(options: DetectEmulationOptions): Promise<EmulationReport> {
   const wanted = platformsOf(options.platforms ?? 'all');
   const { state, handlers } = await readBinfmtHandlers(options);
   const specs = [...new Set(wanted.map((w) => w.spec))];
@@ -487,12 +499,17 @@ function problemOf(status: EmulationStatus): string | undefined {
   return undefined;
 }
 
+export interface RequireEmulationOptions extends BinfmtOptions {
+  /** The platforms whose programs must run here. */
+  readonly platforms: readonly Platform[];
+}
+
 /**
  * Throws one line naming every platform of `platforms` this machine cannot run programs of (no
  * handler, or a handler without the F flag, which cannot work inside a chroot), and the fix.
  */
-export async function requireEmulation(platforms: readonly Platform[], options: BinfmtOptions = {}): Promise<void> {
-  const report = await detectEmulation({ ...options, platforms });
+export async function requireEmulation(options: RequireEmulationOptions): Promise<void> {
+  const report = await detectEmulation(options);
   const problems = report.platforms.flatMap((s) => {
     const why = problemOf(s);
     return why ? [{ name: formatPlatform(s.platform), why }] : [];
@@ -509,6 +526,8 @@ export async function requireEmulation(platforms: readonly Platform[], options: 
 }
 
 export interface InstallEmulationOptions extends BinfmtOptions {
+  /** The platforms to register handlers for, or `all` (those whose qemu binary is installed). */
+  readonly platforms: readonly Platform[] | 'all';
   /** Where the static qemu binaries are (default `/usr/bin`, where Debian's qemu-user-static puts `qemu-<arch>-static`). */
   readonly qemuDir?: string;
 }
@@ -608,7 +627,11 @@ export function registerLine(name: string, spec: { readonly magic: string; reado
  * and those with a working handler are left alone; an enabled handler without the F flag, or a
  * disabled one, is replaced. Mounts binfmt_misc first when needed. Needs root.
  */
-export async function installEmulation(platforms: readonly Platform[] | 'all', options: InstallEmulationOptions = {}): Promise<InstallResult[]> {
+export async function installEmulation(options: InstallEmulationOptions): Promise<InstallResult[]> {
+  return interruptible(options.signal, () => install(options.platforms, options));
+}
+
+async function install(platforms: readonly Platform[] | 'all', options: InstallEmulationOptions): Promise<InstallResult[]> {
   const wanted = platformsOf(platforms);
   requireRoot('registering');
   const qemuDir = options.qemuDir ?? '/usr/bin';
@@ -665,11 +688,20 @@ export interface UninstallResult {
   readonly removed: readonly string[];
 }
 
+export interface UninstallEmulationOptions extends BinfmtOptions {
+  /** The platforms whose handlers go, or `all`. */
+  readonly platforms: readonly Platform[] | 'all';
+}
+
 /**
  * Removes the handlers for `platforms` (or every known one): the one named `qemu-<arch>` and any
  * other that claims the platform's programs, by writing -1 to it. Needs root.
  */
-export async function uninstallEmulation(platforms: readonly Platform[] | 'all', options: BinfmtOptions = {}): Promise<UninstallResult[]> {
+export async function uninstallEmulation(options: UninstallEmulationOptions): Promise<UninstallResult[]> {
+  return interruptible(options.signal, () => uninstall(options.platforms, options));
+}
+
+async function uninstall(platforms: readonly Platform[] | 'all', options: BinfmtOptions): Promise<UninstallResult[]> {
   const wanted = platformsOf(platforms);
   requireRoot('removing');
   const dir = binfmtDir(options);

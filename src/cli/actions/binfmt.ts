@@ -25,14 +25,19 @@ function statusText(s: EmulationStatus): string {
 export async function binfmtAction(context: CliContext, flags: { install?: string | true; uninstall?: string; procRoot?: string }, command: Command): Promise<void> {
   const globals = globalsOf(command);
   const options = { signal: context.signal, ...(flags.procRoot !== undefined ? { procRoot: flags.procRoot } : {}) };
+  // With --json the changes made are part of the one document printed, not only lines on stderr.
+  const uninstalled: { platform: string; removed: readonly string[] }[] = [];
+  const installed: { platform: string; action: string; handler?: string }[] = [];
   if (flags.uninstall !== undefined) {
-    for (const result of await uninstallEmulation(platformsArg(flags.uninstall), options)) {
+    for (const result of await uninstallEmulation({ ...options, platforms: platformsArg(flags.uninstall) })) {
+      uninstalled.push({ platform: formatPlatform(result.platform), removed: result.removed });
       const name = formatPlatform(result.platform);
       context.stderr.write(result.removed.length > 0 ? line`uninstalling: ${name} ${result.removed.join(', ')} OK` : line`uninstalling: ${name} none registered`);
     }
   }
   if (flags.install !== undefined) {
-    for (const result of await installEmulation(flags.install === true ? 'all' : platformsArg(flags.install), options)) {
+    for (const result of await installEmulation({ ...options, platforms: flags.install === true ? 'all' : platformsArg(flags.install) })) {
+      installed.push({ platform: formatPlatform(result.platform), action: result.action, ...(result.handler !== undefined ? { handler: result.handler } : {}) });
       const name = formatPlatform(result.platform);
       const said = { installed: `${result.handler ?? ''} OK`, present: `${result.handler ?? ''} already registered`, native: 'runs natively, skipped', 'no-qemu': 'no qemu binary, skipped' }[result.action];
       context.stderr.write(line`installing: ${name} ${said}`);
@@ -50,6 +55,8 @@ export async function binfmtAction(context: CliContext, flags: { install?: strin
           ...(s.handler ? { handler: s.handler.name, interpreter: s.handler.interpreter, flags: s.handler.flags, fixBinary: s.handler.fixBinary } : {}),
           ...(s.reason !== undefined ? { reason: s.reason } : {}),
         })),
+        ...(flags.uninstall !== undefined ? { uninstalled } : {}),
+        ...(flags.install !== undefined ? { installed } : {}),
       },
       context.stdout,
     );

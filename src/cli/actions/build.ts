@@ -1,7 +1,8 @@
 import type { Command } from 'commander';
 import type { CliContext } from '../context.js';
 import { writeFile } from 'node:fs/promises';
-import { PolyarchError, buildImages, buildMetadata, checkOutputs, detectHostPlatform, exportBuild, outputAttribute, parseAnnotation, parseByteSize, readSecrets, parseCompression, parsePlatformList } from '../../index.js';
+import { PolyarchError, buildImages, buildMetadata, detectHostPlatform, parseAnnotation, parseByteSize, readSecrets, parsePlatformList } from '../../index.js';
+import { parseBuildOutputs, parseOutputCompression } from '../build-outputs.js';
 import { connectionOptions, globalsOf } from '../global-options.js';
 import { parseInteger } from '../option-parsers.js';
 import { line, printJson } from '../output.js';
@@ -28,17 +29,17 @@ export async function buildAction(context: CliContext, dir: string, flags: { pla
   const epoch = epochText === undefined ? 0 : parseInteger(epochText, flags.sourceDateEpoch !== undefined ? '--source-date-epoch' : 'SOURCE_DATE_EPOCH', 0, MAX_EPOCH);
   if (flags.compressionLevel !== undefined) parseInteger(flags.compressionLevel, '--compression-level', 0, 22); // the range per kind is checked with the kind
   const connection = connectionOptions(globals, context.signal);
-  // buildx sets compression as output attributes; the flags say the same for every output.
-  const outputs = flags.output ?? [];
-  const compression = parseCompression(flags.compression ?? outputAttribute(outputs, 'compression'), flags.compressionLevel ?? outputAttribute(outputs, 'compression-level'));
+  const compression = parseOutputCompression(flags.output ?? [], flags);
   const platforms = flags.platform ? parsePlatformList(flags.platform) : [host];
-  checkOutputs(flags.output ?? [], flags.tag ?? [], platforms.length);
+  // The --output strings are parsed here, once; the library takes typed outputs.
+  const outputs = parseBuildOutputs(flags.output ?? [], { tags: flags.tag ?? [], platforms: platforms.length });
   const secrets = flags.secret ? await readSecrets(flags.secret, { env: process.env }) : undefined;
   const built = await withProgress(flags.progress, { stderr: context.stderr, ...(globals.quiet ? { quiet: true } : {}) }, async (view) => {
     // Plain mode prints steps as buildx's plain progress does; blobs show only on a terminal, in flight.
     const transfers = view.mode === 'tty' ? view.onTransfer : undefined;
-    const result = await buildImages(dir, {
+    const result = await buildImages({
       ...connection,
+      context: dir,
       platforms,
       buildPlatform: host,
       sourceDateEpoch: epoch,
@@ -53,15 +54,13 @@ export async function buildAction(context: CliContext, dir: string, flags: { pla
       ...(transfers ? { onTransfer: transfers } : {}),
       // A size cap for the build cache, kept after every build (least recently used entries go first).
       ...(process.env.POLYARCH_CACHE_MAX ? { cacheMax: parseByteSize(process.env.POLYARCH_CACHE_MAX) } : {}),
-    });
-    const written = await exportBuild(result, flags.output ?? [], {
-      ...connection,
+      // Always given (even empty): the result is exported, and its tag leaves the build cache.
+      outputs,
       tags: flags.tag ?? [],
       ...(flags.push ? { push: true } : {}),
       ...(flags.pushByDigest ? { pushByDigest: true } : {}),
-      ...(transfers ? { onProgress: transfers } : {}),
     });
-    return { result, written };
+    return { result, written: result.outputs ?? [] };
   });
   const { result, written } = built;
   if (flags.metadataFile !== undefined) await writeFile(flags.metadataFile, `${JSON.stringify(buildMetadata(result, written), null, 2)}\n`);

@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import type { CliContext } from '../context.js';
 import { PolyarchError, login, logout } from '../../index.js';
 import { connectionOptions, globalsOf } from '../global-options.js';
+import { printJson } from '../output.js';
 
 export async function loginAction(context: CliContext, host: string, flags: { username?: string; password?: string; passwordStdin?: boolean }, command: Command): Promise<void> {
   const globals = globalsOf(command);
@@ -10,13 +11,15 @@ export async function loginAction(context: CliContext, host: string, flags: { us
   const password = flags.passwordStdin ? await readStdin(context.stdin) : flags.password;
   if (password === undefined) throw new PolyarchError('USAGE', `login ${host}: give --password-stdin or --password`);
   await login({ registry: host, username: flags.username, password, ...connectionOptions(globals, context.signal) });
-  if (!globals.quiet) context.stdout.write('Login Succeeded\n');
+  if (globals.json) printJson({ host, loggedIn: true }, context.stdout);
+  else if (!globals.quiet) context.stdout.write('Login Succeeded\n');
 }
 
 export async function logoutAction(context: CliContext, host: string, _flags: unknown, command: Command): Promise<void> {
   const globals = globalsOf(command);
   await logout({ registry: host, signal: context.signal, ...(globals.registryConfig !== undefined ? { registryConfigDir: globals.registryConfig } : {}) });
-  if (!globals.quiet) context.stdout.write(`Removing login credentials for ${host}\n`);
+  if (globals.json) printJson({ host, loggedIn: false }, context.stdout);
+  else if (!globals.quiet) context.stdout.write(`Removing login credentials for ${host}\n`);
 }
 
 /** The whole of standard input, without its trailing newline (as docker reads --password-stdin). */

@@ -14,7 +14,8 @@ function options(command: Command, context: CliContext, flags: { insecure?: bool
 
 export async function manifestCreateAction(context: CliContext, list: string, images: string[], flags: { amend?: boolean; insecure?: boolean }, command: Command): Promise<void> {
   const result = await manifestCreate({ list, images, ...options(command, context, flags), ...(flags.amend ? { amend: true } : {}) });
-  context.stdout.write(line`Created manifest list ${result.list}`);
+  if (globalsOf(command).json) printJson({ list: result.list, entries: result.entries.length }, context.stdout);
+  else context.stdout.write(line`Created manifest list ${result.list}`);
 }
 
 export async function manifestAnnotateAction(context: CliContext, list: string, image: string, flags: { os?: string; arch?: string; variant?: string; osVersion?: string; osFeatures?: string[] }, command: Command): Promise<void> {
@@ -42,7 +43,8 @@ export async function manifestPushAction(context: CliContext, list: string, flag
   const pushed = await withProgress(flags.progress, { stderr: context.stderr, ...(quiet ? { quiet: true } : {}) }, (view) =>
     manifestPush({ list, ...options(command, context, flags), ...(flags.purge ? { purge: true } : {}), ...(view.onTransfer ? { onProgress: view.onTransfer } : {}) }),
   );
-  context.stdout.write(line`${pushed.digest}`);
+  if (globalsOf(command).json) printJson({ digest: pushed.digest, mediaType: pushed.mediaType, size: pushed.size }, context.stdout);
+  else context.stdout.write(line`${pushed.digest}`);
 }
 
 export async function manifestRemoveAction(context: CliContext, lists: string[], _flags: unknown, command: Command): Promise<void> {

@@ -17,7 +17,8 @@ export async function runAction(context: CliContext, location: string, command: 
   try {
     const platform = flags.platform !== undefined ? parsePlatform(flags.platform) : undefined;
     results = await withProgress(flags.progress, { stderr: context.stderr, summary: false, offTerminal: 'quiet', ...(globals.quiet ? { quiet: true } : {}) }, (view) =>
-      runImage(location, {
+      runImage({
+        location,
         ...connectionOptions(globals, context.signal),
         ...(platform ? { platform } : {}),
         ...(flags.allPlatforms ? { allPlatforms: true } : { stdin, stdout: process.stdout, stderr: process.stderr }),

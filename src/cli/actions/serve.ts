@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import type { CliContext } from '../context.js';
 import { PolyarchError, collectServerGarbage, createRegistryServer } from '../../index.js';
 import { globalsOf } from '../global-options.js';
+import { printJson } from '../output.js';
 
 function parseListen(text: string): { host: string; port: number } {
   const match = /^(?:\[([^\]]+)\]|([^:]*)):(\d+)$/.exec(text);
@@ -39,6 +40,7 @@ export async function serveAction(context: CliContext, flags: { root: string; li
   if (flags.gc) {
     // No server is created: its start would clear uploads/ under a server running on this root.
     const { removed, kept, young } = await collectServerGarbage({ root: flags.root, gracePeriodMs, signal: context.signal });
+    if (globalsOf(command).json) return printJson({ removed, kept, young }, context.stdout);
     context.stdout.write(`removed ${removed} unreferenced blobs, kept ${kept}${young > 0 ? ` (${young} unreferenced but younger than --gc-grace ${flags.gcGrace})` : ''}\n`);
     return;
   }
@@ -52,9 +54,12 @@ export async function serveAction(context: CliContext, flags: { root: string; li
     ...(flags.readOnly ? { readOnly: true } : {}),
     ...(flags.tlsCert !== undefined ? { tlsCert: flags.tlsCert } : {}),
     ...(flags.tlsKey !== undefined ? { tlsKey: flags.tlsKey } : {}),
+    signal: context.signal,
   });
   const address = await server.listen(port, host);
-  if (!globalsOf(command).quiet) context.stdout.write(`polyarch registry on ${address.url} (root ${flags.root})\n`);
+  // With --json one line, written once listening: a script reads it to learn the port it got.
+  if (globalsOf(command).json) context.stdout.write(`${JSON.stringify({ address: address.host, url: address.url, root: flags.root })}\n`);
+  else if (!globalsOf(command).quiet) context.stdout.write(`polyarch registry on ${address.url} (root ${flags.root})\n`);
   await new Promise<void>((resolve) => {
     if (context.signal.aborted) resolve();
     context.signal.addEventListener('abort', () => resolve(), { once: true });

@@ -1,0 +1,68 @@
+// `build --output`/`-o` in buildx's grammar (`type=oci,dest=FILE,name=REF,compression=zstd`) or a
+// polyarch location, parsed once into the library's typed outputs. Every bad value is refused here,
+// before any work, in one line that quotes the flag as it was given.
+import { PolyarchError, parseCompression, type BuildOutput, type CompressionOptions } from '../index.js';
+
+
+/** The KEY=VALUE fields of a buildx `--output type=…,…`, or none for a polyarch location. */
+function outputFields(output: string): Map<string, string> {
+  if (!output.startsWith('type=')) return new Map();
+  return new Map(output.split(',').map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)] as const));
+}
+
+/** The first value any of the outputs gives attribute `name` (buildx sets `compression=` this way). */
+function outputAttribute(outputs: readonly string[], name: string): string | undefined {
+  return outputs.map((o) => outputFields(o).get(name)).find((v) => v !== undefined);
+}
+
+/** One `--output` value as a typed output. */
+export function parseBuildOutput(output: string, tags: readonly string[]): BuildOutput {
+  if (!output.startsWith('type=')) return { type: 'location', location: output };
+  const fields = outputFields(output);
+  const type = fields.get('type');
+  const dest = fields.get('dest');
+  const names = fields.get('name')?.split(/[;\s]+/).filter(Boolean) ?? [...tags];
+  const needDest = (): string => {
+    if (!dest) throw new PolyarchError('USAGE', `--output ${output}: needs dest=`);
+    return dest;
+  };
+  switch (type) {
+    case 'registry':
+    case 'image':
+      if (names.length === 0) throw new PolyarchError('USAGE', `--output ${output}: needs name= or -t`);
+      return { type: 'registry', names };
+    case 'oci':
+    case 'docker':
+      return { type, dest: needDest(), ...(names[0] ? { name: names[0] } : {}) };
+    case 'local':
+    case 'tar':
+      return { type, dest: needDest() };
+    default:
+      throw new PolyarchError('USAGE', `--output type=${type ?? ''} is not supported (registry, image, oci, docker, local, tar, or a polyarch location)`);
+  }
+}
+
+/** Whether the output is a docker archive, which holds one platform. */
+function isDockerArchive(output: BuildOutput): boolean {
+  return output.type === 'docker' || (output.type === 'location' && output.location.startsWith('docker-archive:'));
+}
+
+/**
+ * The layer compression `--compression`/`--compression-level` ask for, else the first outputs'
+ * `compression=`/`compression-level=` attributes (buildx sets compression per output; here the
+ * layers are compressed once, as they are built).
+ */
+export function parseOutputCompression(texts: readonly string[], flags: { readonly compression?: string; readonly compressionLevel?: string }): CompressionOptions {
+  return parseCompression(flags.compression ?? outputAttribute(texts, 'compression'), flags.compressionLevel ?? outputAttribute(texts, 'compression-level'));
+}
+
+/** Every `--output` value parsed and checked against the build: `tags` name registry, oci and docker outputs that give no `name=`; a docker archive takes one of `platforms`. */
+export function parseBuildOutputs(texts: readonly string[], flags: { readonly tags: readonly string[]; readonly platforms: number }): BuildOutput[] {
+  return texts.map((text) => {
+    const output = parseBuildOutput(text, flags.tags);
+    if (flags.platforms > 1 && isDockerArchive(output)) {
+      throw new PolyarchError('USAGE', `--output ${text}: a docker archive holds one platform, not ${flags.platforms}; build one --platform there, or use type=oci for all`);
+    }
+    return output;
+  });
+}

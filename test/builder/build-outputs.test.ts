@@ -1,0 +1,67 @@
+// The library's typed build outputs end to end: one build written to each kind of output at once,
+// the compression an output asks for used for the layers, and an output that cannot hold the build
+// refused before any work.
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { PolyarchError, buildImages, parsePlatform, type BuildOutput } from '../../src/index.js';
+import { tempDir } from '../helpers/temp-dir.js';
+
+const AMD64 = parsePlatform('linux/amd64');
+const ARM64 = parsePlatform('linux/arm64');
+
+describe('typed build outputs', () => {
+  let dir: { path: string; remove: () => Promise<void> };
+  let context = '';
+
+  before(async () => {
+    dir = await tempDir('polyarch-outputs-');
+    context = join(dir.path, 'context');
+    await mkdir(context, { recursive: true });
+    await writeFile(join(context, 'Dockerfile'), 'FROM scratch\nCOPY hello.txt /hello.txt\n');
+    await writeFile(join(context, 'hello.txt'), 'hello\n');
+  });
+  after(async () => dir?.remove());
+
+  test('one build goes to every output kind, with the compression the first output asks for', async () => {
+    const at = (name: string) => join(dir.path, name);
+    const outputs: BuildOutput[] = [
+      { type: 'oci', dest: at('image.tar'), name: 'example/app:v2', compression: { kind: 'zstd' } },
+      { type: 'local', dest: at('rootfs') },
+      { type: 'tar', dest: at('rootfs.tar') },
+      { type: 'location', location: `oci:${at('layout')}:v2` },
+    ];
+    const result = await buildImages({ context, platforms: [AMD64, ARM64], buildPlatform: AMD64, cacheDir: at('cache'), outputs });
+    assert.deepEqual(result.outputs, [`oci-archive:${at('image.tar')}:v2`, `local:${at('rootfs')}`, `tar:${at('rootfs.tar')}`, `oci:${at('layout')}:v2`]);
+    type IndexJson = { manifests: { digest: string; annotations?: Record<string, string> }[] };
+    const archived = JSON.parse(spawnSync('tar', ['-xOf', at('image.tar'), 'index.json'], { encoding: 'utf8' }).stdout) as IndexJson;
+    assert.deepEqual(archived.manifests.map((m) => [m.digest, m.annotations?.['org.opencontainers.image.ref.name']]), [[result.index.digest, 'v2']], 'the archive holds the built index, named by the tag of its name');
+    const layout = JSON.parse(await readFile(join(at('layout'), 'index.json'), 'utf8')) as IndexJson;
+    assert.deepEqual(layout.manifests.map((m) => m.digest), [result.index.digest]);
+    const manifest = JSON.parse(await readFile(join(at('layout'), 'blobs', 'sha256', result.images[0]!.digest.slice(7)), 'utf8')) as { layers: { mediaType: string }[] };
+    assert.equal(manifest.layers[0]!.mediaType, 'application/vnd.oci.image.layer.v1.tar+zstd', 'the oci output\'s compression was used');
+    assert.equal(await readFile(join(at('rootfs'), 'linux_arm64', 'hello.txt'), 'utf8'), 'hello\n');
+    const listed = spawnSync('tar', ['-tf', at('rootfs.tar')], { encoding: 'utf8' });
+    assert.match(listed.stdout, /linux_amd64\/hello\.txt/);
+  });
+
+  test('a docker archive for two platforms is refused before anything is built or written', async () => {
+    const cacheDir = join(dir.path, 'refused-cache');
+    await assert.rejects(
+      buildImages({ context, platforms: [AMD64, ARM64], buildPlatform: AMD64, cacheDir, outputs: [{ type: 'docker', dest: join(dir.path, 'd.tar') }] }),
+      (error: unknown) => error instanceof PolyarchError && error.code === 'USAGE' && /docker archive holds one platform, not 2/.test(error.message),
+    );
+    assert.equal(existsSync(cacheDir), false, 'no cache was made');
+    assert.equal(existsSync(join(dir.path, 'd.tar')), false);
+  });
+
+  test('a registry output with no names is refused with one line', async () => {
+    await assert.rejects(
+      buildImages({ context, platforms: [AMD64], buildPlatform: AMD64, cacheDir: join(dir.path, 'cache'), outputs: [{ type: 'registry', names: [] }] }),
+      (error: unknown) => error instanceof PolyarchError && error.code === 'USAGE' && error.message === '--output type=registry,name=: needs name= or -t',
+    );
+  });
+});
