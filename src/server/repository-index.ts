@@ -8,31 +8,41 @@
 // still listed, as distribution does), so the file never lists too few.
 //
 // The file is derived data and read as hostile: at start it is used only when it is a regular
-// file (a symlink is not followed) of a sane size holding sorted, unique names of the
-// repository-name grammar (no `..`, no leading `/`), and each name it lists is kept only when its
+// file (a symlink is not followed) of a sane size holding sorted, unique names that stay under
+// `repositories/` (no `..`, no leading `/`), and each name it lists is kept only when its
 // directory is really there, made of directories, not symlinks. Anything else is rebuilt from the
-// directories, once, and written back. One server per root (its start clears uploads/): what
-// another process adds to the tree behind it is not seen until the next start; garbage
-// collection, which may run beside the server, walks the directories itself (garbage.ts).
+// directories, once, and written back.
+//
+// Other processes on the root (a second RegistryStorage, `serve --gc`) are allowed: names are
+// saved under the root's lock (store/layout-lock.ts) after taking in the file as it is, and a
+// listing stats the file and takes in names another process saved. A repository made behind the
+// index (directories written by hand) is seen once the file is rebuilt (deleting it forces that).
+// Garbage collection walks the directories itself (garbage.ts): a name missed must not cost blobs.
 import { constants } from 'node:fs';
 import { lstat, open, readdir, rm, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../store/atomic-write.js';
+import { withLayoutLock } from '../store/layout-lock.js';
 
 export const REPOSITORY_INDEX_FILE = 'repositories.json';
 const VERSION = 1;
 /** Far above any real index (about 30 bytes a name): a larger file is not read, only rebuilt over. */
 const MAX_INDEX_BYTES = 16 * 1024 * 1024;
-const NAME = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$/;
+/** Far above the 255 characters a pushed name may have; names stored by older versions are listed too. */
+const MAX_NAME_LENGTH = 4096;
 
-export function isRepositoryName(name: string): boolean {
-  return name.length <= 255 && NAME.test(name);
+/**
+ * A name that stays under `repositories/` as a path: components that are not empty, `.`, `..`
+ * or link folders (`_…`), with no NUL. Looser than the push grammar on purpose: a directory an
+ * older version stored under another name is listed (and escaped on the page), as the walk did.
+ */
+function isPathSafeName(name: string): boolean {
+  return name.length > 0 && name.length <= MAX_NAME_LENGTH && !name.includes('\0') && name.split('/').every((part) => part !== '' && part !== '.' && part !== '..' && !part.startsWith('_'));
 }
 
 /**
  * Every repository directory under `<root>/repositories`, sorted, read from the directories
- * themselves: one holding `_blobs` or `_manifests`, reached without following a symlink. Names
- * outside the grammar are included (garbage collection must keep what they reference).
+ * themselves: one holding `_blobs` or `_manifests`, reached without following a symlink.
  */
 export async function scanRepositories(root: string): Promise<string[]> {
   const found: string[] = [];
@@ -59,11 +69,13 @@ export function firstAfter(names: readonly string[], name: string): number {
 
 export class RepositoryIndex {
   readonly #root: string;
-  /** Sorted; replaced (never changed in place) on every addition, so a caller's copy stays as it was. */
-  #names: readonly string[] | undefined;
+  /** Sorted; replaced (never changed in place) on every change, so a caller's copy stays as it was. */
+  #names: readonly string[] = [];
   #loading: Promise<void> | undefined;
-  /** Saves one after another, each of the list as it then is. */
-  #saving: Promise<void> = Promise.resolve();
+  /** The file's identity when this process last read or wrote it: another means another process saved names. */
+  #seen: string | undefined;
+  /** Names the file lists whose directory was not there yet (saved ahead by another process): looked at again. */
+  #pending: readonly string[] = [];
 
   constructor(root: string) {
     this.#root = root;
@@ -83,62 +95,99 @@ export class RepositoryIndex {
   }
 
   async #load(): Promise<void> {
-    const text = await readIndexFile(this.#file);
-    const listed = text === undefined ? undefined : parseIndex(text);
+    const read = await readIndexFile(this.#file);
+    const listed = read && parseIndex(read.text);
     if (listed) {
       const present = await inBatches(listed, (name) => isRepositoryDirectory(this.#root, name));
-      const names = listed.filter((_, i) => present[i]);
-      this.#names = names;
-      if (names.length === listed.length) return;
+      this.#names = listed.filter((_, i) => present[i]);
+      this.#seen = read.identity;
+      if (this.#names.length === listed.length) return;
     } else {
-      // Only names a request can use: the file is checked against the same grammar when read.
-      this.#names = (await scanRepositories(this.#root)).filter(isRepositoryName);
+      // Only names the file may hold: it is checked the same way when read.
+      this.#names = (await scanRepositories(this.#root)).filter(isPathSafeName);
     }
     // Rewritten so the next start trusts it; a root that cannot be written (read-only) keeps the list in memory.
-    await this.#save().catch(() => undefined);
+    await withLayoutLock(this.#root, async () => {
+      await this.#merge();
+      await this.#write();
+    }).catch(() => undefined);
   }
 
-  /** Every repository name, sorted. */
+  /** Every repository name, sorted: one stat of the file, and a read only when another process saved names. */
   async names(): Promise<readonly string[]> {
     await this.load();
-    return this.#names!;
+    const info = await lstat(this.#file).catch(() => undefined);
+    if (this.#pending.length > 0 || (info && identityOf(info) !== this.#seen)) await this.#merge();
+    return this.#names;
   }
 
-  /** Lists `name` and saves the list before returning: call it before creating the repository's first file. */
+  /**
+   * Lists `name` and saves the list before returning: call it before creating the repository's
+   * first file. Saved under the root's lock, after taking in what other processes saved.
+   */
   async add(name: string): Promise<void> {
     await this.load();
-    const names = this.#names!;
-    const at = firstAfter(names, name);
-    if (at > 0 && names[at - 1] === name) return;
-    this.#names = [...names.slice(0, at), name, ...names.slice(at)];
-    try {
-      await this.#save();
-    } catch (error) {
-      // Not saved: a file left as it was would miss this name at the next start, so it goes (and is
-      // rebuilt then); when even that fails, the repository is not created.
-      await rm(this.#file, { force: true }).catch(() => undefined);
-      if (await lstat(this.#file).then(() => true, () => false)) {
-        this.#names = this.#names.filter((n) => n !== name);
-        throw error;
+    if (this.#has(name)) return;
+    await withLayoutLock(this.#root, async () => {
+      await this.#merge();
+      if (this.#has(name)) return;
+      const at = firstAfter(this.#names, name);
+      this.#names = [...this.#names.slice(0, at), name, ...this.#names.slice(at)];
+      try {
+        await this.#write();
+      } catch (error) {
+        // Not saved: a file left as it was would miss this name at the next start, so it goes (and is
+        // rebuilt then); when even that fails, the repository is not created.
+        await rm(this.#file, { force: true }).catch(() => undefined);
+        if (await lstat(this.#file).then(() => true, () => false)) {
+          this.#names = this.#names.filter((n) => n !== name);
+          throw error;
+        }
       }
-    }
+    });
   }
 
   /** Takes `name` back out when its directory was not created after all (its first write failed). */
   async forgetUnlessPresent(name: string): Promise<void> {
-    if (!this.#names?.includes(name) || (await isRepositoryDirectory(this.#root, name))) return;
-    this.#names = this.#names.filter((n) => n !== name);
-    await this.#save().catch(() => undefined);
+    if (!this.#has(name)) return;
+    await withLayoutLock(this.#root, async () => {
+      await this.#merge();
+      if (await isRepositoryDirectory(this.#root, name)) return;
+      this.#names = this.#names.filter((n) => n !== name);
+      await this.#write();
+    }).catch(() => undefined);
   }
 
-  #save(): Promise<void> {
-    const next = this.#saving.catch(() => undefined).then(() => writeFileAtomic(this.#file, Buffer.from(JSON.stringify({ version: VERSION, repositories: this.#names }))));
-    this.#saving = next;
-    return next;
+  #has(name: string): boolean {
+    const at = firstAfter(this.#names, name);
+    return at > 0 && this.#names[at - 1] === name;
+  }
+
+  /** Takes in the names the file holds beyond ours, each once its directory is really there. */
+  async #merge(): Promise<void> {
+    const read = await readIndexFile(this.#file);
+    const listed = read && parseIndex(read.text);
+    if (!read || !listed) return;
+    const known = new Set(this.#names);
+    const added = listed.filter((name) => !known.has(name));
+    const present = await inBatches(added, (name) => isRepositoryDirectory(this.#root, name));
+    if (present.some(Boolean)) this.#names = [...this.#names, ...added.filter((_, i) => present[i])].sort();
+    this.#pending = added.filter((_, i) => !present[i]);
+    this.#seen = read.identity;
+  }
+
+  async #write(): Promise<void> {
+    await writeFileAtomic(this.#file, Buffer.from(JSON.stringify({ version: VERSION, repositories: this.#names })));
+    const info = await lstat(this.#file).catch(() => undefined);
+    this.#seen = info && identityOf(info);
   }
 }
 
-/** Sorted, unique, grammatical names when `text` is exactly an index; undefined for anything else. */
+function identityOf(info: { dev: number; ino: number; size: number; mtimeMs: number }): string {
+  return `${info.dev}:${info.ino}:${info.size}:${info.mtimeMs}`;
+}
+
+/** Sorted, unique, path-safe names when `text` is exactly an index; undefined for anything else. */
 function parseIndex(text: string): string[] | undefined {
   let value: unknown;
   try {
@@ -151,7 +200,7 @@ function parseIndex(text: string): string[] | undefined {
   if (version !== VERSION || !Array.isArray(repositories)) return undefined;
   for (let i = 0; i < repositories.length; i++) {
     const name: unknown = repositories[i];
-    if (typeof name !== 'string' || !isRepositoryName(name) || (i > 0 && !((repositories[i - 1] as string) < name))) return undefined;
+    if (typeof name !== 'string' || !isPathSafeName(name) || (i > 0 && !((repositories[i - 1] as string) < name))) return undefined;
   }
   return repositories as string[];
 }
@@ -168,8 +217,8 @@ async function isRepositoryDirectory(root: string, name: string): Promise<boolea
   return false;
 }
 
-/** The file's text when it is a regular file of a sane size; a symlink, a FIFO, a directory or a huge file is not read. */
-async function readIndexFile(path: string): Promise<string | undefined> {
+/** The file's text and identity when it is a regular file of a sane size; a symlink, a FIFO, a directory or a huge file is not read. */
+async function readIndexFile(path: string): Promise<{ text: string; identity: string } | undefined> {
   let handle: FileHandle;
   try {
     // O_NOFOLLOW: a symlink planted under the name is not followed; O_NONBLOCK: nor does a FIFO hang.
@@ -180,7 +229,7 @@ async function readIndexFile(path: string): Promise<string | undefined> {
   try {
     const info = await handle.stat();
     if (!info.isFile() || info.size > MAX_INDEX_BYTES) return undefined;
-    return await handle.readFile('utf8');
+    return { text: await handle.readFile('utf8'), identity: identityOf(info) };
   } catch {
     return undefined;
   } finally {

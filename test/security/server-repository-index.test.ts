@@ -51,8 +51,8 @@ async function assertListsTruth(what: string): Promise<void> {
   }
 }
 
-test('11.i1 names climbing out of the root, absolute, or unsorted are not used', async () => {
-  for (const repositories of [['../outside/evil', 'one', 'team/two'], ['/etc', 'one', 'team/two'], ['one', 'team/../../../outside/evil'], ['team/two', 'one'], ['one', 'one', 'team/two'], ['One', 'team/two'], ['one', 'team/two', 7]]) {
+test('11.i1 names climbing out of the root, absolute, unsorted or naming no repository are not used', async () => {
+  for (const repositories of [['../outside/evil', 'one', 'team/two'], ['/etc', 'one', 'team/two'], ['one', 'team/../../../outside/evil'], ['team/two', 'one'], ['one', 'one', 'team/two'], ['One', 'one', 'team/two'], ['one', 'team/two', 7], ['one', 'team/two', 'x\u0000y'], ['_blobs', 'one', 'team/two'], ['one', 'team/./two']]) {
     await writeFile(INDEX(), JSON.stringify({ version: 1, repositories }));
     await assertListsTruth(JSON.stringify(repositories));
   }
@@ -85,7 +85,7 @@ test('11.i3 a symlink or a FIFO under the name is not followed, and the file it 
 test('11.i4 a listed name whose directory is a symlink out of the root is dropped', async () => {
   await symlink(outside, join(root, 'repositories', 'out'));
   try {
-    // `out/evil` is grammatical and sorted, and `repositories/out/evil/_manifests` exists — through a symlink.
+    // `out/evil` is path-safe and sorted, and `repositories/out/evil/_manifests` exists — through a symlink.
     await writeFile(INDEX(), JSON.stringify({ version: 1, repositories: ['one', 'out/evil', 'team/two'] }));
     await assertListsTruth('a listed name through a symlinked directory');
     // the rebuild from the directories does not follow it either

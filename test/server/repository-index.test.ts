@@ -6,7 +6,9 @@ import { createHash } from 'node:crypto';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
+import type { Digest } from '../../src/digest/digest.js';
 import { collectServerGarbage } from '../../src/server/server.js';
+import { RegistryStorage } from '../../src/server/storage.js';
 import { startEmbedded, type EmbeddedHandle } from '../helpers/embedded.js';
 import { OCI_CONFIG, OCI_MANIFEST, pushBlob, pushManifest } from '../helpers/registry-push.js';
 import { tempDir } from '../helpers/temp-dir.js';
@@ -89,6 +91,18 @@ test('the list follows pushes, mounts and blob uploads, and is unchanged by dele
     await pushImage(server.url, 'aaa', '1');
     assert.deepEqual((await catalog(server.url)).names, ['aaa', ...expected]);
     assert.deepEqual(await indexFile(root), ['aaa', ...expected]);
+
+    // Another process writing the root (a second RegistryStorage) saves its names under the
+    // root's lock; the running server's next listing takes them in.
+    const other = new RegistryStorage(root);
+    await other.linkBlob('zzz/other', app as Digest);
+    assert.deepEqual((await catalog(server.url)).names, ['aaa', ...expected, 'zzz/other']);
+    await pushImage(server.url, 'bbb', '1');
+    assert.deepEqual(await indexFile(root), ['aaa', 'base', 'bbb', ...expected.slice(1), 'zzz/other'], 'neither process drops the other\'s names');
+    await server.stop();
+    await rm(join(root, 'repositories', 'zzz'), { recursive: true });
+    await rm(join(root, 'repositories', 'bbb'), { recursive: true });
+    server = await startEmbedded({ root });
 
     // Lost: rebuilt from the directories at the next start, and written again.
     await server.stop();
