@@ -11,7 +11,7 @@ import { parseJsonObject, MAX_MANIFEST_SIZE } from '../image/raw-manifest.js';
 import { baseMediaType, isImageManifest, MANIFEST_ACCEPT } from '../mediatype/mediatype.js';
 import { HttpError, sendOciError } from './error-response.js';
 import { checkManifest } from './manifest-validation.js';
-import { loadHtpasswd, type HtpasswdAuth } from './htpasswd.js';
+import type { HtpasswdAuth } from './htpasswd.js';
 import { collectRegistryGarbage, type RegistryGarbageOptions, type RegistryGarbageResult } from './garbage.js';
 import { BlobTooLargeError, RegistryStorage, type StorageOptions } from './storage.js';
 import { firstAfter } from './repository-index.js';
@@ -487,7 +487,8 @@ export async function createRegistryServer(options: RegistryServerOptions): Prom
   if ((options.tlsCert === undefined) !== (options.tlsKey === undefined)) throw new PolyarchError('USAGE', 'give both --tls-cert and --tls-key, or neither');
   checkStorageOptions(options);
   const tls = options.tlsCert && options.tlsKey ? { cert: await readOption(options.tlsCert, 'TLS certificate'), key: await readOption(options.tlsKey, 'TLS key') } : undefined;
-  const auth: HtpasswdAuth | undefined = options.htpasswd ? await loadHtpasswd(options.htpasswd) : undefined;
+  // Loaded only with a password file: bcrypt and its worker pool cost a server without one nothing.
+  const auth: HtpasswdAuth | undefined = options.htpasswd ? await (await import('./htpasswd.js')).loadHtpasswd(options.htpasswd) : undefined;
   const storage = new RegistryStorage(options.root, options);
   await storage.init();
   storage.startPurging();
