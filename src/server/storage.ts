@@ -5,6 +5,7 @@
 //   repositories/<name>/_tags/<tag>        the digest the tag points at
 //   repositories/<name>/_summary.json      the web page's summary of the repository (a cache; ui/repository-summaries.ts)
 //   uploads/<id>                           an upload in progress (cleared when a server starts, never by GC)
+//   repositories.json                      every repository's name (derived, kept on write; repository-index.ts)
 // Every write goes through a temp file and rename, so a kill at any moment never leaves a
 // visible partial blob, link or tag.
 import { constants, createWriteStream } from 'node:fs';
