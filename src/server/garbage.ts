@@ -9,12 +9,15 @@
 // that changed, was placed, or was linked by a repository within the grace period is kept, since
 // the manifest that will reference it may still be on its way. Linking a blob and pushing a
 // manifest that references it refresh those times (storage.ts), so only blobs left alone for the
-// whole grace period are removed.
+// whole grace period are removed. It walks the repository directories rather than trusting the
+// server's name index (repository-index.ts): it may run in another process, and a repository
+// missed would lose its blobs.
 import { link, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { isDigest, type Digest } from '../digest/digest.js';
 import { isPolyarchError, PolyarchError } from '../errors/polyarch-error.js';
 import { isTempName, tempPathIn } from '../internal/temp-path.js';
+import { scanRepositories } from './repository-index.js';
 import type { RegistryStorage } from './storage.js';
 
 /** What a garbage collection did. */
@@ -105,7 +108,7 @@ async function markReachable(storage: RegistryStorage, signal: AbortSignal | und
     reachable.add(digest);
     pending.push(digest);
   };
-  for (const repo of await storage.repositories()) {
+  for (const repo of await scanRepositories(storage.root)) {
     const dir = join(storage.root, 'repositories', ...repo.split('/'));
     for (const name of await names(join(dir, '_manifests'))) {
       const digest = digestOfEncoded(name);
@@ -167,7 +170,7 @@ export async function collectRegistryGarbage(storage: RegistryStorage, options: 
   // The newest link of each blob: a mount or a manifest push refreshes it.
   const linkFiles: { path: string; digest: Digest; changed: number }[] = [];
   const linkedAt = new Map<Digest, number>();
-  for (const repo of await storage.repositories()) {
+  for (const repo of await scanRepositories(storage.root)) {
     const dir = join(storage.root, 'repositories', ...repo.split('/'), '_blobs');
     for (const name of await names(dir)) {
       const digest = digestOfEncoded(name);

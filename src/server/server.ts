@@ -12,9 +12,10 @@ import { parseJsonObject, MAX_MANIFEST_SIZE } from '../image/raw-manifest.js';
 import { baseMediaType, isImageManifest, MANIFEST_ACCEPT } from '../mediatype/mediatype.js';
 import { HttpError, sendOciError } from './error-response.js';
 import { checkManifest } from './manifest-validation.js';
-import { loadHtpasswd, type HtpasswdAuth } from './htpasswd.js';
+import type { HtpasswdAuth } from './htpasswd.js';
 import { collectRegistryGarbage, type CollectServerGarbageOptions, type RegistryGarbageResult } from './garbage.js';
 import { BlobTooLargeError, RegistryStorage, type StorageOptions } from './storage.js';
+import { firstAfter } from './repository-index.js';
 import { PAGE_CSP, pageAsset, SECURITY_HEADERS } from './ui/page.js';
 import { isWebPagePath, pullHost, renderWebPage } from './ui/web-pages.js';
 import { repositoryPage, tagPage, type PageRequest } from './ui/api.js';
@@ -355,15 +356,16 @@ async function pageData(storage: RegistryStorage, url: URL): Promise<unknown> {
 }
 
 // ---- listings ----
-function page(items: readonly string[], url: URL, path: string): { items: string[]; link?: string } {
+/** A page of sorted `items`: those after `last`, at most `n` of them; a slice, whatever the list's length. */
+function page(items: readonly string[], url: URL, path: string): { items: readonly string[]; link?: string } {
   const last = url.searchParams.get('last');
   const nText = url.searchParams.get('n');
-  const after = last === null ? [...items] : items.filter((i) => i > last);
-  if (nText === null) return { items: after };
+  const start = last === null ? 0 : firstAfter(items, last);
+  if (nText === null) return { items: items.slice(start) };
   const n = Number.parseInt(nText, 10);
   if (!Number.isSafeInteger(n) || n < 0) throw new HttpError('UNSUPPORTED', `invalid n ${JSON.stringify(nText)}`, { status: 400 });
-  const slice = after.slice(0, n);
-  const more = after.length > n && slice.length > 0;
+  const slice = items.slice(start, start + n);
+  const more = items.length > start + n && slice.length > 0;
   return { items: slice, ...(more ? { link: `<${path}?n=${n}&last=${encodeURIComponent(slice[slice.length - 1]!)}>; rel="next"` } : {}) };
 }
 
@@ -498,7 +500,8 @@ export async function createRegistryServer(options: RegistryServerOptions): Prom
   if ((options.tlsCert === undefined) !== (options.tlsKey === undefined)) throw new PolyarchError('USAGE', 'give both --tls-cert and --tls-key, or neither');
   checkStorageOptions(options);
   const tls = options.tlsCert && options.tlsKey ? { cert: await readOption(options.tlsCert, 'TLS certificate'), key: await readOption(options.tlsKey, 'TLS key') } : undefined;
-  const auth: HtpasswdAuth | undefined = options.htpasswd ? await loadHtpasswd(options.htpasswd) : undefined;
+  // Loaded only with a password file: bcrypt and its worker pool cost a server without one nothing.
+  const auth: HtpasswdAuth | undefined = options.htpasswd ? await (await import('./htpasswd.js')).loadHtpasswd(options.htpasswd) : undefined;
   const storage = new RegistryStorage(options.root, options);
   await storage.init();
   storage.startPurging();

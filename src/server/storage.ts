@@ -5,6 +5,7 @@
 //   repositories/<name>/_tags/<tag>        the digest the tag points at
 //   repositories/<name>/_summary.json      the web page's summary of the repository (a cache; ui/repository-summaries.ts)
 //   uploads/<id>                           an upload in progress (cleared when a server starts, never by GC)
+//   repositories.json                      every repository's name (derived, kept on write; repository-index.ts)
 // Every write goes through a temp file and rename, so a kill at any moment never leaves a
 // visible partial blob, link or tag.
 import { constants, createWriteStream } from 'node:fs';
@@ -23,6 +24,7 @@ import { BlobStore } from '../store/blob-store.js';
 import { removeOrphanTemps } from '../store/gc.js';
 import { verifyStream } from '../digest/verify-stream.js';
 import { RepositorySummaries } from './ui/repository-summaries.js';
+import { RepositoryIndex } from './repository-index.js';
 import { collectRegistryGarbage, referencesOf, type RegistryGarbageOptions, type RegistryGarbageResult } from './garbage.js';
 
 export interface UploadState {
@@ -83,6 +85,8 @@ export class RegistryStorage {
   readonly blobs: BlobStore;
   /** The web page's per-repository summaries, kept up to date by the manifest and tag writes below. */
   readonly summaries: RepositorySummaries;
+  /** Every repository's name, kept on write (repository-index.ts). */
+  readonly #index: RepositoryIndex;
   readonly #uploads = new Map<string, UploadState>();
   readonly #maxAge: number;
   readonly #maxPerRepository: number;
@@ -104,6 +108,7 @@ export class RegistryStorage {
     this.root = root;
     this.blobs = new BlobStore(root, 'embedded registry');
     this.summaries = new RepositorySummaries(this);
+    this.#index = new RepositoryIndex(root);
     this.#maxAge = options.uploadMaxAgeMs ?? DEFAULT_UPLOAD_MAX_AGE_MS;
     this.#maxPerRepository = options.maxUploadsPerRepository ?? DEFAULT_MAX_UPLOADS_PER_REPOSITORY;
     this.#maxUploads = options.maxUploads ?? DEFAULT_MAX_UPLOADS;
@@ -125,6 +130,7 @@ export class RegistryStorage {
     await removeOrphanTemps(this.root);
     await rm(join(this.root, 'uploads'), { recursive: true, force: true });
     await mkdir(join(this.root, 'uploads'), { recursive: true });
+    await this.#index.load();
   }
 
   /**
@@ -223,8 +229,15 @@ export class RegistryStorage {
     }
   }
 
+  /** Every write into a repository starts here (a manifest PUT links its bytes first): a new name is indexed before its directory exists. */
   async linkBlob(repository: string, digest: Digest): Promise<void> {
-    await writeFileAtomic(this.#repo(repository, '_blobs', encodedPart(digest)), Buffer.from(digest));
+    await this.#index.add(repository);
+    try {
+      await writeFileAtomic(this.#repo(repository, '_blobs', encodedPart(digest)), Buffer.from(digest));
+    } catch (error) {
+      await this.#index.forgetUnlessPresent(repository);
+      throw error;
+    }
   }
 
   /**
@@ -484,16 +497,9 @@ export class RegistryStorage {
     return exists(this.#repo(repository, '_blobs')) ;
   }
 
-  /** Every repository name, sorted. */
-  async repositories(): Promise<string[]> {
-    const found: string[] = [];
-    const walk = async (dir: string, prefix: string[]): Promise<void> => {
-      const entries = await readdir(dir, { withFileTypes: true }).catch(() => []);
-      if (entries.some((e) => e.name === '_blobs' || e.name === '_manifests')) found.push(prefix.join('/'));
-      for (const e of entries) if (e.isDirectory() && !e.name.startsWith('_')) await walk(join(dir, e.name), [...prefix, e.name]);
-    };
-    await walk(join(this.root, 'repositories'), []);
-    return found.sort();
+  /** Every repository name, sorted, from the index kept on write: no directory is read. */
+  async repositories(): Promise<readonly string[]> {
+    return this.#index.names();
   }
 
   /** Removes the blobs no stored manifest or tag reaches and nobody touched within the grace period; see garbage.ts. */

@@ -189,7 +189,9 @@ function slice<T>(items: readonly T[], request: PageRequest): readonly T[] {
  */
 export async function repositoryPage(storage: RegistryStorage, search: string, request: PageRequest, tagsPerRepository: number): Promise<RepositoryPage> {
   const needle = search.toLowerCase();
-  const names = (await storage.repositories()).filter((n) => n.includes(needle));
+  // The index kept on write: with no search nothing but the page is touched; a search is one pass over names in memory.
+  const all = await storage.repositories();
+  const names = needle === '' ? all : all.filter((n) => n.includes(needle));
   // The page's repositories at once: their reads overlap (at most per_page, 100, of them).
   const repositories = await Promise.all(
     slice(names, request).map(async (name) => {
