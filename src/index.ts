@@ -123,7 +123,14 @@ export {
   type InspectBundleOptions,
 } from './ops/bundle-manifest.js';
 export { expandOutput, outputPaths } from './ops/bundle-output.js';
-export { defaultBundleCacheDir, type ArchiveFormat } from './endpoint/bundle-cache.js';
+export {
+  defaultBundleCacheDir,
+  pruneBundleCache,
+  type ArchiveFormat,
+  type BundleCachePruneOptions,
+  type BundleCachePruneResult,
+  type BundleCachePrunedItem,
+} from './endpoint/bundle-cache.js';
 
 // Progress of bytes on the move (copy, index create, manifest push, build, run)
 export {

@@ -5,7 +5,12 @@ import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { extract, type Header } from 'tar-stream';
 import type { Descriptor } from '../image/descriptor.js';
+import { coalesce } from '../internal/streams.js';
+import { layerCompression } from '../mediatype/mediatype.js';
 import { decompressor } from './compression.js';
+
+/** Bytes per write into zlib (and per chunk out of it) while walking a gzip layer. */
+const WALK_CHUNK = 1 << 20;
 
 /** Opens one layer's blob as a stream (already verified by whoever stores it). */
 export type LayerOpener = (layer: Descriptor) => Promise<Readable>;
@@ -33,7 +38,12 @@ export async function walkLayer(
       (error: unknown) => tar.destroy(error as Error),
     );
   });
-  await pipeline(content, decompressor(layer), tar, ...(options.signal ? [{ signal: options.signal }] : []));
+  // A gzip layer is fed to zlib a MiB at a time, not a socket read (64 KiB) at a time: one
+  // thread-pool round trip per MiB instead of sixteen, and sixteen times fewer chunks for the tar
+  // parser and the entry streams behind it. The other kinds are not chunk-bound.
+  const signal = options.signal ? [{ signal: options.signal }] : [];
+  if (layerCompression(layer.mediaType) === 'gzip') await pipeline(content, coalesce(WALK_CHUNK), decompressor(layer, { chunkSize: WALK_CHUNK }), tar, ...signal);
+  else await pipeline(content, decompressor(layer), tar, ...signal);
 }
 
 async function skip(content: Readable): Promise<void> {

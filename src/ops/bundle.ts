@@ -250,9 +250,17 @@ async function writeBundle(options: BundleOptions): Promise<BundleResult> {
   if (options.platforms.length === 0) throw new PolyarchError('USAGE', 'bundle: no platform given (--platform os/arch[/variant])');
   const images = listImages(options.images);
   const paths = outputPaths(options.output, options.platforms);
-  const io = options.signal ? { signal: options.signal } : {};
+  // The lease keeps `prune` from removing blobs this run reuses or has fetched but not yet tagged.
   const cache = await openBundleCache(options.cacheDir ?? defaultBundleCacheDir());
+  try {
+    return await bundleWith(cache, images, paths, format, options);
+  } finally {
+    await cache.release();
+  }
+}
 
+async function bundleWith(cache: BundleCache, images: readonly ListedImage[], paths: readonly string[], format: ArchiveFormat, options: BundleOptions): Promise<BundleResult> {
+  const io = options.signal ? { signal: options.signal } : {};
   return withOpener(options, async (opener) => {
     const sources = new Map<string, Endpoint>();
     for (const image of images) {
@@ -303,6 +311,7 @@ async function writeBundle(options: BundleOptions): Promise<BundleResult> {
         }
         // The name's resolution, for a later run that cannot reach the source.
         if (image.fromSource) await cache.endpoint.putManifest(image.top, { ...io, tag: image.listed.cacheKey });
+        await cache.touch(image.top.digest); // used now: prune --keep-storage keeps the most recently bundled
       }
 
       // 3. One archive per platform, from the cache, then the checksums beside them.

@@ -23,7 +23,7 @@ const EXPORTS = [
   'outputCompression', 'outputLocations', 'outputPaths', 'parseAnnotation', 'parseBinfmtHandler', 'parseBundleManifest',
   'parseByteSize', 'parseCompression', 'parseDigest', 'parseImageIndex', 'parseImageManifest', 'parseLocation',
   'parsePlatform', 'parsePlatformList', 'parsePushSpec', 'parseReference', 'parseSecretSpec', 'parseSourceSpec',
-  'platformAsWritten', 'platformFallbacks', 'pruneBuildCache', 'pushTarget', 'rawFromBytes', 'readBinfmtHandlers',
+  'platformAsWritten', 'platformFallbacks', 'pruneBuildCache', 'pruneBundleCache', 'pushTarget', 'rawFromBytes', 'readBinfmtHandlers',
   'readBundleManifest', 'readImageList', 'readPushSpec', 'readSecrets', 'registerLine', 'releaseBuildResult',
   'requireEmulation', 'runImage', 'samePlatform', 'selectEntry', 'shortDigest', 'targetsWithTags', 'tinyElf',
   'toLocation', 'uninstallEmulation', 'verify', 'verifyImage', 'withOpener', 'withPlatform',
