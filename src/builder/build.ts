@@ -227,6 +227,8 @@ export async function buildImages(contextDir: string, options: BuildOptions): Pr
   const stageRoots: StageRootsChoice = { mode: options.stageRoots ?? 'auto' };
   try {
     return await withOpener(options, async (opener) => {
+      // Each base name is resolved once for all platforms.
+      const resolvedBases = new Map<string, Promise<RawManifest>>();
       // Platforms build side by side (their base pulls and layer compression overlap); the index
       // keeps the order they were asked in.
       // Compression runs on libuv's pool, so every platform may be in flight at once.
@@ -263,7 +265,7 @@ export async function buildImages(contextDir: string, options: BuildOptions): Pr
           runSlots,
           progress: SILENT_PROGRESS,
           ...(options.onTransfer ? { onTransfer: options.onTransfer } : {}),
-          bases: new BaseImages({ opener, layout, file, io, addScratch, ...(options.onTransfer ? { onTransfer: options.onTransfer } : {}) }),
+          bases: new BaseImages({ opener, layout, file, io, addScratch, resolved: resolvedBases, ...(options.onTransfer ? { onTransfer: options.onTransfer } : {}) }),
           buildStage: async (index) => {
             const done = built.get(index);
             if (done) return done;
