@@ -172,6 +172,8 @@ function heredocsAt(lines: readonly string[], start: number, escape: string, fil
     if (!word) continue;
     const { fd, strip, name, expand } = word;
     if (fd !== undefined && fd > MAX_HEREDOC_FD) throw badDockerfile(file, start + 1, `here-document ${words[index]}: file descriptor ${fd} is above ${MAX_HEREDOC_FD} (a shell reads one digit)`);
+    // COPY names the file it makes after the document, and a `#!` RUN mounts it at /dev/pipes/NAME.
+    if (name.includes('/') || name.includes('\0') || name === '.' || name === '..') throw badDockerfile(file, start + 1, `here-document ${words[index]}: a delimiter cannot hold "/" or be "." or ".."`);
     const body: string[] = [];
     for (;;) {
       if (at >= lines.length) throw badDockerfile(file, start + 1, `here-document <<${name} has no closing ${name} line`);

@@ -92,8 +92,9 @@ test('here-documents in every form BuildKit reads: fd-prefixed, tab-stripped, qu
   assert.equal(instructions.length, 4);
 });
 
-test('bad here-documents are one USAGE line naming the instruction: unclosed, a descriptor above 9', () => {
+test('bad here-documents are one USAGE line naming the instruction: unclosed, a descriptor above 9, a delimiter that is a path', () => {
   assert.throws(() => parseDockerfile('FROM scratch\nRUN 3<<EOF cat <&3\nhello\n'), { code: 'USAGE', message: 'Dockerfile:2: here-document <<EOF has no closing EOF line' });
   assert.throws(() => parseDockerfile('FROM scratch\nRUN cat <<A\nA\nRUN cat <<-B\n  B\n'), { code: 'USAGE', message: 'Dockerfile:4: here-document <<B has no closing B line' }, '<<- strips tabs, not spaces');
+  assert.throws(() => parseDockerfile('FROM scratch\nCOPY <<../x /etc/\nx\n../x\n'), { code: 'USAGE', message: 'Dockerfile:2: here-document <<../x: a delimiter cannot hold "/" or be "." or ".."' });
   assert.throws(() => parseDockerfile('FROM scratch\nRUN cat 10<<EOF\nx\nEOF\n'), { code: 'USAGE', message: 'Dockerfile:2: here-document 10<<EOF: file descriptor 10 is above 9 (a shell reads one digit)' });
 });
