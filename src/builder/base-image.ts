@@ -6,7 +6,9 @@ import type { OciLayout } from '../store/oci-layout.js';
 import { PolyarchError } from '../errors/polyarch-error.js';
 import { parseImageIndex } from '../image/index.js';
 import { parseImageConfig } from '../image/config.js';
-import { parseImageManifest } from '../image/manifest.js';
+import { parseImageManifest, type ImageManifest } from '../image/manifest.js';
+import type { RawManifest } from '../image/raw-manifest.js';
+import type { Digest } from '../digest/digest.js';
 import { readAllLimited } from '../internal/streams.js';
 import { tempPathIn } from '../internal/temp-path.js';
 import { isIndex } from '../mediatype/mediatype.js';
@@ -41,6 +43,23 @@ export interface BaseImagesOptions {
   readonly addScratch: (path: string) => void;
   /** Hears the pulled blobs' bytes as they move (phase `pull`). */
   readonly onTransfer?: TransferListener;
+  /**
+   * What each base name resolved to, shared by the build's platforms: a tag is asked of its
+   * registry once per build (and every platform starts from the same index).
+   */
+  readonly resolved?: Map<string, Promise<RawManifest>>;
+}
+
+/** The manifest `digest` when the cache holds it (its bytes checked against the digest), else undefined. */
+async function heldManifest(layout: OciLayout, digest: Digest, io: { readonly signal: AbortSignal }): Promise<RawManifest | undefined> {
+  if (!(await layout.hasBlob({ mediaType: '', digest, size: 0 }))) return undefined;
+  return layout.getManifest(digest, io);
+}
+
+/** True when the cache holds the image's config and every layer: pulling it again would copy nothing. */
+async function heldWhole(layout: OciLayout, manifest: ImageManifest): Promise<boolean> {
+  const held = await Promise.all([manifest.config, ...manifest.layers].map((d) => layout.hasBlob(d)));
+  return held.every(Boolean);
 }
 
 /** Base images for one platform's build: pulled into the cache, and unpacked at most once each. */
@@ -56,20 +75,33 @@ export class BaseImages {
   async pull(name: string, want: Platform, line: number): Promise<StageState> {
     const { opener, layout, file, io } = this.#options;
     const { endpoint, reference } = await opener.open(toLocation(name), 'read');
-    let raw = await endpoint.getManifest(referenceOrLatest(reference), io).catch((error: unknown) => {
+    // The name is always asked of its registry (a changed tag rebuilds); what a digest names
+    // never changes, so the cache's copy of a platform's manifest and blobs is used as it is.
+    const resolved = this.#options.resolved;
+    let top = resolved?.get(name);
+    if (!top) {
+      top = endpoint.getManifest(referenceOrLatest(reference), io);
+      resolved?.set(name, top);
+    }
+    let raw = await top.catch((error: unknown) => {
       throw new PolyarchError('MANIFEST_UNKNOWN', `${file}:${line}: base image ${name}: ${(error as Error).message}`, { cause: error });
     });
     if (isIndex(raw.mediaType)) {
       const choice = selectEntry(parseImageIndex(raw).manifests, want);
       if (!choice.entry) throw new PolyarchError('PLATFORM_NOT_IN_INDEX', `${file}:${line}: base image ${name} has no ${formatPlatform(want)} image`);
-      raw = await endpoint.getManifest(choice.entry.digest, io);
+      raw = (await heldManifest(layout, choice.entry.digest, io)) ?? (await endpoint.getManifest(choice.entry.digest, io));
     }
-    const listener = this.#options.onTransfer;
-    // A pulled image is one platform's: its blobs report under the platform being built.
-    const progress = listener ? { onProgress: withPlatform(listener, want), progressPhase: 'pull' as const } : {};
-    await copyImage({ source: endpoint, sourceReference: raw.digest, destination: layout, ...io, ...progress });
-    await touchCachedBlob(layout.dir, raw.digest);
     const manifest = parseImageManifest(raw);
+    if (await heldWhole(layout, manifest)) {
+      // Listed again as a pull lists it, so the cache's pruning keeps it.
+      await layout.putManifest(raw, io);
+    } else {
+      const listener = this.#options.onTransfer;
+      // A pulled image is one platform's: its blobs report under the platform being built.
+      const progress = listener ? { onProgress: withPlatform(listener, want), progressPhase: 'pull' as const } : {};
+      await copyImage({ source: endpoint, sourceReference: raw.digest, destination: layout, ...io, ...progress });
+    }
+    await touchCachedBlob(layout.dir, raw.digest);
     const config = parseImageConfig(await readAllLimited(await layout.openBlob(manifest.config), 4 << 20, `config of ${name}`)) as StageConfig;
     return new StageState({
       config: { ...config, config: { ...(config.config ?? {}) } },

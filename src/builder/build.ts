@@ -274,6 +274,8 @@ async function build(options: BuildOptions): Promise<BuildResult> {
   const stageRoots: StageRootsChoice = { mode: options.stageRoots ?? 'auto' };
   try {
     return await withOpener(options, async (opener) => {
+      // Each base name is resolved once for all platforms.
+      const resolvedBases = new Map<string, Promise<RawManifest>>();
       // Platforms build side by side (their base pulls and layer compression overlap); the index
       // keeps the order they were asked in.
       // Compression runs on libuv's pool, so every platform may be in flight at once.
@@ -310,7 +312,7 @@ async function build(options: BuildOptions): Promise<BuildResult> {
           runSlots,
           progress: SILENT_PROGRESS,
           ...(options.onTransfer ? { onTransfer: options.onTransfer } : {}),
-          bases: new BaseImages({ opener, layout, file, io, addScratch, ...(options.onTransfer ? { onTransfer: options.onTransfer } : {}) }),
+          bases: new BaseImages({ opener, layout, file, io, addScratch, resolved: resolvedBases, ...(options.onTransfer ? { onTransfer: options.onTransfer } : {}) }),
           buildStage: async (index) => {
             const done = built.get(index);
             if (done) return done;

@@ -35,6 +35,8 @@ export interface Heredoc {
   readonly content: string;
   /** Unquoted delimiters (`<<EOF`) expand variables; quoted ones (`<<"EOF"`) keep the text as is. */
   readonly expand: boolean;
+  /** `3<<EOF`: the file descriptor a RUN's shell feeds it to (stdin when absent). */
+  readonly fd?: number;
 }
 
 export interface ParsedDockerfile {
@@ -78,38 +80,154 @@ export function badDockerfile(file: string, line: number, why: string): Polyarch
   return new PolyarchError('USAGE', `${file}:${line}: ${why}`);
 }
 
-const HEREDOC = /^<<(-?)(["']?)([A-Za-z0-9_.-]+)\2$/;
+/** `3<<-"EOF"`: a file descriptor (optional), `-` to strip leading tabs, and the delimiter word, as BuildKit matches it. */
+const HEREDOC_WORD = /^(\d*)<<(-?)([^<]+)$/;
+/** A shell reads one digit before a redirection: `10<<EOF` would hand it the word `10`. */
+const MAX_HEREDOC_FD = 9;
 /** Leading `--flag` / `--flag=value` words (a value may be quoted). */
 const FLAGS = /^(?:--[A-Za-z-]+(?:=(?:"[^"]*"|'[^']*'|\S)*)?\s+)+/;
 
+/** A here-document word read: `3<<-"EOF"` → fd 3, strip tabs, delimiter EOF, no expansion. */
+export interface HeredocWord {
+  /** The file descriptor the shell feeds it to; undefined for stdin (`<<EOF`). */
+  readonly fd?: number;
+  readonly strip: boolean;
+  readonly name: string;
+  readonly expand: boolean;
+}
+
+/** The words of a line as a shell splits them, quotes and backslashes kept: `a "b c"` → `a`, `"b c"`. */
+function shellWords(line: string): string[] {
+  const words: string[] = [];
+  let word = '';
+  let quote = '';
+  for (let at = 0; at < line.length; at++) {
+    const c = line[at]!;
+    if (quote === '' && /\s/.test(c)) {
+      if (word !== '') words.push(word);
+      word = '';
+      continue;
+    }
+    word += c;
+    if (c === '\\' && quote !== "'" && at + 1 < line.length) word += line[++at];
+    else if (quote === '' && (c === '"' || c === "'")) quote = c;
+    else if (c === quote) quote = '';
+  }
+  if (word !== '') words.push(word);
+  return words;
+}
+
 /**
- * Here-documents of a COPY/ADD, read from the instruction's own lines as BuildKit reads them:
- * the first line holds the flags, sources and destination; each `<<NAME` then takes the lines up
- * to a line that is just NAME (leading tabs removed for `<<-NAME`).
+ * A word that opens a here-document (`<<EOF`, `<<-EOF`, `<<"EOF"`, `3<<EOF`), or undefined.
+ * Quotes in the delimiter (`"EOF"`, `'EOF'`, `E"O"F`) keep the document's text unexpanded.
  */
-function heredocsOf(lines: readonly string[], file: string, line: number): { args: string[]; heredocs: Heredoc[] } | undefined {
-  const words = (lines[0] ?? '').trim().split(/\s+/).slice(1).filter((w) => !w.startsWith('--'));
-  const starts = words.map((w) => HEREDOC.exec(w));
+export function heredocWord(word: string): HeredocWord | undefined {
+  const match = HEREDOC_WORD.exec(word);
+  if (!match) return undefined;
+  const [, fd, strip, delimiter] = match as unknown as [string, string, string, string];
+  const parts = shellWords(delimiter);
+  if (parts.length !== 1) return undefined;
+  const name = delimiter.replace(/\\(.)|"([^"]*)"|'([^']*)'/g, (_all, escaped?: string, double?: string, single?: string) => escaped ?? double ?? single ?? '');
+  if (name === '' || /["']/.test(name)) return undefined;
+  return { ...(fd !== '' ? { fd: Number(fd) } : {}), strip: strip === '-', name, expand: !/["']/.test(delimiter) };
+}
+
+/** The instruction's logical line: its physical lines joined while each ends with the escape character (comment lines between are skipped). */
+function logicalLine(lines: readonly string[], start: number, escape: string): { text: string; next: number } {
+  let text = '';
+  let at = start;
+  while (at < lines.length) {
+    const line = lines[at++]!;
+    if (at - 1 > start && /^\s*#/.test(line)) continue;
+    const continued = line.trimEnd().endsWith(escape);
+    text += continued ? line.trimEnd().slice(0, -1) : line;
+    if (!continued) break;
+  }
+  return { text, next: at };
+}
+
+/** A RUN/COPY/ADD with here-documents, read from the Dockerfile's own lines. */
+interface HeredocInstruction {
+  /** The logical first line, keyword and flags included. */
+  readonly first: string;
+  /** The words after the keyword, flags left out, each document as `<<NAME`. */
+  readonly args: string[];
+  readonly heredocs: Heredoc[];
+}
+
+/**
+ * The documents of the instruction at `start`, read as BuildKit reads them: the logical first
+ * line holds the command (or the sources and destination) and the `<<NAME` words; each document
+ * then takes the lines up to a line that is just NAME (for `<<-NAME`, leading tabs are removed
+ * first, from the text too), one document after another. Undefined when it has none.
+ */
+function heredocsAt(lines: readonly string[], start: number, escape: string, file: string): (HeredocInstruction & { next: number }) | undefined {
+  const { text: first, next } = logicalLine(lines, start, escape);
+  const words = shellWords(first).slice(1).filter((w) => !w.startsWith('--'));
+  const starts = words.map(heredocWord);
   if (!starts.some(Boolean)) return undefined;
   const heredocs: Heredoc[] = [];
-  let at = 1;
-  for (const start of starts) {
-    if (!start) continue;
-    const [, strip, quote, name] = start as unknown as [string, string, string, string];
+  let at = next;
+  for (const [index, word] of starts.entries()) {
+    if (!word) continue;
+    const { fd, strip, name, expand } = word;
+    if (fd !== undefined && fd > MAX_HEREDOC_FD) throw badDockerfile(file, start + 1, `here-document ${words[index]}: file descriptor ${fd} is above ${MAX_HEREDOC_FD} (a shell reads one digit)`);
+    // COPY names the file it makes after the document, and a `#!` RUN mounts it at /dev/pipes/NAME.
+    if (name.includes('/') || name.includes('\0') || name === '.' || name === '..') throw badDockerfile(file, start + 1, `here-document ${words[index]}: a delimiter cannot hold "/" or be "." or ".."`);
     const body: string[] = [];
     for (;;) {
-      if (at >= lines.length) throw badDockerfile(file, line, `here-document <<${name} has no closing ${name} line`);
+      if (at >= lines.length) throw badDockerfile(file, start + 1, `here-document <<${name} has no closing ${name} line`);
       const text = strip ? lines[at]!.replace(/^\t+/, '') : lines[at]!;
       at++;
       if (text === name) break;
       body.push(text);
     }
-    heredocs.push({ name, content: body.length ? `${body.join('\n')}\n` : '', expand: quote === '' });
+    heredocs.push({ name, content: body.length ? `${body.join('\n')}\n` : '', expand, ...(fd !== undefined ? { fd } : {}) });
   }
-  return { args: words.map((w, i) => (starts[i] ? `<<${starts[i]![3]}` : w)), heredocs };
+  return { first, args: words.map((w, i) => (starts[i] ? `<<${starts[i]!.name}` : w)), heredocs, next: at };
 }
 
-function toInstruction(node: AstInstruction, file: string, source: readonly string[]): Instruction {
+/** The `# escape=` parser directive's character, read among the comments that open the file; backslash without one. */
+function escapeDirective(lines: readonly string[]): string {
+  for (const line of lines) {
+    const directive = /^#\s*(\w+)\s*=\s*(\S+)\s*$/.exec(line);
+    if (!directive) break;
+    if (directive[1]!.toLowerCase() === 'escape') return directive[2] === '`' ? '`' : '\\';
+  }
+  return '\\';
+}
+
+/**
+ * Every RUN/COPY/ADD with here-documents, by the index of its first line, and the text for
+ * dockerfile-ast with their documents blanked out (lines kept, so its line numbers stay ours).
+ * Here-documents are read here and not by dockerfile-ast: it knows neither `3<<EOF` nor quotes
+ * inside a delimiter (`E"O"F`), and a `<<-` makes every closing line of its instruction
+ * tab-indented; each of those would read the documents' lines as instructions, or swallow the rest
+ * of the file as a document.
+ */
+function readHeredocs(lines: readonly string[], escape: string, file: string): { forParser: string[]; found: Map<number, HeredocInstruction> } {
+  const forParser = [...lines];
+  const found = new Map<number, HeredocInstruction>();
+  let at = 0;
+  while (at < lines.length) {
+    const line = lines[at]!;
+    const here = /^\s*(?:RUN|COPY|ADD)(?:\s|$)/i.test(line) ? heredocsAt(lines, at, escape, file) : undefined;
+    if (here) {
+      found.set(at, here);
+      // The words that open the documents are hidden from the parser too; their lines stay its instruction.
+      const end = logicalLine(lines, at, escape).next;
+      for (let i = at; i < end; i++) forParser[i] = lines[i]!.replace(/(^|\s)\d*<<(?=[^<\s])/g, (all) => all.replace(/\d*<</, (open) => '_'.repeat(open.length)));
+      for (let i = end; i < here.next; i++) forParser[i] = '';
+      at = here.next;
+      continue;
+    }
+    // The lines an instruction continues on are not instructions of their own.
+    at = /^\s*#/.test(line) || line.trim() === '' ? at + 1 : logicalLine(lines, at, escape).next;
+  }
+  return { forParser, found };
+}
+
+function toInstruction(node: AstInstruction, file: string, heredocs: ReadonlyMap<number, HeredocInstruction>): Instruction {
   const keyword = node.getKeyword().toUpperCase();
   const line = node.getRange().start.line + 1;
   if (!KNOWN.has(keyword)) throw badDockerfile(file, line, `unknown instruction ${JSON.stringify(node.getKeyword())}`);
@@ -125,26 +243,24 @@ function toInstruction(node: AstInstruction, file: string, source: readonly stri
   const args = node.getArguments().map((a) => a.getValue());
   const text = (node.getArgumentsContent() ?? '').trim();
   const json = execForm(text);
-  if (keyword === 'COPY' || keyword === 'ADD') {
-    const range = node.getRange();
-    const here = heredocsOf(source.slice(range.start.line, range.end.line + 1), file, line);
-    if (here) return { keyword, line, text: (source[range.start.line] ?? '').trim().replace(/^\S+\s*/, ''), args: here.args, flags, properties, heredocs: here.heredocs };
+  const here = heredocs.get(line - 1);
+  if (here && (keyword === 'COPY' || keyword === 'ADD')) {
+    return { keyword, line, text: here.first.trim().replace(/^\S+\s*/, ''), args: here.args, flags, properties, heredocs: here.heredocs };
   }
-  if (keyword === 'RUN' && !json) {
-    const range = node.getRange();
-    const here = heredocsOf(source.slice(range.start.line, range.end.line + 1), file, line);
-    // The command is the first line without the keyword and flags, as BuildKit hands it to the shell.
-    const command = (source[range.start.line] ?? '').trim().replace(/^\S+\s*/, '').replace(FLAGS, '');
-    if (here) return { keyword, line, text: command, args: here.args, flags, properties, heredocs: here.heredocs };
+  if (here && keyword === 'RUN') {
+    // The command is the logical first line without the keyword and flags, as BuildKit hands it to the shell.
+    return { keyword, line, text: here.first.trim().replace(/^\S+\s*/, '').replace(FLAGS, ''), args: here.args, flags, properties, heredocs: here.heredocs };
   }
   // The parser has already taken --flags out of the arguments and their text.
   return { keyword, line, text, args, flags, properties, ...(json ? { json } : {}) };
 }
 
 export function parseDockerfile(text: string, file = 'Dockerfile'): ParsedDockerfile {
-  const tree = dockerfileAst().DockerfileParser.parse(text);
   const lines = text.split(/\r?\n/);
-  const instructions = tree.getInstructions().map((node) => toInstruction(node, file, lines));
+  const { forParser, found } = readHeredocs(lines, escapeDirective(lines), file);
+  // Text without here-documents is parsed as given (its own line endings).
+  const tree = dockerfileAst().DockerfileParser.parse(found.size === 0 ? text : forParser.join('\n'));
+  const instructions = tree.getInstructions().map((node) => toInstruction(node, file, found));
   if (!instructions.some((i) => i.keyword === 'FROM')) throw badDockerfile(file, 1, 'no FROM instruction');
   const first = instructions.find((i) => i.keyword !== 'ARG');
   if (first && first.keyword !== 'FROM') throw badDockerfile(file, first.line, `${first.keyword} before the first FROM`);

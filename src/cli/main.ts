@@ -2,12 +2,42 @@
 // The entry point loads only the command definitions: `--version` and `--help` are answered from
 // them, and commander, the library and a command's implementation load when a command runs.
 import { setMaxListeners } from 'node:events';
-import { readFileSync } from 'node:fs';
+import { fstatSync, readFileSync, writeSync } from 'node:fs';
 import nodeModule from 'node:module';
 
+let version: string | undefined;
+
+/** package.json's version, read once. */
 function packageVersion(): string {
-  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
-  return pkg.version;
+  version ??= (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+  return version;
+}
+
+/**
+ * A help or version answer, written straight to file descriptor 1: process.stdout, made on first
+ * use, loads the stream, socket and terminal code (for a pipe or a terminal), which costs more
+ * than answering. A non-blocking descriptor that is full (EAGAIN) gets the rest through
+ * process.stdout, which waits for it; a reader that went away (EPIPE) is not a failure.
+ */
+function writeAnswer(text: string): void {
+  const bytes = Buffer.from(text);
+  let at = 0;
+  try {
+    while (at < bytes.length) at += writeSync(1, bytes, at);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'EAGAIN') process.stdout.write(bytes.subarray(at));
+    else if (code !== 'EPIPE') throw error;
+  }
+}
+
+/** Node ≥ 22.1 keeps compiled code on disk for the modules a command loads next; older Node lacks it, and an unwritable cache directory only turns it off. */
+function enableCompileCache(): void {
+  try {
+    (nodeModule as { enableCompileCache?: () => unknown }).enableCompileCache?.();
+  } catch {
+    // Running without the cache is only slower.
+  }
 }
 
 /**
@@ -22,28 +52,41 @@ function handleClosedOutput(): void {
   process.stderr.on('error', () => undefined);
 }
 
+/**
+ * commander wraps help to the terminal's width, and to 80 columns when it is not a terminal. Only
+ * a character device may be a terminal: for files and pipes the answer is known without making
+ * process.stdout (node:tty loads the socket code).
+ */
+function helpWidth(): number {
+  let device = false;
+  try {
+    device = fstatSync(1).isCharacterDevice();
+  } catch {
+    // No standard output: nothing will read the width.
+  }
+  return (device && process.stdout.isTTY ? process.stdout.columns : undefined) ?? 80;
+}
+
 /** 128 + SIGTERM. */
 const EXIT_TERMINATED = 143;
 
 async function main(): Promise<void> {
-  // Node ≥ 22.1 keeps compiled code on disk for the modules a command loads next; older Node lacks it.
-  (nodeModule as { enableCompileCache?: () => unknown }).enableCompileCache?.();
-  handleClosedOutput();
+  enableCompileCache();
   const argv = process.argv.slice(2);
   // The version needs nothing else loaded; help needs the definitions.
   if (argv.length === 1 && (argv[0] === '--version' || argv[0] === '-V')) {
-    process.stdout.write(`${packageVersion()}\n`);
+    writeAnswer(`${packageVersion()}\n`);
     return;
   }
-  const [{ POLYARCH }, { quickAnswer }, { terminalSafe }] = await Promise.all([import('./commands/polyarch.js'), import('./help.js'), import('./output.js')]);
-  // commander wraps help to the terminal's width, and to 80 columns when it is not a terminal.
-  const quick = quickAnswer(POLYARCH, argv, (process.stdout.isTTY ? process.stdout.columns : undefined) ?? 80, packageVersion);
+  const [{ POLYARCH }, { quickAnswer }] = await Promise.all([import('./commands/polyarch.js'), import('./help.js')]);
+  const quick = quickAnswer(POLYARCH, argv, helpWidth(), packageVersion);
   if (quick !== undefined) {
-    process.stdout.write(quick);
+    writeAnswer(quick);
     return;
   }
+  handleClosedOutput();
   // Loaded before the signal handlers go in: Ctrl-C while loading stops the process outright.
-  const [{ runCli }, { EXIT_CODES }, { PolyarchError }] = await Promise.all([import('./run-command.js'), import('./exit-codes.js'), import('../index.js')]);
+  const [{ runCli }, { EXIT_CODES }, { PolyarchError }, { terminalSafe }] = await Promise.all([import('./run-command.js'), import('./exit-codes.js'), import('../index.js'), import('./output.js')]);
   const controller = new AbortController();
   // One signal is shared by every request in flight; each adds a listener while it runs.
   setMaxListeners(0, controller.signal);

@@ -12,12 +12,17 @@ import { join, posix, relative } from 'node:path';
 import { promisify } from 'node:util';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { extract, type Header } from 'tar-stream';
+import type { Header } from 'tar-stream';
+import { lazyModule } from '../internal/lazy-module.js';
+
 import { PolyarchError } from '../errors/polyarch-error.js';
 import { LinkLoopError, resolveInRoot } from '../internal/contained-path.js';
 import { decompressor } from './compression.js';
 import { XattrObserver, type Xattrs } from './pax.js';
 import { isKeptXattr, writeXattrs } from './xattrs.js';
+
+// Loaded when a layer is unpacked: a warm build that reuses every layer unpacks none.
+const tarStream = lazyModule<typeof import('tar-stream')>('tar-stream');
 
 /**
  * Mode and owner of each path a layer wrote (relative to the root), as its tar header gave them:
@@ -251,7 +256,7 @@ function entryError(state: Apply, name: string, error: unknown): unknown {
  */
 export async function applyLayer(root: string, content: Readable, options: ApplyLayerOptions): Promise<void> {
   const state: Apply = { root: await realpath(root), what: options.source ? `layer ${options.source}` : 'layer', record: options.record, made: new Set(), dirs: new Map(), knownDirs: new Set() };
-  const tar = extract();
+  const tar = tarStream().extract();
   // Extended attributes come from the raw pax records, read on the way to tar-stream.
   const pax = new XattrObserver();
   tar.on('entry', (header, stream, next) => {

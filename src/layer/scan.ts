@@ -3,14 +3,18 @@
 // (from a store, a registry, a file) and pass the streams in.
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { extract, type Header } from 'tar-stream';
+import type { Header } from 'tar-stream';
 import type { Descriptor } from '../image/descriptor.js';
+import { lazyModule } from '../internal/lazy-module.js';
 import { coalesce } from '../internal/streams.js';
 import { layerCompression } from '../mediatype/mediatype.js';
 import { decompressor } from './compression.js';
 
 /** Bytes per write into zlib (and per chunk out of it) while walking a gzip layer. */
 const WALK_CHUNK = 1 << 20;
+
+// Loaded when a layer is read: most commands read none.
+const tarStream = lazyModule<typeof import('tar-stream')>('tar-stream');
 
 /** Opens one layer's blob as a stream (already verified by whoever stores it). */
 export type LayerOpener = (layer: Descriptor) => Promise<Readable>;
@@ -31,7 +35,7 @@ export async function walkLayer(
   visit: (name: string, header: Header, content: Readable) => Promise<void>,
   options: { readonly signal?: AbortSignal } = {},
 ): Promise<void> {
-  const tar = extract();
+  const tar = tarStream().extract();
   tar.on('entry', (header, stream, next) => {
     visit(header.name.replace(/^\.?\/+/, '').replace(/\/$/, ''), header, stream as unknown as Readable).then(
       () => next(),

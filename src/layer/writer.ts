@@ -6,11 +6,15 @@ import { rm } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
 import { Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { pack } from 'tar-stream';
+import { lazyModule } from '../internal/lazy-module.js';
+
 import type { Digest } from '../digest/digest.js';
 import type { Descriptor } from '../image/descriptor.js';
 import { compressor, layerMediaType, DEFAULT_COMPRESSION, type CompressionOptions } from './compression.js';
 import { encodeXattrPax, type Xattrs } from './pax.js';
+
+// Loaded when a layer is written: a warm build that reuses every layer writes none.
+const tarStream = lazyModule<typeof import('tar-stream')>('tar-stream');
 
 export interface LayerEntry {
   /** Path inside the image, without a leading slash. */
@@ -118,7 +122,7 @@ export async function writeLayer(
   entries: readonly LayerEntry[],
   options: { file: string; mtime: Date; compression?: CompressionOptions; /** Hears the compressed bytes as they are written. */ onBytes?: (bytes: number) => void },
 ): Promise<WrittenLayer> {
-  const tar = pack();
+  const tar = tarStream().pack();
   const uncompressed = new Hasher();
   const compressed = new Hasher(options.onBytes);
   const compression = options.compression ?? DEFAULT_COMPRESSION;

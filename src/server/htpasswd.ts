@@ -7,8 +7,12 @@ import { createHash, randomBytes } from 'node:crypto';
 import { readFile, stat } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
-import bcrypt from 'bcryptjs';
+import { lazyModule } from '../internal/lazy-module.js';
+
 import { PolyarchError } from '../errors/polyarch-error.js';
+
+// Loaded when an htpasswd file is read: only `serve` with basic auth needs it, and every command imports the library.
+const bcrypt = lazyModule<typeof import('bcryptjs')>('bcryptjs');
 
 export interface HtpasswdAuth {
   /** True when `password` is the user's; rejects with TOOMANYREQUESTS when too many checks wait. */
@@ -63,7 +67,7 @@ async function readUsers(file: string): Promise<Users> {
   // A well-formed hash nobody's password produces (a salt plus random base64 characters), at the
   // cost most users have, so refusing an unknown user takes as long as refusing a known one.
   const cost = [...costs].sort((a, b) => b[1] - a[1] || b[0] - a[0])[0]?.[0] ?? 10;
-  const dummy = bcrypt.genSaltSync(Math.min(Math.max(cost, 4), 31)) + bcrypt.encodeBase64(randomBytes(23), 23).slice(0, 31);
+  const dummy = bcrypt().genSaltSync(Math.min(Math.max(cost, 4), 31)) + bcrypt().encodeBase64(randomBytes(23), 23).slice(0, 31);
   return { hashes, dummy, version };
 }
 

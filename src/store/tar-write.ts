@@ -5,10 +5,14 @@ import { open, readdir, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join, relative, sep } from 'node:path';
 import { PassThrough, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { pack } from 'tar-stream';
+import { lazyModule } from '../internal/lazy-module.js';
+
 import { createDigester, digestFromHash, type Digest } from '../digest/digest.js';
 import { tempPathIn } from '../internal/temp-path.js';
 import { fileSink } from './atomic-write.js';
+
+// Loaded when an archive is written: most commands never write one.
+const tarStream = lazyModule<typeof import('tar-stream')>('tar-stream');
 
 /** One file of a tar being written: its name in the archive, its size, and where its bytes come from. */
 export interface TarSource {
@@ -37,7 +41,7 @@ export async function writeTarAtomic(target: string, root: string, files: readon
 export async function writeTarEntriesAtomic(target: string, sources: readonly TarSource[], options: { readonly signal?: AbortSignal } = {}): Promise<Digest> {
   const temp = tempPathIn(dirname(target));
   const handle = await open(temp, 'wx', 0o644);
-  const tar = pack();
+  const tar = tarStream().pack();
   const hash = createDigester('sha256');
   const hashing = new PassThrough({
     transform(chunk: Buffer, _encoding, done) {

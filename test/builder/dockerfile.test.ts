@@ -57,3 +57,44 @@ test('an absent flag has no value and no values; a flag without a value reads as
   assert.equal(flagValue(from, 'platform'), 'linux/arm64');
   assert.equal(flagValue(from, 'constructor'), undefined, 'flag names are not looked up on an object prototype');
 });
+
+test('here-documents in every form BuildKit reads: fd-prefixed, tab-stripped, quoted, several on a line', () => {
+  const { instructions } = parseDockerfile(
+    [
+      'FROM scratch',
+      'RUN cat <<A 3<<-"B" 4<<E\'N\'D > /out',
+      'stdin $X',
+      'A',
+      '\t\ttabs',
+      '\tB',
+      '\tkept tab',
+      'END',
+      'RUN 3<<EOF \\',
+      '  cat <&3',
+      'continued',
+      'EOF',
+      'ENV AFTER=1',
+      '',
+    ].join('\n'),
+  );
+  const [, first, second, env] = instructions;
+  assert.equal(first?.text, 'cat <<A 3<<-"B" 4<<E\'N\'D > /out');
+  assert.deepEqual(first?.args, ['cat', '<<A', '<<B', '<<END', '>', '/out']);
+  assert.deepEqual(first?.heredocs, [
+    { name: 'A', content: 'stdin $X\n', expand: true },
+    { name: 'B', content: 'tabs\n', expand: false, fd: 3 },
+    { name: 'END', content: '\tkept tab\n', expand: false, fd: 4 },
+  ]);
+  assert.equal(second?.line, 9);
+  assert.equal(second?.text, '3<<EOF   cat <&3', 'the command is the logical line, continuation joined');
+  assert.deepEqual(second?.heredocs, [{ name: 'EOF', content: 'continued\n', expand: true, fd: 3 }]);
+  assert.deepEqual([env?.keyword, env?.line], ['ENV', 13], 'the documents are not read as instructions');
+  assert.equal(instructions.length, 4);
+});
+
+test('bad here-documents are one USAGE line naming the instruction: unclosed, a descriptor above 9, a delimiter that is a path', () => {
+  assert.throws(() => parseDockerfile('FROM scratch\nRUN 3<<EOF cat <&3\nhello\n'), { code: 'USAGE', message: 'Dockerfile:2: here-document <<EOF has no closing EOF line' });
+  assert.throws(() => parseDockerfile('FROM scratch\nRUN cat <<A\nA\nRUN cat <<-B\n  B\n'), { code: 'USAGE', message: 'Dockerfile:4: here-document <<B has no closing B line' }, '<<- strips tabs, not spaces');
+  assert.throws(() => parseDockerfile('FROM scratch\nCOPY <<../x /etc/\nx\n../x\n'), { code: 'USAGE', message: 'Dockerfile:2: here-document <<../x: a delimiter cannot hold "/" or be "." or ".."' });
+  assert.throws(() => parseDockerfile('FROM scratch\nRUN cat 10<<EOF\nx\nEOF\n'), { code: 'USAGE', message: 'Dockerfile:2: here-document 10<<EOF: file descriptor 10 is above 9 (a shell reads one digit)' });
+});

@@ -58,6 +58,7 @@ const DOCKERFILES = [
   'ARG V=1\nFROM --platform=$BUILDPLATFORM alpine:${V} AS build\nCOPY --from=build --chown=1:1 --chmod=755 a /b\n',
   'FROM scratch\nHEALTHCHECK --interval=30s --timeout=1m30s --retries=3 CMD ["true"]\nEXPOSE 80/tcp 8000-8010\n',
   'FROM x\nCOPY <<EOF /a\nhello\nEOF\nLABEL a="b c" d=e\nENV A=1 B="2"\n',
+  'FROM x\nRUN cat <<A 3<<-"B" 4<<C\na\nA\n\tb\n\tB\nc\nC\nRUN 3<<E\'N\'D \\\n  cat <&3\nx\nEND\n',
   '# escape=`\nFROM x\nADD --checksum=sha256:abc --exclude=*.md https://e.x/a /b\nSHELL ["/bin/sh","-c"]\n',
 ];
 const OUTPUTS = ['type=registry,name=reg/app:1', 'type=oci,dest=out.tar,name=app:1', 'type=docker,dest=d.tar', 'type=local,dest=dir', 'type=tar,dest=a.tar', 'type=image,name=a:1;b:2,compression=zstd,compression-level=3', 'oci:out:1'];

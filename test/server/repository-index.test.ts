@@ -79,7 +79,7 @@ test('the list follows pushes, mounts and blob uploads, and is unchanged by dele
     assert.equal((await fetch(`${server.url}/v2/shop/old/manifests/${gone}`, { method: 'DELETE' })).status, 202);
     assert.deepEqual((await catalog(server.url)).names, expected);
     // GC beside the running server removes the deleted image's blobs, not a repository.
-    const collected = await collectServerGarbage(root, { gracePeriodMs: 0 });
+    const collected = await collectServerGarbage({ root, gracePeriodMs: 0 });
     assert.ok(collected.removed >= 3, `GC removed ${collected.removed}`);
     assert.deepEqual((await catalog(server.url)).names, expected);
     assert.equal((await fetch(`${server.url}/v2/shop/app/manifests/${app}`, { method: 'HEAD', headers: { accept: OCI_MANIFEST } })).status, 200);

@@ -15,7 +15,7 @@ import { diffTree } from '../../layer/diff.js';
 import { writeLayer, type LayerEntry } from '../../layer/writer.js';
 import { compressReported } from '../progress.js';
 import { formatPlatform, type Platform } from '../../platform/platform.js';
-import { badDockerfile, execForm, type Instruction } from '../dockerfile.js';
+import { badDockerfile, execForm, heredocWord, type Instruction } from '../dockerfile.js';
 import { PLATFORM_ARGS } from './metadata.js';
 import { resolveUser } from '../passwd.js';
 import { runStepProcess } from '../step-process.js';
@@ -59,9 +59,6 @@ interface StepCommand {
   readonly documents: readonly string[];
 }
 
-/** A whole command that is one here-document word (`<<EOF`, `<<-"EOF"`). */
-const LONE_HEREDOC = /^<<-?\s*(["']?)([^<"'\s]+)\1$/;
-
 /**
  * The argv of a RUN. Here-documents as BuildKit runs them: a command that is just one document
  * runs that document, as a program when it starts with `#!` (mounted read-only at
@@ -70,7 +67,8 @@ const LONE_HEREDOC = /^<<-?\s*(["']?)([^<"'\s]+)\1$/;
  */
 function stepCommand(i: Instruction, state: StageState, ctx: PlatformContext): StepCommand {
   if (i.heredocs?.length) {
-    const lone = LONE_HEREDOC.exec(i.text);
+    // A whole command that is one here-document word (`<<EOF`, `<<-"EOF"`, `3<<EOF`).
+    const lone = heredocWord(i.text);
     const first = i.heredocs[0]!;
     if (lone && i.heredocs.length === 1) {
       if (first.content.startsWith('#!')) {

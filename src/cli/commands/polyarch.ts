@@ -1,5 +1,5 @@
 import type { ProgramSpec } from '../command-spec.js';
-import { GLOBAL_OPTIONS } from '../global-options.js';
+import { GLOBAL_OPTIONS } from './global-options.js';
 import { binfmtCommand } from './binfmt.js';
 import { buildCommand } from './build.js';
 import { bundleCommand } from './bundle.js';
