@@ -229,6 +229,8 @@ async function pruneBundleCacheNow(dir: string, keepBytes: number | undefined, s
  * `polyarch prune --bundle-cache`: removes the bundle cache's blobs that no entry reaches and its
  * crash leftovers; with `keepStorage`, also the least recently bundled images beyond that size;
  * with `all`, every entry. Waits for bundle runs using the cache to finish first (bounded by `waitMs`).
+ *
+ * {@includeCode ../../examples/api/pruneBundleCache.ts#example}
  */
 export async function pruneBundleCache(options: BundleCachePruneOptions = {}): Promise<BundleCachePruneResult> {
   const dir = options.cacheDir ?? defaultBundleCacheDir();
