@@ -255,9 +255,12 @@ async function copyBlob(source: Endpoint, destination: Endpoint, descriptor: Des
  * {@includeCode ../../examples/api/copy.ts#example}
  */
 export async function copy(options: CopyOptions): Promise<CopyResult> {
+  // Both locations are parsed before either is opened: a bad destination is bad input, whatever the source.
+  const source = toLocation(options.source);
+  const destination = toLocation(options.destination);
   return interruptible(options.signal, () => withOpener(options, async (opener) => {
-    const src = await opener.open(toLocation(options.source), 'read');
-    const dst = await opener.open(toLocation(options.destination), 'write');
+    const src = await opener.open(source, 'read');
+    const dst = await opener.open(destination, 'write');
     const sourceReference = referenceOrLatest(src.reference);
     // Without a destination tag, keep the source's tag (a digest names content, not a tag).
     const tag = dst.reference ?? (src.reference?.includes(':') ? undefined : sourceReference);
