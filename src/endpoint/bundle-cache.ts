@@ -8,11 +8,12 @@ import { lstat, mkdir, open, readdir, unlink, utimes } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { algorithmOf, encodedPart, isDigest, type Digest } from '../digest/digest.js';
+import { algorithmOf, encodedPart, type Digest } from '../digest/digest.js';
 import { verifyBytes } from '../digest/verify-stream.js';
 import { PolyarchError } from '../errors/polyarch-error.js';
 import { cleanDescriptor } from '../image/index.js';
 import { MAX_MANIFEST_SIZE, parseJsonObject } from '../image/raw-manifest.js';
+import { referencedDigests } from '../image/referenced-digests.js';
 import { isTempName } from '../internal/temp-path.js';
 import { writeFileAtomic } from '../store/atomic-write.js';
 import { removeOrphanTemps } from '../store/gc.js';
@@ -146,19 +147,9 @@ async function reachedFrom(digest: string, blobs: ReadonlyMap<string, CachedBlob
   const blob = blobs.get(digest);
   const body = blob ? await readManifestBlob(blob.path, digest) : undefined;
   if (!body) return found;
-  const digestIn = (value: unknown): string | undefined => {
-    const d = (value as { digest?: unknown } | null)?.digest;
-    return typeof d === 'string' && isDigest(d) ? d : undefined;
-  };
-  const list = (value: unknown): unknown[] => (Array.isArray(value) ? value : []);
-  for (const child of list(body.manifests)) {
-    const d = digestIn(child);
-    if (d) for (const x of await reachedFrom(d, blobs, memo)) found.add(x);
-  }
-  for (const leaf of [body.config, ...list(body.layers), ...list(body.blobs)]) {
-    const d = digestIn(leaf);
-    if (d) found.add(d);
-  }
+  const { children, leaves } = referencedDigests(body);
+  for (const child of children) for (const x of await reachedFrom(child, blobs, memo)) found.add(x);
+  for (const leaf of leaves) found.add(leaf);
   return found;
 }
 

@@ -7,8 +7,7 @@
 // a build is about to reuse. Deleting only ever unlinks entries found by listing real directories
 // of the cache (lstat, never through a symlink): nothing outside the cache can be reached. RUN
 // cache mounts (cache-mounts.ts) are removed by `all` only, the same way.
-import { randomBytes } from 'node:crypto';
-import { lstat, mkdir, readFile, readdir, rm, unlink, utimes, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, readFile, readdir, unlink, utimes } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -16,6 +15,7 @@ import { algorithmOf, encodedPart, isDigest, type Digest } from '../../digest/di
 import { PolyarchError } from '../../errors/polyarch-error.js';
 import { interruptible, throwIfInterrupted } from '../../errors/interrupted.js';
 import { cleanDescriptor } from '../../image/index.js';
+import { referencedDigests } from '../../image/referenced-digests.js';
 import { MAX_MANIFEST_SIZE, parseJsonObject } from '../../image/raw-manifest.js';
 import { isProcessAlive } from '../../internal/process-alive.js';
 import { isTempName } from '../../internal/temp-path.js';
@@ -24,11 +24,10 @@ import { removeOrphanStaging, removeOrphanTemps } from '../../store/gc.js';
 import { unmountAllUnder } from '../../layer/overlay-mount.js';
 import { pruneUnpacked } from '../../layer/unpacked-store.js';
 import { withLayoutLock } from '../../store/layout-lock.js';
+import { liveLeaseHolders, takeLease } from '../../store/leases.js';
 import { readIndexJson, tagOf, updateIndexJson } from '../../store/oci-layout.js';
 import { LAYER_CACHE_DIR } from './layer-cache.js';
 import { removeCacheMounts } from './cache-mounts.js';
-
-const LEASES_DIR = 'polyarch-leases';
 
 /** `$XDG_CACHE_HOME/polyarch/build`, or `~/.cache/polyarch/build`. */
 export function defaultBuildCache(env: NodeJS.ProcessEnv = process.env): string {
@@ -63,26 +62,7 @@ async function isRealDir(path: string): Promise<boolean> {
 export async function leaseBuildCache(dir: string): Promise<() => Promise<void>> {
   await mkdir(dir, { recursive: true });
   await updateIndexJson(dir, (entries) => entries.filter((d) => !isStaleResult(tagOf(d))));
-  const path = join(dir, LEASES_DIR, `${process.pid}-${randomBytes(6).toString('hex')}`);
-  // Taken under the layout lock: a prune holding it has seen every lease that exists.
-  await withLayoutLock(dir, async () => {
-    await mkdir(join(dir, LEASES_DIR), { recursive: true });
-    await writeFile(path, String(process.pid), { flag: 'wx' });
-  });
-  return () => rm(path, { force: true });
-}
-
-/** Pids of the builds holding a lease now; leases of dead processes are removed. Call under the lock. */
-async function liveLeases(dir: string): Promise<number[]> {
-  const leases = join(dir, LEASES_DIR);
-  if (!(await isRealDir(leases))) return [];
-  const live: number[] = [];
-  for (const name of await readdir(leases)) {
-    const pid = Number.parseInt(name, 10);
-    if (Number.isSafeInteger(pid) && pid > 0 && isProcessAlive(pid)) live.push(pid);
-    else await unlink(join(leases, name)).catch(() => undefined);
-  }
-  return live;
+  return takeLease(dir);
 }
 
 export interface ReleaseBuildResultOptions {
@@ -199,19 +179,9 @@ async function closureOf(digest: string, blobs: ReadonlyMap<string, Blob>, memo:
   } catch {
     return found; // a layer or config: a leaf
   }
-  const digestIn = (value: unknown): string | undefined => {
-    const d = (value as { digest?: unknown } | null)?.digest;
-    return typeof d === 'string' && isDigest(d) ? d : undefined;
-  };
-  const list = (value: unknown): unknown[] => (Array.isArray(value) ? value : []);
-  for (const child of list(body.manifests)) {
-    const d = digestIn(child);
-    if (d) for (const x of await closureOf(d, blobs, memo)) found.add(x);
-  }
-  for (const leaf of [body.config, ...list(body.layers), ...list(body.blobs)]) {
-    const d = digestIn(leaf);
-    if (d) found.add(d);
-  }
+  const { children, leaves } = referencedDigests(body);
+  for (const child of children) for (const x of await closureOf(child, blobs, memo)) found.add(x);
+  for (const leaf of leaves) found.add(leaf);
   return found;
 }
 
@@ -350,7 +320,7 @@ async function pruneCache(options: PruneOptions): Promise<PruneResult> {
   for (;;) {
     options.signal?.throwIfAborted();
     const outcome = await withLayoutLock(dir, async () => {
-      const busy = await liveLeases(dir);
+      const busy = await liveLeaseHolders(dir);
       return busy.length > 0 ? { busy } : { done: await pruneNow(dir, keepBytes, options.signal) };
     });
     if ('done' in outcome) return outcome.done;
