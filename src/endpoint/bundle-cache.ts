@@ -3,20 +3,14 @@
 // copied into like any endpoint, and from which archives are then written without a staging copy.
 // A bundle run holds a lease on the cache; `pruneBundleCache` removes entries (least recently
 // used first, or all) and the blobs no remaining entry reaches, only while no lease is live.
-import { constants } from 'node:fs';
-import { lstat, mkdir, open, readdir, unlink, utimes } from 'node:fs/promises';
+import { lstat, mkdir, utimes } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { algorithmOf, encodedPart, type Digest } from '../digest/digest.js';
-import { verifyBytes } from '../digest/verify-stream.js';
 import { PolyarchError } from '../errors/polyarch-error.js';
-import { cleanDescriptor } from '../image/index.js';
-import { MAX_MANIFEST_SIZE, parseJsonObject } from '../image/raw-manifest.js';
-import { referencedDigests } from '../image/referenced-digests.js';
-import { isTempName } from '../internal/temp-path.js';
-import { writeFileAtomic } from '../store/atomic-write.js';
 import { removeOrphanTemps } from '../store/gc.js';
+import { listCacheBlobs, reachedFrom, removeUnreachableBlobs, rewriteIndexKeeping } from '../store/cache-blobs.js';
 import { withLayoutLock } from '../store/layout-lock.js';
 import { liveLeaseHolders, takeLease } from '../store/leases.js';
 import { readIndexJson, tagOf } from '../store/oci-layout.js';
@@ -92,74 +86,13 @@ export interface BundleCachePruneResult {
   readonly bytesKept: number;
 }
 
-interface CachedBlob {
-  readonly path: string;
-  readonly size: number;
-  readonly mtimeMs: number;
-}
-
-/**
- * Every entry of blobs/<alg>/ in real directories, by digest: listed with lstat, so a symlink or a
- * FIFO planted there is an entry to unlink (itself, never what it points at) and a directory is
- * left alone (nothing is ever removed recursively).
- */
-async function listCachedBlobs(dir: string): Promise<Map<string, CachedBlob>> {
-  const blobs = new Map<string, CachedBlob>();
-  const isRealDir = (path: string) => lstat(path).then((info) => info.isDirectory(), () => false);
-  const root = join(dir, 'blobs');
-  if (!(await isRealDir(root))) return blobs;
-  for (const algorithm of await readdir(root)) {
-    if (!(await isRealDir(join(root, algorithm)))) continue;
-    for (const encoded of await readdir(join(root, algorithm))) {
-      if (isTempName(encoded)) continue;
-      const path = join(root, algorithm, encoded);
-      const info = await lstat(path).catch(() => undefined);
-      if (info && !info.isDirectory()) blobs.set(`${algorithm}:${encoded}`, { path, size: info.size, mtimeMs: info.mtimeMs });
-    }
-  }
-  return blobs;
-}
-
-/** A manifest blob's JSON, or undefined when it is not a regular file of manifest size whose bytes match its digest. */
-async function readManifestBlob(path: string, digest: string): Promise<Record<string, unknown> | undefined> {
-  // No symlink followed, no FIFO waited on: O_NOFOLLOW | O_NONBLOCK, then a regular-file check on the handle.
-  const handle = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK).catch(() => undefined);
-  if (!handle) return undefined;
-  try {
-    const info = await handle.stat();
-    if (!info.isFile() || info.size > MAX_MANIFEST_SIZE) return undefined;
-    const bytes = await handle.readFile();
-    verifyBytes(bytes, { digest: digest as Digest });
-    return parseJsonObject(bytes, digest);
-  } catch {
-    return undefined; // a layer, a config, or a damaged blob: a leaf
-  } finally {
-    await handle.close();
-  }
-}
-
-/** The digests a manifest reaches, itself included. */
-async function reachedFrom(digest: string, blobs: ReadonlyMap<string, CachedBlob>, memo: Map<string, Set<string>>): Promise<Set<string>> {
-  const known = memo.get(digest);
-  if (known) return known;
-  const found = new Set<string>([digest]);
-  memo.set(digest, found);
-  const blob = blobs.get(digest);
-  const body = blob ? await readManifestBlob(blob.path, digest) : undefined;
-  if (!body) return found;
-  const { children, leaves } = referencedDigests(body);
-  for (const child of children) for (const x of await reachedFrom(child, blobs, memo)) found.add(x);
-  for (const leaf of leaves) found.add(leaf);
-  return found;
-}
-
 /** The prune itself; the caller holds the layout lock and has seen no live lease. */
 async function pruneBundleCacheNow(dir: string, keepBytes: number | undefined, signal: AbortSignal | undefined): Promise<BundleCachePruneResult> {
   const removed: BundleCachePrunedItem[] = [];
   const hasIndex = await lstat(join(dir, 'index.json')).then(() => true, () => false);
   // An index.json that cannot be read stops the prune: without its roots every blob looks unused.
   const index = hasIndex ? await readIndexJson(dir) : undefined;
-  const blobs = await listCachedBlobs(dir);
+  const blobs = await listCacheBlobs(dir);
   const memo = new Map<string, Set<string>>();
   const entries: { name: string; digests: Set<string>; time: number; drop: boolean }[] = [];
   for (const d of index?.manifests ?? []) {
@@ -189,31 +122,18 @@ async function pruneBundleCacheNow(dir: string, keepBytes: number | undefined, s
 
   signal?.throwIfAborted();
   if (index && entries.some((e) => e.drop)) {
-    const kept = index.manifests.filter((_, i) => !entries[i]!.drop);
-    const body = parseJsonObject(index.raw.bytes, 'index.json');
-    await writeFileAtomic(join(dir, 'index.json'), Buffer.from(JSON.stringify({ ...body, manifests: kept.map(cleanDescriptor) })));
+    await rewriteIndexKeeping(dir, index, (i) => !entries[i]!.drop);
   }
   for (const e of entries) if (e.drop) removed.push({ type: 'image', name: e.name });
 
   const reachable = new Set<string>();
   for (const e of entries) if (!e.drop) for (const d of e.digests) reachable.add(d);
-  let bytesFreed = 0;
-  let bytesKept = 0;
-  for (const [digest, blob] of blobs) {
-    signal?.throwIfAborted();
-    if (reachable.has(digest)) {
-      bytesKept += blob.size;
-      continue;
-    }
-    // unlink: a symlink planted in the cache is removed itself, its target never touched.
-    await unlink(blob.path).catch(() => undefined);
-    bytesFreed += blob.size;
-    removed.push({ type: 'blob', name: digest, size: blob.size });
-  }
+  const blobsGone = await removeUnreachableBlobs(blobs, reachable, signal);
+  removed.push(...blobsGone.removed);
   // Leftovers of runs that were killed mid-blob (a live writer's temps are left alone).
   const temps = await removeOrphanTemps(dir, { maxDepth: 2 });
   if (temps > 0) removed.push({ type: 'temp', name: `${temps} leftover temp file${temps === 1 ? '' : 's'}` });
-  return { cacheDir: dir, removed, bytesFreed, bytesKept };
+  return { cacheDir: dir, removed, bytesFreed: blobsGone.bytesFreed, bytesKept: blobsGone.bytesKept };
 }
 
 /**

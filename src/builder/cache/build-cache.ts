@@ -14,17 +14,14 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { algorithmOf, encodedPart, isDigest, type Digest } from '../../digest/digest.js';
 import { PolyarchError } from '../../errors/polyarch-error.js';
 import { interruptible, throwIfInterrupted } from '../../errors/interrupted.js';
-import { cleanDescriptor } from '../../image/index.js';
-import { referencedDigests } from '../../image/referenced-digests.js';
-import { MAX_MANIFEST_SIZE, parseJsonObject } from '../../image/raw-manifest.js';
 import { isProcessAlive } from '../../internal/process-alive.js';
 import { isTempName } from '../../internal/temp-path.js';
-import { writeFileAtomic } from '../../store/atomic-write.js';
 import { removeOrphanStaging, removeOrphanTemps } from '../../store/gc.js';
 import { unmountAllUnder } from '../../layer/overlay-mount.js';
 import { pruneUnpacked } from '../../layer/unpacked-store.js';
 import { withLayoutLock } from '../../store/layout-lock.js';
 import { liveLeaseHolders, takeLease } from '../../store/leases.js';
+import { listCacheBlobs, reachedFrom, removeUnreachableBlobs, rewriteIndexKeeping, type CacheBlob } from '../../store/cache-blobs.js';
 import { readIndexJson, tagOf, updateIndexJson } from '../../store/oci-layout.js';
 import { LAYER_CACHE_DIR } from './layer-cache.js';
 import { removeCacheMounts } from './cache-mounts.js';
@@ -131,12 +128,6 @@ export interface PruneResult {
   readonly bytesKept: number;
 }
 
-interface Blob {
-  readonly path: string;
-  readonly size: number;
-  readonly mtimeMs: number;
-}
-
 interface CacheEntry {
   readonly type: 'image' | 'result' | 'layer';
   readonly name: string;
@@ -147,46 +138,8 @@ interface CacheEntry {
   drop: boolean;
 }
 
-/** Every blob file under blobs/<alg>/ of real directories, by digest. */
-async function listBlobs(dir: string): Promise<Map<string, Blob>> {
-  const blobs = new Map<string, Blob>();
-  const root = join(dir, 'blobs');
-  if (!(await isRealDir(root))) return blobs;
-  for (const algorithm of await readdir(root)) {
-    if (!(await isRealDir(join(root, algorithm)))) continue;
-    for (const encoded of await readdir(join(root, algorithm))) {
-      if (isTempName(encoded)) continue;
-      const path = join(root, algorithm, encoded);
-      const info = await lstat(path).catch(() => undefined);
-      if (info && !info.isDirectory()) blobs.set(`${algorithm}:${encoded}`, { path, size: info.size, mtimeMs: info.mtimeMs });
-    }
-  }
-  return blobs;
-}
-
-/** The digests a manifest reaches (itself included); a missing or unreadable manifest reaches only itself. */
-async function closureOf(digest: string, blobs: ReadonlyMap<string, Blob>, memo: Map<string, Set<string>>): Promise<Set<string>> {
-  const known = memo.get(digest);
-  if (known) return known;
-  const found = new Set<string>([digest]);
-  memo.set(digest, found);
-  const blob = blobs.get(digest);
-  const info = blob ? await lstat(blob.path).catch(() => undefined) : undefined;
-  if (!blob || !info?.isFile() || info.size > MAX_MANIFEST_SIZE) return found;
-  let body: Record<string, unknown>;
-  try {
-    body = parseJsonObject(await readFile(blob.path), digest);
-  } catch {
-    return found; // a layer or config: a leaf
-  }
-  const { children, leaves } = referencedDigests(body);
-  for (const child of children) for (const x of await closureOf(child, blobs, memo)) found.add(x);
-  for (const leaf of leaves) found.add(leaf);
-  return found;
-}
-
 /** The layer-cache keys, each naming one layer blob; keys that are unreadable or whose layer is gone are dropped. */
-async function layerEntries(dir: string, blobs: ReadonlyMap<string, Blob>): Promise<{ entries: CacheEntry[]; files: Map<string, string> }> {
+async function layerEntries(dir: string, blobs: ReadonlyMap<string, CacheBlob>): Promise<{ entries: CacheEntry[]; files: Map<string, string> }> {
   const entries: CacheEntry[] = [];
   const files = new Map<string, string>();
   const keys = join(dir, LAYER_CACHE_DIR);
@@ -219,7 +172,7 @@ async function pruneNow(dir: string, keepBytes: number | undefined, signal: Abor
   const hasIndex = await lstat(join(dir, 'index.json')).then(() => true, () => false);
   // An index.json that cannot be read stops the prune: without its roots every blob looks unused.
   const index = hasIndex ? await readIndexJson(dir) : undefined;
-  const blobs = await listBlobs(dir);
+  const blobs = await listCacheBlobs(dir);
   const memo = new Map<string, Set<string>>();
   const roots: CacheEntry[] = [];
   for (const d of index?.manifests ?? []) {
@@ -228,7 +181,7 @@ async function pruneNow(dir: string, keepBytes: number | undefined, signal: Abor
     roots.push({
       type: result ? 'result' : 'image',
       name: tag ?? d.digest,
-      digests: await closureOf(d.digest, blobs, memo),
+      digests: await reachedFrom(d.digest, blobs, memo),
       time: blobs.get(d.digest)?.mtimeMs ?? 0,
       pinned: isLiveResult(tag),
       drop: result && isStaleResult(tag),
@@ -260,9 +213,7 @@ async function pruneNow(dir: string, keepBytes: number | undefined, signal: Abor
   const dropped = entries.filter((e) => e.drop);
   const droppedRoots = new Set(roots.filter((e) => e.drop));
   if (index && droppedRoots.size > 0) {
-    const kept = index.manifests.filter((_, i) => !droppedRoots.has(roots[i]!));
-    const body = parseJsonObject(index.raw.bytes, 'index.json');
-    await writeFileAtomic(join(dir, 'index.json'), Buffer.from(JSON.stringify({ ...body, manifests: kept.map(cleanDescriptor) })));
+    await rewriteIndexKeeping(dir, index, (i) => !droppedRoots.has(roots[i]!));
   }
   for (const e of dropped) {
     if (e.type === 'layer') await unlink(layers.files.get(e.name)!).catch(() => undefined);
@@ -271,19 +222,8 @@ async function pruneNow(dir: string, keepBytes: number | undefined, signal: Abor
 
   const reachable = new Set<string>();
   for (const e of entries) if (!e.drop) for (const d of e.digests) reachable.add(d);
-  let bytesFreed = 0;
-  let bytesKept = 0;
-  for (const [digest, blob] of blobs) {
-    signal?.throwIfAborted();
-    if (reachable.has(digest)) {
-      bytesKept += blob.size;
-      continue;
-    }
-    // unlink: a symlink planted in the cache is removed itself, its target never touched.
-    await unlink(blob.path).catch(() => undefined);
-    bytesFreed += blob.size;
-    removed.push({ type: 'blob', name: digest, size: blob.size });
-  }
+  const blobsGone = await removeUnreachableBlobs(blobs, reachable, signal);
+  removed.push(...blobsGone.removed);
   // Unpacked layers are only a faster form of blobs: they go with their layer's blob, all with --all.
   const unpacked = await pruneUnpacked(dir, (digest) => keepBytes !== 0 && reachable.has(digest));
   if (unpacked.layers > 0) removed.push({ type: 'unpacked', name: `${unpacked.layers} unpacked layer${unpacked.layers === 1 ? '' : 's'}` });
@@ -295,7 +235,7 @@ async function pruneNow(dir: string, keepBytes: number | undefined, signal: Abor
   // Leftovers of builds that crashed: temp files (root, blobs/<alg>/, key folder) and scratch trees.
   const temps = unpacked.temps + (await removeOrphanStaging(dir)) + (await removeOrphanTemps(dir, { maxDepth: 2 }));
   if (temps > 0) removed.push({ type: 'temp', name: `${temps} leftover temp file${temps === 1 ? '' : 's'}` });
-  return { cacheDir: dir, removed, bytesFreed, bytesKept };
+  return { cacheDir: dir, removed, bytesFreed: blobsGone.bytesFreed, bytesKept: blobsGone.bytesKept };
 }
 
 /**
