@@ -6,13 +6,11 @@
 import { lstat, mkdir, utimes } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { algorithmOf, encodedPart, type Digest } from '../digest/digest.js';
 import { PolyarchError } from '../errors/polyarch-error.js';
 import { removeOrphanTemps } from '../store/gc.js';
 import { listCacheBlobs, reachedFrom, removeUnreachableBlobs, rewriteIndexKeeping } from '../store/cache-blobs.js';
-import { withLayoutLock } from '../store/layout-lock.js';
-import { liveLeaseHolders, takeLease } from '../store/leases.js';
+import { takeLease, whenLeaseFree } from '../store/leases.js';
 import { readIndexJson, tagOf } from '../store/oci-layout.js';
 import type { Endpoint, IoOptions } from './endpoint.js';
 import { BlobStore } from '../store/blob-store.js';
@@ -150,22 +148,16 @@ export async function pruneBundleCache(options: BundleCachePruneOptions = {}): P
   }
   if (!(await lstat(dir).then((info) => info.isDirectory(), () => false))) return { cacheDir: dir, removed: [], bytesFreed: 0, bytesKept: 0 };
   const keepBytes = options.all ? 0 : options.keepStorage;
-  const deadline = Date.now() + (options.waitMs ?? 60_000);
-  let told = false;
-  for (;;) {
-    options.signal?.throwIfAborted();
-    const outcome = await withLayoutLock(dir, async () => {
-      const busy = await liveLeaseHolders(dir);
-      return busy.length > 0 ? { busy } : { done: await pruneBundleCacheNow(dir, keepBytes, options.signal) };
-    });
-    if ('done' in outcome) return outcome.done;
-    if (Date.now() >= deadline) {
-      throw new PolyarchError('LAYOUT_INVALID', `the bundle cache ${dir} is in use by ${outcome.busy.length} bundle run(s) (pid ${outcome.busy.join(', ')}); prune again when they have finished`);
-    }
-    if (!told) options.onWait?.(outcome.busy);
-    told = true;
-    await sleep(200, undefined, options.signal ? { signal: options.signal } : {});
-  }
+  return whenLeaseFree(
+    dir,
+    {
+      ...(options.waitMs !== undefined ? { waitMs: options.waitMs } : {}),
+      ...(options.onWait ? { onWait: options.onWait } : {}),
+      ...(options.signal ? { signal: options.signal } : {}),
+      busy: (pids) => new PolyarchError('LAYOUT_INVALID', `the bundle cache ${dir} is in use by ${pids.length} bundle run(s) (pid ${pids.join(', ')}); prune again when they have finished`),
+    },
+    () => pruneBundleCacheNow(dir, keepBytes, options.signal),
+  );
 }
 
 /** A named member of an archive (a bundle's own manifest), or undefined when it has none. */

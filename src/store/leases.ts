@@ -5,6 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import { lstat, mkdir, readdir, rm, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { isProcessAlive } from '../internal/process-alive.js';
 import { withLayoutLock } from './layout-lock.js';
 
@@ -32,4 +33,35 @@ export async function liveLeaseHolders(dir: string): Promise<number[]> {
     else await unlink(join(leases, name)).catch(() => undefined);
   }
   return live;
+}
+
+export interface LeaseFreeOptions {
+  /** How long to wait for the holders to finish (default 60 s). */
+  readonly waitMs?: number;
+  /** Told once, with the holders' pids, when the work has to wait. */
+  readonly onWait?: (pids: readonly number[]) => void;
+  readonly signal?: AbortSignal;
+  /** The one-line error when the holders outlast the wait. */
+  readonly busy: (pids: readonly number[]) => Error;
+}
+
+/**
+ * Runs `work` under the layout lock once no live lease is held on `dir` (what a prune does), polling
+ * while processes hold one, and failing with `busy` when they still do after `waitMs`.
+ */
+export async function whenLeaseFree<T>(dir: string, options: LeaseFreeOptions, work: () => Promise<T>): Promise<T> {
+  const deadline = Date.now() + (options.waitMs ?? 60_000);
+  let told = false;
+  for (;;) {
+    options.signal?.throwIfAborted();
+    const outcome = await withLayoutLock(dir, async () => {
+      const busy = await liveLeaseHolders(dir);
+      return busy.length > 0 ? { busy } : { done: await work() };
+    });
+    if ('done' in outcome) return outcome.done;
+    if (Date.now() >= deadline) throw options.busy(outcome.busy);
+    if (!told) options.onWait?.(outcome.busy);
+    told = true;
+    await sleep(200, undefined, options.signal ? { signal: options.signal } : {});
+  }
 }

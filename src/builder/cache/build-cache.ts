@@ -10,7 +10,6 @@
 import { lstat, mkdir, readFile, readdir, unlink, utimes } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { algorithmOf, encodedPart, isDigest, type Digest } from '../../digest/digest.js';
 import { PolyarchError } from '../../errors/polyarch-error.js';
 import { interruptible, throwIfInterrupted } from '../../errors/interrupted.js';
@@ -19,8 +18,7 @@ import { isTempName } from '../../internal/temp-path.js';
 import { removeOrphanStaging, removeOrphanTemps } from '../../store/gc.js';
 import { unmountAllUnder } from '../../layer/overlay-mount.js';
 import { pruneUnpacked } from '../../layer/unpacked-store.js';
-import { withLayoutLock } from '../../store/layout-lock.js';
-import { liveLeaseHolders, takeLease } from '../../store/leases.js';
+import { takeLease, whenLeaseFree } from '../../store/leases.js';
 import { listCacheBlobs, reachedFrom, removeUnreachableBlobs, rewriteIndexKeeping, type CacheBlob } from '../../store/cache-blobs.js';
 import { readIndexJson, tagOf, updateIndexJson } from '../../store/oci-layout.js';
 import { LAYER_CACHE_DIR } from './layer-cache.js';
@@ -255,20 +253,14 @@ async function pruneCache(options: PruneOptions): Promise<PruneResult> {
   }
   if (!(await isRealDir(dir))) return { cacheDir: dir, removed: [], bytesFreed: 0, bytesKept: 0 };
   const keepBytes = options.all ? 0 : options.keepStorage;
-  const deadline = Date.now() + (options.waitMs ?? 60_000);
-  let told = false;
-  for (;;) {
-    options.signal?.throwIfAborted();
-    const outcome = await withLayoutLock(dir, async () => {
-      const busy = await liveLeaseHolders(dir);
-      return busy.length > 0 ? { busy } : { done: await pruneNow(dir, keepBytes, options.signal) };
-    });
-    if ('done' in outcome) return outcome.done;
-    if (Date.now() >= deadline) {
-      throw new PolyarchError('LAYOUT_INVALID', `the build cache ${dir} is in use by ${outcome.busy.length} build(s) (pid ${outcome.busy.join(', ')}); prune again when they have finished`);
-    }
-    if (!told) options.onWait?.(outcome.busy);
-    told = true;
-    await sleep(200, undefined, options.signal ? { signal: options.signal } : {});
-  }
+  return whenLeaseFree(
+    dir,
+    {
+      ...(options.waitMs !== undefined ? { waitMs: options.waitMs } : {}),
+      ...(options.onWait ? { onWait: options.onWait } : {}),
+      ...(options.signal ? { signal: options.signal } : {}),
+      busy: (pids) => new PolyarchError('LAYOUT_INVALID', `the build cache ${dir} is in use by ${pids.length} build(s) (pid ${pids.join(', ')}); prune again when they have finished`),
+    },
+    () => pruneNow(dir, keepBytes, options.signal),
+  );
 }
