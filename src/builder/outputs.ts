@@ -119,12 +119,13 @@ export function outputLocations(output: BuildOutput): string[] {
 
 /**
  * Refuses outputs that cannot hold a build of `platforms` platforms, before any work is done:
- * a docker archive (`docker load`) takes one image, as buildx's docker exporter does.
+ * a docker archive (`docker load`) takes one image, as buildx's docker exporter does. `describe`
+ * names an output in the message (default: buildx's grammar; the CLI quotes the flag as given).
  */
-export function checkOutputs(outputs: readonly BuildOutput[], platforms: number): void {
+export function checkOutputs(outputs: readonly BuildOutput[], platforms: number, describe: (output: BuildOutput) => string = formatBuildOutput): void {
   for (const output of outputs) {
     if (platforms > 1 && outputLocations(output).some((l) => l.startsWith('docker-archive:'))) {
-      throw new PolyarchError('USAGE', `--output ${formatBuildOutput(output)}: a docker archive holds one platform, not ${platforms}; build one --platform there, or use type=oci for all`);
+      throw new PolyarchError('USAGE', `--output ${describe(output)}: a docker archive holds one platform, not ${platforms}; build one --platform there, or use type=oci for all`);
     }
   }
 }

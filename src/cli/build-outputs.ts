@@ -1,8 +1,7 @@
 // `build --output`/`-o` in buildx's grammar (`type=oci,dest=FILE,name=REF,compression=zstd`) or a
 // polyarch location, parsed once into the library's typed outputs. Every bad value is refused here,
 // before any work, in one line that quotes the flag as it was given.
-import { PolyarchError, parseCompression, type BuildOutput, type CompressionOptions } from '../index.js';
-
+import { PolyarchError, checkOutputs, parseCompression, type BuildOutput, type CompressionOptions } from '../index.js';
 
 /** The KEY=VALUE fields of a buildx `--output type=…,…`, or none for a polyarch location. */
 function outputFields(output: string): Map<string, string> {
@@ -42,11 +41,6 @@ export function parseBuildOutput(output: string, tags: readonly string[]): Build
   }
 }
 
-/** Whether the output is a docker archive, which holds one platform. */
-function isDockerArchive(output: BuildOutput): boolean {
-  return output.type === 'docker' || (output.type === 'location' && output.location.startsWith('docker-archive:'));
-}
-
 /**
  * The layer compression `--compression`/`--compression-level` ask for, else the first outputs'
  * `compression=`/`compression-level=` attributes (buildx sets compression per output; here the
@@ -60,9 +54,7 @@ export function parseOutputCompression(texts: readonly string[], flags: { readon
 export function parseBuildOutputs(texts: readonly string[], flags: { readonly tags: readonly string[]; readonly platforms: number }): BuildOutput[] {
   return texts.map((text) => {
     const output = parseBuildOutput(text, flags.tags);
-    if (flags.platforms > 1 && isDockerArchive(output)) {
-      throw new PolyarchError('USAGE', `--output ${text}: a docker archive holds one platform, not ${flags.platforms}; build one --platform there, or use type=oci for all`);
-    }
+    checkOutputs([output], flags.platforms, () => text);
     return output;
   });
 }
