@@ -18,7 +18,7 @@ import { mapConcurrent } from '../internal/streams.js';
 import { MediaType } from '../mediatype/mediatype.js';
 import { formatPlatform } from '../platform/platform.js';
 import { normalizePlatform } from '../platform/normalize.js';
-import { withOpener } from '../ops/session.js';
+import { connectionOf, withOpener } from '../ops/session.js';
 import { openLayout, type OciLayout } from '../store/oci-layout.js';
 import { DEFAULT_COMPRESSION, type CompressionOptions } from '../layer/compression.js';
 import { badDockerfile, flagValue, parseDockerfile, type Instruction } from './dockerfile.js';
@@ -191,13 +191,6 @@ async function readDockerfile(context: string, path: string, named: boolean): Pr
     const why = code === 'ENOENT' || code === 'ENOTDIR' ? missing : code === 'ELOOP' ? 'too many levels of symbolic links' : (error as Error).message;
     throw new PolyarchError('USAGE', `cannot read ${path}: ${why}`);
   }
-}
-
-/** The connection settings of `options`, and nothing else (they go on to the exports). */
-function connectionOf(options: ConnectionOptions): ConnectionOptions {
-  const { insecure, caFile, registryConfigDir, userAgent, retries, timeoutMs, chunkSize, maxManifestSize, registrySettings } = options;
-  const picked = { insecure, caFile, registryConfigDir, userAgent, retries, timeoutMs, chunkSize, maxManifestSize, registrySettings };
-  return Object.fromEntries(Object.entries(picked).filter(([, v]) => v !== undefined)) as ConnectionOptions;
 }
 
 function exportTargetsOf(options: ExportTargets): ExportTargets {

@@ -40,6 +40,24 @@ export interface ConnectionOptions {
   readonly registrySettings?: RegistrySettingsFiles;
 }
 
+/** Every field of ConnectionOptions: the compiler makes a new field be named here too. */
+const CONNECTION_FIELDS = {
+  insecure: true,
+  caFile: true,
+  registryConfigDir: true,
+  userAgent: true,
+  retries: true,
+  timeoutMs: true,
+  chunkSize: true,
+  maxManifestSize: true,
+  registrySettings: true,
+} as const satisfies Record<keyof ConnectionOptions, true>;
+
+/** The connection settings among `options`, and nothing else (for a verb that hands them on to another). */
+export function connectionOf(options: ConnectionOptions): ConnectionOptions {
+  return Object.fromEntries(Object.entries(options).filter(([key, value]) => key in CONNECTION_FIELDS && value !== undefined)) as ConnectionOptions;
+}
+
 export type OpenMode = 'read' | 'write';
 
 /** An opened location: where to talk to, and which tag or digest the user named there. */

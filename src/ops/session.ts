@@ -1,9 +1,10 @@
 import type { ConnectionOptions, EndpointOpener } from '../endpoint/open-endpoint.js';
 import type { Location } from '../reference/location.js';
-import { createEndpointOpener } from '../endpoint/open-endpoint.js';
+import { connectionOf, createEndpointOpener } from '../endpoint/open-endpoint.js';
 import { parseLocation } from '../reference/location.js';
 
 export type { ConnectionOptions };
+export { connectionOf };
 
 /** A location as the user wrote it, or already parsed. */
 export type LocationInput = string | Location;
