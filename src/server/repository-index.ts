@@ -23,6 +23,10 @@ import { lstat, open, readdir, rm, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../store/atomic-write.js';
 import { withLayoutLock } from '../store/layout-lock.js';
+import { inBatches } from '../internal/batches.js';
+
+/** Checks issued together so their file system round trips overlap; a bounded number at a time. */
+const BATCH = 32;
 
 export const REPOSITORY_INDEX_FILE = 'repositories.json';
 const VERSION = 1;
@@ -98,7 +102,7 @@ export class RepositoryIndex {
     const read = await readIndexFile(this.#file);
     const listed = read && parseIndex(read.text);
     if (listed) {
-      const present = await inBatches(listed, (name) => isRepositoryDirectory(this.#root, name));
+      const present = await inBatches(listed, BATCH, (name) => isRepositoryDirectory(this.#root, name));
       this.#names = listed.filter((_, i) => present[i]);
       this.#seen = read.identity;
       if (this.#names.length === listed.length) return;
@@ -170,7 +174,7 @@ export class RepositoryIndex {
     if (!read || !listed) return;
     const known = new Set(this.#names);
     const added = listed.filter((name) => !known.has(name));
-    const present = await inBatches(added, (name) => isRepositoryDirectory(this.#root, name));
+    const present = await inBatches(added, BATCH, (name) => isRepositoryDirectory(this.#root, name));
     if (present.some(Boolean)) this.#names = [...this.#names, ...added.filter((_, i) => present[i])].sort();
     this.#pending = added.filter((_, i) => !present[i]);
     this.#seen = read.identity;
@@ -235,13 +239,4 @@ async function readIndexFile(path: string): Promise<{ text: string; identity: st
   } finally {
     await handle.close().catch(() => undefined);
   }
-}
-
-/** Checks issued together so their file system round trips overlap; a bounded number at a time. */
-const BATCH = 32;
-
-async function inBatches<T, R>(items: readonly T[], work: (item: T) => Promise<R>): Promise<R[]> {
-  const results: R[] = [];
-  for (let i = 0; i < items.length; i += BATCH) results.push(...(await Promise.all(items.slice(i, i + BATCH).map(work))));
-  return results;
 }

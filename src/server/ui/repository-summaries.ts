@@ -16,6 +16,10 @@ import { isDigest, type Digest } from '../../digest/digest.js';
 import { tempPathIn } from '../../internal/temp-path.js';
 import type { RegistryStorage } from '../storage.js';
 import { describeTag, referrerOf, type PlatformRow, type ReferrerRow, type TagDescription } from './api.js';
+import { inBatches } from '../../internal/batches.js';
+
+/** Reads issued together so their file system round trips overlap; a bounded number at a time. */
+const BATCH = 16;
 
 const FILE = '_summary.json';
 const VERSION = 2;
@@ -189,10 +193,10 @@ export class RepositorySummaries {
     const manifests = await manifestsStamp(dir);
     const names = await tagNames(dir);
     const subjects: Record<string, ReferrerRow[]> = {};
-    for (const found of await inBatches(await this.#storage.manifestDigests(name).catch(() => [] as Digest[]), (digest) => referrerOf(this.#storage, name, digest))) {
+    for (const found of await inBatches(await this.#storage.manifestDigests(name).catch(() => [] as Digest[]), BATCH, (digest) => referrerOf(this.#storage, name, digest))) {
       if (found) (subjects[found.subject] ??= []).push(found.row);
     }
-    const tags = (await inBatches(names, (tag) => this.#describe(name, tag))).filter((t): t is TagEntry => t !== undefined);
+    const tags = (await inBatches(names, BATCH, (tag) => this.#describe(name, tag))).filter((t): t is TagEntry => t !== undefined);
     const stored: Stored = { version: VERSION, manifests, names, tags: tags.sort(newestFirst), subjects };
     await this.#save(name, stored);
     return stored;
@@ -291,14 +295,7 @@ async function readSummaryFile(path: string): Promise<string | undefined> {
   }
 }
 
-/** Reads issued together so their file system round trips overlap; a bounded number at a time. */
-const BATCH = 16;
 
-async function inBatches<T, R>(items: readonly T[], work: (item: T) => Promise<R>): Promise<R[]> {
-  const results: R[] = [];
-  for (let i = 0; i < items.length; i += BATCH) results.push(...(await Promise.all(items.slice(i, i + BATCH).map(work))));
-  return results;
-}
 
 function toData(stored: Stored): RepositorySummaryData {
   return { tags: stored.tags, subjects: new Map(Object.entries(stored.subjects)) };
