@@ -18,7 +18,7 @@ import { randomIndex, seededBytes } from '../test/helpers/images.js';
 import { printTable, seconds } from './report.js';
 
 const exec = promisify(execFile);
-const cli = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
+const cli = fileURLToPath(new URL('../../dist/bin/polyarch.js', import.meta.url));
 const work = resolve('bench/work-build');
 const ARCHES = ['amd64', 'arm64', 'riscv64'];
 const FILES = 5;

@@ -18,7 +18,7 @@ import { randomImage, randomIndex, THREE_PLATFORMS } from '../test/helpers/image
 import { type Run, median, printTable, ratio, targetLine, timed } from './report.js';
 
 const exec = promisify(execFile);
-const cli = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
+const cli = fileURLToPath(new URL('../../dist/bin/polyarch.js', import.meta.url));
 const LAYER_BYTES = Number(process.env.BENCH_LAYER_MB ?? 40) * 1024 * 1024;
 const BIG_BYTES = Number(process.env.BENCH_BIG_MB ?? 256) * 1024 * 1024;
 const ROUNDS = Math.max(1, Number(process.env.BENCH_ROUNDS ?? 3));

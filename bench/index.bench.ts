@@ -13,7 +13,7 @@ import { randomImage } from '../test/helpers/images.js';
 import { startProxy } from '../test/helpers/proxy.js';
 
 const exec = promisify(execFile);
-const cli = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
+const cli = fileURLToPath(new URL('../../dist/bin/polyarch.js', import.meta.url));
 const PLATFORMS: Platform[] = [
   { os: 'linux', architecture: 'amd64' },
   { os: 'linux', architecture: 'arm64', variant: 'v8' },

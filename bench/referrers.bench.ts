@@ -15,7 +15,7 @@ import { OCI_MANIFEST, pushBlob, pushManifest, type Desc } from '../test/helpers
 import { printTable, ratio, seconds } from './report.js';
 
 const exec = promisify(execFile);
-const cli = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
+const cli = fileURLToPath(new URL('../../dist/bin/polyarch.js', import.meta.url));
 const ARCHES = ['amd64', 'arm64', 'ppc64le', 's390x', 'riscv64', '386', 'mips64le', 'loong64'];
 const count = Math.min(ARCHES.length, Math.max(1, Number(process.env.REFERRERS_BENCH_PLATFORMS ?? 4)));
 const platforms: Platform[] = ARCHES.slice(0, count).map((architecture) => ({ os: 'linux', architecture }));

@@ -17,7 +17,7 @@ import { startEmbedded } from '../test/helpers/embedded.js';
 import { printTable, ratio, seconds, targetLine } from './report.js';
 
 const exec = promisify(execFile);
-const cli = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
+const cli = fileURLToPath(new URL('../../dist/bin/polyarch.js', import.meta.url));
 const work = resolve('bench/work-run');
 const PLATFORMS = 'linux/amd64,linux/arm64';
 const FILES = 6;

@@ -8,7 +8,7 @@ import { promisify } from 'node:util';
 import { median, printTable, seconds, targetLine } from './report.js';
 
 const exec = promisify(execFile);
-const cli = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
+const cli = fileURLToPath(new URL('../../dist/bin/polyarch.js', import.meta.url));
 const RUNS = 10;
 
 const cases: { name: string; file: string; args: string[] }[] = [

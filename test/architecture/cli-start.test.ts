@@ -1,13 +1,17 @@
 // `polyarch --version` and `--help` must start as fast as node itself: they are answered from the
 // command definitions, and neither the argument parser, the library nor any third-party package
 // may load for them (issue 11: CLI start ≤ 0.15 s). A top-level import of the library or of a
-// command's implementation in the CLI's entry point fails this test.
+// command's implementation in the CLI's entry point fails this test. The compiled modules
+// (dist/cli/) show that structure; the installed bin (dist/bin/) is their bundle, which keeps it.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import { CLI_PATH } from '../helpers/run-cli.js';
 import { traceModules } from '../helpers/module-trace/trace.js';
 
 const DIST = new URL('../../../dist/', import.meta.url).href;
+const BIN = `${DIST}bin/`;
+const COMPILED_CLI = fileURLToPath(`${DIST}cli/main.js`);
 
 /** What a help or version answer must not load: any package, the library's entry, any command's implementation. */
 function heavy(modules: readonly string[]): string[] {
@@ -16,7 +20,7 @@ function heavy(modules: readonly string[]): string[] {
 
 for (const args of [['--version'], ['-V'], ['--help'], ['-h'], ['inspect', '--help'], ['cp', '--help'], ['manifest', 'create', '--help'], ['push', 'from-args', '-h']]) {
   test(`polyarch ${args.join(' ')} loads only the CLI's definitions`, async () => {
-    const run = await traceModules(CLI_PATH, args);
+    const run = await traceModules(COMPILED_CLI, args);
     assert.equal(run.code, 0);
     assert.ok(run.stdout.length > 0);
     // The trace works (it sees the entry point); help also needs the definitions, the version nothing else.
@@ -27,7 +31,7 @@ for (const args of [['--version'], ['-V'], ['--help'], ['-h'], ['inspect', '--he
 }
 
 test('running a command loads commander, the library and only its own implementation (the trace sees them)', async () => {
-  const run = await traceModules(CLI_PATH, ['inspect', 'oci:/nonexistent-layout-for-trace']);
+  const run = await traceModules(COMPILED_CLI, ['inspect', 'oci:/nonexistent-layout-for-trace']);
   assert.notEqual(run.code, 0);
   const loaded = heavy(run.modules);
   assert.ok(loaded.some((url) => /\/node_modules\/commander\//.test(url)), 'commander loaded');
@@ -36,4 +40,17 @@ test('running a command loads commander, the library and only its own implementa
     loaded.filter((url) => url.startsWith(`${DIST}cli/actions/`)).map((url) => url.slice(`${DIST}cli/actions/`.length)),
     ['inspect.js'],
   );
+});
+
+test('the installed bin is self-contained: a command loads files of dist/bin/ and Node’s own modules, --version only the entry', async () => {
+  const version = await traceModules(CLI_PATH, ['--version']);
+  assert.equal(version.code, 0);
+  assert.deepEqual(version.modules.filter((url) => !url.startsWith('node:')), [`${BIN}polyarch.js`]);
+  const help = await traceModules(CLI_PATH, ['inspect', '--help']);
+  assert.equal(help.code, 0);
+  const inspect = await traceModules(CLI_PATH, ['inspect', 'oci:/nonexistent-layout-for-trace']);
+  assert.notEqual(inspect.code, 0);
+  for (const run of [help, inspect]) assert.deepEqual(run.modules.filter((url) => !url.startsWith('node:') && !url.startsWith(BIN)), []);
+  // The command's code came in chunks the help answer did not need.
+  assert.ok(inspect.modules.length > help.modules.length, `${inspect.modules.length} modules for inspect, ${help.modules.length} for its help`);
 });
