@@ -86,7 +86,8 @@ async function main(): Promise<void> {
   }
   handleClosedOutput();
   // Loaded before the signal handlers go in: Ctrl-C while loading stops the process outright.
-  const [{ runCli }, { EXIT_CODES }, { PolyarchError }, { terminalSafe }] = await Promise.all([import('./run-command.js'), import('./exit-codes.js'), import('../index.js'), import('./output.js')]);
+  // (Not the library's index: imported whole, it could not be cut down to what the command uses.)
+  const [{ runCli, interruptionBy }, { EXIT_CODES }, { terminalSafe }] = await Promise.all([import('./run-command.js'), import('./exit-codes.js'), import('./output.js')]);
   const controller = new AbortController();
   // One signal is shared by every request in flight; each adds a listener while it runs.
   setMaxListeners(0, controller.signal);
@@ -98,7 +99,7 @@ async function main(): Promise<void> {
     interrupts++;
     terminated ||= signal === 'SIGTERM';
     if (interrupts > 1) process.exit(terminated ? EXIT_TERMINATED : EXIT_CODES.INTERRUPTED);
-    controller.abort(new PolyarchError('INTERRUPTED', signal === 'SIGTERM' ? 'terminated' : 'interrupted'));
+    controller.abort(interruptionBy(signal));
   };
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGTERM', () => stop('SIGTERM'));

@@ -66,3 +66,8 @@ export async function runCli(spec: ProgramSpec, version: string, argv: readonly 
 export function closedOutputExitCode(error: NodeJS.ErrnoException): number {
   return error.code === 'EPIPE' ? exitCodeFor(new PolyarchError('OUTPUT_CLOSED', 'standard output was closed')) : EXIT_FAILURE;
 }
+
+/** The reason a command is aborted with when the process gets SIGINT (Ctrl-C) or SIGTERM. */
+export function interruptionBy(signal: 'SIGINT' | 'SIGTERM'): PolyarchError {
+  return new PolyarchError('INTERRUPTED', signal === 'SIGTERM' ? 'terminated' : 'interrupted');
+}
