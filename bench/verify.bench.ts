@@ -19,9 +19,6 @@ const LAYER_BYTES = Number(process.env.BENCH_LAYER_MB ?? 40) * 1024 * 1024;
 const ROUNDS = Math.max(1, Number(process.env.BENCH_ROUNDS ?? 3));
 const LAYERS = 5;
 
-
-
-
 const work = await mkdtemp(join(tmpdir(), 'polyarch-verify-bench-'));
 const registry = await startDistribution();
 try {

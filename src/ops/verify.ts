@@ -2,6 +2,7 @@
 // that platform. Manifests and configs are read first (small); then every distinct layer is read
 // once, streamed and verified against its digest, a few at a time; then each image's layers are
 // stacked and its binaries checked. Nothing is written anywhere.
+import { availableParallelism } from 'node:os';
 import type { Readable } from 'node:stream';
 import type { ConnectionOptions } from '../endpoint/open-endpoint.js';
 import type { Descriptor } from '../image/descriptor.js';
@@ -31,8 +32,12 @@ export type { Finding, Severity, VerifyRule } from '../verify/finding.js';
 const MAX_CONFIG_SIZE = 4 * 1024 * 1024;
 /** Paths recorded per layer and per image before the scan says it stopped (a tar bomb stays bounded). */
 export const DEFAULT_MAX_PATHS = 200_000;
-/** Layers read at once: decompression is CPU-bound, and registries answer several requests at a time. */
-const LAYER_CONCURRENCY = 3;
+/**
+ * Layers read at once: one per core (at least two, so one layer's download overlaps another's
+ * decompression). Decompression is CPU-bound; on two cores a third layer in flight made a 629 MB
+ * index 8% slower and held 10 MB more.
+ */
+const LAYER_CONCURRENCY = Math.min(8, Math.max(2, availableParallelism()));
 
 /** What the checks are: shared by {@link verify} and {@link verifyImage}. */
 export interface VerifyCheckOptions {
