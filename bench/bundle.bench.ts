@@ -22,9 +22,6 @@ const LAYER_BYTES = Number(process.env.BENCH_BUNDLE_LAYER_MB ?? 40) * 1024 * 102
 const ROUNDS = Math.max(1, Number(process.env.BENCH_ROUNDS ?? 3));
 const LAYERS = 5;
 
-
-
-
 const work = resolve('bench/work-bundle');
 await rm(work, { recursive: true, force: true });
 await mkdir(work, { recursive: true });

@@ -24,9 +24,6 @@ const BIG_BYTES = Number(process.env.BENCH_BIG_MB ?? 256) * 1024 * 1024;
 const ROUNDS = Math.max(1, Number(process.env.BENCH_ROUNDS ?? 3));
 const LAYERS = 5;
 
-
-
-
 /** Where one run writes, made fresh for it; `location` is the same string for both tools' syntax but the prefix. */
 type Destination = { polyarch: string; skopeo: string; done(): Promise<void> };
 

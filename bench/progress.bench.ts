@@ -25,7 +25,6 @@ const BLOB_BYTES = Number(process.env.BENCH_PROGRESS_BLOB_MB ?? 256) * 1024 * 10
 const ROUNDS = Math.max(1, Number(process.env.BENCH_ROUNDS ?? 3));
 const LAYERS = 3;
 
-
 /** A listener that does what a display does with each report: keep the latest count per blob. */
 function counting(): (event: TransferProgress) => void {
   const latest = new Map<string, number>();

@@ -183,7 +183,6 @@ async function getJson(url: string): Promise<unknown> {
   return res.json();
 }
 
-
 await rm(work, { recursive: true, force: true });
 await mkdir(work, { recursive: true });
 const distribution = await startDistribution();
@@ -243,7 +242,6 @@ try {
     ['one repository, tags page 2', median(tagPages).toFixed(3)],
   ]);
   pageServer.child.kill('SIGTERM');
-
 
   // Interleaved: in each round every case runs on ours, then on the peer.
   for (let round = 0; round < ROUNDS; round++) {

@@ -20,7 +20,6 @@ const cases: { name: string; file: string; args: string[] }[] = [
   { name: 'buildah --version', file: 'buildah', args: ['--version'] },
 ];
 
-
 const times = new Map<string, number[]>(cases.map((c) => [c.name, []]));
 // Interleaved: one run of each case per round, so load from other work touches every case alike.
 for (let round = 0; round < RUNS; round++) {

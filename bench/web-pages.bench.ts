@@ -62,7 +62,6 @@ async function getPage(url: string): Promise<void> {
   if (res.status !== 200 || !body.startsWith('<!doctype html>')) throw new Error(`${url}: ${res.status}`);
 }
 
-
 const pages = [
   { name: 'repository list, page 1', path: '/' },
   { name: 'repository list, search + page 2', path: '/?q=repo-00&page=2' },
