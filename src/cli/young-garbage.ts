@@ -3,15 +3,25 @@
 // object there is tiny) or once about 32 MB of buffers have piled up in it, and the ones still
 // queued at that moment are promoted, to wait for a full collection. Measured on a 630 MB copy:
 // peak RSS 111–125 MB without help, 91–96 MB with a young collection every 10 ms, at the same
-// CPU time. The collector is reached through a flag set at run time, so `node dist/cli/main.js`
-// and the installed bin behave alike and `--version` pays nothing (only commands that move blobs
-// start this).
-import { setFlagsFromString } from 'node:v8';
+// CPU time; `serve` taking a 1 GiB blob PUT: 96 → 74 MB, and 4.8 → 3.0 s. The collector is reached
+// through a flag set at run time, so `node dist/cli/main.js` and the installed bin behave alike and
+// `--version` pays nothing (only commands that move blobs start this). It collects only while
+// buffers pile up: a collection every 10 ms whatever happens cost an idle `serve` 3% of a core,
+// looking every 100 ms costs it 0.2%; looking every 250 ms noticed a transfer too late (94 MB).
+import { getHeapStatistics, setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 
 type Collect = (options: { readonly type: 'minor' | 'major' }) => void;
 
-const INTERVAL_MS = 10;
+/** A young collection this often while buffers are being made; a look this often while none are. */
+const BUSY_MS = 10;
+const IDLE_MS = 100;
+/** Buffer bytes made between two idle looks that mean blobs are moving again. */
+const BUSY_GROWTH = 2 << 20;
+/** Busy turns that each made less than this… */
+const QUIET_GROWTH = 256 << 10;
+/** …in a row, before going back to idle looks. */
+const QUIET_TURNS = 20;
 
 let collect: Collect | undefined;
 
@@ -28,11 +38,35 @@ function collector(): Collect | undefined {
   return collect;
 }
 
-/** Collects the young generation every few milliseconds until the returned function is called. */
+/**
+ * Collects the young generation every 10 ms while buffers are being made (V8's external memory
+ * grows), and only looks every 100 ms while none are, until the returned function is called.
+ * Starts busy: the caller is about to move blobs.
+ */
 export function collectYoungGarbage(): () => void {
   const run = collector();
   if (!run) return () => undefined;
-  const timer = setInterval(() => run({ type: 'minor' }), INTERVAL_MS);
+  const external = (): number => getHeapStatistics().external_memory;
+  let busy = true;
+  let quiet = 0;
+  let last = external();
+  let timer: NodeJS.Timeout | undefined;
+  const turn = (): void => {
+    const grew = external() - last;
+    if (busy) {
+      run({ type: 'minor' });
+      quiet = grew < QUIET_GROWTH ? quiet + 1 : 0;
+      busy = quiet < QUIET_TURNS;
+    } else if (grew >= BUSY_GROWTH) {
+      run({ type: 'minor' });
+      busy = true;
+      quiet = 0;
+    }
+    last = external();
+    timer = setTimeout(turn, busy ? BUSY_MS : IDLE_MS);
+    timer.unref();
+  };
+  timer = setTimeout(turn, BUSY_MS);
   timer.unref();
-  return () => clearInterval(timer);
+  return () => clearTimeout(timer);
 }

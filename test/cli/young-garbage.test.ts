@@ -1,5 +1,6 @@
-// copy's young-generation collections: they happen (V8 reports them), the collector stays out of
-// the program's own globals, and stopping ends them.
+// The young-generation collections of copy, verify and serve: they happen (V8 reports them), the
+// collector stays out of the program's own globals, an idle process is left alone until buffers
+// are made again, and stopping ends them.
 import assert from 'node:assert/strict';
 import { constants, PerformanceObserver } from 'node:perf_hooks';
 import { test } from 'node:test';
@@ -33,4 +34,30 @@ test('collectYoungGarbage runs young collections while on, without exposing gc t
   counter.stop();
   // Running, 300 ms brings about 30; an occasional one of V8's own may still come.
   assert.ok(counter.count() - after < 3, `young collections after stopping: ${counter.count() - after}`);
+});
+
+test('collectYoungGarbage leaves an idle process alone and wakes when buffers are made again', async () => {
+  const counter = countMinorCollections();
+  const stop = collectYoungGarbage();
+  const kept: Buffer[] = [];
+  try {
+    await sleep(600); // busy at first, idle after 20 quiet turns (about 200 ms)
+    const idleFrom = counter.count();
+    await sleep(500);
+    const idle = counter.count() - idleFrom;
+    // Idle, it only looks: a few of V8's own may still come, not one per 10 ms turn (about 50).
+    assert.ok(idle < 5, `young collections while idle: ${idle}`);
+    // 256 KiB every 5 ms, dropped at once: blobs moving, as far as the collector can tell.
+    const busyFrom = counter.count();
+    for (let made = 0; made < 80; made++) {
+      kept.push(Buffer.alloc(256 << 10));
+      kept.length = 0;
+      await sleep(5);
+    }
+    const busy = counter.count() - busyFrom;
+    assert.ok(busy >= 5, `young collections while buffers were made: ${busy}`);
+  } finally {
+    stop();
+    counter.stop();
+  }
 });

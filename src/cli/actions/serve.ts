@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import type { CliContext } from '../context.js';
 import { PolyarchError, collectServerGarbage, createRegistryServer } from '../../index.js';
+import { collectYoungGarbage } from '../young-garbage.js';
 import { globalsOf } from '../global-options.js';
 import { printJson } from '../output.js';
 
@@ -56,14 +57,20 @@ export async function serveAction(context: CliContext, flags: { root: string; li
     ...(flags.tlsKey !== undefined ? { tlsKey: flags.tlsKey } : {}),
     signal: context.signal,
   });
-  const address = await server.listen(port, host);
-  // With --json one line, written once listening: a script reads it to learn the port it got.
-  if (globalsOf(command).json) context.stdout.write(`${JSON.stringify({ address: address.host, url: address.url, root: flags.root })}\n`);
-  else if (!globalsOf(command).quiet) context.stdout.write(`polyarch registry on ${address.url} (root ${flags.root})\n`);
-  await new Promise<void>((resolve) => {
-    if (context.signal.aborted) resolve();
-    context.signal.addEventListener('abort', () => resolve(), { once: true });
-    process.once('SIGTERM', () => resolve());
-  });
-  await server.close();
+  // Blobs move now and then: socket buffers are collected young while they do (see young-garbage.ts).
+  const stopCollecting = collectYoungGarbage();
+  try {
+    const address = await server.listen(port, host);
+    // With --json one line, written once listening: a script reads it to learn the port it got.
+    if (globalsOf(command).json) context.stdout.write(`${JSON.stringify({ address: address.host, url: address.url, root: flags.root })}\n`);
+    else if (!globalsOf(command).quiet) context.stdout.write(`polyarch registry on ${address.url} (root ${flags.root})\n`);
+    await new Promise<void>((resolve) => {
+      if (context.signal.aborted) resolve();
+      context.signal.addEventListener('abort', () => resolve(), { once: true });
+      process.once('SIGTERM', () => resolve());
+    });
+    await server.close();
+  } finally {
+    stopCollecting();
+  }
 }
