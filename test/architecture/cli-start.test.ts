@@ -42,7 +42,7 @@ test('running a command loads commander, the library and only its own implementa
   );
 });
 
-test('the installed bin is self-contained: a command loads files of dist/bin/ and Node’s own modules, --version only the entry', async () => {
+test('the installed bin imports only its own files (dist/bin/) and Node’s modules, and --version only its entry', async () => {
   const version = await traceModules(CLI_PATH, ['--version']);
   assert.equal(version.code, 0);
   assert.deepEqual(version.modules.filter((url) => !url.startsWith('node:')), [`${BIN}polyarch.js`]);
