@@ -4,10 +4,17 @@
 // command's implementation in the CLI's entry point fails this test. The compiled modules
 // (dist/cli/) show that structure; the installed bin (dist/bin/) is their bundle, which keeps it.
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { copyFile, cp, mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { CLI_PATH } from '../helpers/run-cli.js';
 import { traceModules } from '../helpers/module-trace/trace.js';
+import { tempDir } from '../helpers/temp-dir.js';
+
+const execFileAsync = promisify(execFile);
 
 const DIST = new URL('../../../dist/', import.meta.url).href;
 const BIN = `${DIST}bin/`;
@@ -53,4 +60,27 @@ test('the installed bin imports only its own files (dist/bin/) and Node’s modu
   for (const run of [help, inspect]) assert.deepEqual(run.modules.filter((url) => !url.startsWith('node:') && !url.startsWith(BIN)), []);
   // The command's code came in chunks the help answer did not need.
   assert.ok(inspect.modules.length > help.modules.length, `${inspect.modules.length} modules for inspect, ${help.modules.length} for its help`);
+});
+
+test('the installed bin runs without node_modules: the packages it loads on first use are its own files', async () => {
+  // A copy of the package without node_modules: a require() that escaped the bundle would fail.
+  const dir = await tempDir('polyarch-bin-alone-');
+  try {
+    const bin = join(dir.path, 'dist', 'bin');
+    await cp(fileURLToPath(BIN), bin, { recursive: true });
+    await copyFile(fileURLToPath(new URL('../../../package.json', import.meta.url)), join(dir.path, 'package.json'));
+    await mkdir(join(dir.path, 'context'));
+    await writeFile(join(dir.path, 'context', 'Dockerfile'), 'FROM scratch\nCOPY missing /x\n');
+    await writeFile(join(dir.path, 'spec.yaml'), 'image: [unclosed\n');
+    const run = (args: string[]) => execFileAsync(process.execPath, [join(bin, 'polyarch.js'), ...args], { cwd: dir.path }).then(() => ({ code: 0, stderr: '' }), (error: { code: number; stderr: string }) => error);
+    // dockerfile-ast parsed the file (the error names its line); yaml read the spec (its own message).
+    const build = await run(['build', '--platform', 'linux/amd64', 'context']);
+    assert.equal(build.code, 2, build.stderr);
+    assert.match(build.stderr, /context\/Dockerfile:2: COPY source "missing" not found in the build context \[USAGE\]/);
+    const spec = await run(['push', 'from-spec', 'spec.yaml']);
+    assert.equal(spec.code, 2, spec.stderr);
+    assert.match(spec.stderr, /spec file spec\.yaml: not valid YAML \(.+\) \[CONFIG_INVALID\]/);
+  } finally {
+    await dir.remove();
+  }
 });
