@@ -65,9 +65,11 @@ function specPlatform(value: unknown, file: string, where: string): Platform | u
 
 /** Parses a push spec (manifest-tool's YAML: image, manifests with platforms, tags); `file` names it in errors. */
 export function parsePushSpec(text: string, file = 'spec'): PushSpec {
+  // Loaded outside the try: a parser that cannot load is not the file's fault.
+  const parser = yaml();
   let doc: unknown;
   try {
-    doc = yaml().parse(text);
+    doc = parser.parse(text);
   } catch (error) {
     fail(file, `not valid YAML (${(error as Error).message.split('\n')[0]})`);
   }

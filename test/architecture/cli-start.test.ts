@@ -80,6 +80,7 @@ test('the installed bin runs without node_modules: the packages it loads on firs
     const spec = await run(['push', 'from-spec', 'spec.yaml']);
     assert.equal(spec.code, 2, spec.stderr);
     assert.match(spec.stderr, /spec file spec\.yaml: not valid YAML \(.+\) \[CONFIG_INVALID\]/);
+    for (const stderr of [build.stderr, spec.stderr]) assert.doesNotMatch(stderr, /Cannot find module/);
   } finally {
     await dir.remove();
   }
