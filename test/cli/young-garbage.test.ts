@@ -25,6 +25,10 @@ test('collectYoungGarbage runs young collections while on, without exposing gc t
     for (let waited = 0; counter.count() < 3 && waited < 20_000; waited += 50) await sleep(50);
     assert.ok(counter.count() >= 3, `young collections seen: ${counter.count()}`);
     assert.equal((globalThis as { gc?: unknown }).gc, undefined);
+    // Without restWhenQuiet it never rests, buffers or not (about 40 in 400 ms).
+    const before = counter.count();
+    await sleep(400);
+    assert.ok(counter.count() - before >= 10, `young collections in 400 ms with nothing allocated: ${counter.count() - before}`);
   } finally {
     stop();
   }
@@ -36,9 +40,9 @@ test('collectYoungGarbage runs young collections while on, without exposing gc t
   assert.ok(counter.count() - after < 3, `young collections after stopping: ${counter.count() - after}`);
 });
 
-test('collectYoungGarbage leaves an idle process alone and wakes when buffers are made again', async () => {
+test('collectYoungGarbage with restWhenQuiet leaves an idle process alone and wakes when buffers are made again', async () => {
   const counter = countMinorCollections();
-  const stop = collectYoungGarbage();
+  const stop = collectYoungGarbage({ restWhenQuiet: true });
   const kept: Buffer[] = [];
   try {
     await sleep(600); // busy at first, idle after 20 quiet turns (about 200 ms)

@@ -58,7 +58,7 @@ export async function serveAction(context: CliContext, flags: { root: string; li
     signal: context.signal,
   });
   // Blobs move now and then: socket buffers are collected young while they do (see young-garbage.ts).
-  const stopCollecting = collectYoungGarbage();
+  const stopCollecting = collectYoungGarbage({ restWhenQuiet: true });
   try {
     const address = await server.listen(port, host);
     // With --json one line, written once listening: a script reads it to learn the port it got.
