@@ -23,8 +23,8 @@ async function lazyPackages(dir) {
 /**
  * lazyModule's require(name) takes its name at run time. In the bundle it requires the package's
  * own one-file bundle from dist/bin/vendor/ instead, made below: one file to read and compile
- * rather than the package's dozens (dockerfile-ast: 6 ms instead of 18 on an idle machine), and still only
- * for the commands that use it. A name without one is required from node_modules as before.
+ * rather than the package's dozens (dockerfile-ast: 6 ms instead of 18 on an idle machine), and
+ * still only for the commands that use it. A name without one is required from node_modules.
  */
 function lazyModulesFromVendor(names) {
   return {
@@ -39,7 +39,7 @@ function lazyModulesFromVendor(names) {
           '  const path = vendored.has(name) ? vendorPath(name) : name;',
           '  return () => (loaded ??= require(path));',
           '}',
-          // A path the bundler cannot read as a pattern of files to bundle: it is required at run time.
+          // A path the bundler cannot read as a pattern of files: required at run time.
           `function vendorPath(name) { return ['.', 'vendor', vendorFile(name)].join('/'); }`,
           `${vendorFile}`,
         ].join('\n'),
@@ -48,7 +48,7 @@ function lazyModulesFromVendor(names) {
   };
 }
 
-/** The file a package's bundle is written to in dist/bin/vendor/ (`@balena/dockerignore` → `balena-dockerignore.cjs`). */
+/** A package's bundle in dist/bin/vendor/ (`@balena/dockerignore` → `balena-dockerignore.cjs`). */
 function vendorFile(name) {
   return `${name.replace(/^@/, '').replace(/\//g, '-')}.cjs`;
 }
