@@ -8,17 +8,16 @@ import { mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import { join, resolve } from 'node:path';
 import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { availableParallelism } from 'node:os';
 import { createEndpointOpener, parseLocation } from '../src/index.js';
 import { compressor, parseCompression } from '../src/layer/compression.js';
 import { startEmbedded } from '../test/helpers/embedded.js';
 import { randomIndex, seededBytes } from '../test/helpers/images.js';
+import { CLI_PATH as cli } from '../test/helpers/run-cli.js';
 import { printTable, seconds } from './report.js';
 
 const exec = promisify(execFile);
-const cli = fileURLToPath(new URL('../../dist/bin/polyarch.js', import.meta.url));
 const work = resolve('bench/work-build');
 const ARCHES = ['amd64', 'arm64', 'riscv64'];
 const FILES = 5;

@@ -9,15 +9,14 @@ import { execFile } from 'node:child_process';
 import { mkdir, rm } from 'node:fs/promises';
 import { loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { createEndpointOpener, formatPlatform, parseLocation } from '../src/index.js';
 import { startDistribution, type DistributionHandle } from '../test/helpers/distribution.js';
 import { randomIndex, THREE_PLATFORMS } from '../test/helpers/images.js';
+import { CLI_PATH as cli } from '../test/helpers/run-cli.js';
 import { type Run, median, printTable, ratio, targetLine, timed } from './report.js';
 
 const exec = promisify(execFile);
-const cli = fileURLToPath(new URL('../../dist/bin/polyarch.js', import.meta.url));
 const LAYER_BYTES = Number(process.env.BENCH_BUNDLE_LAYER_MB ?? 40) * 1024 * 1024;
 const ROUNDS = Math.max(1, Number(process.env.BENCH_ROUNDS ?? 3));
 const LAYERS = 5;

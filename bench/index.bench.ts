@@ -5,15 +5,14 @@ import { execFile } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { createEndpointOpener, parseLocation, type Platform } from '../src/index.js';
 import { startDistribution } from '../test/helpers/distribution.js';
 import { randomImage } from '../test/helpers/images.js';
 import { startProxy } from '../test/helpers/proxy.js';
+import { CLI_PATH as cli } from '../test/helpers/run-cli.js';
 
 const exec = promisify(execFile);
-const cli = fileURLToPath(new URL('../../dist/bin/polyarch.js', import.meta.url));
 const PLATFORMS: Platform[] = [
   { os: 'linux', architecture: 'amd64' },
   { os: 'linux', architecture: 'arm64', variant: 'v8' },

@@ -4,7 +4,6 @@
 // `skopeo copy --all` (which takes no referrers). A counting proxy in front of the source sees
 // every request. `REFERRERS_BENCH_PLATFORMS=N` (default 4) sets the index size.
 import { execFile } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { createEndpointOpener, MediaType, parseLocation, type Platform } from '../src/index.js';
 import { startDistribution } from '../test/helpers/distribution.js';
@@ -12,10 +11,10 @@ import { startEmbedded } from '../test/helpers/embedded.js';
 import { randomIndex } from '../test/helpers/images.js';
 import { startProxy } from '../test/helpers/proxy.js';
 import { OCI_MANIFEST, pushBlob, pushManifest, type Desc } from '../test/helpers/registry-push.js';
+import { CLI_PATH as cli } from '../test/helpers/run-cli.js';
 import { printTable, ratio, seconds } from './report.js';
 
 const exec = promisify(execFile);
-const cli = fileURLToPath(new URL('../../dist/bin/polyarch.js', import.meta.url));
 const ARCHES = ['amd64', 'arm64', 'ppc64le', 's390x', 'riscv64', '386', 'mips64le', 'loong64'];
 const count = Math.min(ARCHES.length, Math.max(1, Number(process.env.REFERRERS_BENCH_PLATFORMS ?? 4)));
 const platforms: Platform[] = ARCHES.slice(0, count).map((architecture) => ({ os: 'linux', architecture }));

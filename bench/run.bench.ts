@@ -8,16 +8,15 @@ import { execFile } from 'node:child_process';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { availableParallelism, loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { storeBaseIndex } from '../test/helpers/base-images.js';
 import { ensureEmulation } from '../test/helpers/binfmt.js';
 import { debianRootfsTar } from '../test/helpers/debian-rootfs.js';
 import { startEmbedded } from '../test/helpers/embedded.js';
+import { CLI_PATH as cli } from '../test/helpers/run-cli.js';
 import { printTable, ratio, seconds, targetLine } from './report.js';
 
 const exec = promisify(execFile);
-const cli = fileURLToPath(new URL('../../dist/bin/polyarch.js', import.meta.url));
 const work = resolve('bench/work-run');
 const PLATFORMS = 'linux/amd64,linux/arm64';
 const FILES = 6;

@@ -3,12 +3,11 @@
 // 10. Issue 11's target: ≤ 0.15 s for polyarch's.
 import { execFile } from 'node:child_process';
 import { loadavg } from 'node:os';
-import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { CLI_PATH as cli } from '../test/helpers/run-cli.js';
 import { median, printTable, seconds, targetLine } from './report.js';
 
 const exec = promisify(execFile);
-const cli = fileURLToPath(new URL('../../dist/bin/polyarch.js', import.meta.url));
 const RUNS = 10;
 
 const cases: { name: string; file: string; args: string[] }[] = [
