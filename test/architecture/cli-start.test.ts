@@ -4,17 +4,13 @@
 // command's implementation in the CLI's entry point fails this test. The compiled modules
 // (dist/cli/) show that structure; the installed bin (dist/bin/) is their bundle, which keeps it.
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { copyFile, cp, mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
-import { CLI_PATH } from '../helpers/run-cli.js';
+import { CLI_PATH, runCli } from '../helpers/run-cli.js';
 import { traceModules } from '../helpers/module-trace/trace.js';
 import { tempDir } from '../helpers/temp-dir.js';
-
-const execFileAsync = promisify(execFile);
 
 const DIST = new URL('../../../dist/', import.meta.url).href;
 const BIN = `${DIST}bin/`;
@@ -72,7 +68,7 @@ test('the installed bin runs without node_modules: the packages it loads on firs
     await mkdir(join(dir.path, 'context'));
     await writeFile(join(dir.path, 'context', 'Dockerfile'), 'FROM scratch\nCOPY missing /x\n');
     await writeFile(join(dir.path, 'spec.yaml'), 'image: [unclosed\n');
-    const run = (args: string[]) => execFileAsync(process.execPath, [join(bin, 'polyarch.js'), ...args], { cwd: dir.path }).then(() => ({ code: 0, stderr: '' }), (error: { code: number; stderr: string }) => error);
+    const run = (args: string[]) => runCli(args, { cwd: dir.path, cli: join(bin, 'polyarch.js') });
     // dockerfile-ast parsed the file (the error names its line); yaml read the spec (its own message).
     const build = await run(['build', '--platform', 'linux/amd64', 'context']);
     assert.equal(build.code, 2, build.stderr);

@@ -10,10 +10,10 @@ export interface CliResult {
   readonly stderr: string;
 }
 
-/** Spawns `polyarch ARGS` and collects its output. */
-export function runCli(args: readonly string[], options: { env?: NodeJS.ProcessEnv; cwd?: string; input?: string } = {}): Promise<CliResult> {
+/** Spawns `polyarch ARGS` (or another copy of the CLI, `cli`) and collects its output. */
+export function runCli(args: readonly string[], options: { env?: NodeJS.ProcessEnv; cwd?: string; input?: string; cli?: string } = {}): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI_PATH, ...args], {
+    const child = spawn(process.execPath, [options.cli ?? CLI_PATH, ...args], {
       cwd: options.cwd ?? process.cwd(),
       env: { ...process.env, ...options.env },
       stdio: ['pipe', 'pipe', 'pipe'],
