@@ -27,21 +27,20 @@ async function lazyPackages(dir) {
  * still only for the commands that use it. A name without one is required from node_modules.
  */
 function lazyModulesFromVendor(names) {
+  const vendored = Object.fromEntries(names.map((name) => [name, `./vendor/${vendorFile(name)}`]));
   return {
     name: 'lazy-modules-from-vendor',
     setup(build) {
       build.onLoad({ filter: /[\\/]dist[\\/]internal[\\/]lazy-module\.js$/ }, () => ({
         loader: 'js',
+        // The path comes from a table, not a literal: esbuild leaves it to be required at run time.
         contents: [
-          `const vendored = new Set(${JSON.stringify(names)});`,
+          `const vendored = ${JSON.stringify(vendored)};`,
           'export function lazyModule(name) {',
           '  let loaded;',
-          '  const path = vendored.has(name) ? vendorPath(name) : name;',
+          '  const path = Object.hasOwn(vendored, name) ? vendored[name] : name;',
           '  return () => (loaded ??= require(path));',
           '}',
-          // A path the bundler cannot read as a pattern of files: required at run time.
-          `function vendorPath(name) { return ['.', 'vendor', vendorFile(name)].join('/'); }`,
-          `${vendorFile}`,
         ].join('\n'),
       }));
     },
