@@ -40,8 +40,9 @@ export interface Endpoint {
   mountBlob?(descriptor: Descriptor, fromRepository: string, options?: IoOptions): Promise<boolean>;
 
   /**
-   * For stores on local disk: from now on, sync the blobs written together (before a manifest
-   * names them) instead of one by one. A copy asks for it; a store without it syncs as it likes.
+   * For stores on local disk: from now on, sync each blob beside the writes of the others and
+   * name them together (before a manifest names them) instead of one by one. A copy asks for it;
+   * a store without it syncs as it likes.
    */
   batchBlobSyncs?(): void;
   /** Makes every blob written so far durable and visible (with batched syncs, a copy that stops early keeps them). */

@@ -115,8 +115,8 @@ async function copyEndpoints(options: CopyImageOptions): Promise<CopyResult> {
   const referrers = options.referrers ? await findReferrers({ source, subjects: [top, ...children], ...io }) : { manifests: [], count: 0 };
   for (const manifest of referrers.manifests) if (!isIndex(manifest.mediaType)) await collect(source, manifest, blobs, [], io, blobPlatforms);
 
-  // One sync per blob held up the writes of the others; the layout syncs them together before
-  // index.json names any (measured: see the copy bench).
+  // Awaiting one sync per blob held up the writes of the others: the layout syncs each in the
+  // background and names them all before index.json does (measured: see the copy bench).
   destination.batchBlobSyncs?.();
   const stats = { copied: 0, mounted: 0, skipped: 0, bytes: 0 };
   try {

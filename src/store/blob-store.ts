@@ -99,10 +99,13 @@ export class BlobStore {
     });
   }
 
-  /** Syncs a temp file from `putUnsynced`, then makes it the blob; the temp is gone afterwards either way. */
-  async placeSynced(digest: Digest, temp: string): Promise<void> {
+  /**
+   * Syncs a temp file from `putUnsynced` (or waits for `synced`, its sync already under way), then
+   * makes it the blob; the temp is gone afterwards either way.
+   */
+  async placeSynced(digest: Digest, temp: string, synced?: Promise<void>): Promise<void> {
     try {
-      await syncFile(temp);
+      await (synced ?? syncFile(temp));
       await placeWithoutOverwrite(temp, this.pathOf(digest));
     } finally {
       await rm(temp, { force: true });

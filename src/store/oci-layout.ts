@@ -11,7 +11,7 @@ import { descriptorOf, type Descriptor } from '../image/descriptor.js';
 import { MAX_MANIFEST_SIZE, parseJsonObject, rawFromBytes, type RawManifest } from '../image/raw-manifest.js';
 import { isIndex, isManifest, MediaType } from '../mediatype/mediatype.js';
 import { referrerDescriptor, referrersListEntries, referrersTag, subjectOf } from '../image/referrer.js';
-import { writeFileAtomic } from './atomic-write.js';
+import { syncFile, writeFileAtomic } from './atomic-write.js';
 import { BlobStore } from './blob-store.js';
 import { removeOrphanTemps } from './gc.js';
 import { findEntry, isNamed, REF_NAME, tagOf, tagsOf } from './index-entries.js';
@@ -93,8 +93,8 @@ export class OciLayout {
   #initialized = false;
   /** Blobs this handle added (absent before it wrote them): what `close({discard})` takes back. */
   readonly #added = new Set<Digest>();
-  /** With batched syncs: blobs written but not yet synced, each in its temp file (digest → path). */
-  #unsynced: Map<Digest, string> | undefined;
+  /** With batched syncs: blobs written but not yet named, each in its temp file, and that file's sync under way. */
+  #unsynced: Map<Digest, { readonly temp: string; readonly synced: Promise<void> }> | undefined;
   /** What #referrersBySubject read, for the version of index.json it read. */
   #subjects: { readonly indexDigest: Digest; readonly bySubject: Map<string, Descriptor[]> } | undefined;
 
@@ -165,10 +165,11 @@ export class OciLayout {
   }
 
   /**
-   * From now on, blobs are written without a sync each and synced together, then given their
-   * names, before index.json is next changed (or at close). A blob has no name under blobs/
-   * until its bytes are durable, so a crash leaves temp files, never a short blob. Copies use
-   * this: one sync per blob held up the writes of the others.
+   * From now on, a blob's sync starts as soon as its bytes are written and runs beside the writes
+   * of the others; the blobs are given their names together, once synced, before index.json is
+   * next changed (or at close). A blob has no name under blobs/ until its bytes are durable, so a
+   * crash leaves temp files, never a short blob. Copies use this: awaiting each blob's sync held
+   * up the writes of the others, and syncing them all at the end left the disk idle until then.
    */
   batchBlobSyncs(): void {
     this.#unsynced ??= new Map();
@@ -202,8 +203,13 @@ export class OciLayout {
     }
     const temp = await this.#blobs.putUnsynced(descriptor, content, options);
     if (temp === undefined) return;
-    if (unsynced.has(descriptor.digest)) await rm(temp, { force: true }); // a concurrent put of the same blob won
-    else unsynced.set(descriptor.digest, temp);
+    if (unsynced.has(descriptor.digest)) {
+      await rm(temp, { force: true }); // a concurrent put of the same blob won
+      return;
+    }
+    const synced = syncFile(temp);
+    synced.catch(() => undefined); // a failed sync is reported when the blob is named
+    unsynced.set(descriptor.digest, { temp, synced });
   }
 
   /** Syncs and names every blob written so far with batched syncs (a copy that stops early keeps what it verified). */
@@ -211,13 +217,13 @@ export class OciLayout {
     await this.#syncBlobs();
   }
 
-  /** Syncs every blob written since the last call, then names each. */
+  /** Waits for the sync of every blob written since the last call, then names each. */
   async #syncBlobs(): Promise<void> {
     const unsynced = this.#unsynced;
     if (!unsynced || unsynced.size === 0) return;
     const batch = [...unsynced];
     unsynced.clear();
-    const results = await Promise.allSettled(batch.map(([digest, temp]) => this.#track(digest, () => this.#blobs.placeSynced(digest, temp))));
+    const results = await Promise.allSettled(batch.map(([digest, { temp, synced }]) => this.#track(digest, () => this.#blobs.placeSynced(digest, temp, synced))));
     const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failed) throw failed.reason;
   }
@@ -287,7 +293,7 @@ export class OciLayout {
     if (options.discard && this.#unsynced) {
       const temps = [...this.#unsynced.values()];
       this.#unsynced.clear();
-      await Promise.all(temps.map((t) => rm(t, { force: true })));
+      await Promise.all(temps.map(({ temp }) => rm(temp, { force: true })));
     } else await this.#syncBlobs();
     if (!options.discard || this.#added.size === 0) return;
     const added = [...this.#added];
