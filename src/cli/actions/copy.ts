@@ -5,11 +5,12 @@ import { connectionOptions, globalsOf } from '../global-options.js';
 import type { ProgressMode } from '../option-parsers.js';
 import { line, printJson } from '../output.js';
 import { withProgress } from '../progress-view.js';
-import { collectYoungGarbage } from '../young-garbage.js';
+import { collectYoungGarbage, fewerFullCollections } from '../young-garbage.js';
 
 export async function copyAction(context: CliContext, source: string, destination: string, flags: { platform?: string; referrers?: boolean; concurrency: number; progress?: ProgressMode }, command: Command): Promise<void> {
   const globals = globalsOf(command);
   const platforms = flags.platform !== undefined ? parsePlatformList(flags.platform) : undefined;
+  fewerFullCollections();
   const stopCollecting = collectYoungGarbage();
   const result = await withProgress(flags.progress, { stderr: context.stderr, ...(globals.quiet ? { quiet: true } : {}) }, (view) =>
     copy({
