@@ -85,12 +85,23 @@ const OLD_GENERATION_GROWTH_PERCENT = 400;
 
 /**
  * Spaces out V8's full collections for the rest of the process: for commands that move blobs
- * from start to end (copy, verify, bundle), not for a server that must stay small while idle.
+ * from start to end, not for a server that must stay small while idle.
  */
 export function fewerFullCollections(): void {
   try {
     setFlagsFromString(`--heap-growing-percent=${OLD_GENERATION_GROWTH_PERCENT}`);
   } catch {
     // A runtime without the flag keeps its own schedule.
+  }
+}
+
+/** Runs the work of a command that moves blobs from start to end (copy, verify, bundle): young collections every 10 ms, full ones spaced out. */
+export async function whileMovingBlobs<T>(work: () => Promise<T>): Promise<T> {
+  fewerFullCollections();
+  const stopCollecting = collectYoungGarbage();
+  try {
+    return await work();
+  } finally {
+    stopCollecting();
   }
 }

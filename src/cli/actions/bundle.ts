@@ -5,6 +5,7 @@ import { connectionOptions, globalsOf } from '../global-options.js';
 import type { ProgressMode } from '../option-parsers.js';
 import { formatSize, line, printJson, printNotice } from '../output.js';
 import { withProgress } from '../progress-view.js';
+import { whileMovingBlobs } from '../young-garbage.js';
 
 interface BundleFlags {
   readonly platform?: string;
@@ -25,7 +26,7 @@ export async function bundleAction(context: CliContext, images: string[], flags:
   const platforms = parsePlatformList(flags.platform);
   const output = flags.output;
   const result = await withProgress(flags.progress, { stderr: context.stderr, ...(globals.quiet ? { quiet: true } : {}) }, (view) =>
-    bundle({
+    whileMovingBlobs(() => bundle({
       ...connectionOptions(globals, context.signal),
       images: listed,
       platforms,
@@ -35,7 +36,7 @@ export async function bundleAction(context: CliContext, images: string[], flags:
       ...(flags.cacheDir !== undefined ? { cacheDir: flags.cacheDir } : {}),
       ...(view.onTransfer ? { onProgress: view.onTransfer } : {}),
       onNotice: (m) => printNotice(m, context.stderr),
-    }),
+    })),
   );
   if (globals.json) {
     printJson(result, context.stdout);
@@ -58,7 +59,7 @@ export async function bundlePushAction(context: CliContext, archive: string, fla
   const progress = givenHereOrToBundle<ProgressMode | undefined>(command, 'progress', flags.progress);
   const concurrency = givenHereOrToBundle(command, 'concurrency', flags.concurrency);
   const result = await withProgress(progress, { stderr: context.stderr, ...(globals.quiet ? { quiet: true } : {}) }, (view) =>
-    bundlePush({ archive, ...connectionOptions(globals, context.signal), to, concurrency, ...(view.onTransfer ? { onProgress: view.onTransfer } : {}) }),
+    whileMovingBlobs(() => bundlePush({ archive, ...connectionOptions(globals, context.signal), to, concurrency, ...(view.onTransfer ? { onProgress: view.onTransfer } : {}) })),
   );
   if (globals.json) printJson(result, context.stdout);
   else for (const image of result.images) context.stdout.write(globals.quiet ? line`${image.target}@${image.digest}` : line`pushed ${image.image} to ${image.target}: ${image.digest}`);

@@ -5,15 +5,13 @@ import { connectionOptions, globalsOf } from '../global-options.js';
 import type { ProgressMode } from '../option-parsers.js';
 import { line, printJson } from '../output.js';
 import { withProgress } from '../progress-view.js';
-import { collectYoungGarbage, fewerFullCollections } from '../young-garbage.js';
+import { whileMovingBlobs } from '../young-garbage.js';
 
 export async function copyAction(context: CliContext, source: string, destination: string, flags: { platform?: string; referrers?: boolean; concurrency: number; progress?: ProgressMode }, command: Command): Promise<void> {
   const globals = globalsOf(command);
   const platforms = flags.platform !== undefined ? parsePlatformList(flags.platform) : undefined;
-  fewerFullCollections();
-  const stopCollecting = collectYoungGarbage();
   const result = await withProgress(flags.progress, { stderr: context.stderr, ...(globals.quiet ? { quiet: true } : {}) }, (view) =>
-    copy({
+    whileMovingBlobs(() => copy({
       source,
       destination,
       ...connectionOptions(globals, context.signal),
@@ -21,8 +19,8 @@ export async function copyAction(context: CliContext, source: string, destinatio
       ...(flags.referrers ? { referrers: true } : {}),
       concurrency: flags.concurrency,
       ...(view.onTransfer ? { onProgress: view.onTransfer } : {}),
-    }),
-  ).finally(stopCollecting);
+    })),
+  );
   const referrers = flags.referrers ? `, ${result.referrers} referrer${result.referrers === 1 ? '' : 's'}` : '';
   if (globals.json) printJson(result, context.stdout);
   else if (globals.quiet) context.stdout.write(line`${result.descriptor.digest}`);

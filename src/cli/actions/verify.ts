@@ -4,17 +4,17 @@ import { parsePlatformList, verify } from '../../index.js';
 import { CommandExit, EXIT_FAILURE } from '../exit-codes.js';
 import { connectionOptions, globalsOf } from '../global-options.js';
 import { line, printJson, printTable } from '../output.js';
-import { collectYoungGarbage, fewerFullCollections } from '../young-garbage.js';
+import { whileMovingBlobs } from '../young-garbage.js';
 
 export async function verifyAction(context: CliContext, location: string, flags: { require?: string }, command: Command): Promise<void> {
   const globals = globalsOf(command);
-  fewerFullCollections();
-  const stopCollecting = collectYoungGarbage();
-  const report = await verify({
-    location,
-    ...connectionOptions(globals, context.signal),
-    ...(flags.require !== undefined ? { require: parsePlatformList(flags.require) } : {}),
-  }).finally(stopCollecting);
+  const report = await whileMovingBlobs(() =>
+    verify({
+      location,
+      ...connectionOptions(globals, context.signal),
+      ...(flags.require !== undefined ? { require: parsePlatformList(flags.require) } : {}),
+    }),
+  );
   const errors = report.findings.filter((f) => f.severity === 'error').length;
   if (globals.json) {
     printJson(report, context.stdout);
