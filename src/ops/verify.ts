@@ -38,6 +38,8 @@ export const DEFAULT_MAX_PATHS = 200_000;
  * index 8% slower and held 10 MB more.
  */
 const LAYER_CONCURRENCY = Math.min(8, Math.max(2, availableParallelism()));
+/** Manifests and configs of an index's entries read at once (small requests: latency, not bandwidth). */
+const MANIFEST_CONCURRENCY = 8;
 
 /** What the checks are: shared by {@link verify} and {@link verifyImage}. */
 export interface VerifyCheckOptions {
@@ -120,18 +122,27 @@ async function verifyEndpoint(options: VerifyImageOptions): Promise<VerifyReport
   if (isIndex(raw.mediaType)) {
     const index = parseImageIndex(raw, `${endpoint.description}:${reference}`);
     findings.push(...lintIndexEntries(raw.mediaType, index.manifests, isAttestationEntry));
-    for (const entry of index.manifests) {
-      if (isAttestationEntry(entry) || !isImageManifest(entry.mediaType)) continue;
-      const label = entryLabel(entry);
+    const entries = index.manifests.filter((entry) => !isAttestationEntry(entry) && isImageManifest(entry.mediaType));
+    // The entries' manifests and configs are read side by side: one after another, an index of
+    // seven platforms on a remote registry waited fourteen round trips before its first layer.
+    const read = await mapConcurrent(entries, MANIFEST_CONCURRENCY, async (entry) => {
       let manifest: ImageManifest;
       try {
         manifest = parseImageManifest(await endpoint.getManifest(entry.digest, io));
       } catch (error) {
         if (!isNotFound(error)) throw error;
+        return undefined;
+      }
+      return { manifest, config: await readConfig(endpoint, manifest, options.signal) };
+    });
+    for (const [i, entry] of entries.entries()) {
+      const label = entryLabel(entry);
+      const found = read[i];
+      if (!found) {
         findings.push(finding('error', 'missing-manifest', `entry ${entry.digest} is not in ${endpoint.description} (a sparse index)`, label));
         continue;
       }
-      const config = await readConfig(endpoint, manifest, options.signal);
+      const { manifest, config } = found;
       findings.push(...lintImage(entry.mediaType, manifest, config, entry.platform, label));
       const usable = isWellFormedPlatform(entry.platform) && entry.platform.os && entry.platform.architecture && !(entry.platform.os === 'unknown' && entry.platform.architecture === 'unknown');
       if (usable) available.push(entry.platform as Platform);
