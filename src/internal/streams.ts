@@ -54,6 +54,13 @@ export function coalesce(bytes: number): Transform {
 }
 
 /**
+ * Manifests and configs read at once when an operation needs many (an index's entries): small
+ * requests, where one after another costs a round trip each (7 platforms over a 50 ms link:
+ * verify 1.47 → 0.84 s, copy 0.99 → 0.66 s, inspect -v 1.41 → 0.73 s).
+ */
+export const MANIFEST_READS_AT_ONCE = 8;
+
+/**
  * Runs `fn` over `items` with at most `limit` in flight. After a failure no new call starts, the
  * calls still running see `signal` aborted (so they can stop early), and the first failure is
  * thrown once they have settled.

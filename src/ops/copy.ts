@@ -9,7 +9,7 @@ import { buildIndex, parseImageIndex } from '../image/index.js';
 import { parseImageManifest } from '../image/manifest.js';
 import { descriptorOf } from '../image/descriptor.js';
 import { MediaType, isDistributable, isImageManifest, isIndex } from '../mediatype/mediatype.js';
-import { mapConcurrent } from '../internal/streams.js';
+import { MANIFEST_READS_AT_ONCE, mapConcurrent } from '../internal/streams.js';
 import type { ConnectionOptions } from '../endpoint/open-endpoint.js';
 import { meterTransfer, type TransferListener, type TransferMeter, type TransferPhase } from '../progress/transfer.js';
 import { findReferrers } from './referrers.js';
@@ -186,9 +186,6 @@ async function narrowIndex(
   });
 }
 
-/** An index's entries read at once: small requests, where one after another costs a round trip each. */
-const MANIFEST_CONCURRENCY = 8;
-
 /**
  * Walks an index tree, gathering every child manifest (deepest first) and every distributable
  * blob, with the platform of the first index entry that reaches each blob (for progress reports).
@@ -206,7 +203,7 @@ async function collect(
     const index = parseImageIndex(raw);
     // Unknown entries are left alone (image-spec). The others are read side by side, then walked in order.
     const entries = index.manifests.filter((entry) => isIndex(entry.mediaType) || isImageManifest(entry.mediaType));
-    const read = await mapConcurrent(entries, MANIFEST_CONCURRENCY, (entry) => source.getManifest(entry.digest, io));
+    const read = await mapConcurrent(entries, MANIFEST_READS_AT_ONCE, (entry) => source.getManifest(entry.digest, io));
     for (const [i, entry] of entries.entries()) {
       const child = read[i] as RawManifest;
       await collect(source, child, blobs, children, io, platforms, entry.platform ?? platform);

@@ -9,7 +9,7 @@ import { parseImageConfig, platformOfConfig } from '../image/config.js';
 import { descriptorOf } from '../image/descriptor.js';
 import { parseImageIndex } from '../image/index.js';
 import { parseImageManifest } from '../image/manifest.js';
-import { readAllLimited } from '../internal/streams.js';
+import { MANIFEST_READS_AT_ONCE, mapConcurrent, readAllLimited } from '../internal/streams.js';
 import { isImageManifest, isIndex } from '../mediatype/mediatype.js';
 import { formatPlatform } from '../platform/platform.js';
 import { selectEntry } from '../platform/match.js';
@@ -105,11 +105,14 @@ async function inspectEndpoint(options: InspectImageOptions): Promise<Inspection
       }
       return withReferrers(endpoint, await inspectManifest(endpoint, await endpoint.getManifest(choice.entry.digest, io), choice.entry.platform, io), io);
     }
-    const entries: IndexEntryInspection[] = [];
-    for (const d of index.manifests) {
-      const image = options.verbose && isImageManifest(d.mediaType) ? await inspectManifest(endpoint, await endpoint.getManifest(d.digest, io), d.platform, io) : undefined;
-      entries.push({ descriptor: d, attestation: isAttestationEntry(d), ...(d.platform ? { platform: d.platform } : {}), ...(image ? { image } : {}) });
-    }
+    // With --verbose, each entry's manifest and config are read side by side.
+    const images = await mapConcurrent(index.manifests, MANIFEST_READS_AT_ONCE, async (d) =>
+      options.verbose && isImageManifest(d.mediaType) ? inspectManifest(endpoint, await endpoint.getManifest(d.digest, io), d.platform, io) : undefined,
+    );
+    const entries = index.manifests.map((d, i): IndexEntryInspection => {
+      const image = images[i];
+      return { descriptor: d, attestation: isAttestationEntry(d), ...(d.platform ? { platform: d.platform } : {}), ...(image ? { image } : {}) };
+    });
     const subject = index.subject ? { subject: index.subject } : {};
     return withReferrers(endpoint, { kind: 'index', descriptor: descriptorOf(raw), raw, entries, ...(index.annotations ? { annotations: index.annotations } : {}), ...subject }, io);
   }

@@ -16,7 +16,7 @@ import { interruptible } from '../errors/interrupted.js';
 import { parseImageConfig } from '../image/config.js';
 import { parseImageIndex } from '../image/index.js';
 import { parseImageManifest } from '../image/manifest.js';
-import { mapConcurrent, readAllLimited } from '../internal/streams.js';
+import { MANIFEST_READS_AT_ONCE, mapConcurrent, readAllLimited } from '../internal/streams.js';
 import { isDistributable, isImageManifest, isIndex } from '../mediatype/mediatype.js';
 import { formatPlatform } from '../platform/platform.js';
 import { checkBinaries } from '../verify/binary-check.js';
@@ -38,8 +38,6 @@ export const DEFAULT_MAX_PATHS = 200_000;
  * index 8% slower and held 10 MB more.
  */
 const LAYER_CONCURRENCY = Math.min(8, Math.max(2, availableParallelism()));
-/** Manifests and configs of an index's entries read at once (small requests: latency, not bandwidth). */
-const MANIFEST_CONCURRENCY = 8;
 
 /** What the checks are: shared by {@link verify} and {@link verifyImage}. */
 export interface VerifyCheckOptions {
@@ -125,7 +123,7 @@ async function verifyEndpoint(options: VerifyImageOptions): Promise<VerifyReport
     const entries = index.manifests.filter((entry) => !isAttestationEntry(entry) && isImageManifest(entry.mediaType));
     // The entries' manifests and configs are read side by side: one after another, an index of
     // seven platforms on a remote registry waited fourteen round trips before its first layer.
-    const read = await mapConcurrent(entries, MANIFEST_CONCURRENCY, async (entry) => {
+    const read = await mapConcurrent(entries, MANIFEST_READS_AT_ONCE, async (entry) => {
       let manifest: ImageManifest;
       try {
         manifest = parseImageManifest(await endpoint.getManifest(entry.digest, io));
