@@ -95,8 +95,23 @@ export function fewerFullCollections(): void {
   }
 }
 
-/** Runs the work of a command that moves blobs from start to end (copy, verify, bundle): young collections every 10 ms, full ones spaced out. */
+/**
+ * glibc's malloc hands the top of its heap back to the system once 128 KiB are free there, and
+ * raises that limit only when a block it had mapped on its own is freed. A transfer's 64 KiB
+ * socket buffers come from that heap and die quickly, so each new one touched fresh pages: about
+ * 31,000 minor page faults in a 630 MB `verify`. One 8 MiB block made and dropped at the start
+ * (freed by the first young collection) raises the limits to 8 MiB mapped and 16 MiB kept:
+ * 21,600 faults, `verify` 1.98 → 1.87 s (medians of 7), the same peak RSS. Under another
+ * allocator it is only a short-lived buffer.
+ */
+const MALLOC_LIMIT_RAISER = 8 << 20;
+
+/**
+ * Runs the work of a command that moves blobs from start to end (copy, verify, bundle): young
+ * collections every 10 ms, full ones spaced out, and malloc's limits raised.
+ */
 export async function whileMovingBlobs<T>(work: () => Promise<T>): Promise<T> {
+  void Buffer.allocUnsafeSlow(MALLOC_LIMIT_RAISER);
   fewerFullCollections();
   const stopCollecting = collectYoungGarbage();
   try {
