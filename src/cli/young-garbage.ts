@@ -8,6 +8,8 @@
 // alike and `--version` pays nothing (only commands that move blobs start this). `serve` rests
 // while no buffers pile up: a collection every 10 ms whatever happens cost an idle server 3% of a
 // core, looking every 100 ms costs it 0.2%; looking every 250 ms noticed a transfer too late (94 MB).
+// The commands that move blobs from start to end (whileMovingBlobs, at the end) also space out
+// V8's full collections and raise glibc's limits for handing freed heap back; `serve` does neither.
 import { getHeapStatistics, setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 
