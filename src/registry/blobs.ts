@@ -44,7 +44,7 @@ export async function openBlob(ctx: RepositoryContext, descriptor: Descriptor, o
   const what = blobWhat(ctx, descriptor.digest);
   const path = repoPath(ctx, `blobs/${descriptor.digest}`);
   const scopes = [pullScope(ctx.repository)];
-  const first = await ctx.send({ method: 'GET', path, scopes, signal: options.signal });
+  const first = await ctx.send({ method: 'GET', path, scopes, signal: options.signal, bulk: true });
   if (first.status !== 200) throw await errorFromHttp('GET', first, what);
   const length = headerValue(first.headers, 'content-length');
   if (length !== undefined && Number(length) !== descriptor.size) {
@@ -72,7 +72,7 @@ export async function openBlob(ctx: RepositoryContext, descriptor: Descriptor, o
       throw new PolyarchError('NETWORK', `${what}: connection lost after ${offset} of ${descriptor.size} bytes`, { cause: failure });
     }
     resumes++;
-    const response = await ctx.send({ method: 'GET', path, headers: { range: `bytes=${offset}-` }, scopes, signal: options.signal });
+    const response = await ctx.send({ method: 'GET', path, headers: { range: `bytes=${offset}-` }, scopes, signal: options.signal, bulk: true });
     if (response.status !== 206 || rangeStart(headerValue(response.headers, 'content-range')) !== offset) {
       await discardBody(response.body);
       throw new PolyarchError(

@@ -189,6 +189,7 @@ export function createRegistryClient(host: string, options: RegistryClientOption
       scopes: request.scopes,
       retry: request.retry,
       maxRedirects: request.maxRedirects,
+      bulk: request.bulk,
     });
   };
 

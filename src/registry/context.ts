@@ -14,6 +14,8 @@ export interface RegistryRequest {
   readonly scopes: readonly string[];
   readonly retry?: boolean | undefined;
   readonly maxRedirects?: number | undefined;
+  /** The answer's body is a blob (see HttpRequest.bulk). */
+  readonly bulk?: boolean | undefined;
 }
 
 export interface RegistryContext {

@@ -11,6 +11,7 @@ import { rootCertificates } from 'node:tls';
 import { PolyarchError } from '../../errors/polyarch-error.js';
 import { redactUrl } from '../../internal/redact.js';
 import { readRegularFile } from '../../internal/regular-file.js';
+import { ASK_AGAIN, bulkGet } from './bulk-get.js';
 import { mayCarryCredentials, originOf, withoutCredentials } from './origin.js';
 
 export interface FetcherOptions {
@@ -65,6 +66,8 @@ export interface HttpRequest {
   readonly retry?: boolean | undefined;
   /** The body holds credentials (a token request's form): never follow a redirect off its origin. */
   readonly secretBody?: boolean | undefined;
+  /** The answer's body is a blob: a plain-HTTP GET reads it in large pieces (bulk-get.ts). */
+  readonly bulk?: boolean | undefined;
 }
 
 export type HttpHeaders = Readonly<Record<string, string | string[] | undefined>>;
@@ -96,6 +99,15 @@ function codedSocketError(message: string, code: string): Error {
   return Object.assign(new Error(message), { code });
 }
 
+/** A response as both readers give it. */
+type Answer = Omit<HttpResponse, 'url'>;
+
+/** A blob GET over plain HTTP through bulk-get.ts, or through node:http when it does not take the answer. */
+async function sendBulk(agents: Agents, url: string, headers: Record<string, string>, signal: AbortSignal | undefined): Promise<Answer> {
+  const answer = await bulkGet(new URL(url), headers, agents.timeout, signal);
+  return answer === ASK_AGAIN ? send(agents, url, 'GET', headers, undefined, signal) : answer;
+}
+
 /** Methods that carry a body: without one they still say `content-length: 0`, as registries expect. */
 const BODY_METHODS = new Set(['POST', 'PUT', 'PATCH']);
 
@@ -103,7 +115,7 @@ const BODY_METHODS = new Set(['POST', 'PUT', 'PATCH']);
  * One request and its response headers. The socket's silence timer runs from connecting to the
  * body's last byte, so a server that stalls mid-body cuts the body with ETIMEDOUT.
  */
-function send(agents: Agents, url: string, method: string, headers: Record<string, string>, body: HttpBody | undefined, signal: AbortSignal | undefined): Promise<IncomingMessage> {
+function send(agents: Agents, url: string, method: string, headers: Record<string, string>, body: HttpBody | undefined, signal: AbortSignal | undefined): Promise<Answer> {
   return new Promise((resolve, reject) => {
     const target = new URL(url);
     const secure = target.protocol === 'https:';
@@ -122,7 +134,7 @@ function send(agents: Agents, url: string, method: string, headers: Record<strin
     });
     req.on('timeout', () => req.destroy(codedSocketError(`no answer for ${agents.timeout / 1000} s`, 'ETIMEDOUT')));
     req.on('error', reject);
-    req.on('response', resolve);
+    req.on('response', (res: IncomingMessage) => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: res }));
     if (body instanceof Readable) {
       // A body that fails (a digest mismatch upstream) fails the request with its own error.
       body.once('error', (error) => req.destroy(error));
@@ -165,13 +177,15 @@ export function createFetcher(options: FetcherOptions = {}): Fetcher {
       let headers: Record<string, string> = { 'user-agent': userAgent, ...req.headers };
       let left = req.maxRedirects ?? 10;
       for (;;) {
-        let res: IncomingMessage;
+        let res: Answer;
         try {
-          res = await send(d, url, method, mayCarryCredentials(owner, url) ? headers : withoutCredentials(headers), body, req.signal);
+          const sent = mayCarryCredentials(owner, url) ? headers : withoutCredentials(headers);
+          const bulk = req.bulk === true && method === 'GET' && body === undefined && url.startsWith('http:');
+          res = await (bulk ? sendBulk(d, url, sent, req.signal) : send(d, url, method, sent, body, req.signal));
         } catch (error) {
           throw translateError(error, method, url, req.signal);
         }
-        const status = res.statusCode ?? 0;
+        const status = res.status;
         const location = headerValue(res.headers, 'location');
         let next: URL | undefined;
         try {
@@ -187,9 +201,9 @@ export function createFetcher(options: FetcherOptions = {}): Fetcher {
           body instanceof Readable ||
           (req.secretBody === true && !mayCarryCredentials(owner, next));
         if (stop || next === undefined) {
-          return { status, url, headers: res.headers, body: res };
+          return { status, url, headers: res.headers, body: res.body };
         }
-        await discardBody(res);
+        await discardBody(res.body);
         left--;
         // User info in a Location would become credentials of its own: dropped.
         next.username = '';
