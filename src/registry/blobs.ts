@@ -30,6 +30,9 @@ export async function headBlob(ctx: RepositoryContext, digest: Digest, options: 
   return { digest, size: Number.isSafeInteger(size) ? size : -1 };
 }
 
+/** Blobs at least this large are read in bulk (one bulk read's worth: a smaller one gains nothing). */
+const BULK_MIN_BYTES = 256 * 1024;
+
 /** `bytes start-end/total`: the start, or undefined when absent or malformed. */
 function rangeStart(value: string | undefined): number | undefined {
   const match = value ? /^bytes\s+(\d+)-\d+\/(\d+|\*)$/i.exec(value.trim()) : null;
@@ -44,7 +47,10 @@ export async function openBlob(ctx: RepositoryContext, descriptor: Descriptor, o
   const what = blobWhat(ctx, descriptor.digest);
   const path = repoPath(ctx, `blobs/${descriptor.digest}`);
   const scopes = [pullScope(ctx.repository)];
-  const first = await ctx.send({ method: 'GET', path, scopes, signal: options.signal, bulk: true });
+  // A large blob is read on a connection of its own in large pieces (transport/bulk-get.ts); a
+  // small one gains nothing from that and keeps to the pooled keep-alive connections.
+  const bulk = descriptor.size >= BULK_MIN_BYTES;
+  const first = await ctx.send({ method: 'GET', path, scopes, signal: options.signal, bulk });
   if (first.status !== 200) throw await errorFromHttp('GET', first, what);
   const length = headerValue(first.headers, 'content-length');
   if (length !== undefined && Number(length) !== descriptor.size) {
@@ -72,7 +78,7 @@ export async function openBlob(ctx: RepositoryContext, descriptor: Descriptor, o
       throw new PolyarchError('NETWORK', `${what}: connection lost after ${offset} of ${descriptor.size} bytes`, { cause: failure });
     }
     resumes++;
-    const response = await ctx.send({ method: 'GET', path, headers: { range: `bytes=${offset}-` }, scopes, signal: options.signal, bulk: true });
+    const response = await ctx.send({ method: 'GET', path, headers: { range: `bytes=${offset}-` }, scopes, signal: options.signal, bulk });
     if (response.status !== 206 || rangeStart(headerValue(response.headers, 'content-range')) !== offset) {
       await discardBody(response.body);
       throw new PolyarchError(
