@@ -45,7 +45,8 @@ export async function openBundleCache(dir: string): Promise<BundleCache> {
   return {
     dir,
     endpoint,
-    writeArchive: (target, images, options) => writeImagesArchive(target, blobs, images, options),
+    // A blob this run fetched was verified on its way in: the archive reads it without hashing it again.
+    writeArchive: (target, images, options) => writeImagesArchive(target, blobs, images, { ...options, hashedOnWrite: (digest) => endpoint.wroteAndVerified(digest) }),
     touch: async (digest) => {
       const now = new Date();
       await utimes(join(dir, 'blobs', algorithmOf(digest), encodedPart(digest)), now, now).catch(() => undefined);

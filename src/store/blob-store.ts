@@ -44,12 +44,17 @@ export class BlobStore {
   }
 
   /** A stream that fails before its end when the bytes on disk do not match the descriptor. */
-  async open(descriptor: Descriptor, options: Io = {}): Promise<Readable> {
+  /**
+   * The blob's bytes, verified as they are read, unless `hashedOnWrite`: the caller wrote the blob
+   * itself in this run and checked it then, so hashing it again would only cost time.
+   */
+  async open(descriptor: Descriptor, options: Io & { readonly hashedOnWrite?: boolean } = {}): Promise<Readable> {
     const path = this.pathOf(descriptor.digest);
     if (!(await this.has(descriptor.digest))) throw this.#unknown(descriptor.digest);
     const what = `blob ${shortDigest(descriptor.digest)} in ${this.#name}`;
-    const verified = verifiedStream(createReadStream(path, { highWaterMark: READ_SIZE }), { digest: descriptor.digest, size: descriptor.size, what });
-    return options.signal ? addAbortSignal(options.signal, verified) : verified;
+    const file = createReadStream(path, { highWaterMark: READ_SIZE });
+    const read = options.hashedOnWrite ? file : verifiedStream(file, { digest: descriptor.digest, size: descriptor.size, what });
+    return options.signal ? addAbortSignal(options.signal, read) : read;
   }
 
   /** A small blob (manifest, config) read whole and verified; refuses anything over `maxBytes`. */

@@ -45,13 +45,14 @@ function ociIndex(images: readonly ArchiveImage[]): Buffer {
 
 /**
  * Writes `images` (manifests, configs and layers all in `blobs`) as one archive at `target`,
- * with `extra` files after the metadata. Returns the archive's sha256.
+ * with `extra` files after the metadata. Returns the archive's sha256. Blobs `hashedOnWrite` says
+ * were checked as this run wrote them are not hashed again (the tar writer still holds each to its size).
  */
 export async function writeImagesArchive(
   target: string,
   blobs: BlobStore,
   images: readonly ArchiveImage[],
-  options: { readonly format: ArchiveFormat; readonly extra?: readonly ArchiveFile[]; readonly signal?: AbortSignal },
+  options: { readonly format: ArchiveFormat; readonly extra?: readonly ArchiveFile[]; readonly signal?: AbortSignal; readonly hashedOnWrite?: (digest: Digest) => boolean },
 ): Promise<Digest> {
   const metadata: ArchiveFile[] =
     options.format === 'docker'
@@ -72,7 +73,11 @@ export async function writeImagesArchive(
     ...(options.extra ?? []).map(inMemory),
     ...[...contents.values()]
       .sort((a, b) => a.digest.localeCompare(b.digest))
-      .map((d) => ({ name: blobEntryName(d.digest), size: d.size, open: () => blobs.open(d, options.signal ? { signal: options.signal } : {}) })),
+      .map((d) => ({
+        name: blobEntryName(d.digest),
+        size: d.size,
+        open: () => blobs.open(d, { ...(options.signal ? { signal: options.signal } : {}), hashedOnWrite: options.hashedOnWrite?.(d.digest) === true }),
+      })),
   ];
   return writeTarEntriesAtomic(target, sources, options.signal ? { signal: options.signal } : {});
 }

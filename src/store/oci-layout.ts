@@ -212,6 +212,11 @@ export class OciLayout {
     unsynced.set(descriptor.digest, { temp, synced });
   }
 
+  /** Whether this handle wrote the blob (absent before), checking its digest as it did. */
+  wroteAndVerified(digest: Digest): boolean {
+    return this.#added.has(digest);
+  }
+
   /** Syncs and names every blob written so far with batched syncs (a copy that stops early keeps what it verified). */
   async flushBlobs(): Promise<void> {
     await this.#syncBlobs();

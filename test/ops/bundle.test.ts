@@ -3,10 +3,11 @@
 // docker load's rules, inspected, verified with sha256sum and pushed into a second registry.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { readdir, readFile, stat } from 'node:fs/promises';
+import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
+import { isPolyarchError } from '../../src/errors/polyarch-error.js';
 import { bundle } from '../../src/ops/bundle.js';
 import { inspect } from '../../src/ops/inspect.js';
 import { parsePlatform } from '../../src/platform/platform.js';
@@ -150,6 +151,24 @@ describe('bundle', () => {
     const again = await bundle(options);
     assert.equal(again.blobsReused, cached.length);
     assert.equal(again.blobsFetched, 7 - cached.length, '7 blobs in all: the base, then each image its own layer and config');
+  });
+
+  test('blobs this run fetched go into the archive unhashed; a cached blob changed on disk since is caught by the next run', async () => {
+    const ownCache = join(dir.path, 'tamper-cache');
+    const reference = images[0]?.reference as string;
+    const options = { images: [reference], platforms: [parsePlatform('linux/amd64')], cacheDir: ownCache };
+    const first = await bundle({ ...options, output: join(dir.path, 'tamper-first', 'r.tar') });
+    assert.equal(first.blobsFetched, 3);
+    // The largest cached blob is a layer: one byte of it changes, its size stays.
+    const blobDir = join(ownCache, 'blobs', 'sha256');
+    const sizes = await Promise.all((await readdir(blobDir)).map(async (name) => ({ path: join(blobDir, name), size: (await stat(join(blobDir, name))).size })));
+    const layer = sizes.sort((a, b) => b.size - a.size)[0]!.path;
+    const bytes = await readFile(layer);
+    bytes[bytes.length >> 1] = (bytes[bytes.length >> 1] ?? 0) ^ 0xff;
+    await writeFile(layer, bytes);
+    const failure = await bundle({ ...options, output: join(dir.path, 'tamper-again', 'r.tar') }).then(() => undefined, (e: unknown) => e);
+    assert.ok(isPolyarchError(failure) && failure.code === 'DIGEST_MISMATCH', String(failure));
+    assert.deepEqual(await readdir(join(dir.path, 'tamper-again')).catch(() => []), [], 'no archive, no checksum file');
   });
 
   test('a rerun after the source registry is gone is served from the cache, fetching nothing', async () => {

@@ -96,6 +96,7 @@ test('answers the reader does not take are asked for again through node:http, wh
   const odd: Record<string, Scenario> = {
     chunked,
     'a head over 64 KiB': (socket, n) => (n === 0 ? socket.write(`HTTP/1.1 200 OK\r\nx-pad: ${'a'.repeat(70_000)}`) : socket.end(Buffer.concat([Buffer.from(plain()), BODY]))),
+    'a control character in a value': (socket, n) => socket.end(n === 0 ? `${plain(BODY, 'x-a: \u001b[31mred\r\n')}${BODY.toString('latin1')}` : Buffer.concat([Buffer.from(plain()), BODY])),
     'a folded header line': (socket, n) => socket.end(n === 0 ? `${plain(BODY, 'x-a: 1\r\n  folded\r\n')}${BODY.toString('latin1')}` : Buffer.concat([Buffer.from(plain()), BODY])),
     'two different lengths': (socket, n) => socket.end(n === 0 ? `HTTP/1.1 200 OK\r\ncontent-length: 5\r\ncontent-length: 7\r\n\r\n1234567` : Buffer.concat([Buffer.from(plain()), BODY])),
     'a length that is not a number': (socket, n) => socket.end(n === 0 ? `HTTP/1.1 200 OK\r\ncontent-length: +12\r\n\r\n${BODY.toString('latin1')}` : Buffer.concat([Buffer.from(plain()), BODY])),

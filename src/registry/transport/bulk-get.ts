@@ -46,6 +46,8 @@ function parseHead(text: string): Head | undefined {
     // Folded lines, names with spaces and empty names are not taken (RFC 9112 5.1, 5.2).
     if (colon <= 0 || !/^[!#$%&'*+.^_`|~0-9a-z-]+$/.test(name)) return undefined;
     const value = line.slice(colon + 1).trim();
+    // Control characters (a bare LF, NUL, escape sequences) have no place in a value (RFC 9110 5.5).
+    if (/[\x00-\x08\x0a-\x1f\x7f]/.test(value)) return undefined;
     headers[name] = name in headers ? `${headers[name]}, ${value}` : value;
   }
   const code = Number(status[1]);
