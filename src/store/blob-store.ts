@@ -43,10 +43,10 @@ export class BlobStore {
     }
   }
 
-  /** A stream that fails before its end when the bytes on disk do not match the descriptor. */
   /**
-   * The blob's bytes, verified as they are read, unless `hashedOnWrite`: the caller wrote the blob
-   * itself in this run and checked it then, so hashing it again would only cost time.
+   * A stream that fails before its end when the bytes on disk do not match the descriptor; unless
+   * `hashedOnWrite`: the caller wrote the blob itself in this run and checked it then, so hashing
+   * it again would only cost time.
    */
   async open(descriptor: Descriptor, options: Io & { readonly hashedOnWrite?: boolean } = {}): Promise<Readable> {
     const path = this.pathOf(descriptor.digest);
