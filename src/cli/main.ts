@@ -7,9 +7,15 @@ import nodeModule from 'node:module';
 
 let version: string | undefined;
 
-/** package.json's version, read once. */
+/** package.json's version, read once ("unknown" from a copy of the CLI without it, rather than a stack trace). */
 function packageVersion(): string {
-  version ??= (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+  if (version === undefined) {
+    try {
+      version = String((JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version?: unknown }).version ?? 'unknown');
+    } catch {
+      version = 'unknown';
+    }
+  }
   return version;
 }
 

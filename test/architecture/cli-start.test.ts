@@ -4,7 +4,7 @@
 // command's implementation in the CLI's entry point fails this test. The compiled modules
 // (dist/cli/) show that structure; the installed bin (dist/bin/) is their bundle, which keeps it.
 import assert from 'node:assert/strict';
-import { copyFile, cp, mkdir, writeFile } from 'node:fs/promises';
+import { copyFile, cp, mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -77,6 +77,14 @@ test('the installed bin runs without node_modules: the packages it loads on firs
     assert.equal(spec.code, 2, spec.stderr);
     assert.match(spec.stderr, /spec file spec\.yaml: not valid YAML \(.+\) \[CONFIG_INVALID\]/);
     for (const stderr of [build.stderr, spec.stderr]) assert.doesNotMatch(stderr, /Cannot find module/);
+    // Without the package.json beside it, the version is unknown, not a stack trace.
+    await rm(join(dir.path, 'package.json'));
+    const version = await run(['--version']);
+    assert.equal(version.code, 0, version.stderr);
+    assert.equal(version.stdout, 'unknown\n');
+    const again = await run(['build', '--platform', 'linux/amd64', 'context']);
+    assert.match(again.stderr, /COPY source "missing" not found in the build context \[USAGE\]/);
+    assert.doesNotMatch(again.stderr, /\n\s+at /, 'no stack trace');
   } finally {
     await dir.remove();
   }
