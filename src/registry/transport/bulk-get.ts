@@ -59,7 +59,8 @@ function parseHead(text: string): Head | undefined {
   return { status: code, headers, length };
 }
 
-function codedError(message: string, code: string): Error {
+/** A socket error with a code, as http.ts's translation expects (`ETIMEDOUT` for silence, `ECONNRESET` for a cut). */
+export function codedSocketError(message: string, code: string): Error {
   return Object.assign(new Error(message), { code });
 }
 
@@ -87,7 +88,7 @@ export function bulkGet(url: URL, headers: Readonly<Record<string, string>>, tim
     let body: Readable | undefined;
     let left = 0;
     const receive = Buffer.allocUnsafe(READ_BYTES);
-    const onAbort = (): void => void socket.destroy(signal?.reason instanceof Error ? signal.reason : codedError('aborted', 'ABORT_ERR'));
+    const onAbort = (): void => void socket.destroy(signal?.reason instanceof Error ? signal.reason : codedSocketError('aborted', 'ABORT_ERR'));
     const finish = (): void => {
       signal?.removeEventListener('abort', onAbort);
       socket.destroy();
@@ -152,7 +153,7 @@ export function bulkGet(url: URL, headers: Readonly<Record<string, string>>, tim
       },
     });
     signal?.addEventListener('abort', onAbort, { once: true });
-    socket.setTimeout(timeoutMs, () => socket.destroy(codedError(`no answer for ${timeoutMs / 1000} s`, 'ETIMEDOUT')));
+    socket.setTimeout(timeoutMs, () => socket.destroy(codedSocketError(`no answer for ${timeoutMs / 1000} s`, 'ETIMEDOUT')));
     socket.once('connect', () => socket.write(request));
     socket.once('error', (error) => {
       if (body) body.destroy(error);
@@ -160,8 +161,8 @@ export function bulkGet(url: URL, headers: Readonly<Record<string, string>>, tim
     });
     socket.once('close', () => {
       signal?.removeEventListener('abort', onAbort);
-      if (head !== undefined) reject(codedError('socket hang up', 'ECONNRESET'));
-      else if (body && left > 0 && !body.destroyed) body.destroy(codedError(`connection closed ${left} bytes short of the body's length`, 'ECONNRESET'));
+      if (head !== undefined) reject(codedSocketError('socket hang up', 'ECONNRESET'));
+      else if (body && left > 0 && !body.destroyed) body.destroy(codedSocketError(`connection closed ${left} bytes short of the body's length`, 'ECONNRESET'));
     });
   });
 }

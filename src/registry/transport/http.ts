@@ -11,7 +11,7 @@ import { rootCertificates } from 'node:tls';
 import { PolyarchError } from '../../errors/polyarch-error.js';
 import { redactUrl } from '../../internal/redact.js';
 import { readRegularFile } from '../../internal/regular-file.js';
-import { ASK_AGAIN, bulkGet } from './bulk-get.js';
+import { ASK_AGAIN, bulkGet, codedSocketError } from './bulk-get.js';
 import { mayCarryCredentials, originOf, withoutCredentials } from './origin.js';
 
 export interface FetcherOptions {
@@ -92,11 +92,6 @@ interface Agents {
   readonly http: HttpAgent;
   readonly https: HttpsAgent;
   readonly timeout: number;
-}
-
-/** A socket error with a code, as the translation below expects: `ETIMEDOUT` for silence. */
-function codedSocketError(message: string, code: string): Error {
-  return Object.assign(new Error(message), { code });
 }
 
 /** A response as both readers give it. */
