@@ -22,7 +22,8 @@ export interface BulkResponse {
   readonly body: Readable;
 }
 
-const REDIRECTS = new Set([301, 302, 303, 307, 308]);
+/** The answers http.ts follows to their Location. */
+export const REDIRECT_STATUSES: ReadonlySet<number> = new Set([301, 302, 303, 307, 308]);
 
 /** The answer is not one this reader takes: send the request through the full client instead. */
 export const ASK_AGAIN = Symbol('ask again through the full client');
@@ -54,7 +55,7 @@ function parseHead(text: string): Head | undefined {
   const lengthText = headers['content-length'];
   let length: number | undefined;
   // A redirect's body is never read (the connection closes after it), whatever its framing.
-  if (code === 204 || code === 304 || REDIRECTS.has(code)) length = 0;
+  if (code === 204 || code === 304 || REDIRECT_STATUSES.has(code)) length = 0;
   else if (code >= 200 && headers['transfer-encoding'] === undefined && lengthText !== undefined && /^\d{1,15}$/.test(lengthText)) length = Number(lengthText);
   return { status: code, headers, length };
 }

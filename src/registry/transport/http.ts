@@ -11,7 +11,7 @@ import { rootCertificates } from 'node:tls';
 import { PolyarchError } from '../../errors/polyarch-error.js';
 import { redactUrl } from '../../internal/redact.js';
 import { readRegularFile } from '../../internal/regular-file.js';
-import { ASK_AGAIN, bulkGet, codedSocketError } from './bulk-get.js';
+import { ASK_AGAIN, bulkGet, codedSocketError, REDIRECT_STATUSES } from './bulk-get.js';
 import { mayCarryCredentials, originOf, withoutCredentials } from './origin.js';
 
 export interface FetcherOptions {
@@ -85,8 +85,6 @@ export interface Fetcher {
   fetch(request: HttpRequest): Promise<HttpResponse>;
   close(): Promise<void>;
 }
-
-const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
 
 interface Agents {
   readonly http: HttpAgent;
