@@ -61,8 +61,13 @@ function parseHead(text: string): Head | undefined {
 }
 
 /** A socket error with a code, as http.ts's translation expects (`ETIMEDOUT` for silence, `ECONNRESET` for a cut). */
-export function codedSocketError(message: string, code: string): Error {
+function codedSocketError(message: string, code: string): Error {
   return Object.assign(new Error(message), { code });
+}
+
+/** What a connection silent for `ms` is ended with: a cut (ETIMEDOUT), for the retry and resume layers. */
+export function silenceError(ms: number): Error {
+  return codedSocketError(`no answer for ${ms / 1000} s`, 'ETIMEDOUT');
 }
 
 /**
@@ -154,7 +159,7 @@ export function bulkGet(url: URL, headers: Readonly<Record<string, string>>, tim
       },
     });
     signal?.addEventListener('abort', onAbort, { once: true });
-    socket.setTimeout(timeoutMs, () => socket.destroy(codedSocketError(`no answer for ${timeoutMs / 1000} s`, 'ETIMEDOUT')));
+    socket.setTimeout(timeoutMs, () => socket.destroy(silenceError(timeoutMs)));
     socket.once('connect', () => socket.write(request));
     socket.once('error', (error) => {
       if (body) body.destroy(error);

@@ -11,7 +11,7 @@ import { rootCertificates } from 'node:tls';
 import { PolyarchError } from '../../errors/polyarch-error.js';
 import { redactUrl } from '../../internal/redact.js';
 import { readRegularFile } from '../../internal/regular-file.js';
-import { ASK_AGAIN, bulkGet, codedSocketError, REDIRECT_STATUSES } from './bulk-get.js';
+import { ASK_AGAIN, bulkGet, REDIRECT_STATUSES, silenceError } from './bulk-get.js';
 import { mayCarryCredentials, originOf, withoutCredentials } from './origin.js';
 
 export interface FetcherOptions {
@@ -125,7 +125,7 @@ function send(agents: Agents, url: string, method: string, headers: Record<strin
       timeout: agents.timeout,
       ...(signal ? { signal } : {}),
     });
-    req.on('timeout', () => req.destroy(codedSocketError(`no answer for ${agents.timeout / 1000} s`, 'ETIMEDOUT')));
+    req.on('timeout', () => req.destroy(silenceError(agents.timeout)));
     req.on('error', reject);
     req.on('response', (res: IncomingMessage) => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: res }));
     if (body instanceof Readable) {
