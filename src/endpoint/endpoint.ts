@@ -2,6 +2,7 @@ import type { Readable } from 'node:stream';
 import type { Digest } from '../digest/digest.js';
 import type { Descriptor } from '../image/descriptor.js';
 import type { RawManifest } from '../image/raw-manifest.js';
+import type { PieceTaker } from '../internal/streams.js';
 
 export interface IoOptions {
   readonly signal?: AbortSignal;
@@ -36,6 +37,14 @@ export interface Endpoint {
   openBlob(descriptor: Descriptor, options?: IoOptions): Promise<Readable>;
   /** Stores a blob from a stream, verified against the descriptor before it becomes visible. */
   putBlob(descriptor: Descriptor, content: Readable, options?: IoOptions): Promise<void>;
+  /**
+   * The blob's bytes handed to `take` piece by piece instead of streamed, each piece valid until
+   * its take settles; verified as openBlob's, rejecting after the last piece when wrong. Where a
+   * copy into a file gains from it (registries: a plain-HTTP socket's reads, not copied).
+   */
+  readBlobInto?(descriptor: Descriptor, take: PieceTaker, options?: IoOptions): Promise<void>;
+  /** putBlob for bytes that `read` hands over piece by piece and verifies (a source's readBlobInto). */
+  putBlobFrom?(descriptor: Descriptor, read: (take: PieceTaker) => Promise<void>): Promise<void>;
   /** Cross-repository mount within one registry; false when the registry asks for an upload instead. */
   mountBlob?(descriptor: Descriptor, fromRepository: string, options?: IoOptions): Promise<boolean>;
 

@@ -1,6 +1,17 @@
 import { Readable, Transform, type TransformCallback } from 'node:stream';
 
 /** Reads a whole (small) stream into memory, refusing more than `max` bytes. */
+/**
+ * Takes one piece of a blob that moves without a stream (bulk-get.ts's drain): the piece's memory
+ * is read into again once the promise settles, so a taker writes or hashes it, never keeps it.
+ */
+export type PieceTaker = (piece: Buffer) => Promise<void>;
+
+/** Hands every chunk of `stream` to `take`, one at a time. */
+export async function takeAll(stream: AsyncIterable<Buffer>, take: PieceTaker): Promise<void> {
+  for await (const chunk of stream) await take(chunk);
+}
+
 export async function readAllLimited(stream: AsyncIterable<Uint8Array | string>, max: number, what: string): Promise<Buffer> {
   const chunks: Buffer[] = [];
   let total = 0;

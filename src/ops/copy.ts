@@ -9,7 +9,7 @@ import { buildIndex, parseImageIndex } from '../image/index.js';
 import { parseImageManifest } from '../image/manifest.js';
 import { descriptorOf } from '../image/descriptor.js';
 import { MediaType, isDistributable, isImageManifest, isIndex } from '../mediatype/mediatype.js';
-import { MANIFEST_READS_AT_ONCE, mapConcurrent } from '../internal/streams.js';
+import { MANIFEST_READS_AT_ONCE, mapConcurrent, type PieceTaker } from '../internal/streams.js';
 import type { ConnectionOptions } from '../endpoint/open-endpoint.js';
 import { meterTransfer, type TransferListener, type TransferMeter, type TransferPhase } from '../progress/transfer.js';
 import { findReferrers } from './referrers.js';
@@ -233,20 +233,41 @@ async function copyBlob(source: Endpoint, destination: Endpoint, descriptor: Des
   const sameRegistry = source.registry && destination.registry && source.registry.host === destination.registry.host;
   if (sameRegistry && destination.mountBlob && (await destination.mountBlob(descriptor, source.registry!.repository, io))) return 'mounted';
   for (let attempt = 1; ; attempt++) {
-    const stream = await source.openBlob(descriptor, io);
-    if (meter) {
-      meter.start();
-      meter.observe(stream);
-    }
     try {
-      await destination.putBlob(descriptor, stream, io);
+      await moveBlob(source, destination, descriptor, io, meter);
       return 'copied';
     } catch (error) {
-      stream.destroy();
       if (attempt < BLOB_ATTEMPTS && !io.signal?.aborted && brokeInTransit(error)) continue;
       if (error instanceof PolyarchError) throw error;
       throw new PolyarchError('UNKNOWN', `copying blob ${shortDigest(descriptor.digest)} to ${destination.description} failed: ${(error as Error).message}`, { cause: error });
     }
+  }
+}
+
+/** One transfer of a blob: piece by piece when both ends can (a registry into a layout), else as a stream. */
+async function moveBlob(source: Endpoint, destination: Endpoint, descriptor: Descriptor, io: { signal?: AbortSignal }, meter: TransferMeter | undefined): Promise<void> {
+  if (source.readBlobInto && destination.putBlobFrom) {
+    const readBlobInto = source.readBlobInto.bind(source);
+    meter?.start();
+    const counted = (take: PieceTaker): PieceTaker =>
+      meter
+        ? (piece) => {
+            meter.add(piece.length);
+            return take(piece);
+          }
+        : take;
+    await destination.putBlobFrom(descriptor, (take) => readBlobInto(descriptor, counted(take), io));
+    return;
+  }
+  const stream = await source.openBlob(descriptor, io);
+  if (meter) {
+    meter.start();
+    meter.observe(stream);
+  }
+  try {
+    await destination.putBlob(descriptor, stream, io);
+  } finally {
+    stream.destroy();
   }
 }
 

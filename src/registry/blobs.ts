@@ -1,12 +1,14 @@
 // Blob reads are always verified in the stream and stop at the declared size. A connection cut
 // mid-blob is resumed with a Range request when the registry honours it.
 import type { Readable } from 'node:stream';
-import { isDigest, shortDigest, type Digest } from '../digest/digest.js';
-import { verifyStream } from '../digest/verify-stream.js';
+import { algorithmOf, createDigester, digestFromHash, isDigest, shortDigest, type Digest } from '../digest/digest.js';
+import { DigestMismatchError, SizeMismatchError, verifyStream } from '../digest/verify-stream.js';
 import { PolyarchError } from '../errors/polyarch-error.js';
 import type { Descriptor } from '../image/descriptor.js';
 import { deleteScope, pullScope, pushScope, repoPath, type IoOptions, type RepositoryContext } from './context.js';
 import { errorFromHttp } from './response-error.js';
+import { takeAll, type PieceTaker } from '../internal/streams.js';
+import { BulkBody } from './transport/bulk-get.js';
 import { discardBody, headerValue, isCutError, type HttpResponse } from './transport/http.js';
 
 export interface BlobInfo {
@@ -39,31 +41,73 @@ function rangeStart(value: string | undefined): number | undefined {
   return match ? Number(match[1]) : undefined;
 }
 
+/** One blob's GETs: the first, and Range requests for the rest after a cut. */
+class BlobRequests {
+  readonly #ctx: RepositoryContext;
+  readonly #descriptor: Descriptor;
+  readonly #options: IoOptions;
+  readonly #path: string;
+  readonly #scopes: string[];
+  // A large blob is read on a connection of its own in large pieces (transport/bulk-get.ts); a
+  // small one gains nothing from that and keeps to the pooled keep-alive connections.
+  readonly #bulk: boolean;
+  readonly what: string;
+  #resumes = 0;
+
+  constructor(ctx: RepositoryContext, descriptor: Descriptor, options: IoOptions) {
+    this.#ctx = ctx;
+    this.#descriptor = descriptor;
+    this.#options = options;
+    this.#path = repoPath(ctx, `blobs/${descriptor.digest}`);
+    this.#scopes = [pullScope(ctx.repository)];
+    this.#bulk = descriptor.size >= BULK_MIN_BYTES;
+    this.what = blobWhat(ctx, descriptor.digest);
+  }
+
+  /** The whole blob: a 200 whose length, when given, is the descriptor's. */
+  async first(): Promise<HttpResponse> {
+    const response = await this.#ctx.send({ method: 'GET', path: this.#path, scopes: this.#scopes, signal: this.#options.signal, bulk: this.#bulk });
+    if (response.status !== 200) throw await errorFromHttp('GET', response, this.what);
+    const length = headerValue(response.headers, 'content-length');
+    if (length !== undefined && Number(length) !== this.#descriptor.size) {
+      await discardBody(response.body);
+      throw new PolyarchError('SIZE_MISMATCH', `${this.what}: the registry sends ${length} bytes, the descriptor says ${this.#descriptor.size}`);
+    }
+    return response;
+  }
+
+  /**
+   * The bytes from `offset` on, after `failure` cut the last answer short: only for a cut, at most
+   * `ctx.retries` times, and only when the registry answers the Range request exactly; else NETWORK.
+   */
+  async rest(offset: number, failure: unknown): Promise<HttpResponse> {
+    if (this.#options.signal?.aborted) throw this.#options.signal.reason;
+    if (failure !== undefined && !isCutError(failure)) throw failure;
+    const lost = `${this.what}: connection lost after ${offset} of ${this.#descriptor.size} bytes`;
+    if (this.#resumes >= this.#ctx.retries) throw new PolyarchError('NETWORK', lost, { cause: failure });
+    this.#resumes++;
+    const response = await this.#ctx.send({ method: 'GET', path: this.#path, headers: { range: `bytes=${offset}-` }, scopes: this.#scopes, signal: this.#options.signal, bulk: this.#bulk });
+    if (response.status !== 206 || rangeStart(headerValue(response.headers, 'content-range')) !== offset) {
+      await discardBody(response.body);
+      throw new PolyarchError('NETWORK', `${lost} and the registry cannot resume (HTTP ${response.status} to a Range request)`, { cause: failure });
+    }
+    return response;
+  }
+}
+
 /**
  * The blob's bytes. The stream is verified against the descriptor and errors before its end on a
  * wrong digest or size; a cut connection is resumed up to `ctx.retries` times, else NETWORK.
  */
 export async function openBlob(ctx: RepositoryContext, descriptor: Descriptor, options: IoOptions = {}): Promise<Readable> {
-  const what = blobWhat(ctx, descriptor.digest);
-  const path = repoPath(ctx, `blobs/${descriptor.digest}`);
-  const scopes = [pullScope(ctx.repository)];
-  // A large blob is read on a connection of its own in large pieces (transport/bulk-get.ts); a
-  // small one gains nothing from that and keeps to the pooled keep-alive connections.
-  const bulk = descriptor.size >= BULK_MIN_BYTES;
-  const first = await ctx.send({ method: 'GET', path, scopes, signal: options.signal, bulk });
-  if (first.status !== 200) throw await errorFromHttp('GET', first, what);
-  const length = headerValue(first.headers, 'content-length');
-  if (length !== undefined && Number(length) !== descriptor.size) {
-    await discardBody(first.body);
-    throw new PolyarchError('SIZE_MISMATCH', `${what}: the registry sends ${length} bytes, the descriptor says ${descriptor.size}`);
-  }
+  const requests = new BlobRequests(ctx, descriptor, options);
+  const first = await requests.first();
 
   // Each response body is piped straight into the verifier (no intermediate stream, no copy of
   // a chunk); when one ends short of the declared size, the next (a Range request) takes over.
-  const verifier = verifyStream({ digest: descriptor.digest, size: descriptor.size, what });
+  const verifier = verifyStream({ digest: descriptor.digest, size: descriptor.size, what: requests.what });
   let current: HttpResponse = first;
   let offset = 0;
-  let resumes = 0;
   const fail = (error: unknown): void => {
     if (!verifier.destroyed) verifier.destroy(error instanceof Error ? error : new Error(String(error)));
   };
@@ -72,21 +116,7 @@ export async function openBlob(ctx: RepositoryContext, descriptor: Descriptor, o
   // (who sees `errored`) instead of being an uncaught 'error' event.
   verifier.on('error', () => undefined);
   const resume = async (failure: unknown): Promise<void> => {
-    if (options.signal?.aborted) throw options.signal.reason;
-    if (failure !== undefined && !isCutError(failure)) throw failure;
-    if (resumes >= ctx.retries) {
-      throw new PolyarchError('NETWORK', `${what}: connection lost after ${offset} of ${descriptor.size} bytes`, { cause: failure });
-    }
-    resumes++;
-    const response = await ctx.send({ method: 'GET', path, headers: { range: `bytes=${offset}-` }, scopes, signal: options.signal, bulk });
-    if (response.status !== 206 || rangeStart(headerValue(response.headers, 'content-range')) !== offset) {
-      await discardBody(response.body);
-      throw new PolyarchError(
-        'NETWORK',
-        `${what}: connection lost after ${offset} of ${descriptor.size} bytes and the registry cannot resume (HTTP ${response.status} to a Range request)`,
-        { cause: failure },
-      );
-    }
+    const response = await requests.rest(offset, failure);
     if (verifier.destroyed) {
       response.body.destroy();
       return;
@@ -117,6 +147,42 @@ export async function openBlob(ctx: RepositoryContext, descriptor: Descriptor, o
   };
   relay(first);
   return verifier;
+}
+
+/**
+ * The blob's bytes handed to `take` piece by piece, without a stream: over plain HTTP each piece
+ * is the socket's own read (no copy), so a copy into a file hashes and writes what was read. The
+ * bytes are verified as they pass, and the promise rejects (DIGEST_MISMATCH, SIZE_MISMATCH,
+ * NETWORK) after the last piece when they are wrong: a taker that wrote them must drop them. A
+ * cut connection is resumed as openBlob does.
+ */
+export async function readBlobInto(ctx: RepositoryContext, descriptor: Descriptor, take: PieceTaker, options: IoOptions = {}): Promise<void> {
+  const requests = new BlobRequests(ctx, descriptor, options);
+  const hash = createDigester(algorithmOf(descriptor.digest));
+  let offset = 0;
+  const hashAndTake: PieceTaker = (piece) => {
+    offset += piece.length;
+    if (offset > descriptor.size) return Promise.reject(new SizeMismatchError(requests.what, descriptor.size, offset, true));
+    hash.update(piece);
+    return take(piece);
+  };
+  let response = await requests.first();
+  for (;;) {
+    let failure: unknown;
+    try {
+      const body = response.body;
+      if (body instanceof BulkBody) await body.drainInto(hashAndTake);
+      else await takeAll(body, hashAndTake);
+      if (offset === descriptor.size) break;
+      failure = Object.assign(new Error('premature close'), { code: 'ERR_STREAM_PREMATURE_CLOSE' });
+    } catch (error) {
+      response.body.destroy();
+      failure = error;
+    }
+    response = await requests.rest(offset, failure);
+  }
+  const actual = digestFromHash(hash, algorithmOf(descriptor.digest));
+  if (actual !== descriptor.digest) throw new DigestMismatchError(requests.what, descriptor.digest, actual, offset);
 }
 
 /**

@@ -6,7 +6,8 @@ import { PolyarchError } from '../errors/polyarch-error.js';
 import type { Descriptor } from '../image/descriptor.js';
 import { MAX_MANIFEST_SIZE, type RawManifest } from '../image/raw-manifest.js';
 import { subjectOf } from '../image/referrer.js';
-import { deleteBlob, headBlob, mountBlob, openBlob } from './blobs.js';
+import { deleteBlob, headBlob, mountBlob, openBlob, readBlobInto } from './blobs.js';
+import type { PieceTaker } from '../internal/streams.js';
 import type { IoOptions, RegistryContext, RegistryRequest, RepositoryContext } from './context.js';
 import { deleteManifest, getManifest, headManifest, putManifest } from './manifests.js';
 import { addToReferrersTag, hasReferrersApi, listReferrers, type ReferrersOptions } from './referrers.js';
@@ -62,6 +63,7 @@ export interface RegistryRepository {
   deleteManifest(reference: string, options?: IoOptions): Promise<void>;
   hasBlob(descriptor: Descriptor, options?: IoOptions): Promise<boolean>;
   openBlob(descriptor: Descriptor, options?: IoOptions): Promise<Readable>;
+  readBlobInto(descriptor: Descriptor, take: PieceTaker, options?: IoOptions): Promise<void>;
   putBlob(descriptor: Descriptor, content: Readable, options?: IoOptions): Promise<void>;
   mountBlob(descriptor: Descriptor, fromRepository: string, options?: IoOptions): Promise<boolean>;
   deleteBlob(digest: Digest, options?: IoOptions): Promise<void>;
@@ -225,6 +227,7 @@ export function createRegistryClient(host: string, options: RegistryClientOption
       deleteManifest: (reference, o = {}) => deleteManifest(ctx, reference, o),
       hasBlob: async (descriptor, o = {}) => (await headBlob(ctx, descriptor.digest, o)) !== undefined,
       openBlob: (descriptor, o = {}) => openBlob(ctx, descriptor, o),
+      readBlobInto: (descriptor, take, o = {}) => readBlobInto(ctx, descriptor, take, o),
       putBlob: (descriptor, content, o = {}) => uploadBlob(ctx, content, { digest: descriptor.digest, size: descriptor.size, signal: o.signal }),
       mountBlob: (descriptor, from, o = {}) => mountBlob(ctx, descriptor, from, o),
       deleteBlob: (digest, o = {}) => deleteBlob(ctx, digest, o),

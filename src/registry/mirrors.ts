@@ -6,6 +6,7 @@
 // mirror sends is verified like anything else: a wrong digest or size is reported, not skipped,
 // since a mirror serving bad bytes is a mirror to look at.
 import { isPolyarchError } from '../errors/polyarch-error.js';
+import { takeAll } from '../internal/streams.js';
 import type { RegistryRepository } from './client.js';
 
 /** Errors that say the mirror answered with wrong content: reported, never hidden by falling back. */
@@ -42,5 +43,7 @@ export function withMirrors(origin: RegistryRepository, mirrors: readonly Regist
     headManifest: (reference, o = {}) => firstAnswer((r) => r.headManifest(reference, o), (d) => d !== undefined, o.signal),
     getManifest: (reference, o = {}) => firstAnswer((r) => r.getManifest(reference, o), always, o.signal),
     openBlob: (descriptor, o = {}) => firstAnswer((r) => r.openBlob(descriptor, o), always, o.signal),
+    // Through openBlob, so the mirrors are tried in the same order.
+    readBlobInto: async (descriptor, take, o = {}) => takeAll(await firstAnswer((r) => r.openBlob(descriptor, o), always, o.signal), take),
   };
 }

@@ -7,6 +7,7 @@ import { Writable, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Digest } from '../digest/digest.js';
 import { VerifyStream, verifyStream } from '../digest/verify-stream.js';
+import type { PieceTaker } from '../internal/streams.js';
 import { tempPathIn } from '../internal/temp-path.js';
 
 /** Replaces `path` with `bytes` in one step: readers see the old file or the new one, never a part. */
@@ -61,6 +62,47 @@ export async function writeStreamAtomic(finalPath: string, content: Readable, op
  * was not) or removes it. On failure nothing is left behind.
  */
 export async function writeVerifiedTemp(tempDir: string, content: Readable, options: StreamWriteOptions & { readonly sync: boolean }): Promise<string> {
+  try {
+    return await writeTemp(tempDir, options.sync, async (handle) => {
+      // Content read through polyarch is verified already; hashing it twice would only cost time.
+      const checked = content instanceof VerifyStream && content.verifies(options.digest, options.size);
+      const verifier = checked
+        ? undefined
+        : verifyStream({
+            digest: options.digest,
+            ...(options.size !== undefined ? { size: options.size } : {}),
+            ...(options.what !== undefined ? { what: options.what } : {}),
+          });
+      const sink = fileSink(handle);
+      const stages = verifier ? [content, verifier, sink] : [content, sink];
+      await pipeline(stages, ...(options.signal ? [{ signal: options.signal }] : []));
+    });
+  } catch (error) {
+    content.destroy(); // release the source (a socket, a file) on any failure
+    throw error;
+  }
+}
+
+/**
+ * Like writeVerifiedTemp, for a blob that moves without a stream: `read` hands the file its pieces
+ * in order (written at their positions, several at once) and verifies them itself, rejecting
+ * after the last one when they are wrong (the registry's readBlobInto). On failure nothing is
+ * left behind.
+ */
+export function writeTempFrom(tempDir: string, read: (take: PieceTaker) => Promise<void>, options: { readonly sync: boolean }): Promise<string> {
+  return writeTemp(tempDir, options.sync, async (handle) => {
+    let end = 0;
+    await read(async (piece) => {
+      const at = end;
+      end += piece.length;
+      // A write may take fewer bytes than offered; carry on from where it stopped.
+      for (let done = 0; done < piece.length; ) done += (await handle.write(piece, done, piece.length - done, at + done)).bytesWritten;
+    });
+  });
+}
+
+/** A new temp file in `tempDir` filled by `fill`, synced when `sync` is set; removed unless `fill` succeeds. */
+async function writeTemp(tempDir: string, sync: boolean, fill: (handle: FileHandle) => Promise<void>): Promise<string> {
   await mkdir(tempDir, { recursive: true });
   const temp = tempPathIn(tempDir);
   let handle: FileHandle | undefined;
@@ -68,26 +110,12 @@ export async function writeVerifiedTemp(tempDir: string, content: Readable, opti
   try {
     // Opened here, not lazily by a stream, so the file surely exists before `finally` removes it.
     handle = await open(temp, 'wx', 0o644);
-    // Content read through polyarch is verified already; hashing it twice would only cost time.
-    const checked = content instanceof VerifyStream && content.verifies(options.digest, options.size);
-    const verifier = checked
-      ? undefined
-      : verifyStream({
-          digest: options.digest,
-          ...(options.size !== undefined ? { size: options.size } : {}),
-          ...(options.what !== undefined ? { what: options.what } : {}),
-        });
-    const sink = fileSink(handle);
-    const stages = verifier ? [content, verifier, sink] : [content, sink];
-    await pipeline(stages, ...(options.signal ? [{ signal: options.signal }] : []));
-    if (options.sync) await handle.sync();
+    await fill(handle);
+    if (sync) await handle.sync();
     await handle.close();
     handle = undefined;
     written = true;
     return temp;
-  } catch (error) {
-    content.destroy(); // release the source (a socket, a file) on any failure
-    throw error;
   } finally {
     await handle?.close().catch(() => undefined);
     if (!written) await rm(temp, { force: true });

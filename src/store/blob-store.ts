@@ -8,7 +8,8 @@ import { algorithmOf, encodedPart, shortDigest, type Digest } from '../digest/di
 import { verifyBytes, verifiedStream } from '../digest/verify-stream.js';
 import { PolyarchError } from '../errors/polyarch-error.js';
 import type { Descriptor } from '../image/descriptor.js';
-import { placeWithoutOverwrite, syncFile, writeFileAtomic, writeStreamAtomic, writeVerifiedTemp } from './atomic-write.js';
+import type { PieceTaker } from '../internal/streams.js';
+import { placeWithoutOverwrite, syncFile, writeFileAtomic, writeStreamAtomic, writeTempFrom, writeVerifiedTemp } from './atomic-write.js';
 
 type Io = { readonly signal?: AbortSignal };
 
@@ -102,6 +103,12 @@ export class BlobStore {
       sync: false,
       ...(options.signal ? { signal: options.signal } : {}),
     });
+  }
+
+  /** putUnsynced for a blob that `read` hands over piece by piece and verifies itself (atomic-write's writeTempFrom); not read at all when already there. */
+  async putUnsyncedFrom(descriptor: Descriptor, read: (take: PieceTaker) => Promise<void>): Promise<string | undefined> {
+    if (await this.has(descriptor.digest)) return undefined;
+    return writeTempFrom(dirname(this.pathOf(descriptor.digest)), read, { sync: false });
   }
 
   /**

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { isDigest, type Digest } from '../digest/digest.js';
 import { PolyarchError } from '../errors/polyarch-error.js';
+import type { PieceTaker } from '../internal/streams.js';
 import { cleanDescriptor, parseImageIndex, type ImageIndex } from '../image/index.js';
 import { descriptorOf, type Descriptor } from '../image/descriptor.js';
 import { MAX_MANIFEST_SIZE, parseJsonObject, rawFromBytes, type RawManifest } from '../image/raw-manifest.js';
@@ -201,15 +202,31 @@ export class OciLayout {
       content.destroy();
       return;
     }
-    const temp = await this.#blobs.putUnsynced(descriptor, content, options);
+    await this.#syncLater(descriptor.digest, await this.#blobs.putUnsynced(descriptor, content, options));
+  }
+
+  /**
+   * putBlob for a blob that `read` hands over piece by piece and verifies itself (a registry's
+   * readBlobInto): each piece is written as read, with no stream between.
+   */
+  async putBlobFrom(descriptor: Descriptor, read: (take: PieceTaker) => Promise<void>): Promise<void> {
+    await this.#init();
+    if (this.#unsynced?.has(descriptor.digest)) return;
+    const temp = await this.#blobs.putUnsyncedFrom(descriptor, read);
+    if (this.#unsynced) await this.#syncLater(descriptor.digest, temp);
+    else if (temp !== undefined) await this.#track(descriptor.digest, () => this.#blobs.placeSynced(descriptor.digest, temp));
+  }
+
+  /** Starts the sync of a blob's temp file (undefined: the blob was there already); it is named with the others. */
+  async #syncLater(digest: Digest, temp: string | undefined): Promise<void> {
     if (temp === undefined) return;
-    if (unsynced.has(descriptor.digest)) {
+    if (this.#unsynced!.has(digest)) {
       await rm(temp, { force: true }); // a concurrent put of the same blob won
       return;
     }
     const synced = syncFile(temp);
     synced.catch(() => undefined); // a failed sync is reported when the blob is named
-    unsynced.set(descriptor.digest, { temp, synced });
+    this.#unsynced!.set(digest, { temp, synced });
   }
 
   /** Whether this handle wrote the blob (absent before), checking its digest as it did. */

@@ -3,9 +3,12 @@
 // body the server meant (asking again through node:http when the answer is not a plain-length
 // one), or fails with one coded error; nothing crashes and no header can be smuggled in.
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import { createServer, type Server, type Socket } from 'node:net';
 import { after, before, test } from 'node:test';
 import { isPolyarchError } from '../../src/errors/polyarch-error.js';
+import type { PieceTaker } from '../../src/internal/streams.js';
+import { BulkBody } from '../../src/registry/transport/bulk-get.js';
 import { createFetcher, isCutError, type Fetcher } from '../../src/registry/transport/http.js';
 
 /** What the server does with the n-th connection (0-based), given the request head it read. */
@@ -50,6 +53,16 @@ function plain(body: Buffer = BODY, extra = ''): string {
 
 async function fetchBlob(fetcher: Fetcher, signal?: AbortSignal) {
   return fetcher.fetch({ method: 'GET', url: `http://127.0.0.1:${port}/v2/app/blobs/sha256:0`, bulk: true, ...(signal ? { signal } : {}) });
+}
+
+const delay = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Drains a bulk answer's body into `take`; fails the test when the body is not a bulk one. */
+async function drain(fetcher: Fetcher, take: PieceTaker): Promise<void> {
+  const { body } = await fetchBlob(fetcher);
+  assert.ok(body instanceof BulkBody, 'read by the bulk reader');
+  await delay(20); // the first reads land in the stream before the drain starts: they must come first
+  await body.drainInto(take);
 }
 
 async function readBody(body: NodeJS.ReadableStream): Promise<Buffer> {
@@ -186,5 +199,66 @@ test('aborting mid-body ends the body with the abort and closes the connection',
   assert.ok(failure instanceof Error, String(failure));
   // The close reaches the server a moment later; a loaded machine may take a while.
   for (let i = 0; i < 200 && !closed; i++) await new Promise((resolve) => setTimeout(resolve, 10));
+  assert.ok(closed, 'the connection was closed');
+});
+
+test('a drained body reaches the taker whole and in order, each piece untouched until its take settles', async () => {
+  const blob = randomBytes(3 << 20);
+  const pieces: Buffer[] = [];
+  let taking = 0;
+  let most = 0;
+  await exchange(
+    (socket) => socket.end(Buffer.concat([Buffer.from(plain(blob)), blob])),
+    (f) =>
+      drain(f, async (piece) => {
+        const copy = Buffer.from(piece);
+        pieces.push(copy);
+        most = Math.max(most, ++taking);
+        await delay(2); // a slow disk: the socket reads on meanwhile, into other buffers
+        assert.ok(piece.equals(copy), 'a piece was read into again before its take settled');
+        taking--;
+      }),
+  );
+  assert.ok(Buffer.concat(pieces).equals(blob));
+  assert.ok(pieces.length > 3, `${pieces.length} pieces`);
+  assert.ok(most >= 2 && most <= 3, `${most} takes at once`);
+});
+
+test('a drain cut short of the length rejects as a cut, once every take has settled', async () => {
+  const blob = randomBytes(1 << 20);
+  let taking = 0;
+  let taken = 0;
+  const failure = await exchange(
+    (socket) => socket.end(Buffer.concat([Buffer.from(plain(blob)), blob.subarray(0, 600_000)])),
+    (f) =>
+      drain(f, async (piece) => {
+        taking++;
+        await delay(5);
+        taken += piece.length;
+        taking--;
+      }).then(() => undefined, (e: unknown) => e),
+  );
+  assert.ok(failure instanceof Error && isCutError(failure), String(failure));
+  assert.equal(taking, 0, 'no take was still under way');
+  assert.equal(taken, 600_000, 'every byte that came was taken');
+});
+
+test('a taker that fails ends the drain with its error and closes the connection', async () => {
+  const blob = randomBytes(2 << 20);
+  let closed = false;
+  const failure = await exchange(
+    (socket) => {
+      socket.on('close', () => (closed = true));
+      socket.write(Buffer.concat([Buffer.from(plain(blob)), blob.subarray(0, 1 << 20)])); // and then nothing
+    },
+    (f) => {
+      let calls = 0;
+      return drain(f, async () => {
+        if (++calls === 2) throw new Error('disk full');
+      }).then(() => undefined, (e: unknown) => e);
+    },
+  );
+  assert.equal((failure as Error | undefined)?.message, 'disk full');
+  for (let i = 0; i < 200 && !closed; i++) await delay(10);
   assert.ok(closed, 'the connection was closed');
 });

@@ -9,17 +9,46 @@
 import { validateHeaderName, validateHeaderValue } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import { Readable } from 'node:stream';
+import type { PieceTaker } from '../../internal/streams.js';
 
 /** A response head longer than this is not a registry's. */
 const MAX_HEAD_BYTES = 64 * 1024;
 /** One read of the socket takes at most this much (128 KiB and 1 MiB measured the same or slower). */
 const READ_BYTES = 256 * 1024;
+/**
+ * Receive buffers of a body drained by a taker: one being read into while the others' pieces are
+ * with the taker (written to a file). Two and four measured the same.
+ */
+const DRAIN_BUFFERS = 3;
+
+/**
+ * A body that can also be drained without a stream: `drainInto` hands each piece, as the socket
+ * read it (no copy), to a taker. Used by copies into a file, where the stream's copy of every
+ * read and its garbage were most of the work after hashing.
+ */
+export class BulkBody extends Readable {
+  readonly #drain: (take: PieceTaker) => Promise<void>;
+
+  constructor(read: () => void, destroy: (error: Error | null, callback: (error?: Error | null) => void) => void, drain: (take: PieceTaker) => Promise<void>) {
+    super({ highWaterMark: READ_BYTES, read, destroy });
+    this.#drain = drain;
+  }
+
+  /**
+   * Hands every byte of the body not yet read to `take`, in order, and settles once the last
+   * take has: rejects with the connection's error (coded as a cut) or the taker's. Only for a
+   * body nobody reads or pipes.
+   */
+  drainInto(take: PieceTaker): Promise<void> {
+    return this.#drain(take);
+  }
+}
 
 export interface BulkResponse {
   readonly status: number;
   /** Lower-case names; a repeated header's values joined with ", ". */
   readonly headers: Readonly<Record<string, string>>;
-  readonly body: Readable;
+  readonly body: BulkBody;
 }
 
 /** The answers http.ts follows to their Location. */
@@ -27,6 +56,17 @@ export const REDIRECT_STATUSES: ReadonlySet<number> = new Set([301, 302, 303, 30
 
 /** The answer is not one this reader takes: send the request through the full client instead. */
 export const ASK_AGAIN = Symbol('ask again through the full client');
+
+/** A body being drained into a taker. */
+interface Drain {
+  readonly take: PieceTaker;
+  /** Takes under way. */
+  taking: number;
+  /** Reads stopped: no buffer is spare (or the stream's bytes are still being taken). */
+  paused: boolean;
+  failure?: Error;
+  settle: (failure?: Error) => void;
+}
 
 interface Head {
   readonly status: number;
@@ -91,36 +131,91 @@ export function bulkGet(url: URL, headers: Readonly<Record<string, string>>, tim
     request += '\r\n';
 
     let head: Buffer | undefined = Buffer.alloc(0);
-    let body: Readable | undefined;
+    let body: BulkBody | undefined;
     let left = 0;
-    const receive = Buffer.allocUnsafe(READ_BYTES);
+    // The buffer the next read goes into; while a taker drains the body, the buffers of pieces it
+    // has not finished with wait outside `spare` and reads pause when none is spare.
+    let receive: Buffer = Buffer.allocUnsafe(READ_BYTES);
+    let drain: Drain | undefined;
+    const spare: Buffer[] = [];
     const onAbort = (): void => void socket.destroy(signal?.reason instanceof Error ? signal.reason : codedSocketError('aborted', 'ABORT_ERR'));
     const finish = (): void => {
       signal?.removeEventListener('abort', onAbort);
       socket.destroy();
     };
-    const takeBody = (bytes: Buffer): void => {
-      if (!body || bytes.length === 0) return;
+    /** Ends a drain once its last take has settled: with the first failure, if any. */
+    const settleDrain = (): void => {
+      if (drain && (drain.failure !== undefined || left === 0) && drain.taking === 0) drain.settle(drain.failure);
+    };
+    const failBody = (error: Error): void => {
+      if (drain) {
+        drain.failure ??= error;
+        settleDrain();
+      } else body?.destroy(error);
+    };
+    /** Hands a piece of the receive buffer to the drain's taker; false: no buffer is spare, pause. */
+    const giveToTaker = (piece: Buffer): boolean => {
+      const active = drain!;
+      const lent = receive;
+      receive = spare.pop()!;
+      active.taking++;
+      active.take(piece).then(
+        () => {
+          active.taking--;
+          spare.push(lent);
+          if (active.paused && active.failure === undefined) {
+            active.paused = false;
+            socket.resume();
+          }
+          settleDrain();
+        },
+        (error: unknown) => {
+          active.taking--;
+          socket.destroy();
+          failBody(error instanceof Error ? error : new Error(String(error)));
+        },
+      );
+      active.paused = spare.length === 0;
+      return !active.paused;
+    };
+    /** Body bytes as read; false: stop reading until the consumer asks for more. */
+    const takeBody = (bytes: Buffer): boolean => {
+      if (!body || bytes.length === 0) return true;
       const piece = bytes.length > left ? bytes.subarray(0, left) : bytes;
       left -= piece.length;
-      // The receive buffer is read into again: the body gets a copy of what it is handed.
-      if (!body.push(Buffer.from(piece))) socket.pause();
+      const more = drain ? giveToTaker(piece) : body.push(Buffer.from(piece)); // the buffer is read into again: the stream gets a copy
       if (left === 0) {
-        body.push(null);
+        if (!drain) body.push(null);
         finish();
+        settleDrain();
       }
+      return more;
+    };
+    const startDrain = async (take: PieceTaker): Promise<void> => {
+      if (drain || body!.readableFlowing !== null) throw new Error('bulk body drained twice or while streamed');
+      // Reads stop while the bytes the stream already holds (copies) go first; a failure meanwhile waits here.
+      socket.pause();
+      const active: Drain = { take, taking: 0, paused: true, settle: () => undefined };
+      drain = active;
+      for (let chunk = body!.read() as Buffer | null; chunk !== null; chunk = body!.read() as Buffer | null) await take(chunk);
+      if (body!.errored) throw body!.errored;
+      return new Promise<void>((resolveDrain, rejectDrain) => {
+        active.settle = (failure) => (failure ? rejectDrain(failure) : resolveDrain());
+        for (let i = 1; i < DRAIN_BUFFERS; i++) spare.push(Buffer.allocUnsafe(READ_BYTES));
+        active.paused = false;
+        settleDrain();
+        if (left > 0 && active.failure === undefined) socket.resume();
+      });
     };
     const socket: Socket = connect({
       host: url.hostname.replace(/^\[|\]$/g, ''),
       port: Number(url.port || 80),
       onread: {
-        buffer: receive,
+        // Asked after every read: a drain may have lent the last buffer to its taker.
+        buffer: () => receive,
         callback: (bytes: number, buffer: Uint8Array): boolean => {
           const read = Buffer.from(buffer.buffer, buffer.byteOffset, bytes);
-          if (head === undefined) {
-            takeBody(read);
-            return true;
-          }
+          if (head === undefined) return takeBody(read);
           head = Buffer.concat([head, read]);
           const end = head.indexOf('\r\n\r\n');
           if (end < 0) {
@@ -139,22 +234,21 @@ export function bulkGet(url: URL, headers: Readonly<Record<string, string>>, tim
             return true;
           }
           left = parsed.length;
-          body = new Readable({
-            highWaterMark: READ_BYTES,
-            read: () => void socket.resume(),
-            destroy: (error, callback) => {
+          body = new BulkBody(
+            () => void (drain ? undefined : socket.resume()),
+            (error, callback) => {
               finish();
               callback(error);
             },
-          });
+            startDrain,
+          );
           resolve({ status: parsed.status, headers: parsed.headers, body });
           if (left === 0) {
             body.push(null);
             finish();
-          } else {
-            takeBody(rest);
+            return true;
           }
-          return true;
+          return takeBody(rest);
         },
       },
     });
@@ -162,13 +256,13 @@ export function bulkGet(url: URL, headers: Readonly<Record<string, string>>, tim
     socket.setTimeout(timeoutMs, () => socket.destroy(silenceError(timeoutMs)));
     socket.once('connect', () => socket.write(request));
     socket.once('error', (error) => {
-      if (body) body.destroy(error);
+      if (body) failBody(error);
       else reject(error);
     });
     socket.once('close', () => {
       signal?.removeEventListener('abort', onAbort);
       if (head !== undefined) reject(codedSocketError('socket hang up', 'ECONNRESET'));
-      else if (body && left > 0 && !body.destroyed) body.destroy(codedSocketError(`connection closed ${left} bytes short of the body's length`, 'ECONNRESET'));
+      else if (body && left > 0 && !body.destroyed) failBody(codedSocketError(`connection closed ${left} bytes short of the body's length`, 'ECONNRESET'));
     });
   });
 }
