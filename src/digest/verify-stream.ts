@@ -1,5 +1,6 @@
 import { Transform, pipeline, type TransformCallback } from 'node:stream';
 import { PolyarchError } from '../errors/polyarch-error.js';
+import type { PieceTaker } from '../internal/streams.js';
 import { algorithmOf, createDigester, digestFromHash, shortDigest, type Digest } from './digest.js';
 
 export class DigestMismatchError extends PolyarchError {
@@ -135,4 +136,47 @@ export function verifiedStream(source: NodeJS.ReadableStream, options: VerifyOpt
   const verifier = verifyStream(options);
   pipeline(source, verifier, () => undefined);
   return verifier;
+}
+
+/** A taker behind verifyingTaker's check. */
+export interface VerifyingTaker {
+  readonly take: PieceTaker;
+  /** Bytes offered so far. */
+  readonly bytes: number;
+  /** Checks, once the source has ended, that the size was reached (and, for an empty blob, the digest). */
+  end(): void;
+}
+
+/**
+ * `take` behind a check of the pieces against `digest` and `size` (VerifyStream's rule without a
+ * stream): more bytes than the size fail at once, and the piece that completes the size reaches
+ * `take` only when the digest matches, so a taker framed by the size never holds the whole of
+ * wrong bytes.
+ */
+export function verifyingTaker(options: VerifyOptions & { readonly size: number }, take: PieceTaker): VerifyingTaker {
+  const what = options.what ?? `content ${shortDigest(options.digest)}`;
+  const algorithm = algorithmOf(options.digest);
+  const hash = createDigester(algorithm);
+  let bytes = 0;
+  const mismatch = (): DigestMismatchError | undefined => {
+    const actual = digestFromHash(hash, algorithm);
+    return actual === options.digest ? undefined : new DigestMismatchError(what, options.digest, actual, bytes);
+  };
+  return {
+    get bytes() {
+      return bytes;
+    },
+    take: (piece) => {
+      bytes += piece.length;
+      if (bytes > options.size) return Promise.reject(new SizeMismatchError(what, options.size, bytes, true));
+      hash.update(piece);
+      const wrong = bytes === options.size ? mismatch() : undefined;
+      return wrong ? Promise.reject(wrong) : take(piece);
+    },
+    end: () => {
+      if (bytes !== options.size) throw new SizeMismatchError(what, options.size, bytes, false);
+      const wrong = bytes === 0 ? mismatch() : undefined;
+      if (wrong) throw wrong;
+    },
+  };
 }

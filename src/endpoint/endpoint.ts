@@ -39,12 +39,13 @@ export interface Endpoint {
   putBlob(descriptor: Descriptor, content: Readable, options?: IoOptions): Promise<void>;
   /**
    * The blob's bytes handed to `take` piece by piece instead of streamed, each piece valid until
-   * its take settles; verified as openBlob's, rejecting after the last piece when wrong. Where a
-   * copy into a file gains from it (registries: a plain-HTTP socket's reads, not copied).
+   * its take settles; verified as openBlob's (the piece that completes the size is handed over
+   * only when the digest matches). Where a copy gains from it: a plain-HTTP socket's reads or a
+   * layout file's, into reused buffers.
    */
   readBlobInto?(descriptor: Descriptor, take: PieceTaker, options?: IoOptions): Promise<void>;
   /** putBlob for bytes that `read` hands over piece by piece and verifies (a source's readBlobInto). */
-  putBlobFrom?(descriptor: Descriptor, read: (take: PieceTaker) => Promise<void>): Promise<void>;
+  putBlobFrom?(descriptor: Descriptor, read: (take: PieceTaker) => Promise<void>, options?: IoOptions): Promise<void>;
   /** Cross-repository mount within one registry; false when the registry asks for an upload instead. */
   mountBlob?(descriptor: Descriptor, fromRepository: string, options?: IoOptions): Promise<boolean>;
 

@@ -256,7 +256,7 @@ async function moveBlob(source: Endpoint, destination: Endpoint, descriptor: Des
             return take(piece);
           }
         : take;
-    await destination.putBlobFrom(descriptor, (take) => readBlobInto(descriptor, counted(take), io));
+    await destination.putBlobFrom(descriptor, (take) => readBlobInto(descriptor, counted(take), io), io);
     return;
   }
   const stream = await source.openBlob(descriptor, io);

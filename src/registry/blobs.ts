@@ -1,8 +1,8 @@
 // Blob reads are always verified in the stream and stop at the declared size. A connection cut
 // mid-blob is resumed with a Range request when the registry honours it.
 import type { Readable } from 'node:stream';
-import { algorithmOf, createDigester, digestFromHash, isDigest, shortDigest, type Digest } from '../digest/digest.js';
-import { DigestMismatchError, SizeMismatchError, verifyStream } from '../digest/verify-stream.js';
+import { isDigest, shortDigest, type Digest } from '../digest/digest.js';
+import { verifyingTaker, verifyStream } from '../digest/verify-stream.js';
 import { PolyarchError } from '../errors/polyarch-error.js';
 import type { Descriptor } from '../image/descriptor.js';
 import { deleteScope, pullScope, pushScope, repoPath, type IoOptions, type RepositoryContext } from './context.js';
@@ -151,38 +151,29 @@ export async function openBlob(ctx: RepositoryContext, descriptor: Descriptor, o
 
 /**
  * The blob's bytes handed to `take` piece by piece, without a stream: over plain HTTP each piece
- * is the socket's own read (no copy), so a copy into a file hashes and writes what was read. The
- * bytes are verified as they pass, and the promise rejects (DIGEST_MISMATCH, SIZE_MISMATCH,
- * NETWORK) after the last piece when they are wrong: a taker that wrote them must drop them. A
- * cut connection is resumed as openBlob does.
+ * is the socket's own read (no copy), so a copy hashes and writes what was read. The bytes are
+ * verified as they pass, and the last piece is handed over only when the digest matches: a taker
+ * framed by the size never holds the whole of wrong bytes (the promise rejects with
+ * DIGEST_MISMATCH or SIZE_MISMATCH instead). A cut connection is resumed as openBlob does.
  */
 export async function readBlobInto(ctx: RepositoryContext, descriptor: Descriptor, take: PieceTaker, options: IoOptions = {}): Promise<void> {
   const requests = new BlobRequests(ctx, descriptor, options);
-  const hash = createDigester(algorithmOf(descriptor.digest));
-  let offset = 0;
-  const hashAndTake: PieceTaker = (piece) => {
-    offset += piece.length;
-    if (offset > descriptor.size) return Promise.reject(new SizeMismatchError(requests.what, descriptor.size, offset, true));
-    hash.update(piece);
-    return take(piece);
-  };
+  const checked = verifyingTaker({ digest: descriptor.digest, size: descriptor.size, what: requests.what }, take);
   let response = await requests.first();
   for (;;) {
     let failure: unknown;
     try {
       const body = response.body;
-      if (body instanceof BulkBody) await body.drainInto(hashAndTake);
-      else await takeAll(body, hashAndTake);
-      if (offset === descriptor.size) break;
+      if (body instanceof BulkBody) await body.drainInto(checked.take);
+      else await takeAll(body, checked.take);
+      if (checked.bytes === descriptor.size) return checked.end();
       failure = Object.assign(new Error('premature close'), { code: 'ERR_STREAM_PREMATURE_CLOSE' });
     } catch (error) {
       response.body.destroy();
       failure = error;
     }
-    response = await requests.rest(offset, failure);
+    response = await requests.rest(checked.bytes, failure);
   }
-  const actual = digestFromHash(hash, algorithmOf(descriptor.digest));
-  if (actual !== descriptor.digest) throw new DigestMismatchError(requests.what, descriptor.digest, actual, offset);
 }
 
 /**

@@ -14,7 +14,7 @@ import { addToReferrersTag, hasReferrersApi, listReferrers, type ReferrersOption
 import { errorFromHttp } from './response-error.js';
 import { listCatalog, listTags, type ListOptions } from './tags.js';
 import { withAuth, type AuthFetcher, type RegistryCredentials } from './transport/auth.js';
-import { causeCodes, createFetcher, discardBody, headerValue, isClientCertificateRefusal, isTlsProtocolError, isTlsVerifyError, type TlsSettings } from './transport/http.js';
+import { causeCodes, createFetcher, discardBody, headerValue, isClientCertificateRefusal, isTlsProtocolError, isTlsVerifyError, PieceBody, type TlsSettings } from './transport/http.js';
 import { withRetry } from './transport/retry.js';
 import { DEFAULT_CHUNK_SIZE, uploadBlob } from './uploads.js';
 
@@ -65,6 +65,7 @@ export interface RegistryRepository {
   openBlob(descriptor: Descriptor, options?: IoOptions): Promise<Readable>;
   readBlobInto(descriptor: Descriptor, take: PieceTaker, options?: IoOptions): Promise<void>;
   putBlob(descriptor: Descriptor, content: Readable, options?: IoOptions): Promise<void>;
+  putBlobFrom(descriptor: Descriptor, read: (take: PieceTaker) => Promise<void>, options?: IoOptions): Promise<void>;
   mountBlob(descriptor: Descriptor, fromRepository: string, options?: IoOptions): Promise<boolean>;
   deleteBlob(digest: Digest, options?: IoOptions): Promise<void>;
   listTags(options?: ListOptions): Promise<string[]>;
@@ -229,6 +230,7 @@ export function createRegistryClient(host: string, options: RegistryClientOption
       openBlob: (descriptor, o = {}) => openBlob(ctx, descriptor, o),
       readBlobInto: (descriptor, take, o = {}) => readBlobInto(ctx, descriptor, take, o),
       putBlob: (descriptor, content, o = {}) => uploadBlob(ctx, content, { digest: descriptor.digest, size: descriptor.size, signal: o.signal }),
+      putBlobFrom: (descriptor, read, o = {}) => uploadBlob(ctx, new PieceBody(read), { digest: descriptor.digest, size: descriptor.size, signal: o.signal }),
       mountBlob: (descriptor, from, o = {}) => mountBlob(ctx, descriptor, from, o),
       deleteBlob: (digest, o = {}) => deleteBlob(ctx, digest, o),
       listTags: (o = {}) => listTags(ctx, o),

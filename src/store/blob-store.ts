@@ -1,11 +1,11 @@
 // Content-addressed blobs under `<root>/blobs/<alg>/<hex>` (OCI image layout), shared by the
 // layout, the archive writers and the embedded registry. Reads are verified, writes atomic.
 import { createReadStream } from 'node:fs';
-import { access, mkdir, readFile, rm, stat } from 'node:fs/promises';
+import { access, mkdir, open, readFile, rm, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { addAbortSignal, type Readable } from 'node:stream';
 import { algorithmOf, encodedPart, shortDigest, type Digest } from '../digest/digest.js';
-import { verifyBytes, verifiedStream } from '../digest/verify-stream.js';
+import { verifyBytes, verifiedStream, verifyingTaker } from '../digest/verify-stream.js';
 import { PolyarchError } from '../errors/polyarch-error.js';
 import type { Descriptor } from '../image/descriptor.js';
 import type { PieceTaker } from '../internal/streams.js';
@@ -18,6 +18,9 @@ type Io = { readonly signal?: AbortSignal };
  * and out in a quarter of the chunks (fewer stream turns per byte), still a small buffer.
  */
 const READ_SIZE = 256 * 1024;
+
+/** Buffers readInto reads a blob file into: one being read while the others' pieces are with the taker. */
+const READ_INTO_BUFFERS = 3;
 
 /** What readSmall reads whole at most: manifests and configs, never layers. */
 export const SMALL_BLOB_LIMIT = 16 * 1024 * 1024;
@@ -56,6 +59,38 @@ export class BlobStore {
     const file = createReadStream(path, { highWaterMark: READ_SIZE });
     const read = options.hashedOnWrite ? file : verifiedStream(file, { digest: descriptor.digest, size: descriptor.size, what });
     return options.signal ? addAbortSignal(options.signal, read) : read;
+  }
+
+  /**
+   * The blob's bytes handed to `take` piece by piece from reused buffers (no stream), verified as
+   * `open`'s are; the piece that completes the size is handed over only when the digest matches.
+   */
+  async readInto(descriptor: Descriptor, take: PieceTaker, options: Io = {}): Promise<void> {
+    const what = `blob ${shortDigest(descriptor.digest)} in ${this.#name}`;
+    const checked = verifyingTaker({ digest: descriptor.digest, size: descriptor.size, what }, take);
+    const handle = await open(this.pathOf(descriptor.digest), 'r').catch((error: NodeJS.ErrnoException) => {
+      throw error.code === 'ENOENT' ? this.#unknown(descriptor.digest) : error;
+    });
+    const buffers: Buffer[] = [];
+    const taking: Promise<void>[] = [];
+    try {
+      for (let turn = 0, position = 0; ; turn++) {
+        options.signal?.throwIfAborted();
+        const slot = turn % READ_INTO_BUFFERS;
+        await taking[slot]; // the buffer's last piece is taken: it can be read into again
+        const buffer = (buffers[slot] ??= Buffer.allocUnsafe(READ_SIZE));
+        const { bytesRead } = await handle.read(buffer, 0, READ_SIZE, position);
+        if (bytesRead === 0) break;
+        position += bytesRead;
+        const taken = checked.take(buffer.subarray(0, bytesRead));
+        taken.catch(() => undefined); // awaited in its turn, or below
+        taking[slot] = taken;
+      }
+      await Promise.all(taking);
+      checked.end();
+    } finally {
+      await handle.close();
+    }
   }
 
   /** A small blob (manifest, config) read whole and verified; refuses anything over `maxBytes`. */

@@ -186,6 +186,11 @@ export class OciLayout {
     return this.#blobs.open(descriptor, options);
   }
 
+  async readBlobInto(descriptor: Descriptor, take: PieceTaker, options: Io = {}): Promise<void> {
+    if (this.#unsynced?.has(descriptor.digest)) await this.#syncBlobs();
+    return this.#blobs.readInto(descriptor, take, options);
+  }
+
   async putBlob(descriptor: Descriptor, content: Readable, options: Io = {}): Promise<void> {
     try {
       await this.#init();

@@ -10,6 +10,7 @@ import { Readable } from 'node:stream';
 import { rootCertificates } from 'node:tls';
 import { PolyarchError } from '../../errors/polyarch-error.js';
 import { redactUrl } from '../../internal/redact.js';
+import type { PieceTaker } from '../../internal/streams.js';
 import { readRegularFile } from '../../internal/regular-file.js';
 import { ASK_AGAIN, bulkGet, REDIRECT_STATUSES, silenceError } from './bulk-get.js';
 import { mayCarryCredentials, originOf, withoutCredentials } from './origin.js';
@@ -52,7 +53,24 @@ async function readPem(path: string, what: string): Promise<string> {
 
 export const DEFAULT_TIMEOUT_MS = 60_000;
 
-export type HttpBody = string | Buffer | Uint8Array | Readable;
+/**
+ * A request body handed over piece by piece by `read` (a blob moving without a stream): each
+ * piece's take settles once the connection has taken it, so its memory can be read into again.
+ * Sent once: never replayed nor redirected, like a Readable.
+ */
+export class PieceBody {
+  readonly read: (take: PieceTaker) => Promise<void>;
+  constructor(read: (take: PieceTaker) => Promise<void>) {
+    this.read = read;
+  }
+}
+
+export type HttpBody = string | Buffer | Uint8Array | Readable | PieceBody;
+
+/** A body read as it is sent, so a request carrying it cannot be sent again. */
+export function isStreamedBody(body: HttpBody | undefined): body is Readable | PieceBody {
+  return body instanceof Readable || body instanceof PieceBody;
+}
 
 export interface HttpRequest {
   readonly method: string;
@@ -114,7 +132,7 @@ function send(agents: Agents, url: string, method: string, headers: Record<strin
     const secure = target.protocol === 'https:';
     const sent: Record<string, string> = { ...headers };
     const hasLength = Object.keys(sent).some((name) => name.toLowerCase() === 'content-length');
-    if (!hasLength && !(body instanceof Readable)) {
+    if (!hasLength && !isStreamedBody(body)) {
       const length = body === undefined ? 0 : typeof body === 'string' ? Buffer.byteLength(body) : body.byteLength;
       if (body !== undefined || BODY_METHODS.has(method)) sent['content-length'] = String(length);
     }
@@ -132,6 +150,19 @@ function send(agents: Agents, url: string, method: string, headers: Record<strin
       // A body that fails (a digest mismatch upstream) fails the request with its own error.
       body.once('error', (error) => req.destroy(error));
       body.pipe(req);
+    } else if (body instanceof PieceBody) {
+      let sent = false;
+      const write: PieceTaker = (piece) => new Promise((resolveWrite, rejectWrite) => req.write(piece, (error) => (error ? rejectWrite(error) : resolveWrite())));
+      body.read(write).then(
+        () => {
+          sent = true;
+          req.end();
+        },
+        (error: unknown) => req.destroy(error instanceof Error ? error : new Error(String(error))),
+      );
+      // An answer before the whole body (a refusal): once it is read, the rest is not sent, and
+      // the failed writes stop the source.
+      req.once('response', (res: IncomingMessage) => res.once('close', () => void (sent ? undefined : req.destroy())));
     } else {
       req.end(body);
     }
@@ -191,7 +222,7 @@ export function createFetcher(options: FetcherOptions = {}): Fetcher {
           next === undefined ||
           (next.protocol !== 'http:' && next.protocol !== 'https:') ||
           left <= 0 ||
-          body instanceof Readable ||
+          isStreamedBody(body) ||
           (req.secretBody === true && !mayCarryCredentials(owner, next));
         if (stop || next === undefined) {
           return { status, url, headers: res.headers, body: res.body };

@@ -1,8 +1,7 @@
 // Retries what is safe to repeat: throttling (429), server trouble (5xx) and dropped
 // connections, with exponential back-off and the server's Retry-After.
-import { Readable } from 'node:stream';
 import { PolyarchError } from '../../errors/polyarch-error.js';
-import { causeCodes, discardBody, headerValue, type Fetcher, type HttpRequest } from './http.js';
+import { causeCodes, discardBody, headerValue, isStreamedBody, type Fetcher, type HttpRequest } from './http.js';
 
 export interface RetryOptions {
   /** Extra attempts after the first (default 3). */
@@ -24,7 +23,7 @@ const TRANSIENT_CODES = new Set([
 
 /** A request can be sent again when its body is in memory and it was not marked otherwise. */
 export function isReplayable(request: HttpRequest): boolean {
-  return request.retry !== false && !(request.body instanceof Readable);
+  return request.retry !== false && !isStreamedBody(request.body);
 }
 
 /** Milliseconds a Retry-After header asks for (delta-seconds or an HTTP date). */
