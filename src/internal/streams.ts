@@ -6,9 +6,33 @@ import { Readable, Transform, type TransformCallback } from 'node:stream';
  */
 export type PieceTaker = (piece: Buffer) => Promise<void>;
 
-/** Hands every chunk of `stream` to `take`, one at a time. */
+/** Takes of a stream's chunks under way at once in takeAll (a file's writes overlap the reads). */
+const TAKES_AT_ONCE = 4;
+
+/**
+ * Hands every chunk of `stream` to `take`, in order, with up to four takes under way (a stream's
+ * chunks are its own, never read into again); settles once the last has, with the first failure.
+ */
 export async function takeAll(stream: AsyncIterable<Buffer>, take: PieceTaker): Promise<void> {
-  for await (const chunk of stream) await take(chunk);
+  const taking = new Set<Promise<void>>();
+  let failure: { error: unknown } | undefined;
+  try {
+    for await (const chunk of stream) {
+      const taken: Promise<void> = take(chunk).then(
+        () => void taking.delete(taken),
+        (error: unknown) => {
+          taking.delete(taken);
+          failure ??= { error };
+        },
+      );
+      taking.add(taken);
+      if (taking.size >= TAKES_AT_ONCE) await Promise.race(taking);
+      if (failure) break;
+    }
+  } finally {
+    await Promise.all(taking);
+  }
+  if (failure) throw failure.error;
 }
 
 /**

@@ -4,7 +4,8 @@
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { test } from 'node:test';
-import { mapConcurrent, streamFromPieces, type PieceTaker } from '../../src/internal/streams.js';
+import { Readable } from 'node:stream';
+import { mapConcurrent, streamFromPieces, takeAll, type PieceTaker } from '../../src/internal/streams.js';
 
 test('results keep the order of the items; never more than the limit in flight', async () => {
   let running = 0;
@@ -83,4 +84,35 @@ test('streamFromPieces: destroying the stream stops the reader', async () => {
   for (let i = 0; i < 100 && settled.error === undefined; i++) await sleep(10);
   assert.ok(settled.error instanceof Error, 'the reader was stopped');
   assert.notEqual(settled.done, true);
+});
+
+test('takeAll: chunks are taken in order, up to four at once; a failure stops the stream once the others have settled', async () => {
+  let running = 0;
+  let most = 0;
+  const order: number[] = [];
+  await takeAll(Readable.from(Array.from({ length: 20 }, (_, i) => Buffer.from([i]))), async (chunk) => {
+    order.push(chunk[0]!);
+    most = Math.max(most, ++running);
+    await sleep(2);
+    running--;
+  });
+  assert.deepEqual(order, Array.from({ length: 20 }, (_, i) => i));
+  assert.equal(most, 4);
+
+  let read = 0;
+  const source = Readable.from((function* () {
+    for (let i = 0; i < 100; i++) {
+      read++;
+      yield Buffer.from([i]);
+    }
+  })());
+  const failure = await takeAll(source, async (chunk) => {
+    running++;
+    await sleep(chunk[0] === 2 ? 1 : 10);
+    running--;
+    if (chunk[0] === 2) throw new Error('disk full');
+  }).catch((error: unknown) => error);
+  assert.equal((failure as Error).message, 'disk full');
+  assert.equal(running, 0, 'no take was still under way');
+  assert.ok(read < 100 && source.destroyed, `the stream was stopped after ${read} chunks`);
 });
