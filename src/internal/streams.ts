@@ -35,41 +35,6 @@ export async function takeAll(stream: AsyncIterable<Buffer>, take: PieceTaker): 
   if (failure) throw failure.error;
 }
 
-/**
- * A stream of what `read` hands over, each piece copied (its memory is read into again once its
- * take settles). `read` starts with the stream's first read and waits while the stream is full;
- * destroying the stream fails the take under way, which stops `read`.
- */
-export function streamFromPieces(read: (take: PieceTaker) => Promise<void>): Readable {
-  let started = false;
-  // Takes waiting for the stream to want more (a reader may have several under way).
-  let waiting: (() => void)[] = [];
-  const wake = (): void => {
-    for (const resume of waiting) resume();
-    waiting = [];
-  };
-  const stopped = (): Error => new Error('the reader of the pieces stopped');
-  const stream = new Readable({
-    read() {
-      if (started) return wake();
-      started = true;
-      read(async (piece) => {
-        if (stream.destroyed) throw stopped();
-        if (!stream.push(Buffer.from(piece))) await new Promise<void>((resolve) => waiting.push(resolve));
-        if (stream.destroyed) throw stopped();
-      }).then(
-        () => stream.push(null),
-        (error: unknown) => stream.destroy(error instanceof Error ? error : new Error(String(error))),
-      );
-    },
-    destroy(error, callback) {
-      wake();
-      callback(error);
-    },
-  });
-  return stream;
-}
-
 /** Reads a whole (small) stream into memory, refusing more than `max` bytes. */
 export async function readAllLimited(stream: AsyncIterable<Uint8Array | string>, max: number, what: string): Promise<Buffer> {
   const chunks: Buffer[] = [];

@@ -5,10 +5,10 @@ import { Readable, Transform, type TransformCallback } from 'node:stream';
 import { shortDigest, type Digest } from '../digest/digest.js';
 import { SizeMismatchError, VerifyStream } from '../digest/verify-stream.js';
 import { PolyarchError } from '../errors/polyarch-error.js';
-import { streamFromPieces } from '../internal/streams.js';
 import { pushScope, repoPath, type IoOptions, type RepositoryContext } from './context.js';
 import { errorFromHttp } from './response-error.js';
-import { discardBody, headerValue, PieceBody, type HttpResponse } from './transport/http.js';
+import { ChunkRelay } from './chunk-relay.js';
+import { discardBody, headerValue, PieceBody, type HttpBody, type HttpResponse } from './transport/http.js';
 
 export const DEFAULT_CHUNK_SIZE = 64 * 1024 * 1024;
 
@@ -38,6 +38,28 @@ class SizeGuard extends Transform {
   }
 }
 
+/** The next `length` bytes of a stream, as they come, for chunk after chunk (the iterator is shared by every chunk). */
+function chunksOf(source: AsyncIterator<Buffer>): (length: number) => AsyncGenerator<Buffer> {
+  let leftover: Buffer | undefined;
+  return async function* take(length: number): AsyncGenerator<Buffer> {
+    for (let left = length; left > 0; ) {
+      let piece = leftover;
+      leftover = undefined;
+      if (piece === undefined) {
+        const next = await source.next();
+        if (next.done) return; // short: the size guard has failed the source already
+        piece = next.value;
+      }
+      if (piece.length > left) {
+        leftover = piece.subarray(left);
+        piece = piece.subarray(0, left);
+      }
+      left -= piece.length;
+      yield piece;
+    }
+  };
+}
+
 /** Adds `digest=` to a Location, keeping the query the registry put there. */
 function withDigest(location: string, digest: Digest): string {
   return `${location}${location.includes('?') ? '&' : '?'}digest=${encodeURIComponent(digest)}`;
@@ -51,55 +73,48 @@ function nextLocation(response: HttpResponse, what: string): string {
 
 /**
  * Uploads a blob from a stream, or from a PieceBody whose reader verifies what it hands over (a
- * registry's readBlobInto): a blob that fits one request is then sent piece by piece as read,
- * with no stream and no copy; a larger one is streamed in chunks like any other.
+ * registry's readBlobInto, a layout's readInto): its pieces then go out as read, with no stream
+ * and no copy, in one request or spread over the chunks (chunk-relay.ts).
  */
 export async function uploadBlob(ctx: RepositoryContext, source: Readable | PieceBody, options: UploadOptions): Promise<void> {
   const what = `uploading blob ${shortDigest(options.digest)} to registry ${ctx.host}/${ctx.repository}`;
   const scopes = [pushScope(ctx.repository)];
   const signal = options.signal;
-  const open = async (): Promise<{ location: string; chunkSize: number }> => {
-    const started = await ctx.send({ method: 'POST', path: repoPath(ctx, 'blobs/uploads/'), scopes, signal });
-    if (started.status !== 202 && started.status !== 201) throw await errorFromHttp('POST', started, what);
-    await discardBody(started.body);
-    const minChunk = Number(headerValue(started.headers, 'oci-chunk-min-length'));
-    return { location: nextLocation(started, what), chunkSize: Math.max(options.chunkSize ?? ctx.chunkSize, Number.isSafeInteger(minChunk) && minChunk > 0 ? minChunk : 1) };
-  };
-  if (source instanceof PieceBody) {
-    const session = await open();
-    if (options.size > session.chunkSize) return uploadStream(streamFromPieces(source.read), session.location, session.chunkSize);
-    try {
-      const done = await ctx.send({
-        method: 'PUT',
-        path: withDigest(session.location, options.digest),
-        headers: { 'content-type': 'application/octet-stream', 'content-length': String(options.size) },
-        body: source,
-        scopes,
-        signal,
-      });
-      await finish(done);
-      return;
-    } catch (error) {
-      await cancel(session.location);
-      throw error;
-    }
-  }
-  const content = source;
   // Listen before the first await: a source that fails while the session opens must not be an
   // uncaught 'error' event; its error is the upload's.
-  content.on('error', () => undefined);
-  let session: { location: string; chunkSize: number };
-  try {
-    session = await open();
-  } catch (error) {
-    content.destroy();
+  if (source instanceof Readable) source.on('error', () => undefined);
+  const started = await ctx.send({ method: 'POST', path: repoPath(ctx, 'blobs/uploads/'), scopes, signal }).catch((error: unknown) => {
+    if (source instanceof Readable) source.destroy();
     throw error;
+  });
+  if (started.status !== 202 && started.status !== 201) {
+    if (source instanceof Readable) source.destroy();
+    throw await errorFromHttp('POST', started, what);
   }
-  return uploadStream(content, session.location, session.chunkSize);
+  await discardBody(started.body);
+  let location = nextLocation(started, what);
+  const minChunk = Number(headerValue(started.headers, 'oci-chunk-min-length'));
+  const chunkSize = Math.max(options.chunkSize ?? ctx.chunkSize, Number.isSafeInteger(minChunk) && minChunk > 0 ? minChunk : 1);
 
-  async function uploadStream(content: Readable, opened: string, chunkSize: number): Promise<void> {
-    let location = opened;
-    try {
+  let stopSource = async (): Promise<void> => undefined;
+  try {
+    let bodyOf: (length: number) => HttpBody;
+    if (source instanceof PieceBody) {
+      if (options.size <= chunkSize) {
+        await finish(await put(location, source, options.size));
+        return;
+      }
+      const relay = new ChunkRelay();
+      const reading = source.read(relay.take);
+      reading.catch((error: unknown) => relay.fail(error instanceof Error ? error : new Error(String(error))));
+      stopSource = async () => {
+        relay.fail(new Error('the upload stopped'));
+        await reading.catch(() => undefined);
+      };
+      bodyOf = (length) => new PieceBody(relay.chunk(length));
+    } else {
+      const content = source;
+      stopSource = async () => void content.destroy();
       if (content.errored) throw content.errored;
       if (content.destroyed) throw new PolyarchError('UNKNOWN', `${what}: the source closed before the upload started`);
       // A verifier of this very digest and size already fails short or long content.
@@ -107,79 +122,53 @@ export async function uploadBlob(ctx: RepositoryContext, source: Readable | Piec
       const guarded = checked ? content : content.pipe(new SizeGuard(options.size, what));
       if (!checked) content.once('error', (error) => guarded.destroy(error));
       if (options.size <= chunkSize) {
-        const done = await ctx.send({
-          method: 'PUT',
-          path: withDigest(location, options.digest),
-          headers: { 'content-type': 'application/octet-stream', 'content-length': String(options.size) },
-          body: guarded,
-          scopes,
-          signal,
-        });
-        await finish(done);
+        await finish(await put(location, guarded, options.size));
         return;
       }
-
-      const source = guarded[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
-      let leftover: Buffer | undefined;
-      /** The next `length` bytes of the source, as they come (the iterator is shared by every chunk). */
-      async function* take(length: number): AsyncGenerator<Buffer> {
-        for (let left = length; left > 0; ) {
-          let piece = leftover;
-          leftover = undefined;
-          if (piece === undefined) {
-            const next = await source.next();
-            if (next.done) return; // short: the size guard has failed the source already
-            piece = next.value;
-          }
-          if (piece.length > left) {
-            leftover = piece.subarray(left);
-            piece = piece.subarray(0, left);
-          }
-          left -= piece.length;
-          yield piece;
-        }
-      }
-      for (let offset = 0; offset < options.size; ) {
-        const length = Math.min(chunkSize, options.size - offset);
-        const response = await ctx.send({
-          method: 'PATCH',
-          path: location,
-          headers: {
-            'content-type': 'application/octet-stream',
-            'content-length': String(length),
-            'content-range': `${offset}-${offset + length - 1}`,
-          },
-          body: Readable.from(take(length), { objectMode: false }),
-          scopes,
-          signal,
-          retry: false, // a chunk the registry may have half-taken is not simply sent again
-        });
-        if (response.status !== 202) throw await errorFromHttp('PATCH', response, what);
-        await discardBody(response.body);
-        location = nextLocation(response, what);
-        offset += length;
-      }
-      const done = await ctx.send({
-        method: 'PUT',
-        path: withDigest(location, options.digest),
-        headers: { 'content-type': 'application/octet-stream', 'content-length': '0' },
+      const take = chunksOf(guarded[Symbol.asyncIterator]() as AsyncIterator<Buffer>);
+      bodyOf = (length) => Readable.from(take(length), { objectMode: false });
+    }
+    for (let offset = 0; offset < options.size; ) {
+      const length = Math.min(chunkSize, options.size - offset);
+      const response = await ctx.send({
+        method: 'PATCH',
+        path: location,
+        headers: {
+          'content-type': 'application/octet-stream',
+          'content-length': String(length),
+          'content-range': `${offset}-${offset + length - 1}`,
+        },
+        body: bodyOf(length),
         scopes,
         signal,
+        retry: false, // a chunk the registry may have half-taken is not simply sent again
       });
-      await finish(done);
-    } catch (error) {
-      content.destroy();
-      await cancel(location);
-      throw error;
+      if (response.status !== 202) throw await errorFromHttp('PATCH', response, what);
+      await discardBody(response.body);
+      location = nextLocation(response, what);
+      offset += length;
     }
-  }
-
-  /** Best effort: tells the registry to drop the half-written session. */
-  async function cancel(location: string): Promise<void> {
+    await finish(await put(location, undefined, 0));
+  } catch (error) {
+    await stopSource(); // a PieceBody sent in one request is stopped by that request's failure
+    // Best effort: tell the registry to drop the half-written session.
     await ctx
       .send({ method: 'DELETE', path: location, scopes, retry: false })
       .then((r) => discardBody(r.body))
       .catch(() => undefined);
+    throw error;
+  }
+
+  /** The PUT that ends the session under the digest, with the last bytes (or none). */
+  function put(at: string, body: HttpBody | undefined, length: number): Promise<HttpResponse> {
+    return ctx.send({
+      method: 'PUT',
+      path: withDigest(at, options.digest),
+      headers: { 'content-type': 'application/octet-stream', 'content-length': String(length) },
+      ...(body !== undefined ? { body } : {}),
+      scopes,
+      signal,
+    });
   }
 
   async function finish(response: HttpResponse): Promise<void> {

@@ -3,7 +3,7 @@ import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { describe, test } from 'node:test';
 import { digestOfBytes, isDigest, parseDigest, shortDigest, type Digest } from '../../src/digest/digest.js';
-import { DigestMismatchError, SizeMismatchError, verifyBytes, verifyStream } from '../../src/digest/verify-stream.js';
+import { DigestMismatchError, SizeMismatchError, verifyBytes, verifyingTaker, verifyStream } from '../../src/digest/verify-stream.js';
 
 const content = Buffer.from('the quick brown fox jumps over the lazy dog\n'.repeat(1000));
 const digest = digestOfBytes(content);
@@ -113,4 +113,41 @@ describe('digests', () => {
       assert.throws(() => parseDigest(text), (e: Error & { code?: string }) => e.code === 'INVALID_REFERENCE' && e.message.includes(JSON.stringify(text)));
     });
   }
+});
+
+describe('verifyingTaker (pieces without a stream)', () => {
+  /** Offers `content` in 1000-byte pieces; the bytes that reached the taker, and the failure. */
+  async function offer(bytes: Buffer, expected: { digest: Digest; size: number }): Promise<{ taken: number; error?: unknown }> {
+    let taken = 0;
+    const checked = verifyingTaker(expected, async (piece) => {
+      taken += piece.length;
+    });
+    try {
+      for (let at = 0; at < bytes.length; at += 1000) await checked.take(bytes.subarray(at, at + 1000));
+      checked.end();
+      return { taken };
+    } catch (error) {
+      return { taken, error };
+    }
+  }
+
+  test('right bytes all reach the taker', async () => {
+    assert.deepEqual(await offer(content, { digest, size: content.length }), { taken: content.length });
+  });
+
+  test('wrong bytes of the right size: the piece completing the size never reaches the taker', async () => {
+    const wrong = Buffer.from(content);
+    wrong[10] = wrong[10]! ^ 1;
+    const { taken, error } = await offer(wrong, { digest, size: content.length });
+    assert.ok(error instanceof DigestMismatchError, String(error));
+    assert.ok(taken < content.length, `${taken} of ${content.length} bytes taken`);
+  });
+
+  test('too many bytes fail at once; too few fail at the end; an empty blob is checked too', async () => {
+    assert.ok((await offer(content, { digest, size: content.length - 1 })).error instanceof SizeMismatchError);
+    const short = await offer(content.subarray(0, 5000), { digest, size: content.length });
+    assert.ok(short.error instanceof SizeMismatchError && short.taken === 5000);
+    assert.deepEqual(await offer(Buffer.alloc(0), { digest: digestOfBytes(Buffer.alloc(0)), size: 0 }), { taken: 0 });
+    assert.ok((await offer(Buffer.alloc(0), { digest, size: 0 })).error instanceof DigestMismatchError);
+  });
 });

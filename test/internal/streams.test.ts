@@ -1,11 +1,11 @@
 // mapConcurrent: bounded, ordered, and on failure it waits for what it started before it rejects,
-// so callers never see an error while other work is still writing. streamFromPieces: a reader
-// with several takes under way (a drained socket) feeds a slow stream without losing one.
+// so callers never see an error while other work is still writing. takeAll: ordered, a few
+// takes at once, and a failure stops the stream once the others have settled.
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { test } from 'node:test';
 import { Readable } from 'node:stream';
-import { mapConcurrent, streamFromPieces, takeAll, type PieceTaker } from '../../src/internal/streams.js';
+import { mapConcurrent, takeAll } from '../../src/internal/streams.js';
 
 test('results keep the order of the items; never more than the limit in flight', async () => {
   let running = 0;
@@ -37,53 +37,6 @@ test('a failure aborts the calls still running and is thrown once they have sett
   assert.deepEqual(finished, [1], 'the slow call that was running had finished before the rejection');
   assert.deepEqual(started, [0, 1], 'nothing new started after the failure');
   assert.deepEqual(sawAbort, [true], 'the running call was told to stop');
-});
-
-/** A reader like a drained socket: pieces from two reused buffers, up to two takes under way. */
-function twoBufferReader(pieces: number, size: number, settled: { done?: boolean; error?: unknown }): (take: PieceTaker) => Promise<void> {
-  return async (take) => {
-    const buffers = [Buffer.alloc(size), Buffer.alloc(size)];
-    const taking: Promise<void>[] = [];
-    try {
-      for (let i = 0; i < pieces; i++) {
-        await taking[i % 2];
-        buffers[i % 2]!.fill(i % 256);
-        taking[i % 2] = take(buffers[i % 2]!);
-        taking[i % 2]!.catch(() => undefined); // awaited in its turn
-      }
-      await Promise.all(taking);
-      settled.done = true;
-    } catch (error) {
-      settled.error = error;
-      throw error;
-    }
-  };
-}
-
-test('streamFromPieces: every piece arrives, in order and as it was, however slowly the stream is read', async () => {
-  const settled: { done?: boolean } = {};
-  const stream = streamFromPieces(twoBufferReader(40, 64 * 1024, settled));
-  const chunks: Buffer[] = [];
-  for await (const chunk of stream) {
-    chunks.push(chunk as Buffer);
-    await sleep(1);
-  }
-  const all = Buffer.concat(chunks);
-  assert.equal(all.length, 40 * 64 * 1024);
-  for (let i = 0; i < 40; i++) assert.ok(all.subarray(i * 64 * 1024, (i + 1) * 64 * 1024).every((b) => b === i), `piece ${i} arrived whole and in its place`);
-  assert.equal(settled.done, true);
-});
-
-test('streamFromPieces: destroying the stream stops the reader', async () => {
-  const settled: { done?: boolean; error?: unknown } = {};
-  const stream = streamFromPieces(twoBufferReader(1000, 64 * 1024, settled));
-  for await (const chunk of stream) {
-    void chunk;
-    break; // destroys the stream
-  }
-  for (let i = 0; i < 100 && settled.error === undefined; i++) await sleep(10);
-  assert.ok(settled.error instanceof Error, 'the reader was stopped');
-  assert.notEqual(settled.done, true);
 });
 
 test('takeAll: chunks are taken in order, up to four at once; a failure stops the stream once the others have settled', async () => {

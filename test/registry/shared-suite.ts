@@ -122,6 +122,23 @@ export function registrySuite(title: string, target: () => SuiteTarget): void {
       assert.equal(await doomed.hasBlob(layer), false);
     });
 
+    test('a blob read piece by piece goes up piece by piece, in one request or in chunks, and reads back', async () => {
+      const chunked = createRegistryClient(host, { ...options, chunkSize: 64 * 1024 });
+      try {
+        // Over 256 KiB: a plain-HTTP source drains its socket into reused buffers.
+        const bytes = seededBytes(`${title}-pieces`, 600 * 1024 + 3);
+        const descriptor = blobOf(bytes);
+        const from = client.repository('suite/pieces-from');
+        await from.putBlob(descriptor, Readable.from([bytes]));
+        for (const [what, to] of [['one request', client.repository('suite/pieces-one')], ['chunks', chunked.repository('suite/pieces-chunked')]] as const) {
+          await to.putBlobFrom(descriptor, (take) => from.readBlobInto(descriptor, take));
+          assert.ok((await readAll(await to.openBlob(descriptor))).equals(bytes), what);
+        }
+      } finally {
+        await chunked.close();
+      }
+    });
+
     test('a blob larger than chunkSize goes up in chunks and reads back', async () => {
       const chunked = createRegistryClient(host, { ...options, chunkSize: 64 * 1024 });
       try {

@@ -189,21 +189,24 @@ test('one wrong byte in a large blob fails copy into a layout with one digest li
   assert.ok(proxy.seen.filter((r) => r.method === 'GET' && r.path.endsWith(layer.digest)).length >= 1);
 });
 
-test('one wrong byte in a large blob fails a chunked upload to a registry: neither the blob nor the tag appears there', { timeout: 120_000 }, async () => {
-  const layer = big.layers[0]!.descriptor;
-  proxy.hooks = flipOneByte(layer.digest, layer.size);
-  await assert.rejects(
-    copy({ source: `${proxy.host}/big:v1`, destination: `${target.host}/big:v1`, chunkSize: 4 * 1024 * 1024 }),
-    (error: unknown) => isPolyarchError(error) && error.code === 'DIGEST_MISMATCH',
-  );
-  const blob = await fetch(`${target.url}/v2/big/blobs/${layer.digest}`, { method: 'HEAD' });
-  assert.equal(blob.status, 404, 'the registry holds no blob under the digest');
-  const manifest = await fetch(`${target.url}/v2/big/manifests/v1`, { method: 'HEAD', headers: { accept: big.manifest.mediaType } });
-  assert.equal(manifest.status, 404, 'the tag was never written');
-  // The same copy with honest bytes goes through the same chunked path and lands whole.
-  proxy.hooks = {};
-  await copy({ source: `${proxy.host}/big:v1`, destination: `${target.host}/big:v1`, chunkSize: 4 * 1024 * 1024 });
-  const landed = await fetch(`${target.url}/v2/big/blobs/${layer.digest}`);
-  assert.equal(landed.status, 200);
-  assert.equal(`sha256:${createHash('sha256').update(Buffer.from(await landed.arrayBuffer())).digest('hex')}`, layer.digest);
-});
+for (const [upload, chunkSize] of [['a chunked upload', 4 * 1024 * 1024], ['an upload in one request', undefined]] as const) {
+  test(`one wrong byte in a large blob fails ${upload} to a registry: neither the blob nor the tag appears there`, { timeout: 120_000 }, async () => {
+    const repository = chunkSize === undefined ? 'big-one' : 'big';
+    const layer = big.layers[0]!.descriptor;
+    proxy.hooks = flipOneByte(layer.digest, layer.size);
+    await assert.rejects(
+      copy({ source: `${proxy.host}/big:v1`, destination: `${target.host}/${repository}:v1`, ...(chunkSize !== undefined ? { chunkSize } : {}) }),
+      (error: unknown) => isPolyarchError(error) && error.code === 'DIGEST_MISMATCH',
+    );
+    const blob = await fetch(`${target.url}/v2/${repository}/blobs/${layer.digest}`, { method: 'HEAD' });
+    assert.equal(blob.status, 404, 'the registry holds no blob under the digest');
+    const manifest = await fetch(`${target.url}/v2/${repository}/manifests/v1`, { method: 'HEAD', headers: { accept: big.manifest.mediaType } });
+    assert.equal(manifest.status, 404, 'the tag was never written');
+    // The same copy with honest bytes goes through the same path and lands whole.
+    proxy.hooks = {};
+    await copy({ source: `${proxy.host}/big:v1`, destination: `${target.host}/${repository}:v1`, ...(chunkSize !== undefined ? { chunkSize } : {}) });
+    const landed = await fetch(`${target.url}/v2/${repository}/blobs/${layer.digest}`);
+    assert.equal(landed.status, 200);
+    assert.equal(`sha256:${createHash('sha256').update(Buffer.from(await landed.arrayBuffer())).digest('hex')}`, layer.digest);
+  });
+}
