@@ -4,9 +4,10 @@
 // (rarely: a buffer's object there is tiny) or once about 32 MB of buffers have piled up in it,
 // and the ones still queued at that moment are promoted, to wait for a full collection. Measured
 // on a 630 MB streamed copy: peak RSS 111–125 MB without help, 91–96 MB with a young collection
-// every 10 ms, at the same CPU time; `serve` taking a 1 GiB blob PUT: 96 → 68–75 MB, and 4.8 → 3.0 s. The collector is
-// reached through a flag set at run time, so `node dist/cli/main.js` and the installed bin behave
-// alike and `--version` pays nothing (only commands that move blobs start this). `serve` rests
+// every 10 ms, at the same CPU time; `serve` taking a 1 GiB blob PUT: 96 → 68–75 MB, and
+// 4.8 → 3.0 s. The collector is reached through a flag set at run time, so
+// `node dist/cli/main.js` and the installed bin behave alike and `--version` pays nothing (only
+// commands that move blobs start this). `serve` rests
 // while no buffers pile up: a collection every 10 ms whatever happens cost an idle server 3% of a
 // core, looking every 100 ms costs it 0.2%; looking every 250 ms noticed a transfer too late (94 MB).
 // The commands that move blobs from start to end (whileMovingBlobs, at the end) also space out
