@@ -244,7 +244,7 @@ async function copyBlob(source: Endpoint, destination: Endpoint, descriptor: Des
   }
 }
 
-/** One transfer of a blob: piece by piece when both ends can (a registry into a layout), else as a stream. */
+/** One transfer of a blob: piece by piece when both ends can (registries and layouts, either way), else as a stream. */
 async function moveBlob(source: Endpoint, destination: Endpoint, descriptor: Descriptor, io: { signal?: AbortSignal }, meter: TransferMeter | undefined): Promise<void> {
   if (source.readBlobInto && destination.putBlobFrom) {
     const readBlobInto = source.readBlobInto.bind(source);

@@ -158,7 +158,14 @@ export async function openBlob(ctx: RepositoryContext, descriptor: Descriptor, o
  */
 export async function readBlobInto(ctx: RepositoryContext, descriptor: Descriptor, take: PieceTaker, options: IoOptions = {}): Promise<void> {
   const requests = new BlobRequests(ctx, descriptor, options);
-  const checked = verifyingTaker({ digest: descriptor.digest, size: descriptor.size, what: requests.what }, take);
+  // The taker's own failure (its file or upload broke) is never a cut of this blob to resume.
+  let takerFailure: { readonly error: unknown } | undefined;
+  const taken: PieceTaker = (piece) =>
+    take(piece).catch((error: unknown) => {
+      takerFailure ??= { error };
+      throw error;
+    });
+  const checked = verifyingTaker({ digest: descriptor.digest, size: descriptor.size, what: requests.what }, taken);
   let response = await requests.first();
   for (;;) {
     let failure: unknown;
@@ -170,6 +177,7 @@ export async function readBlobInto(ctx: RepositoryContext, descriptor: Descripto
       failure = Object.assign(new Error('premature close'), { code: 'ERR_STREAM_PREMATURE_CLOSE' });
     } catch (error) {
       response.body.destroy();
+      if (takerFailure) throw takerFailure.error;
       failure = error;
     }
     response = await requests.rest(checked.bytes, failure);

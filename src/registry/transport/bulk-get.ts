@@ -5,7 +5,9 @@
 // redirect, whose body is never read). Anything else (chunked or close-delimited bodies,
 // informational answers, a head too long or malformed) is not an error but "ask again through
 // node:http": the request is a bodiless GET, so sending it twice is safe. Each bulk GET has a
-// connection of its own, closed when its body ends. HTTPS stays with node:http.
+// connection of its own, closed when its body ends. HTTPS stays with node:http. A copy drains the
+// body instead of streaming it: the socket reads into three buffers in turn, each lent to the
+// taker until its piece is written, and reading pauses while none is free.
 import { validateHeaderName, validateHeaderValue } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import { Readable } from 'node:stream';
@@ -23,8 +25,8 @@ const DRAIN_BUFFERS = 3;
 
 /**
  * A body that can also be drained without a stream: `drainInto` hands each piece, as the socket
- * read it (no copy), to a taker. Used by copies into a file, where the stream's copy of every
- * read and its garbage were most of the work after hashing.
+ * read it (no copy), to a taker. Used by copies (into a file, or an upload's connection), where
+ * the stream's copy of every read and its garbage were most of the work after hashing.
  */
 export class BulkBody extends Readable {
   readonly #drain: (take: PieceTaker) => Promise<void>;
@@ -159,7 +161,13 @@ export function bulkGet(url: URL, headers: Readonly<Record<string, string>>, tim
       const lent = receive;
       receive = spare.pop()!;
       active.taking++;
-      active.take(piece).then(
+      let taken: Promise<void>;
+      try {
+        taken = active.take(piece);
+      } catch (error) {
+        taken = Promise.reject(error); // a taker that throws fails the drain, never this callback
+      }
+      taken.then(
         () => {
           active.taking--;
           spare.push(lent);
