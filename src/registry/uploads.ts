@@ -97,6 +97,8 @@ export async function uploadBlob(ctx: RepositoryContext, source: Readable | Piec
   const chunkSize = Math.max(options.chunkSize ?? ctx.chunkSize, Number.isSafeInteger(minChunk) && minChunk > 0 ? minChunk : 1);
 
   let stopSource = async (): Promise<void> => undefined;
+  // Before the last PUT names the digest: the reader has handed over (and checked) every byte.
+  let sourceDone = async (): Promise<void> => undefined;
   try {
     let bodyOf: (length: number) => HttpBody;
     if (source instanceof PieceBody) {
@@ -111,6 +113,7 @@ export async function uploadBlob(ctx: RepositoryContext, source: Readable | Piec
         relay.fail(new Error('the upload stopped'));
         await reading.catch(() => undefined);
       };
+      sourceDone = () => reading;
       bodyOf = (length) => new PieceBody(relay.chunk(length));
     } else {
       const content = source;
@@ -148,6 +151,7 @@ export async function uploadBlob(ctx: RepositoryContext, source: Readable | Piec
       location = nextLocation(response, what);
       offset += length;
     }
+    await sourceDone();
     await finish(await put(location, undefined, 0));
   } catch (error) {
     await stopSource(); // a PieceBody sent in one request is stopped by that request's failure

@@ -1,7 +1,7 @@
 // Content-addressed blobs under `<root>/blobs/<alg>/<hex>` (OCI image layout), shared by the
 // layout, the archive writers and the embedded registry. Reads are verified, writes atomic.
-import { createReadStream } from 'node:fs';
-import { access, mkdir, open, readFile, rm, stat } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { access, mkdir, open, rm, type FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { addAbortSignal, type Readable } from 'node:stream';
 import { algorithmOf, encodedPart, shortDigest, type Digest } from '../digest/digest.js';
@@ -53,10 +53,9 @@ export class BlobStore {
    * it again would only cost time.
    */
   async open(descriptor: Descriptor, options: Io & { readonly hashedOnWrite?: boolean } = {}): Promise<Readable> {
-    const path = this.pathOf(descriptor.digest);
-    if (!(await this.has(descriptor.digest))) throw this.#unknown(descriptor.digest);
+    const handle = await this.#openFile(descriptor.digest);
     const what = `blob ${shortDigest(descriptor.digest)} in ${this.#name}`;
-    const file = createReadStream(path, { highWaterMark: READ_SIZE });
+    const file = handle.createReadStream({ highWaterMark: READ_SIZE });
     const read = options.hashedOnWrite ? file : verifiedStream(file, { digest: descriptor.digest, size: descriptor.size, what });
     return options.signal ? addAbortSignal(options.signal, read) : read;
   }
@@ -68,9 +67,7 @@ export class BlobStore {
   async readInto(descriptor: Descriptor, take: PieceTaker, options: Io = {}): Promise<void> {
     const what = `blob ${shortDigest(descriptor.digest)} in ${this.#name}`;
     const checked = verifyingTaker({ digest: descriptor.digest, size: descriptor.size, what }, take);
-    const handle = await open(this.pathOf(descriptor.digest), 'r').catch((error: NodeJS.ErrnoException) => {
-      throw error.code === 'ENOENT' ? this.#unknown(descriptor.digest) : error;
-    });
+    const handle = await this.#openFile(descriptor.digest);
     const buffers: Buffer[] = [];
     const taking: Promise<void>[] = [];
     try {
@@ -95,16 +92,17 @@ export class BlobStore {
 
   /** A small blob (manifest, config) read whole and verified; refuses anything over `maxBytes`. */
   async readSmall(digest: Digest, what: string, options: { readonly maxBytes?: number; readonly code?: 'BLOB_UNKNOWN' | 'MANIFEST_UNKNOWN' } = {}): Promise<Buffer> {
-    const path = this.pathOf(digest);
-    const info = await stat(path).catch((error: NodeJS.ErrnoException) => {
-      if (error.code === 'ENOENT') throw this.#unknown(digest, options.code ?? 'MANIFEST_UNKNOWN');
-      throw error;
-    });
-    const max = options.maxBytes ?? SMALL_BLOB_LIMIT;
-    if (info.size > max) throw new PolyarchError('MANIFEST_INVALID', `${what}: ${info.size} bytes is more than the ${max} bytes a manifest or config may have`);
-    const bytes = await readFile(path);
-    verifyBytes(bytes, { digest, what });
-    return bytes;
+    const handle = await this.#openFile(digest, options.code ?? 'MANIFEST_UNKNOWN');
+    try {
+      const { size } = await handle.stat();
+      const max = options.maxBytes ?? SMALL_BLOB_LIMIT;
+      if (size > max) throw new PolyarchError('MANIFEST_INVALID', `${what}: ${size} bytes is more than the ${max} bytes a manifest or config may have`);
+      const bytes = await handle.readFile();
+      verifyBytes(bytes, { digest, what });
+      return bytes;
+    } finally {
+      await handle.close();
+    }
   }
 
   /** Stores a blob from a stream unless it is already there (content-addressed). */
@@ -176,6 +174,33 @@ export class BlobStore {
   async putBytes(digest: Digest, bytes: Buffer): Promise<void> {
     verifyBytes(bytes, { digest });
     if (!(await this.has(digest))) await writeFileAtomic(this.pathOf(digest), bytes);
+  }
+
+  /**
+   * The blob's file, opened for reading only when it is a regular file: a layout is input like any
+   * other, and a blob name that is a link to a file elsewhere (or a FIFO, which would block) must
+   * not send a byte of that file anywhere before its digest fails.
+   */
+  async #openFile(digest: Digest, missing: 'BLOB_UNKNOWN' | 'MANIFEST_UNKNOWN' = 'BLOB_UNKNOWN'): Promise<FileHandle> {
+    const path = this.pathOf(digest);
+    let handle: FileHandle;
+    try {
+      handle = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT' || code === 'ENOTDIR') throw this.#unknown(digest, missing);
+      if (code === 'ELOOP') throw new PolyarchError('LAYOUT_INVALID', `${this.#name}: blob ${digest} is a symbolic link, not a file`);
+      throw error;
+    }
+    const info = await handle.stat().catch(async (error: unknown) => {
+      await handle.close();
+      throw error;
+    });
+    if (!info.isFile()) {
+      await handle.close();
+      throw new PolyarchError('LAYOUT_INVALID', `${this.#name}: blob ${digest} is not a regular file`);
+    }
+    return handle;
   }
 
   #unknown(digest: Digest, code: 'BLOB_UNKNOWN' | 'MANIFEST_UNKNOWN' = 'BLOB_UNKNOWN'): PolyarchError {

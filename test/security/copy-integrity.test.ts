@@ -1,12 +1,13 @@
-// What a copy leaves behind when it is killed or fed wrong bytes: a layout whose index.json names
+// What a copy leaves behind when it is killed or fed wrong bytes (and what it reads of a layout
+// whose blob names are links or FIFOs: nothing): a layout whose index.json names
 // only complete, verified blobs (a SIGKILL mid-copy loses nothing already named), and a registry
 // or layout that never names a blob whose bytes did not hash, however large it is (streamed
 // uploads and writes carry no chunk past the verifier).
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { readFile, readdir } from 'node:fs/promises';
+import { readFile, readdir, rm, symlink, writeFile } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -210,3 +211,27 @@ for (const [upload, chunkSize] of [['a chunked upload', 4 * 1024 * 1024], ['an u
     assert.equal(`sha256:${createHash('sha256').update(Buffer.from(await landed.arrayBuffer())).digest('hex')}`, layer.digest);
   });
 }
+
+test('a layout blob that is a link to a file elsewhere, or a FIFO, is refused before a byte of it is read', { timeout: 120_000 }, async () => {
+  const layout = join(dir.path, 'linked');
+  const image = await randomImage(await openLayout(layout, { create: true }), { platform: { os: 'linux', architecture: 'amd64' }, bytes: 700_000, seed: 'linked', tag: 'v1' });
+  const layer = image.layers[0]!.descriptor;
+  const blob = join(layout, 'blobs', 'sha256', layer.digest.slice('sha256:'.length));
+  // A file outside the layout, of the layer's size, that must not reach the registry.
+  const secret = join(dir.path, 'secret');
+  await writeFile(secret, Buffer.alloc(layer.size, 'secret '));
+  for (const [kind, plant] of [
+    ['symbolic link', () => symlink(secret, blob)],
+    ['not a regular file', async () => execFileSync('mkfifo', [blob])],
+  ] as const) {
+    await rm(blob, { force: true });
+    await plant();
+    const repository = kind === 'symbolic link' ? 'linked' : 'fifo';
+    const result = await runCli(['copy', '--progress', 'quiet', `oci:${layout}:v1`, `${target.host}/${repository}:v1`]);
+    assert.notEqual(result.code, 0);
+    assert.equal(result.stderr.trim().split('\n').length, 1, result.stderr);
+    assert.match(result.stderr, new RegExp(`blob ${layer.digest} is (a )?${kind}`));
+    const stored = await fetch(`${target.url}/v2/${repository}/blobs/${layer.digest}`, { method: 'HEAD' });
+    assert.equal(stored.status, 404);
+  }
+});
