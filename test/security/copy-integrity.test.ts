@@ -1,8 +1,8 @@
-// What a copy leaves behind when it is killed or fed wrong bytes (and what it reads of a layout
-// whose blob names are links or FIFOs: nothing): a layout whose index.json names
+// What a copy leaves behind when it is killed or fed wrong bytes: a layout whose index.json names
 // only complete, verified blobs (a SIGKILL mid-copy loses nothing already named), and a registry
-// or layout that never names a blob whose bytes did not hash, however large it is (streamed
-// uploads and writes carry no chunk past the verifier).
+// or layout that never names a blob whose bytes did not hash, however large it is (uploads and
+// writes, streamed or piece by piece, carry no chunk past the verifier). And what it reads of a
+// layout whose blob names are links or FIFOs: nothing.
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
