@@ -12,7 +12,7 @@ import { lstatSync } from 'node:fs';
 import { link, mkdir, realpath, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { PolyarchError } from '../errors/polyarch-error.js';
+import { asError, PolyarchError } from '../errors/polyarch-error.js';
 import { tempPathIn } from '../internal/temp-path.js';
 import { materializeLayers } from '../layer/materialize.js';
 import { mountOverlay, overlayWorks, type OverlayMount } from '../layer/overlay-mount.js';
@@ -179,7 +179,7 @@ async function unpackedLowers(store: UnpackedLayers, state: StageState, ctx: Pla
     return state.layers.length > 0 ? await store.lowers(state.layers, (layer) => ctx.layout.openBlob(layer), ctx.io.signal) : [await store.emptyLayer()];
   } catch (error) {
     if (error instanceof PolyarchError || ctx.io.signal.aborted) throw error;
-    return error instanceof Error ? error : new Error(String(error));
+    return asError(error);
   }
 }
 

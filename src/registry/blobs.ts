@@ -3,7 +3,7 @@
 import type { Readable } from 'node:stream';
 import { isDigest, shortDigest, type Digest } from '../digest/digest.js';
 import { verifyingTaker, verifyStream } from '../digest/verify-stream.js';
-import { PolyarchError } from '../errors/polyarch-error.js';
+import { asError, PolyarchError } from '../errors/polyarch-error.js';
 import type { Descriptor } from '../image/descriptor.js';
 import { deleteScope, pullScope, pushScope, repoPath, type IoOptions, type RepositoryContext } from './context.js';
 import { errorFromHttp } from './response-error.js';
@@ -109,7 +109,7 @@ export async function openBlob(ctx: RepositoryContext, descriptor: Descriptor, o
   let current: HttpResponse = first;
   let offset = 0;
   const fail = (error: unknown): void => {
-    if (!verifier.destroyed) verifier.destroy(error instanceof Error ? error : new Error(String(error)));
+    if (!verifier.destroyed) verifier.destroy(asError(error));
   };
   verifier.once('close', () => current.body.destroy()); // the consumer gave up, or the blob is done
   // A small blob may fail before anyone reads it: the error stays on the stream for its consumer

@@ -2,6 +2,7 @@
 // copy: each request's body takes the next `length` bytes as the reader hands them over, and a
 // piece that crosses a chunk's end is split between two requests. The reader waits while no
 // request is open (between a chunk's answer and the next request).
+import { asError } from '../errors/polyarch-error.js';
 import type { PieceTaker } from '../internal/streams.js';
 
 interface Writer {
@@ -70,8 +71,4 @@ export class ChunkRelay {
     }
     return writes;
   }
-}
-
-function asError(error: unknown): Error {
-  return error instanceof Error ? error : new Error(String(error));
 }

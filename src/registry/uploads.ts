@@ -4,7 +4,7 @@
 import { Readable, Transform, type TransformCallback } from 'node:stream';
 import { shortDigest, type Digest } from '../digest/digest.js';
 import { SizeMismatchError, VerifyStream } from '../digest/verify-stream.js';
-import { PolyarchError } from '../errors/polyarch-error.js';
+import { asError, PolyarchError } from '../errors/polyarch-error.js';
 import { pushScope, repoPath, type IoOptions, type RepositoryContext } from './context.js';
 import { errorFromHttp } from './response-error.js';
 import { ChunkRelay } from './chunk-relay.js';
@@ -108,7 +108,7 @@ export async function uploadBlob(ctx: RepositoryContext, source: Readable | Piec
       }
       const relay = new ChunkRelay();
       const reading = source.read(relay.take);
-      reading.catch((error: unknown) => relay.fail(error instanceof Error ? error : new Error(String(error))));
+      reading.catch((error: unknown) => relay.fail(asError(error)));
       stopSource = async () => {
         relay.fail(new Error('the upload stopped'));
         await reading.catch(() => undefined);

@@ -11,6 +11,7 @@
 import { validateHeaderName, validateHeaderValue } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import { Readable } from 'node:stream';
+import { asError } from '../../errors/polyarch-error.js';
 import type { PieceTaker } from '../../internal/streams.js';
 
 /** A response head longer than this is not a registry's. */
@@ -180,7 +181,7 @@ export function bulkGet(url: URL, headers: Readonly<Record<string, string>>, tim
         (error: unknown) => {
           active.taking--;
           socket.destroy();
-          failBody(error instanceof Error ? error : new Error(String(error)));
+          failBody(asError(error));
         },
       );
       active.paused = spare.length === 0;

@@ -8,7 +8,7 @@ import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { Readable } from 'node:stream';
 import { rootCertificates } from 'node:tls';
-import { PolyarchError } from '../../errors/polyarch-error.js';
+import { asError, PolyarchError } from '../../errors/polyarch-error.js';
 import { redactUrl } from '../../internal/redact.js';
 import type { PieceTaker } from '../../internal/streams.js';
 import { readRegularFile } from '../../internal/regular-file.js';
@@ -158,7 +158,7 @@ function send(agents: Agents, url: string, method: string, headers: Record<strin
           sent = true;
           req.end();
         },
-        (error: unknown) => req.destroy(error instanceof Error ? error : new Error(String(error))),
+        (error: unknown) => req.destroy(asError(error)),
       );
       // An answer before the whole body (a refusal): once it is read, the rest is not sent, and
       // the failed writes stop the source.
