@@ -41,6 +41,11 @@ function rangeStart(value: string | undefined): number | undefined {
   return match ? Number(match[1]) : undefined;
 }
 
+/** A body that ended short of the blob: a cut, as a stream iterator would report it (and resumed like one). */
+function prematureClose(): Error {
+  return Object.assign(new Error('premature close'), { code: 'ERR_STREAM_PREMATURE_CLOSE' });
+}
+
 /** One blob's GETs: the first, and Range requests for the rest after a cut. */
 class BlobRequests {
   readonly #ctx: RepositoryContext;
@@ -141,8 +146,8 @@ export async function openBlob(ctx: RepositoryContext, descriptor: Descriptor, o
     });
     body.once('end', () => settle(undefined));
     body.once('error', settle);
-    // Closed without an end or an error: cut, as a stream iterator would report it.
-    body.once('close', () => settle(body.readableEnded ? undefined : Object.assign(new Error('premature close'), { code: 'ERR_STREAM_PREMATURE_CLOSE' })));
+    // Closed without an end or an error: cut.
+    body.once('close', () => settle(body.readableEnded ? undefined : prematureClose()));
     body.pipe(verifier, { end: false });
   };
   relay(first);
@@ -174,7 +179,7 @@ export async function readBlobInto(ctx: RepositoryContext, descriptor: Descripto
       if (body instanceof BulkBody) await body.drainInto(checked.take);
       else await takeAll(body, checked.take);
       if (checked.bytes === descriptor.size) return checked.end();
-      failure = Object.assign(new Error('premature close'), { code: 'ERR_STREAM_PREMATURE_CLOSE' });
+      failure = prematureClose();
     } catch (error) {
       response.body.destroy();
       if (takerFailure) throw takerFailure.error;
