@@ -33,12 +33,12 @@ export class PolyarchError extends Error {
   }
 }
 
-/** Whether `error` is a PolyarchError (it has a stable `code`). */
 /** What was thrown, as an Error (a rejection may carry anything). */
 export function asError(thrown: unknown): Error {
   return thrown instanceof Error ? thrown : new Error(String(thrown));
 }
 
+/** Whether `error` is a PolyarchError (it has a stable `code`). */
 export function isPolyarchError(error: unknown): error is PolyarchError {
   return error instanceof PolyarchError;
 }
