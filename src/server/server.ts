@@ -35,6 +35,11 @@ export interface RegistryServerOptions extends StorageOptions {
    * UNKNOWN, or a connection cut mid-answer), e.g. to log it.
    */
   readonly onError?: (error: unknown, request: { readonly method: string; readonly path: string }) => void;
+  /**
+   * Called as each request arrives, before any of its body is read; a function it returns is
+   * called once the answer is over (the CLI keeps its young-garbage collector busy in between).
+   */
+  readonly onRequest?: () => (() => void) | void;
   /** Aborting it closes the server (as `close()` does); already aborted, nothing is created. */
   readonly signal?: AbortSignal;
 }
@@ -583,6 +588,8 @@ export async function createRegistryServer(options: RegistryServerOptions): Prom
 
   // Nothing a request does may take the process down: whatever escapes ends that connection only.
   const listener = (req: IncomingMessage, res: ServerResponse): void => {
+    const done = options.onRequest?.();
+    if (done) res.once('close', done);
     res.on('error', () => res.destroy()); // a write after the end or to a gone client is that request's problem
     handler(req, res).catch(() => res.destroy());
   };

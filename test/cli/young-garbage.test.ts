@@ -26,7 +26,7 @@ function countMinorCollections(): { count(): number; stop(): void } {
 
 test('collectYoungGarbage runs young collections while on, without exposing gc to the program', async () => {
   const counter = countMinorCollections();
-  const stop = collectYoungGarbage();
+  const collecting = collectYoungGarbage();
   try {
     // An idle process scavenges on its own next to never; wait for a few (generous bound for a busy machine).
     for (let waited = 0; counter.count() < 3 && waited < 20_000; waited += 50) await sleep(50);
@@ -37,7 +37,7 @@ test('collectYoungGarbage runs young collections while on, without exposing gc t
     await sleep(400);
     assert.ok(counter.count() - before >= 10, `young collections in 400 ms with nothing allocated: ${counter.count() - before}`);
   } finally {
-    stop();
+    collecting.stop();
   }
   await sleep(50); // entries already queued are delivered
   const after = counter.count();
@@ -49,7 +49,7 @@ test('collectYoungGarbage runs young collections while on, without exposing gc t
 
 test('collectYoungGarbage with restWhenQuiet leaves an idle process alone and wakes when buffers are made again', async () => {
   const counter = countMinorCollections();
-  const stop = collectYoungGarbage({ restWhenQuiet: true });
+  const collecting = collectYoungGarbage({ restWhenQuiet: true });
   const kept: Buffer[] = [];
   try {
     await sleep(600); // busy at first, idle after 20 quiet turns (about 200 ms)
@@ -68,7 +68,30 @@ test('collectYoungGarbage with restWhenQuiet leaves an idle process alone and wa
     const busy = counter.count() - busyFrom;
     assert.ok(busy >= 5, `young collections while buffers were made: ${busy}`);
   } finally {
-    stop();
+    collecting.stop();
+    counter.stop();
+  }
+});
+
+test('collectYoungGarbage with restWhenQuiet stays busy while held, however quiet, and rests once released', async () => {
+  const counter = countMinorCollections();
+  const collecting = collectYoungGarbage({ restWhenQuiet: true });
+  try {
+    await sleep(600); // resting by now: nothing is allocated
+    const release = collecting.hold();
+    const heldFrom = counter.count();
+    await sleep(400);
+    const held = counter.count() - heldFrom;
+    // Held, every 10 ms turn collects (about 40 in 400 ms) though no buffer is made.
+    assert.ok(held >= 10, `young collections while held: ${held}`);
+    release();
+    release(); // a second call changes nothing
+    await sleep(500); // 20 quiet turns, then rest
+    const restFrom = counter.count();
+    await sleep(500);
+    assert.ok(counter.count() - restFrom < 5, `young collections after the release: ${counter.count() - restFrom}`);
+  } finally {
+    collecting.stop();
     counter.stop();
   }
 });
@@ -91,9 +114,9 @@ function fullCollectionsOfVerify(reference: string, spaced: boolean): Promise<nu
       for (const entry of list.getEntries()) if (entry.detail?.kind === constants.NODE_PERFORMANCE_GC_MAJOR) major++;
     }).observe({ entryTypes: ['gc'] });
     if (${spaced}) garbage.fewerFullCollections();
-    const stop = garbage.collectYoungGarbage();
+    const collecting = garbage.collectYoungGarbage();
     await verify({ location: ${JSON.stringify(reference)} });
-    stop();
+    collecting.stop();
     await new Promise((resolve) => setTimeout(resolve, 50)); // entries already queued are delivered
     process.stdout.write(String(major));
   `);
@@ -131,9 +154,9 @@ test('whileMovingBlobs: 64 KiB buffers made and dropped as socket reads are stop
       return process.resourceUsage().minorPageFault - before;
     };`;
   const young = await inChild<number>(`${churn}
-    const stop = garbage.collectYoungGarbage();
+    const collecting = garbage.collectYoungGarbage();
     const faults = await churn();
-    stop();
+    collecting.stop();
     process.stdout.write(String(faults));`);
   const moving = await inChild<number>(`${churn}
     process.stdout.write(String(await garbage.whileMovingBlobs(churn)));`);

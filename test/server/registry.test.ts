@@ -2,6 +2,7 @@
 // MUSTs that distribution 2.8 misses, access control, and crash safety of the serve process.
 import assert from 'node:assert/strict';
 import { execFile, type ChildProcess } from 'node:child_process';
+import { request } from 'node:http';
 import { createHash } from 'node:crypto';
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -114,6 +115,57 @@ describe('embedded registry with real clients', () => {
       body: JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.index.v1+json', manifests: [{ mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: wrong, size: 1 }] }),
     });
     assert.equal(((await unknownChild.json()) as { errors: { code: string }[] }).errors[0]!.code, 'MANIFEST_BLOB_UNKNOWN');
+  });
+});
+
+describe('onRequest', () => {
+  test('is called as a request arrives, before its body, and what it returns once the answer is over, also for a client gone mid-body', async () => {
+    let open = 0;
+    let calls = 0;
+    const server = await startEmbedded({
+      onRequest: () => {
+        calls++;
+        open++;
+        return () => open--;
+      },
+    });
+    try {
+      const bytes = seededBytes('hooked', 256 << 10);
+      const started = await fetch(`${server.url}/v2/demo/hook/blobs/uploads/`, { method: 'POST' });
+      assert.equal(started.status, 202);
+      assert.equal(open, 0);
+      const url = new URL(started.headers.get('location')!, server.url);
+      url.searchParams.set('digest', sha(bytes));
+      // A PUT whose body comes in two halves: between them the request is open.
+      const answered = new Promise<number>((resolve, reject) => {
+        const put = request(url, { method: 'PUT', headers: { 'content-length': bytes.length } }, (res) => {
+          res.resume();
+          resolve(res.statusCode!);
+        });
+        put.on('error', reject);
+        put.write(bytes.subarray(0, bytes.length / 2));
+        setTimeout(() => {
+          assert.equal(open, 1, 'open while its body is still coming');
+          put.end(bytes.subarray(bytes.length / 2));
+        }, 200);
+      });
+      assert.equal(await answered, 201);
+      for (let waited = 0; open > 0 && waited < 2000; waited += 10) await new Promise((r) => setTimeout(r, 10));
+      assert.equal(open, 0);
+      // A client that goes away mid-body: its request ends all the same.
+      const cut = await fetch(`${server.url}/v2/demo/hook/blobs/uploads/`, { method: 'POST' });
+      const gone = request(new URL(cut.headers.get('location')!, server.url), { method: 'PATCH', headers: { 'content-length': bytes.length } });
+      gone.on('error', () => undefined);
+      gone.write(bytes.subarray(0, 1024));
+      for (let waited = 0; open === 0 && waited < 2000; waited += 10) await new Promise((r) => setTimeout(r, 10));
+      assert.equal(open, 1);
+      gone.destroy();
+      for (let waited = 0; open > 0 && waited < 2000; waited += 10) await new Promise((r) => setTimeout(r, 10));
+      assert.equal(open, 0);
+      assert.equal(calls, 4);
+    } finally {
+      await server.stop();
+    }
   });
 });
 

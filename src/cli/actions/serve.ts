@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import type { CliContext } from '../context.js';
 import { PolyarchError, collectServerGarbage, createRegistryServer } from '../../index.js';
-import { collectYoungGarbage } from '../young-garbage.js';
+import { collectYoungGarbage, noOptimizingCompilers } from '../young-garbage.js';
 import { globalsOf } from '../global-options.js';
 import { printJson } from '../output.js';
 
@@ -45,21 +45,24 @@ export async function serveAction(context: CliContext, flags: { root: string; li
     context.stdout.write(`removed ${removed} unreferenced blobs, kept ${kept}${young > 0 ? ` (${young} unreferenced but younger than --gc-grace ${flags.gcGrace})` : ''}\n`);
     return;
   }
-  const server = await createRegistryServer({
-    root: flags.root,
-    uploadMaxAgeMs,
-    ...(maxBlobSize !== undefined ? { maxBlobSize } : {}),
-    onError: (error, request) => context.stderr.write(`polyarch serve: ${request.method} ${request.path}: ${error instanceof Error ? error.message : String(error)}\n`.replace(/[\r\n]+(?=.)/g, ' ')),
-    ...(flags.htpasswd !== undefined ? { htpasswd: flags.htpasswd } : {}),
-    ...(flags.anonymousRead ? { anonymousRead: true } : {}),
-    ...(flags.readOnly ? { readOnly: true } : {}),
-    ...(flags.tlsCert !== undefined ? { tlsCert: flags.tlsCert } : {}),
-    ...(flags.tlsKey !== undefined ? { tlsKey: flags.tlsKey } : {}),
-    signal: context.signal,
-  });
-  // Blobs move now and then: socket buffers are collected young while they do (see young-garbage.ts).
-  const stopCollecting = collectYoungGarbage({ restWhenQuiet: true });
+  // Blobs move now and then: socket buffers are collected young while any request is open, and
+  // RSS stays flat over many requests without the optimizing compilers (see young-garbage.ts).
+  noOptimizingCompilers();
+  const collecting = collectYoungGarbage({ restWhenQuiet: true });
   try {
+    const server = await createRegistryServer({
+      root: flags.root,
+      uploadMaxAgeMs,
+      ...(maxBlobSize !== undefined ? { maxBlobSize } : {}),
+      onError: (error, request) => context.stderr.write(`polyarch serve: ${request.method} ${request.path}: ${error instanceof Error ? error.message : String(error)}\n`.replace(/[\r\n]+(?=.)/g, ' ')),
+      onRequest: () => collecting.hold(),
+      ...(flags.htpasswd !== undefined ? { htpasswd: flags.htpasswd } : {}),
+      ...(flags.anonymousRead ? { anonymousRead: true } : {}),
+      ...(flags.readOnly ? { readOnly: true } : {}),
+      ...(flags.tlsCert !== undefined ? { tlsCert: flags.tlsCert } : {}),
+      ...(flags.tlsKey !== undefined ? { tlsKey: flags.tlsKey } : {}),
+      signal: context.signal,
+    });
     const address = await server.listen(port, host);
     // With --json one line, written once listening: a script reads it to learn the port it got.
     if (globalsOf(command).json) context.stdout.write(`${JSON.stringify({ address: address.host, url: address.url, root: flags.root })}\n`);
@@ -71,6 +74,6 @@ export async function serveAction(context: CliContext, flags: { root: string; li
     });
     await server.close();
   } finally {
-    stopCollecting();
+    collecting.stop();
   }
 }
