@@ -1,7 +1,7 @@
 // Foreign platforms in the tests run through polyarch's own binfmt_misc handling
 // (installEmulation, what `polyarch binfmt --install` does), so no second copy of the handler
-// tables lives in the tests. Platforms the kernel runs itself are left alone; this machine's
-// amd64 kernel, for one, runs no i386, which then gets a qemu handler like any foreign platform.
+// tables lives in the tests. Platforms the kernel runs itself are left alone; some amd64 kernels
+// run no i386, which then gets a qemu handler like any foreign platform.
 import { installEmulation } from '../../src/builder/executor/binfmt.js';
 import { parsePlatform } from '../../src/platform/platform.js';
 import { BUSYBOX_ARCHES, type BusyboxArch } from './busybox.js';
