@@ -5,9 +5,9 @@
 // symlink evaluated relative to it (resolveInRoot: BuildKit's and umoci's rule), and the last
 // component is never followed when writing or deleting: a link there is replaced or removed, never
 // written through. This is the one place that turns tar entries into files.
-import { chmod, lchown, lstat, link, mkdir, readdir, realpath, rm, symlink } from 'node:fs/promises';
+import { lstat, mkdir, readdir, realpath, rm } from 'node:fs/promises';
 import { execFile } from 'node:child_process';
-import { closeSync, fchmodSync, lstatSync, openSync, writeSync } from 'node:fs';
+import { chmodSync, closeSync, fchmodSync, lchownSync, linkSync, lstatSync, mkdirSync, openSync, symlinkSync, writeSync } from 'node:fs';
 import { join, posix, relative } from 'node:path';
 import { promisify } from 'node:util';
 import type { Readable } from 'node:stream';
@@ -16,7 +16,7 @@ import type { Header } from 'tar-stream';
 import { lazyModule } from '../internal/lazy-module.js';
 
 import { PolyarchError } from '../errors/polyarch-error.js';
-import { LinkLoopError, resolveInRoot } from '../internal/contained-path.js';
+import { LinkLoopError, lstatOrNone, resolveInRootSync } from '../internal/contained-path.js';
 import { decompressor } from './compression.js';
 import { XattrObserver, type Xattrs } from './pax.js';
 import { isKeptXattr, writeXattrs } from './xattrs.js';
@@ -64,10 +64,10 @@ interface Apply {
 }
 
 /** The directory `relDir` names, every link on the way (its own last component too) resolved inside the root. */
-async function resolveDir(state: Apply, relDir: string): Promise<string> {
+function resolveDir(state: Apply, relDir: string): string {
   let resolved = state.dirs.get(relDir);
   if (resolved === undefined) {
-    resolved = await resolveInRoot(state.root, relDir, { followFinal: true });
+    resolved = resolveInRootSync(state.root, relDir, { followFinal: true });
     state.dirs.set(relDir, resolved);
   }
   return resolved;
@@ -113,7 +113,7 @@ async function emptyLower(state: Apply, dir: string): Promise<void> {
 async function applyWhiteout(state: Apply, name: string, rel: string): Promise<void> {
   const base = posix.basename(rel);
   // The directory the marker sits in, every link on the way resolved inside the root.
-  const parent = await resolveDir(state, posix.dirname(rel));
+  const parent = resolveDir(state, posix.dirname(rel));
   if (base === OPAQUE) {
     const facts = await lstatOrUndefined(parent);
     if (facts && !facts.isDirectory()) await remove(state, parent, false);
@@ -188,7 +188,7 @@ async function applyEntry(state: Apply, header: Header, stream: Readable, paxXat
     return;
   }
   // Parents resolved inside the root; the entry's own name is not followed (it is what gets replaced).
-  const parent = await resolveDir(state, posix.dirname(rel));
+  const parent = resolveDir(state, posix.dirname(rel));
   const target = join(parent, posix.basename(rel));
   const existing = await lstatOrUndefined(target);
   let source: string | undefined;
@@ -199,7 +199,7 @@ async function applyEntry(state: Apply, header: Header, stream: Readable, paxXat
       stream.resume();
       throw new RefusedEntry(state, name, `is a hard link to ${JSON.stringify(header.linkname)}, outside the filesystem`);
     }
-    source = await resolveInRoot(state.root, linked, { followFinal: false });
+    source = resolveInRootSync(state.root, linked, { followFinal: false });
     if (!(await lstatOrUndefined(source))?.isFile()) {
       stream.resume();
       throw new RefusedEntry(state, name, `is a hard link to ${JSON.stringify(header.linkname ?? '')}, which is not a file in the layer's filesystem`);
@@ -209,7 +209,7 @@ async function applyEntry(state: Apply, header: Header, stream: Readable, paxXat
     return void stream.resume(); // devices: the runtime makes its own /dev, and only root could make them
   }
   if (!state.knownDirs.has(parent)) {
-    await mkdir(parent, { recursive: true });
+    mkdirSync(parent, { recursive: true });
     state.knownDirs.add(parent);
   }
   state.record?.set(relative(state.root, target), facts);
@@ -218,7 +218,7 @@ async function applyEntry(state: Apply, header: Header, stream: Readable, paxXat
     stream.resume();
     if (existing?.isDirectory()) return;
     if (existing) await remove(state, target, false);
-    await mkdir(target);
+    mkdirSync(target);
     return;
   }
   // Anything else replaces what is there (a directory with its contents, a link but not its target).
@@ -227,10 +227,10 @@ async function applyEntry(state: Apply, header: Header, stream: Readable, paxXat
     stream.resume();
     state.dirs.clear();
     state.knownDirs.clear();
-    await symlink(header.linkname as string, target);
+    symlinkSync(header.linkname as string, target);
   } else if (type === 'link') {
     stream.resume();
-    await link(source as string, target);
+    linkSync(source as string, target);
   } else if (type === 'fifo') {
     stream.resume();
     await makeFifo(state, name, target, facts.mode & 0o777);
@@ -278,25 +278,30 @@ export async function applyRecordedFacts(root: string, record: RecordedFacts, op
   const asRoot = process.getuid?.() === 0;
   const xattrs = new Map<string, Xattrs>();
   // Only modes and owners change below, never where a path leads: each directory is resolved once.
-  const parents = new Map<string, Promise<string | undefined>>();
-  const parentOf = (dir: string) => {
-    let known = parents.get(dir);
-    if (!known) {
-      known = resolveInRoot(root, dir, { followFinal: true }).catch(() => undefined);
-      parents.set(dir, known);
+  // Synchronous calls, as in applyLayer: one per path, not a trip through the thread pool each.
+  const parents = new Map<string, string | undefined>();
+  const parentOf = (dir: string): string | undefined => {
+    if (!parents.has(dir)) {
+      let resolved: string | undefined;
+      try {
+        resolved = resolveInRootSync(root, dir, { followFinal: true });
+      } catch {
+        resolved = undefined; // a loop: nothing below it is touched
+      }
+      parents.set(dir, resolved);
     }
-    return known;
+    return parents.get(dir);
   };
   for (const [path, facts] of record) {
     if (path === '') continue;
-    const parent = await parentOf(posix.dirname(path));
+    const parent = parentOf(posix.dirname(path));
     const host = parent === undefined ? undefined : join(parent, posix.basename(path));
-    const s = host === undefined ? undefined : await lstat(host).catch(() => undefined);
+    const s = host === undefined ? undefined : lstatOrNone(host);
     if (host === undefined || !s) continue;
     const owned = s.uid === facts.uid && s.gid === facts.gid;
-    if (asRoot && !owned) await lchown(host, facts.uid, facts.gid);
+    if (asRoot && !owned) lchownSync(host, facts.uid, facts.gid);
     // After chown, which clears setuid; a link has no mode of its own.
-    if (!s.isSymbolicLink() && (!owned || (s.mode & 0o7777) !== facts.mode)) await chmod(host, facts.mode);
+    if (!s.isSymbolicLink() && (!owned || (s.mode & 0o7777) !== facts.mode)) chmodSync(host, facts.mode);
     if (facts.xattrs && (s.isFile() || s.isDirectory())) xattrs.set(host, facts.xattrs);
   }
   // After the owners: a chown clears a file capability. One process for the whole layer.
