@@ -1,9 +1,10 @@
-// resolveInRoot: symlinks, `..` and absolute targets are all resolved as if the root were `/`.
+// resolveInRoot and resolveInRootSync: symlinks, `..` and absolute targets are all resolved as if
+// the root were `/`, the same by either.
 import assert from 'node:assert/strict';
 import { mkdir, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { isWithin, LinkLoopError, resolveInRoot } from '../../src/internal/contained-path.js';
+import { isWithin, LinkLoopError, resolveInRoot, resolveInRootSync } from '../../src/internal/contained-path.js';
 import { tempDir } from '../helpers/temp-dir.js';
 
 let root: string;
@@ -19,6 +20,7 @@ before(async () => {
   await symlink('/usr/lib/libc.so', join(root, 'libc'));
   await symlink('loop2', join(root, 'loop1'));
   await symlink('loop1', join(root, 'loop2'));
+  await writeFile(join(root, 'file'), 'x');
 });
 after(() => remove());
 
@@ -36,16 +38,20 @@ test('paths resolve inside the root, whatever the links and dots say', async () 
     ['abs', 'abs'],
     ['abs', 'etc', true],
     ['.', ''],
+    ['file/below/x', 'file/below/x'],
   ];
   for (const [path, expected, followFinal] of cases) {
-    const got = await resolveInRoot(root, path, { followFinal: followFinal ?? false });
-    assert.equal(got, join(root, expected), `${path} (followFinal ${String(followFinal ?? false)})`);
+    const options = { followFinal: followFinal ?? false };
+    const got = await resolveInRoot(root, path, options);
+    assert.equal(got, join(root, expected), `${path} (followFinal ${String(options.followFinal)})`);
     assert.ok(isWithin(root, got));
+    assert.equal(resolveInRootSync(root, path, options), got, `${path}: the sync walk agrees`);
   }
 });
 
 test('a symlink loop is an error, not a hang', async () => {
   await assert.rejects(resolveInRoot(root, 'loop1/x'), LinkLoopError);
+  assert.throws(() => resolveInRootSync(root, 'loop1/x'), LinkLoopError);
 });
 
 test('isWithin judges text only', () => {
