@@ -86,6 +86,7 @@ export class BlobStore {
       await Promise.all(taking);
       checked.end();
     } finally {
+      await Promise.allSettled(taking); // a failure is reported once no piece is with the taker, as takeAll and a drain do
       await handle.close();
     }
   }
