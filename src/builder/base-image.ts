@@ -129,7 +129,7 @@ export class BaseImages {
     addScratch(made);
     await mkdir(made, { recursive: true });
     const root = await realpath(made);
-    const recorded = await materializeLayers(root, image.layers, (layer) => layout.openBlob(layer), io);
+    const recorded = await materializeLayers(root, image.layers, (layer) => layout.openBlob(layer, { trustOwnWrites: true }), io);
     return { root, recorded };
   }
 }

@@ -15,7 +15,7 @@ export type { PathFacts };
 
 /** One file's text from the newest layer that has it, or undefined. Files over 1 MiB are skipped. */
 export function fileFromLayers(layout: OciLayout, layers: readonly Descriptor[], path: string): Promise<string | undefined> {
-  return fileFromLayerStreams(async (layer) => (await layout.openBlob(layer)) as Readable, layers, path);
+  return fileFromLayerStreams(async (layer) => (await layout.openBlob(layer, { trustOwnWrites: true })) as Readable, layers, path);
 }
 
 /**
@@ -68,7 +68,7 @@ export async function pathsOf(layout: OciLayout, layers: readonly Descriptor[]):
       .then((text) => JSON.parse(text) as [string, LayerPathEntry][])
       .catch(() => undefined);
     if (!paths) {
-      paths = await pathsOfLayer((await layout.openBlob(layer)) as Readable, layer);
+      paths = await pathsOfLayer((await layout.openBlob(layer, { trustOwnWrites: true })) as Readable, layer);
       await writeFileAtomic(cacheFile, Buffer.from(JSON.stringify(paths)));
     }
     // Deletions act on the layers below, whatever their place in this layer's tar; then its own entries.

@@ -140,7 +140,7 @@ async function bringUpToDate(state: StageState, ctx: PlatformContext): Promise<S
   if (missing.length > 0) {
     // Steps may have given files owners the caller cannot write over (a fresh root has none).
     if (root.applied > 0) await ctx.executor.releaseRoot?.(root.dir);
-    await materializeLayers(root.dir, missing, (layer) => ctx.layout.openBlob(layer), { recorded: root.recorded, ...ctx.io });
+    await materializeLayers(root.dir, missing, (layer) => ctx.layout.openBlob(layer, { trustOwnWrites: true }), { recorded: root.recorded, ...ctx.io });
     root.applied += missing.length;
   }
   return { dir: root.dir, recorded: root.recorded };
@@ -176,7 +176,7 @@ const stores = new Map<string, UnpackedLayers>();
  */
 async function unpackedLowers(store: UnpackedLayers, state: StageState, ctx: PlatformContext): Promise<string[] | Error> {
   try {
-    return state.layers.length > 0 ? await store.lowers(state.layers, (layer) => ctx.layout.openBlob(layer), ctx.io.signal) : [await store.emptyLayer()];
+    return state.layers.length > 0 ? await store.lowers(state.layers, (layer) => ctx.layout.openBlob(layer, { trustOwnWrites: true }), ctx.io.signal) : [await store.emptyLayer()];
   } catch (error) {
     if (error instanceof PolyarchError || ctx.io.signal.aborted) throw error;
     return asError(error);

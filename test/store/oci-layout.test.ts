@@ -214,6 +214,12 @@ describe('oci layout: failures leave nothing behind', () => {
     await layout.putManifest(manifest, { tag: 'rot' });
     await writeFile(join(layout.dir, 'blobs', 'sha256', manifest.digest.slice(7)), manifest.bytes.toString().replace('rot', 'ROT'));
     await assert.rejects(layout.getManifest('rot'), { code: 'DIGEST_MISMATCH' });
+    // trustOwnWrites skips the check only for a blob this handle wrote: another handle, or one that found the blob there, still checks.
+    const reader = await openLayout(join(dir.path, 'rot'), { create: true });
+    await reader.putBlob(descriptor, Readable.from([bytes])); // already there: not this handle's write
+    await assert.rejects(async () => {
+      for await (const _ of await reader.openBlob(descriptor, { trustOwnWrites: true })) void _;
+    }, { code: 'DIGEST_MISMATCH' });
   });
 
   test('reading a blob can be aborted', async () => {
