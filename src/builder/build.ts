@@ -37,6 +37,7 @@ import { runInstruction as runStep } from './instructions/run.js';
 import type { Executor } from './executor/executor.js';
 import { createBubblewrapExecutor } from './executor/bubblewrap.js';
 import { SlotPool } from '../internal/slot-pool.js';
+import { EmulatedFirst } from './emulated-first.js';
 import { SILENT_PROGRESS, describeInstruction, stepProgress, type BuildStep, type ProgressListener } from './progress.js';
 import type { TransferListener } from '../progress/transfer.js';
 import { interruptible } from '../errors/interrupted.js';
@@ -269,12 +270,15 @@ async function build(options: BuildOptions): Promise<BuildResult> {
     return await withOpener(options, async (opener) => {
       // Each base name is resolved once for all platforms.
       const resolvedBases = new Map<string, Promise<RawManifest>>();
-      // Platforms build side by side (their base pulls and layer compression overlap); the index
-      // keeps the order they were asked in.
+      // Platforms build side by side (their base pulls and layer compression overlap), emulated
+      // ones starting first (emulated-first.ts); the index keeps the order they were asked in.
       // Compression runs on libuv's pool, so every platform may be in flight at once.
+      const order = new EmulatedFirst(options.platforms, runOn, options.buildPlatform);
       const images = await mapConcurrent(options.platforms, Math.max(availableParallelism(), options.platforms.length), async (platform, _index, siblingFailed) => {
         // Network work for this platform stops when the caller aborts or another platform fails.
         const io = { signal: options.signal ? AbortSignal.any([options.signal, siblingFailed]) : siblingFailed };
+        await order.turn(platform);
+        io.signal.throwIfAborted();
         const automatic = platformArgs(platform, options.buildPlatform);
         const global = new Map<string, string>(automatic);
         for (const arg of globals.filter((g) => g.keyword === 'ARG')) {
@@ -303,6 +307,7 @@ async function build(options: BuildOptions): Promise<BuildResult> {
           stageRoots,
           secrets: options.secrets ?? {},
           runSlots,
+          underway: () => order.underway(platform),
           progress: SILENT_PROGRESS,
           ...(options.onTransfer ? { onTransfer: options.onTransfer } : {}),
           bases: new BaseImages({ opener, layout, file, io, addScratch, resolved: resolvedBases, ...(options.onTransfer ? { onTransfer: options.onTransfer } : {}) }),
@@ -319,8 +324,12 @@ async function build(options: BuildOptions): Promise<BuildResult> {
             return stageReads.get(key) as Promise<T>;
           },
         };
-        const result = await ctx.buildStage(targetIndex);
-        return writeImage(layout, result, platform, created, options);
+        try {
+          const result = await ctx.buildStage(targetIndex);
+          return await writeImage(layout, result, platform, created, options);
+        } finally {
+          order.underway(platform); // a platform that ended, failed or ran no step holds none of the others back
+        }
       });
       const indexAnnotations = annotationsFor(options.annotations, 'index');
       const index = buildIndex(images, { mediaType: MediaType.OciIndex, ...(indexAnnotations ? { annotations: indexAnnotations } : {}) });

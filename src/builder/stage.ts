@@ -211,6 +211,8 @@ export interface PlatformContext {
   readonly secrets: Readonly<Record<string, Uint8Array>>;
   /** Slots a RUN step's process holds while it runs, shared by every platform of the build (BuildOptions.runSlots). */
   readonly runSlots: SlotPool;
+  /** Says this platform's first RUN step has its root (or was cached): platforms waiting for the emulated ones may start (emulated-first.ts). */
+  underway(): void;
   /** How RUN steps get their root: mounted with overlayfs or copied (BuildOptions.stageRoots). */
   readonly stageRoots: StageRootsChoice;
   /** Progress of the instruction being carried out: build.ts binds it to each numbered step; silent elsewhere. */

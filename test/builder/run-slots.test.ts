@@ -1,6 +1,7 @@
 // RUN scheduling: steps of every platform share the build's run slots. Each step prints the host's
 // uptime (the kernel's clock: the same for emulated and native steps) before and after it sleeps;
 // with one slot no two steps' intervals overlap, with two slots at most two do, and two do.
+// Emulated platforms start first: a native one begins once each emulated one reached its first RUN.
 import assert from 'node:assert/strict';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -72,6 +73,50 @@ describe('RUN steps hold a run slot while they run', { timeout: 600_000 }, () =>
     const got = await intervals(2);
     assert.equal(got.length, 3, JSON.stringify(got));
     assert.equal(mostAtOnce(got), 2, JSON.stringify(got));
+  });
+
+  /**
+   * Each step's start as `platform instruction` and each platform's first pulled blob as
+   * `platform pull`, in the order the build reported them; `cache` fresh, a cold build.
+   */
+  async function eventOrder(context: string, platforms: readonly string[], cache: string): Promise<string[]> {
+    const order: string[] = [];
+    await buildImages({
+      context,
+      platforms: platforms.map((p) => parsePlatform(p)),
+      buildPlatform: parsePlatform('linux/amd64'),
+      cacheDir: join(suite.dir.path, cache),
+      onProgress: (event) => void (event.kind === 'step' && order.push(`${formatPlatform(event.step.platform)} ${event.step.instruction.split(' ')[0]}`)),
+      onTransfer: (event) => {
+        const said = `${event.platform ? formatPlatform(event.platform) : '?'} pull`;
+        if (event.phase === 'pull' && !order.includes(said)) order.push(said);
+      },
+    });
+    return order;
+  }
+
+  test('the native platform starts once each emulated one has reached its first RUN', async () => {
+    const context = join(suite.dir.path, 'order');
+    await mkdir(context, { recursive: true });
+    await writeFile(join(context, 'Dockerfile'), `FROM ${base}\nRUN uname -m > /arch\n`);
+    // Named first, the native platform still pulls nothing before both emulated RUNs started.
+    const order = await eventOrder(context, ['linux/amd64', 'linux/arm64', 'linux/arm/v7'], 'cache-order');
+    const native = order.indexOf('linux/amd64 pull');
+    assert.ok(order.indexOf('linux/arm64 RUN') >= 0 && order.indexOf('linux/arm/v7 RUN') >= 0, order.join(', '));
+    assert.ok(native > order.indexOf('linux/arm64 RUN') && native > order.indexOf('linux/arm/v7 RUN'), order.join(', '));
+    // With no RUN on any platform nothing waits: the native platform pulls first, as it was named first.
+    await writeFile(join(context, 'Dockerfile'), `FROM ${base}\nCOPY Dockerfile /\n`);
+    const copies = await eventOrder(context, ['linux/amd64', 'linux/arm64'], 'cache-order-copy');
+    assert.equal(copies[0], 'linux/amd64 pull', copies.join(', '));
+  });
+
+  test('an emulated platform that fails before its first RUN fails the build without holding the others back', async () => {
+    const amd64Only = `${suite.reg.host}/busybox:no-arm64`;
+    await storeBaseIndex(amd64Only, [{ platform: BUSYBOX_ARCHES.amd64.platform, dir: join(suite.dir.path, 'base-amd64') }]);
+    const context = join(suite.dir.path, 'order-fails');
+    await mkdir(context, { recursive: true });
+    await writeFile(join(context, 'Dockerfile'), `FROM ${amd64Only}\nRUN true\n`);
+    await assert.rejects(eventOrder(context, ['linux/amd64', 'linux/arm64'], 'cache-order-fails'), (error: Error) => /linux\/arm64/.test(error.message));
   });
 
   test('a run slot count below one is refused before anything runs', async () => {

@@ -125,6 +125,7 @@ export async function runInstruction(i: Instruction, state: StageState, ctx: Pla
     inCopiedRoot = !ran.mounted;
     return ran.layer;
   });
+  ctx.underway();
   // A hit ran nothing and made no root: the root, when a later step needs it, applies the layer.
   if (entries === undefined) ctx.progress.cached();
   state.addLayer(layer, `RUN ${i.text}`, ctx.created, entries ?? []);
@@ -147,6 +148,7 @@ async function runStep(i: Instruction, state: StageState, ctx: PlatformContext, 
   const mounted = await mountStageRoot(state, ctx);
   try {
     const root = mounted?.dir ?? (await copiedStageRoot(state, ctx));
+    ctx.underway();
     // USER is checked against the image here, so a value that names no identity is an error on this line.
     await resolveUser(root, state.user ?? '').catch((error: unknown) => {
       throw error instanceof PolyarchError && (error.code === 'NOT_FOUND' || error.code === 'USAGE') ? badDockerfile(ctx.file, i.line, error.message) : error;
