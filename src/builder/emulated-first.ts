@@ -1,10 +1,10 @@
-// Which platforms of a build start first. A RUN step under qemu takes many times as long as the
-// same step run natively (gcc: 5–10×), so a build for several platforms ends when its emulated
-// platforms do. Until their first step runs, though, their work is base pulls, layer scans and
-// unpacking, all on the one main thread the other platforms' work shares: started together, an
-// arm64 compile began only after the amd64 base had been unpacked too. So the other platforms wait
-// until each emulated one has its first RUN step's root ready (or the step cached, or has ended),
-// and then do their own preparation while the emulated steps run.
+// Which platforms of a build start first. A RUN step under qemu takes several times as long as
+// the same step run natively (the RUN bench's gcc: about 4× here), so a build for several
+// platforms ends when its emulated platforms do. Until their first step runs, though, their work
+// is base pulls, layer scans and unpacking, on the one main thread the other platforms' work
+// shares: started together, an arm64 compile began only after the amd64 base was unpacked too. So
+// the other platforms wait until each emulated one has its first RUN step's root ready (or the
+// step cached, or has ended), and then do their own preparation while the emulated steps run.
 import { normalizePlatform } from '../platform/normalize.js';
 import { formatPlatform, type Platform } from '../platform/platform.js';
 
