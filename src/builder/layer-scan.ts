@@ -1,10 +1,11 @@
 // What a stage's filesystem already holds, read from its layers' tar headers: one file's text
 // (for `--chown` names), the directories with their modes and owners (so a COPY's parent
 // directories keep what the base gave them, /tmp's 1777 included) and the symbolic links (so a
-// COPY into `/bin/` on a base whose /bin links to usr/bin lands in /usr/bin, as in BuildKit). The tar reading is layer/'s;
-// this file opens the layers from the build's store and caches each layer's directory list there.
+// COPY into `/bin/` on a base whose /bin links to usr/bin lands in /usr/bin, as in BuildKit). The
+// tar reading is layer/'s; this file opens the layers from the build's store and caches each
+// layer's directory list there, or keeps the one a layer's unpacking read from the same headers.
 import { join } from 'node:path';
-import { readFile } from 'node:fs/promises';
+import { access, readFile } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import type { Descriptor } from '../image/descriptor.js';
 import type { OciLayout } from '../store/oci-layout.js';
@@ -56,6 +57,21 @@ class KnownPaths {
   }
 }
 
+/** Where the build cache keeps a layer's path list (pathsOfLayer), by its digest. */
+function pathsFile(layout: OciLayout, layer: Descriptor): string {
+  return join(layout.dir, 'polyarch-dir-cache', `${layer.digest.replace(':', '-')}.paths-v2`);
+}
+
+/**
+ * Keeps `paths`, a layer's path list read as it was unpacked, so that no COPY reads the layer again
+ * for it (a Debian root's scan is a read of 385 MB). One already kept is left as it is.
+ */
+export async function rememberLayerPaths(layout: OciLayout, layer: Descriptor, paths: [string, LayerPathEntry][]): Promise<void> {
+  const file = pathsFile(layout, layer);
+  if (await access(file).then(() => true, () => false)) return;
+  await writeFileAtomic(file, Buffer.from(JSON.stringify(paths)));
+}
+
 /**
  * Every directory and symbolic link the stage's layers leave, the newest layer's word winning and
  * what a layer deletes (whiteouts, opaque directories) forgotten; each layer's list is cached by digest.
@@ -63,7 +79,7 @@ class KnownPaths {
 export async function pathsOf(layout: OciLayout, layers: readonly Descriptor[]): Promise<Map<string, PathFacts>> {
   const all = new KnownPaths();
   for (const layer of layers) {
-    const cacheFile = join(layout.dir, 'polyarch-dir-cache', `${layer.digest.replace(':', '-')}.paths-v2`);
+    const cacheFile = pathsFile(layout, layer);
     let paths = await readFile(cacheFile, 'utf8')
       .then((text) => JSON.parse(text) as [string, LayerPathEntry][])
       .catch(() => undefined);

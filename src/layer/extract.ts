@@ -19,6 +19,7 @@ import { PolyarchError } from '../errors/polyarch-error.js';
 import { LinkLoopError, lstatOrNone, resolveInRootSync } from '../internal/contained-path.js';
 import { decompressor } from './compression.js';
 import { XattrObserver, type Xattrs } from './pax.js';
+import { entryName, pathEntry, type LayerPathEntry } from './scan.js';
 import { isKeptXattr, writeXattrs } from './xattrs.js';
 
 // Loaded when a layer is unpacked: a warm build that reuses every layer unpacks none.
@@ -38,6 +39,8 @@ export interface ApplyLayerOptions {
   readonly source?: string;
   /** Gathers each written path's header facts. */
   readonly record?: RecordedFacts;
+  /** Gathers the layer's path list from the same headers (scan.ts's pathsOfLayer gives the same), so nothing reads the layer again for it. */
+  readonly paths?: [string, LayerPathEntry][];
   readonly signal?: AbortSignal;
 }
 
@@ -260,6 +263,8 @@ export async function applyLayer(root: string, content: Readable, options: Apply
   // Extended attributes come from the raw pax records, read on the way to tar-stream.
   const pax = new XattrObserver();
   tar.on('entry', (header, stream, next) => {
+    const said = options.paths ? pathEntry(entryName(header.name), header) : undefined;
+    if (said) options.paths!.push(said);
     applyEntry(state, header, stream as unknown as Readable, pax.next()).then(
       () => next(),
       (error: unknown) => tar.destroy(entryError(state, header.name, error) as Error),

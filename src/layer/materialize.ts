@@ -5,6 +5,7 @@
 import { realpath } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { applyLayer, applyRecordedFacts, type RecordedFacts } from './extract.js';
+import type { LayerPathEntry } from './scan.js';
 
 /** What applying a layer needs to know of it: how it is compressed, and a name for messages. */
 export interface LayerToApply {
@@ -12,9 +13,11 @@ export interface LayerToApply {
   readonly digest: string;
 }
 
-export interface MaterializeOptions {
+export interface MaterializeOptions<L extends LayerToApply = LayerToApply> {
   /** Gathers every written path's header facts, later layers winning; paths are relative to the root's real path. */
   readonly recorded?: RecordedFacts;
+  /** Given each layer's path list (scan.ts's pathsOfLayer), read from its headers as it was applied. */
+  readonly onLayerPaths?: (layer: L, paths: [string, LayerPathEntry][]) => Promise<void>;
   readonly signal?: AbortSignal;
 }
 
@@ -23,13 +26,15 @@ export interface MaterializeOptions {
  * returns the facts the layers recorded. A hostile layer fails with LAYOUT_INVALID and never
  * writes outside `root`.
  */
-export async function materializeLayers<L extends LayerToApply>(root: string, layers: readonly L[], open: (layer: L) => Promise<Readable>, options: MaterializeOptions = {}): Promise<RecordedFacts> {
+export async function materializeLayers<L extends LayerToApply>(root: string, layers: readonly L[], open: (layer: L) => Promise<Readable>, options: MaterializeOptions<L> = {}): Promise<RecordedFacts> {
   const recorded = options.recorded ?? new Map();
   const dir = await realpath(root);
   for (const layer of layers) {
     options.signal?.throwIfAborted();
     const record: RecordedFacts = new Map();
-    await applyLayer(dir, await open(layer), { mediaType: layer.mediaType, source: layer.digest, record, ...(options.signal ? { signal: options.signal } : {}) });
+    const paths: [string, LayerPathEntry][] | undefined = options.onLayerPaths ? [] : undefined;
+    await applyLayer(dir, await open(layer), { mediaType: layer.mediaType, source: layer.digest, record, ...(paths ? { paths } : {}), ...(options.signal ? { signal: options.signal } : {}) });
+    if (paths) await options.onLayerPaths!(layer, paths);
     await applyRecordedFacts(dir, record, options.signal ? { signal: options.signal } : {});
     for (const [path, facts] of record) recorded.set(path, facts);
   }

@@ -25,6 +25,11 @@ export interface DirectoryFacts {
   readonly gid: number;
 }
 
+/** An entry's name as walkLayer and the path lists give it: no leading `./` or `/`, no trailing `/`. */
+export function entryName(name: string): string {
+  return name.replace(/^\.?\/+/, '').replace(/\/$/, '');
+}
+
 /**
  * Calls `visit` for each entry of one layer, in order, with the entry's path without a leading
  * `./` or `/` and without a trailing `/`. `visit` must consume or resume `content`.
@@ -37,7 +42,7 @@ export async function walkLayer(
 ): Promise<void> {
   const tar = tarStream().extract();
   tar.on('entry', (header, stream, next) => {
-    visit(header.name.replace(/^\.?\/+/, '').replace(/\/$/, ''), header, stream as unknown as Readable).then(
+    visit(entryName(header.name), header, stream as unknown as Readable).then(
       () => next(),
       (error: unknown) => tar.destroy(error as Error),
     );
@@ -80,19 +85,27 @@ const WHITEOUT = '.wh.';
 const OPAQUE = '.wh..wh..opq';
 
 /**
- * The directories and symbolic links one layer makes, in order, as its headers give them, and what
- * it deletes below it: `dir/.wh.name` as a whiteout of `dir/name`, `dir/.wh..wh..opq` as `dir` opaque.
+ * What one entry (named as entryName gives it) adds to its layer's path list: a directory or
+ * symbolic link it makes, or what it deletes below it (`dir/.wh.name` a whiteout of `dir/name`,
+ * `dir/.wh..wh..opq` makes `dir` opaque); undefined for the other kinds.
  */
+export function pathEntry(name: string, header: Header): [string, LayerPathEntry] | undefined {
+  const slash = name.lastIndexOf('/');
+  const base = name.slice(slash + 1);
+  const dir = slash < 0 ? '' : name.slice(0, slash);
+  if (base === OPAQUE) return [dir, { type: 'opaque' }];
+  if (base.startsWith(WHITEOUT)) return [dir === '' ? base.slice(WHITEOUT.length) : `${dir}/${base.slice(WHITEOUT.length)}`, { type: 'whiteout' }];
+  if (header.type === 'directory' && name !== '') return [name, { type: 'directory', mode: (header.mode ?? 0o755) & 0o7777, uid: header.uid ?? 0, gid: header.gid ?? 0 }];
+  if (header.type === 'symlink' && name !== '') return [name, { type: 'symlink', target: header.linkname ?? '' }];
+  return undefined;
+}
+
+/** The directories and symbolic links one layer makes, in order, as its headers give them, and what it deletes below it (pathEntry). */
 export async function pathsOfLayer(content: Readable, layer: Pick<Descriptor, 'mediaType' | 'digest'>): Promise<[string, LayerPathEntry][]> {
   const found: [string, LayerPathEntry][] = [];
   await walkLayer(content, layer, async (name, header, entry) => {
-    const slash = name.lastIndexOf('/');
-    const base = name.slice(slash + 1);
-    const dir = slash < 0 ? '' : name.slice(0, slash);
-    if (base === OPAQUE) found.push([dir, { type: 'opaque' }]);
-    else if (base.startsWith(WHITEOUT)) found.push([dir === '' ? base.slice(WHITEOUT.length) : `${dir}/${base.slice(WHITEOUT.length)}`, { type: 'whiteout' }]);
-    else if (header.type === 'directory' && name !== '') found.push([name, { type: 'directory', mode: (header.mode ?? 0o755) & 0o7777, uid: header.uid ?? 0, gid: header.gid ?? 0 }]);
-    else if (header.type === 'symlink' && name !== '') found.push([name, { type: 'symlink', target: header.linkname ?? '' }]);
+    const said = pathEntry(name, header);
+    if (said) found.push(said);
     await skip(entry);
   });
   return found;

@@ -14,7 +14,7 @@ import { mkdir, readFile, readdir, rename, rm, writeFile } from 'node:fs/promise
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { isTempName, tempPathIn } from '../internal/temp-path.js';
-import { materializeLayers, type LayerToApply } from './materialize.js';
+import { materializeLayers, type LayerToApply, type MaterializeOptions } from './materialize.js';
 import { mountOverlay, unmountAllUnder } from './overlay-mount.js';
 
 export const UNPACKED_DIR = 'polyarch-unpacked';
@@ -90,7 +90,7 @@ export class UnpackedLayers {
    * The directories of `layers`, topmost first, unpacking those not unpacked yet. Throws when a
    * layer is hostile (LAYOUT_INVALID) or an overlay cannot be mounted.
    */
-  async lowers<L extends LayerToApply>(layers: readonly L[], open: (layer: L) => Promise<Readable>, signal?: AbortSignal): Promise<string[]> {
+  async lowers<L extends LayerToApply>(layers: readonly L[], open: (layer: L) => Promise<Readable>, options: Pick<MaterializeOptions<L>, 'signal' | 'onLayerPaths'> = {}): Promise<string[]> {
     const dirs: string[] = [];
     for (let i = 0; i < layers.length; i++) {
       const digests = layers.slice(0, i + 1).map((l) => l.digest);
@@ -98,7 +98,7 @@ export class UnpackedLayers {
       let pending = this.#pending.get(key);
       if (!pending) {
         const below = [...dirs];
-        pending = this.#unpack(key, layers[i]!, below, digests, open, signal);
+        pending = this.#unpack(key, layers[i]!, below, digests, open, options);
         this.#pending.set(key, pending);
         pending.catch(() => this.#pending.delete(key));
       }
@@ -107,18 +107,17 @@ export class UnpackedLayers {
     return dirs;
   }
 
-  async #unpack<L extends LayerToApply>(key: string, layer: L, below: readonly string[], digests: readonly string[], open: (layer: L) => Promise<Readable>, signal: AbortSignal | undefined): Promise<string> {
+  async #unpack<L extends LayerToApply>(key: string, layer: L, below: readonly string[], digests: readonly string[], open: (layer: L) => Promise<Readable>, options: Pick<MaterializeOptions<L>, 'signal' | 'onLayerPaths'>): Promise<string> {
     const done = this.#fsOf(key);
     if (await readFile(join(this.dir, key, 'layer'), 'utf8').then((d) => d === layer.digest, () => false)) return done;
     await mkdir(this.dir, { recursive: true });
     const ws = await this.workspace();
     try {
-      const io = signal ? { signal } : {};
-      if (below.length === 0) await materializeLayers(ws.upper, [layer], open, io);
+      if (below.length === 0) await materializeLayers(ws.upper, [layer], open, options);
       else {
-        const mount = await mountOverlay({ base: this.dir, lowers: below, upper: ws.upper, work: ws.work, merged: ws.merged, ...io });
+        const mount = await mountOverlay({ base: this.dir, lowers: below, upper: ws.upper, work: ws.work, merged: ws.merged, ...(options.signal ? { signal: options.signal } : {}) });
         try {
-          await materializeLayers(ws.merged, [layer], open, io);
+          await materializeLayers(ws.merged, [layer], open, options);
         } finally {
           await mount.unmount();
         }

@@ -5,7 +5,8 @@
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
 import { chmod, mkdir, readdir, readFile, writeFile, link } from 'node:fs/promises';
-import { join } from 'node:path';
+import { createReadStream } from 'node:fs';
+import { basename, join } from 'node:path';
 import { before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
 import { buildImages, type BuildOptions } from '../../src/builder/build.js';
@@ -13,6 +14,9 @@ import { releaseBuildResult } from '../../src/builder/cache/build-cache.js';
 import { isTempName } from '../../src/internal/temp-path.js';
 import { mountsUnder } from '../../src/layer/overlay-mount.js';
 import { UNPACKED_DIR } from '../../src/layer/unpacked-store.js';
+import { pathsOfLayer } from '../../src/layer/scan.js';
+import { MediaType } from '../../src/mediatype/mediatype.js';
+import { parseDigest } from '../../src/digest/digest.js';
 import { parsePlatform } from '../../src/platform/platform.js';
 import { storeBaseIndex } from '../helpers/base-images.js';
 import { buildSuite } from '../helpers/build-suite.js';
@@ -94,6 +98,18 @@ describe('stage roots: overlay mounts and copies', { timeout: 600_000, skip: isR
     const unpacked = await readdir(join(mounted.cacheDir, UNPACKED_DIR));
     assert.ok(unpacked.filter((n) => /^[0-9a-f]{32}$/.test(n)).length >= 5, unpacked.join(' '));
     assert.deepEqual(unpacked.filter(isTempName), []);
+  });
+
+  test('unpacking a layer keeps its path list, the same a scan of the layer gives, so no COPY reads the layer again', async () => {
+    for (const stageRoots of ['overlay', 'copy'] as const) {
+      // No COPY: nothing but the unpacking reads the base.
+      const out = await build(`paths-${stageRoots}`, `FROM ${base}\nRUN true\n`, { stageRoots });
+      const blob = out.layers[0]!;
+      const kept = join(out.cacheDir, 'polyarch-dir-cache', `sha256-${basename(blob)}.paths-v2`);
+      const scanned = await pathsOfLayer(createReadStream(blob), { mediaType: MediaType.OciLayer, digest: parseDigest(`sha256:${basename(blob)}`) });
+      assert.ok(scanned.some(([name, entry]) => name === 'opt/dir' && entry.type === 'directory'), stageRoots);
+      assert.deepEqual(JSON.parse(await readFile(kept, 'utf8')), JSON.parse(JSON.stringify(scanned)), stageRoots);
+    }
   });
 
   test('a step sees its root as an overlay mount, and no mount is left after a build or a failing step', async () => {
