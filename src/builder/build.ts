@@ -376,7 +376,8 @@ async function buildStage(ctx: PlatformContext, index: number, listener: Progres
     return step;
   };
   if (source.kind === 'image') start(`FROM ${source.name}`);
-  for (const i of body) {
+  for (const [at, i] of body.entries()) {
+    state.runAhead = body.slice(at + 1).some((later) => later.keyword === 'RUN');
     // A stage COPY --from reads is built first, so its steps show before the COPY that waits for it.
     if (i.keyword === 'COPY' || i.keyword === 'ADD') {
       const from = fromStage(i, state, ctx);

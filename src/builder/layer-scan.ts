@@ -72,6 +72,12 @@ export async function rememberLayerPaths(layout: OciLayout, layer: Descriptor, p
   await writeFileAtomic(file, Buffer.from(JSON.stringify(paths)));
 }
 
+/** Whether every one of `layers` has its path list kept. */
+export async function layerPathsKept(layout: OciLayout, layers: readonly Descriptor[]): Promise<boolean> {
+  const kept = await Promise.all(layers.map((layer) => access(pathsFile(layout, layer)).then(() => true, () => false)));
+  return kept.every(Boolean);
+}
+
 /**
  * Every directory and symbolic link the stage's layers leave, the newest layer's word winning and
  * what a layer deletes (whiteouts, opaque directories) forgotten; each layer's list is cached by digest.

@@ -196,6 +196,17 @@ function unpackedLayers(cacheDir: string): UnpackedLayers {
   return store;
 }
 
+/**
+ * Unpacks the stage's layers into the store now, where stage roots are mounted, for a RUN still to
+ * come: their path lists are kept as they are read, so a COPY before that RUN reads those instead of
+ * scanning layers the RUN unpacks anyway. Where roots are copied, or unpacking fails for a reason of
+ * this machine, nothing happens here (the RUN says why); a hostile layer fails here.
+ */
+export async function unpackAhead(state: StageState, ctx: PlatformContext): Promise<void> {
+  if (ctx.stageRoots.mode === 'copy' || state.layers.length === 0 || !(await overlayWorks(ctx.layout.dir))) return;
+  await unpackedLowers(unpackedLayers(ctx.layout.dir), state, ctx);
+}
+
 /** `rel` below `root` when every directory on the way is a real directory (no link can lead the path elsewhere). */
 function directPath(root: string, rel: string): string | undefined {
   let at = root;

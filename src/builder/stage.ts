@@ -81,6 +81,9 @@ export class StageState {
   /** The finished stage this one starts from (`FROM <earlier stage>`): its root, if it has one, is copied rather than made again. */
   derivedFrom?: StageState;
 
+  /** Whether a RUN of this stage is still to come (set by the build before each instruction): its layers will be unpacked. */
+  runAhead = false;
+
   /** The config's environment, `NAME=value` entries. */
   get env(): readonly string[] {
     return (this.config.config.Env as string[] | undefined) ?? [];

@@ -21,9 +21,9 @@ import { effectiveLevel } from '../../layer/compression.js';
 import { isPattern, patternSource } from '../glob.js';
 import { downloadSource, isRemoteSource, remoteFileName } from '../remote-source.js';
 import { lookupOwner, type Owner } from '../passwd.js';
-import { fileFromLayers, pathsOf, type PathFacts } from '../layer-scan.js';
+import { fileFromLayers, layerPathsKept, pathsOf, type PathFacts } from '../layer-scan.js';
 import { stageNamed, type PlatformContext, type StageState } from '../stage.js';
-import { stageFilesystem } from '../stage-root.js';
+import { stageFilesystem, unpackAhead } from '../stage-root.js';
 
 /** Mode and owner an entry gets, from its source path and the mode on disk. */
 type EntryFacts = (source: string, diskMode: number) => { mode: number; uid: number; gid: number };
@@ -176,9 +176,16 @@ async function parentDirectories(entries: readonly LayerEntry[], owner: Owner, s
   });
 }
 
-/** The directories and links the stage's layers make, read once per set of layers. */
+/**
+ * The directories and links the stage's layers make, read once per set of layers. Before a RUN,
+ * layers whose lists are not kept yet are unpacked first (they will be for the RUN), which keeps
+ * their lists: a scan of a Debian base is a read of 385 MB.
+ */
 function stagePaths(state: StageState, ctx: PlatformContext): Promise<Map<string, PathFacts>> {
-  return ctx.readOnce(state, 'paths', () => pathsOf(ctx.layout, state.layers));
+  return ctx.readOnce(state, 'paths', async () => {
+    if (state.runAhead && !(await layerPathsKept(ctx.layout, state.layers))) await unpackAhead(state, ctx);
+    return pathsOf(ctx.layout, state.layers);
+  });
 }
 
 /** How many links one destination may pass through, as the kernel's limit (ELOOP). */
