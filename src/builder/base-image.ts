@@ -22,6 +22,7 @@ import type { RecordedFacts } from '../layer/extract.js';
 import { materializeLayers } from '../layer/materialize.js';
 import { touchCachedBlob } from './cache/build-cache.js';
 import { badDockerfile, flagValue, parseDockerfile, type Instruction } from './dockerfile.js';
+import { layerOpener } from './layer-scan.js';
 import { StageState, type PlatformContext, type Stage, type StageConfig } from './stage.js';
 
 /** The endpoint opener a build runs with. */
@@ -129,7 +130,7 @@ export class BaseImages {
     addScratch(made);
     await mkdir(made, { recursive: true });
     const root = await realpath(made);
-    const recorded = await materializeLayers(root, image.layers, (layer) => layout.openBlob(layer, { trustOwnWrites: true }), io);
+    const recorded = await materializeLayers(root, image.layers, layerOpener(layout), io);
     return { root, recorded };
   }
 }

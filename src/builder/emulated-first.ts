@@ -8,6 +8,11 @@
 import { normalizePlatform } from '../platform/normalize.js';
 import { formatPlatform, type Platform } from '../platform/platform.js';
 
+/** A platform's name with defaults filled in (`linux/arm64/v8` and `linux/arm64` are one). */
+function nameOf(platform: Platform): string {
+  return formatPlatform(normalizePlatform(platform));
+}
+
 /** Whether the build machine runs `platform`'s programs through an emulator, by architecture (a kernel may run some, i386 on amd64, itself: it then only goes first). */
 function emulatedOn(build: Platform, platform: Platform): boolean {
   return normalizePlatform(platform).architecture !== normalizePlatform(build).architecture;
@@ -19,9 +24,9 @@ export class EmulatedFirst {
 
   /** `runOn`: the platforms RUN steps run on; only those of `targets` can go first. */
   constructor(targets: readonly Platform[], runOn: readonly Platform[], build: Platform) {
-    const running = new Set(runOn.map((p) => formatPlatform(normalizePlatform(p))));
+    const running = new Set(runOn.map(nameOf));
     for (const target of targets) {
-      const name = formatPlatform(normalizePlatform(target));
+      const name = nameOf(target);
       if (!running.has(name) || !emulatedOn(build, target) || this.#underway.has(name)) continue;
       let resolve!: () => void;
       const promise = new Promise<void>((r) => (resolve = r));
@@ -31,12 +36,12 @@ export class EmulatedFirst {
 
   /** Resolves when `platform` may start: at once for an emulated one, else once every emulated one is underway. */
   async turn(platform: Platform): Promise<void> {
-    if (this.#underway.has(formatPlatform(normalizePlatform(platform)))) return;
+    if (this.#underway.has(nameOf(platform))) return;
     await Promise.all([...this.#underway.values()].map((u) => u.promise));
   }
 
   /** Says `platform`'s steps are underway (or that it ended, whichever way); again is harmless. */
   underway(platform: Platform): void {
-    this.#underway.get(formatPlatform(normalizePlatform(platform)))?.resolve();
+    this.#underway.get(nameOf(platform))?.resolve();
   }
 }

@@ -14,9 +14,14 @@ import { fileFromLayers as fileFromLayerStreams, pathsOfLayer, type LayerPathEnt
 
 export type { PathFacts };
 
+/** Opens layers of the build's store: one this build pulled was checked then and is not hashed again. */
+export function layerOpener(layout: OciLayout): (layer: Descriptor) => Promise<Readable> {
+  return (layer) => layout.openBlob(layer, { trustOwnWrites: true });
+}
+
 /** One file's text from the newest layer that has it, or undefined. Files over 1 MiB are skipped. */
 export function fileFromLayers(layout: OciLayout, layers: readonly Descriptor[], path: string): Promise<string | undefined> {
-  return fileFromLayerStreams(async (layer) => (await layout.openBlob(layer, { trustOwnWrites: true })) as Readable, layers, path);
+  return fileFromLayerStreams(layerOpener(layout), layers, path);
 }
 
 /**
@@ -63,13 +68,15 @@ function pathsFile(layout: OciLayout, layer: Descriptor): string {
 }
 
 /**
- * Keeps `paths`, a layer's path list read as it was unpacked, so that no COPY reads the layer again
- * for it (a Debian root's scan is a read of 385 MB). One already kept is left as it is.
+ * Keeps each layer's path list as unpacking reads it (materializeLayers' onLayerPaths), so that no
+ * COPY reads the layer again for it (a Debian root's scan is a read of 385 MB). One already kept is
+ * left as it is.
  */
-export async function rememberLayerPaths(layout: OciLayout, layer: Descriptor, paths: [string, LayerPathEntry][]): Promise<void> {
-  const file = pathsFile(layout, layer);
-  if (await access(file).then(() => true, () => false)) return;
-  await writeFileAtomic(file, Buffer.from(JSON.stringify(paths)));
+export function layerPathsKeeper(layout: OciLayout): (layer: Descriptor, paths: [string, LayerPathEntry][]) => Promise<void> {
+  return async (layer, paths) => {
+    if (await layerPathsKept(layout, [layer])) return;
+    await writeFileAtomic(pathsFile(layout, layer), Buffer.from(JSON.stringify(paths)));
+  };
 }
 
 /** Whether every one of `layers` has its path list kept. */
@@ -90,7 +97,7 @@ export async function pathsOf(layout: OciLayout, layers: readonly Descriptor[]):
       .then((text) => JSON.parse(text) as [string, LayerPathEntry][])
       .catch(() => undefined);
     if (!paths) {
-      paths = await pathsOfLayer((await layout.openBlob(layer, { trustOwnWrites: true })) as Readable, layer);
+      paths = await pathsOfLayer(await layerOpener(layout)(layer), layer);
       await writeFileAtomic(cacheFile, Buffer.from(JSON.stringify(paths)));
     }
     // Deletions act on the layers below, whatever their place in this layer's tar; then its own entries.

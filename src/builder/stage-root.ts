@@ -19,9 +19,7 @@ import { mountOverlay, overlayWorks, type OverlayMount } from '../layer/overlay-
 import { UnpackedLayers, chainKey } from '../layer/unpacked-store.js';
 import { diffUpper, type UpperChanges } from '../layer/upper-diff.js';
 import type { RecordedFacts } from '../layer/extract.js';
-import type { LayerPathEntry } from '../layer/scan.js';
-import type { Descriptor } from '../image/descriptor.js';
-import { rememberLayerPaths } from './layer-scan.js';
+import { layerOpener, layerPathsKeeper } from './layer-scan.js';
 import type { PlatformContext, StageState } from './stage.js';
 
 /** The stage's root directory and the modes and owners its layers give each path (relative to it). */
@@ -143,7 +141,7 @@ async function bringUpToDate(state: StageState, ctx: PlatformContext): Promise<S
   if (missing.length > 0) {
     // Steps may have given files owners the caller cannot write over (a fresh root has none).
     if (root.applied > 0) await ctx.executor.releaseRoot?.(root.dir);
-    await materializeLayers(root.dir, missing, (layer) => ctx.layout.openBlob(layer, { trustOwnWrites: true }), { recorded: root.recorded, onLayerPaths: (layer, paths) => rememberLayerPaths(ctx.layout, layer, paths), ...ctx.io });
+    await materializeLayers(root.dir, missing, layerOpener(ctx.layout), { recorded: root.recorded, onLayerPaths: layerPathsKeeper(ctx.layout), ...ctx.io });
     root.applied += missing.length;
   }
   return { dir: root.dir, recorded: root.recorded };
@@ -179,8 +177,7 @@ const stores = new Map<string, UnpackedLayers>();
  */
 async function unpackedLowers(store: UnpackedLayers, state: StageState, ctx: PlatformContext): Promise<string[] | Error> {
   try {
-    const onLayerPaths = (layer: Descriptor, paths: [string, LayerPathEntry][]) => rememberLayerPaths(ctx.layout, layer, paths);
-    return state.layers.length > 0 ? await store.lowers(state.layers, (layer) => ctx.layout.openBlob(layer, { trustOwnWrites: true }), { signal: ctx.io.signal, onLayerPaths }) : [await store.emptyLayer()];
+    return state.layers.length > 0 ? await store.lowers(state.layers, layerOpener(ctx.layout), { signal: ctx.io.signal, onLayerPaths: layerPathsKeeper(ctx.layout) }) : [await store.emptyLayer()];
   } catch (error) {
     if (error instanceof PolyarchError || ctx.io.signal.aborted) throw error;
     return asError(error);

@@ -100,7 +100,7 @@ function entryPath(name: string): string | undefined {
 }
 
 /** Synchronous, as the writes are: one call per entry, not one trip through the thread pool. */
-async function lstatOrUndefined(path: string) {
+function lstatOrUndefined(path: string) {
   return lstatSync(path, { throwIfNoEntry: false });
 }
 
@@ -118,7 +118,7 @@ async function applyWhiteout(state: Apply, name: string, rel: string): Promise<v
   // The directory the marker sits in, every link on the way resolved inside the root.
   const parent = resolveDir(state, posix.dirname(rel));
   if (base === OPAQUE) {
-    const facts = await lstatOrUndefined(parent);
+    const facts = lstatOrUndefined(parent);
     if (facts && !facts.isDirectory()) await remove(state, parent, false);
     if (!facts?.isDirectory()) await mkdir(parent, { recursive: true });
     else await emptyLower(state, parent);
@@ -193,7 +193,7 @@ async function applyEntry(state: Apply, header: Header, stream: Readable, paxXat
   // Parents resolved inside the root; the entry's own name is not followed (it is what gets replaced).
   const parent = resolveDir(state, posix.dirname(rel));
   const target = join(parent, posix.basename(rel));
-  const existing = await lstatOrUndefined(target);
+  const existing = lstatOrUndefined(target);
   let source: string | undefined;
   if (type === 'link') {
     // A hard link names an earlier entry of this filesystem: it must resolve, inside the root, to a regular file.
@@ -203,7 +203,7 @@ async function applyEntry(state: Apply, header: Header, stream: Readable, paxXat
       throw new RefusedEntry(state, name, `is a hard link to ${JSON.stringify(header.linkname)}, outside the filesystem`);
     }
     source = resolveInRootSync(state.root, linked, { followFinal: false });
-    if (!(await lstatOrUndefined(source))?.isFile()) {
+    if (!lstatOrUndefined(source)?.isFile()) {
       stream.resume();
       throw new RefusedEntry(state, name, `is a hard link to ${JSON.stringify(header.linkname ?? '')}, which is not a file in the layer's filesystem`);
     }
