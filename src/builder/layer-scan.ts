@@ -85,6 +85,36 @@ export async function layerPathsKept(layout: OciLayout, layers: readonly Descrip
   return kept.every(Boolean);
 }
 
+/** Whether `item` is one entry of a path list as pathsOfLayer makes it. */
+function isPathListEntry(item: unknown): item is [string, LayerPathEntry] {
+  if (!Array.isArray(item) || item.length !== 2 || typeof item[0] !== 'string') return false;
+  const entry = item[1] as Record<string, unknown> | null;
+  if (typeof entry !== 'object' || entry === null) return false;
+  const id = (n: unknown): boolean => Number.isSafeInteger(n) && (n as number) >= 0;
+  switch (entry.type) {
+    case 'directory':
+      return id(entry.mode) && (entry.mode as number) <= 0o7777 && id(entry.uid) && id(entry.gid);
+    case 'symlink':
+      return typeof entry.target === 'string';
+    case 'whiteout':
+    case 'opaque':
+      return true;
+    default:
+      return false;
+  }
+}
+
+/** A kept list's text as pathsOfLayer's list, or undefined when it holds anything else: the layer is then read again. */
+function keptList(text: string): [string, LayerPathEntry][] | undefined {
+  let list: unknown;
+  try {
+    list = JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+  return Array.isArray(list) && list.every(isPathListEntry) ? list : undefined;
+}
+
 /**
  * Every directory and symbolic link the stage's layers leave, the newest layer's word winning and
  * what a layer deletes (whiteouts, opaque directories) forgotten; each layer's list is cached by digest.
@@ -93,9 +123,7 @@ export async function pathsOf(layout: OciLayout, layers: readonly Descriptor[]):
   const all = new KnownPaths();
   for (const layer of layers) {
     const cacheFile = pathsFile(layout, layer);
-    let paths = await readFile(cacheFile, 'utf8')
-      .then((text) => JSON.parse(text) as [string, LayerPathEntry][])
-      .catch(() => undefined);
+    let paths = await readFile(cacheFile, 'utf8').then(keptList, () => undefined);
     if (!paths) {
       paths = await pathsOfLayer(await layerOpener(layout)(layer), layer);
       await writeFileAtomic(cacheFile, Buffer.from(JSON.stringify(paths)));

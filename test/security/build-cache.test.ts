@@ -167,6 +167,26 @@ describe('9.19 the build cache', () => {
     assert.ok((await stat(join(host, 'dir'))).isDirectory());
   });
 
+  test('a path list in the cache that is not one (planted or damaged) is read again from its layer: the image a clean cache makes', async () => {
+    const { ctx, env, cache } = await setup('lists', { 'Dockerfile': 'FROM scratch\nCOPY f /d/f\nCOPY g /d/\n', f: 'f\n', g: 'g\n' });
+    const first = await runCli(['build', '-q', '--platform', 'linux/amd64', ctx], { env });
+    assert.equal(first.code, 0, first.stderr);
+    const lists = join(cache, 'polyarch-dir-cache');
+    const files = await readdir(lists);
+    assert.ok(files.length > 0, 'the build keeps the path lists of its layers');
+    // Not JSON, not a list, entries of the wrong shape, and a directory without its mode and owners.
+    const bad = ['{', '{"x":1}', '"s"', '[null]', '[[1,2]]', '[["d",{"type":"directory"}]]', '[["d",{"type":"directory","mode":-1,"uid":0,"gid":0}]]', '[["d",{"type":"device"}]]'];
+    for (const [round, text] of bad.entries()) {
+      for (const file of files) await writeFile(join(lists, file), text);
+      // New content each round, so the second COPY is made again and reads the list.
+      await writeFile(join(ctx, 'g'), `g ${round}\n`);
+      const clean = await runCli(['build', '-q', '--platform', 'linux/amd64', ctx], { env: { XDG_CACHE_HOME: join(dir.path, `lists-clean-${round}`) } });
+      const got = await runCli(['build', '-q', '--platform', 'linux/amd64', ctx], { env });
+      assert.equal(got.code, 0, `${text}: ${got.stderr}`);
+      assert.equal(got.stdout, clean.stdout, `${text}: the same image as a clean cache`);
+    }
+  });
+
   test('9.19 a prune waits for a running build; the layer that build reuses survives', async () => {
     const { ctx, env, cache } = await setup('concurrent', { 'a.bin': randomBytes(100_000) });
     await writeFile(join(ctx, 'first.Dockerfile'), 'FROM scratch\nCOPY a.bin /a.bin\n');
