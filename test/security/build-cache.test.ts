@@ -187,6 +187,25 @@ describe('9.19 the build cache', () => {
     }
   });
 
+  test('a layer of the cache damaged between builds is caught when a later build reads it: only what a build wrote itself is read unchecked', async () => {
+    const { ctx, env, cache } = await setup('damaged', { 'Dockerfile': 'FROM scratch\nCOPY f /d/f\nCOPY g /d/\n', f: 'f\n', g: 'g\n' });
+    const first = await runCli(['build', '-q', '--platform', 'linux/amd64', ctx], { env });
+    assert.equal(first.code, 0, first.stderr);
+    // The first COPY's layer: the one whose path list the build kept. Its bytes change, its name stays.
+    const lists = join(cache, 'polyarch-dir-cache');
+    const [list] = await readdir(lists);
+    const blob = join(cache, 'blobs', 'sha256', list!.replace(/^sha256-/, '').replace(/\.paths-v2$/, ''));
+    const bytes = await readFile(blob);
+    bytes[bytes.length - 20]! ^= 0xff;
+    await writeFile(blob, bytes);
+    await rm(lists, { recursive: true }); // so the next COPY reads the layer itself
+    await writeFile(join(ctx, 'g'), 'g again\n');
+    const got = await runCli(['build', '-q', '--platform', 'linux/amd64', ctx], { env });
+    assert.notEqual(got.code, 0);
+    assert.match(got.stderr, /digest mismatch.*\[DIGEST_MISMATCH\]/);
+    assert.equal(got.stderr.trim().split('\n').length, 1, got.stderr);
+  });
+
   test('9.19 a prune waits for a running build; the layer that build reuses survives', async () => {
     const { ctx, env, cache } = await setup('concurrent', { 'a.bin': randomBytes(100_000) });
     await writeFile(join(ctx, 'first.Dockerfile'), 'FROM scratch\nCOPY a.bin /a.bin\n');
