@@ -9,6 +9,12 @@
 // mount is undone by its owner (on success, failure and abort), the build's scratch cleanup
 // detaches what is left before removing anything, and mountsUnder() lets prune find the leftovers
 // of a build that was killed outright.
+//
+// Writable mounts are `volatile` (Linux 5.10+; without it where the kernel refuses it): unmounting
+// an ordinary overlay syncs its upper file system whole, every dirty page on it, the layers just
+// unpacked included (0.24–0.30 s per unmount after a 385 MB base here). Nothing needs an upper
+// directory on disk before a crash: it is scratch, or becomes an unpacked layer that only the
+// boot which wrote it trusts (unpacked-store.ts).
 import { execFile } from 'node:child_process';
 import { mkdir, readFile, rm } from 'node:fs/promises';
 import { join, relative } from 'node:path';
@@ -45,8 +51,8 @@ function optionPath(base: string, path: string): string | undefined {
   return rel === '' || rel.startsWith('..') || /[,:\\\s=]/.test(rel) ? undefined : rel;
 }
 
-/** The option string for `spec`, or undefined when it cannot be written (odd names, too many layers). */
-export function overlayOptions(spec: OverlaySpec): string | undefined {
+/** The option string for `spec`, or undefined when it cannot be written (odd names, too many layers); `volatile` applies to writable mounts. */
+export function overlayOptions(spec: OverlaySpec, volatile = false): string | undefined {
   const lowers = spec.lowers.map((l) => optionPath(spec.base, l));
   if (lowers.length === 0 || lowers.some((l) => l === undefined)) return undefined;
   let writable = '';
@@ -54,21 +60,32 @@ export function overlayOptions(spec: OverlaySpec): string | undefined {
     const upper = spec.upper === undefined ? undefined : optionPath(spec.base, spec.upper);
     const work = spec.work === undefined ? undefined : optionPath(spec.base, spec.work);
     if (upper === undefined || work === undefined) return undefined;
-    writable = `,upperdir=${upper},workdir=${work}`;
+    writable = `,upperdir=${upper},workdir=${work}${volatile ? ',volatile' : ''}`;
   } else if (lowers.length < 2) return undefined;
   const options = `lowerdir=${lowers.join(':')}${writable},redirect_dir=off,metacopy=off,index=off`;
   return options.length > OPTIONS_LIMIT ? undefined : options;
 }
+
+/** Set once a kernel refused `volatile` where the same mount without it worked. */
+let volatileRefused = false;
 
 /**
  * Mounts the overlay `spec` describes (the merged directory must exist). Throws when the kernel or
  * the options refuse; the caller falls back to copying.
  */
 export async function mountOverlay(spec: OverlaySpec): Promise<OverlayMount> {
-  const options = overlayOptions(spec);
+  const options = overlayOptions(spec, !volatileRefused);
   if (options === undefined) throw new Error('the layer directories cannot be named in overlay mount options');
   // mount(8) runs in `base`: the kernel resolves the relative option paths from the caller's cwd.
-  await execFileAsync('mount', ['-t', 'overlay', '-o', options, 'polyarch', spec.merged], { cwd: spec.base, ...(spec.signal ? { signal: spec.signal } : {}) });
+  const mount = (text: string) => execFileAsync('mount', ['-t', 'overlay', '-o', text, 'polyarch', spec.merged], { cwd: spec.base, ...(spec.signal ? { signal: spec.signal } : {}) });
+  try {
+    await mount(options);
+  } catch (error) {
+    const plain = overlayOptions(spec);
+    if (plain === options || spec.signal?.aborted === true) throw error;
+    await mount(plain!); // an older kernel, without `volatile`
+    volatileRefused = true;
+  }
   let done: Promise<void> | undefined;
   return { merged: spec.merged, unmount: () => (done ??= unmountPath(spec.merged)) };
 }

@@ -7,9 +7,16 @@
 // what it deletes becomes overlay whiteouts there, and that upper is layer N's directory. A RUN
 // step's upper directory becomes its layer's directory the same way (adopt), without unpacking.
 //
-// On disk, below the build cache: `polyarch-unpacked/<chain>/fs` (the layer's directory) and
-// `polyarch-unpacked/<chain>/layer` (the top layer's digest, for prune).
-import { createHash } from 'node:crypto';
+// On disk, below the build cache: `polyarch-unpacked/<chain>/fs` (the layer's directory),
+// `polyarch-unpacked/<chain>/layer` (the top layer's digest, for prune) and `…/boot`.
+//
+// Nothing here is synced to disk (an unpack is hundreds of MB; syncing it would cost more than
+// the unpack, and overlay mounts are volatile for the same reason), so a directory is trusted only
+// within the boot that wrote it: the kernel's boot id is part of the chain's name. After a power
+// loss or a crash of the kernel, whatever half-written files a directory holds are never used;
+// the layer is unpacked again from its verified blob, and prune removes the old one.
+import { createHash, randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { mkdir, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
@@ -34,13 +41,31 @@ export function chainKey(digests: readonly string[]): string {
   return createHash('sha256').update(digests.join('\n')).digest('hex').slice(0, 32);
 }
 
+/** The kernel's id for this boot (a new one after every reboot), or undefined off Linux. */
+export function currentBootId(): string | undefined {
+  try {
+    return readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim() || undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 export class UnpackedLayers {
   readonly dir: string;
+  /** Whose directories this store trusts: this boot's, or this process's alone where the boot has no id. */
+  readonly #boot: string;
   /** Unpacks under way in this process, by chain. */
   readonly #pending = new Map<string, Promise<string>>();
 
-  constructor(cacheDir: string) {
+  /** `bootId`: for tests, another boot than the running one. */
+  constructor(cacheDir: string, options: { readonly bootId?: string } = {}) {
     this.dir = join(cacheDir, UNPACKED_DIR);
+    this.#boot = options.bootId ?? currentBootId() ?? `process ${randomUUID()}`;
+  }
+
+  /** The directory name of the top layer of `digests`, in this boot. */
+  #keyOf(digests: readonly string[]): string {
+    return chainKey([`boot ${this.#boot}`, ...digests]);
   }
 
   #fsOf(key: string): string {
@@ -72,10 +97,11 @@ export class UnpackedLayers {
    * top layer of `digests`. Another build that got there first wins; this one's is dropped.
    */
   async adopt(ws: Workspace, digests: readonly string[]): Promise<string> {
-    const key = chainKey(digests);
+    const key = this.#keyOf(digests);
     await unmountAllUnder(ws.root);
     for (const d of [ws.work, ws.merged, ws.before]) await rm(d, { recursive: true, force: true });
     await writeFile(join(ws.root, 'layer'), digests.at(-1) ?? '');
+    await writeFile(join(ws.root, 'boot'), this.#boot);
     try {
       await rename(ws.root, join(this.dir, key));
     } catch (error) {
@@ -94,7 +120,7 @@ export class UnpackedLayers {
     const dirs: string[] = [];
     for (let i = 0; i < layers.length; i++) {
       const digests = layers.slice(0, i + 1).map((l) => l.digest);
-      const key = chainKey(digests);
+      const key = this.#keyOf(digests);
       let pending = this.#pending.get(key);
       if (!pending) {
         const below = [...dirs];
@@ -130,11 +156,11 @@ export class UnpackedLayers {
 }
 
 /**
- * Removes unpacked layers whose layer `keep` says is gone (every one, for prune --all), and what
- * killed builds left in the store. Call only while no build uses the cache: leftover mounts are
+ * Removes unpacked layers whose layer `keep` says is gone (every one, for prune --all), those an
+ * earlier boot made, and what killed builds left in the store. Call only while no build uses the cache: leftover mounts are
  * detached first, so nothing is deleted through one.
  */
-export async function pruneUnpacked(cacheDir: string, keep: (digest: string) => boolean): Promise<{ layers: number; temps: number }> {
+export async function pruneUnpacked(cacheDir: string, keep: (digest: string) => boolean, bootId = currentBootId()): Promise<{ layers: number; temps: number }> {
   const dir = join(cacheDir, UNPACKED_DIR);
   await unmountAllUnder(dir);
   let layers = 0;
@@ -148,7 +174,9 @@ export async function pruneUnpacked(cacheDir: string, keep: (digest: string) => 
     }
     if (!/^[0-9a-f]{32}$/.test(name)) continue;
     const digest = await readFile(join(dir, name, 'layer'), 'utf8').catch(() => '');
-    if (digest !== '' && keep(digest)) continue;
+    // An earlier boot's directory is never used again (where the boot has no id, none can be told apart).
+    const boot = await readFile(join(dir, name, 'boot'), 'utf8').catch(() => '');
+    if (digest !== '' && keep(digest) && (bootId === undefined || boot === bootId)) continue;
     await rm(join(dir, name), { recursive: true, force: true });
     layers++;
   }

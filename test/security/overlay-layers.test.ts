@@ -6,7 +6,7 @@
 // dropped, nothing outside the cache changes, and prune detaches a leftover mount before deleting.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { lstat, mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
+import { access, lstat, mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
@@ -16,7 +16,7 @@ import { pruneBuildCache } from '../../src/builder/cache/build-cache.js';
 import { digestOfBytes } from '../../src/digest/digest.js';
 import { MediaType } from '../../src/mediatype/mediatype.js';
 import { mountOverlay, mountsUnder, unmountAllUnder } from '../../src/layer/overlay-mount.js';
-import { UNPACKED_DIR, UnpackedLayers } from '../../src/layer/unpacked-store.js';
+import { UNPACKED_DIR, UnpackedLayers, pruneUnpacked } from '../../src/layer/unpacked-store.js';
 import { tempDir } from '../helpers/temp-dir.js';
 
 const exec = promisify(execFile);
@@ -142,6 +142,24 @@ describe('overlay layer store', { timeout: 120_000, skip: isRoot ? false : 'over
       await mount.unmount();
     }
     assert.deepEqual(await listing(victim), victimBefore);
+  });
+
+  test('an unpacked layer is trusted only in the boot that wrote it: a file a power loss emptied is never used after', async () => {
+    const dir = join(work.path, 'boots');
+    const base = await bottom();
+    const [first] = await new UnpackedLayers(dir, { bootId: 'boot-1' }).lowers([base], open);
+    // Nothing is synced: a power loss can leave the file with its data gone.
+    await writeFile(join(first!, 'd', 'keep'), '');
+    const [again] = await new UnpackedLayers(dir, { bootId: 'boot-1' }).lowers([base], open);
+    assert.equal(again, first, 'the boot that wrote it reuses it');
+    const [next] = await new UnpackedLayers(dir, { bootId: 'boot-2' }).lowers([base], open);
+    assert.notEqual(next, first, 'the next boot unpacks the layer again');
+    assert.equal(await readFile(join(next!, 'd', 'keep'), 'utf8'), 'kept\n');
+    // Prune in the next boot removes the earlier boot's directory, though its layer is kept.
+    const pruned = await pruneUnpacked(dir, () => true, 'boot-2');
+    assert.equal(pruned.layers, 1);
+    await assert.rejects(access(first!));
+    assert.equal(await readFile(join(next!, 'd', 'keep'), 'utf8'), 'kept\n');
   });
 
   test('prune detaches a killed build\'s leftover mount before deleting, and deletes nothing through it', async () => {
