@@ -127,8 +127,12 @@ try {
     console.error(`${what}: ${s.toFixed(1)} s`);
     return s;
   };
+  // Each cold build starts with nothing left to write back: neither tool flushes what ran before it.
+  const settle = () => exec('sync');
+  await settle();
   const polyCold = await timed('polyarch cold', polyarchBuild);
   const polyWarm = await timed('polyarch warm', polyarchBuild);
+  await settle();
   const buildahCold = await timed('buildah cold', buildahBuild);
   const buildahWarm = await timed('buildah warm', buildahBuild);
 
