@@ -42,7 +42,7 @@ export function chainKey(digests: readonly string[]): string {
 }
 
 /** The kernel's id for this boot (a new one after every reboot), or undefined off Linux. */
-export function currentBootId(): string | undefined {
+function currentBootId(): string | undefined {
   try {
     return readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim() || undefined;
   } catch {
@@ -157,8 +157,8 @@ export class UnpackedLayers {
 
 /**
  * Removes unpacked layers whose layer `keep` says is gone (every one, for prune --all), those an
- * earlier boot made, and what killed builds left in the store. Call only while no build uses the cache: leftover mounts are
- * detached first, so nothing is deleted through one.
+ * earlier boot made, and what killed builds left in the store. Call only while no build uses the
+ * cache: leftover mounts are detached first, so nothing is deleted through one.
  */
 export async function pruneUnpacked(cacheDir: string, keep: (digest: string) => boolean, bootId = currentBootId()): Promise<{ layers: number; temps: number }> {
   const dir = join(cacheDir, UNPACKED_DIR);
