@@ -3,7 +3,7 @@
 import { mkdir, realpath } from 'node:fs/promises';
 import type { Platform } from '../platform/platform.js';
 import type { OciLayout } from '../store/oci-layout.js';
-import { PolyarchError } from '../errors/polyarch-error.js';
+import { PolyarchError, asError, isPolyarchError } from '../errors/polyarch-error.js';
 import { parseImageIndex } from '../image/index.js';
 import { parseImageConfig } from '../image/config.js';
 import { parseImageManifest, type ImageManifest } from '../image/manifest.js';
@@ -85,7 +85,9 @@ export class BaseImages {
       resolved?.set(name, top);
     }
     let raw = await top.catch((error: unknown) => {
-      throw new PolyarchError('MANIFEST_UNKNOWN', `${file}:${line}: base image ${name}: ${(error as Error).message}`, { cause: error });
+      // The registry's own reason keeps its code (an unreachable registry is NETWORK, with its hint; Ctrl-C is INTERRUPTED).
+      const known = isPolyarchError(error) ? error : undefined;
+      throw new PolyarchError(known?.code ?? 'MANIFEST_UNKNOWN', `${file}:${line}: base image ${name}: ${asError(error).message}`, { cause: error, ...(known?.status === undefined ? {} : { status: known.status }) });
     });
     if (isIndex(raw.mediaType)) {
       const choice = selectEntry(parseImageIndex(raw).manifests, want);

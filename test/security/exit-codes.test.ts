@@ -187,6 +187,28 @@ describe('9.15 exit codes', () => {
     assert.equal(interrupted.stderr, 'polyarch: interrupted [INTERRUPTED]\n');
   });
 
+  test('9.15 a build whose base image cannot be read keeps the registry\'s code: NETWORK (with its hint), SERVER_ERROR, MANIFEST_UNKNOWN', async () => {
+    // A port nothing listens on: taken, then given back.
+    const closed = createNetServer();
+    await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
+    const closedPort = (closed.address() as AddressInfo).port;
+    await new Promise((resolve) => closed.close(resolve));
+    const cases = [
+      { base: `127.0.0.1:${closedPort}/x:1`, code: 'NETWORK', hint: /^hint: check that the registry is running/m },
+      { base: `127.0.0.1:${(failing.address() as AddressInfo).port}/x:1`, code: 'SERVER_ERROR', hint: /^hint: the registry failed on its side/m },
+      { base: `${registry.host}/absent/base:1`, code: 'MANIFEST_UNKNOWN|NAME_UNKNOWN' },
+    ];
+    for (const [i, { base, code, hint }] of cases.entries()) {
+      const context = join(dir.path, `base-${i}`);
+      await mkdir(context, { recursive: true });
+      await writeFile(join(context, 'Dockerfile'), `FROM ${base}\n`);
+      const out = await runCli(['--insecure', 'build', '--progress', 'quiet', context], { env: { XDG_CACHE_HOME: join(dir.path, 'cache') } });
+      assert.equal(out.code, 1, `${base}: ${out.stderr}`);
+      assert.match(out.stderr, new RegExp(`^polyarch: \\S*Dockerfile:1: base image ${base.replace(/[.]/g, '\\.')}: .* \\[(${code})\\]\n`), out.stderr);
+      if (hint) assert.match(out.stderr, hint);
+    }
+  });
+
   test('9.15 serve on a taken address is ADDRESS_IN_USE; a broken htpasswd or docker config is CONFIG_INVALID', async () => {
     const taken = `127.0.0.1:${(failing.address() as AddressInfo).port}`;
     const busy = await runCli(['serve', '--root', join(dir.path, 'serve-root'), '--listen', taken]);
