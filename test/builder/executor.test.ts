@@ -84,6 +84,20 @@ describe('a step on the amd64 root', () => {
     assert.equal((await runIn(rootfs, ['sh', '-c', 'kill -9 $$'])).exitCode, 137);
   });
 
+  test('a command that cannot be started exits as under docker run: 127 when it is not in the root, 126 when it cannot be run', async () => {
+    for (const arch of ['amd64', 'arm64'] as const) {
+      await ensureEmulation([arch]);
+      const rootfs = await freshRoot(arch);
+      await writeFile(join(rootfs, 'not-a-program'), 'plain text\n', { mode: 0o644 });
+      const missing = await runIn(rootfs, ['/no/such/program'], { arch });
+      assert.equal(missing.exitCode, 127, missing.stderr);
+      assert.match(missing.stderr, /\/no\/such\/program: No such file or directory/);
+      assert.equal((await runIn(rootfs, ['/not-a-program'], { arch })).exitCode, 126, arch);
+      // A program that runs and fails keeps its code.
+      assert.equal((await runIn(rootfs, ['sh', '-c', 'echo failing >&2; exit 1'], { arch })).exitCode, 1, arch);
+    }
+  });
+
   test('standard input reaches the step; without one it reads end-of-file', async () => {
     const rootfs = await freshRoot();
     assert.equal((await runIn(rootfs, ['sh', '-c', 'cat; echo done'], { stdin: Readable.from(['hello ', 'step\n']) })).stdout, 'hello step\ndone\n');

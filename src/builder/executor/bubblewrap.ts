@@ -616,9 +616,20 @@ function spawnSandbox(program: string, prefix: readonly string[], plan: Argument
         resolve({ exitCode: 128 + signalNumber(signal), signal });
         return;
       }
-      resolve({ exitCode: reported !== null ? Number(reported[1]) : (code ?? 1) });
+      const exitCode = reported !== null ? Number(reported[1]) : (code ?? 1);
+      resolve({ exitCode: exitCode === 1 ? (execFailureCode(tail.lastLine()) ?? 1) : exitCode });
     });
   });
+}
+
+/**
+ * docker run's code when the command itself could not be started, from bwrap's last words (it
+ * exits 1 then): 127 when it is not in the image, 126 when it is there but cannot be run.
+ */
+function execFailureCode(lastLine: string): number | undefined {
+  const failed = /^bwrap: execvp .*: ([^:]+)$/.exec(lastLine);
+  if (failed === null) return undefined;
+  return failed[1] === 'No such file or directory' ? 127 : 126;
 }
 
 /** The step's output into the caller's stream, at the pace the caller reads it (the step blocks meanwhile). */
