@@ -75,7 +75,12 @@ export class BaseImages {
   /** The image `name` has for `want` (from an index, the entry that platform would pull), as a stage's start. */
   async pull(name: string, want: Platform, line: number): Promise<StageState> {
     const { opener, layout, file, io } = this.#options;
-    const { endpoint, reference } = await opener.open(toLocation(name), 'read');
+    // The registry's or layout's own reason keeps its code (an unreachable registry is NETWORK, with its hint; Ctrl-C is INTERRUPTED).
+    const unreadable = (error: unknown): never => {
+      const known = isPolyarchError(error) ? error : undefined;
+      throw new PolyarchError(known?.code ?? 'MANIFEST_UNKNOWN', `${file}:${line}: base image ${name}: ${asError(error).message}`, { cause: error, ...(known?.status === undefined ? {} : { status: known.status }) });
+    };
+    const { endpoint, reference } = await opener.open(toLocation(name), 'read').catch(unreadable);
     // The name is always asked of its registry (a changed tag rebuilds); what a digest names
     // never changes, so the cache's copy of a platform's manifest and blobs is used as it is.
     const resolved = this.#options.resolved;
@@ -84,11 +89,7 @@ export class BaseImages {
       top = endpoint.getManifest(referenceOrLatest(reference), io);
       resolved?.set(name, top);
     }
-    let raw = await top.catch((error: unknown) => {
-      // The registry's own reason keeps its code (an unreachable registry is NETWORK, with its hint; Ctrl-C is INTERRUPTED).
-      const known = isPolyarchError(error) ? error : undefined;
-      throw new PolyarchError(known?.code ?? 'MANIFEST_UNKNOWN', `${file}:${line}: base image ${name}: ${asError(error).message}`, { cause: error, ...(known?.status === undefined ? {} : { status: known.status }) });
-    });
+    let raw = await top.catch(unreadable);
     if (isIndex(raw.mediaType)) {
       const choice = selectEntry(parseImageIndex(raw).manifests, want);
       if (!choice.entry) throw new PolyarchError('PLATFORM_NOT_IN_INDEX', `${file}:${line}: base image ${name} has no ${formatPlatform(want)} image`);

@@ -187,7 +187,7 @@ describe('9.15 exit codes', () => {
     assert.equal(interrupted.stderr, 'polyarch: interrupted [INTERRUPTED]\n');
   });
 
-  test('9.15 a build whose base image cannot be read keeps the registry\'s code: NETWORK (with its hint), SERVER_ERROR, MANIFEST_UNKNOWN', async () => {
+  test('9.15 a build whose base image cannot be read names its Dockerfile line and keeps the code of why: NETWORK (with its hint), SERVER_ERROR, MANIFEST_UNKNOWN, LAYOUT_INVALID', async () => {
     // A port nothing listens on: taken, then given back.
     const closed = createNetServer();
     await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
@@ -197,6 +197,7 @@ describe('9.15 exit codes', () => {
       { base: `127.0.0.1:${closedPort}/x:1`, code: 'NETWORK', hint: /^hint: check that the registry is running/m },
       { base: `127.0.0.1:${(failing.address() as AddressInfo).port}/x:1`, code: 'SERVER_ERROR', hint: /^hint: the registry failed on its side/m },
       { base: `${registry.host}/absent/base:1`, code: 'MANIFEST_UNKNOWN|NAME_UNKNOWN' },
+      { base: `oci:${join(dir.path, 'no-layout')}:1`, code: 'LAYOUT_INVALID' },
     ];
     for (const [i, { base, code, hint }] of cases.entries()) {
       const context = join(dir.path, `base-${i}`);
