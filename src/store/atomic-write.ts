@@ -1,6 +1,6 @@
 // Every disk write is atomic: a temp file on the same filesystem, opened with 'wx', verified and
 // synced, then moved into place; on every failure path the temp file is removed (cacache write.js).
-import { link, mkdir, open, rename, rm } from 'node:fs/promises';
+import { link, lstat, mkdir, open, rename, rm } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { Writable, type Readable } from 'node:stream';
@@ -132,13 +132,19 @@ export async function syncFile(path: string): Promise<void> {
   }
 }
 
-/** link() never replaces an existing file; EEXIST means identical content is already there. The source stays for the caller to remove. */
+/** link() never replaces an existing file: a regular file there holds identical content already. The source stays for the caller to remove (unless it replaced something else there). */
 export async function placeWithoutOverwrite(temp: string, finalPath: string): Promise<void> {
   try {
     await link(temp, finalPath);
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
-    if (code === 'EEXIST') return;
+    // Another writer placed the same bytes first; anything but a regular file there (a planted
+    // link, a FIFO) is not them, and is replaced, never followed.
+    if (code === 'EEXIST' && (await lstat(finalPath).then((s) => s.isFile(), () => false))) return;
+    if (code === 'EEXIST') {
+      await rename(temp, finalPath);
+      return;
+    }
     // Filesystems without hard links: rename, which may replace an identical file (still safe).
     if (code === 'EPERM' || code === 'ENOTSUP' || code === 'EOPNOTSUPP' || code === 'ENOSYS') {
       await rename(temp, finalPath);

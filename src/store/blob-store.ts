@@ -1,8 +1,8 @@
 // Content-addressed blobs under `<root>/blobs/<alg>/<hex>` (OCI image layout), shared by the
 // layout, the archive writers and the embedded registry. Reads are verified, writes atomic.
 import { constants } from 'node:fs';
-import { access, mkdir, open, rm, type FileHandle } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { lstat, mkdir, open, rm, type FileHandle } from 'node:fs/promises';
+import { dirname, join, relative } from 'node:path';
 import { addAbortSignal, type Readable } from 'node:stream';
 import { algorithmOf, encodedPart, shortDigest, type Digest } from '../digest/digest.js';
 import { verifyBytes, verifiedStream, verifyingTaker } from '../digest/verify-stream.js';
@@ -29,6 +29,9 @@ export class BlobStore {
   readonly root: string;
   readonly #name: string;
 
+  /** Per algorithm, the check that `blobs` and `blobs/<alg>` are this store's own directories. */
+  readonly #dirsChecked = new Map<string, Promise<void>>();
+
   constructor(root: string, name: string) {
     this.root = root;
     this.#name = name;
@@ -38,13 +41,39 @@ export class BlobStore {
     return join(this.root, 'blobs', algorithmOf(digest), encodedPart(digest));
   }
 
+  /** Whether the blob is there as a regular file (a link or anything else in its place is not the blob: writing it replaces that). */
   async has(digest: Digest): Promise<boolean> {
+    await this.#checkDirs(digest);
     try {
-      await access(this.pathOf(digest));
-      return true;
+      return (await lstat(this.pathOf(digest))).isFile();
     } catch {
       return false;
     }
+  }
+
+  /**
+   * A layout is input like any other: where `blobs` or `blobs/<alg>` is a link (or no directory),
+   * every blob written would land, and every blob read would come from, wherever it points. Checked
+   * once per algorithm before the first read or write of it (every write asks `has` first).
+   */
+  #checkDirs(digest: Digest): Promise<void> {
+    const algorithm = algorithmOf(digest);
+    let checked = this.#dirsChecked.get(algorithm);
+    if (!checked) {
+      checked = (async () => {
+        for (const dir of [join(this.root, 'blobs'), join(this.root, 'blobs', algorithm)]) {
+          const info = await lstat(dir).catch((error: NodeJS.ErrnoException) => {
+            if (error.code === 'ENOENT') return undefined; // made by the first write
+            throw error;
+          });
+          if (info !== undefined && !info.isDirectory()) {
+            throw new PolyarchError('LAYOUT_INVALID', `${this.#name}: ${relative(this.root, dir)} is ${info.isSymbolicLink() ? 'a symbolic link' : 'not a directory'}; a layout's blob folders must be its own directories`);
+          }
+        }
+      })();
+      this.#dirsChecked.set(algorithm, checked);
+    }
+    return checked;
   }
 
   /**
@@ -183,6 +212,7 @@ export class BlobStore {
    * not send a byte of that file anywhere before its digest fails.
    */
   async #openFile(digest: Digest, missing: 'BLOB_UNKNOWN' | 'MANIFEST_UNKNOWN' = 'BLOB_UNKNOWN'): Promise<FileHandle> {
+    await this.#checkDirs(digest);
     const path = this.pathOf(digest);
     let handle: FileHandle;
     try {

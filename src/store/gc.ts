@@ -1,5 +1,5 @@
 // Clearing up after crashes (temp files, staging directories) and removing unreachable blobs.
-import { readdir, readFile, rm, stat } from 'node:fs/promises';
+import { lstat, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { algorithmOf, encodedPart, isDigest, type Digest } from '../digest/digest.js';
 import { verifyBytes } from '../digest/verify-stream.js';
@@ -83,7 +83,10 @@ export async function collectGarbage(dir: string, options: GarbageOptions = {}):
     let kept = 0;
     let bytesFreed = 0;
     const blobs = join(dir, 'blobs');
-    for (const algorithm of await readdir(blobs).catch(() => [] as string[])) {
+    // Only the layout's own directories: one that is a link would have this delete wherever it points.
+    if ((await lstat(blobs).catch(() => undefined))?.isDirectory() !== true) return { removed, kept, bytesFreed };
+    const algorithms = (await readdir(blobs, { withFileTypes: true }).catch(() => [])).filter((e) => e.isDirectory()).map((e) => e.name);
+    for (const algorithm of algorithms) {
       for (const encoded of await readdir(join(blobs, algorithm)).catch(() => [] as string[])) {
         options.signal?.throwIfAborted();
         if (isTempName(encoded)) continue;
@@ -92,7 +95,7 @@ export async function collectGarbage(dir: string, options: GarbageOptions = {}):
           kept++;
           continue;
         }
-        const info = await stat(path).catch(() => undefined);
+        const info = await lstat(path).catch(() => undefined);
         if (!info?.isFile() || info.mtimeMs > cutoff) {
           kept++;
           continue;

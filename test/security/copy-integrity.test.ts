@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { readFile, readdir, rm, symlink, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, readFile, readdir, rm, symlink, writeFile } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -234,4 +234,33 @@ test('a layout blob that is a link to a file elsewhere, or a FIFO, is refused be
     const stored = await fetch(`${target.url}/v2/${repository}/blobs/${layer.digest}`, { method: 'HEAD' });
     assert.equal(stored.status, 404);
   }
+});
+
+test('a destination layout whose blob folder is a link elsewhere is refused before a byte lands there; blob names planted as links are replaced, never written through', { timeout: 120_000 }, async () => {
+  const outside = join(dir.path, 'outside');
+  await mkdir(outside);
+  const folderLinked = await layoutWithOldImage('folder-linked');
+  await rm(join(folderLinked, 'blobs', 'sha256'), { recursive: true });
+  await symlink(outside, join(folderLinked, 'blobs', 'sha256'));
+  const refused = await runCli(['copy', '--progress', 'quiet', `${source.host}/app:v1`, `oci:${folderLinked}:v1`]);
+  assert.equal(refused.code, 1, refused.stderr);
+  assert.match(refused.stderr, /^polyarch: oci:.*: blobs\/sha256 is a symbolic link.*\[LAYOUT_INVALID\]\n$/);
+  assert.deepEqual(await readdir(outside), [], 'nothing was written where the link points');
+
+  // Every blob the copy will write is already named, as a link to a host file of that name.
+  const clean = join(dir.path, 'names-clean');
+  assert.equal((await runCli(['copy', '--progress', 'quiet', `${source.host}/app:v1`, `oci:${clean}:v1`])).code, 0);
+  const names = await blobFiles(clean);
+  const namesLinked = await layoutWithOldImage('names-linked');
+  for (const name of names) {
+    await writeFile(join(outside, name), `host file ${name}\n`);
+    await symlink(join(outside, name), join(namesLinked, 'blobs', 'sha256', name));
+  }
+  const copied = await runCli(['copy', '--progress', 'quiet', `${source.host}/app:v1`, `oci:${namesLinked}:v1`]);
+  assert.equal(copied.code, 0, copied.stderr);
+  for (const name of names) {
+    assert.equal(await readFile(join(outside, name), 'utf8'), `host file ${name}\n`, 'the host file is untouched');
+    assert.ok((await lstat(join(namesLinked, 'blobs', 'sha256', name))).isFile(), `${name} is the blob now, not the link`);
+  }
+  await assertLayoutValid(namesLinked);
 });

@@ -1,7 +1,7 @@
 // The layout store: round trips, failure and concurrency. What is on disk afterwards is what counts.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdir, readdir, readFile, rm, utimes, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, symlink, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -361,6 +361,21 @@ describe('oci layout: garbage collection', () => {
     assert.equal(before.length - remaining.size, 1 + result.removed);
     const read = await openLayout(layout.dir);
     assert.deepEqual((await read.getManifest('keep')).bytes, kept.index.bytes);
+  });
+
+  test('a blob folder that is a link elsewhere is never followed: nothing where it points is removed', async () => {
+    const path = join(dir.path, 'linked-folder');
+    await initLayout(path);
+    const outside = join(dir.path, 'outside');
+    await mkdir(outside);
+    await writeFile(join(outside, 'a'.repeat(64)), 'someone else\'s file');
+    await writeFile(join(outside, 'notes.txt'), 'someone else\'s notes');
+    await rm(join(path, 'blobs', 'sha256'), { recursive: true, force: true });
+    await symlink(outside, join(path, 'blobs', 'sha256'));
+    const old = new Date(Date.now() - 3_600_000);
+    for (const name of await readdir(outside)) await utimes(join(outside, name), old, old);
+    assert.equal((await collectGarbage(path)).removed, 0);
+    assert.deepEqual((await readdir(outside)).sort(), ['a'.repeat(64), 'notes.txt']);
   });
 
   test('without index.json nothing is removed', async () => {
