@@ -29,12 +29,19 @@ export class BlobStore {
   readonly root: string;
   readonly #name: string;
 
+  readonly #refuseLinkedFolders: boolean;
   /** Per algorithm, the check that `blobs` and `blobs/<alg>` are this store's own directories. */
   readonly #dirsChecked = new Map<string, Promise<void>>();
 
-  constructor(root: string, name: string) {
+  /**
+   * `refuseLinkedFolders`: the root is input (an OCI layout anyone may have made), so its blob
+   * folders must be its own directories. A registry's storage is its operator's, who may well
+   * put `blobs` on another disk through a link.
+   */
+  constructor(root: string, name: string, options: { readonly refuseLinkedFolders?: boolean } = {}) {
     this.root = root;
     this.#name = name;
+    this.#refuseLinkedFolders = options.refuseLinkedFolders === true;
   }
 
   pathOf(digest: Digest): string {
@@ -57,6 +64,7 @@ export class BlobStore {
    * once per algorithm before the first read or write of it (every write asks `has` first).
    */
   #checkDirs(digest: Digest): Promise<void> {
+    if (!this.#refuseLinkedFolders) return Promise.resolve();
     const algorithm = algorithmOf(digest);
     let checked = this.#dirsChecked.get(algorithm);
     if (!checked) {

@@ -102,7 +102,7 @@ export class OciLayout {
   constructor(dir: string, writable: boolean) {
     this.dir = dir;
     this.description = `oci:${dir}`;
-    this.#blobs = new BlobStore(dir, this.description);
+    this.#blobs = new BlobStore(dir, this.description, { refuseLinkedFolders: true });
     this.#writable = writable;
   }
 
