@@ -74,9 +74,13 @@ function pathsFile(layout: OciLayout, layer: Descriptor): string {
  */
 export function layerPathsKeeper(layout: OciLayout): (layer: Descriptor, paths: [string, LayerPathEntry][]) => Promise<void> {
   return async (layer, paths) => {
-    if (await layerPathsKept(layout, [layer])) return;
-    await writeFileAtomic(pathsFile(layout, layer), Buffer.from(JSON.stringify(paths)));
+    if (!(await layerPathsKept(layout, [layer]))) await keepPaths(layout, layer, paths);
   };
+}
+
+/** Writes a layer's path list where pathsFile says (keptList reads it back). */
+function keepPaths(layout: OciLayout, layer: Descriptor, paths: [string, LayerPathEntry][]): Promise<void> {
+  return writeFileAtomic(pathsFile(layout, layer), Buffer.from(JSON.stringify(paths)));
 }
 
 /** Whether every one of `layers` has its path list kept. */
@@ -122,11 +126,10 @@ function keptList(text: string): [string, LayerPathEntry][] | undefined {
 export async function pathsOf(layout: OciLayout, layers: readonly Descriptor[]): Promise<Map<string, PathFacts>> {
   const all = new KnownPaths();
   for (const layer of layers) {
-    const cacheFile = pathsFile(layout, layer);
-    let paths = await readFile(cacheFile, 'utf8').then(keptList, () => undefined);
+    let paths = await readFile(pathsFile(layout, layer), 'utf8').then(keptList, () => undefined);
     if (!paths) {
       paths = await pathsOfLayer(await layerOpener(layout)(layer), layer);
-      await writeFileAtomic(cacheFile, Buffer.from(JSON.stringify(paths)));
+      await keepPaths(layout, layer, paths);
     }
     // Deletions act on the layers below, whatever their place in this layer's tar; then its own entries.
     for (const [name, entry] of paths) {

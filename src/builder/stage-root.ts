@@ -70,6 +70,11 @@ class DiskFacts extends Map<string, { readonly mode: number; readonly uid: numbe
   }
 }
 
+/** Whether the stage's layers are unpacked into the store and mounted: roots are not copied, it has layers, and overlay mounts work here. */
+async function layersMounted(state: StageState, ctx: PlatformContext): Promise<boolean> {
+  return ctx.stageRoots.mode !== 'copy' && state.layers.length > 0 && (await overlayWorks(ctx.layout.dir));
+}
+
 /** Read-only views of stages' layers made in this process, by stage and chain. */
 const views = new WeakMap<StageState, { readonly key: string; readonly fs: StageFilesystem }>();
 
@@ -78,7 +83,7 @@ const views = new WeakMap<StageState, { readonly key: string; readonly fs: Stage
  * undefined where stage roots are copied. Reading it needs no copy of the stage at all.
  */
 async function mountedView(state: StageState, ctx: PlatformContext): Promise<StageFilesystem | undefined> {
-  if (ctx.stageRoots.mode === 'copy' || state.layers.length === 0 || !(await overlayWorks(ctx.layout.dir))) return undefined;
+  if (!(await layersMounted(state, ctx))) return undefined;
   const key = chainKey(state.layers.map((l) => l.digest));
   const known = views.get(state);
   if (known?.key === key) return known.fs;
@@ -200,7 +205,7 @@ function unpackedLayers(cacheDir: string): UnpackedLayers {
  * this machine, nothing happens here (the RUN says why); a hostile layer fails here.
  */
 export async function unpackAhead(state: StageState, ctx: PlatformContext): Promise<void> {
-  if (ctx.stageRoots.mode === 'copy' || state.layers.length === 0 || !(await overlayWorks(ctx.layout.dir))) return;
+  if (!(await layersMounted(state, ctx))) return;
   await unpackedLowers(unpackedLayers(ctx.layout.dir), state, ctx);
 }
 
