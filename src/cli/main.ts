@@ -75,6 +75,8 @@ function helpWidth(): number {
 
 /** 128 + SIGTERM. */
 const EXIT_TERMINATED = 143;
+/** A signal this soon after the first is taken as a copy of it (sent to the process and to its group), not as "stop now". */
+const SAME_SIGNAL_MS = 500;
 
 async function main(): Promise<void> {
   enableCompileCache();
@@ -97,15 +99,21 @@ async function main(): Promise<void> {
   const controller = new AbortController();
   // One signal is shared by every request in flight; each adds a listener while it runs.
   setMaxListeners(0, controller.signal);
-  let interrupts = 0;
   // SIGTERM (a supervisor, `timeout`, `kill`) unwinds like Ctrl-C, so temporary roots and files
-  // are removed; it then exits 143 as a process killed by it would report.
+  // are removed; it then exits 143 as a process killed by it would report. Another signal later
+  // stops the process outright. One that comes with the first is the same request: `timeout` and
+  // supervisors signal the process and then its whole group, and exiting on that second copy left
+  // a RUN step's mounts behind.
+  let firstSignalAt: number | undefined;
   let terminated = false;
   const stop = (signal: 'SIGINT' | 'SIGTERM'): void => {
-    interrupts++;
     terminated ||= signal === 'SIGTERM';
-    if (interrupts > 1) process.exit(terminated ? EXIT_TERMINATED : EXIT_CODES.INTERRUPTED);
-    controller.abort(interruptionBy(signal));
+    if (firstSignalAt === undefined) {
+      firstSignalAt = performance.now();
+      controller.abort(interruptionBy(signal));
+    } else if (performance.now() - firstSignalAt >= SAME_SIGNAL_MS) {
+      process.exit(terminated ? EXIT_TERMINATED : EXIT_CODES.INTERRUPTED);
+    }
   };
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGTERM', () => stop('SIGTERM'));

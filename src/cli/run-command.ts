@@ -53,7 +53,9 @@ export async function runCli(spec: ProgramSpec, version: string, argv: readonly 
       // commander puts its "(Did you mean …?)" on a second line; ours is one line.
       error = new PolyarchError('USAGE', thrown.message.replace(/^error: /, '').replace(/\s*\n\s*/g, ' '));
     } else if (context.signal.aborted) {
-      error = new PolyarchError('INTERRUPTED', 'interrupted', { cause: thrown });
+      // The signal's own words: "terminated" for SIGTERM, "interrupted" for Ctrl-C.
+      const reason: unknown = context.signal.reason;
+      error = new PolyarchError('INTERRUPTED', isPolyarchError(reason) ? reason.message : 'interrupted', { cause: thrown });
     } else {
       error = codedError(thrown);
     }

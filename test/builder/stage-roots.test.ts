@@ -3,7 +3,7 @@
 // one directory: the same build makes the same layers both ways, steps run on the mount, and no
 // mount outlives the build, whether it succeeds, a step fails or the CLI is stopped mid-step.
 import assert from 'node:assert/strict';
-import { execFile, spawn } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { chmod, mkdir, readdir, readFile, writeFile, link } from 'node:fs/promises';
 import { createReadStream } from 'node:fs';
 import { basename, join } from 'node:path';
@@ -129,28 +129,44 @@ describe('stage roots: overlay mounts and copies', { timeout: 600_000, skip: isR
     assert.deepEqual((await readdir(join(cacheDir, UNPACKED_DIR))).filter(isTempName), [], 'the step\'s directories are gone');
   });
 
-  test('SIGTERM to the CLI mid-step unmounts the stage root', async () => {
-    const context = join(suite.dir.path, 'sigterm');
-    await mkdir(context, { recursive: true });
-    await writeFile(join(context, 'Dockerfile'), `FROM ${base}\nRUN echo "step-""started" && sleep 600\n`);
-    const cache = join(suite.dir.path, 'sigterm-home');
-    const child = spawn(process.execPath, [CLI_PATH, 'build', '--platform', 'linux/amd64', '-o', `type=local,dest=${join(suite.dir.path, 'sigterm-out')}`, context], {
-      env: { ...process.env, XDG_CACHE_HOME: cache },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stderr = '';
-    const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
-    // The step has started (its line is printed) once its root is mounted.
-    await new Promise<void>((resolve, reject) => {
-      child.stderr.on('data', (chunk: Buffer) => {
-        stderr += chunk.toString();
-        if (stderr.includes('step-started')) resolve();
+  // `timeout` and supervisors signal the process and then its whole group: the CLI may get the
+  // same SIGTERM twice at once (here a third time 50 ms on), and must still unwind, not exit outright.
+  const stops = {
+    'SIGTERM to the CLI': (child: ChildProcess) => child.kill('SIGTERM'),
+    'SIGTERM to the CLI and its process group, as timeout sends it': async (child: ChildProcess) => {
+      child.kill('SIGTERM');
+      process.kill(-child.pid!, 'SIGTERM');
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      child.kill('SIGTERM');
+    },
+  };
+  for (const [how, stop] of Object.entries(stops)) {
+    test(`${how} mid-step unmounts the stage root`, async () => {
+      const name = how.includes('group') ? 'sigterm-group' : 'sigterm';
+      const context = join(suite.dir.path, name);
+      await mkdir(context, { recursive: true });
+      await writeFile(join(context, 'Dockerfile'), `FROM ${base}\nRUN echo "step-""started" && sleep 600\n`);
+      const cache = join(suite.dir.path, `${name}-home`);
+      const child = spawn(process.execPath, [CLI_PATH, 'build', '--platform', 'linux/amd64', '-o', `type=local,dest=${join(suite.dir.path, `${name}-out`)}`, context], {
+        env: { ...process.env, XDG_CACHE_HOME: cache },
+        stdio: ['ignore', 'pipe', 'pipe'],
+        detached: true, // a process group of its own, as under timeout
       });
-      child.on('close', () => reject(new Error(`the build ended before its step started: ${stderr}`)));
+      let stderr = '';
+      const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
+      // The step has started (its line is printed) once its root is mounted.
+      await new Promise<void>((resolve, reject) => {
+        child.stderr.on('data', (chunk: Buffer) => {
+          stderr += chunk.toString();
+          if (stderr.includes('step-started')) resolve();
+        });
+        child.on('close', () => reject(new Error(`the build ended before its step started: ${stderr}`)));
+      });
+      assert.ok((await mountsUnder(cache)).length > 0, 'the step runs on a mount below the cache');
+      await stop(child);
+      assert.equal(await exited, 143, stderr);
+      assert.deepEqual(await mountsUnder(cache), []);
+      assert.match(stderr, /^polyarch: terminated \[INTERRUPTED\]$/m);
     });
-    assert.ok((await mountsUnder(cache)).length > 0, 'the step runs on a mount below the cache');
-    child.kill('SIGTERM');
-    assert.equal(await exited, 143, stderr);
-    assert.deepEqual(await mountsUnder(cache), []);
-  });
+  }
 });
