@@ -61,7 +61,7 @@ export { familiarName, formatReference, parseReference, type Reference } from '.
 export { formatLocation, parseLocation, type Location } from './reference/location.js';
 export { formatPlatform, formatPlatformFull, parsePlatform, parsePlatformList, type Platform } from './platform/platform.js';
 export { normalizePlatform } from './platform/normalize.js';
-export { createMatcher, platformFallbacks, samePlatform, selectEntry } from './platform/match.js';
+export { createMatcher, platformFallbacks, samePlatform, selectEntry, uniquePlatforms } from './platform/match.js';
 export { detectHostPlatform } from './platform/host.js';
 export type { Descriptor } from './image/descriptor.js';
 export type { ImageIndex } from './image/index.js';

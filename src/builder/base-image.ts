@@ -80,7 +80,10 @@ export class BaseImages {
       const known = isPolyarchError(error) ? error : undefined;
       throw new PolyarchError(known?.code ?? 'MANIFEST_UNKNOWN', `${file}:${line}: base image ${name}: ${asError(error).message}`, { cause: error, ...(known?.status === undefined ? {} : { status: known.status }) });
     };
-    const { endpoint, reference } = await opener.open(toLocation(name), 'read').catch(unreadable);
+    // A name that is no reference (`FROM x:${EMPTY}`) is reported on its line too.
+    const { endpoint, reference } = await Promise.resolve()
+      .then(() => opener.open(toLocation(name), 'read'))
+      .catch(unreadable);
     // The name is always asked of its registry (a changed tag rebuilds); what a digest names
     // never changes, so the cache's copy of a platform's manifest and blobs is used as it is.
     const resolved = this.#options.resolved;

@@ -18,6 +18,7 @@ import { mapConcurrent } from '../internal/streams.js';
 import { MediaType } from '../mediatype/mediatype.js';
 import { formatPlatform } from '../platform/platform.js';
 import { normalizePlatform } from '../platform/normalize.js';
+import { uniquePlatforms } from '../platform/match.js';
 import { connectionOf, withOpener } from '../ops/session.js';
 import { openLayout, type OciLayout } from '../store/oci-layout.js';
 import { DEFAULT_COMPRESSION, type CompressionOptions } from '../layer/compression.js';
@@ -48,6 +49,8 @@ export interface BuildOptions extends ConnectionOptions, ExportTargets {
   readonly context: string;
   /** The Dockerfile; default `CONTEXT/Dockerfile`. */
   readonly dockerfile?: string;
+  /** The Dockerfile's text itself, in place of `dockerfile` (buildx's `-f -`); messages call it `Dockerfile`. */
+  readonly dockerfileText?: string;
   readonly platforms: readonly Platform[];
   /** The machine the build runs on (BUILDPLATFORM); the caller fills in the host. */
   readonly buildPlatform: Platform;
@@ -91,6 +94,13 @@ export interface BuildOptions extends ConnectionOptions, ExportTargets {
    * mounts where the kernel allows it (root) and copies elsewhere, saying so once as a notice.
    */
   readonly stageRoots?: StageRootMode;
+  /**
+   * Runs every RUN step again, as buildx's --no-cache, instead of reusing a layer the cache holds
+   * for the same step (a step that fetches, such as `apt-get update`, then sees today's packages).
+   * COPY and ADD layers are keyed by the bytes they hold, so a reused one is the same layer. What
+   * the steps make is still cached for later builds.
+   */
+  readonly noCache?: boolean;
 }
 
 export interface BuildResult {
@@ -208,8 +218,12 @@ function exportTargetsOf(options: ExportTargets): ExportTargets {
  */
 export async function buildImages(options: BuildOptions): Promise<BuildResult> {
   return interruptible(options.signal, async () => {
+    // A platform named twice (`linux/amd64,x86_64`) is built once, as buildx does: an index with two entries for it would pull either.
+    options = { ...options, platforms: uniquePlatforms(options.platforms) };
     // Outputs that cannot hold the build are refused before any work is done.
     checkOutputs(options.outputs ?? [], options.platforms.length);
+    // As buildx ("tag is needed when pushing to registry"): a push with nowhere to go is a mistake, not a quiet success.
+    if (options.push && (options.tags ?? []).length === 0) throw new PolyarchError('USAGE', 'push needs at least one tag to push to (-t NAME)');
     const compression = options.compression ?? outputCompression(options.outputs ?? []);
     const result = await build({ ...options, ...(compression ? { compression } : {}) });
     if (options.outputs === undefined && !options.push) return result;
@@ -222,9 +236,11 @@ export async function buildImages(options: BuildOptions): Promise<BuildResult> {
 
 async function build(options: BuildOptions): Promise<BuildResult> {
   const context = resolve(options.context);
-  const dockerfilePath = options.dockerfile ? resolve(options.dockerfile) : join(context, 'Dockerfile');
-  const text = await readDockerfile(context, dockerfilePath, options.dockerfile !== undefined);
-  const file = relative(process.cwd(), dockerfilePath) || 'Dockerfile';
+  if (options.dockerfile !== undefined && options.dockerfileText !== undefined) throw new PolyarchError('USAGE', 'give the Dockerfile as a path or as text, not both');
+  const given = options.dockerfileText === undefined ? options.dockerfile : undefined;
+  const dockerfilePath = given ? resolve(given) : join(context, 'Dockerfile');
+  const text = options.dockerfileText ?? (await readDockerfile(context, dockerfilePath, given !== undefined));
+  const file = options.dockerfileText !== undefined ? 'Dockerfile' : relative(process.cwd(), dockerfilePath) || 'Dockerfile';
   const parsed = parseDockerfile(text, file);
   const { globals, stages } = splitStages(parsed.instructions);
   // Substitution with the Dockerfile's escape character; a bad one is reported on its line.
@@ -295,6 +311,7 @@ async function build(options: BuildOptions): Promise<BuildResult> {
           context,
           keep,
           layout,
+          noCache: options.noCache === true,
           created,
           compression,
           platform,

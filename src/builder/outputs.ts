@@ -175,11 +175,14 @@ async function writeOutputs(result: BuildResult, options: Omit<ExportOptions, 'r
   const { outputs = [], tags = [], push, pushByDigest, ...copyOptions } = options;
   checkOutputs(outputs, result.images.length);
   const source = `oci:${result.layout}:${result.tag}`;
+  const byDigest = `oci:${result.layout}@${result.index.digest}`;
   const written: string[] = [];
   for (const target of [...new Set(outputs.flatMap((o) => outputLocations(o)))]) {
     if (target.startsWith('local:')) await exportFilesystem(result, target.slice('local:'.length), options.signal);
     else if (target.startsWith('tar:')) await exportFilesystemTar(result, target.slice('tar:'.length), options.signal);
-    else await copy({ source, destination: target, ...copyOptions, progressPhase: isFileLocation(target) ? 'copy' : 'push' });
+    // A layout or archive named without a tag gets the index by digest alone: the source's tag is the build cache's own, a name that means nothing outside it.
+    else if (isFileLocation(target)) await copy({ source: byDigest, destination: target, ...copyOptions, progressPhase: 'copy' });
+    else await copy({ source, destination: target, ...copyOptions, progressPhase: 'push' });
     written.push(target);
   }
   if (!push) return written;

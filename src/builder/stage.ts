@@ -10,7 +10,7 @@ import type { Instruction } from './dockerfile.js';
 import type { ContextFilter } from './context-filter.js';
 import type { BaseImages } from './base-image.js';
 import type { RecordedFacts } from '../layer/extract.js';
-import type { Executor } from './executor/executor.js';
+import { DEFAULT_PATH, type Executor } from './executor/executor.js';
 import type { SlotPool } from '../internal/slot-pool.js';
 import type { StepProgress } from './progress.js';
 import type { TransferListener } from '../progress/transfer.js';
@@ -66,9 +66,10 @@ export class StageState {
     this.shell = (this.config.config.Shell as string[] | undefined) ?? DEFAULT_SHELL;
   }
 
-  /** An empty stage (`FROM scratch`). */
+  /** An empty stage (`FROM scratch`), with the PATH and working directory BuildKit gives one (so `ENV PATH=$PATH:/x` keeps the usual ones). */
   static scratch(): StageState {
-    return new StageState({ config: { config: {} } as StageConfig, layers: [], diffIds: [], history: [] });
+    const config = { config: { Env: [`PATH=${DEFAULT_PATH}`], WorkingDir: '/' } } as StageConfig;
+    return new StageState({ config, layers: [], diffIds: [], history: [] });
   }
 
   /** A new stage on top of this one (`FROM <earlier stage>`): the same image, variables from its Env only. */
@@ -80,6 +81,9 @@ export class StageState {
 
   /** The finished stage this one starts from (`FROM <earlier stage>`): its root, if it has one, is copied rather than made again. */
   derivedFrom?: StageState;
+
+  /** Whether this stage gave CMD itself: an ENTRYPOINT resets a CMD only when it came from the base (docker's rule). */
+  cmdSet = false;
 
   /** Whether a RUN of this stage is still to come (set by the build before each instruction): its layers will be unpacked. */
   runAhead = false;
@@ -194,6 +198,8 @@ export interface PlatformContext {
   readonly keep: ContextFilter;
   /** The build cache layout: base layers, written layers and scratch files go there. */
   readonly layout: OciLayout;
+  /** Every RUN step runs, even one whose layer the cache holds (buildx's --no-cache). */
+  readonly noCache: boolean;
   readonly created: Date;
   readonly compression: CompressionOptions;
   readonly platform: Platform;

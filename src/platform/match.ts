@@ -214,6 +214,11 @@ export function selectEntry<T extends { readonly platform?: Platform | undefined
   return chosen === undefined ? { index: -1, why } : { entry: chosen, index: best, why };
 }
 
+/** `platforms` without repeats (samePlatform), first mention kept: `linux/amd64,x86_64` names one platform. */
+export function uniquePlatforms(platforms: readonly Platform[]): Platform[] {
+  return platforms.filter((p, at) => platforms.findIndex((q) => samePlatform(p, q)) === at);
+}
+
 /** Whether two platforms are the same after normalization (feature order and repeats ignored). */
 export function samePlatform(a: Platform, b: Platform): boolean {
   const x = normalizePlatform(a);

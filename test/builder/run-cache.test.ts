@@ -100,6 +100,12 @@ describe('RUN cache', { timeout: 600_000 }, () => {
     const afterPrune = await build(' && true', ['--build-arg', 'V=2']);
     assert.equal(await runs(), 4, 'a prune made the step run again');
     assert.equal(afterPrune.digest, content.digest);
+
+    // --no-cache (buildx's flag) runs the step though its layer is cached; a later build reuses what it made.
+    await build(' && true', ['--build-arg', 'V=2', '--no-cache']);
+    assert.equal(await runs(), 5, '--no-cache reused the cached layer');
+    await build(' && true', ['--build-arg', 'V=2']);
+    assert.equal(await runs(), 5);
   });
 
   test('a warm rebuild reuses a builder stage RUN and its COPY --from without unpacking the base', async () => {

@@ -29,10 +29,10 @@ export async function cachedLayer(layout: OciLayout, entries: readonly LayerEntr
   return cachedLayerByKey(layout, keyOf(entries, created, compression), write);
 }
 
-/** The layer stored under `key` (a hex hash), or what `write` makes, then stored under it. */
-export async function cachedLayerByKey(layout: OciLayout, key: string, write: () => Promise<CachedLayer>): Promise<CachedLayer> {
+/** The layer stored under `key` (a hex hash), or what `write` makes, then stored under it; with `reuse: false`, always what `write` makes. */
+export async function cachedLayerByKey(layout: OciLayout, key: string, write: () => Promise<CachedLayer>, options: { readonly reuse?: boolean } = {}): Promise<CachedLayer> {
   const file = join(layout.dir, LAYER_CACHE_DIR, key);
-  const known = await readFile(file, 'utf8')
+  const known = options.reuse === false ? undefined : await readFile(file, 'utf8')
     .then((text) => JSON.parse(text) as CachedLayer)
     .catch(() => undefined);
   if (known && (await layout.hasBlob(known.descriptor))) {

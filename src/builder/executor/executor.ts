@@ -118,8 +118,8 @@ export interface Executor {
   removeTree?(path: string): Promise<void>;
 }
 
-/** docker's PATH for a container whose image sets none. */
-const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+/** docker's PATH for a container whose image sets none (and BuildKit's for a `FROM scratch` image). */
+export const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
 /** PATH and HOME as docker fills them in when the image's environment leaves them unset. */
 export function withDefaultEnv(env: Record<string, string>): Record<string, string> {

@@ -64,10 +64,13 @@ export function applyMetadata(i: Instruction, state: StageState, ctx: PlatformCo
       return true;
     case 'CMD':
       cfg.Cmd = command();
+      state.cmdSet = true;
       note(true);
       return true;
     case 'ENTRYPOINT':
       cfg.Entrypoint = command();
+      // The base's CMD was its own ENTRYPOINT's arguments: docker and BuildKit drop it.
+      if (!state.cmdSet) delete cfg.Cmd;
       note(true);
       return true;
     case 'SHELL':

@@ -124,7 +124,7 @@ export async function runInstruction(i: Instruction, state: StageState, ctx: Pla
     entries = ran.entries;
     inCopiedRoot = !ran.mounted;
     return ran.layer;
-  });
+  }, { reuse: !ctx.noCache });
   ctx.underway();
   // A hit ran nothing and made no root: the root, when a later step needs it, applies the layer.
   if (entries === undefined) ctx.progress.cached();

@@ -1,10 +1,11 @@
 import type { Command } from 'commander';
 import type { CliContext } from '../context.js';
 import { writeFile } from 'node:fs/promises';
-import { PolyarchError, buildImages, buildMetadata, detectHostPlatform, parseAnnotation, parseByteSize, readSecrets, parsePlatformList } from '../../index.js';
+import { PolyarchError, buildImages, buildMetadata, detectHostPlatform, parseAnnotation, parseByteSize, readSecrets, parsePlatformList, uniquePlatforms } from '../../index.js';
 import { parseBuildOutputs, parseOutputCompression } from '../build-outputs.js';
 import { connectionOptions, globalsOf } from '../global-options.js';
 import { parseInteger } from '../option-parsers.js';
+import { readStdinText } from '../read-stdin.js';
 import { line, printJson } from '../output.js';
 import type { ProgressMode } from '../option-parsers.js';
 import { withProgress } from '../progress-view.js';
@@ -22,15 +23,16 @@ function keyValues(values: readonly string[], flag: string): Record<string, stri
 /** 9999-12-31T23:59:59Z: the last second an RFC 3339 timestamp (four-digit year) can say. */
 const MAX_EPOCH = 253_402_300_799;
 
-export async function buildAction(context: CliContext, dir: string, flags: { platform?: string; tag?: string[]; push?: boolean; pushByDigest?: boolean; metadataFile?: string; output?: string[]; file?: string; buildArg?: string[]; label?: string[]; target?: string; sourceDateEpoch?: string; annotation?: string[]; compression?: string; compressionLevel?: string; secret?: string[]; progress?: ProgressMode }, command: Command): Promise<void> {
+export async function buildAction(context: CliContext, dir: string, flags: { platform?: string; cache?: boolean; pull?: boolean; iidfile?: string; load?: boolean; tag?: string[]; push?: boolean; pushByDigest?: boolean; metadataFile?: string; output?: string[]; file?: string; buildArg?: string[]; label?: string[]; target?: string; sourceDateEpoch?: string; annotation?: string[]; compression?: string; compressionLevel?: string; secret?: string[]; progress?: ProgressMode }, command: Command): Promise<void> {
   const globals = globalsOf(command);
+  if (flags.load) throw new PolyarchError('USAGE', '--load: there is no Docker daemon to load into; use -o type=docker,dest=FILE, then docker load < FILE');
   const host = detectHostPlatform();
   const epochText = flags.sourceDateEpoch ?? process.env.SOURCE_DATE_EPOCH;
   const epoch = epochText === undefined ? 0 : parseInteger(epochText, flags.sourceDateEpoch !== undefined ? '--source-date-epoch' : 'SOURCE_DATE_EPOCH', 0, MAX_EPOCH);
   if (flags.compressionLevel !== undefined) parseInteger(flags.compressionLevel, '--compression-level', 0, 22); // the range per kind is checked with the kind
   const connection = connectionOptions(globals, context.signal);
   const compression = parseOutputCompression(flags.output ?? [], flags);
-  const platforms = flags.platform ? parsePlatformList(flags.platform) : [host];
+  const platforms = flags.platform ? uniquePlatforms(parsePlatformList(flags.platform)) : [host];
   // The --output strings are parsed here, once; the library takes typed outputs.
   const outputs = parseBuildOutputs(flags.output ?? [], { tags: flags.tag ?? [], platforms: platforms.length });
   const secrets = flags.secret ? await readSecrets(flags.secret, { env: process.env }) : undefined;
@@ -45,7 +47,8 @@ export async function buildAction(context: CliContext, dir: string, flags: { pla
       sourceDateEpoch: epoch,
       compression,
       ...(flags.annotation ? { annotations: flags.annotation.map((a) => parseAnnotation(a)) } : {}),
-      ...(flags.file !== undefined ? { dockerfile: flags.file } : {}),
+      ...(flags.file === '-' ? { dockerfileText: await readStdinText(context.stdin) } : flags.file !== undefined ? { dockerfile: flags.file } : {}),
+      ...(flags.cache === false ? { noCache: true } : {}),
       ...(flags.buildArg ? { buildArgs: keyValues(flags.buildArg, '--build-arg') } : {}),
       ...(flags.label ? { labels: keyValues(flags.label, '--label') } : {}),
       ...(flags.target !== undefined ? { target: flags.target } : {}),
@@ -63,6 +66,7 @@ export async function buildAction(context: CliContext, dir: string, flags: { pla
     return { result, written: result.outputs ?? [] };
   });
   const { result, written } = built;
+  if (flags.iidfile !== undefined) await writeFile(flags.iidfile, result.index.digest);
   if (flags.metadataFile !== undefined) await writeFile(flags.metadataFile, `${JSON.stringify(buildMetadata(result, written), null, 2)}\n`);
   if (globals.json) printJson({ digest: result.index.digest, images: result.images, outputs: written }, context.stdout);
   else {

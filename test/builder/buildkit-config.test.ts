@@ -1,0 +1,100 @@
+// What a Dockerfile's image config and outputs hold where buildx (BuildKit) has a rule a user
+// relies on, read back by skopeo: a scratch image's PATH and working directory, ENTRYPOINT
+// dropping the base's CMD, a platform named twice built once, a push with no tag refused, an OCI
+// layout output that carries no name of the build cache's, a FROM that names no image reported on
+// its line, and buildx's `-f -`, --iidfile and --load.
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { describe, test } from 'node:test';
+import { promisify } from 'node:util';
+import { buildSuite } from '../helpers/build-suite.js';
+import { runCli } from '../helpers/run-cli.js';
+
+const exec = promisify(execFile);
+const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+
+interface Settings {
+  readonly Env?: string[];
+  readonly Cmd?: string[];
+  readonly Entrypoint?: string[];
+  readonly WorkingDir?: string;
+}
+
+describe('build: image config as BuildKit makes it', () => {
+  const suite = buildSuite();
+
+  /** Builds `dockerfile` for linux/amd64 into an OCI layout and returns its config's settings, as skopeo reads them. */
+  async function built(name: string, dockerfile: string, extra: readonly string[] = []): Promise<Settings> {
+    const context = join(suite.dir.path, name);
+    await mkdir(context, { recursive: true });
+    await writeFile(join(context, 'Dockerfile'), dockerfile);
+    await writeFile(join(context, 'f'), 'f\n');
+    const out = await runCli(['build', '-q', '--platform', 'linux/amd64', ...extra, '-o', `oci:${join(context, 'out')}:t`, context], { env: suite.env });
+    assert.equal(out.code, 0, out.stderr);
+    const config = JSON.parse((await exec('skopeo', ['inspect', '--config', `oci:${join(context, 'out')}:t`])).stdout) as { config?: Settings };
+    return config.config ?? {};
+  }
+
+  test('FROM scratch starts with PATH and WorkingDir set, as BuildKit does', async () => {
+    const plain = await built('scratch', 'FROM scratch\nCOPY f /f\n');
+    assert.deepEqual(plain.Env, [`PATH=${DEFAULT_PATH}`]);
+    assert.equal(plain.WorkingDir, '/');
+    const extended = await built('scratch-path', 'FROM scratch\nENV PATH=$PATH:/opt/bin\nCOPY f /f\n');
+    assert.deepEqual(extended.Env, [`PATH=${DEFAULT_PATH}:/opt/bin`], 'PATH extends the default, not an empty one');
+  });
+
+  test("ENTRYPOINT drops the base's CMD, and keeps one the stage gave", async () => {
+    const base = `${suite.reg.host}/with-cmd:1`;
+    const pushed = await runCli(['build', '-q', '--platform', 'linux/amd64', '-t', base, '--push', await contextOf('base', 'FROM scratch\nCOPY f /f\nCMD ["/bin/sh"]\n')], { env: suite.env });
+    assert.equal(pushed.code, 0, pushed.stderr);
+    const dropped = await built('entrypoint', `FROM ${base}\nENTRYPOINT ["echo","ep"]\n`);
+    assert.deepEqual(dropped.Entrypoint, ['echo', 'ep']);
+    assert.equal(dropped.Cmd, undefined, "the base's CMD was its own entrypoint's arguments");
+    const keptBefore = await built('cmd-first', `FROM ${base}\nCMD ["x"]\nENTRYPOINT ["echo"]\n`);
+    assert.deepEqual(keptBefore.Cmd, ['x']);
+    const keptAfter = await built('cmd-after', `FROM ${base}\nENTRYPOINT ["echo"]\nCMD ["y"]\n`);
+    assert.deepEqual(keptAfter.Cmd, ['y']);
+    const inherited = await built('cmd-inherited', `FROM ${base}\nENV A=1\n`);
+    assert.deepEqual(inherited.Cmd, ['/bin/sh'], 'without an ENTRYPOINT the CMD stays');
+  });
+
+  test('a platform named twice is built once; a push with no tag and a FROM with no image are refused in one line', async () => {
+    const context = await contextOf('twice', 'FROM scratch\nCOPY f /f\n');
+    const layout = join(context, 'out');
+    const out = await runCli(['build', '-q', '--platform', 'linux/amd64,x86_64', '-o', `oci:${layout}`, context], { env: suite.env });
+    assert.equal(out.code, 0, out.stderr);
+    const index = JSON.parse(await readFile(join(layout, 'index.json'), 'utf8')) as { manifests: { digest: string; annotations?: Record<string, string> }[] };
+    assert.equal(index.manifests.length, 1);
+    assert.equal(index.manifests[0]!.annotations?.['org.opencontainers.image.ref.name'], undefined, 'no name of the build cache leaks into the layout');
+    const built = JSON.parse(await readFile(join(layout, 'blobs', 'sha256', index.manifests[0]!.digest.slice('sha256:'.length)), 'utf8')) as { manifests: unknown[] };
+    assert.equal(built.manifests.length, 1, 'one index entry for linux/amd64');
+
+    // buildx's `-f -` and --iidfile: the Dockerfile from standard input, the digest written to a file.
+    const iidfile = join(context, 'iid');
+    const piped = await runCli(['build', '-q', '--platform', 'linux/amd64', '-f', '-', '--iidfile', iidfile, context], { env: suite.env, input: 'FROM scratch\nCOPY f /piped\n' });
+    assert.equal(piped.code, 0, piped.stderr);
+    assert.equal(await readFile(iidfile, 'utf8'), piped.stdout.trim());
+    assert.notEqual(piped.stdout.trim(), out.stdout.trim(), 'the piped Dockerfile was built, not the context one');
+    const load = await runCli(['build', '--platform', 'linux/amd64', '--load', context], { env: suite.env });
+    assert.equal(load.code, 2);
+    assert.match(load.stderr, /^polyarch: --load: there is no Docker daemon .*\[USAGE\]\n$/);
+
+    const push = await runCli(['build', '--platform', 'linux/amd64', '--push', context], { env: suite.env });
+    assert.equal(push.code, 2);
+    assert.equal(push.stderr, 'polyarch: push needs at least one tag to push to (-t NAME) [USAGE]\n');
+
+    const noImage = await runCli(['build', '--platform', 'linux/amd64', await contextOf('empty-tag', `ARG TAG\nFROM ${suite.reg.host}/with-cmd:\${TAG}\n`)], { env: suite.env });
+    assert.equal(noImage.code, 2);
+    assert.match(noImage.stderr, /^polyarch: \S*Dockerfile:2: base image \S+: invalid reference .*\[INVALID_REFERENCE\]\n$/);
+  });
+
+  async function contextOf(name: string, dockerfile: string): Promise<string> {
+    const context = join(suite.dir.path, name);
+    await mkdir(context, { recursive: true });
+    await writeFile(join(context, 'Dockerfile'), dockerfile);
+    await writeFile(join(context, 'f'), 'f\n');
+    return context;
+  }
+});
