@@ -58,7 +58,8 @@ export function connectionOf(options: ConnectionOptions): ConnectionOptions {
   return Object.fromEntries(Object.entries(options).filter(([key, value]) => key in CONNECTION_FIELDS && value !== undefined)) as ConnectionOptions;
 }
 
-export type OpenMode = 'read' | 'write';
+/** `edit`: an existing location whose entries are changed in place (a layout's tag removed); never created. */
+export type OpenMode = 'read' | 'write' | 'edit';
 
 /** An opened location: where to talk to, and which tag or digest the user named there. */
 export interface OpenedLocation {
@@ -158,20 +159,22 @@ export function createEndpointOpener(options: ConnectionOptions = {}): EndpointO
     switch (location.kind) {
       case 'registry':
         endpoint =
-          mode === 'read'
+          mode !== 'write'
             ? await readRepository(location.reference.registry, location.reference.repository)
             : registryClient(location.reference.registry).repository(location.reference.repository);
         reference = location.reference.digest ?? location.reference.tag;
         break;
       case 'oci-layout':
-        endpoint = await openLayout(location.path, { create: mode === 'write' });
+        endpoint = await openLayout(location.path, { create: mode === 'write', writable: mode !== 'read' });
         reference = location.digest ?? location.tag;
         break;
       case 'oci-archive':
+        if (mode === 'edit') throw archiveEdit(location.path);
         endpoint = await openOciArchive(location.path, { write: mode === 'write' });
         reference = location.digest ?? location.tag;
         break;
       case 'docker-archive': {
+        if (mode === 'edit') throw archiveEdit(location.path);
         // RepoTags are written the way docker prints names: `team/app:1`, `nginx:latest`.
         const named = location.reference ? familiarString(withDefaultTag(location.reference)) : undefined;
         endpoint = await openDockerArchive(location.path, { write: mode === 'write', ...(named !== undefined ? { reference: named } : {}) });
@@ -191,6 +194,11 @@ export function createEndpointOpener(options: ConnectionOptions = {}): EndpointO
       await Promise.allSettled([...clients.values()].map((c) => c.close()));
     },
   };
+}
+
+/** An archive is written whole: nothing in it is changed in place. */
+function archiveEdit(path: string): PolyarchError {
+  return new PolyarchError('USAGE', `${path}: an archive cannot be changed in place; copy what should stay into a new one (or into an oci: layout)`);
 }
 
 /** What the command line says about one host. */

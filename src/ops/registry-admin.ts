@@ -113,7 +113,7 @@ export async function deleteImage(options: DeleteImageOptions): Promise<DeleteIm
   const io = options.signal ? { signal: options.signal } : {};
   return interruptible(options.signal, () =>
     withOpener(options, async (opener) => {
-      const { endpoint, reference } = await opener.open(toLocation(options.location), 'read');
+      const { endpoint, reference } = await opener.open(toLocation(options.location), 'edit');
       const wanted = referenceOrLatest(reference);
       if (endpoint.kind === 'registry') {
         const descriptor = await endpoint.resolve(wanted, io);

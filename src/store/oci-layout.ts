@@ -381,9 +381,10 @@ export class OciLayout {
 
 /**
  * Opens a layout. For reading it must exist (LAYOUT_INVALID naming the directory otherwise);
- * for writing it is created on first write, and temp files a crashed writer left are cleared.
+ * for writing (`create`) it is created on first write, and temp files a crashed writer left are
+ * cleared. `writable` alone: an existing layout whose entries may change (a tag deleted).
  */
-export async function openLayout(dir: string, options: { readonly create?: boolean } = {}): Promise<OciLayout> {
+export async function openLayout(dir: string, options: { readonly create?: boolean; readonly writable?: boolean } = {}): Promise<OciLayout> {
   if (options.create) {
     // Temps live in the root, blobs/<alg>/ and one level of polyarch's own folders.
     await removeOrphanTemps(dir, { maxDepth: 2 });
@@ -393,5 +394,5 @@ export async function openLayout(dir: string, options: { readonly create?: boole
     const why = (await exists(dir)) ? 'no oci-layout file' : 'no such directory';
     throw new PolyarchError('LAYOUT_INVALID', `${dir} is not an OCI image layout (${why})`);
   }
-  return new OciLayout(dir, false);
+  return new OciLayout(dir, options.writable === true);
 }

@@ -2,7 +2,7 @@
 // (CNCF distribution), an OCI layout and a docker archive, checked with skopeo.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
@@ -161,6 +161,25 @@ describe('copy and inspect across registries, layouts and archives', () => {
     assert.equal(deleted.code, 0, deleted.stderr);
     const gone = await runCli(['inspect', `${b.host}/team/subset:1`]);
     assert.equal(gone.code, 1);
+
+    // In a layout, a tag entry goes (skopeo no longer finds it) and the other stays; a missing
+    // layout is not made by a delete; an archive, written whole, is refused in one line.
+    const layout = join(dir.path, 'delete-layout');
+    for (const tag of ['1', '2']) assert.equal((await runCli(['copy', '-q', `${a.host}/team/app:1.0`, `oci:${layout}:${tag}`])).code, 0);
+    const removed = await runCli(['rm', `oci:${layout}:2`]);
+    assert.equal(removed.code, 0, removed.stderr);
+    assert.deepEqual((await runCli(['tags', `oci:${layout}`])).stdout.trim().split('\n'), ['1']);
+    await assert.rejects(skopeo('inspect', '--raw', `oci:${layout}:2`));
+    assert.equal(await skopeo('inspect', '--raw', `oci:${layout}:1`), generated.index.bytes.toString('utf8'));
+    const absent = await runCli(['rm', `oci:${join(dir.path, 'no-layout')}:1`]);
+    assert.equal(absent.code, 1);
+    assert.match(absent.stderr, /is not an OCI image layout \(no such directory\) \[LAYOUT_INVALID\]\n$/);
+    await assert.rejects(stat(join(dir.path, 'no-layout')));
+    const archive = join(dir.path, 'delete.tar');
+    assert.equal((await runCli(['copy', '-q', `oci:${layout}:1`, `oci-archive:${archive}:1`])).code, 0);
+    const refused = await runCli(['rm', `oci-archive:${archive}:1`]);
+    assert.equal(refused.code, 2);
+    assert.match(refused.stderr, /^polyarch: \S+delete\.tar: an archive cannot be changed in place.*\[USAGE\]\n$/);
   });
 });
 
