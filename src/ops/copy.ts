@@ -13,7 +13,8 @@ import { MANIFEST_READS_AT_ONCE, mapConcurrent, type PieceTaker } from '../inter
 import type { ConnectionOptions } from '../endpoint/open-endpoint.js';
 import { meterTransfer, type TransferListener, type TransferMeter, type TransferPhase } from '../progress/transfer.js';
 import { findReferrers } from './referrers.js';
-import { filterIndexEntries, imageEntries } from './select-platforms.js';
+import { checkImagePlatform, filterIndexEntries, imageEntries } from './select-platforms.js';
+import { platformOfImage } from './resolve-source.js';
 import { referenceOrLatest, toLocation, withOpener, type LocationInput } from './session.js';
 
 /** How a copy moves content: what `copy`, `copyImage` and the verbs built on them share. */
@@ -104,6 +105,8 @@ async function copyEndpoints(options: CopyImageOptions): Promise<CopyResult> {
     top = await narrowIndex(source, top, what, destination, options.platforms ?? [], io);
   } else if (!isIndex(top.mediaType) && !isImageManifest(top.mediaType)) {
     throw new PolyarchError('UNSUPPORTED_MEDIA_TYPE', `${what}: cannot copy media type ${top.mediaType}`);
+  } else if (isImageManifest(top.mediaType) && options.platforms?.length && /json/.test(parseImageManifest(top, what).config.mediaType)) {
+    checkImagePlatform(await platformOfImage(source, top, what, io), options.platforms, what, { strict: true });
   }
 
   const blobs = new Map<string, Descriptor>();

@@ -14,7 +14,7 @@ import { isImageManifest, isIndex } from '../mediatype/mediatype.js';
 import { formatPlatform } from '../platform/platform.js';
 import { selectEntry } from '../platform/match.js';
 import type { ConnectionOptions } from '../endpoint/open-endpoint.js';
-import { isAttestationEntry } from './select-platforms.js';
+import { checkImagePlatform, isAttestationEntry } from './select-platforms.js';
 import { referenceOrLatest, toLocation, withOpener, type LocationInput } from './session.js';
 
 /** Configs are small JSON; refuse anything that is not (oras uses the same cap). */
@@ -116,7 +116,9 @@ async function inspectEndpoint(options: InspectImageOptions): Promise<Inspection
     const subject = index.subject ? { subject: index.subject } : {};
     return withReferrers(endpoint, { kind: 'index', descriptor: descriptorOf(raw), raw, entries, ...(index.annotations ? { annotations: index.annotations } : {}), ...subject }, io);
   }
-  return withReferrers(endpoint, await inspectManifest(endpoint, raw, undefined, io), io);
+  const image = await inspectManifest(endpoint, raw, undefined, io);
+  if (options.platform) checkImagePlatform(image.platform, [options.platform], what, { strict: false });
+  return withReferrers(endpoint, image, io);
 }
 
 /** A registry that refuses the referrers API and has no fallback tag simply has none to show. */

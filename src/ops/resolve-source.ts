@@ -11,6 +11,7 @@ import { readAllLimited } from '../internal/streams.js';
 import { isImageManifest, isIndex } from '../mediatype/mediatype.js';
 import { normalizeArch, normalizePlatform } from '../platform/normalize.js';
 import { formatPlatform } from '../platform/platform.js';
+import { createMatcher } from '../platform/match.js';
 import { normalizeWithNotice, type NoticeHandler } from './platform-input.js';
 import { filterIndexEntries, isAttestationEntry } from './select-platforms.js';
 
@@ -73,8 +74,14 @@ function completePlatform(given: Platform, config: Platform | undefined): Platfo
 /** The platform one image is recorded with: given (maybe completed from its config), else its config's. */
 async function platformForImage(endpoint: Endpoint, raw: RawManifest, source: string, options: ResolveSourceOptions): Promise<Platform> {
   const given = options.platform;
-  if (given && !options.completeFromConfig) return normalizeWithNotice(given, source, options.onNotice);
   const config = await configPlatformOf(endpoint, raw, source, options);
+  if (given && !options.completeFromConfig) {
+    // A given platform names an image whose config names none; it cannot make one image another's.
+    if (config?.os && config.architecture && !createMatcher(given, { strict: true }).matches(config)) {
+      throw new PolyarchError('ARCH_MISMATCH', `source ${source}: its config says ${formatPlatform(config)}, not ${formatPlatform(given)}; platform= picks an entry of an index, or names the platform of an image whose config has none`);
+    }
+    return normalizeWithNotice(given, source, options.onNotice);
+  }
   // A variant taken from the config is not the user's to be told about.
   if (given) return normalizeWithNotice(completePlatform(given, config), source, options.onNotice, { namesOnly: !given.variant });
   if (!config?.os || !config.architecture) {

@@ -35,6 +35,20 @@ export function filterIndexEntries(index: ImageIndex, wanted: readonly Platform[
   return index.manifests.filter((d) => kept.includes(d) || (isAttestationEntry(d) && keptDigests.has(d.annotations?.[REFERENCE_DIGEST] ?? '')));
 }
 
+/**
+ * A lone image asked for by platform must be that platform, as `docker pull --platform` checks
+ * ("does not match the specified platform"): a copy or inspect must not hand over another
+ * architecture quietly. An image whose config names no platform cannot be checked.
+ */
+export function checkImagePlatform(has: Platform | undefined, wanted: readonly Platform[], what: string, options: { readonly strict: boolean }): void {
+  if (!has) return;
+  for (const platform of wanted) {
+    if (!createMatcher(platform, options).matches(has)) {
+      throw new PolyarchError('PLATFORM_NOT_IN_INDEX', `${what} is one ${formatPlatform(has)} image, not an index: it has no image for platform ${formatPlatform(platform)}`);
+    }
+  }
+}
+
 /** Two entries of one index for the same platform are a mistake worth naming. */
 export function findDuplicatePlatform(entries: readonly Descriptor[]): [Descriptor, Descriptor] | undefined {
   const images = entries.filter((d) => d.platform !== undefined && !isAttestationEntry(d));

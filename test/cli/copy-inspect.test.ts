@@ -111,6 +111,19 @@ describe('copy and inspect across registries, layouts and archives', () => {
     assert.equal(refused.code, 2);
     assert.match(refused.stderr, /choose it with --platform \[USAGE\]\n$/);
     await assert.rejects(readFile(join(dir.path, 'all.tar')), { code: 'ENOENT' });
+
+    // The archive holds one arm64 image: asked for another platform, copy and inspect say so, as
+    // `docker pull --platform` does, instead of handing over arm64 (nothing is written).
+    const wrong = join(dir.path, 'wrong');
+    const notThere = await runCli(['copy', '--platform', 'linux/amd64', `docker-archive:${archive}`, `oci:${wrong}`]);
+    assert.equal(notThere.code, 1);
+    assert.match(notThere.stderr, /^polyarch: \S+arm64\.tar\S* is one linux\/arm64\S* image, not an index: it has no image for platform linux\/amd64 \[PLATFORM_NOT_IN_INDEX\]\n$/);
+    await assert.rejects(readFile(join(wrong, 'index.json')), { code: 'ENOENT' });
+    const inspected = await runCli(['inspect', '--platform', 'linux/amd64', `docker-archive:${archive}`]);
+    assert.equal(inspected.code, 1);
+    assert.match(inspected.stderr, /\[PLATFORM_NOT_IN_INDEX\]\n$/);
+    assert.equal((await runCli(['copy', '-q', '--platform', 'linux/arm64', `docker-archive:${archive}`, `oci:${wrong}:1`])).code, 0, 'its own platform still copies');
+    assert.equal((await runCli(['inspect', '-q', '--platform', 'linux/arm64', `docker-archive:${archive}`])).code, 0);
   });
 
   test('a platform subset rewrites the index so it is never sparse', async () => {

@@ -133,13 +133,18 @@ describe('docker manifest workflow and index create', () => {
     const missing = await runCli(['index', 'create', '-t', `${r}/bad:1`, `${r}/does-not-exist:1`]);
     assert.equal(missing.code, 1, 'not found is exit 1');
     assert.match(missing.stderr, /does-not-exist:1.*\[MANIFEST_UNKNOWN\]\n$/);
-    const duplicate = await runCli(['index', 'create', '-t', `${r}/bad:1`, `${r}/foo-x86_64:latest`, `${r}/foo-arm64:latest,platform=linux/amd64`]);
+    await pushImage(`${r}/other-amd64:latest`, { os: 'linux', architecture: 'amd64' });
+    const duplicate = await runCli(['index', 'create', '-t', `${r}/bad:1`, `${r}/foo-x86_64:latest`, `${r}/other-amd64:latest,platform=linux/amd64`]);
     assert.equal(duplicate.code, 2);
-    assert.match(duplicate.stderr, /two sources have platform linux\/amd64: .*foo-x86_64:latest and .*foo-arm64:latest \[USAGE\]\n$/);
+    assert.match(duplicate.stderr, /two sources have platform linux\/amd64: .*foo-x86_64:latest and .*other-amd64:latest \[USAGE\]\n$/);
+    // platform= cannot make an arm64 image an amd64 one: its config says what it is (polyarch verify would call the index wrong).
+    const relabel = await runCli(['index', 'create', '-t', `${r}/bad:1`, `${r}/foo-arm64:latest,platform=linux/amd64`]);
+    assert.equal(relabel.code, 1);
+    assert.match(relabel.stderr, /^polyarch: source \S+foo-arm64:latest: its config says linux\/arm64\/v8, not linux\/amd64; .*\[ARCH_MISMATCH\]\n$/);
     const annotation = await runCli(['index', 'create', '-t', `${r}/bad:1`, `${r}/foo-x86_64:latest`, '--annotation', 'manifest:k=v']);
     assert.equal(annotation.code, 2);
     assert.match(annotation.stderr, /--annotation manifest:k=v: index create annotates the index and its entries/);
-    for (const out of [platform, missing, duplicate, annotation]) assert.equal(out.stderr.split('\n').length, 2, out.stderr);
+    for (const out of [platform, missing, duplicate, relabel, annotation]) assert.equal(out.stderr.split('\n').length, 2, out.stderr);
   });
 
   test('push from-spec and from-args accept variants manifest-tool rejects', async () => {
