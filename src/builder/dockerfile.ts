@@ -255,12 +255,46 @@ function toInstruction(node: AstInstruction, file: string, heredocs: ReadonlyMap
   return { keyword, line, text, args, flags, properties, ...(json ? { json } : {}) };
 }
 
+/** The flags each instruction takes (BuildKit's); RUN's are checked with their values (run-flags.ts). */
+const FLAGS_OF: Readonly<Record<string, readonly string[]>> = {
+  FROM: ['platform'],
+  COPY: ['from', 'chown', 'chmod', 'link', 'parents', 'exclude'],
+  ADD: ['chown', 'chmod', 'link', 'checksum', 'keep-git-dir', 'exclude'],
+  HEALTHCHECK: ['interval', 'timeout', 'start-period', 'start-interval', 'retries'],
+};
+
+/** Instructions that are nothing without an argument (BuildKit: "ENV requires at least one argument"). */
+const NEEDS_ARGUMENT = new Set(['FROM', 'ARG', 'ENV', 'LABEL', 'WORKDIR', 'USER', 'EXPOSE', 'VOLUME', 'STOPSIGNAL', 'ONBUILD', 'HEALTHCHECK', 'MAINTAINER', 'COPY', 'ADD', 'SHELL']);
+
+/**
+ * What BuildKit refuses while parsing, refused here too with the line, rather than built into an
+ * image nobody asked for: a flag the instruction does not take, a missing argument, `ENV`/`LABEL`
+ * keys without a value, a trigger ONBUILD cannot hold, arguments after `HEALTHCHECK NONE`.
+ */
+function checkInstruction(i: Instruction, file: string): void {
+  const allowed = FLAGS_OF[i.keyword] ?? [];
+  for (const name of i.keyword === 'RUN' ? [] : i.flags.keys()) {
+    if (!allowed.includes(name)) throw badDockerfile(file, i.line, `${i.keyword} --${name}: ${i.keyword} takes ${allowed.length > 0 ? allowed.map((f) => `--${f}`).join(', ') : 'no flags'}`);
+  }
+  if (NEEDS_ARGUMENT.has(i.keyword) && i.text === '' && !i.heredocs?.length) throw badDockerfile(file, i.line, `${i.keyword} needs an argument`);
+  if (i.keyword === 'ENV' || i.keyword === 'LABEL') {
+    const bare = i.properties.find(([, value]) => value === undefined);
+    if (bare) throw badDockerfile(file, i.line, `${i.keyword} ${bare[0]}: a key needs a value (${bare[0]}=VALUE, or ${bare[0]} VALUE)`);
+  }
+  if (i.keyword === 'ONBUILD') {
+    const trigger = /^\S+/.exec(i.text)?.[0].toUpperCase();
+    if (trigger === 'ONBUILD' || trigger === 'FROM' || trigger === 'MAINTAINER') throw badDockerfile(file, i.line, `ONBUILD ${trigger}: ${trigger} is not allowed as an ONBUILD trigger`);
+  }
+  if (i.keyword === 'HEALTHCHECK' && i.args[0]?.toUpperCase() === 'NONE' && i.args.length > 1) throw badDockerfile(file, i.line, 'HEALTHCHECK NONE takes no arguments');
+}
+
 export function parseDockerfile(text: string, file = 'Dockerfile'): ParsedDockerfile {
   const lines = text.split(/\r?\n/);
   const { forParser, found } = readHeredocs(lines, escapeDirective(lines), file);
   // Text without here-documents is parsed as given (its own line endings).
   const tree = dockerfileAst().DockerfileParser.parse(found.size === 0 ? text : forParser.join('\n'));
   const instructions = tree.getInstructions().map((node) => toInstruction(node, file, found));
+  for (const i of instructions) checkInstruction(i, file);
   if (!instructions.some((i) => i.keyword === 'FROM')) throw badDockerfile(file, 1, 'no FROM instruction');
   const first = instructions.find((i) => i.keyword !== 'ARG');
   if (first && first.keyword !== 'FROM') throw badDockerfile(file, first.line, `${first.keyword} before the first FROM`);

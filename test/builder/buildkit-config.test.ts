@@ -20,6 +20,7 @@ interface Settings {
   readonly Cmd?: string[];
   readonly Entrypoint?: string[];
   readonly WorkingDir?: string;
+  readonly StopSignal?: string;
 }
 
 describe('build: image config as BuildKit makes it', () => {
@@ -88,6 +89,15 @@ describe('build: image config as BuildKit makes it', () => {
     const noImage = await runCli(['build', '--platform', 'linux/amd64', await contextOf('empty-tag', `ARG TAG\nFROM ${suite.reg.host}/with-cmd:\${TAG}\n`)], { env: suite.env });
     assert.equal(noImage.code, 2);
     assert.match(noImage.stderr, /^polyarch: \S*Dockerfile:2: base image \S+: invalid reference .*\[INVALID_REFERENCE\]\n$/);
+  });
+
+  test('STOPSIGNAL takes what docker takes (a number, a name with or without SIG, RTMIN+n) and refuses the rest on its line', async () => {
+    for (const [given, kept] of [['SIGTERM', 'SIGTERM'], ['9', '9'], ['quit', 'quit'], ['SIGRTMIN+3', 'SIGRTMIN+3']] as const) {
+      assert.equal((await built(`signal-${kept.replace(/\W/g, '')}`, `FROM scratch\nARG S=${given}\nSTOPSIGNAL $S\nCOPY f /f\n`)).StopSignal, kept);
+    }
+    const refused = await runCli(['build', '--platform', 'linux/amd64', await contextOf('bad-signal', 'FROM scratch\nSTOPSIGNAL SIGFOO\n')], { env: suite.env });
+    assert.equal(refused.code, 2);
+    assert.match(refused.stderr, /^polyarch: \S*Dockerfile:2: STOPSIGNAL SIGFOO: not a signal .*\[USAGE\]\n$/);
   });
 
   async function contextOf(name: string, dockerfile: string): Promise<string> {

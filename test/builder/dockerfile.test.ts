@@ -98,3 +98,23 @@ test('bad here-documents are one USAGE line naming the instruction: unclosed, a 
   assert.throws(() => parseDockerfile('FROM scratch\nCOPY <<../x /etc/\nx\n../x\n'), { code: 'USAGE', message: 'Dockerfile:2: here-document <<../x: a delimiter cannot hold "/" or be "." or ".."' });
   assert.throws(() => parseDockerfile('FROM scratch\nRUN cat 10<<EOF\nx\nEOF\n'), { code: 'USAGE', message: 'Dockerfile:2: here-document 10<<EOF: file descriptor 10 is above 9 (a shell reads one digit)' });
 });
+
+test('what BuildKit refuses while parsing is one USAGE line naming its line; what it takes parses', () => {
+  const refused: [string, RegExp][] = [
+    ['COPY --frob a /a', /^Dockerfile:2: COPY --frob: COPY takes --from, /],
+    ['ADD --frob a /a', /^Dockerfile:2: ADD --frob: ADD takes --chown, /],
+    ['HEALTHCHECK --frob=1 CMD true', /^Dockerfile:2: HEALTHCHECK --frob: HEALTHCHECK takes --interval, /],
+    ['ONBUILD FROM x', /^Dockerfile:2: ONBUILD FROM: FROM is not allowed as an ONBUILD trigger$/],
+    ['ONBUILD ONBUILD RUN x', /ONBUILD is not allowed as an ONBUILD trigger$/],
+    ['ONBUILD MAINTAINER me', /MAINTAINER is not allowed as an ONBUILD trigger$/],
+    ['ENV ONLYKEY', /^Dockerfile:2: ENV ONLYKEY: a key needs a value/],
+    ['LABEL novalue', /^Dockerfile:2: LABEL novalue: a key needs a value/],
+    ['HEALTHCHECK NONE extra', /HEALTHCHECK NONE takes no arguments$/],
+    ...['WORKDIR', 'ENV', 'ARG', 'USER', 'STOPSIGNAL', 'EXPOSE', 'VOLUME', 'LABEL', 'ONBUILD', 'MAINTAINER'].map((k): [string, RegExp] => [k, new RegExp(`^Dockerfile:2: ${k} needs an argument$`)]),
+  ];
+  for (const [line, message] of refused) {
+    assert.throws(() => parseDockerfile(`FROM scratch\n${line}\n`), (error: Error & { code?: string }) => error.code === 'USAGE' && message.test(error.message), line);
+  }
+  const taken = ['ENV A=', 'ENV A b c', 'LABEL a=b "c d"=e', 'ARG A', 'HEALTHCHECK NONE', 'HEALTHCHECK --interval=5s CMD true', 'CMD', 'ENTRYPOINT', 'COPY --link --parents --exclude=x a /b', 'ADD --checksum=sha256:aa https://example.com/y /z', 'ONBUILD COPY --from=x a b', 'RUN --network=none true', 'COPY --chmod=755 <<EOF /x\nhi\nEOF'];
+  for (const line of taken) assert.doesNotThrow(() => parseDockerfile(`FROM scratch\n${line}\n`), line);
+});

@@ -1,5 +1,6 @@
 // The instructions that only change the image config or the stage's variables: ARG, ENV, LABEL,
 // WORKDIR, USER, EXPOSE, VOLUME, CMD, ENTRYPOINT, SHELL, STOPSIGNAL, ONBUILD, MAINTAINER, HEALTHCHECK.
+import { constants } from 'node:os';
 import { posix } from 'node:path';
 import { badDockerfile, type Instruction } from '../dockerfile.js';
 import type { PlatformContext, StageState } from '../stage.js';
@@ -7,6 +8,13 @@ import { healthcheck } from './healthcheck.js';
 
 /** The automatic platform ARGs: a stage's `ARG TARGETARCH` takes the value of the platform being built. */
 export const PLATFORM_ARGS: readonly string[] = ['TARGETPLATFORM', 'TARGETOS', 'TARGETARCH', 'TARGETVARIANT', 'BUILDPLATFORM', 'BUILDOS', 'BUILDARCH', 'BUILDVARIANT'];
+
+/** A signal as docker's ParseSignal takes it: a number, or a Linux signal's name with or without SIG (RTMIN+n and RTMAX-n too). */
+function isSignal(text: string): boolean {
+  if (/^\d+$/.test(text)) return Number(text) >= 1 && Number(text) <= 64;
+  const name = text.toUpperCase().replace(/^SIG/, '');
+  return `SIG${name}` in constants.signals || /^RTMIN(\+([1-9]|1[0-5]))?$|^RTMAX(-([1-9]|1[0-4]))?$/.test(name);
+}
 
 /** EXPOSE's `80`, `53/udp` or `8000-8002/tcp`, as the config's `port/proto` keys (ranges expanded, as docker does). */
 function exposedPorts(spec: string, file: string, line: number): string[] {
@@ -78,9 +86,12 @@ export function applyMetadata(i: Instruction, state: StageState, ctx: PlatformCo
       state.shell = [...i.json];
       cfg.Shell = [...i.json];
       return true;
-    case 'STOPSIGNAL':
-      cfg.StopSignal = sub(i.text);
+    case 'STOPSIGNAL': {
+      const signal = sub(i.text);
+      if (!isSignal(signal)) throw badDockerfile(file, i.line, `STOPSIGNAL ${signal}: not a signal (a number, or a name such as SIGTERM or SIGRTMIN+3)`);
+      cfg.StopSignal = signal;
       return true;
+    }
     case 'ONBUILD':
       cfg.OnBuild = [...((cfg.OnBuild as string[]) ?? []), i.text];
       return true;
