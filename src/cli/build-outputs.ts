@@ -1,7 +1,7 @@
 // `build --output`/`-o` in buildx's grammar (`type=oci,dest=FILE,name=REF,compression=zstd`) or a
 // polyarch location, parsed once into the library's typed outputs. Every bad value is refused here,
 // before any work, in one line that quotes the flag as it was given.
-import { PolyarchError, checkOutputs, parseCompression, type BuildOutput, type CompressionOptions } from '../index.js';
+import { PolyarchError, checkOutputs, parseCompression, parseReference, type BuildOutput, type CompressionOptions } from '../index.js';
 
 /** The KEY=VALUE fields of a buildx `--output type=…,…`, or none for a polyarch location. */
 function outputFields(output: string): Map<string, string> {
@@ -14,11 +14,39 @@ function outputAttribute(outputs: readonly string[], name: string): string | und
   return outputs.map((o) => outputFields(o).get(name)).find((v) => v !== undefined);
 }
 
+/** Attributes every type takes, and buildx's that name what polyarch always does (accepted with that value only). */
+const COMMON_ATTRIBUTES = ['type', 'compression', 'compression-level'];
+const ALWAYS: Readonly<Record<string, string>> = { 'oci-mediatypes': 'true', 'rewrite-timestamp': 'true' };
+const ATTRIBUTES_OF: Readonly<Record<string, readonly string[]>> = {
+  registry: ['name', 'push'],
+  image: ['name', 'push'],
+  oci: ['dest', 'name', 'tar'],
+  docker: ['dest', 'name'],
+  local: ['dest'],
+  tar: ['dest'],
+};
+
+/** Refuses an attribute the output's type does not take, rather than ignoring it (`tar=false` did nothing). */
+function checkAttributes(output: string, type: string, fields: ReadonlyMap<string, string>): void {
+  const taken = ATTRIBUTES_OF[type];
+  if (!taken) return; // an unknown type is refused by name below
+  for (const [key, value] of fields) {
+    if (COMMON_ATTRIBUTES.includes(key) || taken.includes(key)) continue;
+    if (ALWAYS[key] === value) continue;
+    const fixed = ALWAYS[key] !== undefined ? `; polyarch always writes ${key}=${ALWAYS[key]}` : '';
+    throw new PolyarchError('USAGE', `--output ${output}: type=${type} does not take ${key}=${value} (it takes ${[...taken, 'compression', 'compression-level'].join(', ')})${fixed}`);
+  }
+  if (fields.has('push') && fields.get('push') !== 'true') throw new PolyarchError('USAGE', `--output ${output}: a registry output pushes; push=${fields.get('push')} would leave nothing (use type=oci or type=docker for a file)`);
+  const tar = fields.get('tar');
+  if (tar !== undefined && tar !== 'true' && tar !== 'false') throw new PolyarchError('USAGE', `--output ${output}: tar= is true or false`);
+}
+
 /** One `--output` value as a typed output. */
 export function parseBuildOutput(output: string, tags: readonly string[]): BuildOutput {
   if (!output.startsWith('type=')) return { type: 'location', location: output };
   const fields = outputFields(output);
   const type = fields.get('type');
+  checkAttributes(output, type ?? '', fields);
   const dest = fields.get('dest');
   const names = fields.get('name')?.split(/[;\s]+/).filter(Boolean) ?? [...tags];
   const needDest = (): string => {
@@ -31,6 +59,9 @@ export function parseBuildOutput(output: string, tags: readonly string[]): Build
       if (names.length === 0) throw new PolyarchError('USAGE', `--output ${output}: needs name= or -t`);
       return { type: 'registry', names };
     case 'oci':
+      // tar=false: an OCI layout directory, its index named by the name's tag as in the archive.
+      if (fields.get('tar') === 'false') return { type: 'location', location: `oci:${needDest()}:${(names[0] ? parseReference(names[0]).tag : undefined) ?? 'latest'}` };
+      return { type, dest: needDest(), ...(names[0] ? { name: names[0] } : {}) };
     case 'docker':
       return { type, dest: needDest(), ...(names[0] ? { name: names[0] } : {}) };
     case 'local':

@@ -26,6 +26,10 @@ describe('build --output parsing', () => {
       ['type=docker,dest=d.tar', [], { type: 'docker', dest: 'd.tar' }, ['docker-archive:d.tar']],
       ['type=local,dest=rootfs', [], { type: 'local', dest: 'rootfs' }, ['local:rootfs']],
       ['type=tar,dest=rootfs.tar', [], { type: 'tar', dest: 'rootfs.tar' }, ['tar:rootfs.tar']],
+      ['type=oci,dest=dir,tar=false', [], { type: 'location', location: 'oci:dir:latest' }, ['oci:dir:latest']],
+      ['type=oci,dest=dir,tar=false,name=reg/app:v2', [], { type: 'location', location: 'oci:dir:v2' }, ['oci:dir:v2']],
+      ['type=oci,dest=o.tar,tar=true,oci-mediatypes=true,rewrite-timestamp=true', [], { type: 'oci', dest: 'o.tar' }, ['oci-archive:o.tar:latest']],
+      ['type=registry,name=reg/app:1,push=true', [], { type: 'registry', names: ['reg/app:1'] }, ['reg/app:1']],
       ['oci:layout:v1', [], { type: 'location', location: 'oci:layout:v1' }, ['oci:layout:v1']],
       ['localhost:5000/app:1', [], { type: 'location', location: 'localhost:5000/app:1' }, ['localhost:5000/app:1']],
     ];
@@ -44,6 +48,15 @@ describe('build --output parsing', () => {
     rejectsWith(() => parseBuildOutput('type=image,name=;', []), '--output type=image,name=;: needs name= or -t');
     rejectsWith(() => parseBuildOutput('type=cacheonly', []), '--output type=cacheonly is not supported (registry, image, oci, docker, local, tar, or a polyarch location)');
     rejectsWith(() => parseBuildOutput('type=', []), '--output type= is not supported (registry, image, oci, docker, local, tar, or a polyarch location)');
+    // An attribute the type does not take was ignored before (tar=false wrote a tar anyway).
+    rejectsWith(() => parseBuildOutput('type=oci,dest=x.tar,whatever=1', []), '--output type=oci,dest=x.tar,whatever=1: type=oci does not take whatever=1 (it takes dest, name, tar, compression, compression-level)');
+    rejectsWith(() => parseBuildOutput('type=docker,dest=x.tar,tar=false', []), '--output type=docker,dest=x.tar,tar=false: type=docker does not take tar=false (it takes dest, name, compression, compression-level)');
+    rejectsWith(
+      () => parseBuildOutput('type=oci,dest=x.tar,oci-mediatypes=false', []),
+      '--output type=oci,dest=x.tar,oci-mediatypes=false: type=oci does not take oci-mediatypes=false (it takes dest, name, tar, compression, compression-level); polyarch always writes oci-mediatypes=true',
+    );
+    rejectsWith(() => parseBuildOutput('type=image,name=r/a:1,push=false', []), '--output type=image,name=r/a:1,push=false: a registry output pushes; push=false would leave nothing (use type=oci or type=docker for a file)');
+    rejectsWith(() => parseBuildOutput('type=oci,dest=d,tar=no', []), '--output type=oci,dest=d,tar=no: tar= is true or false');
     rejectsWith(
       () => parseBuildOutputs(['type=oci,dest=a.tar', 'type=docker,dest=x.tar'], { tags: [], platforms: 2 }),
       '--output type=docker,dest=x.tar: a docker archive holds one platform, not 2; build one --platform there, or use type=oci for all',
