@@ -1,6 +1,6 @@
 // A stage's FROM on one platform: the image an index names for the platform, pulled into the
 // build cache; and images unpacked into a directory, for COPY --from=<image>.
-import { mkdir, realpath } from 'node:fs/promises';
+import { realpath } from 'node:fs/promises';
 import type { Platform } from '../platform/platform.js';
 import type { OciLayout } from '../store/oci-layout.js';
 import { PolyarchError, asError, isPolyarchError } from '../errors/polyarch-error.js';
@@ -24,6 +24,7 @@ import { touchCachedBlob } from './cache/build-cache.js';
 import { badDockerfile, flagValue, parseDockerfile, type Instruction } from './dockerfile.js';
 import { layerOpener } from './layer-scan.js';
 import { StageState, type PlatformContext, type Stage, type StageConfig } from './stage.js';
+import { makeDirectories } from '../internal/make-directories.js';
 
 /** The endpoint opener a build runs with. */
 export type Opener = Parameters<Parameters<typeof withOpener>[1]>[0];
@@ -134,7 +135,7 @@ export class BaseImages {
     const image = await this.pull(name, want, line);
     const made = tempPathIn(layout.dir, 'from');
     addScratch(made);
-    await mkdir(made, { recursive: true });
+    await makeDirectories(made);
     const root = await realpath(made);
     const recorded = await materializeLayers(root, image.layers, layerOpener(layout), io);
     return { root, recorded };

@@ -2,7 +2,7 @@
 // Instructions edit the image config or write a layer; RUN runs its step in the stage's filesystem
 // through the executor (instructions/run.ts). This file is the orchestration: stages (stage.ts) start from their base (base-image.ts), and the
 // instructions/ files carry out each instruction family.
-import { mkdir, readFile, rm } from 'node:fs/promises';
+import { readFile, rm } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { availableParallelism } from 'node:os';
 import { join, relative, resolve } from 'node:path';
@@ -43,6 +43,7 @@ import { SILENT_PROGRESS, describeInstruction, stepProgress, type BuildStep, typ
 import type { TransferListener } from '../progress/transfer.js';
 import { interruptible } from '../errors/interrupted.js';
 import { checkOutputs, exportBuild, outputCompression, type ExportTargets } from './outputs.js';
+import { makeDirectories } from '../internal/make-directories.js';
 
 export interface BuildOptions extends ConnectionOptions, ExportTargets {
   /** The build context directory. */
@@ -273,7 +274,7 @@ async function build(options: BuildOptions): Promise<BuildResult> {
   const compression = options.compression ?? DEFAULT_COMPRESSION;
   const keep = await loadDockerignore(context, dockerfilePath);
   const layout = await openLayout(cacheDir, { create: true });
-  await mkdir(layout.dir, { recursive: true }); // layer temp files are written there before the first blob
+  await makeDirectories(layout.dir); // layer temp files are written there before the first blob
   // Held until the result is tagged: a prune waits rather than delete a blob this build reuses.
   const releaseLease = await leaseBuildCache(layout.dir);
 

@@ -7,7 +7,7 @@ import { PolyarchError } from '../errors/polyarch-error.js';
 import { copy } from '../ops/copy.js';
 import type { TransferListener } from '../progress/transfer.js';
 import { parseReference } from '../reference/reference.js';
-import { mkdir, rm } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { parseImageManifest } from '../image/manifest.js';
 import { tempPathIn } from '../internal/temp-path.js';
@@ -17,6 +17,7 @@ import { listFiles, writeTarAtomic } from '../store/tar-write.js';
 import { applyLayer } from '../layer/extract.js';
 import { interruptible, throwIfInterrupted } from '../errors/interrupted.js';
 import type { CompressionOptions } from '../layer/compression.js';
+import { makeDirectories } from '../internal/make-directories.js';
 
 /** Attributes buildx lets any exporter carry. */
 export interface OutputAttributes {
@@ -206,7 +207,7 @@ async function exportFilesystem(result: BuildResult, dest: string, signal?: Abor
   for (const image of result.images) {
     throwIfInterrupted(signal);
     const root = resolve(result.images.length > 1 ? join(dest, formatPlatform(image.platform!).replace(/\//g, '_')) : dest);
-    await mkdir(root, { recursive: true });
+    await makeDirectories(root);
     const manifest = parseImageManifest(await layout.getManifest(image.digest));
     for (const layer of manifest.layers) await applyLayer(root, await layout.openBlob(layer), { mediaType: layer.mediaType, source: layer.digest });
   }

@@ -9,7 +9,7 @@
 // layers when the stage has no copied root.
 import { execFile } from 'node:child_process';
 import { lstatSync } from 'node:fs';
-import { link, mkdir, realpath, rm } from 'node:fs/promises';
+import { link, realpath, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { asError, PolyarchError } from '../errors/polyarch-error.js';
@@ -21,6 +21,7 @@ import { diffUpper, type UpperChanges } from '../layer/upper-diff.js';
 import type { RecordedFacts } from '../layer/extract.js';
 import { layerOpener, layerPathsKeeper } from './layer-scan.js';
 import type { PlatformContext, StageState } from './stage.js';
+import { makeDirectories } from '../internal/make-directories.js';
 
 /** The stage's root directory and the modes and owners its layers give each path (relative to it). */
 export interface StageFilesystem {
@@ -137,7 +138,7 @@ async function bringUpToDate(state: StageState, ctx: PlatformContext): Promise<S
   if (!state.root) {
     const made = tempPathIn(ctx.layout.dir, 'stage');
     ctx.addScratch(made);
-    await mkdir(made, { recursive: true });
+    await makeDirectories(made);
     // The real path: recorded facts and COPY --from sources are named relative to it.
     state.root = { dir: await realpath(made), recorded: new Map(), applied: 0 };
   }

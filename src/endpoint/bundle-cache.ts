@@ -3,7 +3,7 @@
 // copied into like any endpoint, and from which archives are then written without a staging copy.
 // A bundle run holds a lease on the cache; `pruneBundleCache` removes entries (least recently
 // used first, or all) and the blobs no remaining entry reaches, only while no lease is live.
-import { lstat, mkdir, utimes } from 'node:fs/promises';
+import { lstat, utimes } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { algorithmOf, encodedPart, type Digest } from '../digest/digest.js';
@@ -16,6 +16,7 @@ import type { Endpoint, IoOptions } from './endpoint.js';
 import { BlobStore } from '../store/blob-store.js';
 import { openLayout } from '../store/oci-layout.js';
 import { readTarMember, recordChecksums, writeImagesArchive, type ArchiveFile, type ArchiveFormat, type ArchiveImage } from '../store/bundle-archive.js';
+import { makeDirectories } from '../internal/make-directories.js';
 
 export type { ArchiveFile, ArchiveFormat, ArchiveImage };
 
@@ -40,7 +41,7 @@ export function defaultBundleCacheDir(env: NodeJS.ProcessEnv = process.env): str
 export async function openBundleCache(dir: string): Promise<BundleCache> {
   const endpoint = await openLayout(dir, { create: true });
   const blobs = new BlobStore(dir, `bundle cache ${dir}`);
-  await mkdir(dir, { recursive: true });
+  await makeDirectories(dir);
   const release = await takeLease(dir);
   return {
     dir,

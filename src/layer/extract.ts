@@ -5,7 +5,7 @@
 // symlink evaluated relative to it (resolveInRoot: BuildKit's and umoci's rule), and the last
 // component is never followed when writing or deleting: a link there is replaced or removed, never
 // written through. This is the one place that turns tar entries into files.
-import { lstat, mkdir, readdir, realpath, rm } from 'node:fs/promises';
+import { lstat, readdir, realpath, rm } from 'node:fs/promises';
 import { execFile } from 'node:child_process';
 import { chmodSync, closeSync, fchmodSync, lchownSync, linkSync, lstatSync, mkdirSync, openSync, symlinkSync, writeSync } from 'node:fs';
 import { join, posix, relative } from 'node:path';
@@ -21,6 +21,7 @@ import { decompressor } from './compression.js';
 import { XattrObserver, type Xattrs } from './pax.js';
 import { entryName, pathEntry, type LayerPathEntry } from './scan.js';
 import { isKeptXattr, writeXattrs } from './xattrs.js';
+import { makeDirectories, makeDirectoriesSync } from '../internal/make-directories.js';
 
 // Loaded when a layer is unpacked: a warm build that reuses every layer unpacks none.
 const tarStream = lazyModule<typeof import('tar-stream')>('tar-stream');
@@ -120,7 +121,7 @@ async function applyWhiteout(state: Apply, name: string, rel: string): Promise<v
   if (base === OPAQUE) {
     const facts = lstatOrUndefined(parent);
     if (facts && !facts.isDirectory()) await remove(state, parent, false);
-    if (!facts?.isDirectory()) await mkdir(parent, { recursive: true });
+    if (!facts?.isDirectory()) await makeDirectories(parent);
     else await emptyLower(state, parent);
     return;
   }
@@ -212,7 +213,7 @@ async function applyEntry(state: Apply, header: Header, stream: Readable, paxXat
     return void stream.resume(); // devices: the runtime makes its own /dev, and only root could make them
   }
   if (!state.knownDirs.has(parent)) {
-    mkdirSync(parent, { recursive: true });
+    makeDirectoriesSync(parent);
     state.knownDirs.add(parent);
   }
   state.record?.set(relative(state.root, target), facts);

@@ -16,10 +16,11 @@
 // directory on disk before a crash: it is scratch, or becomes an unpacked layer that only the
 // boot which wrote it trusts (unpacked-store.ts).
 import { execFile } from 'node:child_process';
-import { mkdir, readFile, rm } from 'node:fs/promises';
+import { readFile, rm } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { promisify } from 'node:util';
 import { tempPathIn } from '../internal/temp-path.js';
+import { makeDirectories } from '../internal/make-directories.js';
 
 const execFileAsync = promisify(execFile);
 
@@ -142,7 +143,7 @@ async function tryOverlay(dir: string): Promise<boolean> {
   const scratch = tempPathIn(dir, 'overlay-probe');
   const [lower, upper, work, merged] = ['l', 'u', 'w', 'm'].map((name) => join(scratch, name)) as [string, string, string, string];
   try {
-    for (const d of [lower, upper, work, merged]) await mkdir(d, { recursive: true });
+    for (const d of [lower, upper, work, merged]) await makeDirectories(d);
     const mount = await mountOverlay({ base: scratch, lowers: [lower], upper, work, merged });
     await mount.unmount();
     return true;

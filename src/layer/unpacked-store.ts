@@ -17,12 +17,13 @@
 // the layer is unpacked again from its verified blob, and prune removes the old one.
 import { createHash, randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { mkdir, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
+import { readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { isTempName, tempPathIn } from '../internal/temp-path.js';
 import { materializeLayers, type LayerToApply, type MaterializeOptions } from './materialize.js';
 import { mountOverlay, unmountAllUnder } from './overlay-mount.js';
+import { makeDirectories } from '../internal/make-directories.js';
 
 export const UNPACKED_DIR = 'polyarch-unpacked';
 
@@ -75,14 +76,14 @@ export class UnpackedLayers {
   /** An empty directory: the one lower layer of a stage that has none. */
   async emptyLayer(): Promise<string> {
     const empty = join(this.dir, 'empty');
-    await mkdir(empty, { recursive: true });
+    await makeDirectories(empty);
     return empty;
   }
 
   async workspace(): Promise<Workspace> {
     const root = tempPathIn(this.dir, 'step');
     const ws = { root, upper: join(root, 'fs'), work: join(root, 'work'), merged: join(root, 'merged'), before: join(root, 'before') };
-    for (const d of [ws.upper, ws.work, ws.merged, ws.before]) await mkdir(d, { recursive: true });
+    for (const d of [ws.upper, ws.work, ws.merged, ws.before]) await makeDirectories(d);
     return ws;
   }
 
@@ -136,7 +137,7 @@ export class UnpackedLayers {
   async #unpack<L extends LayerToApply>(key: string, layer: L, below: readonly string[], digests: readonly string[], open: (layer: L) => Promise<Readable>, options: Pick<MaterializeOptions<L>, 'signal' | 'onLayerPaths'>): Promise<string> {
     const done = this.#fsOf(key);
     if (await readFile(join(this.dir, key, 'layer'), 'utf8').then((d) => d === layer.digest, () => false)) return done;
-    await mkdir(this.dir, { recursive: true });
+    await makeDirectories(this.dir);
     const ws = await this.workspace();
     try {
       if (below.length === 0) await materializeLayers(ws.upper, [layer], open, options);

@@ -5,7 +5,7 @@
 // the picked images into a content-addressed cache (verified blobs only get names, so a rerun
 // after an interruption fetches only what is missing); then write each archive from the cache,
 // atomically, and the SHA256SUMS beside them.
-import { mkdir, open, stat } from 'node:fs/promises';
+import { open, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { Descriptor } from '../image/descriptor.js';
 import type { Endpoint } from '../endpoint/endpoint.js';
@@ -32,6 +32,7 @@ import { copyImage, type BlobEvent } from './copy.js';
 import type { NoticeHandler } from './platform-input.js';
 import { filterIndexEntries, isAttestationEntry } from './select-platforms.js';
 import { withOpener, type ConnectionOptions } from './session.js';
+import { makeDirectories } from '../internal/make-directories.js';
 
 /** What {@link bundle} takes. */
 export interface BundleOptions extends ConnectionOptions {
@@ -337,7 +338,7 @@ async function bundleWith(cache: BundleCache, images: readonly ListedImage[], pa
           });
         }
         const manifest: BundleManifest = { schemaVersion: 1, mediaType: BUNDLE_MEDIA_TYPE, format, platform: formatPlatform(platform), images: entries };
-        await mkdir(dirname(path), { recursive: true });
+        await makeDirectories(dirname(path));
         const sha256 = await cache.writeArchive(path, members, { ...io, format, extra: [{ name: BUNDLE_MANIFEST_NAME, bytes: Buffer.from(`${JSON.stringify(manifest, null, 2)}\n`) }] });
         const size = (await stat(path)).size;
         archives.push({ path, platform, sha256, size, manifest });

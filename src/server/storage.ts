@@ -9,7 +9,7 @@
 // Every write goes through a temp file and rename, so a kill at any moment never leaves a
 // visible partial blob, link or tag.
 import { constants, createWriteStream } from 'node:fs';
-import { mkdir, open, readdir, readFile, rename, rm, stat, truncate, utimes } from 'node:fs/promises';
+import { open, readdir, readFile, rename, rm, stat, truncate, utimes } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import type { Stats } from 'node:fs';
 import type { Hash } from 'node:crypto';
@@ -26,6 +26,7 @@ import { verifyStream } from '../digest/verify-stream.js';
 import { RepositorySummaries } from './ui/repository-summaries.js';
 import { RepositoryIndex } from './repository-index.js';
 import { collectRegistryGarbage, referencesOf, type RegistryGarbageOptions, type RegistryGarbageResult } from './garbage.js';
+import { makeDirectories } from '../internal/make-directories.js';
 
 export interface UploadState {
   readonly id: string;
@@ -118,8 +119,8 @@ export class RegistryStorage {
   /** Creates the tree and drops uploads a previous run left unfinished. */
   async init(): Promise<void> {
     try {
-      await mkdir(join(this.root, 'blobs', 'sha256'), { recursive: true });
-      await mkdir(join(this.root, 'repositories'), { recursive: true });
+      await makeDirectories(join(this.root, 'blobs', 'sha256'));
+      await makeDirectories(join(this.root, 'repositories'));
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code;
       if (code === 'ENOTDIR' || code === 'EEXIST' || code === 'EACCES' || code === 'EROFS') {
@@ -129,7 +130,7 @@ export class RegistryStorage {
     }
     await removeOrphanTemps(this.root);
     await rm(join(this.root, 'uploads'), { recursive: true, force: true });
-    await mkdir(join(this.root, 'uploads'), { recursive: true });
+    await makeDirectories(join(this.root, 'uploads'));
     await this.#index.load();
   }
 
@@ -313,7 +314,7 @@ export class RegistryStorage {
       await handle.close();
     }
     const target = this.blobs.pathOf(digest);
-    await mkdir(dirname(target), { recursive: true });
+    await makeDirectories(dirname(target));
     // uploads/ sits beside blobs/ on one filesystem: rename is atomic, readers see old or new.
     await rename(path, target);
     // Remembered as verified only if the name still holds the file just hashed, unchanged (rename changes ctime only).

@@ -1,6 +1,6 @@
 // Every disk write is atomic: a temp file on the same filesystem, opened with 'wx', verified and
 // synced, then moved into place; on every failure path the temp file is removed (cacache write.js).
-import { link, lstat, mkdir, open, rename, rm } from 'node:fs/promises';
+import { link, lstat, open, rename, rm } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { Writable, type Readable } from 'node:stream';
@@ -9,10 +9,11 @@ import type { Digest } from '../digest/digest.js';
 import { VerifyStream, verifyStream } from '../digest/verify-stream.js';
 import type { PieceTaker } from '../internal/streams.js';
 import { tempPathIn } from '../internal/temp-path.js';
+import { makeDirectories } from '../internal/make-directories.js';
 
 /** Replaces `path` with `bytes` in one step: readers see the old file or the new one, never a part. */
 export async function writeFileAtomic(path: string, bytes: Uint8Array, options: { readonly mode?: number } = {}): Promise<void> {
-  await mkdir(dirname(path), { recursive: true });
+  await makeDirectories(dirname(path));
   const temp = tempPathIn(dirname(path));
   let moved = false;
   try {
@@ -47,7 +48,7 @@ export interface StreamWriteOptions {
  * won), it holds the same bytes, so that counts as success and the existing file is left alone.
  */
 export async function writeStreamAtomic(finalPath: string, content: Readable, options: StreamWriteOptions): Promise<void> {
-  await mkdir(dirname(finalPath), { recursive: true });
+  await makeDirectories(dirname(finalPath));
   const temp = await writeVerifiedTemp(options.tempDir ?? dirname(finalPath), content, { ...options, sync: true });
   try {
     await placeWithoutOverwrite(temp, finalPath);
@@ -103,7 +104,7 @@ export function writeTempFrom(tempDir: string, read: (take: PieceTaker) => Promi
 
 /** A new temp file in `tempDir` filled by `fill`, synced when `sync` is set; removed unless `fill` succeeds. */
 async function writeTemp(tempDir: string, sync: boolean, fill: (handle: FileHandle) => Promise<void>): Promise<string> {
-  await mkdir(tempDir, { recursive: true });
+  await makeDirectories(tempDir);
   const temp = tempPathIn(tempDir);
   let handle: FileHandle | undefined;
   let written = false;

@@ -1,7 +1,7 @@
 // Content-addressed blobs under `<root>/blobs/<alg>/<hex>` (OCI image layout), shared by the
 // layout, the archive writers and the embedded registry. Reads are verified, writes atomic.
 import { constants } from 'node:fs';
-import { lstat, mkdir, open, rm, type FileHandle } from 'node:fs/promises';
+import { lstat, open, rm, type FileHandle } from 'node:fs/promises';
 import { dirname, join, relative } from 'node:path';
 import { addAbortSignal, type Readable } from 'node:stream';
 import { algorithmOf, encodedPart, shortDigest, type Digest } from '../digest/digest.js';
@@ -10,6 +10,7 @@ import { PolyarchError } from '../errors/polyarch-error.js';
 import type { Descriptor } from '../image/descriptor.js';
 import type { PieceTaker } from '../internal/streams.js';
 import { placeWithoutOverwrite, syncFile, writeFileAtomic, writeStreamAtomic, writeTempFrom, writeVerifiedTemp } from './atomic-write.js';
+import { makeDirectories } from '../internal/make-directories.js';
 
 type Io = { readonly signal?: AbortSignal };
 
@@ -202,7 +203,7 @@ export class BlobStore {
   async adoptFile(digest: Digest, path: string): Promise<void> {
     try {
       if (await this.has(digest)) return;
-      await mkdir(dirname(this.pathOf(digest)), { recursive: true });
+      await makeDirectories(dirname(this.pathOf(digest)));
       await placeWithoutOverwrite(path, this.pathOf(digest));
     } finally {
       await rm(path, { force: true });

@@ -24,6 +24,7 @@ import { LAYOUT_HEADER } from './oci-layout.js';
 import { indexTar, readEntry, streamEntry, type TarEntry } from './tar-index.js';
 import { blobEntryName, readVerified, TarLayoutReader } from './tar-layout.js';
 import { writeTarAtomic } from './tar-write.js';
+import { makeDirectories } from '../internal/make-directories.js';
 
 type Io = { readonly signal?: AbortSignal };
 
@@ -357,7 +358,7 @@ async function readArchive(file: string): Promise<{ images: ArchivedImage[]; blo
  */
 export async function openDockerArchive(file: string, options: { readonly write?: boolean; readonly reference?: string } = {}): Promise<DockerArchive> {
   if (options.write) {
-    await mkdir(dirname(file), { recursive: true });
+    await makeDirectories(dirname(file));
     await removeOrphanStaging(dirname(file));
     const staging = tempPathIn(dirname(file), 'docker-archive');
     await mkdir(staging);

@@ -3,11 +3,12 @@
 // live lease exists, so it never removes what a running process is about to reuse. A lease of a
 // process that is gone (killed) counts for nothing and is removed by the next look.
 import { randomBytes } from 'node:crypto';
-import { lstat, mkdir, readdir, rm, unlink, writeFile } from 'node:fs/promises';
+import { lstat, readdir, rm, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { isProcessAlive } from '../internal/process-alive.js';
 import { withLayoutLock } from './layout-lock.js';
+import { makeDirectories } from '../internal/make-directories.js';
 
 export const LEASES_DIR = 'polyarch-leases';
 
@@ -15,7 +16,7 @@ export const LEASES_DIR = 'polyarch-leases';
 export async function takeLease(dir: string): Promise<() => Promise<void>> {
   const path = join(dir, LEASES_DIR, `${process.pid}-${randomBytes(6).toString('hex')}`);
   await withLayoutLock(dir, async () => {
-    await mkdir(join(dir, LEASES_DIR), { recursive: true });
+    await makeDirectories(join(dir, LEASES_DIR));
     await writeFile(path, String(process.pid), { flag: 'wx' });
   });
   return () => rm(path, { force: true });

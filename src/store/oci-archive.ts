@@ -13,6 +13,7 @@ import { initLayout, OciLayout } from './oci-layout.js';
 import { indexTar } from './tar-index.js';
 import { TarLayoutReader } from './tar-layout.js';
 import { listFiles, writeTarAtomic } from './tar-write.js';
+import { makeDirectories } from '../internal/make-directories.js';
 
 type Io = { readonly signal?: AbortSignal };
 
@@ -104,7 +105,7 @@ export class OciArchive {
 /** Reading: one pass over the tar's headers; LAYOUT_INVALID when it holds no OCI layout. */
 export async function openOciArchive(file: string, options: { readonly write?: boolean } = {}): Promise<OciArchive> {
   if (options.write) {
-    await mkdir(dirname(file), { recursive: true });
+    await makeDirectories(dirname(file));
     await removeOrphanStaging(dirname(file));
     const staging = tempPathIn(dirname(file), 'oci-archive');
     await mkdir(staging);

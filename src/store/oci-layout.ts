@@ -1,7 +1,7 @@
 // An OCI image layout directory as an Endpoint: blobs under blobs/<alg>/<hex>, tags as
 // `org.opencontainers.image.ref.name` annotations in index.json.
 // https://github.com/opencontainers/image-spec/blob/v1.1.0/image-layout.md
-import { access, mkdir, readFile, rm } from 'node:fs/promises';
+import { access, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { isDigest, type Digest } from '../digest/digest.js';
@@ -17,6 +17,7 @@ import { BlobStore } from './blob-store.js';
 import { removeOrphanTemps } from './gc.js';
 import { findEntry, isNamed, REF_NAME, tagOf, tagsOf } from './index-entries.js';
 import { withLayoutLock } from './layout-lock.js';
+import { makeDirectories } from '../internal/make-directories.js';
 
 export { REF_NAME, tagOf } from './index-entries.js';
 
@@ -70,7 +71,7 @@ export async function updateIndexJson(dir: string, change: (entries: Descriptor[
 
 /** Creates the layout's skeleton (`oci-layout`, `index.json`, `blobs/sha256/`) where missing. */
 export async function initLayout(dir: string): Promise<void> {
-  await mkdir(join(dir, 'blobs', 'sha256'), { recursive: true });
+  await makeDirectories(join(dir, 'blobs', 'sha256'));
   if (!(await exists(join(dir, 'oci-layout')))) await writeFileAtomic(join(dir, 'oci-layout'), Buffer.from(LAYOUT_HEADER));
   if (!(await exists(join(dir, 'index.json')))) await updateIndexJson(dir, (entries) => entries);
 }

@@ -138,6 +138,15 @@ describe('copy and inspect across registries, layouts and archives', () => {
     assert.match(missing.stderr, /no image for platform linux\/s390x .*\[PLATFORM_NOT_IN_INDEX\]\n$/);
   });
 
+  test('a destination no directory can be made in (below /proc) fails in one line instead of spinning forever', { skip: process.platform !== 'linux', timeout: 60_000 }, async () => {
+    // Node's mkdir({ recursive: true }) retried such a path forever at full CPU, deaf to Ctrl-C.
+    for (const destination of [`oci:/proc/polyarch-no-such-${process.pid}`, `oci-archive:/proc/polyarch-no-such-${process.pid}/a.tar`]) {
+      const out = await runCli(['copy', `${a.host}/team/app:1.0`, destination]);
+      assert.equal(out.code, 1, destination);
+      assert.match(out.stderr, /^polyarch: .*no such file or directory, mkdir '\/proc\/polyarch-no-such-\d+'.*\n$/, destination);
+    }
+  });
+
   test('bad input gives one line and exit 2; an unknown image gives MANIFEST_UNKNOWN', async () => {
     const bad = await runCli(['inspect', 'Bad//Ref']);
     assert.equal(bad.code, 2);

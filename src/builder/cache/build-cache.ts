@@ -7,7 +7,7 @@
 // a build is about to reuse. Deleting only ever unlinks entries found by listing real directories
 // of the cache (lstat, never through a symlink): nothing outside the cache can be reached. RUN
 // cache mounts (cache-mounts.ts) are removed by `all` only, the same way.
-import { lstat, mkdir, readFile, readdir, unlink, utimes } from 'node:fs/promises';
+import { lstat, readFile, readdir, unlink, utimes } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { algorithmOf, encodedPart, isDigest, type Digest } from '../../digest/digest.js';
@@ -23,6 +23,7 @@ import { listCacheBlobs, reachedFrom, removeUnreachableBlobs, rewriteIndexKeepin
 import { readIndexJson, tagOf, updateIndexJson } from '../../store/oci-layout.js';
 import { LAYER_CACHE_DIR } from './layer-cache.js';
 import { removeCacheMounts } from './cache-mounts.js';
+import { makeDirectories } from '../../internal/make-directories.js';
 
 /** `$XDG_CACHE_HOME/polyarch/build`, or `~/.cache/polyarch/build`. */
 export function defaultBuildCache(env: NodeJS.ProcessEnv = process.env): string {
@@ -55,7 +56,7 @@ async function isRealDir(path: string): Promise<boolean> {
  * result tags builds that died before their export left behind. A prune waits for every lease.
  */
 export async function leaseBuildCache(dir: string): Promise<() => Promise<void>> {
-  await mkdir(dir, { recursive: true });
+  await makeDirectories(dir);
   await updateIndexJson(dir, (entries) => entries.filter((d) => !isStaleResult(tagOf(d))));
   return takeLease(dir);
 }

@@ -13,6 +13,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { isProcessAlive } from '../../internal/process-alive.js';
 import { formatPlatform, type Platform } from '../../platform/platform.js';
 import type { CacheSharing } from '../instructions/run-flags.js';
+import { makeDirectories } from '../../internal/make-directories.js';
 
 /** The folder of the build cache that holds the cache mounts. */
 export const CACHE_MOUNTS_DIR = 'polyarch-cache-mounts';
@@ -84,7 +85,7 @@ async function ensureInstance(dir: string, request: CacheMountRequest): Promise<
 /** Takes a cache mount instance for a step; release it when the step has ended. */
 export async function acquireCacheMount(cacheDir: string, request: CacheMountRequest): Promise<CacheMountLease> {
   const folder = folderOf(cacheDir, request.id, request.platform);
-  await mkdir(folder, { recursive: true });
+  await makeDirectories(folder);
   const take = async (n: number, locked: boolean): Promise<CacheMountLease> => {
     const dir = join(folder, String(n));
     inUse.set(dir, (inUse.get(dir) ?? 0) + 1);

@@ -34,7 +34,7 @@
 // without any file of qemu in the root.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { constants as fsConstants } from 'node:fs';
-import { access, lstat, mkdir, readFile, readdir, readlink, realpath, rm, rmdir, writeFile } from 'node:fs/promises';
+import { access, lstat, readFile, readdir, readlink, realpath, rm, rmdir, writeFile } from 'node:fs/promises';
 import { constants as osConstants, hostname as hostHostname } from 'node:os';
 import { dirname, join, posix, relative, sep } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
@@ -44,6 +44,7 @@ import { resolveUser } from '../passwd.js';
 import type { Executor, Mount, RunOptions, RunResult, RunStep } from './executor.js';
 import { callerIdMap, insideCount, toHost, toInside, writeIdMaps, runQuiet, type IdMap } from './id-map.js';
 import { giveRecordedOwners, handBackAll, handBackUnreadable } from './mapped-owners.js';
+import { makeDirectories } from '../../internal/make-directories.js';
 
 export interface BubblewrapExecutorOptions {
   /** The bwrap program (default `bwrap`, found on PATH). */
@@ -158,9 +159,9 @@ async function planTarget(rootfs: string, target: string, scaffolds: Set<string>
     if (facts !== undefined) continue;
     scaffolds.add(current);
     // Nothing below `current` exists: no link can be met on the way down.
-    if (kind === 'directory') await mkdir(hostPath, { recursive: true, mode: 0o755 });
+    if (kind === 'directory') await makeDirectories(hostPath, 0o755);
     else {
-      if (index < parts.length - 1) await mkdir(dirname(hostPath), { recursive: true, mode: 0o755 });
+      if (index < parts.length - 1) await makeDirectories(dirname(hostPath), 0o755);
       await writeFile(hostPath, '', { flag: 'wx', mode: 0o644 });
     }
     break;

@@ -1,12 +1,12 @@
 // How a build runs one step (a RUN, or `polyarch run`) inside a stage's root filesystem. The build
 // receives an Executor as an option, so it never knows which sandbox runs the step: bubblewrap on
 // Linux today (bubblewrap.ts), something else later, a recording fake nowhere (tests run the real one).
-import { mkdir } from 'node:fs/promises';
 import { posix } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { PolyarchError } from '../../errors/polyarch-error.js';
 import { LinkLoopError, resolveInRoot } from '../../internal/contained-path.js';
 import type { Platform } from '../../platform/platform.js';
+import { makeDirectories } from '../../internal/make-directories.js';
 
 /** What to run: the argv itself. The shell form (`RUN echo hi`) is turned into `[...SHELL, 'echo hi']` by the caller. */
 export interface RunStep {
@@ -133,7 +133,7 @@ export async function ensureWorkdir(rootfs: string, cwd: string): Promise<void> 
   const path = await resolveInRoot(rootfs, posix.resolve('/', cwd), { followFinal: true }).catch((error: unknown) => {
     throw error instanceof LinkLoopError ? new PolyarchError('NOT_FOUND', `cannot make working directory ${JSON.stringify(cwd)}: its path in the image is a loop of symbolic links`, { cause: error }) : error;
   });
-  await mkdir(path, { recursive: true }).catch((error: NodeJS.ErrnoException) => {
+  await makeDirectories(path).catch((error: NodeJS.ErrnoException) => {
     // A file (or a link to nowhere) where the image has a component of the path.
     throw error.code === 'EEXIST' || error.code === 'ENOTDIR' ? new PolyarchError('NOT_FOUND', `cannot make working directory ${JSON.stringify(cwd)}: a part of its path in the image is not a directory`, { cause: error }) : error;
   });

@@ -1,6 +1,6 @@
 // COPY and ADD: files from the build context, another stage, an image, a URL, a local archive or
 // a here-document, written as one layer on top of the stage.
-import { lstat, mkdir, open, readdir, readlink, rm, writeFile } from 'node:fs/promises';
+import { lstat, open, readdir, readlink, rm, writeFile } from 'node:fs/promises';
 import { createReadStream } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { dirname, join, posix, relative, resolve } from 'node:path';
@@ -24,6 +24,7 @@ import { lookupOwner, type Owner } from '../passwd.js';
 import { fileFromLayers, layerPathsKept, pathsOf, type PathFacts } from '../layer-scan.js';
 import { stageNamed, type PlatformContext, type StageState } from '../stage.js';
 import { stageFilesystem, unpackAhead } from '../stage-root.js';
+import { makeDirectories } from '../../internal/make-directories.js';
 
 /** Mode and owner an entry gets, from its source path and the mode on disk. */
 type EntryFacts = (source: string, diskMode: number) => { mode: number; uid: number; gid: number };
@@ -339,7 +340,7 @@ export async function copyInstruction(i: Instruction, state: StageState, ctx: Pl
       if (archive) {
         const unpacked = tempPathIn(layout.dir, 'add');
         ctx.addScratch(unpacked);
-        await mkdir(unpacked, { recursive: true });
+        await makeDirectories(unpacked);
         const recorded: RecordedFacts = new Map();
         await applyLayer(unpacked, createReadStream(path), { mediaType: archive, source: relative(context, path), record: recorded, ...io });
         entries.push(...(await contextEntries(unpacked, destAbs.slice(1), recordedFacts(unpacked, recorded, chown, mode), () => true)));

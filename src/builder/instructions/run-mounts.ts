@@ -6,7 +6,7 @@
 // image, cache instance), so neither `..` nor a link can reach anything outside it.
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { copyFile, chmod, lstat, mkdir, readdir, readlink, symlink } from 'node:fs/promises';
+import { copyFile, chmod, lstat, readdir, readlink, symlink } from 'node:fs/promises';
 import { join, posix, relative } from 'node:path';
 import { LinkLoopError, resolveInRoot } from '../../internal/contained-path.js';
 import { tempPathIn } from '../../internal/temp-path.js';
@@ -18,6 +18,7 @@ import type { Mount } from '../executor/executor.js';
 import { stageRoot } from '../stage-root.js';
 import { stageNamed, type PlatformContext, type StageState } from '../stage.js';
 import type { RunMountSpec } from './run-flags.js';
+import { makeDirectories } from '../../internal/make-directories.js';
 
 export interface PreparedMounts {
   readonly mounts: readonly Mount[];
@@ -129,7 +130,7 @@ async function copyTree(from: string, to: string, keep: ContextFilter): Promise<
     return chmod(to, info.mode & 0o7777);
   }
   if (!info.isDirectory()) return;
-  await mkdir(to, { recursive: true });
+  await makeDirectories(to);
   await chmod(to, info.mode & 0o7777);
   for (const name of await readdir(from)) {
     if (keep(join(from, name))) await copyTree(join(from, name), join(to, name), keep);
@@ -225,7 +226,7 @@ export async function planRunMounts(specs: readonly RunMountSpec[], state: Stage
           if (!seedFrom && posix.resolve('/', spec.source) !== '/') {
             // A folder inside the cache: resolved inside it (a step may have left links there).
             dir = await resolveInRoot(lease.dir, spec.source, { followFinal: true });
-            await mkdir(dir, { recursive: true });
+            await makeDirectories(dir);
             if (!(await lstat(dir)).isDirectory()) throw badDockerfile(ctx.file, line, `RUN --mount=type=cache source ${JSON.stringify(spec.source)} is not a directory in the cache`);
           }
           out.mounts.push({ type: 'bind', source: dir, target: spec.target, readOnly: spec.readOnly });

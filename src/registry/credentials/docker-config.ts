@@ -1,12 +1,13 @@
 // docker's config.json: where `docker login` keeps credentials. Lookup order (docker/cli
 // configfile): credHelpers[host], then credsStore, then auths[host]. The caller chooses the
 // directory ($DOCKER_CONFIG or ~/.docker); nothing here reads the environment.
-import { chmod, mkdir, open, readFile, rename, rm } from 'node:fs/promises';
+import { chmod, open, readFile, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PolyarchError } from '../../errors/polyarch-error.js';
 import { tempPathIn } from '../../internal/temp-path.js';
 import type { RegistryCredentials } from '../transport/auth.js';
 import { runCredentialHelper, type HelperOptions } from './helper.js';
+import { makeDirectories } from '../../internal/make-directories.js';
 
 /** One `auths` entry as docker writes it. */
 export interface DockerAuthEntry {
@@ -142,7 +143,7 @@ export async function credentialsFor(config: DockerConfig, host: string, options
 
 /** Writes config.json atomically (temp file in the same directory, mode 0600, rename). */
 async function writeConfig(dir: string, raw: Record<string, unknown>): Promise<void> {
-  await mkdir(dir, { recursive: true, mode: 0o700 });
+  await makeDirectories(dir, 0o700);
   const temp = tempPathIn(dir, 'config.json');
   try {
     const handle = await open(temp, 'wx', 0o600);
