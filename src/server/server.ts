@@ -19,6 +19,7 @@ import { firstAfter } from './repository-index.js';
 import { PAGE_CSP, pageAsset, SECURITY_HEADERS } from './ui/page.js';
 import { isWebPagePath, pullHost, renderWebPage } from './ui/web-pages.js';
 import { repositoryPage, tagPage, type PageRequest } from './ui/api.js';
+import { pemProblem } from '../internal/pem.js';
 
 export interface RegistryServerOptions extends StorageOptions {
   /** Where blobs, repositories and uploads live. */
@@ -470,12 +471,17 @@ function checkStorageOptions(options: StorageOptions): void {
   if (options.maxBlobSize !== Number.POSITIVE_INFINITY) whole(options.maxBlobSize, 'maxBlobSize', 1);
 }
 
-async function readOption(path: string, what: string): Promise<Buffer> {
+async function readOption(path: string, what: string, kind: 'certificate' | 'key'): Promise<Buffer> {
+  let bytes: Buffer;
   try {
-    return await readFile(path);
+    bytes = await readFile(path);
   } catch (error) {
     throw new PolyarchError('USAGE', `cannot read ${what} "${path}": ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`, { cause: error });
   }
+  // Named here rather than by OpenSSL's "PEM routines::no start line", which names no file.
+  const problem = pemProblem(bytes.toString('utf8'), kind);
+  if (problem) throw new PolyarchError('CONFIG_INVALID', `${what} "${path}": ${problem}`);
+  return bytes;
 }
 
 function isWrite(method: string): boolean {
@@ -504,7 +510,8 @@ export async function createRegistryServer(options: RegistryServerOptions): Prom
   // Every option is checked (and every file read) before anything is created on disk.
   if ((options.tlsCert === undefined) !== (options.tlsKey === undefined)) throw new PolyarchError('USAGE', 'give both --tls-cert and --tls-key, or neither');
   checkStorageOptions(options);
-  const tls = options.tlsCert && options.tlsKey ? { cert: await readOption(options.tlsCert, 'TLS certificate'), key: await readOption(options.tlsKey, 'TLS key') } : undefined;
+  if (options.anonymousRead && !options.htpasswd) throw new PolyarchError('USAGE', '--anonymous-read opens reads of a server that asks for a password (--htpasswd); without one every request is open already');
+  const tls = options.tlsCert && options.tlsKey ? { cert: await readOption(options.tlsCert, 'TLS certificate', 'certificate'), key: await readOption(options.tlsKey, 'TLS key', 'key') } : undefined;
   // Loaded only with a password file: bcrypt and its worker pool cost a server without one nothing.
   const auth: HtpasswdAuth | undefined = options.htpasswd ? await (await import('./htpasswd.js')).loadHtpasswd(options.htpasswd) : undefined;
   const storage = new RegistryStorage(options.root, options);

@@ -133,6 +133,22 @@ describe('TLS settings: CA files, --ca-file, mutual TLS, insecure networks', () 
     const refused = await polyarch(['copy', `${mutual.host}/team/mtls:1`, layout()], { polyarch: withoutKey });
     assert.equal(refused.code, 1);
     assertOneLineError(refused, 'TLS', /client certificate/);
+
+    // Files that hold no certificate (or no key) are named before any handshake, not blamed on the registry.
+    const garbage = join(dir.path, 'garbage.pem');
+    await writeFile(garbage, 'garbage\n');
+    const badCa = await polyarch(['--ca-file', garbage, 'copy', `${mutual.host}/team/mtls:1`, layout()], {});
+    assert.equal(badCa.code, 2);
+    assertOneLineError(badCa, 'CONFIG_INVALID', /garbage\.pem" named by --ca-file: no PEM certificate in it/);
+    const keyAsCa = await polyarch(['--ca-file', client.keyFile, 'copy', `${mutual.host}/team/mtls:1`, layout()], {});
+    assertOneLineError(keyAsCa, 'CONFIG_INVALID', /no PEM certificate in it/);
+    const swapped = await settingsFile(
+      'registries.toml',
+      `[registry."${mutual.host}"]\nca = [${JSON.stringify(mutual.caFile)}]\n[[registry."${mutual.host}".keypair]]\nkey = ${JSON.stringify(client.certFile)}\ncert = ${JSON.stringify(client.certFile)}\n`,
+    );
+    const badKey = await polyarch(['copy', `${mutual.host}/team/mtls:1`, layout()], { polyarch: swapped });
+    assert.equal(badKey.code, 2);
+    assertOneLineError(badKey, 'CONFIG_INVALID', /not a PEM private key/);
   });
 
   test("daemon.json's insecure-registries CIDR entry lets an untrusted registry in that network work", async () => {

@@ -80,7 +80,7 @@ export async function checkHostSettingFiles(settings: EffectiveHostSettings): Pr
   for (const file of settings.ca?.value ?? []) await checkPemFile(file, settings.ca?.source ?? 'ca');
   for (const pair of settings.keypairs?.value ?? []) {
     await checkPemFile(pair.cert, settings.keypairs?.source ?? 'keypair');
-    await checkPemFile(pair.key, settings.keypairs?.source ?? 'keypair');
+    await checkPemFile(pair.key, settings.keypairs?.source ?? 'keypair', 'key');
   }
 }
 

@@ -1,5 +1,6 @@
 import { PolyarchError } from '../../errors/polyarch-error.js';
 import { RegularFileError, readRegularFile } from '../../internal/regular-file.js';
+import { pemProblem } from '../../internal/pem.js';
 import { MAX_PEM_FILE_BYTES, MAX_SETTINGS_FILE_BYTES } from './limits.js';
 import type { SettingsFileRef } from './types.js';
 
@@ -13,13 +14,16 @@ export async function readSettingsText(ref: SettingsFileRef): Promise<string | u
   }
 }
 
-/** Checks a certificate or key file a setting names, so a bad path is reported with the setting that named it. */
-export async function checkPemFile(path: string, source: string): Promise<void> {
+/** Checks a certificate or key file a setting names, so a bad path or content is reported with the setting that named it. */
+export async function checkPemFile(path: string, source: string, kind: 'certificate' | 'key' = 'certificate'): Promise<void> {
+  let text: string;
   try {
-    await readRegularFile(path, MAX_PEM_FILE_BYTES);
+    text = await readRegularFile(path, MAX_PEM_FILE_BYTES);
   } catch (error) {
     throw new PolyarchError('CONFIG_INVALID', `file "${path}" named by ${source}: ${describeProblem(error)}`, { cause: error });
   }
+  const problem = pemProblem(text, kind);
+  if (problem) throw new PolyarchError('CONFIG_INVALID', `file "${path}" named by ${source}: ${problem}`);
 }
 
 function describeProblem(error: unknown): string {
