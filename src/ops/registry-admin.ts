@@ -2,7 +2,7 @@ import type { ConnectionOptions } from '../endpoint/open-endpoint.js';
 import { PolyarchError } from '../errors/polyarch-error.js';
 import { interruptible } from '../errors/interrupted.js';
 import { loginRegistry, logoutRegistry, type LoginCredentials } from '../endpoint/registry-account.js';
-import { parseRegistryHost } from '../reference/reference.js';
+import { parseRegistryHost, registryHostOfAddress } from '../reference/reference.js';
 import { referenceOrLatest, toLocation, withOpener, type LocationInput } from './session.js';
 
 export { type LoginCredentials };
@@ -65,7 +65,8 @@ export async function login(options: LoginOptions): Promise<void> {
     if (username === '' || password === '') {
       throw new PolyarchError('USAGE', `login to ${host}: username and password must not be empty`);
     }
-    await loginRegistry(parseRegistryHost(host), { username, password }, options);
+    // `login https://host:5000/v2/` as docker takes it: the host alone.
+    await loginRegistry(registryHostOfAddress(host), { username, password }, options);
   });
 }
 
@@ -75,7 +76,7 @@ export async function login(options: LoginOptions): Promise<void> {
  * {@includeCode ../../examples/api/logout.ts#example}
  */
 export async function logout(options: LogoutOptions): Promise<void> {
-  return interruptible(options.signal, () => logoutRegistry(options.registry, options.registryConfigDir !== undefined ? { registryConfigDir: options.registryConfigDir } : {}));
+  return interruptible(options.signal, () => logoutRegistry(registryHostOfAddress(options.registry), options.registryConfigDir !== undefined ? { registryConfigDir: options.registryConfigDir } : {}));
 }
 
 /**

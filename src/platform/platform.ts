@@ -124,6 +124,8 @@ export function parsePlatform(text: string, options: ParsePlatformOptions = {}):
       return normalizePlatform(platformOf(os, fromHost.architecture, fromHost.variant, osVersion, osFeatures));
     }
     const arch = normalizeArch(name, undefined);
+    // containerd's Parse: a lone word that is neither a known OS nor a known architecture is an error, not linux/<word>.
+    if (!KNOWN_ARCH.has(arch.architecture)) throw invalid(text, `"${name}" is neither an operating system nor an architecture Go knows`);
     return normalizePlatform(platformOf(host ? normalizeOs(host.os) || 'linux' : 'linux', arch.architecture, arch.variant, undefined, undefined));
   }
   return normalizePlatform(platformOf(name, second, third, osVersion, osFeatures));

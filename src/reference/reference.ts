@@ -137,6 +137,15 @@ export function parseRegistryHost(text: string): string {
   return text;
 }
 
+/**
+ * The registry host a login address names, as docker reads it (ConvertToHostname): a scheme and a
+ * path are dropped, so `https://registry.example:5000/v2/` is `registry.example:5000`.
+ */
+export function registryHostOfAddress(text: string): string {
+  const bare = text.replace(/^https?:\/\//i, '');
+  return parseRegistryHost(bare.includes('/') ? bare.slice(0, bare.indexOf('/')) : bare);
+}
+
 /** Adds tag `latest` when the reference has neither tag nor digest (docker's TagNameOnly). */
 export function withDefaultTag(ref: Reference): Reference {
   return ref.tag === undefined && ref.digest === undefined ? { ...ref, tag: DEFAULT_TAG } : ref;

@@ -226,7 +226,8 @@ describe('login against a TLS registry with htpasswd', () => {
     assert.equal(wrong.stderr.split('\n').length, 2);
     assert.ok(!wrong.stderr.includes('nope'));
 
-    const ok = await runCli([...common, 'login', '-u', 'alice', '--password-stdin', secure.host], { input: 's3cret-pass\n' });
+    // As docker: an address with a scheme and a path logs in to its host.
+    const ok = await runCli([...common, 'login', '-u', 'alice', '--password-stdin', `https://${secure.host}/v2/`], { input: 's3cret-pass\n' });
     assert.equal(ok.code, 0, ok.stderr);
     const stored = JSON.parse(await readFile(join(config.path, 'config.json'), 'utf8')) as { auths: Record<string, { auth: string }> };
     assert.equal(Buffer.from(stored.auths[secure.host]!.auth, 'base64').toString(), 'alice:s3cret-pass');
@@ -239,7 +240,7 @@ describe('login against a TLS registry with htpasswd', () => {
     assert.equal(seen.code, 0, seen.stderr);
     assert.equal(seen.stdout.trim(), pushed.index.digest);
 
-    const out = await runCli([...common, 'logout', secure.host]);
+    const out = await runCli([...common, 'logout', `https://${secure.host}`]);
     assert.equal(out.code, 0, out.stderr);
     const denied = await runCli([...common, 'inspect', `${secure.host}/private/app:1`]);
     assert.equal(denied.code, 1);

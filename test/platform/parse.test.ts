@@ -121,6 +121,9 @@ const BAD: readonly BadRow[] = [
   { input: 'windows(10.0/amd64', message: /is not a valid OS component/ },
   { input: 'windows(10 0)/amd64', message: /is not a valid OS component/ },
   { input: 'windows(%zz)/amd64', message: 'cannot parse platform "windows(%zz)/amd64": bad percent-encoding in "%zz"' },
+  // A lone word that is neither (containerd: "unknown operating system or architecture"), not linux/<word>.
+  { input: 'foo', message: 'cannot parse platform "foo": "foo" is neither an operating system nor an architecture Go knows' },
+  { input: 'bogus', host: { os: 'linux', architecture: 'amd64' }, message: /"bogus" is neither an operating system nor an architecture/ },
   // A lone OS needs a host to take the architecture from; so does `local`.
   { input: 'linux', message: /^cannot parse platform "linux": "linux" names only an OS/ },
   { input: 'windows(10.0.20348)', message: /names only an OS/ },
