@@ -25,6 +25,7 @@ import { indexTar, readEntry, streamEntry, type TarEntry } from './tar-index.js'
 import { blobEntryName, readVerified, TarLayoutReader } from './tar-layout.js';
 import { writeTarAtomic } from './tar-write.js';
 import { makeDirectories } from '../internal/make-directories.js';
+import { checkDestinationKind } from './destination.js';
 
 type Io = { readonly signal?: AbortSignal };
 
@@ -358,6 +359,7 @@ async function readArchive(file: string): Promise<{ images: ArchivedImage[]; blo
  */
 export async function openDockerArchive(file: string, options: { readonly write?: boolean; readonly reference?: string } = {}): Promise<DockerArchive> {
   if (options.write) {
+    await checkDestinationKind(file, 'archive', `docker-archive:${file}`);
     await makeDirectories(dirname(file));
     await removeOrphanStaging(dirname(file));
     const staging = tempPathIn(dirname(file), 'docker-archive');

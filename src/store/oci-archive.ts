@@ -14,6 +14,7 @@ import { indexTar } from './tar-index.js';
 import { TarLayoutReader } from './tar-layout.js';
 import { listFiles, writeTarAtomic } from './tar-write.js';
 import { makeDirectories } from '../internal/make-directories.js';
+import { checkDestinationKind } from './destination.js';
 
 type Io = { readonly signal?: AbortSignal };
 
@@ -105,6 +106,7 @@ export class OciArchive {
 /** Reading: one pass over the tar's headers; LAYOUT_INVALID when it holds no OCI layout. */
 export async function openOciArchive(file: string, options: { readonly write?: boolean } = {}): Promise<OciArchive> {
   if (options.write) {
+    await checkDestinationKind(file, 'archive', `oci-archive:${file}`);
     await makeDirectories(dirname(file));
     await removeOrphanStaging(dirname(file));
     const staging = tempPathIn(dirname(file), 'oci-archive');

@@ -18,6 +18,7 @@ import { removeOrphanTemps } from './gc.js';
 import { findEntry, isNamed, REF_NAME, tagOf, tagsOf } from './index-entries.js';
 import { withLayoutLock } from './layout-lock.js';
 import { makeDirectories } from '../internal/make-directories.js';
+import { checkDestinationKind } from './destination.js';
 
 export { REF_NAME, tagOf } from './index-entries.js';
 
@@ -387,6 +388,7 @@ export class OciLayout {
  */
 export async function openLayout(dir: string, options: { readonly create?: boolean; readonly writable?: boolean } = {}): Promise<OciLayout> {
   if (options.create) {
+    await checkDestinationKind(dir, 'layout', `oci:${dir}`);
     // Temps live in the root, blobs/<alg>/ and one level of polyarch's own folders.
     await removeOrphanTemps(dir, { maxDepth: 2 });
     return new OciLayout(dir, true);

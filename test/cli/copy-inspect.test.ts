@@ -2,7 +2,7 @@
 // (CNCF distribution), an OCI layout and a docker archive, checked with skopeo.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { readFile, stat } from 'node:fs/promises';
+import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
@@ -145,6 +145,26 @@ describe('copy and inspect across registries, layouts and archives', () => {
       assert.equal(out.code, 1, destination);
       assert.match(out.stderr, /^polyarch: .*no such file or directory, mkdir '\/proc\/polyarch-no-such-\d+'.*\n$/, destination);
     }
+  });
+
+  test('a destination of the wrong kind (a layout in a file, an archive over a directory) is one USAGE line before anything moves', async () => {
+    const file = join(dir.path, 'plain-file');
+    await writeFile(file, 'keep\n');
+    const folder = join(dir.path, 'plain-dir');
+    await mkdir(folder, { recursive: true });
+    const cases: [string, RegExp][] = [
+      [`oci:${file}`, /plain-file is a file, not a directory; an OCI layout is a directory/],
+      [`oci-archive:${folder}`, /plain-dir is a directory; an archive is written as one file/],
+      [`docker-archive:${folder}/`, /plain-dir\/ is a directory; an archive is written as one file/],
+    ];
+    for (const [destination, message] of cases) {
+      const out = await runCli(['copy', '--platform', 'linux/amd64', `${a.host}/team/app:1.0`, destination]);
+      assert.equal(out.code, 2, destination);
+      assert.match(out.stderr, message);
+      assert.equal(out.stderr.split('\n').length, 2, out.stderr);
+    }
+    assert.equal(await readFile(file, 'utf8'), 'keep\n');
+    assert.deepEqual(await readdir(folder), [], 'nothing was left in the directory');
   });
 
   test('bad input gives one line and exit 2; an unknown image gives MANIFEST_UNKNOWN', async () => {

@@ -1,0 +1,17 @@
+// A destination of the wrong kind is named before anything is written: an archive over a
+// directory failed at the final rename ("illegal operation on a directory, rename '.tmp-…'"), a
+// layout in a file at its first lstat ("not a directory, lstat 'x.tar/blobs'"), both UNKNOWN.
+import { stat } from 'node:fs/promises';
+import { PolyarchError } from '../errors/polyarch-error.js';
+
+/** Refuses `path` when something of the other kind is there already (absent is fine: it is made). */
+export async function checkDestinationKind(path: string, want: 'archive' | 'layout', what: string): Promise<void> {
+  const found = await stat(path).catch(() => undefined);
+  if (!found) return;
+  if (want === 'archive' && found.isDirectory()) {
+    throw new PolyarchError('USAGE', `${what}: ${path} is a directory; an archive is written as one file (oci:DIR writes a layout directory)`);
+  }
+  if (want === 'layout' && !found.isDirectory()) {
+    throw new PolyarchError('USAGE', `${what}: ${path} is a file, not a directory; an OCI layout is a directory (oci-archive:FILE writes a tar)`);
+  }
+}
