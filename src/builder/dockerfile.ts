@@ -245,7 +245,8 @@ function toInstruction(node: AstInstruction, file: string, heredocs: ReadonlyMap
   const json = execForm(text);
   const here = heredocs.get(line - 1);
   if (here && (keyword === 'COPY' || keyword === 'ADD')) {
-    return { keyword, line, text: here.first.trim().replace(/^\S+\s*/, ''), args: here.args, flags, properties, heredocs: here.heredocs };
+    // Without its flags, as every other instruction's text (the title showed `--chmod=755` twice).
+    return { keyword, line, text: here.first.trim().replace(/^\S+\s*/, '').replace(FLAGS, ''), args: here.args, flags, properties, heredocs: here.heredocs };
   }
   if (here && keyword === 'RUN') {
     // The command is the logical first line without the keyword and flags, as BuildKit hands it to the shell.
@@ -256,7 +257,7 @@ function toInstruction(node: AstInstruction, file: string, heredocs: ReadonlyMap
 }
 
 /** The flags each instruction takes (BuildKit's); RUN's are checked with their values (run-flags.ts). */
-const FLAGS_OF: Readonly<Record<string, readonly string[]>> = {
+const INSTRUCTION_FLAGS: Readonly<Record<string, readonly string[]>> = {
   FROM: ['platform'],
   COPY: ['from', 'chown', 'chmod', 'link', 'parents', 'exclude'],
   ADD: ['chown', 'chmod', 'link', 'checksum', 'keep-git-dir', 'exclude'],
@@ -272,7 +273,7 @@ const NEEDS_ARGUMENT = new Set(['FROM', 'ARG', 'ENV', 'LABEL', 'WORKDIR', 'USER'
  * keys without a value, a trigger ONBUILD cannot hold, arguments after `HEALTHCHECK NONE`.
  */
 function checkInstruction(i: Instruction, file: string): void {
-  const allowed = FLAGS_OF[i.keyword] ?? [];
+  const allowed = INSTRUCTION_FLAGS[i.keyword] ?? [];
   for (const name of i.keyword === 'RUN' ? [] : i.flags.keys()) {
     if (!allowed.includes(name)) throw badDockerfile(file, i.line, `${i.keyword} --${name}: ${i.keyword} takes ${allowed.length > 0 ? allowed.map((f) => `--${f}`).join(', ') : 'no flags'}`);
   }

@@ -64,10 +64,15 @@ export function stepProgress(listener: ProgressListener | undefined, step: Build
  * first line in parentheses, as buildx does (`RUN <<EOF (apt-get update...)`).
  */
 export function describeInstruction(keyword: string, flags: ReadonlyMap<string, readonly string[]>, text: string): string {
-  const flagText = [...flags].flatMap(([name, values]) => values.map((v) => `--${name}=${v}`));
+  const flagText = flagWords(flags);
   const [first = '', next, ...more] = text.split('\n');
   const shown = next === undefined ? first : `${first} (${next}${more.length > 1 ? '...' : ''})`;
   return [keyword, ...flagText, shown].join(' ');
+}
+
+/** Each flag as written (`--chmod=755`, `--link`), every value of a repeated one. */
+export function flagWords(flags: ReadonlyMap<string, readonly string[]>): string[] {
+  return [...flags].flatMap(([name, values]) => values.map((v) => (v === '' ? `--${name}` : `--${name}=${v}`)));
 }
 
 /**

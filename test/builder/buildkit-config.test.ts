@@ -91,6 +91,18 @@ describe('build: image config as BuildKit makes it', () => {
     assert.match(noImage.stderr, /^polyarch: \S*Dockerfile:2: base image \S+: invalid reference .*\[INVALID_REFERENCE\]\n$/);
   });
 
+  test('COPY and ADD keep their flags in the history (as BuildKit records them), and a here-document title shows each flag once', async () => {
+    const context = await contextOf('history', 'FROM scratch\nCOPY --chmod=644 --link f /f\nCOPY --chmod=755 <<EOF /start.sh\necho hi\nEOF\n');
+    const out = await runCli(['build', '--progress', 'plain', '--platform', 'linux/amd64', '-o', `oci:${join(context, 'out')}:t`, context], { env: suite.env });
+    assert.equal(out.code, 0, out.stderr);
+    assert.match(out.stderr, /^\[linux\/amd64 2\/2\] COPY --chmod=755 <<EOF \/start\.sh/m);
+    const config = JSON.parse((await exec('skopeo', ['inspect', '--config', `oci:${join(context, 'out')}:t`])).stdout) as { history: { created_by: string }[] };
+    assert.deepEqual(
+      config.history.map((h) => h.created_by),
+      ['COPY --chmod=644 --link f /f', 'COPY --chmod=755 <<EOF /start.sh'],
+    );
+  });
+
   test('STOPSIGNAL takes what docker takes (a number, a name with or without SIG, RTMIN+n) and refuses the rest on its line', async () => {
     for (const [given, kept] of [['SIGTERM', 'SIGTERM'], ['9', '9'], ['quit', 'quit'], ['SIGRTMIN+3', 'SIGRTMIN+3']] as const) {
       assert.equal((await built(`signal-${kept.replace(/\W/g, '')}`, `FROM scratch\nARG S=${given}\nSTOPSIGNAL $S\nCOPY f /f\n`)).StopSignal, kept);

@@ -11,7 +11,7 @@ import { tempPathIn } from '../../internal/temp-path.js';
 import { MediaType } from '../../mediatype/mediatype.js';
 import { applyLayer, type RecordedFacts } from '../../layer/extract.js';
 import { missingParents, writeLayer, type LayerEntry } from '../../layer/writer.js';
-import { compressReported } from '../progress.js';
+import { compressReported, flagWords } from '../progress.js';
 import { readXattrs } from '../../layer/xattrs.js';
 import type { Xattrs } from '../../layer/pax.js';
 import { badDockerfile, flagValue, flagValues, type Instruction } from '../dockerfile.js';
@@ -264,7 +264,8 @@ export async function copyInstruction(i: Instruction, state: StageState, ctx: Pl
   const entries: LayerEntry[] = [];
   const excludes = flagValues(i, 'exclude');
   const fromFlag = flagValue(i, 'from');
-  const createdBy = `${i.keyword} ${i.text}`;
+  // With its flags, as BuildKit records it (`COPY --chmod=644 a /a`).
+  const createdBy = [i.keyword, ...flagWords(i.flags), i.text].join(' ');
   if (fromFlag !== undefined) {
     const fromName = sub(fromFlag);
     // buildStage has refused a stage naming itself or a later one before this COPY started.
