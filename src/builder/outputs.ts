@@ -14,7 +14,7 @@ import { tempPathIn } from '../internal/temp-path.js';
 import { formatPlatform } from '../platform/platform.js';
 import { openLayout } from '../store/oci-layout.js';
 import { listFiles, writeTarAtomic } from '../store/tar-write.js';
-import { applyLayer } from '../layer/extract.js';
+import { applyDirectoryTimes, applyLayer } from '../layer/extract.js';
 import { interruptible, throwIfInterrupted } from '../errors/interrupted.js';
 import type { CompressionOptions } from '../layer/compression.js';
 import { makeDirectories } from '../internal/make-directories.js';
@@ -209,7 +209,10 @@ async function exportFilesystem(result: BuildResult, dest: string, signal?: Abor
     const root = resolve(result.images.length > 1 ? join(dest, formatPlatform(image.platform!).replace(/\//g, '_')) : dest);
     await makeDirectories(root);
     const manifest = parseImageManifest(await layout.getManifest(image.digest));
-    for (const layer of manifest.layers) await applyLayer(root, await layout.openBlob(layer), { mediaType: layer.mediaType, source: layer.digest });
+    // The layers' times, as buildx's local exporter leaves them (not the time of this export).
+    const times = new Map<string, Date>();
+    for (const layer of manifest.layers) await applyLayer(root, await layout.openBlob(layer), { mediaType: layer.mediaType, source: layer.digest, times });
+    applyDirectoryTimes(times);
   }
 }
 

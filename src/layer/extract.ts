@@ -7,8 +7,8 @@
 // written through. This is the one place that turns tar entries into files.
 import { lstat, readdir, realpath, rm } from 'node:fs/promises';
 import { execFile } from 'node:child_process';
-import { chmodSync, closeSync, fchmodSync, lchownSync, linkSync, lstatSync, mkdirSync, openSync, symlinkSync, writeSync } from 'node:fs';
-import { join, posix, relative } from 'node:path';
+import { chmodSync, closeSync, fchmodSync, lchownSync, linkSync, lstatSync, lutimesSync, mkdirSync, openSync, realpathSync, symlinkSync, writeSync } from 'node:fs';
+import { dirname, join, posix, relative } from 'node:path';
 import { promisify } from 'node:util';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -42,6 +42,12 @@ export interface ApplyLayerOptions {
   readonly record?: RecordedFacts;
   /** Gathers the layer's path list from the same headers (scan.ts's pathsOfLayer gives the same), so nothing reads the layer again for it. */
   readonly paths?: [string, LayerPathEntry][];
+  /**
+   * Keeps the layer's modification times (an exported filesystem, as buildx's local exporter
+   * does): files and links get theirs as written; directories, which later entries touch, are
+   * gathered here (absolute path → time) for applyDirectoryTimes once every layer is on disk.
+   */
+  readonly times?: Map<string, Date>;
   readonly signal?: AbortSignal;
 }
 
@@ -56,6 +62,7 @@ interface Apply {
   readonly root: string;
   readonly what: string;
   readonly record: RecordedFacts | undefined;
+  readonly times: Map<string, Date> | undefined;
   /** Paths this layer made: its whiteouts and opaque markers hide lower layers' files only (OCI image-spec layer.md). */
   readonly made: Set<string>;
   /**
@@ -220,6 +227,7 @@ async function applyEntry(state: Apply, header: Header, stream: Readable, paxXat
   state.made.add(target);
   if (type === 'directory') {
     stream.resume();
+    if (header.mtime) state.times?.set(target, header.mtime);
     if (existing?.isDirectory()) return;
     if (existing) await remove(state, target, false);
     mkdirSync(target);
@@ -241,6 +249,30 @@ async function applyEntry(state: Apply, header: Header, stream: Readable, paxXat
   } else {
     await writeEntryFile(target, header, stream);
   }
+  // The name was just made by this entry (never a link followed): lutimes sets the link's own time.
+  if (state.times && header.mtime && type !== 'fifo') lutimesSync(target, header.mtime, header.mtime);
+}
+
+/**
+ * Gives the directories applyLayer gathered in `times` their layers' times, deepest first (setting
+ * a child's time leaves its parent's alone). A later layer may have made a parent a link (to the
+ * host's /etc, say): a path whose parents are no longer real directories is skipped, so no time
+ * outside the root is ever touched.
+ */
+export function applyDirectoryTimes(times: ReadonlyMap<string, Date>): void {
+  for (const [path, time] of [...times].sort(([a], [b]) => b.length - a.length)) {
+    const parent = dirname(path);
+    if (realpathOrUndefined(parent) !== parent) continue;
+    if (lstatOrUndefined(path)?.isDirectory()) lutimesSync(path, time, time);
+  }
+}
+
+function realpathOrUndefined(path: string): string | undefined {
+  try {
+    return realpathSync(path);
+  } catch {
+    return undefined;
+  }
 }
 
 /** What went wrong on one entry, as one coded line when the layer itself is at fault. */
@@ -259,7 +291,7 @@ function entryError(state: Apply, name: string, error: unknown): unknown {
  * outside `root` is ever created, changed or removed.
  */
 export async function applyLayer(root: string, content: Readable, options: ApplyLayerOptions): Promise<void> {
-  const state: Apply = { root: await realpath(root), what: options.source ? `layer ${options.source}` : 'layer', record: options.record, made: new Set(), dirs: new Map(), knownDirs: new Set() };
+  const state: Apply = { root: await realpath(root), what: options.source ? `layer ${options.source}` : 'layer', record: options.record, times: options.times, made: new Set(), dirs: new Map(), knownDirs: new Set() };
   const tar = tarStream().extract();
   // Extended attributes come from the raw pax records, read on the way to tar-stream.
   const pax = new XattrObserver();

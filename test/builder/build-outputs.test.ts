@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { PolyarchError, buildImages, parsePlatform, type BuildOutput } from '../../src/index.js';
@@ -44,6 +44,8 @@ describe('typed build outputs', () => {
     const manifest = JSON.parse(await readFile(join(at('layout'), 'blobs', 'sha256', result.images[0]!.digest.slice(7)), 'utf8')) as { layers: { mediaType: string }[] };
     assert.equal(manifest.layers[0]!.mediaType, 'application/vnd.oci.image.layer.v1.tar+zstd', 'the oci output\'s compression was used');
     assert.equal(await readFile(join(at('rootfs'), 'linux_arm64', 'hello.txt'), 'utf8'), 'hello\n');
+    // The layer's times (the source date epoch, 0 here), as buildx's local exporter leaves them, not the export's.
+    assert.equal((await lstat(join(at('rootfs'), 'linux_arm64', 'hello.txt'))).mtimeMs, 0);
     const listed = spawnSync('tar', ['-tf', at('rootfs.tar')], { encoding: 'utf8' });
     assert.match(listed.stdout, /linux_amd64\/hello\.txt/);
   });

@@ -16,7 +16,7 @@ import { createEndpointOpener } from '../../src/endpoint/open-endpoint.js';
 import type { Descriptor } from '../../src/image/descriptor.js';
 import { rawFromJson } from '../../src/image/raw-manifest.js';
 import { compressor } from '../../src/layer/compression.js';
-import { applyLayer, applyRecordedFacts, type RecordedFacts } from '../../src/layer/extract.js';
+import { applyDirectoryTimes, applyLayer, applyRecordedFacts, type RecordedFacts } from '../../src/layer/extract.js';
 import { MediaType } from '../../src/mediatype/mediatype.js';
 import { parseLocation } from '../../src/reference/location.js';
 import { buildSuite } from '../helpers/build-suite.js';
@@ -257,6 +257,35 @@ test('9.1 recorded owners and modes are set inside the root even when a later la
     const after = await lstat(join(host, 'f'));
     assert.equal(after.mode & 0o7777, 0o644, "a host file got the image's mode");
     assert.equal(after.uid, process.getuid?.() ?? after.uid, "a host file got the image's owner");
+  } finally {
+    await tmp.remove();
+  }
+});
+
+test("an exported filesystem's directory times stay inside the root when a later layer turns a parent into a link", async () => {
+  const tmp = await tempDir('polyarch-layer-');
+  try {
+    const root = join(tmp.path, 'root');
+    const host = join(tmp.path, 'host');
+    await mkdir(root);
+    await mkdir(join(host, 'd'), { recursive: true });
+    const hostTime = (await lstat(join(host, 'd'))).mtimeMs;
+    const times = new Map<string, Date>();
+    const old = new Date(86_400_000);
+    const layers: Entry[][] = [
+      [{ ...dir('x/'), mtime: old }, { ...dir('x/d/'), mtime: old }, { name: 'x/f', content: 'image file\n', mtime: old }],
+      [{ name: '.wh.x', content: '' }, sym('x', host)],
+    ];
+    for (const entries of layers) await applyLayer(root, Readable.from([gzipSync(await tarOf(entries))]), { mediaType: MediaType.OciLayerGzip, times });
+    applyDirectoryTimes(times);
+    assert.equal((await lstat(join(host, 'd'))).mtimeMs, hostTime, "a host directory got the image's time");
+    // Where no link interferes, the layer's times are kept, files and directories alike.
+    const plain = join(tmp.path, 'plain');
+    await mkdir(plain);
+    const kept = new Map<string, Date>();
+    await applyLayer(plain, Readable.from([gzipSync(await tarOf(layers[0]!))]), { mediaType: MediaType.OciLayerGzip, times: kept });
+    applyDirectoryTimes(kept);
+    for (const path of ['x', 'x/d', 'x/f']) assert.equal((await lstat(join(plain, path))).mtimeMs, old.getTime(), path);
   } finally {
     await tmp.remove();
   }
