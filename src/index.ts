@@ -96,6 +96,7 @@ export { platformAsWritten, type NoticeHandler } from './ops/platform-input.js';
 export { explainMatch, type ExplainMatchOptions, type Explanation } from './ops/explain.js';
 export {
   verify,
+  verifyBundle,
   verifyImage,
   DEFAULT_MAX_PATHS,
   type Finding,
@@ -106,6 +107,7 @@ export {
   type VerifyImageOptions,
   type VerifyOptions,
   type VerifyReport,
+  type BundleVerifyReport,
 } from './ops/verify.js';
 
 // Offline release bundles: many images for one platform per archive, and pushing them back

@@ -25,6 +25,7 @@ import { configPlatform, entryLabel, isWellFormedPlatform, lintImage, lintIndexE
 import { ImageFiles, scanLayerFiles, type LayerFiles } from '../verify/layer-files.js';
 import { isAttestationEntry } from './select-platforms.js';
 import { referenceOrLatest, toLocation, withOpener, type LocationInput } from './session.js';
+import { bundleFileOf, readBundleManifest } from './bundle-manifest.js';
 
 export type { Finding, Severity, VerifyRule } from '../verify/finding.js';
 
@@ -199,6 +200,33 @@ async function verifyEndpoint(options: VerifyImageOptions): Promise<VerifyReport
     if (complete) findings.push(...checkBinaries({ platform: image.platform, files, ...(image.config ? { config: image.config } : {}) }));
   }
   return { digest: raw.digest, mediaType: raw.mediaType, images, findings, passed: !findings.some((f) => f.severity === 'error') };
+}
+
+/** What {@link verifyBundle} finds: each image a bundle archive lists, checked. */
+export interface BundleVerifyReport {
+  readonly file: string;
+  readonly images: readonly { readonly image: string; readonly report: VerifyReport }[];
+  /** True when no image has an error finding. */
+  readonly passed: boolean;
+}
+
+/**
+ * Checks every image of a bundle archive (`polyarch verify release-linux-arm64.tar`): each is
+ * verified as `verify` verifies one image, read by the digest the bundle manifest gives it.
+ * Undefined when the location is not a bundle archive (verify it as usual).
+ */
+export async function verifyBundle(options: VerifyCheckOptions & { readonly location: string }): Promise<BundleVerifyReport | undefined> {
+  return interruptible(options.signal, async () => {
+    const file = bundleFileOf(options.location);
+    const manifest = file === undefined ? undefined : await readBundleManifest(file);
+    if (file === undefined || !manifest) return undefined;
+    return withOpener({}, async (opener) => {
+      const { endpoint } = await opener.open({ kind: manifest.format === 'docker' ? 'docker-archive' : 'oci-archive', path: file }, 'read');
+      const images = [];
+      for (const entry of manifest.images) images.push({ image: entry.image, report: await verifyEndpoint({ ...options, endpoint, reference: entry.digest }) });
+      return { file, images, passed: images.every((i) => i.report.passed) };
+    });
+  });
 }
 
 /**

@@ -26,7 +26,7 @@ const EXPORTS = [
   'platformAsWritten', 'platformFallbacks', 'pruneBuildCache', 'pruneBundleCache', 'pushTarget', 'rawFromBytes', 'readBinfmtHandlers',
   'readBundleManifest', 'readImageList', 'readPushSpec', 'readSecrets', 'registerLine', 'releaseBuildResult',
   'requireEmulation', 'runImage', 'samePlatform', 'selectEntry', 'shortDigest', 'targetsWithTags', 'tinyElf',
-  'toLocation', 'uninstallEmulation', 'uniquePlatforms', 'verify', 'verifyImage', 'withOpener', 'withPlatform',
+  'toLocation', 'uninstallEmulation', 'uniquePlatforms', 'verify', 'verifyBundle', 'verifyImage', 'withOpener', 'withPlatform',
 ];
 
 const PACKAGE = JSON.parse(readFileSync(fileURLToPath(new URL('../../../package.json', import.meta.url)), 'utf8')) as { exports: Record<string, { import: string }> };

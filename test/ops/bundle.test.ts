@@ -57,6 +57,8 @@ describe('bundle', () => {
     assert.deepEqual(saved.map((s) => s.RepoTags), images.map((i) => [i.reference]));
     for (const item of saved) for (const path of [item.Config, ...item.Layers]) assert.ok(members.has(path), `${path} is in the archive`);
     assert.ok(members.has('polyarch-bundle.json') && members.has('index.json') && members.has('oci-layout'));
+    const verified = await runCli(['-q', 'verify', `docker-archive:${file}`]);
+    assert.equal(verified.code, 0, `verify reads every image of a docker-format bundle: ${verified.stderr}`);
 
     // Each shared layer once: the archive is smaller than the three images by about one base layer.
     const base = bases.get('linux/arm64') as GeneratedLayer;
@@ -113,6 +115,16 @@ describe('bundle', () => {
         assert.equal(stdout, image.images.get(platform)?.manifest.bytes.toString());
       }
     }
+    // verify reads a bundle whole: every image it lists, each checked against the archive's platform.
+    const verified = await runCli(['--json', 'verify', join(out, 'linux-arm64.tar')]);
+    assert.equal(verified.code, 0, verified.stderr);
+    const report = JSON.parse(verified.stdout) as { passed: boolean; images: { image: string; report: { passed: boolean; images: { platform: string }[] } }[] };
+    assert.equal(report.passed, true);
+    assert.deepEqual(report.images.map((i) => i.image), images.map((i) => i.reference));
+    assert.ok(report.images.every((i) => i.report.passed && i.report.images[0]?.platform === 'linux/arm64'));
+    const text = await runCli(['verify', join(out, 'linux-amd64.tar')]);
+    assert.equal(text.code, 0, text.stderr);
+    assert.equal(text.stdout.split('\n').filter((l) => l.startsWith('passed: 0 error(s)')).length, images.length, text.stdout);
   });
 
   test('an image without the platform stops the bundle before anything is written, naming what it has', async () => {
