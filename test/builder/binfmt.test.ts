@@ -390,6 +390,12 @@ describe('binfmt: this machine (root)', () => {
     const arm = parsed.platforms.find((p) => p.platform === 'linux/arm/v7');
     assert.equal(arm?.status, 'emulated');
     assert.equal(arm?.fixBinary, true);
+
+    // A procfs named wrong is a mistake to say, not a machine with nothing registered.
+    const typo = await runCli(['binfmt', '--proc-root', '/no/such/proc']);
+    assert.equal(typo.code, 2);
+    assert.equal(typo.stderr, 'polyarch: --proc-root /no/such/proc: no such directory [USAGE]\n');
+    assert.equal(typo.stdout, '');
   });
 
   test('CLI: --install and --uninstall report each platform on stderr', async () => {

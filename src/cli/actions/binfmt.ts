@@ -1,6 +1,8 @@
 import type { Command } from 'commander';
 import type { CliContext } from '../context.js';
+import { stat } from 'node:fs/promises';
 import {
+  PolyarchError,
   detectEmulation,
   formatPlatform,
   installEmulation,
@@ -24,6 +26,10 @@ function statusText(s: EmulationStatus): string {
 
 export async function binfmtAction(context: CliContext, flags: { install?: string | true; uninstall?: string; procRoot?: string }, command: Command): Promise<void> {
   const globals = globalsOf(command);
+  // A procfs the user named must be there: a typo would otherwise read as "nothing registered".
+  if (flags.procRoot !== undefined && !(await stat(flags.procRoot).catch(() => undefined))?.isDirectory()) {
+    throw new PolyarchError('USAGE', `--proc-root ${flags.procRoot}: no such directory`);
+  }
   const options = { signal: context.signal, ...(flags.procRoot !== undefined ? { procRoot: flags.procRoot } : {}) };
   // With --json the changes made are part of the one document printed, not only lines on stderr.
   const uninstalled: { platform: string; removed: readonly string[] }[] = [];
