@@ -27,7 +27,7 @@ function codedError(error: unknown): PolyarchError {
  */
 function describeError(error: PolyarchError, debug: boolean): string {
   const lines = [`polyarch: ${escapeControl(error.message)} [${error.code}]`];
-  const hint = hintFor(error.code);
+  const hint = error.hint ?? hintFor(error.code);
   if (hint) lines.push(`hint: ${hint}`);
   if (debug) {
     let cause: unknown = error;

@@ -4,6 +4,8 @@ export interface PolyarchErrorOptions {
   readonly status?: number;
   readonly detail?: unknown;
   readonly cause?: unknown;
+  /** Advice for this error in place of its code's (hintFor): a refused login is not told to log in. */
+  readonly hint?: string;
 }
 
 /** Codes that mean the user's input (arguments, flags, configuration) was wrong, as opposed to a failure while working. */
@@ -19,12 +21,15 @@ export class PolyarchError extends Error {
   readonly code: ErrorCode;
   readonly status: number | undefined;
   readonly detail: unknown;
+  /** Advice of its own, shown in place of hintFor(code). */
+  readonly hint: string | undefined;
 
   constructor(code: ErrorCode, message: string, options: PolyarchErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.code = code;
     this.status = options.status;
     this.detail = options.detail;
+    this.hint = options.hint;
   }
 
   /** Derived from the code, never set per error: a missing image is a failure wherever it is missing. */
@@ -61,6 +66,8 @@ export function hintFor(code: ErrorCode): string | undefined {
       return 'the registry failed on its side; try again later, or ask its operator';
     case 'CONFIG_INVALID':
       return 'fix the file named above';
+    case 'UNAUTHORIZED':
+      return "log in with polyarch login HOST (or docker login: both keep credentials in docker's config.json)";
     default:
       return undefined;
   }

@@ -1,5 +1,5 @@
 import type { ConnectionOptions } from '../endpoint/open-endpoint.js';
-import { PolyarchError } from '../errors/polyarch-error.js';
+import { PolyarchError, isPolyarchError } from '../errors/polyarch-error.js';
 import { interruptible } from '../errors/interrupted.js';
 import { loginRegistry, logoutRegistry, type LoginCredentials } from '../endpoint/registry-account.js';
 import { parseRegistryHost, registryHostOfAddress } from '../reference/reference.js';
@@ -66,7 +66,13 @@ export async function login(options: LoginOptions): Promise<void> {
       throw new PolyarchError('USAGE', `login to ${host}: username and password must not be empty`);
     }
     // `login https://host:5000/v2/` as docker takes it: the host alone.
-    await loginRegistry(registryHostOfAddress(host), { username, password }, options);
+    await loginRegistry(registryHostOfAddress(host), { username, password }, options).catch((error: unknown) => {
+      // Told to "log in" is no help to a login the registry refused.
+      if (isPolyarchError(error) && error.code === 'UNAUTHORIZED' && !error.hint) {
+        throw new PolyarchError('UNAUTHORIZED', error.message, { cause: error, ...(error.status !== undefined ? { status: error.status } : {}), hint: 'check the username and the password (a token goes where the password does)' });
+      }
+      throw error;
+    });
   });
 }
 

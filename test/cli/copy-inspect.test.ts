@@ -238,12 +238,13 @@ describe('login against a TLS registry with htpasswd', () => {
     await config?.remove();
   });
 
-  test('login then inspect works; a wrong password is one UNAUTHORIZED line, exit 1', async () => {
+  test('login then inspect works; a wrong password is one UNAUTHORIZED line and its hint, exit 1', async () => {
     const common = ['--registry-config', config.path, '--ca-file', secure.caFile!];
     const wrong = await runCli([...common, 'login', '-u', 'alice', '--password-stdin', secure.host], { input: 'nope\n' });
     assert.equal(wrong.code, 1);
-    assert.match(wrong.stderr, /\[UNAUTHORIZED\]\n$/);
-    assert.equal(wrong.stderr.split('\n').length, 2);
+    // One line, then advice that fits a refused login (not "log in").
+    assert.match(wrong.stderr, /^polyarch: .*\[UNAUTHORIZED\]\nhint: check the username and the password/);
+    assert.equal(wrong.stderr.split('\n').length, 3);
     assert.ok(!wrong.stderr.includes('nope'));
 
     // As docker: an address with a scheme and a path logs in to its host.
@@ -264,6 +265,6 @@ describe('login against a TLS registry with htpasswd', () => {
     assert.equal(out.code, 0, out.stderr);
     const denied = await runCli([...common, 'inspect', `${secure.host}/private/app:1`]);
     assert.equal(denied.code, 1);
-    assert.match(denied.stderr, /\[UNAUTHORIZED\]\n$/);
+    assert.match(denied.stderr, /\[UNAUTHORIZED\]\nhint: log in with polyarch login HOST/);
   });
 });
