@@ -103,6 +103,20 @@ describe('build: image config as BuildKit makes it', () => {
     );
   });
 
+  test('ADD unpacks a tar however docker reads it (gzip, bzip2, xz, zstd) and copies any other file, a gzipped text included', async () => {
+    const context = await contextOf('add-archives', 'FROM scratch\nADD x.tar.gz /gz/\nADD x.tar.bz2 /bz2/\nADD x.tar.xz /xz/\nADD x.tar.zst /zst/\nADD notes.txt.gz /notes/\nADD fake.tar.xz /fake/\n');
+    await mkdir(join(context, 'td'));
+    await writeFile(join(context, 'td', 'inside'), 'inside\n');
+    await exec('tar', ['-cf', 'x.tar', 'td'], { cwd: context });
+    await exec('sh', ['-c', 'gzip -kc x.tar > x.tar.gz && bzip2 -kc x.tar > x.tar.bz2 && xz -kc x.tar > x.tar.xz && zstd -qc x.tar > x.tar.zst && printf "notes\\n" | gzip -c > notes.txt.gz && printf "not a tar\\n" | xz -c > fake.tar.xz'], { cwd: context });
+    const dest = join(context, 'out-local');
+    const out = await runCli(['build', '-q', '--platform', 'linux/amd64', '-o', `type=local,dest=${dest}`, context], { env: suite.env });
+    assert.equal(out.code, 0, out.stderr);
+    for (const kind of ['gz', 'bz2', 'xz', 'zst']) assert.equal(await readFile(join(dest, kind, 'td', 'inside'), 'utf8'), 'inside\n', kind);
+    assert.deepEqual(await readFile(join(dest, 'notes', 'notes.txt.gz')), await readFile(join(context, 'notes.txt.gz')), 'a gzipped text is copied as it is');
+    assert.deepEqual(await readFile(join(dest, 'fake', 'fake.tar.xz')), await readFile(join(context, 'fake.tar.xz')), 'an xz file that holds no tar is copied');
+  });
+
   test('STOPSIGNAL takes what docker takes (a number, a name with or without SIG, RTMIN+n) and refuses the rest on its line', async () => {
     for (const [given, kept] of [['SIGTERM', 'SIGTERM'], ['9', '9'], ['quit', 'quit'], ['SIGRTMIN+3', 'SIGRTMIN+3']] as const) {
       assert.equal((await built(`signal-${kept.replace(/\W/g, '')}`, `FROM scratch\nARG S=${given}\nSTOPSIGNAL $S\nCOPY f /f\n`)).StopSignal, kept);

@@ -1,7 +1,6 @@
 // COPY and ADD: files from the build context, another stage, an image, a URL, a local archive or
 // a here-document, written as one layer on top of the stage.
-import { lstat, open, readdir, readlink, rm, writeFile } from 'node:fs/promises';
-import { createReadStream } from 'node:fs';
+import { lstat, readdir, readlink, rm, writeFile } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
 import { dirname, join, posix, relative, resolve } from 'node:path';
 import type { Platform } from '../../platform/platform.js';
@@ -25,6 +24,7 @@ import { fileFromLayers, layerPathsKept, pathsOf, type PathFacts } from '../laye
 import { stageNamed, type PlatformContext, type StageState } from '../stage.js';
 import { stageFilesystem, unpackAhead } from '../stage-root.js';
 import { makeDirectories } from '../../internal/make-directories.js';
+import { openAddArchive } from '../add-archive.js';
 
 /** Mode and owner an entry gets, from its source path and the mode on disk. */
 type EntryFacts = (source: string, diskMode: number) => { mode: number; uid: number; gid: number };
@@ -71,20 +71,6 @@ async function withXattrs(entries: LayerEntry[], io: { signal?: AbortSignal }): 
   const files = entries.filter((e) => e.type === 'file' && e.source !== undefined).map((e) => e.source!);
   const found = files.length > 0 ? await readXattrs(files, io) : new Map<string, Xattrs>();
   return found.size === 0 ? entries : entries.map((e) => (e.type === 'file' && found.has(e.source!) ? { ...e, xattrs: found.get(e.source!)! } : e));
-}
-
-/** The layer media type that unpacks a local file, when it is a tar archive (ADD's rule), by content. */
-async function tarKind(path: string): Promise<string | undefined> {
-  const handle = await open(path, 'r');
-  try {
-    const head = Buffer.alloc(512);
-    const { bytesRead } = await handle.read(head, 0, 512, 0);
-    if (bytesRead >= 2 && head[0] === 0x1f && head[1] === 0x8b) return MediaType.OciLayerGzip;
-    if (bytesRead === 512 && head.subarray(257, 262).toString() === 'ustar') return MediaType.OciLayer;
-    return undefined;
-  } finally {
-    await handle.close();
-  }
 }
 
 /**
@@ -336,14 +322,14 @@ export async function copyInstruction(i: Instruction, state: StageState, ctx: Pl
       const isDir = (await lstat(path)).isDirectory();
       const copied = excludeFilter(excludes, isDir ? path : dirname(path));
       if (!copied(path)) continue;
-      // ADD unpacks a local tar archive (plain or gzip) into the destination directory.
-      const archive = i.keyword === 'ADD' && !isDir ? await tarKind(path) : undefined;
+      // ADD unpacks a local tar archive (plain, gzip, bzip2, xz or zstd) into the destination directory.
+      const archive = i.keyword === 'ADD' && !isDir ? await openAddArchive(path) : undefined;
       if (archive) {
         const unpacked = tempPathIn(layout.dir, 'add');
         ctx.addScratch(unpacked);
         await makeDirectories(unpacked);
         const recorded: RecordedFacts = new Map();
-        await applyLayer(unpacked, createReadStream(path), { mediaType: archive, source: relative(context, path), record: recorded, ...io });
+        await applyLayer(unpacked, archive, { mediaType: MediaType.OciLayer, source: relative(context, path), record: recorded, ...io });
         entries.push(...(await contextEntries(unpacked, destAbs.slice(1), recordedFacts(unpacked, recorded, chown, mode), () => true)));
         continue;
       }
