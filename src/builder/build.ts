@@ -34,6 +34,7 @@ import type { StageRootMode, StageRootsChoice } from './stage-root.js';
 import { unmountAllUnder } from '../layer/overlay-mount.js';
 import { applyMetadata } from './instructions/metadata.js';
 import { copyInstruction, fromStage } from './instructions/copy.js';
+import { workdirInstruction } from './instructions/workdir.js';
 import { runInstruction as runStep } from './instructions/run.js';
 import type { Executor } from './executor/executor.js';
 import { createBubblewrapExecutor } from './executor/bubblewrap.js';
@@ -420,6 +421,8 @@ async function runInstruction(i: Instruction, state: StageState, ctx: PlatformCo
       return copyInstruction(i, state, ctx);
     case 'RUN':
       return runStep(i, state, ctx);
+    case 'WORKDIR':
+      return workdirInstruction(i, state, ctx);
     default:
       throw badDockerfile(ctx.file, i.line, `${i.keyword} is not supported here`);
   }

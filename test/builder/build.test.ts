@@ -88,7 +88,7 @@ describe('polyarch build', () => {
     assert.equal(out.code, 0, out.stderr);
     const config = JSON.parse((await exec('skopeo', ['inspect', '--config', '--raw', '--tls-verify=false', '--override-arch', 'arm64', `docker://${reg.host}/multi:1`])).stdout) as { architecture: string; rootfs: { diff_ids: string[] }; config: { Env: string[]; Labels: Record<string, string>; WorkingDir: string; ExposedPorts: object; Entrypoint: string[]; Cmd: string[]; Healthcheck: object } };
     assert.equal(config.architecture, 'arm64');
-    assert.equal(config.rootfs.diff_ids.length, 3, 'two base layers and one COPY');
+    assert.equal(config.rootfs.diff_ids.length, 4, 'two base layers, WORKDIR /app (made as BuildKit makes it) and one COPY');
     assert.ok(config.config.Env.includes('ARCH=arm64') && config.config.Env.includes('MODE=prod'));
     assert.equal(config.config.Labels['org.example.arch'], 'arm64');
     assert.equal(config.config.WorkingDir, '/app');

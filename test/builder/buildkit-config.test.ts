@@ -5,7 +5,7 @@
 // its line, and buildx's `-f -`, --iidfile and --load.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { promisify } from 'node:util';
@@ -115,6 +115,28 @@ describe('build: image config as BuildKit makes it', () => {
     for (const kind of ['gz', 'bz2', 'xz', 'zst']) assert.equal(await readFile(join(dest, kind, 'td', 'inside'), 'utf8'), 'inside\n', kind);
     assert.deepEqual(await readFile(join(dest, 'notes', 'notes.txt.gz')), await readFile(join(context, 'notes.txt.gz')), 'a gzipped text is copied as it is');
     assert.deepEqual(await readFile(join(dest, 'fake', 'fake.tar.xz')), await readFile(join(context, 'fake.tar.xz')), 'an xz file that holds no tar is copied');
+  });
+
+  test('WORKDIR makes its directory (and missing parents) in a layer, owned by the USER, as BuildKit does; COPY --from reads it', async () => {
+    // Nothing writes into /app, yet another stage copies it: it was "not found".
+    const context = await contextOf('workdir', 'FROM scratch AS base\nUSER 1234:5678\nWORKDIR /home/u\nWORKDIR /home\nFROM scratch\nCOPY --from=base /home /copied\n');
+    const layout = join(context, 'out');
+    const first = await runCli(['build', '-q', '--platform', 'linux/amd64', '--target', 'base', '-o', `oci:${layout}:base`, context], { env: suite.env });
+    assert.equal(first.code, 0, first.stderr);
+    const blob = async <T>(digest: string): Promise<T> => JSON.parse(await readFile(join(layout, 'blobs', 'sha256', digest.slice(7)), 'utf8')) as T;
+    const index = JSON.parse((await exec('skopeo', ['inspect', '--raw', `oci:${layout}:base`])).stdout) as { manifests: { digest: string }[] };
+    const manifest = await blob<{ layers: { digest: string }[] }>(index.manifests[0]!.digest);
+    assert.equal(manifest.layers.length, 1, 'one layer: the second WORKDIR names a directory the stage has');
+    const listing = (await exec('tar', ['-tvzf', join(layout, 'blobs', 'sha256', manifest.layers[0]!.digest.slice(7)), '--numeric-owner'])).stdout;
+    // BuildKit makes missing parents with the same owner (MkdirAllAndChownNew).
+    assert.match(listing, /^drwxr-xr-x 1234\/5678 .* home\/?$/m, "a missing parent is the USER's");
+    assert.match(listing, /^drwxr-xr-x 1234\/5678 .* home\/u\/?$/m, "the directory is the USER's");
+    const config = JSON.parse((await exec('skopeo', ['inspect', '--config', `oci:${layout}:base`])).stdout) as { config: Settings; history: { created_by: string; empty_layer?: boolean }[] };
+    assert.equal(config.config.WorkingDir, '/home');
+    assert.deepEqual(config.history.map((h) => [h.created_by, h.empty_layer === true]), [['USER 1234:5678', true], ['WORKDIR /home/u', false], ['WORKDIR /home', true]]);
+    const copied = await runCli(['build', '-q', '--platform', 'linux/amd64', '-o', `type=local,dest=${join(context, 'local')}`, context], { env: suite.env });
+    assert.equal(copied.code, 0, copied.stderr);
+    assert.ok((await stat(join(context, 'local', 'copied', 'u'))).isDirectory());
   });
 
   test('STOPSIGNAL takes what docker takes (a number, a name with or without SIG, RTMIN+n) and refuses the rest on its line', async () => {

@@ -142,10 +142,15 @@ function keptParents(context: string, source: string, path: string): string {
 async function ownerOf(i: Instruction, state: StageState, ctx: PlatformContext, sub: (t: string) => string): Promise<Owner> {
   const chown = flagValue(i, 'chown');
   if (chown === undefined) return { uid: 0, gid: 0 };
+  return namedOwner(sub(chown), i.line, state, ctx);
+}
+
+/** The owner `user[:group]` names, by number or by name as the stage's own /etc/passwd and /etc/group give it. */
+export async function namedOwner(text: string, line: number, state: StageState, ctx: PlatformContext): Promise<Owner> {
   // Names come from the stage as built so far: its layers.
   const readStageFile = (absolute: '/etc/passwd' | '/etc/group') => ctx.readOnce(state, `file ${absolute}`, () => fileFromLayers(ctx.layout, state.layers, absolute.slice(1)));
-  const owner = await lookupOwner(sub(chown), readStageFile);
-  if (typeof owner === 'string') throw badDockerfile(ctx.file, i.line, owner);
+  const owner = await lookupOwner(text, readStageFile);
+  if (typeof owner === 'string') throw badDockerfile(ctx.file, line, owner);
   return owner;
 }
 
@@ -153,7 +158,7 @@ async function ownerOf(i: Instruction, state: StageState, ctx: PlatformContext, 
  * The directories a COPY's entries sit in that it does not copy itself: ones the stage has
  * keep their mode and owner; new ones are 755 and owned as --chown says, as in BuildKit.
  */
-async function parentDirectories(entries: readonly LayerEntry[], owner: Owner, state: StageState, ctx: PlatformContext): Promise<LayerEntry[]> {
+export async function parentDirectories(entries: readonly LayerEntry[], owner: Owner, state: StageState, ctx: PlatformContext): Promise<LayerEntry[]> {
   const missing = missingParents(entries);
   if (missing.length === 0) return [];
   const known = await stagePaths(state, ctx);
@@ -168,7 +173,7 @@ async function parentDirectories(entries: readonly LayerEntry[], owner: Owner, s
  * layers whose lists are not kept yet are unpacked first (they will be for the RUN), which keeps
  * their lists: a scan of a Debian base is a read of 385 MB.
  */
-function stagePaths(state: StageState, ctx: PlatformContext): Promise<Map<string, PathFacts>> {
+export function stagePaths(state: StageState, ctx: PlatformContext): Promise<Map<string, PathFacts>> {
   return ctx.readOnce(state, 'paths', async () => {
     if (state.runAhead && !(await layerPathsKept(ctx.layout, state.layers))) await unpackAhead(state, ctx);
     return pathsOf(ctx.layout, state.layers);
@@ -184,7 +189,7 @@ const MAX_LINKS = 40;
  * base whose /bin links to usr/bin, `COPY x /bin/` writes /usr/bin/x and leaves the link alone.
  * With `last`, the final component is resolved too (a directory destination).
  */
-async function resolveDestination(dest: string, last: boolean, state: StageState, ctx: PlatformContext, line: number): Promise<string> {
+export async function resolveDestination(dest: string, last: boolean, state: StageState, ctx: PlatformContext, line: number, loop: () => Error = () => badDockerfile(ctx.file, line, `COPY destination ${JSON.stringify(dest)}: too many levels of symbolic links`)): Promise<string> {
   const pending = dest.split('/').filter((c) => c !== '' && c !== '.');
   const kept = last ? [] : pending.splice(-1, 1);
   // Nothing to pass through (`COPY x /x`), or nothing to pass through yet (scratch).
@@ -202,7 +207,7 @@ async function resolveDestination(dest: string, last: boolean, state: StageState
       at.push(name);
       continue;
     }
-    if (++hops > MAX_LINKS) throw badDockerfile(ctx.file, line, `COPY destination ${JSON.stringify(dest)}: too many levels of symbolic links`);
+    if (++hops > MAX_LINKS) throw loop();
     // The link's target, read inside the root: absolute from /, relative from the link's folder.
     if (facts.target.startsWith('/')) at = [];
     pending.unshift(...facts.target.split('/').filter((c) => c !== '' && c !== '.'));
@@ -348,7 +353,7 @@ export async function copyInstruction(i: Instruction, state: StageState, ctx: Pl
 }
 
 /** Writes `entries` as a layer blob of the build cache. */
-async function writeEntries(entries: readonly LayerEntry[], ctx: PlatformContext): Promise<CachedLayer> {
+export async function writeEntries(entries: readonly LayerEntry[], ctx: PlatformContext): Promise<CachedLayer> {
   const temp = tempPathIn(ctx.layout.dir, 'layer');
   try {
     // writeLayer hashed the blob as it wrote it: the file becomes the blob as it is.

@@ -1,7 +1,6 @@
 // The instructions that only change the image config or the stage's variables: ARG, ENV, LABEL,
-// WORKDIR, USER, EXPOSE, VOLUME, CMD, ENTRYPOINT, SHELL, STOPSIGNAL, ONBUILD, MAINTAINER, HEALTHCHECK.
+// USER, EXPOSE, VOLUME, CMD, ENTRYPOINT, SHELL, STOPSIGNAL, ONBUILD, MAINTAINER, HEALTHCHECK.
 import { constants } from 'node:os';
-import { posix } from 'node:path';
 import { badDockerfile, type Instruction } from '../dockerfile.js';
 import type { PlatformContext, StageState } from '../stage.js';
 import { healthcheck } from './healthcheck.js';
@@ -52,10 +51,6 @@ export function applyMetadata(i: Instruction, state: StageState, ctx: PlatformCo
       return true;
     case 'LABEL':
       cfg.Labels = { ...((cfg.Labels as Record<string, string>) ?? {}), ...Object.fromEntries(i.properties.map(([k, v]) => [sub(k), sub(v ?? '')])) };
-      note(true);
-      return true;
-    case 'WORKDIR':
-      cfg.WorkingDir = posix.resolve(state.workdir, sub(i.text));
       note(true);
       return true;
     case 'USER':
