@@ -1,7 +1,8 @@
 // WORKDIR as BuildKit runs it: the config's working directory, and the directory itself (with any
 // missing parents) made in a layer of its own when the stage lacks it, mode 755, owned by the
-// stage's USER when one is set (parents too, as BuildKit's MkdirAllAndChownNew makes them). Before, only the config changed: `COPY --from=<stage> /app` of a
-// WORKDIR nothing wrote into was "not found", and the image had no such directory.
+// stage's USER when one is set (parents too, as BuildKit's MkdirAllAndChownNew makes them).
+// Before, only the config changed: `COPY --from=<stage> /app` of a WORKDIR nothing wrote into was
+// "not found", and the image had no such directory.
 import { posix } from 'node:path';
 import { PolyarchError } from '../../errors/polyarch-error.js';
 import type { LayerEntry } from '../../layer/writer.js';
