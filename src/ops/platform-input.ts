@@ -2,7 +2,7 @@
 // when that changed what they wrote: `x86_64` becomes `amd64` with a notice, not silently.
 import type { Platform } from '../platform/platform.js';
 import { describeNormalization, normalizePlatform } from '../platform/normalize.js';
-import { parsePlatform } from '../platform/platform.js';
+import { formatPlatform, parsePlatform, parsePlatformList } from '../platform/platform.js';
 
 /** Receives one-line notices (normalized platforms, replaced or skipped entries). */
 export type NoticeHandler = (message: string) => void;
@@ -31,4 +31,18 @@ export function normalizeWithNotice(platform: Platform, what: string, onNotice: 
   const change = describeNormalization(platform, normalized);
   if (change && onNotice && (renamed || !options.namesOnly)) onNotice(`${what}: ${change}`);
   return normalized;
+}
+
+/**
+ * parsePlatformList, telling `onNotice` of each platform whose written form normalization changed
+ * (`x86_64` is linux/amd64, `linux/arm` is linux/arm/v7): what is built is then never a surprise.
+ */
+export function parsePlatformListWithNotices(text: string, onNotice: NoticeHandler): Platform[] {
+  const platforms = parsePlatformList(text);
+  text.split(',').forEach((item, at) => {
+    const written = item.trim();
+    const built = formatPlatform(platforms[at]!);
+    if (written !== built) onNotice(`platform ${written} is ${built}`);
+  });
+  return platforms;
 }

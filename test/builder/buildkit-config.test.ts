@@ -71,6 +71,10 @@ describe('build: image config as BuildKit makes it', () => {
     assert.equal(index.manifests[0]!.annotations?.['org.opencontainers.image.ref.name'], undefined, 'no name of the build cache leaks into the layout');
     const built = JSON.parse(await readFile(join(layout, 'blobs', 'sha256', index.manifests[0]!.digest.slice('sha256:'.length)), 'utf8')) as { manifests: unknown[] };
     assert.equal(built.manifests.length, 1, 'one index entry for linux/amd64');
+    // What normalization changed is said, so what is built is no surprise.
+    const said = await runCli(['build', '--progress', 'quiet', '--platform', 'x86_64,linux/arm', '-o', `oci:${join(context, 'said')}`, context], { env: suite.env });
+    assert.equal(said.code, 0, said.stderr);
+    assert.match(said.stderr, /^notice: platform x86_64 is linux\/amd64\nnotice: platform linux\/arm is linux\/arm\/v7\n/);
 
     // buildx's `-f -` and --iidfile: the Dockerfile from standard input, the digest written to a file.
     const iidfile = join(context, 'iid');

@@ -1,12 +1,12 @@
 import type { Command } from 'commander';
 import type { CliContext } from '../context.js';
 import { writeFile } from 'node:fs/promises';
-import { PolyarchError, buildImages, buildMetadata, detectHostPlatform, parseAnnotation, parseByteSize, readSecrets, parsePlatformList, uniquePlatforms } from '../../index.js';
+import { PolyarchError, buildImages, buildMetadata, detectHostPlatform, parseAnnotation, parseByteSize, readSecrets, parsePlatformListWithNotices, uniquePlatforms } from '../../index.js';
 import { parseBuildOutputs, parseOutputCompression } from '../build-outputs.js';
 import { connectionOptions, globalsOf } from '../global-options.js';
 import { parseInteger } from '../option-parsers.js';
 import { readStdinText } from '../read-stdin.js';
-import { line, printJson } from '../output.js';
+import { line, printJson, printNotice } from '../output.js';
 import type { ProgressMode } from '../option-parsers.js';
 import { withProgress } from '../progress-view.js';
 
@@ -32,7 +32,8 @@ export async function buildAction(context: CliContext, dir: string, flags: { pla
   if (flags.compressionLevel !== undefined) parseInteger(flags.compressionLevel, '--compression-level', 0, 22); // the range per kind is checked with the kind
   const connection = connectionOptions(globals, context.signal);
   const compression = parseOutputCompression(flags.output ?? [], flags);
-  const platforms = flags.platform ? uniquePlatforms(parsePlatformList(flags.platform)) : [host];
+  const notice = (message: string) => globals.quiet || printNotice(message, context.stderr);
+  const platforms = flags.platform ? uniquePlatforms(parsePlatformListWithNotices(flags.platform, notice)) : [host];
   // The --output strings are parsed here, once; the library takes typed outputs.
   const outputs = parseBuildOutputs(flags.output ?? [], { tags: flags.tag ?? [], platforms: platforms.length });
   const secrets = flags.secret ? await readSecrets(flags.secret, { env: process.env }) : undefined;
