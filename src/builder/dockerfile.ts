@@ -205,9 +205,10 @@ function escapeDirective(lines: readonly string[]): string {
  * tab-indented; each of those would read the documents' lines as instructions, or swallow the rest
  * of the file as a document.
  */
-function readHeredocs(lines: readonly string[], escape: string, file: string): { forParser: string[]; found: Map<number, HeredocInstruction> } {
+function readHeredocs(lines: readonly string[], escape: string, file: string): { forParser: string[]; found: Map<number, HeredocInstruction>; blanked: boolean } {
   const forParser = [...lines];
   const found = new Map<number, HeredocInstruction>();
+  let blanked = false;
   let at = 0;
   while (at < lines.length) {
     const line = lines[at]!;
@@ -221,10 +222,22 @@ function readHeredocs(lines: readonly string[], escape: string, file: string): {
       at = here.next;
       continue;
     }
-    // The lines an instruction continues on are not instructions of their own.
-    at = /^\s*#/.test(line) || line.trim() === '' ? at + 1 : logicalLine(lines, at, escape).next;
+    if (/^\s*#/.test(line) || line.trim() === '') {
+      at++;
+      continue;
+    }
+    // The lines an instruction continues on are not instructions of their own. A comment among
+    // them is not part of it either (BuildKit drops it): dockerfile-ast kept its text and a line
+    // feed, which reached the shell and the history. Blanked, the line still counts.
+    const end = logicalLine(lines, at, escape).next;
+    for (let i = at + 1; i < end; i++) {
+      if (!/^\s*#/.test(lines[i]!)) continue;
+      forParser[i] = '';
+      blanked = true;
+    }
+    at = end;
   }
-  return { forParser, found };
+  return { forParser, found, blanked };
 }
 
 function toInstruction(node: AstInstruction, file: string, heredocs: ReadonlyMap<number, HeredocInstruction>): Instruction {
@@ -291,9 +304,9 @@ function checkInstruction(i: Instruction, file: string): void {
 
 export function parseDockerfile(text: string, file = 'Dockerfile'): ParsedDockerfile {
   const lines = text.split(/\r?\n/);
-  const { forParser, found } = readHeredocs(lines, escapeDirective(lines), file);
-  // Text without here-documents is parsed as given (its own line endings).
-  const tree = dockerfileAst().DockerfileParser.parse(found.size === 0 ? text : forParser.join('\n'));
+  const { forParser, found, blanked } = readHeredocs(lines, escapeDirective(lines), file);
+  // Text without here-documents or continued comments is parsed as given (its own line endings).
+  const tree = dockerfileAst().DockerfileParser.parse(found.size === 0 && !blanked ? text : forParser.join('\n'));
   const instructions = tree.getInstructions().map((node) => toInstruction(node, file, found));
   for (const i of instructions) checkInstruction(i, file);
   if (!instructions.some((i) => i.keyword === 'FROM')) throw badDockerfile(file, 1, 'no FROM instruction');

@@ -118,3 +118,16 @@ test('what BuildKit refuses while parsing is one USAGE line naming its line; wha
   const taken = ['ENV A=', 'ENV A b c', 'LABEL a=b "c d"=e', 'ARG A', 'HEALTHCHECK NONE', 'HEALTHCHECK --interval=5s CMD true', 'CMD', 'ENTRYPOINT', 'COPY --link --parents --exclude=x a /b', 'ADD --checksum=sha256:aa https://example.com/y /z', 'ONBUILD COPY --from=x a b', 'RUN --network=none true', 'COPY --chmod=755 <<EOF /x\nhi\nEOF'];
   for (const line of taken) assert.doesNotThrow(() => parseDockerfile(`FROM scratch\n${line}\n`), line);
 });
+
+test('comment and empty lines inside a continued instruction are no part of it (BuildKit drops them); line numbers stay', () => {
+  const parsed = parseDockerfile('FROM scratch\nRUN echo a && \\\n    # a comment inside\n\n    echo b > /out\nLABEL x=1\nRUN ["echo", \\\n  # c\n  "x"]\nRUN echo "#kept"\n');
+  const shown = parsed.instructions.map((i) => [i.line, i.keyword, i.text]);
+  assert.deepEqual(shown, [
+    [1, 'FROM', 'scratch'],
+    [2, 'RUN', 'echo a &&     echo b > /out'],
+    [6, 'LABEL', 'x=1'],
+    [7, 'RUN', '["echo",   "x"]'],
+    [10, 'RUN', 'echo "#kept"'],
+  ]);
+  assert.deepEqual(parsed.instructions[3]!.json, ['echo', 'x']);
+});
