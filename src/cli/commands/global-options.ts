@@ -7,6 +7,6 @@ export const GLOBAL_OPTIONS: readonly OptionSpec[] = [
   { flags: '--registry-config <dir>', description: "docker's config directory for credentials (default: $DOCKER_CONFIG or ~/.docker)" },
   { flags: '--json', description: 'print results as JSON' },
   { flags: '-q, --quiet', description: 'print only what scripts need (digests, names)' },
-  { flags: '--timeout <seconds>', description: 'how long a registry connection may stay silent before it counts as cut (default 60)', parse: { kind: 'integer', min: 1, max: 86400 } },
+  { flags: '--timeout <seconds>', description: 'how long a registry connection may stay silent before it counts as cut (default 60); a cut request is tried up to 3 more times, with back-off, before the error', parse: { kind: 'integer', min: 1, max: 86400 } },
   { flags: '--debug', description: 'show the cause chain of errors' },
 ];
