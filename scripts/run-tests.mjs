@@ -13,6 +13,8 @@ const REQUIRED_PROGRAMS = [
   { program: 'chromium', pkg: 'chromium' },
   { program: 'umoci', pkg: 'umoci' },
   { program: 'zstd', pkg: 'zstd' },
+  { program: 'bzip2', pkg: 'bzip2' },
+  { program: 'xz', pkg: 'xz-utils' },
   { program: 'bwrap', pkg: 'bubblewrap' },
   { program: 'qemu-aarch64-static', pkg: 'qemu-user-static' },
   { program: 'update-binfmts', pkg: 'binfmt-support' },
