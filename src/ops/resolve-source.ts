@@ -11,7 +11,6 @@ import { readAllLimited } from '../internal/streams.js';
 import { isImageManifest, isIndex } from '../mediatype/mediatype.js';
 import { normalizeArch, normalizePlatform } from '../platform/normalize.js';
 import { formatPlatform } from '../platform/platform.js';
-import { createMatcher } from '../platform/match.js';
 import { normalizeWithNotice, type NoticeHandler } from './platform-input.js';
 import { filterIndexEntries, isAttestationEntry } from './select-platforms.js';
 
@@ -71,13 +70,20 @@ function completePlatform(given: Platform, config: Platform | undefined): Platfo
   };
 }
 
+/** Whether a platform given for an image says something else than its config (as written) says. */
+function contradicts(given: Platform, config: Platform): boolean {
+  const [a, b] = [normalizePlatform(given), normalizePlatform(config)];
+  return a.os !== b.os || a.architecture !== b.architecture || (config.variant !== undefined && config.variant !== '' && (a.variant ?? '') !== (b.variant ?? ''));
+}
+
 /** The platform one image is recorded with: given (maybe completed from its config), else its config's. */
 async function platformForImage(endpoint: Endpoint, raw: RawManifest, source: string, options: ResolveSourceOptions): Promise<Platform> {
   const given = options.platform;
   const config = await configPlatformOf(endpoint, raw, source, options);
   if (given && !options.completeFromConfig) {
-    // A given platform names an image whose config names none; it cannot make one image another's.
-    if (config?.os && config.architecture && !createMatcher(given, { strict: true }).matches(config)) {
+    // A given platform may add what the config leaves out (a variant: amd64/v2) but not make one
+    // image another's: os and architecture must agree, and a variant the config names too.
+    if (config?.os && config.architecture && contradicts(given, config)) {
       throw new PolyarchError('ARCH_MISMATCH', `source ${source}: its config says ${formatPlatform(config)}, not ${formatPlatform(given)}; platform= picks an entry of an index, or names the platform of an image whose config has none`);
     }
     return normalizeWithNotice(given, source, options.onNotice);

@@ -141,6 +141,9 @@ describe('docker manifest workflow and index create', () => {
     const relabel = await runCli(['index', 'create', '-t', `${r}/bad:1`, `${r}/foo-arm64:latest,platform=linux/amd64`]);
     assert.equal(relabel.code, 1);
     assert.match(relabel.stderr, /^polyarch: source \S+foo-arm64:latest: its config says linux\/arm64\/v8, not linux\/amd64; .*\[ARCH_MISMATCH\]\n$/);
+    // What the config leaves out may be added: an amd64 image recorded as amd64/v2.
+    const variant = await runCli(['index', 'create', '-t', `${r}/v2:1`, `${r}/foo-x86_64:latest,platform=linux/amd64/v2`]);
+    assert.equal(variant.code, 0, variant.stderr);
     const annotation = await runCli(['index', 'create', '-t', `${r}/bad:1`, `${r}/foo-x86_64:latest`, '--annotation', 'manifest:k=v']);
     assert.equal(annotation.code, 2);
     assert.match(annotation.stderr, /--annotation manifest:k=v: index create annotates the index and its entries/);
