@@ -195,26 +195,26 @@ export interface Owner {
  * number as its gid, as Docker documents. A string is an error for the caller to
  * put on the Dockerfile line.
  */
-export async function lookupOwner(text: string, read: IdFileReader): Promise<Owner | string> {
+export async function lookupOwner(text: string, read: IdFileReader, label = `--chown=${text}`): Promise<Owner | string> {
   const colon = text.indexOf(':');
   const user = colon < 0 ? text : text.slice(0, colon);
   const group = colon < 0 ? undefined : text.slice(colon + 1);
-  if (user === '' || group === '') return `--chown=${text}: needs user[:group]`;
+  if (user === '' || group === '') return `${label}: needs user[:group]`;
   let uid: number;
   if (/^\d+$/.test(user)) {
     const id = parseId(user);
-    if (id === undefined) return `--chown=${text}: ids must be at most ${MAX_ID}`;
+    if (id === undefined) return `${label}: ids must be at most ${MAX_ID}`;
     uid = id;
   } else {
     const entry = parsePasswd((await read('/etc/passwd')) ?? '').find((e) => e.name === user);
-    if (entry === undefined) return `--chown=${text}: user "${user}" is not in the image's /etc/passwd`;
+    if (entry === undefined) return `${label}: user "${user}" is not in the image's /etc/passwd`;
     uid = entry.uid;
   }
   if (group === undefined) return { uid, gid: uid };
   if (/^\d+$/.test(group)) {
     const id = parseId(group);
-    return id === undefined ? `--chown=${text}: ids must be at most ${MAX_ID}` : { uid, gid: id };
+    return id === undefined ? `${label}: ids must be at most ${MAX_ID}` : { uid, gid: id };
   }
   const entry = parseGroup((await read('/etc/group')) ?? '').find((g) => g.name === group);
-  return entry === undefined ? `--chown=${text}: group "${group}" is not in the image's /etc/group` : { uid, gid: entry.gid };
+  return entry === undefined ? `${label}: group "${group}" is not in the image's /etc/group` : { uid, gid: entry.gid };
 }

@@ -141,6 +141,10 @@ describe('build: image config as BuildKit makes it', () => {
     const copied = await runCli(['build', '-q', '--platform', 'linux/amd64', '-o', `type=local,dest=${join(context, 'local')}`, context], { env: suite.env });
     assert.equal(copied.code, 0, copied.stderr);
     assert.ok((await stat(join(context, 'local', 'copied', 'u'))).isDirectory());
+    // A USER the stage cannot name owns nothing: one line, in WORKDIR's words.
+    const nobody = await runCli(['build', '--platform', 'linux/amd64', await contextOf('workdir-user', 'FROM scratch\nUSER app\nWORKDIR /w\n')], { env: suite.env });
+    assert.equal(nobody.code, 2);
+    assert.match(nobody.stderr, /Dockerfile:3: WORKDIR \/w as USER app: user "app" is not in the image's \/etc\/passwd \[USAGE\]\n$/);
   });
 
   test('STOPSIGNAL takes what docker takes (a number, a name with or without SIG, RTMIN+n) and refuses the rest on its line', async () => {

@@ -146,10 +146,10 @@ async function ownerOf(i: Instruction, state: StageState, ctx: PlatformContext, 
 }
 
 /** The owner `user[:group]` names, by number or by name as the stage's own /etc/passwd and /etc/group give it. */
-export async function namedOwner(text: string, line: number, state: StageState, ctx: PlatformContext): Promise<Owner> {
+export async function namedOwner(text: string, line: number, state: StageState, ctx: PlatformContext, label?: string): Promise<Owner> {
   // Names come from the stage as built so far: its layers.
   const readStageFile = (absolute: '/etc/passwd' | '/etc/group') => ctx.readOnce(state, `file ${absolute}`, () => fileFromLayers(ctx.layout, state.layers, absolute.slice(1)));
-  const owner = await lookupOwner(text, readStageFile);
+  const owner = await lookupOwner(text, readStageFile, label);
   if (typeof owner === 'string') throw badDockerfile(ctx.file, line, owner);
   return owner;
 }

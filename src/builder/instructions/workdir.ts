@@ -38,7 +38,7 @@ async function missingDirectories(workdir: string, i: Instruction, state: StageS
   const found = state.layers.length === 0 ? undefined : (await stagePaths(state, ctx)).get(target);
   if (found?.type === 'directory') return undefined;
   if (found) throw badDockerfile(ctx.file, i.line, `WORKDIR ${workdir}: the stage has a file there, not a directory`);
-  const owner = state.user ? await namedOwner(state.user, i.line, state, ctx) : { uid: 0, gid: 0 };
+  const owner = state.user ? await namedOwner(state.user, i.line, state, ctx, `WORKDIR ${workdir} as USER ${state.user}`) : { uid: 0, gid: 0 };
   const directory: LayerEntry = { path: target, type: 'directory', mode: 0o755, ...owner };
   return [...(await parentDirectories([directory], owner, state, ctx)), directory];
 }
