@@ -70,24 +70,23 @@ function completePlatform(given: Platform, config: Platform | undefined): Platfo
   };
 }
 
-/** Whether a platform given for an image says something else than its config (as written) says. */
+/** Whether a platform given for an image says something else than its config says (a variant only when both name one, as written). */
 function contradicts(given: Platform, config: Platform): boolean {
   const [a, b] = [normalizePlatform(given), normalizePlatform(config)];
-  return a.os !== b.os || a.architecture !== b.architecture || (config.variant !== undefined && config.variant !== '' && (a.variant ?? '') !== (b.variant ?? ''));
+  if (a.os !== b.os || a.architecture !== b.architecture) return true;
+  return Boolean(given.variant) && Boolean(config.variant) && (a.variant ?? '') !== (b.variant ?? '');
 }
 
 /** The platform one image is recorded with: given (maybe completed from its config), else its config's. */
 async function platformForImage(endpoint: Endpoint, raw: RawManifest, source: string, options: ResolveSourceOptions): Promise<Platform> {
   const given = options.platform;
   const config = await configPlatformOf(endpoint, raw, source, options);
-  if (given && !options.completeFromConfig) {
-    // A given platform may add what the config leaves out (a variant: amd64/v2) but not make one
-    // image another's: os and architecture must agree, and a variant the config names too.
-    if (config?.os && config.architecture && contradicts(given, config)) {
-      throw new PolyarchError('ARCH_MISMATCH', `source ${source}: its config says ${formatPlatform(config)}, not ${formatPlatform(given)}; platform= picks an entry of an index, or names the platform of an image whose config has none`);
-    }
-    return normalizeWithNotice(given, source, options.onNotice);
+  // A given platform may add what the config leaves out (a variant: amd64/v2) but not make one
+  // image another's: os and architecture must agree, and a variant the config names too.
+  if (given && config?.os && config.architecture && contradicts(given, config)) {
+    throw new PolyarchError('ARCH_MISMATCH', `source ${source}: its config says ${formatPlatform(config)}, not ${formatPlatform(given)}; a platform given for an image may only add what its config leaves out`);
   }
+  if (given && !options.completeFromConfig) return normalizeWithNotice(given, source, options.onNotice);
   // A variant taken from the config is not the user's to be told about.
   if (given) return normalizeWithNotice(completePlatform(given, config), source, options.onNotice, { namesOnly: !given.variant });
   if (!config?.os || !config.architecture) {
@@ -127,10 +126,9 @@ export async function resolveSourceImages(endpoint: Endpoint, reference: string,
     }
     const what = `${source}@${d.digest}`;
     let platform: Platform;
-    if (relabel && options.platform && !options.completeFromConfig) {
-      platform = normalizeWithNotice(options.platform, source, options.onNotice);
-    } else if (relabel || !d.platform?.os || !d.platform.architecture) {
-      // An entry without a platform (OCI allows it) gets the one its config declares.
+    if (relabel || !d.platform?.os || !d.platform.architecture) {
+      // An entry without a platform (OCI allows it) gets the one its config declares; the lone
+      // image of a one-entry index (a buildx push) gets the given one only if its config agrees.
       const child = await endpoint.getManifest(d.digest, options);
       platform = await platformForImage(endpoint, child, what, relabel ? options : fromConfig);
     } else {

@@ -141,6 +141,11 @@ describe('docker manifest workflow and index create', () => {
     const relabel = await runCli(['index', 'create', '-t', `${r}/bad:1`, `${r}/foo-arm64:latest,platform=linux/amd64`]);
     assert.equal(relabel.code, 1);
     assert.match(relabel.stderr, /^polyarch: source \S+foo-arm64:latest: its config says linux\/arm64\/v8, not linux\/amd64; .*\[ARCH_MISMATCH\]\n$/);
+    // Nor the lone image of a one-entry index, which is what a one-platform buildx push makes.
+    assert.equal((await runCli(['index', 'create', '-t', `${r}/one-entry:1`, `${r}/foo-x86_64:latest`])).code, 0);
+    const lone = await runCli(['index', 'create', '-t', `${r}/bad:1`, `${r}/one-entry:1,platform=linux/arm64`]);
+    assert.equal(lone.code, 1);
+    assert.match(lone.stderr, /its config says linux\/amd64, not linux\/arm64; .*\[ARCH_MISMATCH\]\n$/);
     // What the config leaves out may be added: an amd64 image recorded as amd64/v2.
     const variant = await runCli(['index', 'create', '-t', `${r}/v2:1`, `${r}/foo-x86_64:latest,platform=linux/amd64/v2`]);
     assert.equal(variant.code, 0, variant.stderr);
