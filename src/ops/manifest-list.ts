@@ -4,7 +4,7 @@
 // entries may live in other registries than the list (their blobs are copied, not mounted).
 import type { ConnectionOptions } from '../endpoint/open-endpoint.js';
 import type { Descriptor } from '../image/descriptor.js';
-import type { Platform } from '../platform/platform.js';
+import { unknownPlatformReason, type Platform } from '../platform/platform.js';
 import type { RawManifest } from '../image/raw-manifest.js';
 import { openManifestListStore, storedEntryDocument, type StoredEntry } from '../endpoint/manifest-list-store.js';
 import { PolyarchError } from '../errors/polyarch-error.js';
@@ -172,7 +172,14 @@ async function annotateEntry(options: ManifestAnnotateOptions): Promise<StoredEn
   const entries = await requireList(list, options);
   const entry = entries.find((e) => e.ref === ref);
   if (!entry) throw new PolyarchError('NOT_FOUND', `manifest list ${list} has no entry ${ref} (it has ${entries.map((e) => e.ref).join(', ')})`);
+  // As docker: what cannot be a platform is refused, not pushed ("unsupported os/arch combination").
+  const refuse = (why: string) => new PolyarchError('INVALID_PLATFORM', `manifest annotate ${ref}: ${why}`);
+  for (const [field, value] of [['os', options.os], ['architecture', options.arch], ['variant', options.variant]] as const) {
+    if (value !== undefined && value !== '' && !/^[A-Za-z0-9_.-]+$/.test(value)) throw refuse(`${field} ${JSON.stringify(value)} is not a valid component (letters, digits, "_", "." and "-" only)`);
+  }
   const written = annotatedPlatform(entry.descriptor.platform ?? { os: '', architecture: '' }, options);
+  const unknown = written.os && written.architecture ? unknownPlatformReason(written) : undefined;
+  if (unknown) throw refuse(`${unknown}: not an os/architecture combination an engine pulls`);
   const plain = normalizePlatform(written);
   // As buildah does: a variant the user wrote stays even where containerd would drop it (arm64/v8).
   const platform = options.variant && !plain.variant ? { ...plain, variant: options.variant } : plain;

@@ -84,6 +84,13 @@ describe('docker manifest workflow and index create', () => {
     const annotated = await runCli(['manifest', 'annotate', `${r}/norm:1`, `${r}/foo-x86_64:latest`, '--arch', 'x86_64'], { env });
     assert.equal(annotated.code, 0, annotated.stderr);
     assert.match(annotated.stderr, /notice: .*"x86_64".*"amd64"/);
+    // What no engine pulls is refused, as docker refuses it, instead of stored and pushed.
+    for (const [flag, value, said] of [['--arch', 'bogus', /unknown architecture "bogus"/], ['--os', 'linux arm', /os "linux arm" is not a valid component/], ['--variant', 'v8/../x', /variant "v8\/..\/x" is not a valid component/]] as const) {
+      const refused = await runCli(['manifest', 'annotate', `${r}/norm:1`, `${r}/foo-x86_64:latest`, flag, value], { env });
+      assert.equal(refused.code, 2, `${flag} ${value}`);
+      assert.match(refused.stderr, said);
+      assert.match(refused.stderr, /\[INVALID_PLATFORM\]\n$/);
+    }
     const again = await runCli(['manifest', 'create', `${r}/norm:1`, `${r}/foo-armv7:latest`], { env });
     assert.equal(again.code, 2);
     assert.match(again.stderr, /--amend/);
