@@ -152,6 +152,9 @@ async function assemble(options: AssembleOptions): Promise<AssembleResult> {
   const io = options.signal ? { signal: options.signal } : {};
   const specs = sources.map((s) => (typeof s === 'string' ? parseSourceSpec(s) : s));
   const targetLocations = targets.map((t) => toLocation(t));
+  // Found before anything moves: an index has nowhere to go in a docker archive (images only, one per tag).
+  const archive = targetLocations.find((l) => l.kind === 'docker-archive');
+  if (archive) throw new PolyarchError('USAGE', `docker-archive:${archive.path}: a docker archive holds images, not an index; write oci-archive:FILE or oci:DIR, or copy one platform's image there with polyarch copy --platform`);
   return withOpener(options, async (opener) => {
     const images: SourceImage[] = [];
     for (const spec of specs) {

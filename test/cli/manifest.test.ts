@@ -159,7 +159,12 @@ describe('docker manifest workflow and index create', () => {
     const annotation = await runCli(['index', 'create', '-t', `${r}/bad:1`, `${r}/foo-x86_64:latest`, '--annotation', 'manifest:k=v']);
     assert.equal(annotation.code, 2);
     assert.match(annotation.stderr, /--annotation manifest:k=v: index create annotates the index and its entries/);
-    for (const out of [platform, missing, duplicate, relabel, annotation]) assert.equal(out.stderr.split('\n').length, 2, out.stderr);
+    // An index has nowhere to go in a docker archive: said before any blob moves.
+    const archive = await runCli(['index', 'create', '-t', `docker-archive:${join(dir.path, 'index.tar')}`, `${r}/foo-x86_64:latest`]);
+    assert.equal(archive.code, 2);
+    assert.match(archive.stderr, /a docker archive holds images, not an index; write oci-archive:FILE or oci:DIR/);
+    assert.doesNotMatch(archive.stderr, /copy sha256/);
+    for (const out of [platform, missing, duplicate, relabel, annotation, archive]) assert.equal(out.stderr.split('\n').length, 2, out.stderr);
   });
 
   test('push from-spec and from-args accept variants manifest-tool rejects', async () => {
