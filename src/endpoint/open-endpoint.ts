@@ -181,6 +181,8 @@ export function createEndpointOpener(options: ConnectionOptions = {}): EndpointO
         reference = named;
         break;
       }
+      default:
+        throw new PolyarchError('INVALID_LOCATION', `location kind ${JSON.stringify((location as { kind?: unknown }).kind)} is not registry, oci-layout, oci-archive or docker-archive`);
     }
     opened.push(endpoint);
     return { endpoint, reference };
@@ -190,7 +192,8 @@ export function createEndpointOpener(options: ConnectionOptions = {}): EndpointO
     open,
     registryClient,
     async close() {
-      await Promise.allSettled(opened.map((e) => e.close()));
+      // Each close is settled on its own: one that throws at once cannot skip the others or hide the error being unwound.
+      await Promise.allSettled(opened.map(async (e) => e.close()));
       await Promise.allSettled([...clients.values()].map((c) => c.close()));
     },
   };

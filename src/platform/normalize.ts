@@ -1,4 +1,5 @@
 import type { Platform } from './platform.js';
+import { PolyarchError } from '../errors/polyarch-error.js';
 
 /**
  * An architecture with its variant after normalization; no `variant` key when there is none.
@@ -66,6 +67,10 @@ export function normalizeArch(arch: string, variant: string | undefined): Normal
  * https://github.com/containerd/platforms/blob/main/platforms.go (Normalize)
  */
 export function normalizePlatform(platform: Platform): Platform {
+  // From plain JavaScript a platform is often handed as its text: one coded line, not a TypeError.
+  if (typeof platform !== 'object' || platform === null || typeof platform.architecture !== 'string') {
+    throw new PolyarchError('INVALID_PLATFORM', `platform ${typeof platform === 'string' ? JSON.stringify(platform) : String(platform)} is not a Platform object ({ os, architecture, variant? }); parse text with parsePlatform`);
+  }
   const arch = normalizeArch(platform.architecture, platform.variant);
   const osVersion = platform['os.version'];
   const osFeatures = [...new Set(platform['os.features'] ?? [])].sort();

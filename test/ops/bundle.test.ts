@@ -136,10 +136,14 @@ describe('bundle', () => {
     await assert.rejects(stat(out), { code: 'ENOENT' });
   });
 
-  test('several platforms and an output name without placeholders is a usage error', async () => {
+  test('several platforms and an output name without placeholders is a usage error; bundle push of a missing archive is NOT_FOUND', async () => {
     const run = await runCli(['bundle', '--platform', 'linux/amd64,linux/arm64', '-o', join(dir.path, 'same.tar'), '--cache-dir', cacheDir, images[0]?.reference as string]);
     assert.equal(run.code, 2);
     assert.match(run.stderr, /has no \{os\}, \{arch\} or \{variant\}.*\[USAGE\]/);
+    // bundle push of an archive that is not there says so (not "is not an archive file").
+    const missing = await runCli(['bundle', 'push', join(dir.path, 'not-there.tar'), '--to', `${target.host}/mirror`]);
+    assert.equal(missing.code, 1);
+    assert.match(missing.stderr, /^polyarch: bundle push: ".*not-there\.tar": no such file \[NOT_FOUND\]\n$/);
   });
 
   test('an interrupted run leaves no archive and no temp file; the next run fetches only what was missing', async () => {
