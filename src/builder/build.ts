@@ -226,6 +226,8 @@ export async function buildImages(options: BuildOptions): Promise<BuildResult> {
     checkOutputs(options.outputs ?? [], options.platforms.length);
     // As buildx ("tag is needed when pushing to registry"): a push with nowhere to go is a mistake, not a quiet success.
     if (options.push && (options.tags ?? []).length === 0) throw new PolyarchError('USAGE', 'push needs at least one tag to push to (-t NAME)');
+    const epoch = options.sourceDateEpoch ?? 0;
+    if (!Number.isSafeInteger(epoch) || epoch < 0) throw new PolyarchError('USAGE', `sourceDateEpoch ${String(epoch)} is not a whole number of seconds since 1970`);
     const compression = options.compression ?? outputCompression(options.outputs ?? []);
     const result = await build({ ...options, ...(compression ? { compression } : {}) });
     if (options.outputs === undefined && !options.push) return result;

@@ -17,6 +17,8 @@ export function interruptedError(signal: AbortSignal, cause?: unknown): Polyarch
  */
 export async function interruptible<T>(signal: AbortSignal | undefined, run: () => Promise<T>): Promise<T> {
   if (signal === undefined) return run();
+  // From plain JavaScript anything may come: not a network fault three layers down.
+  if (!(signal instanceof AbortSignal)) throw new PolyarchError('USAGE', 'signal must be an AbortSignal');
   if (signal.aborted) throw interruptedError(signal);
   try {
     return await run();

@@ -93,6 +93,7 @@ export function chooseFormat(
   const annotated = options.annotations !== undefined && Object.keys(options.annotations).length > 0;
   // Attestations are OCI manifests that only an OCI index describes properly.
   const needsOci = annotated || images.length < children.length || docker < images.length || images.length === 0;
+  if (options.format !== undefined && options.format !== 'oci' && options.format !== 'docker') throw new PolyarchError('USAGE', `index format ${JSON.stringify(options.format)} is neither oci nor docker`);
   const format = options.format ?? (needsOci ? 'oci' : (options.current ?? 'docker'));
   if (format === 'docker' && annotated) {
     throw new PolyarchError('USAGE', 'a Docker manifest list cannot carry index annotations; use --format oci');

@@ -99,6 +99,7 @@ export async function copyImage(options: CopyImageOptions): Promise<CopyResult> 
 async function copyEndpoints(options: CopyImageOptions): Promise<CopyResult> {
   const { source, sourceReference, destination, destinationReference: destinationTag } = options;
   if (options.platforms !== undefined && !Array.isArray(options.platforms)) throw new PolyarchError('USAGE', 'platforms is a list of Platform objects (parsePlatformList reads "linux/amd64,linux/arm64")');
+  if (options.concurrency !== undefined && !(Number.isSafeInteger(options.concurrency) && options.concurrency >= 1 && options.concurrency <= 64)) throw new PolyarchError('USAGE', `concurrency ${String(options.concurrency)} is not a whole number from 1 to 64`);
   const io = options.signal ? { signal: options.signal } : {};
   let top = await source.getManifest(sourceReference, io);
   const what = `${source.description}:${sourceReference}`;

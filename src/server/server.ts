@@ -628,6 +628,7 @@ export async function createRegistryServer(options: RegistryServerOptions): Prom
   return {
     storage,
     listen(port, host = '127.0.0.1') {
+      if (!Number.isSafeInteger(port) || port < 0 || port > 65535) return Promise.reject(new PolyarchError('USAGE', `cannot listen on port ${String(port)}: a port is a whole number from 0 to 65535`));
       if (options.signal?.aborted || closing) return Promise.reject(options.signal?.aborted ? interruptedError(options.signal) : new PolyarchError('USAGE', 'the registry server is closed'));
       return new Promise((resolve, reject) => {
         server.once('error', (error: NodeJS.ErrnoException) =>

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { copy, inspect, verify, PolyarchError } from '../../src/index.js';
+import { assembleIndex, buildImages, copy, createRegistryServer, inspect, verify, PolyarchError } from '../../src/index.js';
 import { createEndpointOpener } from '../../src/endpoint/open-endpoint.js';
 import { parseLocation } from '../../src/reference/location.js';
 import { randomIndex } from '../helpers/images.js';
@@ -40,6 +40,18 @@ test('a location or platform of the wrong kind is one coded error naming it', as
   await refuses(() => inspect({ location: layout, platform: loose('linux/arm64') }), 'INVALID_PLATFORM', /^platform "linux\/arm64" is not a Platform object/);
   await refuses(() => verify({ location: layout, require: loose(['linux/arm64']) }), 'INVALID_PLATFORM', /is not a Platform object/);
   await refuses(() => copy({ source: layout, destination: `oci:${join(dir.path, 'out')}:1`, platforms: loose('linux/arm64') }), 'USAGE', /^platforms is a list of Platform objects/);
+  // Options the CLI range-checks are checked in the library too, and a caller's mistake is not a network fault.
+  const out = `oci:${join(dir.path, 'out')}:1`;
+  for (const concurrency of [0, -1, 1.5, '4']) await refuses(() => copy({ source: layout, destination: out, concurrency: loose(concurrency) }), 'USAGE', /^concurrency .* is not a whole number from 1 to 64$/);
+  await refuses(() => copy({ source: layout, destination: out, signal: loose('x') }), 'USAGE', /^signal must be an AbortSignal$/);
+  await refuses(() => assembleIndex({ sources: [layout], targets: [out], format: loose('bogus') }), 'USAGE', /^index format "bogus" is neither oci nor docker$/);
+  await refuses(() => buildImages({ context: dir.path, platforms: [{ os: 'linux', architecture: 'amd64' }], buildPlatform: { os: 'linux', architecture: 'amd64' }, sourceDateEpoch: -5 }), 'USAGE', /^sourceDateEpoch -5 is not a whole number/);
+  const server = await createRegistryServer({ root: join(dir.path, 'registry') });
+  try {
+    await refuses(() => server.listen(99999), 'USAGE', /^cannot listen on port 99999/);
+  } finally {
+    await server.close();
+  }
   // Nothing was written for the refused copies.
-  assert.deepEqual((await readdir(dir.path)).sort(), ['layout']);
+  assert.deepEqual((await readdir(dir.path)).sort(), ['layout', 'registry']);
 });
