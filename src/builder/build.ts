@@ -241,9 +241,8 @@ export async function buildImages(options: BuildOptions): Promise<BuildResult> {
 async function build(options: BuildOptions): Promise<BuildResult> {
   const context = resolve(options.context);
   if (options.dockerfile !== undefined && options.dockerfileText !== undefined) throw new PolyarchError('USAGE', 'give the Dockerfile as a path or as text, not both');
-  const given = options.dockerfileText === undefined ? options.dockerfile : undefined;
-  const dockerfilePath = given ? resolve(given) : join(context, 'Dockerfile');
-  const text = options.dockerfileText ?? (await readDockerfile(context, dockerfilePath, given !== undefined));
+  const dockerfilePath = options.dockerfile ? resolve(options.dockerfile) : join(context, 'Dockerfile');
+  const text = options.dockerfileText ?? (await readDockerfile(context, dockerfilePath, options.dockerfile !== undefined));
   const file = options.dockerfileText !== undefined ? 'Dockerfile' : relative(process.cwd(), dockerfilePath) || 'Dockerfile';
   const parsed = parseDockerfile(text, file);
   const { globals, stages } = splitStages(parsed.instructions);

@@ -76,6 +76,11 @@ export function parseBundleManifest(bytes: Buffer, what: string): BundleManifest
   return { schemaVersion: 1, mediaType: BUNDLE_MEDIA_TYPE, format: body.format, platform: body.platform, images };
 }
 
+/** A plain path to an archive as a location may be written: it ends in `.tar` or starts with `/`, `./` or `../` (never a registry name). */
+export function looksLikeArchivePath(text: string): boolean {
+  return /\.tar$/i.test(text) || /^\.{0,2}\//.test(text);
+}
+
 /**
  * The archive file a location names when it can be a bundle: `docker-archive:FILE` or
  * `oci-archive:FILE` without an image named in it, or a plain path to an existing file that ends
@@ -88,7 +93,7 @@ export function bundleFileOf(text: string): string | undefined {
     if (location.kind === 'oci-archive') return location.tag === undefined && location.digest === undefined ? location.path : undefined;
     return undefined;
   }
-  if (!/\.tar$/i.test(text) && !/^\.{0,2}\//.test(text)) return undefined;
+  if (!looksLikeArchivePath(text)) return undefined;
   try {
     return statSync(text).isFile() ? text : undefined;
   } catch {

@@ -8,7 +8,7 @@ import type { Digest } from '../digest/digest.js';
 import { PolyarchError } from '../errors/polyarch-error.js';
 import { interruptible } from '../errors/interrupted.js';
 import { formatReference, parseReference, parseRegistryHost, type Reference } from '../reference/reference.js';
-import { readBundleManifest, BUNDLE_MANIFEST_NAME, bundleFileOf } from './bundle-manifest.js';
+import { readBundleManifest, BUNDLE_MANIFEST_NAME, bundleFileOf, looksLikeArchivePath } from './bundle-manifest.js';
 import type { TransferListener } from '../progress/transfer.js';
 import { copyImage, type BlobEvent } from './copy.js';
 import { withOpener, type ConnectionOptions } from './session.js';
@@ -104,11 +104,8 @@ async function pushBundle(options: BundlePushOptions): Promise<BundlePushResult>
   const io = options.signal ? { signal: options.signal } : {};
   const to = checkTo(options.to);
   const file = bundleFileOf(archive);
-  // A name in an archive's form that is not there is a missing file, not a wrong kind of name.
-  const named = archive.replace(/^(docker-archive|oci-archive):/, '');
-  if (file === undefined && (/\.tar$/i.test(named) || /^\.{0,2}\//.test(named) || named !== archive) && !existsSync(named)) {
-    throw new PolyarchError('NOT_FOUND', `bundle push: ${JSON.stringify(named)}: no such file`);
-  }
+  // A path in an archive's form that is not there is a missing file, not a wrong kind of name.
+  if (file === undefined && looksLikeArchivePath(archive) && !existsSync(archive)) throw new PolyarchError('NOT_FOUND', `bundle push: ${JSON.stringify(archive)}: no such file`);
   if (file === undefined) throw new PolyarchError('USAGE', `bundle push: ${JSON.stringify(archive)} is not an archive file (FILE.tar, ./FILE, docker-archive:FILE or oci-archive:FILE)`);
   const manifest = await readBundleManifest(file);
   if (!manifest) throw new PolyarchError('USAGE', `bundle push: ${file} holds no ${BUNDLE_MANIFEST_NAME}: not a polyarch bundle`);

@@ -4,7 +4,7 @@
 // entries may live in other registries than the list (their blobs are copied, not mounted).
 import type { ConnectionOptions } from '../endpoint/open-endpoint.js';
 import type { Descriptor } from '../image/descriptor.js';
-import { unknownPlatformReason, type Platform } from '../platform/platform.js';
+import { isPlatformComponent, unknownPlatformReason, type Platform } from '../platform/platform.js';
 import type { RawManifest } from '../image/raw-manifest.js';
 import { openManifestListStore, storedEntryDocument, type StoredEntry } from '../endpoint/manifest-list-store.js';
 import { PolyarchError } from '../errors/polyarch-error.js';
@@ -175,7 +175,7 @@ async function annotateEntry(options: ManifestAnnotateOptions): Promise<StoredEn
   // As docker: what cannot be a platform is refused, not pushed ("unsupported os/arch combination").
   const refuse = (why: string) => new PolyarchError('INVALID_PLATFORM', `manifest annotate ${ref}: ${why}`);
   for (const [field, value] of [['os', options.os], ['architecture', options.arch], ['variant', options.variant]] as const) {
-    if (value !== undefined && value !== '' && !/^[A-Za-z0-9_.-]+$/.test(value)) throw refuse(`${field} ${JSON.stringify(value)} is not a valid component (letters, digits, "_", "." and "-" only)`);
+    if (value !== undefined && value !== '' && !isPlatformComponent(value)) throw refuse(`${field} ${JSON.stringify(value)} is not a valid component (letters, digits, "_", "." and "-" only)`);
   }
   const written = annotatedPlatform(entry.descriptor.platform ?? { os: '', architecture: '' }, options);
   const unknown = written.os && written.architecture ? unknownPlatformReason(written) : undefined;

@@ -24,6 +24,11 @@ export interface ParsePlatformOptions {
 const OS_PATTERN = /^([A-Za-z0-9_-]+)(?:\(([A-Za-z0-9_.%-]*)((?:\+[A-Za-z0-9_.%-]+)*)\))?$/;
 const COMPONENT_PATTERN = /^[A-Za-z0-9_.-]+$/;
 
+/** Whether `text` can be an architecture, variant or plain OS name in a platform (letters, digits, `_`, `.`, `-`). */
+export function isPlatformComponent(text: string): boolean {
+  return COMPONENT_PATTERN.test(text);
+}
+
 // Go's GOOS list (containerd database.go isKnownOS): decides whether a lone token is an OS or an arch.
 const KNOWN_OS: ReadonlySet<string> = new Set([
   'aix', 'android', 'darwin', 'dragonfly', 'freebsd', 'hurd', 'illumos', 'ios', 'js', 'linux',

@@ -343,17 +343,22 @@ export async function copyInstruction(i: Instruction, state: StageState, ctx: Pl
     }
   }
   entries.push(...(await parentDirectories(entries, owner, state, ctx)));
+  await addEntriesLayer(entries, createdBy, state, ctx);
+}
+
+/** `entries` as the stage's next layer: the cached one for the same entries, else written now (the step then says CACHED or not). */
+export async function addEntriesLayer(entries: readonly LayerEntry[], createdBy: string, state: StageState, ctx: PlatformContext): Promise<void> {
   let wrote = false;
-  const layer = await cachedLayer(layout, entries, created, compression, async () => {
+  const layer = await cachedLayer(ctx.layout, entries, ctx.created, ctx.compression, async () => {
     wrote = true;
     return writeEntries(entries, ctx);
   });
   if (!wrote) ctx.progress.cached();
-  state.addLayer(layer, createdBy, created, entries);
+  state.addLayer(layer, createdBy, ctx.created, entries);
 }
 
 /** Writes `entries` as a layer blob of the build cache. */
-export async function writeEntries(entries: readonly LayerEntry[], ctx: PlatformContext): Promise<CachedLayer> {
+async function writeEntries(entries: readonly LayerEntry[], ctx: PlatformContext): Promise<CachedLayer> {
   const temp = tempPathIn(ctx.layout.dir, 'layer');
   try {
     // writeLayer hashed the blob as it wrote it: the file becomes the blob as it is.

@@ -8,8 +8,7 @@ import { PolyarchError } from '../../errors/polyarch-error.js';
 import type { LayerEntry } from '../../layer/writer.js';
 import { badDockerfile, type Instruction } from '../dockerfile.js';
 import type { PlatformContext, StageState } from '../stage.js';
-import { cachedLayer } from '../cache/layer-cache.js';
-import { namedOwner, parentDirectories, resolveDestination, stagePaths, writeEntries } from './copy.js';
+import { addEntriesLayer, namedOwner, parentDirectories, resolveDestination, stagePaths } from './copy.js';
 
 export async function workdirInstruction(i: Instruction, state: StageState, ctx: PlatformContext): Promise<void> {
   const workdir = posix.resolve(state.workdir, ctx.substitute(i.text, state.vars, i.line));
@@ -20,13 +19,7 @@ export async function workdirInstruction(i: Instruction, state: StageState, ctx:
     state.note(createdBy, ctx.created, true);
     return;
   }
-  let wrote = false;
-  const layer = await cachedLayer(ctx.layout, made, ctx.created, ctx.compression, async () => {
-    wrote = true;
-    return writeEntries(made, ctx);
-  });
-  if (!wrote) ctx.progress.cached();
-  state.addLayer(layer, createdBy, ctx.created, made);
+  await addEntriesLayer(made, createdBy, state, ctx);
 }
 
 /** The entries that make `workdir` (through the links the stage has on the way); undefined when the stage has it. */
