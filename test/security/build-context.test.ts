@@ -129,6 +129,21 @@ describe('9.2 build contexts: symlinks never lead out of the context', () => {
     });
   }
 
+  test('9.2 a Dockerfile on standard input (-f -) is held to the same context: a link out is "not found", nothing written', async () => {
+    const ctx = join(dir.path, `ctx-${++count}`);
+    await mkdir(ctx);
+    await symlink(join(outside, 'marker.txt'), join(ctx, 'shadowlink'));
+    await symlink(outside, join(ctx, 'etcdir'));
+    const out = join(dir.path, `out-${count}`);
+    // A continued comment line too: it is dropped, and the COPY after it is still the one refused.
+    const input = 'FROM scratch\nCOPY \\\n  # $HOST/marker.txt\n  etcdir/host-a /h\nCOPY shadowlink /s\n';
+    const result = await runCli(['build', '--platform', 'linux/amd64', '-f', '-', '-o', `oci:${out}:1`, ctx], { env, input });
+    assert.equal(result.code, 2, result.stderr);
+    assert.match(result.stderr, /^polyarch: Dockerfile:2: COPY source "etcdir\/host-a" not found in the build context \[USAGE\]$/m);
+    assert.ok(!result.stderr.includes(marker));
+    await assert.rejects(readdir(out), 'no output was written');
+  });
+
   test('9.2 links inside the context are followed inside it; links in a copied directory stay links, never read', async () => {
     const result = await build(
       'FROM scratch\nCOPY good /g\nCOPY good rel /named/\nCOPY data/ /d/\nCOPY datalink/re* /dl/\nADD archive.tar /t/\n',

@@ -123,6 +123,23 @@ describe('bundle push of hostile archives', () => {
     await repack(members.map((m) => (m.name === 'polyarch-bundle.json' ? { name: m.name, bytes: Buffer.from(JSON.stringify(manifest)) } : m)), file);
     await refused(file, 'disagrees', /polyarch-bundle\.json says sha256:0+ \[LAYOUT_INVALID\]/);
   });
+
+  test('verify reads a hostile bundle to a coded line and exit 1, writing nothing (the archives the tests above made)', async () => {
+    const cases: [string, RegExp][] = [
+      ['outside-0.tar', /\[LAYOUT_INVALID\]\n$/],
+      ['outside-1.tar', /\[LAYOUT_INVALID\]\n$/],
+      ['flipped.tar', /\[DIGEST_MISMATCH\]\n$/],
+      ['disagrees.tar', /sha256:0{64}.*\[[A-Z_]+\]\n$/],
+    ];
+    const before = (await readdir(dir.path)).sort();
+    for (const [name, pattern] of cases) {
+      const run = await runCli(['verify', join(dir.path, name)]);
+      assert.equal(run.code, 1, `${name}: ${run.stderr}`);
+      assert.equal(run.stderr.trim().split('\n').length, 1, run.stderr);
+      assert.match(run.stderr, pattern, name);
+    }
+    assert.deepEqual((await readdir(dir.path)).sort(), before, 'verify wrote nothing beside the archives');
+  });
 });
 
 describe('bundle from a registry serving hostile digests', () => {

@@ -365,21 +365,22 @@ describe('9.1 polyarch build with hostile layers', () => {
     assertRefused(bad.out);
   });
 
-  test('9.1 ADD <hostile local tar>: contained, plain or gzip, bzip2 or xz, hard links to host files refused', async () => {
+  test('9.1 ADD <hostile local tar>: contained, plain or gzip, bzip2, xz or zstd, hard links to host files refused', async () => {
     const h = await hostFor('add');
     const [first, second] = writesAndDeletes(h.host);
     const plain = await tarOf([...first!, ...second!]);
     // bzip2 and xz go through their programs: the same extraction rules hold for what they hand over.
     const squeezed = (program: string, bytes = plain) => spawnSync(program, ['-c'], { input: bytes, maxBuffer: 64 << 20 }).stdout;
-    const ok = await build('add', 'FROM scratch\nADD evil.tar /\nADD evil.tar.gz /again/\nADD evil.tar.bz2 /bz2/\nADD evil.tar.xz /xz/\n', {
+    const ok = await build('add', 'FROM scratch\nADD evil.tar /\nADD evil.tar.gz /again/\nADD evil.tar.bz2 /bz2/\nADD evil.tar.xz /xz/\nADD evil.tar.zst /zst/\n', {
       'evil.tar': plain,
       'evil.tar.gz': gzipSync(plain),
       'evil.tar.bz2': squeezed('bzip2'),
       'evil.tar.xz': squeezed('xz'),
+      'evil.tar.zst': squeezed('zstd'),
     });
     await assertUntouched(h, [ok.local, ok.tar]);
     assert.equal(ok.out.code, 0, ok.out.stderr);
-    for (const at of ['again', 'bz2', 'xz']) assert.equal(await readFile(join(ok.local, at, 'etc', 'ok'), 'utf8'), 'fine\n', at);
+    for (const at of ['again', 'bz2', 'xz', 'zst']) assert.equal(await readFile(join(ok.local, at, 'etc', 'ok'), 'utf8'), 'fine\n', at);
     const linking = await tarOf(linksHost(h.host)[0]!);
     const bad = await build('add-link', 'FROM scratch\nADD evil.tar /\n', { 'evil.tar': linking });
     await assertUntouched(h, [bad.local, bad.tar]);

@@ -16,6 +16,7 @@ import { randomIndex, THREE_PLATFORMS, type GeneratedIndex } from '../helpers/im
 import { isBlobGet, startProxy, type ProxyHandle } from '../helpers/proxy.js';
 import { tempDir } from '../helpers/temp-dir.js';
 import { startTokenServer, type TokenServer } from '../helpers/token-server.js';
+import { runCli } from '../helpers/run-cli.js';
 
 const USER = 'alice';
 const PASSWORD = 'registry-only-s3cret';
@@ -347,4 +348,22 @@ describe('5 the registry\'s own token realm', () => {
       await client.close();
     }
   });
+});
+
+test('login and logout take docker address forms, but an address with user info (a.example@b.example) is refused: no credentials are stored under either host', async () => {
+  const dir = await tempDir();
+  try {
+    for (const address of ['https://a.example@b.example/', 'https://127.0.0.1:5000@evil.example/v2/', 'ftp://x.example']) {
+      for (const verb of ['login', 'logout']) {
+        const args = verb === 'login' ? ['login', '-u', 'alice', '--password-stdin', address] : ['logout', address];
+        const run = await runCli(['--registry-config', dir.path, ...args], { input: 'secret\n' });
+        assert.equal(run.code, 2, `${verb} ${address}: ${run.stderr}`);
+        assert.match(run.stderr, /^polyarch: invalid reference .*\[INVALID_REFERENCE\]\n$/);
+        assert.ok(!run.stderr.includes('secret'));
+      }
+    }
+    assert.deepEqual(await readdir(dir.path), [], 'no config.json was written');
+  } finally {
+    await dir.remove();
+  }
 });
