@@ -93,7 +93,8 @@ export class OciLayout {
   readonly dir: string;
   readonly #blobs: BlobStore;
   readonly #writable: boolean;
-  #initialized = false;
+  /** The layout's files made on first write, once: six blobs starting at once each wrote them. */
+  #initialized: Promise<void> | undefined;
   /** Blobs this handle added (absent before it wrote them): what `close({discard})` takes back. */
   readonly #added = new Set<Digest>();
   /** With batched syncs: blobs written but not yet named, each in its temp file, and that file's sync under way. */
@@ -373,11 +374,13 @@ export class OciLayout {
   }
 
   /** Creates the layout on first write. */
-  async #init(): Promise<void> {
-    if (this.#initialized) return;
-    if (!this.#writable) throw new PolyarchError('USAGE', `${this.description} was opened for reading`);
-    await initLayout(this.dir);
-    this.#initialized = true;
+  #init(): Promise<void> {
+    if (!this.#writable) return Promise.reject(new PolyarchError('USAGE', `${this.description} was opened for reading`));
+    this.#initialized ??= initLayout(this.dir).catch((error: unknown) => {
+      this.#initialized = undefined; // a later write tries again
+      throw error;
+    });
+    return this.#initialized;
   }
 }
 
