@@ -50,11 +50,14 @@ export function pushTarget(to: string, image: string, tag: string): Reference {
 function checkTo(text: string): string {
   const slash = text.indexOf('/');
   const prefix = slash < 0 ? '' : text.slice(slash + 1);
+  // A prefix is checked as the repository it starts (`REG/prefix/x`); the message names what was given.
+  const probe = `${text}/x`;
   try {
     if (slash < 0) parseRegistryHost(text);
-    else parseReference(`${text}/x`);
+    else parseReference(probe);
   } catch (error) {
-    throw new PolyarchError('USAGE', `bundle push: --to ${JSON.stringify(text)} is not REGISTRY[/PREFIX]: ${(error as Error).message}`, { cause: error });
+    const why = (error as Error).message.replaceAll(JSON.stringify(probe), JSON.stringify(text));
+    throw new PolyarchError('USAGE', `bundle push: --to ${JSON.stringify(text)} is not REGISTRY[/PREFIX]: ${why}`, { cause: error });
   }
   if (text.includes('@') || prefix.includes(':') || text.endsWith('/')) {
     throw new PolyarchError('USAGE', `bundle push: --to ${JSON.stringify(text)} takes a registry and a prefix (REGISTRY[/PREFIX]), without a tag or digest`);

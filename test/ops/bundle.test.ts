@@ -136,7 +136,7 @@ describe('bundle', () => {
     await assert.rejects(stat(out), { code: 'ENOENT' });
   });
 
-  test('several platforms and an output name without placeholders is a usage error; bundle push of a missing archive is NOT_FOUND', async () => {
+  test('several platforms and an output name without placeholders is a usage error; bundle push of a missing archive is NOT_FOUND, of a bad --to prefix USAGE naming it', async () => {
     const run = await runCli(['bundle', '--platform', 'linux/amd64,linux/arm64', '-o', join(dir.path, 'same.tar'), '--cache-dir', cacheDir, images[0]?.reference as string]);
     assert.equal(run.code, 2);
     assert.match(run.stderr, /has no \{os\}, \{arch\} or \{variant\}.*\[USAGE\]/);
@@ -144,6 +144,10 @@ describe('bundle', () => {
     const missing = await runCli(['bundle', 'push', join(dir.path, 'not-there.tar'), '--to', `${target.host}/mirror`]);
     assert.equal(missing.code, 1);
     assert.match(missing.stderr, /^polyarch: bundle push: ".*not-there\.tar": no such file \[NOT_FOUND\]\n$/);
+    // A bad --to prefix is named as given, not as the repository it was checked as.
+    const upper = await runCli(['bundle', 'push', join(dir.path, 'not-there.tar'), '--to', `${target.host}/Mirror`]);
+    assert.equal(upper.code, 2);
+    assert.match(upper.stderr, /--to ".*\/Mirror" is not REGISTRY\[\/PREFIX\]: invalid reference ".*\/Mirror": repository name must be lowercase \[USAGE\]\n$/);
   });
 
   test('an interrupted run leaves no archive and no temp file; the next run fetches only what was missing', async () => {
