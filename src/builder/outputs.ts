@@ -7,14 +7,17 @@ import { PolyarchError } from '../errors/polyarch-error.js';
 import { copy } from '../ops/copy.js';
 import type { TransferListener } from '../progress/transfer.js';
 import { parseReference } from '../reference/reference.js';
-import { rm } from 'node:fs/promises';
+import { rename, rm } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { parseImageManifest } from '../image/manifest.js';
 import { tempPathIn } from '../internal/temp-path.js';
 import { formatPlatform } from '../platform/platform.js';
 import { openLayout } from '../store/oci-layout.js';
-import { listFiles, writeTarAtomic } from '../store/tar-write.js';
-import { applyDirectoryTimes, applyLayer } from '../layer/extract.js';
+import { syncFile } from '../store/atomic-write.js';
+import { applyDirectoryTimes, applyLayer, applyRecordedFacts, type RecordedFact, type RecordedFacts } from '../layer/extract.js';
+import { layerEntriesOf, type ChangedPath } from '../layer/diff.js';
+import { snapshotTree } from '../layer/snapshot.js';
+import { writeLayer, type LayerEntry } from '../layer/writer.js';
 import { interruptible, throwIfInterrupted } from '../errors/interrupted.js';
 import type { CompressionOptions } from '../layer/compression.js';
 import { makeDirectories } from '../internal/make-directories.js';
@@ -179,7 +182,7 @@ async function writeOutputs(result: BuildResult, options: Omit<ExportOptions, 'r
   const byDigest = `oci:${result.layout}@${result.index.digest}`;
   const written: string[] = [];
   for (const target of [...new Set(outputs.flatMap((o) => outputLocations(o)))]) {
-    if (target.startsWith('local:')) await exportFilesystem(result, target.slice('local:'.length), options.signal);
+    if (target.startsWith('local:')) await exportFilesystem(result, target.slice('local:'.length), { signal: options.signal, modes: true });
     else if (target.startsWith('tar:')) await exportFilesystemTar(result, target.slice('tar:'.length), options.signal);
     // A layout or archive named without a tag gets the index by digest alone: the source's tag is the build cache's own, a name that means nothing outside it.
     else if (isFileLocation(target)) await copy({ source: byDigest, destination: target, ...copyOptions, progressPhase: 'copy' });
@@ -201,30 +204,84 @@ async function writeOutputs(result: BuildResult, options: Omit<ExportOptions, 'r
   return written;
 }
 
-/** type=local: each platform's filesystem in DEST, or in DEST/os_arch[_variant] when there are several (buildx's layout). */
-async function exportFilesystem(result: BuildResult, dest: string, signal?: AbortSignal): Promise<void> {
+/** One platform's filesystem as exported: where it is, and the modes, owners and attributes its layers gave each path. */
+interface ExportedRoot {
+  readonly root: string;
+  /** Its folder in the export ('' for a single platform, else `os_arch[_variant]`, buildx's layout). */
+  readonly prefix: string;
+  readonly recorded: RecordedFacts;
+}
+
+/**
+ * type=local: each platform's filesystem in DEST, or in DEST/os_arch[_variant] when there are
+ * several (buildx's layout). Modes are the layers' own (setuid bits and directory modes
+ * included); owners are left to whoever exports, as buildx's local exporter leaves them, unless
+ * `modes: false` (a tar is written from the facts instead, and the staging stays removable).
+ */
+async function exportFilesystem(result: BuildResult, dest: string, options: { readonly signal?: AbortSignal | undefined; readonly modes: boolean }): Promise<ExportedRoot[]> {
   const layout = await openLayout(result.layout);
+  const roots: ExportedRoot[] = [];
   for (const image of result.images) {
-    throwIfInterrupted(signal);
-    const root = resolve(result.images.length > 1 ? join(dest, formatPlatform(image.platform!).replace(/\//g, '_')) : dest);
+    throwIfInterrupted(options.signal);
+    const prefix = result.images.length > 1 ? formatPlatform(image.platform!).replace(/\//g, '_') : '';
+    const root = resolve(prefix ? join(dest, prefix) : dest);
     await makeDirectories(root);
     const manifest = parseImageManifest(await layout.getManifest(image.digest));
     // The layers' times, as buildx's local exporter leaves them (not the time of this export).
     const times = new Map<string, Date>();
-    for (const layer of manifest.layers) await applyLayer(root, await layout.openBlob(layer), { mediaType: layer.mediaType, source: layer.digest, times });
+    const recorded: RecordedFacts = new Map();
+    for (const layer of manifest.layers) await applyLayer(root, await layout.openBlob(layer), { mediaType: layer.mediaType, source: layer.digest, times, record: recorded });
+    if (options.modes) await applyRecordedFacts(root, recorded, { owners: false, ...(options.signal ? { signal: options.signal } : {}) });
     applyDirectoryTimes(times);
+    roots.push({ root, prefix, recorded });
+  }
+  return roots;
+}
+
+/**
+ * type=tar: the same filesystems as one tar (directories, links, pipes and hard links as such),
+ * with the modes, owners and attributes the layers gave and the files' own times; written
+ * atomically.
+ */
+async function exportFilesystemTar(result: BuildResult, dest: string, signal?: AbortSignal): Promise<void> {
+  const target = resolve(dest);
+  const staging = tempPathIn(dirname(target), 'rootfs');
+  const temp = tempPathIn(dirname(target));
+  try {
+    const roots = await exportFilesystem(result, staging, { signal, modes: false });
+    const entries = await rootfsEntries(staging, roots, signal);
+    await writeLayer(entries, { file: temp, mtime: new Date(0), compression: { kind: 'uncompressed' } });
+    await syncFile(temp);
+    await rename(temp, target);
+  } finally {
+    await rm(temp, { force: true });
+    await rm(staging, { recursive: true, force: true });
   }
 }
 
-/** type=tar: the same filesystems as one tar, written atomically. */
-async function exportFilesystemTar(result: BuildResult, dest: string, signal?: AbortSignal): Promise<void> {
-  const staging = tempPathIn(dirname(resolve(dest)), 'rootfs');
-  try {
-    await exportFilesystem(result, staging, signal);
-    await writeTarAtomic(resolve(dest), staging, await listFiles(staging));
-  } finally {
-    await rm(staging, { recursive: true, force: true });
+/** The tar entries of the exported roots under `staging`: the disk's tree, with the layers' facts where they gave them. */
+async function rootfsEntries(staging: string, roots: readonly ExportedRoot[], signal: AbortSignal | undefined): Promise<LayerEntry[]> {
+  const tree = await snapshotTree(staging, signal ? { signal } : {});
+  const facts = new Map<string, RecordedFact>();
+  for (const { prefix, recorded } of roots) for (const [path, fact] of recorded) facts.set(prefix && path ? `${prefix}/${path}` : prefix || path, fact);
+  const changed = new Map<string, ChangedPath>();
+  const times = new Map<string, Date>();
+  for (const [path, entry] of tree.entries) {
+    // Layers never make devices or sockets (applyLayer skips them with a notice).
+    if (entry.type !== 'file' && entry.type !== 'directory' && entry.type !== 'symlink' && entry.type !== 'fifo') continue;
+    changed.set(path, { ...entry, inode: `${entry.dev}:${entry.ino}`, source: join(tree.root, path) });
+    times.set(path, new Date(Number(entry.mtimeNs / 1_000_000n)));
   }
+  const entries = layerEntriesOf(changed, [], [], (path) => {
+    const fact = facts.get(path);
+    const disk = tree.entries.get(path);
+    return fact ? { mode: fact.mode, uid: fact.uid, gid: fact.gid } : { mode: disk?.mode ?? 0o755, uid: 0, gid: 0 };
+  });
+  return entries.map((entry) => {
+    const xattrs = entry.type === 'file' || entry.type === 'directory' ? facts.get(entry.path)?.xattrs : undefined;
+    const mtime = times.get(entry.path);
+    return { ...entry, ...(xattrs ? { xattrs } : {}), ...(mtime ? { mtime } : {}) };
+  });
 }
 
 /** What buildx's `--metadata-file` holds for a result and the locations it was written to, for scripts that merge digests later. */

@@ -31,7 +31,15 @@ const tarStream = lazyModule<typeof import('tar-stream')>('tar-stream');
  * the disk may not keep them. Also the extended attributes the layer gave a file or directory
  * (the kinds xattrs.ts keeps), set with the owners: a chown clears a file capability.
  */
-export type RecordedFacts = Map<string, { readonly mode: number; readonly uid: number; readonly gid: number; readonly xattrs?: Xattrs }>;
+export type RecordedFacts = Map<string, RecordedFact>;
+
+/** What a layer's header said of one path. */
+export interface RecordedFact {
+  readonly mode: number;
+  readonly uid: number;
+  readonly gid: number;
+  readonly xattrs?: Xattrs;
+}
 
 export interface ApplyLayerOptions {
   /** The layer's media type, which says how it is compressed (a plain tar: MediaType.OciLayer). */
@@ -310,10 +318,11 @@ export async function applyLayer(root: string, content: Readable, options: Apply
  * Sets on disk the modes and owners the layers' headers gave (applyLayer writes neither owners nor
  * setuid/setgid/sticky bits), so programs run in the root see the image as it was built. Each path
  * is resolved inside the root again: a later layer may have turned one of its parents into a link.
- * Owners need root; otherwise only modes are set.
+ * Owners need root; otherwise only modes are set. `owners: false` sets modes alone (an exported
+ * filesystem belongs to whoever exports it, as buildx's local exporter leaves it).
  */
-export async function applyRecordedFacts(root: string, record: RecordedFacts, options: { readonly signal?: AbortSignal } = {}): Promise<void> {
-  const asRoot = process.getuid?.() === 0;
+export async function applyRecordedFacts(root: string, record: RecordedFacts, options: { readonly signal?: AbortSignal; readonly owners?: boolean } = {}): Promise<void> {
+  const asRoot = process.getuid?.() === 0 && options.owners !== false;
   const xattrs = new Map<string, Xattrs>();
   // Only modes and owners change below, never where a path leads: each directory is resolved once.
   // Synchronous calls, as in applyLayer: one per path, not a trip through the thread pool each.
@@ -336,8 +345,8 @@ export async function applyRecordedFacts(root: string, record: RecordedFacts, op
     const host = parent === undefined ? undefined : join(parent, posix.basename(path));
     const s = host === undefined ? undefined : lstatOrNone(host);
     if (host === undefined || !s) continue;
-    const owned = s.uid === facts.uid && s.gid === facts.gid;
-    if (asRoot && !owned) lchownSync(host, facts.uid, facts.gid);
+    const owned = !asRoot || (s.uid === facts.uid && s.gid === facts.gid);
+    if (!owned) lchownSync(host, facts.uid, facts.gid);
     // After chown, which clears setuid; a link has no mode of its own.
     if (!s.isSymbolicLink() && (!owned || (s.mode & 0o7777) !== facts.mode)) chmodSync(host, facts.mode);
     if (facts.xattrs && (s.isFile() || s.isDirectory())) xattrs.set(host, facts.xattrs);

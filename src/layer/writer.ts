@@ -40,6 +40,8 @@ export interface LayerEntry {
   readonly linkname?: string;
   /** Extended attributes of a file or directory, written as `SCHILY.xattr.*` pax records. */
   readonly xattrs?: Xattrs;
+  /** Its own time in the tar (an exported filesystem keeps the files' times); a layer uses options.mtime. */
+  readonly mtime?: Date;
 }
 
 export interface WrittenLayer {
@@ -134,14 +136,14 @@ export async function writeLayer(
       lastVoid = new Promise<void>((resolve, reject) => tar.entry(header, (error) => (error ? reject(error) : resolve())));
     };
     for (const [name, entry] of ordered(entries)) {
-      let header = { name: entry.type === 'directory' ? `${name}/` : name, mode: entry.mode, uid: entry.uid, gid: entry.gid, mtime: options.mtime };
+      let header = { name: entry.type === 'directory' ? `${name}/` : name, mode: entry.mode, uid: entry.uid, gid: entry.gid, mtime: entry.mtime ?? options.mtime };
       if (entry.xattrs && entry.xattrs.size > 0 && (entry.type === 'file' || entry.type === 'directory')) {
         // A pax header of our own, between two entries (tar-stream's would write the values as
         // UTF-8; a file capability is binary). It names the path too, so the entry goes under a
         // short stand-in name that tar-stream writes without a second pax header: readers keep
         // only the last one before an entry.
         await lastVoid;
-        tar.push(paxBlocks(encodeXattrPax(entry.xattrs, header.name), options.mtime));
+        tar.push(paxBlocks(encodeXattrPax(entry.xattrs, header.name), header.mtime));
         header = { ...header, name: entry.type === 'directory' ? 'PaxHeader/' : 'PaxHeader' };
       }
       if (entry.type === 'directory') {

@@ -167,7 +167,7 @@ describe('polyarch build', () => {
     assert.equal(await readFile(join(local, 'linux_amd64', 'hello'), 'utf8'), 'hello from amd64\n');
     assert.equal(await readFile(join(local, 'linux_arm_v7', 'hello'), 'utf8'), 'hello from arm\n');
     const listed = (await exec('tar', ['-tf', tarOut])).stdout.split('\n').filter(Boolean).sort();
-    assert.deepEqual(listed, ['linux_amd64/hello', 'linux_arm_v7/hello']);
+    assert.deepEqual(listed, ['linux_amd64/', 'linux_amd64/hello', 'linux_arm_v7/', 'linux_arm_v7/hello']);
   });
 
   test('ADD unpacks a local tar archive; COPY does not', async () => {

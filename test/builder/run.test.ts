@@ -3,7 +3,9 @@
 // (deletions as whiteouts), RUN and COPY layers interleave, and a failing step stops the build.
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, readFile, readdir, stat, writeFile } from 'node:fs/promises';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { join } from 'node:path';
 import { before, describe, test } from 'node:test';
 import { buildSuite } from '../helpers/build-suite.js';
@@ -12,6 +14,7 @@ import { BUSYBOX_ARCHES, type BusyboxArch } from '../helpers/busybox.js';
 import { storeBusyboxIndex } from '../helpers/busybox-index.js';
 import { runCli, withoutProgress } from '../helpers/run-cli.js';
 
+const exec = promisify(execFile);
 const ARCHES: readonly BusyboxArch[] = ['amd64', 'arm64', 'armhf', 'ppc64el'];
 const PLATFORMS = ARCHES.map((a) => BUSYBOX_ARCHES[a].platform).join(',');
 
@@ -106,5 +109,50 @@ describe('RUN', { timeout: 600_000 }, () => {
     const out = await build('flags', `FROM ${base}\nRUN --security=insecure true\n`, {}, 'linux/amd64');
     assert.equal(out.code, 2, out.stderr);
     assert.match(out.stderr, /Dockerfile:2: RUN --security=insecure is not supported/);
+  });
+
+  test('type=local and type=tar keep what the steps made: modes (setuid, a 0700 directory), owners in the tar, links, pipes, empty directories', async () => {
+    const steps = [
+      'mkdir -p /p/empty /p/d700 && chmod 700 /p/d700',
+      'echo x > /p/f750 && chmod 750 /p/f750 && ln -s f750 /p/sym && ln /p/f750 /p/hard',
+      'echo s > /p/suid && chown 1000:50 /p/suid && chmod 4755 /p/suid && mkfifo /p/pipe',
+    ];
+    const out = await build('modes', `FROM ${base}\nRUN ${steps.join(' && ')}\n`, {}, 'linux/amd64,linux/arm64');
+    assert.equal(out.code, 0, out.stderr);
+    for (const arch of ['amd64', 'arm64'] as const) {
+      const p = join(out.dest, dirOf(arch), 'p');
+      assert.equal((await stat(join(p, 'suid'))).mode & 0o7777, 0o4755, `${arch} setuid kept`);
+      assert.equal((await stat(join(p, 'd700'))).mode & 0o7777, 0o700, `${arch} directory mode`);
+      assert.equal((await lstat(join(p, 'sym'))).isSymbolicLink(), true);
+      assert.equal((await stat(join(p, 'hard'))).ino, (await stat(join(p, 'f750'))).ino, 'hard link');
+      assert.equal((await lstat(join(p, 'pipe'))).isFIFO(), true);
+      assert.deepEqual(await readdir(join(p, 'empty')), []);
+    }
+    const tarOut = join(suite.dir.path, 'modes.tar');
+    const ctx = join(suite.dir.path, 'modes');
+    const tar = await runCli(['build', '--platform', 'linux/amd64,linux/arm64', '-o', `type=tar,dest=${tarOut}`, ctx], { env: suite.env, cwd: ctx });
+    assert.equal(tar.code, 0, tar.stderr);
+    const listing = new Map(
+      (await exec('tar', ['-tvf', tarOut, '--numeric-owner'])).stdout
+        .split('\n')
+        .filter(Boolean)
+        .map((line) => {
+          const [mode, owner, , , , ...rest] = line.split(/\s+/);
+          return [rest.join(' '), `${mode} ${owner}`] as const;
+        }),
+    );
+    assert.equal(listing.get('linux_arm64/p/suid'), '-rwsr-xr-x 1000/50');
+    assert.equal(listing.get('linux_arm64/p/d700/'), 'drwx------ 0/0');
+    assert.equal(listing.get('linux_arm64/p/empty/'), 'drwxr-xr-x 0/0');
+    assert.equal(listing.get('linux_arm64/p/sym -> f750'), 'lrwxrwxrwx 0/0');
+    assert.equal(listing.get('linux_arm64/p/hard link to linux_arm64/p/f750'), 'hrwxr-x--- 0/0');
+    assert.equal(listing.get('linux_amd64/p/pipe'), 'prw-r--r-- 0/0');
+    assert.equal(listing.get('linux_amd64/bin/busybox')?.slice(0, 10), '-rwxr-xr-x');
+    // The base's applet links are links in the tar too, and GNU tar unpacks the whole of it.
+    assert.match(listing.get('linux_amd64/bin/sh -> busybox') ?? '', /^l/);
+    const unpacked = join(suite.dir.path, 'modes-unpacked');
+    await mkdir(unpacked);
+    await exec('tar', ['-xpf', tarOut, '-C', unpacked]);
+    assert.equal((await stat(join(unpacked, 'linux_arm64', 'p', 'suid'))).mode & 0o7777, 0o4755);
   });
 });
