@@ -48,15 +48,20 @@ function enableCompileCache(): void {
 
 /**
  * A reader that goes away (`polyarch tags … | head -1`) is not a failure: stop quietly with the
- * exit code of OUTPUT_CLOSED (0, as most tools that ignore SIGPIPE do). stderr failing has no one
- * left to tell, so it is ignored and the command ends with its own exit code.
+ * exit code of OUTPUT_CLOSED (0, as most tools that ignore SIGPIPE do). `onClosed` gets that code;
+ * until main sets it, the process exits at once. stderr failing has no one left to tell, so it is
+ * ignored and the command ends with its own exit code.
  */
+let onClosedOutput = (code: number): void => process.exit(code);
 function handleClosedOutput(): void {
   process.stdout.on('error', (error: NodeJS.ErrnoException) => {
-    void import('./run-command.js').then(({ closedOutputExitCode }) => process.exit(closedOutputExitCode(error)));
+    void import('./run-command.js').then(({ closedOutputExitCode }) => onClosedOutput(closedOutputExitCode(error)));
   });
   process.stderr.on('error', () => undefined);
 }
+
+/** How long a command whose output was closed may take to unwind (stop its step, remove its root) before the process exits anyway. */
+const CLOSED_OUTPUT_UNWIND_MS = 10_000;
 
 /**
  * commander wraps help to the terminal's width, and to 80 columns when it is not a terminal. Only
@@ -95,7 +100,7 @@ async function main(): Promise<void> {
   handleClosedOutput();
   // Loaded before the signal handlers go in: Ctrl-C while loading stops the process outright.
   // (Not the library's index: imported whole, it could not be cut down to what the command uses.)
-  const [{ runCli, interruptionBy }, { EXIT_CODES }, { terminalSafe }] = await Promise.all([import('./run-command.js'), import('./exit-codes.js'), import('./output.js')]);
+  const [{ runCli, interruptionBy, outputClosed }, { EXIT_CODES }, { terminalSafe }] = await Promise.all([import('./run-command.js'), import('./exit-codes.js'), import('./output.js')]);
   const controller = new AbortController();
   // One signal is shared by every request in flight; each adds a listener while it runs.
   setMaxListeners(0, controller.signal);
@@ -117,12 +122,23 @@ async function main(): Promise<void> {
   };
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGTERM', () => stop('SIGTERM'));
+  // A closed output stops the command as Ctrl-C does, so `polyarch run IMG … | head -1` stops the
+  // step and removes its root (exiting at once left both behind); its error line is not shown.
+  let closedCode: number | undefined;
+  onClosedOutput = (code) => {
+    if (closedCode !== undefined) return;
+    closedCode = code;
+    controller.abort(outputClosed());
+    setTimeout(() => process.exit(code), CLOSED_OUTPUT_UNWIND_MS).unref();
+  };
+  const stderr = terminalSafe(process.stderr);
   const code = await runCli(POLYARCH, packageVersion(), argv, {
     signal: controller.signal,
     stdout: terminalSafe(process.stdout),
-    stderr: terminalSafe(process.stderr),
+    stderr: { write: (chunk) => (closedCode === undefined ? stderr.write(chunk) : true) },
     stdin: process.stdin,
   });
+  if (closedCode !== undefined) process.exit(closedCode);
   // Once an interrupted command has unwound, stop: a stalled connection must not keep the process
   // waiting for its timeout (stdout and stderr are synchronous for files, pipes and terminals).
   if (controller.signal.aborted) process.exit(terminated ? EXIT_TERMINATED : code);

@@ -66,7 +66,12 @@ export async function runCli(spec: ProgramSpec, version: string, argv: readonly 
 
 /** The exit code for standard output failing: a reader that went away (EPIPE) is OUTPUT_CLOSED. */
 export function closedOutputExitCode(error: NodeJS.ErrnoException): number {
-  return error.code === 'EPIPE' ? exitCodeFor(new PolyarchError('OUTPUT_CLOSED', 'standard output was closed')) : EXIT_FAILURE;
+  return error.code === 'EPIPE' ? exitCodeFor(outputClosed()) : EXIT_FAILURE;
+}
+
+/** The reason a command is aborted with when its standard output goes away. */
+export function outputClosed(): PolyarchError {
+  return new PolyarchError('OUTPUT_CLOSED', 'standard output was closed');
 }
 
 /** The reason a command is aborted with when the process gets SIGINT (Ctrl-C) or SIGTERM. */

@@ -194,6 +194,22 @@ describe('polyarch run', () => {
     await assertNothingLeft();
   });
 
+  test('a reader that goes away (| head -1) stops the command and removes the root, quietly, exit 0', async () => {
+    // `yes` writes until its output breaks: polyarch's standard output closes under it.
+    const child = spawn(process.execPath, [CLI_PATH, 'run', '--platform', 'linux/arm64', `oci:${layout}:multi`, '--', 'yes'], {
+      env: { ...process.env, TMPDIR: runTemp },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+    await new Promise<void>((resolve) => child.stdout.once('data', () => resolve()));
+    child.stdout.destroy();
+    const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+    assert.equal(code, 0, stderr);
+    assert.equal(stderr, '');
+    await assertNothingLeft();
+  });
+
   test('a single image runs on its own platform, and names it when another is asked for', async () => {
     const out = await runCli(['run', `oci:${layout}:arm64-only`, '--', 'uname', '-m'], { env: { TMPDIR: runTemp } });
     assert.equal(out.stderr, '');
