@@ -106,14 +106,15 @@ describe('a step on the amd64 root', () => {
     assert.equal((await runIn(rootfs, ['wc', '-c'], { stdin: Readable.from([big]) })).stdout.trim(), String(1 << 20));
   });
 
-  test('its environment is exactly the one given', async () => {
+  test('its environment is exactly the one given, with PWD, and HOME when unset', async () => {
     const rootfs = await freshRoot();
-    const env = { PATH: '/bin', A: 'one', EMPTY: '', SPACED: 'a b  c' };
+    const env = { PATH: '/bin', A: 'one', EMPTY: '', SPACED: 'a b  c', HOME: '/given' };
     const out = await runIn(rootfs, ['/bin/env'], { env });
-    // PWD is the one variable added: bubblewrap sets it to the working directory, as any shell would.
-    assert.deepEqual(out.stdout.trim().split('\n').sort(), ['A=one', 'EMPTY=', 'PATH=/bin', 'PWD=/', 'SPACED=a b  c']);
+    // PWD is added: bubblewrap sets it to the working directory, as any shell would.
+    assert.deepEqual(out.stdout.trim().split('\n').sort(), ['A=one', 'EMPTY=', 'HOME=/given', 'PATH=/bin', 'PWD=/', 'SPACED=a b  c']);
+    // HOME, when not given, is root's from /etc/passwd (or /root without an entry).
     const inHome = await runIn(rootfs, ['/bin/env'], { env: { PATH: '/bin' }, cwd: '/home/app' });
-    assert.deepEqual(inHome.stdout.trim().split('\n').sort(), ['PATH=/bin', 'PWD=/home/app']);
+    assert.deepEqual(inHome.stdout.trim().split('\n').sort(), ['HOME=/root', 'PATH=/bin', 'PWD=/home/app']);
   });
 
   test('working directory and user are applied, names read from the root’s passwd and group', async () => {

@@ -111,6 +111,23 @@ describe('RUN', { timeout: 600_000 }, () => {
     assert.match(out.stderr, /Dockerfile:2: RUN --security=insecure is not supported/);
   });
 
+  test("HOME, unless ENV sets it, is the USER's home from /etc/passwd, else / (runc's rule)", async () => {
+    const dockerfile = [
+      `FROM ${base}`,
+      "RUN mkdir -m 777 /out && echo 'app:x:1000:1000::/home/app:/bin/sh' >> /etc/passwd && echo \"root $HOME\" > /out/root",
+      'USER app',
+      'RUN echo "app $HOME" > /out/app',
+      'USER 4242',
+      'RUN echo "4242 $HOME" > /out/4242',
+      'ENV HOME=/set',
+      'RUN echo "env $HOME" > /out/env',
+    ].join('\n');
+    const out = await build('home', `${dockerfile}\n`, {}, 'linux/arm64');
+    assert.equal(out.code, 0, out.stderr);
+    const read = (name: string) => readFile(join(out.dest, 'out', name), 'utf8');
+    assert.deepEqual(await Promise.all(['root', 'app', '4242', 'env'].map(read)), ['root /root\n', 'app /home/app\n', '4242 /\n', 'env /set\n']);
+  });
+
   test('type=local and type=tar keep what the steps made: modes (setuid, a 0700 directory), owners in the tar, links, pipes, empty directories', async () => {
     const steps = [
       'mkdir -p /p/empty /p/d700 && chmod 700 /p/d700',

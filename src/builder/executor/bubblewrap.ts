@@ -297,7 +297,9 @@ async function runInBubblewrap(programs: Programs, step: RunStep, options: RunOp
     // The environment goes to bwrap through a pipe (--args), not its command line: values may be
     // secrets (RUN --mount=type=secret,env=), and any local user can read a process's argv.
     const envArgs: string[] = [];
-    for (const [name, value] of Object.entries(options.env)) {
+    // HOME, when the image leaves it unset, is the user's from /etc/passwd, else / (runc's rule).
+    const env = options.env['HOME'] === undefined ? { ...options.env, HOME: user.home ?? '/' } : options.env;
+    for (const [name, value] of Object.entries(env)) {
       if (name === '' || name.includes('=') || name.includes('\0') || value.includes('\0')) {
         throw new PolyarchError('USAGE', `cannot set environment variable ${JSON.stringify(name)}: invalid name or value`);
       }

@@ -65,8 +65,9 @@ export interface RunOptions {
   /** The platform the root's binaries are for; foreign ones run through the kernel's binfmt_misc handlers. */
   readonly platform: Platform;
   /**
-   * The step's whole environment: nothing of the caller's leaks in. Set PATH and HOME here. The
-   * one addition is PWD, set to `cwd` (bubblewrap always sets it; every shell would too).
+   * The step's whole environment: nothing of the caller's leaks in. Set PATH here. The additions
+   * are PWD, set to `cwd` (bubblewrap always sets it; every shell would too), and HOME when this
+   * leaves it unset: the user's home in the root's /etc/passwd, else `/`, as runc sets it.
    */
   readonly env: Readonly<Record<string, string>>;
   /** Working directory inside the root (absolute); it must exist (WORKDIR creates it). */
@@ -121,10 +122,9 @@ export interface Executor {
 /** docker's PATH for a container whose image sets none (and BuildKit's for a `FROM scratch` image). */
 export const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
-/** PATH and HOME as docker fills them in when the image's environment leaves them unset. */
+/** PATH as docker fills it in when the image's environment leaves it unset (HOME is the executor's: it needs the user). */
 export function withDefaultEnv(env: Record<string, string>): Record<string, string> {
   env['PATH'] ??= DEFAULT_PATH;
-  env['HOME'] ??= '/root';
   return env;
 }
 

@@ -35,7 +35,7 @@ function lastLines(output: TextCapture): string[] {
   return output.text.split('\n').map((l) => l.trimEnd()).filter((l) => l !== '').slice(-TAIL_LINES);
 }
 
-/** The step's environment: the stage's ENV and ARGs, the automatic platform args, PATH and HOME if unset. */
+/** The step's environment: the stage's ENV and ARGs, the automatic platform args, PATH if unset (HOME if unset comes from the user, in the executor). */
 function stepEnv(state: StageState, ctx: PlatformContext): Record<string, string> {
   const env: Record<string, string> = {};
   for (const name of PLATFORM_ARGS) {
