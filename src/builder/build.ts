@@ -26,7 +26,7 @@ import { badDockerfile, flagValue, parseDockerfile, type Instruction } from './d
 import { defaultBuildCache, leaseBuildCache, pruneBuildCache, resultTag } from './cache/build-cache.js';
 import { requireEmulationRecorded } from './cache/emulation-record.js';
 import { loadDockerignore } from './context-filter.js';
-import { SubstitutionError, substitute } from './substitute.js';
+import { SubstitutionError, processWord, substitute } from './substitute.js';
 import { annotationsFor, type Annotation } from './annotations.js';
 import { BaseImages, onbuildTriggers, stageBase, stageSource } from './base-image.js';
 import type { PlatformContext, Stage, StageState } from './stage.js';
@@ -247,14 +247,18 @@ async function build(options: BuildOptions): Promise<BuildResult> {
   const parsed = parseDockerfile(text, file);
   const { globals, stages } = splitStages(parsed.instructions);
   // Substitution with the Dockerfile's escape character; a bad one is reported on its line.
-  const subAt = (text: string, vars: ReadonlyMap<string, string>, line: number): string => {
-    try {
-      return substitute(text, vars, parsed.escape);
-    } catch (error) {
-      if (error instanceof SubstitutionError) throw badDockerfile(file, line, error.message);
-      throw error;
-    }
-  };
+  const reported =
+    (read: typeof substitute) =>
+    (text: string, vars: ReadonlyMap<string, string>, line: number): string => {
+      try {
+        return read(text, vars, parsed.escape);
+      } catch (error) {
+        if (error instanceof SubstitutionError) throw badDockerfile(file, line, error.message);
+        throw error;
+      }
+    };
+  const subAt = reported(substitute);
+  const wordAt = reported(processWord);
   const targetIndex = options.target === undefined ? stages.length - 1 : stages.findIndex((s) => s.name === options.target!.toLowerCase());
   if (targetIndex < 0) throw new PolyarchError('USAGE', `${file}: no stage named ${JSON.stringify(options.target)}`);
   if (options.platforms.length === 0) throw new PolyarchError('USAGE', 'build needs at least one platform');
@@ -302,7 +306,7 @@ async function build(options: BuildOptions): Promise<BuildResult> {
         const global = new Map<string, string>(automatic);
         for (const arg of globals.filter((g) => g.keyword === 'ARG')) {
           for (const [name, value] of arg.properties) {
-            const given = options.buildArgs?.[name] ?? (value === undefined ? undefined : subAt(value, global, arg.line));
+            const given = options.buildArgs?.[name] ?? (value === undefined ? undefined : wordAt(value, global, arg.line));
             if (given !== undefined) global.set(name, given);
           }
         }
@@ -322,6 +326,7 @@ async function build(options: BuildOptions): Promise<BuildResult> {
           io,
           stages,
           substitute: subAt,
+          word: wordAt,
           addScratch,
           executor,
           stageRoots,

@@ -18,7 +18,7 @@ export interface Instruction {
    * keeps each one. Read single-valued flags with flagValue(), repeated ones with flagValues().
    */
   readonly flags: ReadonlyMap<string, readonly string[]>;
-  /** KEY=VALUE pairs of ARG, ENV and LABEL (quotes removed). */
+  /** KEY=VALUE pairs of ARG, ENV and LABEL; values as written, quotes and escapes kept for processWord. */
   readonly properties: readonly (readonly [string, string | undefined])[];
   /** CMD/ENTRYPOINT/SHELL/COPY in exec (JSON) form. */
   readonly json?: readonly string[];
@@ -48,11 +48,16 @@ export interface ParsedDockerfile {
 
 const KNOWN = new Set(['FROM', 'ARG', 'ENV', 'LABEL', 'WORKDIR', 'USER', 'EXPOSE', 'VOLUME', 'CMD', 'ENTRYPOINT', 'SHELL', 'STOPSIGNAL', 'HEALTHCHECK', 'ONBUILD', 'COPY', 'ADD', 'RUN', 'MAINTAINER']);
 
-function unquote(value: string): string {
-  if (value.length >= 2 && ((value.startsWith('"') && value.endsWith('"')) || (value.startsWith("'") && value.endsWith("'")))) {
-    return value.slice(1, -1).replace(/\\(["\\$])/g, '$1');
+/** A stretch of the parsed text, continued lines joined as BuildKit joins them (the escape at a line's end removed). */
+type Position = { readonly line: number; readonly character: number };
+function textIn(lines: readonly string[], start: Position, end: Position, escape: string): string {
+  if (start.line === end.line) return (lines[start.line] ?? '').slice(start.character, end.character);
+  const parts: string[] = [];
+  for (let line = start.line; line <= end.line; line++) {
+    const text = (lines[line] ?? '').slice(line === start.line ? start.character : 0, line === end.line ? end.character : undefined);
+    parts.push(line === end.line ? text : text.replace(new RegExp(`${escape.replace(/[\\^$.*+?()[\]{}|]/g, '\\$&')}\\s*$`), ''));
   }
-  return value;
+  return parts.join('');
 }
 
 /** The exec (JSON array of strings) form of an instruction's text, or undefined for shell form, as BuildKit reads it. */
@@ -240,7 +245,7 @@ function readHeredocs(lines: readonly string[], escape: string, file: string): {
   return { forParser, found, blanked };
 }
 
-function toInstruction(node: AstInstruction, file: string, heredocs: ReadonlyMap<number, HeredocInstruction>): Instruction {
+function toInstruction(node: AstInstruction, file: string, heredocs: ReadonlyMap<number, HeredocInstruction>, lines: readonly string[], escape: string): Instruction {
   const keyword = node.getKeyword().toUpperCase();
   const line = node.getRange().start.line + 1;
   if (!KNOWN.has(keyword)) throw badDockerfile(file, line, `unknown instruction ${JSON.stringify(node.getKeyword())}`);
@@ -251,8 +256,12 @@ function toInstruction(node: AstInstruction, file: string, heredocs: ReadonlyMap
     values.push(flag.getValue() ?? '');
     flags.set(flag.getName(), values);
   }
-  const withProperties = node as AstInstruction & { getProperties?: () => { getName(): string; getValue(): string | null }[] };
-  const properties = (withProperties.getProperties?.() ?? []).map((p) => [p.getName(), p.getValue() === null ? undefined : unquote(p.getValue() as string)] as const);
+  const withProperties = node as AstInstruction & { getProperties?: () => { getName(): string; getValue(): string | null; getValueRange(): { start: Position; end: Position } | null }[] };
+  // Values as written: quotes and escapes decide what expands (processWord), which the parser's unquoted value no longer says.
+  const properties = (withProperties.getProperties?.() ?? []).map((p) => {
+    const range = p.getValueRange();
+    return [p.getName(), p.getValue() === null || range === null ? undefined : textIn(lines, range.start, range.end, escape)] as const;
+  });
   const args = node.getArguments().map((a) => a.getValue());
   const text = (node.getArgumentsContent() ?? '').trim();
   const json = execForm(text);
@@ -307,7 +316,7 @@ export function parseDockerfile(text: string, file = 'Dockerfile'): ParsedDocker
   const { forParser, found, blanked } = readHeredocs(lines, escapeDirective(lines), file);
   // Text without here-documents or continued comments is parsed as given (its own line endings).
   const tree = dockerfileAst().DockerfileParser.parse(found.size === 0 && !blanked ? text : forParser.join('\n'));
-  const instructions = tree.getInstructions().map((node) => toInstruction(node, file, found));
+  const instructions = tree.getInstructions().map((node) => toInstruction(node, file, found, forParser, tree.getEscapeCharacter()));
   for (const i of instructions) checkInstruction(i, file);
   if (!instructions.some((i) => i.keyword === 'FROM')) throw badDockerfile(file, 1, 'no FROM instruction');
   const first = instructions.find((i) => i.keyword !== 'ARG');

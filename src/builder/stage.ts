@@ -209,6 +209,8 @@ export interface PlatformContext {
   readonly stages: readonly Stage[];
   /** Substitutes `${VAR}`s with the Dockerfile's escape character; a bad one is reported on `line`. */
   substitute(text: string, vars: ReadonlyMap<string, string>, line: number): string;
+  /** An ENV, ARG or LABEL value as written, read as BuildKit's lexer reads it (processWord); a bad one is reported on `line`. */
+  word(text: string, vars: ReadonlyMap<string, string>, line: number): string;
   /** A scratch path removed when the build ends. */
   addScratch(path: string): void;
   /** Builds (once) the stage at `index` for this platform. */

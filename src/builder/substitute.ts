@@ -88,20 +88,61 @@ export function substitute(text: string, vars: ReadonlyMap<string, string>, esca
       out += c;
       continue;
     }
-    if (text[i + 1] === '{') {
-      const close = closingBrace(text, i + 2, escape);
-      if (close < 0) throw new SubstitutionError(`missing '}' in ${JSON.stringify(text.slice(i))}`);
-      out += expand(text.slice(i + 2, close), vars, escape);
+    const [value, last] = dollar(text, i, vars, escape);
+    out += value;
+    i = last;
+  }
+  return out;
+}
+
+/** The `$…` at `text[at]` expanded, and the index of its last character. */
+function dollar(text: string, at: number, vars: ReadonlyMap<string, string>, escape: string): [string, number] {
+  if (text[at + 1] === '{') {
+    const close = closingBrace(text, at + 2, escape);
+    if (close < 0) throw new SubstitutionError(`missing '}' in ${JSON.stringify(text.slice(at))}`);
+    return [expand(text.slice(at + 2, close), vars, escape), close];
+  }
+  const name = /^[A-Za-z_][A-Za-z0-9_]*/.exec(text.slice(at + 1))?.[0];
+  if (!name) return ['$', at];
+  return [vars.get(name) ?? '', at + name.length];
+}
+
+/**
+ * A value of ENV, ARG or LABEL as BuildKit's shell lexer reads it, quotes and escapes removed:
+ * `'…'` is literal, `"…"` expands variables (the escape character there keeps a following `"`,
+ * `$` or itself, and is kept before anything else), and outside quotes the escape character
+ * keeps the next character as it is (`\$HOME` is the text `$HOME`).
+ */
+export function processWord(text: string, vars: ReadonlyMap<string, string>, escape = '\\'): string {
+  let out = '';
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i]!;
+    if (c === "'") {
+      const close = text.indexOf("'", i + 1);
+      if (close < 0) throw new SubstitutionError(`no closing single quote in ${JSON.stringify(text)}`);
+      out += text.slice(i + 1, close);
       i = close;
-      continue;
-    }
-    const name = /^[A-Za-z_][A-Za-z0-9_]*/.exec(text.slice(i + 1))?.[0];
-    if (!name) {
-      out += '$';
-      continue;
-    }
-    out += vars.get(name) ?? '';
-    i += name.length;
+    } else if (c === '"') {
+      let j = i + 1;
+      for (; j < text.length && text[j] !== '"'; j++) {
+        const d = text[j]!;
+        if (d === escape && (text[j + 1] === '"' || text[j + 1] === '$' || text[j + 1] === escape)) {
+          out += text[++j];
+        } else if (d === '$') {
+          const [value, last] = dollar(text, j, vars, escape);
+          out += value;
+          j = last;
+        } else out += d;
+      }
+      if (j >= text.length) throw new SubstitutionError(`no closing double quote in ${JSON.stringify(text)}`);
+      i = j;
+    } else if (c === escape && i + 1 < text.length) {
+      out += text[++i];
+    } else if (c === '$') {
+      const [value, last] = dollar(text, i, vars, escape);
+      out += value;
+      i = last;
+    } else out += c;
   }
   return out;
 }

@@ -46,6 +46,20 @@ describe('build: image config as BuildKit makes it', () => {
     assert.deepEqual(extended.Env, [`PATH=${DEFAULT_PATH}:/opt/bin`], 'PATH extends the default, not an empty one');
   });
 
+  test('ENV and ARG values keep what single quotes and escapes protect, and an ENV line reads the values from before it (the Dockerfile reference)', async () => {
+    const settings = await built('quoting', [
+      'FROM scratch',
+      "ARG P1='$lit' P2=\\$esc",
+      "ENV B='$lit' C=\\$esc D=\"dq \\$x $P1\" E=a\\ b",
+      'ENV abc=hello',
+      'ENV abc=bye def=$abc',
+      'ENV ghi=$abc',
+      'COPY f /f',
+      '',
+    ].join('\n'));
+    assert.deepEqual(settings.Env, [`PATH=${DEFAULT_PATH}`, 'B=$lit', 'C=$esc', 'D=dq $x $lit', 'E=a b', 'abc=bye', 'def=hello', 'ghi=bye']);
+  });
+
   test("ENTRYPOINT drops the base's CMD, and keeps one the stage gave", async () => {
     const base = `${suite.reg.host}/with-cmd:1`;
     const pushed = await runCli(['build', '-q', '--platform', 'linux/amd64', '-t', base, '--push', await contextOf('base', 'FROM scratch\nCOPY f /f\nCMD ["/bin/sh"]\n')], { env: suite.env });

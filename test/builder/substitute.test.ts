@@ -1,7 +1,7 @@
 // Dockerfile variable substitution, row by row as BuildKit's own rules give it.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { SubstitutionError, substitute } from '../../src/builder/substitute.js';
+import { SubstitutionError, processWord, substitute } from '../../src/builder/substitute.js';
 
 const vars = new Map([
   ['A', '/home/tux/book.tar.bz2'],
@@ -44,4 +44,20 @@ test('${VAR:?message} and an unclosed ${ are errors', () => {
   assert.equal(substitute('${E?}', vars), '');
   assert.throws(() => substitute('${X', vars), /missing '}'/);
   assert.throws(() => substitute('${1abc}', vars), /bad substitution/);
+});
+
+test('ENV, ARG and LABEL values are read as BuildKit\'s lexer reads them: quotes and escapes decide what expands', () => {
+  const rows: [string, string][] = [
+    ["'$X'", '$X'],
+    ['\\$X', '$X'],
+    ['"$X \\$X \\" \\a"', 'x $X " \\a'],
+    ["'single $X' then $X", 'single $X then x'],
+    ['a\\ b', 'a b'],
+    ['"${U:-d}"\'${U:-d}\'', 'd${U:-d}'],
+    ['end\\', 'end\\'],
+  ];
+  for (const [text, want] of rows) assert.equal(processWord(text, vars), want, text);
+  assert.equal(processWord("`$X '`'", vars, '`'), "$X `");
+  assert.throws(() => processWord("'open", vars), (e: unknown) => e instanceof SubstitutionError && /single quote/.test(e.message));
+  assert.throws(() => processWord('"open', vars), /double quote/);
 });

@@ -34,23 +34,26 @@ export function applyMetadata(i: Instruction, state: StageState, ctx: PlatformCo
   const { file, created, args } = ctx;
   const cfg = state.config.config;
   const sub = (t: string) => ctx.substitute(t, state.vars, i.line);
+  // Every value of one ARG, ENV or LABEL line is read with the variables from before it, as BuildKit does.
+  const before = new Map(state.vars);
+  const word = (t: string | undefined) => ctx.word(t ?? '', before, i.line);
   const note = (emptyLayer: boolean) => state.note(`${i.keyword} ${i.text}`, created, emptyLayer);
   const command = (): string[] => (i.json ? [...i.json] : [...state.shell, i.text]);
   switch (i.keyword) {
     case 'ARG':
       for (const [name, value] of i.properties) {
-        const v = args.given?.[name] ?? (PLATFORM_ARGS.includes(name) ? args.automatic.get(name) : undefined) ?? args.global.get(name) ?? (value === undefined ? undefined : sub(value));
+        const v = args.given?.[name] ?? (PLATFORM_ARGS.includes(name) ? args.automatic.get(name) : undefined) ?? args.global.get(name) ?? (value === undefined ? undefined : word(value));
         if (v !== undefined && !state.vars.has(name)) state.vars.set(name, v);
       }
       return true;
     case 'ENV':
-      for (const [name, value] of i.properties) state.setEnv(name, sub(value ?? ''));
+      for (const [name, value] of i.properties) state.setEnv(name, word(value));
       // Even an ENV without pairs leaves an Env list in the config.
       cfg.Env = [...state.env];
       note(true);
       return true;
     case 'LABEL':
-      cfg.Labels = { ...((cfg.Labels as Record<string, string>) ?? {}), ...Object.fromEntries(i.properties.map(([k, v]) => [sub(k), sub(v ?? '')])) };
+      cfg.Labels = { ...((cfg.Labels as Record<string, string>) ?? {}), ...Object.fromEntries(i.properties.map(([k, v]) => [sub(k), word(v)])) };
       note(true);
       return true;
     case 'USER':
