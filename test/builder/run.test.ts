@@ -111,6 +111,23 @@ describe('RUN', { timeout: 600_000 }, () => {
     assert.match(out.stderr, /Dockerfile:2: RUN --security=insecure is not supported/);
   });
 
+  test('proxy build args reach RUN without an ARG line and stay out of its cache key; --build-arg NAME takes the value from the environment', async () => {
+    const ctx = join(suite.dir.path, 'proxy');
+    await mkdir(ctx, { recursive: true });
+    await writeFile(join(ctx, 'Dockerfile'), `FROM ${base}\nARG TOK\nRUN echo "[$http_proxy][$NO_PROXY][$TOK]" > /out\n`);
+    const built = async (proxy: string) => {
+      const dest = join(suite.dir.path, `proxy-out-${proxy.length}`);
+      const out = await runCli(['build', '--platform', 'linux/amd64', '--build-arg', `http_proxy=${proxy}`, '--build-arg', 'NO_PROXY=localhost', '--build-arg', 'TOK', '-o', `type=local,dest=${dest}`, ctx], {
+        env: { ...suite.env, TOK: 'from-env' },
+      });
+      assert.equal(out.code, 0, out.stderr);
+      return readFile(join(dest, 'out'), 'utf8');
+    };
+    assert.equal(await built('http://proxy:3128'), '[http://proxy:3128][localhost][from-env]\n');
+    // Another proxy is not another step: the cached layer is used, as BuildKit does.
+    assert.equal(await built('http://other-proxy:8080'), '[http://proxy:3128][localhost][from-env]\n');
+  });
+
   test("HOME, unless ENV sets it, is the USER's home from /etc/passwd, else / (runc's rule)", async () => {
     const dockerfile = [
       `FROM ${base}`,

@@ -35,6 +35,22 @@ function lastLines(output: TextCapture): string[] {
   return output.text.split('\n').map((l) => l.trimEnd()).filter((l) => l !== '').slice(-TAIL_LINES);
 }
 
+/**
+ * BuildKit's predefined proxy args: given with --build-arg, a RUN sees them without an ARG line,
+ * and they stay out of its cache key (and the history) unless an ARG declares them.
+ */
+const PROXY_ARGS: readonly string[] = ['HTTP_PROXY', 'http_proxy', 'HTTPS_PROXY', 'https_proxy', 'FTP_PROXY', 'ftp_proxy', 'NO_PROXY', 'no_proxy', 'ALL_PROXY', 'all_proxy'];
+
+/** The proxy args given with --build-arg that the stage has not declared (those are in its variables already). */
+function proxyEnv(state: StageState, ctx: PlatformContext): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const name of PROXY_ARGS) {
+    const value = ctx.args.given?.[name];
+    if (value !== undefined && !state.vars.has(name)) env[name] = value;
+  }
+  return env;
+}
+
 /** The step's environment: the stage's ENV and ARGs, the automatic platform args, PATH if unset (HOME if unset comes from the user, in the executor). */
 function stepEnv(state: StageState, ctx: PlatformContext): Record<string, string> {
   const env: Record<string, string> = {};
@@ -120,7 +136,7 @@ export async function runInstruction(i: Instruction, state: StageState, ctx: Pla
   let entries: readonly LayerEntry[] | undefined;
   let inCopiedRoot = false;
   const layer = await cachedLayerByKey(ctx.layout, key, async () => {
-    const ran = await runStep(i, state, ctx, { command, plan, platform, env, user, network: flags.network, workdir: state.workdir });
+    const ran = await runStep(i, state, ctx, { command, plan, platform, env: { ...proxyEnv(state, ctx), ...env }, user, network: flags.network, workdir: state.workdir });
     entries = ran.entries;
     inCopiedRoot = !ran.mounted;
     return ran.layer;

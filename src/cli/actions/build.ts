@@ -20,6 +20,17 @@ function keyValues(values: readonly string[], flag: string): Record<string, stri
   );
 }
 
+/** --build-arg KEY=VALUE, or KEY alone for the value this process's environment has (none: not given), as docker takes it; the last one given wins. */
+function buildArgs(values: readonly string[]): Record<string, string> {
+  const given: Record<string, string> = {};
+  for (const v of values) {
+    if (v.includes('=')) Object.assign(given, keyValues([v], '--build-arg'));
+    else if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(v)) throw new PolyarchError('USAGE', `--build-arg ${v}: expected KEY=VALUE, or a variable name to take from the environment`);
+    else if (process.env[v] !== undefined) given[v] = process.env[v];
+  }
+  return given;
+}
+
 /** 9999-12-31T23:59:59Z: the last second an RFC 3339 timestamp (four-digit year) can say. */
 const MAX_EPOCH = 253_402_300_799;
 
@@ -50,7 +61,7 @@ export async function buildAction(context: CliContext, dir: string, flags: { pla
       ...(flags.annotation ? { annotations: flags.annotation.map((a) => parseAnnotation(a)) } : {}),
       ...(flags.file === '-' ? { dockerfileText: await readStdinText(context.stdin) } : flags.file !== undefined ? { dockerfile: flags.file } : {}),
       ...(flags.cache === false ? { noCache: true } : {}),
-      ...(flags.buildArg ? { buildArgs: keyValues(flags.buildArg, '--build-arg') } : {}),
+      ...(flags.buildArg ? { buildArgs: buildArgs(flags.buildArg) } : {}),
       ...(flags.label ? { labels: keyValues(flags.label, '--label') } : {}),
       ...(flags.target !== undefined ? { target: flags.target } : {}),
       ...(secrets ? { secrets } : {}),
