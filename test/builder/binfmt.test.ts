@@ -5,7 +5,8 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { chmod, mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import {
@@ -396,6 +397,19 @@ describe('binfmt: this machine (root)', () => {
     assert.equal(typo.code, 2);
     assert.equal(typo.stderr, 'polyarch: --proc-root /no/such/proc: no such directory [USAGE]\n');
     assert.equal(typo.stdout, '');
+
+    // A binfmt_misc that cannot be mounted says why (mount's reason, not its dmesg hint), and blames the kernel only when it is the kernel.
+    if (process.getuid?.() === 0) {
+      const proc = await mkdtemp(join(tmpdir(), 'polyarch-proc-'));
+      try {
+        await mkdir(join(proc, 'sys', 'fs'), { recursive: true });
+        const unmountable = await runCli(['binfmt', '--proc-root', proc, '--install', 'linux/riscv64']);
+        assert.equal(unmountable.code, 1);
+        assert.match(unmountable.stderr, /^polyarch: cannot mount binfmt_misc at \S+: mount point does not exist\.? \[EMULATION_MISSING\]\n$/);
+      } finally {
+        await rm(proc, { recursive: true, force: true });
+      }
+    }
   });
 
   test('CLI: --install and --uninstall report each platform on stderr', async () => {

@@ -580,8 +580,11 @@ async function mountBinfmtMisc(options: BinfmtOptions): Promise<void> {
     throw new PolyarchError('EMULATION_MISSING', `cannot mount binfmt_misc at ${dir}: ${(error as Error).message}`, { cause: error });
   }
   if (result.code !== 0) {
-    const why = result.stderr.trim().split('\n').pop() ?? `mount exited with ${result.code}`;
-    throw new PolyarchError('EMULATION_MISSING', `cannot mount binfmt_misc at ${dir}: ${why} (the kernel needs CONFIG_BINFMT_MISC)`);
+    // util-linux ends with a hint to read dmesg; the reason is the line before it, after the path.
+    const lines = result.stderr.split('\n').map((l) => l.trim()).filter((l) => l !== '' && !/^dmesg\(1\)/.test(l));
+    const why = lines.at(-1)?.replace(/^mount: [^:]*: /, '') ?? `mount exited with ${result.code}`;
+    const kernel = /unknown filesystem type/i.test(why) ? ' (the kernel needs CONFIG_BINFMT_MISC)' : '';
+    throw new PolyarchError('EMULATION_MISSING', `cannot mount binfmt_misc at ${dir}: ${why}${kernel}`);
   }
 }
 
