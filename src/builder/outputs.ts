@@ -7,7 +7,7 @@ import { PolyarchError } from '../errors/polyarch-error.js';
 import { copy } from '../ops/copy.js';
 import type { TransferListener } from '../progress/transfer.js';
 import { parseReference } from '../reference/reference.js';
-import { rename, rm } from 'node:fs/promises';
+import { lstat, mkdir, rename, rm } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { parseImageManifest } from '../image/manifest.js';
 import { tempPathIn } from '../internal/temp-path.js';
@@ -213,6 +213,25 @@ interface ExportedRoot {
 }
 
 /**
+ * DEST/os_arch, made when missing. Something else there is refused, never followed: an earlier
+ * export of a hostile image may have left a link by that name (to `/`, say) in DEST.
+ */
+async function platformFolder(dest: string, name: string): Promise<string> {
+  await makeDirectories(dest);
+  const folder = join(dest, name);
+  const found = await lstat(folder).catch(() => undefined);
+  if (found && !found.isDirectory()) {
+    throw new PolyarchError('USAGE', `type=local: ${folder} is ${found.isSymbolicLink() ? 'a symbolic link' : 'not a directory'}; a platform's files go into a directory of that name (a link there is never followed): remove it or choose another dest`);
+  }
+  if (!found) await mkdir(folder).catch((error: NodeJS.ErrnoException) => {
+    if (error.code !== 'EEXIST') throw error;
+  });
+  // Checked again once made: nothing but a directory is written into.
+  if (!(await lstat(folder)).isDirectory()) throw new PolyarchError('USAGE', `type=local: ${folder} is not a directory`);
+  return folder;
+}
+
+/**
  * type=local: each platform's filesystem in DEST, or in DEST/os_arch[_variant] when there are
  * several (buildx's layout). Modes are the layers' own (setuid bits and directory modes
  * included); owners are left to whoever exports, as buildx's local exporter leaves them, unless
@@ -224,7 +243,7 @@ async function exportFilesystem(result: BuildResult, dest: string, options: { re
   for (const image of result.images) {
     throwIfInterrupted(options.signal);
     const prefix = result.images.length > 1 ? formatPlatform(image.platform!).replace(/\//g, '_') : '';
-    const root = resolve(prefix ? join(dest, prefix) : dest);
+    const root = prefix ? await platformFolder(resolve(dest), prefix) : resolve(dest);
     await makeDirectories(root);
     const manifest = parseImageManifest(await layout.getManifest(image.digest));
     // The layers' times, as buildx's local exporter leaves them (not the time of this export).

@@ -389,4 +389,21 @@ describe('9.1 polyarch build with hostile layers', () => {
     await assertUntouched(h, [badXz.local, badXz.tar]);
     assertRefused(badXz.out);
   });
+
+  test('9.1 a multi-platform type=local never writes through a link an earlier export left at DEST/os_arch', async () => {
+    const h = await hostFor('platform-link');
+    // Exported alone, this image's root becomes DEST, with links named as the platform folders.
+    const planter = await pushImage(suite.reg.host, 'evil-platform-dirs', [[sym('linux_amd64', h.host), sym('linux_arm64', h.host)]]);
+    const planted = await build('platform-link', `FROM ${planter}\n`);
+    assert.equal(planted.out.code, 0, planted.out.stderr);
+    assert.equal((await lstat(join(planted.local, 'linux_amd64'))).isSymbolicLink(), true);
+    const ctx = join(suite.dir.path, 'ctx-platform-link-2');
+    await mkdir(ctx, { recursive: true });
+    await writeFile(join(ctx, 'Dockerfile'), 'FROM scratch\nCOPY victim /victim\nCOPY victim /planted\n');
+    await writeFile(join(ctx, 'victim'), 'overwritten\n');
+    const out = await runCli(['build', '--platform', 'linux/amd64,linux/arm64', '-o', `type=local,dest=${planted.local}`, ctx], { env: suite.env });
+    await assertUntouched(h, []);
+    assert.equal(out.code, 2, out.stderr);
+    assert.match(withoutProgress(out.stderr), /^polyarch: type=local: \S+linux_amd64 is a symbolic link; .* \[USAGE\]\n$/);
+  });
 });
