@@ -19,12 +19,22 @@ export class RegularFileError extends Error {
 
 /** The whole file as text; RegularFileError when it is absent, not a regular file, or over `maxBytes`. */
 export async function readRegularFile(path: string, maxBytes: number): Promise<string> {
+  return (await readRegularBytes(path, maxBytes)).toString('utf8');
+}
+
+/**
+ * The whole file's bytes, as readRegularFile checks them. `followLinks: false` (a file inside a
+ * layout someone else made, such as its index.json): a link in its place is refused as not a
+ * regular file instead of read wherever it points.
+ */
+export async function readRegularBytes(path: string, maxBytes: number, options: { readonly followLinks?: boolean } = {}): Promise<Buffer> {
   let handle;
   try {
-    handle = await open(path, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY);
+    handle = await open(path, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY | (options.followLinks === false ? constants.O_NOFOLLOW : 0));
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     if (code === 'ENOENT' || code === 'ENOTDIR') throw new RegularFileError('missing', 'no such file', { cause: error });
+    if (code === 'ELOOP' && options.followLinks === false) throw new RegularFileError('not-regular', 'is a symbolic link, not a file', { cause: error });
     throw new RegularFileError('unreadable', code ?? (error as Error).message, { cause: error });
   }
   try {
@@ -41,7 +51,7 @@ export async function readRegularFile(path: string, maxBytes: number): Promise<s
       if (filled > maxBytes) throw new RegularFileError('too-large', `is over the limit of ${maxBytes} bytes`);
       if (filled === buffer.length) break;
     }
-    return buffer.subarray(0, filled).toString('utf8');
+    return buffer.subarray(0, filled);
   } catch (error) {
     if (error instanceof RegularFileError) throw error;
     throw new RegularFileError('unreadable', (error as NodeJS.ErrnoException).code ?? (error as Error).message, { cause: error });

@@ -1,5 +1,5 @@
 // Clearing up after crashes (temp files, staging directories) and removing unreachable blobs.
-import { lstat, readdir, readFile, rm, stat } from 'node:fs/promises';
+import { lstat, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { algorithmOf, encodedPart, isDigest, type Digest } from '../digest/digest.js';
 import { verifyBytes } from '../digest/verify-stream.js';
@@ -8,6 +8,8 @@ import { MAX_MANIFEST_SIZE } from '../image/raw-manifest.js';
 import { isProcessAlive } from '../internal/process-alive.js';
 import { isTempName } from '../internal/temp-path.js';
 import { withLayoutLock } from './layout-lock.js';
+import { MAX_INDEX_JSON_BYTES } from './index-entries.js';
+import { RegularFileError, readRegularBytes } from '../internal/regular-file.js';
 
 /** The writer's pid, from a temp name made by tempPathIn (`.prefix-PID-hex.polyarch-tmp`). */
 function ownerOf(name: string): number | undefined {
@@ -149,12 +151,16 @@ async function reachableDigests(dir: string, signal: AbortSignal | undefined): P
  * manifest we can read stops the collection: guessing would delete blobs it may reference.
  */
 async function readJson(path: string, digest?: Digest): Promise<Record<string, unknown> | undefined> {
-  const info = await stat(path).catch(() => undefined);
-  if (!info) return undefined;
   const refuse = (why: string, cause?: unknown): PolyarchError =>
     new PolyarchError('LAYOUT_INVALID', `${path}: ${why}; refusing to collect garbage`, cause === undefined ? {} : { cause });
-  if (!info.isFile() || info.size > MAX_MANIFEST_SIZE) throw refuse(`not a manifest (${info.size} bytes)`);
-  const bytes = await readFile(path);
+  let bytes: Buffer;
+  try {
+    // No link followed, no pipe waited on, no more read than a manifest (or index.json) may hold.
+    bytes = await readRegularBytes(path, digest ? MAX_MANIFEST_SIZE : MAX_INDEX_JSON_BYTES, { followLinks: false });
+  } catch (error) {
+    if (error instanceof RegularFileError && error.problem === 'missing') return undefined;
+    throw refuse(`not a manifest (${error instanceof Error ? error.message : String(error)})`, error);
+  }
   if (digest) verifyBytes(bytes, { digest, what: path });
   let value: unknown;
   try {

@@ -7,6 +7,9 @@ import { isDigest } from '../digest/digest.js';
 import type { Descriptor } from '../image/descriptor.js';
 import { formatReference, parseReference, withDefaultTag } from '../reference/reference.js';
 
+/** A layout's index.json is read up to this size: 64 MiB is some 200,000 entries. */
+export const MAX_INDEX_JSON_BYTES = 64 << 20;
+
 export const REF_NAME = 'org.opencontainers.image.ref.name';
 export const CONTAINERD_NAME = 'io.containerd.image.name';
 

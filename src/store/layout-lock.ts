@@ -1,10 +1,11 @@
 // A cross-process lock for index.json: `index.json.lock` created with 'wx', holding the owner's
 // pid. A lock whose owner is gone (a crash) is broken; waiting is bounded and ends in a clear error.
-import { open, readFile, rm, stat } from 'node:fs/promises';
+import { lstat, open, rm, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { PolyarchError } from '../errors/polyarch-error.js';
 import { isProcessAlive } from '../internal/process-alive.js';
+import { readRegularBytes } from '../internal/regular-file.js';
 
 export const LOCK_NAME = 'index.json.lock';
 const DEFAULT_WAIT_MS = 30_000;
@@ -34,7 +35,8 @@ async function tryCreate(path: string): Promise<boolean> {
 
 /** The owner's pid, or undefined when the file is empty, unreadable or already gone. */
 async function ownerOf(path: string): Promise<number | undefined> {
-  const text = await readFile(path, 'utf8').catch(() => '');
+  // A pid is a few bytes; a pipe or a link in the lock's place is never opened for it.
+  const text = await readRegularBytes(path, 64, { followLinks: false }).then((b) => b.toString('utf8'), () => '');
   const pid = Number.parseInt(text, 10);
   return Number.isSafeInteger(pid) && pid > 0 ? pid : undefined;
 }
@@ -50,6 +52,9 @@ async function acquire(path: string, waitMs: number): Promise<void> {
   const deadline = Date.now() + waitMs;
   for (let delay = 5; ; delay = Math.min(delay * 2, 100)) {
     if (await tryCreate(path)) return;
+    // Only polyarch's own lock file is waited for: anything else there never goes away by itself.
+    const found = await lstat(path).catch(() => undefined);
+    if (found && !found.isFile()) throw new PolyarchError('LAYOUT_INVALID', `${path} is not a lock file (${found.isSymbolicLink() ? 'a symbolic link' : found.isDirectory() ? 'a directory' : 'not a regular file'}); remove it if no polyarch process is running`);
     if (await isStale(path)) {
       // Looked at twice so a waiter that read the dead pid a moment ago does not remove a lock
       // someone else has just taken in its place.

@@ -1,7 +1,7 @@
 // An OCI image layout directory as an Endpoint: blobs under blobs/<alg>/<hex>, tags as
 // `org.opencontainers.image.ref.name` annotations in index.json.
 // https://github.com/opencontainers/image-spec/blob/v1.1.0/image-layout.md
-import { access, readFile, rm } from 'node:fs/promises';
+import { access, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { isDigest, type Digest } from '../digest/digest.js';
@@ -15,9 +15,10 @@ import { referrerDescriptor, referrersListEntries, referrersTag, subjectOf } fro
 import { syncFile, writeFileAtomic } from './atomic-write.js';
 import { BlobStore } from './blob-store.js';
 import { removeOrphanTemps } from './gc.js';
-import { findEntry, isNamed, REF_NAME, tagOf, tagsOf } from './index-entries.js';
+import { findEntry, isNamed, MAX_INDEX_JSON_BYTES, REF_NAME, tagOf, tagsOf } from './index-entries.js';
 import { withLayoutLock } from './layout-lock.js';
 import { makeDirectories } from '../internal/make-directories.js';
+import { RegularFileError, readRegularBytes } from '../internal/regular-file.js';
 import { checkDestinationKind } from './destination.js';
 
 export { REF_NAME, tagOf } from './index-entries.js';
@@ -40,9 +41,11 @@ export async function readIndexJson(dir: string): Promise<ImageIndex> {
   const path = join(dir, 'index.json');
   let bytes: Buffer;
   try {
-    bytes = await readFile(path);
+    // Never through a link, never waiting on a pipe, never past the limit: the layout may be anyone's.
+    bytes = await readRegularBytes(path, MAX_INDEX_JSON_BYTES, { followLinks: false });
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+    if (!(error instanceof RegularFileError)) throw error;
+    if (error.problem !== 'missing') throw new PolyarchError('LAYOUT_INVALID', `${path}: ${error.message}`, { cause: error });
     bytes = Buffer.from(EMPTY_INDEX);
   }
   try {

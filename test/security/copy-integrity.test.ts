@@ -236,6 +236,41 @@ test('a layout blob that is a link to a file elsewhere, or a FIFO, is refused be
   }
 });
 
+test("a layout's index.json or index.json.lock that is a FIFO, a link or /dev/zero is one LAYOUT_INVALID line, at once: nothing hangs, nothing is read through a link", { timeout: 120_000 }, async () => {
+  const made = async (name: string) => {
+    const layout = join(dir.path, name);
+    await randomImage(await openLayout(layout, { create: true }), { platform: { os: 'linux', architecture: 'amd64' }, bytes: 1000, seed: name, tag: 'v1' });
+    return layout;
+  };
+  const secret = join(dir.path, 'index-secret');
+  await writeFile(secret, 'HOST-SECRET-INDEX\n');
+  const cases = [
+    ['index.json as a FIFO', 'index.json', async (path: string) => execFileSync('mkfifo', [path]), /index\.json: is not a regular file/],
+    ['index.json linked to a host file', 'index.json', (path: string) => symlink(secret, path), /index\.json: is a symbolic link, not a file/],
+    ['index.json linked to /dev/zero', 'index.json', (path: string) => symlink('/dev/zero', path), /index\.json: is a symbolic link, not a file/],
+  ] as const;
+  for (const [what, name, plant, message] of cases) {
+    const layout = await made(`index-${cases.findIndex((c) => c[0] === what)}`);
+    await rm(join(layout, name), { force: true });
+    await plant(join(layout, name));
+    const started = Date.now();
+    const read = await runCli(['inspect', `oci:${layout}:v1`]);
+    assert.equal(read.code, 1, `${what}: ${read.stderr}`);
+    assert.match(read.stderr, message, what);
+    assert.match(read.stderr, /\[LAYOUT_INVALID\]\n$/, what);
+    assert.equal(read.stderr.trim().split('\n').length, 1, read.stderr);
+    assert.ok(!read.stderr.includes('HOST-SECRET'), what);
+    assert.ok(Date.now() - started < 20_000, `${what} took too long`);
+  }
+  // A FIFO in the lock's place is not a lock to wait 30 s for (or forever, reading its owner).
+  const source = await made('lock-source');
+  const locked = await made('lock-fifo');
+  execFileSync('mkfifo', [join(locked, 'index.json.lock')]);
+  const copied = await runCli(['copy', '--progress', 'quiet', `oci:${source}:v1`, `oci:${locked}:v2`]);
+  assert.equal(copied.code, 1, copied.stderr);
+  assert.match(copied.stderr, /index\.json\.lock is not a lock file \(not a regular file\).*\[LAYOUT_INVALID\]\n$/);
+});
+
 test('a destination layout whose blob folder is a link elsewhere is refused before a byte lands there; blob names planted as links are replaced, never written through', { timeout: 120_000 }, async () => {
   const outside = join(dir.path, 'outside');
   await mkdir(outside);
