@@ -9,6 +9,7 @@ import type { Digest } from '../digest/digest.js';
 import { VerifyStream, verifyStream } from '../digest/verify-stream.js';
 import type { PieceTaker } from '../internal/streams.js';
 import { tempPathIn } from '../internal/temp-path.js';
+import { PolyarchError } from '../errors/polyarch-error.js';
 import { makeDirectories } from '../internal/make-directories.js';
 
 /** Replaces `path` with `bytes` in one step: readers see the old file or the new one, never a part. */
@@ -141,7 +142,10 @@ export async function placeWithoutOverwrite(temp: string, finalPath: string): Pr
     const code = (error as NodeJS.ErrnoException).code;
     // Another writer placed the same bytes first; anything but a regular file there (a planted
     // link, a FIFO) is not them, and is replaced, never followed.
-    if (code === 'EEXIST' && (await lstat(finalPath).then((s) => s.isFile(), () => false))) return;
+    const there = code === 'EEXIST' ? await lstat(finalPath).catch(() => undefined) : undefined;
+    if (there?.isFile()) return;
+    // A directory cannot be replaced by a rename; it is no blob either.
+    if (there?.isDirectory()) throw new PolyarchError('LAYOUT_INVALID', `${finalPath} is a directory where a file belongs; remove it`);
     if (code === 'EEXIST') {
       await rename(temp, finalPath);
       return;

@@ -271,7 +271,7 @@ test("a layout's index.json or index.json.lock that is a FIFO, a link or /dev/ze
   assert.match(copied.stderr, /index\.json\.lock is not a lock file \(not a regular file\).*\[LAYOUT_INVALID\]\n$/);
 });
 
-test('a destination layout whose blob folder is a link elsewhere is refused before a byte lands there; blob names planted as links are replaced, never written through', { timeout: 120_000 }, async () => {
+test('a destination layout whose blob folder is a link elsewhere is refused before a byte lands there; blob names planted as links are replaced, never written through, and a directory there is named', { timeout: 120_000 }, async () => {
   const outside = join(dir.path, 'outside');
   await mkdir(outside);
   const folderLinked = await layoutWithOldImage('folder-linked');
@@ -298,4 +298,11 @@ test('a destination layout whose blob folder is a link elsewhere is refused befo
     assert.ok((await lstat(join(namesLinked, 'blobs', 'sha256', name))).isFile(), `${name} is the blob now, not the link`);
   }
   await assertLayoutValid(namesLinked);
+
+  // A directory under a blob's name is no blob and cannot be renamed over: one LAYOUT_INVALID line naming it.
+  const dirPlanted = await layoutWithOldImage('dir-planted');
+  await mkdir(join(dirPlanted, 'blobs', 'sha256', names[0]!));
+  const blocked = await runCli(['copy', '--progress', 'quiet', `${source.host}/app:v1`, `oci:${dirPlanted}:v1`]);
+  assert.equal(blocked.code, 1, blocked.stderr);
+  assert.match(blocked.stderr, new RegExp(`^polyarch: .*${names[0]} is a directory where a file belongs; remove it \\[LAYOUT_INVALID\\]\n$`));
 });
