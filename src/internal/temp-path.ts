@@ -9,6 +9,10 @@ export function tempPathIn(dir: string, prefix = 'tmp'): string {
   return join(dir, `.${prefix}-${process.pid}-${randomBytes(6).toString('hex')}${TEMP_SUFFIX}`);
 }
 
+/**
+ * Whether `name` is one tempPathIn makes (`.prefix-PID-hex.polyarch-tmp`), in full: a tag or a
+ * user's file that merely ends in the suffix (`app:v1.polyarch-tmp` is a valid tag) is no temp.
+ */
 export function isTempName(name: string): boolean {
-  return name.endsWith(TEMP_SUFFIX);
+  return /^\.[A-Za-z0-9._-]+-\d+-[0-9a-f]+\.polyarch-tmp$/.test(name);
 }

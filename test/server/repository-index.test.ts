@@ -128,3 +128,17 @@ test('the list follows pushes, mounts and blob uploads, and is unchanged by dele
     await server.stop();
   }
 });
+
+test("a tag whose name ends like a temp file's (v1.polyarch-tmp) survives a restart: only polyarch's own temp names are crash leftovers", async () => {
+  const root = join(dir.path, 'temp-like-tag');
+  let server: EmbeddedHandle = await startEmbedded({ root });
+  try {
+    await pushImage(server.url, 'app', 'v1.polyarch-tmp');
+    await server.stop();
+    server = await startEmbedded({ root });
+    const res = await fetch(`${server.url}/v2/app/manifests/v1.polyarch-tmp`, { method: 'HEAD', headers: { accept: OCI_MANIFEST } });
+    assert.equal(res.status, 200);
+  } finally {
+    await server.stop();
+  }
+});
