@@ -38,6 +38,8 @@ export interface ConnectionOptions {
    * none are read when absent. `insecure` and `caFile` above beat what the files say.
    */
   readonly registrySettings?: RegistrySettingsFiles;
+  /** Stops the opening of a location on this signal (reading an archive's headers, hashing its legacy layers). */
+  readonly signal?: AbortSignal;
 }
 
 /** Every field of ConnectionOptions: the compiler makes a new field be named here too. */
@@ -51,6 +53,7 @@ const CONNECTION_FIELDS = {
   chunkSize: true,
   maxManifestSize: true,
   registrySettings: true,
+  signal: true,
 } as const satisfies Record<keyof ConnectionOptions, true>;
 
 /** The connection settings among `options`, and nothing else (for a verb that hands them on to another). */
@@ -170,14 +173,14 @@ export function createEndpointOpener(options: ConnectionOptions = {}): EndpointO
         break;
       case 'oci-archive':
         if (mode === 'edit') throw archiveEdit(location.path);
-        endpoint = await openOciArchive(location.path, { write: mode === 'write' });
+        endpoint = await openOciArchive(location.path, { write: mode === 'write', ...(options.signal ? { signal: options.signal } : {}) });
         reference = location.digest ?? location.tag;
         break;
       case 'docker-archive': {
         if (mode === 'edit') throw archiveEdit(location.path);
         // RepoTags are written the way docker prints names: `team/app:1`, `nginx:latest`.
         const named = location.reference ? familiarString(withDefaultTag(location.reference)) : undefined;
-        endpoint = await openDockerArchive(location.path, { write: mode === 'write', ...(named !== undefined ? { reference: named } : {}) });
+        endpoint = await openDockerArchive(location.path, { write: mode === 'write', ...(named !== undefined ? { reference: named } : {}), ...(options.signal ? { signal: options.signal } : {}) });
         reference = named;
         break;
       }

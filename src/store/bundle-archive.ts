@@ -86,8 +86,7 @@ export async function writeImagesArchive(
 export async function readTarMember(file: string, name: string, maxBytes: number): Promise<Buffer | undefined> {
   const entry = (await indexTar(file)).get(name);
   if (!entry) return undefined;
-  if (entry.size > maxBytes) throw new PolyarchError('LAYOUT_INVALID', `${file}: ${name} is ${entry.size} bytes, more than the ${maxBytes} it may have`);
-  return readEntry(file, entry);
+  return readEntry(file, entry, maxBytes, name);
 }
 
 /**

@@ -11,8 +11,8 @@ import { verifiedStream } from '../digest/verify-stream.js';
 import { PolyarchError } from '../errors/polyarch-error.js';
 import { descriptorOf, type Descriptor } from '../image/descriptor.js';
 import { parseImageIndex } from '../image/index.js';
-import { parseImageManifest } from '../image/manifest.js';
-import { rawFromJson, type RawManifest } from '../image/raw-manifest.js';
+import { parseImageManifest, type ImageManifest } from '../image/manifest.js';
+import { MAX_MANIFEST_SIZE, rawFromJson, type RawManifest } from '../image/raw-manifest.js';
 import { tempPathIn } from '../internal/temp-path.js';
 import { isImageManifest, isIndex, MediaType } from '../mediatype/mediatype.js';
 import { familiarName, familiarString, parseReference, withDefaultTag } from '../reference/reference.js';
@@ -247,15 +247,15 @@ export function dockerArchiveMetadata(images: readonly DockerArchiveImage[]): { 
 }
 
 /** Streams a tar entry once to learn its digest. */
-async function digestOfEntry(file: string, entry: TarEntry): Promise<Digest> {
+async function digestOfEntry(file: string, entry: TarEntry, signal: AbortSignal | undefined): Promise<Digest> {
   const hash = createDigester('sha256');
-  for await (const chunk of streamEntry(file, entry)) hash.update(chunk as Buffer);
+  for await (const chunk of streamEntry(file, entry, signal ? { signal } : {})) hash.update(chunk as Buffer);
   return digestFromHash(hash, 'sha256');
 }
 
 async function isGzip(file: string, entry: TarEntry): Promise<boolean> {
   if (entry.size < 2) return false;
-  const head = await readEntry(file, { offset: entry.offset, size: 2 });
+  const head = await readEntry(file, { offset: entry.offset, size: 2 }, 2);
   return head[0] === 0x1f && head[1] === 0x8b;
 }
 
@@ -290,17 +290,33 @@ function digestInPath(path: string): Digest | undefined {
   return match ? (`sha256:${match[1]}` as Digest) : undefined;
 }
 
-async function readArchive(file: string): Promise<{ images: ArchivedImage[]; blobs: Map<string, TarEntry> }> {
+/** manifest.json of a docker save archive is read whole up to this size (some 50,000 images). */
+const MAX_SAVE_MANIFEST_BYTES = 16 << 20;
+/**
+ * Images and layer paths manifest.json may name (docker stops at 127 layers an image): each is
+ * looked up, and read or hashed, so a small hostile file must not stand for millions of them.
+ */
+const MAX_SAVED_IMAGES = 10_000;
+const MAX_SAVED_LAYERS = 100_000;
+
+async function readArchive(file: string, signal: AbortSignal | undefined): Promise<{ images: ArchivedImage[]; blobs: Map<string, TarEntry> }> {
   const description = `docker-archive:${file}`;
-  const entries = await indexTar(file);
+  const entries = await indexTar(file, signal);
   const manifestEntry = entries.get('manifest.json');
   if (!manifestEntry) throw new PolyarchError('LAYOUT_INVALID', `${description} has no manifest.json: not a docker save archive`);
+  const manifestBytes = await readEntry(file, manifestEntry, MAX_SAVE_MANIFEST_BYTES, 'manifest.json');
   let saved: SavedImage[];
   try {
-    const value: unknown = JSON.parse((await readEntry(file, manifestEntry)).toString('utf8'));
+    const value: unknown = JSON.parse(manifestBytes.toString('utf8'));
     if (!Array.isArray(value)) throw new Error('expected an array');
+    if (value.length > MAX_SAVED_IMAGES) throw new Error(`${value.length} images, more than the ${MAX_SAVED_IMAGES} an archive may hold`);
+    let layers = 0;
     for (const item of value as SavedImage[]) {
       if (typeof item?.Config !== 'string' || !Array.isArray(item.Layers)) throw new Error('an item lacks Config or Layers');
+      if (!item.Layers.every((l) => typeof l === 'string')) throw new Error('a Layers entry is not a path');
+      if (item.RepoTags !== undefined && item.RepoTags !== null && !(Array.isArray(item.RepoTags) && item.RepoTags.every((t) => typeof t === 'string'))) throw new Error('RepoTags is not a list of names');
+      layers += item.Layers.length;
+      if (layers > MAX_SAVED_LAYERS) throw new Error(`more than ${MAX_SAVED_LAYERS} layers in all`);
     }
     saved = value as SavedImage[];
   } catch (error) {
@@ -308,7 +324,12 @@ async function readArchive(file: string): Promise<{ images: ArchivedImage[]; blo
   }
   // A broken OCI part is no reason to refuse what manifest.json describes.
   const layout = await TarLayoutReader.open(file, entries, description).catch(() => undefined);
-  const candidates = await ociManifests(layout);
+  // By config digest, parsed once: matching each manifest.json item against every one was quadratic.
+  const byConfig = new Map<string, { raw: RawManifest; parsed: ImageManifest }[]>();
+  for (const raw of await ociManifests(layout)) {
+    const parsed = parseImageManifest(raw);
+    byConfig.set(parsed.config.digest, [...(byConfig.get(parsed.config.digest) ?? []), { raw, parsed }]);
+  }
   const blobs = new Map<string, TarEntry>();
   const digestsByOffset = new Map<number, Digest>(); // layers shared by images (or linked to) are hashed once
   const images: ArchivedImage[] = [];
@@ -318,27 +339,28 @@ async function readArchive(file: string): Promise<{ images: ArchivedImage[]; blo
     return entry;
   };
   for (const item of saved) {
+    signal?.throwIfAborted();
     const configEntry = need(item.Config);
-    const configDigest = digestInPath(item.Config) ?? (await digestOfEntry(file, configEntry));
+    // Bounded before it is hashed, not only before it is read: a config is as small as a manifest.
+    if (configEntry.size > MAX_MANIFEST_SIZE) throw new PolyarchError('LAYOUT_INVALID', `${description}: config ${item.Config} is ${configEntry.size} bytes, more than the ${MAX_MANIFEST_SIZE} it may have`);
+    const configDigest = digestInPath(item.Config) ?? (await digestOfEntry(file, configEntry, signal));
     const configBytes = await readVerified(file, configEntry, configDigest, `config ${item.Config} of ${description}`);
     blobs.set(configDigest, configEntry);
     const repoTags = [...(item.RepoTags ?? [])];
     // Docker ≥25: the original manifest is in the OCI part; use it so its digest is kept.
-    const original = candidates.find((raw) => {
-      const parsed = parseImageManifest(raw);
-      return parsed.config.digest === configDigest && parsed.layers.every((l) => layout?.entryFor(l.digest));
-    });
+    const original = byConfig.get(configDigest)?.find(({ parsed }) => parsed.layers.every((l) => layout?.entryFor(l.digest)));
     if (original) {
-      for (const l of parseImageManifest(original).layers) blobs.set(l.digest, layout!.entryFor(l.digest)!);
-      images.push({ manifest: original, repoTags });
+      for (const l of original.parsed.layers) blobs.set(l.digest, layout!.entryFor(l.digest)!);
+      images.push({ manifest: original.raw, repoTags });
       continue;
     }
     const layers: Descriptor[] = [];
     for (const path of item.Layers) {
+      signal?.throwIfAborted();
       const entry = need(path);
       let digest = digestsByOffset.get(entry.offset);
       if (!digest) {
-        digest = await digestOfEntry(file, entry);
+        digest = await digestOfEntry(file, entry, signal);
         digestsByOffset.set(entry.offset, digest);
       }
       blobs.set(digest, entry);
@@ -357,7 +379,7 @@ async function readArchive(file: string): Promise<{ images: ArchivedImage[]; blo
  * Reading: one pass over the tar's headers, then one streaming hash per legacy layer file.
  * Writing: `reference` (`repo:tag`) names the image in RepoTags; files are staged beside `file`.
  */
-export async function openDockerArchive(file: string, options: { readonly write?: boolean; readonly reference?: string } = {}): Promise<DockerArchive> {
+export async function openDockerArchive(file: string, options: { readonly write?: boolean; readonly reference?: string; readonly signal?: AbortSignal } = {}): Promise<DockerArchive> {
   if (options.write) {
     await checkDestinationKind(file, 'archive', `docker-archive:${file}`);
     await makeDirectories(dirname(file));
@@ -367,5 +389,5 @@ export async function openDockerArchive(file: string, options: { readonly write?
     const reference = options.reference !== undefined ? (familiarTagged(options.reference) ?? options.reference) : undefined;
     return new DockerArchive(file, { staging: new BlobStore(staging, `docker-archive:${file}`), ...(reference !== undefined ? { reference } : {}) });
   }
-  return new DockerArchive(file, await readArchive(file));
+  return new DockerArchive(file, await readArchive(file, options.signal));
 }

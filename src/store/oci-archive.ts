@@ -104,7 +104,7 @@ export class OciArchive {
 }
 
 /** Reading: one pass over the tar's headers; LAYOUT_INVALID when it holds no OCI layout. */
-export async function openOciArchive(file: string, options: { readonly write?: boolean } = {}): Promise<OciArchive> {
+export async function openOciArchive(file: string, options: { readonly write?: boolean; readonly signal?: AbortSignal } = {}): Promise<OciArchive> {
   if (options.write) {
     await checkDestinationKind(file, 'archive', `oci-archive:${file}`);
     await makeDirectories(dirname(file));
@@ -113,7 +113,7 @@ export async function openOciArchive(file: string, options: { readonly write?: b
     await mkdir(staging);
     return new OciArchive(file, undefined, new OciLayout(staging, true));
   }
-  const entries = await indexTar(file);
+  const entries = await indexTar(file, options.signal);
   const reader = await TarLayoutReader.open(file, entries, `oci-archive:${file}`);
   if (!reader) throw new PolyarchError('LAYOUT_INVALID', `oci-archive:${file} has no index.json: not an OCI archive`);
   return new OciArchive(file, reader, undefined);

@@ -3,7 +3,7 @@
 // sequentially, which would mean reading (not just seeking past) every layer of a multi-GB
 // archive to learn its offsets; here only the 512-byte headers are read.
 // https://www.gnu.org/software/tar/manual/html_node/Standard.html (ustar, GNU and pax headers)
-import { createReadStream } from 'node:fs';
+import { constants, createReadStream } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { addAbortSignal, Readable } from 'node:stream';
 import { PolyarchError } from '../errors/polyarch-error.js';
@@ -144,21 +144,25 @@ export class TarIndex {
  * A later entry of the same name wins, as when the tar is extracted. Throws LAYOUT_INVALID for a
  * file that is not an uncompressed tar, has a bad header, or is cut short.
  */
-export async function indexTar(file: string): Promise<TarIndex> {
-  const handle = await open(file, 'r').catch((error: NodeJS.ErrnoException) => {
+export async function indexTar(file: string, signal?: AbortSignal): Promise<TarIndex> {
+  // Non-blocking: a FIFO named as the archive is refused below instead of waited on forever.
+  const handle = await open(file, constants.O_RDONLY | constants.O_NONBLOCK).catch((error: NodeJS.ErrnoException) => {
     throw new PolyarchError('NOT_FOUND', `cannot open archive ${file}: ${error.code === 'ENOENT' ? 'no such file' : error.message}`, { cause: error });
   });
   const bad = (why: string): PolyarchError => new PolyarchError('LAYOUT_INVALID', `${file}: ${why}`);
   const entries = new Map<string, TarEntry>();
   const links = new Map<string, TarLink>();
   try {
-    const { size: fileSize } = await handle.stat();
+    const facts = await handle.stat();
+    if (!facts.isFile()) throw bad(facts.isDirectory() ? 'is a directory, not an archive file' : 'is not a regular file (an archive is read from a file)');
+    const fileSize = facts.size;
     const header = Buffer.alloc(BLOCK);
     let pos = 0;
     let pax = new Map<string, string>();
     let longName: string | undefined;
     let longLink: string | undefined;
-    while (pos + BLOCK <= fileSize) {
+    for (let read = 0; pos + BLOCK <= fileSize; read++) {
+      if (read % 1024 === 0) signal?.throwIfAborted(); // a tar of millions of entries stops on Ctrl-C or SIGTERM
       await handle.read(header, 0, BLOCK, pos);
       if (pos === 0 && header[0] === 0x1f && header[1] === 0x8b) throw bad('is gzip-compressed; decompress it first (gunzip) to read it as an archive');
       if (header.every((b) => b === 0)) break; // end-of-archive marker
@@ -213,9 +217,10 @@ export function streamEntry(file: string, entry: TarEntry, options: { readonly s
   return options.signal ? addAbortSignal(options.signal, stream) : stream;
 }
 
-/** A small entry (index.json, manifest.json, a manifest) read whole. */
-export async function readEntry(file: string, entry: TarEntry): Promise<Buffer> {
-  const handle = await open(file, 'r');
+/** A small entry (index.json, manifest.json, a manifest) read whole; LAYOUT_INVALID when it is over `maxBytes` (`what` names it). */
+export async function readEntry(file: string, entry: TarEntry, maxBytes: number, what = `entry at byte ${entry.offset}`): Promise<Buffer> {
+  if (entry.size > maxBytes) throw new PolyarchError('LAYOUT_INVALID', `${file}: ${what} is ${entry.size} bytes, more than the ${maxBytes} it may have`);
+  const handle = await open(file, constants.O_RDONLY | constants.O_NONBLOCK);
   try {
     const bytes = Buffer.alloc(entry.size);
     const { bytesRead } = await handle.read(bytes, 0, entry.size, entry.offset);

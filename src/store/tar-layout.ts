@@ -37,7 +37,7 @@ export class TarLayoutReader {
     const what = `${description} index.json`;
     if (entry.size > MAX_MANIFEST_SIZE) throw new PolyarchError('LAYOUT_INVALID', `${what} is ${entry.size} bytes, more than an index may have`);
     try {
-      const index = parseImageIndex(rawFromBytes(await readEntry(file, entry), { mediaType: MediaType.OciIndex, what }), what);
+      const index = parseImageIndex(rawFromBytes(await readEntry(file, entry, MAX_MANIFEST_SIZE, 'index.json'), { mediaType: MediaType.OciIndex, what }), what);
       return new TarLayoutReader(file, entries, index, description);
     } catch (error) {
       throw new PolyarchError('LAYOUT_INVALID', `${what} is not a valid index: ${(error as Error).message}`, { cause: error });
@@ -57,7 +57,7 @@ export class TarLayoutReader {
     if (!entry) throw new PolyarchError('MANIFEST_UNKNOWN', `${this.#description}: manifest ${digest} is not in the archive`);
     const what = `manifest ${shortDigest(digest)} in ${this.#description}`;
     if (entry.size > MAX_MANIFEST_SIZE) throw new PolyarchError('MANIFEST_INVALID', `${what}: ${entry.size} bytes is more than a manifest may have`);
-    return rawFromBytes(await readEntry(this.#file, entry), { ...(mediaType ? { mediaType } : {}), expected: digest, what });
+    return rawFromBytes(await readEntry(this.#file, entry, MAX_MANIFEST_SIZE, what), { ...(mediaType ? { mediaType } : {}), expected: digest, what });
   }
 
   async getManifest(reference: string): Promise<RawManifest> {
@@ -84,9 +84,9 @@ export class TarLayoutReader {
   }
 }
 
-/** Reads a small tar entry and checks it against a digest. */
+/** Reads a small tar entry (a config: at most a manifest's size) and checks it against a digest. */
 export async function readVerified(file: string, entry: TarEntry, digest: Digest, what: string): Promise<Buffer> {
-  const bytes = await readEntry(file, entry);
+  const bytes = await readEntry(file, entry, MAX_MANIFEST_SIZE, what);
   verifyBytes(bytes, { digest, what });
   return bytes;
 }

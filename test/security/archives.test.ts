@@ -3,12 +3,14 @@
 // inside the archive's own namespace only: a link that leaves the archive, or a loop, is refused
 // with one line, and the filesystem is never read through one.
 import assert from 'node:assert/strict';
-import { writeFile } from 'node:fs/promises';
+import { execFileSync, spawn } from 'node:child_process';
+import { open, writeFile } from 'node:fs/promises';
+import { setTimeout as delay } from 'node:timers/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { tarOf as tarEntries, type TarEntry } from '../helpers/tar.js';
 import { digestOfBytes } from '../../src/digest/digest.js';
-import { runCli } from '../helpers/run-cli.js';
+import { CLI_PATH, runCli } from '../helpers/run-cli.js';
 import { tempDir } from '../helpers/temp-dir.js';
 
 interface TarItem {
@@ -134,4 +136,93 @@ describe('9.17 docker-archive links', () => {
       assert.doesNotMatch(out.stderr, /root:/, 'nothing of the host file is read');
     });
   }
+});
+
+/** A ustar header for a regular file `name` of `size` bytes (the bytes themselves are left to the caller: a sparse file). */
+function fileHeader(name: string, size: number): Buffer {
+  const header = Buffer.alloc(512);
+  const octal = (value: number, at: number, width: number) => header.write(`${value.toString(8).padStart(width - 1, '0')}\0`, at, 'latin1');
+  header.write(name, 0, 'latin1');
+  octal(0o644, 100, 8);
+  octal(0, 108, 8);
+  octal(0, 116, 8);
+  octal(size, 124, 12);
+  octal(0, 136, 12);
+  header.write('        ', 148, 'latin1');
+  header.write('0', 156, 'latin1');
+  header.write('ustar\x0000', 257, 'latin1');
+  let sum = 0;
+  for (const byte of header) sum += byte;
+  header.write(`${sum.toString(8).padStart(6, '0')}\0 `, 148, 'latin1');
+  return header;
+}
+
+describe('9.17 docker-archive sizes, counts, types and kinds', () => {
+  let dir: { path: string; remove: () => Promise<void> };
+  before(async () => (dir = await tempDir('polyarch-archive-limits-')));
+  after(() => dir.remove());
+
+  const refused = async (archive: string, message: RegExp) => {
+    const out = await runCli(['inspect', `docker-archive:${archive}`]);
+    assert.equal(out.code, 1, out.stderr);
+    assert.match(out.stderr, message);
+    assert.match(out.stderr, /\[LAYOUT_INVALID\]\n$/);
+    assert.equal(out.stderr.split('\n').length, 2, out.stderr);
+  };
+
+  test('9.17 a 3 GiB manifest.json (sparse) is refused by its size, not read (node aborted past 2 GiB)', async () => {
+    const archive = join(dir.path, 'huge-manifest.tar');
+    const size = 3 * 1024 ** 3;
+    const handle = await open(archive, 'w');
+    await handle.write(fileHeader('manifest.json', size), 0, 512, 0);
+    await handle.truncate(512 + size + 1024); // the data and the end-of-archive blocks, as holes
+    await handle.close();
+    await refused(archive, /manifest\.json is 3221225472 bytes, more than the 16777216 it may have/);
+  });
+
+  test('9.17 layer paths that are not text, and a million layer paths in a small manifest.json, are refused before any is read', async () => {
+    const config = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [] } }));
+    const save = async (name: string, manifest: unknown) => {
+      const archive = join(dir.path, name);
+      await writeFile(archive, await tarOf([{ name: 'c.json', data: config }, { name: 'l.tar', data: await layer('x') }, { name: 'manifest.json', data: Buffer.from(JSON.stringify(manifest)) }]));
+      return archive;
+    };
+    await refused(await save('numbers.tar', [{ Config: 'c.json', Layers: [42] }]), /a Layers entry is not a path/);
+    await refused(await save('tags.tar', [{ Config: 'c.json', RepoTags: 'app:1', Layers: ['l.tar'] }]), /RepoTags is not a list of names/);
+    await refused(await save('million.tar', [{ Config: 'c.json', Layers: Array.from({ length: 1_000_000 }, () => 'l.tar') }]), /more than 100000 layers in all/);
+  });
+
+  test('9.17 an archive that is a FIFO is refused at once, not waited on', async () => {
+    const fifo = join(dir.path, 'pipe.tar');
+    execFileSync('mkfifo', [fifo]);
+    for (const kind of ['docker-archive', 'oci-archive']) {
+      const out = await runCli(['inspect', `${kind}:${fifo}`]);
+      assert.equal(out.code, 1, out.stderr);
+      assert.match(out.stderr, /pipe\.tar: is not a regular file \(an archive is read from a file\) \[LAYOUT_INVALID\]\n$/);
+    }
+  });
+
+  test('9.17 SIGTERM stops the opening of an archive whose unnamed 100 GiB layer is being hashed', async () => {
+    const archive = join(dir.path, 'big-layer.tar');
+    const config = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [] } }));
+    const head = await tarOf([{ name: 'c.json', data: config }, { name: 'manifest.json', data: Buffer.from(JSON.stringify([{ Config: 'c.json', Layers: ['big/layer.tar'] }])) }]);
+    // The small entries, without their end-of-archive blocks, then the big layer as a hole.
+    const body = head.subarray(0, head.length - 1024);
+    const size = 100 * 1024 ** 3;
+    const handle = await open(archive, 'w');
+    await handle.write(body, 0, body.length, 0);
+    await handle.write(fileHeader('big/layer.tar', size), 0, 512, body.length);
+    await handle.truncate(body.length + 512 + size + 1024);
+    await handle.close();
+    const child = spawn(process.execPath, [CLI_PATH, 'inspect', `docker-archive:${archive}`], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+    await delay(1500);
+    const sent = Date.now();
+    child.kill('SIGTERM');
+    const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+    assert.equal(code, 143, stderr);
+    assert.ok(Date.now() - sent < 10_000, `stopped ${Date.now() - sent} ms after SIGTERM`);
+    assert.match(stderr, /terminated \[INTERRUPTED\]/);
+  });
 });
