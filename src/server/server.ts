@@ -62,6 +62,30 @@ interface Context {
   readonly res: ServerResponse;
   readonly url: URL;
   readonly storage: RegistryStorage;
+  /** Room for request bodies held in memory (manifests being received), shared by every connection. */
+  readonly bodies: ByteBudget;
+}
+
+/**
+ * How many bytes of request bodies a server holds in memory at once. A manifest may be 4 MiB and
+ * is held whole until checked; without a bound, 600 slow manifest PUTs held 2.5 GB.
+ */
+const BODY_BUDGET_BYTES = 64 << 20;
+
+/** Bytes that may be held, taken as they arrive and given back when the request is done with them. */
+class ByteBudget {
+  #left: number;
+  constructor(bytes: number) {
+    this.#left = bytes;
+  }
+  take(bytes: number): boolean {
+    if (bytes > this.#left) return false;
+    this.#left -= bytes;
+    return true;
+  }
+  give(bytes: number): void {
+    this.#left += bytes;
+  }
 }
 
 function send(res: ServerResponse, status: number, headers: Record<string, string | number> = {}, body?: string | Buffer): void {
@@ -114,7 +138,7 @@ async function getManifest(ctx: Context, name: string, reference: string, head: 
  * The request body, refused with 413 past `max` bytes: at once when Content-Length says so,
  * otherwise as soon as more than `max` arrived — never buffering more than that.
  */
-async function readBodyLimited(req: IncomingMessage, max: number, what: string): Promise<Buffer> {
+async function readBodyLimited(req: IncomingMessage, max: number, what: string, budget: ByteBudget): Promise<Buffer> {
   const tooLarge = (): HttpError =>
     // The rest of the body is never read: the connection closes after the answer.
     new HttpError('SIZE_INVALID', `${what} larger than ${max} bytes`, { status: 413, headers: { connection: 'close' } });
@@ -122,17 +146,22 @@ async function readBodyLimited(req: IncomingMessage, max: number, what: string):
   if (declared !== undefined && declared > max) throw tooLarge();
   const chunks: Buffer[] = [];
   let total = 0;
-  for await (const chunk of req) {
-    total += (chunk as Buffer).length;
-    if (total > max) throw tooLarge();
-    chunks.push(chunk as Buffer);
+  try {
+    for await (const chunk of req) {
+      if (total + (chunk as Buffer).length > max) throw tooLarge();
+      if (!budget.take((chunk as Buffer).length)) throw new HttpError('TOOMANYREQUESTS', `too many ${what}s are being received at once; retry shortly`, { status: 429, headers: { connection: 'close', 'retry-after': '1' } });
+      total += (chunk as Buffer).length;
+      chunks.push(chunk as Buffer);
+    }
+    return Buffer.concat(chunks, total);
+  } finally {
+    budget.give(total); // the copy returned is the caller's, held only while it checks and stores it
   }
-  return Buffer.concat(chunks, total);
 }
 
 async function putManifest(ctx: Context, name: string, reference: string): Promise<void> {
   if (!isDigest(reference) && !TAG.test(reference)) throw new HttpError('MANIFEST_INVALID', `invalid tag ${JSON.stringify(reference)}`);
-  const bytes = await readBodyLimited(ctx.req, MAX_MANIFEST_SIZE, 'manifest');
+  const bytes = await readBodyLimited(ctx.req, MAX_MANIFEST_SIZE, 'manifest', ctx.bodies);
   const digest = isDigest(reference) ? digestOfBytes(bytes, algorithmOf(reference)) : digestOfBytes(bytes);
   if (isDigest(reference) && reference !== digest) throw new HttpError('DIGEST_INVALID', `manifest digest is ${digest}, not ${reference}`);
   let body: Record<string, unknown>;
@@ -515,6 +544,7 @@ export async function createRegistryServer(options: RegistryServerOptions): Prom
   // Loaded only with a password file: bcrypt and its worker pool cost a server without one nothing.
   const auth: HtpasswdAuth | undefined = options.htpasswd ? await (await import('./htpasswd.js')).loadHtpasswd(options.htpasswd) : undefined;
   const storage = new RegistryStorage(options.root, options);
+  const bodies = new ByteBudget(BODY_BUDGET_BYTES);
   await storage.init();
   storage.startPurging();
 
@@ -577,7 +607,7 @@ export async function createRegistryServer(options: RegistryServerOptions): Prom
         await drain(req);
         throw new HttpError('DENIED', 'this registry is read-only');
       }
-      await route({ req, res, url, storage });
+      await route({ req, res, url, storage, bodies });
     } catch (error) {
       answerError(req, res, url, error);
     }

@@ -50,6 +50,32 @@ describe('9.12 the server validates manifests before storing them', () => {
   });
   after(() => server.stop());
 
+  test('9.12 manifests received slowly by many connections at once hold at most 64 MiB: past it a PUT gets 429, and the room comes back when they end', async () => {
+    const { request } = await import('node:http');
+    const target = new URL(`${server.url}/v2/v/idx/manifests/slow`);
+    const piece = Buffer.alloc(3 << 20, 0x20); // 3 MiB of a manifest that never finishes
+    const open = Array.from({ length: 30 }, () => {
+      const req = request({ host: target.hostname, port: target.port, path: target.pathname, method: 'PUT', headers: { 'content-type': OCI_MANIFEST, 'content-length': 4 << 20 } });
+      const answered = new Promise<number>((resolve) => {
+        req.on('response', (res) => {
+          res.resume();
+          resolve(res.statusCode ?? 0);
+        });
+        req.on('error', () => resolve(-1));
+      });
+      req.write(piece);
+      return { req, answered };
+    });
+    // 90 MiB offered, 64 held at most: at least 9 are answered 429 while the others wait for their last MiB.
+    const answers: number[] = [];
+    for (const o of open) void o.answered.then((status) => answers.push(status));
+    for (let waited = 0; answers.length < 9 && waited < 20_000; waited += 100) await new Promise((resolve) => setTimeout(resolve, 100));
+    assert.ok(answers.length >= 9 && answers.every((status) => status === 429), `statuses ${answers.join(',')}`);
+    for (const { req } of open) req.destroy();
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    assert.equal((await put('v/idx', 'after-slow', imageBytes)).status, 201, 'the room was given back');
+  });
+
   test('9.12 a subject digest holding CR, LF or NUL is MANIFEST_INVALID and not stored', async () => {
     for (const bad of ['sha256:abc\r\nx-injected: 1', `${sha('x')}\n`, `${sha('x')}\u0000`, 'sha256:\u2028']) {
       await assertRefused('v/app', { ...image, subject: { mediaType: OCI_MANIFEST, digest: bad, size: 2 } }, 'MANIFEST_INVALID');
