@@ -6,21 +6,21 @@ import { verifyBytes } from '../digest/verify-stream.js';
 import { PolyarchError } from '../errors/polyarch-error.js';
 import { MAX_MANIFEST_SIZE } from '../image/raw-manifest.js';
 import { isProcessAlive } from '../internal/process-alive.js';
-import { isTempName } from '../internal/temp-path.js';
+import { isTempName, pidNamespace, tempOwner } from '../internal/temp-path.js';
 import { withLayoutLock } from './layout-lock.js';
 import { MAX_INDEX_JSON_BYTES } from './index-entries.js';
 import { RegularFileError, readRegularBytes } from '../internal/regular-file.js';
 
-/** The writer's pid, from a temp name made by tempPathIn (`.prefix-PID-hex.polyarch-tmp`). */
-function ownerOf(name: string): number | undefined {
-  const match = /-(\d+)-[0-9a-f]+\.polyarch-tmp$/.exec(name);
-  return match ? Number(match[1]) : undefined;
-}
-
+/**
+ * A temp file whose writer is gone. One made in another PID namespace (another container on a
+ * shared volume) is never judged from here: its pid says nothing in this one, and removing it
+ * deleted a live writer's staging.
+ */
 function isOrphan(name: string): boolean {
-  if (!isTempName(name)) return false;
-  const owner = ownerOf(name);
-  return owner === undefined || !isProcessAlive(owner);
+  const owner = tempOwner(name);
+  if (!owner) return false;
+  if (owner.namespace !== undefined && owner.namespace !== pidNamespace()) return false;
+  return !isProcessAlive(owner.pid);
 }
 
 /**

@@ -10,10 +10,10 @@ import { digestOfBytes, type Digest } from '../../src/digest/digest.js';
 import { buildIndex } from '../../src/image/index.js';
 import { rawFromJson } from '../../src/image/raw-manifest.js';
 import { MediaType } from '../../src/mediatype/mediatype.js';
-import { collectGarbage, removeOrphanTemps } from '../../src/store/gc.js';
+import { collectGarbage, removeOrphanStaging, removeOrphanTemps } from '../../src/store/gc.js';
 import { LOCK_NAME, withLayoutLock } from '../../src/store/layout-lock.js';
 import { initLayout, openLayout, readIndexJson, updateIndexJson } from '../../src/store/oci-layout.js';
-import { tempPathIn } from '../../src/internal/temp-path.js';
+import { pidNamespace, tempPathIn } from '../../src/internal/temp-path.js';
 import { copyThrough, filesUnder, readBlob } from '../fixtures/store-fixtures.js';
 import { randomImage, randomIndex, seededBytes, THREE_PLATFORMS } from '../helpers/images.js';
 import { tempDir } from '../helpers/temp-dir.js';
@@ -251,6 +251,21 @@ describe('oci layout: failures leave nothing behind', () => {
     assert.deepEqual(await readdir(blobs), [live.slice(blobs.length + 1)]);
     assert.deepEqual((await readdir(layout)).sort(), ['blobs', 'index.json', 'oci-layout']);
     assert.equal(await removeOrphanTemps(layout), 0);
+  });
+
+  test('a temp file another PID namespace made (another container on a shared volume) is never taken for an orphan; one of this namespace is', async () => {
+    const layout = join(dir.path, 'namespaces');
+    await initLayout(layout);
+    const ours = pidNamespace();
+    assert.match(ours, /^\d+$/, 'Linux names the PID namespace');
+    assert.match(tempPathIn(layout), new RegExp(`-${process.pid}n${ours}-[0-9a-f]+\\.polyarch-tmp$`));
+    const elsewhere = `.tmp-999999n${Number(ours) + 1}-abcdef.polyarch-tmp`;
+    const here = `.tmp-999999n${ours}-abcdef.polyarch-tmp`;
+    await mkdir(join(layout, elsewhere));
+    await writeFile(join(layout, here), 'x');
+    assert.equal(await removeOrphanTemps(layout, { maxDepth: 0 }), 1);
+    assert.deepEqual((await readdir(layout)).filter((n) => n.includes('polyarch-tmp')), [elsewhere]);
+    assert.equal(await removeOrphanStaging(layout), 0, 'the other namespace’s staging stays');
   });
 });
 
