@@ -119,6 +119,15 @@ function paxBlocks(data: Buffer, mtime: Date): Buffer {
   return Buffer.concat([header, data, Buffer.alloc((512 - (data.length % 512)) % 512)]);
 }
 
+/**
+ * The mode handed to tar-stream, which writes a mode of 0 as its default (0644, or 0755 for a
+ * directory): an /etc/shadow made 0000 came out readable by all. A bit above the permission bits,
+ * which it masks off when it writes the header, keeps a 0 a 0.
+ */
+function tarMode(mode: number): number {
+  return mode === 0 ? 0o100000 : mode;
+}
+
 /** Writes `entries` (parent directories included: see missingParents) as one compressed layer. */
 export async function writeLayer(
   entries: readonly LayerEntry[],
@@ -136,7 +145,7 @@ export async function writeLayer(
       lastVoid = new Promise<void>((resolve, reject) => tar.entry(header, (error) => (error ? reject(error) : resolve())));
     };
     for (const [name, entry] of ordered(entries)) {
-      let header = { name: entry.type === 'directory' ? `${name}/` : name, mode: entry.mode, uid: entry.uid, gid: entry.gid, mtime: entry.mtime ?? options.mtime };
+      let header = { name: entry.type === 'directory' ? `${name}/` : name, mode: tarMode(entry.mode), uid: entry.uid, gid: entry.gid, mtime: entry.mtime ?? options.mtime };
       if (entry.xattrs && entry.xattrs.size > 0 && (entry.type === 'file' || entry.type === 'directory')) {
         // A pax header of our own, between two entries (tar-stream's would write the values as
         // UTF-8; a file capability is binary). It names the path too, so the entry goes under a

@@ -145,11 +145,13 @@ describe('RUN', { timeout: 600_000 }, () => {
     assert.deepEqual(await Promise.all(['root', 'app', '4242', 'env'].map(read)), ['root /root\n', 'app /home/app\n', '4242 /\n', 'env /set\n']);
   });
 
-  test('type=local and type=tar keep what the steps made: modes (setuid, a 0700 directory), owners in the tar, links, pipes, empty directories', async () => {
+  test('type=local and type=tar keep what the steps made: modes (setuid, a 0700 directory, a mode-0 file), owners in the tar, links, pipes, empty directories', async () => {
     const steps = [
       'mkdir -p /p/empty /p/d700 && chmod 700 /p/d700',
       'echo x > /p/f750 && chmod 750 /p/f750 && ln -s f750 /p/sym && ln /p/f750 /p/hard',
       'echo s > /p/suid && chown 1000:50 /p/suid && chmod 4755 /p/suid && mkfifo /p/pipe',
+      // Mode 0 stays 0 (tar-stream writes a 0 as 0644/0755 unless told otherwise): a shadow file must not become readable.
+      'echo secret > /p/shadow && chmod 0 /p/shadow && mkdir /p/d0 && chmod 0 /p/d0',
     ];
     const out = await build('modes', `FROM ${base}\nRUN ${steps.join(' && ')}\n`, {}, 'linux/amd64,linux/arm64');
     assert.equal(out.code, 0, out.stderr);
@@ -161,6 +163,8 @@ describe('RUN', { timeout: 600_000 }, () => {
       assert.equal((await stat(join(p, 'hard'))).ino, (await stat(join(p, 'f750'))).ino, 'hard link');
       assert.equal((await lstat(join(p, 'pipe'))).isFIFO(), true);
       assert.deepEqual(await readdir(join(p, 'empty')), []);
+      assert.equal((await stat(join(p, 'shadow'))).mode & 0o7777, 0, `${arch} a mode-0 file stays 0 in the RUN layer`);
+      assert.equal((await stat(join(p, 'd0'))).mode & 0o7777, 0, `${arch} a mode-0 directory too`);
     }
     const tarOut = join(suite.dir.path, 'modes.tar');
     const ctx = join(suite.dir.path, 'modes');
@@ -181,6 +185,8 @@ describe('RUN', { timeout: 600_000 }, () => {
     assert.equal(listing.get('linux_arm64/p/sym -> f750'), 'lrwxrwxrwx 0/0');
     assert.equal(listing.get('linux_arm64/p/hard link to linux_arm64/p/f750'), 'hrwxr-x--- 0/0');
     assert.equal(listing.get('linux_amd64/p/pipe'), 'prw-r--r-- 0/0');
+    assert.equal(listing.get('linux_amd64/p/shadow'), '---------- 0/0');
+    assert.equal(listing.get('linux_amd64/p/d0/'), 'd--------- 0/0');
     assert.equal(listing.get('linux_amd64/bin/busybox')?.slice(0, 10), '-rwxr-xr-x');
     // The base's applet links are links in the tar too, and GNU tar unpacks the whole of it.
     assert.match(listing.get('linux_amd64/bin/sh -> busybox') ?? '', /^l/);
