@@ -48,13 +48,21 @@ function enableCompileCache(): void {
 
 /**
  * A reader that goes away (`polyarch tags … | head -1`) is not a failure: stop quietly with the
- * exit code of OUTPUT_CLOSED (0, as most tools that ignore SIGPIPE do). `onClosed` gets that code;
- * until main sets it, the process exits at once. stderr failing has no one left to tell, so it is
- * ignored and the command ends with its own exit code.
+ * exit code of OUTPUT_CLOSED (0, as most tools that ignore SIGPIPE do). `onClosedOutput` gets that
+ * code; until main sets it, the process exits at once. Any other failure to write (a full disk,
+ * /dev/full) is one line and exit 1, as coreutils' "write error". stderr failing has no one left to
+ * tell, so it is ignored and the command ends with its own exit code.
  */
 let onClosedOutput = (code: number): void => process.exit(code);
 function handleClosedOutput(): void {
   process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code !== 'EPIPE') {
+      try {
+        writeSync(2, `polyarch: cannot write standard output: ${error.code ?? error.message} [UNKNOWN]\n`);
+      } finally {
+        process.exit(1);
+      }
+    }
     void import('./run-command.js').then(({ closedOutputExitCode }) => onClosedOutput(closedOutputExitCode(error)));
   });
   process.stderr.on('error', () => undefined);

@@ -4,6 +4,7 @@
 // A reader that closes early (`| head -1`) ends the command quietly.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { closeSync, openSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -192,5 +193,18 @@ describe('9.13 / 9.14 what the CLI prints', () => {
     // A closed stderr never turns a failure into a crash: the exit code is still the error's.
     const failing = await runCliWithClosedOutput(['inspect', 'Bad//Ref'], { closeStderr: true });
     assert.equal(failing.code, 2);
+  });
+
+  test('9.14 an output that cannot be written (a full disk: /dev/full) is one line and exit 1, not a quiet stop', async () => {
+    const full = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
+      const out = openSync('/dev/full', 'w');
+      const child = spawn(process.execPath, [CLI_PATH, 'tags', `oci:${many}`], { stdio: ['ignore', out, 'pipe'] });
+      closeSync(out);
+      let stderr = '';
+      child.stderr!.on('data', (c: Buffer) => (stderr += c.toString()));
+      child.on('close', (code) => resolve({ code, stderr }));
+    });
+    assert.equal(full.code, 1, full.stderr);
+    assert.equal(full.stderr, 'polyarch: cannot write standard output: ENOSPC [UNKNOWN]\n');
   });
 });
