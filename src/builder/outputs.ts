@@ -234,7 +234,7 @@ async function platformFolder(dest: string, name: string): Promise<string> {
 /**
  * type=local: each platform's filesystem in DEST, or in DEST/os_arch[_variant] when there are
  * several (buildx's layout). Modes are the layers' own (setuid bits and directory modes
- * included); owners are left to whoever exports, as buildx's local exporter leaves them, unless
+ * included; run without root, directories keep u+rwx); owners are left to whoever exports, as buildx's local exporter leaves them, unless
  * `modes: false` (a tar is written from the facts instead, and the staging stays removable).
  */
 async function exportFilesystem(result: BuildResult, dest: string, options: { readonly signal?: AbortSignal | undefined; readonly modes: boolean }): Promise<ExportedRoot[]> {
@@ -250,7 +250,8 @@ async function exportFilesystem(result: BuildResult, dest: string, options: { re
     const times = new Map<string, Date>();
     const recorded: RecordedFacts = new Map();
     for (const layer of manifest.layers) await applyLayer(root, await layout.openBlob(layer), { mediaType: layer.mediaType, source: layer.digest, times, record: recorded });
-    if (options.modes) await applyRecordedFacts(root, recorded, { owners: false, ...(options.signal ? { signal: options.signal } : {}) });
+    // Not root: a 0500 directory would lock its own exporter out of the next export into DEST.
+    if (options.modes) await applyRecordedFacts(root, recorded, { owners: false, ownerKeepsDirectories: process.getuid?.() !== 0, ...(options.signal ? { signal: options.signal } : {}) });
     applyDirectoryTimes(times);
     roots.push({ root, prefix, recorded });
   }

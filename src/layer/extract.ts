@@ -319,9 +319,10 @@ export async function applyLayer(root: string, content: Readable, options: Apply
  * setuid/setgid/sticky bits), so programs run in the root see the image as it was built. Each path
  * is resolved inside the root again: a later layer may have turned one of its parents into a link.
  * Owners need root; otherwise only modes are set. `owners: false` sets modes alone (an exported
- * filesystem belongs to whoever exports it, as buildx's local exporter leaves it).
+ * filesystem belongs to whoever exports it, as buildx's local exporter leaves it);
+ * `ownerKeepsDirectories` keeps u+rwx on directories.
  */
-export async function applyRecordedFacts(root: string, record: RecordedFacts, options: { readonly signal?: AbortSignal; readonly owners?: boolean } = {}): Promise<void> {
+export async function applyRecordedFacts(root: string, record: RecordedFacts, options: { readonly signal?: AbortSignal; readonly owners?: boolean; readonly ownerKeepsDirectories?: boolean } = {}): Promise<void> {
   const asRoot = process.getuid?.() === 0 && options.owners !== false;
   const xattrs = new Map<string, Xattrs>();
   // Only modes and owners change below, never where a path leads: each directory is resolved once.
@@ -348,7 +349,10 @@ export async function applyRecordedFacts(root: string, record: RecordedFacts, op
     const owned = !asRoot || (s.uid === facts.uid && s.gid === facts.gid);
     if (!owned) lchownSync(host, facts.uid, facts.gid);
     // After chown, which clears setuid; a link has no mode of its own.
-    if (!s.isSymbolicLink() && (!owned || (s.mode & 0o7777) !== facts.mode)) chmodSync(host, facts.mode);
+    // `ownerKeepsDirectories`: a directory stays the caller's to enter, list and write (u+rwx), so the
+    // tree can be exported into again or removed by whoever exported it without root.
+    const mode = options.ownerKeepsDirectories && s.isDirectory() ? facts.mode | 0o700 : facts.mode;
+    if (!s.isSymbolicLink() && (!owned || (s.mode & 0o7777) !== mode)) chmodSync(host, mode);
     if (facts.xattrs && (s.isFile() || s.isDirectory())) xattrs.set(host, facts.xattrs);
   }
   // After the owners: a chown clears a file capability. One process for the whole layer.

@@ -6,7 +6,7 @@
 // same build run by root gives the same owners (root steps as root, USER steps as that user).
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { chmod, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { storeBaseIndex } from '../helpers/base-images.js';
@@ -95,6 +95,21 @@ describe('an ordinary user runs steps', { timeout: 300_000 }, () => {
       }
     });
   }
+
+  test('type=local run by an ordinary user keeps u+rwx on directories, so a second export into the same dest works and the user can remove it', async () => {
+    const ctx = join(dir.path, 'ro-ctx');
+    await mkdir(ctx);
+    await writeFile(join(ctx, 'Dockerfile'), `FROM oci:${join(dir.path, 'layout')}:img\nRUN mkdir -p /ro/sub && echo z > /ro/sub/z && chmod 500 /ro/sub /ro && echo s > /f && chmod 4750 /f\n`);
+    spawnSync('chown', ['-R', `${CALLER}:${CALLER}`, ctx]);
+    const dest = join(home, 'exported');
+    for (const round of [1, 2]) {
+      const out = asCaller(['build', '-q', '--platform', 'linux/amd64', '-o', `type=local,dest=${dest}`, ctx]);
+      assert.equal(out.code, 0, `export ${round}: ${out.stderr}`);
+    }
+    assert.equal((await stat(join(dest, 'ro'))).mode & 0o7777, 0o700, 'the layer says 0500; its exporter keeps u+rwx');
+    assert.equal((await stat(join(dest, 'f'))).mode & 0o7777, 0o4750, 'files keep their modes');
+    assert.equal(spawnSync('setpriv', [`--reuid=${CALLER}`, `--regid=${CALLER}`, '--clear-groups', 'rm', '-rf', dest]).status, 0, 'the user can remove what it exported');
+  });
 
   test('the same build run by root: the USER step\'s files are 1000:1000 in its layer too', async () => {
     await buildAndCheck('root', true);

@@ -7,13 +7,14 @@
 // What a step leaves in an instance is hostile: nothing here ever reads or follows what is in it,
 // and removal (prune --all) unlinks entries without following links.
 import { createHash } from 'node:crypto';
-import { chmod, chown, lstat, mkdir, open, readFile, readdir, rm, rmdir, unlink } from 'node:fs/promises';
+import { chmod, chown, lstat, mkdir, open, readFile, readdir, rm, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { isProcessAlive } from '../../internal/process-alive.js';
 import { formatPlatform, type Platform } from '../../platform/platform.js';
 import type { CacheSharing } from '../instructions/run-flags.js';
 import { makeDirectories } from '../../internal/make-directories.js';
+import { removeTreeNoFollow } from '../../internal/remove-tree.js';
 
 /** The folder of the build cache that holds the cache mounts. */
 export const CACHE_MOUNTS_DIR = 'polyarch-cache-mounts';
@@ -114,22 +115,6 @@ export async function acquireCacheMount(cacheDir: string, request: CacheMountReq
   for (let n = 0; ; n++) {
     if (!inUse.has(join(folder, String(n))) && (await tryLock(join(folder, `${n}.lock`)))) return take(n, true);
   }
-}
-
-/**
- * Removes `path` and everything below it without following a link: each entry is lstat'ed, links
- * and files are unlinked, directories emptied (made writable first) and removed.
- */
-export async function removeTreeNoFollow(path: string): Promise<void> {
-  const facts = await lstat(path).catch(() => undefined);
-  if (facts === undefined) return;
-  if (!facts.isDirectory()) {
-    await unlink(path).catch(() => undefined);
-    return;
-  }
-  await chmod(path, 0o700).catch(() => undefined);
-  for (const name of await readdir(path).catch(() => [] as string[])) await removeTreeNoFollow(join(path, name));
-  await rmdir(path).catch(() => undefined);
 }
 
 /** Removes every cache mount of the build cache (prune --all; no build holds the cache then). Returns how many ids went. */

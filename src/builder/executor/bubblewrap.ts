@@ -41,6 +41,7 @@ import type { Readable, Writable } from 'node:stream';
 import { PolyarchError } from '../../errors/polyarch-error.js';
 import { LinkLoopError, isWithin, resolveInRoot } from '../../internal/contained-path.js';
 import { resolveUser } from '../passwd.js';
+import { removeTreeNoFollow } from '../../internal/remove-tree.js';
 import type { Executor, Mount, RunOptions, RunResult, RunStep } from './executor.js';
 import { callerIdMap, insideCount, toHost, toInside, writeIdMaps, runQuiet, type IdMap } from './id-map.js';
 import { giveRecordedOwners, handBackAll, handBackUnreadable } from './mapped-owners.js';
@@ -111,6 +112,9 @@ export function createBubblewrapExecutor(options: BubblewrapExecutorOptions = {}
     removeTree: async (path) => {
       const removed = await rm(path, { recursive: true, force: true, maxRetries: 3 }).then(() => true, (error: unknown) => error);
       if (removed === true) return;
+      // A directory a step left unwritable (chmod 500) is the caller's own: made writable, then emptied.
+      await removeTreeNoFollow(path);
+      if (!(await lstat(path).then(() => true, () => false))) return;
       const map = await mapOf();
       if (map === undefined) throw removed;
       // Directories of subordinate owners the caller may not empty: root of the namespace may.
