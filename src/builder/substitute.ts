@@ -36,14 +36,17 @@ function closingBrace(text: string, from: number, escape: string): number {
   return -1;
 }
 
-function expand(body: string, vars: ReadonlyMap<string, string>, escape: string): string {
+/** How a modifier's word (`${V:-word}`) is read: as the text around it is (processWord reads quotes there too, as BuildKit does). */
+type WordReader = (text: string, vars: ReadonlyMap<string, string>, escape: string) => string;
+
+function expand(body: string, vars: ReadonlyMap<string, string>, escape: string, read: WordReader): string {
   const match = /^([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-+?]|##?|%%?|\/\/?)([\s\S]*))?$/.exec(body);
   if (!match) throw new SubstitutionError(`bad substitution \${${body}}`);
   const [, name = '', op, rawWord = ''] = match;
   const value = vars.get(name);
   const set = value !== undefined;
   const nonEmpty = set && value !== '';
-  const word = () => substitute(rawWord, vars, escape);
+  const word = () => read(rawWord, vars, escape);
   switch (op) {
     case undefined:
       return value ?? '';
@@ -67,8 +70,8 @@ function expand(body: string, vars: ReadonlyMap<string, string>, escape: string)
     default: {
       // `/pattern/text` replaces the first (longest) match, `//pattern/text` every one.
       const slash = rawWord.search(/(?<!\\)\//);
-      const pattern = substitute(slash < 0 ? rawWord : rawWord.slice(0, slash), vars, escape);
-      const text = slash < 0 ? '' : substitute(rawWord.slice(slash + 1), vars, escape);
+      const pattern = read(slash < 0 ? rawWord : rawWord.slice(0, slash), vars, escape);
+      const text = slash < 0 ? '' : read(rawWord.slice(slash + 1), vars, escape);
       if (pattern === '') return value ?? '';
       return (value ?? '').replace(new RegExp(patternSource(pattern, { crossSlash: true }), op === '//' ? 'g' : ''), () => text);
     }
@@ -88,7 +91,7 @@ export function substitute(text: string, vars: ReadonlyMap<string, string>, esca
       out += c;
       continue;
     }
-    const [value, last] = dollar(text, i, vars, escape);
+    const [value, last] = dollar(text, i, vars, escape, substitute);
     out += value;
     i = last;
   }
@@ -96,11 +99,11 @@ export function substitute(text: string, vars: ReadonlyMap<string, string>, esca
 }
 
 /** The `$…` at `text[at]` expanded, and the index of its last character. */
-function dollar(text: string, at: number, vars: ReadonlyMap<string, string>, escape: string): [string, number] {
+function dollar(text: string, at: number, vars: ReadonlyMap<string, string>, escape: string, read: WordReader): [string, number] {
   if (text[at + 1] === '{') {
     const close = closingBrace(text, at + 2, escape);
     if (close < 0) throw new SubstitutionError(`missing '}' in ${JSON.stringify(text.slice(at))}`);
-    return [expand(text.slice(at + 2, close), vars, escape), close];
+    return [expand(text.slice(at + 2, close), vars, escape, read), close];
   }
   const name = /^[A-Za-z_][A-Za-z0-9_]*/.exec(text.slice(at + 1))?.[0];
   if (!name) return ['$', at];
@@ -129,7 +132,7 @@ export function processWord(text: string, vars: ReadonlyMap<string, string>, esc
         if (d === escape && (text[j + 1] === '"' || text[j + 1] === '$' || text[j + 1] === escape)) {
           out += text[++j];
         } else if (d === '$') {
-          const [value, last] = dollar(text, j, vars, escape);
+          const [value, last] = dollar(text, j, vars, escape, processWord);
           out += value;
           j = last;
         } else out += d;
@@ -139,7 +142,7 @@ export function processWord(text: string, vars: ReadonlyMap<string, string>, esc
     } else if (c === escape && i + 1 < text.length) {
       out += text[++i];
     } else if (c === '$') {
-      const [value, last] = dollar(text, i, vars, escape);
+      const [value, last] = dollar(text, i, vars, escape, processWord);
       out += value;
       i = last;
     } else out += c;

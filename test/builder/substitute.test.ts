@@ -55,6 +55,8 @@ test('ENV, ARG and LABEL values are read as BuildKit\'s lexer reads them: quotes
     ['a\\ b', 'a b'],
     ['"${U:-d}"\'${U:-d}\'', 'd${U:-d}'],
     ['end\\', 'end\\'],
+    // A modifier's word is read the same way (BuildKit's processDollar).
+    ['${U:-"a b"}|${U:-\'$X\'}|${X:+"q r"}|${X/x/"z"}|${X#"x"}', 'a b|$X|q r|z|'],
   ];
   for (const [text, want] of rows) assert.equal(processWord(text, vars), want, text);
   assert.equal(processWord("`$X '`'", vars, '`'), "$X `");

@@ -25,7 +25,7 @@ function buildArgs(values: readonly string[]): Record<string, string> {
   const given: Record<string, string> = {};
   for (const v of values) {
     if (v.includes('=')) Object.assign(given, keyValues([v], '--build-arg'));
-    else if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(v)) throw new PolyarchError('USAGE', `--build-arg ${v}: expected KEY=VALUE, or a variable name to take from the environment`);
+    else if (v === '') throw new PolyarchError('USAGE', '--build-arg: expected KEY=VALUE, or a variable name to take from the environment');
     else if (process.env[v] !== undefined) given[v] = process.env[v];
   }
   return given;
