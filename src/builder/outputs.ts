@@ -21,6 +21,7 @@ import { writeLayer, type LayerEntry } from '../layer/writer.js';
 import { interruptible, throwIfInterrupted } from '../errors/interrupted.js';
 import type { CompressionOptions } from '../layer/compression.js';
 import { makeDirectories } from '../internal/make-directories.js';
+import { openTreeToOwner } from '../internal/remove-tree.js';
 
 /** Attributes buildx lets any exporter carry. */
 export interface OutputAttributes {
@@ -269,6 +270,8 @@ async function exportFilesystemTar(result: BuildResult, dest: string, signal?: A
   const temp = tempPathIn(dirname(target));
   try {
     const roots = await exportFilesystem(result, staging, { signal, modes: false });
+    // Modes in the tar come from the layers' records; on disk, a 0000 file must still be readable without root.
+    if (process.getuid?.() !== 0) await openTreeToOwner(staging);
     const entries = await rootfsEntries(staging, roots, signal);
     await writeLayer(entries, { file: temp, mtime: new Date(0), compression: { kind: 'uncompressed' } });
     await syncFile(temp);

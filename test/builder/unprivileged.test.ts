@@ -96,7 +96,7 @@ describe('an ordinary user runs steps', { timeout: 300_000 }, () => {
     });
   }
 
-  test('type=local run by an ordinary user keeps u+rwx on directories, so a second export into the same dest works and the user can remove it', async () => {
+  test('type=local run by an ordinary user keeps u+rwx on directories, so a second export into the same dest works and the user can remove it; type=tar reads a base\'s 0000 file without root', async () => {
     const ctx = join(dir.path, 'ro-ctx');
     await mkdir(ctx);
     await writeFile(join(ctx, 'Dockerfile'), `FROM oci:${join(dir.path, 'layout')}:img\nRUN mkdir -p /ro/sub && echo z > /ro/sub/z && chmod 500 /ro/sub /ro && echo s > /f && chmod 4750 /f\n`);
@@ -109,6 +109,24 @@ describe('an ordinary user runs steps', { timeout: 300_000 }, () => {
     assert.equal((await stat(join(dest, 'ro'))).mode & 0o7777, 0o700, 'the layer says 0500; its exporter keeps u+rwx');
     assert.equal((await stat(join(dest, 'f'))).mode & 0o7777, 0o4750, 'files keep their modes');
     assert.equal(spawnSync('setpriv', [`--reuid=${CALLER}`, `--regid=${CALLER}`, '--clear-groups', 'rm', '-rf', dest]).status, 0, 'the user can remove what it exported');
+    // type=tar reads a base's 0000 file and directory without root, and keeps their modes.
+    const zeroCtx = join(dir.path, 'zero-ctx');
+    await mkdir(zeroCtx);
+    await writeFile(join(zeroCtx, 'Dockerfile'), `FROM oci:${join(dir.path, 'layout')}:img\nRUN echo s > /secret && chmod 0 /secret && mkdir /d0 && chmod 0 /d0\n`);
+    const zeroLayout = join(dir.path, 'zero-layout');
+    const made = asRootCli(['build', '-q', '--platform', 'linux/amd64', '-o', `type=oci,tar=false,dest=${zeroLayout}`, zeroCtx]);
+    assert.equal(made.code, 0, made.stderr);
+    const fromZero = join(dir.path, 'from-zero');
+    await mkdir(fromZero);
+    await writeFile(join(fromZero, 'Dockerfile'), `FROM oci:${zeroLayout}\nENV X=1\n`);
+    spawnSync('chown', ['-R', `${CALLER}:${CALLER}`, zeroLayout, fromZero]);
+    const tar = join(home, 'exported.tar');
+    const out = asCaller(['build', '-q', '--platform', 'linux/amd64', '-o', `type=tar,dest=${tar}`, fromZero]);
+    assert.equal(out.code, 0, out.stderr);
+    const listing = spawnSync('tar', ['-tvf', tar], { encoding: 'utf8' }).stdout;
+    assert.match(listing, /^---------- \S+ +\d+ \S+ \S+ secret$/m);
+    assert.match(listing, /^d--------- \S+ +\d+ \S+ \S+ d0\/$/m);
+    assert.deepEqual(spawnSync('ls', ['-A', home], { encoding: 'utf8' }).stdout.split('\n').filter((n) => n.includes('polyarch-tmp')), [], 'no staging left');
   });
 
   test('the same build run by root: the USER step\'s files are 1000:1000 in its layer too', async () => {
