@@ -56,14 +56,15 @@ function enableCompileCache(): void {
 let onClosedOutput = (code: number): void => process.exit(code);
 function handleClosedOutput(): void {
   process.stdout.on('error', (error: NodeJS.ErrnoException) => {
-    if (error.code !== 'EPIPE') {
-      try {
-        writeSync(2, `polyarch: cannot write standard output: ${error.code ?? error.message} [UNKNOWN]\n`);
-      } finally {
-        process.exit(1);
-      }
+    if (error.code === 'EPIPE') {
+      void import('./run-command.js').then(({ closedOutputExitCode }) => onClosedOutput(closedOutputExitCode()));
+      return;
     }
-    void import('./run-command.js').then(({ closedOutputExitCode }) => onClosedOutput(closedOutputExitCode(error)));
+    try {
+      writeSync(2, `polyarch: cannot write standard output: ${error.code ?? error.message} [UNKNOWN]\n`);
+    } finally {
+      process.exit(1);
+    }
   });
   process.stderr.on('error', () => undefined);
 }

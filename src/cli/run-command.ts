@@ -6,7 +6,7 @@ import type { ProgramSpec } from './command-spec.js';
 import { separateCommandAfterImage } from './command-after-image.js';
 import { buildProgram } from './commander-program.js';
 import type { CliContext } from './context.js';
-import { CommandExit, EXIT_FAILURE, EXIT_OK, exitCodeFor } from './exit-codes.js';
+import { CommandExit, EXIT_OK, exitCodeFor } from './exit-codes.js';
 import { escapeControl } from './output.js';
 
 /** Any thrown value as a coded error: Node's own errors get the code that says what happened. */
@@ -64,9 +64,9 @@ export async function runCli(spec: ProgramSpec, version: string, argv: readonly 
   }
 }
 
-/** The exit code for standard output failing: a reader that went away (EPIPE) is OUTPUT_CLOSED. */
-export function closedOutputExitCode(error: NodeJS.ErrnoException): number {
-  return error.code === 'EPIPE' ? exitCodeFor(outputClosed()) : EXIT_FAILURE;
+/** The exit code for a reader that went away (EPIPE): OUTPUT_CLOSED's. */
+export function closedOutputExitCode(): number {
+  return exitCodeFor(outputClosed());
 }
 
 /** The reason a command is aborted with when its standard output goes away. */
