@@ -323,7 +323,8 @@ export async function applyLayer(root: string, content: Readable, options: Apply
  * `ownerKeepsDirectories` keeps u+rwx on directories.
  */
 export async function applyRecordedFacts(root: string, record: RecordedFacts, options: { readonly signal?: AbortSignal; readonly owners?: boolean; readonly ownerKeepsDirectories?: boolean } = {}): Promise<void> {
-  const asRoot = process.getuid?.() === 0 && options.owners !== false;
+  // Owners are set only as root, and only when asked for.
+  const setOwners = process.getuid?.() === 0 && options.owners !== false;
   const xattrs = new Map<string, Xattrs>();
   // Only modes and owners change below, never where a path leads: each directory is resolved once.
   // Synchronous calls, as in applyLayer: one per path, not a trip through the thread pool each.
@@ -346,7 +347,7 @@ export async function applyRecordedFacts(root: string, record: RecordedFacts, op
     const host = parent === undefined ? undefined : join(parent, posix.basename(path));
     const s = host === undefined ? undefined : lstatOrNone(host);
     if (host === undefined || !s) continue;
-    const owned = !asRoot || (s.uid === facts.uid && s.gid === facts.gid);
+    const owned = !setOwners || (s.uid === facts.uid && s.gid === facts.gid);
     if (!owned) lchownSync(host, facts.uid, facts.gid);
     // After chown, which clears setuid; a link has no mode of its own.
     // `ownerKeepsDirectories`: a directory stays the caller's to enter, list and write (u+rwx), so the
