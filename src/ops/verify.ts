@@ -220,7 +220,8 @@ export async function verifyBundle(options: VerifyCheckOptions & { readonly loca
     const file = bundleFileOf(options.location);
     const manifest = file === undefined ? undefined : await readBundleManifest(file);
     if (file === undefined || !manifest) return undefined;
-    return withOpener({}, async (opener) => {
+    // The signal reaches the archive's opening too (its headers are read, legacy layers hashed).
+    return withOpener(options.signal ? { signal: options.signal } : {}, async (opener) => {
       const { endpoint } = await opener.open({ kind: manifest.format === 'docker' ? 'docker-archive' : 'oci-archive', path: file }, 'read');
       const images = [];
       for (const entry of manifest.images) images.push({ image: entry.image, report: await verifyEndpoint({ ...options, endpoint, reference: entry.digest }) });
