@@ -17,7 +17,7 @@ import { checkOutputs, outputLocations } from '../../src/builder/outputs.js';
 import { parseBuildOutput, parseBuildOutputs, parseOutputCompression } from '../../src/cli/build-outputs.js';
 import { parseAnnotation } from '../../src/builder/annotations.js';
 import { parseCompression } from '../../src/layer/compression.js';
-import { substitute, SubstitutionError } from '../../src/builder/substitute.js';
+import { processWord, substitute, SubstitutionError } from '../../src/builder/substitute.js';
 
 const RUNS = 600;
 
@@ -132,6 +132,8 @@ describe('fuzzing the parsers that read user and network input', () => {
         for (const i of parsed.instructions) {
           assert.ok(Number.isInteger(i.line) && i.line >= 1);
           for (const values of i.flags.values()) for (const value of values) assert.equal(typeof value, 'string');
+          // ENV/ARG/LABEL values as written (quotes kept for processWord): text, or no value at all.
+          for (const [name, value] of i.properties) assert.ok(typeof name === 'string' && (value === undefined || typeof value === 'string'));
         }
       }),
       { numRuns: RUNS },
@@ -144,6 +146,19 @@ describe('fuzzing the parsers that read user and network input', () => {
         } catch (error) {
           // substitute's own error: build.ts turns it into a USAGE line with file:line.
           assert.ok(error instanceof SubstitutionError, `${JSON.stringify(text)} threw ${String(error)}`);
+        }
+      }),
+      { numRuns: RUNS },
+    );
+    // ENV/ARG/LABEL values under BuildKit's quote rules: a string, or SubstitutionError (an unclosed quote or ${).
+    fc.assert(
+      fc.property(fc.oneof(anyString, mutated([`'$A' "\\$B \\"x\\"" \\$C`, `\${A:-"a b"}'\\'`, `"\${B/o/'z'}"`, 'end\\'])), (text) => {
+        for (const escape of ['\\', '`']) {
+          try {
+            assert.equal(typeof processWord(text, new Map([['A', '1'], ['B', 'two']]), escape), 'string');
+          } catch (error) {
+            assert.ok(error instanceof SubstitutionError, `${JSON.stringify(text)} threw ${String(error)}`);
+          }
         }
       }),
       { numRuns: RUNS },
