@@ -2,7 +2,7 @@
 // Everything else is internal.
 
 // Verbs
-export { copy, copyImage, type BlobEvent, type CopyImageOptions, type CopyOptions, type CopyResult, type CopyTransferOptions } from './ops/copy.js';
+export { copy, copyImage, type BlobEvent, type BlobTap, type CopyImageOptions, type CopyOptions, type CopyResult, type CopyTransferOptions } from './ops/copy.js';
 export { findReferrers, MAX_REFERRER_DEPTH, MAX_REFERRERS, type FindReferrersOptions, type FoundReferrers, type ReferrerLimits } from './ops/referrers.js';
 export {
   inspect,

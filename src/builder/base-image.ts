@@ -15,7 +15,8 @@ import { isIndex } from '../mediatype/mediatype.js';
 import { formatPlatform, parsePlatform } from '../platform/platform.js';
 import { normalizePlatform } from '../platform/normalize.js';
 import { selectEntry } from '../platform/match.js';
-import { copyImage } from '../ops/copy.js';
+import { copyImage, type BlobTap } from '../ops/copy.js';
+import type { Descriptor } from '../image/descriptor.js';
 import { withPlatform, type TransferListener } from '../progress/transfer.js';
 import { referenceOrLatest, toLocation, type withOpener } from '../ops/session.js';
 import type { RecordedFacts } from '../layer/extract.js';
@@ -23,6 +24,7 @@ import { materializeLayers } from '../layer/materialize.js';
 import { touchCachedBlob } from './cache/build-cache.js';
 import { badDockerfile, flagValue, parseDockerfile, type Instruction } from './dockerfile.js';
 import { layerOpener } from './layer-scan.js';
+import { unpackerWhilePulled } from './stage-root.js';
 import { StageState, type PlatformContext, type Stage, type StageConfig } from './stage.js';
 import { makeDirectories } from '../internal/make-directories.js';
 
@@ -64,6 +66,9 @@ async function heldWhole(layout: OciLayout, manifest: ImageManifest): Promise<bo
   return held.every(Boolean);
 }
 
+/** Unpacks `layer`, the bottom one of an image being pulled, from the pull's bytes (stage-root.ts); `copied` settles with the pull. */
+export type BottomLayerUnpacker = (layer: Descriptor, copied: Promise<unknown>) => BlobTap | undefined;
+
 /** Base images for one platform's build: pulled into the cache, and unpacked at most once each. */
 export class BaseImages {
   readonly #options: BaseImagesOptions;
@@ -73,8 +78,12 @@ export class BaseImages {
     this.#options = options;
   }
 
-  /** The image `name` has for `want` (from an index, the entry that platform would pull), as a stage's start. */
-  async pull(name: string, want: Platform, line: number): Promise<StageState> {
+  /**
+   * The image `name` has for `want` (from an index, the entry that platform would pull), as a
+   * stage's start. `unpackBottom`: a stage with a RUN to come has the image's bottom layer
+   * unpacked as it is pulled.
+   */
+  async pull(name: string, want: Platform, line: number, unpackBottom?: BottomLayerUnpacker): Promise<StageState> {
     const { opener, layout, file, io } = this.#options;
     // The registry's or layout's own reason keeps its code (an unreachable registry is NETWORK, with its hint; Ctrl-C is INTERRUPTED).
     const unreadable = (error: unknown): never => {
@@ -107,7 +116,10 @@ export class BaseImages {
       const listener = this.#options.onTransfer;
       // A pulled image is one platform's: its blobs report under the platform being built.
       const progress = listener ? { onProgress: withPlatform(listener, want), progressPhase: 'pull' as const } : {};
-      await copyImage({ source: endpoint, sourceReference: raw.digest, destination: layout, ...io, ...progress });
+      const bottom = manifest.layers[0];
+      const tapBlob = unpackBottom && bottom ? (blob: Descriptor) => (blob.digest === bottom.digest ? unpackBottom(bottom, copying) : undefined) : undefined;
+      const copying: Promise<unknown> = copyImage({ source: endpoint, sourceReference: raw.digest, destination: layout, ...io, ...progress, ...(tapBlob ? { tapBlob } : {}) });
+      await copying;
     }
     await touchCachedBlob(layout.dir, raw.digest);
     const config = parseImageConfig(await readAllLimited(await layout.openBlob(manifest.config), 4 << 20, `config of ${name}`)) as StageConfig;
@@ -148,12 +160,18 @@ export class BaseImages {
  * platform set to that.
  */
 export async function stageBase(ctx: PlatformContext, index: number): Promise<StageState> {
-  const { from } = ctx.stages[index]!;
+  const { from, body } = ctx.stages[index]!;
   const source = stageSource(ctx, index);
   const platformFlag = flagValue(from, 'platform');
   const stagePlatform = normalizePlatform(platformFlag ? parsePlatform(ctx.substitute(platformFlag, ctx.args.global, from.line)) : ctx.platform);
+  // A RUN will need the base unpacked: its bottom layer (most of a distribution's base) is unpacked as it arrives.
+  const unpackBottom = source.kind === 'image' && body.some((i) => i.keyword === 'RUN') ? await unpackerWhilePulled(ctx) : undefined;
   const state =
-    source.kind === 'stage' ? (await ctx.buildStage(source.index)).derive() : source.kind === 'scratch' ? StageState.scratch() : await ctx.bases.pull(source.name, stagePlatform, from.line);
+    source.kind === 'stage'
+      ? (await ctx.buildStage(source.index)).derive()
+      : source.kind === 'scratch'
+        ? StageState.scratch()
+        : await ctx.bases.pull(source.name, stagePlatform, from.line, unpackBottom);
   state.setPlatform(stagePlatform);
   return state;
 }

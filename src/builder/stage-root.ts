@@ -17,6 +17,7 @@ import { tempPathIn } from '../internal/temp-path.js';
 import { materializeLayers } from '../layer/materialize.js';
 import { mountOverlay, overlayWorks, type OverlayMount } from '../layer/overlay-mount.js';
 import { UnpackedLayers, chainKey } from '../layer/unpacked-store.js';
+import type { BottomLayerUnpacker } from './base-image.js';
 import { diffUpper, type UpperChanges } from '../layer/upper-diff.js';
 import type { RecordedFacts } from '../layer/extract.js';
 import { layerOpener, layerPathsKeeper } from './layer-scan.js';
@@ -208,6 +209,17 @@ function unpackedLayers(cacheDir: string): UnpackedLayers {
 export async function unpackAhead(state: StageState, ctx: PlatformContext): Promise<void> {
   if (!(await layersMounted(state, ctx))) return;
   await unpackedLowers(unpackedLayers(ctx.layout.dir), state, ctx);
+}
+
+/**
+ * Where stage roots are mounted, what unpacks a base's bottom layer into the store while a pull
+ * copies it into the cache (for a stage with a RUN to come): the pull's tap for that layer, or
+ * undefined when nothing is to be tapped. Where roots are copied, undefined.
+ */
+export async function unpackerWhilePulled(ctx: PlatformContext): Promise<BottomLayerUnpacker | undefined> {
+  if (ctx.stageRoots.mode === 'copy' || !(await overlayWorks(ctx.layout.dir))) return undefined;
+  const store = unpackedLayers(ctx.layout.dir);
+  return (layer, copied) => store.unpackWhileCopied(layer, layerOpener(ctx.layout), { signal: ctx.io.signal, onLayerPaths: layerPathsKeeper(ctx.layout) }, copied);
 }
 
 /** `rel` below `root` when every directory on the way is a real directory (no link can lead the path elsewhere). */

@@ -16,10 +16,11 @@
 // loss or a crash of the kernel, whatever half-written files a directory holds are never used;
 // the layer is unpacked again from its verified blob, and prune removes the old one.
 import { createHash, randomUUID } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
+import { PieceTee } from '../internal/piece-tee.js';
 import { isTempName, tempPathIn } from '../internal/temp-path.js';
 import { materializeLayers, type LayerToApply, type MaterializeOptions } from './materialize.js';
 import { mountOverlay, unmountAllUnder } from './overlay-mount.js';
@@ -132,6 +133,58 @@ export class UnpackedLayers {
       dirs.unshift(await pending);
     }
     return dirs;
+  }
+
+  /**
+   * Unpacks the bottom layer `layer` from its bytes as a pull copies them into the cache (the tap
+   * the copy feeds), so unpacking runs beside the download instead of after it. The directory is
+   * adopted only once the tap ends with the blob's digest verified; when that transfer failed,
+   * the layer is unpacked from the cache (`open`) after `copied` settles, as `lowers` would have.
+   * Undefined when the layer is unpacked, or being unpacked, already: nothing to tap.
+   */
+  unpackWhileCopied<L extends LayerToApply & { readonly size: number }>(layer: L, open: (layer: L) => Promise<Readable>, options: Pick<MaterializeOptions<L>, 'signal' | 'onLayerPaths'>, copied: Promise<unknown>): { take(piece: Buffer): Promise<void>; end(verified: boolean): void } | undefined {
+    const digests = [layer.digest];
+    const key = this.#keyOf(digests);
+    if (this.#pending.has(key) || existsSync(join(this.dir, key, 'layer'))) return undefined;
+    const tee = new PieceTee();
+    let settle!: (whole: boolean) => void;
+    const whole = new Promise<boolean>((resolve) => (settle = resolve));
+    const pending = this.#unpackTapped(layer, tee, whole, options).then((dir) => dir ?? copied.then(() => this.#unpack(key, layer, [], digests, open, options)));
+    this.#pending.set(key, pending);
+    pending.catch(() => this.#pending.delete(key));
+    return {
+      take: (piece) => tee.take(piece),
+      end: (verified) => {
+        // Every byte, and the right ones: a transfer the destination skipped handed over none.
+        const ok = verified && tee.bytes === layer.size;
+        tee.finish(ok ? undefined : new Error('the transfer this unpack read from did not complete'));
+        settle(ok);
+      },
+    };
+  }
+
+  /** The tapped unpack: the layer's directory, or undefined when its bytes did not all arrive verified. */
+  async #unpackTapped<L extends LayerToApply>(layer: L, tee: PieceTee, whole: Promise<boolean>, options: Pick<MaterializeOptions<L>, 'signal' | 'onLayerPaths'>): Promise<string | undefined> {
+    await makeDirectories(this.dir);
+    const ws = await this.workspace();
+    try {
+      const keep = options.onLayerPaths;
+      try {
+        await materializeLayers(ws.upper, [layer], async () => tee.stream, {
+          ...(options.signal ? { signal: options.signal } : {}),
+          // A path list is kept under the layer's digest: only once the bytes proved to be that layer's.
+          ...(keep ? { onLayerPaths: async (l: L, paths: Parameters<typeof keep>[1]) => void ((await whole) && (await keep(l, paths))) } : {}),
+        });
+      } catch (error) {
+        tee.stream.destroy();
+        // Verified bytes that fail to unpack are the layer's own fault (or Ctrl-C): said as from the cache.
+        if (await whole) throw error;
+        return undefined;
+      }
+      return (await whole) ? await this.adopt(ws, [layer.digest]) : undefined;
+    } finally {
+      await this.discard(ws);
+    }
   }
 
   async #unpack<L extends LayerToApply>(key: string, layer: L, below: readonly string[], digests: readonly string[], open: (layer: L) => Promise<Readable>, options: Pick<MaterializeOptions<L>, 'signal' | 'onLayerPaths'>): Promise<string> {

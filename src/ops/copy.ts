@@ -51,6 +51,21 @@ export interface CopyImageOptions extends CopyTransferOptions {
   readonly destination: Endpoint;
   /** The tag the top manifest gets in `destination`; without it, the manifest is stored by digest only. */
   readonly destinationReference?: string | undefined;
+  /**
+   * A second reader of a blob's bytes as they are copied (a build unpacks a base layer while it is
+   * pulled, not after): asked at each transfer of a blob that moves piece by piece (a registry's
+   * blob into a layout or a registry). A blob already there, mounted, or moved as a stream is not
+   * tapped.
+   */
+  readonly tapBlob?: (descriptor: Descriptor) => BlobTap | undefined;
+}
+
+/** What reads a blob beside a copy (CopyImageOptions.tapBlob). */
+export interface BlobTap {
+  /** The next piece of the blob; the copy waits for the promise, then reads into the piece's memory again. */
+  take(piece: Buffer): Promise<void>;
+  /** The transfer ended: `verified` when the blob's digest and size matched, so every piece came whole. */
+  end(verified: boolean): void;
 }
 
 /** What {@link copy} takes: two locations as the user writes them, the transfer options, and how to connect. */
@@ -133,7 +148,7 @@ async function copyEndpoints(options: CopyImageOptions): Promise<CopyResult> {
         : undefined;
       let action: BlobEvent['action'];
       try {
-        action = await copyBlob(source, destination, descriptor, io, meter);
+        action = await copyBlob(source, destination, descriptor, io, meter, options.tapBlob);
       } catch (error) {
         meter?.cancel();
         throw error;
@@ -233,13 +248,13 @@ function brokeInTransit(error: unknown): boolean {
   return isRetryable(error) || (isPolyarchError(error) && (error.code === 'DIGEST_MISMATCH' || error.code === 'SIZE_MISMATCH'));
 }
 
-async function copyBlob(source: Endpoint, destination: Endpoint, descriptor: Descriptor, io: { signal?: AbortSignal }, meter: TransferMeter | undefined): Promise<BlobEvent['action']> {
+async function copyBlob(source: Endpoint, destination: Endpoint, descriptor: Descriptor, io: { signal?: AbortSignal }, meter: TransferMeter | undefined, tapBlob: CopyImageOptions['tapBlob']): Promise<BlobEvent['action']> {
   if (await destination.hasBlob(descriptor, io)) return 'skipped';
   const sameRegistry = source.registry && destination.registry && source.registry.host === destination.registry.host;
   if (sameRegistry && destination.mountBlob && (await destination.mountBlob(descriptor, source.registry!.repository, io))) return 'mounted';
   for (let attempt = 1; ; attempt++) {
     try {
-      await moveBlob(source, destination, descriptor, io, meter);
+      await moveBlob(source, destination, descriptor, io, meter, tapBlob);
       return 'copied';
     } catch (error) {
       if (attempt < BLOB_ATTEMPTS && !io.signal?.aborted && brokeInTransit(error)) continue;
@@ -250,18 +265,26 @@ async function copyBlob(source: Endpoint, destination: Endpoint, descriptor: Des
 }
 
 /** One transfer of a blob: piece by piece when both ends can (registries and layouts, either way), else as a stream. */
-async function moveBlob(source: Endpoint, destination: Endpoint, descriptor: Descriptor, io: { signal?: AbortSignal }, meter: TransferMeter | undefined): Promise<void> {
+async function moveBlob(source: Endpoint, destination: Endpoint, descriptor: Descriptor, io: { signal?: AbortSignal }, meter: TransferMeter | undefined, tapBlob: CopyImageOptions['tapBlob']): Promise<void> {
   if (source.readBlobInto && destination.putBlobFrom) {
     const readBlobInto = source.readBlobInto.bind(source);
     meter?.start();
+    const tap = tapBlob?.(descriptor);
     const counted = (take: PieceTaker): PieceTaker =>
-      meter
+      meter || tap
         ? (piece) => {
-            meter.add(piece.length);
-            return take(piece);
+            meter?.add(piece.length);
+            const tapped = tap?.take(piece);
+            const taken = take(piece);
+            return tapped ? Promise.all([tapped, taken]).then(() => undefined) : taken;
           }
         : take;
-    await destination.putBlobFrom(descriptor, (take) => readBlobInto(descriptor, counted(take), io), io);
+    let verified = false;
+    try {
+      await destination.putBlobFrom(descriptor, (take) => readBlobInto(descriptor, counted(take), io).then(() => void (verified = true)), io);
+    } finally {
+      tap?.end(verified);
+    }
     return;
   }
   const stream = await source.openBlob(descriptor, io);

@@ -162,6 +162,74 @@ describe('overlay layer store', { timeout: 120_000, skip: isRoot ? false : 'over
     assert.equal(await readFile(join(next!, 'd', 'keep'), 'utf8'), 'kept\n');
   });
 
+  /** Hands `bytes` to a tap in pieces, as a copy does, and ends it. */
+  async function feed(tap: { take(piece: Buffer): Promise<void>; end(verified: boolean): void }, bytes: Buffer, verified: boolean): Promise<void> {
+    for (let at = 0; at < bytes.length; at += 1000) await tap.take(bytes.subarray(at, at + 1000));
+    tap.end(verified);
+  }
+
+  test('a layer unpacked from a pull\'s bytes is adopted only when the pull verified every byte; else it is unpacked from the cache', async () => {
+    const base = await bottom();
+    const layer = { mediaType: base.mediaType, digest: base.digest, size: base.bytes.length };
+    let opened = 0;
+    const openCached = async () => {
+      opened++;
+      return Readable.from([base.bytes]);
+    };
+    const keptPaths: string[] = [];
+    const options = { onLayerPaths: async (l: { digest: string }) => void keptPaths.push(l.digest) };
+
+    // Verified and whole: the tap's bytes are the layer, the cache is never read.
+    const whole = new UnpackedLayers(join(work.path, 'tap-whole'));
+    const tap = whole.unpackWhileCopied(layer, openCached, options, Promise.resolve());
+    assert.ok(tap);
+    assert.equal(whole.unpackWhileCopied(layer, openCached, options, Promise.resolve()), undefined, 'one unpack of a layer at a time');
+    await feed(tap, base.bytes, true);
+    const [dir] = await whole.lowers([base], openCached);
+    assert.equal(await readFile(join(dir!, 'd', 'keep'), 'utf8'), 'kept\n');
+    assert.equal(opened, 0);
+    assert.deepEqual(keptPaths, [base.digest]);
+    assert.equal(whole.unpackWhileCopied(layer, openCached, options, Promise.resolve()), undefined, 'an unpacked layer is not tapped again');
+
+    // Forged bytes (another valid layer) that fail the check, or bytes cut short: unpacked from the cache once the pull settles.
+    const forged = await layerOf([{ header: { name: 'd', type: 'directory' } }, { header: { name: 'd/planted', type: 'file' }, body: 'forged\n' }]);
+    for (const [name, bytes, verified] of [['forged', forged.bytes, false], ['short', base.bytes.subarray(0, 2048), true]] as const) {
+      opened = 0;
+      keptPaths.length = 0;
+      const store = new UnpackedLayers(join(work.path, `tap-${name}`));
+      let pulled!: () => void;
+      const copied = new Promise<void>((resolve) => (pulled = resolve));
+      await feed(store.unpackWhileCopied(layer, openCached, options, copied)!, bytes, verified);
+      const lowers = store.lowers([base], openCached);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      assert.equal(opened, 0, `${name}: the cache is read only once the pull has settled`);
+      pulled();
+      const [made] = await lowers;
+      assert.equal(opened, 1, name);
+      assert.deepEqual((await listing(made!)).get('d/planted'), undefined, name);
+      assert.equal(await readFile(join(made!, 'd', 'keep'), 'utf8'), 'kept\n', name);
+      assert.deepEqual(keptPaths, [base.digest], `${name}: the path list kept is the cache's layer's`);
+      assert.deepEqual((await readdir(store.dir)).filter((n) => n.startsWith('.')), [], `${name}: no workspace left`);
+    }
+
+    // A pull that failed outright: no layer, and the failure is the pull's.
+    const failing = new UnpackedLayers(join(work.path, 'tap-failed'));
+    const failed = Promise.reject(new Error('the pull failed'));
+    failed.catch(() => undefined);
+    await feed(failing.unpackWhileCopied(layer, openCached, {}, failed)!, forged.bytes, false);
+    await assert.rejects(failing.lowers([base], async () => assert.fail('the cache holds nothing to read')), /the pull failed/);
+    assert.deepEqual((await readdir(failing.dir)).filter((n) => /^[0-9a-f]{32}$/.test(n) || n.startsWith('.')), []);
+  });
+
+  test('verified bytes of a hostile layer fail its tapped unpack as they fail any other', async () => {
+    const hostile = await layerOf([{ header: { name: '../.wh.secret', type: 'file' }, body: '' }]);
+    const store = new UnpackedLayers(join(work.path, 'tap-hostile'));
+    const tap = store.unpackWhileCopied({ ...hostile, size: hostile.bytes.length }, open, {}, Promise.resolve())!;
+    await feed(tap, hostile.bytes, true);
+    await assert.rejects(store.lowers([hostile], open), (error: Error & { code?: string }) => error.code === 'LAYOUT_INVALID');
+    assert.deepEqual(await listing(victim), victimBefore);
+  });
+
   test('prune detaches a killed build\'s leftover mount before deleting, and deletes nothing through it', async () => {
     const pruned = join(work.path, 'prune-cache');
     const store = new UnpackedLayers(pruned);
