@@ -165,6 +165,7 @@ export {
   formatBuildOutput,
   outputCompression,
   outputLocations,
+  STDOUT_DEST,
   type BuildOutput,
   type DockerOutput,
   type ExportOptions,

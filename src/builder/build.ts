@@ -43,7 +43,7 @@ import { EmulatedFirst } from './emulated-first.js';
 import { SILENT_PROGRESS, describeInstruction, stepProgress, type BuildStep, type ProgressListener } from './progress.js';
 import type { TransferListener } from '../progress/transfer.js';
 import { interruptible } from '../errors/interrupted.js';
-import { checkOutputs, exportBuild, outputCompression, type ExportTargets } from './outputs.js';
+import { checkOutputs, checkStdoutGiven, exportBuild, outputCompression, type ExportTargets } from './outputs.js';
 import { makeDirectories } from '../internal/make-directories.js';
 
 export interface BuildOptions extends ConnectionOptions, ExportTargets {
@@ -207,8 +207,8 @@ async function readDockerfile(context: string, path: string, named: boolean): Pr
 }
 
 function exportTargetsOf(options: ExportTargets): ExportTargets {
-  const { outputs, tags, push, pushByDigest } = options;
-  return { ...(outputs ? { outputs } : {}), ...(tags ? { tags } : {}), ...(push ? { push } : {}), ...(pushByDigest ? { pushByDigest } : {}) };
+  const { outputs, tags, push, pushByDigest, stdout } = options;
+  return { ...(outputs ? { outputs } : {}), ...(tags ? { tags } : {}), ...(push ? { push } : {}), ...(pushByDigest ? { pushByDigest } : {}), ...(stdout ? { stdout } : {}) };
 }
 
 /**
@@ -224,6 +224,7 @@ export async function buildImages(options: BuildOptions): Promise<BuildResult> {
     options = { ...options, platforms: uniquePlatforms(options.platforms) };
     // Outputs that cannot hold the build are refused before any work is done.
     checkOutputs(options.outputs ?? [], options.platforms.length);
+    checkStdoutGiven(options);
     // As buildx ("tag is needed when pushing to registry"): a push with nowhere to go is a mistake, not a quiet success.
     if (options.push && (options.tags ?? []).length === 0) throw new PolyarchError('USAGE', 'push needs at least one tag to push to (-t NAME)');
     const epoch = options.sourceDateEpoch ?? 0;

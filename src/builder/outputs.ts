@@ -7,7 +7,9 @@ import { PolyarchError } from '../errors/polyarch-error.js';
 import { copy } from '../ops/copy.js';
 import type { TransferListener } from '../progress/transfer.js';
 import { parseReference } from '../reference/reference.js';
+import { createReadStream } from 'node:fs';
 import { lstat, mkdir, rename, rm } from 'node:fs/promises';
+import { once, type EventEmitter } from 'node:events';
 import { dirname, join, resolve } from 'node:path';
 import { parseImageManifest } from '../image/manifest.js';
 import { tempPathIn } from '../internal/temp-path.js';
@@ -128,11 +130,22 @@ export function outputLocations(output: BuildOutput): string[] {
  * names an output in the message (default: buildx's grammar; the CLI quotes the flag as given).
  */
 export function checkOutputs(outputs: readonly BuildOutput[], platforms: number, describe: (output: BuildOutput) => string = formatBuildOutput): void {
+  const toStdout = outputs.filter((o) => 'dest' in o && o.dest === STDOUT_DEST);
+  if (toStdout.length > 1) throw new PolyarchError('USAGE', `--output ${describe(toStdout[1]!)}: only one output can go to standard output (dest=-)`);
+  for (const output of toStdout) {
+    if (output.type === 'local') throw new PolyarchError('USAGE', `--output ${describe(output)}: type=local writes a directory; dest=- (standard output) takes type=tar, oci or docker`);
+  }
   for (const output of outputs) {
     if (platforms > 1 && outputLocations(output).some((l) => l.startsWith('docker-archive:'))) {
       throw new PolyarchError('USAGE', `--output ${describe(output)}: a docker archive holds one platform, not ${platforms}; build one --platform there, or use type=oci for all`);
     }
   }
+}
+
+/** Refuses an output to standard output (`dest: '-'`) when the caller gave no `stdout` to send it to. */
+export function checkStdoutGiven(targets: ExportTargets): void {
+  const output = targets.outputs?.find((o) => 'dest' in o && o.dest === STDOUT_DEST);
+  if (output && !targets.stdout) throw new PolyarchError('USAGE', `--output ${formatBuildOutput(output)}: dest=- sends the archive to standard output, and none was given (ExportTargets.stdout)`);
 }
 
 /** Where a finished build goes: the outputs, and the tags `push` sends it to. */
@@ -145,7 +158,12 @@ export interface ExportTargets {
   readonly push?: boolean;
   /** With push: store by digest only, no tag (the native-runner pattern, merged later by `index create`). */
   readonly pushByDigest?: boolean;
+  /** Where the one tar, oci or docker output with `dest: '-'` goes once written whole (buildx writes it to its standard output). */
+  readonly stdout?: NodeJS.WritableStream;
 }
+
+/** The `dest` that names standard output, as in buildx (`-o -`, `-o type=docker,dest=-`). */
+export const STDOUT_DEST = '-';
 
 export interface ExportOptions extends ConnectionOptions, ExportTargets {
   /** A build's result that is still tagged in its cache (buildImages given neither `outputs` nor `push`). */
@@ -177,18 +195,27 @@ function isFileLocation(target: string): boolean {
 
 async function writeOutputs(result: BuildResult, options: Omit<ExportOptions, 'result'>): Promise<string[]> {
   // What remains (connection settings, signal, onProgress) goes to every copy.
-  const { outputs = [], tags = [], push, pushByDigest, ...copyOptions } = options;
+  const { outputs = [], tags = [], push, pushByDigest, stdout, ...copyOptions } = options;
   checkOutputs(outputs, result.images.length);
+  checkStdoutGiven(options);
   const source = `oci:${result.layout}:${result.tag}`;
   const byDigest = `oci:${result.layout}@${result.index.digest}`;
   const written: string[] = [];
-  for (const target of [...new Set(outputs.flatMap((o) => outputLocations(o)))]) {
-    if (target.startsWith('local:')) await exportFilesystem(result, target.slice('local:'.length), { signal: options.signal, modes: true });
-    else if (target.startsWith('tar:')) await exportFilesystemTar(result, target.slice('tar:'.length), options.signal);
-    // A layout or archive named without a tag gets the index by digest alone: the source's tag is the build cache's own, a name that means nothing outside it.
-    else if (isFileLocation(target)) await copy({ source: byDigest, destination: target, ...copyOptions, progressPhase: 'copy' });
-    else await copy({ source, destination: target, ...copyOptions, progressPhase: 'push' });
-    written.push(target);
+  // An output to standard output is written to a file in the cache first, then sent whole: a build that fails sends nothing.
+  const staged = tempPathIn(result.layout, 'stdout');
+  try {
+    for (const output of outputs) {
+      const toStdout = 'dest' in output && output.dest === STDOUT_DEST;
+      for (const target of outputLocations(toStdout ? { ...output, dest: staged } : output)) {
+        const said = toStdout ? target.replace(staged, STDOUT_DEST) : target;
+        if (written.includes(said)) continue;
+        await writeOutput(result, target, { source, byDigest, copyOptions });
+        if (toStdout) await sendFile(staged, stdout!);
+        written.push(said);
+      }
+    }
+  } finally {
+    await rm(staged, { force: true });
   }
   if (!push) return written;
   for (const tag of tags) {
@@ -203,6 +230,23 @@ async function writeOutputs(result: BuildResult, options: Omit<ExportOptions, 'r
     }
   }
   return written;
+}
+
+/** Writes one output location: a filesystem, or a copy of the index to a file or a registry. */
+async function writeOutput(result: BuildResult, target: string, how: { readonly source: string; readonly byDigest: string; readonly copyOptions: ConnectionOptions & { readonly signal?: AbortSignal; readonly onProgress?: TransferListener } }): Promise<void> {
+  const { source, byDigest, copyOptions } = how;
+  if (target.startsWith('local:')) await exportFilesystem(result, target.slice('local:'.length), { signal: copyOptions.signal, modes: true });
+  else if (target.startsWith('tar:')) await exportFilesystemTar(result, target.slice('tar:'.length), copyOptions.signal);
+  // A layout or archive named without a tag gets the index by digest alone: the source's tag is the build cache's own, a name that means nothing outside it.
+  else if (isFileLocation(target)) await copy({ source: byDigest, destination: target, ...copyOptions, progressPhase: 'copy' });
+  else await copy({ source, destination: target, ...copyOptions, progressPhase: 'push' });
+}
+
+/** A written file's bytes to `out`, minding its back-pressure; `out` stays open. */
+async function sendFile(path: string, out: NodeJS.WritableStream): Promise<void> {
+  for await (const chunk of createReadStream(path)) {
+    if (!out.write(chunk as Buffer)) await once(out as unknown as EventEmitter, 'drain');
+  }
 }
 
 /** One platform's filesystem as exported: where it is, and the modes, owners and attributes its layers gave each path. */

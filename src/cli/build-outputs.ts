@@ -1,7 +1,7 @@
 // `build --output`/`-o` in buildx's grammar (`type=oci,dest=FILE,name=REF,compression=zstd`) or a
 // polyarch location, parsed once into the library's typed outputs. Every bad value is refused here,
 // before any work, in one line that quotes the flag as it was given.
-import { PolyarchError, checkOutputs, parseCompression, parseReference, type BuildOutput, type CompressionOptions } from '../index.js';
+import { PolyarchError, STDOUT_DEST, checkOutputs, parseCompression, parseReference, type BuildOutput, type CompressionOptions } from '../index.js';
 
 /** The KEY=VALUE fields of a buildx `--output type=…,…`, or none for a polyarch location. */
 function outputFields(output: string): Map<string, string> {
@@ -43,6 +43,8 @@ function checkAttributes(output: string, type: string, fields: ReadonlyMap<strin
 
 /** One `--output` value as a typed output. */
 export function parseBuildOutput(output: string, tags: readonly string[]): BuildOutput {
+  // As buildx: `-o -` is a tar of the filesystem on standard output.
+  if (output === STDOUT_DEST) return { type: 'tar', dest: STDOUT_DEST };
   if (!output.startsWith('type=')) return { type: 'location', location: output };
   const fields = outputFields(output);
   const type = fields.get('type');

@@ -6,4 +6,6 @@ export interface CliContext {
   readonly stdout: OutputStream;
   readonly stderr: OutputStream;
   readonly stdin: NodeJS.ReadableStream;
+  /** Standard output itself, for bytes sent whole and unescaped (an archive with `build -o -`); undefined where there is none. */
+  readonly stdoutStream?: NodeJS.WritableStream & { readonly isTTY?: boolean };
 }

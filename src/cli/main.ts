@@ -146,6 +146,7 @@ async function main(): Promise<void> {
     stdout: terminalSafe(process.stdout),
     stderr: { write: (chunk) => (closedCode === undefined ? stderr.write(chunk) : true) },
     stdin: process.stdin,
+    stdoutStream: process.stdout,
   });
   if (closedCode !== undefined) process.exit(closedCode);
   // Once an interrupted command has unwound, stop: a stalled connection must not keep the process

@@ -30,6 +30,8 @@ describe('build --output parsing', () => {
       ['type=oci,dest=dir,tar=false,name=reg/app:v2', [], { type: 'location', location: 'oci:dir:v2' }, ['oci:dir:v2']],
       ['type=oci,dest=o.tar,tar=true,oci-mediatypes=true,rewrite-timestamp=true', [], { type: 'oci', dest: 'o.tar' }, ['oci-archive:o.tar:latest']],
       ['type=registry,name=reg/app:1,push=true', [], { type: 'registry', names: ['reg/app:1'] }, ['reg/app:1']],
+      ['-', [], { type: 'tar', dest: '-' }, ['tar:-']],
+      ['type=docker,dest=-', [], { type: 'docker', dest: '-' }, ['docker-archive:-']],
       ['oci:layout:v1', [], { type: 'location', location: 'oci:layout:v1' }, ['oci:layout:v1']],
       ['localhost:5000/app:1', [], { type: 'location', location: 'localhost:5000/app:1' }, ['localhost:5000/app:1']],
     ];

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import type { CliContext } from '../context.js';
 import { writeFile } from 'node:fs/promises';
-import { PolyarchError, buildImages, buildMetadata, detectHostPlatform, parseAnnotation, parseByteSize, readSecrets, parsePlatformListWithNotices, uniquePlatforms } from '../../index.js';
+import { PolyarchError, STDOUT_DEST, buildImages, buildMetadata, detectHostPlatform, parseAnnotation, parseByteSize, readSecrets, parsePlatformListWithNotices, uniquePlatforms } from '../../index.js';
 import { parseBuildOutputs, parseOutputCompression } from '../build-outputs.js';
 import { connectionOptions, globalsOf } from '../global-options.js';
 import { parseInteger } from '../option-parsers.js';
@@ -47,6 +47,11 @@ export async function buildAction(context: CliContext, dir: string, flags: { pla
   const platforms = flags.platform ? uniquePlatforms(parsePlatformListWithNotices(flags.platform, notice)) : [host];
   // The --output strings are parsed here, once; the library takes typed outputs.
   const outputs = parseBuildOutputs(flags.output ?? [], { tags: flags.tag ?? [], platforms: platforms.length });
+  // An archive on standard output (`-o -`, `dest=-`) is refused on a terminal, as buildx refuses it, and is all stdout carries.
+  const archiveOut = outputs.find((o) => 'dest' in o && o.dest === STDOUT_DEST);
+  if (archiveOut && (context.stdoutStream === undefined || context.stdoutStream.isTTY)) {
+    throw new PolyarchError('USAGE', `--output ${(flags.output ?? []).find((o) => o === STDOUT_DEST || o.includes(`dest=${STDOUT_DEST}`)) ?? STDOUT_DEST}: standard output is a terminal; redirect it (> FILE, | tar -x) or give dest=FILE`);
+  }
   const secrets = flags.secret ? await readSecrets(flags.secret, { env: process.env }) : undefined;
   const built = await withProgress(flags.progress, { stderr: context.stderr, ...(globals.quiet ? { quiet: true } : {}) }, async (view) => {
     // Plain mode prints steps as buildx's plain progress does; blobs show only on a terminal, in flight.
@@ -71,6 +76,7 @@ export async function buildAction(context: CliContext, dir: string, flags: { pla
       ...(process.env.POLYARCH_CACHE_MAX ? { cacheMax: parseByteSize(process.env.POLYARCH_CACHE_MAX) } : {}),
       // Always given (even empty): the result is exported, and its tag leaves the build cache.
       outputs,
+      ...(archiveOut ? { stdout: context.stdoutStream } : {}),
       tags: flags.tag ?? [],
       ...(flags.push ? { push: true } : {}),
       ...(flags.pushByDigest ? { pushByDigest: true } : {}),
@@ -80,6 +86,7 @@ export async function buildAction(context: CliContext, dir: string, flags: { pla
   const { result, written } = built;
   if (flags.iidfile !== undefined) await writeFile(flags.iidfile, result.index.digest);
   if (flags.metadataFile !== undefined) await writeFile(flags.metadataFile, `${JSON.stringify(buildMetadata(result, written), null, 2)}\n`);
+  if (archiveOut) return; // --iidfile and --metadata-file still say the digest
   if (globals.json) printJson({ digest: result.index.digest, images: result.images, outputs: written }, context.stdout);
   else {
     context.stdout.write(line`${result.index.digest}`);

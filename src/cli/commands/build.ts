@@ -8,7 +8,7 @@ export const buildCommand: CommandSpec = {
     { flags: '--platform <platforms>', description: 'target platforms, comma separated (default: this machine)' },
     { flags: '-t, --tag <ref>', description: 'name the result (repeatable); pushed with --push', parse: { kind: 'collect' } },
     { flags: '--push', description: 'push to every -t name' },
-    { flags: '-o, --output <output>', description: 'type=registry|oci|docker,… (buildx grammar) or a polyarch location (repeatable)', parse: { kind: 'collect' } },
+    { flags: '-o, --output <output>', description: 'type=registry|oci|docker|local|tar,… (buildx grammar; dest=- or -o - for standard output) or a polyarch location (repeatable)', parse: { kind: 'collect' } },
     { flags: '-f, --file <dockerfile>', description: 'the Dockerfile (default: CONTEXT/Dockerfile; - reads it from standard input)' },
     { flags: '--no-cache', description: 'run every RUN step again instead of reusing its cached layer (what they make is still cached)' },
     { flags: '--pull', description: 'ask the registry for every base image (always done: a tag is never taken from the cache; accepted for buildx scripts)' },
