@@ -141,9 +141,10 @@ export async function lookupUser(user: string, read: IdFileReader): Promise<Reso
   const userPart = colon < 0 ? user : user.slice(0, colon);
   const groupPart = colon < 0 ? undefined : user.slice(colon + 1);
   if (userPart === '' && (groupPart === undefined || groupPart === '')) {
-    // No USER: root, with the groups the image lists root in; an image whose files cannot be read still runs as root.
+    // No USER: root, with the groups and home the image lists root with (none without a passwd
+    // entry: HOME is then /, as runc gives it); an image whose files cannot be read still runs as root.
     const root = await lookupUser('0', read).catch(() => undefined);
-    return { uid: 0, gid: root?.gid ?? 0, groups: root?.groups ?? [], home: root?.home ?? '/root' };
+    return { uid: 0, gid: root?.gid ?? 0, groups: root?.groups ?? [], ...(root?.home !== undefined ? { home: root.home } : {}) };
   }
   if (userPart === '') throw new PolyarchError('USAGE', `cannot run as user ${JSON.stringify(user)}: no user before the ":"`);
   const numericUser = /^\d+$/.test(userPart) ? parseId(userPart) : undefined;

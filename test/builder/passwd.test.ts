@@ -56,7 +56,8 @@ describe('passwd and group parsing', () => {
 
   test('USER as docker reads it: names, numbers, groups, supplementary groups', async () => {
     assert.deepEqual(await lookupUser('', read), { uid: 0, gid: 0, groups: [10], home: '/root' });
-    assert.deepEqual(await lookupUser('', () => Promise.resolve(undefined)), { uid: 0, gid: 0, groups: [], home: '/root' });
+    // No passwd: no home to give (HOME is then /, runc's default).
+    assert.deepEqual(await lookupUser('', () => Promise.resolve(undefined)), { uid: 0, gid: 0, groups: [] });
     assert.deepEqual(await lookupUser('app', read), { uid: 1000, gid: 1000, groups: [50, 29], home: '/home/app' });
     assert.deepEqual(await lookupUser('1000', read), { uid: 1000, gid: 1000, groups: [50, 29], home: '/home/app' });
     assert.deepEqual(await lookupUser('app:staff', read), { uid: 1000, gid: 50, groups: [], home: '/home/app' });
@@ -145,6 +146,6 @@ describe('passwd and group files in a hostile root', () => {
     await assert.rejects(resolveUser(big, 'app'), (e: unknown) => e instanceof PolyarchError && e.code === 'USAGE' && e.message.includes(`larger than ${MAX_ID_FILE_BYTES} bytes`) && !e.message.includes('\n'));
     assert.ok(process.memoryUsage().rss - before < 64 * 1024 * 1024, 'memory stays bounded');
     // Root needs no lookup: it still runs.
-    assert.deepEqual(await resolveUser(big, ''), { uid: 0, gid: 0, groups: [], home: '/root' });
+    assert.deepEqual(await resolveUser(big, ''), { uid: 0, gid: 0, groups: [] });
   });
 });

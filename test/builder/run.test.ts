@@ -131,7 +131,9 @@ describe('RUN', { timeout: 600_000 }, () => {
   test("HOME, unless ENV sets it, is the USER's home from /etc/passwd, else / (runc's rule)", async () => {
     const dockerfile = [
       `FROM ${base}`,
-      "RUN mkdir -m 777 /out && echo 'app:x:1000:1000::/home/app:/bin/sh' >> /etc/passwd && echo \"root $HOME\" > /out/root",
+      'RUN mkdir -m 777 /out && echo "root $HOME" > /out/root && mv /etc/passwd /etc/passwd.kept',
+      // No /etc/passwd at all (a scratch image with a static binary): root's HOME is /, as runc gives it.
+      "RUN echo \"nopasswd $HOME\" > /out/nopasswd && mv /etc/passwd.kept /etc/passwd && echo 'app:x:1000:1000::/home/app:/bin/sh' >> /etc/passwd",
       'USER app',
       'RUN echo "app $HOME" > /out/app',
       'USER 4242',
@@ -142,7 +144,7 @@ describe('RUN', { timeout: 600_000 }, () => {
     const out = await build('home', `${dockerfile}\n`, {}, 'linux/arm64');
     assert.equal(out.code, 0, out.stderr);
     const read = (name: string) => readFile(join(out.dest, 'out', name), 'utf8');
-    assert.deepEqual(await Promise.all(['root', 'app', '4242', 'env'].map(read)), ['root /root\n', 'app /home/app\n', '4242 /\n', 'env /set\n']);
+    assert.deepEqual(await Promise.all(['root', 'nopasswd', 'app', '4242', 'env'].map(read)), ['root /root\n', 'nopasswd /\n', 'app /home/app\n', '4242 /\n', 'env /set\n']);
   });
 
   test('type=local and type=tar keep what the steps made: modes (setuid, a 0700 directory, a mode-0 file), owners in the tar, links, pipes, empty directories', async () => {
