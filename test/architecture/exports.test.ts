@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 const EXPORTS = [
   'BUNDLE_MANIFEST_NAME', 'DEFAULT_MAX_PATHS', 'DigestMismatchError', 'EMULATION_PLATFORMS', 'LOCAL_ERROR_CODES',
   'MAX_MANIFEST_SIZE', 'MAX_REFERRERS', 'MAX_REFERRER_DEPTH', 'MediaType', 'OCI_ERROR_CODES', 'PROGRESS_INTERVAL_MS',
-  'PolyarchError', 'RegistryError', 'SizeMismatchError', 'annotationsFor', 'archiveLocationFor', 'assembleIndex',
+  'PolyarchError', 'RegistryError', 'STDOUT_DEST', 'SizeMismatchError', 'annotationsFor', 'archiveLocationFor', 'assembleIndex',
   'buildImages', 'buildIndex', 'buildMetadata', 'bundle', 'bundlePush', 'canonicalRef', 'checkOutputs', 'chooseFormat',
   'collectServerGarbage', 'copy', 'copyImage', 'createEndpointOpener', 'createMatcher', 'createRegistryServer',
   'defaultBuildCache', 'defaultBundleCacheDir', 'defaultRegistryConfigDir', 'deleteImage', 'describeRegistrySettings',
