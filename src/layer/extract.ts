@@ -115,6 +115,22 @@ function entryPath(name: string): string | undefined {
   return rel === '.' ? '' : rel;
 }
 
+/**
+ * Makes a name that is usually not there yet (O_CREAT|O_EXCL, mkdir, symlink, link: none follows
+ * a link at the name, a dangling one included): false when something already is, for the caller
+ * to look at and replace. Most entries of a layer name nothing yet; trying first saves them the
+ * lstat (10,000 of a Debian root's were an eighth of its unpacking).
+ */
+function madeFresh(make: () => void): boolean {
+  try {
+    make();
+    return true;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'EEXIST') return false;
+    throw error;
+  }
+}
+
 /** Synchronous, as the writes are: one call per entry, not one trip through the thread pool. */
 function lstatOrUndefined(path: string) {
   return lstatSync(path, { throwIfNoEntry: false });
@@ -153,14 +169,12 @@ async function applyWhiteout(state: Apply, name: string, rel: string): Promise<v
 }
 
 /**
- * Writes one file's bytes with synchronous calls: an image holds thousands of small files, and a
- * trip through the thread pool for each open, write and close made extraction many times slower
- * than tar's on a busy machine. The stream is still consumed chunk by chunk, never held whole.
+ * Writes one file's bytes into `fd`, the new file (closed after), with synchronous calls: an
+ * image holds thousands of small files, and a trip through the thread pool for each open, write
+ * and close made extraction many times slower than tar's on a busy machine. The stream is still
+ * consumed chunk by chunk, never held whole.
  */
-async function writeEntryFile(target: string, header: Header, stream: Readable): Promise<void> {
-  const mode = (header.mode ?? 0o644) & 0o777;
-  // 'wx' (O_CREAT|O_EXCL) fails on anything already there, a dangling symlink included.
-  const fd = openSync(target, 'wx', mode);
+async function writeEntryFile(fd: number, mode: number, stream: Readable): Promise<void> {
   try {
     fchmodSync(fd, mode); // the umask does not decide a layer's modes
     for await (const chunk of stream) {
@@ -209,7 +223,6 @@ async function applyEntry(state: Apply, header: Header, stream: Readable, paxXat
   // Parents resolved inside the root; the entry's own name is not followed (it is what gets replaced).
   const parent = resolveDir(state, posix.dirname(rel));
   const target = join(parent, posix.basename(rel));
-  const existing = lstatOrUndefined(target);
   let source: string | undefined;
   if (type === 'link') {
     // A hard link names an earlier entry of this filesystem: it must resolve, inside the root, to a regular file.
@@ -236,26 +249,35 @@ async function applyEntry(state: Apply, header: Header, stream: Readable, paxXat
   if (type === 'directory') {
     stream.resume();
     if (header.mtime) state.times?.set(target, header.mtime);
-    if (existing?.isDirectory()) return;
-    if (existing) await remove(state, target, false);
+    if (madeFresh(() => mkdirSync(target))) return;
+    if (lstatOrUndefined(target)?.isDirectory()) return;
+    await remove(state, target, false);
     mkdirSync(target);
     return;
   }
   // Anything else replaces what is there (a directory with its contents, a link but not its target).
-  if (existing) await remove(state, target, true);
+  const replacing = async (make: () => void): Promise<void> => {
+    if (madeFresh(make)) return;
+    await remove(state, target, true);
+    make();
+  };
   if (type === 'symlink') {
     stream.resume();
     state.dirs.clear();
     state.knownDirs.clear();
-    symlinkSync(header.linkname as string, target);
+    await replacing(() => symlinkSync(header.linkname as string, target));
   } else if (type === 'link') {
     stream.resume();
-    linkSync(source as string, target);
+    await replacing(() => linkSync(source as string, target));
   } else if (type === 'fifo') {
     stream.resume();
+    if (lstatOrUndefined(target)) await remove(state, target, true);
     await makeFifo(state, name, target, facts.mode & 0o777);
   } else {
-    await writeEntryFile(target, header, stream);
+    const mode = facts.mode & 0o777;
+    let fd = -1;
+    await replacing(() => (fd = openSync(target, 'wx', mode)));
+    await writeEntryFile(fd, mode, stream);
   }
   // The name was just made by this entry (never a link followed): lutimes sets the link's own time.
   if (state.times && header.mtime && type !== 'fifo') lutimesSync(target, header.mtime, header.mtime);
