@@ -333,11 +333,13 @@ async function rootfsEntries(staging: string, roots: readonly ExportedRoot[], si
   for (const { prefix, recorded } of roots) for (const [path, fact] of recorded) facts.set(prefix && path ? `${prefix}/${path}` : prefix || path, fact);
   const changed = new Map<string, ChangedPath>();
   const times = new Map<string, Date>();
+  // A platform's folder is the export's own, made now: it gets the epoch, as BuildKit's, so the same build gives the same tar.
+  const folders = new Set(roots.map((r) => r.prefix).filter((prefix) => prefix !== ''));
   for (const [path, entry] of tree.entries) {
     // Layers never make devices or sockets (applyLayer skips them with a notice).
     if (entry.type !== 'file' && entry.type !== 'directory' && entry.type !== 'symlink' && entry.type !== 'fifo') continue;
     changed.set(path, { ...entry, inode: `${entry.dev}:${entry.ino}`, source: join(tree.root, path) });
-    times.set(path, new Date(Number(entry.mtimeNs / 1_000_000n)));
+    times.set(path, folders.has(path) ? new Date(0) : new Date(Number(entry.mtimeNs / 1_000_000n)));
   }
   const entries = layerEntriesOf(changed, [], [], (path) => {
     const fact = facts.get(path);
