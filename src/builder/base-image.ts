@@ -52,6 +52,8 @@ export interface BaseImagesOptions {
    * registry once per build (and every platform starts from the same index).
    */
   readonly resolved?: Map<string, Promise<RawManifest>>;
+  /** Takes work a pull leaves running (a base layer still being unpacked), for the build to wait for before it ends. */
+  readonly keepRunning?: (work: Promise<void>) => void;
 }
 
 /** The manifest `digest` when the cache holds it (its bytes checked against the digest), else undefined. */
@@ -67,7 +69,7 @@ async function heldWhole(layout: OciLayout, manifest: ImageManifest): Promise<bo
 }
 
 /** Unpacks `layer`, the bottom one of an image being pulled, from the pull's bytes (stage-root.ts); `copied` settles with the pull. */
-export type BottomLayerUnpacker = (layer: Descriptor, copied: Promise<unknown>) => BlobTap | undefined;
+export type BottomLayerUnpacker = (layer: Descriptor, copied: Promise<unknown>) => (BlobTap & { readonly done: Promise<void> }) | undefined;
 
 /** Base images for one platform's build: pulled into the cache, and unpacked at most once each. */
 export class BaseImages {
@@ -117,7 +119,12 @@ export class BaseImages {
       // A pulled image is one platform's: its blobs report under the platform being built.
       const progress = listener ? { onProgress: withPlatform(listener, want), progressPhase: 'pull' as const } : {};
       const bottom = manifest.layers[0];
-      const tapBlob = unpackBottom && bottom ? (blob: Descriptor) => (blob.digest === bottom.digest ? unpackBottom(bottom, copying) : undefined) : undefined;
+      const tapBottom = (): BlobTap | undefined => {
+        const tap = unpackBottom!(bottom!, copying);
+        if (tap) this.#options.keepRunning?.(tap.done);
+        return tap;
+      };
+      const tapBlob = unpackBottom && bottom ? (blob: Descriptor) => (blob.digest === bottom.digest ? tapBottom() : undefined) : undefined;
       const copying: Promise<unknown> = copyImage({ source: endpoint, sourceReference: raw.digest, destination: layout, ...io, ...progress, ...(tapBlob ? { tapBlob } : {}) });
       await copying;
     }

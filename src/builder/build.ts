@@ -289,6 +289,10 @@ async function build(options: BuildOptions): Promise<BuildResult> {
   // build ends: a later COPY --from a stage reads its files from them.
   const scratch: string[] = [];
   const addScratch = (path: string) => void scratch.push(path);
+  // Work a step started and nothing awaits any more (a base layer unpacked while it was pulled,
+  // when the pull or its platform failed): the build ends only once it has.
+  const running: Promise<void>[] = [];
+  const keepRunning = (work: Promise<void>) => void running.push(work);
   const stageRoots: StageRootsChoice = { mode: options.stageRoots ?? 'auto' };
   try {
     return await withOpener(options, async (opener) => {
@@ -336,7 +340,7 @@ async function build(options: BuildOptions): Promise<BuildResult> {
           underway: () => order.underway(platform),
           progress: SILENT_PROGRESS,
           ...(options.onTransfer ? { onTransfer: options.onTransfer } : {}),
-          bases: new BaseImages({ opener, layout, file, io, addScratch, resolved: resolvedBases, ...(options.onTransfer ? { onTransfer: options.onTransfer } : {}) }),
+          bases: new BaseImages({ opener, layout, file, io, addScratch, keepRunning, resolved: resolvedBases, ...(options.onTransfer ? { onTransfer: options.onTransfer } : {}) }),
           buildStage: async (index) => {
             const done = built.get(index);
             if (done) return done;
@@ -364,6 +368,7 @@ async function build(options: BuildOptions): Promise<BuildResult> {
       return { layout: layout.dir, tag, index, images };
     });
   } finally {
+    await Promise.all(running);
     // A mount a step left (it was stopped mid-way) is detached first: rm must never reach through
     // one. Removal goes through the executor: steps may have left files of owners the caller
     // cannot remove itself.

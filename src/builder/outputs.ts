@@ -210,7 +210,7 @@ async function writeOutputs(result: BuildResult, options: Omit<ExportOptions, 'r
         const said = toStdout ? target.replace(staged, STDOUT_DEST) : target;
         if (written.includes(said)) continue;
         await writeOutput(result, target, { source, byDigest, copyOptions });
-        if (toStdout) await sendFile(staged, stdout!);
+        if (toStdout) await sendFile(staged, stdout!, copyOptions.signal);
         written.push(said);
       }
     }
@@ -242,10 +242,11 @@ async function writeOutput(result: BuildResult, target: string, how: { readonly 
   else await copy({ source, destination: target, ...copyOptions, progressPhase: 'push' });
 }
 
-/** A written file's bytes to `out`, minding its back-pressure; `out` stays open. */
-async function sendFile(path: string, out: NodeJS.WritableStream): Promise<void> {
-  for await (const chunk of createReadStream(path)) {
-    if (!out.write(chunk as Buffer)) await once(out as unknown as EventEmitter, 'drain');
+/** A written file's bytes to `out`, minding its back-pressure; `out` stays open. Stops on `signal`. */
+async function sendFile(path: string, out: NodeJS.WritableStream, signal: AbortSignal | undefined): Promise<void> {
+  const options = signal ? { signal } : {};
+  for await (const chunk of createReadStream(path, options)) {
+    if (!out.write(chunk as Buffer)) await once(out as unknown as EventEmitter, 'drain', options);
   }
 }
 

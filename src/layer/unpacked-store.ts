@@ -140,16 +140,18 @@ export class UnpackedLayers {
    * the copy feeds), so unpacking runs beside the download instead of after it. The directory is
    * adopted only once the tap ends with the blob's digest verified; when that transfer failed,
    * the layer is unpacked from the cache (`open`) after `copied` settles, as `lowers` would have.
-   * Undefined when the layer is unpacked, or being unpacked, already: nothing to tap.
+   * Undefined when the layer is unpacked, or being unpacked, already: nothing to tap. `done`
+   * settles once the tapped unpack has ended and removed its workspace, whichever way.
    */
-  unpackWhileCopied<L extends LayerToApply & { readonly size: number }>(layer: L, open: (layer: L) => Promise<Readable>, options: Pick<MaterializeOptions<L>, 'signal' | 'onLayerPaths'>, copied: Promise<unknown>): { take(piece: Buffer): Promise<void>; end(verified: boolean): void } | undefined {
+  unpackWhileCopied<L extends LayerToApply & { readonly size: number }>(layer: L, open: (layer: L) => Promise<Readable>, options: Pick<MaterializeOptions<L>, 'signal' | 'onLayerPaths'>, copied: Promise<unknown>): { take(piece: Buffer): Promise<void>; end(verified: boolean): void; readonly done: Promise<void> } | undefined {
     const digests = [layer.digest];
     const key = this.#keyOf(digests);
     if (this.#pending.has(key) || existsSync(join(this.dir, key, 'layer'))) return undefined;
     const tee = new PieceTee();
     let settle!: (whole: boolean) => void;
     const whole = new Promise<boolean>((resolve) => (settle = resolve));
-    const pending = this.#unpackTapped(layer, tee, whole, options).then((dir) => dir ?? copied.then(() => this.#unpack(key, layer, [], digests, open, options)));
+    const tapped = this.#unpackTapped(layer, tee, whole, options);
+    const pending = tapped.then((dir) => dir ?? copied.then(() => this.#unpack(key, layer, [], digests, open, options)));
     this.#pending.set(key, pending);
     pending.catch(() => this.#pending.delete(key));
     return {
@@ -160,30 +162,37 @@ export class UnpackedLayers {
         tee.finish(ok ? undefined : new Error('the transfer this unpack read from did not complete'));
         settle(ok);
       },
+      done: tapped.then(
+        () => undefined,
+        () => undefined,
+      ),
     };
   }
 
   /** The tapped unpack: the layer's directory, or undefined when its bytes did not all arrive verified. */
   async #unpackTapped<L extends LayerToApply>(layer: L, tee: PieceTee, whole: Promise<boolean>, options: Pick<MaterializeOptions<L>, 'signal' | 'onLayerPaths'>): Promise<string | undefined> {
-    await makeDirectories(this.dir);
-    const ws = await this.workspace();
+    let ws: Workspace | undefined;
     try {
+      await makeDirectories(this.dir);
+      ws = await this.workspace();
       const keep = options.onLayerPaths;
-      try {
-        await materializeLayers(ws.upper, [layer], async () => tee.stream, {
-          ...(options.signal ? { signal: options.signal } : {}),
-          // A path list is kept under the layer's digest: only once the bytes proved to be that layer's.
-          ...(keep ? { onLayerPaths: async (l: L, paths: Parameters<typeof keep>[1]) => void ((await whole) && (await keep(l, paths))) } : {}),
-        });
-      } catch (error) {
-        tee.stream.destroy();
-        // Verified bytes that fail to unpack are the layer's own fault (or Ctrl-C): said as from the cache.
-        if (await whole) throw error;
-        return undefined;
-      }
-      return (await whole) ? await this.adopt(ws, [layer.digest]) : undefined;
+      await materializeLayers(ws.upper, [layer], async () => tee.stream, {
+        ...(options.signal ? { signal: options.signal } : {}),
+        // A path list is kept under the layer's digest: only once the bytes proved to be that layer's.
+        ...(keep ? { onLayerPaths: async (l: L, paths: Parameters<typeof keep>[1]) => void ((await whole) && (await keep(l, paths))) } : {}),
+      });
+      if (!(await whole)) return undefined;
+      const adopted = await this.adopt(ws, [layer.digest]);
+      ws = undefined;
+      return adopted;
+    } catch (error) {
+      // Whatever failed, the copy must not wait on a reader that is gone.
+      tee.stream.destroy();
+      // Verified bytes that fail to unpack are the layer's own fault (or Ctrl-C, or this machine's): said as from the cache.
+      if (await whole) throw error;
+      return undefined;
     } finally {
-      await this.discard(ws);
+      if (ws) await this.discard(ws);
     }
   }
 

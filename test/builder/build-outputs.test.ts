@@ -4,11 +4,13 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { lstat, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { PolyarchError, buildImages, parsePlatform, type BuildOutput } from '../../src/index.js';
 import { tempDir } from '../helpers/temp-dir.js';
+import { Writable } from 'node:stream';
+import { isTempName } from '../../src/internal/temp-path.js';
 
 const AMD64 = parsePlatform('linux/amd64');
 const ARM64 = parsePlatform('linux/arm64');
@@ -48,6 +50,29 @@ describe('typed build outputs', () => {
     assert.equal((await lstat(join(at('rootfs'), 'linux_arm64', 'hello.txt'))).mtimeMs, 0);
     const listed = spawnSync('tar', ['-tf', at('rootfs.tar')], { encoding: 'utf8' });
     assert.match(listed.stdout, /linux_amd64\/hello\.txt/);
+  });
+
+  test('an archive for standard output goes to the given stream; a reader that stops taking it does not hold up Ctrl-C', { timeout: 60_000 }, async () => {
+    const cacheDir = join(dir.path, 'stdout-cache');
+    await assert.rejects(
+      buildImages({ context, platforms: [AMD64], buildPlatform: AMD64, cacheDir, outputs: [{ type: 'tar', dest: '-' }] }),
+      (error: unknown) => error instanceof PolyarchError && error.code === 'USAGE' && /dest=- sends the archive to standard output, and none was given/.test(error.message),
+    );
+    const chunks: Buffer[] = [];
+    const taken = new Writable({ write: (chunk: Buffer, _encoding, done) => void (chunks.push(chunk), done()) });
+    const result = await buildImages({ context, platforms: [AMD64], buildPlatform: AMD64, cacheDir, outputs: [{ type: 'oci', dest: '-' }], stdout: taken });
+    assert.deepEqual(result.outputs, ['oci-archive:-:latest']);
+    const archive = join(dir.path, 'from-stdout.tar');
+    await writeFile(archive, Buffer.concat(chunks));
+    assert.match(spawnSync('tar', ['-tf', archive], { encoding: 'utf8' }).stdout, /index\.json/);
+    // A reader that takes one piece and then nothing more (a pipe nobody reads): stopping still stops.
+    const stop = new AbortController();
+    const stuck = new Writable({ highWaterMark: 1, write: () => void setTimeout(() => stop.abort(), 100) });
+    await assert.rejects(
+      buildImages({ context, platforms: [AMD64], buildPlatform: AMD64, cacheDir, outputs: [{ type: 'tar', dest: '-' }], stdout: stuck, signal: stop.signal }),
+      (error: unknown) => error instanceof PolyarchError && error.code === 'INTERRUPTED',
+    );
+    assert.deepEqual((await readdir(cacheDir)).filter(isTempName), [], 'the staged archive is gone');
   });
 
   test('a docker archive for two platforms is refused before anything is built or written', async () => {

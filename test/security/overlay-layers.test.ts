@@ -221,6 +221,19 @@ describe('overlay layer store', { timeout: 120_000, skip: isRoot ? false : 'over
     assert.deepEqual((await readdir(failing.dir)).filter((n) => /^[0-9a-f]{32}$/.test(n) || n.startsWith('.')), []);
   });
 
+  test('a tapped unpack that cannot start (its store is not a directory) never holds the copy up', { timeout: 30_000 }, async () => {
+    // Over the tee's buffer: a reader that never came would stop the copy's takes for good.
+    const big = await layerOf([{ header: { name: 'big', type: 'file' }, body: 'x'.repeat(9 << 20) }]);
+    const cacheDir = join(work.path, 'tap-no-store');
+    await mkdir(cacheDir);
+    await writeFile(join(cacheDir, UNPACKED_DIR), 'a file where the store would be');
+    const store = new UnpackedLayers(cacheDir);
+    const tap = store.unpackWhileCopied({ ...big, size: big.bytes.length }, open, {}, Promise.resolve())!;
+    await feed(tap, big.bytes, true);
+    await tap.done;
+    await assert.rejects(store.lowers([big], open), (error: NodeJS.ErrnoException) => error.code === 'EEXIST' || error.code === 'ENOTDIR');
+  });
+
   test('verified bytes of a hostile layer fail its tapped unpack as they fail any other', async () => {
     const hostile = await layerOf([{ header: { name: '../.wh.secret', type: 'file' }, body: '' }]);
     const store = new UnpackedLayers(join(work.path, 'tap-hostile'));

@@ -46,6 +46,8 @@ describe('a base layer unpacked while it is pulled', { timeout: 300_000, skip: i
   let layerPath = '';
   /** GETs of the base layer still to forge. */
   let forgeNext = 0;
+  /** The base layer's bytes go slowly (a piece every 30 ms), so a build can be stopped mid-pull. */
+  let slow = false;
 
   before(async () => {
     registry = await startEmbedded();
@@ -59,7 +61,18 @@ describe('a base layer unpacked while it is pulled', { timeout: 300_000, skip: i
     // The layer's bytes with one file's text changed, same length: a valid tar under the wrong digest.
     proxy = await startProxy(registry.host, {
       respond(req: IncomingMessage, up: IncomingMessage, res: ServerResponse) {
-        if (req.method !== 'GET' || !req.url?.endsWith(layerPath) || up.statusCode !== 200 || forgeNext === 0) return false;
+        if (req.method !== 'GET' || !req.url?.endsWith(layerPath) || up.statusCode !== 200) return false;
+        if (slow) {
+          res.writeHead(200, up.headers);
+          up.on('data', (chunk: Buffer) => {
+            up.pause();
+            res.write(chunk);
+            setTimeout(() => up.resume(), 30);
+          });
+          up.on('end', () => res.end());
+          return true;
+        }
+        if (forgeNext === 0) return false;
         forgeNext--;
         const chunks: Buffer[] = [];
         up.on('data', (c: Buffer) => chunks.push(c));
@@ -81,12 +94,12 @@ describe('a base layer unpacked while it is pulled', { timeout: 300_000, skip: i
     await work?.remove();
   });
 
-  async function build(name: string) {
+  async function build(name: string, signal?: AbortSignal) {
     const context = join(work.path, name);
     await mkdir(context, { recursive: true });
     await writeFile(join(context, 'Dockerfile'), `FROM ${proxy.host}/base:1\nRUN cat /etc/motd > /seen\n`);
     const cacheDir = join(work.path, `${name}-cache`);
-    const built = buildImages({ context, platforms: [parsePlatform('linux/amd64')], buildPlatform: parsePlatform('linux/amd64'), cacheDir, stageRoots: 'overlay' });
+    const built = buildImages({ context, platforms: [parsePlatform('linux/amd64')], buildPlatform: parsePlatform('linux/amd64'), cacheDir, stageRoots: 'overlay', ...(signal ? { signal } : {}) });
     return { cacheDir, built };
   }
 
@@ -124,6 +137,20 @@ describe('a base layer unpacked while it is pulled', { timeout: 300_000, skip: i
       assert.deepEqual(await filesHolding(cacheDir, FORGED), []);
     } finally {
       await releaseBuildResult({ result });
+    }
+  });
+
+  test('a build stopped mid-pull has removed its half-unpacked layer by the time it settles', async () => {
+    slow = true;
+    try {
+      const stop = new AbortController();
+      const { cacheDir, built } = await build('stopped', stop.signal);
+      setTimeout(() => stop.abort(), 300);
+      await assert.rejects(built, (error: unknown) => isPolyarchError(error) && error.code === 'INTERRUPTED');
+      // At once, not some time later: nothing of the build is still running.
+      assert.deepEqual(await unpacked(cacheDir), { layers: [], temps: [] });
+    } finally {
+      slow = false;
     }
   });
 });
