@@ -16,7 +16,7 @@ import { rawFromJson } from '../image/raw-manifest.js';
 import { resolveInRoot } from '../internal/contained-path.js';
 import { mapConcurrent } from '../internal/streams.js';
 import { MediaType } from '../mediatype/mediatype.js';
-import { formatPlatform } from '../platform/platform.js';
+import { formatPlatform, unknownPlatformReason } from '../platform/platform.js';
 import { normalizePlatform } from '../platform/normalize.js';
 import { uniquePlatforms } from '../platform/match.js';
 import { connectionOf, withOpener } from '../ops/session.js';
@@ -206,6 +206,19 @@ async function readDockerfile(context: string, path: string, named: boolean): Pr
   }
 }
 
+/**
+ * Refuses a platform no engine runs, before any work: `arm64/v8` reads as OS arm64 (containerd's
+ * os/arch rule), and an image for it would be pulled by nothing. `explain` and `manifest annotate`
+ * refuse the same names.
+ */
+function checkBuildablePlatform(platform: Platform): void {
+  const why = unknownPlatformReason(platform);
+  if (why === undefined) return;
+  const asArch = unknownPlatformReason({ os: 'linux', architecture: platform.os });
+  const hint = asArch === undefined ? `; OS/ARCH comes first: did you mean ${formatPlatform({ os: 'linux', architecture: platform.os, ...(platform.architecture ? { variant: platform.architecture } : {}) })}?` : '';
+  throw new PolyarchError('INVALID_PLATFORM', `platform ${formatPlatform(platform)}: ${why}${hint}`);
+}
+
 function exportTargetsOf(options: ExportTargets): ExportTargets {
   const { outputs, tags, push, pushByDigest, stdout } = options;
   return { ...(outputs ? { outputs } : {}), ...(tags ? { tags } : {}), ...(push ? { push } : {}), ...(pushByDigest ? { pushByDigest } : {}), ...(stdout ? { stdout } : {}) };
@@ -222,6 +235,7 @@ export async function buildImages(options: BuildOptions): Promise<BuildResult> {
   return interruptible(options.signal, async () => {
     // A platform named twice (`linux/amd64,x86_64`) is built once, as buildx does: an index with two entries for it would pull either.
     options = { ...options, platforms: uniquePlatforms(options.platforms) };
+    for (const platform of [...options.platforms, options.buildPlatform]) checkBuildablePlatform(platform);
     // Outputs that cannot hold the build are refused before any work is done.
     checkOutputs(options.outputs ?? [], options.platforms.length);
     checkStdoutGiven(options);

@@ -75,6 +75,20 @@ describe('typed build outputs', () => {
     assert.deepEqual((await readdir(cacheDir)).filter(isTempName), [], 'the staged archive is gone');
   });
 
+  test('a platform no engine runs (arm64/v8 reads as OS arm64) is refused before any work, with the spelling meant', async () => {
+    const cacheDir = join(dir.path, 'platform-cache');
+    for (const [text, message] of [
+      ['arm64/v8', 'platform arm64/v8: unknown OS "arm64"; OS/ARCH comes first: did you mean linux/arm64/v8?'],
+      ['linux/foo', 'platform linux/foo: unknown architecture "foo"'],
+    ] as const) {
+      await assert.rejects(
+        buildImages({ context, platforms: [parsePlatform(text)], buildPlatform: AMD64, cacheDir, outputs: [{ type: 'tar', dest: join(dir.path, 'never.tar') }] }),
+        (error: unknown) => error instanceof PolyarchError && error.code === 'INVALID_PLATFORM' && error.message === message,
+      );
+    }
+    assert.equal(existsSync(cacheDir), false, 'no cache was made');
+  });
+
   test('a docker archive for two platforms is refused before anything is built or written', async () => {
     const cacheDir = join(dir.path, 'refused-cache');
     await assert.rejects(
