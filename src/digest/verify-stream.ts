@@ -27,7 +27,7 @@ export interface VerifyOptions {
   readonly digest: Digest;
   /** Declared size; -1 or undefined when unknown. Reading stops with an error past it. */
   readonly size?: number;
-  /** Names the content in messages, e.g. `blob sha256:… from registry 127.0.0.1:5000/app`. */
+  /** Names the content in messages, e.g. `blob sha256:… in registry 127.0.0.1:5000/app`. */
   readonly what?: string;
 }
 

@@ -9,6 +9,23 @@ export interface OciErrorEntry {
   readonly detail?: unknown;
 }
 
+/** The standard phrases of the statuses registries answer with (RFC 9110), for an answer with no error body. */
+const STATUS_PHRASES: Readonly<Record<number, string>> = {
+  400: 'Bad Request',
+  401: 'Unauthorized',
+  403: 'Forbidden',
+  404: 'Not Found',
+  405: 'Method Not Allowed',
+  409: 'Conflict',
+  413: 'Content Too Large',
+  416: 'Range Not Satisfiable',
+  429: 'Too Many Requests',
+  500: 'Internal Server Error',
+  502: 'Bad Gateway',
+  503: 'Service Unavailable',
+  504: 'Gateway Timeout',
+};
+
 /** A registry answered with an error status. */
 export class RegistryError extends PolyarchError {
   override name = 'RegistryError';
@@ -22,7 +39,8 @@ export class RegistryError extends PolyarchError {
     const url = redactUrl(init.url);
     const said = init.errors.map((e) => e.message ?? e.code).filter(Boolean).join('; ');
     const subject = init.what ?? `${init.method} ${url}`;
-    const reason = said || (init.method === 'HEAD' ? `HTTP ${init.status} (HEAD responses have no body)` : `HTTP ${init.status}`);
+    // A HEAD (or a bare error) says nothing of its own: the status's standard phrase does (401 Unauthorized).
+    const reason = said || `HTTP ${init.status}${STATUS_PHRASES[init.status] ? ` ${STATUS_PHRASES[init.status]}` : ''}`;
     super(code, `${subject}: ${reason}`, { status: init.status, detail: first?.detail, cause: init.cause });
     this.errors = init.errors;
     this.method = init.method;

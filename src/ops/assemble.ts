@@ -100,7 +100,7 @@ export function chooseFormat(
   }
   const oci = children.find((d) => !isDockerMediaType(d.mediaType));
   if (format === 'docker' && oci && !options.allowMixed) {
-    throw new PolyarchError('USAGE', `a Docker manifest list cannot hold the OCI manifest ${oci.digest}; use --format oci (or allow a mixed list)`);
+    throw new PolyarchError('USAGE', `a Docker manifest list cannot hold the OCI manifest ${oci.digest}; use --format oci, or --allow-mixed (allowMixed) to write the mixed list anyway`);
   }
   if (docker > 0 && docker < images.length) {
     options.onNotice?.(`the index mixes Docker and OCI image manifests (${docker} Docker, ${images.length - docker} OCI); most registries accept that, Quay does not`);

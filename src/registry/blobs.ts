@@ -17,7 +17,7 @@ export interface BlobInfo {
 }
 
 function blobWhat(ctx: RepositoryContext, digest: string): string {
-  return `blob ${shortDigest(digest)} from registry ${ctx.host}/${ctx.repository}`;
+  return `blob ${shortDigest(digest)} in registry ${ctx.host}/${ctx.repository}`;
 }
 
 export async function headBlob(ctx: RepositoryContext, digest: Digest, options: IoOptions = {}): Promise<BlobInfo | undefined> {

@@ -3,6 +3,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { isPolyarchError } from '../../src/errors/polyarch-error.js';
+import { parseDigest } from '../../src/digest/digest.js';
 import { createRegistryClient, type RegistryClientOptions } from '../../src/registry/client.js';
 import type { RegistryCredentials } from '../../src/registry/transport/auth.js';
 import { startDistribution, type DistributionHandle } from '../helpers/distribution.js';
@@ -61,6 +62,9 @@ test('no credentials: reads are UNAUTHORIZED, login is refused up front', async 
   const client = createRegistryClient(registry.host, optionsWith(undefined));
   try {
     await rejectsWithCode(client.repository('suite/app').getManifest('1.0'), 'UNAUTHORIZED');
+    // A HEAD has no error body: the status's own phrase says why, and the blob is named where it is.
+    const head = await rejectsWithCode(client.repository('suite/app').hasBlob({ mediaType: 'application/octet-stream', digest: parseDigest(`sha256:${'0'.repeat(64)}`), size: 1 }), 'UNAUTHORIZED');
+    assert.match(head.message, /^blob sha256:0{12}… in registry 127\.0\.0\.1:\d+\/suite\/app: HTTP 401 Unauthorized$/);
     const error = await client.checkCredentials().catch((e: unknown) => e);
     assert.ok(isPolyarchError(error) && error.code === 'UNAUTHORIZED');
   } finally {
