@@ -59,7 +59,8 @@ export function hintFor(code: ErrorCode): string | undefined {
     case 'TLS':
       return 'use --insecure for a plain-HTTP or self-signed registry, or --ca-file for a private CA';
     case 'NETWORK':
-      return 'check that the registry is running and reachable; use --insecure for a plain-HTTP registry';
+      // Nothing answered: --insecure changes how an answer is read (plain HTTP, any certificate), so it is no fix here.
+      return 'check that the registry is running and reachable at that host and port';
     case 'ADDRESS_IN_USE':
       return 'another program listens there; choose another port with --listen HOST:PORT';
     case 'SERVER_ERROR':

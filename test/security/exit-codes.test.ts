@@ -194,7 +194,7 @@ describe('9.15 exit codes', () => {
     const closedPort = (closed.address() as AddressInfo).port;
     await new Promise((resolve) => closed.close(resolve));
     const cases = [
-      { base: `127.0.0.1:${closedPort}/x:1`, code: 'NETWORK', hint: /^hint: check that the registry is running/m },
+      { base: `127.0.0.1:${closedPort}/x:1`, code: 'NETWORK', hint: /^hint: check that the registry is running and reachable at that host and port$/m },
       { base: `127.0.0.1:${(failing.address() as AddressInfo).port}/x:1`, code: 'SERVER_ERROR', hint: /^hint: the registry failed on its side/m },
       { base: `${registry.host}/absent/base:1`, code: 'MANIFEST_UNKNOWN|NAME_UNKNOWN' },
       { base: `oci:${join(dir.path, 'no-layout')}:1`, code: 'LAYOUT_INVALID' },
