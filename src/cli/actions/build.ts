@@ -50,7 +50,7 @@ export async function buildAction(context: CliContext, dir: string, flags: { pla
   // An archive on standard output (`-o -`, `dest=-`) is refused on a terminal, as buildx refuses it, and is all stdout carries.
   const archiveOut = outputs.find((o) => 'dest' in o && o.dest === STDOUT_DEST);
   if (archiveOut && (context.stdoutStream === undefined || context.stdoutStream.isTTY)) {
-    throw new PolyarchError('USAGE', `--output ${(flags.output ?? []).find((o) => o === STDOUT_DEST || o.includes(`dest=${STDOUT_DEST}`)) ?? STDOUT_DEST}: standard output is a terminal; redirect it (> FILE, | tar -x) or give dest=FILE`);
+    throw new PolyarchError('USAGE', `--output ${(flags.output ?? []).find((o) => o === STDOUT_DEST || /(?:^|,)dest=-(?:,|$)/.test(o)) ?? STDOUT_DEST}: standard output is a terminal; redirect it (> FILE, | tar -x) or give dest=FILE`);
   }
   const secrets = flags.secret ? await readSecrets(flags.secret, { env: process.env }) : undefined;
   const built = await withProgress(flags.progress, { stderr: context.stderr, ...(globals.quiet ? { quiet: true } : {}) }, async (view) => {
