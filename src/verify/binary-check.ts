@@ -143,6 +143,11 @@ class Checker {
       return;
     }
     const name = `/${found.key}` === program ? shownAs : `${shownAs} (/${found.key})`;
+    // execve needs an execute bit, root's too: a program of mode 0644 never starts (126).
+    if ((entry.mode & 0o111) === 0) {
+      this.add('error', 'entrypoint-not-executable', `${name} has mode ${(entry.mode & 0o7777).toString(8).padStart(4, '0')}: no execute bit`);
+      return;
+    }
     const kind = entry.kind;
     if (kind.format === 'script') {
       if (depth >= MAX_INTERPRETER_DEPTH) {

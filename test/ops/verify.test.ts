@@ -95,6 +95,34 @@ describe('verify', () => {
     assert.deepEqual(errors(fromArchive.findings), found);
   });
 
+  test('an entrypoint with no execute bit fails (it would exit 126), and so does a #! interpreter without one', async () => {
+    const platform = parsePlatform('linux/arm64');
+    const busybox = await readFile(join(await busyboxRoot('arm64'), 'bin', 'busybox'));
+    const cases = [
+      { tag: 'noexec', entries: [{ name: 'bin/busybox', content: busybox, mode: 0o644 }], entrypoint: '/bin/busybox', detail: 'entrypoint /bin/busybox has mode 0644: no execute bit' },
+      {
+        tag: 'noexec-interpreter',
+        entries: [
+          { name: 'bin/busybox', content: busybox, mode: 0o640 },
+          { name: 'app/run', content: '#!/bin/busybox sh\necho hi\n', mode: 0o755 },
+        ],
+        entrypoint: '/app/run',
+        detail: '#! interpreter /bin/busybox of entrypoint /app/run has mode 0640: no execute bit',
+      },
+      { tag: 'exec', entries: [{ name: 'bin/busybox', content: busybox, mode: 0o700 }], entrypoint: '/bin/busybox', detail: undefined },
+    ];
+    for (const { tag, entries, entrypoint, detail } of cases) {
+      const image = await putImage(layout, { platform, layers: [{ bytes: await tarOf(entries) }], config: { Entrypoint: [entrypoint] } });
+      await putIndex(layout, [{ ...image, platform }], tag);
+      const report = await verify({ location: `oci:${layoutPath}:${tag}` });
+      assert.deepEqual(
+        errors(report.findings).map((f) => [f.rule, f.detail]),
+        detail === undefined ? [] : [['entrypoint-not-executable', detail]],
+        tag,
+      );
+    }
+  });
+
   test('in a registry: an index whose ppc64le entry is really s390x fails on that entry only; the correct 7-platform index passes', async () => {
     const opener = createEndpointOpener({});
     try {
