@@ -11,6 +11,7 @@ import { descriptorOf, type Descriptor } from '../image/descriptor.js';
 import { parseImageManifest } from '../image/manifest.js';
 import type { RawManifest } from '../image/raw-manifest.js';
 import { isDistributable, MediaType } from '../mediatype/mediatype.js';
+import { withFileLock } from './layout-lock.js';
 import { familiarString, parseReference, withDefaultTag } from '../reference/reference.js';
 import { writeFileAtomic } from './atomic-write.js';
 import type { BlobStore } from './blob-store.js';
@@ -95,6 +96,12 @@ export async function readTarMember(file: string, name: string, maxBytes: number
  */
 export async function recordChecksums(dir: string, sums: ReadonlyMap<string, Digest>): Promise<string> {
   const path = join(dir, 'SHA256SUMS');
+  // Bundles for other platforms may be written into the same directory at once (a CI job each):
+  // each merges its lines into the file under a lock, or one would drop another's.
+  return withFileLock(`${path}.lock`, () => mergeChecksums(dir, path, sums));
+}
+
+async function mergeChecksums(dir: string, path: string, sums: ReadonlyMap<string, Digest>): Promise<string> {
   const lines = new Map<string, string>();
   const existing = await readFile(path, 'utf8').catch((error: NodeJS.ErrnoException) => {
     if (error.code === 'ENOENT') return '';

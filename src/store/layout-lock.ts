@@ -76,8 +76,12 @@ async function acquire(path: string, waitMs: number): Promise<void> {
 const queues = new Map<string, Promise<unknown>>();
 
 /** Runs `fn` while holding the layout's index.json lock (not re-entrant). */
-export async function withLayoutLock<T>(dir: string, fn: () => Promise<T>, options: LayoutLockOptions = {}): Promise<T> {
-  const path = join(resolve(dir), LOCK_NAME);
+export function withLayoutLock<T>(dir: string, fn: () => Promise<T>, options: LayoutLockOptions = {}): Promise<T> {
+  return withFileLock(join(resolve(dir), LOCK_NAME), fn, options);
+}
+
+/** Runs `fn` while holding the lock file `path` (made with 'wx', holding the pid; not re-entrant): the same rules as the layout's lock, for another file many writers update. */
+export async function withFileLock<T>(path: string, fn: () => Promise<T>, options: LayoutLockOptions = {}): Promise<T> {
   const previous = queues.get(path) ?? Promise.resolve();
   const run = previous
     .catch(() => undefined)
