@@ -164,6 +164,7 @@ export {
   exportBuild,
   formatBuildOutput,
   outputCompression,
+  goesToStdout,
   outputLocations,
   STDOUT_DEST,
   type BuildOutput,

@@ -119,12 +119,15 @@ export class BaseImages {
       // A pulled image is one platform's: its blobs report under the platform being built.
       const progress = listener ? { onProgress: withPlatform(listener, want), progressPhase: 'pull' as const } : {};
       const bottom = manifest.layers[0];
-      const tapBottom = (): BlobTap | undefined => {
-        const tap = unpackBottom!(bottom!, copying);
-        if (tap) this.#options.keepRunning?.(tap.done);
-        return tap;
-      };
-      const tapBlob = unpackBottom && bottom ? (blob: Descriptor) => (blob.digest === bottom.digest ? tapBottom() : undefined) : undefined;
+      const tapBlob =
+        unpackBottom && bottom
+          ? (blob: Descriptor): BlobTap | undefined => {
+              if (blob.digest !== bottom.digest) return undefined;
+              const tap = unpackBottom(bottom, copying);
+              if (tap) this.#options.keepRunning?.(tap.done);
+              return tap;
+            }
+          : undefined;
       const copying: Promise<unknown> = copyImage({ source: endpoint, sourceReference: raw.digest, destination: layout, ...io, ...progress, ...(tapBlob ? { tapBlob } : {}) });
       await copying;
     }

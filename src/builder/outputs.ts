@@ -130,7 +130,7 @@ export function outputLocations(output: BuildOutput): string[] {
  * names an output in the message (default: buildx's grammar; the CLI quotes the flag as given).
  */
 export function checkOutputs(outputs: readonly BuildOutput[], platforms: number, describe: (output: BuildOutput) => string = formatBuildOutput): void {
-  const toStdout = outputs.filter((o) => 'dest' in o && o.dest === STDOUT_DEST);
+  const toStdout = outputs.filter(goesToStdout);
   if (toStdout.length > 1) throw new PolyarchError('USAGE', `--output ${describe(toStdout[1]!)}: only one output can go to standard output (dest=-)`);
   for (const output of toStdout) {
     if (output.type === 'local') throw new PolyarchError('USAGE', `--output ${describe(output)}: type=local writes a directory; dest=- (standard output) takes type=tar, oci or docker`);
@@ -144,7 +144,7 @@ export function checkOutputs(outputs: readonly BuildOutput[], platforms: number,
 
 /** Refuses an output to standard output (`dest: '-'`) when the caller gave no `stdout` to send it to. */
 export function checkStdoutGiven(targets: ExportTargets): void {
-  const output = targets.outputs?.find((o) => 'dest' in o && o.dest === STDOUT_DEST);
+  const output = targets.outputs?.find(goesToStdout);
   if (output && !targets.stdout) throw new PolyarchError('USAGE', `--output ${formatBuildOutput(output)}: dest=- sends the archive to standard output, and none was given (ExportTargets.stdout)`);
 }
 
@@ -164,6 +164,11 @@ export interface ExportTargets {
 
 /** The `dest` that names standard output, as in buildx (`-o -`, `-o type=docker,dest=-`). */
 export const STDOUT_DEST = '-';
+
+/** Whether `output` goes to standard output (`dest: '-'`). */
+export function goesToStdout(output: BuildOutput): output is OciOutput | DockerOutput | LocalOutput | TarOutput {
+  return 'dest' in output && output.dest === STDOUT_DEST;
+}
 
 export interface ExportOptions extends ConnectionOptions, ExportTargets {
   /** A build's result that is still tagged in its cache (buildImages given neither `outputs` nor `push`). */
@@ -205,7 +210,7 @@ async function writeOutputs(result: BuildResult, options: Omit<ExportOptions, 'r
   const staged = tempPathIn(result.layout, 'stdout');
   try {
     for (const output of outputs) {
-      const toStdout = 'dest' in output && output.dest === STDOUT_DEST;
+      const toStdout = goesToStdout(output);
       for (const target of outputLocations(toStdout ? { ...output, dest: staged } : output)) {
         const said = toStdout ? target.replace(staged, STDOUT_DEST) : target;
         if (written.includes(said)) continue;

@@ -15,7 +15,7 @@ const EXPORTS = [
   'defaultBuildCache', 'defaultBundleCacheDir', 'defaultRegistryConfigDir', 'deleteImage', 'describeRegistrySettings',
   'detectEmulation', 'detectHostPlatform', 'digestOfBytes', 'dockerToOci', 'expandOutput', 'expandTemplate',
   'explainMatch', 'exportBuild', 'familiarName', 'filterIndexEntries', 'findDuplicatePlatform', 'findReferrers',
-  'formatBuildOutput', 'formatLocation', 'formatMirror', 'formatPlatform', 'formatPlatformFull', 'formatReference', 'handlerMatches',
+  'formatBuildOutput', 'formatLocation', 'formatMirror', 'formatPlatform', 'formatPlatformFull', 'formatReference', 'goesToStdout', 'handlerMatches',
   'hintFor', 'imageEntries', 'inspect', 'inspectBundle', 'inspectImage', 'installEmulation', 'isAttestationEntry',
   'isBadInput', 'isDigest', 'isDistributable', 'isImageManifest', 'isIndex', 'isLayer', 'isPolyarchError',
   'isRetryable', 'listCatalog', 'listTags', 'login', 'logout', 'manifestAnnotate', 'manifestCreate', 'manifestInspect',

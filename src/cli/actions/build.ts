@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import type { CliContext } from '../context.js';
 import { writeFile } from 'node:fs/promises';
-import { PolyarchError, STDOUT_DEST, buildImages, buildMetadata, detectHostPlatform, parseAnnotation, parseByteSize, readSecrets, parsePlatformListWithNotices, uniquePlatforms } from '../../index.js';
+import { PolyarchError, STDOUT_DEST, buildImages, goesToStdout, buildMetadata, detectHostPlatform, parseAnnotation, parseByteSize, readSecrets, parsePlatformListWithNotices, uniquePlatforms } from '../../index.js';
 import { parseBuildOutputs, parseOutputCompression } from '../build-outputs.js';
 import { connectionOptions, globalsOf } from '../global-options.js';
 import { parseInteger } from '../option-parsers.js';
@@ -48,9 +48,11 @@ export async function buildAction(context: CliContext, dir: string, flags: { pla
   // The --output strings are parsed here, once; the library takes typed outputs.
   const outputs = parseBuildOutputs(flags.output ?? [], { tags: flags.tag ?? [], platforms: platforms.length });
   // An archive on standard output (`-o -`, `dest=-`) is refused on a terminal, as buildx refuses it, and is all stdout carries.
-  const archiveOut = outputs.find((o) => 'dest' in o && o.dest === STDOUT_DEST);
+  // parseBuildOutputs keeps the order of the flags, so the one quoted is the one given.
+  const archiveAt = outputs.findIndex(goesToStdout);
+  const archiveOut = archiveAt >= 0;
   if (archiveOut && (context.stdoutStream === undefined || context.stdoutStream.isTTY)) {
-    throw new PolyarchError('USAGE', `--output ${(flags.output ?? []).find((o) => o === STDOUT_DEST || /(?:^|,)dest=-(?:,|$)/.test(o)) ?? STDOUT_DEST}: standard output is a terminal; redirect it (> FILE, | tar -x) or give dest=FILE`);
+    throw new PolyarchError('USAGE', `--output ${flags.output?.[archiveAt] ?? STDOUT_DEST}: standard output is a terminal; redirect it (> FILE, | tar -x) or give dest=FILE`);
   }
   const secrets = flags.secret ? await readSecrets(flags.secret, { env: process.env }) : undefined;
   const built = await withProgress(flags.progress, { stderr: context.stderr, ...(globals.quiet ? { quiet: true } : {}) }, async (view) => {
