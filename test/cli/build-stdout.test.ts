@@ -4,7 +4,8 @@
 // a build that fails sends nothing.
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
-import { readFile, stat, writeFile } from 'node:fs/promises';
+import { closeSync, openSync } from 'node:fs';
+import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
@@ -16,15 +17,13 @@ const exec = promisify(execFile);
 /** Runs the CLI with standard output to `file`; its exit code and stderr. */
 function buildTo(file: string, args: readonly string[], env: NodeJS.ProcessEnv): Promise<{ code: number; stderr: string }> {
   return new Promise((resolve, reject) => {
-    void import('node:fs').then(({ openSync, closeSync }) => {
-      const fd = openSync(file, 'w');
-      const child = spawn(process.execPath, [CLI_PATH, 'build', ...args], { env: { ...process.env, ...env }, stdio: ['ignore', fd, 'pipe'] });
-      closeSync(fd);
-      let stderr = '';
-      child.stderr!.on('data', (c: Buffer) => (stderr += c.toString()));
-      child.on('error', reject);
-      child.on('close', (code) => resolve({ code: code ?? -1, stderr }));
-    });
+    const fd = openSync(file, 'w');
+    const child = spawn(process.execPath, [CLI_PATH, 'build', ...args], { env: { ...process.env, ...env }, stdio: ['ignore', fd, 'pipe'] });
+    closeSync(fd);
+    let stderr = '';
+    child.stderr!.on('data', (c: Buffer) => (stderr += c.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code: code ?? -1, stderr }));
   });
 }
 
@@ -36,7 +35,7 @@ describe('build output on standard output (dest=-)', { timeout: 120_000 }, () =>
   before(async () => {
     dir = await tempDir();
     context = join(dir.path, 'context');
-    await exec('mkdir', ['-p', context]);
+    await mkdir(context, { recursive: true });
     await writeFile(join(context, 'Dockerfile'), 'FROM scratch\nCOPY hello.txt /hello.txt\n');
     await writeFile(join(context, 'hello.txt'), 'hello\n');
     env = { XDG_CACHE_HOME: join(dir.path, 'cache') };
@@ -97,7 +96,7 @@ describe('build output on standard output (dest=-)', { timeout: 120_000 }, () =>
     assert.match(onTerminal.stdout, /--output -: standard output is a terminal; redirect it/);
 
     const broken = join(dir.path, 'broken');
-    await exec('mkdir', ['-p', broken]);
+    await mkdir(broken, { recursive: true });
     await writeFile(join(broken, 'Dockerfile'), 'FROM scratch\nCOPY missing.txt /\n');
     const out = join(dir.path, 'failed.out');
     const run = await buildTo(out, ['-q', '-o', '-', broken], env);

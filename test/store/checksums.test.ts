@@ -2,7 +2,7 @@
 // written into one directory at once (a CI job each), and every archive keeps its line.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { readFile, readdir } from 'node:fs/promises';
+import { mkdir, readFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { test } from 'node:test';
@@ -29,7 +29,7 @@ test('writers at the same moment each keep their line in SHA256SUMS, and no lock
     for (let round = 0; round < 5; round++) {
       const at = Date.now() + 700;
       const roundDir = join(dir.path, `round-${round}`);
-      await exec('mkdir', [roundDir]);
+      await mkdir(roundDir);
       await Promise.all(Array.from({ length: WRITERS }, (_, i) => writer(roundDir, i, at)));
       const lines = (await readFile(join(roundDir, 'SHA256SUMS'), 'utf8')).trim().split('\n');
       assert.deepEqual(lines, Array.from({ length: WRITERS }, (_, i) => `${String(i).repeat(64)}  app-${i}.tar`), `round ${round}`);
