@@ -9,7 +9,7 @@ import type { Readable, Writable } from 'node:stream';
 import { TextCapture } from '../internal/text-capture.js';
 import type { Descriptor } from '../image/descriptor.js';
 import type { RawManifest } from '../image/raw-manifest.js';
-import { PolyarchError } from '../errors/polyarch-error.js';
+import { PolyarchError, isPolyarchError } from '../errors/polyarch-error.js';
 import { interruptible } from '../errors/interrupted.js';
 import { parseImageIndex } from '../image/index.js';
 import { parseImageConfig, platformOfConfig, type ImageConfig } from '../image/config.js';
@@ -63,7 +63,16 @@ export interface RunImageResult {
   readonly exitCode: number;
   /** With allPlatforms: the first line the command wrote (standard output, else standard error). */
   readonly firstLine?: string;
+  /**
+   * With allPlatforms: why this platform's command never ran (its image could not be read or
+   * unpacked, or names no command); `exitCode` is then 125, as for docker run's own failures.
+   * The other platforms still run.
+   */
+  readonly error?: string;
 }
+
+/** The exit code of a platform whose command never ran (docker run's, for its own failures). */
+const SETUP_FAILED_EXIT = 125;
 
 /** Most a config may be (they are a few kilobytes). */
 const MAX_CONFIG = 4 << 20;
@@ -129,6 +138,11 @@ async function runImageAt(location: LocationInput, options: RunImageOptions): Pr
         try {
           results[i] = await runOne(endpoint, targets[i]!, executor, options, !!options.allPlatforms);
         } catch (error) {
+          // One platform's broken image is a row of the table; Ctrl-C, or a lone platform's failure, ends the run.
+          if (options.allPlatforms && !options.signal?.aborted && isPolyarchError(error)) {
+            results[i] = { platform: targets[i]!.platform, exitCode: SETUP_FAILED_EXIT, error: error.message };
+            continue;
+          }
           stop = true; // start no more; the ones running finish
           throw error;
         }

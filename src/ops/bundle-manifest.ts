@@ -2,6 +2,7 @@
 // (image, tag, platform, digest, size), so `inspect` can print it and `bundle push` can check the
 // archive against it. Read from untrusted files: every field is checked before use.
 import { statSync } from 'node:fs';
+import { join } from 'node:path';
 import { isDigest, type Digest } from '../digest/digest.js';
 import { PolyarchError } from '../errors/polyarch-error.js';
 import { interruptible } from '../errors/interrupted.js';
@@ -138,12 +139,23 @@ export async function inspectBundle(options: InspectBundleOptions): Promise<Bund
 
 /**
  * A plain path to an archive (see bundleFileOf) as the location inspect reads: `docker-archive:`
- * when it holds a manifest.json, else `oci-archive:`. Undefined for anything else (left as written).
+ * when it holds a manifest.json, else `oci-archive:`; a path to an OCI layout directory as
+ * `oci:DIR`. Undefined for anything else (left as written). A path that names nothing is NOT_FOUND
+ * here: read as a registry name it would fail with a DNS error or a bad host.
  */
 export async function archiveLocationFor(text: string): Promise<string | undefined> {
   if (text.startsWith('docker-archive:') || text.startsWith('oci-archive:')) return undefined;
   const file = bundleFileOf(text);
-  if (file === undefined) return undefined;
+  if (file === undefined) return pathOtherThanFile(text);
   const docker = (await readArchiveMember(file, 'manifest.json', MAX_BUNDLE_MANIFEST)) !== undefined;
   return `${docker ? 'docker-archive' : 'oci-archive'}:${file}`;
+}
+
+/** What archiveLocationFor makes of an archive-looking path that is no file: `oci:DIR` for a layout, else an error. */
+function pathOtherThanFile(text: string): string | undefined {
+  if (!looksLikeArchivePath(text)) return undefined;
+  const stat = statSync(text, { throwIfNoEntry: false });
+  if (stat === undefined) throw new PolyarchError('NOT_FOUND', `${text}: no such file`);
+  if (stat.isDirectory() && !text.includes(':') && statSync(join(text, 'oci-layout'), { throwIfNoEntry: false })?.isFile()) return `oci:${text}`;
+  throw new PolyarchError('USAGE', `${text} is ${stat.isDirectory() ? 'a directory without an oci-layout file' : 'not a regular file'}: give an archive file, or oci:DIR for an OCI layout`);
 }

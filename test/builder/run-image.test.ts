@@ -76,6 +76,11 @@ async function makeIndex(): Promise<void> {
     annotations: { 'vnd.docker.reference.type': 'attestation-manifest', 'vnd.docker.reference.digest': manifests[0]!.digest },
   });
   const index = await json({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.index.v1+json', manifests });
+  // An index whose arm64 image names a layer the layout lacks (a copy cut short): that platform cannot start.
+  const arm64 = JSON.parse(await readFile(join(layout, 'blobs', 'sha256', manifests[1]!.digest.slice(7)), 'utf8')) as { layers: { digest: string; size: number }[] };
+  const absent = createHash('sha256').update('a layer nobody stored').digest('hex');
+  const holeyArm64 = await json({ ...arm64, layers: [{ ...arm64.layers[0]!, digest: `sha256:${absent}`, size: 100 }] });
+  const holey = await json({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.index.v1+json', manifests: [manifests[0]!, { ...manifests[1]!, ...holeyArm64 }] });
   await writeFile(
     join(layout, 'index.json'),
     JSON.stringify({
@@ -83,6 +88,7 @@ async function makeIndex(): Promise<void> {
       manifests: [
         { mediaType: 'application/vnd.oci.image.index.v1+json', ...index, annotations: { 'org.opencontainers.image.ref.name': 'multi' } },
         { ...manifests[1]!, annotations: { 'org.opencontainers.image.ref.name': 'arm64-only' } },
+        { mediaType: 'application/vnd.oci.image.index.v1+json', ...holey, annotations: { 'org.opencontainers.image.ref.name': 'holey' } },
       ],
     }),
   );
@@ -158,6 +164,54 @@ describe('polyarch run', () => {
     assert.equal(out.code, 1);
     assert.match(out.stdout, /^linux\/ppc64le\s+3\s+ppc64le$/m);
     assert.match(out.stdout, /^linux\/arm64\s+0\s+aarch64$/m);
+    await assertNothingLeft();
+  });
+
+  test('--all-platforms: a platform whose image cannot be unpacked is a row of its own (exit 125, the reason), the others still run', async () => {
+    const out = await runCli(['run', '--all-platforms', `oci:${layout}:holey`, '--', 'uname', '-m'], { env: { TMPDIR: runTemp } });
+    assert.equal(out.code, 1, out.stderr);
+    assert.equal(out.stderr, '');
+    const rows = out.stdout.trim().split('\n').slice(1);
+    assert.equal(rows.length, 2, out.stdout);
+    assert.match(rows[0]!, /^linux\/amd64\s+0\s+x86_64$/);
+    assert.match(rows[1]!, /^linux\/arm64\s+125\s+error: .*(not found|no blob|missing|does not exist)/i);
+    const json = await runCli(['--json', 'run', '--all-platforms', `oci:${layout}:holey`, '--', 'uname', '-m'], { env: { TMPDIR: runTemp } });
+    const parsed = JSON.parse(json.stdout) as { platform: string; exitCode: number; error?: string }[];
+    assert.deepEqual(parsed.map((r) => [r.platform, r.exitCode, typeof r.error]), [['linux/amd64', 0, 'undefined'], ['linux/arm64', 125, 'string']]);
+    // Alone, the same platform's failure is the command's error, as before.
+    const alone = await runCli(['run', '--platform', 'linux/arm64', `oci:${layout}:holey`, '--', 'true'], { env: { TMPDIR: runTemp } });
+    assert.equal(alone.code === 0, false);
+    assert.equal(alone.stdout, '');
+    assert.equal(alone.stderr.trim().split('\n').length, 1, alone.stderr);
+    await assertNothingLeft();
+  });
+
+  test('a plain path runs as inspect reads it: an archive file, or a layout directory; a path naming nothing says so', async () => {
+    const archive = join(scratch.path, 'by-path.tar');
+    const exported = await runCli(['copy', `oci:${layout}:arm64-only`, `oci-archive:${archive}`]);
+    assert.equal(exported.code, 0, exported.stderr);
+    const fromFile = await runCli(['run', archive, '--', 'uname', '-m'], { env: { TMPDIR: runTemp } });
+    assert.equal(fromFile.stderr, '');
+    assert.equal(fromFile.stdout, 'aarch64\n');
+    const single = join(scratch.path, 'single-layout');
+    const copied = await runCli(['copy', `oci:${layout}:arm64-only`, `oci:${single}`]);
+    assert.equal(copied.code, 0, copied.stderr);
+    const fromDir = await runCli(['run', `${single}/`, '--', 'uname', '-m'], { env: { TMPDIR: runTemp } });
+    assert.equal(fromDir.stderr, '');
+    assert.equal(fromDir.stdout, 'aarch64\n');
+    for (const [args, pattern] of [
+      [['run', join(scratch.path, 'nosuch.tar')], /nosuch\.tar: no such file \[NOT_FOUND\]/],
+      [['run', 'nosuch.tar', '--', 'true'], /^polyarch: nosuch\.tar: no such file \[NOT_FOUND\]$/m],
+      [['inspect', './nosuch.tar'], /\.\/nosuch\.tar: no such file \[NOT_FOUND\]/],
+      [['run', `${runTemp}/`], /is a directory without an oci-layout file/],
+    ] as const) {
+      const out = await runCli([...args], { env: { TMPDIR: runTemp } });
+      assert.notEqual(out.code, 0, args.join(' '));
+      assert.equal(out.stdout, '');
+      assert.equal(out.stderr.trim().split('\n').length, 1, out.stderr);
+      assert.match(out.stderr, pattern);
+      assert.doesNotMatch(out.stderr, /docker\.io|ENOTFOUND/);
+    }
     await assertNothingLeft();
   });
 

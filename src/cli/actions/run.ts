@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import type { Readable } from 'node:stream';
 import type { CliContext } from '../context.js';
-import { PolyarchError, formatPlatform, parsePlatform, runImage } from '../../index.js';
+import { PolyarchError, archiveLocationFor, formatPlatform, parsePlatform, runImage } from '../../index.js';
 import { CommandExit } from '../exit-codes.js';
 import { connectionOptions, globalsOf } from '../global-options.js';
 import type { ProgressMode } from '../option-parsers.js';
@@ -16,9 +16,11 @@ export async function runAction(context: CliContext, location: string, command: 
   let results;
   try {
     const platform = flags.platform !== undefined ? parsePlatform(flags.platform) : undefined;
+    // A plain path to an archive or a layout reads as inspect reads it.
+    const archive = await archiveLocationFor(location);
     results = await withProgress(flags.progress, { stderr: context.stderr, summary: false, offTerminal: 'quiet', ...(globals.quiet ? { quiet: true } : {}) }, (view) =>
       runImage({
-        location,
+        location: archive ?? location,
         ...connectionOptions(globals, context.signal),
         ...(platform ? { platform } : {}),
         ...(flags.allPlatforms ? { allPlatforms: true } : { stdin, stdout: process.stdout, stderr: process.stderr }),
@@ -32,8 +34,8 @@ export async function runAction(context: CliContext, location: string, command: 
     stdin.pause();
   }
   if (flags.allPlatforms) {
-    if (globals.json) printJson(results.map((r) => ({ platform: formatPlatform(r.platform), exitCode: r.exitCode, firstLine: r.firstLine ?? '' })), context.stdout);
-    else printTable(['PLATFORM', 'EXIT', 'OUTPUT'], results.map((r) => [formatPlatform(r.platform), String(r.exitCode), r.firstLine ?? '']), context.stdout);
+    if (globals.json) printJson(results.map((r) => ({ platform: formatPlatform(r.platform), exitCode: r.exitCode, firstLine: r.firstLine ?? '', ...(r.error !== undefined ? { error: r.error } : {}) })), context.stdout);
+    else printTable(['PLATFORM', 'EXIT', 'OUTPUT'], results.map((r) => [formatPlatform(r.platform), String(r.exitCode), r.error !== undefined ? `error: ${r.error}` : (r.firstLine ?? '')]), context.stdout);
     if (results.some((r) => r.exitCode !== 0)) throw new CommandExit(1);
     return;
   }

@@ -6,7 +6,7 @@ export const inspectCommand: CommandSpec = {
   arguments: [
     {
       name: '<location>',
-      description: 'registry reference, oci:DIR[:TAG][@DIGEST], oci-archive:FILE[:TAG][@DIGEST], docker-archive:FILE[:REPO:TAG], or an archive path (FILE.tar, ./FILE); a bundle archive shows its table of images',
+      description: 'registry reference, oci:DIR[:TAG][@DIGEST], oci-archive:FILE[:TAG][@DIGEST], docker-archive:FILE[:REPO:TAG], or a path (FILE.tar, ./FILE, ./DIR of an OCI layout); a bundle archive shows its table of images',
     },
   ],
   options: [

@@ -5,7 +5,7 @@ export const runCommand: CommandSpec = {
   name: 'run',
   description: "run a command (default: the image's entrypoint and cmd) in an image on its platform, emulated when foreign; nothing is left on disk",
   arguments: [
-    { name: '<location>', description: 'registry reference, oci:DIR[:TAG][@DIGEST], oci-archive:FILE[:TAG][@DIGEST] or docker-archive:FILE[:REPO:TAG]' },
+    { name: '<location>', description: 'registry reference, oci:DIR[:TAG][@DIGEST], oci-archive:FILE[:TAG][@DIGEST], docker-archive:FILE[:REPO:TAG], or a path (FILE.tar, ./FILE, ./DIR of an OCI layout)' },
     { name: '[command...]', description: "replaces the image's cmd (its entrypoint stays, as docker run); every word after the location is the command's, options included" },
   ],
   options: [
