@@ -1,10 +1,13 @@
 // A list of layers made into one directory tree: the filesystem a stage's steps run in, an image
 // COPY --from reads, the root `polyarch run` starts. Each layer is applied in order (extract.ts)
 // and the modes and owners its headers gave are set right after it, before the next layer can turn
-// one of its parents into a link (set later, they could land on another file).
+// one of its parents into a link (set later, they could land on another file). Files keep their
+// layers' modification times, as containerd's unpack leaves them: a program in the root sees the
+// image's times, not the unpack's (Python takes a .py newer than its .pyc as changed and writes
+// the .pyc again, into the step's layer; make rebuilds what looks newer).
 import { realpath } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
-import { applyLayer, applyRecordedFacts, type RecordedFacts } from './extract.js';
+import { applyDirectoryTimes, applyLayer, applyRecordedFacts, type RecordedFacts } from './extract.js';
 import type { LayerPathEntry } from './scan.js';
 
 /** What applying a layer needs to know of it: how it is compressed, and a name for messages. */
@@ -33,9 +36,12 @@ export async function materializeLayers<L extends LayerToApply>(root: string, la
     options.signal?.throwIfAborted();
     const record: RecordedFacts = new Map();
     const paths: [string, LayerPathEntry][] | undefined = options.onLayerPaths ? [] : undefined;
-    await applyLayer(dir, await open(layer), { mediaType: layer.mediaType, source: layer.digest, record, ...(paths ? { paths } : {}), ...(options.signal ? { signal: options.signal } : {}) });
+    const times = new Map<string, Date>();
+    await applyLayer(dir, await open(layer), { mediaType: layer.mediaType, source: layer.digest, record, times, ...(paths ? { paths } : {}), ...(options.signal ? { signal: options.signal } : {}) });
     if (paths) await options.onLayerPaths!(layer, paths);
     await applyRecordedFacts(dir, record, options.signal ? { signal: options.signal } : {});
+    // Last: every entry of the layer is in its directory by now, and modes and owners leave times alone.
+    applyDirectoryTimes(times);
     for (const [path, facts] of record) recorded.set(path, facts);
   }
   return recorded;

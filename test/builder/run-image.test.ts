@@ -3,6 +3,7 @@
 // user and workdir apply, stdin and exit codes pass through, and no temporary root is left behind.
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
+import { statSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -220,6 +221,17 @@ describe('polyarch run', () => {
     assert.equal(out.stderr, '');
     assert.equal(out.code, 0);
     assert.equal(out.stdout, 'default hello in /srv/app as 1000\n');
+    await assertNothingLeft();
+  });
+
+  test("files and directories keep their layer's modification times, not the unpack's", async () => {
+    const root = await busyboxRoot('arm64');
+    const expected = [join(root, 'bin', 'busybox'), join(root, 'bin')].map((p) => String(Math.floor(statSync(p).mtimeMs / 1000)));
+    const out = await runCli(['run', '--platform', 'linux/arm64', `oci:${layout}:multi`, '--', 'stat', '-c', '%Y', '/bin/busybox', '/bin'], { env: { TMPDIR: runTemp } });
+    assert.equal(out.stderr, '');
+    assert.deepEqual(out.stdout.trim().split('\n'), expected);
+    // The source root is older than this run: a time taken now would not match.
+    assert.ok(Number(expected[0]) < Date.now() / 1000 - 5, 'the fixture is made more than a few seconds before');
     await assertNothingLeft();
   });
 

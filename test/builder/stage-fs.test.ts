@@ -4,7 +4,7 @@
 // Bases are multi-arch busybox images made here; results are read back from an OCI layout with tar.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { chown, chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { chown, chmod, mkdir, readFile, utimes, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { before, describe, test } from 'node:test';
@@ -24,6 +24,8 @@ const ARCHES: readonly BusyboxArch[] = ['amd64', 'arm64'];
 const PLATFORMS = ARCHES.map((a) => BUSYBOX_ARCHES[a].platform).join(',');
 /** A version 2 file capability: cap_setuid and cap_net_raw, permitted and effective. */
 const CAPABILITY = Buffer.from('0100000280200000000000000000000000000000', 'hex');
+/** 2001-01-01, in seconds: the time the base's /etc/base-file carries (its /opt: a minute later). */
+const BASE_TIME = 978_307_200;
 
 interface Layer {
   readonly blob: string;
@@ -79,6 +81,9 @@ describe('stage filesystem', { timeout: 600_000 }, () => {
       await writeFile(join(root, 'opt', 'owned'), 'owned\n');
       await chown(join(root, 'opt', 'owned'), 1000, 1000);
       await chmod(join(root, 'opt', 'owned'), 0o4750);
+      // Times from 2001, as an old base's files have: a stage must see these, not its unpack's.
+      await utimes(join(root, 'etc', 'base-file'), BASE_TIME, BASE_TIME);
+      await utimes(join(root, 'opt'), BASE_TIME + 60, BASE_TIME + 60);
       passwd.set(arch, await readFile(join(root, 'etc', 'passwd'), 'utf8'));
       parts.push({ platform: BUSYBOX_ARCHES[arch].platform, dir: root });
     }
@@ -118,6 +123,16 @@ describe('stage filesystem', { timeout: 600_000 }, () => {
     assert.equal(deleted.code, 2, deleted.stderr);
     assert.match(deleted.stderr, /Dockerfile:4: COPY source "\/etc\/base-file" not found in stage b/);
     assert.equal(withoutProgress(deleted.stderr).trim().split('\n').length, 1);
+  });
+
+  test("a step sees its base's files with the layers' modification times, not the unpack's", async () => {
+    const dockerfile = [`FROM ${base} AS b`, 'RUN stat -c %Y /etc/base-file /opt > /times', 'FROM scratch', 'COPY --from=b /times /got/', ''].join('\n');
+    const out = await build('times', dockerfile);
+    assert.equal(out.code, 0, out.stderr);
+    for (const arch of ARCHES) {
+      const layers = await layersOf(out.layout, BUSYBOX_ARCHES[arch].platform.split('/')[1]!);
+      assert.equal(await fileText(layers, 'got/times'), `${BASE_TIME}\n${BASE_TIME + 60}\n`, `${arch}: the times the step saw`);
+    }
   });
 
   test('COPY into a folder the stage links elsewhere writes through the link, and into a folder it has without a trailing slash, as BuildKit does', async () => {

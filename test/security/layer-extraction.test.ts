@@ -18,6 +18,7 @@ import type { Descriptor } from '../../src/image/descriptor.js';
 import { rawFromJson } from '../../src/image/raw-manifest.js';
 import { compressor } from '../../src/layer/compression.js';
 import { applyDirectoryTimes, applyLayer, applyRecordedFacts, type RecordedFacts } from '../../src/layer/extract.js';
+import { materializeLayers } from '../../src/layer/materialize.js';
 import { MediaType } from '../../src/mediatype/mediatype.js';
 import { parseLocation } from '../../src/reference/location.js';
 import { buildSuite } from '../helpers/build-suite.js';
@@ -287,6 +288,37 @@ test("an exported filesystem's directory times stay inside the root when a later
     await applyLayer(plain, Readable.from([gzipSync(await tarOf(layers[0]!))]), { mediaType: MediaType.OciLayerGzip, times: kept });
     applyDirectoryTimes(kept);
     for (const path of ['x', 'x/d', 'x/f']) assert.equal((await lstat(join(plain, path))).mtimeMs, old.getTime(), path);
+  } finally {
+    await tmp.remove();
+  }
+});
+
+test("a stage root's times (materializeLayers) stay inside the root: a layer that turns its own directory into a link, and links to host files", async () => {
+  const tmp = await tempDir('polyarch-layer-');
+  try {
+    const root = join(tmp.path, 'root');
+    const host = join(tmp.path, 'host');
+    await mkdir(root);
+    await mkdir(join(host, 'd'), { recursive: true });
+    await writeFile(join(host, 'f'), 'host file\n');
+    const hostTimes = async () => Promise.all(['', 'd', 'f'].map(async (p) => (await lstat(join(host, p))).mtimeMs));
+    const before = await hostTimes();
+    const old = new Date(86_400_000);
+    const entries: Entry[] = [
+      { ...dir('x/'), mtime: old },
+      { ...dir('x/d/'), mtime: old },
+      // The same layer replaces x, whose times it gave, by a link to the host, then links to host files.
+      { ...sym('x', host), mtime: old },
+      { ...sym('abs', join(host, 'f')), mtime: old },
+      { ...sym('rel', climb(join(host, 'f'))), mtime: old },
+      { ...dir('kept/'), mtime: old },
+    ];
+    const layer = { mediaType: MediaType.OciLayerGzip, digest: 'sha256:'.padEnd(71, '0') };
+    const bytes = gzipSync(await tarOf(entries));
+    await materializeLayers(root, [layer], async () => Readable.from([bytes]));
+    assert.deepEqual(await hostTimes(), before, "a host file or directory got the image's time");
+    // The link itself carries the layer's time; a directory no link interferes with, too.
+    for (const path of ['abs', 'rel', 'kept']) assert.equal((await lstat(join(root, path))).mtimeMs, old.getTime(), path);
   } finally {
     await tmp.remove();
   }
