@@ -48,6 +48,8 @@ export interface DiffOptions {
   readonly mapOwner?: (uid: number, gid: number) => { readonly uid: number; readonly gid: number };
   /** Owners the step set that the disk no longer shows (handed back to the caller to be read), by path: they win. */
   readonly keptOwners?: ReadonlyMap<string, { readonly uid: number; readonly gid: number }>;
+  /** Entries the caller owns but cannot read are opened to it as the second snapshot walks (snapshot.ts), and recorded as found. */
+  readonly openToOwner?: boolean;
   readonly signal?: AbortSignal;
 }
 
@@ -202,7 +204,7 @@ function ownerOf(path: string, now: SnapshotEntry, was: SnapshotEntry | undefine
  */
 export async function diffTree(before: Snapshot, options: DiffOptions = {}): Promise<TreeChanges> {
   const io = options.signal ? { signal: options.signal } : {};
-  const after = await snapshotTree(before.root, { exclude: before.exclude, ...io });
+  const after = await snapshotTree(before.root, { exclude: before.exclude, ...(options.openToOwner ? { openToOwner: 'found' as const } : {}), ...io });
   const changes = diffSnapshots(before, after, options);
   const holders = changes.entries.filter((e) => e.type === 'file' || e.type === 'directory').map((e) => join(after.root, e.path));
   const found = holders.length > 0 ? await readXattrs(holders, io) : new Map();

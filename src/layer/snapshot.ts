@@ -3,7 +3,7 @@
 // followed (a symlink is recorded as a link, its target as text), so a tree a hostile base image
 // made cannot lead the walk outside it. Extended attributes are read afterwards, for the changed
 // paths only (diff.ts, xattrs.ts).
-import { lstatSync, readdirSync, readlinkSync, type BigIntStats } from 'node:fs';
+import { chmodSync, lstatSync, readdirSync, readlinkSync, type BigIntStats } from 'node:fs';
 import { realpath } from 'node:fs/promises';
 import { join, posix } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -46,7 +46,26 @@ export interface Snapshot {
 export interface SnapshotOptions {
   /** Relative paths to leave out, each with everything below it. */
   readonly exclude?: readonly string[];
+  /**
+   * For a caller without root, whose steps run as root in a namespace that maps it onto the
+   * caller: entries the caller owns but could not read (a step's `chmod 000`, a base's 0000
+   * directory) are given u+r (files) or u+rx (directories), so the walk can go on and the layer
+   * can be written. `found` records each as it was found (after a step: its mode is the step's
+   * doing, and goes into the layer); `opened` records it as opened (before a step: the step sees
+   * it so, and an untouched entry must compare equal afterwards; the layers' recorded facts keep
+   * its real mode). Root reads everything, and nothing is changed for it.
+   */
+  readonly openToOwner?: 'found' | 'opened';
   readonly signal?: AbortSignal;
+}
+
+/** Gives the caller read access to an entry it owns and could not read; true when it changed the mode. */
+function openedToOwner(host: string, stats: BigIntStats): boolean {
+  const mode = Number(stats.mode & 0o7777n);
+  const wanted = stats.isDirectory() ? mode | 0o500 : stats.isFile() ? mode | 0o400 : mode;
+  if (wanted === mode || Number(stats.uid) !== process.geteuid?.()) return false;
+  chmodSync(host, wanted);
+  return true;
 }
 
 /**
@@ -125,6 +144,7 @@ export async function snapshotTree(root: string, options: SnapshotOptions = {}):
   const unreadable: string[] = [];
   const directories: string[] = ['']; // relative directories still to read
   const pause = yielder(options.signal);
+  const open = process.geteuid?.() === 0 ? undefined : options.openToOwner;
   for (let dir = directories.pop(); dir !== undefined; dir = directories.pop()) {
     let names: string[];
     try {
@@ -143,6 +163,7 @@ export async function snapshotTree(root: string, options: SnapshotOptions = {}):
       try {
         stats = lstatSync(host, { bigint: true });
         if (stats.isSymbolicLink()) linkname = readlinkSync(host);
+        else if (open && openedToOwner(host, stats) && open === 'opened') stats = lstatSync(host, { bigint: true });
       } catch (error) {
         if (!isMissing(error)) throw error;
         unreadable.push(rel); // gone, or a name that is not UTF-8 (lstat of its decoded form fails)

@@ -129,6 +129,39 @@ describe('an ordinary user runs steps', { timeout: 300_000 }, () => {
     assert.deepEqual(spawnSync('ls', ['-A', home], { encoding: 'utf8' }).stdout.split('\n').filter((n) => n.includes('polyarch-tmp')), [], 'no staging left');
   });
 
+  test('RUN steps over a base with a 0000 file and directory, making their own, build without root: the layers keep the modes, and a later step holds only what it made', async () => {
+    const zeroCtx = join(dir.path, 'zero-base-ctx');
+    await mkdir(zeroCtx);
+    await writeFile(join(zeroCtx, 'Dockerfile'), `FROM oci:${join(dir.path, 'layout')}:img\nRUN echo s > /secret && chmod 0 /secret && mkdir /d0 && echo in > /d0/in && chmod 0 /d0\n`);
+    const zeroBase = join(dir.path, 'zero-base');
+    const made = asRootCli(['build', '-q', '--platform', 'linux/amd64', '-o', `type=oci,tar=false,dest=${zeroBase}`, zeroCtx]);
+    assert.equal(made.code, 0, made.stderr);
+    // A link the step made to a directory of the caller's that it cannot read: never followed, never opened.
+    const hostShut = join(dir.path, 'host-shut');
+    await mkdir(hostShut);
+    const ctx = join(dir.path, 'shut-ctx');
+    await mkdir(ctx);
+    await writeFile(
+      join(ctx, 'Dockerfile'),
+      `FROM oci:${zeroBase}\nRUN cat /secret /d0/in > /read && echo x > /x && chmod 000 /x && mkdir /shut && echo f > /shut/f && chmod 000 /shut && ln -s ${hostShut} /out\nRUN echo next > /next\n`,
+    );
+    spawnSync('chown', ['-R', `${CALLER}:${CALLER}`, zeroBase, ctx, hostShut]);
+    await chmod(hostShut, 0);
+    const out = join(dir.path, 'shut-out');
+    const built = asCaller(['build', '-q', '--platform', 'linux/amd64', '-o', `type=oci,tar=false,dest=${out}`, ctx]);
+    assert.equal(built.code, 0, built.stderr);
+    const layers = await layerOwners(out);
+    const [made1, made2] = layers.slice(-2).map((owners) => [...owners.keys()].sort());
+    assert.deepEqual(made1, ['out', 'read', 'shut', 'shut/f', 'x']);
+    assert.equal((await stat(hostShut)).mode & 0o7777, 0, "the caller's directory the link names is as it was");
+    assert.deepEqual(made2, ['next'], 'the next step holds only its own file, not what the one before shut');
+    const listing = spawnSync('sh', ['-c', `for b in ${join(out, 'blobs', 'sha256')}/*; do tar -tvzf "$b" --numeric-owner 2>/dev/null; done`], { encoding: 'utf8' }).stdout;
+    assert.match(listing, /^---------- 0\/0 +2 \S+ \S+ x$/m);
+    assert.match(listing, /^d--------- 0\/0 +0 \S+ \S+ shut\/$/m);
+    const read = spawnSync('sh', ['-c', `for b in ${join(out, 'blobs', 'sha256')}/*; do tar -xOzf "$b" read 2>/dev/null; done`], { encoding: 'utf8' }).stdout;
+    assert.equal(read, 's\nin\n', "the step read the base's 0000 file and what its 0000 directory holds");
+  });
+
   test('the same build run by root: the USER step\'s files are 1000:1000 in its layer too', async () => {
     await buildAndCheck('root', true);
   });

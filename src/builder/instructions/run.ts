@@ -175,11 +175,12 @@ async function runStep(i: Instruction, state: StageState, ctx: PlatformContext, 
     // upper directory holds what it changed.
     // Before the snapshot: owners given now are the root's own state, not the step's changes.
     if (!mounted) await ctx.executor.prepareRoot?.(root, state.root!.recorded);
-    const before = mounted ? undefined : await snapshotTree(root, ctx.io);
+    // Without root, a base's 0000 directory is opened to the caller first, and what the step shut is opened after it.
+    const before = mounted ? undefined : await snapshotTree(root, { ...ctx.io, openToOwner: 'opened' });
     const result = await runInRoot(i, ctx, input, root);
     const changes = mounted
       ? withoutWorkdir(await mounted.changes(), madeWorkdir)
-      : await diffTree(before!, { recorded: state.root!.recorded, ...(result.mapOwner ? { mapOwner: result.mapOwner } : {}), ...(result.keptOwners ? { keptOwners: result.keptOwners } : {}), ...ctx.io });
+      : await diffTree(before!, { recorded: state.root!.recorded, openToOwner: true, ...(result.mapOwner ? { mapOwner: result.mapOwner } : {}), ...(result.keptOwners ? { keptOwners: result.keptOwners } : {}), ...ctx.io });
     for (const notice of changes.notices) ctx.progress.notice(notice.message);
     const temp = tempPathIn(ctx.layout.dir, 'layer');
     try {
