@@ -309,6 +309,32 @@ function checkInstruction(i: Instruction, file: string): void {
     if (trigger === 'ONBUILD' || trigger === 'FROM' || trigger === 'MAINTAINER') throw badDockerfile(file, i.line, `ONBUILD ${trigger}: ${trigger} is not allowed as an ONBUILD trigger`);
   }
   if (i.keyword === 'HEALTHCHECK' && i.args[0]?.toUpperCase() === 'NONE' && i.args.length > 1) throw badDockerfile(file, i.line, 'HEALTHCHECK NONE takes no arguments');
+  if (i.keyword === 'FROM') checkFrom(i, file);
+}
+
+/** BuildKit's stage names: a lower-case letter first, then letters, digits, "-", "_" and "." (any case is read as lower). */
+const STAGE_NAME = /^[a-z][a-z0-9-_.]*$/;
+
+/** `FROM IMAGE` or `FROM IMAGE AS NAME`, as BuildKit reads it (anything else is refused there too). */
+function checkFrom(i: Instruction, file: string): void {
+  const [, as, name] = i.args;
+  if (i.args.length === 3 && as!.toUpperCase() === 'AS') {
+    if (!STAGE_NAME.test(name!.toLowerCase())) throw badDockerfile(file, i.line, `FROM … AS ${name}: invalid name for build stage, a name starts with a letter and holds only letters, digits, "-", "_" and "."`);
+  } else if (i.args.length !== 1) {
+    throw badDockerfile(file, i.line, 'FROM takes an image and, optionally, AS and a stage name (FROM IMAGE [AS NAME])');
+  }
+}
+
+/** Two stages of one name: BuildKit refuses it (DuplicateStageName), as nothing could tell which one a reference means. */
+function checkStageNamesUnique(instructions: readonly Instruction[], file: string): void {
+  const lines = new Map<string, number>();
+  for (const i of instructions) {
+    if (i.keyword !== 'FROM' || i.args.length !== 3) continue;
+    const name = i.args[2]!.toLowerCase();
+    const earlier = lines.get(name);
+    if (earlier !== undefined) throw badDockerfile(file, i.line, `duplicate stage name ${JSON.stringify(name)} (line ${earlier} names a stage so too): stage names must be unique`);
+    lines.set(name, i.line);
+  }
 }
 
 export function parseDockerfile(text: string, file = 'Dockerfile'): ParsedDockerfile {
@@ -318,6 +344,7 @@ export function parseDockerfile(text: string, file = 'Dockerfile'): ParsedDocker
   const tree = dockerfileAst().DockerfileParser.parse(found.size === 0 && !blanked ? text : forParser.join('\n'));
   const instructions = tree.getInstructions().map((node) => toInstruction(node, file, found, forParser, tree.getEscapeCharacter()));
   for (const i of instructions) checkInstruction(i, file);
+  checkStageNamesUnique(instructions, file);
   if (!instructions.some((i) => i.keyword === 'FROM')) throw badDockerfile(file, 1, 'no FROM instruction');
   const first = instructions.find((i) => i.keyword !== 'ARG');
   if (first && first.keyword !== 'FROM') throw badDockerfile(file, first.line, `${first.keyword} before the first FROM`);

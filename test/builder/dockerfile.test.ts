@@ -110,6 +110,11 @@ test('what BuildKit refuses while parsing is one USAGE line naming its line; wha
     ['ENV ONLYKEY', /^Dockerfile:2: ENV ONLYKEY: a key needs a value/],
     ['LABEL novalue', /^Dockerfile:2: LABEL novalue: a key needs a value/],
     ['HEALTHCHECK NONE extra', /HEALTHCHECK NONE takes no arguments$/],
+    ['FROM scratch AS 1st', /^Dockerfile:2: FROM … AS 1st: invalid name for build stage/],
+    ['FROM scratch AS a/b', /invalid name for build stage/],
+    ['FROM scratch AS', /^Dockerfile:2: FROM takes an image and, optionally, AS and a stage name \(FROM IMAGE \[AS NAME\]\)$/],
+    ['FROM scratch extra', /FROM takes an image and, optionally, AS and a stage name/],
+    ['FROM scratch AS a b', /FROM takes an image and, optionally, AS and a stage name/],
     ...['WORKDIR', 'ENV', 'ARG', 'USER', 'STOPSIGNAL', 'EXPOSE', 'VOLUME', 'LABEL', 'ONBUILD', 'MAINTAINER'].map((k): [string, RegExp] => [k, new RegExp(`^Dockerfile:2: ${k} needs an argument$`)]),
   ];
   for (const [line, message] of refused) {
@@ -117,6 +122,15 @@ test('what BuildKit refuses while parsing is one USAGE line naming its line; wha
   }
   const taken = ['ENV A=', 'ENV A b c', 'LABEL a=b "c d"=e', 'ARG A', 'HEALTHCHECK NONE', 'HEALTHCHECK --interval=5s CMD true', 'CMD', 'ENTRYPOINT', 'COPY --link --parents --exclude=x a /b', 'ADD --checksum=sha256:aa https://example.com/y /z', 'ONBUILD COPY --from=x a b', 'RUN --network=none true', 'COPY --chmod=755 <<EOF /x\nhi\nEOF'];
   for (const line of taken) assert.doesNotThrow(() => parseDockerfile(`FROM scratch\n${line}\n`), line);
+  for (const from of ['FROM scratch as My.Stage-1_x', 'FROM --platform=$BUILDPLATFORM scratch AS b']) assert.doesNotThrow(() => parseDockerfile(`${from}\n`), from);
+});
+
+test('two stages of one name (in any case) are refused on the second, naming the first (BuildKit: DuplicateStageName)', () => {
+  assert.throws(() => parseDockerfile('FROM scratch AS build\nENV A=1\nFROM scratch AS Build\n'), {
+    code: 'USAGE',
+    message: 'Dockerfile:3: duplicate stage name "build" (line 1 names a stage so too): stage names must be unique',
+  });
+  assert.doesNotThrow(() => parseDockerfile('FROM scratch AS a\nFROM scratch AS b\nFROM a\nFROM b\n'));
 });
 
 test('comment and empty lines inside a continued instruction are no part of it (BuildKit drops them); line numbers stay', () => {
