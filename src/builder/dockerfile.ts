@@ -245,6 +245,70 @@ function readHeredocs(lines: readonly string[], escape: string, file: string): {
   return { forParser, found, blanked };
 }
 
+/**
+ * An ENV or LABEL line's words, split as BuildKit splits them (parser/line_parsers.go, parseWords):
+ * blanks outside quotes end a word; outside quotes the escape character keeps itself and the next
+ * character in the word (a quote after it starts nothing); inside double quotes it does the same;
+ * inside single quotes it is an ordinary character (`'C:\'` ends there). Quotes stay in the word:
+ * processWord removes them and decides what expands.
+ */
+function splitWords(text: string, escape: string): string[] {
+  const words: string[] = [];
+  let word = '';
+  let quote = '';
+  let started = false;
+  for (let at = 0; at < text.length; at++) {
+    const ch = text[at]!;
+    if (quote === '') {
+      if (/\s/.test(ch)) {
+        if (started) words.push(word);
+        word = '';
+        started = false;
+        continue;
+      }
+      started = true;
+      if (ch === "'" || ch === '"') quote = ch;
+      else if (ch === escape) {
+        if (at + 1 === text.length) continue; // a lone escape at the end is dropped
+        word += ch;
+        at++;
+        word += text[at]!;
+        continue;
+      }
+      word += ch;
+      continue;
+    }
+    if (ch === quote) quote = '';
+    else if (ch === escape && quote === '"' && at + 1 < text.length) {
+      word += ch;
+      at++;
+      word += text[at]!;
+      continue;
+    }
+    word += ch;
+  }
+  if (started) words.push(word);
+  return words;
+}
+
+/**
+ * ENV and LABEL pairs, names and values as written: `NAME=VALUE …`, or BuildKit's older form
+ * `NAME VALUE…` (a first word without "=": the rest of the line is the value). A word without
+ * "=" among pairs has no value (refused by checkInstruction).
+ */
+function nameValuePairs(text: string, escape: string): [string, string | undefined][] {
+  const words = splitWords(text, escape);
+  if (words.length === 0) return [];
+  if (!words[0]!.includes('=')) {
+    const [name, rest] = text.split(/\s+(.*)/s);
+    return [[name!, rest === undefined || rest.trim() === '' ? undefined : rest.trim()]];
+  }
+  return words.map((w) => {
+    const eq = w.indexOf('=');
+    return eq < 0 ? [w, undefined] : [w.slice(0, eq), w.slice(eq + 1)];
+  });
+}
+
 function toInstruction(node: AstInstruction, file: string, heredocs: ReadonlyMap<number, HeredocInstruction>, lines: readonly string[], escape: string): Instruction {
   const keyword = node.getKeyword().toUpperCase();
   const line = node.getRange().start.line + 1;
@@ -257,13 +321,16 @@ function toInstruction(node: AstInstruction, file: string, heredocs: ReadonlyMap
     flags.set(flag.getName(), values);
   }
   const withProperties = node as AstInstruction & { getProperties?: () => { getName(): string; getValue(): string | null; getValueRange(): { start: Position; end: Position } | null }[] };
-  // Values as written: quotes and escapes decide what expands (processWord), which the parser's unquoted value no longer says.
-  const properties = (withProperties.getProperties?.() ?? []).map((p) => {
-    const range = p.getValueRange();
-    return [p.getName(), p.getValue() === null || range === null ? undefined : textIn(lines, range.start, range.end, escape)] as const;
-  });
-  const args = node.getArguments().map((a) => a.getValue());
   const text = (node.getArgumentsContent() ?? '').trim();
+  // Values as written: quotes and escapes decide what expands (processWord), which the parser's unquoted value no longer says.
+  const properties =
+    keyword === 'ENV' || keyword === 'LABEL'
+      ? nameValuePairs(text, escape)
+      : (withProperties.getProperties?.() ?? []).map((p) => {
+          const range = p.getValueRange();
+          return [p.getName(), p.getValue() === null || range === null ? undefined : textIn(lines, range.start, range.end, escape)] as const;
+        });
+  const args = node.getArguments().map((a) => a.getValue());
   const json = execForm(text);
   const here = heredocs.get(line - 1);
   if (here && (keyword === 'COPY' || keyword === 'ADD')) {

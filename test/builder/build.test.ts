@@ -63,6 +63,18 @@ describe('polyarch build', () => {
     assert.deepEqual(config.config.Cmd, ['/hello']);
   });
 
+  test("ENV and LABEL words as BuildKit reads them: a backslash inside single quotes is literal, and quoted names do not expand", async () => {
+    const { reg, dir, env } = suite;
+    const ctx = join(dir.path, 'env-words');
+    await mkdir(ctx, { recursive: true });
+    await writeFile(join(ctx, 'Dockerfile'), ["FROM scratch", "ARG X=v", "ENV P='C:\\' Q=1", 'ENV R="a\\"b" S=\'x y\' T=$X', "LABEL 'k.$X'=1 \"l.$X\"=2 m=\"$X\"", 'ENV L legacy  form', ''].join('\n'));
+    const out = await runCli(['build', '--platform', 'linux/amd64', '-t', `${reg.host}/env-words:1`, '--push', ctx], { env });
+    assert.equal(out.code, 0, out.stderr);
+    const config = JSON.parse((await exec('skopeo', ['inspect', '--config', '--tls-verify=false', `docker://${reg.host}/env-words:1`])).stdout) as { config: { Env: string[]; Labels: Record<string, string> } };
+    assert.deepEqual(config.config.Env.filter((e) => !e.startsWith('PATH=')), ['P=C:\\', 'Q=1', 'R=a"b', 'S=x y', 'T=v', 'L=legacy  form']);
+    assert.deepEqual(config.config.Labels, { 'k.$X': '1', 'l.v': '2', m: 'v' });
+  });
+
   test('the same SOURCE_DATE_EPOCH gives the same index digest', async () => {
     const { dir, env } = suite;
     const a = await runCli(['build', '-q', '--platform', 'linux/amd64,linux/arm/v7', '--source-date-epoch', '1700000000', EXAMPLE], { env: { XDG_CACHE_HOME: join(dir.path, 'cache-a') } });

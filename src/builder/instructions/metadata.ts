@@ -47,13 +47,14 @@ export function applyMetadata(i: Instruction, state: StageState, ctx: PlatformCo
       }
       return true;
     case 'ENV':
-      for (const [name, value] of i.properties) state.setEnv(name, word(value));
+      // Names are words too: quotes are taken off, and variables expand outside single quotes (BuildKit).
+      for (const [name, value] of i.properties) state.setEnv(word(name), word(value));
       // Even an ENV without pairs leaves an Env list in the config.
       cfg.Env = [...state.env];
       note(true);
       return true;
     case 'LABEL':
-      cfg.Labels = { ...((cfg.Labels as Record<string, string>) ?? {}), ...Object.fromEntries(i.properties.map(([k, v]) => [sub(k), word(v)])) };
+      cfg.Labels = { ...((cfg.Labels as Record<string, string>) ?? {}), ...Object.fromEntries(i.properties.map(([k, v]) => [word(k), word(v)])) };
       note(true);
       return true;
     case 'USER':
