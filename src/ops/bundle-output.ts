@@ -2,7 +2,8 @@
 // `{variant}` filled in from the requested platform. The values are checked against a file-name-safe
 // form of the platform grammar, so no platform (however it was written) can add a directory, climb
 // with `..` or break a SHA256SUMS line.
-import { resolve } from 'node:path';
+import { statSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import { PolyarchError } from '../errors/polyarch-error.js';
 import type { Platform } from '../platform/platform.js';
 import { formatPlatform } from '../platform/platform.js';
@@ -42,6 +43,8 @@ export function outputPaths(pattern: string, platforms: readonly Platform[]): st
     throw new PolyarchError('USAGE', `bundle: -o ${JSON.stringify(pattern)} has no {os}, {arch} or {variant}, so ${platforms.length} platforms would write one file`);
   }
   if (/[\n\r\\]/.test(pattern)) throw new PolyarchError('USAGE', `bundle: -o ${JSON.stringify(pattern)}: line breaks and backslashes cannot be listed in SHA256SUMS`);
+  const unknown = [...pattern.matchAll(/\{([^{}]*)\}/g)].find((m) => !['os', 'arch', 'variant'].includes(m[1]!));
+  if (unknown) throw new PolyarchError('USAGE', `bundle: -o ${JSON.stringify(pattern)}: ${unknown[0]} is no placeholder (there are {os}, {arch} and {variant})`);
   const paths = platforms.map((p) => resolve(expandOutput(pattern, p)));
   for (let i = 0; i < paths.length; i++) {
     const j = paths.indexOf(paths[i] as string);
@@ -50,4 +53,30 @@ export function outputPaths(pattern: string, platforms: readonly Platform[]): st
     }
   }
   return paths;
+}
+
+/**
+ * Refuses archive paths that cannot be written: a file where a directory must be (missing
+ * directories are made), or a directory where the archive goes. Said before anything is
+ * fetched, not once the archive is written.
+ */
+export function checkOutputPlaces(pattern: string, paths: readonly string[]): void {
+  // Missing, or below a file (ENOTDIR): the walk up finds what is there.
+  const statOrNone = (path: string) => {
+    try {
+      return statSync(path);
+    } catch {
+      return undefined;
+    }
+  };
+  for (const path of paths) {
+    if (statOrNone(path)?.isDirectory()) throw new PolyarchError('USAGE', `bundle: -o ${JSON.stringify(pattern)}: ${path} is a directory, not a file name`);
+    let dir = dirname(path);
+    let found = statOrNone(dir);
+    while (found === undefined && dirname(dir) !== dir) {
+      dir = dirname(dir);
+      found = statOrNone(dir);
+    }
+    if (found !== undefined && !found.isDirectory()) throw new PolyarchError('USAGE', `bundle: -o ${JSON.stringify(pattern)}: ${dir} is not a directory`);
+  }
 }

@@ -26,7 +26,7 @@ import { createMatcher } from '../platform/match.js';
 import { formatPlatform } from '../platform/platform.js';
 import { familiarString, formatReference, parseReference, withDefaultTag } from '../reference/reference.js';
 import { BUNDLE_MANIFEST_NAME, BUNDLE_MEDIA_TYPE, type BundleEntry, type BundleManifest } from './bundle-manifest.js';
-import { outputPaths } from './bundle-output.js';
+import { checkOutputPlaces, outputPaths } from './bundle-output.js';
 import type { TransferListener } from '../progress/transfer.js';
 import { copyImage, type BlobEvent } from './copy.js';
 import type { NoticeHandler } from './platform-input.js';
@@ -251,6 +251,7 @@ async function writeBundle(options: BundleOptions): Promise<BundleResult> {
   if (options.platforms.length === 0) throw new PolyarchError('USAGE', 'bundle: no platform given (--platform os/arch[/variant])');
   const images = listImages(options.images);
   const paths = outputPaths(options.output, options.platforms);
+  checkOutputPlaces(options.output, paths);
   // The lease keeps `prune` from removing blobs this run reuses or has fetched but not yet tagged.
   const cache = await openBundleCache(options.cacheDir ?? defaultBundleCacheDir());
   try {

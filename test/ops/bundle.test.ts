@@ -140,6 +140,18 @@ describe('bundle', () => {
     const run = await runCli(['bundle', '--platform', 'linux/amd64,linux/arm64', '-o', join(dir.path, 'same.tar'), '--cache-dir', cacheDir, images[0]?.reference as string]);
     assert.equal(run.code, 2);
     assert.match(run.stderr, /has no \{os\}, \{arch\} or \{variant\}.*\[USAGE\]/);
+    // Names that cannot be written are said at once, before anything is fetched (the registry here is not even reachable).
+    await writeFile(join(dir.path, 'a-file'), '');
+    for (const [output, said] of [
+      ['release-{arhc}.tar', /\{arhc\} is no placeholder \(there are \{os\}, \{arch\} and \{variant\}\) \[USAGE\]/],
+      [join('a-file', 'deeper', 'r-{arch}.tar'), /a-file is not a directory \[USAGE\]/],
+      [dir.path, /is a directory, not a file name \[USAGE\]/],
+    ] as const) {
+      const bad = await runCli(['bundle', '--platform', 'linux/amd64', '-o', output, '--cache-dir', cacheDir, '127.0.0.1:1/app:1'], { cwd: dir.path });
+      assert.equal(bad.code, 2, bad.stderr);
+      assert.equal(bad.stderr.trim().split('\n').length, 1, bad.stderr);
+      assert.match(bad.stderr, said);
+    }
     // bundle push of an archive that is not there says so (not "is not an archive file").
     const missing = await runCli(['bundle', 'push', join(dir.path, 'not-there.tar'), '--to', `${target.host}/mirror`]);
     assert.equal(missing.code, 1);
