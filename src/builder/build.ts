@@ -2,7 +2,7 @@
 // Instructions edit the image config or write a layer; RUN runs its step in the stage's filesystem
 // through the executor (instructions/run.ts). This file is the orchestration: stages (stage.ts) start from their base (base-image.ts), and the
 // instructions/ files carry out each instruction family.
-import { readFile, rm } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { availableParallelism } from 'node:os';
 import { join, relative, resolve } from 'node:path';
@@ -11,6 +11,7 @@ import type { Descriptor } from '../image/descriptor.js';
 import type { Platform } from '../platform/platform.js';
 import type { RawManifest } from '../image/raw-manifest.js';
 import { PolyarchError } from '../errors/polyarch-error.js';
+import { MAX_SMALL_FILE_BYTES, RegularFileError, readProblem, readRegularFile } from '../internal/regular-file.js';
 import { buildIndex } from '../image/index.js';
 import { rawFromJson } from '../image/raw-manifest.js';
 import { resolveInRoot } from '../internal/contained-path.js';
@@ -197,11 +198,13 @@ function runPlatforms(built: readonly Stage[], options: Pick<BuildOptions, 'plat
  */
 async function readDockerfile(context: string, path: string, named: boolean): Promise<string> {
   try {
-    return await readFile(named ? path : await resolveInRoot(context, 'Dockerfile', { followFinal: true }), 'utf8');
+    // A regular file, read to a bound: a FIFO or a device in a build context must not hang or fill memory.
+    return await readRegularFile(named ? path : await resolveInRoot(context, 'Dockerfile', { followFinal: true }), MAX_SMALL_FILE_BYTES);
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     const missing = named ? 'no such file' : 'no such file in the build context';
-    const why = code === 'ENOENT' || code === 'ENOTDIR' ? missing : code === 'ELOOP' ? 'too many levels of symbolic links' : (error as Error).message;
+    const gone = code === 'ENOENT' || code === 'ENOTDIR' || (error instanceof RegularFileError && error.problem === 'missing');
+    const why = gone ? missing : code === 'ELOOP' ? 'too many levels of symbolic links' : readProblem(error);
     throw new PolyarchError('USAGE', `cannot read ${path}: ${why}`);
   }
 }

@@ -1,6 +1,8 @@
 // `.dockerignore` with docker's matching rules (@balena/dockerignore implements them). As in
 // BuildKit, `NAME.dockerignore` beside a Dockerfile called NAME wins over the context's own.
-import { lstat, readFile } from 'node:fs/promises';
+import { lstat } from 'node:fs/promises';
+import { PolyarchError } from '../errors/polyarch-error.js';
+import { MAX_SMALL_FILE_BYTES, RegularFileError, readRegularFile } from '../internal/regular-file.js';
 import { basename, dirname, relative } from 'node:path';
 import { lazyModule } from '../internal/lazy-module.js';
 import { resolveInRoot } from '../internal/contained-path.js';
@@ -17,7 +19,13 @@ export type ContextFilter = (absolutePath: string) => boolean;
 async function readInside(dir: string, name: string): Promise<string | undefined> {
   const path = await resolveInRoot(dir, name, { followFinal: true }).catch(() => undefined);
   if (path === undefined || !(await lstat(path).then((info) => info.isFile(), () => false))) return undefined;
-  return readFile(path, 'utf8').catch(() => undefined);
+  try {
+    return await readRegularFile(path, MAX_SMALL_FILE_BYTES);
+  } catch (error) {
+    // Read as far as the bound, never further: an ignore file that big is refused, not skipped (which would send everything).
+    if (error instanceof RegularFileError && error.problem === 'too-large') throw new PolyarchError('USAGE', `${name}: ${error.message}`);
+    return undefined;
+  }
 }
 
 export async function loadDockerignore(context: string, dockerfile?: string): Promise<ContextFilter> {

@@ -6,6 +6,15 @@ import { open } from 'node:fs/promises';
 
 export type RegularFileProblem = 'missing' | 'not-regular' | 'too-large' | 'unreadable';
 
+/** More than any Dockerfile, ignore file, password file or configuration a user points at. */
+export const MAX_SMALL_FILE_BYTES = 16 << 20;
+
+/** What a read failed on, for a message: "no such file", "is a directory, not a file", … */
+export function readProblem(error: unknown): string {
+  if (error instanceof RegularFileError) return error.problem === 'missing' ? 'no such file' : error.message;
+  return (error as NodeJS.ErrnoException).code ?? (error as Error).message;
+}
+
 export class RegularFileError extends Error {
   override name = 'RegularFileError';
   constructor(

@@ -2,10 +2,10 @@
 // assembleIndex. Unlike manifest-tool, no whitelist: any variant (arm64/v8.2, amd64/v3,
 // riscv64) is accepted, then normalized by containerd's rules with a notice.
 // https://github.com/estesp/manifest-tool (README "Specifying the Manifest List"; v2/cmd/manifest-tool/push.go)
-import { readFile } from 'node:fs/promises';
 import { lazyModule } from '../internal/lazy-module.js';
 import type { Platform } from '../platform/platform.js';
 import { PolyarchError } from '../errors/polyarch-error.js';
+import { MAX_SMALL_FILE_BYTES, readProblem, readRegularFile } from '../internal/regular-file.js';
 import { platformAsWritten } from './platform-input.js';
 import type { SourceSpec } from './assemble.js';
 
@@ -95,9 +95,9 @@ export function parsePushSpec(text: string, file = 'spec'): PushSpec {
 export async function readPushSpec(file: string): Promise<PushSpec> {
   let text: string;
   try {
-    text = await readFile(file, 'utf8');
+    text = await readRegularFile(file, MAX_SMALL_FILE_BYTES);
   } catch (error) {
-    fail(file, (error as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (error as Error).message);
+    fail(file, readProblem(error));
   }
   return parsePushSpec(text, file);
 }

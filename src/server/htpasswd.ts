@@ -4,12 +4,13 @@
 // (keyed by a hash of both, bounded, dropped when the file changes). An unknown user is checked
 // against a dummy hash of the same cost, so a refusal takes as long whether the user exists or not.
 import { createHash, randomBytes } from 'node:crypto';
-import { readFile, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { lazyModule } from '../internal/lazy-module.js';
 
 import { PolyarchError } from '../errors/polyarch-error.js';
+import { MAX_SMALL_FILE_BYTES, readProblem, readRegularFile } from '../internal/regular-file.js';
 
 // Loaded when an htpasswd file is read: only `serve` with basic auth needs it, and every command imports the library.
 const bcrypt = lazyModule<typeof import('bcryptjs')>('bcryptjs');
@@ -49,9 +50,9 @@ async function readUsers(file: string): Promise<Users> {
   try {
     const info = await stat(file);
     version = `${info.ino}:${info.size}:${info.mtimeMs}`;
-    text = await readFile(file, 'utf8');
+    text = await readRegularFile(file, MAX_SMALL_FILE_BYTES);
   } catch (error) {
-    throw new PolyarchError('CONFIG_INVALID', `cannot read htpasswd file "${file}": ${(error as Error).message}`, { cause: error });
+    throw new PolyarchError('CONFIG_INVALID', `cannot read htpasswd file "${file}": ${readProblem(error)}`, { cause: error });
   }
   const hashes = new Map<string, string>();
   const costs = new Map<number, number>();

@@ -2,7 +2,6 @@
 // Answers only with codes from the shared table (errors/codes.ts).
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
-import { createReadStream } from 'node:fs';
 import type { AddressInfo, Socket } from 'node:net';
 import { algorithmOf, digestOfBytes, isDigest, type Digest } from '../digest/digest.js';
 import { isOciErrorCode } from '../errors/codes.js';
@@ -20,7 +19,7 @@ import { PAGE_CSP, pageAsset, SECURITY_HEADERS } from './ui/page.js';
 import { isWebPagePath, pullHost, renderWebPage } from './ui/web-pages.js';
 import { repositoryPage, tagPage, type PageRequest } from './ui/api.js';
 import { pemProblem } from '../internal/pem.js';
-import { readAllLimited } from '../internal/streams.js';
+import { readProblem, readRegularBytes } from '../internal/regular-file.js';
 
 export interface RegistryServerOptions extends StorageOptions {
   /** Where blobs, repositories and uploads live. */
@@ -507,11 +506,10 @@ const MAX_PEM_BYTES = 1 << 20;
 async function readOption(path: string, what: string, kind: 'certificate' | 'key'): Promise<Buffer> {
   let bytes: Buffer;
   try {
-    // Bounded: a path such as /dev/zero must be an error, not a read that never ends.
-    bytes = await readAllLimited(createReadStream(path), MAX_PEM_BYTES, `${what} "${path}"`);
+    // A regular file, read to a bound: /dev/zero or a FIFO is an error, not a read that never ends.
+    bytes = await readRegularBytes(path, MAX_PEM_BYTES);
   } catch (error) {
-    const why = error instanceof RangeError ? `larger than ${MAX_PEM_BYTES} bytes, which no certificate chain or key is` : ((error as NodeJS.ErrnoException).code ?? (error as Error).message);
-    throw new PolyarchError('USAGE', `cannot read ${what} "${path}": ${why}`, { cause: error });
+    throw new PolyarchError('USAGE', `cannot read ${what} "${path}": ${readProblem(error)}`, { cause: error });
   }
   // Named here rather than by OpenSSL's "PEM routines::no start line", which names no file.
   const problem = pemProblem(bytes.toString('utf8'), kind);

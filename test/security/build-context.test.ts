@@ -3,6 +3,7 @@
 // leaves it is "not found", as BuildKit says; a link copied as part of a directory stays a link.
 // The host "secrets" are marker files in a temp directory beside the context, not real /etc.
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, readdir, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -174,6 +175,25 @@ describe('9.2 build contexts: symlinks never lead out of the context', () => {
       assert.deepEqual((await readImage(result.out)).entries.get('k'), { type: 'file', text: 'kept\n' });
     });
   }
+
+  test('a Dockerfile or .dockerignore in the context that is a named pipe is not waited on: one line, exit 2', { timeout: 60_000 }, async () => {
+    for (const name of ['Dockerfile', '.dockerignore']) {
+      const ctx = join(dir.path, `fifo-${name}`);
+      await mkdir(ctx);
+      if (name !== 'Dockerfile') await writeFile(join(ctx, 'Dockerfile'), 'FROM scratch\nCOPY keep.txt /k\n');
+      await writeFile(join(ctx, 'keep.txt'), 'kept\n');
+      // Nobody ever writes to it: a read would wait forever.
+      execFileSync('mkfifo', [join(ctx, name)]);
+      const result = await runCli(['build', '--platform', 'linux/amd64', '-o', `oci:${join(dir.path, `fifo-out-${name}`)}:1`, ctx], { env });
+      if (name === 'Dockerfile') {
+        assert.equal(result.code, 2, result.stderr);
+        assert.match(result.stderr, /^polyarch: cannot read .*Dockerfile: is not a regular file \[USAGE\]\n$/);
+      } else {
+        // An ignore file that is no file is no ignore file, as a missing one.
+        assert.equal(result.code, 0, result.stderr);
+      }
+    }
+  });
 
   test('9.2 COPY --from an image: a link in the image never reaches the host', async () => {
     // The image holds links to host paths (as a hostile base image would) ...

@@ -23,7 +23,8 @@ test('9.16 serve refuses bad flags with exit 2 and one line, before creating the
     // Named here, not as OpenSSL's "PEM routines::no start line" (UNKNOWN, exit 1, no file named).
     ['cert that is no certificate', ['--listen', '127.0.0.1:0', '--tls-cert', join(dir.path, 'a-file'), '--tls-key', join(dir.path, 'a-file')], /TLS certificate ".*a-file": no PEM certificate in it \[CONFIG_INVALID\]/],
     // A read that would never end (or fill memory) is bounded.
-    ['endless cert and key', ['--listen', '127.0.0.1:0', '--tls-cert', '/dev/zero', '--tls-key', '/dev/zero'], /TLS certificate "\/dev\/zero": larger than \d+ bytes.*\[USAGE\]/],
+    ['endless cert and key', ['--listen', '127.0.0.1:0', '--tls-cert', '/dev/zero', '--tls-key', '/dev/zero'], /TLS certificate "\/dev\/zero": is not a regular file \[USAGE\]/],
+    ['endless htpasswd', ['--listen', '127.0.0.1:0', '--htpasswd', '/dev/zero'], /htpasswd file "\/dev\/zero": is not a regular file \[CONFIG_INVALID\]/],
     ['anonymous read with no password to skip', ['--listen', '127.0.0.1:0', '--anonymous-read'], /--anonymous-read .*--htpasswd.*\[USAGE\]/],
     ['upload age not a duration', ['--listen', '127.0.0.1:0', '--upload-max-age', 'soon'], /--upload-max-age/],
     ['upload age zero', ['--listen', '127.0.0.1:0', '--upload-max-age', '0s'], /--upload-max-age/],

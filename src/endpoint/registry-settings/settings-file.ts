@@ -1,5 +1,5 @@
 import { PolyarchError } from '../../errors/polyarch-error.js';
-import { RegularFileError, readRegularFile } from '../../internal/regular-file.js';
+import { RegularFileError, readProblem, readRegularFile } from '../../internal/regular-file.js';
 import { pemProblem } from '../../internal/pem.js';
 import { MAX_PEM_FILE_BYTES, MAX_SETTINGS_FILE_BYTES } from './limits.js';
 import type { SettingsFileRef } from './types.js';
@@ -10,7 +10,7 @@ export async function readSettingsText(ref: SettingsFileRef): Promise<string | u
     return await readRegularFile(ref.path, MAX_SETTINGS_FILE_BYTES);
   } catch (error) {
     if (error instanceof RegularFileError && error.problem === 'missing' && ref.optional === true) return undefined;
-    throw new PolyarchError('CONFIG_INVALID', `registry settings file "${ref.path}": ${describeProblem(error)}`, { cause: error });
+    throw new PolyarchError('CONFIG_INVALID', `registry settings file "${ref.path}": ${readProblem(error)}`, { cause: error });
   }
 }
 
@@ -20,13 +20,9 @@ export async function checkPemFile(path: string, source: string, kind: 'certific
   try {
     text = await readRegularFile(path, MAX_PEM_FILE_BYTES);
   } catch (error) {
-    throw new PolyarchError('CONFIG_INVALID', `file "${path}" named by ${source}: ${describeProblem(error)}`, { cause: error });
+    throw new PolyarchError('CONFIG_INVALID', `file "${path}" named by ${source}: ${readProblem(error)}`, { cause: error });
   }
   const problem = pemProblem(text, kind);
   if (problem) throw new PolyarchError('CONFIG_INVALID', `file "${path}" named by ${source}: ${problem}`);
 }
 
-function describeProblem(error: unknown): string {
-  if (error instanceof RegularFileError) return error.problem === 'missing' ? 'no such file' : error.message;
-  return (error as Error).message;
-}

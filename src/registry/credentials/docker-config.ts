@@ -1,9 +1,10 @@
 // docker's config.json: where `docker login` keeps credentials. Lookup order (docker/cli
 // configfile): credHelpers[host], then credsStore, then auths[host]. The caller chooses the
 // directory ($DOCKER_CONFIG or ~/.docker); nothing here reads the environment.
-import { chmod, open, readFile, rename, rm } from 'node:fs/promises';
+import { chmod, open, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PolyarchError } from '../../errors/polyarch-error.js';
+import { MAX_SMALL_FILE_BYTES, RegularFileError, readProblem, readRegularFile } from '../../internal/regular-file.js';
 import { tempPathIn } from '../../internal/temp-path.js';
 import type { RegistryCredentials } from '../transport/auth.js';
 import { runCredentialHelper, type HelperOptions } from './helper.js';
@@ -51,10 +52,10 @@ export function configKeyFor(host: string): string {
 async function readRaw(path: string): Promise<Record<string, unknown>> {
   let text: string;
   try {
-    text = await readFile(path, 'utf8');
+    text = await readRegularFile(path, MAX_SMALL_FILE_BYTES);
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return {};
-    throw new PolyarchError('CONFIG_INVALID', `cannot read docker config ${path}: ${(error as Error).message}`, { cause: error });
+    if (error instanceof RegularFileError && error.problem === 'missing') return {};
+    throw new PolyarchError('CONFIG_INVALID', `cannot read docker config ${path}: ${readProblem(error)}`, { cause: error });
   }
   if (text.trim() === '') return {};
   try {
