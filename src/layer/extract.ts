@@ -280,7 +280,7 @@ async function applyEntry(state: Apply, header: Header, stream: Readable, paxXat
     await writeEntryFile(fd, mode, stream);
   }
   // The name was just made by this entry (never a link followed): lutimes sets the link's own time.
-  if (state.times && header.mtime && type !== 'fifo') lutimesSync(target, header.mtime, header.mtime);
+  if (state.times && header.mtime) lutimesSync(target, header.mtime, header.mtime);
 }
 
 /**

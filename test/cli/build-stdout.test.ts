@@ -36,8 +36,10 @@ describe('build output on standard output (dest=-)', { timeout: 120_000 }, () =>
     dir = await tempDir();
     context = join(dir.path, 'context');
     await mkdir(context, { recursive: true });
-    await writeFile(join(context, 'Dockerfile'), 'FROM scratch\nCOPY hello.txt /hello.txt\n');
+    await writeFile(join(context, 'Dockerfile'), 'FROM scratch\nCOPY hello.txt pipe /\n');
     await writeFile(join(context, 'hello.txt'), 'hello\n');
+    // A named pipe too: unpacked for the export, it must carry its layer's time, not the export's.
+    await exec('mkfifo', [join(context, 'pipe')]);
     env = { XDG_CACHE_HOME: join(dir.path, 'cache') };
   });
   after(() => dir.remove());
@@ -48,12 +50,12 @@ describe('build output on standard output (dest=-)', { timeout: 120_000 }, () =>
     const run = await buildTo(out, ['-q', '--platform', 'linux/amd64,linux/arm64', '--iidfile', iid, '-o', '-', context], env);
     assert.equal(run.code, 0, run.stderr);
     const listed = (await exec('tar', ['-tf', out])).stdout.split('\n').filter(Boolean).sort();
-    assert.deepEqual(listed, ['linux_amd64/', 'linux_amd64/hello.txt', 'linux_arm64/', 'linux_arm64/hello.txt']);
+    assert.deepEqual(listed, ['linux_amd64/', 'linux_amd64/hello.txt', 'linux_amd64/pipe', 'linux_arm64/', 'linux_arm64/hello.txt', 'linux_arm64/pipe']);
     assert.equal((await exec('tar', ['-xOf', out, 'linux_arm64/hello.txt'])).stdout, 'hello\n');
     // The digest line goes nowhere near the archive: a tar of whole 512-byte blocks, and the digest in --iidfile.
     assert.equal((await stat(out)).size % 512, 0);
     assert.match(await readFile(iid, 'utf8'), /^sha256:[0-9a-f]{64}$/);
-    // The same build gives the same bytes: the platform folders carry the epoch, not the time of the export.
+    // The same build gives the same bytes: the platform folders and the pipes carry the epoch, not the time of the export.
     await new Promise((resolve) => setTimeout(resolve, 1100));
     const again = join(dir.path, 'rootfs-again.tar');
     assert.equal((await buildTo(again, ['-q', '--platform', 'linux/amd64,linux/arm64', '-o', '-', context], env)).code, 0);
