@@ -241,12 +241,20 @@ const writesAndDeletes = (h: string): Entry[][] => [
 /** A layer that hard-links the host's marker through a link: refused. */
 const linksHost = (h: string): Entry[][] => [[sym('x', h), file('ok'), hard('s', 'x/marker'), hard('t', `${climb(h)}/marker`)]];
 
-test('9.1 recorded owners and modes are set inside the root even when a later layer turns a parent into a link', async () => {
+/** An empty `root` and a `host` directory beside it in a temp directory, removed afterwards. */
+async function inRootBesideHost(fn: (root: string, host: string, tmp: string) => Promise<void>): Promise<void> {
   const tmp = await tempDir('polyarch-layer-');
   try {
     const root = join(tmp.path, 'root');
-    const host = join(tmp.path, 'host');
     await mkdir(root);
+    await fn(root, join(tmp.path, 'host'), tmp.path);
+  } finally {
+    await tmp.remove();
+  }
+}
+
+test('9.1 recorded owners and modes are set inside the root even when a later layer turns a parent into a link', () =>
+  inRootBesideHost(async (root, host) => {
     await mkdir(host);
     await writeFile(join(host, 'f'), 'host file\n', { mode: 0o644 });
     const record: RecordedFacts = new Map();
@@ -259,17 +267,10 @@ test('9.1 recorded owners and modes are set inside the root even when a later la
     const after = await lstat(join(host, 'f'));
     assert.equal(after.mode & 0o7777, 0o644, "a host file got the image's mode");
     assert.equal(after.uid, process.getuid?.() ?? after.uid, "a host file got the image's owner");
-  } finally {
-    await tmp.remove();
-  }
-});
+  }));
 
-test("an exported filesystem's directory times stay inside the root when a later layer turns a parent into a link", async () => {
-  const tmp = await tempDir('polyarch-layer-');
-  try {
-    const root = join(tmp.path, 'root');
-    const host = join(tmp.path, 'host');
-    await mkdir(root);
+test("an exported filesystem's directory times stay inside the root when a later layer turns a parent into a link", () =>
+  inRootBesideHost(async (root, host, tmp) => {
     await mkdir(join(host, 'd'), { recursive: true });
     const hostTime = (await lstat(join(host, 'd'))).mtimeMs;
     const times = new Map<string, Date>();
@@ -282,23 +283,16 @@ test("an exported filesystem's directory times stay inside the root when a later
     applyDirectoryTimes(times);
     assert.equal((await lstat(join(host, 'd'))).mtimeMs, hostTime, "a host directory got the image's time");
     // Where no link interferes, the layer's times are kept, files and directories alike.
-    const plain = join(tmp.path, 'plain');
+    const plain = join(tmp, 'plain');
     await mkdir(plain);
     const kept = new Map<string, Date>();
     await applyLayer(plain, Readable.from([gzipSync(await tarOf(layers[0]!))]), { mediaType: MediaType.OciLayerGzip, times: kept });
     applyDirectoryTimes(kept);
     for (const path of ['x', 'x/d', 'x/f']) assert.equal((await lstat(join(plain, path))).mtimeMs, old.getTime(), path);
-  } finally {
-    await tmp.remove();
-  }
-});
+  }));
 
-test("a stage root's times (materializeLayers) stay inside the root: a layer that turns its own directory into a link, and links to host files", async () => {
-  const tmp = await tempDir('polyarch-layer-');
-  try {
-    const root = join(tmp.path, 'root');
-    const host = join(tmp.path, 'host');
-    await mkdir(root);
+test("a stage root's times (materializeLayers) stay inside the root: a layer that turns its own directory into a link, and links to host files", () =>
+  inRootBesideHost(async (root, host) => {
     await mkdir(join(host, 'd'), { recursive: true });
     await writeFile(join(host, 'f'), 'host file\n');
     const hostTimes = async () => Promise.all(['', 'd', 'f'].map(async (p) => (await lstat(join(host, p))).mtimeMs));
@@ -319,10 +313,7 @@ test("a stage root's times (materializeLayers) stay inside the root: a layer tha
     assert.deepEqual(await hostTimes(), before, "a host file or directory got the image's time");
     // The link itself carries the layer's time; a directory no link interferes with, too.
     for (const path of ['abs', 'rel', 'kept']) assert.equal((await lstat(join(root, path))).mtimeMs, old.getTime(), path);
-  } finally {
-    await tmp.remove();
-  }
-});
+  }));
 
 describe('9.1 polyarch build with hostile layers', () => {
   const suite = buildSuite();
