@@ -95,6 +95,9 @@ describe('a step on the amd64 root', () => {
       assert.equal((await runIn(rootfs, ['/not-a-program'], { arch })).exitCode, 126, arch);
       // A program that runs and fails keeps its code.
       assert.equal((await runIn(rootfs, ['sh', '-c', 'echo failing >&2; exit 1'], { arch })).exitCode, 1, arch);
+      // Even one that prints bwrap's words about another program, or about itself among other output.
+      assert.equal((await runIn(rootfs, ['sh', '-c', 'echo "bwrap: execvp foo: No such file or directory" >&2; exit 1'], { arch })).exitCode, 1, arch);
+      assert.equal((await runIn(rootfs, ['sh', '-c', 'echo out; echo "bwrap: execvp sh: Permission denied" >&2; exit 1'], { arch })).exitCode, 1, arch);
     }
   });
 

@@ -312,7 +312,7 @@ async function runInBubblewrap(programs: Programs, step: RunStep, options: RunOp
     if (envArgs.length > 0) plan.push('--args', String(plan.addFd({ kind: 'data', content: `${envArgs.join('\0')}\0` })));
     plan.push('--', ...step.args);
     holder?.assertAlive();
-    const result = await spawnSandbox(programs.bwrap, prefix, plan, options);
+    const result = await spawnSandbox(programs.bwrap, prefix, plan, options, step.args[0] ?? '');
     if (idMap !== undefined && holder !== undefined) {
       const inHolder = holder;
       const kept = await handBackUnreadable(rootfs, (args, input) => asNamespaceRoot(programs, inHolder.pid, args, 'cannot hand back what the step left unreadable', input));
@@ -541,12 +541,16 @@ function waitForPid(child: ChildProcess): Promise<number> {
 }
 
 /** Keeps the tail of what bwrap wrote to stderr, to quote it when the sandbox could not be set up. */
-function tailKeeper(): { add(chunk: Buffer): void; lastLine(): string } {
+function tailKeeper(): { add(chunk: Buffer): void; lastLine(): string; whole(): string | undefined } {
   let tail = '';
+  let bytes = 0;
   return {
     add: (chunk) => {
+      bytes += chunk.length;
       tail = (tail + chunk.toString('utf8')).slice(-4096);
     },
+    /** Everything written, when it all fits in the tail. */
+    whole: () => (bytes <= 4096 ? tail : undefined),
     lastLine: () =>
       tail
         .split('\n')
@@ -557,7 +561,8 @@ function tailKeeper(): { add(chunk: Buffer): void; lastLine(): string } {
 }
 
 /** Runs bwrap (after `prefix`, the programs that set its identity and then exec it) with the plan. */
-function spawnSandbox(program: string, prefix: readonly string[], plan: ArgumentPlan, options: RunOptions): Promise<RunResult> {
+/** `command`: the program bwrap execs (the step's first word), for telling its failed start from its own exit 1. */
+function spawnSandbox(program: string, prefix: readonly string[], plan: ArgumentPlan, options: RunOptions, command: string): Promise<RunResult> {
   return new Promise<RunResult>((resolve, reject) => {
     const stdio: ('pipe' | 'ignore' | number)[] = [options.stdin === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'];
     for (let i = 0; i < plan.extra.length; i++) stdio.push('pipe');
@@ -590,7 +595,8 @@ function spawnSandbox(program: string, prefix: readonly string[], plan: Argument
       child.stdin.on('error', () => undefined); // the step may stop reading
       options.stdin.pipe(child.stdin);
     }
-    forward(child.stdout, options.stdout);
+    let wroteOut = false;
+    forward(child.stdout, options.stdout, () => void (wroteOut = true));
     forward(child.stderr, options.stderr, (chunk) => tail.add(chunk));
     plan.extra.forEach((extra, index) => {
       const stream = child.stdio[3 + index];
@@ -624,19 +630,22 @@ function spawnSandbox(program: string, prefix: readonly string[], plan: Argument
         return;
       }
       const exitCode = reported !== null ? Number(reported[1]) : (code ?? 1);
-      resolve({ exitCode: exitCode === 1 ? (execFailureCode(tail.lastLine()) ?? 1) : exitCode });
+      resolve({ exitCode: exitCode === 1 && !wroteOut ? (execFailureCode(tail.whole(), command) ?? 1) : exitCode });
     });
   });
 }
 
 /**
- * docker run's code when the command itself could not be started, from bwrap's last words (it
- * exits 1 then): 127 when it is not in the image, 126 when it is there but cannot be run.
+ * docker run's code when the command itself could not be started, from bwrap's words (it exits 1
+ * then): 127 when it is not in the image, 126 when it is there but cannot be run. Only when that
+ * line, naming the very program bwrap was to run, is all the output (nothing on stdout): a command
+ * that ran and printed such a line among others keeps its own exit code.
  */
-function execFailureCode(lastLine: string): number | undefined {
-  const failed = /^bwrap: execvp .*: ([^:]+)$/.exec(lastLine);
-  if (failed === null) return undefined;
-  return failed[1] === 'No such file or directory' ? 127 : 126;
+function execFailureCode(stderr: string | undefined, command: string): number | undefined {
+  const prefix = `bwrap: execvp ${command}: `;
+  const line = stderr?.replace(/\n$/, '');
+  if (line === undefined || !line.startsWith(prefix) || line.includes('\n')) return undefined;
+  return line.slice(prefix.length) === 'No such file or directory' ? 127 : 126;
 }
 
 /** The step's output into the caller's stream, at the pace the caller reads it (the step blocks meanwhile). */
