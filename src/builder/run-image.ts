@@ -2,7 +2,8 @@
 // through an Executor (bubblewrap by default, foreign platforms under binfmt_misc emulation), and
 // the root removed again whatever happens (`docker run --rm`, always). With allPlatforms, once per
 // image of an index, each output captured to report its first line.
-import { chmod, mkdtemp, rm } from 'node:fs/promises';
+import { chmod, lstat, mkdir, readdir, rm } from 'node:fs/promises';
+import { isOrphanTemp, tempPathIn } from '../internal/temp-path.js';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join, posix } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
@@ -127,6 +128,7 @@ async function runImageAt(location: LocationInput, options: RunImageOptions): Pr
     }
     await requireEmulation({ ...options.binfmt, ...io, platforms: targets.map((t) => t.platform) });
     const executor = options.executor ?? createBubblewrapExecutor();
+    await sweepDeadRunRoots(options.tempDir ?? tmpdir(), executor);
     // Emulated commands are CPU-bound: as many at once as there are cores, results in index order.
     const results: RunImageResult[] = new Array<RunImageResult>(targets.length);
     let next = 0;
@@ -180,9 +182,12 @@ async function runOne(endpoint: Endpoint, target: Target, executor: Executor, op
   const user = typeof settings.User === 'string' ? settings.User : '';
 
   const parent = options.tempDir ?? tmpdir();
-  const root = await mkdtemp(join(parent, 'polyarch-run-'));
+  // Named with this process's pid: a run killed outright (SIGKILL, the OOM killer) leaves its root,
+  // and the next run removes it (sweepDeadRunRoots).
+  const root = tempPathIn(parent, RUN_ROOT_PREFIX);
+  await mkdir(root, { mode: 0o700 });
   try {
-    // mkdtemp makes it 0700; an image's / is 0755 unless a layer says otherwise, or a USER could not enter it.
+    // Made 0700 (no one else may enter while it fills); an image's / is 0755 unless a layer says otherwise, or a USER could not enter it.
     await chmod(root, 0o755);
     const recorded = await materializeLayers(root, manifest.layers, (layer) => openCounted(endpoint, layer, target.platform, options.onProgress, io), io);
     await ensureWorkdir(root, cwd);
@@ -210,6 +215,21 @@ async function runOne(endpoint: Endpoint, target: Target, executor: Executor, op
     return { platform: target.platform, exitCode: result.exitCode, ...(first !== undefined ? { firstLine: first } : {}) };
   } finally {
     await (executor.removeTree?.(root) ?? rm(root, { recursive: true, force: true, maxRetries: 3 }));
+  }
+}
+
+/** What a run's root is called in the temporary directory: `.run-PID…-hex.polyarch-tmp`. */
+const RUN_ROOT_PREFIX = 'run';
+
+/** Removes the roots runs that were killed outright left in `dir` (their process is gone); anything else is left alone. */
+async function sweepDeadRunRoots(dir: string, executor: Executor): Promise<void> {
+  const names = await readdir(dir).catch(() => [] as string[]);
+  for (const name of names) {
+    if (!name.startsWith(`.${RUN_ROOT_PREFIX}-`) || !isOrphanTemp(name)) continue;
+    const path = join(dir, name);
+    // Never through a link someone planted under such a name.
+    if (!(await lstat(path).then((s) => s.isDirectory(), () => false))) continue;
+    await (executor.removeTree?.(path) ?? rm(path, { recursive: true, force: true })).catch(() => undefined);
   }
 }
 

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { readlinkSync } from 'node:fs';
 import { join } from 'node:path';
+import { isProcessAlive } from './process-alive.js';
 
 /** Suffix every temp file polyarch creates carries, so a crash leaves files that gc can recognise. */
 export const TEMP_SUFFIX = '.polyarch-tmp';
@@ -37,6 +38,18 @@ const TEMP_NAME = /^\.[A-Za-z0-9._-]+-(\d+)(?:n(\d+))?-[0-9a-f]+\.polyarch-tmp$/
 export function tempOwner(name: string): { readonly pid: number; readonly namespace: string | undefined } | undefined {
   const match = TEMP_NAME.exec(name);
   return match ? { pid: Number(match[1]), namespace: match[2] } : undefined;
+}
+
+/**
+ * A temp name whose writer is gone. One made in another PID namespace (another container on a
+ * shared volume) is never judged from here: its pid says nothing in this one, and removing it
+ * deleted a live writer's staging.
+ */
+export function isOrphanTemp(name: string): boolean {
+  const owner = tempOwner(name);
+  if (!owner) return false;
+  if (owner.namespace !== undefined && owner.namespace !== pidNamespace()) return false;
+  return !isProcessAlive(owner.pid);
 }
 
 /**

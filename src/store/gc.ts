@@ -5,23 +5,10 @@ import { algorithmOf, encodedPart, isDigest, type Digest } from '../digest/diges
 import { verifyBytes } from '../digest/verify-stream.js';
 import { PolyarchError } from '../errors/polyarch-error.js';
 import { MAX_MANIFEST_SIZE } from '../image/raw-manifest.js';
-import { isProcessAlive } from '../internal/process-alive.js';
-import { isTempName, pidNamespace, tempOwner } from '../internal/temp-path.js';
+import { isOrphanTemp, isTempName } from '../internal/temp-path.js';
 import { withLayoutLock } from './layout-lock.js';
 import { MAX_INDEX_JSON_BYTES } from './index-entries.js';
 import { RegularFileError, readRegularBytes } from '../internal/regular-file.js';
-
-/**
- * A temp file whose writer is gone. One made in another PID namespace (another container on a
- * shared volume) is never judged from here: its pid says nothing in this one, and removing it
- * deleted a live writer's staging.
- */
-function isOrphan(name: string): boolean {
-  const owner = tempOwner(name);
-  if (!owner) return false;
-  if (owner.namespace !== undefined && owner.namespace !== pidNamespace()) return false;
-  return !isProcessAlive(owner.pid);
-}
 
 /**
  * Removes temp files a crashed writer left under `dir`; a live writer's temp files are left alone.
@@ -35,7 +22,7 @@ export async function removeOrphanTemps(dir: string, options: { readonly maxDept
     for (const entry of entries) {
       const child = join(path, entry.name);
       if (entry.isDirectory() && depth < maxDepth) await visit(child, depth + 1);
-      else if (entry.isFile() && isOrphan(entry.name)) {
+      else if (entry.isFile() && isOrphanTemp(entry.name)) {
         await rm(child, { force: true });
         removed++;
       }
@@ -53,7 +40,7 @@ export async function removeOrphanStaging(dir: string): Promise<number> {
   let removed = 0;
   const entries = await readdir(dir, { withFileTypes: true }).catch(() => []);
   for (const entry of entries) {
-    if (!isOrphan(entry.name)) continue;
+    if (!isOrphanTemp(entry.name)) continue;
     await rm(join(dir, entry.name), { recursive: true, force: true });
     removed++;
   }

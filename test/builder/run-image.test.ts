@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { statSync } from 'node:fs';
 import { createHash } from 'node:crypto';
-import { mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, readdir, rm, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { runImage } from '../../src/builder/run-image.js';
@@ -257,6 +257,35 @@ describe('polyarch run', () => {
     assert.equal(code, 130, stderr);
     assert.ok(Date.now() - started < 10_000);
     assert.equal(stderr.trim().split('\n').length, 1, stderr);
+    await assertNothingLeft();
+  });
+
+  test('a run killed outright (SIGKILL) leaves its root; the next run removes it, and nothing a live run or a link holds', async () => {
+    const child = spawn(process.execPath, [CLI_PATH, 'run', '--platform', 'linux/arm64', `oci:${layout}:multi`, '--', 'sh', '-c', 'echo started; sleep 30'], {
+      env: { ...process.env, TMPDIR: runTemp },
+      stdio: ['ignore', 'pipe', 'ignore'],
+    });
+    await new Promise<void>((resolve) => child.stdout.on('data', (c: Buffer) => c.toString().includes('started') && resolve()));
+    child.kill('SIGKILL');
+    await new Promise((resolve) => child.on('close', resolve));
+    const left = await readdir(runTemp);
+    assert.equal(left.length, 1, 'the killed run left its root');
+    // Beside it: a live process's root (this test's pid), and a link planted under a dead pid's name.
+    const { pidNamespace } = await import('../../src/internal/temp-path.js');
+    const ns = pidNamespace() ? `n${pidNamespace()}` : '';
+    const live = join(runTemp, `.run-${process.pid}${ns}-aaaaaaaaaaaa.polyarch-tmp`);
+    await mkdir(join(live, 'inside'), { recursive: true });
+    const victim = join(scratch.path, 'victim');
+    await mkdir(victim, { recursive: true });
+    await writeFile(join(victim, 'keep'), 'keep\n');
+    const planted = join(runTemp, `.run-${left[0]!.split('-')[1]!.replace(/n\d+$/, '')}${ns}-bbbbbbbbbbbb.polyarch-tmp`);
+    await symlink(victim, planted);
+    const next = await runCli(['run', '--platform', 'linux/arm64', `oci:${layout}:multi`, '--', 'true'], { env: { TMPDIR: runTemp } });
+    assert.equal(next.code, 0, next.stderr);
+    assert.deepEqual((await readdir(runTemp)).sort(), [planted, live].map((p) => p.slice(runTemp.length + 1)).sort(), "the dead run's root is gone; the live one and the link are not");
+    assert.equal(await readFile(join(victim, 'keep'), 'utf8'), 'keep\n');
+    await rm(live, { recursive: true });
+    await rm(planted);
     await assertNothingLeft();
   });
 
