@@ -4,7 +4,7 @@
 // image of an index, each output captured to report its first line.
 import { chmod, lstat, mkdir, readdir, rm } from 'node:fs/promises';
 import { isOrphanTemp, tempPathIn } from '../internal/temp-path.js';
-import { availableParallelism, tmpdir } from 'node:os';
+import { availableParallelism, hostname as osHostname, tmpdir } from 'node:os';
 import { join, posix } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { TextCapture } from '../internal/text-capture.js';
@@ -171,13 +171,16 @@ async function runOne(endpoint: Endpoint, target: Target, executor: Executor, op
   const settings = (config.config ?? {}) as { Entrypoint?: unknown; Cmd?: unknown; Env?: unknown; User?: unknown; WorkingDir?: unknown };
   const entrypoint = stringList(settings.Entrypoint);
   const args = [...entrypoint, ...(options.command && options.command.length > 0 ? options.command : stringList(settings.Cmd))];
-  if (args.length === 0) throw new PolyarchError('USAGE', `the ${formatPlatform(target.platform)} image has no entrypoint or command: give one after --`);
+  if (args.length === 0) throw new PolyarchError('USAGE', `the ${formatPlatform(target.platform)} image has no entrypoint or command: name one after the image`);
   const env: Record<string, string> = {};
   for (const item of stringList(settings.Env)) {
     const eq = item.indexOf('=');
     if (eq > 0) env[item.slice(0, eq)] = item.slice(eq + 1);
   }
   withDefaultEnv(env);
+  // docker run's HOSTNAME, the name the command's uname sees.
+  const hostname = options.network === 'host' ? osHostname() : RUN_HOSTNAME;
+  env['HOSTNAME'] ??= hostname;
   const cwd = typeof settings.WorkingDir === 'string' && settings.WorkingDir.startsWith('/') ? posix.resolve(settings.WorkingDir) : '/';
   const user = typeof settings.User === 'string' ? settings.User : '';
 
@@ -204,6 +207,7 @@ async function runOne(endpoint: Endpoint, target: Target, executor: Executor, op
         user,
         mounts: [],
         network: options.network ?? 'default',
+        hostname,
         stdout,
         stderr,
         ...(!capture && options.stdin ? { stdin: options.stdin } : {}),
@@ -217,6 +221,9 @@ async function runOne(endpoint: Endpoint, target: Target, executor: Executor, op
     await (executor.removeTree?.(root) ?? rm(root, { recursive: true, force: true, maxRetries: 3 }));
   }
 }
+
+/** The host name a run's command sees (docker gives a container's id; a name says more here). */
+const RUN_HOSTNAME = 'polyarch';
 
 /** What a run's root is called in the temporary directory: `.run-PID…-hex.polyarch-tmp`. */
 const RUN_ROOT_PREFIX = 'run';

@@ -235,6 +235,18 @@ describe('polyarch run', () => {
     await assertNothingLeft();
   });
 
+  test('docker run habits: --rm is taken, HOSTNAME names the host the command sees, and a table cell stays one short row', async () => {
+    const out = await runCli(['run', '--rm', '--platform', 'linux/arm64', `oci:${layout}:multi`, 'sh', '-c', 'echo "$HOSTNAME $(hostname)"'], { env: { TMPDIR: runTemp } });
+    assert.equal(out.stderr, '');
+    assert.equal(out.stdout, 'polyarch polyarch\n');
+    const long = await runCli(['run', '--all-platforms', `oci:${layout}:multi`, '--', 'sh', '-c', 'head -c 100000 /dev/zero | tr "\\0" a'], { env: { TMPDIR: runTemp } });
+    assert.equal(long.code, 0, long.stderr);
+    const rows = long.stdout.trim().split('\n').slice(1);
+    assert.equal(rows.length, 4);
+    for (const row of rows) assert.match(row, /^\S+\s+0\s+a{199}…$/);
+    await assertNothingLeft();
+  });
+
   test('standard input passes through', async () => {
     const out = await runCli(['run', `oci:${layout}:multi`, '--', 'sh', '-c', 'tr a-z A-Z'], { env: { TMPDIR: runTemp }, input: 'piped text\n' });
     assert.equal(out.stderr, '');

@@ -35,10 +35,17 @@ export async function runAction(context: CliContext, location: string, command: 
   }
   if (flags.allPlatforms) {
     if (globals.json) printJson(results.map((r) => ({ platform: formatPlatform(r.platform), exitCode: r.exitCode, firstLine: r.firstLine ?? '', ...(r.error !== undefined ? { error: r.error } : {}) })), context.stdout);
-    else printTable(['PLATFORM', 'EXIT', 'OUTPUT'], results.map((r) => [formatPlatform(r.platform), String(r.exitCode), r.error !== undefined ? `error: ${r.error}` : (r.firstLine ?? '')]), context.stdout);
+    else printTable(['PLATFORM', 'EXIT', 'OUTPUT'], results.map((r) => [formatPlatform(r.platform), String(r.exitCode), cell(r.error !== undefined ? `error: ${r.error}` : (r.firstLine ?? ''))]), context.stdout);
     if (results.some((r) => r.exitCode !== 0)) throw new CommandExit(1);
     return;
   }
   const exitCode = results[0]?.exitCode ?? 1;
   if (exitCode !== 0) throw new CommandExit(exitCode);
+}
+
+/** Most of a first line the table shows (--json has it whole): a row stays a row on a terminal. */
+const MAX_CELL = 200;
+
+function cell(text: string): string {
+  return text.length > MAX_CELL ? `${text.slice(0, MAX_CELL - 1)}…` : text;
 }

@@ -12,6 +12,7 @@ export const runCommand: CommandSpec = {
     { flags: '--platform <platform>', description: "for an index, the image this platform pulls (default: the host's)" },
     { flags: '--all-platforms', description: 'run once per image of the index and print a table: platform, exit code, first line of output' },
     { flags: '--network <mode>', description: 'default, host or none', default: 'default' },
+    { flags: '--rm', description: 'accepted as docker run takes it: the root is always removed' },
     { ...PROGRESS_OPTION, description: "auto (tty on a terminal, else quiet: stderr stays the command's own), tty (a line per layer in flight, redrawn), plain (a line per pulled layer) or quiet; on stderr" },
   ],
   commandAfterImage: true,
