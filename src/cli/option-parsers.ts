@@ -5,9 +5,9 @@ import { PolyarchError } from '../index.js';
  * Number(): '', ' ', '1e3', '0x10' and '-1' are all refused rather than read as something else.
  */
 export function parseInteger(text: string, flag: string, min: number, max: number): number {
-  const value = /^[0-9]+$/.test(text) ? Number(text) : Number.NaN;
-  if (!Number.isSafeInteger(value)) throw new PolyarchError('USAGE', `${flag} "${text}" is not a whole number`);
-  if (value < min || value > max) throw new PolyarchError('USAGE', `${flag} ${text} is out of range (${min}–${max})`);
+  if (!/^[0-9]+$/.test(text)) throw new PolyarchError('USAGE', `${flag} "${text}" is not a whole number`);
+  const value = Number(text);
+  if (!Number.isSafeInteger(value) || value < min || value > max) throw new PolyarchError('USAGE', `${flag} ${text} is out of range (${min}–${max})`);
   return value;
 }
 

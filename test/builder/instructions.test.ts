@@ -249,6 +249,8 @@ describe('build: instructions and layer formats', () => {
       ['FROM scratch\n', ['--compression', 'lz4'], /compression "lz4" is not one of gzip, zstd, uncompressed/],
       ['FROM scratch\n', ['--compression-level', '12'], /compression level "12" is out of range for gzip \(0–9\)/],
       ['FROM scratch\n', ['--annotation', 'layer:k=v'], /--annotation layer:k=v: type "layer" is not one of/],
+      // A whole number too big is out of range, not "not a whole number".
+      ['FROM scratch\n', ['--source-date-epoch', '99999999999999999'], /--source-date-epoch 99999999999999999 is out of range \(0–\d+\)/],
     ];
     const ctx = join(dir.path, 'bad');
     for (const [dockerfile, extra, message] of cases) {

@@ -163,5 +163,14 @@ describe('RUN --mount attacks', { timeout: 600_000 }, () => {
     assert.equal(failed.code, 1, failed.stderr);
     assert.match(failed.stderr, /exited with code 7: leaking \*\*\*\*/);
     assert.ok(!failed.stderr.includes(secret));
+
+    // A secret of several lines (a key, a .netrc) is shown a line at a time: each of its lines is masked, in the step's output and in the error.
+    const key = join(suite.dir.path, 'key.pem');
+    await writeFile(key, '-----BEGIN KEY-----\nTOPSECRETKEYMATERIAL\nMORE-KEY-MATERIAL\n-----END KEY-----\n');
+    await writeFile(join(ctx, 'Dockerfile'), `FROM ${base}\nRUN --mount=type=secret,id=key sh -c 'cat /run/secrets/key; exit 2'\n`);
+    const keyed = await runCli(['build', '--platform', 'linux/amd64', '--progress=plain', '--secret', `id=key,src=${key}`, ctx], { env });
+    assert.equal(keyed.code, 1, keyed.stderr);
+    for (const line of ['TOPSECRETKEYMATERIAL', 'MORE-KEY-MATERIAL', 'BEGIN KEY']) assert.ok(!keyed.stderr.includes(line), `${line} shown: ${keyed.stderr}`);
+    assert.match(keyed.stderr, /exited with code 2: \*\*\*\* \| \*\*\*\* \| \*\*\*\* \| \*\*\*\* \[STEP_FAILED\]/);
   });
 });

@@ -102,13 +102,23 @@ function stepCommand(i: Instruction, state: StageState, ctx: PlatformContext): S
   return { args, mounts: [], documents: [] };
 }
 
-/** `text` with every secret value replaced by `****`: a step's output may print one. */
+/** Shorter lines of a multi-line secret are not masked on their own: `}` or `--` would garble every line. */
+const MIN_MASKED_LINE = 4;
+
+/**
+ * `text` with every secret value replaced by `****`: a step's output may print one. Output is
+ * shown a line at a time, so a multi-line secret (a PEM key, a .netrc) is masked line by line too.
+ */
 function maskSecrets(text: string, secrets: readonly Uint8Array[]): string {
-  let masked = text;
+  const pieces = new Set<string>();
   for (const secret of secrets) {
     const value = Buffer.from(secret).toString('utf8').trim();
-    if (value.length >= 1) masked = masked.split(value).join('****');
+    if (value.length >= 1) pieces.add(value);
+    for (const line of value.split(/\r?\n/)) if (line.trim().length >= MIN_MASKED_LINE) pieces.add(line.trim());
   }
+  let masked = text;
+  // Longest first: a whole value goes before the lines it holds.
+  for (const piece of [...pieces].sort((a, b) => b.length - a.length)) masked = masked.split(piece).join('****');
   return masked;
 }
 
