@@ -156,8 +156,11 @@ function mountSources(i: Instruction): string[] {
   return (i.flags.get('mount') ?? []).flatMap((m) => /(?:^|,)\s*from=([^,]*)/i.exec(m)?.[1] ?? []);
 }
 
-/** The stages building `target` takes: it, the stages its FROM names, and those its COPY --from names, as far as names can be told without substitution. */
-function stagesBuilt(stages: readonly Stage[], target: number): Stage[] {
+/**
+ * The stages building `target` takes: it, the stages its FROM names, and those its COPY --from names, as far as names can be told without substitution.
+ * A name with a variable counts as every earlier stage (`mayBe`, for what the build must be able to run) or as none (`known`, for what it surely needs).
+ */
+function stagesBuilt(stages: readonly Stage[], target: number, unresolved: 'mayBe' | 'known' = 'mayBe'): Stage[] {
   const seen = new Set<number>();
   const visit = (index: number): void => {
     if (seen.has(index)) return;
@@ -169,7 +172,7 @@ function stagesBuilt(stages: readonly Stage[], target: number): Stage[] {
       const byNumber = /^\d+$/.test(name) ? Number(name) : -1;
       if (byName >= 0) visit(byName);
       else if (byNumber >= 0 && byNumber < index) visit(byNumber);
-      else if (name.includes('$')) stages.forEach((_, i) => i < index && visit(i));
+      else if (name.includes('$') && unresolved === 'mayBe') stages.forEach((_, i) => i < index && visit(i));
     }
   };
   visit(target);
@@ -320,8 +323,9 @@ async function build(options: BuildOptions): Promise<BuildResult> {
       // Compression runs on libuv's pool, so every platform may be in flight at once.
       const order = new EmulatedFirst(options.platforms, runOn, options.buildPlatform);
       const images = await mapConcurrent(options.platforms, Math.max(availableParallelism(), options.platforms.length), async (platform, _index, siblingFailed) => {
-        // Network work for this platform stops when the caller aborts or another platform fails.
-        const io = { signal: options.signal ? AbortSignal.any([options.signal, siblingFailed]) : siblingFailed };
+        // Work for this platform stops when the caller aborts, another platform fails, or one of its stages does.
+        const stageFailed = new AbortController();
+        const io = { signal: AbortSignal.any([...(options.signal ? [options.signal] : []), siblingFailed, stageFailed.signal]) };
         await order.turn(platform);
         io.signal.throwIfAborted();
         const automatic = platformArgs(platform, options.buildPlatform);
@@ -332,7 +336,10 @@ async function build(options: BuildOptions): Promise<BuildResult> {
             if (given !== undefined) global.set(name, given);
           }
         }
-        const built = new Map<number, StageState>();
+        // Each stage built once, however many stages and steps wait for it.
+        const building = new Map<number, Promise<StageState>>();
+        // The first stage failure that is not a stop: the build's error, whatever the others say once stopped by it.
+        let failure: { readonly error: unknown } | undefined;
         // What the stage's layers hold, read once per set of layers however many COPYs ask.
         const stageReads = new Map<string, Promise<unknown>>();
         const ctx: PlatformContext = {
@@ -358,12 +365,18 @@ async function build(options: BuildOptions): Promise<BuildResult> {
           progress: SILENT_PROGRESS,
           ...(options.onTransfer ? { onTransfer: options.onTransfer } : {}),
           bases: new BaseImages({ opener, layout, file, io, addScratch, keepRunning, resolved: resolvedBases, ...(options.onTransfer ? { onTransfer: options.onTransfer } : {}) }),
-          buildStage: async (index) => {
-            const done = built.get(index);
-            if (done) return done;
-            const state = await buildStage(ctx, index, options.onProgress);
-            built.set(index, state);
-            return state;
+          buildStage: (index) => {
+            let stage = building.get(index);
+            if (!stage) {
+              stage = buildStage(ctx, index, options.onProgress);
+              stage.catch((error: unknown) => {
+                if (failure !== undefined || io.signal.aborted) return;
+                failure = { error };
+                stageFailed.abort(error);
+              });
+              building.set(index, stage);
+            }
+            return stage;
           },
           readOnce: <T>(state: StageState, what: string, read: () => Promise<T>): Promise<T> => {
             const key = `${state.layers.map((l) => l.digest).join(',')} ${what}`;
@@ -371,10 +384,19 @@ async function build(options: BuildOptions): Promise<BuildResult> {
             return stageReads.get(key) as Promise<T>;
           },
         };
+        // The stages the target surely needs start together, as BuildKit starts them: independent
+        // builder stages run side by side (RUN steps still take slots from the one pool).
+        const ahead = stagesBuilt(stages, targetIndex, 'known')
+          .map((s) => stages.indexOf(s))
+          .filter((i) => i !== targetIndex)
+          .map((i) => ctx.buildStage(i));
         try {
           const result = await ctx.buildStage(targetIndex);
           return await writeImage(layout, result, platform, created, options);
+        } catch (error) {
+          throw failure !== undefined ? failure.error : error;
         } finally {
+          await Promise.allSettled(ahead); // nothing of this platform runs on after it has ended
           order.underway(platform); // a platform that ended, failed or ran no step holds none of the others back
         }
       });

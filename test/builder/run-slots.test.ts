@@ -115,6 +115,47 @@ describe('RUN steps hold a run slot while they run', { timeout: 600_000 }, () =>
     await assert.rejects(eventOrder(context, ['linux/amd64', 'linux/arm64'], 'cache-order-fails'), (error: Error) => /linux\/arm64/.test(error.message));
   });
 
+  /** Uptimes each stage's steps printed, by stage name, from a one-platform build of `dockerfile`. */
+  async function stageUptimes(name: string, dockerfile: string): Promise<{ uptimes: Map<string, number[]>; result: Promise<unknown> }> {
+    const context = join(suite.dir.path, name);
+    await mkdir(context, { recursive: true });
+    await writeFile(join(context, 'Dockerfile'), dockerfile);
+    const uptimes = new Map<string, number[]>();
+    const result = buildImages({
+      context,
+      platforms: [parsePlatform('linux/amd64')],
+      buildPlatform: parsePlatform('linux/amd64'),
+      cacheDir: join(suite.dir.path, `cache-${name}`),
+      runSlots: 2,
+      onProgress: (event) => {
+        if (event.kind !== 'output' || !/^\d+\.\d+$/.test(event.line)) return;
+        const stage = event.step.stage ?? '';
+        uptimes.set(stage, [...(uptimes.get(stage) ?? []), Number(event.line)]);
+      },
+    });
+    await result.catch(() => undefined);
+    return { uptimes, result };
+  }
+
+  const timedRun = (seconds: number, tag: string) => `RUN cut -d" " -f1 /proc/uptime; sleep ${seconds}; cut -d" " -f1 /proc/uptime; echo ${tag}`;
+
+  test('independent stages the target needs build side by side, as BuildKit builds them', async () => {
+    const dockerfile = [`FROM ${base} AS a`, timedRun(2, 'a'), `FROM ${base} AS b`, timedRun(2, 'b'), 'FROM scratch', 'COPY --from=b /bin/busybox /b', 'COPY --from=a /bin/busybox /a', ''].join('\n');
+    const { uptimes, result } = await stageUptimes('side-by-side', dockerfile);
+    await result;
+    const got = [...uptimes].map(([stage, [start, end]]) => ({ platform: stage, start: start!, end: end! }));
+    assert.equal(got.length, 2, JSON.stringify(got));
+    assert.equal(mostAtOnce(got), 2, `the two stages' steps overlap: ${JSON.stringify(got)}`);
+  });
+
+  test('a stage that fails stops the others at once: the build fails with its error', async () => {
+    // Built one after the other, b (named first) would run to its end before a failed.
+    const dockerfile = [`FROM ${base} AS a`, 'RUN sleep 1; exit 3', `FROM ${base} AS b`, timedRun(60, 'b'), 'FROM scratch', 'COPY --from=b /bin/busybox /b', 'COPY --from=a /bin/busybox /a', ''].join('\n');
+    const { uptimes, result } = await stageUptimes('one-fails', dockerfile);
+    await assert.rejects(result, (error: Error & { code?: string }) => error.code === 'STEP_FAILED' && /Dockerfile:2: .*exited with code 3/.test(error.message));
+    assert.equal(uptimes.get('b')?.length, 1, "b's step started and was stopped before its end");
+  });
+
   test('a run slot count below one is refused before anything runs', async () => {
     await assert.rejects(
       buildImages({ context: join(suite.dir.path, 'slots-1'), platforms: [parsePlatform('linux/amd64')], buildPlatform: parsePlatform('linux/amd64'), cacheDir: join(suite.dir.path, 'cache'), runSlots: 0 }),
