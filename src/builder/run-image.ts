@@ -3,11 +3,11 @@
 // the root removed again whatever happens (`docker run --rm`, always). With allPlatforms, once per
 // image of an index, each output captured to report its first line.
 import { chmod, lstat, mkdir, readdir, rm } from 'node:fs/promises';
-import { isOrphanTemp, tempPathIn } from '../internal/temp-path.js';
 import { availableParallelism, hostname as osHostname, tmpdir } from 'node:os';
 import { join, posix } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { TextCapture } from '../internal/text-capture.js';
+import { isOrphanTemp, tempPathIn } from '../internal/temp-path.js';
 import type { Descriptor } from '../image/descriptor.js';
 import type { RawManifest } from '../image/raw-manifest.js';
 import { PolyarchError, isPolyarchError } from '../errors/polyarch-error.js';

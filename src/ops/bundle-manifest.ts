@@ -154,8 +154,13 @@ export async function archiveLocationFor(text: string): Promise<string | undefin
 /** What archiveLocationFor makes of an archive-looking path that is no file: `oci:DIR` for a layout, else an error. */
 function pathOtherThanFile(text: string): string | undefined {
   if (!looksLikeArchivePath(text)) return undefined;
-  const stat = statSync(text, { throwIfNoEntry: false });
-  if (stat === undefined) throw new PolyarchError('NOT_FOUND', `${text}: no such file`);
+  let stat;
+  try {
+    stat = statSync(text);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    throw new PolyarchError(code === 'ENOENT' || code === 'ENOTDIR' ? 'NOT_FOUND' : 'USAGE', `${text}: ${code === 'ENOENT' || code === 'ENOTDIR' ? 'no such file' : (code ?? 'cannot be read')}`);
+  }
   if (stat.isDirectory() && !text.includes(':') && statSync(join(text, 'oci-layout'), { throwIfNoEntry: false })?.isFile()) return `oci:${text}`;
   throw new PolyarchError('USAGE', `${text} is ${stat.isDirectory() ? 'a directory without an oci-layout file' : 'not a regular file'}: give an archive file, or oci:DIR for an OCI layout`);
 }

@@ -560,8 +560,10 @@ function tailKeeper(): { add(chunk: Buffer): void; lastLine(): string; whole(): 
   };
 }
 
-/** Runs bwrap (after `prefix`, the programs that set its identity and then exec it) with the plan. */
-/** `command`: the program bwrap execs (the step's first word), for telling its failed start from its own exit 1. */
+/**
+ * Runs bwrap (after `prefix`, the programs that set its identity and then exec it) with the plan.
+ * `command`: the program bwrap execs (the step's first word), to tell its failed start from its own exit 1.
+ */
 function spawnSandbox(program: string, prefix: readonly string[], plan: ArgumentPlan, options: RunOptions, command: string): Promise<RunResult> {
   return new Promise<RunResult>((resolve, reject) => {
     const stdio: ('pipe' | 'ignore' | number)[] = [options.stdin === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'];
