@@ -11,6 +11,7 @@ import { after, before, describe, test } from 'node:test';
 import { runImage } from '../../src/builder/run-image.js';
 import { parsePlatform } from '../../src/platform/platform.js';
 import { PolyarchError } from '../../src/errors/polyarch-error.js';
+import { pidNamespace } from '../../src/internal/temp-path.js';
 import { ensureEmulation } from '../helpers/binfmt.js';
 import { BUSYBOX_ARCHES, busyboxRoot, type BusyboxArch } from '../helpers/busybox.js';
 import { startEmbedded } from '../helpers/embedded.js';
@@ -181,7 +182,7 @@ describe('polyarch run', () => {
     assert.deepEqual(parsed.map((r) => [r.platform, r.exitCode, typeof r.error]), [['linux/amd64', 0, 'undefined'], ['linux/arm64', 125, 'string']]);
     // Alone, the same platform's failure is the command's error, as before.
     const alone = await runCli(['run', '--platform', 'linux/arm64', `oci:${layout}:holey`, '--', 'true'], { env: { TMPDIR: runTemp } });
-    assert.equal(alone.code === 0, false);
+    assert.notEqual(alone.code, 0);
     assert.equal(alone.stdout, '');
     assert.equal(alone.stderr.trim().split('\n').length, 1, alone.stderr);
     await assertNothingLeft();
@@ -283,7 +284,6 @@ describe('polyarch run', () => {
     const left = await readdir(runTemp);
     assert.equal(left.length, 1, 'the killed run left its root');
     // Beside it: a live process's root (this test's pid), and a link planted under a dead pid's name.
-    const { pidNamespace } = await import('../../src/internal/temp-path.js');
     const ns = pidNamespace() ? `n${pidNamespace()}` : '';
     const live = join(runTemp, `.run-${process.pid}${ns}-aaaaaaaaaaaa.polyarch-tmp`);
     await mkdir(join(live, 'inside'), { recursive: true });

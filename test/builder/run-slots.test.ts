@@ -140,7 +140,7 @@ describe('RUN steps hold a run slot while they run', { timeout: 600_000 }, () =>
   const timedRun = (seconds: number, tag: string) => `RUN cut -d" " -f1 /proc/uptime; sleep ${seconds}; cut -d" " -f1 /proc/uptime; echo ${tag}`;
 
   test('independent stages the target needs build side by side, as BuildKit builds them', async () => {
-    const dockerfile = [`FROM ${base} AS a`, timedRun(2, 'a'), `FROM ${base} AS b`, timedRun(2, 'b'), 'FROM scratch', 'COPY --from=b /bin/busybox /b', 'COPY --from=a /bin/busybox /a', ''].join('\n');
+    const dockerfile = [`FROM ${base} AS a`, timedRun(3, 'a'), `FROM ${base} AS b`, timedRun(3, 'b'), 'FROM scratch', 'COPY --from=b /bin/busybox /b', 'COPY --from=a /bin/busybox /a', ''].join('\n');
     const { uptimes, result } = await stageUptimes('side-by-side', dockerfile);
     await result;
     const got = [...uptimes].map(([stage, [start, end]]) => ({ platform: stage, start: start!, end: end! }));
