@@ -4,7 +4,7 @@
 // buildx-style annotations.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { chmod, cp, mkdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { chmod, cp, link, mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createHash, randomBytes } from 'node:crypto';
@@ -37,8 +37,11 @@ async function listing(pulled: Pulled): Promise<Map<string, string>> {
     const blob = join(pulled.dir, layer.digest.slice(7));
     const read = layer.mediaType.endsWith('+zstd') ? `zstd -dc '${blob}' | tar -tvf - --numeric-owner` : `tar -tvzf '${blob}' --numeric-owner`;
     for (const line of (await exec('sh', ['-c', read])).stdout.split('\n').filter(Boolean)) {
-      const [mode, owner, , , , path, , link] = line.split(/\s+/);
-      entries.set(path!.replace(/\/$/, ''), `${mode} ${owner}${link ? ` -> ${link}` : ''}`);
+      const fields = line.split(/\s+/);
+      const [mode, owner, , , , path] = fields;
+      // `a -> b` for a symbolic link, `a link to b` for a hard link.
+      const target = fields[6] === '->' ? ` -> ${fields[7]}` : fields[6] === 'link' ? ` link to ${fields[8]}` : '';
+      entries.set(path!.replace(/\/$/, ''), `${mode} ${owner}${target}`);
     }
   }
   return entries;
@@ -175,8 +178,9 @@ describe('build: instructions and layer formats', () => {
     const out = await runCli(['build', '--platform', 'linux/arm64', '-t', ref, '--push', ctx], { env });
     assert.equal(out.code, 0, out.stderr);
     const entries = await listing(await pull(dir.path, ref, 'arm64'));
-    assert.equal(entries.get('usr/bin/setuid-tool'), '-rwsr-xr-x 1234/5678');
-    assert.equal(entries.get('usr/bin/hard-linked'), '-rwsr-xr-x 1234/5678', 'a hard link in the tar becomes a file of its own');
+    // A hard link in the tar stays one, as BuildKit's unpack and copy keep it: the name that sorts first holds the bytes.
+    assert.equal(entries.get('usr/bin/hard-linked'), '-rwsr-xr-x 1234/5678');
+    assert.equal(entries.get('usr/bin/setuid-tool'), 'hrwsr-xr-x 1234/5678 link to usr/bin/hard-linked');
     assert.equal(entries.get('kept/owned'), '-rw-r--r-- 700/700');
     assert.equal(entries.get('chowned/owned'), '-rw-r--r-- 1/1');
   });
@@ -275,5 +279,25 @@ describe('build: instructions and layer formats', () => {
     assert.equal(await readFile(join(dest, 'src', 'a'), 'utf8'), 'a\n');
     assert.equal(await readFile(join(dest, 'src', 'sub', 'b'), 'utf8'), 'b\n');
     assert.equal(await readFile(join(dest, 'src', 'c-file'), 'utf8'), 'c\n', 'without a trailing slash the destination is the file');
+  });
+
+  test('COPY of an empty directory makes its destination, and names of one file stay hard links, as BuildKit copies them', async () => {
+    const { dir, env } = suite;
+    const ctx = join(dir.path, 'empty-and-links');
+    await mkdir(join(ctx, 'empty'), { recursive: true });
+    await mkdir(join(ctx, 'hl', 'sub'), { recursive: true });
+    await writeFile(join(ctx, 'Dockerfile'), 'FROM scratch\nCOPY empty /emptyd/\nCOPY empty /deep/er\nCOPY hl /hl/\n');
+    await writeFile(join(ctx, 'hl', 'one'), 'one\n');
+    await link(join(ctx, 'hl', 'one'), join(ctx, 'hl', 'sub', 'two'));
+    await link(join(ctx, 'hl', 'one'), join(ctx, 'hl', 'a-three'));
+    const tar = join(dir.path, 'empty-and-links.tar');
+    const out = await runCli(['build', '--platform', 'linux/amd64', '-o', `type=tar,dest=${tar}`, ctx], { env });
+    assert.equal(out.code, 0, out.stderr);
+    const listed = (await exec('tar', ['-tvf', tar])).stdout.split('\n').filter(Boolean).map((l) => l.split(/\s+/).slice(5).join(' '));
+    for (const path of ['emptyd/', 'deep/', 'deep/er/']) assert.ok(listed.includes(path), `${path} in ${listed.join(', ')}`);
+    // The name that sorts first holds the bytes; the others link to it.
+    assert.ok(listed.includes('hl/a-three'), listed.join(', '));
+    assert.ok(listed.includes('hl/one link to hl/a-three'), listed.join(', '));
+    assert.ok(listed.includes('hl/sub/two link to hl/a-three'), listed.join(', '));
   });
 });

@@ -9,7 +9,7 @@ import { LinkLoopError, resolveInRoot } from '../../internal/contained-path.js';
 import { tempPathIn } from '../../internal/temp-path.js';
 import { MediaType } from '../../mediatype/mediatype.js';
 import { applyLayer, type RecordedFacts } from '../../layer/extract.js';
-import { missingParents, writeLayer, type LayerEntry } from '../../layer/writer.js';
+import { comparePaths, missingParents, writeLayer, type LayerEntry } from '../../layer/writer.js';
 import { compressReported, flagWords } from '../progress.js';
 import { readXattrs } from '../../layer/xattrs.js';
 import type { Xattrs } from '../../layer/pax.js';
@@ -57,13 +57,41 @@ async function contextEntries(source: string, dest: string, facts: EntryFacts, k
   // A named pipe is copied as one, never opened (that would wait for a writer); sockets and devices are not copied.
   if (info.isFIFO()) return [{ path: dest, type: 'fifo', ...own }];
   if (info.isSocket() || info.isCharacterDevice() || info.isBlockDevice()) return [];
-  if (!info.isDirectory()) return [{ path: dest, type: 'file', source, size: info.size, ...own, mtimeMs: info.mtimeMs }];
+  if (!info.isDirectory()) {
+    const entry: LayerEntry = { path: dest, type: 'file', source, size: info.size, ...own, mtimeMs: info.mtimeMs };
+    if (info.nlink > 1) inodeOf.set(entry, `${info.dev}:${info.ino}`);
+    return [entry];
+  }
   // A directory inside the source is copied with its mode; the source directory itself is not.
   const out: LayerEntry[] = nested ? [{ path: dest, type: 'directory', ...own }] : [];
   for (const name of (await readdir(source)).sort()) {
     if (keep(join(source, name))) out.push(...(await contextEntries(join(source, name), posix.join(dest, name), facts, keep, true)));
   }
   return out;
+}
+
+/** The file a copied entry is, when it has other names: for joinHardLinks. */
+const inodeOf = new WeakMap<LayerEntry, string>();
+
+/**
+ * Names of one file copied by one instruction stay one file, as BuildKit's copy keeps them: the
+ * name that sorts first (in tar order) carries the bytes, the others are hard links to it.
+ */
+function joinHardLinks(entries: LayerEntry[]): void {
+  const names = new Map<string, number[]>();
+  entries.forEach((entry, at) => {
+    const inode = inodeOf.get(entry);
+    if (inode !== undefined) names.set(inode, [...(names.get(inode) ?? []), at]);
+  });
+  for (const group of names.values()) {
+    if (group.length < 2) continue;
+    const [first, ...others] = [...group].sort((a, b) => comparePaths(entries[a]!.path, entries[b]!.path));
+    const target = entries[first!]!;
+    for (const at of others) {
+      const { path, mode, uid, gid } = entries[at]!;
+      entries[at] = { path, type: 'link', linkname: target.path, mode, uid, gid };
+    }
+  }
 }
 
 /** Files from a stage or an image keep their extended attributes (a capability, user.*), as in BuildKit. */
@@ -157,9 +185,13 @@ export async function namedOwner(text: string, line: number, state: StageState, 
 /**
  * The directories a COPY's entries sit in that it does not copy itself: ones the stage has
  * keep their mode and owner; new ones are 755 and owned as --chown says, as in BuildKit.
+ * `destinations`: where directory sources were copied to, made even when a source was empty
+ * (BuildKit makes the destination of an empty directory).
  */
-export async function parentDirectories(entries: readonly LayerEntry[], owner: Owner, state: StageState, ctx: PlatformContext): Promise<LayerEntry[]> {
-  const missing = missingParents(entries);
+export async function parentDirectories(entries: readonly LayerEntry[], owner: Owner, state: StageState, ctx: PlatformContext, destinations: readonly string[] = []): Promise<LayerEntry[]> {
+  const listed = new Set(entries.map((e) => e.path));
+  const unlisted = [...new Set(destinations)].filter((d) => d !== '' && !listed.has(d));
+  const missing = [...new Set([...missingParents([...entries, ...unlisted.map((path): LayerEntry => ({ path, type: 'directory', mode: 0o755, uid: 0, gid: 0 }))]), ...unlisted])];
   if (missing.length === 0) return [];
   const known = await stagePaths(state, ctx);
   return missing.map((path): LayerEntry => {
@@ -253,6 +285,8 @@ export async function copyInstruction(i: Instruction, state: StageState, ctx: Pl
     }
   }
   const entries: LayerEntry[] = [];
+  // Where directory sources go: made even when a source holds nothing.
+  const dirDestinations: string[] = [];
   const excludes = flagValues(i, 'exclude');
   const fromFlag = flagValue(i, 'from');
   // With its flags, as BuildKit records it (`COPY --chmod=644 a /a`).
@@ -266,7 +300,7 @@ export async function copyInstruction(i: Instruction, state: StageState, ctx: Pl
     // --from is found by that key without making the source's filesystem (a warm build unpacks nothing).
     const sourceLayers = fromState ? fromState.diffIds : (await ctx.bases.pull(fromName, state.config as Platform, i.line)).diffIds;
     const key = createHash('sha256')
-      .update(JSON.stringify(['copy-from', 1, sourceLayers, state.diffIds, i.keyword, parts, state.workdir, chown ?? null, mode ?? null, parents, excludes, created.toISOString(), compression.kind, effectiveLevel(compression)]))
+      .update(JSON.stringify(['copy-from', 2, sourceLayers, state.diffIds, i.keyword, parts, state.workdir, chown ?? null, mode ?? null, parents, excludes, created.toISOString(), compression.kind, effectiveLevel(compression)]))
       .digest('hex');
     let made: LayerEntry[] = [];
     let wrote = false;
@@ -284,10 +318,12 @@ export async function copyInstruction(i: Instruction, state: StageState, ctx: Pl
           const copied = excludeFilter(excludes, isDir ? path : dirname(path));
           if (!copied(path)) continue;
           const target = parents ? posix.join(destAbs, keptParents(from.dir, source.includes('/./') ? source : rooted, named)) : isDir ? destAbs : destIsDir ? posix.join(destAbs, posix.basename(named)) : destAbs;
+          if (isDir) dirDestinations.push(target.slice(1));
           entries.push(...(await withXattrs(await contextEntries(path, target.slice(1), recordedFacts(from.dir, from.recorded, chown, mode), copied), io)));
         }
       }
-      entries.push(...(await parentDirectories(entries, owner, state, ctx)));
+      joinHardLinks(entries);
+      entries.push(...(await parentDirectories(entries, owner, state, ctx, dirDestinations)));
       made = entries;
       return writeEntries(entries, ctx);
     });
@@ -339,10 +375,12 @@ export async function copyInstruction(i: Instruction, state: StageState, ctx: Pl
         continue;
       }
       const target = parents ? posix.join(destAbs, keptParents(context, source, named)) : isDir ? destAbs : destIsDir ? posix.join(destAbs, posix.basename(named)) : destAbs;
+      if (isDir) dirDestinations.push(target.slice(1));
       entries.push(...(await contextEntries(path, target.slice(1), contextFacts(owner, mode), (p) => keep(p) && copied(p))));
     }
   }
-  entries.push(...(await parentDirectories(entries, owner, state, ctx)));
+  joinHardLinks(entries);
+  entries.push(...(await parentDirectories(entries, owner, state, ctx, dirDestinations)));
   await addEntriesLayer(entries, createdBy, state, ctx);
 }
 
