@@ -7,7 +7,7 @@ import { PolyarchError } from '../errors/polyarch-error.js';
 import { copy } from '../ops/copy.js';
 import type { TransferListener } from '../progress/transfer.js';
 import { parseReference } from '../reference/reference.js';
-import { createReadStream } from 'node:fs';
+import { createReadStream, statSync } from 'node:fs';
 import { lstat, mkdir, rename, rm } from 'node:fs/promises';
 import { once, type EventEmitter } from 'node:events';
 import { dirname, join, resolve } from 'node:path';
@@ -16,6 +16,7 @@ import { tempPathIn } from '../internal/temp-path.js';
 import { formatPlatform } from '../platform/platform.js';
 import { openLayout } from '../store/oci-layout.js';
 import { syncFile } from '../store/atomic-write.js';
+import { checkArchiveTarget } from '../store/destination.js';
 import { applyDirectoryTimes, applyLayer, applyRecordedFacts, type RecordedFact, type RecordedFacts } from '../layer/extract.js';
 import { layerEntriesOf, type ChangedPath } from '../layer/diff.js';
 import { snapshotTree } from '../layer/snapshot.js';
@@ -263,6 +264,18 @@ interface ExportedRoot {
   readonly recorded: RecordedFacts;
 }
 
+/** type=local's DEST for one platform: a directory, or nothing yet (then made); anything else is one USAGE line. */
+function localDestination(dest: string): string {
+  let found;
+  try {
+    found = statSync(dest);
+  } catch {
+    return dest;
+  }
+  if (!found.isDirectory()) throw new PolyarchError('USAGE', `type=local,dest=${dest}: ${dest} is not a directory; type=local writes the filesystem into a directory (type=tar writes one file)`);
+  return dest;
+}
+
 /**
  * DEST/os_arch, made when missing. Something else there is refused, never followed: an earlier
  * export of a hostile image may have left a link by that name (to `/`, say) in DEST.
@@ -294,7 +307,7 @@ async function exportFilesystem(result: BuildResult, dest: string, options: { re
   for (const image of result.images) {
     throwIfInterrupted(options.signal);
     const prefix = result.images.length > 1 ? formatPlatform(image.platform!).replace(/\//g, '_') : '';
-    const root = prefix ? await platformFolder(resolve(dest), prefix) : resolve(dest);
+    const root = prefix ? await platformFolder(resolve(dest), prefix) : localDestination(resolve(dest));
     await makeDirectories(root);
     const manifest = parseImageManifest(await layout.getManifest(image.digest));
     // The layers' times, as buildx's local exporter leaves them (not the time of this export).
@@ -316,6 +329,7 @@ async function exportFilesystem(result: BuildResult, dest: string, options: { re
  */
 async function exportFilesystemTar(result: BuildResult, dest: string, signal?: AbortSignal): Promise<void> {
   const target = resolve(dest);
+  checkArchiveTarget(target, `type=tar,dest=${dest}`);
   const staging = tempPathIn(dirname(target), 'rootfs');
   const temp = tempPathIn(dirname(target));
   try {
@@ -325,6 +339,7 @@ async function exportFilesystemTar(result: BuildResult, dest: string, signal?: A
     const entries = await rootfsEntries(staging, roots, signal);
     await writeLayer(entries, { file: temp, mtime: new Date(0), compression: { kind: 'uncompressed' } });
     await syncFile(temp);
+    checkArchiveTarget(target, `type=tar,dest=${dest}`);
     await rename(temp, target);
   } finally {
     await rm(temp, { force: true });

@@ -5,6 +5,7 @@
 import { statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { PolyarchError } from '../errors/polyarch-error.js';
+import { checkArchiveTarget } from '../store/destination.js';
 import type { Platform } from '../platform/platform.js';
 import { formatPlatform } from '../platform/platform.js';
 
@@ -57,8 +58,8 @@ export function outputPaths(pattern: string, platforms: readonly Platform[]): st
 
 /**
  * Refuses archive paths that cannot be written: a file where a directory must be (missing
- * directories are made), or a directory where the archive goes. Said before anything is
- * fetched, not once the archive is written.
+ * directories are made), or anything but a regular file where the archive goes (a directory,
+ * a link, a device). Said before anything is fetched, not once the archive is written.
  */
 export function checkOutputPlaces(pattern: string, paths: readonly string[]): void {
   // Missing, or below a file (ENOTDIR): the walk up finds what is there.
@@ -70,7 +71,7 @@ export function checkOutputPlaces(pattern: string, paths: readonly string[]): vo
     }
   };
   for (const path of paths) {
-    if (statOrNone(path)?.isDirectory()) throw new PolyarchError('USAGE', `bundle: -o ${JSON.stringify(pattern)}: ${path} is a directory, not a file name`);
+    checkArchiveTarget(path, `bundle: -o ${JSON.stringify(pattern)}`);
     let dir = dirname(path);
     let found = statOrNone(dir);
     while (found === undefined && dirname(dir) !== dir) {

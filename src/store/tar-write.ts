@@ -10,6 +10,7 @@ import { lazyModule } from '../internal/lazy-module.js';
 import { createDigester, digestFromHash, type Digest } from '../digest/digest.js';
 import { tempPathIn } from '../internal/temp-path.js';
 import { fileSink } from './atomic-write.js';
+import { checkArchiveTarget } from './destination.js';
 
 // Loaded when an archive is written: most commands never write one.
 const tarStream = lazyModule<typeof import('tar-stream')>('tar-stream');
@@ -39,6 +40,7 @@ export async function writeTarAtomic(target: string, root: string, files: readon
  * that finds a mismatch) fails the whole write, and nothing appears.
  */
 export async function writeTarEntriesAtomic(target: string, sources: readonly TarSource[], options: { readonly signal?: AbortSignal } = {}): Promise<Digest> {
+  checkArchiveTarget(target, target);
   const temp = tempPathIn(dirname(target));
   const handle = await open(temp, 'wx', 0o644);
   const tar = tarStream().pack();
@@ -63,6 +65,8 @@ export async function writeTarEntriesAtomic(target: string, sources: readonly Ta
     await output;
     await handle.sync();
     await handle.close();
+    // Again at the last moment: nothing but a regular file is ever replaced.
+    checkArchiveTarget(target, target);
     await rename(temp, target);
     moved = true;
     return digestFromHash(hash, 'sha256');

@@ -4,13 +4,13 @@
 // with one line, and the filesystem is never read through one.
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
-import { open, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, open, readFile, symlink, writeFile } from 'node:fs/promises';
 import { setTimeout as delay } from 'node:timers/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { tarOf as tarEntries, type TarEntry } from '../helpers/tar.js';
 import { digestOfBytes } from '../../src/digest/digest.js';
-import { CLI_PATH, runCli } from '../helpers/run-cli.js';
+import { CLI_PATH, runCli, withoutProgress } from '../helpers/run-cli.js';
 import { tempDir } from '../helpers/temp-dir.js';
 
 interface TarItem {
@@ -224,5 +224,63 @@ describe('9.17 docker-archive sizes, counts, types and kinds', () => {
     assert.equal(code, 143, stderr);
     assert.ok(Date.now() - sent < 10_000, `stopped ${Date.now() - sent} ms after SIGTERM`);
     assert.match(stderr, /terminated \[INTERRUPTED\]/);
+  });
+});
+
+describe('archive destinations that are not regular files', () => {
+  let dir: { path: string; remove: () => Promise<void> };
+  let source = '';
+  let context = '';
+  before(async () => {
+    dir = await tempDir('polyarch-archive-dest-');
+    context = join(dir.path, 'context');
+    await mkdir(context);
+    await writeFile(join(context, 'Dockerfile'), 'FROM scratch\nCOPY f /f\n');
+    await writeFile(join(context, 'f'), 'f\n');
+    source = join(dir.path, 'source');
+    const built = await runCli(['build', '--platform', 'linux/amd64', '-o', `oci:${source}:1`, context], { env: { XDG_CACHE_HOME: join(dir.path, 'cache') } });
+    assert.equal(built.code, 0, built.stderr);
+  });
+  after(() => dir.remove());
+
+  test('a device, a named pipe or a link where an archive goes is refused in one line and left as it was; nothing is written through the link', async () => {
+    const victim = join(dir.path, 'victim.txt');
+    await writeFile(victim, 'keep\n');
+    const places: [string, RegExp][] = [
+      [join(dir.path, 'pipe.tar'), /is a named pipe, not a file/],
+      [join(dir.path, 'link.tar'), /is a symbolic link, not a file/],
+    ];
+    execFileSync('mkfifo', [places[0]![0]]);
+    await symlink(victim, places[1]![0]);
+    // A device (what /dev/null is): root only.
+    if (process.getuid?.() === 0) {
+      places.push([join(dir.path, 'null.tar'), /is a device, not a file/]);
+      execFileSync('mknod', [places[2]![0], 'c', '1', '3']);
+    }
+    const env = { XDG_CACHE_HOME: join(dir.path, 'cache') };
+    for (const [place, said] of places) {
+      const before = await lstat(place);
+      const runs = [
+        ['copy', `oci:${source}:1`, `docker-archive:${place}`],
+        ['copy', `oci:${source}:1`, `oci-archive:${place}`],
+        ['build', '--platform', 'linux/amd64', '-o', `type=tar,dest=${place}`, context],
+        ['build', '--platform', 'linux/amd64', '-o', `type=oci,dest=${place}`, context],
+        ['build', '--platform', 'linux/amd64', '-o', `type=docker,dest=${place}`, context],
+      ];
+      for (const args of runs) {
+        const out = await runCli(args, { env });
+        assert.equal(out.code, 2, `${args.join(' ')}: ${out.stderr}`);
+        assert.match(withoutProgress(out.stderr), said);
+        assert.equal(withoutProgress(out.stderr).trim().split('\n').length, 1, out.stderr);
+        const after = await lstat(place);
+        assert.equal(after.ino, before.ino, `${place} was replaced`);
+        assert.equal(after.mode, before.mode);
+      }
+    }
+    assert.equal(await readFile(victim, 'utf8'), 'keep\n');
+    // type=local into something that is not a directory: one line, not a raw EEXIST.
+    const local = await runCli(['build', '--platform', 'linux/amd64', '-o', `type=local,dest=${victim}`, context], { env });
+    assert.equal(local.code, 2, local.stderr);
+    assert.match(local.stderr, /victim\.txt is not a directory/);
   });
 });
