@@ -1,6 +1,7 @@
 import type { ConnectionOptions } from '../endpoint/open-endpoint.js';
 import { PolyarchError, isPolyarchError } from '../errors/polyarch-error.js';
 import { interruptible } from '../errors/interrupted.js';
+import { isDigest } from '../digest/digest.js';
 import { loginRegistry, logoutRegistry, type LoginCredentials } from '../endpoint/registry-account.js';
 import { parseRegistryHost, registryHostOfAddress } from '../reference/reference.js';
 import { referenceOrLatest, toLocation, withOpener, type LocationInput } from './session.js';
@@ -124,7 +125,8 @@ export async function deleteImage(options: DeleteImageOptions): Promise<DeleteIm
       const wanted = referenceOrLatest(reference);
       if (endpoint.kind === 'registry') {
         const descriptor = await endpoint.resolve(wanted, io);
-        if (!descriptor) throw new PolyarchError('MANIFEST_UNKNOWN', `${endpoint.description}:${wanted}: manifest unknown`);
+        // A digest is written after "@", a tag after ":", as the reference itself is.
+        if (!descriptor) throw new PolyarchError('MANIFEST_UNKNOWN', `${endpoint.description}${isDigest(wanted) ? '@' : ':'}${wanted}: manifest unknown`);
         await endpoint.deleteManifest(descriptor.digest, io);
         return { deleted: descriptor.digest };
       }

@@ -203,6 +203,11 @@ describe('copy and inspect across registries, layouts and archives', () => {
     assert.equal(deleted.code, 0, deleted.stderr);
     const gone = await runCli(['inspect', `${b.host}/team/subset:1`]);
     assert.equal(gone.code, 1);
+    // A digest nothing holds is named as it was written, after "@".
+    const zero = `sha256:${'0'.repeat(64)}`;
+    const unknown = await runCli(['delete', `${b.host}/team/subset@${zero}`]);
+    assert.equal(unknown.code, 1);
+    assert.match(unknown.stderr, new RegExp(`team/subset@${zero}: manifest unknown \\[MANIFEST_UNKNOWN\\]`));
 
     // In a layout, a tag entry goes (skopeo no longer finds it) and the other stays; a missing
     // layout is not made by a delete; an archive, written whole, is refused in one line.
