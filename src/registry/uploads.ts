@@ -2,6 +2,7 @@
 // larger one in streamed PATCH chunks, then PUT ?digest=. Nothing is buffered: each request's
 // body is read from the source as the socket takes it.
 import { Readable, Transform, type TransformCallback } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { shortDigest, type Digest } from '../digest/digest.js';
 import { SizeMismatchError, VerifyStream } from '../digest/verify-stream.js';
 import { asError, PolyarchError } from '../errors/polyarch-error.js';
@@ -69,6 +70,33 @@ function nextLocation(response: HttpResponse, what: string): string {
   const location = headerValue(response.headers, 'location');
   if (location === undefined || location === '') throw new PolyarchError('BLOB_UPLOAD_INVALID', `${what}: the registry answered ${response.status} without a Location`);
   return new URL(location, response.url).toString();
+}
+
+/** Tries to cancel an upload session this many times (the registry may still be busy with the request that broke). */
+const CANCEL_ATTEMPTS = 3;
+
+/**
+ * Best effort: drops a session an upload gave up on, so its bytes do not stay on the registry
+ * until it purges old uploads (distribution: a week). A request that broke off may have moved the
+ * session on (distribution then refuses a Location whose state is stale) or still hold it (polyarch
+ * serve refused to cancel then): where it stands is asked first, and the cancel tried again shortly.
+ */
+async function cancelSession(ctx: RepositoryContext, location: string, scopes: readonly string[]): Promise<void> {
+  for (let attempt = 0; attempt < CANCEL_ATTEMPTS; attempt++) {
+    if (attempt > 0) await sleep(100 * 3 ** attempt);
+    let at = location;
+    const status = await ctx.send({ method: 'GET', path: location, scopes: [...scopes], retry: false }).catch(() => undefined);
+    if (status) {
+      await discardBody(status.body).catch(() => undefined);
+      if (status.status === 404) return; // gone already
+      if (status.status < 300 && headerValue(status.headers, 'location')) at = nextLocation(status, 'upload status');
+    }
+    const cancelled = await ctx.send({ method: 'DELETE', path: at, scopes: [...scopes], retry: false }).catch(() => undefined);
+    if (cancelled) {
+      await discardBody(cancelled.body).catch(() => undefined);
+      if (cancelled.status < 300 || cancelled.status === 404) return;
+    }
+  }
 }
 
 /**
@@ -155,11 +183,7 @@ export async function uploadBlob(ctx: RepositoryContext, source: Readable | Piec
     await finish(await put(location, undefined, 0));
   } catch (error) {
     await stopSource(); // a PieceBody sent in one request is stopped by that request's failure
-    // Best effort: tell the registry to drop the half-written session.
-    await ctx
-      .send({ method: 'DELETE', path: location, scopes, retry: false })
-      .then((r) => discardBody(r.body))
-      .catch(() => undefined);
+    await cancelSession(ctx, location, scopes);
     throw error;
   }
 

@@ -319,6 +319,13 @@ async function continueUpload(ctx: Context, name: string, id: string, method: st
     return;
   }
   if (method !== 'PATCH' && method !== 'PUT' && method !== 'DELETE') throw new HttpError('UNSUPPORTED', `${method} is not supported on an upload`);
+  // Cancelling needs no turn: a client whose PATCH or PUT broke off cancels while the server may
+  // still be finishing that request, and a refusal left the session (and its bytes) behind.
+  if (method === 'DELETE') {
+    await ctx.storage.cancelUpload(state);
+    send(ctx.res, 204);
+    return;
+  }
   const refuse = (message: string): HttpError => new HttpError('BLOB_UPLOAD_INVALID', message, { status: 416, headers: uploadHeaders(name, id, state.size) });
   // Everything that can be refused is refused before the body touches the session.
   let expected: number | undefined;
@@ -331,15 +338,10 @@ async function continueUpload(ctx: Context, name: string, id: string, method: st
   }
   const digest = method === 'PUT' ? parseDigestParam(ctx.url.searchParams.get('digest')) : undefined;
   const declared = lengthOf(ctx.req);
-  if (method !== 'DELETE' && declared !== undefined && state.size + declared > ctx.storage.maxBlobSize) throw blobTooLarge(ctx.storage.maxBlobSize);
+  if (declared !== undefined && state.size + declared > ctx.storage.maxBlobSize) throw blobTooLarge(ctx.storage.maxBlobSize);
   // One request at a time per session: a second one cannot know where its bytes would land.
   if (!ctx.storage.acquireUpload(state)) throw refuse('another request is writing to this upload session');
   try {
-    if (method === 'DELETE') {
-      await ctx.storage.cancelUpload(state);
-      send(ctx.res, 204);
-      return;
-    }
     if (method === 'PATCH' || (lengthOf(ctx.req) ?? 0) > 0 || ctx.req.headers['transfer-encoding']) {
       try {
         await ctx.storage.appendUpload(state, ctx.req, expected);

@@ -379,6 +379,8 @@ export class RegistryStorage {
   releaseUpload(state: UploadState): void {
     state.busy = false;
     state.touched = Date.now();
+    // Cancelled while this request held it: whatever the request wrote since goes too.
+    if (!this.#uploads.has(state.id)) void this.cancelUpload(state).catch(() => undefined);
   }
 
   /**

@@ -18,6 +18,7 @@ import { createRegistryClient } from '../../src/registry/client.js';
 import { openLayout } from '../../src/store/oci-layout.js';
 import { isTempName } from '../../src/internal/temp-path.js';
 import { startDistribution, type DistributionHandle } from '../helpers/distribution.js';
+import { startEmbedded } from '../helpers/embedded.js';
 import { randomImage, randomIndex, THREE_PLATFORMS, type GeneratedImage, type GeneratedIndex } from '../helpers/images.js';
 import { startProxy, type ProxyHandle } from '../helpers/proxy.js';
 import { CLI_PATH, runCli } from '../helpers/run-cli.js';
@@ -211,6 +212,25 @@ for (const [upload, chunkSize] of [['a chunked upload', 4 * 1024 * 1024], ['an u
     assert.equal(`sha256:${createHash('sha256').update(Buffer.from(await landed.arrayBuffer())).digest('hex')}`, layer.digest);
   });
 }
+
+test("one wrong byte fails a copy into polyarch's own registry, and the upload sessions it opened are cancelled: no bytes stay on the server", { timeout: 120_000 }, async () => {
+  const serve = await startEmbedded();
+  try {
+    const layer = big.layers[0]!.descriptor;
+    for (const chunkSize of [4 * 1024 * 1024, undefined]) {
+      proxy.hooks = flipOneByte(layer.digest, layer.size);
+      await assert.rejects(
+        copy({ source: `${proxy.host}/big:v1`, destination: `${serve.host}/big:v1`, ...(chunkSize !== undefined ? { chunkSize } : {}) }),
+        (error: unknown) => isPolyarchError(error) && error.code === 'DIGEST_MISMATCH',
+      );
+      // The broken request may still hold its session when the cancel arrives: it is cancelled all the same.
+      assert.deepEqual(await readdir(join(serve.root, 'uploads')).catch(() => []), [], `no upload session left (${chunkSize ? 'chunked' : 'one request'})`);
+    }
+  } finally {
+    proxy.hooks = {};
+    await serve.stop();
+  }
+});
 
 test('a layout blob that is a link to a file elsewhere, or a FIFO, is refused before a byte of it is read', { timeout: 120_000 }, async () => {
   const layout = join(dir.path, 'linked');
