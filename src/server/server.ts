@@ -192,7 +192,10 @@ async function deleteManifest(ctx: Context, name: string, reference: string): Pr
 async function getBlob(ctx: Context, name: string, digestText: string, head: boolean): Promise<void> {
   if (!isDigest(digestText)) throw new HttpError('DIGEST_INVALID', `invalid digest ${JSON.stringify(digestText)}`);
   const unknown = () => new HttpError('BLOB_UNKNOWN', undefined, { detail: { digest: digestText } });
-  const range = /^bytes=(\d+)-(\d*)$/.exec(ctx.req.headers.range ?? '');
+  // `bytes=S-`, `bytes=S-E`, or a suffix `bytes=-N` (the last N bytes), as Go's ServeContent in distribution answers them.
+  // Any other form (`bytes=-`, several ranges) is ignored, as RFC 9110 allows: the whole blob.
+  const asked = /^bytes=(\d*)-(\d*)$/.exec(ctx.req.headers.range ?? '');
+  const range = asked && (asked[1] !== '' || asked[2] !== '') ? asked : null;
   // A whole GET is verified as it streams (a mismatch cuts the connection before the end); HEAD
   // and ranges cannot be, so they are answered only for a file whose bytes were hashed.
   if (head || range ? !(await ctx.storage.hasBlob(name, digestText)) : !(await ctx.storage.isLinked(name, digestText))) throw unknown();
@@ -202,9 +205,10 @@ async function getBlob(ctx: Context, name: string, digestText: string, head: boo
   const headers = { 'content-type': 'application/octet-stream', 'docker-content-digest': digestText, etag: `"${digestText}"`, 'accept-ranges': 'bytes' };
   let part: { start: number; end: number } | undefined;
   if (range) {
-    const start = Number(range[1]);
-    const end = range[2] ? Math.min(Number(range[2]), size - 1) : size - 1;
-    if (start >= size || start > end) {
+    const suffix = range[1] === '';
+    const start = suffix ? Math.max(0, size - Number(range[2])) : Number(range[1]);
+    const end = !suffix && range[2] ? Math.min(Number(range[2]), size - 1) : size - 1;
+    if (start >= size || start > end || (suffix && Number(range[2]) === 0)) {
       await blob.close();
       send(ctx.res, 416, { 'content-range': `bytes */${size}` });
       return;

@@ -47,6 +47,25 @@ describe('9.3 blob poisoning', () => {
   before(async () => (server = await startEmbedded()));
   after(() => server.stop());
 
+  test('blob ranges as distribution answers them: bytes=S-E, S- and the last N bytes (-N); a range naming nothing is the whole blob', async () => {
+    const bytes = seededBytes('ranges', 1000);
+    assert.equal((await pushWhole(server.url, 'ranges/app', bytes)).status, 201);
+    const url = `${server.url}/v2/ranges/app/blobs/${sha(bytes)}`;
+    for (const [range, status, expected] of [
+      ['bytes=10-19', 206, bytes.subarray(10, 20)],
+      ['bytes=990-', 206, bytes.subarray(990)],
+      ['bytes=-10', 206, bytes.subarray(990)],
+      ['bytes=-5000', 206, bytes],
+      ['bytes=-', 200, bytes],
+      ['bytes=2000-', 416, Buffer.alloc(0)],
+      ['bytes=-0', 416, Buffer.alloc(0)],
+    ] as const) {
+      const answer = await rawRequest(url, { headers: { range } });
+      assert.equal(answer.status, status, range);
+      if (status !== 416) assert.deepEqual(answer.body, expected, range);
+    }
+  });
+
   test('9.3 two concurrent PATCHes to one upload session cannot poison a blob', async () => {
     for (const variant of ['content-range', 'streamed'] as const) {
       const a = seededBytes(`race-a-${variant}`, 256 * 1024);
