@@ -74,6 +74,8 @@ function nextLocation(response: HttpResponse, what: string): string {
 
 /** Tries to cancel an upload session this many times (the registry may still be busy with the request that broke). */
 const CANCEL_ATTEMPTS = 3;
+/** How long cancelling may take in all. */
+const CANCEL_BUDGET_MS = 5_000;
 
 /**
  * Best effort: drops a session an upload gave up on, so its bytes do not stay on the registry
@@ -82,16 +84,18 @@ const CANCEL_ATTEMPTS = 3;
  * serve refused to cancel then): where it stands is asked first, and the cancel tried again shortly.
  */
 async function cancelSession(ctx: RepositoryContext, location: string, scopes: readonly string[]): Promise<void> {
-  for (let attempt = 0; attempt < CANCEL_ATTEMPTS; attempt++) {
+  // A registry that stopped answering holds the failed copy up for this long at most.
+  const signal = AbortSignal.timeout(CANCEL_BUDGET_MS);
+  for (let attempt = 0; attempt < CANCEL_ATTEMPTS && !signal.aborted; attempt++) {
     if (attempt > 0) await sleep(100 * 3 ** attempt);
     let at = location;
-    const status = await ctx.send({ method: 'GET', path: location, scopes: [...scopes], retry: false }).catch(() => undefined);
+    const status = await ctx.send({ method: 'GET', path: location, scopes: [...scopes], retry: false, signal }).catch(() => undefined);
     if (status) {
       await discardBody(status.body).catch(() => undefined);
       if (status.status === 404) return; // gone already
       if (status.status < 300 && headerValue(status.headers, 'location')) at = nextLocation(status, 'upload status');
     }
-    const cancelled = await ctx.send({ method: 'DELETE', path: at, scopes: [...scopes], retry: false }).catch(() => undefined);
+    const cancelled = await ctx.send({ method: 'DELETE', path: at, scopes: [...scopes], retry: false, signal }).catch(() => undefined);
     if (cancelled) {
       await discardBody(cancelled.body).catch(() => undefined);
       if (cancelled.status < 300 || cancelled.status === 404) return;
