@@ -5,7 +5,7 @@
 import { statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { PolyarchError } from '../errors/polyarch-error.js';
-import { checkArchiveTarget } from '../store/destination.js';
+import { archiveTargetProblem } from '../internal/archive-target.js';
 import type { Platform } from '../platform/platform.js';
 import { formatPlatform } from '../platform/platform.js';
 
@@ -71,7 +71,8 @@ export function checkOutputPlaces(pattern: string, paths: readonly string[]): vo
     }
   };
   for (const path of paths) {
-    checkArchiveTarget(path, `bundle: -o ${JSON.stringify(pattern)}`);
+    const problem = archiveTargetProblem(path);
+    if (problem !== undefined) throw new PolyarchError('USAGE', `bundle: -o ${JSON.stringify(pattern)}: ${problem}`);
     let dir = dirname(path);
     let found = statOrNone(dir);
     while (found === undefined && dirname(dir) !== dir) {
