@@ -79,23 +79,17 @@ const CANCEL_BUDGET_MS = 5_000;
 
 /**
  * Best effort: drops a session an upload gave up on, so its bytes do not stay on the registry
- * until it purges old uploads (distribution: a week). A request that broke off may have moved the
- * session on (distribution then refuses a Location whose state is stale) or still hold it (polyarch
- * serve refused to cancel then): where it stands is asked first, and the cancel tried again shortly.
+ * until it purges old uploads (distribution: a week). A registry may still be busy with the
+ * request that broke (polyarch serve before it took a cancel at any time refused it then): the
+ * cancel is tried again shortly. distribution answers 404 once a broken request has moved the
+ * session's state token on; nothing this side can name that session any more.
  */
 async function cancelSession(ctx: RepositoryContext, location: string, scopes: readonly string[]): Promise<void> {
   // A registry that stopped answering holds the failed copy up for this long at most.
   const signal = AbortSignal.timeout(CANCEL_BUDGET_MS);
   for (let attempt = 0; attempt < CANCEL_ATTEMPTS && !signal.aborted; attempt++) {
     if (attempt > 0) await sleep(100 * 3 ** attempt);
-    let at = location;
-    const status = await ctx.send({ method: 'GET', path: location, scopes: [...scopes], retry: false, signal }).catch(() => undefined);
-    if (status) {
-      await discardBody(status.body).catch(() => undefined);
-      if (status.status === 404) return; // gone already
-      if (status.status < 300 && headerValue(status.headers, 'location')) at = nextLocation(status, 'upload status');
-    }
-    const cancelled = await ctx.send({ method: 'DELETE', path: at, scopes: [...scopes], retry: false, signal }).catch(() => undefined);
+    const cancelled = await ctx.send({ method: 'DELETE', path: location, scopes: [...scopes], retry: false, signal }).catch(() => undefined);
     if (cancelled) {
       await discardBody(cancelled.body).catch(() => undefined);
       if (cancelled.status < 300 || cancelled.status === 404) return;
