@@ -159,7 +159,8 @@ function pathOtherThanFile(text: string): string | undefined {
     stat = statSync(text);
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
-    throw new PolyarchError(code === 'ENOENT' || code === 'ENOTDIR' ? 'NOT_FOUND' : 'USAGE', `${text}: ${code === 'ENOENT' || code === 'ENOTDIR' ? 'no such file' : (code ?? 'cannot be read')}`);
+    const missing = code === 'ENOENT' || code === 'ENOTDIR';
+    throw new PolyarchError(missing ? 'NOT_FOUND' : 'USAGE', `${text}: ${missing ? 'no such file' : (code ?? 'cannot be read')}`);
   }
   if (stat.isDirectory() && !text.includes(':') && statSync(join(text, 'oci-layout'), { throwIfNoEntry: false })?.isFile()) return `oci:${text}`;
   throw new PolyarchError('USAGE', `${text} is ${stat.isDirectory() ? 'a directory without an oci-layout file' : 'not a regular file'}: give an archive file, or oci:DIR for an OCI layout`);

@@ -208,7 +208,7 @@ async function getBlob(ctx: Context, name: string, digestText: string, head: boo
     const suffix = range[1] === '';
     const start = suffix ? Math.max(0, size - Number(range[2])) : Number(range[1]);
     const end = !suffix && range[2] ? Math.min(Number(range[2]), size - 1) : size - 1;
-    if (start >= size || start > end || (suffix && Number(range[2]) === 0)) {
+    if (start >= size || start > end) {
       await blob.close();
       send(ctx.res, 416, { 'content-range': `bytes */${size}` });
       return;
