@@ -2,6 +2,7 @@
 // so podman's `localhost/app:1` names can be selected), `oci-archive:FILE@DIGEST`, and numeric
 // flags that are checked instead of silently replaced by a default.
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -101,5 +102,25 @@ describe('9.18 locations and numeric flags', () => {
     const env = await runCli(['build', context], { env: { SOURCE_DATE_EPOCH: '12abc' } });
     assert.equal(env.code, 2, env.stderr);
     assert.match(env.stderr, /SOURCE_DATE_EPOCH "12abc" is not a whole number \[USAGE\]/);
+  });
+
+  test('a plain path location that is a named pipe, a directory without a layout, or names nothing is one line at once; nothing waits on the pipe', { timeout: 60_000 }, async () => {
+    const fifo = join(dir.path, 'pipe.tar');
+    execFileSync('mkfifo', [fifo]);
+    const bare = join(dir.path, 'no-layout');
+    await mkdir(bare);
+    for (const verb of [['inspect'], ['verify'], ['run', '--platform', 'linux/amd64']]) {
+      for (const [path, said] of [
+        [fifo, /pipe\.tar is not a regular file: give an archive file, or oci:DIR for an OCI layout \[USAGE\]/],
+        [`${bare}/`, /no-layout\/ is a directory without an oci-layout file/],
+        [join(dir.path, 'absent.tar'), /absent\.tar: no such file \[NOT_FOUND\]/],
+      ] as const) {
+        const out = await runCli([...verb, path]);
+        assert.notEqual(out.code, 0, `${verb[0]} ${path}`);
+        assert.equal(out.stdout, '');
+        assert.equal(out.stderr.trim().split('\n').length, 1, out.stderr);
+        assert.match(out.stderr, said);
+      }
+    }
   });
 });
