@@ -63,6 +63,8 @@ await build({
     polyarch: 'dist/cli/main.js',
     // htpasswd.ts starts this file beside itself (new URL('./bcrypt-worker.js', import.meta.url)).
     'bcrypt-worker': 'dist/server/bcrypt-worker.js',
+    // unpack-in-worker.ts starts this one the same way (new URL('./unpack-worker.js', import.meta.url)).
+    'unpack-worker': 'dist/layer/unpack-worker.js',
   },
   outdir,
   bundle: true,

@@ -20,7 +20,7 @@ import type { Descriptor } from '../image/descriptor.js';
 import { withPlatform, type TransferListener } from '../progress/transfer.js';
 import { referenceOrLatest, toLocation, type withOpener } from '../ops/session.js';
 import type { RecordedFacts } from '../layer/extract.js';
-import { materializeLayers } from '../layer/materialize.js';
+import { materializeLayersInWorker } from '../layer/unpack-in-worker.js';
 import { touchCachedBlob } from './cache/build-cache.js';
 import { badDockerfile, flagValue, parseDockerfile, type Instruction } from './dockerfile.js';
 import { layerOpener } from './layer-scan.js';
@@ -159,7 +159,7 @@ export class BaseImages {
     addScratch(made);
     await makeDirectories(made);
     const root = await realpath(made);
-    const recorded = await materializeLayers(root, image.layers, layerOpener(layout), io);
+    const recorded = await materializeLayersInWorker(root, image.layers, layerOpener(layout), io);
     return { root, recorded };
   }
 }

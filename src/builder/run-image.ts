@@ -21,7 +21,7 @@ import { detectHostPlatform } from '../platform/host.js';
 import { selectEntry } from '../platform/match.js';
 import { normalizePlatform } from '../platform/normalize.js';
 import { formatPlatform, type Platform } from '../platform/platform.js';
-import { materializeLayers } from '../layer/materialize.js';
+import { materializeLayersInWorker } from '../layer/unpack-in-worker.js';
 import { imageEntries } from '../ops/select-platforms.js';
 import { referenceOrLatest, toLocation, withOpener, type ConnectionOptions, type LocationInput } from '../ops/session.js';
 import { requireEmulation, type BinfmtOptions } from './executor/binfmt.js';
@@ -192,7 +192,7 @@ async function runOne(endpoint: Endpoint, target: Target, executor: Executor, op
   try {
     // Made 0700 (no one else may enter while it fills); an image's / is 0755 unless a layer says otherwise, or a USER could not enter it.
     await chmod(root, 0o755);
-    const recorded = await materializeLayers(root, manifest.layers, (layer) => openCounted(endpoint, layer, target.platform, options.onProgress, io), io);
+    const recorded = await materializeLayersInWorker(root, manifest.layers, (layer) => openCounted(endpoint, layer, target.platform, options.onProgress, io), io);
     await ensureWorkdir(root, cwd);
     await executor.prepareRoot?.(root, recorded);
     const stdout = capture ? new TextCapture('first', MAX_CAPTURE) : (options.stdout ?? process.stdout);

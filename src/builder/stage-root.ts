@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { asError, PolyarchError } from '../errors/polyarch-error.js';
 import { tempPathIn } from '../internal/temp-path.js';
-import { materializeLayers } from '../layer/materialize.js';
+import { materializeLayersInWorker } from '../layer/unpack-in-worker.js';
 import { mountOverlay, overlayWorks, type OverlayMount } from '../layer/overlay-mount.js';
 import { UnpackedLayers, chainKey } from '../layer/unpacked-store.js';
 import type { BottomLayerUnpacker } from './base-image.js';
@@ -148,7 +148,7 @@ async function bringUpToDate(state: StageState, ctx: PlatformContext): Promise<S
   if (missing.length > 0) {
     // Steps may have given files owners the caller cannot write over (a fresh root has none).
     if (root.applied > 0) await ctx.executor.releaseRoot?.(root.dir);
-    await materializeLayers(root.dir, missing, layerOpener(ctx.layout), { recorded: root.recorded, onLayerPaths: layerPathsKeeper(ctx.layout), ...ctx.io });
+    await materializeLayersInWorker(root.dir, missing, layerOpener(ctx.layout), { recorded: root.recorded, onLayerPaths: layerPathsKeeper(ctx.layout), ...ctx.io });
     root.applied += missing.length;
   }
   return { dir: root.dir, recorded: root.recorded };

@@ -20,10 +20,10 @@ import { existsSync, readFileSync } from 'node:fs';
 import { readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
-import { PieceTee } from '../internal/piece-tee.js';
 import { isTempName, tempPathIn } from '../internal/temp-path.js';
-import { materializeLayers, type LayerToApply, type MaterializeOptions } from './materialize.js';
+import type { LayerToApply, MaterializeOptions } from './materialize.js';
 import { mountOverlay, unmountAllUnder } from './overlay-mount.js';
+import { layerUnpacker, materializeLayersInWorker, type LayerUnpacker } from './unpack-in-worker.js';
 import { makeDirectories } from '../internal/make-directories.js';
 
 export const UNPACKED_DIR = 'polyarch-unpacked';
@@ -147,19 +147,23 @@ export class UnpackedLayers {
     const digests = [layer.digest];
     const key = this.#keyOf(digests);
     if (this.#pending.has(key) || existsSync(join(this.dir, key, 'layer'))) return undefined;
-    const tee = new PieceTee();
+    const unpack = layerUnpacker(layer.size);
+    let bytes = 0;
     let settle!: (whole: boolean) => void;
     const whole = new Promise<boolean>((resolve) => (settle = resolve));
-    const tapped = this.#unpackTapped(layer, tee, whole, options);
+    const tapped = this.#unpackTapped(layer, unpack, whole, options);
     const pending = tapped.then((dir) => dir ?? copied.then(() => this.#unpack(key, layer, [], digests, open, options)));
     this.#pending.set(key, pending);
     pending.catch(() => this.#pending.delete(key));
     return {
-      take: (piece) => tee.take(piece),
+      take: (piece) => {
+        bytes += piece.length;
+        return unpack.take(piece);
+      },
       end: (verified) => {
         // Every byte, and the right ones: a transfer the destination skipped handed over none.
-        const ok = verified && tee.bytes === layer.size;
-        tee.finish(ok ? undefined : new Error('the transfer this unpack read from did not complete'));
+        const ok = verified && bytes === layer.size;
+        unpack.finish(ok ? undefined : 'the transfer this unpack read from did not complete');
         settle(ok);
       },
       done: tapped.then(
@@ -170,28 +174,32 @@ export class UnpackedLayers {
   }
 
   /** The tapped unpack: the layer's directory, or undefined when its bytes did not all arrive verified. */
-  async #unpackTapped<L extends LayerToApply>(layer: L, tee: PieceTee, whole: Promise<boolean>, options: Pick<MaterializeOptions<L>, 'signal' | 'onLayerPaths'>): Promise<string | undefined> {
+  async #unpackTapped<L extends LayerToApply>(layer: L, unpack: LayerUnpacker, whole: Promise<boolean>, options: Pick<MaterializeOptions<L>, 'signal' | 'onLayerPaths'>): Promise<string | undefined> {
     let ws: Workspace | undefined;
+    const interrupted = (): void => void unpack.stop();
+    options.signal?.addEventListener('abort', interrupted, { once: true });
     try {
+      options.signal?.throwIfAborted();
       await makeDirectories(this.dir);
       ws = await this.workspace();
-      const keep = options.onLayerPaths;
-      await materializeLayers(ws.upper, [layer], async () => tee.stream, {
-        ...(options.signal ? { signal: options.signal } : {}),
-        // A path list is kept under the layer's digest: only once the bytes proved to be that layer's.
-        ...(keep ? { onLayerPaths: async (l: L, paths: Parameters<typeof keep>[1]) => void ((await whole) && (await keep(l, paths))) } : {}),
-      });
+      const { paths } = await unpack.begin(ws.upper, layer, options.onLayerPaths !== undefined);
+      // The thread is done with the directory before anything moves it.
+      await unpack.stop();
       if (!(await whole)) return undefined;
+      // A path list is kept under the layer's digest: only once the bytes proved to be that layer's.
+      if (paths) await options.onLayerPaths?.(layer, paths);
       const adopted = await this.adopt(ws, [layer.digest]);
       ws = undefined;
       return adopted;
     } catch (error) {
-      // Whatever failed, the copy must not wait on a reader that is gone.
-      tee.stream.destroy();
-      // Verified bytes that fail to unpack are the layer's own fault (or Ctrl-C, or this machine's): said as from the cache.
+      // Whatever failed, the copy must not wait on a reader that is gone, nor a thread write into a removed directory.
+      await unpack.stop();
+      options.signal?.throwIfAborted();
+      // Verified bytes that fail to unpack are the layer's own fault (or this machine's): said as from the cache.
       if (await whole) throw error;
       return undefined;
     } finally {
+      options.signal?.removeEventListener('abort', interrupted);
       if (ws) await this.discard(ws);
     }
   }
@@ -202,11 +210,11 @@ export class UnpackedLayers {
     await makeDirectories(this.dir);
     const ws = await this.workspace();
     try {
-      if (below.length === 0) await materializeLayers(ws.upper, [layer], open, options);
+      if (below.length === 0) await materializeLayersInWorker(ws.upper, [layer], open, options);
       else {
         const mount = await mountOverlay({ base: this.dir, lowers: below, upper: ws.upper, work: ws.work, merged: ws.merged, ...(options.signal ? { signal: options.signal } : {}) });
         try {
-          await materializeLayers(ws.merged, [layer], open, options);
+          await materializeLayersInWorker(ws.merged, [layer], open, options);
         } finally {
           await mount.unmount();
         }
