@@ -17,6 +17,7 @@ import { formatPlatform } from '../platform/platform.js';
 import { openLayout } from '../store/oci-layout.js';
 import { syncFile } from '../store/atomic-write.js';
 import { checkArchiveTarget } from '../store/destination.js';
+import { removeOrphanStaging } from '../store/gc.js';
 import { applyDirectoryTimes, applyLayer, applyRecordedFacts, type RecordedFact, type RecordedFacts } from '../layer/extract.js';
 import { layerEntriesOf, type ChangedPath } from '../layer/diff.js';
 import { snapshotTree } from '../layer/snapshot.js';
@@ -330,6 +331,8 @@ async function exportFilesystem(result: BuildResult, dest: string, options: { re
 async function exportFilesystemTar(result: BuildResult, dest: string, signal?: AbortSignal): Promise<void> {
   const target = resolve(dest);
   checkArchiveTarget(target, `type=tar,dest=${dest}`);
+  // What an export killed outright left beside its target (the staged roots, the temp tar) goes first.
+  await removeOrphanStaging(dirname(target));
   const staging = tempPathIn(dirname(target), 'rootfs');
   const temp = tempPathIn(dirname(target));
   try {

@@ -11,6 +11,7 @@ import { createDigester, digestFromHash, type Digest } from '../digest/digest.js
 import { tempPathIn } from '../internal/temp-path.js';
 import { fileSink } from './atomic-write.js';
 import { checkArchiveTarget } from './destination.js';
+import { removeOrphanStaging } from './gc.js';
 
 // Loaded when an archive is written: most commands never write one.
 const tarStream = lazyModule<typeof import('tar-stream')>('tar-stream');
@@ -41,6 +42,8 @@ export async function writeTarAtomic(target: string, root: string, files: readon
  */
 export async function writeTarEntriesAtomic(target: string, sources: readonly TarSource[], options: { readonly signal?: AbortSignal } = {}): Promise<Digest> {
   checkArchiveTarget(target, target);
+  // A writer killed outright (SIGKILL, a CI job's timeout) left its temp archive here: gone now, as beside an oci-archive.
+  await removeOrphanStaging(dirname(target));
   const temp = tempPathIn(dirname(target));
   const handle = await open(temp, 'wx', 0o644);
   const tar = tarStream().pack();

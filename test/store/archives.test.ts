@@ -18,6 +18,7 @@ import { openDockerArchive } from '../../src/store/docker-archive.js';
 import { openOciArchive } from '../../src/store/oci-archive.js';
 import { openLayout } from '../../src/store/oci-layout.js';
 import { indexTar, readEntry } from '../../src/store/tar-index.js';
+import { writeTarEntriesAtomic } from '../../src/store/tar-write.js';
 import { copyThrough, readBlob, writeTar, type TarFile } from '../fixtures/store-fixtures.js';
 import { makeLayer, randomImage, randomIndex, seededBytes, THREE_PLATFORMS, type GeneratedImage } from '../helpers/images.js';
 import { tempDir } from '../helpers/temp-dir.js';
@@ -130,6 +131,17 @@ describe('oci-archive', () => {
     const writer = await openOciArchive(join(out, 'image.tar'), { write: true });
     await writer.close({ discard: true });
     assert.deepEqual(await readdir(out), ['unrelated.txt']);
+  });
+
+  test('a temp archive a killed writer left (bundle, type=tar) is removed by the next archive written there; a live writer\'s is kept', async () => {
+    const out = join(dir.path, 'killed-tar');
+    await mkdir(out);
+    // No process has pid 999999 here (as in the crashed staging test above).
+    const dead = '.tmp-999999-abcdef.polyarch-tmp';
+    const live = `.tmp-${process.pid}-abcdef.polyarch-tmp`;
+    for (const name of [dead, live, 'mine.polyarch-tmp']) await writeFile(join(out, name), 'half an archive');
+    await writeTarEntriesAtomic(join(out, 'bundle.tar'), [{ name: 'hello.txt', size: 2, open: () => Readable.from([Buffer.from('hi')]) }]);
+    assert.deepEqual((await readdir(out)).sort(), [live, 'bundle.tar', 'mine.polyarch-tmp'].sort());
   });
 
   test('files that are not OCI archives are refused with one clear error', async () => {
