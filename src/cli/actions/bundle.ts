@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import type { CliContext } from '../context.js';
-import { bundle, bundlePush, parsePlatformList, PolyarchError, readImageList, type ArchiveFormat } from '../../index.js';
+import { bundle, bundlePush, parsePlatformListWithNotices, PolyarchError, readImageList, type ArchiveFormat } from '../../index.js';
 import { connectionOptions, globalsOf } from '../global-options.js';
 import type { ProgressMode } from '../option-parsers.js';
 import { formatSize, line, printJson, printNotice } from '../output.js';
@@ -23,7 +23,8 @@ export async function bundleAction(context: CliContext, images: string[], flags:
   if (flags.output === undefined) throw new PolyarchError('USAGE', 'bundle: -o is required (e.g. -o release-{arch}.tar)');
   if (flags.format !== 'docker' && flags.format !== 'oci') throw new PolyarchError('USAGE', `--format must be docker or oci, not "${flags.format}"`);
   const listed = [...images, ...(flags.images !== undefined ? await readImageList(flags.images) : [])];
-  const platforms = parsePlatformList(flags.platform);
+  // As build says it: `--platform x86_64` is bundled as linux/amd64, and {arch} is then amd64.
+  const platforms = parsePlatformListWithNotices(flags.platform, (m) => globals.quiet || printNotice(m, context.stderr));
   const output = flags.output;
   const result = await withProgress(flags.progress, { stderr: context.stderr, ...(globals.quiet ? { quiet: true } : {}) }, (view) =>
     whileMovingBlobs(() => bundle({
