@@ -47,16 +47,16 @@ export interface RegistryOutput extends OutputAttributes {
 export interface OciOutput extends OutputAttributes {
   readonly type: 'oci';
   readonly dest: string;
-  /** A reference whose tag names the image in the archive's index.json (BuildKit's way); default `latest`. */
-  readonly name?: string;
+  /** A reference whose tag names the image in the archive's index.json (BuildKit's way; default `latest`), or several (`-t a:1 -t a:2`): an entry for each tag. */
+  readonly name?: string | readonly string[];
 }
 
 /** A `docker load` archive, as buildx `type=docker,dest=FILE`: one platform only. */
 export interface DockerOutput extends OutputAttributes {
   readonly type: 'docker';
   readonly dest: string;
-  /** The name `docker load` gives the image. */
-  readonly name?: string;
+  /** The name `docker load` gives the image, or several (`-t a:1 -t a:2`): all of them in RepoTags, as buildx writes them. */
+  readonly name?: string | readonly string[];
 }
 
 /** Each platform's filesystem in a directory (`DEST/os_arch[_variant]` when there are several), as buildx `type=local`. */
@@ -88,8 +88,10 @@ export function formatBuildOutput(output: BuildOutput): string {
     case 'registry':
       return `type=registry,name=${output.names.join(';')}`;
     case 'oci':
-    case 'docker':
-      return `type=${output.type},dest=${output.dest}${output.name !== undefined ? `,name=${output.name}` : ''}`;
+    case 'docker': {
+      const names = namesOf(output);
+      return `type=${output.type},dest=${output.dest}${names.length > 0 ? `,name=${names.join(';')}` : ''}`;
+    }
     default:
       return `type=${output.type},dest=${output.dest}`;
   }
@@ -114,9 +116,11 @@ export function outputLocations(output: BuildOutput): string[] {
       return [...output.names];
     case 'oci':
       // index.json names the image by the tag of the name, as BuildKit does; else "latest".
-      return [`oci-archive:${needDest(output.dest)}:${(output.name ? parseReference(output.name).tag : undefined) ?? 'latest'}`];
-    case 'docker':
-      return [`docker-archive:${needDest(output.dest)}${output.name ? `:${output.name}` : ''}`];
+      return [`oci-archive:${needDest(output.dest)}:${ociTags(output)[0]}`];
+    case 'docker': {
+      const [first] = namesOf(output);
+      return [`docker-archive:${needDest(output.dest)}${first ? `:${first}` : ''}`];
+    }
     case 'local':
       return [`local:${needDest(output.dest)}`];
     case 'tar':
@@ -124,6 +128,24 @@ export function outputLocations(output: BuildOutput): string[] {
     default:
       throw new PolyarchError('USAGE', `output type ${JSON.stringify((output as { type?: unknown }).type)} is not supported (registry, oci, docker, local, tar, or location)`);
   }
+}
+
+/** An oci or docker output's names, as a list. */
+function namesOf(output: OciOutput | DockerOutput): readonly string[] {
+  return output.name === undefined ? [] : typeof output.name === 'string' ? [output.name] : output.name;
+}
+
+/** The tags an oci output's index.json names the image by: each name's, once (`latest` for a name without one, or no name). */
+function ociTags(output: OciOutput): string[] {
+  const names = namesOf(output);
+  return names.length === 0 ? ['latest'] : [...new Set(names.map((name) => parseReference(name).tag ?? 'latest'))];
+}
+
+/** The names an output gives the image besides the one its location carries (outputLocations): more tags for the copy. */
+function moreNamesOf(output: BuildOutput): string[] {
+  if (output.type === 'oci') return ociTags(output).slice(1);
+  if (output.type === 'docker') return namesOf(output).slice(1);
+  return [];
 }
 
 /**
@@ -216,7 +238,7 @@ async function writeOutputs(result: BuildResult, options: Omit<ExportOptions, 'r
       for (const target of outputLocations(toStdout ? { ...output, dest: staged } : output)) {
         const said = toStdout ? target.replace(staged, STDOUT_DEST) : target;
         if (written.includes(said)) continue;
-        await writeOutput(result, target, { source, byDigest, copyOptions });
+        await writeOutput(result, target, { source, byDigest, copyOptions: { ...copyOptions, moreTags: moreNamesOf(output) } });
         if (toStdout) await sendFile(staged, stdout!, copyOptions.signal);
         written.push(said);
       }
@@ -240,7 +262,7 @@ async function writeOutputs(result: BuildResult, options: Omit<ExportOptions, 'r
 }
 
 /** Writes one output location: a filesystem, or a copy of the index to a file or a registry. */
-async function writeOutput(result: BuildResult, target: string, how: { readonly source: string; readonly byDigest: string; readonly copyOptions: ConnectionOptions & { readonly signal?: AbortSignal; readonly onProgress?: TransferListener } }): Promise<void> {
+async function writeOutput(result: BuildResult, target: string, how: { readonly source: string; readonly byDigest: string; readonly copyOptions: ConnectionOptions & { readonly signal?: AbortSignal; readonly onProgress?: TransferListener; readonly moreTags?: readonly string[] } }): Promise<void> {
   const { source, byDigest, copyOptions } = how;
   if (target.startsWith('local:')) await exportFilesystem(result, target.slice('local:'.length), { signal: copyOptions.signal, modes: true });
   else if (target.startsWith('tar:')) await exportFilesystemTar(result, target.slice('tar:'.length), copyOptions.signal);

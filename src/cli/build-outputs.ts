@@ -41,6 +41,11 @@ function checkAttributes(output: string, type: string, fields: ReadonlyMap<strin
   if (tar !== undefined && tar !== 'true' && tar !== 'false') throw new PolyarchError('USAGE', `--output ${output}: tar= is true or false`);
 }
 
+/** An archive output's `name`: one name as it was, several (`-t a:1 -t a:2`) as a list, none left out. */
+function nameOrNames(names: readonly string[]): { name?: string | readonly string[] } {
+  return names.length === 0 ? {} : names.length === 1 ? { name: names[0]! } : { name: names };
+}
+
 /** One `--output` value as a typed output. */
 export function parseBuildOutput(output: string, tags: readonly string[]): BuildOutput {
   // As buildx: `-o -` is a tar of the filesystem on standard output.
@@ -63,9 +68,9 @@ export function parseBuildOutput(output: string, tags: readonly string[]): Build
     case 'oci':
       // tar=false: an OCI layout directory, its index named by the name's tag as in the archive.
       if (fields.get('tar') === 'false') return { type: 'location', location: `oci:${needDest()}:${(names[0] ? parseReference(names[0]).tag : undefined) ?? 'latest'}` };
-      return { type, dest: needDest(), ...(names[0] ? { name: names[0] } : {}) };
+      return { type, dest: needDest(), ...nameOrNames(names) };
     case 'docker':
-      return { type, dest: needDest(), ...(names[0] ? { name: names[0] } : {}) };
+      return { type, dest: needDest(), ...nameOrNames(names) };
     case 'local':
     case 'tar':
       return { type, dest: needDest() };

@@ -39,6 +39,11 @@ export interface CopyTransferOptions {
   readonly progressPhase?: TransferPhase;
   /** At most one progress report per blob in this many milliseconds (default 100; 0 reports every chunk). */
   readonly progressIntervalMs?: number;
+  /**
+   * More tags for the top manifest in the destination, after its own (an archive's further names:
+   * buildx's `-t a:1 -t a:2 -o type=docker` puts both in RepoTags).
+   */
+  readonly moreTags?: readonly string[];
 }
 
 /** What {@link copyImage} takes: two endpoints already open, and the transfer options. */
@@ -169,6 +174,7 @@ async function copyEndpoints(options: CopyImageOptions): Promise<CopyResult> {
   // Children before parents, so a registry never sees a reference to something it lacks.
   for (const child of children) await destination.putManifest(child, io);
   await destination.putManifest(top, { ...io, ...(destinationTag !== undefined ? { tag: destinationTag } : {}) });
+  for (const tag of options.moreTags ?? []) await destination.putManifest(top, { ...io, tag });
   for (const manifest of referrers.manifests) await destination.putManifest(manifest, io);
   return {
     descriptor: descriptorOf(top),

@@ -52,6 +52,34 @@ describe('typed build outputs', () => {
     assert.match(listed.stdout, /linux_amd64\/hello\.txt/);
   });
 
+  test('an archive output given several names holds them all, as buildx writes them: each in RepoTags, each tag in index.json', async () => {
+    const at = (name: string) => join(dir.path, 'named', name);
+    const names = ['example/app:1', 'example/app:2', 'other/app:1'];
+    const result = await buildImages({
+      context,
+      platforms: [AMD64],
+      buildPlatform: AMD64,
+      cacheDir: at('cache'),
+      outputs: [
+        { type: 'docker', dest: at('docker.tar'), name: names },
+        { type: 'oci', dest: at('oci.tar'), name: names },
+      ],
+    });
+    const manifestJson = JSON.parse(spawnSync('tar', ['-xOf', at('docker.tar'), 'manifest.json'], { encoding: 'utf8' }).stdout) as { RepoTags: string[] }[];
+    assert.deepEqual(manifestJson.map((m) => m.RepoTags), [['example/app:1', 'example/app:2', 'other/app:1']]);
+    type IndexJson = { manifests: { digest: string; annotations?: Record<string, string> }[] };
+    const archived = JSON.parse(spawnSync('tar', ['-xOf', at('oci.tar'), 'index.json'], { encoding: 'utf8' }).stdout) as IndexJson;
+    // Two names of one tag are one entry: index.json names by tag.
+    assert.deepEqual(archived.manifests.map((m) => [m.digest, m.annotations?.['org.opencontainers.image.ref.name']]), [[result.index.digest, '1'], [result.index.digest, '2']]);
+    // A reader we did not write finds the image by each name.
+    for (const name of names) {
+      const read = spawnSync('skopeo', ['inspect', '--raw', `docker-archive:${at('docker.tar')}:${name}`], { encoding: 'utf8' });
+      assert.equal(read.status, 0, read.stderr);
+      // skopeo reads a docker archive's image as docker's schema 2: the one layer is there.
+      assert.equal((JSON.parse(read.stdout) as { layers: unknown[] }).layers.length, 1, name);
+    }
+  });
+
   test('an archive for standard output goes to the given stream; a reader that stops taking it does not hold up Ctrl-C', { timeout: 60_000 }, async () => {
     const cacheDir = join(dir.path, 'stdout-cache');
     await assert.rejects(

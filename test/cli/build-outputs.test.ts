@@ -24,6 +24,9 @@ describe('build --output parsing', () => {
       ['type=oci,dest=out.tar,name=x/y:z,compression=zstd', [], { type: 'oci', dest: 'out.tar', name: 'x/y:z' }, ['oci-archive:out.tar:z']],
       ['type=docker,dest=d.tar,name=app:1', [], { type: 'docker', dest: 'd.tar', name: 'app:1' }, ['docker-archive:d.tar:app:1']],
       ['type=docker,dest=d.tar', [], { type: 'docker', dest: 'd.tar' }, ['docker-archive:d.tar']],
+      // Several -t: every name goes with the archive output; its location carries the first.
+      ['type=docker,dest=d.tar', ['reg/app:1', 'reg/app:2'], { type: 'docker', dest: 'd.tar', name: ['reg/app:1', 'reg/app:2'] }, ['docker-archive:d.tar:reg/app:1']],
+      ['type=oci,dest=o.tar,name=x/y:1;x/y:2', [], { type: 'oci', dest: 'o.tar', name: ['x/y:1', 'x/y:2'] }, ['oci-archive:o.tar:1']],
       ['type=local,dest=rootfs', [], { type: 'local', dest: 'rootfs' }, ['local:rootfs']],
       ['type=tar,dest=rootfs.tar', [], { type: 'tar', dest: 'rootfs.tar' }, ['tar:rootfs.tar']],
       ['type=oci,dest=dir,tar=false', [], { type: 'location', location: 'oci:dir:latest' }, ['oci:dir:latest']],
