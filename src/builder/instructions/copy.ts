@@ -25,23 +25,25 @@ import { stageNamed, type PlatformContext, type StageState } from '../stage.js';
 import { stageFilesystem, unpackAhead } from '../stage-root.js';
 import { makeDirectories } from '../../internal/make-directories.js';
 import { openAddArchive } from '../add-archive.js';
+import { parseChmod, type ModeChange } from '../chmod.js';
 
-/** Mode and owner an entry gets, from its source path and the mode on disk. */
-type EntryFacts = (source: string, diskMode: number) => { mode: number; uid: number; gid: number };
+/** Mode and owner an entry gets, from its source path, the mode on disk and whether it is a directory. */
+type EntryFacts = (source: string, diskMode: number, isDirectory: boolean) => { mode: number; uid: number; gid: number };
 
-/** Context files: owned by root (or --chown), with their own mode (or --chmod). */
-function contextFacts(owner: Owner, mode: number | undefined): EntryFacts {
-  return (_source, diskMode) => ({ mode: mode ?? diskMode, ...owner });
+/** Context files: owned by root (or --chown), with their own mode (changed by --chmod). */
+function contextFacts(owner: Owner, chmod: ModeChange | undefined): EntryFacts {
+  return (_source, diskMode, isDirectory) => ({ mode: chmod ? chmod(diskMode, isDirectory) : diskMode, ...owner });
 }
 
 /**
  * Files of an unpacked image or archive keep the mode and owner their tar headers gave, which the
  * disk copy may have lost; --chown and --chmod still win.
  */
-function recordedFacts(root: string, recorded: RecordedFacts, chown: Owner | undefined, mode: number | undefined): EntryFacts {
-  return (source, diskMode) => {
+function recordedFacts(root: string, recorded: RecordedFacts, chown: Owner | undefined, chmod: ModeChange | undefined): EntryFacts {
+  return (source, diskMode, isDirectory) => {
     const facts = recorded.get(relative(root, source));
-    return { mode: mode ?? facts?.mode ?? diskMode, ...(chown ?? { uid: facts?.uid ?? 0, gid: facts?.gid ?? 0 }) };
+    const mode = facts?.mode ?? diskMode;
+    return { mode: chmod ? chmod(mode, isDirectory) : mode, ...(chown ?? { uid: facts?.uid ?? 0, gid: facts?.gid ?? 0 }) };
   };
 }
 
@@ -52,7 +54,7 @@ function recordedFacts(root: string, recorded: RecordedFacts, chown: Owner | und
  */
 async function contextEntries(source: string, dest: string, facts: EntryFacts, keep: ContextFilter, nested = false): Promise<LayerEntry[]> {
   const info = await lstat(source);
-  const own = facts(source, info.mode & 0o7777);
+  const own = facts(source, info.mode & 0o7777, info.isDirectory());
   if (info.isSymbolicLink()) return [{ path: dest, type: 'symlink', linkname: await readlink(source), mode: 0o777, uid: own.uid, gid: own.gid }];
   // A named pipe is copied as one, never opened (that would wait for a writer); sockets and devices are not copied.
   if (info.isFIFO()) return [{ path: dest, type: 'fifo', ...own }];
@@ -266,9 +268,16 @@ export async function copyInstruction(i: Instruction, state: StageState, ctx: Pl
   const owner = await ownerOf(i, state, ctx, sub);
   // Only an explicit --chown replaces the owners files from a stage, an image or an archive had.
   const chown = flagValue(i, 'chown') !== undefined ? owner : undefined;
-  const chmod = flagValue(i, 'chmod');
-  const mode = chmod !== undefined ? Number.parseInt(chmod, 8) : undefined;
-  if (mode !== undefined && !Number.isSafeInteger(mode)) throw badDockerfile(file, i.line, `--chmod=${chmod} is not an octal mode`);
+  // An empty --chmod= is none, as in BuildKit.
+  const chmodText = flagValue(i, 'chmod') || undefined;
+  let mode: ModeChange | undefined;
+  try {
+    mode = chmodText !== undefined ? parseChmod(chmodText) : undefined;
+  } catch (error) {
+    throw badDockerfile(file, i.line, (error as Error).message);
+  }
+  // In the cache key: an octal mode as its number (as keys had it before symbolic modes), a symbolic one as written.
+  const modeKey = chmodText === undefined ? null : /^[0-7]+$/.test(chmodText) ? Number.parseInt(chmodText, 8) : chmodText;
   // --parents keeps each source's directories under the destination (BuildKit's flag).
   const parentsFlag = flagValue(i, 'parents');
   const parents = parentsFlag !== undefined && parentsFlag !== 'false';
@@ -300,7 +309,7 @@ export async function copyInstruction(i: Instruction, state: StageState, ctx: Pl
     // --from is found by that key without making the source's filesystem (a warm build unpacks nothing).
     const sourceLayers = fromState ? fromState.diffIds : (await ctx.bases.pull(fromName, state.config as Platform, i.line)).diffIds;
     const key = createHash('sha256')
-      .update(JSON.stringify(['copy-from', 2, sourceLayers, state.diffIds, i.keyword, parts, state.workdir, chown ?? null, mode ?? null, parents, excludes, created.toISOString(), compression.kind, effectiveLevel(compression)]))
+      .update(JSON.stringify(['copy-from', 2, sourceLayers, state.diffIds, i.keyword, parts, state.workdir, chown ?? null, modeKey, parents, excludes, created.toISOString(), compression.kind, effectiveLevel(compression)]))
       .digest('hex');
     let made: LayerEntry[] = [];
     let wrote = false;
@@ -344,7 +353,7 @@ export async function copyInstruction(i: Instruction, state: StageState, ctx: Pl
         throw error instanceof PolyarchError ? new PolyarchError(error.code, `${file}:${i.line}: ${error.message}`, { cause: error }) : error;
       });
       const target = destIsDir ? posix.join(destAbs, name!) : destAbs;
-      entries.push({ path: target.slice(1), type: 'file', source: downloaded, size: got.size, mode: mode ?? 0o600, ...owner, contentKey: got.sha256 });
+      entries.push({ path: target.slice(1), type: 'file', source: downloaded, size: got.size, mode: mode ? mode(0o600, false) : 0o600, ...owner, contentKey: got.sha256 });
       continue;
     }
     const heredoc = i.heredocs?.find((h) => `<<${h.name}` === source);
@@ -356,7 +365,7 @@ export async function copyInstruction(i: Instruction, state: StageState, ctx: Pl
       await writeFile(written, content, { flag: 'wx' });
       const target = destIsDir ? posix.join(destAbs, heredoc.name) : destAbs;
       const contentKey = createHash('sha256').update(content).digest('hex');
-      entries.push({ path: target.slice(1), type: 'file', source: written, size: Buffer.byteLength(content), mode: mode ?? 0o644, ...owner, contentKey });
+      entries.push({ path: target.slice(1), type: 'file', source: written, size: Buffer.byteLength(content), mode: mode ? mode(0o644, false) : 0o644, ...owner, contentKey });
       continue;
     }
     for (const { path, named } of await expandSource(context, source, file, i.line, keep)) {
