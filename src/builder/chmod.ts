@@ -28,7 +28,7 @@ type Step =
  */
 export function parseChmod(text: string): ModeChange {
   if (/^[0-9]/.test(text)) {
-    if (!/^[0-7]+$/.test(text) || Number.parseInt(text, 8) > 0o7777) throw new Error(`invalid chmod parameter: '${text}'. it should be octal string and between 0 and 07777`);
+    if (!/^[0-7]+$/.test(text) || Number.parseInt(text, 8) > 0o7777) throw new Error(`invalid chmod parameter: ${JSON.stringify(text)}. it should be octal string and between 0 and 07777`);
     const mode = Number.parseInt(text, 8);
     return () => mode;
   }
@@ -62,7 +62,7 @@ function copyClass(mode: number, step: Extract<Step, { kind: 'copy' }>): number 
 
 /** The steps of a symbolic mode: clauses `[ugoa]*([-+=]([rwxXst]*|[ugo]))+` joined by commas. */
 function symbolicSteps(text: string): Step[] {
-  const bad = (): Error => new Error(`invalid chmod parameter: '${text}'. it should be octal, or symbolic as chmod(1) takes it (u+x, go-w, a=rX)`);
+  const bad = (): Error => new Error(`invalid chmod parameter: ${JSON.stringify(text)}. it should be octal, or symbolic as chmod(1) takes it (u+x, go-w, a=rX)`);
   if (text === '') throw bad();
   const steps: Step[] = [];
   for (const clause of text.split(',')) {

@@ -18,6 +18,7 @@ import { parseBuildOutput, parseBuildOutputs, parseOutputCompression } from '../
 import { parseAnnotation } from '../../src/builder/annotations.js';
 import { parseCompression } from '../../src/layer/compression.js';
 import { processWord, substitute, SubstitutionError } from '../../src/builder/substitute.js';
+import { parseChmod } from '../../src/builder/chmod.js';
 
 const RUNS = 600;
 
@@ -198,6 +199,24 @@ describe('fuzzing the parsers that read user and network input', () => {
       fc.property(fc.oneof(anyString, fc.integer({ min: -5, max: 100 }).map(String), mutated(['6', '64', '0'])), (text) => {
         const value = outcome(() => parseInteger(text, '--concurrency', 1, 64), ['USAGE'], text);
         if (value !== undefined) assert.ok(Number.isSafeInteger(value) && value >= 1 && value <= 64 && String(value) === text.replace(/^0+(?=\d)/, ''), text);
+      }),
+      { numRuns: RUNS },
+    );
+  });
+  test('COPY --chmod values: a change that keeps every mode within 12 bits, or one "invalid chmod parameter" line', () => {
+    const CHMODS = ['+x', 'u+x', 'go-w,a+X', 'u=rwx,go=rx', 'g=u', 'a=rX', '0755', '4755', '+t', 'ug+s', 'o=g-w'];
+    const value = fc.oneof(mutated(CHMODS), fc.array(fc.constantFrom('u', 'g', 'o', 'a', '+', '-', '=', 'r', 'w', 'x', 'X', 's', 't', ',', '0', '7', '8'), { maxLength: 24 }).map((p) => p.join('')), anyString);
+    fc.assert(
+      fc.property(value, fc.integer({ min: 0, max: 0o7777 }), fc.boolean(), (text, mode, isDirectory) => {
+        let change;
+        try {
+          change = parseChmod(text);
+        } catch (error) {
+          assert.ok(error instanceof Error && error.message.startsWith(`invalid chmod parameter: ${JSON.stringify(text)}`) && !error.message.includes('\n'), `${JSON.stringify(text)} threw ${String(error)}`);
+          return;
+        }
+        const after = change(mode, isDirectory);
+        assert.ok(Number.isInteger(after) && after >= 0 && after <= 0o7777, `${JSON.stringify(text)} on ${mode.toString(8)} gave ${after}`);
       }),
       { numRuns: RUNS },
     );
