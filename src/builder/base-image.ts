@@ -83,9 +83,11 @@ export class BaseImages {
   /**
    * The image `name` has for `want` (from an index, the entry that platform would pull), as a
    * stage's start. `unpackBottom`: a stage with a RUN to come has the image's bottom layer
-   * unpacked as it is pulled.
+   * unpacked as it is pulled; asked for only when the image is not in the cache whole, since
+   * finding out whether layers can be unpacked for overlay mounts costs a mount (a warm build's
+   * base is all there and needs none).
    */
-  async pull(name: string, want: Platform, line: number, unpackBottom?: BottomLayerUnpacker): Promise<StageState> {
+  async pull(name: string, want: Platform, line: number, unpackBottom?: () => Promise<BottomLayerUnpacker | undefined>): Promise<StageState> {
     const { opener, layout, file, io } = this.#options;
     // The registry's or layout's own reason keeps its code (an unreachable registry is NETWORK, with its hint; Ctrl-C is INTERRUPTED).
     const unreadable = (error: unknown): never => {
@@ -119,11 +121,12 @@ export class BaseImages {
       // A pulled image is one platform's: its blobs report under the platform being built.
       const progress = listener ? { onProgress: withPlatform(listener, want), progressPhase: 'pull' as const } : {};
       const bottom = manifest.layers[0];
+      const unpack = await unpackBottom?.();
       const tapBlob =
-        unpackBottom && bottom
+        unpack && bottom
           ? (blob: Descriptor): BlobTap | undefined => {
               if (blob.digest !== bottom.digest) return undefined;
-              const tap = unpackBottom(bottom, copying);
+              const tap = unpack(bottom, copying);
               if (tap) this.#options.keepRunning?.(tap.done);
               return tap;
             }
@@ -175,7 +178,7 @@ export async function stageBase(ctx: PlatformContext, index: number): Promise<St
   const platformFlag = flagValue(from, 'platform');
   const stagePlatform = normalizePlatform(platformFlag ? parsePlatform(ctx.substitute(platformFlag, ctx.args.global, from.line)) : ctx.platform);
   // A RUN will need the base unpacked: its bottom layer (most of a distribution's base) is unpacked as it arrives.
-  const unpackBottom = source.kind === 'image' && body.some((i) => i.keyword === 'RUN') ? await unpackerWhilePulled(ctx) : undefined;
+  const unpackBottom = source.kind === 'image' && body.some((i) => i.keyword === 'RUN') ? () => unpackerWhilePulled(ctx) : undefined;
   const state =
     source.kind === 'stage'
       ? (await ctx.buildStage(source.index)).derive()
