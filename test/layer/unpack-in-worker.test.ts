@@ -5,12 +5,12 @@ import { lstat, mkdir, readFile, readdir, readlink, writeFile } from 'node:fs/pr
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
-import { pack, type Header } from 'tar-stream';
 import { digestOfBytes } from '../../src/digest/digest.js';
 import type { LayerPathEntry } from '../../src/layer/scan.js';
 import { materializeLayers } from '../../src/layer/materialize.js';
 import { WORKER_FROM, materializeLayersInWorker } from '../../src/layer/unpack-in-worker.js';
 import { MediaType } from '../../src/mediatype/mediatype.js';
+import { tarOf, type TarEntry } from '../helpers/tar.js';
 import { tempDir } from '../helpers/temp-dir.js';
 
 const isRoot = process.getuid?.() === 0;
@@ -23,26 +23,9 @@ interface Layer {
   readonly bytes: Buffer;
 }
 
-/** A layer tar of these headers and bodies. */
-async function layerOf(entries: readonly { header: Partial<Header> & { name: string }; body?: Buffer }[]): Promise<Layer> {
-  const tar = pack();
-  const chunks: Buffer[] = [];
-  tar.on('data', (c: unknown) => void chunks.push(c as Buffer));
-  const done = new Promise<void>((resolve) => tar.on('end', () => resolve()));
-  for (const entry of entries) {
-    const header = entry.header;
-    // A file entry is given its bytes whole (without them, tar-stream waits for them to be written).
-    const body = entry.body ?? (header.type === 'file' ? Buffer.alloc(0) : undefined);
-    const full = { mode: header.type === 'directory' ? 0o755 : 0o644, mtime: new Date(1_600_000_000_000), ...header, ...(body ? { size: body.length } : {}) };
-    await new Promise<void>((resolve, reject) => {
-      const callback = (error?: Error | null) => (error ? reject(error) : resolve());
-      if (body) tar.entry(full, body, callback);
-      else tar.entry(full, callback);
-    });
-  }
-  tar.finalize();
-  await done;
-  const bytes = Buffer.concat(chunks);
+/** A layer of `entries` (tarOf: exact names, types and links), with its digest and size. */
+async function layerOf(entries: readonly TarEntry[]): Promise<Layer> {
+  const bytes = await tarOf(entries.map((e) => ({ mtime: new Date(1_600_000_000_000), ...e })));
   return { mediaType: MediaType.OciLayer, digest: digestOfBytes(bytes), size: bytes.length, bytes };
 }
 
@@ -71,19 +54,19 @@ describe('layers unpacked on a worker thread', { timeout: 120_000 }, () => {
   before(async () => {
     work = await tempDir();
     lower = await layerOf([
-      { header: { name: 'etc', type: 'directory', mode: 0o750, uid: 7, gid: 8 } },
-      { header: { name: 'etc/big', type: 'file' }, body: Buffer.alloc(BIG, 'x') },
-      { header: { name: 'etc/tool', type: 'file', mode: 0o4755, uid: 1000, gid: 1000 }, body: Buffer.from('#!/bin/sh\n') },
-      { header: { name: 'etc/hard', type: 'link', linkname: 'etc/tool', mode: 0o4755, uid: 1000, gid: 1000 } },
-      { header: { name: 'etc/soft', type: 'symlink', linkname: 'tool' } },
-      { header: { name: 'etc/gone', type: 'file' }, body: Buffer.from('removed above\n') },
-      { header: { name: 'opt/old', type: 'file' }, body: Buffer.from('hidden by an opaque directory\n') },
+      { name: 'etc', type: 'directory', mode: 0o750, uid: 7, gid: 8 },
+      { name: 'etc/big', content: Buffer.alloc(BIG, 'x') },
+      { name: 'etc/tool', mode: 0o4755, uid: 1000, gid: 1000, content: '#!/bin/sh\n' },
+      { name: 'etc/hard', type: 'link', linkname: 'etc/tool', mode: 0o4755, uid: 1000, gid: 1000 },
+      { name: 'etc/soft', type: 'symlink', linkname: 'tool' },
+      { name: 'etc/gone', content: 'removed above\n' },
+      { name: 'opt/old', content: 'hidden by an opaque directory\n' },
     ]);
     upper = await layerOf([
-      { header: { name: 'etc/.wh.gone', type: 'file' } },
-      { header: { name: 'opt', type: 'directory', mode: 0o700 } },
-      { header: { name: 'opt/.wh..wh..opq', type: 'file' } },
-      { header: { name: 'opt/new', type: 'file' }, body: Buffer.from('new\n') },
+      { name: 'etc/.wh.gone', content: '' },
+      { name: 'opt', type: 'directory', mode: 0o700 },
+      { name: 'opt/.wh..wh..opq', content: '' },
+      { name: 'opt/new', content: 'new\n' },
     ]);
   });
   after(() => work.remove());
@@ -118,10 +101,10 @@ describe('layers unpacked on a worker thread', { timeout: 120_000 }, () => {
     await mkdir(outside);
     await writeFile(join(outside, 'secret'), 'host\n');
     const hostile = await layerOf([
-      { header: { name: 'big', type: 'file' }, body: Buffer.alloc(BIG, 'y') },
-      { header: { name: 'out', type: 'symlink', linkname: outside } },
-      { header: { name: 'out/secret', type: 'file' }, body: Buffer.from('planted\n') },
-      { header: { name: '../climbed', type: 'file' }, body: Buffer.from('planted\n') },
+      { name: 'big', content: Buffer.alloc(BIG, 'y') },
+      { name: 'out', type: 'symlink', linkname: outside },
+      { name: 'out/secret', content: 'planted\n' },
+      { name: '../climbed', content: 'planted\n' },
     ]);
     const root = join(work.path, 'hostile-root');
     await mkdir(root);
