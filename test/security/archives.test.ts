@@ -4,7 +4,7 @@
 // with one line, and the filesystem is never read through one.
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
-import { lstat, mkdir, open, readFile, symlink, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, open, readFile, readdir, symlink, writeFile } from 'node:fs/promises';
 import { setTimeout as delay } from 'node:timers/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -282,5 +282,22 @@ describe('archive destinations that are not regular files', () => {
     const local = await runCli(['build', '--platform', 'linux/amd64', '-o', `type=local,dest=${victim}`, context], { env });
     assert.equal(local.code, 2, local.stderr);
     assert.match(local.stderr, /victim\.txt is not a directory/);
+  });
+  test('temp names a writer left beside an archive are swept without following them: a planted link (to a file or a directory) goes, what it points at stays', async () => {
+    const out = join(dir.path, 'swept');
+    const host = join(dir.path, 'swept-host');
+    await mkdir(join(host, 'tree'), { recursive: true });
+    await writeFile(join(host, 'file.txt'), 'host file\n');
+    await writeFile(join(host, 'tree', 'inside.txt'), 'host tree\n');
+    await mkdir(out);
+    // Named as a dead writer's temp (no process has pid 999999 here): what the sweep removes.
+    await symlink(join(host, 'file.txt'), join(out, '.tmp-999999-abcdef.polyarch-tmp'));
+    await symlink(join(host, 'tree'), join(out, '.rootfs-999999-abcdef.polyarch-tmp'));
+    const env = { XDG_CACHE_HOME: join(dir.path, 'cache') };
+    const run = await runCli(['build', '--platform', 'linux/amd64', '-o', `type=tar,dest=${join(out, 'rootfs.tar')}`, context], { env });
+    assert.equal(run.code, 0, run.stderr);
+    assert.deepEqual(await readdir(out), ['rootfs.tar']);
+    assert.equal(await readFile(join(host, 'file.txt'), 'utf8'), 'host file\n');
+    assert.equal(await readFile(join(host, 'tree', 'inside.txt'), 'utf8'), 'host tree\n');
   });
 });
