@@ -52,15 +52,33 @@ export function layerUnpacker(bytes: number): LayerUnpacker {
   return bytes >= WORKER_FROM ? new ThreadUnpacker() : new InlineUnpacker();
 }
 
-/** Wakes whoever waits for room. */
-class Waiters {
+/** The bytes of a layer handed to an unpack and not yet taken by its reader: a hand-over past IN_FLIGHT waits for the reader. */
+class InFlight {
+  #given = 0;
+  #taken = 0;
   #waiting: (() => void)[] = [];
 
-  wait(): Promise<void> {
-    return new Promise((resolve) => this.#waiting.push(resolve));
+  /** Counts `bytes` handed over; settles once no more than IN_FLIGHT wait for the reader. */
+  give(bytes: number): Promise<void> {
+    this.#given += bytes;
+    return this.#given - this.#taken <= IN_FLIGHT ? Promise.resolve() : new Promise((resolve) => this.#waiting.push(resolve));
   }
 
-  wake(): void {
+  /** The reader has taken `bytes` of the layer in all. */
+  taken(bytes: number): void {
+    this.#taken = bytes;
+    if (this.#given - this.#taken <= IN_FLIGHT) this.release();
+  }
+
+  /** The layer ended: the next one is counted from nothing. */
+  reset(): void {
+    this.#given = 0;
+    this.#taken = 0;
+    this.release();
+  }
+
+  /** Lets whoever waits go on (the reader is gone, or took enough). */
+  release(): void {
     const waiting = this.#waiting;
     this.#waiting = [];
     for (const resolve of waiting) resolve();
@@ -80,18 +98,14 @@ const THREAD_GONE = 'the unpack thread ended before the layer was unpacked';
 
 class ThreadUnpacker implements LayerUnpacker {
   readonly #worker = new Worker(new URL('./unpack-worker.js', import.meta.url));
-  readonly #room = new Waiters();
-  #posted = 0;
-  #taken = 0;
+  readonly #inFlight = new InFlight();
   #ended = false;
   #current: ReturnType<typeof deferred<UnpackedLayer>> | undefined;
 
   constructor() {
     this.#worker.on('message', (message: FromUnpack) => {
-      if (message.type === 'taken') {
-        this.#taken = message.bytes;
-        if (this.#posted - this.#taken <= IN_FLIGHT) this.#room.wake();
-      } else if (message.type === 'done') this.#settle(undefined, { record: message.record, ...(message.paths ? { paths: message.paths } : {}) });
+      if (message.type === 'taken') this.#inFlight.taken(message.bytes);
+      else if (message.type === 'done') this.#settle(undefined, { record: message.record, ...(message.paths ? { paths: message.paths } : {}) });
       else {
         this.#ended = true;
         this.#settle(message.code ? new PolyarchError(message.code, message.message, message.hint ? { hint: message.hint } : {}) : Object.assign(new Error(message.message), message.errno ? { code: message.errno } : {}));
@@ -116,9 +130,8 @@ class ThreadUnpacker implements LayerUnpacker {
     if (this.#ended) return Promise.resolve();
     // A copy of its own, moved to the thread: a pull reads into the piece's memory again once its file has it.
     const bytes = new Uint8Array(piece);
-    this.#posted += bytes.byteLength;
     this.#worker.postMessage({ type: 'piece', bytes } satisfies ToUnpack, [bytes.buffer as ArrayBuffer]);
-    return this.#posted - this.#taken <= IN_FLIGHT ? Promise.resolve() : this.#room.wait();
+    return this.#inFlight.give(bytes.byteLength);
   }
 
   finish(reason?: string): void {
@@ -127,17 +140,14 @@ class ThreadUnpacker implements LayerUnpacker {
 
   async stop(): Promise<void> {
     this.#ended = true;
-    this.#room.wake();
+    this.#inFlight.release();
     await this.#worker.terminate();
   }
 
   #settle(error: unknown, done?: UnpackedLayer): void {
     const current = this.#current;
     this.#current = undefined;
-    // The next layer's pieces are counted from nothing.
-    this.#posted = 0;
-    this.#taken = 0;
-    this.#room.wake();
+    this.#inFlight.reset();
     if (done) current?.resolve(done);
     else current?.reject(error);
   }
@@ -149,10 +159,8 @@ class ThreadUnpacker implements LayerUnpacker {
 }
 
 class InlineUnpacker implements LayerUnpacker {
-  readonly #room = new Waiters();
+  readonly #inFlight = new InFlight();
   #pieces = this.#newPieces();
-  #put = 0;
-  #taken = 0;
   #ended = false;
   /** The layer being applied, settled (either way) once its unpack has stopped writing. */
   #running: Promise<unknown> = Promise.resolve();
@@ -167,12 +175,11 @@ class InlineUnpacker implements LayerUnpacker {
     this.#running = applied.then(
       () => {
         this.#pieces = this.#newPieces();
-        this.#put = 0;
-        this.#taken = 0;
+        this.#inFlight.reset();
       },
       () => {
         this.#ended = true;
-        this.#room.wake();
+        this.#inFlight.release();
       },
     );
     return applied;
@@ -182,8 +189,7 @@ class InlineUnpacker implements LayerUnpacker {
     if (this.#ended) return Promise.resolve();
     // A copy of its own: a pull reads into the piece's memory again once its file has it.
     this.#pieces.put(Buffer.from(piece));
-    this.#put += piece.length;
-    return this.#put - this.#taken <= IN_FLIGHT ? Promise.resolve() : this.#room.wait();
+    return this.#inFlight.give(piece.length);
   }
 
   finish(reason?: string): void {
@@ -194,15 +200,12 @@ class InlineUnpacker implements LayerUnpacker {
   async stop(): Promise<void> {
     this.#ended = true;
     this.#pieces.fail(new Error('the unpack was stopped'));
-    this.#room.wake();
+    this.#inFlight.release();
     await this.#running;
   }
 
   #newPieces(): LayerPieces {
-    return piecesOfLayer((bytes) => {
-      this.#taken = bytes;
-      if (this.#put - this.#taken <= IN_FLIGHT) this.#room.wake();
-    });
+    return piecesOfLayer((bytes) => this.#inFlight.taken(bytes));
   }
 }
 
