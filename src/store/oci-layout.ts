@@ -100,8 +100,10 @@ export class OciLayout {
   #initialized: Promise<void> | undefined;
   /** Blobs this handle added (absent before it wrote them): what `close({discard})` takes back. */
   readonly #added = new Set<Digest>();
-  /** With batched syncs: blobs written but not yet named, each in its temp file, and that file's sync under way. */
+  /** With batched syncs: blobs written but not yet named, each in its temp file, and that file's sync (queued or under way). */
   #unsynced: Map<Digest, { readonly temp: string; readonly synced: Promise<void> }> | undefined;
+  /** The sync last queued by #syncLater (settled, never rejected): the next one starts after it. */
+  #syncQueue: Promise<void> = Promise.resolve();
   /** What #referrersBySubject read, for the version of index.json it read. */
   #subjects: { readonly indexDigest: Digest; readonly bySubject: Map<string, Descriptor[]> } | undefined;
 
@@ -177,6 +179,9 @@ export class OciLayout {
    * next changed (or at close). A blob has no name under blobs/ until its bytes are durable, so a
    * crash leaves temp files, never a short blob. Copies use this: awaiting each blob's sync held
    * up the writes of the others, and syncing them all at the end left the disk idle until then.
+   * The syncs run one after another: each holds one of the four thread-pool threads for as long
+   * as the disk takes, and with several at once the other blobs' writes waited for a thread
+   * (the 630 MB bench index into a layout: median 1.50 → 1.46 s over eight interleaved runs).
    */
   batchBlobSyncs(): void {
     this.#unsynced ??= new Map();
@@ -234,15 +239,16 @@ export class OciLayout {
     else if (temp !== undefined) await this.#track(descriptor.digest, () => this.#blobs.placeSynced(descriptor.digest, temp));
   }
 
-  /** Starts the sync of a blob's temp file (undefined: the blob was there already); it is named with the others. */
+  /** Queues the sync of a blob's temp file (undefined: the blob was there already); it is named with the others. */
   async #syncLater(digest: Digest, temp: string | undefined): Promise<void> {
     if (temp === undefined) return;
     if (this.#unsynced!.has(digest)) {
       await rm(temp, { force: true }); // a concurrent put of the same blob won
       return;
     }
-    const synced = syncFile(temp);
-    synced.catch(() => undefined); // a failed sync is reported when the blob is named
+    const synced = this.#syncQueue.then(() => syncFile(temp));
+    // A failed sync is reported when the blob is named; the queue goes on.
+    this.#syncQueue = synced.catch(() => undefined);
     this.#unsynced!.set(digest, { temp, synced });
   }
 
