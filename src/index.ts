@@ -92,7 +92,7 @@ export {
   type StoredEntry,
 } from './ops/manifest-list.js';
 export { expandTemplate, parsePushSpec, readPushSpec, targetsWithTags, type PushSpec } from './ops/spec-file.js';
-export { parsePlatformListWithNotices, platformAsWritten, type NoticeHandler } from './ops/platform-input.js';
+export { parsePlatformListWithNotices, parsePlatformWithNotice, platformAsWritten, type NoticeHandler } from './ops/platform-input.js';
 export { explainMatch, type ExplainMatchOptions, type Explanation } from './ops/explain.js';
 export {
   verify,

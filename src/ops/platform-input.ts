@@ -39,10 +39,19 @@ export function normalizeWithNotice(platform: Platform, what: string, onNotice: 
  */
 export function parsePlatformListWithNotices(text: string, onNotice: NoticeHandler): Platform[] {
   const platforms = parsePlatformList(text);
-  text.split(',').forEach((item, at) => {
-    const written = item.trim();
-    const built = formatPlatform(platforms[at]!);
-    if (written !== built) onNotice(`platform ${written} is ${built}`);
-  });
+  text.split(',').forEach((item, at) => noticeIfRenamed(item, platforms[at]!, onNotice));
   return platforms;
+}
+
+/** parsePlatform, telling `onNotice` when normalization changed what was written (`run --platform x86_64`). */
+export function parsePlatformWithNotice(text: string, onNotice: NoticeHandler): Platform {
+  const platform = parsePlatform(text);
+  noticeIfRenamed(text, platform, onNotice);
+  return platform;
+}
+
+function noticeIfRenamed(written: string, platform: Platform, onNotice: NoticeHandler): void {
+  const asWritten = written.trim();
+  const taken = formatPlatform(platform);
+  if (asWritten !== taken) onNotice(`platform ${asWritten} is ${taken}`);
 }

@@ -153,6 +153,14 @@ describe('polyarch run', () => {
     await assertNothingLeft();
   });
 
+  test('a platform written as uname says it (aarch64) runs linux/arm64, and run says what it took it for', async () => {
+    const out = await runCli(['run', '--platform', 'aarch64', `oci:${layout}:multi`, '--', 'uname', '-m'], { env: { TMPDIR: runTemp } });
+    assert.equal(out.code, 0, out.stderr);
+    assert.equal(out.stderr, 'notice: platform aarch64 is linux/arm64\n');
+    assert.equal(out.stdout, 'aarch64\n');
+    await assertNothingLeft();
+  });
+
   test('as with docker run, every word after the image is the command\'s, options included, without --', async () => {
     const out = await runCli(['run', '--platform', 'linux/arm64', `oci:${layout}:multi`, 'sh', '-c', 'echo "$0 $1"; exit 4', '--json', '-x'], { env: { TMPDIR: runTemp } });
     assert.equal(out.stderr, '');

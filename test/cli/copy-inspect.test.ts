@@ -79,6 +79,11 @@ describe('copy and inspect across registries, layouts and archives', () => {
     assert.match(image.stdout, new RegExp(`Digest:\\s+${generated.images[1]!.manifest.digest}`));
     assert.match(image.stdout, /LAYER\s+DIGEST/);
     for (const layer of generated.images[1]!.layers) assert.match(image.stdout, new RegExp(layer.descriptor.digest));
+    // A platform written as uname says it is the same image, and inspect says what it took it for.
+    const named = await runCli(['inspect', '--platform', 'aarch64', `${a.host}/team/app:1.0`]);
+    assert.equal(named.code, 0, named.stderr);
+    assert.equal(named.stderr, 'notice: platform aarch64 is linux/arm64\n');
+    assert.match(named.stdout, new RegExp(`Digest:\\s+${generated.images[1]!.manifest.digest}`));
     const raw = await runCli(['inspect', '--raw', `${a.host}/team/app:1.0`]);
     assert.equal(raw.stdout, generated.index.bytes.toString('utf8'));
   });
@@ -127,8 +132,10 @@ describe('copy and inspect across registries, layouts and archives', () => {
   });
 
   test('a platform subset rewrites the index so it is never sparse', async () => {
-    const out = await runCli(['copy', '--json', '--platform', 'linux/amd64,linux/arm/v7', `${a.host}/team/app:1.0`, `${b.host}/team/subset:1`]);
+    const out = await runCli(['copy', '--json', '--platform', 'x86_64,linux/arm/v7', `${a.host}/team/app:1.0`, `${b.host}/team/subset:1`]);
     assert.equal(out.code, 0, out.stderr);
+    // Said once, before the progress lines.
+    assert.match(out.stderr, /^notice: platform x86_64 is linux\/amd64\n(?!.*notice)/s);
     const index = JSON.parse(await skopeo('inspect', '--raw', '--tls-verify=false', `docker://${b.host}/team/subset:1`)) as { manifests: { digest: string; platform: { architecture: string } }[] };
     assert.deepEqual(index.manifests.map((m) => m.platform.architecture), ['amd64', 'arm']);
     // Every entry resolves in the destination: skopeo copies the whole index out of it.

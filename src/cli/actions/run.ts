@@ -1,11 +1,11 @@
 import type { Command } from 'commander';
 import type { Readable } from 'node:stream';
 import type { CliContext } from '../context.js';
-import { PolyarchError, archiveLocationFor, formatPlatform, parsePlatform, runImage } from '../../index.js';
+import { PolyarchError, archiveLocationFor, formatPlatform, parsePlatformWithNotice, runImage } from '../../index.js';
 import { CommandExit } from '../exit-codes.js';
 import { connectionOptions, globalsOf } from '../global-options.js';
 import type { ProgressMode } from '../option-parsers.js';
-import { printJson, printTable } from '../output.js';
+import { printJson, printNotice, printTable } from '../output.js';
 import { withProgress } from '../progress-view.js';
 
 export async function runAction(context: CliContext, location: string, command: string[], flags: { platform?: string; allPlatforms?: boolean; network: string; progress?: ProgressMode }, cmd: Command): Promise<void> {
@@ -15,7 +15,7 @@ export async function runAction(context: CliContext, location: string, command: 
   const stdin = context.stdin as Readable;
   let results;
   try {
-    const platform = flags.platform !== undefined ? parsePlatform(flags.platform) : undefined;
+    const platform = flags.platform !== undefined ? parsePlatformWithNotice(flags.platform, (m) => globals.quiet || printNotice(m, context.stderr)) : undefined;
     // A plain path to an archive or a layout reads as inspect reads it.
     const archive = await archiveLocationFor(location);
     results = await withProgress(flags.progress, { stderr: context.stderr, summary: false, offTerminal: 'quiet', ...(globals.quiet ? { quiet: true } : {}) }, (view) =>
