@@ -156,7 +156,7 @@ export async function pruneBundleCache(options: BundleCachePruneOptions = {}): P
       ...(options.waitMs !== undefined ? { waitMs: options.waitMs } : {}),
       ...(options.onWait ? { onWait: options.onWait } : {}),
       ...(options.signal ? { signal: options.signal } : {}),
-      busy: (pids) => new PolyarchError('LAYOUT_INVALID', `the bundle cache ${dir} is in use by ${pids.length} bundle run(s) (pid ${pids.join(', ')}); prune again when they have finished`),
+      busy: (pids) => new PolyarchError('BUSY', `the bundle cache ${dir} is in use by ${pids.length} bundle run(s) (pid ${pids.join(', ')}); prune again when they have finished`),
     },
     () => pruneBundleCacheNow(dir, keepBytes, options.signal),
   );

@@ -51,6 +51,8 @@ export const LOCAL_ERROR_CODES = [
   'STEP_FAILED',
   /** A source asked for more work than polyarch bounds it to (referrers beyond the count or depth limit). */
   'LIMIT_EXCEEDED',
+  /** Other polyarch processes hold what this one must change, past the time it waits (a prune of a cache builds are using). */
+  'BUSY',
   'UNKNOWN',
 ] as const;
 

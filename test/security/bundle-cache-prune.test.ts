@@ -95,7 +95,7 @@ describe('prune --bundle-cache', () => {
     try {
       await assert.rejects(
         pruneBundleCache({ cacheDir: cache, all: true, waitMs: 0 }),
-        (e: unknown) => isPolyarchError(e) && e.code === 'LAYOUT_INVALID' && new RegExp(`in use by 1 bundle run\\(s\\) \\(pid ${process.pid}\\)`).test(e.message),
+        (e: unknown) => isPolyarchError(e) && e.code === 'BUSY' && new RegExp(`in use by 1 bundle run\\(s\\) \\(pid ${process.pid}\\)`).test(e.message),
       );
       assert.deepEqual(await blobNames(cache), before);
     } finally {

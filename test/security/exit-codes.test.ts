@@ -53,6 +53,7 @@ const EXPECTED: Readonly<Record<string, number>> = {
   EMULATION_MISSING: 1,
   STEP_FAILED: 1,
   LIMIT_EXCEEDED: 1,
+  BUSY: 1,
   UNKNOWN: 1,
   INTERRUPTED: 130,
   OUTPUT_CLOSED: 0,

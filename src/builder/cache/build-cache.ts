@@ -260,7 +260,7 @@ async function pruneCache(options: PruneOptions): Promise<PruneResult> {
       ...(options.waitMs !== undefined ? { waitMs: options.waitMs } : {}),
       ...(options.onWait ? { onWait: options.onWait } : {}),
       ...(options.signal ? { signal: options.signal } : {}),
-      busy: (pids) => new PolyarchError('LAYOUT_INVALID', `the build cache ${dir} is in use by ${pids.length} build(s) (pid ${pids.join(', ')}); prune again when they have finished`),
+      busy: (pids) => new PolyarchError('BUSY', `the build cache ${dir} is in use by ${pids.length} build(s) (pid ${pids.join(', ')}); prune again when they have finished`),
     },
     () => pruneNow(dir, keepBytes, options.signal),
   );
