@@ -22,7 +22,7 @@ const EXPORTS = [
   'manifestPush', 'manifestRemove', 'meterTransfer', 'normalizePlatform', 'observeBytes', 'ociToDocker',
   'outputCompression', 'outputLocations', 'outputPaths', 'parseAnnotation', 'parseBinfmtHandler', 'parseBundleManifest',
   'parseByteSize', 'parseCompression', 'parseDigest', 'parseImageIndex', 'parseImageManifest', 'parseLocation',
-  'parsePlatform', 'parsePlatformList', 'parsePlatformListWithNotices', 'parsePushSpec', 'parseReference', 'parseSecretSpec', 'parseSourceSpec',
+  'parsePlatform', 'parsePlatformList', 'parsePlatformListWithNotices', 'parsePlatformWithNotice', 'parsePushSpec', 'parseReference', 'parseSecretSpec', 'parseSourceSpec',
   'platformAsWritten', 'platformFallbacks', 'pruneBuildCache', 'pruneBundleCache', 'pushTarget', 'rawFromBytes', 'readBinfmtHandlers',
   'readBundleManifest', 'readImageList', 'readPushSpec', 'readSecrets', 'registerLine', 'releaseBuildResult',
   'requireEmulation', 'runImage', 'samePlatform', 'selectEntry', 'shortDigest', 'targetsWithTags', 'tinyElf',
