@@ -26,7 +26,7 @@ import { imageEntries } from '../ops/select-platforms.js';
 import { referenceOrLatest, toLocation, withOpener, type ConnectionOptions, type LocationInput } from '../ops/session.js';
 import { requireEmulation, type BinfmtOptions } from './executor/binfmt.js';
 import { createBubblewrapExecutor } from './executor/bubblewrap.js';
-import { ensureWorkdir, withDefaultEnv, type Executor, type NetworkMode } from './executor/executor.js';
+import { ensureWorkdir, withDefaultEnv, type Executor, type NetworkMode, type SignalPassing } from './executor/executor.js';
 import type { Opener } from './base-image.js';
 import { meterTransfer, type TransferListener } from '../progress/transfer.js';
 
@@ -57,6 +57,8 @@ export interface RunImageOptions extends ConnectionOptions {
   /** Hears each layer's bytes as they are pulled and unpacked (phase `pull`). */
   readonly onProgress?: TransferListener;
   readonly signal?: AbortSignal;
+  /** One platform only: signals the caller gets while the command runs, passed on to it (docker run's sig-proxy). */
+  readonly passSignals?: SignalPassing;
 }
 
 export interface RunImageResult {
@@ -211,6 +213,7 @@ async function runOne(endpoint: Endpoint, target: Target, executor: Executor, op
         stdout,
         stderr,
         ...(!capture && options.stdin ? { stdin: options.stdin } : {}),
+        ...(!capture && options.passSignals ? { passSignals: options.passSignals } : {}),
         ...io,
       },
     );

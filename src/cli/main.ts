@@ -118,16 +118,37 @@ async function main(): Promise<void> {
   // stops the process outright. One that comes with the first is the same request: `timeout` and
   // supervisors signal the process and then its whole group, and exiting on that second copy left
   // a RUN step's mounts behind.
+  // While `run`'s command runs, the first signal is passed on to it (docker run's sig-proxy): it
+  // may stop its own way, and its exit code is polyarch's. One that follows, as another request,
+  // unwinds as above, then the next stops the process.
   let firstSignalAt: number | undefined;
   let terminated = false;
+  let passTo: ((signal: NodeJS.Signals) => void) | undefined;
+  let passed = false;
+  let unwinding = false;
   const stop = (signal: 'SIGINT' | 'SIGTERM'): void => {
+    const now = performance.now();
+    if (firstSignalAt !== undefined && now - firstSignalAt < SAME_SIGNAL_MS) return;
+    if (passTo && !passed) {
+      passed = true;
+      firstSignalAt = now;
+      passTo(signal);
+      return;
+    }
     terminated ||= signal === 'SIGTERM';
-    if (firstSignalAt === undefined) {
-      firstSignalAt = performance.now();
+    if (!unwinding) {
+      unwinding = true;
+      firstSignalAt = now;
       controller.abort(interruptionBy(signal));
-    } else if (performance.now() - firstSignalAt >= SAME_SIGNAL_MS) {
+    } else {
       process.exit(terminated ? EXIT_TERMINATED : EXIT_CODES.INTERRUPTED);
     }
+  };
+  const passSignals = (deliver: (signal: NodeJS.Signals) => void): (() => void) => {
+    passTo = deliver;
+    return () => {
+      if (passTo === deliver) passTo = undefined;
+    };
   };
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGTERM', () => stop('SIGTERM'));
@@ -147,6 +168,7 @@ async function main(): Promise<void> {
     stderr: { write: (chunk) => (closedCode === undefined ? stderr.write(chunk) : true) },
     stdin: process.stdin,
     stdoutStream: process.stdout,
+    passSignals,
   });
   if (closedCode !== undefined) process.exit(closedCode);
   // Once an interrupted command has unwound, stop: a stalled connection must not keep the process

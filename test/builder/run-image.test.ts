@@ -2,7 +2,7 @@
 // runs on its own machine (foreign ones through binfmt_misc), the config's entrypoint, cmd, env,
 // user and workdir apply, stdin and exit codes pass through, and no temporary root is left behind.
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { statSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { mkdir, readFile, readdir, rm, symlink, writeFile } from 'node:fs/promises';
@@ -264,20 +264,48 @@ describe('polyarch run', () => {
     await assertNothingLeft();
   });
 
-  test('Ctrl-C stops the command and removes the root', async () => {
-    const child = spawn(process.execPath, [CLI_PATH, 'run', '--platform', 'linux/arm64', `oci:${layout}:multi`, '--', 'sh', '-c', 'echo started; sleep 30'], {
+  /** Starts `polyarch run` of `script` on arm64 (emulated) and resolves once it has printed "started". */
+  async function startRun(script: string): Promise<{ child: ChildProcess; output: () => { stdout: string; stderr: string }; closed: Promise<number | null> }> {
+    const child = spawn(process.execPath, [CLI_PATH, 'run', '--platform', 'linux/arm64', `oci:${layout}:multi`, '--', 'sh', '-c', script], {
       env: { ...process.env, TMPDIR: runTemp },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
+    let stdout = '';
     let stderr = '';
-    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-    await new Promise<void>((resolve) => child.stdout.on('data', (c: Buffer) => c.toString().includes('started') && resolve()));
+    child.stderr!.on('data', (c: Buffer) => (stderr += c.toString()));
+    const closed = new Promise<number | null>((resolve) => child.on('close', resolve));
+    await new Promise<void>((resolve) => child.stdout!.on('data', (c: Buffer) => (stdout += c.toString()).includes('started') && resolve()));
+    return { child, output: () => ({ stdout, stderr }), closed };
+  }
+
+  test('Ctrl-C reaches the command, as docker run passes it on: it ends by it (130) and the root is removed', async () => {
+    const run = await startRun('echo started; sleep 30');
     const started = Date.now();
-    child.kill('SIGINT');
-    const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
-    assert.equal(code, 130, stderr);
+    run.child.kill('SIGINT');
+    assert.equal(await run.closed, 130, run.output().stderr);
     assert.ok(Date.now() - started < 10_000);
-    assert.equal(stderr.trim().split('\n').length, 1, stderr);
+    // polyarch was not interrupted: the command was, and its code is the run's.
+    assert.equal(run.output().stderr, '');
+    await assertNothingLeft();
+  });
+
+  test('SIGTERM reaches the command, which stops its own way with its own exit code', async () => {
+    const run = await startRun('trap "echo got TERM; exit 7" TERM; echo started; while :; do sleep 0.1; done');
+    run.child.kill('SIGTERM');
+    assert.equal(await run.closed, 7, run.output().stderr);
+    assert.equal(run.output().stdout, 'started\ngot TERM\n');
+    await assertNothingLeft();
+  });
+
+  test('a command that ignores the signal is stopped by the next one (a copy within half a second is the same request)', async () => {
+    const run = await startRun('trap "" INT TERM; echo started; sleep 30');
+    run.child.kill('SIGTERM');
+    run.child.kill('SIGTERM'); // as `timeout` signals the process and then its group
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    assert.equal(run.child.exitCode, null, 'still running: the command ignored the signal passed on');
+    run.child.kill('SIGTERM');
+    assert.equal(await run.closed, 143);
+    assert.equal(run.output().stderr, 'polyarch: terminated [INTERRUPTED]\n');
     await assertNothingLeft();
   });
 

@@ -46,6 +46,7 @@ import type { Executor, Mount, RunOptions, RunResult, RunStep } from './executor
 import { callerIdMap, insideCount, toHost, toInside, writeIdMaps, runQuiet, type IdMap } from './id-map.js';
 import { giveRecordedOwners, handBackAll, handBackUnreadable } from './mapped-owners.js';
 import { makeDirectories } from '../../internal/make-directories.js';
+import { signalUnderInit } from './pass-signals.js';
 
 export interface BubblewrapExecutorOptions {
   /** The bwrap program (default `bwrap`, found on PATH). */
@@ -576,6 +577,7 @@ function spawnSandbox(program: string, prefix: readonly string[], plan: Argument
     let started = false;
     let aborted = false;
     let statusText = '';
+    let stopPassing: (() => void) | undefined;
 
     const onAbort = (): void => {
       aborted = true;
@@ -611,13 +613,18 @@ function spawnSandbox(program: string, prefix: readonly string[], plan: Argument
         const readable = stream as Readable;
         readable.on('data', (chunk: Buffer) => {
           statusText += chunk.toString('utf8');
-          if (statusText.includes('"child-pid"')) started = true;
+          const init = started ? null : /"child-pid"\s*:\s*(\d+)\s*[,}]/.exec(statusText);
+          if (!init) return;
+          started = true;
+          const initPid = Number(init[1]);
+          if (options.passSignals && !aborted) stopPassing = options.passSignals((signal) => signalUnderInit(initPid, signal));
         });
       }
     });
 
     child.once('close', (code, signal) => {
       options.signal?.removeEventListener('abort', onAbort);
+      stopPassing?.();
       if (aborted) {
         reject(options.signal?.reason ?? new Error('aborted'));
         return;

@@ -59,6 +59,13 @@ export type Mount = BindMount | TmpfsMount | DataMount;
  */
 export type NetworkMode = 'default' | 'none' | 'host';
 
+/**
+ * How a caller passes signals on to a running command, as docker run passes on the ones it gets:
+ * the executor calls it once the command has started, with a function that delivers one signal to
+ * the command, and calls what it returns once the command has ended.
+ */
+export type SignalPassing = (deliver: (signal: NodeJS.Signals) => void) => () => void;
+
 export interface RunOptions {
   /** The stage's root filesystem on the host: mounted read-write as `/`, the step's writes land there. Absolute and trusted (its contents are not). */
   readonly rootfs: string;
@@ -87,6 +94,8 @@ export interface RunOptions {
   readonly hosts?: string;
   /** Aborting kills the step and everything it started; `run` then rejects with the signal's reason. */
   readonly signal?: AbortSignal;
+  /** Signals the caller gets while the command runs, passed on to the command (`polyarch run`). */
+  readonly passSignals?: SignalPassing;
 }
 
 export interface RunResult {

@@ -23,7 +23,7 @@ export async function runAction(context: CliContext, location: string, command: 
         location: archive ?? location,
         ...connectionOptions(globals, context.signal),
         ...(platform ? { platform } : {}),
-        ...(flags.allPlatforms ? { allPlatforms: true } : { stdin, stdout: process.stdout, stderr: process.stderr }),
+        ...(flags.allPlatforms ? { allPlatforms: true } : { stdin, stdout: process.stdout, stderr: process.stderr, ...(context.passSignals ? { passSignals: context.passSignals } : {}) }),
         ...(command.length > 0 ? { command } : {}),
         network: flags.network as 'default' | 'host' | 'none',
         ...(view.onTransfer ? { onProgress: view.onTransfer } : {}),
