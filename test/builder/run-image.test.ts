@@ -3,7 +3,7 @@
 // user and workdir apply, stdin and exit codes pass through, and no temporary root is left behind.
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { statSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { mkdir, readFile, readdir, rm, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -264,6 +264,22 @@ describe('polyarch run', () => {
     await assertNothingLeft();
   });
 
+  /** Resolves once `pid` has ended (gone, or a zombie its new parent has not reaped yet); fails after 5 s. */
+  async function waitUntilEnded(pid: number): Promise<void> {
+    for (const until = Date.now() + 5_000; ; ) {
+      let state: string | undefined;
+      try {
+        const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+        state = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[0];
+      } catch {
+        return;
+      }
+      if (state === 'Z' || state === 'X') return;
+      assert.ok(Date.now() < until, `process ${pid} (${readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ')}) still runs after polyarch was killed`);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  }
+
   /** Starts `polyarch run` of `script` on arm64 (emulated) and resolves once it has printed "started". */
   async function startRun(script: string): Promise<{ child: ChildProcess; output: () => { stdout: string; stderr: string }; closed: Promise<number | null> }> {
     const child = spawn(process.execPath, [CLI_PATH, 'run', '--platform', 'linux/arm64', `oci:${layout}:multi`, '--', 'sh', '-c', script], {
@@ -315,8 +331,12 @@ describe('polyarch run', () => {
       stdio: ['ignore', 'pipe', 'ignore'],
     });
     await new Promise<void>((resolve) => child.stdout.on('data', (c: Buffer) => c.toString().includes('started') && resolve()));
+    // What polyarch started (bwrap, the namespace holder) dies with it.
+    const started = readFileSync(`/proc/${child.pid}/task/${child.pid}/children`, 'utf8').split(' ').filter((p) => p !== '').map(Number);
+    assert.ok(started.length >= 2, `bwrap and the namespace holder: ${started.join(' ')}`);
     child.kill('SIGKILL');
     await new Promise((resolve) => child.on('close', resolve));
+    for (const pid of started) await waitUntilEnded(pid);
     const left = await readdir(runTemp);
     assert.equal(left.length, 1, 'the killed run left its root');
     // Beside it: a live process's root (this test's pid), and a link planted under a dead pid's name.

@@ -355,7 +355,7 @@ async function chooseDoor(paths: readonly string[]): Promise<string> {
 
 /**
  * What the holder runs (`sh -c SCRIPT sh DOOR PATH…`): it waits until its id maps are written
- * (a line on stdin), makes the door, says "ready" and then only holds the namespaces.
+ * (a line on stdin), makes the door, says "ready" and then only holds the namespaces, until its stdin ends.
  */
 const DOOR_SCRIPT = [
   'read go || exit 1',
@@ -371,7 +371,7 @@ const DOOR_SCRIPT = [
   '  i=$((i + 1))',
   'done',
   'echo ready',
-  'exec sleep infinity',
+  'exec cat >/dev/null',
 ].join('\n');
 
 async function planMount(plan: ArgumentPlan, rootfs: string, mount: Mount, scaffolds: Set<string>, door: string | undefined): Promise<void> {
@@ -419,8 +419,12 @@ async function startNamespaceHolder(
   writeMaps: (pid: number) => Promise<void>,
   signal: AbortSignal | undefined,
 ): Promise<NamespaceHolder> {
-  const args = doors === undefined ? ['--user', '--', 'sleep', 'infinity'] : ['--user', '--mount', '--propagation', 'private', '--', 'sh', '-c', DOOR_SCRIPT, 'sh', doors.door, String(doors.bytes), ...doors.paths];
-  const child = spawn(program, args, { stdio: doors === undefined ? 'ignore' : ['pipe', 'pipe', 'pipe'] });
+  // The holder reads its standard input until polyarch's end of the pipe closes, so it ends with
+  // polyarch however polyarch ends: a `sleep infinity` outlived a polyarch killed by SIGKILL (bwrap
+  // has --die-with-parent). setpriv --pdeathsig was not enough: about one run in six kept it.
+  const args = doors === undefined ? ['--user', '--', 'cat'] : ['--user', '--mount', '--propagation', 'private', '--', 'sh', '-c', DOOR_SCRIPT, 'sh', doors.door, String(doors.bytes), ...doors.paths];
+  const child = spawn(program, args, { stdio: doors === undefined ? ['pipe', 'ignore', 'ignore'] : ['pipe', 'pipe', 'pipe'] });
+  child.stdin?.on('error', () => undefined);
   const exited = new Promise<void>((resolve) => child.once('close', () => resolve()));
   const failed = new Promise<never>((_, reject) =>
     child.once('error', (error: NodeJS.ErrnoException) =>
@@ -467,7 +471,6 @@ async function startNamespaceHolder(
     }
     await writeMaps(pid);
     if (doors !== undefined) {
-      child.stdin?.on('error', () => undefined);
       child.stdin?.write('go\n');
       await Promise.race([failed, opened]);
     }
