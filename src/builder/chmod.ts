@@ -7,6 +7,9 @@
 /** An entry's new mode (12 bits) from its mode before, and whether it is a directory. */
 export type ModeChange = (mode: number, isDirectory: boolean) => number;
 
+/** No `--chmod`: every entry keeps its mode. */
+export const KEEP_MODE: ModeChange = (mode) => mode;
+
 const SETID = 0o6000;
 const STICKY = 0o1000;
 /** What `a` names: set-id bits and every permission bit, not the sticky bit. */

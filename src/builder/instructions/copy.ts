@@ -25,25 +25,24 @@ import { stageNamed, type PlatformContext, type StageState } from '../stage.js';
 import { stageFilesystem, unpackAhead } from '../stage-root.js';
 import { makeDirectories } from '../../internal/make-directories.js';
 import { openAddArchive } from '../add-archive.js';
-import { parseChmod, type ModeChange } from '../chmod.js';
+import { KEEP_MODE, parseChmod, type ModeChange } from '../chmod.js';
 
 /** Mode and owner an entry gets, from its source path, the mode on disk and whether it is a directory. */
 type EntryFacts = (source: string, diskMode: number, isDirectory: boolean) => { mode: number; uid: number; gid: number };
 
 /** Context files: owned by root (or --chown), with their own mode (changed by --chmod). */
-function contextFacts(owner: Owner, chmod: ModeChange | undefined): EntryFacts {
-  return (_source, diskMode, isDirectory) => ({ mode: chmod ? chmod(diskMode, isDirectory) : diskMode, ...owner });
+function contextFacts(owner: Owner, chmod: ModeChange): EntryFacts {
+  return (_source, diskMode, isDirectory) => ({ mode: chmod(diskMode, isDirectory), ...owner });
 }
 
 /**
  * Files of an unpacked image or archive keep the mode and owner their tar headers gave, which the
  * disk copy may have lost; --chown and --chmod still win.
  */
-function recordedFacts(root: string, recorded: RecordedFacts, chown: Owner | undefined, chmod: ModeChange | undefined): EntryFacts {
+function recordedFacts(root: string, recorded: RecordedFacts, chown: Owner | undefined, chmod: ModeChange): EntryFacts {
   return (source, diskMode, isDirectory) => {
     const facts = recorded.get(relative(root, source));
-    const mode = facts?.mode ?? diskMode;
-    return { mode: chmod ? chmod(mode, isDirectory) : mode, ...(chown ?? { uid: facts?.uid ?? 0, gid: facts?.gid ?? 0 }) };
+    return { mode: chmod(facts?.mode ?? diskMode, isDirectory), ...(chown ?? { uid: facts?.uid ?? 0, gid: facts?.gid ?? 0 }) };
   };
 }
 
@@ -270,9 +269,9 @@ export async function copyInstruction(i: Instruction, state: StageState, ctx: Pl
   const chown = flagValue(i, 'chown') !== undefined ? owner : undefined;
   // An empty --chmod= is none, as in BuildKit.
   const chmodText = flagValue(i, 'chmod') || undefined;
-  let mode: ModeChange | undefined;
+  let mode: ModeChange;
   try {
-    mode = chmodText !== undefined ? parseChmod(chmodText) : undefined;
+    mode = chmodText !== undefined ? parseChmod(chmodText) : KEEP_MODE;
   } catch (error) {
     throw badDockerfile(file, i.line, (error as Error).message);
   }
@@ -353,7 +352,7 @@ export async function copyInstruction(i: Instruction, state: StageState, ctx: Pl
         throw error instanceof PolyarchError ? new PolyarchError(error.code, `${file}:${i.line}: ${error.message}`, { cause: error }) : error;
       });
       const target = destIsDir ? posix.join(destAbs, name!) : destAbs;
-      entries.push({ path: target.slice(1), type: 'file', source: downloaded, size: got.size, mode: mode ? mode(0o600, false) : 0o600, ...owner, contentKey: got.sha256 });
+      entries.push({ path: target.slice(1), type: 'file', source: downloaded, size: got.size, mode: mode(0o600, false), ...owner, contentKey: got.sha256 });
       continue;
     }
     const heredoc = i.heredocs?.find((h) => `<<${h.name}` === source);
@@ -365,7 +364,7 @@ export async function copyInstruction(i: Instruction, state: StageState, ctx: Pl
       await writeFile(written, content, { flag: 'wx' });
       const target = destIsDir ? posix.join(destAbs, heredoc.name) : destAbs;
       const contentKey = createHash('sha256').update(content).digest('hex');
-      entries.push({ path: target.slice(1), type: 'file', source: written, size: Buffer.byteLength(content), mode: mode ? mode(0o644, false) : 0o644, ...owner, contentKey });
+      entries.push({ path: target.slice(1), type: 'file', source: written, size: Buffer.byteLength(content), mode: mode(0o644, false), ...owner, contentKey });
       continue;
     }
     for (const { path, named } of await expandSource(context, source, file, i.line, keep)) {
