@@ -49,6 +49,8 @@ export interface OciOutput extends OutputAttributes {
   readonly dest: string;
   /** A reference whose tag names the image in the archive's index.json (BuildKit's way; default `latest`), or several (`-t a:1 -t a:2`): an entry for each tag. */
   readonly name?: string | readonly string[];
+  /** false: an OCI layout directory at `dest` instead of a tar of one, as buildx's `tar=false`; its index.json names the image the same way. */
+  readonly tar?: boolean;
 }
 
 /** A `docker load` archive, as buildx `type=docker,dest=FILE`: one platform only. */
@@ -90,7 +92,8 @@ export function formatBuildOutput(output: BuildOutput): string {
     case 'oci':
     case 'docker': {
       const names = namesOf(output);
-      return `type=${output.type},dest=${output.dest}${names.length > 0 ? `,name=${names.join(';')}` : ''}`;
+      const tar = output.type === 'oci' && output.tar === false ? ',tar=false' : '';
+      return `type=${output.type},dest=${output.dest}${names.length > 0 ? `,name=${names.join(';')}` : ''}${tar}`;
     }
     default:
       return `type=${output.type},dest=${output.dest}`;
@@ -116,7 +119,7 @@ export function outputLocations(output: BuildOutput): string[] {
       return [...output.names];
     case 'oci':
       // index.json names the image by the tag of the name, as BuildKit does; else "latest".
-      return [`oci-archive:${needDest(output.dest)}:${ociTags(output)[0]}`];
+      return [`${output.tar === false ? 'oci' : 'oci-archive'}:${needDest(output.dest)}:${ociTags(output)[0]}`];
     case 'docker': {
       const [first] = namesOf(output);
       return [`docker-archive:${needDest(output.dest)}${first ? `:${first}` : ''}`];
@@ -157,6 +160,7 @@ export function checkOutputs(outputs: readonly BuildOutput[], platforms: number,
   const toStdout = outputs.filter(goesToStdout);
   if (toStdout.length > 1) throw new PolyarchError('USAGE', `--output ${describe(toStdout[1]!)}: only one output can go to standard output (dest=-)`);
   for (const output of toStdout) {
+    if (output.type === 'oci' && output.tar === false) throw new PolyarchError('USAGE', `--output ${describe(output)}: tar=false writes a layout directory; dest=- (standard output) takes the archive (leave tar=false out)`);
     if (output.type === 'local') throw new PolyarchError('USAGE', `--output ${describe(output)}: type=local writes a directory; dest=- (standard output) takes type=tar, oci or docker`);
   }
   for (const output of outputs) {

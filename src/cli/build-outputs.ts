@@ -1,7 +1,7 @@
 // `build --output`/`-o` in buildx's grammar (`type=oci,dest=FILE,name=REF,compression=zstd`) or a
 // polyarch location, parsed once into the library's typed outputs. Every bad value is refused here,
 // before any work, in one line that quotes the flag as it was given.
-import { PolyarchError, STDOUT_DEST, checkOutputs, parseCompression, parseReference, type BuildOutput, type CompressionOptions } from '../index.js';
+import { PolyarchError, STDOUT_DEST, checkOutputs, parseCompression, type BuildOutput, type CompressionOptions } from '../index.js';
 
 /** The KEY=VALUE fields of a buildx `--output type=…,…`, or none for a polyarch location. */
 function outputFields(output: string): Map<string, string> {
@@ -66,9 +66,7 @@ export function parseBuildOutput(output: string, tags: readonly string[]): Build
       if (names.length === 0) throw new PolyarchError('USAGE', `--output ${output}: needs name= or -t`);
       return { type: 'registry', names };
     case 'oci':
-      // tar=false: an OCI layout directory, its index named by the name's tag as in the archive.
-      if (fields.get('tar') === 'false') return { type: 'location', location: `oci:${needDest()}:${(names[0] ? parseReference(names[0]).tag : undefined) ?? 'latest'}` };
-      return { type, dest: needDest(), ...nameOrNames(names) };
+      return { type, dest: needDest(), ...nameOrNames(names), ...(fields.get('tar') === 'false' ? { tar: false } : {}) };
     case 'docker':
       return { type, dest: needDest(), ...nameOrNames(names) };
     case 'local':

@@ -52,7 +52,7 @@ describe('typed build outputs', () => {
     assert.match(listed.stdout, /linux_amd64\/hello\.txt/);
   });
 
-  test('an archive output given several names holds them all, as buildx writes them: each in RepoTags, each tag in index.json', async () => {
+  test('an archive or layout output given several names holds them all, as buildx writes them: each in RepoTags, each tag in index.json', async () => {
     const at = (name: string) => join(dir.path, 'named', name);
     const names = ['example/app:1', 'example/app:2', 'other/app:1'];
     const result = await buildImages({
@@ -63,6 +63,7 @@ describe('typed build outputs', () => {
       outputs: [
         { type: 'docker', dest: at('docker.tar'), name: names },
         { type: 'oci', dest: at('oci.tar'), name: names },
+        { type: 'oci', dest: at('layout'), name: names, tar: false },
       ],
     });
     const manifestJson = JSON.parse(spawnSync('tar', ['-xOf', at('docker.tar'), 'manifest.json'], { encoding: 'utf8' }).stdout) as { RepoTags: string[] }[];
@@ -71,6 +72,14 @@ describe('typed build outputs', () => {
     const archived = JSON.parse(spawnSync('tar', ['-xOf', at('oci.tar'), 'index.json'], { encoding: 'utf8' }).stdout) as IndexJson;
     // Two names of one tag are one entry: index.json names by tag.
     assert.deepEqual(archived.manifests.map((m) => [m.digest, m.annotations?.['org.opencontainers.image.ref.name']]), [[result.index.digest, '1'], [result.index.digest, '2']]);
+    // tar=false: the same index.json, in a directory (it kept only the first tag before).
+    const layout = JSON.parse(await readFile(join(at('layout'), 'index.json'), 'utf8')) as IndexJson;
+    assert.deepEqual(layout.manifests.map((m) => [m.digest, m.annotations?.['org.opencontainers.image.ref.name']]), [[result.index.digest, '1'], [result.index.digest, '2']]);
+    for (const tag of ['1', '2']) {
+      const read = spawnSync('skopeo', ['inspect', '--raw', `oci:${at('layout')}:${tag}`], { encoding: 'utf8' });
+      assert.equal(read.status, 0, read.stderr);
+      assert.equal((JSON.parse(read.stdout) as { digest?: string; manifests: unknown[] }).manifests.length, 1, tag);
+    }
     // A reader we did not write finds the image by each name.
     for (const name of names) {
       const read = spawnSync('skopeo', ['inspect', '--raw', `docker-archive:${at('docker.tar')}:${name}`], { encoding: 'utf8' });

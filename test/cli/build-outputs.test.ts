@@ -29,8 +29,10 @@ describe('build --output parsing', () => {
       ['type=oci,dest=o.tar,name=x/y:1;x/y:2', [], { type: 'oci', dest: 'o.tar', name: ['x/y:1', 'x/y:2'] }, ['oci-archive:o.tar:1']],
       ['type=local,dest=rootfs', [], { type: 'local', dest: 'rootfs' }, ['local:rootfs']],
       ['type=tar,dest=rootfs.tar', [], { type: 'tar', dest: 'rootfs.tar' }, ['tar:rootfs.tar']],
-      ['type=oci,dest=dir,tar=false', [], { type: 'location', location: 'oci:dir:latest' }, ['oci:dir:latest']],
-      ['type=oci,dest=dir,tar=false,name=reg/app:v2', [], { type: 'location', location: 'oci:dir:v2' }, ['oci:dir:v2']],
+      ['type=oci,dest=dir,tar=false', [], { type: 'oci', dest: 'dir', tar: false }, ['oci:dir:latest']],
+      ['type=oci,dest=dir,tar=false,name=reg/app:v2', [], { type: 'oci', dest: 'dir', name: 'reg/app:v2', tar: false }, ['oci:dir:v2']],
+      // A layout directory, like the archive, holds every -t's tag: its location carries the first.
+      ['type=oci,dest=dir,tar=false', ['reg/app:1', 'reg/app:2'], { type: 'oci', dest: 'dir', name: ['reg/app:1', 'reg/app:2'], tar: false }, ['oci:dir:1']],
       ['type=oci,dest=o.tar,tar=true,oci-mediatypes=true,rewrite-timestamp=true', [], { type: 'oci', dest: 'o.tar' }, ['oci-archive:o.tar:latest']],
       ['type=registry,name=reg/app:1,push=true', [], { type: 'registry', names: ['reg/app:1'] }, ['reg/app:1']],
       ['-', [], { type: 'tar', dest: '-' }, ['tar:-']],
@@ -62,6 +64,10 @@ describe('build --output parsing', () => {
     );
     rejectsWith(() => parseBuildOutput('type=image,name=r/a:1,push=false', []), '--output type=image,name=r/a:1,push=false: a registry output pushes; push=false would leave nothing (use type=oci or type=docker for a file)');
     rejectsWith(() => parseBuildOutput('type=oci,dest=d,tar=no', []), '--output type=oci,dest=d,tar=no: tar= is true or false');
+    rejectsWith(
+      () => parseBuildOutputs(['type=oci,dest=-,tar=false'], { tags: [], platforms: 1 }),
+      '--output type=oci,dest=-,tar=false: tar=false writes a layout directory; dest=- (standard output) takes the archive (leave tar=false out)',
+    );
     rejectsWith(
       () => parseBuildOutputs(['type=oci,dest=a.tar', 'type=docker,dest=x.tar'], { tags: [], platforms: 2 }),
       '--output type=docker,dest=x.tar: a docker archive holds one platform, not 2; build one --platform there, or use type=oci for all',
