@@ -57,7 +57,9 @@ let onClosedOutput = (code: number): void => process.exit(code);
 function handleClosedOutput(): void {
   process.stdout.on('error', (error: NodeJS.ErrnoException) => {
     if (error.code === 'EPIPE') {
-      void import('./run-command.js').then(({ closedOutputExitCode }) => onClosedOutput(closedOutputExitCode()));
+      void import('./load-command-code.js')
+        .then(({ loadCommandCode }) => loadCommandCode())
+        .then(({ closedOutputExitCode }) => onClosedOutput(closedOutputExitCode()));
       return;
     }
     try {
@@ -108,8 +110,7 @@ async function main(): Promise<void> {
   }
   handleClosedOutput();
   // Loaded before the signal handlers go in: Ctrl-C while loading stops the process outright.
-  // (Not the library's index: imported whole, it could not be cut down to what the command uses.)
-  const [{ runCli, interruptionBy, outputClosed }, { EXIT_CODES }, { terminalSafe }] = await Promise.all([import('./run-command.js'), import('./exit-codes.js'), import('./output.js')]);
+  const { runCli, interruptionBy, outputClosed, EXIT_CODES, terminalSafe } = await (await import('./load-command-code.js')).loadCommandCode();
   const controller = new AbortController();
   // One signal is shared by every request in flight; each adds a listener while it runs.
   setMaxListeners(0, controller.signal);

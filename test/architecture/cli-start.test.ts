@@ -54,7 +54,8 @@ test('the installed bin imports only its own files (dist/bin/) and Node’s modu
   const inspect = await traceModules(CLI_PATH, ['inspect', 'oci:/nonexistent-layout-for-trace']);
   assert.notEqual(inspect.code, 0);
   for (const run of [help, inspect]) assert.deepEqual(run.modules.filter((url) => !url.startsWith('node:') && !url.startsWith(BIN)), []);
-  // The command's code came in chunks the help answer did not need.
+  // The command's code came in files the help answer did not need (command-code.cjs itself is
+  // read through the code cache, not imported: test/cli/code-cache.test.ts).
   assert.ok(inspect.modules.length > help.modules.length, `${inspect.modules.length} modules for inspect, ${help.modules.length} for its help`);
 });
 

@@ -1,4 +1,5 @@
 import type { CommandSpec } from '../command-spec.js';
+import { actionModule } from '../load-command-code.js';
 
 export const binfmtCommand: CommandSpec = {
   name: 'binfmt',
@@ -8,5 +9,5 @@ export const binfmtCommand: CommandSpec = {
     { flags: '--uninstall <platforms>', description: 'remove the handlers for these platforms (comma-separated, or all)' },
     { flags: '--proc-root <dir>', description: "where procfs is mounted (default /proc), e.g. a host's procfs seen from a container" },
   ],
-  action: async () => (await import('../actions/binfmt.js')).binfmtAction,
+  action: async () => (await actionModule('binfmt')).binfmtAction,
 };

@@ -1,4 +1,5 @@
 import type { CommandSpec } from '../command-spec.js';
+import { actionModule } from '../load-command-code.js';
 
 export const buildCommand: CommandSpec = {
   name: 'build',
@@ -30,5 +31,5 @@ export const buildCommand: CommandSpec = {
       parse: { kind: 'progress-mode' },
     },
   ],
-  action: async () => (await import('../actions/build.js')).buildAction,
+  action: async () => (await actionModule('build')).buildAction,
 };

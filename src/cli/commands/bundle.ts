@@ -1,5 +1,6 @@
 import type { CommandSpec } from '../command-spec.js';
 import { PROGRESS_OPTION } from './progress-option.js';
+import { actionModule } from '../load-command-code.js';
 
 const CONCURRENCY = { flags: '--concurrency <n>', description: 'blobs transferred at once (1–64)', parse: { kind: 'integer', min: 1, max: 64 }, default: 6 } as const;
 
@@ -22,8 +23,8 @@ export const bundleCommand: CommandSpec = {
       description: 'push every image of a bundle archive to REGISTRY/PREFIX/NAME:TAG, digests kept',
       arguments: [{ name: '<archive>', description: 'a bundle archive (FILE.tar, docker-archive:FILE or oci-archive:FILE)' }],
       options: [{ flags: '--to <registry/prefix>', description: 'where the images go; NAME is the last component of each image name' }, CONCURRENCY, PROGRESS_OPTION],
-      action: async () => (await import('../actions/bundle.js')).bundlePushAction,
+      action: async () => (await actionModule('bundle')).bundlePushAction,
     },
   ],
-  action: async () => (await import('../actions/bundle.js')).bundleAction,
+  action: async () => (await actionModule('bundle')).bundleAction,
 };

@@ -1,4 +1,5 @@
 import type { CommandSpec } from '../command-spec.js';
+import { actionModule } from '../load-command-code.js';
 
 export const COMPLETION_SHELLS = ['bash', 'zsh', 'fish'] as const;
 
@@ -6,5 +7,5 @@ export const completionCommand: CommandSpec = {
   name: 'completion',
   description: 'print a shell completion script: source <(polyarch completion bash), or zsh; polyarch completion fish | source',
   arguments: [{ name: '<shell>', description: 'bash, zsh or fish', choices: COMPLETION_SHELLS }],
-  action: async () => (await import('../actions/completion.js')).completionAction,
+  action: async () => (await actionModule('completion')).completionAction,
 };

@@ -1,4 +1,5 @@
 import type { CommandSpec } from '../command-spec.js';
+import { actionModule } from '../load-command-code.js';
 
 export const configCommand: CommandSpec = {
   name: 'config',
@@ -8,7 +9,7 @@ export const configCommand: CommandSpec = {
       name: 'show',
       description: 'print the settings in force for a registry, each with the file and key it came from',
       arguments: [{ name: '<registry>', description: 'registry host[:port]' }],
-      action: async () => (await import('../actions/config.js')).configShowAction,
+      action: async () => (await actionModule('config')).configShowAction,
     },
   ],
 };

@@ -1,5 +1,6 @@
 import type { CommandSpec } from '../command-spec.js';
 import { PROGRESS_OPTION } from './progress-option.js';
+import { actionModule } from '../load-command-code.js';
 
 /** More parallel blob streams than this only queue up behind each other and the registry's limits. */
 const MAX_CONCURRENCY = 64;
@@ -18,5 +19,5 @@ export const copyCommand: CommandSpec = {
     { flags: '--concurrency <n>', description: `blobs copied at once (1–${MAX_CONCURRENCY})`, parse: { kind: 'integer', min: 1, max: MAX_CONCURRENCY }, default: 6 },
     PROGRESS_OPTION,
   ],
-  action: async () => (await import('../actions/copy.js')).copyAction,
+  action: async () => (await actionModule('copy')).copyAction,
 };

@@ -1,4 +1,5 @@
 import type { CommandSpec } from '../command-spec.js';
+import { actionModule } from '../load-command-code.js';
 
 export const explainCommand: CommandSpec = {
   name: 'explain',
@@ -8,5 +9,5 @@ export const explainCommand: CommandSpec = {
     { flags: '--host <platform>', description: 'the host platform (default: this machine)' },
     { flags: '--strict', description: 'no fallback: only the exact platform' },
   ],
-  action: async () => (await import('../actions/explain.js')).explainAction,
+  action: async () => (await actionModule('explain')).explainAction,
 };

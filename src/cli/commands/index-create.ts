@@ -1,5 +1,6 @@
 import type { CommandSpec } from '../command-spec.js';
 import { PROGRESS_OPTION } from './progress-option.js';
+import { actionModule } from '../load-command-code.js';
 
 export const indexCommand: CommandSpec = {
   name: 'index',
@@ -18,7 +19,7 @@ export const indexCommand: CommandSpec = {
         { flags: '--attestations <mode>', description: 'keep or drop BuildKit attestations of index sources', default: 'keep' },
         PROGRESS_OPTION,
       ],
-      action: async () => (await import('../actions/index-create.js')).indexCreateAction,
+      action: async () => (await actionModule('index-create')).indexCreateAction,
     },
   ],
 };
@@ -32,7 +33,7 @@ export const pushCommand: CommandSpec = {
       name: 'from-spec',
       arguments: [{ name: '<file>', description: "manifest-tool's YAML spec" }],
       options: [{ flags: '--ignore-missing', description: 'skip images that do not exist, with a notice' }, PROGRESS_OPTION],
-      action: async () => (await import('../actions/index-create.js')).pushFromSpecAction,
+      action: async () => (await actionModule('index-create')).pushFromSpecAction,
     },
     {
       name: 'from-args',
@@ -44,7 +45,7 @@ export const pushCommand: CommandSpec = {
         { flags: '--ignore-missing', description: 'skip images that do not exist, with a notice' },
         PROGRESS_OPTION,
       ],
-      action: async () => (await import('../actions/index-create.js')).pushFromArgsAction,
+      action: async () => (await actionModule('index-create')).pushFromArgsAction,
     },
   ],
 };

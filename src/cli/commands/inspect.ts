@@ -1,4 +1,5 @@
 import type { CommandSpec } from '../command-spec.js';
+import { actionModule } from '../load-command-code.js';
 
 export const inspectCommand: CommandSpec = {
   name: 'inspect',
@@ -14,5 +15,5 @@ export const inspectCommand: CommandSpec = {
     { flags: '--platform <platform>', description: 'for an index, show the image a host of this platform pulls' },
     { flags: '-v, --verbose', description: 'for an index, also show each image' },
   ],
-  action: async () => (await import('../actions/inspect.js')).inspectAction,
+  action: async () => (await actionModule('inspect')).inspectAction,
 };

@@ -1,4 +1,5 @@
 import type { CommandSpec } from '../command-spec.js';
+import { actionModule } from '../load-command-code.js';
 
 export const loginCommand: CommandSpec = {
   name: 'login',
@@ -9,12 +10,12 @@ export const loginCommand: CommandSpec = {
     { flags: '-p, --password <password>', description: 'password (prefer --password-stdin)' },
     { flags: '--password-stdin', description: 'read the password from standard input' },
   ],
-  action: async () => (await import('../actions/login.js')).loginAction,
+  action: async () => (await actionModule('login')).loginAction,
 };
 
 export const logoutCommand: CommandSpec = {
   name: 'logout',
   description: 'remove stored credentials for a registry',
   arguments: [{ name: '<registry>', description: 'registry host[:port]' }],
-  action: async () => (await import('../actions/login.js')).logoutAction,
+  action: async () => (await actionModule('login')).logoutAction,
 };

@@ -1,5 +1,6 @@
 import type { CommandSpec } from '../command-spec.js';
 import { PROGRESS_OPTION } from './progress-option.js';
+import { actionModule } from '../load-command-code.js';
 
 const INSECURE = { flags: '--insecure', description: 'allow plain HTTP or unverified TLS' };
 
@@ -15,7 +16,7 @@ export const manifestCommand: CommandSpec = {
         { name: '<images...>', description: 'one image per platform' },
       ],
       options: [{ flags: '-a, --amend', description: 'amend an existing list' }, INSECURE],
-      action: async () => (await import('../actions/manifest.js')).manifestCreateAction,
+      action: async () => (await actionModule('manifest')).manifestCreateAction,
     },
     {
       name: 'annotate',
@@ -28,7 +29,7 @@ export const manifestCommand: CommandSpec = {
         { flags: '--os-version <version>', description: 'operating system version' },
         { flags: '--os-features <features>', description: 'operating system features, comma separated (repeatable)', parse: { kind: 'collect' } },
       ],
-      action: async () => (await import('../actions/manifest.js')).manifestAnnotateAction,
+      action: async () => (await actionModule('manifest')).manifestAnnotateAction,
     },
     {
       name: 'inspect',
@@ -38,20 +39,20 @@ export const manifestCommand: CommandSpec = {
         { name: '[image]', description: 'an entry of that local list' },
       ],
       options: [INSECURE, { flags: '-v, --verbose', description: "docker's entry form: Ref, Descriptor (with platform), Raw and the manifest" }],
-      action: async () => (await import('../actions/manifest.js')).manifestInspectAction,
+      action: async () => (await actionModule('manifest')).manifestInspectAction,
     },
     {
       name: 'push',
       description: 'push a local list: entries are copied or mounted into its repository, then the list',
       arguments: [{ name: '<list>' }],
       options: [{ flags: '-p, --purge', description: 'remove the local list after pushing' }, INSECURE, PROGRESS_OPTION],
-      action: async () => (await import('../actions/manifest.js')).manifestPushAction,
+      action: async () => (await actionModule('manifest')).manifestPushAction,
     },
     {
       name: 'rm',
       description: 'delete local manifest lists',
       arguments: [{ name: '<lists...>' }],
-      action: async () => (await import('../actions/manifest.js')).manifestRemoveAction,
+      action: async () => (await actionModule('manifest')).manifestRemoveAction,
     },
   ],
 };

@@ -1,4 +1,5 @@
 import type { CommandSpec } from '../command-spec.js';
+import { actionModule } from '../load-command-code.js';
 
 export const pruneCommand: CommandSpec = {
   name: 'prune',
@@ -9,5 +10,5 @@ export const pruneCommand: CommandSpec = {
     { flags: '--keep-storage <size>', description: 'keep the most recently used entries up to this size (e.g. 1GB), counted over both caches with --bundle-cache' },
     { flags: '--bundle-cache', description: 'also prune the bundle blob cache ($XDG_CACHE_HOME/polyarch/bundle-blobs)' },
   ],
-  action: async () => (await import('../actions/prune.js')).pruneAction,
+  action: async () => (await actionModule('prune')).pruneAction,
 };

@@ -1,5 +1,6 @@
 import type { CommandSpec } from '../command-spec.js';
 import { PROGRESS_OPTION } from './progress-option.js';
+import { actionModule } from '../load-command-code.js';
 
 export const runCommand: CommandSpec = {
   name: 'run',
@@ -16,5 +17,5 @@ export const runCommand: CommandSpec = {
     { ...PROGRESS_OPTION, description: "auto (tty on a terminal, else quiet: stderr stays the command's own), tty (a line per layer in flight, redrawn), plain (a line per pulled layer) or quiet; on stderr" },
   ],
   commandAfterImage: true,
-  action: async () => (await import('../actions/run.js')).runAction,
+  action: async () => (await actionModule('run')).runAction,
 };

@@ -1,6 +1,7 @@
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import type { CommandSpec } from '../command-spec.js';
+import { actionModule } from '../load-command-code.js';
 
 /** `$XDG_DATA_HOME/polyarch/registry`, else `~/.local/share/polyarch/registry`. */
 function defaultRoot(): string {
@@ -24,5 +25,5 @@ export const serveCommand: CommandSpec = {
     { flags: '--gc', description: 'remove blobs no repository references, then exit (safe beside a server running on the same root)' },
     { flags: '--gc-grace <duration>', description: 'with --gc: keep unreferenced blobs pushed or used this recently (e.g. 0s, 30m, 24h)', default: '1h' },
   ],
-  action: async () => (await import('../actions/serve.js')).serveAction,
+  action: async () => (await actionModule('serve')).serveAction,
 };
