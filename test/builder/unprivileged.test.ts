@@ -72,7 +72,9 @@ describe('an ordinary user runs steps', { timeout: 300_000 }, () => {
     const out = asCaller(['run', `oci:${join(dir.path, 'layout')}:img`]);
     assert.equal(out.code, 0, out.stderr);
     assert.equal(out.stdout, '0\nwrote\n');
-    assert.equal(spawnSync('ls', ['-A', home], { encoding: 'utf8' }).stdout, '', 'no temporary root is left');
+    // TMPDIR is home: no temporary root is left there, only the CLI's own code cache (its cache directory is home/cache).
+    assert.equal(spawnSync('ls', ['-A', home], { encoding: 'utf8' }).stdout, 'cache\n', 'no temporary root is left');
+    assert.equal(spawnSync('ls', ['-A', join(home, 'cache', 'polyarch')], { encoding: 'utf8' }).stdout, 'code\n', 'the cache holds only the code cache');
   });
 
   for (const withSubordinateIds of [false, true]) {
