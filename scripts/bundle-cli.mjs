@@ -70,7 +70,8 @@ function asciiOnly(text, file) {
 
 /**
  * In the entry's bundle, the command code is the CommonJS file made below, not modules bundled in:
- * load-command-code.js runs it through the code cache, and imports it only if it were missing.
+ * load-command-code.js runs that file through the code cache. Its import('./command-code.js') is
+ * for the compiled modules (dist/cli/); in the bundle it names the same file and is not reached.
  */
 const commandCodeOutside = {
   name: 'command-code-outside',
