@@ -12,8 +12,8 @@ import { isAscii } from 'node:buffer';
 
 /** Larger than any cache of the bin (about 1 MB): a bigger file is not ours. */
 const MAX_CACHE_BYTES = 64 * 1024 * 1024;
-/** Cache files kept per directory: a few installed versions in turn each keep theirs. */
-const KEPT_FILES = 4;
+/** The files of this many versions of a script are kept: a few installed versions used in turn each keep theirs. */
+const KEPT_VERSIONS = 4;
 const SUFFIX = '.v8-cache';
 
 /**
@@ -50,7 +50,7 @@ function readOwnFile(path: string): Buffer | undefined {
   }
 }
 
-/** Writes the data beside `path` and renames it into place (a link there is replaced, not followed); keeps the newest few. */
+/** Writes the data beside `path` and renames it into place (a link there is replaced, not followed); keeps the newest few versions' files. */
 function writeCacheFile(path: string, data: Buffer): void {
   const dir = dirname(path);
   mkdirSync(dir, { recursive: true, mode: 0o700 });
@@ -61,20 +61,38 @@ function writeCacheFile(path: string, data: Buffer): void {
   } finally {
     rmSync(temp, { force: true });
   }
-  const others = readdirSync(dir)
-    .filter((name) => name.endsWith(SUFFIX) && name !== basename(path))
-    .map((name) => ({ name, at: statSync(join(dir, name), { throwIfNoEntry: false })?.mtimeMs ?? 0 }))
-    .sort((a, b) => b.at - a.at);
-  for (const { name } of others.slice(KEPT_FILES - 1)) rmSync(join(dir, name), { force: true });
+  // A version is the source's hash, the first part of the name; its newest file dates it.
+  const newest = new Map<string, number>();
+  const names = readdirSync(dir).filter((name) => name.endsWith(SUFFIX));
+  for (const name of names) {
+    const at = statSync(join(dir, name), { throwIfNoEntry: false })?.mtimeMs ?? 0;
+    const version = versionOf(name);
+    newest.set(version, Math.max(newest.get(version) ?? 0, at));
+  }
+  newest.set(versionOf(basename(path)), Number.POSITIVE_INFINITY);
+  const kept = new Set([...newest].sort((a, b) => b[1] - a[1]).slice(0, KEPT_VERSIONS).map(([version]) => version));
+  for (const name of names) if (!kept.has(versionOf(name))) rmSync(join(dir, name), { force: true });
 }
 
-/** Runs a CommonJS file as `require` would, compiled from the code cache in `cacheDir` when there is a good one. */
-export function requireWithCodeCache(file: string, cacheDir: string | undefined): CachedScript {
+/** The source hash a cache file's name starts with. */
+function versionOf(name: string): string {
+  return name.slice(0, HASH_CHARS);
+}
+
+const HASH_CHARS = 32;
+
+/**
+ * Runs a CommonJS file as `require` would, compiled from the code cache in `cacheDir` when there is
+ * a good one. `variant` names what the run does (the CLI's command): V8 caches the functions the run
+ * compiled, so each variant keeps a file of its own.
+ */
+export function requireWithCodeCache(file: string, cacheDir: string | undefined, variant = 'any'): CachedScript {
   const bytes = readFileSync(file);
   // The bundle is ASCII (scripts/bundle-cli.mjs sees to it): as Latin-1 it becomes a string with
   // no decoding, where UTF-8 took 10 ms for the bin's 1.2 MB.
   const source = bytes.toString(isAscii(bytes) ? 'latin1' : 'utf8');
-  const cachePath = cacheDir === undefined ? undefined : join(cacheDir, `${createHash('sha256').update(bytes).digest('hex').slice(0, 32)}${SUFFIX}`);
+  const name = `${createHash('sha256').update(bytes).digest('hex').slice(0, HASH_CHARS)}-${/^[a-z0-9-]{1,40}$/.test(variant) ? variant : 'any'}${SUFFIX}`;
+  const cachePath = cacheDir === undefined ? undefined : join(cacheDir, name);
   const cachedData = cachePath === undefined ? undefined : readOwnFile(cachePath);
   // The wrapper CommonJS modules get, on the first line: line numbers in stack traces stay the file's.
   const script = new Script(`(function (exports, require, module, __filename, __dirname) {${source.replace(/^#!.*/, '')}\n})`, { filename: file, ...(cachedData ? { cachedData } : {}) });

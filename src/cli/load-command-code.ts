@@ -12,16 +12,16 @@ export type CommandCode = typeof import('./command-code.js');
 
 let loaded: Promise<CommandCode> | undefined;
 
-/** The command code, loaded once. */
-export function loadCommandCode(): Promise<CommandCode> {
-  loaded ??= load();
+/** The command code, loaded once; `command` (the command that runs) chooses the code cache's file. */
+export function loadCommandCode(command?: string): Promise<CommandCode> {
+  loaded ??= load(command);
   return loaded;
 }
 
-async function load(): Promise<CommandCode> {
+async function load(command: string | undefined): Promise<CommandCode> {
   const bundled = fileURLToPath(new URL('./command-code.cjs', import.meta.url));
   if (existsSync(bundled)) {
-    const script = requireWithCodeCache(bundled, codeCacheDir());
+    const script = requireWithCodeCache(bundled, codeCacheDir(), command);
     // Written once the command is done, so the cache holds the functions it compiled too.
     process.once('exit', script.saveCache);
     return script.exports as CommandCode;

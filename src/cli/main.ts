@@ -110,7 +110,10 @@ async function main(): Promise<void> {
   }
   handleClosedOutput();
   // Loaded before the signal handlers go in: Ctrl-C while loading stops the process outright.
-  const { runCli, interruptionBy, outputClosed, EXIT_CODES, terminalSafe } = await (await import('./load-command-code.js')).loadCommandCode();
+  // The command names the code cache's file: V8 caches the functions a run compiled.
+  const word = argv.find((a) => !a.startsWith('-'));
+  const command = POLYARCH.commands.find((c) => c.name === word || c.alias === word)?.name;
+  const { runCli, interruptionBy, outputClosed, EXIT_CODES, terminalSafe } = await (await import('./load-command-code.js')).loadCommandCode(command);
   const controller = new AbortController();
   // One signal is shared by every request in flight; each adds a listener while it runs.
   setMaxListeners(0, controller.signal);

@@ -17,10 +17,10 @@ const MODULE = new URL('../../src/cli/code-cache.js', import.meta.url).href;
  * requireWithCodeCache in a process of its own, then its saveCache: in one process V8 keeps each
  * source it compiled and would not look at a cache file again.
  */
-function requireWithCodeCache(file: string, cache: string | undefined): { cache: string; exports: unknown; saveCache: () => void } {
+function requireWithCodeCache(file: string, cache: string | undefined, variant?: string): { cache: string; exports: unknown; saveCache: () => void } {
   const run = (save: boolean) => {
     const code = `const { requireWithCodeCache } = await import(${JSON.stringify(MODULE)});
-      const loaded = requireWithCodeCache(${JSON.stringify(file)}, ${JSON.stringify(cache ?? null)} ?? undefined);
+      const loaded = requireWithCodeCache(${JSON.stringify(file)}, ${JSON.stringify(cache ?? null)} ?? undefined, ${JSON.stringify(variant ?? null)} ?? undefined);
       if (${save}) loaded.saveCache();
       process.stdout.write(JSON.stringify({ cache: loaded.cache, exports: loaded.exports }));`;
     const child = spawnSync(process.execPath, ['--input-type=module', '-e', code], { encoding: 'utf8' });
@@ -111,16 +111,29 @@ describe('code cache', () => {
     assert.deepEqual(loaded.exports, expected());
     loaded.saveCache(); // does not throw
 
+    // Six versions of a script, each run as two variants (the CLI's commands): each variant has a
+    // file of its own, and the files of the newest four versions are kept.
     const cache = join(dir.path, 'versions');
     for (let version = 0; version < 6; version++) {
       const file = join(dir.path, `version-${version}.cjs`);
       await writeFile(file, `module.exports = ${version};\n`);
-      const run = requireWithCodeCache(file, cache);
-      assert.equal(run.exports, version);
-      run.saveCache();
+      for (const variant of ['build', 'inspect']) {
+        const run = requireWithCodeCache(file, cache, variant);
+        assert.equal(run.exports, version);
+        run.saveCache();
+      }
+      assert.equal(requireWithCodeCache(file, cache, 'build').cache, 'used');
+      assert.equal(requireWithCodeCache(file, cache, 'copy').cache, 'none', 'another variant has no file yet');
     }
-    assert.equal((await cacheFiles(cache)).length, 4, 'the newest four are kept');
-    assert.equal(requireWithCodeCache(join(dir.path, 'version-5.cjs'), cache).cache, 'used');
+    const files = await cacheFiles(cache);
+    assert.equal(files.length, 8, files.join(' '));
+    assert.deepEqual(new Set(files.map((f) => f.replace(/^[0-9a-f]{32}-/, ''))), new Set(['build.v8-cache', 'inspect.v8-cache']));
+    assert.equal(requireWithCodeCache(join(dir.path, 'version-0.cjs'), cache, 'build').cache, 'none', 'the oldest version\'s files went');
+    assert.equal(requireWithCodeCache(join(dir.path, 'version-5.cjs'), cache, 'inspect').cache, 'used');
+    // A variant that is no plain name is kept as "any" (it names a file).
+    const odd = requireWithCodeCache(join(dir.path, 'version-5.cjs'), cache, '../../x');
+    odd.saveCache();
+    assert.ok((await cacheFiles(cache)).some((f) => f.endsWith('-any.v8-cache')));
   });
 
   test('where the cache goes: beside the build cache, or nowhere with NODE_DISABLE_COMPILE_CACHE', () => {
@@ -137,6 +150,7 @@ describe('code cache', () => {
     assert.match(first.stderr, /is not an OCI image layout/);
     const files = await cacheFiles(join(xdg, 'polyarch', 'code'));
     assert.equal(files.length, 1, 'the command code was cached');
+    assert.match(files[0]!, /^[0-9a-f]{32}-inspect\.v8-cache$/, 'in a file of the command\'s own');
     const second = await runCli(['inspect', `oci:${layout}`], { env });
     assert.deepEqual([second.code, second.stderr], [first.code, first.stderr]);
     // No cache wanted, or none possible: the same answer, nothing written, no other line.
