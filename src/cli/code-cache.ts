@@ -5,10 +5,10 @@
 import { createHash } from 'node:crypto';
 import { closeSync, constants, fstatSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { homedir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { Script } from 'node:vm';
 import { isAscii } from 'node:buffer';
+import { userDirectory } from './user-directory.js';
 
 /** Larger than any cache of the bin (about 1 MB): a bigger file is not ours. */
 const MAX_CACHE_BYTES = 64 * 1024 * 1024;
@@ -18,11 +18,12 @@ const SUFFIX = '.v8-cache';
 
 /**
  * `$XDG_CACHE_HOME/polyarch/code` (or `~/.cache/polyarch/code`), beside the build cache; undefined
- * with NODE_DISABLE_COMPILE_CACHE set, which turns Node's own compile cache off too.
+ * with NODE_DISABLE_COMPILE_CACHE set, which turns Node's own compile cache off too, or with no home.
  */
 export function codeCacheDir(env: NodeJS.ProcessEnv = process.env): string | undefined {
   if (env.NODE_DISABLE_COMPILE_CACHE) return undefined;
-  return join(env.XDG_CACHE_HOME ? env.XDG_CACHE_HOME : join(homedir(), '.cache'), 'polyarch', 'code');
+  const base = userDirectory(env, 'XDG_CACHE_HOME', '.cache');
+  return base === undefined ? undefined : join(base, 'polyarch', 'code');
 }
 
 export interface CachedScript {

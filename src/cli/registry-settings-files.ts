@@ -1,6 +1,6 @@
-import { homedir } from 'node:os';
 import { join } from 'node:path';
 import type { RegistrySettingsFiles, SettingsFileRef } from '../index.js';
+import { userDirectory } from './user-directory.js';
 
 /**
  * Where each tool keeps its file, as that tool looks for it: root reads /etc/buildkit and
@@ -9,16 +9,18 @@ import type { RegistrySettingsFiles, SettingsFileRef } from '../index.js';
  * POLYARCH_REGISTRIES_CONFIG, POLYARCH_BUILDKITD_CONFIG, POLYARCH_DOCKER_DAEMON_CONFIG.
  */
 export function defaultRegistrySettingsFiles(env: NodeJS.ProcessEnv = process.env, uid: number = process.getuid?.() ?? 0): RegistrySettingsFiles {
-  const configHome = env.XDG_CONFIG_HOME !== undefined && env.XDG_CONFIG_HOME !== '' ? env.XDG_CONFIG_HOME : join(homedir(), '.config');
+  // With no home (and no XDG_CONFIG_HOME) there are no user files to read.
+  const configHome = userDirectory(env, 'XDG_CONFIG_HOME', '.config');
   const rootless = uid !== 0;
-  const pick = (variable: string, fallback: string): SettingsFileRef | undefined => {
+  const pick = (variable: string, fallback: string | undefined): SettingsFileRef | undefined => {
     const named = env[variable];
-    if (named === undefined) return { path: fallback, optional: true };
+    if (named === undefined) return fallback === undefined ? undefined : { path: fallback, optional: true };
     return named === '' ? undefined : { path: named };
   };
-  const polyarch = pick('POLYARCH_REGISTRIES_CONFIG', join(configHome, 'polyarch', 'registries.toml'));
-  const buildkitd = pick('POLYARCH_BUILDKITD_CONFIG', rootless ? join(configHome, 'buildkit', 'buildkitd.toml') : '/etc/buildkit/buildkitd.toml');
-  const dockerDaemon = pick('POLYARCH_DOCKER_DAEMON_CONFIG', rootless ? join(configHome, 'docker', 'daemon.json') : '/etc/docker/daemon.json');
+  const underConfig = (...parts: string[]) => (configHome === undefined ? undefined : join(configHome, ...parts));
+  const polyarch = pick('POLYARCH_REGISTRIES_CONFIG', underConfig('polyarch', 'registries.toml'));
+  const buildkitd = pick('POLYARCH_BUILDKITD_CONFIG', rootless ? underConfig('buildkit', 'buildkitd.toml') : '/etc/buildkit/buildkitd.toml');
+  const dockerDaemon = pick('POLYARCH_DOCKER_DAEMON_CONFIG', rootless ? underConfig('docker', 'daemon.json') : '/etc/docker/daemon.json');
   return {
     ...(polyarch ? { polyarch } : {}),
     ...(buildkitd ? { buildkitd } : {}),

@@ -4,7 +4,6 @@
 // A bundle run holds a lease on the cache; `pruneBundleCache` removes entries (least recently
 // used first, or all) and the blobs no remaining entry reaches, only while no lease is live.
 import { lstat, utimes } from 'node:fs/promises';
-import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { algorithmOf, encodedPart, type Digest } from '../digest/digest.js';
 import { PolyarchError } from '../errors/polyarch-error.js';
@@ -17,6 +16,7 @@ import { BlobStore } from '../store/blob-store.js';
 import { openLayout } from '../store/oci-layout.js';
 import { readTarMember, recordChecksums, writeImagesArchive, type ArchiveFile, type ArchiveFormat, type ArchiveImage } from '../store/bundle-archive.js';
 import { makeDirectories } from '../internal/make-directories.js';
+import { noUserDirectory, userDirectory } from '../internal/home.js';
 
 export type { ArchiveFile, ArchiveFormat, ArchiveImage };
 
@@ -32,9 +32,11 @@ export interface BundleCache {
   release(): Promise<void>;
 }
 
-/** `$XDG_CACHE_HOME/polyarch/bundle-blobs`, or `~/.cache/polyarch/bundle-blobs`. */
+/** `$XDG_CACHE_HOME/polyarch/bundle-blobs`, or `~/.cache/polyarch/bundle-blobs`; CONFIG_INVALID when there is neither. */
 export function defaultBundleCacheDir(env: NodeJS.ProcessEnv = process.env): string {
-  return join(env.XDG_CACHE_HOME && env.XDG_CACHE_HOME !== '' ? env.XDG_CACHE_HOME : join(homedir(), '.cache'), 'polyarch', 'bundle-blobs');
+  const base = userDirectory(env, 'XDG_CACHE_HOME', '.cache');
+  if (base === undefined) throw new PolyarchError('USAGE', `no place for the bundle blob cache: ${noUserDirectory('XDG_CACHE_HOME')} (or give a cache directory)`);
+  return join(base, 'polyarch', 'bundle-blobs');
 }
 
 /** Opens (creating if needed) the cache and takes a lease on it until `release`. */

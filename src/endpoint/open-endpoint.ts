@@ -1,5 +1,3 @@
-import { homedir } from 'node:os';
-import { join } from 'node:path';
 import type { Endpoint } from './endpoint.js';
 import type { Location } from '../reference/location.js';
 import { createRegistryClient, type HostTransport, type RegistryClient, type RegistryClientOptions } from '../registry/client.js';
@@ -7,6 +5,7 @@ import { credentialsFor, readDockerConfig } from '../registry/credentials/docker
 import { withMirrors } from '../registry/mirrors.js';
 import { PolyarchError } from '../errors/polyarch-error.js';
 import { interruptible } from '../errors/interrupted.js';
+import { noUserDirectory, userDirectory } from '../internal/home.js';
 import { quoted, registryHostOf } from './registry-settings/limits.js';
 import { checkHostSettingFiles, loadRegistrySettings, settingsForHost } from './registry-settings/host-settings.js';
 import type { EffectiveHostSettings, RegistryMirror, RegistrySettings, RegistrySettingsFiles } from './registry-settings/types.js';
@@ -80,9 +79,11 @@ export interface EndpointOpener {
   close(): Promise<void>;
 }
 
-/** The docker config dir: `$DOCKER_CONFIG`, else `~/.docker` (resolved here, at the edge of the library). */
+/** The docker config dir: `$DOCKER_CONFIG`, else `~/.docker` (resolved here, at the edge of the library); CONFIG_INVALID when there is neither. */
 export function defaultRegistryConfigDir(env: NodeJS.ProcessEnv = process.env): string {
-  return env.DOCKER_CONFIG && env.DOCKER_CONFIG !== '' ? env.DOCKER_CONFIG : join(homedir(), '.docker');
+  const dir = userDirectory(env, 'DOCKER_CONFIG', '.docker');
+  if (dir === undefined) throw new PolyarchError('USAGE', `no docker config directory: ${noUserDirectory('DOCKER_CONFIG')}`);
+  return dir;
 }
 
 /**
@@ -92,7 +93,9 @@ export function defaultRegistryConfigDir(env: NodeJS.ProcessEnv = process.env): 
 export function createEndpointOpener(options: ConnectionOptions = {}): EndpointOpener {
   const clients = new Map<string, RegistryClient>();
   const opened: Endpoint[] = [];
-  const configDir = options.registryConfigDir ?? defaultRegistryConfigDir();
+  // With no config directory at all (no DOCKER_CONFIG, no home) there are no stored credentials:
+  // registries are asked without any, as docker asks them with no config file.
+  const configDir = options.registryConfigDir ?? userDirectory(process.env, 'DOCKER_CONFIG', '.docker');
 
   let loaded: Promise<RegistrySettings> | undefined;
   const hostSettings = new Map<string, Promise<EffectiveHostSettings>>();
@@ -113,7 +116,7 @@ export function createEndpointOpener(options: ConnectionOptions = {}): EndpointO
 
   const makeClient = (host: string, extra: { readonly plainHttp?: boolean; readonly retries?: number }): RegistryClient => {
     const clientOptions: RegistryClientOptions = {
-      credentials: async (registry: string) => credentialsFor(await readDockerConfig({ dir: configDir }), registry),
+      credentials: async (registry: string) => (configDir === undefined ? undefined : credentialsFor(await readDockerConfig({ dir: configDir }), registry)),
       transport: async () => ({ ...transportOf(await settingsOf(host)), ...(extra.plainHttp === true ? { plainHttp: true } : {}) }),
       ...(options.userAgent !== undefined ? { userAgent: options.userAgent } : {}),
       ...(options.retries !== undefined ? { retries: options.retries } : {}),

@@ -8,7 +8,6 @@
 // of the cache (lstat, never through a symlink): nothing outside the cache can be reached. RUN
 // cache mounts (cache-mounts.ts) are removed by `all` only, the same way.
 import { lstat, readFile, readdir, unlink, utimes } from 'node:fs/promises';
-import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { algorithmOf, encodedPart, isDigest, type Digest } from '../../digest/digest.js';
 import { PolyarchError } from '../../errors/polyarch-error.js';
@@ -24,10 +23,13 @@ import { readIndexJson, tagOf, updateIndexJson } from '../../store/oci-layout.js
 import { LAYER_CACHE_DIR } from './layer-cache.js';
 import { removeCacheMounts } from './cache-mounts.js';
 import { makeDirectories } from '../../internal/make-directories.js';
+import { noUserDirectory, userDirectory } from '../../internal/home.js';
 
-/** `$XDG_CACHE_HOME/polyarch/build`, or `~/.cache/polyarch/build`. */
+/** `$XDG_CACHE_HOME/polyarch/build`, or `~/.cache/polyarch/build`; CONFIG_INVALID when there is neither. */
 export function defaultBuildCache(env: NodeJS.ProcessEnv = process.env): string {
-  return join(env.XDG_CACHE_HOME && env.XDG_CACHE_HOME !== '' ? env.XDG_CACHE_HOME : join(homedir(), '.cache'), 'polyarch', 'build');
+  const base = userDirectory(env, 'XDG_CACHE_HOME', '.cache');
+  if (base === undefined) throw new PolyarchError('USAGE', `no place for the build cache: ${noUserDirectory('XDG_CACHE_HOME')}`);
+  return join(base, 'polyarch', 'build');
 }
 const RESULT_TAG = /^build-(\d+)-\d+$/;
 

@@ -32,15 +32,17 @@ function parseSize(text: string, flag: string): number {
   return bytes;
 }
 
-export async function serveAction(context: CliContext, flags: { root: string; listen: string; uploadMaxAge: string; maxBlobSize?: string; htpasswd?: string; anonymousRead?: boolean; readOnly?: boolean; tlsCert?: string; tlsKey?: string; gc?: boolean; gcGrace: string }, command: Command): Promise<void> {
+export async function serveAction(context: CliContext, flags: { root?: string; listen: string; uploadMaxAge: string; maxBlobSize?: string; htpasswd?: string; anonymousRead?: boolean; readOnly?: boolean; tlsCert?: string; tlsKey?: string; gc?: boolean; gcGrace: string }, command: Command): Promise<void> {
   // Every flag is checked before the store is created (createRegistryServer reads the files first).
+  const root = flags.root;
+  if (root === undefined) throw new PolyarchError('USAGE', 'serve needs --root here: XDG_DATA_HOME is not set and there is no home directory (HOME is not set, and this user has none in the user database)');
   const { host, port } = parseListen(flags.listen);
   const uploadMaxAgeMs = parseDuration(flags.uploadMaxAge, '--upload-max-age');
   const gracePeriodMs = parseDuration(flags.gcGrace, '--gc-grace', true);
   const maxBlobSize = flags.maxBlobSize === undefined ? undefined : parseSize(flags.maxBlobSize, '--max-blob-size');
   if (flags.gc) {
     // No server is created: its start would clear uploads/ under a server running on this root.
-    const { removed, kept, young } = await collectServerGarbage({ root: flags.root, gracePeriodMs, signal: context.signal });
+    const { removed, kept, young } = await collectServerGarbage({ root, gracePeriodMs, signal: context.signal });
     if (globalsOf(command).json) return printJson({ removed, kept, young }, context.stdout);
     context.stdout.write(`removed ${removed} unreferenced blobs, kept ${kept}${young > 0 ? ` (${young} unreferenced but younger than --gc-grace ${flags.gcGrace})` : ''}\n`);
     return;
@@ -51,7 +53,7 @@ export async function serveAction(context: CliContext, flags: { root: string; li
   const collecting = collectYoungGarbage({ restWhenQuiet: true });
   try {
     const server = await createRegistryServer({
-      root: flags.root,
+      root,
       uploadMaxAgeMs,
       ...(maxBlobSize !== undefined ? { maxBlobSize } : {}),
       onError: (error, request) => context.stderr.write(`polyarch serve: ${request.method} ${request.path}: ${error instanceof Error ? error.message : String(error)}\n`.replace(/[\r\n]+(?=.)/g, ' ')),
@@ -65,8 +67,8 @@ export async function serveAction(context: CliContext, flags: { root: string; li
     });
     const address = await server.listen(port, host);
     // With --json one line, written once listening: a script reads it to learn the port it got.
-    if (globalsOf(command).json) context.stdout.write(`${JSON.stringify({ address: address.host, url: address.url, root: flags.root })}\n`);
-    else if (!globalsOf(command).quiet) context.stdout.write(`polyarch registry on ${address.url} (root ${flags.root})\n`);
+    if (globalsOf(command).json) context.stdout.write(`${JSON.stringify({ address: address.host, url: address.url, root })}\n`);
+    else if (!globalsOf(command).quiet) context.stdout.write(`polyarch registry on ${address.url} (root ${root})\n`);
     await new Promise<void>((resolve) => {
       if (context.signal.aborted) resolve();
       context.signal.addEventListener('abort', () => resolve(), { once: true });

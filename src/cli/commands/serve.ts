@@ -1,19 +1,20 @@
-import { homedir } from 'node:os';
 import { join } from 'node:path';
 import type { CommandSpec } from '../command-spec.js';
 import { actionModule } from '../load-command-code.js';
+import { userDirectory } from '../user-directory.js';
 
-/** `$XDG_DATA_HOME/polyarch/registry`, else `~/.local/share/polyarch/registry`. */
-function defaultRoot(): string {
-  const base = process.env.XDG_DATA_HOME && process.env.XDG_DATA_HOME !== '' ? process.env.XDG_DATA_HOME : join(homedir(), '.local', 'share');
-  return join(base, 'polyarch', 'registry');
+/** `$XDG_DATA_HOME/polyarch/registry`, else `~/.local/share/polyarch/registry`; none without either (then --root is needed). */
+function defaultRoot(): string | undefined {
+  const base = userDirectory(process.env, 'XDG_DATA_HOME', join('.local', 'share'));
+  return base === undefined ? undefined : join(base, 'polyarch', 'registry');
 }
+const DEFAULT_ROOT = defaultRoot();
 
 export const serveCommand: CommandSpec = {
   name: 'serve',
   description: 'run an embedded OCI registry with a web page (docker, skopeo, buildah and containerd can push and pull)',
   options: [
-    { flags: '--root <dir>', description: 'where content is stored', default: defaultRoot() },
+    { flags: '--root <dir>', description: 'where content is stored', ...(DEFAULT_ROOT !== undefined ? { default: DEFAULT_ROOT } : {}) },
     { flags: '--listen <host:port>', description: 'address to listen on (all interfaces only when asked, e.g. 0.0.0.0:5000)', default: '127.0.0.1:5000' },
     { flags: '--htpasswd <file>', description: 'require Basic auth from a bcrypt htpasswd file (htpasswd -B)' },
     { flags: '--anonymous-read', description: 'with --htpasswd: allow pulls without credentials' },
