@@ -32,7 +32,7 @@ export interface BundleCache {
   release(): Promise<void>;
 }
 
-/** `$XDG_CACHE_HOME/polyarch/bundle-blobs`, or `~/.cache/polyarch/bundle-blobs`; CONFIG_INVALID when there is neither. */
+/** `$XDG_CACHE_HOME/polyarch/bundle-blobs`, or `~/.cache/polyarch/bundle-blobs`; USAGE when there is neither (no home, no variable). */
 export function defaultBundleCacheDir(env: NodeJS.ProcessEnv = process.env): string {
   const base = userDirectory(env, 'XDG_CACHE_HOME', '.cache');
   if (base === undefined) throw new PolyarchError('USAGE', `no place for the bundle blob cache: ${noUserDirectory('XDG_CACHE_HOME')} (or give a cache directory)`);

@@ -79,7 +79,7 @@ export interface EndpointOpener {
   close(): Promise<void>;
 }
 
-/** The docker config dir: `$DOCKER_CONFIG`, else `~/.docker` (resolved here, at the edge of the library); CONFIG_INVALID when there is neither. */
+/** The docker config dir: `$DOCKER_CONFIG`, else `~/.docker` (resolved here, at the edge of the library); USAGE when there is neither (no home, no variable). */
 export function defaultRegistryConfigDir(env: NodeJS.ProcessEnv = process.env): string {
   const dir = userDirectory(env, 'DOCKER_CONFIG', '.docker');
   if (dir === undefined) throw new PolyarchError('USAGE', `no docker config directory: ${noUserDirectory('DOCKER_CONFIG')}`);

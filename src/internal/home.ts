@@ -5,7 +5,7 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 
 /** The home directory, or undefined when this user has none. */
-export function homeDirectory(): string | undefined {
+function homeDirectory(): string | undefined {
   try {
     const home = homedir();
     return home === '' ? undefined : home;

@@ -25,7 +25,7 @@ import { removeCacheMounts } from './cache-mounts.js';
 import { makeDirectories } from '../../internal/make-directories.js';
 import { noUserDirectory, userDirectory } from '../../internal/home.js';
 
-/** `$XDG_CACHE_HOME/polyarch/build`, or `~/.cache/polyarch/build`; CONFIG_INVALID when there is neither. */
+/** `$XDG_CACHE_HOME/polyarch/build`, or `~/.cache/polyarch/build`; USAGE when there is neither (no home, no variable). */
 export function defaultBuildCache(env: NodeJS.ProcessEnv = process.env): string {
   const base = userDirectory(env, 'XDG_CACHE_HOME', '.cache');
   if (base === undefined) throw new PolyarchError('USAGE', `no place for the build cache: ${noUserDirectory('XDG_CACHE_HOME')}`);
