@@ -3,7 +3,7 @@
 // this user's own regular file, never through a link; a file V8 refuses is made again; a cache
 // directory that cannot be written leaves the command as it was, only slower.
 import assert from 'node:assert/strict';
-import { chmod, lstat, readFile, readdir, rm, symlink, writeFile } from 'node:fs/promises';
+import { chmod, chown, lstat, readFile, readdir, rm, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { spawnSync } from 'node:child_process';
@@ -97,6 +97,13 @@ describe('code cache', () => {
 
     await chmod(path, 0o666);
     assert.equal(requireWithCodeCache(script, cache).cache, 'none', 'a cache file others may write is not read');
+    await chmod(path, 0o600);
+    assert.equal(requireWithCodeCache(script, cache).cache, 'used');
+    // Root (CI runs polyarch as root) never runs code another user's file holds.
+    if (process.getuid?.() === 0) {
+      await chown(path, 54321, 54321);
+      assert.equal(requireWithCodeCache(script, cache).cache, 'none', 'a cache file of another user is not read');
+    }
 
     const off = requireWithCodeCache(script, undefined);
     assert.equal(off.cache, 'off');
