@@ -65,6 +65,13 @@ export function printNotice(message: string, out: OutputStream): void {
   out.write(`notice: ${escapeControl(message)}\n`);
 }
 
+/** printNotice as a handler for the library's notices, silent with -q (`--platform x86_64` is linux/amd64). */
+export function noticesTo(out: OutputStream, quiet: boolean | undefined): (message: string) => void {
+  return (message) => {
+    if (!quiet) printNotice(message, out);
+  };
+}
+
 /**
  * JSON as it is, but with DEL, C1 and bidi characters written as `\u` escapes: JSON.stringify
  * escapes only C0, and the rest would otherwise reach the terminal raw. The JSON means the same.

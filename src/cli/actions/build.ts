@@ -6,7 +6,7 @@ import { parseBuildOutputs, parseOutputCompression } from '../build-outputs.js';
 import { connectionOptions, globalsOf } from '../global-options.js';
 import { parseInteger } from '../option-parsers.js';
 import { readStdinText } from '../read-stdin.js';
-import { line, printJson, printNotice } from '../output.js';
+import { line, noticesTo, printJson } from '../output.js';
 import type { ProgressMode } from '../option-parsers.js';
 import { withProgress } from '../progress-view.js';
 
@@ -43,8 +43,7 @@ export async function buildAction(context: CliContext, dir: string, flags: { pla
   if (flags.compressionLevel !== undefined) parseInteger(flags.compressionLevel, '--compression-level', 0, 22); // the range per kind is checked with the kind
   const connection = connectionOptions(globals, context.signal);
   const compression = parseOutputCompression(flags.output ?? [], flags);
-  const notice = (message: string) => globals.quiet || printNotice(message, context.stderr);
-  const platforms = flags.platform ? uniquePlatforms(parsePlatformListWithNotices(flags.platform, notice)) : [host];
+  const platforms = flags.platform ? uniquePlatforms(parsePlatformListWithNotices(flags.platform, noticesTo(context.stderr, globals.quiet))) : [host];
   // The --output strings are parsed here, once; the library takes typed outputs.
   const outputs = parseBuildOutputs(flags.output ?? [], { tags: flags.tag ?? [], platforms: platforms.length });
   // An archive on standard output (`-o -`, `dest=-`) is refused on a terminal, as buildx refuses it, and is all stdout carries.

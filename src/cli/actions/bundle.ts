@@ -3,7 +3,7 @@ import type { CliContext } from '../context.js';
 import { bundle, bundlePush, parsePlatformListWithNotices, PolyarchError, readImageList, type ArchiveFormat } from '../../index.js';
 import { connectionOptions, globalsOf } from '../global-options.js';
 import type { ProgressMode } from '../option-parsers.js';
-import { formatSize, line, printJson, printNotice } from '../output.js';
+import { formatSize, line, noticesTo, printJson, printNotice } from '../output.js';
 import { withProgress } from '../progress-view.js';
 import { whileMovingBlobs } from '../young-garbage.js';
 
@@ -24,7 +24,7 @@ export async function bundleAction(context: CliContext, images: string[], flags:
   if (flags.format !== 'docker' && flags.format !== 'oci') throw new PolyarchError('USAGE', `--format must be docker or oci, not "${flags.format}"`);
   const listed = [...images, ...(flags.images !== undefined ? await readImageList(flags.images) : [])];
   // As build says it: `--platform x86_64` is bundled as linux/amd64, and {arch} is then amd64.
-  const platforms = parsePlatformListWithNotices(flags.platform, (m) => globals.quiet || printNotice(m, context.stderr));
+  const platforms = parsePlatformListWithNotices(flags.platform, noticesTo(context.stderr, globals.quiet));
   const output = flags.output;
   const result = await withProgress(flags.progress, { stderr: context.stderr, ...(globals.quiet ? { quiet: true } : {}) }, (view) =>
     whileMovingBlobs(() => bundle({

@@ -3,13 +3,13 @@ import type { CliContext } from '../context.js';
 import { copy, parsePlatformListWithNotices } from '../../index.js';
 import { connectionOptions, globalsOf } from '../global-options.js';
 import type { ProgressMode } from '../option-parsers.js';
-import { line, printJson, printNotice } from '../output.js';
+import { line, noticesTo, printJson } from '../output.js';
 import { withProgress } from '../progress-view.js';
 import { whileMovingBlobs } from '../young-garbage.js';
 
 export async function copyAction(context: CliContext, source: string, destination: string, flags: { platform?: string; referrers?: boolean; concurrency: number; progress?: ProgressMode }, command: Command): Promise<void> {
   const globals = globalsOf(command);
-  const platforms = flags.platform !== undefined ? parsePlatformListWithNotices(flags.platform, (m) => globals.quiet || printNotice(m, context.stderr)) : undefined;
+  const platforms = flags.platform !== undefined ? parsePlatformListWithNotices(flags.platform, noticesTo(context.stderr, globals.quiet)) : undefined;
   const result = await withProgress(flags.progress, { stderr: context.stderr, ...(globals.quiet ? { quiet: true } : {}) }, (view) =>
     whileMovingBlobs(() => copy({
       source,

@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import type { CliContext } from '../context.js';
 import { archiveLocationFor, formatPlatform, inspect, inspectBundle, parsePlatformWithNotice, type BundleManifest, type Descriptor, type ImageInspection, type Inspection } from '../../index.js';
 import { connectionOptions, globalsOf } from '../global-options.js';
-import { formatSize, line, printJson, printNotice, printTable, type OutputStream } from '../output.js';
+import { formatSize, line, noticesTo, printJson, printTable, type OutputStream } from '../output.js';
 
 export async function inspectAction(context: CliContext, location: string, flags: { raw?: boolean; platform?: string; verbose?: boolean }, command: Command): Promise<void> {
   const globals = globalsOf(command);
@@ -17,7 +17,7 @@ export async function inspectAction(context: CliContext, location: string, flags
   const result = await inspect({
     location: (await archiveLocationFor(location)) ?? location,
     ...connectionOptions(globals, context.signal),
-    ...(flags.platform !== undefined ? { platform: parsePlatformWithNotice(flags.platform, (m) => globals.quiet || printNotice(m, context.stderr)) } : {}),
+    ...(flags.platform !== undefined ? { platform: parsePlatformWithNotice(flags.platform, noticesTo(context.stderr, globals.quiet)) } : {}),
     ...(flags.verbose ? { verbose: true } : {}),
   });
   if (flags.raw) {

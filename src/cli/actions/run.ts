@@ -5,7 +5,7 @@ import { PolyarchError, archiveLocationFor, formatPlatform, parsePlatformWithNot
 import { CommandExit } from '../exit-codes.js';
 import { connectionOptions, globalsOf } from '../global-options.js';
 import type { ProgressMode } from '../option-parsers.js';
-import { printJson, printNotice, printTable } from '../output.js';
+import { noticesTo, printJson, printTable } from '../output.js';
 import { withProgress } from '../progress-view.js';
 
 export async function runAction(context: CliContext, location: string, command: string[], flags: { platform?: string; allPlatforms?: boolean; network: string; progress?: ProgressMode }, cmd: Command): Promise<void> {
@@ -15,7 +15,7 @@ export async function runAction(context: CliContext, location: string, command: 
   const stdin = context.stdin as Readable;
   let results;
   try {
-    const platform = flags.platform !== undefined ? parsePlatformWithNotice(flags.platform, (m) => globals.quiet || printNotice(m, context.stderr)) : undefined;
+    const platform = flags.platform !== undefined ? parsePlatformWithNotice(flags.platform, noticesTo(context.stderr, globals.quiet)) : undefined;
     // A plain path to an archive or a layout reads as inspect reads it.
     const archive = await archiveLocationFor(location);
     results = await withProgress(flags.progress, { stderr: context.stderr, summary: false, offTerminal: 'quiet', ...(globals.quiet ? { quiet: true } : {}) }, (view) =>
