@@ -109,7 +109,10 @@ export interface BuildOptions extends ConnectionOptions, ExportTargets {
 export interface BuildResult {
   /** The build cache (an OCI layout) that holds the index and every blob. */
   readonly layout: string;
-  /** The tag in `layout` that names the index, until exportBuild (or releaseBuildResult) drops it. */
+  /**
+   * The tag in `layout` that names the index, until exportBuild (or releaseBuildResult) drops it; a
+   * build given `outputs` or `push` (even none) returns it exported, its tag already gone.
+   */
   readonly tag: string;
   readonly index: RawManifest;
   /** One image manifest per platform, in the order the platforms were asked for. */
@@ -250,7 +253,11 @@ export async function buildImages(options: BuildOptions): Promise<BuildResult> {
     const epoch = options.sourceDateEpoch ?? 0;
     if (!Number.isSafeInteger(epoch) || epoch < 0) throw new PolyarchError('USAGE', `sourceDateEpoch ${String(epoch)} is not a whole number of seconds since 1970`);
     const compression = options.compression ?? outputCompression(options.outputs ?? []);
-    const result = await build({ ...options, ...(compression ? { compression } : {}) });
+    // Outputs given, but none (the CLI with no -o and no --push): the result's tag would be written
+    // to the cache's index.json and dropped again at once, two synced writes on a warm build.
+    const exportedNowhere = options.outputs !== undefined && options.outputs.length === 0 && !options.push;
+    const result = await build({ ...options, ...(compression ? { compression } : {}) }, { tagResult: !exportedNowhere });
+    if (exportedNowhere) return { ...result, outputs: [] };
     if (options.outputs === undefined && !options.push) return result;
     // Exported now, the result's tag leaves the cache (exportBuild drops it whatever happens).
     const { onTransfer } = options;
@@ -259,7 +266,7 @@ export async function buildImages(options: BuildOptions): Promise<BuildResult> {
   });
 }
 
-async function build(options: BuildOptions): Promise<BuildResult> {
+async function build(options: BuildOptions, how: { readonly tagResult: boolean }): Promise<BuildResult> {
   const context = resolve(options.context);
   if (options.dockerfile !== undefined && options.dockerfileText !== undefined) throw new PolyarchError('USAGE', 'give the Dockerfile as a path or as text, not both');
   const dockerfilePath = options.dockerfile ? resolve(options.dockerfile) : join(context, 'Dockerfile');
@@ -403,7 +410,9 @@ async function build(options: BuildOptions): Promise<BuildResult> {
       const indexAnnotations = annotationsFor(options.annotations, 'index');
       const index = buildIndex(images, { mediaType: MediaType.OciIndex, ...(indexAnnotations ? { annotations: indexAnnotations } : {}) });
       const tag = resultTag();
-      await layout.putManifest(index, { tag });
+      if (how.tagResult) await layout.putManifest(index, { tag });
+      // Exported nowhere: a blob nothing names, as the result is once its tag is dropped.
+      else await layout.putBlob({ mediaType: index.mediaType, digest: index.digest, size: index.size }, Readable.from([index.bytes]));
       return { layout: layout.dir, tag, index, images };
     });
   } finally {

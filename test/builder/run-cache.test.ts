@@ -2,7 +2,7 @@
 // really runs, so the line count says how many times it ran: an unchanged rebuild must add none,
 // and each change to what the step sees (command, environment, a bind mount's content) one.
 import assert from 'node:assert/strict';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { before, describe, test } from 'node:test';
 import { buildSuite } from '../helpers/build-suite.js';
@@ -139,11 +139,22 @@ describe('RUN cache', { timeout: 600_000 }, () => {
     const build = (env: NodeJS.ProcessEnv = {}) => runCli(['build', '-q', '--platform', 'linux/amd64,linux/arm64', ctx], { env: { ...suite.env, XDG_CACHE_HOME: join(suite.dir.path, 'probe-cache'), ...env } });
     const cold = await build();
     assert.equal(cold.code, 0, cold.stderr);
+    const cache = join(suite.dir.path, 'probe-cache', 'polyarch', 'build');
+    const indexJson = async () => ({ text: await readFile(join(cache, 'index.json'), 'utf8'), file: await stat(join(cache, 'index.json')) });
+    const coldIndex = await indexJson();
     // The probe writes its programs under TMPDIR: with one that does not exist, no probe can run.
     const noProbe = { TMPDIR: join(suite.dir.path, 'no-such-tmp') };
     const warm = await build(noProbe);
     assert.equal(warm.code, 0, warm.stderr);
     assert.equal(warm.stdout, cold.stdout);
+    // Exported nowhere, the result is a blob in the cache and index.json is not written at all (no
+    // result tag put there and taken out again): same file, same bytes.
+    const warmIndex = await indexJson();
+    assert.equal(warmIndex.text, coldIndex.text);
+    assert.doesNotMatch(warmIndex.text, /build-\d+-\d+/);
+    assert.deepEqual([warmIndex.file.ino, warmIndex.file.mtimeMs], [coldIndex.file.ino, coldIndex.file.mtimeMs]);
+    const result = JSON.parse(await readFile(join(cache, 'blobs', 'sha256', warm.stdout.trim().slice('sha256:'.length)), 'utf8')) as { manifests: unknown[] };
+    assert.equal(result.manifests.length, 2);
     const elsewhere = await build({ ...noProbe, XDG_CACHE_HOME: join(suite.dir.path, 'other-cache') });
     assert.equal(elsewhere.code, 1);
     assert.match(elsewhere.stderr, /no-such-tmp\/polyarch-probe-/);
