@@ -75,12 +75,13 @@ function writeCacheFile(path: string, data: Buffer): void {
   for (const name of names) if (!kept.has(versionOf(name))) rmSync(join(dir, name), { force: true });
 }
 
+/** Hex digits of the source's sha256 that start a cache file's name. */
+const HASH_CHARS = 32;
+
 /** The source hash a cache file's name starts with. */
 function versionOf(name: string): string {
   return name.slice(0, HASH_CHARS);
 }
-
-const HASH_CHARS = 32;
 
 /**
  * Runs a CommonJS file as `require` would, compiled from the code cache in `cacheDir` when there is

@@ -25,7 +25,6 @@ describe('code cache', () => {
   });
   after(async () => dir?.remove());
 
-
   test('the first run makes the cache (mode 600, in a directory of mode 700), the next compiles from it', async () => {
     const cache = join(dir.path, 'fresh', 'code');
     const first = requireInOwnProcess(script, cache);

@@ -20,7 +20,6 @@ describe('hostile code cache files', () => {
   });
   after(async () => dir?.remove());
 
-
   test('data V8 refuses is made again; a link, a file others may write and no directory are not read', async () => {
     const cache = join(dir.path, 'hostile', 'code');
     const made = requireInOwnProcess(script, cache);
