@@ -3,12 +3,14 @@
 // directory that cannot be written leaves the command as it was, only slower. Hostile cache files
 // are in test/security/code-cache.test.ts.
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { lstat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { codeCacheDir } from '../../src/cli/code-cache.js';
 import { cacheFilesIn, requireInOwnProcess, writeProbeScript } from '../helpers/code-cache.js';
-import { runCli } from '../helpers/run-cli.js';
+import { CLI_PATH, runCli } from '../helpers/run-cli.js';
 import { tempDir } from '../helpers/temp-dir.js';
 
 describe('code cache', () => {
@@ -103,5 +105,31 @@ describe('code cache', () => {
     await writeFile(fileAsCache, '');
     const blocked = await runCli(['inspect', `oci:${layout}`], { env: { XDG_CACHE_HOME: fileAsCache, NODE_DISABLE_COMPILE_CACHE: '' } });
     assert.deepEqual([blocked.code, blocked.stderr], [first.code, first.stderr]);
+  });
+
+  test('a long command writes its cache while it runs, before V8 drops the code its start ran', async () => {
+    const xdg = join(dir.path, 'xdg-long');
+    const child = spawn(process.execPath, [CLI_PATH, 'serve', '--root', join(dir.path, 'served'), '--listen', '127.0.0.1:0'], {
+      env: { ...process.env, XDG_CACHE_HOME: xdg, NODE_DISABLE_COMPILE_CACHE: '' },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    try {
+      let out = '';
+      child.stdout.on('data', (c: Buffer) => (out += c.toString()));
+      const exited = once(child, 'exit');
+      const deadline = Date.now() + 20_000;
+      let files: string[] = [];
+      while (files.length === 0 && Date.now() < deadline && child.exitCode === null) {
+        await new Promise((r) => setTimeout(r, 100));
+        files = await cacheFilesIn(join(xdg, 'polyarch', 'code'));
+      }
+      assert.equal(child.exitCode, null, `serve still runs: ${out}`);
+      assert.match(out, /on http:\/\/127\.0\.0\.1:\d+/);
+      assert.deepEqual(files.map((f) => f.replace(/^[0-9a-f]{32}/, 'HASH')), ['HASH-serve.v8-cache'], 'written while the server runs');
+      child.kill('SIGTERM');
+      await exited;
+    } finally {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    }
   });
 });
