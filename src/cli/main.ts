@@ -181,4 +181,6 @@ async function main(): Promise<void> {
   process.exitCode = code;
 }
 
-await main();
+// Not awaited at the top level: the installed bin is CommonJS (scripts/bundle-cli.mjs). A failure
+// main does not handle is a bug, and ends the process as an unhandled rejection with its stack.
+void main();
