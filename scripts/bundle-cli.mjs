@@ -87,22 +87,31 @@ const lazy = await lazyPackages('dist');
 for (const name of lazy) {
   await build({ entryPoints: [name], outfile: join(outdir, 'vendor', vendorFile(name)), bundle: true, format: 'cjs', platform: 'node', target: 'node20.15', logLevel: 'warning' });
 }
-// The entry is CommonJS: Node starts an ES module entry through its ES module loader, which cost
-// about 20 ms of every command here (an empty .mjs file ran in 144 ms, an empty .cjs one in 117).
-await build({
-  entryPoints: { polyarch: 'dist/cli/main.js' },
-  outfile: join(outdir, 'polyarch.cjs'),
+/**
+ * The two CommonJS files beside the bin: the entry and the command code. The optional native module
+ * (required when zstd is first asked for) and the vendored packages (required when first used) are
+ * files of their own; import.meta.url (package.json, the files beside the bin, zstd-napi's require)
+ * is the file's own URL.
+ */
+const commonJs = {
   bundle: true,
   format: 'cjs',
   platform: 'node',
   target: 'node20.15',
   external: ['zstd-napi', './vendor/*'],
-  // import.meta.url (package.json, command-code.cjs beside the bin) is this file's URL.
   define: { 'import.meta.url': 'polyarchFileUrl' },
+  logLevel: 'warning',
+};
+const FILE_URL = "const polyarchFileUrl = require('node:url').pathToFileURL(__filename).href;";
+// The entry is CommonJS: Node starts an ES module entry through its ES module loader, which cost
+// about 20 ms of every command here (an empty .mjs file ran in 144 ms, an empty .cjs one in 117).
+await build({
+  ...commonJs,
+  entryPoints: { polyarch: 'dist/cli/main.js' },
+  outfile: join(outdir, 'polyarch.cjs'),
   // "use strict" first: esbuild's own comes after the banner, where it is no directive, and this
   // code was an ES module, which is strict.
-  banner: { js: "'use strict';\nconst polyarchFileUrl = require('node:url').pathToFileURL(__filename).href;" },
-  logLevel: 'warning',
+  banner: { js: `'use strict';\n${FILE_URL}` },
   plugins: [lazyModulesFromVendor(lazy), commandCodeOutside],
 });
 // The workers stay ES modules: they start once per run at most, beside work that takes longer.
@@ -129,20 +138,7 @@ await build({
   plugins: [lazyModulesFromVendor(lazy)],
 });
 const commandCode = join(outdir, 'command-code.cjs');
-await build({
-  entryPoints: ['dist/cli/command-code.js'],
-  outfile: commandCode,
-  bundle: true,
-  format: 'cjs',
-  platform: 'node',
-  target: 'node20.15',
-  external: ['zstd-napi', './vendor/*'],
-  // import.meta.url (package.json, the workers beside the bin, zstd-napi's require) is this file's URL.
-  define: { 'import.meta.url': 'polyarchFileUrl' },
-  banner: { js: "const polyarchFileUrl = require('node:url').pathToFileURL(__filename).href;" },
-  logLevel: 'warning',
-  plugins: [lazyModulesFromVendor(lazy)],
-});
+await build({ ...commonJs, entryPoints: ['dist/cli/command-code.js'], outfile: commandCode, banner: { js: FILE_URL }, plugins: [lazyModulesFromVendor(lazy)] });
 const commandText = await readFile(commandCode, 'utf8');
 // vm.Script, which runs this file, has no loader for import(): one would fail only when reached.
 if (/[^\w$.]import\s*\(/.test(commandText)) throw new Error(`${commandCode} holds an import(): the command code must be CommonJS through and through`);
