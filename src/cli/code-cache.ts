@@ -8,6 +8,7 @@ import { createRequire } from 'node:module';
 import { basename, dirname, join } from 'node:path';
 import { Script } from 'node:vm';
 import { isAscii } from 'node:buffer';
+import { cachedDataVersionTag } from 'node:v8';
 import { userDirectory } from './user-directory.js';
 
 /** Larger than any cache of the bin (about 1 MB): a bigger file is not ours. */
@@ -31,7 +32,7 @@ export interface CachedScript {
   readonly exports: unknown;
   /** 'used': compiled from the cache; 'refused': V8 refused the cache file's data (another V8, other flags); 'none': no cache file of this user's; 'off': no directory. */
   readonly cache: 'used' | 'refused' | 'none' | 'off';
-  /** Writes the cache if it was not used (best effort: a cache directory that cannot be written only leaves it off). */
+  /** Writes the cache if it was not used and V8's flags are still the ones it was compiled with (best effort: a cache directory that cannot be written only leaves it off). */
   readonly saveCache: () => void;
 }
 
@@ -99,6 +100,9 @@ export function requireWithCodeCache(file: string, cacheDir: string | undefined,
   // The wrapper CommonJS modules get, on the first line: line numbers in stack traces stay the file's.
   const script = new Script(`(function (exports, require, module, __filename, __dirname) {${source.replace(/^#!.*/, '')}\n})`, { filename: file, ...(cachedData ? { cachedData } : {}) });
   const used = cachedData !== undefined && script.cachedDataRejected !== true;
+  // V8 flags set at run time change this tag, and data made after that is refused by the next run
+  // (which compiles before setting them): serve, copy, verify and bundle set flags (young-garbage.ts).
+  const tag = cachedDataVersionTag();
   const module = { exports: {} as unknown };
   const run = script.runInThisContext() as (exports: unknown, require: NodeJS.Require, module: { exports: unknown }, filename: string, dirname: string) => void;
   run(module.exports, createRequire(file), module, file, dirname(file));
@@ -107,7 +111,7 @@ export function requireWithCodeCache(file: string, cacheDir: string | undefined,
     exports: module.exports,
     cache: cachePath === undefined ? 'off' : used ? 'used' : cachedData !== undefined ? 'refused' : 'none',
     saveCache: () => {
-      if (cachePath === undefined || used || saved) return;
+      if (cachePath === undefined || used || saved || cachedDataVersionTag() !== tag) return;
       saved = true;
       try {
         writeCacheFile(cachePath, script.createCachedData());

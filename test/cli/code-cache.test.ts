@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { lstat, writeFile } from 'node:fs/promises';
+import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { codeCacheDir } from '../../src/cli/code-cache.js';
@@ -108,28 +109,42 @@ describe('code cache', () => {
   });
 
   test('a long command writes its cache while it runs, before V8 drops the code its start ran', async () => {
+    // A registry that takes connections and never answers keeps `inspect` waiting.
+    const sockets = new Set<Socket>();
+    const silent = createServer((socket) => void sockets.add(socket));
+    silent.listen(0, '127.0.0.1');
+    await once(silent, 'listening');
+    const port = (silent.address() as AddressInfo).port;
     const xdg = join(dir.path, 'xdg-long');
-    const child = spawn(process.execPath, [CLI_PATH, 'serve', '--root', join(dir.path, 'served'), '--listen', '127.0.0.1:0'], {
+    const child = spawn(process.execPath, [CLI_PATH, 'inspect', `127.0.0.1:${port}/stalled:1`], {
       env: { ...process.env, XDG_CACHE_HOME: xdg, NODE_DISABLE_COMPILE_CACHE: '' },
-      stdio: ['ignore', 'pipe', 'inherit'],
+      stdio: ['ignore', 'ignore', 'pipe'],
     });
     try {
-      let out = '';
-      child.stdout.on('data', (c: Buffer) => (out += c.toString()));
-      const exited = once(child, 'exit');
+      let err = '';
+      child.stderr.on('data', (c: Buffer) => (err += c.toString()));
       const deadline = Date.now() + 20_000;
       let files: string[] = [];
       while (files.length === 0 && Date.now() < deadline && child.exitCode === null) {
         await new Promise((r) => setTimeout(r, 100));
         files = await cacheFilesIn(join(xdg, 'polyarch', 'code'));
       }
-      assert.equal(child.exitCode, null, `serve still runs: ${out}`);
-      assert.match(out, /on http:\/\/127\.0\.0\.1:\d+/);
-      assert.deepEqual(files.map((f) => f.replace(/^[0-9a-f]{32}/, 'HASH')), ['HASH-serve.v8-cache'], 'written while the server runs');
-      child.kill('SIGTERM');
-      await exited;
+      assert.equal(child.exitCode, null, `inspect still waits: ${err}`);
+      assert.deepEqual(files.map((f) => f.replace(/^[0-9a-f]{32}/, 'HASH')), ['HASH-inspect.v8-cache'], 'written while the command runs');
     } finally {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      child.kill('SIGKILL');
+      for (const socket of sockets) socket.destroy();
+      silent.close();
     }
+  });
+
+  test('a run that set V8 flags writes no cache: the next run, without them, would refuse it', async () => {
+    const flagged = join(dir.path, 'sets-flags.cjs');
+    await writeFile(flagged, "require('node:v8').setFlagsFromString('--no-turbofan');\nmodule.exports = { flagged: true };\n");
+    const cache = join(dir.path, 'cache-flags');
+    const first = requireInOwnProcess(flagged, cache);
+    assert.deepEqual([first.cache, first.exports], ['none', { flagged: true }]);
+    first.saveCache();
+    assert.deepEqual(await cacheFilesIn(cache), []);
   });
 });
