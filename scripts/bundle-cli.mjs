@@ -1,13 +1,12 @@
 // The installed `polyarch` command: the compiled CLI (dist/cli/main.js) and everything it imports,
 // bundled by esbuild into a few files in dist/bin/. Node resolves, stats, reads and compiles about
 // 170 separate modules for a command otherwise, which was about a third of a short command's time
-// and of a warm build's. The entry point (polyarch.cjs) answers --version and --help from the
-// command definitions alone; everything a command runs (dist/cli/command-code.js: commander, the
-// library, the commands) is one CommonJS file, command-code.cjs, which the entry loads through
-// V8's code cache (src/cli/load-command-code.ts). Each package the library loads on first use
-// (lazyModule: dockerfile-ast, yaml, tar-stream, …) gets a one-file bundle of its own in
-// dist/bin/vendor/. The library (dist/index.js) is not bundled: a program that imports it gets it
-// module by module.
+// and of a warm build's. The entry point answers --version and --help from the command definitions
+// alone; everything a command runs (dist/cli/command-code.js: commander, the library, the commands)
+// is one CommonJS file, command-code.cjs, which the entry loads through V8's code cache
+// (src/cli/load-command-code.ts). Each package the library loads on first use (lazyModule:
+// dockerfile-ast, yaml, tar-stream, …) gets a one-file bundle of its own in dist/bin/vendor/. The
+// library (dist/index.js) is not bundled: a program that imports it gets it module by module.
 import { build } from 'esbuild';
 import { readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -87,36 +86,9 @@ const lazy = await lazyPackages('dist');
 for (const name of lazy) {
   await build({ entryPoints: [name], outfile: join(outdir, 'vendor', vendorFile(name)), bundle: true, format: 'cjs', platform: 'node', target: 'node20.15', logLevel: 'warning' });
 }
-/**
- * The two CommonJS files beside the bin: the entry and the command code. The optional native module
- * (required when zstd is first asked for) and the vendored packages (required when first used) are
- * files of their own; import.meta.url (package.json, the files beside the bin, zstd-napi's require)
- * is the file's own URL.
- */
-const commonJs = {
-  bundle: true,
-  format: 'cjs',
-  platform: 'node',
-  target: 'node20.15',
-  external: ['zstd-napi', './vendor/*'],
-  define: { 'import.meta.url': 'polyarchFileUrl' },
-  logLevel: 'warning',
-};
-const FILE_URL = "const polyarchFileUrl = require('node:url').pathToFileURL(__filename).href;";
-// The entry is CommonJS: Node starts an ES module entry through its ES module loader, which cost
-// about 20 ms of every command here (an empty .mjs file ran in 144 ms, an empty .cjs one in 117).
-await build({
-  ...commonJs,
-  entryPoints: { polyarch: 'dist/cli/main.js' },
-  outfile: join(outdir, 'polyarch.cjs'),
-  // "use strict" first: esbuild's own comes after the banner, where it is no directive, and this
-  // code was an ES module, which is strict.
-  banner: { js: `'use strict';\n${FILE_URL}` },
-  plugins: [lazyModulesFromVendor(lazy), commandCodeOutside],
-});
-// The workers stay ES modules: they start once per run at most, beside work that takes longer.
 await build({
   entryPoints: {
+    polyarch: 'dist/cli/main.js',
     // htpasswd.ts starts this file beside itself (new URL('./bcrypt-worker.js', import.meta.url)).
     'bcrypt-worker': 'dist/server/bcrypt-worker.js',
     // unpack-in-worker.ts starts this one the same way (new URL('./unpack-worker.js', import.meta.url)).
@@ -135,10 +107,23 @@ await build({
   banner: { js: "import { createRequire as polyarchCreateRequire } from 'node:module'; const require = polyarchCreateRequire(import.meta.url);" },
   chunkNames: 'chunk-[hash]',
   logLevel: 'warning',
-  plugins: [lazyModulesFromVendor(lazy)],
+  plugins: [lazyModulesFromVendor(lazy), commandCodeOutside],
 });
 const commandCode = join(outdir, 'command-code.cjs');
-await build({ ...commonJs, entryPoints: ['dist/cli/command-code.js'], outfile: commandCode, banner: { js: FILE_URL }, plugins: [lazyModulesFromVendor(lazy)] });
+await build({
+  entryPoints: ['dist/cli/command-code.js'],
+  outfile: commandCode,
+  bundle: true,
+  format: 'cjs',
+  platform: 'node',
+  target: 'node20.15',
+  external: ['zstd-napi', './vendor/*'],
+  // import.meta.url (package.json, the workers beside the bin, zstd-napi's require) is this file's URL.
+  define: { 'import.meta.url': 'polyarchFileUrl' },
+  banner: { js: "const polyarchFileUrl = require('node:url').pathToFileURL(__filename).href;" },
+  logLevel: 'warning',
+  plugins: [lazyModulesFromVendor(lazy)],
+});
 const commandText = await readFile(commandCode, 'utf8');
 // vm.Script, which runs this file, has no loader for import(): one would fail only when reached.
 if (/[^\w$.]import\s*\(/.test(commandText)) throw new Error(`${commandCode} holds an import(): the command code must be CommonJS through and through`);

@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { createRegistryServer } from '../src/index.js';
 
 const root = resolve('demo');
-const cli = fileURLToPath(new URL('../../dist/bin/polyarch.cjs', import.meta.url));
+const cli = fileURLToPath(new URL('../../dist/bin/polyarch.js', import.meta.url));
 
 /** Runs the CLI without blocking this process, which is serving the registry meanwhile. */
 function polyarch(...args: string[]): Promise<void> {

@@ -181,6 +181,4 @@ async function main(): Promise<void> {
   process.exitCode = code;
 }
 
-// Not awaited at the top level: the installed bin is CommonJS (scripts/bundle-cli.mjs). A failure
-// main does not handle is a bug, and ends the process as an unhandled rejection with its stack.
-void main();
+await main();

@@ -48,7 +48,7 @@ test('running a command loads commander, the library and only its own implementa
 test('the installed bin imports only its own files (dist/bin/) and Node’s modules, and --version only its entry', async () => {
   const version = await traceModules(CLI_PATH, ['--version']);
   assert.equal(version.code, 0);
-  assert.deepEqual(version.modules.filter((url) => !url.startsWith('node:')), [`${BIN}polyarch.cjs`]);
+  assert.deepEqual(version.modules.filter((url) => !url.startsWith('node:')), [`${BIN}polyarch.js`]);
   const help = await traceModules(CLI_PATH, ['inspect', '--help']);
   assert.equal(help.code, 0);
   const inspect = await traceModules(CLI_PATH, ['inspect', 'oci:/nonexistent-layout-for-trace']);
@@ -69,7 +69,7 @@ test('the installed bin runs without node_modules: the packages it loads on firs
     await mkdir(join(dir.path, 'context'));
     await writeFile(join(dir.path, 'context', 'Dockerfile'), 'FROM scratch\nCOPY missing /x\n');
     await writeFile(join(dir.path, 'spec.yaml'), 'image: [unclosed\n');
-    const run = (args: string[]) => runCli(args, { cwd: dir.path, cli: join(bin, 'polyarch.cjs') });
+    const run = (args: string[]) => runCli(args, { cwd: dir.path, cli: join(bin, 'polyarch.js') });
     // dockerfile-ast parsed the file (the error names its line); yaml read the spec (its own message).
     const build = await run(['build', '--platform', 'linux/amd64', 'context']);
     assert.equal(build.code, 2, build.stderr);

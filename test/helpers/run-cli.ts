@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
 /** The built CLI, exactly as `npm install` ships it: the bundle package.json's `bin` names. */
-export const CLI_PATH = fileURLToPath(new URL('../../../dist/bin/polyarch.cjs', import.meta.url));
+export const CLI_PATH = fileURLToPath(new URL('../../../dist/bin/polyarch.js', import.meta.url));
 
 export interface CliResult {
   readonly code: number;

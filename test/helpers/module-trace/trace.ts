@@ -8,7 +8,7 @@ const REGISTER = new URL('./register.js', import.meta.url).href;
 export interface TracedRun {
   readonly code: number;
   readonly stdout: string;
-  /** Every module URL the process resolved, once each (ESM imports and require() calls, including packages reached through them). */
+  /** Every module URL the process resolved (ESM imports, including packages reached through them). */
   readonly modules: readonly string[];
 }
 
@@ -24,8 +24,7 @@ export async function traceModules(script: string, args: readonly string[]): Pro
       child.on('error', reject);
       child.on('close', (c) => resolve({ code: c ?? -1, stdout: out }));
     });
-    // Once each: a CommonJS entry is seen by the hooks and by the require() wrapper alike.
-    const modules = [...new Set((await readFile(file, 'utf8').catch(() => '')).split('\n').filter(Boolean))];
+    const modules = (await readFile(file, 'utf8').catch(() => '')).split('\n').filter(Boolean);
     return { code, stdout, modules };
   } finally {
     await rm(dir, { recursive: true, force: true });
