@@ -101,7 +101,8 @@ export function requireWithCodeCache(file: string, cacheDir: string | undefined,
   const script = new Script(`(function (exports, require, module, __filename, __dirname) {${source.replace(/^#!.*/, '')}\n})`, { filename: file, ...(cachedData ? { cachedData } : {}) });
   const used = cachedData !== undefined && script.cachedDataRejected !== true;
   // V8 flags set at run time change this tag, and data made after that is refused by the next run
-  // (which compiles before setting them): serve, copy, verify and bundle set flags (young-garbage.ts).
+  // (which compiles before setting them). The CLI sets its commands' flags before loading their
+  // code (v8-flags.ts); a flag set later still leaves that run's data unwritten.
   const tag = cachedDataVersionTag();
   const module = { exports: {} as unknown };
   const run = script.runInThisContext() as (exports: unknown, require: NodeJS.Require, module: { exports: unknown }, filename: string, dirname: string) => void;

@@ -16,6 +16,7 @@
 // neither, and runs without V8's optimizing compilers instead (noOptimizingCompilers).
 import { getHeapStatistics, setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
+import { EXPOSE_GC, FEWER_FULL_COLLECTIONS, NO_OPTIMIZING_COMPILERS, setV8Flags } from './v8-flags.js';
 
 type Collect = (options: { readonly type: 'minor' | 'major' }) => void;
 
@@ -33,14 +34,11 @@ let collect: Collect | undefined;
 
 function collector(): Collect | undefined {
   if (collect) return collect;
-  try {
-    // Only a context made after the flag sees `gc`; the main context's globals stay as they were.
-    setFlagsFromString('--expose-gc');
-    const found = runInNewContext('typeof gc === "function" ? gc : undefined') as Collect | undefined;
-    if (found) collect = found;
-  } catch {
-    // A runtime without the flag: the copy just runs with the engine's own schedule.
-  }
+  // Only a context made after the flag sees `gc`; the main context's globals stay as they were.
+  // A runtime without the flag: the copy just runs with the engine's own schedule.
+  setV8Flags([EXPOSE_GC], setFlagsFromString);
+  const found = runInNewContext('typeof gc === "function" ? gc : undefined') as Collect | undefined;
+  if (found) collect = found;
   return collect;
 }
 
@@ -120,35 +118,15 @@ export function collectYoungGarbage(options: { readonly restWhenQuiet?: boolean 
  * 2.65–2.72 s with them, at the same server CPU time.
  */
 export function noOptimizingCompilers(): void {
-  for (const flag of ['--no-turbofan', '--no-maglev']) {
-    try {
-      setFlagsFromString(flag);
-    } catch {
-      // A runtime without the flag keeps its compilers.
-    }
-  }
+  setV8Flags(NO_OPTIMIZING_COMPILERS, setFlagsFromString);
 }
-
-/**
- * How far V8 lets the old generation grow past what a full collection left (its default is
- * chosen per heap, about 1.5–4× for ours). V8 counts the buffers made since the last full
- * collection against that limit, so a command reading blobs over HTTP, with an 8 MB heap, ran a
- * full collection every 40–100 ms: about 45 in a 630 MB `verify`, and 15% of its time. At 5×,
- * 14 (measured: `verify` 2.37 → 1.94 s with the young collections above, peak RSS the same;
- * `copy` into a layout 2.08 → 1.96 s, 4 MB more).
- */
-const OLD_GENERATION_GROWTH_PERCENT = 400;
 
 /**
  * Spaces out V8's full collections for the rest of the process: for commands that move blobs
  * from start to end, not for a server that must stay small while idle.
  */
 export function fewerFullCollections(): void {
-  try {
-    setFlagsFromString(`--heap-growing-percent=${OLD_GENERATION_GROWTH_PERCENT}`);
-  } catch {
-    // A runtime without the flag keeps its own schedule.
-  }
+  setV8Flags([FEWER_FULL_COLLECTIONS], setFlagsFromString);
 }
 
 /**

@@ -10,7 +10,9 @@ import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { codeCacheDir } from '../../src/cli/code-cache.js';
+import { createEndpointOpener, parseLocation, parsePlatform } from '../../src/index.js';
 import { cacheFilesIn, requireInOwnProcess, writeProbeScript } from '../helpers/code-cache.js';
+import { randomImage } from '../helpers/images.js';
 import { CLI_PATH, runCli } from '../helpers/run-cli.js';
 import { tempDir } from '../helpers/temp-dir.js';
 
@@ -136,6 +138,29 @@ describe('code cache', () => {
       for (const socket of sockets) socket.destroy();
       silent.close();
     }
+  });
+
+  test('a command that sets V8 flags (copy) gets a cache the next run uses: the flags go in before its code compiles', async () => {
+    const source = join(dir.path, 'flags-source');
+    const opener = createEndpointOpener();
+    const { endpoint } = await opener.open(parseLocation(`oci:${source}:1`), 'write');
+    await randomImage(endpoint, { platform: parsePlatform('linux/amd64'), tag: '1' });
+    await opener.close();
+    const xdg = join(dir.path, 'xdg-flags');
+    const env = { XDG_CACHE_HOME: xdg, NODE_DISABLE_COMPILE_CACHE: '' };
+    const copyOnce = async (n: number): Promise<void> => {
+      const copied = await runCli(['copy', '-q', `oci:${source}:1`, `oci:${join(dir.path, `flags-copy-${n}`)}:1`], { env });
+      assert.equal(copied.code, 0, copied.stderr);
+    };
+    await copyOnce(1);
+    const cacheDir = join(xdg, 'polyarch', 'code');
+    const files = await cacheFilesIn(cacheDir);
+    assert.deepEqual(files.map((f) => f.replace(/^[0-9a-f]{32}/, 'HASH')), ['HASH-copy.v8-cache'], 'the first copy made its cache');
+    const made = await lstat(join(cacheDir, files[0]!));
+    await copyOnce(2);
+    // A cache V8 refused would have been written again (a new file, renamed into place).
+    const after = await lstat(join(cacheDir, files[0]!));
+    assert.deepEqual([after.ino, after.mtimeMs], [made.ino, made.mtimeMs], 'the second copy compiled from it and left it alone');
   });
 
   test('a run that set V8 flags writes no cache: the next run, without them, would refuse it', async () => {
