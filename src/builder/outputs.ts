@@ -165,7 +165,7 @@ export function checkOutputs(outputs: readonly BuildOutput[], platforms: number,
   }
   for (const output of outputs) {
     if (platforms > 1 && outputLocations(output).some((l) => l.startsWith('docker-archive:'))) {
-      throw new PolyarchError('USAGE', `--output ${describe(output)}: a docker archive holds one platform, not ${platforms}; build one --platform there, or use type=oci for all`);
+      throw new PolyarchError('USAGE', `--output ${describe(output)}: a docker archive holds one platform, not ${platforms}; build one --platform (platforms) there, or use type=oci for all`);
     }
   }
 }

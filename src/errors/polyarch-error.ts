@@ -57,7 +57,7 @@ export function isBadInput(error: unknown): boolean {
 export function hintFor(code: ErrorCode): string | undefined {
   switch (code) {
     case 'TLS':
-      return 'use --insecure for a plain-HTTP or self-signed registry, or --ca-file for a private CA';
+      return 'use --insecure (insecure) for a plain-HTTP or self-signed registry, or --ca-file (caFile) for a private CA';
     case 'NETWORK':
       // Nothing answered: --insecure changes how an answer is read (plain HTTP, any certificate), so it is no fix here.
       return 'check that the registry is running and reachable at that host and port';

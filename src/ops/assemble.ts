@@ -96,11 +96,11 @@ export function chooseFormat(
   if (options.format !== undefined && options.format !== 'oci' && options.format !== 'docker') throw new PolyarchError('USAGE', `index format ${JSON.stringify(options.format)} is neither oci nor docker`);
   const format = options.format ?? (needsOci ? 'oci' : (options.current ?? 'docker'));
   if (format === 'docker' && annotated) {
-    throw new PolyarchError('USAGE', 'a Docker manifest list cannot carry index annotations; use --format oci');
+    throw new PolyarchError('USAGE', "a Docker manifest list cannot carry index annotations; use --format oci (format: 'oci')");
   }
   const oci = children.find((d) => !isDockerMediaType(d.mediaType));
   if (format === 'docker' && oci && !options.allowMixed) {
-    throw new PolyarchError('USAGE', `a Docker manifest list cannot hold the OCI manifest ${oci.digest}; use --format oci, or --allow-mixed (allowMixed) to write the mixed list anyway`);
+    throw new PolyarchError('USAGE', `a Docker manifest list cannot hold the OCI manifest ${oci.digest}; use --format oci (format: 'oci'), or --allow-mixed (allowMixed) to write the mixed list anyway`);
   }
   if (docker > 0 && docker < images.length) {
     options.onNotice?.(`the index mixes Docker and OCI image manifests (${docker} Docker, ${images.length - docker} OCI); most registries accept that, Quay does not`);
@@ -131,7 +131,7 @@ async function readExisting(target: OpenedLocation, name: string, io: { signal?:
     if (isPolyarchError(error) && (error.code === 'MANIFEST_UNKNOWN' || error.code === 'NOT_FOUND' || error.code === 'NAME_UNKNOWN')) return undefined;
     throw error;
   }
-  if (!isIndex(raw.mediaType)) throw new PolyarchError('USAGE', `--append: ${name} is an image, not an index`);
+  if (!isIndex(raw.mediaType)) throw new PolyarchError('USAGE', `--append (append): ${name} is an image, not an index`);
   return parseImageIndex(raw, name);
 }
 

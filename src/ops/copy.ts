@@ -136,7 +136,7 @@ async function copyEndpoints(options: CopyImageOptions): Promise<CopyResult> {
   const children: RawManifest[] = [];
   await collect(source, top, blobs, children, io, blobPlatforms);
   // Found before anything is written, so a hostile or broken referrers list leaves nothing behind.
-  if (options.referrers && destination.kind === 'docker-archive') throw new PolyarchError('USAGE', `${destination.description}: a docker archive cannot hold referrers; leave out --referrers`);
+  if (options.referrers && destination.kind === 'docker-archive') throw new PolyarchError('USAGE', `${destination.description}: a docker archive cannot hold referrers; leave out --referrers (referrers)`);
   const referrers = options.referrers ? await findReferrers({ source, subjects: [top, ...children], ...io }) : { manifests: [], count: 0 };
   for (const manifest of referrers.manifests) if (!isIndex(manifest.mediaType)) await collect(source, manifest, blobs, [], io, blobPlatforms);
 
@@ -201,7 +201,7 @@ async function narrowIndex(
   if (destination.kind === 'docker-archive') {
     const images = kept.filter((d) => imageEntries({ ...index, manifests: [d] }).length === 1);
     if (images.length !== 1) {
-      throw new PolyarchError('USAGE', `${what} holds ${images.length} platform images; a docker archive holds one: choose it with --platform`);
+      throw new PolyarchError('USAGE', `${what} holds ${images.length} platform images; a docker archive holds one: choose it with --platform (platforms)`);
     }
     return source.getManifest((images[0] as Descriptor).digest, io);
   }

@@ -116,7 +116,7 @@ export class DockerArchive {
   async putManifest(manifest: RawManifest, options: Io & { readonly tag?: string } = {}): Promise<void> {
     const staging = this.#writable();
     if (isIndex(manifest.mediaType)) {
-      throw new PolyarchError('USAGE', `${this.description}: docker-archive holds one platform per image; choose one with --platform`);
+      throw new PolyarchError('USAGE', `${this.description}: docker-archive holds one platform per image; choose one with --platform (platforms)`);
     }
     parseImageManifest(manifest, `manifest ${manifest.digest}`);
     await staging.putBytes(manifest.digest, manifest.bytes);

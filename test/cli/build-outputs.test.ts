@@ -70,11 +70,11 @@ describe('build --output parsing', () => {
     );
     rejectsWith(
       () => parseBuildOutputs(['type=oci,dest=a.tar', 'type=docker,dest=x.tar'], { tags: [], platforms: 2 }),
-      '--output type=docker,dest=x.tar: a docker archive holds one platform, not 2; build one --platform there, or use type=oci for all',
+      '--output type=docker,dest=x.tar: a docker archive holds one platform, not 2; build one --platform (platforms) there, or use type=oci for all',
     );
     rejectsWith(
       () => parseBuildOutputs(['docker-archive:x.tar'], { tags: [], platforms: 3 }),
-      '--output docker-archive:x.tar: a docker archive holds one platform, not 3; build one --platform there, or use type=oci for all',
+      '--output docker-archive:x.tar: a docker archive holds one platform, not 3; build one --platform (platforms) there, or use type=oci for all',
     );
     assert.equal(parseBuildOutputs(['type=docker,dest=x.tar'], { tags: [], platforms: 1 }).length, 1, 'one platform fits a docker archive');
   });

@@ -114,7 +114,7 @@ describe('copy and inspect across registries, layouts and archives', () => {
     // Several platforms cannot go into one docker archive: one line, nothing written.
     const refused = await runCli(['copy', `${a.host}/team/app:1.0`, `docker-archive:${join(dir.path, 'all.tar')}`]);
     assert.equal(refused.code, 2);
-    assert.match(refused.stderr, /choose it with --platform \[USAGE\]\n$/);
+    assert.match(refused.stderr, /choose it with --platform \(platforms\) \[USAGE\]\n$/);
     await assert.rejects(readFile(join(dir.path, 'all.tar')), { code: 'ENOENT' });
 
     // The archive holds one arm64 image: asked for another platform, copy and inspect say so, as

@@ -127,7 +127,7 @@ describe('assembleIndex', () => {
     const mixed = await assembleIndex({ sources, targets: [`oci:${join(dir.path, 'mixed')}:1`], onNotice: (m) => notices.push(m) });
     assert.equal(mixed.descriptor.mediaType, MediaType.OciIndex);
     assert.match(notices.join('\n'), /mixes Docker and OCI image manifests \(1 Docker, 1 OCI\)/);
-    await assert.rejects(assembleIndex({ sources, targets: [`oci:${join(dir.path, 'mixed')}:2`], format: 'docker' }), { code: 'USAGE', message: /cannot hold the OCI manifest sha256:[0-9a-f]{64}; use --format oci, or --allow-mixed \(allowMixed\) to write the mixed list anyway$/ });
+    await assert.rejects(assembleIndex({ sources, targets: [`oci:${join(dir.path, 'mixed')}:2`], format: 'docker' }), { code: 'USAGE', message: /cannot hold the OCI manifest sha256:[0-9a-f]{64}; use --format oci \(format: 'oci'\), or --allow-mixed \(allowMixed\) to write the mixed list anyway$/ });
     const allowed = await assembleIndex({ sources, targets: [`oci:${join(dir.path, 'mixed')}:3`], format: 'docker', allowMixed: true });
     assert.equal(allowed.descriptor.mediaType, MediaType.DockerManifestList);
     const docker = await assembleIndex({ sources: [`oci:${join(dir.path, 'src')}:s390x-docker`], targets: [`oci:${join(dir.path, 'mixed')}:4`] });

@@ -251,7 +251,7 @@ describe('docker-archive', () => {
     const writer = await openDockerArchive(file, { write: true, reference: 'team/app:1' });
     const made = await randomImage(writer, { platform: { os: 'linux', architecture: 'amd64' }, seed: 'refuse' });
     await assert.rejects(writer.putManifest(buildIndex([made.descriptor]), { tag: 'team/app:1' }), (e: Error & { code?: string }) => {
-      assert.equal(e.message, `docker-archive:${file}: docker-archive holds one platform per image; choose one with --platform`);
+      assert.equal(e.message, `docker-archive:${file}: docker-archive holds one platform per image; choose one with --platform (platforms)`);
       return e.code === 'USAGE';
     });
     await writer.close({ discard: true });
