@@ -385,8 +385,8 @@ async function build(options: BuildOptions, how: { readonly tagResult: boolean }
             }
             return stage;
           },
-          readOnce: <T>(state: StageState, what: string, read: () => Promise<T>): Promise<T> => {
-            const key = `${state.layers.map((l) => l.digest).join(',')} ${what}`;
+          readOnce: <T>(layers: readonly Descriptor[], what: string, read: () => Promise<T>): Promise<T> => {
+            const key = `${layers.map((l) => l.digest).join(',')} ${what}`;
             if (!stageReads.has(key)) stageReads.set(key, read());
             return stageReads.get(key) as Promise<T>;
           },

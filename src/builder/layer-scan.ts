@@ -29,9 +29,17 @@ export function fileFromLayers(layout: OciLayout, layers: readonly Descriptor[],
  * included), so forgetting a subtree costs its size: a Debian base has thousands of links, and a
  * scan of every known path per link made warm builds spend most of their time here.
  */
-class KnownPaths {
+export class KnownPaths {
   readonly facts = new Map<string, PathFacts>();
   readonly #children = new Map<string, Set<string>>();
+
+  /** A copy that changes apart from this one. */
+  clone(): KnownPaths {
+    const copy = new KnownPaths();
+    for (const [path, facts] of this.facts) copy.facts.set(path, facts);
+    for (const [path, children] of this.#children) copy.#children.set(path, new Set(children));
+    return copy;
+  }
 
   set(path: string, facts: PathFacts): void {
     this.facts.set(path, facts);
@@ -120,11 +128,12 @@ function keptList(text: string): [string, LayerPathEntry][] | undefined {
 }
 
 /**
- * Every directory and symbolic link the stage's layers leave, the newest layer's word winning and
- * what a layer deletes (whiteouts, opaque directories) forgotten; each layer's list is cached by digest.
+ * Every directory and symbolic link `layers` leave over `below` (left as it was), the newest
+ * layer's word winning and what a layer deletes (whiteouts, opaque directories) forgotten; each
+ * layer's list is cached by digest.
  */
-export async function pathsOf(layout: OciLayout, layers: readonly Descriptor[]): Promise<Map<string, PathFacts>> {
-  const all = new KnownPaths();
+export async function pathsOf(layout: OciLayout, layers: readonly Descriptor[], below?: KnownPaths): Promise<KnownPaths> {
+  const all = below?.clone() ?? new KnownPaths();
   for (const layer of layers) {
     let paths = await readFile(pathsFile(layout, layer), 'utf8').then(keptList, () => undefined);
     if (!paths) {
@@ -144,5 +153,5 @@ export async function pathsOf(layout: OciLayout, layers: readonly Descriptor[]):
       }
     }
   }
-  return all.facts;
+  return all;
 }

@@ -53,10 +53,13 @@ export class StageState {
    * its own): the modes and owners its layers give each path, and how many of `layers` it holds.
    */
   root?: { readonly dir: string; readonly recorded: RecordedFacts; applied: number };
+  /** How many of `layers` the stage started with (its base image's, or the stage it derives from). */
+  readonly startLayers: number;
 
   constructor(start: StageStart) {
     this.config = structuredClone(start.config);
     this.layers = [...start.layers];
+    this.startLayers = start.layers.length;
     this.diffIds = [...start.diffIds];
     this.history = [...start.history];
     for (const entry of this.env) {
@@ -230,6 +233,6 @@ export interface PlatformContext {
   readonly progress: StepProgress;
   /** Hears bytes on the move: base layers pulled, layers compressed (BuildOptions.onTransfer). */
   readonly onTransfer?: TransferListener;
-  /** Reads something about a stage's layers once per set of layers, however many instructions ask. */
-  readOnce<T>(state: StageState, what: string, read: () => Promise<T>): Promise<T>;
+  /** Reads something about a stack of layers (a stage's, or the ones below its newest) once per build and platform, however many instructions ask. */
+  readOnce<T>(layers: readonly Descriptor[], what: string, read: () => Promise<T>): Promise<T>;
 }

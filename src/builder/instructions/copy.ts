@@ -20,7 +20,7 @@ import { effectiveLevel } from '../../layer/compression.js';
 import { isPattern, patternSource } from '../glob.js';
 import { downloadSource, isRemoteSource, remoteFileName } from '../remote-source.js';
 import { lookupOwner, type Owner } from '../passwd.js';
-import { fileFromLayers, layerPathsKept, pathsOf, type PathFacts } from '../layer-scan.js';
+import { fileFromLayers, layerPathsKept, pathsOf, type KnownPaths, type PathFacts } from '../layer-scan.js';
 import { stageNamed, type PlatformContext, type StageState } from '../stage.js';
 import { stageFilesystem, unpackAhead } from '../stage-root.js';
 import { makeDirectories } from '../../internal/make-directories.js';
@@ -177,7 +177,7 @@ async function ownerOf(i: Instruction, state: StageState, ctx: PlatformContext, 
 /** The owner `user[:group]` names, by number or by name as the stage's own /etc/passwd and /etc/group give it. */
 export async function namedOwner(text: string, line: number, state: StageState, ctx: PlatformContext, label?: string): Promise<Owner> {
   // Names come from the stage as built so far: its layers.
-  const readStageFile = (absolute: '/etc/passwd' | '/etc/group') => ctx.readOnce(state, `file ${absolute}`, () => fileFromLayers(ctx.layout, state.layers, absolute.slice(1)));
+  const readStageFile = (absolute: '/etc/passwd' | '/etc/group') => ctx.readOnce(state.layers, `file ${absolute}`, () => fileFromLayers(ctx.layout, state.layers, absolute.slice(1)));
   const owner = await lookupOwner(text, readStageFile, label);
   if (typeof owner === 'string') throw badDockerfile(ctx.file, line, owner);
   return owner;
@@ -206,11 +206,17 @@ export async function parentDirectories(entries: readonly LayerEntry[], owner: O
  * layers whose lists are not kept yet are unpacked first (they will be for the RUN), which keeps
  * their lists: a scan of a Debian base is a read of 385 MB.
  */
-export function stagePaths(state: StageState, ctx: PlatformContext): Promise<Map<string, PathFacts>> {
-  return ctx.readOnce(state, 'paths', async () => {
-    if (state.runAhead && !(await layerPathsKept(ctx.layout, state.layers))) await unpackAhead(state, ctx);
-    return pathsOf(ctx.layout, state.layers);
-  });
+export async function stagePaths(state: StageState, ctx: PlatformContext): Promise<ReadonlyMap<string, PathFacts>> {
+  const read = async (layers: typeof state.layers, below?: KnownPaths): Promise<KnownPaths> => {
+    if (state.runAhead && !(await layerPathsKept(ctx.layout, layers))) await unpackAhead(state, ctx);
+    return pathsOf(ctx.layout, layers, below);
+  };
+  // The stage's start (a Debian base: thousands of paths) is read once; each later set of layers
+  // adds its own to a copy of it (a WORKDIR's layer and then a COPY read the base once, not twice).
+  const start = state.layers.slice(0, state.startLayers);
+  const fromStart = ctx.readOnce(start, 'paths', () => read(start));
+  const all = state.layers.length === start.length ? fromStart : ctx.readOnce(state.layers, 'paths', async () => read(state.layers.slice(start.length), await fromStart));
+  return (await all).facts;
 }
 
 /** How many links one destination may pass through, as the kernel's limit (ELOOP). */
