@@ -30,25 +30,33 @@ export function fileFromLayers(layout: OciLayout, layers: readonly Descriptor[],
  * scan of every known path per link made warm builds spend most of their time here.
  */
 export class KnownPaths {
-  readonly facts = new Map<string, PathFacts>();
-  readonly #children = new Map<string, Set<string>>();
+  readonly facts: Map<string, PathFacts>;
+  readonly #children: Map<string, Set<string>>;
+  /** The sets of #children this copy made; the others it shares with the one it was copied from, and copies before it adds to one. */
+  readonly #own = new WeakSet<Set<string>>();
 
-  /** A copy that changes apart from this one. */
+  constructor(from?: { readonly facts: Map<string, PathFacts>; readonly children: Map<string, Set<string>> }) {
+    this.facts = new Map(from?.facts);
+    this.#children = new Map(from?.children);
+  }
+
+  /** A copy that changes apart from this one (forget only drops entries; set copies a shared set first). */
   clone(): KnownPaths {
-    const copy = new KnownPaths();
-    for (const [path, facts] of this.facts) copy.facts.set(path, facts);
-    for (const [path, children] of this.#children) copy.#children.set(path, new Set(children));
-    return copy;
+    return new KnownPaths({ facts: this.facts, children: this.#children });
   }
 
   set(path: string, facts: PathFacts): void {
     this.facts.set(path, facts);
     for (let child = path, slash = child.lastIndexOf('/'); slash > 0; child = child.slice(0, slash), slash = child.lastIndexOf('/')) {
       const parent = child.slice(0, slash);
-      const children = this.#children.get(parent) ?? new Set<string>();
-      if (children.has(child)) break; // its ancestors are indexed already
+      let children = this.#children.get(parent);
+      if (children?.has(child)) break; // its ancestors are indexed already
+      if (!children || !this.#own.has(children)) {
+        children = new Set(children);
+        this.#own.add(children);
+        this.#children.set(parent, children);
+      }
       children.add(child);
-      this.#children.set(parent, children);
     }
   }
 
