@@ -102,7 +102,7 @@ const MAX_IMAGES = 10_000;
 const MAX_CONFIG_SIZE = 4 * 1024 * 1024;
 
 function listImages(texts: readonly string[]): ListedImage[] {
-  if (texts.length === 0) throw new PolyarchError('USAGE', 'bundle: no image given (name them, or list them with --images FILE; images)');
+  if (texts.length === 0) throw new PolyarchError('USAGE', 'bundle: no image given; name them, or list them with --images FILE (images)');
   if (texts.length > MAX_IMAGES) throw new PolyarchError('USAGE', `bundle: ${texts.length} images is more than the ${MAX_IMAGES} a bundle may hold`);
   const seen = new Map<string, ListedImage>();
   for (const text of texts) {
@@ -248,7 +248,7 @@ export async function bundle(options: BundleOptions): Promise<BundleResult> {
 async function writeBundle(options: BundleOptions): Promise<BundleResult> {
   const format = options.format ?? 'docker';
   if (format !== 'docker' && format !== 'oci') throw new PolyarchError('USAGE', `bundle: unknown format ${JSON.stringify(format)} (docker or oci)`);
-  if (options.platforms.length === 0) throw new PolyarchError('USAGE', 'bundle: no platform given (--platform os/arch[/variant]; platforms)');
+  if (options.platforms.length === 0) throw new PolyarchError('USAGE', 'bundle: no platform given; give --platform os/arch[/variant] (platforms)');
   const images = listImages(options.images);
   const paths = outputPaths(options.output, options.platforms);
   checkOutputPlaces(options.output, paths);

@@ -164,7 +164,7 @@ export function createRegistryClient(host: string, options: RegistryClientOption
         }
       }
       if (isTlsProtocolError(error)) {
-        throw new PolyarchError('TLS', `registry ${host} does not answer TLS (a plain-HTTP registry needs --insecure (insecure))`, { cause: error });
+        throw new PolyarchError('TLS', `registry ${host} does not answer TLS; a plain-HTTP registry needs --insecure (insecure)`, { cause: error });
       }
       throw rename(error, host);
     }

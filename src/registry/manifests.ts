@@ -14,7 +14,7 @@ import { discardBody, headerValue, isCutError } from './transport/http.js';
 const ACCEPT = MANIFEST_ACCEPT.join(', ');
 
 function tooLarge(ctx: RepositoryContext, what: string, size: number | string): PolyarchError {
-  return new PolyarchError('SIZE_INVALID', `${what}: ${size} bytes is over the manifest limit of ${ctx.maxManifestSize} bytes (raise --max-manifest-size (maxManifestSize))`);
+  return new PolyarchError('SIZE_INVALID', `${what}: ${size} bytes is over the manifest limit of ${ctx.maxManifestSize} bytes; raise --max-manifest-size (maxManifestSize)`);
 }
 
 function digestHeader(headers: Readonly<Record<string, string | string[] | undefined>>): Digest | undefined {

@@ -549,7 +549,7 @@ export async function createRegistryServer(options: RegistryServerOptions): Prom
   // Every option is checked (and every file read) before anything is created on disk.
   if ((options.tlsCert === undefined) !== (options.tlsKey === undefined)) throw new PolyarchError('USAGE', 'give both --tls-cert and --tls-key (tlsCert and tlsKey), or neither');
   checkStorageOptions(options);
-  if (options.anonymousRead && !options.htpasswd) throw new PolyarchError('USAGE', '--anonymous-read (anonymousRead) opens reads of a server that asks for a password (--htpasswd, htpasswd); without one every request is open already');
+  if (options.anonymousRead && !options.htpasswd) throw new PolyarchError('USAGE', '--anonymous-read (anonymousRead) opens reads of a server that asks for a password, --htpasswd (htpasswd); without one every request is open already');
   const tls = options.tlsCert && options.tlsKey ? { cert: await readOption(options.tlsCert, 'TLS certificate', 'certificate'), key: await readOption(options.tlsKey, 'TLS key', 'key') } : undefined;
   // Loaded only with a password file: bcrypt and its worker pool cost a server without one nothing.
   const auth: HtpasswdAuth | undefined = options.htpasswd ? await (await import('./htpasswd.js')).loadHtpasswd(options.htpasswd) : undefined;
