@@ -6,7 +6,9 @@
 // compiled modules (dist/cli/, no such file beside them) import it as modules.
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { setFlagsFromString } from 'node:v8';
 import { codeCacheDir, requireWithCodeCache } from './code-cache.js';
+import { flagsOfCommand, setV8Flags } from './v8-flags.js';
 
 export type CommandCode = typeof import('./command-code.js');
 
@@ -28,6 +30,9 @@ export function loadCommandCode(command?: string): Promise<CommandCode> {
 }
 
 async function load(command: string | undefined): Promise<CommandCode> {
+  // The V8 flags the command sets for itself, set before its code compiles: V8 refuses a cache
+  // made under other flags (v8-flags.ts).
+  setV8Flags(flagsOfCommand(command), setFlagsFromString);
   const bundled = fileURLToPath(new URL('./command-code.cjs', import.meta.url));
   if (existsSync(bundled)) {
     const script = requireWithCodeCache(bundled, codeCacheDir(), command);

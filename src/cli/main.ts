@@ -4,7 +4,6 @@
 import { setMaxListeners } from 'node:events';
 import { fstatSync, readFileSync, writeSync } from 'node:fs';
 import nodeModule from 'node:module';
-import { flagsOfCommand, setV8Flags } from './v8-flags.js';
 
 let version: string | undefined;
 
@@ -114,9 +113,6 @@ async function main(): Promise<void> {
   // The command names the code cache's file: V8 caches the functions a run compiled.
   const word = argv.find((a) => !a.startsWith('-'));
   const command = POLYARCH.commands.find((c) => c.name === word || c.alias === word)?.name;
-  // Set before the command code compiles, so that its code cache is made and used under them.
-  const flags = flagsOfCommand(command);
-  if (flags.length > 0) setV8Flags(flags, (await import('node:v8')).setFlagsFromString);
   const { runCli, interruptionBy, outputClosed, EXIT_CODES, terminalSafe } = await (await import('./load-command-code.js')).loadCommandCode(command);
   const controller = new AbortController();
   // One signal is shared by every request in flight; each adds a listener while it runs.

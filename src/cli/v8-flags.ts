@@ -1,10 +1,9 @@
 // The V8 flags some commands set for themselves (young-garbage.ts says why each helps). V8 refuses
 // a code cache made under other flags, and a flag set after the command code was compiled left
-// that run's cache unusable: the next run compiles before it sets them. So the entry sets a
-// command's flags before it loads the command code (main.ts), and the run that makes the cache
-// and the runs that use it compile under the same flags; setting them again later changes nothing.
-// The entry reads this for every command and loads node:v8 only for the few that set flags, so
-// node:v8's setter is passed in.
+// that run's cache unusable: the next run compiles before it sets them. So the command's flags
+// are set before its code loads (load-command-code.ts), and the run that makes the cache and the
+// runs that use it compile under the same flags; setting them again later changes nothing.
+// node:v8's setter is passed in: this table stays plain data, bundled wherever it is read.
 
 /** Exposes `gc` to contexts made from now on (young-garbage.ts's collector). */
 export const EXPOSE_GC = '--expose-gc';
