@@ -6,7 +6,6 @@
 // compiled modules (dist/cli/, no such file beside them) import it as modules.
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { setFlagsFromString } from 'node:v8';
 import { codeCacheDir, requireWithCodeCache } from './code-cache.js';
 import { flagsOfCommand, setV8Flags } from './v8-flags.js';
 
@@ -32,7 +31,7 @@ export function loadCommandCode(command?: string): Promise<CommandCode> {
 async function load(command: string | undefined): Promise<CommandCode> {
   // The V8 flags the command sets for itself, set before its code compiles: V8 refuses a cache
   // made under other flags (v8-flags.ts).
-  setV8Flags(flagsOfCommand(command), setFlagsFromString);
+  setV8Flags(flagsOfCommand(command));
   const bundled = fileURLToPath(new URL('./command-code.cjs', import.meta.url));
   if (existsSync(bundled)) {
     const script = requireWithCodeCache(bundled, codeCacheDir(), command);

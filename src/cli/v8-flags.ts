@@ -3,7 +3,7 @@
 // that run's cache unusable: the next run compiles before it sets them. So the command's flags
 // are set before its code loads (load-command-code.ts), and the run that makes the cache and the
 // runs that use it compile under the same flags; setting them again later changes nothing.
-// node:v8's setter is passed in: this table stays plain data, bundled wherever it is read.
+import { setFlagsFromString } from 'node:v8';
 
 /** Exposes `gc` to contexts made from now on (young-garbage.ts's collector). */
 export const EXPOSE_GC = '--expose-gc';
@@ -34,11 +34,11 @@ export function flagsOfCommand(command: string | undefined): readonly string[] {
   return (command === undefined ? undefined : BY_COMMAND.get(command)) ?? [];
 }
 
-/** Sets `flags` through `set` (node:v8's setFlagsFromString); one the runtime does not know is skipped, and the command runs on the engine's own behaviour. */
-export function setV8Flags(flags: readonly string[], set: (flag: string) => void): void {
+/** Sets `flags`; one the runtime does not know is skipped, and the command runs on the engine's own behaviour. */
+export function setV8Flags(flags: readonly string[]): void {
   for (const flag of flags) {
     try {
-      set(flag);
+      setFlagsFromString(flag);
     } catch {
       // Unknown to this runtime.
     }

@@ -14,7 +14,7 @@
 // The commands that move blobs from start to end (whileMovingBlobs, at the end) also space out
 // V8's full collections and raise glibc's limits for handing freed heap back; `serve` does
 // neither, and runs without V8's optimizing compilers instead (noOptimizingCompilers).
-import { getHeapStatistics, setFlagsFromString } from 'node:v8';
+import { getHeapStatistics } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { EXPOSE_GC, FEWER_FULL_COLLECTIONS, NO_OPTIMIZING_COMPILERS, setV8Flags } from './v8-flags.js';
 
@@ -36,7 +36,7 @@ function collector(): Collect | undefined {
   if (collect) return collect;
   // Only a context made after the flag sees `gc`; the main context's globals stay as they were.
   // A runtime without the flag: the copy just runs with the engine's own schedule.
-  setV8Flags([EXPOSE_GC], setFlagsFromString);
+  setV8Flags([EXPOSE_GC]);
   const found = runInNewContext('typeof gc === "function" ? gc : undefined') as Collect | undefined;
   if (found) collect = found;
   return collect;
@@ -118,7 +118,7 @@ export function collectYoungGarbage(options: { readonly restWhenQuiet?: boolean 
  * 2.65–2.72 s with them, at the same server CPU time.
  */
 export function noOptimizingCompilers(): void {
-  setV8Flags(NO_OPTIMIZING_COMPILERS, setFlagsFromString);
+  setV8Flags(NO_OPTIMIZING_COMPILERS);
 }
 
 /**
@@ -126,7 +126,7 @@ export function noOptimizingCompilers(): void {
  * from start to end, not for a server that must stay small while idle.
  */
 export function fewerFullCollections(): void {
-  setV8Flags([FEWER_FULL_COLLECTIONS], setFlagsFromString);
+  setV8Flags([FEWER_FULL_COLLECTIONS]);
 }
 
 /**
