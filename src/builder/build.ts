@@ -37,6 +37,7 @@ import { applyMetadata } from './instructions/metadata.js';
 import { copyInstruction, fromStage } from './instructions/copy.js';
 import { workdirInstruction } from './instructions/workdir.js';
 import { runInstruction as runStep } from './instructions/run.js';
+import { parseRunFlags } from './instructions/run-flags.js';
 import type { Executor } from './executor/executor.js';
 import { createBubblewrapExecutor } from './executor/bubblewrap.js';
 import { SlotPool } from '../internal/slot-pool.js';
@@ -198,6 +199,24 @@ function runPlatforms(built: readonly Stage[], options: Pick<BuildOptions, 'plat
   return [...platforms.values()];
 }
 
+/** Where a RUN flag's relative mount target points for checkRunFlags: any directory but `/` (the real one is known only when the step runs). */
+const SOME_WORKDIR = '/workdir';
+
+/**
+ * The RUN flags of the stages built that hold no variable, read before anything runs: an unknown
+ * mount type or option, `type=ssh`, a bad `--network` stops the build at once, as BuildKit's
+ * Dockerfile frontend does, rather than after the steps before it (minutes of compiling, maybe).
+ * A flag with a variable is read when its step runs, with the stage's values (substitution changes
+ * nothing in a value without `$`).
+ */
+function checkRunFlags(built: readonly Stage[], file: string): void {
+  for (const i of built.flatMap((stage) => stage.body)) {
+    if (i.keyword !== 'RUN') continue;
+    if ([...i.flags.values()].flat().some((value) => value.includes('$'))) continue;
+    parseRunFlags(i, SOME_WORKDIR, (value) => value, file);
+  }
+}
+
 /**
  * The Dockerfile's text. One the user named is read as given; the context's own is resolved
  * inside the context, as docker does, so a link out of it reads nothing from the host.
@@ -300,7 +319,9 @@ async function build(options: BuildOptions, how: { readonly tagResult: boolean }
   // Steps for a platform this machine cannot run stop the build before anything is pulled. The
   // check runs a probe per platform, so a platform seen running on this machine as it is now
   // (the same boot, handlers and interpreters) is not probed again.
-  const runOn = runPlatforms(stagesBuilt(stages, targetIndex), options);
+  const built = stagesBuilt(stages, targetIndex);
+  checkRunFlags(built, file);
+  const runOn = runPlatforms(built, options);
   if (runOn.length > 0) await requireEmulationRecorded(runOn, cacheDir);
   const executor = options.executor ?? createBubblewrapExecutor();
   const runSlots = new SlotPool(options.runSlots ?? availableParallelism());

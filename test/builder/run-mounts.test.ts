@@ -194,6 +194,17 @@ describe('RUN --mount', { timeout: 600_000 }, () => {
     }
   });
 
+  test('a bad RUN flag stops the build before any step runs; one with a variable is read when its step runs', async () => {
+    const early = await build(`FROM ${base}\nRUN echo ran > /first\nRUN --mount=type=nfs,target=/x true\n`, {}, { args: ['--progress', 'plain'] });
+    assert.equal(early.code, 2, early.stderr);
+    assert.match(early.stderr, /Dockerfile:3: RUN --mount=type=nfs,target=\/x: unknown mount type "nfs"/);
+    assert.doesNotMatch(early.stderr, /RUN echo ran/, 'the step before it never started');
+    const late = await build(`FROM ${base}\nARG KIND=nfs\nRUN echo ran > /first\nRUN --mount=type=$KIND,target=/x true\n`, {}, { args: ['--progress', 'plain'] });
+    assert.equal(late.code, 2, late.stderr);
+    assert.match(late.stderr, /Dockerfile:4: RUN --mount=type=\$KIND,target=\/x: unknown mount type "nfs"/);
+    assert.match(late.stderr, /RUN echo ran/, 'the value is known only at its step');
+  });
+
   test('--network=none leaves only loopback; --security=sandbox is accepted', async () => {
     const out = await build(`FROM ${base}\nRUN --network=none --security=sandbox sh -c 'ls /sys/class/net > /nets 2>/dev/null || ip -o link | cut -d: -f2 | tr -d " " > /nets'\n`);
     assert.equal(out.code, 0, out.stderr);
