@@ -231,6 +231,14 @@ describe('build: instructions and layer formats', () => {
       const wrong = await runCli(['build', '-o', `type=local,dest=${join(dir.path, 'never')}`, ctx], { env, cwd: ctx });
       assert.equal(wrong.code, 1, `a digest mismatch is exit 1 wherever it happens: ${wrong.stderr}`);
       assert.match(withoutProgress(wrong.stderr), new RegExp(`^polyarch: Dockerfile:2: ${base}/files/tool.bin: content is sha256:${digest}, not the --checksum given`));
+      // A checksum is of one download: never taken for a file of the context (it would go unchecked) nor for several sources.
+      await writeFile(join(ctx, 'local.bin'), payload);
+      for (const sources of ['local.bin', `${base}/files/tool.bin ${base}/redirect`]) {
+        await writeFile(join(ctx, 'Dockerfile'), `FROM scratch\nADD --checksum=sha256:${digest} ${sources} /opt/\n`);
+        const refused = await runCli(['build', '-o', `type=local,dest=${join(dir.path, 'never')}`, ctx], { env, cwd: ctx });
+        assert.equal(refused.code, 2, refused.stderr);
+        assert.match(withoutProgress(refused.stderr), /^polyarch: Dockerfile:2: ADD --checksum: takes one source, an http\(s\) URL, not "/);
+      }
       await writeFile(join(ctx, 'Dockerfile'), `FROM scratch\nADD ${base}/missing /opt/\n`);
       const missing = await runCli(['build', ctx], { env, cwd: ctx });
       assert.equal(missing.code, 1, missing.stderr);

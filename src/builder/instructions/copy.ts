@@ -270,6 +270,11 @@ export async function copyInstruction(i: Instruction, state: StageState, ctx: Pl
   const dest = parts[parts.length - 1]!;
   const sources = parts.slice(0, -1);
   if (i.keyword === 'COPY' && sources.some(isRemoteSource)) throw badDockerfile(file, i.line, 'COPY does not take URLs; ADD does');
+  // As in BuildKit: the checksum is of one download. Taken for files of the build context (which
+  // it never checked), it read as a check that was not made.
+  if (flagValue(i, 'checksum') !== undefined && (sources.length !== 1 || !isRemoteSource(sources[0]!))) {
+    throw badDockerfile(file, i.line, `ADD --checksum: takes one source, an http(s) URL, not ${sources.map((s) => JSON.stringify(s)).join(', ')}`);
+  }
   const owner = await ownerOf(i, state, ctx, sub);
   // Only an explicit --chown replaces the owners files from a stage, an image or an archive had.
   const chown = flagValue(i, 'chown') !== undefined ? owner : undefined;
