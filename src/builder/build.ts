@@ -33,8 +33,8 @@ import { BaseImages, onbuildTriggers, stageBase, stageSource } from './base-imag
 import type { PlatformContext, Stage, StageState } from './stage.js';
 import type { StageRootMode, StageRootsChoice } from './stage-root.js';
 import { unmountAllUnder } from '../layer/overlay-mount.js';
-import { applyMetadata } from './instructions/metadata.js';
-import { copyInstruction, fromStage } from './instructions/copy.js';
+import { applyMetadata, checkMetadata } from './instructions/metadata.js';
+import { checkCopy, copyInstruction, fromStage } from './instructions/copy.js';
 import { workdirInstruction } from './instructions/workdir.js';
 import { runInstruction as runStep } from './instructions/run.js';
 import { parseRunFlags } from './instructions/run-flags.js';
@@ -199,21 +199,23 @@ function runPlatforms(built: readonly Stage[], options: Pick<BuildOptions, 'plat
   return [...platforms.values()];
 }
 
-/** Where a RUN flag's relative mount target points for checkRunFlags: any directory but `/` (the real one is known only when the step runs). */
+/** Where a RUN flag's relative mount target points for checkBeforeSteps: any directory but `/` (the real one is known only when the step runs). */
 const SOME_WORKDIR = '/workdir';
 
 /**
- * The RUN flags of the stages built that hold no variable, read before anything runs: an unknown
- * mount type or option, `type=ssh`, a bad `--network` stops the build at once, as BuildKit's
- * Dockerfile frontend does, rather than after the steps before it (minutes of compiling, maybe).
- * A flag with a variable is read when its step runs, with the stage's values (substitution changes
- * nothing in a value without `$`).
+ * What the stages built hold that is wrong whatever the variables say, found before anything runs:
+ * an unknown mount type or option, `type=ssh`, a bad `--network`, `--chmod`, EXPOSE, STOPSIGNAL or
+ * HEALTHCHECK, a SHELL not in JSON form, ADD --checksum beside a file. The build stops at once, as
+ * BuildKit's Dockerfile frontend stops it, rather than after the steps before (minutes of
+ * compiling, maybe). What holds a variable is read when its step runs, with the stage's values
+ * (substitution changes nothing in a value without `$`).
  */
-function checkRunFlags(built: readonly Stage[], file: string): void {
+function checkBeforeSteps(built: readonly Stage[], file: string): void {
   for (const i of built.flatMap((stage) => stage.body)) {
-    if (i.keyword !== 'RUN') continue;
-    if ([...i.flags.values()].flat().some((value) => value.includes('$'))) continue;
-    parseRunFlags(i, SOME_WORKDIR, (value) => value, file);
+    if (i.keyword === 'RUN') {
+      if (![...i.flags.values()].flat().some((value) => value.includes('$'))) parseRunFlags(i, SOME_WORKDIR, (value) => value, file);
+    } else if (i.keyword === 'COPY' || i.keyword === 'ADD') checkCopy(i, file);
+    else checkMetadata(i, file);
   }
 }
 
@@ -320,7 +322,7 @@ async function build(options: BuildOptions, how: { readonly tagResult: boolean }
   // check runs a probe per platform, so a platform seen running on this machine as it is now
   // (the same boot, handlers and interpreters) is not probed again.
   const built = stagesBuilt(stages, targetIndex);
-  checkRunFlags(built, file);
+  checkBeforeSteps(built, file);
   const runOn = runPlatforms(built, options);
   if (runOn.length > 0) await requireEmulationRecorded(runOn, cacheDir);
   const executor = options.executor ?? createBubblewrapExecutor();

@@ -194,11 +194,23 @@ describe('RUN --mount', { timeout: 600_000 }, () => {
     }
   });
 
-  test('a bad RUN flag stops the build before any step runs; one with a variable is read when its step runs', async () => {
-    const early = await build(`FROM ${base}\nRUN echo ran > /first\nRUN --mount=type=nfs,target=/x true\n`, {}, { args: ['--progress', 'plain'] });
-    assert.equal(early.code, 2, early.stderr);
-    assert.match(early.stderr, /Dockerfile:3: RUN --mount=type=nfs,target=\/x: unknown mount type "nfs"/);
-    assert.doesNotMatch(early.stderr, /RUN echo ran/, 'the step before it never started');
+  test('a Dockerfile error no variable can change stops the build before any step runs; one with a variable, when its step runs', async () => {
+    const cases: [string, RegExp][] = [
+      ['RUN --mount=type=nfs,target=/x true', /Dockerfile:3: RUN --mount=type=nfs,target=\/x: unknown mount type "nfs"/],
+      ['RUN --mount=type=ssh true', /Dockerfile:3: RUN --mount=type=ssh is not supported/],
+      ['EXPOSE 99999', /Dockerfile:3: EXPOSE 99999: expected PORT/],
+      ['HEALTHCHECK --interval=often CMD true', /Dockerfile:3: HEALTHCHECK --interval=often: expected a duration/],
+      ['SHELL sh -c', /Dockerfile:3: SHELL needs the JSON form/],
+      ['STOPSIGNAL SIGNOPE', /Dockerfile:3: STOPSIGNAL SIGNOPE: not a signal/],
+      ['COPY --chmod=bogus a /a', /Dockerfile:3: invalid chmod parameter: "bogus"/],
+      ['ADD --checksum=sha256:00 a /a', /Dockerfile:3: ADD --checksum: takes one source, an http\(s\) URL/],
+    ];
+    for (const [line, expected] of cases) {
+      const out = await build(`FROM ${base}\nRUN echo ran > /first\n${line}\n`, { a: 'a\n' }, { args: ['--progress', 'plain'] });
+      assert.equal(out.code, 2, `${line}: ${out.stderr}`);
+      assert.match(out.stderr, expected);
+      assert.doesNotMatch(out.stderr, /RUN echo ran/, `${line}: the step before it never started`);
+    }
     const late = await build(`FROM ${base}\nARG KIND=nfs\nRUN echo ran > /first\nRUN --mount=type=$KIND,target=/x true\n`, {}, { args: ['--progress', 'plain'] });
     assert.equal(late.code, 2, late.stderr);
     assert.match(late.stderr, /Dockerfile:4: RUN --mount=type=\$KIND,target=\/x: unknown mount type "nfs"/);

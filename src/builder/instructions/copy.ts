@@ -261,6 +261,33 @@ export function fromStage(i: Instruction, state: StageState, ctx: PlatformContex
   return stageNamed(ctx.stages, ctx.substitute(fromFlag, state.vars, i.line));
 }
 
+/** What COPY or ADD `i` takes from its sources (substituted): URLs only for ADD, and ADD --checksum only with one URL. */
+function checkSources(i: Instruction, sources: readonly string[], file: string): void {
+  if (i.keyword === 'COPY' && sources.some(isRemoteSource)) throw badDockerfile(file, i.line, 'COPY does not take URLs; ADD does');
+  // As in BuildKit: the checksum is of one download. Taken for files of the build context (which
+  // it never checked), it read as a check that was not made.
+  if (flagValue(i, 'checksum') !== undefined && (sources.length !== 1 || !isRemoteSource(sources[0]!))) {
+    throw badDockerfile(file, i.line, `ADD --checksum: takes one source, an http(s) URL, not ${sources.map((s) => JSON.stringify(s)).join(', ')}`);
+  }
+}
+
+/** `--chmod` (never substituted, as in BuildKit); an empty one is none. */
+function modeChange(i: Instruction, file: string): ModeChange {
+  const text = flagValue(i, 'chmod') || undefined;
+  try {
+    return text !== undefined ? parseChmod(text) : KEEP_MODE;
+  } catch (error) {
+    throw badDockerfile(file, i.line, (error as Error).message);
+  }
+}
+
+/** What copyInstruction would refuse in `i` that no variable can change, for a check before any step runs. */
+export function checkCopy(i: Instruction, file: string): void {
+  modeChange(i, file);
+  const parts = i.json ?? i.args;
+  if (parts.length >= 2 && !parts.some((part) => part.includes('$'))) checkSources(i, parts.slice(0, -1), file);
+}
+
 /** COPY or ADD `i`: its entries become one layer (reused from the layer cache when the same entries were written before). */
 export async function copyInstruction(i: Instruction, state: StageState, ctx: PlatformContext): Promise<void> {
   const { file, context, keep, layout, created, compression, io } = ctx;
@@ -269,23 +296,12 @@ export async function copyInstruction(i: Instruction, state: StageState, ctx: Pl
   if (parts.length < 2) throw badDockerfile(file, i.line, `${i.keyword} needs a source and a destination`);
   const dest = parts[parts.length - 1]!;
   const sources = parts.slice(0, -1);
-  if (i.keyword === 'COPY' && sources.some(isRemoteSource)) throw badDockerfile(file, i.line, 'COPY does not take URLs; ADD does');
-  // As in BuildKit: the checksum is of one download. Taken for files of the build context (which
-  // it never checked), it read as a check that was not made.
-  if (flagValue(i, 'checksum') !== undefined && (sources.length !== 1 || !isRemoteSource(sources[0]!))) {
-    throw badDockerfile(file, i.line, `ADD --checksum: takes one source, an http(s) URL, not ${sources.map((s) => JSON.stringify(s)).join(', ')}`);
-  }
+  checkSources(i, sources, file);
   const owner = await ownerOf(i, state, ctx, sub);
   // Only an explicit --chown replaces the owners files from a stage, an image or an archive had.
   const chown = flagValue(i, 'chown') !== undefined ? owner : undefined;
-  // An empty --chmod= is none, as in BuildKit.
   const chmodText = flagValue(i, 'chmod') || undefined;
-  let mode: ModeChange;
-  try {
-    mode = chmodText !== undefined ? parseChmod(chmodText) : KEEP_MODE;
-  } catch (error) {
-    throw badDockerfile(file, i.line, (error as Error).message);
-  }
+  const mode = modeChange(i, file);
   // In the cache key: an octal mode as its number (as keys had it before symbolic modes), a symbolic one as written.
   const modeKey = chmodText === undefined ? null : /^[0-7]+$/.test(chmodText) ? Number.parseInt(chmodText, 8) : chmodText;
   // --parents keeps each source's directories under the destination (BuildKit's flag).

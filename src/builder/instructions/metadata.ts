@@ -25,6 +25,27 @@ function exposedPorts(spec: string, file: string, line: number): string[] {
   return Array.from({ length: last - first + 1 }, (_, k) => `${first + k}/${proto}`);
 }
 
+/** SHELL's command, which only the JSON form gives. */
+function shellOf(i: Instruction, file: string): readonly string[] {
+  if (!i.json) throw badDockerfile(file, i.line, 'SHELL needs the JSON form');
+  return i.json;
+}
+
+/** STOPSIGNAL's signal (substituted), if it is one. */
+function stopSignal(signal: string, file: string, line: number): string {
+  if (!isSignal(signal)) throw badDockerfile(file, line, `STOPSIGNAL ${signal}: not a signal (a number, or a name such as SIGTERM or SIGRTMIN+3)`);
+  return signal;
+}
+
+/** What applyMetadata would refuse in `i` that no variable can change, for a check before any step runs. */
+export function checkMetadata(i: Instruction, file: string): void {
+  const fixed = (text: string) => !text.includes('$');
+  if (i.keyword === 'EXPOSE') for (const spec of i.args.filter(fixed)) exposedPorts(spec, file, i.line);
+  else if (i.keyword === 'SHELL') shellOf(i, file);
+  else if (i.keyword === 'STOPSIGNAL' && fixed(i.text)) stopSignal(i.text, file, i.line);
+  else if (i.keyword === 'HEALTHCHECK') healthcheck(i, file);
+}
+
 /**
  * Carries out `i` when it is a metadata instruction, and says whether it was one. Values are
  * substituted with the stage's variables; CMD, ENTRYPOINT and HEALTHCHECK are not (the shell does
@@ -80,17 +101,15 @@ export function applyMetadata(i: Instruction, state: StageState, ctx: PlatformCo
       if (!state.cmdSet) delete cfg.Cmd;
       note(true);
       return true;
-    case 'SHELL':
-      if (!i.json) throw badDockerfile(file, i.line, 'SHELL needs the JSON form');
-      state.shell = [...i.json];
-      cfg.Shell = [...i.json];
-      return true;
-    case 'STOPSIGNAL': {
-      const signal = sub(i.text);
-      if (!isSignal(signal)) throw badDockerfile(file, i.line, `STOPSIGNAL ${signal}: not a signal (a number, or a name such as SIGTERM or SIGRTMIN+3)`);
-      cfg.StopSignal = signal;
+    case 'SHELL': {
+      const shell = shellOf(i, file);
+      state.shell = [...shell];
+      cfg.Shell = [...shell];
       return true;
     }
+    case 'STOPSIGNAL':
+      cfg.StopSignal = stopSignal(sub(i.text), file, i.line);
+      return true;
     case 'ONBUILD':
       cfg.OnBuild = [...((cfg.OnBuild as string[]) ?? []), i.text];
       return true;
