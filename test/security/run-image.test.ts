@@ -98,6 +98,8 @@ describe('polyarch run of hostile images', { timeout: 300_000 }, () => {
     assert.deepEqual(envOut.stdout.trim().split('\n').sort(), [`GOOD=${tag}`, 'HOME=/root', 'HOSTNAME=polyarch', 'PATH=/bin', 'PWD=/']);
     // A NUL in a value cannot reach the step's environment: one line.
     assertOneLine(await run([await image({ Env: ['A=x\u0000y'], Cmd: ['true'] })]), 2, /cannot set environment variable "A": invalid name or value/);
+    // Nor in a word of the command (it was Node's own TypeError, naming bwrap's argument number).
+    assertOneLine(await run([await image({ Cmd: ['echo', 'x\u0000y'] })]), 2, /cannot run "echo": its word 2 holds a NUL byte \("x\\u0000y"\) \[USAGE\]/);
     // A relative workdir is "/"; one through links that leave the root is made inside it.
     const rel = await image({ WorkingDir: '../../../../tmp', Cmd: ['pwd'] });
     assert.equal((await run([rel])).stdout, '/\n');

@@ -199,6 +199,8 @@ describe('RUN steps against the host', { timeout: 600_000 }, () => {
     assertRefused(await build(`FROM ${from}\nUSER -1\nRUN true\n`), 2, /cannot run as user "-1": no such user/);
     assertRefused(await build(`FROM ${from}\nUSER app:-5\nRUN true\n`), 2, /cannot run as group "-5": no such group/);
     assertRefused(await build(`FROM ${from}\nUSER nosuch\nRUN true\n`), 2, /cannot run as user "nosuch": no such user in the image's \/etc\/passwd/);
+    // A JSON form's \u0000, which no program's argument can hold, names its line (it was Node's own TypeError).
+    assertRefused(await build(`FROM ${from}\nRUN ["echo", "a\\u0000b"]\n`), 2, /Dockerfile:2: RUN: word 2 of the command holds a NUL byte \[USAGE\]$/m);
     // A passwd grown past the bound by a step: the next lookup refuses it instead of reading it.
     const big = await build(`FROM ${from}\nRUN dd if=/dev/zero of=/etc/passwd bs=1 count=0 seek=5242880 2>/dev/null\nUSER app\nRUN true\n`);
     assertRefused(big, 2, /the image's \/etc\/passwd is larger than 4194304 bytes/);

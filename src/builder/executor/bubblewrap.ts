@@ -211,6 +211,9 @@ async function hostFile(path: string, fallback: string): Promise<string> {
 async function runInBubblewrap(programs: Programs, step: RunStep, options: RunOptions, idMap: IdMap | undefined): Promise<RunResult> {
   options.signal?.throwIfAborted();
   if (step.args.length === 0) throw new PolyarchError('USAGE', 'cannot run an empty command');
+  // No program's argument can hold one (an image's config or a Dockerfile's JSON form may say \u0000).
+  const withNul = step.args.findIndex((word) => word.includes('\0'));
+  if (withNul >= 0) throw new PolyarchError('USAGE', `cannot run ${JSON.stringify(step.args[0])}: its word ${withNul + 1} holds a NUL byte (${JSON.stringify(step.args[withNul])})`);
   // resolveInRoot needs the root as a real path; the step's own paths are resolved below it.
   const rootfs = await realpath(options.rootfs).catch(() => undefined);
   const rootFacts = rootfs === undefined ? undefined : await lstat(rootfs);

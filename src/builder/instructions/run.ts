@@ -99,6 +99,9 @@ function stepCommand(i: Instruction, state: StageState, ctx: PlatformContext): S
   const exec = i.json ?? execForm(i.text);
   const args = exec ?? [...state.shell, i.text];
   if (args.length === 0) throw badDockerfile(ctx.file, i.line, 'RUN needs a command');
+  // A JSON form may say \u0000, which no program's argument can hold.
+  const withNul = args.findIndex((word) => word.includes('\0'));
+  if (withNul >= 0) throw badDockerfile(ctx.file, i.line, `RUN: word ${withNul + 1} of the command holds a NUL byte`);
   return { args, mounts: [], documents: [] };
 }
 
