@@ -42,6 +42,14 @@ export interface RunImageOptions extends ConnectionOptions {
   readonly allPlatforms?: boolean;
   /** Replaces the image's Cmd; its Entrypoint stays (as `docker run IMAGE ARGS`). */
   readonly command?: readonly string[];
+  /** Replaces the image's Entrypoint and drops its Cmd (as `docker run --entrypoint`); an empty list runs `command` alone. */
+  readonly entrypoint?: readonly string[];
+  /** Variables set over the image's Env (as `docker run -e`). */
+  readonly env?: Readonly<Record<string, string>>;
+  /** Replaces the image's User: `name`, `uid`, `name:group` or `uid:gid` (as `docker run -u`). */
+  readonly user?: string;
+  /** Replaces the image's WorkingDir: an absolute path, made when missing (as `docker run -w`). */
+  readonly workdir?: string;
   /** Default: bubblewrap. */
   readonly executor?: Executor;
   /** Default: `default` (the host's network). */
@@ -100,6 +108,9 @@ export async function runImage(options: RunImageOptions): Promise<RunImageResult
 }
 
 async function runImageAt(location: LocationInput, options: RunImageOptions): Promise<RunImageResult[]> {
+  if (options.workdir !== undefined && !posix.isAbsolute(options.workdir)) {
+    throw new PolyarchError('USAGE', `--workdir (workdir) ${JSON.stringify(options.workdir)} must be an absolute path, as docker run -w takes it`);
+  }
   const io = options.signal ? { signal: options.signal } : {};
   const what = typeof location === 'string' ? location : 'the image';
   return withOpener(options, async (opener) => {
@@ -171,20 +182,24 @@ async function runOne(endpoint: Endpoint, target: Target, executor: Executor, op
   const manifest = parseImageManifest(raw);
   const config = await readConfig(endpoint, raw, io);
   const settings = (config.config ?? {}) as { Entrypoint?: unknown; Cmd?: unknown; Env?: unknown; User?: unknown; WorkingDir?: unknown };
-  const entrypoint = stringList(settings.Entrypoint);
-  const args = [...entrypoint, ...(options.command && options.command.length > 0 ? options.command : stringList(settings.Cmd))];
+  // docker run: --entrypoint drops the image's Cmd as well; arguments after the image replace the Cmd.
+  const entrypoint = options.entrypoint ?? stringList(settings.Entrypoint);
+  const cmd = options.entrypoint !== undefined ? [] : stringList(settings.Cmd);
+  const args = [...entrypoint, ...(options.command && options.command.length > 0 ? options.command : cmd)];
   if (args.length === 0) throw new PolyarchError('USAGE', `the ${formatPlatform(target.platform)} image has no entrypoint or command: name one after the image`);
   const env: Record<string, string> = {};
   for (const item of stringList(settings.Env)) {
     const eq = item.indexOf('=');
     if (eq > 0) env[item.slice(0, eq)] = item.slice(eq + 1);
   }
+  Object.assign(env, options.env);
   withDefaultEnv(env);
   // docker run's HOSTNAME, the name the command's uname sees.
   const hostname = options.network === 'host' ? osHostname() : RUN_HOSTNAME;
   env['HOSTNAME'] ??= hostname;
-  const cwd = typeof settings.WorkingDir === 'string' && settings.WorkingDir.startsWith('/') ? posix.resolve(settings.WorkingDir) : '/';
-  const user = typeof settings.User === 'string' ? settings.User : '';
+  const workdir = options.workdir ?? settings.WorkingDir;
+  const cwd = typeof workdir === 'string' && workdir.startsWith('/') ? posix.resolve(workdir) : '/';
+  const user = options.user ?? (typeof settings.User === 'string' ? settings.User : '');
 
   const parent = options.tempDir ?? tmpdir();
   // Named with this process's pid: a run killed outright (SIGKILL, the OOM killer) leaves its root,

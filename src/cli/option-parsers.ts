@@ -1,5 +1,30 @@
 import { PolyarchError } from '../index.js';
 
+/** Repeated KEY=VALUE values (`--label`), or one USAGE line naming the flag; the last one given wins. */
+export function keyValues(values: readonly string[], flag: string): Record<string, string> {
+  return Object.fromEntries(
+    values.map((v) => {
+      const eq = v.indexOf('=');
+      if (eq <= 0) throw new PolyarchError('USAGE', `${flag} ${v}: expected KEY=VALUE`);
+      return [v.slice(0, eq), v.slice(eq + 1)];
+    }),
+  );
+}
+
+/**
+ * Repeated KEY=VALUE values, or KEY alone for the value this process's environment has (none: not
+ * given), as docker takes `--build-arg` and `docker run -e`; the last one given wins.
+ */
+export function keyValuesOrEnvironment(values: readonly string[], flag: string, environment: NodeJS.ProcessEnv = process.env): Record<string, string> {
+  const given: Record<string, string> = {};
+  for (const v of values) {
+    if (v.includes('=')) Object.assign(given, keyValues([v], flag));
+    else if (v === '') throw new PolyarchError('USAGE', `${flag}: expected KEY=VALUE, or a variable name to take from the environment`);
+    else if (environment[v] !== undefined) given[v] = environment[v];
+  }
+  return given;
+}
+
 /**
  * A whole decimal number within [min, max], or one USAGE line naming the flag. Stricter than
  * Number(): '', ' ', '1e3', '0x10' and '-1' are all refused rather than read as something else.

@@ -233,6 +233,27 @@ describe('polyarch run', () => {
     await assertNothingLeft();
   });
 
+  test("docker run's overrides: --entrypoint (the image's cmd dropped with it), -e, -u and -w (made when missing)", async () => {
+    const loc = `oci:${layout}:multi`;
+    const env = { TMPDIR: runTemp, FROM_HOST: 'outside' };
+    const all = await runCli(['run', '--platform', 'linux/arm64', '--entrypoint', '/bin/sh', '-e', 'GREETING=hi', '-e', 'FROM_HOST', '-e', 'NOT_SET_ANYWHERE', '-u', '0', '-w', '/made/here', loc, '-c', 'echo "$GREETING $FROM_HOST ${NOT_SET_ANYWHERE-unset} $(pwd) $(id -u)"'], { env });
+    assert.equal(all.stderr, '');
+    assert.equal(all.stdout, 'hi outside unset /made/here 0\n');
+    // The image's cmd (sh -c 'echo default …') goes with its entrypoint: echo gets no words.
+    const alone = await runCli(['run', '--platform', 'linux/arm/v7', '--entrypoint', '/bin/echo', loc], { env });
+    assert.deepEqual([alone.code, alone.stdout, alone.stderr], [0, '\n', '']);
+    // --entrypoint "" leaves none: the words after the image are the whole command.
+    const none = await runCli(['run', '--all-platforms', '--entrypoint', '', loc, 'uname', '-m'], { env });
+    assert.equal(none.code, 0, none.stderr);
+    assert.deepEqual(none.stdout.trim().split('\n').slice(1).map((l) => l.split(/\s+/).join(' ')), ['linux/amd64 0 x86_64', 'linux/arm64 0 aarch64', 'linux/arm/v7 0 armv7l', 'linux/ppc64le 0 ppc64le']);
+    const nothing = await runCli(['run', '--entrypoint', '', loc], { env });
+    assert.equal(nothing.code, 2);
+    assert.match(nothing.stderr, /^polyarch: the linux\/amd64 image has no entrypoint or command: name one after the image \[USAGE\]\n$/);
+    const relative = await runCli(['run', '-w', 'srv', loc], { env });
+    assert.deepEqual([relative.code, relative.stderr], [2, 'polyarch: --workdir (workdir) "srv" must be an absolute path, as docker run -w takes it [USAGE]\n']);
+    await assertNothingLeft();
+  });
+
   test("files and directories keep their layer's modification times, not the unpack's", async () => {
     const root = await busyboxRoot('arm64');
     const expected = [join(root, 'bin', 'busybox'), join(root, 'bin')].map((p) => String(Math.floor(statSync(p).mtimeMs / 1000)));

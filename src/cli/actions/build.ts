@@ -4,32 +4,11 @@ import { writeFile } from 'node:fs/promises';
 import { PolyarchError, STDOUT_DEST, buildImages, goesToStdout, buildMetadata, detectHostPlatform, parseAnnotation, parseByteSize, readSecrets, parsePlatformListWithNotices, uniquePlatforms } from '../../index.js';
 import { parseBuildOutputs, parseOutputCompression } from '../build-outputs.js';
 import { connectionOptions, globalsOf } from '../global-options.js';
-import { parseInteger } from '../option-parsers.js';
+import { keyValues, keyValuesOrEnvironment, parseInteger } from '../option-parsers.js';
 import { readStdinText } from '../read-stdin.js';
 import { line, noticesTo, printJson } from '../output.js';
 import type { ProgressMode } from '../option-parsers.js';
 import { withProgress } from '../progress-view.js';
-
-function keyValues(values: readonly string[], flag: string): Record<string, string> {
-  return Object.fromEntries(
-    values.map((v) => {
-      const eq = v.indexOf('=');
-      if (eq <= 0) throw new PolyarchError('USAGE', `${flag} ${v}: expected KEY=VALUE`);
-      return [v.slice(0, eq), v.slice(eq + 1)];
-    }),
-  );
-}
-
-/** --build-arg KEY=VALUE, or KEY alone for the value this process's environment has (none: not given), as docker takes it; the last one given wins. */
-function buildArgs(values: readonly string[]): Record<string, string> {
-  const given: Record<string, string> = {};
-  for (const v of values) {
-    if (v.includes('=')) Object.assign(given, keyValues([v], '--build-arg'));
-    else if (v === '') throw new PolyarchError('USAGE', '--build-arg: expected KEY=VALUE, or a variable name to take from the environment');
-    else if (process.env[v] !== undefined) given[v] = process.env[v];
-  }
-  return given;
-}
 
 /** 9999-12-31T23:59:59Z: the last second an RFC 3339 timestamp (four-digit year) can say. */
 const MAX_EPOCH = 253_402_300_799;
@@ -67,7 +46,7 @@ export async function buildAction(context: CliContext, dir: string, flags: { pla
       ...(flags.annotation ? { annotations: flags.annotation.map((a) => parseAnnotation(a)) } : {}),
       ...(flags.file === '-' ? { dockerfileText: await readStdinText(context.stdin) } : flags.file !== undefined ? { dockerfile: flags.file } : {}),
       ...(flags.cache === false ? { noCache: true } : {}),
-      ...(flags.buildArg ? { buildArgs: buildArgs(flags.buildArg) } : {}),
+      ...(flags.buildArg ? { buildArgs: keyValuesOrEnvironment(flags.buildArg, '--build-arg') } : {}),
       ...(flags.label ? { labels: keyValues(flags.label, '--label') } : {}),
       ...(flags.target !== undefined ? { target: flags.target } : {}),
       ...(secrets ? { secrets } : {}),

@@ -4,11 +4,17 @@ import type { CliContext } from '../context.js';
 import { PolyarchError, archiveLocationFor, formatPlatform, parsePlatformWithNotice, runImage } from '../../index.js';
 import { CommandExit } from '../exit-codes.js';
 import { connectionOptions, globalsOf } from '../global-options.js';
-import type { ProgressMode } from '../option-parsers.js';
+import { keyValuesOrEnvironment, type ProgressMode } from '../option-parsers.js';
 import { noticesTo, printJson, printTable } from '../output.js';
 import { withProgress } from '../progress-view.js';
 
-export async function runAction(context: CliContext, location: string, command: string[], flags: { platform?: string; allPlatforms?: boolean; network: string; progress?: ProgressMode }, cmd: Command): Promise<void> {
+export async function runAction(
+  context: CliContext,
+  location: string,
+  command: string[],
+  flags: { platform?: string; allPlatforms?: boolean; entrypoint?: string; env?: string[]; user?: string; workdir?: string; network: string; progress?: ProgressMode },
+  cmd: Command,
+): Promise<void> {
   const globals = globalsOf(cmd);
   if (flags.platform !== undefined && flags.allPlatforms) throw new PolyarchError('USAGE', '--platform and --all-platforms exclude each other');
   if (!['default', 'host', 'none'].includes(flags.network)) throw new PolyarchError('USAGE', `--network ${flags.network}: expected default, host or none`);
@@ -25,6 +31,11 @@ export async function runAction(context: CliContext, location: string, command: 
         ...(platform ? { platform } : {}),
         ...(flags.allPlatforms ? { allPlatforms: true } : { stdin, stdout: process.stdout, stderr: process.stderr, ...(context.passSignals ? { passSignals: context.passSignals } : {}) }),
         ...(command.length > 0 ? { command } : {}),
+        // docker run --entrypoint takes one program; "" leaves none.
+        ...(flags.entrypoint !== undefined ? { entrypoint: flags.entrypoint === '' ? [] : [flags.entrypoint] } : {}),
+        ...(flags.env ? { env: keyValuesOrEnvironment(flags.env, '--env') } : {}),
+        ...(flags.user !== undefined ? { user: flags.user } : {}),
+        ...(flags.workdir !== undefined ? { workdir: flags.workdir } : {}),
         network: flags.network as 'default' | 'host' | 'none',
         ...(view.onTransfer ? { onProgress: view.onTransfer } : {}),
       }),

@@ -12,6 +12,10 @@ export const runCommand: CommandSpec = {
   options: [
     { flags: '--platform <platform>', description: "for an index, the image this platform pulls (default: the host's)" },
     { flags: '--all-platforms', description: 'run once per image of the index and print a table: platform, exit code, first line of output' },
+    { flags: '--entrypoint <command>', description: 'run this program instead of the image\'s entrypoint, without its cmd (as docker run); "" for none' },
+    { flags: '-e, --env <KEY=VALUE>', description: "a variable set over the image's (repeatable); KEY alone takes the value from the environment", parse: { kind: 'collect' } },
+    { flags: '-u, --user <user[:group]>', description: "run as this user (a name or id) instead of the image's" },
+    { flags: '-w, --workdir <dir>', description: "run in this absolute directory instead of the image's (made when missing)" },
     { flags: '--network <mode>', description: 'default, host or none', default: 'default' },
     { flags: '--rm', description: 'accepted as docker run takes it: the root is always removed' },
     { ...PROGRESS_OPTION, description: "auto (tty on a terminal, else quiet: stderr stays the command's own), tty (a line per layer in flight, redrawn), plain (a line per pulled layer) or quiet; on stderr" },
