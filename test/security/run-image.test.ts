@@ -107,6 +107,11 @@ describe('polyarch run of hostile images', { timeout: 300_000 }, () => {
     const linkedOut = await run([linked]);
     assert.equal(linkedOut.code, 0, linkedOut.stderr);
     assert.equal(linkedOut.stdout, `${hostDir}/w\n`);
+    // The same from the command line: -w through links that leave the root is made inside it, a nameless -e is one line.
+    const flagged = await run(['-w', `/../../../..${hostDir}/w2`, await image({ Cmd: ['sh', '-c', 'pwd; touch made'] })]);
+    assert.equal(flagged.code, 0, flagged.stderr);
+    assert.equal(flagged.stdout, `${hostDir}/w2\n`);
+    assertOneLine(await run(['-e', '=x', await image({ Cmd: ['true'] })]), 2, /--env =x: expected KEY=VALUE \[USAGE\]/);
     // No entrypoint and no cmd: one line asking for a command.
     assertOneLine(await run([await image({})]), 2, /has no entrypoint or command: name one after the image/);
     await assertClean();
