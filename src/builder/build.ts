@@ -37,7 +37,7 @@ import { applyMetadata, checkMetadata } from './instructions/metadata.js';
 import { checkCopy, copyInstruction, fromStage } from './instructions/copy.js';
 import { workdirInstruction } from './instructions/workdir.js';
 import { runInstruction as runStep } from './instructions/run.js';
-import { parseRunFlags } from './instructions/run-flags.js';
+import { checkRunFlags } from './instructions/run-flags.js';
 import type { Executor } from './executor/executor.js';
 import { createBubblewrapExecutor } from './executor/bubblewrap.js';
 import { SlotPool } from '../internal/slot-pool.js';
@@ -199,9 +199,6 @@ function runPlatforms(built: readonly Stage[], options: Pick<BuildOptions, 'plat
   return [...platforms.values()];
 }
 
-/** Where a RUN flag's relative mount target points for checkBeforeSteps: any directory but `/` (the real one is known only when the step runs). */
-const SOME_WORKDIR = '/workdir';
-
 /**
  * What the stages built hold that is wrong whatever the variables say, found before anything runs:
  * an unknown mount type or option, `type=ssh`, a bad `--network`, `--chmod`, EXPOSE, STOPSIGNAL or
@@ -212,9 +209,8 @@ const SOME_WORKDIR = '/workdir';
  */
 function checkBeforeSteps(built: readonly Stage[], file: string): void {
   for (const i of built.flatMap((stage) => stage.body)) {
-    if (i.keyword === 'RUN') {
-      if (![...i.flags.values()].flat().some((value) => value.includes('$'))) parseRunFlags(i, SOME_WORKDIR, (value) => value, file);
-    } else if (i.keyword === 'COPY' || i.keyword === 'ADD') checkCopy(i, file);
+    if (i.keyword === 'RUN') checkRunFlags(i, file);
+    else if (i.keyword === 'COPY' || i.keyword === 'ADD') checkCopy(i, file);
     else checkMetadata(i, file);
   }
 }

@@ -287,3 +287,11 @@ export function parseRunFlags(i: Instruction, workdir: string, sub: (value: stri
   }
   return { mounts, network };
 }
+
+/** Where a relative mount target points for checkRunFlags: any directory but `/` (the real one is known only when the step runs). */
+const SOME_WORKDIR = '/workdir';
+
+/** What parseRunFlags would refuse in `i` that no variable can change, for a check before any step runs (a flag with `$` waits for its step). */
+export function checkRunFlags(i: Instruction, file: string): void {
+  if (![...i.flags.values()].flat().some((value) => value.includes('$'))) parseRunFlags(i, SOME_WORKDIR, (value) => value, file);
+}
