@@ -15,12 +15,12 @@ export function keyValues(values: readonly string[], flag: string): Record<strin
  * Repeated KEY=VALUE values, or KEY alone for the value this process's environment has (none: not
  * given), as docker takes `--build-arg` and `docker run -e`; the last one given wins.
  */
-export function keyValuesOrEnvironment(values: readonly string[], flag: string, environment: NodeJS.ProcessEnv = process.env): Record<string, string> {
+export function keyValuesOrEnvironment(values: readonly string[], flag: string): Record<string, string> {
   const given: Record<string, string> = {};
   for (const v of values) {
     if (v.includes('=')) Object.assign(given, keyValues([v], flag));
     else if (v === '') throw new PolyarchError('USAGE', `${flag}: expected KEY=VALUE, or a variable name to take from the environment`);
-    else if (environment[v] !== undefined) given[v] = environment[v];
+    else if (process.env[v] !== undefined) given[v] = process.env[v];
   }
   return given;
 }
