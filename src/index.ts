@@ -208,5 +208,5 @@ export {
 } from './builder/executor/binfmt.js';
 
 // Running an image's command on one platform or all of them (`polyarch run`)
-export { runImage, type RunImageOptions, type RunImageResult } from './builder/run-image.js';
+export { runImage, type RunImageOptions, type RunImageResult, type RunVolume } from './builder/run-image.js';
 export type { Executor, NetworkMode, RunOptions, RunResult, RunStep, SignalPassing } from './builder/executor/executor.js';

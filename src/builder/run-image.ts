@@ -2,9 +2,9 @@
 // through an Executor (bubblewrap by default, foreign platforms under binfmt_misc emulation), and
 // the root removed again whatever happens (`docker run --rm`, always). With allPlatforms, once per
 // image of an index, each output captured to report its first line.
-import { chmod, lstat, mkdir, readdir, rm } from 'node:fs/promises';
+import { chmod, lstat, mkdir, readdir, rm, stat } from 'node:fs/promises';
 import { availableParallelism, hostname as osHostname, tmpdir } from 'node:os';
-import { join, posix } from 'node:path';
+import { isAbsolute, join, posix } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { TextCapture } from '../internal/text-capture.js';
 import { isOrphanTemp, tempPathIn } from '../internal/temp-path.js';
@@ -26,7 +26,7 @@ import { imageEntries } from '../ops/select-platforms.js';
 import { referenceOrLatest, toLocation, withOpener, type ConnectionOptions, type LocationInput } from '../ops/session.js';
 import { requireEmulation, type BinfmtOptions } from './executor/binfmt.js';
 import { createBubblewrapExecutor } from './executor/bubblewrap.js';
-import { ensureWorkdir, withDefaultEnv, type Executor, type NetworkMode, type SignalPassing } from './executor/executor.js';
+import { ensureWorkdir, withDefaultEnv, type BindMount, type Executor, type NetworkMode, type SignalPassing } from './executor/executor.js';
 import type { Opener } from './base-image.js';
 import { meterTransfer, type TransferListener } from '../progress/transfer.js';
 
@@ -50,6 +50,8 @@ export interface RunImageOptions extends ConnectionOptions {
   readonly user?: string;
   /** Replaces the image's WorkingDir: an absolute path, made when missing (as `docker run -w`). */
   readonly workdir?: string;
+  /** Host files and directories shown inside the image (as `docker run -v`); with allPlatforms, in each platform's run. */
+  readonly volumes?: readonly RunVolume[];
   /** Default: bubblewrap. */
   readonly executor?: Executor;
   /** Default: `default` (the host's network). */
@@ -67,6 +69,16 @@ export interface RunImageOptions extends ConnectionOptions {
   readonly signal?: AbortSignal;
   /** One platform only: signals the caller gets while the command runs, passed on to it (docker run's sig-proxy). */
   readonly passSignals?: SignalPassing;
+}
+
+/** A host path shown inside the image, as `docker run -v SOURCE:TARGET[:ro]` binds it. */
+export interface RunVolume {
+  /** An absolute host path that exists (a missing one is refused: docker run -v would make a directory there as root). */
+  readonly source: string;
+  /** An absolute path inside the image, other than `/`; links in the image resolve inside its root. */
+  readonly target: string;
+  /** Default false: the command writes through to the host path, as with docker's `rw`. */
+  readonly readOnly?: boolean;
 }
 
 export interface RunImageResult {
@@ -111,6 +123,7 @@ async function runImageAt(location: LocationInput, options: RunImageOptions): Pr
   if (options.workdir !== undefined && !posix.isAbsolute(options.workdir)) {
     throw new PolyarchError('USAGE', `--workdir (workdir) ${JSON.stringify(options.workdir)} must be an absolute path, as docker run -w takes it`);
   }
+  const mounts = await volumeMounts(options.volumes ?? []);
   const io = options.signal ? { signal: options.signal } : {};
   const what = typeof location === 'string' ? location : 'the image';
   return withOpener(options, async (opener) => {
@@ -151,7 +164,7 @@ async function runImageAt(location: LocationInput, options: RunImageOptions): Pr
         const i = next++;
         options.signal?.throwIfAborted();
         try {
-          results[i] = await runOne(endpoint, targets[i]!, executor, options, !!options.allPlatforms);
+          results[i] = await runOne(endpoint, targets[i]!, executor, mounts, options, !!options.allPlatforms);
         } catch (error) {
           // One platform's broken image is a row of the table; Ctrl-C, or a lone platform's failure, ends the run.
           if (options.allPlatforms && !options.signal?.aborted && isPolyarchError(error)) {
@@ -171,12 +184,33 @@ async function runImageAt(location: LocationInput, options: RunImageOptions): Pr
   });
 }
 
+/** The volumes as the executor's bind mounts, each checked first: one line names a wrong one before anything is pulled. */
+async function volumeMounts(volumes: readonly RunVolume[]): Promise<BindMount[]> {
+  const targets = new Set<string>();
+  const mounts: BindMount[] = [];
+  for (const volume of volumes) {
+    const what = `volume ${JSON.stringify(`${volume.source}:${volume.target}`)}`;
+    if (!isAbsolute(volume.source)) throw new PolyarchError('USAGE', `${what}: the host path must be absolute`);
+    if (!posix.isAbsolute(volume.target)) throw new PolyarchError('USAGE', `${what}: the path in the image must be absolute`);
+    const target = posix.normalize(volume.target).replace(/(.)\/$/, '$1');
+    if (target === '/') throw new PolyarchError('USAGE', `${what}: cannot be mounted at / (the image's root)`);
+    if (targets.has(target)) throw new PolyarchError('USAGE', `${what}: ${target} is already a mount point`);
+    targets.add(target);
+    // Followed as docker follows it; a missing one is not made (docker's daemon would make it, as root).
+    const facts = await stat(volume.source).catch(() => undefined);
+    if (facts === undefined) throw new PolyarchError('NOT_FOUND', `${what}: the host path ${volume.source} does not exist`);
+    if (!facts.isDirectory() && !facts.isFile()) throw new PolyarchError('USAGE', `${what}: the host path ${volume.source} is neither a file nor a directory`);
+    mounts.push({ type: 'bind', source: volume.source, target, readOnly: volume.readOnly ?? false });
+  }
+  return mounts;
+}
+
 async function readConfig(endpoint: Endpoint, raw: RawManifest, io: { signal?: AbortSignal }): Promise<ImageConfig> {
   const manifest = parseImageManifest(raw);
   return parseImageConfig(await readAllLimited(await endpoint.openBlob(manifest.config, io), MAX_CONFIG, `config ${manifest.config.digest}`));
 }
 
-async function runOne(endpoint: Endpoint, target: Target, executor: Executor, options: RunImageOptions, capture: boolean): Promise<RunImageResult> {
+async function runOne(endpoint: Endpoint, target: Target, executor: Executor, mounts: readonly BindMount[], options: RunImageOptions, capture: boolean): Promise<RunImageResult> {
   const io = options.signal ? { signal: options.signal } : {};
   const raw = target.raw ?? (await endpoint.getManifest(target.manifest.digest, io));
   const manifest = parseImageManifest(raw);
@@ -222,7 +256,7 @@ async function runOne(endpoint: Endpoint, target: Target, executor: Executor, op
         env,
         cwd,
         user,
-        mounts: [],
+        mounts,
         network: options.network ?? 'default',
         hostname,
         stdout,

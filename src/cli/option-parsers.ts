@@ -1,4 +1,5 @@
-import { PolyarchError } from '../index.js';
+import { resolve } from 'node:path';
+import { PolyarchError, type RunVolume } from '../index.js';
 
 /** Repeated KEY=VALUE values (`--label`), or one USAGE line naming the flag; the last one given wins. */
 export function keyValues(values: readonly string[], flag: string): Record<string, string> {
@@ -23,6 +24,24 @@ export function keyValuesOrEnvironment(values: readonly string[], flag: string):
     else if (process.env[v] !== undefined) given[v] = process.env[v];
   }
   return given;
+}
+
+/**
+ * `docker run -v`'s `HOST:PATH[:ro|rw]`, the host path absolute or relative to the working directory
+ * (`./dir`, `.`, `../x`, as docker reads a path that starts with a dot). A bare name is a docker
+ * named volume, which only a daemon keeps: refused in one line, as is an option other than ro or rw.
+ */
+export function parseVolume(text: string): RunVolume {
+  const [source = '', target = '', options, ...rest] = text.split(':');
+  const what = `-v ${JSON.stringify(text)}`;
+  if (source === '' || target === '' || rest.length > 0) throw new PolyarchError('USAGE', `${what}: expected HOST-PATH:PATH-IN-IMAGE[:ro]`);
+  if (!source.startsWith('/') && !source.startsWith('.')) {
+    throw new PolyarchError('USAGE', `${what}: "${source}" would be a named volume, which needs a docker daemon; give a host path (/abs/dir or ./dir)`);
+  }
+  const flags = options === undefined ? [] : options.split(',');
+  const unknown = flags.find((f) => f !== 'ro' && f !== 'rw');
+  if (unknown !== undefined) throw new PolyarchError('USAGE', `${what}: unknown option ${JSON.stringify(unknown)} (ro or rw)`);
+  return { source: resolve(source), target, readOnly: flags.at(-1) === 'ro' };
 }
 
 /**

@@ -3,9 +3,9 @@
 // user and workdir apply, stdin and exit codes pass through, and no temporary root is left behind.
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { readFileSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { createHash } from 'node:crypto';
-import { mkdir, readFile, readdir, rm, symlink, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readFile, readdir, rm, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { runImage } from '../../src/builder/run-image.js';
@@ -252,6 +252,47 @@ describe('polyarch run', () => {
     const relative = await runCli(['run', '-w', 'srv', loc], { env });
     assert.deepEqual([relative.code, relative.stderr], [2, 'polyarch: --workdir (workdir) "srv" must be an absolute path, as docker run -w takes it [USAGE]\n']);
     await assertNothingLeft();
+  });
+
+  test('-v shows host paths inside the image, writable unless :ro, on every platform; -i is taken and -t refused in one line', async () => {
+    const loc = `oci:${layout}:multi`;
+    const env = { TMPDIR: runTemp };
+    const shared = join(scratch.path, 'volume');
+    await mkdir(shared);
+    await chmod(shared, 0o777); // the image's user (1000) writes there below
+    await writeFile(join(shared, 'given'), 'from the host\n');
+    // Each platform writes its machine into the same host directory, and reads a host file mounted read-only.
+    const all = await runCli(['run', '--all-platforms', '--entrypoint', '', '-v', `${shared}:/data`, '-v', `${join(shared, 'given')}:/etc/given:ro`, loc, 'sh', '-c', 'uname -m > /data/$(uname -m); cat /etc/given'], { env });
+    assert.equal(all.code, 0, all.stderr);
+    assert.deepEqual(all.stdout.trim().split('\n').slice(1).map((l) => l.split(/\s+/).slice(1).join(' ')), ['0 from the host', '0 from the host', '0 from the host', '0 from the host']);
+    assert.deepEqual((await readdir(shared)).sort(), ['aarch64', 'armv7l', 'given', 'ppc64le', 'x86_64']);
+    assert.equal(await readFile(join(shared, 'armv7l'), 'utf8'), 'armv7l\n');
+    // :ro is read-only; a path relative to the working directory is the host's, as docker reads ./dir.
+    const readOnly = await runCli(['run', '-i', '--entrypoint', '', '-v', './volume:/data:ro', loc, 'sh', '-c', 'cat /data/given; cat > /data/new'], { env, cwd: scratch.path, input: 'ignored\n' });
+    assert.equal(readOnly.code, 1);
+    assert.equal(readOnly.stdout, 'from the host\n');
+    assert.match(readOnly.stderr, /Read-only file system/);
+    assert.equal(existsSync(join(shared, 'new')), false);
+    // The image's user writes as itself (uid 1000 in this image).
+    const asApp = await runCli(['run', '--platform', 'linux/arm64', '--entrypoint', '', '-v', `${shared}:/srv/app/out`, loc, 'touch', '/srv/app/out/by-app'], { env });
+    assert.equal(asApp.code, 0, asApp.stderr);
+    assert.equal(statSync(join(shared, 'by-app')).uid, 1000);
+    for (const [args, code, message] of [
+      [['-t'], 2, '-t (--tty): polyarch run gives the command pipes, not a terminal; leave out -t (for a shell that prompts, run sh -i) [USAGE]'],
+      [['-v', 'cache:/cache'], 2, '-v "cache:/cache": "cache" would be a named volume, which needs a docker daemon; give a host path (/abs/dir or ./dir) [USAGE]'],
+      [['-v', `${shared}:/data:z`], 2, `-v "${shared}:/data:z": unknown option "z" (ro or rw) [USAGE]`],
+      [['-v', `${shared}/missing:/data`], 1, `volume "${shared}/missing:/data": the host path ${shared}/missing does not exist [NOT_FOUND]`],
+      [['-v', `${shared}:data`], 2, `volume "${shared}:data": the path in the image must be absolute [USAGE]`],
+      [['-v', `${shared}:/`], 2, `volume "${shared}:/": cannot be mounted at / (the image's root) [USAGE]`],
+      [['-v', `${shared}:/a`, '-v', `${shared}:/a/`], 2, `volume "${shared}:/a/": /a is already a mount point [USAGE]`],
+    ] as const) {
+      const out = await runCli(['run', ...args, loc, 'true'], { env });
+      assert.deepEqual([out.code, out.stderr], [code, `polyarch: ${message}\n`]);
+    }
+    // Docker's -it, the habit: one line too.
+    assert.equal((await runCli(['run', '-it', loc, 'sh'], { env })).code, 2);
+    await assertNothingLeft();
+    assert.deepEqual((await readdir(shared)).sort(), ['aarch64', 'armv7l', 'by-app', 'given', 'ppc64le', 'x86_64'], 'removing the root left the host directory alone');
   });
 
   test("files and directories keep their layer's modification times, not the unpack's", async () => {

@@ -153,6 +153,27 @@ describe('polyarch run of hostile images', { timeout: 300_000 }, () => {
     assert.match(await readFile('/etc/passwd', 'utf8'), /^root:/);
   });
 
+  test('-v: a link at the mount point cannot carry the mount out of the root, and the host directory outlives the root', async () => {
+    const volume = join(scratch.path, 'volume');
+    await mkdir(volume);
+    await writeFile(join(volume, 'kept'), 'host\n');
+    // The image's /data and /etc/conf lead into the host directory hostile links aim at.
+    const links = await tarOf([
+      { name: 'data', type: 'symlink', linkname: `/../../../..${hostDir}/data` },
+      { name: 'etc/conf', type: 'symlink', linkname: `../../../../..${hostDir}/conf` },
+    ]);
+    const loc = await image({ Cmd: ['sh', '-c', 'echo in > /data/written; cat /etc/conf; ls /data'] }, links);
+    const out = await run(['-v', `${volume}:/data`, '-v', `${join(volume, 'kept')}:/etc/conf:ro`, loc]);
+    assert.equal(out.code, 0, out.stderr);
+    assert.deepEqual(out.stdout.trim().split('\n'), ['host', 'kept', 'written']);
+    // What the command wrote went to the volume; the root's removal left the volume whole; hostDir stays empty.
+    assert.deepEqual((await readdir(volume)).sort(), ['kept', 'written']);
+    // A failed command leaves the volume whole too.
+    assert.equal((await run(['-v', `${volume}:/data`, await image({ Cmd: ['sh', '-c', 'exit 3'] })])).code, 3);
+    assert.deepEqual((await readdir(volume)).sort(), ['kept', 'written']);
+    await assertClean();
+  });
+
   test('a failing command and a refused image both leave nothing behind', async () => {
     const loc = await image({ Cmd: ['sh', '-c', 'exit 7'] });
     assert.equal((await run([loc])).code, 7);

@@ -4,7 +4,7 @@ import type { CliContext } from '../context.js';
 import { PolyarchError, archiveLocationFor, formatPlatform, parsePlatformWithNotice, runImage } from '../../index.js';
 import { CommandExit } from '../exit-codes.js';
 import { connectionOptions, globalsOf } from '../global-options.js';
-import { keyValuesOrEnvironment, type ProgressMode } from '../option-parsers.js';
+import { keyValuesOrEnvironment, parseVolume, type ProgressMode } from '../option-parsers.js';
 import { noticesTo, printJson, printTable } from '../output.js';
 import { withProgress } from '../progress-view.js';
 
@@ -12,11 +12,12 @@ export async function runAction(
   context: CliContext,
   location: string,
   command: string[],
-  flags: { platform?: string; allPlatforms?: boolean; entrypoint?: string; env?: string[]; user?: string; workdir?: string; network: string; progress?: ProgressMode },
+  flags: { platform?: string; allPlatforms?: boolean; entrypoint?: string; env?: string[]; user?: string; workdir?: string; volume?: string[]; tty?: boolean; network: string; progress?: ProgressMode },
   cmd: Command,
 ): Promise<void> {
   const globals = globalsOf(cmd);
   if (flags.platform !== undefined && flags.allPlatforms) throw new PolyarchError('USAGE', '--platform and --all-platforms exclude each other');
+  if (flags.tty) throw new PolyarchError('USAGE', '-t (--tty): polyarch run gives the command pipes, not a terminal; leave out -t (for a shell that prompts, run sh -i)');
   if (!['default', 'host', 'none'].includes(flags.network)) throw new PolyarchError('USAGE', `--network ${flags.network}: expected default, host or none`);
   const stdin = context.stdin as Readable;
   let results;
@@ -36,6 +37,7 @@ export async function runAction(
         ...(flags.env ? { env: keyValuesOrEnvironment(flags.env, '--env') } : {}),
         ...(flags.user !== undefined ? { user: flags.user } : {}),
         ...(flags.workdir !== undefined ? { workdir: flags.workdir } : {}),
+        ...(flags.volume ? { volumes: flags.volume.map(parseVolume) } : {}),
         network: flags.network as 'default' | 'host' | 'none',
         ...(view.onTransfer ? { onProgress: view.onTransfer } : {}),
       }),
