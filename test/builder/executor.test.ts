@@ -101,6 +101,15 @@ describe('a step on the amd64 root', () => {
     }
   });
 
+  test('a sandbox bwrap cannot make (a directory mounted onto a file) exits 125, as docker run for its own failures', async () => {
+    const rootfs = await freshRoot();
+    const mounted = await runIn(rootfs, ['true'], { mounts: [{ type: 'bind', source: scratch.path, target: '/bin/busybox', readOnly: true }] });
+    assert.equal(mounted.exitCode, 125, mounted.stderr);
+    assert.match(mounted.stderr, /^bwrap: Can't mkdir \/bin\/busybox: Not a directory\n$/);
+    // The same words among the command's own output keep its code.
+    assert.equal((await runIn(rootfs, ['sh', '-c', 'echo out; echo "bwrap: Can\'t mkdir /x: Not a directory" >&2; exit 1'])).exitCode, 1);
+  });
+
   test('standard input reaches the step; without one it reads end-of-file', async () => {
     const rootfs = await freshRoot();
     assert.equal((await runIn(rootfs, ['sh', '-c', 'cat; echo done'], { stdin: Readable.from(['hello ', 'step\n']) })).stdout, 'hello step\ndone\n');

@@ -652,15 +652,18 @@ function spawnSandbox(program: string, prefix: readonly string[], plan: Argument
 
 /**
  * docker run's code when the command itself could not be started, from bwrap's words (it exits 1
- * then): 127 when it is not in the image, 126 when it is there but cannot be run. Only when that
- * line, naming the very program bwrap was to run, is all the output (nothing on stdout): a command
- * that ran and printed such a line among others keeps its own exit code.
+ * then): 127 when it is not in the image, 126 when it is there but cannot be run, 125 (docker's
+ * code for its own failures) when bwrap could not make the sandbox the command was to run in (a
+ * mount onto what it cannot cover: a directory onto a file, a path inside /proc). Only when that
+ * line is all the output (nothing on stdout) and, for an exec, names the very program bwrap was to
+ * run: a command that ran and printed such a line among others keeps its own exit code.
  */
 function execFailureCode(stderr: string | undefined, command: string): number | undefined {
-  const prefix = `bwrap: execvp ${command}: `;
   const line = stderr?.replace(/\n$/, '');
-  if (line === undefined || !line.startsWith(prefix) || line.includes('\n')) return undefined;
-  return line.slice(prefix.length) === 'No such file or directory' ? 127 : 126;
+  if (line === undefined || !line.startsWith('bwrap: ') || line.includes('\n')) return undefined;
+  const exec = `bwrap: execvp ${command}: `;
+  if (line.startsWith(exec)) return line.slice(exec.length) === 'No such file or directory' ? 127 : 126;
+  return line.startsWith('bwrap: execvp ') ? undefined : 125;
 }
 
 /** The step's output into the caller's stream, at the pace the caller reads it (the step blocks meanwhile). */
