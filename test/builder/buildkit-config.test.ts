@@ -99,6 +99,13 @@ describe('build: image config as BuildKit makes it', () => {
     const load = await runCli(['build', '--platform', 'linux/amd64', '--load', context], { env: suite.env });
     assert.equal(load.code, 2);
     assert.match(load.stderr, /^polyarch: --load: there is no Docker daemon .*\[USAGE\]\n$/);
+    // buildx scripts turn its attestations off; polyarch makes none, so false is taken and builds the same index.
+    const plain = await runCli(['build', '-q', '--platform', 'linux/amd64', '--provenance=false', '--sbom', 'false', '-f', '-', context], { env: suite.env, input: 'FROM scratch\nCOPY f /piped\n' });
+    assert.deepEqual([plain.code, plain.stdout, plain.stderr], [0, piped.stdout, '']);
+    for (const [flag, value] of [['--provenance', 'mode=max'], ['--sbom', 'true']] as const) {
+      const asked = await runCli(['build', '--platform', 'linux/amd64', `${flag}=${value}`, context], { env: suite.env });
+      assert.deepEqual([asked.code, asked.stderr], [2, `polyarch: ${flag}=${value}: polyarch adds no attestations to the index; only ${flag}=false, what it always does, is taken [USAGE]\n`]);
+    }
 
     const push = await runCli(['build', '--platform', 'linux/amd64', '--push', context], { env: suite.env });
     assert.equal(push.code, 2);
