@@ -38,7 +38,7 @@ import { checkCopy, copyInstruction, fromStage } from './instructions/copy.js';
 import { workdirInstruction } from './instructions/workdir.js';
 import { runInstruction as runStep } from './instructions/run.js';
 import { checkRunFlags } from './instructions/run-flags.js';
-import type { Executor } from './executor/executor.js';
+import type { Executor, NetworkMode } from './executor/executor.js';
 import { createBubblewrapExecutor } from './executor/bubblewrap.js';
 import { SlotPool } from '../internal/slot-pool.js';
 import { EmulatedFirst } from './emulated-first.js';
@@ -105,6 +105,11 @@ export interface BuildOptions extends ConnectionOptions, ExportTargets {
    * the steps make is still cached for later builds.
    */
   readonly noCache?: boolean;
+  /**
+   * The network of every RUN step that names none, or `--network=default` (buildx's --network):
+   * `default` (the host's, the default), `none` (only `lo`) or `host`. A step's own `none` or `host` wins.
+   */
+  readonly network?: NetworkMode;
 }
 
 export interface BuildResult {
@@ -374,6 +379,7 @@ async function build(options: BuildOptions, how: { readonly tagResult: boolean }
           keep,
           layout,
           noCache: options.noCache === true,
+          network: options.network ?? 'default',
           created,
           compression,
           platform,

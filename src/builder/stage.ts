@@ -10,7 +10,7 @@ import type { Instruction } from './dockerfile.js';
 import type { ContextFilter } from './context-filter.js';
 import type { BaseImages } from './base-image.js';
 import type { RecordedFacts } from '../layer/extract.js';
-import { DEFAULT_PATH, type Executor } from './executor/executor.js';
+import { DEFAULT_PATH, type Executor, type NetworkMode } from './executor/executor.js';
 import type { SlotPool } from '../internal/slot-pool.js';
 import type { StepProgress } from './progress.js';
 import type { TransferListener } from '../progress/transfer.js';
@@ -203,6 +203,8 @@ export interface PlatformContext {
   readonly layout: OciLayout;
   /** Every RUN step runs, even one whose layer the cache holds (buildx's --no-cache). */
   readonly noCache: boolean;
+  /** The network of a RUN step that names none or `default` (the build's --network). */
+  readonly network: NetworkMode;
   readonly created: Date;
   readonly compression: CompressionOptions;
   readonly platform: Platform;

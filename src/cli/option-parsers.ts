@@ -65,6 +65,12 @@ export function collect(value: string, previous: string[] = []): string[] {
   return [...previous, value];
 }
 
+/** `--network` of build and run, as docker takes it, or one USAGE line. */
+export function parseNetworkMode(text: string): 'default' | 'host' | 'none' {
+  if (text === 'default' || text === 'host' || text === 'none') return text;
+  throw new PolyarchError('USAGE', `--network ${text}: expected default, host or none`);
+}
+
 /** auto: tty on a terminal, plain otherwise (progress-view.ts). */
 export const PROGRESS_MODES = ['auto', 'tty', 'plain', 'quiet'] as const;
 export type ProgressMode = (typeof PROGRESS_MODES)[number];

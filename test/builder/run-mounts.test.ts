@@ -223,6 +223,20 @@ describe('RUN --mount', { timeout: 600_000 }, () => {
     assert.deepEqual((await read(join(out.dest, 'nets'))).trim().split(/\s+/), ['lo']);
   });
 
+  test("build --network none is the network of every step that names none or default (buildx's), a step's host still wins, and a bad mode is one line", async () => {
+    const count = (name: string) => `sh -c 'ip -o link | wc -l > /${name}'`;
+    const dockerfile = `FROM ${base}\nRUN ${count('unnamed')}\nRUN --network=default ${count('default')}\nRUN --network=host ${count('host')}\n`;
+    const hostLinks = (await build(dockerfile)).dest;
+    const none = await build(dockerfile, {}, { args: ['--network', 'none'] });
+    assert.equal(none.code, 0, none.stderr);
+    assert.equal(await read(join(none.dest, 'unnamed')), '1\n', 'only lo');
+    assert.equal(await read(join(none.dest, 'default')), '1\n');
+    assert.equal(await read(join(none.dest, 'host')), await read(join(hostLinks, 'host')));
+    assert.ok(Number(await read(join(hostLinks, 'unnamed'))) > 1, "without --network the step sees the host's links");
+    const bad = await build(dockerfile, {}, { args: ['--network', 'bridge'] });
+    assert.deepEqual([bad.code, bad.stderr], [2, 'polyarch: --network bridge: expected default, host or none [USAGE]\n']);
+  });
+
   test('here-documents: a script, a #! program, a redirected document, several at once', async () => {
     const dockerfile = [
       `FROM ${base}`,

@@ -133,6 +133,8 @@ export async function runInstruction(i: Instruction, state: StageState, ctx: Pla
   const plan = await planRunMounts(flags.mounts, state, platform, ctx, i.line);
   const env = stepEnv(state, ctx);
   const user = state.user ?? '';
+  // BuildKit: a step's --network=default is the build's network (buildx --network), as is no flag.
+  const network = flags.network === 'default' ? ctx.network : flags.network;
   const key = runCacheKey({
     parent: state.diffIds,
     args: command.args,
@@ -141,7 +143,7 @@ export async function runInstruction(i: Instruction, state: StageState, ctx: Pla
     user,
     workdir: state.workdir,
     platform,
-    network: flags.network,
+    network,
     mounts: plan.keyParts,
     created: ctx.created,
     compression: ctx.compression,
@@ -149,7 +151,7 @@ export async function runInstruction(i: Instruction, state: StageState, ctx: Pla
   let entries: readonly LayerEntry[] | undefined;
   let inCopiedRoot = false;
   const layer = await cachedLayerByKey(ctx.layout, key, async () => {
-    const ran = await runStep(i, state, ctx, { command, plan, platform, env: { ...proxyEnv(state, ctx), ...env }, user, network: flags.network, workdir: state.workdir });
+    const ran = await runStep(i, state, ctx, { command, plan, platform, env: { ...proxyEnv(state, ctx), ...env }, user, network, workdir: state.workdir });
     entries = ran.entries;
     inCopiedRoot = !ran.mounted;
     return ran.layer;

@@ -4,7 +4,7 @@ import { writeFile } from 'node:fs/promises';
 import { PolyarchError, STDOUT_DEST, buildImages, goesToStdout, buildMetadata, detectHostPlatform, parseAnnotation, parseByteSize, readSecrets, parsePlatformListWithNotices, uniquePlatforms } from '../../index.js';
 import { parseBuildOutputs, parseOutputCompression } from '../build-outputs.js';
 import { connectionOptions, globalsOf } from '../global-options.js';
-import { keyValues, keyValuesOrEnvironment, parseInteger } from '../option-parsers.js';
+import { keyValues, keyValuesOrEnvironment, parseInteger, parseNetworkMode } from '../option-parsers.js';
 import { readStdinText } from '../read-stdin.js';
 import { line, noticesTo, printJson } from '../output.js';
 import type { ProgressMode } from '../option-parsers.js';
@@ -16,13 +16,14 @@ const FALSE_WORDS: readonly string[] = ['0', 'f', 'F', 'false', 'FALSE', 'False'
 /** 9999-12-31T23:59:59Z: the last second an RFC 3339 timestamp (four-digit year) can say. */
 const MAX_EPOCH = 253_402_300_799;
 
-export async function buildAction(context: CliContext, dir: string, flags: { platform?: string; cache?: boolean; pull?: boolean; iidfile?: string; load?: boolean; provenance?: string; sbom?: string; tag?: string[]; push?: boolean; pushByDigest?: boolean; metadataFile?: string; output?: string[]; file?: string; buildArg?: string[]; label?: string[]; target?: string; sourceDateEpoch?: string; annotation?: string[]; compression?: string; compressionLevel?: string; secret?: string[]; progress?: ProgressMode }, command: Command): Promise<void> {
+export async function buildAction(context: CliContext, dir: string, flags: { platform?: string; cache?: boolean; pull?: boolean; iidfile?: string; network: string; load?: boolean; provenance?: string; sbom?: string; tag?: string[]; push?: boolean; pushByDigest?: boolean; metadataFile?: string; output?: string[]; file?: string; buildArg?: string[]; label?: string[]; target?: string; sourceDateEpoch?: string; annotation?: string[]; compression?: string; compressionLevel?: string; secret?: string[]; progress?: ProgressMode }, command: Command): Promise<void> {
   const globals = globalsOf(command);
   if (flags.load) throw new PolyarchError('USAGE', '--load: there is no Docker daemon to load into; use -o type=docker,dest=FILE, then docker load < FILE');
   for (const [flag, value] of [['--provenance', flags.provenance], ['--sbom', flags.sbom]] as const) {
     // buildx scripts turn its default attestations off (--provenance=false); polyarch never makes them.
     if (value !== undefined && !FALSE_WORDS.includes(value)) throw new PolyarchError('USAGE', `${flag}=${value}: polyarch adds no attestations to the index; only ${flag}=false, what it always does, is taken`);
   }
+  const network = parseNetworkMode(flags.network);
   const host = detectHostPlatform();
   const epochText = flags.sourceDateEpoch ?? process.env.SOURCE_DATE_EPOCH;
   const epoch = epochText === undefined ? 0 : parseInteger(epochText, flags.sourceDateEpoch !== undefined ? '--source-date-epoch' : 'SOURCE_DATE_EPOCH', 0, MAX_EPOCH);
@@ -53,6 +54,7 @@ export async function buildAction(context: CliContext, dir: string, flags: { pla
       ...(flags.annotation ? { annotations: flags.annotation.map((a) => parseAnnotation(a)) } : {}),
       ...(flags.file === '-' ? { dockerfileText: await readStdinText(context.stdin) } : flags.file !== undefined ? { dockerfile: flags.file } : {}),
       ...(flags.cache === false ? { noCache: true } : {}),
+      network,
       ...(flags.buildArg ? { buildArgs: keyValuesOrEnvironment(flags.buildArg, '--build-arg') } : {}),
       ...(flags.label ? { labels: keyValues(flags.label, '--label') } : {}),
       ...(flags.target !== undefined ? { target: flags.target } : {}),

@@ -4,7 +4,7 @@ import type { CliContext } from '../context.js';
 import { PolyarchError, archiveLocationFor, formatPlatform, parsePlatformWithNotice, runImage } from '../../index.js';
 import { CommandExit } from '../exit-codes.js';
 import { connectionOptions, globalsOf } from '../global-options.js';
-import { keyValuesOrEnvironment, parseVolume, type ProgressMode } from '../option-parsers.js';
+import { keyValuesOrEnvironment, parseNetworkMode, parseVolume, type ProgressMode } from '../option-parsers.js';
 import { noticesTo, printJson, printTable } from '../output.js';
 import { withProgress } from '../progress-view.js';
 
@@ -18,7 +18,7 @@ export async function runAction(
   const globals = globalsOf(cmd);
   if (flags.platform !== undefined && flags.allPlatforms) throw new PolyarchError('USAGE', '--platform and --all-platforms exclude each other');
   if (flags.tty) throw new PolyarchError('USAGE', '-t (--tty): polyarch run gives the command pipes, not a terminal; leave out -t (for a shell that prompts, run sh -i)');
-  if (!['default', 'host', 'none'].includes(flags.network)) throw new PolyarchError('USAGE', `--network ${flags.network}: expected default, host or none`);
+  const network = parseNetworkMode(flags.network);
   const stdin = context.stdin as Readable;
   let results;
   try {
@@ -38,7 +38,7 @@ export async function runAction(
         ...(flags.user !== undefined ? { user: flags.user } : {}),
         ...(flags.workdir !== undefined ? { workdir: flags.workdir } : {}),
         ...(flags.volume ? { volumes: flags.volume.map(parseVolume) } : {}),
-        network: flags.network as 'default' | 'host' | 'none',
+        network,
         ...(view.onTransfer ? { onProgress: view.onTransfer } : {}),
       }),
     );

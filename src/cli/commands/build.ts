@@ -12,6 +12,7 @@ export const buildCommand: CommandSpec = {
     { flags: '-o, --output <output>', description: 'type=registry|oci|docker|local|tar,… (buildx grammar; dest=- or -o - for standard output) or a polyarch location (repeatable)', parse: { kind: 'collect' } },
     { flags: '-f, --file <dockerfile>', description: 'the Dockerfile (default: CONTEXT/Dockerfile; - reads it from standard input)' },
     { flags: '--no-cache', description: 'run every RUN step again instead of reusing its cached layer (what they make is still cached)' },
+    { flags: '--network <mode>', description: "RUN steps' network when a step names none: default (the host's), none or host (as buildx)", default: 'default' },
     { flags: '--pull', description: 'ask the registry for every base image (always done: a tag is never taken from the cache; accepted for buildx scripts)' },
     { flags: '--iidfile <file>', description: 'write the result index digest to a file (as buildx does)' },
     { flags: '--load', description: 'refused: there is no Docker daemon to load into (use -o type=docker,dest=FILE, then docker load < FILE)' },
