@@ -102,6 +102,16 @@ describe('build: image config as BuildKit makes it', () => {
     // buildx scripts turn its attestations off; polyarch makes none, so false is taken and builds the same index.
     const plain = await runCli(['build', '-q', '--platform', 'linux/amd64', '--provenance=false', '--sbom', 'false', '-f', '-', context], { env: suite.env, input: 'FROM scratch\nCOPY f /piped\n' });
     assert.deepEqual([plain.code, plain.stdout, plain.stderr], [0, piped.stdout, '']);
+    // buildx's cache flags: what its docker driver does with them, a notice and the same build.
+    const cached = await runCli(['build', '--progress', 'quiet', '--platform', 'linux/amd64', '--cache-from', 'type=gha', '--cache-to', 'type=registry,ref=r/c,mode=max', '-f', '-', context], { env: suite.env, input: 'FROM scratch\nCOPY f /piped\n' });
+    assert.equal(cached.code, 0, cached.stderr);
+    assert.equal(cached.stdout, piped.stdout);
+    assert.equal(
+      cached.stderr,
+      "notice: --cache-from type=gha is ignored: the build cache is polyarch's own, on disk ($XDG_CACHE_HOME/polyarch/build)\n" +
+        "notice: --cache-to type=registry,ref=r/c,mode=max is ignored: the build cache is polyarch's own, on disk ($XDG_CACHE_HOME/polyarch/build)\n" +
+        'notice: no --push or --output given; the result stays in the build cache only\n',
+    );
     for (const [flag, value] of [['--provenance', 'mode=max'], ['--sbom', 'true']] as const) {
       const asked = await runCli(['build', '--platform', 'linux/amd64', `${flag}=${value}`, context], { env: suite.env });
       assert.deepEqual([asked.code, asked.stderr], [2, `polyarch: ${flag}=${value}: polyarch adds no attestations to the index; only ${flag}=false, what it always does, is taken [USAGE]\n`]);

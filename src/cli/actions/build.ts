@@ -16,7 +16,7 @@ const FALSE_WORDS: readonly string[] = ['0', 'f', 'F', 'false', 'FALSE', 'False'
 /** 9999-12-31T23:59:59Z: the last second an RFC 3339 timestamp (four-digit year) can say. */
 const MAX_EPOCH = 253_402_300_799;
 
-export async function buildAction(context: CliContext, dir: string, flags: { platform?: string; cache?: boolean; pull?: boolean; iidfile?: string; network: string; load?: boolean; provenance?: string; sbom?: string; tag?: string[]; push?: boolean; pushByDigest?: boolean; metadataFile?: string; output?: string[]; file?: string; buildArg?: string[]; label?: string[]; target?: string; sourceDateEpoch?: string; annotation?: string[]; compression?: string; compressionLevel?: string; secret?: string[]; progress?: ProgressMode }, command: Command): Promise<void> {
+export async function buildAction(context: CliContext, dir: string, flags: { platform?: string; cache?: boolean; pull?: boolean; iidfile?: string; network: string; cacheFrom?: string[]; cacheTo?: string[]; load?: boolean; provenance?: string; sbom?: string; tag?: string[]; push?: boolean; pushByDigest?: boolean; metadataFile?: string; output?: string[]; file?: string; buildArg?: string[]; label?: string[]; target?: string; sourceDateEpoch?: string; annotation?: string[]; compression?: string; compressionLevel?: string; secret?: string[]; progress?: ProgressMode }, command: Command): Promise<void> {
   const globals = globalsOf(command);
   if (flags.load) throw new PolyarchError('USAGE', '--load: there is no Docker daemon to load into; use -o type=docker,dest=FILE, then docker load < FILE');
   for (const [flag, value] of [['--provenance', flags.provenance], ['--sbom', flags.sbom]] as const) {
@@ -24,13 +24,17 @@ export async function buildAction(context: CliContext, dir: string, flags: { pla
     if (value !== undefined && !FALSE_WORDS.includes(value)) throw new PolyarchError('USAGE', `${flag}=${value}: polyarch adds no attestations to the index; only ${flag}=false, what it always does, is taken`);
   }
   const network = parseNetworkMode(flags.network);
+  // buildx's docker driver warns and goes on without them; CI scripts written for buildx carry them.
+  const notice = noticesTo(context.stderr, globals.quiet);
+  for (const cache of flags.cacheFrom ?? []) notice(`--cache-from ${cache} is ignored: the build cache is polyarch's own, on disk ($XDG_CACHE_HOME/polyarch/build)`);
+  for (const cache of flags.cacheTo ?? []) notice(`--cache-to ${cache} is ignored: the build cache is polyarch's own, on disk ($XDG_CACHE_HOME/polyarch/build)`);
   const host = detectHostPlatform();
   const epochText = flags.sourceDateEpoch ?? process.env.SOURCE_DATE_EPOCH;
   const epoch = epochText === undefined ? 0 : parseInteger(epochText, flags.sourceDateEpoch !== undefined ? '--source-date-epoch' : 'SOURCE_DATE_EPOCH', 0, MAX_EPOCH);
   if (flags.compressionLevel !== undefined) parseInteger(flags.compressionLevel, '--compression-level', 0, 22); // the range per kind is checked with the kind
   const connection = connectionOptions(globals, context.signal);
   const compression = parseOutputCompression(flags.output ?? [], flags);
-  const platforms = flags.platform ? uniquePlatforms(parsePlatformListWithNotices(flags.platform, noticesTo(context.stderr, globals.quiet))) : [host];
+  const platforms = flags.platform ? uniquePlatforms(parsePlatformListWithNotices(flags.platform, notice)) : [host];
   // The --output strings are parsed here, once; the library takes typed outputs.
   const outputs = parseBuildOutputs(flags.output ?? [], { tags: flags.tag ?? [], platforms: platforms.length });
   // An archive on standard output (`-o -`, `dest=-`) is refused on a terminal, as buildx refuses it, and is all stdout carries.
