@@ -154,6 +154,7 @@ export type { CollectServerGarbageOptions, RegistryGarbageOptions, RegistryGarba
 
 // Build
 export { buildImages, defaultBuildCache, type BuildOptions, type BuildResult } from './builder/build.js';
+export type { NamedContext } from './builder/named-contexts.js';
 export type { StageRootMode } from './builder/stage-root.js';
 export { parseSecretSpec, readSecrets, type SecretSpec } from './builder/secrets.js';
 export type { BuildProgress, BuildStep, ProgressListener } from './builder/progress.js';

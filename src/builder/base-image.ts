@@ -27,6 +27,7 @@ import { layerOpener } from './layer-scan.js';
 import { unpackerWhilePulled } from './stage-root.js';
 import { StageState, type PlatformContext, type Stage, type StageConfig } from './stage.js';
 import { makeDirectories } from '../internal/make-directories.js';
+import type { NamedContexts } from './named-contexts.js';
 
 /** The endpoint opener a build runs with. */
 export type Opener = Parameters<Parameters<typeof withOpener>[1]>[0];
@@ -52,6 +53,8 @@ export interface BaseImagesOptions {
    * registry once per build (and every platform starts from the same index).
    */
   readonly resolved?: Map<string, Promise<RawManifest>>;
+  /** Contexts given by name: an image context is pulled in place of the name it stands for. */
+  readonly named?: NamedContexts;
   /** Takes work a pull leaves running (a base layer still being unpacked), for the build to wait for before it ends. */
   readonly keepRunning?: (work: Promise<void>) => void;
 }
@@ -94,9 +97,13 @@ export class BaseImages {
       const known = isPolyarchError(error) ? error : undefined;
       throw new PolyarchError(known?.code ?? 'MANIFEST_UNKNOWN', `${file}:${line}: base image ${name}: ${asError(error).message}`, { cause: error, ...(known?.status === undefined ? {} : { status: known.status }) });
     };
+    if (this.#options.named?.directory(name)) {
+      throw badDockerfile(file, line, `FROM ${name}: the build context ${name} is a directory, which COPY --from and RUN --mount=from= read; a stage cannot start from it`);
+    }
+    const location = this.#options.named?.image(name) ?? name;
     // A name that is no reference (`FROM x:${EMPTY}`) is reported on its line too.
     const { endpoint, reference } = await Promise.resolve()
-      .then(() => opener.open(toLocation(name), 'read'))
+      .then(() => opener.open(toLocation(location), 'read'))
       .catch(unreadable);
     // The name is always asked of its registry (a changed tag rebuilds); what a digest names
     // never changes, so the cache's copy of a platform's manifest and blobs is used as it is.

@@ -27,6 +27,7 @@ import { badDockerfile, flagValue, parseDockerfile, type Instruction } from './d
 import { defaultBuildCache, leaseBuildCache, pruneBuildCache, resultTag } from './cache/build-cache.js';
 import { requireEmulationRecorded } from './cache/emulation-record.js';
 import { loadDockerignore } from './context-filter.js';
+import { NamedContexts, type NamedContext } from './named-contexts.js';
 import { SubstitutionError, processWord, substitute } from './substitute.js';
 import { annotationsFor, type Annotation } from './annotations.js';
 import { BaseImages, onbuildTriggers, stageBase, stageSource } from './base-image.js';
@@ -110,6 +111,13 @@ export interface BuildOptions extends ConnectionOptions, ExportTargets {
    * `default` (the host's, the default), `none` (only `lo`) or `host`. A step's own `none` or `host` wins.
    */
   readonly network?: NetworkMode;
+  /**
+   * More contexts by name (buildx's --build-context): a directory, read as the build context is
+   * (with its own .dockerignore), for `COPY --from=NAME` and `RUN --mount=from=NAME`; or an image
+   * at any location, which stands for the image or stage of that name in FROM, COPY --from and
+   * RUN --mount (a stage it replaces is not built).
+   */
+  readonly buildContexts?: Readonly<Record<string, NamedContext>>;
 }
 
 export interface BuildResult {
@@ -295,7 +303,8 @@ async function build(options: BuildOptions, how: { readonly tagResult: boolean }
   const text = options.dockerfileText ?? (await readDockerfile(context, dockerfilePath, options.dockerfile !== undefined));
   const file = options.dockerfileText !== undefined ? 'Dockerfile' : relative(process.cwd(), dockerfilePath) || 'Dockerfile';
   const parsed = parseDockerfile(text, file);
-  const { globals, stages } = splitStages(parsed.instructions);
+  const split = splitStages(parsed.instructions);
+  const { globals } = split;
   // Substitution with the Dockerfile's escape character; a bad one is reported on its line.
   const reported =
     (read: typeof substitute) =>
@@ -309,8 +318,11 @@ async function build(options: BuildOptions, how: { readonly tagResult: boolean }
     };
   const subAt = reported(substitute);
   const wordAt = reported(processWord);
-  const targetIndex = options.target === undefined ? stages.length - 1 : stages.findIndex((s) => s.name === options.target!.toLowerCase());
+  const targetIndex = options.target === undefined ? split.stages.length - 1 : split.stages.findIndex((s) => s.name === options.target!.toLowerCase());
   if (targetIndex < 0) throw new PolyarchError('USAGE', `${file}: no stage named ${JSON.stringify(options.target)}`);
+  const named = await NamedContexts.open(options.buildContexts);
+  // A stage a context replaces goes by number only: its name now means the context (BuildKit's rule).
+  const stages: Stage[] = split.stages.map((s, index) => (index !== targetIndex && s.name !== undefined && named.has(s.name) ? { from: s.from, body: s.body } : s));
   if (options.platforms.length === 0) throw new PolyarchError('USAGE', 'build needs at least one platform');
   if (options.runSlots !== undefined && !(Number.isSafeInteger(options.runSlots) && options.runSlots >= 1)) {
     throw new PolyarchError('USAGE', `runSlots must be a whole number of at least 1, not ${options.runSlots}`);
@@ -396,7 +408,8 @@ async function build(options: BuildOptions, how: { readonly tagResult: boolean }
           underway: () => order.underway(platform),
           progress: SILENT_PROGRESS,
           ...(options.onTransfer ? { onTransfer: options.onTransfer } : {}),
-          bases: new BaseImages({ opener, layout, file, io, addScratch, keepRunning, resolved: resolvedBases, ...(options.onTransfer ? { onTransfer: options.onTransfer } : {}) }),
+          named,
+          bases: new BaseImages({ opener, layout, file, io, addScratch, keepRunning, resolved: resolvedBases, named, ...(options.onTransfer ? { onTransfer: options.onTransfer } : {}) }),
           buildStage: (index) => {
             let stage = building.get(index);
             if (!stage) {

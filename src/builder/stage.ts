@@ -9,6 +9,7 @@ import type { LayerEntry } from '../layer/writer.js';
 import type { Instruction } from './dockerfile.js';
 import type { ContextFilter } from './context-filter.js';
 import type { BaseImages } from './base-image.js';
+import type { NamedContexts } from './named-contexts.js';
 import type { RecordedFacts } from '../layer/extract.js';
 import { DEFAULT_PATH, type Executor, type NetworkMode } from './executor/executor.js';
 import type { SlotPool } from '../internal/slot-pool.js';
@@ -221,6 +222,8 @@ export interface PlatformContext {
   /** Builds (once) the stage at `index` for this platform. */
   buildStage(index: number): Promise<StageState>;
   readonly bases: BaseImages;
+  /** Contexts given by name (--build-context): directories, and images standing for names. */
+  readonly named: NamedContexts;
   /** Runs RUN steps. */
   readonly executor: Executor;
   /** Secret values by id, for RUN --mount=type=secret (never written to a layer, the config or a cache key). */

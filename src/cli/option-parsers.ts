@@ -1,5 +1,5 @@
 import { resolve } from 'node:path';
-import { PolyarchError, type RunVolume } from '../index.js';
+import { PolyarchError, type NamedContext, type RunVolume } from '../index.js';
 
 /** Repeated KEY=VALUE values (`--label`), or one USAGE line naming the flag; the last one given wins. */
 export function keyValues(values: readonly string[], flag: string): Record<string, string> {
@@ -42,6 +42,32 @@ export function parseVolume(text: string): RunVolume {
   const unknown = flags.find((f) => f !== 'ro' && f !== 'rw');
   if (unknown !== undefined) throw new PolyarchError('USAGE', `${what}: unknown option ${JSON.stringify(unknown)} (ro or rw)`);
   return { source: resolve(source), target, readOnly: flags.at(-1) === 'ro' };
+}
+
+/**
+ * buildx's `--build-context NAME=VALUE`s: `docker-image://REF` and `oci-layout://DIR[:TAG][@DIGEST]`
+ * are images (the latter polyarch's `oci:` location), any other value a directory (relative to the
+ * working directory). Git, URL, bake `target:` and `input:` contexts are refused in one line.
+ */
+export function parseBuildContexts(values: readonly string[]): Record<string, NamedContext> {
+  const contexts: Record<string, NamedContext> = {};
+  for (const text of values) {
+    const eq = text.indexOf('=');
+    const name = text.slice(0, eq);
+    const value = text.slice(eq + 1);
+    if (eq <= 0 || value === '') throw new PolyarchError('USAGE', `--build-context ${text}: expected NAME=DIR, NAME=docker-image://REF or NAME=oci-layout://DIR[:TAG]`);
+    const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(value)?.[1]?.toLowerCase();
+    if (scheme === 'docker-image' || scheme === 'oci-layout') {
+      const rest = value.slice(scheme.length + 3);
+      if (rest === '') throw new PolyarchError('USAGE', `--build-context ${text}: ${scheme}:// names nothing`);
+      contexts[name] = { image: scheme === 'docker-image' ? rest : `oci:${rest}` };
+    } else if (scheme !== undefined || /^(git@|target:|input:)/.test(value)) {
+      throw new PolyarchError('USAGE', `--build-context ${text}: only a directory, docker-image:// or oci-layout:// context is taken (no Git, URL or bake context)`);
+    } else {
+      contexts[name] = { directory: resolve(value) };
+    }
+  }
+  return contexts;
 }
 
 /**

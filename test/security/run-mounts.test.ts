@@ -76,6 +76,34 @@ describe('RUN --mount attacks', { timeout: 600_000 }, () => {
     assert.deepEqual((await readFile(join(whole.dest, 'listed'), 'utf8')).trim().split('\n'), ['Dockerfile', 'abs', 'up']);
   });
 
+  test('a directory given with --build-context is held to itself: links out are not found, what its .dockerignore hides is not there', async () => {
+    const named = join(suite.dir.path, 'named-context');
+    await mkdir(named);
+    await symlink('../outside', join(named, 'up'));
+    await symlink(join(suite.dir.path, 'outside', 'host-secret'), join(named, 'abs'));
+    await writeFile(join(named, '.dockerignore'), 'hidden\n');
+    await writeFile(join(named, 'hidden'), 'HIDDEN\n');
+    await symlink('hidden', join(named, 'alias'));
+    const args = ['--build-context', `named=${named}`];
+    for (const [line, error] of [
+      ['COPY --from=named up/host-secret /x', /Dockerfile:2: COPY source "up\/host-secret" not found in the build context named/],
+      ['COPY --from=named abs /x', /Dockerfile:2: COPY source "abs" not found in the build context named/],
+      ['COPY --from=named ../outside/host-secret /x', /Dockerfile:2: COPY source "\.\.\/outside\/host-secret" is outside the build context named/],
+      ['COPY --from=named alias /x', /Dockerfile:2: COPY source "alias" not found in the build context named/],
+      ['RUN --mount=from=named,source=up/host-secret,target=/m cat /m', /Dockerfile:2: RUN --mount source "up\/host-secret" not found in named/],
+      ['RUN --mount=from=named,source=hidden,target=/m cat /m', /Dockerfile:2: RUN --mount source "hidden" is excluded by \.dockerignore/],
+    ] as const) {
+      const out = await build(`FROM ${base}\n${line}\n`, undefined, args);
+      assert.equal(out.code, 2, `${line}: ${out.stderr}`);
+      assert.match(out.stderr, error, line);
+    }
+    // Mounted whole: its links resolve inside the step's own root, and what .dockerignore hides is left out.
+    const whole = await build(`FROM ${base}\nRUN --mount=from=named,target=/n sh -c 'cat /n/up/host-secret /n/abs /n/alias 2>/dev/null > /got; ls -A /n > /listed'\n`, undefined, args);
+    assert.equal(whole.code, 0, whole.stderr);
+    assert.equal(await readFile(join(whole.dest, 'got'), 'utf8'), '');
+    assert.deepEqual((await readFile(join(whole.dest, 'listed'), 'utf8')).trim().split('\n'), ['.dockerignore', 'abs', 'alias', 'up']);
+  });
+
   test('an image source of /../.. is the image root, not the host', async () => {
     const out = await build(`FROM ${base}\nRUN --mount=from=${base},source=/../..,target=/img ls /img > /listed\n`);
     assert.equal(out.code, 0, out.stderr);

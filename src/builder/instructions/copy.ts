@@ -1,5 +1,5 @@
-// COPY and ADD: files from the build context, another stage, an image, a URL, a local archive or
-// a here-document, written as one layer on top of the stage.
+// COPY and ADD: files from the build context (or one given by name), another stage, an image, a URL,
+// a local archive or a here-document, written as one layer on top of the stage.
 import { lstat, readdir, readlink, rm, writeFile } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
 import { dirname, join, posix, relative, resolve } from 'node:path';
@@ -290,7 +290,9 @@ export function checkCopy(i: Instruction, file: string): void {
 
 /** COPY or ADD `i`: its entries become one layer (reused from the layer cache when the same entries were written before). */
 export async function copyInstruction(i: Instruction, state: StageState, ctx: PlatformContext): Promise<void> {
-  const { file, context, keep, layout, created, compression, io } = ctx;
+  const { file, layout, created, compression, io } = ctx;
+  // Where sources are read: the build context, or a directory context COPY --from names.
+  let { context, keep } = ctx;
   const sub = (t: string) => ctx.substitute(t, state.vars, i.line);
   const parts = (i.json ?? i.args).map(sub);
   if (parts.length < 2) throw badDockerfile(file, i.line, `${i.keyword} needs a source and a destination`);
@@ -326,7 +328,9 @@ export async function copyInstruction(i: Instruction, state: StageState, ctx: Pl
   const fromFlag = flagValue(i, 'from');
   // With its flags, as BuildKit records it (`COPY --chmod=644 a /a`).
   const createdBy = [i.keyword, ...flagWords(i.flags), i.text].join(' ');
-  if (fromFlag !== undefined) {
+  const directory = fromFlag === undefined ? undefined : ctx.named.directory(sub(fromFlag));
+  if (directory) ({ dir: context, keep } = directory);
+  else if (fromFlag !== undefined) {
     const fromName = sub(fromFlag);
     // buildStage has refused a stage naming itself or a later one before this COPY started.
     const index = fromStage(i, state, ctx);
@@ -394,7 +398,7 @@ export async function copyInstruction(i: Instruction, state: StageState, ctx: Pl
       entries.push({ path: target.slice(1), type: 'file', source: written, size: Buffer.byteLength(content), mode: mode(0o644, false), ...owner, contentKey });
       continue;
     }
-    for (const { path, named } of await expandSource(context, source, file, i.line, keep)) {
+    for (const { path, named } of await expandSource(context, source, file, i.line, keep, directory ? `the build context ${sub(fromFlag!)}` : undefined)) {
       const isDir = (await lstat(path)).isDirectory();
       const copied = excludeFilter(excludes, isDir ? path : dirname(path));
       if (!copied(path)) continue;

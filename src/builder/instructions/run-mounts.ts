@@ -59,6 +59,8 @@ function describeSource(from: string | undefined): string {
 async function sourceRoot(from: string | undefined, where: Where): Promise<SourceRoot> {
   const { ctx, line, platform } = where;
   if (from === undefined) return { key: 'context', root: async () => ctx.context, keep: ctx.keep };
+  const directory = ctx.named.directory(from);
+  if (directory) return { key: ['context', from], root: async () => directory.dir, keep: directory.keep };
   const index = stageNamed(ctx.stages, from);
   if (index >= 0) {
     if (index >= where.stage) throw badDockerfile(ctx.file, line, `RUN --mount from=${from}: a stage can mount only stages defined before it`);
@@ -169,19 +171,21 @@ export async function planRunMounts(specs: readonly RunMountSpec[], state: Stage
       }
       case 'bind': {
         const source = await sourceRoot(spec.from, where);
-        if (spec.from === undefined) {
-          // The context as BuildKit transfers it: a name .dockerignore drops is not there.
-          const named = join(ctx.context, posix.resolve('/', spec.source));
-          const path = await resolveSource(ctx.context, spec.source, where, undefined);
-          if (!ctx.keep(named) || !ctx.keep(path)) throw badDockerfile(ctx.file, line, `RUN --mount source ${JSON.stringify(spec.source)} is excluded by .dockerignore`);
-          const facts = await fingerprint(path, ctx.keep);
-          keyParts.push(['bind', spec.target, spec.readWrite, 'context', relative(ctx.context, path), facts.hash]);
+        const directory = spec.from === undefined ? { dir: ctx.context, keep: ctx.keep } : ctx.named.directory(spec.from);
+        if (directory) {
+          // A context as BuildKit transfers it: a name its .dockerignore drops is not there.
+          const { dir, keep } = directory;
+          const named = join(dir, posix.resolve('/', spec.source));
+          const path = await resolveSource(dir, spec.source, where, spec.from);
+          if (!keep(named) || !keep(path)) throw badDockerfile(ctx.file, line, `RUN --mount source ${JSON.stringify(spec.source)} is excluded by .dockerignore`);
+          const facts = await fingerprint(path, keep);
+          keyParts.push(['bind', spec.target, spec.readWrite, source.key, relative(dir, path), facts.hash]);
           steps.push(async (out) => {
             // Read-only and complete: the context itself. Otherwise a scratch copy (filtered; writes thrown away).
             if (!spec.readWrite && !facts.filtered) return void out.mounts.push({ type: 'bind', source: path, target: spec.target, readOnly: true });
             const copy = tempPathIn(ctx.layout.dir, 'bind');
             ctx.addScratch(copy);
-            await copyTree(path, copy, ctx.keep);
+            await copyTree(path, copy, keep);
             out.mounts.push({ type: 'bind', source: copy, target: spec.target, readOnly: !spec.readWrite });
           });
           break;
