@@ -131,7 +131,7 @@ describe('copy and inspect across registries, layouts and archives', () => {
     assert.equal((await runCli(['inspect', '-q', '--platform', 'linux/arm64', `docker-archive:${archive}`])).code, 0);
   });
 
-  test('a platform subset rewrites the index so it is never sparse', async () => {
+  test('a platform subset rewrites the index so it is never sparse; --all is the whole index, as skopeo', async () => {
     const out = await runCli(['copy', '--json', '--platform', 'x86_64,linux/arm/v7', `${a.host}/team/app:1.0`, `${b.host}/team/subset:1`]);
     assert.equal(out.code, 0, out.stderr);
     // Said once, before the progress lines.
@@ -140,6 +140,12 @@ describe('copy and inspect across registries, layouts and archives', () => {
     assert.deepEqual(index.manifests.map((m) => m.platform.architecture), ['amd64', 'arm']);
     // Every entry resolves in the destination: skopeo copies the whole index out of it.
     await skopeo('copy', '--all', '--src-tls-verify=false', `docker://${b.host}/team/subset:1`, `oci:${join(dir.path, 'subset')}:1`);
+    // skopeo's habits: `copy --all docker://…` is the whole index (the default), and --all with a subset is one line.
+    const all = await runCli(['copy', '--all', `docker://${a.host}/team/app:1.0`, `${b.host}/team/all:1`]);
+    assert.equal(all.code, 0, all.stderr);
+    assert.equal(await skopeo('inspect', '--raw', '--tls-verify=false', `docker://${b.host}/team/all:1`), generated.index.bytes.toString('utf8'));
+    const both = await runCli(['copy', '-a', '--platform', 'linux/amd64', `${a.host}/team/app:1.0`, `${b.host}/team/both:1`]);
+    assert.deepEqual([both.code, both.stderr], [2, 'polyarch: --all and --platform exclude each other: --all copies every platform, --platform only those it names [USAGE]\n']);
     const missing = await runCli(['copy', '--platform', 'linux/s390x', `${a.host}/team/app:1.0`, `${b.host}/team/none:1`]);
     assert.equal(missing.code, 1);
     assert.match(missing.stderr, /no image for platform linux\/s390x .*\[PLATFORM_NOT_IN_INDEX\]\n$/);

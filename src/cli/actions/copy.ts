@@ -1,14 +1,15 @@
 import type { Command } from 'commander';
 import type { CliContext } from '../context.js';
-import { copy, parsePlatformListWithNotices } from '../../index.js';
+import { PolyarchError, copy, parsePlatformListWithNotices } from '../../index.js';
 import { connectionOptions, globalsOf } from '../global-options.js';
 import type { ProgressMode } from '../option-parsers.js';
 import { line, noticesTo, printJson } from '../output.js';
 import { withProgress } from '../progress-view.js';
 import { whileMovingBlobs } from '../young-garbage.js';
 
-export async function copyAction(context: CliContext, source: string, destination: string, flags: { platform?: string; referrers?: boolean; concurrency: number; progress?: ProgressMode }, command: Command): Promise<void> {
+export async function copyAction(context: CliContext, source: string, destination: string, flags: { platform?: string; all?: boolean; referrers?: boolean; concurrency: number; progress?: ProgressMode }, command: Command): Promise<void> {
   const globals = globalsOf(command);
+  if (flags.all && flags.platform !== undefined) throw new PolyarchError('USAGE', '--all and --platform exclude each other: --all copies every platform, --platform only those it names');
   const platforms = flags.platform !== undefined ? parsePlatformListWithNotices(flags.platform, noticesTo(context.stderr, globals.quiet)) : undefined;
   const result = await withProgress(flags.progress, { stderr: context.stderr, ...(globals.quiet ? { quiet: true } : {}) }, (view) =>
     whileMovingBlobs(() => copy({
