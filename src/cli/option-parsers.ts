@@ -70,6 +70,13 @@ export function parseBuildContexts(values: readonly string[]): Record<string, Na
   return contexts;
 }
 
+/** A word as Go's strconv.ParseBool reads it (buildx and skopeo read their flags so), or undefined. */
+export function goBool(text: string): boolean | undefined {
+  if (['1', 't', 'T', 'true', 'TRUE', 'True'].includes(text)) return true;
+  if (['0', 'f', 'F', 'false', 'FALSE', 'False'].includes(text)) return false;
+  return undefined;
+}
+
 /**
  * A whole decimal number within [min, max], or one USAGE line naming the flag. Stricter than
  * Number(): '', ' ', '1e3', '0x10' and '-1' are all refused rather than read as something else.

@@ -104,6 +104,23 @@ describe('TLS settings: CA files, --ca-file, mutual TLS, insecure networks', () 
     assert.equal(viaOwn.code, 0, viaOwn.stderr);
   });
 
+  test("skopeo's --src-tls-verify=false and --dest-tls-verify=false trust that side's registry alone", async () => {
+    const pulled = layout();
+    const source = await polyarch(['copy', '--src-tls-verify=false', `${secure.host}/team/app:1.0`, pulled]);
+    assert.equal(source.code, 0, source.stderr);
+    assert.match(source.stdout, new RegExp(image.manifest.digest));
+    // The flag for the other side (a layout here) leaves the registry's TLS checked.
+    const otherSide = await polyarch(['copy', '--dest-tls-verify=false', `${secure.host}/team/app:1.0`, layout()]);
+    assertOneLineError(otherSide, 'TLS', /not trusted/);
+    const pushed = await polyarch(['copy', '--dest-tls-verify=false', pulled, `docker://${secure.host}/team/pushed:1`]);
+    assert.equal(pushed.code, 0, pushed.stderr);
+    const wrongSide = await polyarch(['copy', '--src-tls-verify=false', pulled, `${secure.host}/team/pushed:2`]);
+    assertOneLineError(wrongSide, 'TLS', /not trusted/);
+    // Written as skopeo takes it, with "=": a word that is no boolean is one line (without "=", the next word would be its value).
+    const odd = await polyarch(['copy', '--dest-tls-verify=maybe', pulled, `${secure.host}/team/pushed:3`]);
+    assert.deepEqual([odd.code, odd.stderr], [2, 'polyarch: --dest-tls-verify=maybe: expected true or false [USAGE]\n']);
+  });
+
   test('--ca-file beats the files, and registries.toml beats buildkitd.toml', async () => {
     const wrong = await settingsFile('registries.toml', `[registry."${secure.host}"]\nca = [${JSON.stringify(other.certFile)}]\n`);
     const right = await settingsFile('buildkitd.toml', `[registry."${secure.host}"]\nca = [${JSON.stringify(secure.caFile)}]\n`);

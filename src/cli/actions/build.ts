@@ -4,14 +4,11 @@ import { writeFile } from 'node:fs/promises';
 import { PolyarchError, STDOUT_DEST, buildImages, goesToStdout, buildMetadata, detectHostPlatform, parseAnnotation, parseByteSize, readSecrets, parsePlatformListWithNotices, uniquePlatforms } from '../../index.js';
 import { parseBuildOutputs, parseOutputCompression } from '../build-outputs.js';
 import { connectionOptions, globalsOf } from '../global-options.js';
-import { keyValues, keyValuesOrEnvironment, parseBuildContexts, parseInteger, parseNetworkMode } from '../option-parsers.js';
+import { goBool, keyValues, keyValuesOrEnvironment, parseBuildContexts, parseInteger, parseNetworkMode } from '../option-parsers.js';
 import { readStdinText } from '../read-stdin.js';
 import { line, noticesTo, printJson } from '../output.js';
 import type { ProgressMode } from '../option-parsers.js';
 import { withProgress } from '../progress-view.js';
-
-/** What Go's strconv.ParseBool, which buildx reads these flags with, takes as false. */
-const FALSE_WORDS: readonly string[] = ['0', 'f', 'F', 'false', 'FALSE', 'False'];
 
 /** 9999-12-31T23:59:59Z: the last second an RFC 3339 timestamp (four-digit year) can say. */
 const MAX_EPOCH = 253_402_300_799;
@@ -21,7 +18,7 @@ export async function buildAction(context: CliContext, dir: string, flags: { pla
   if (flags.load) throw new PolyarchError('USAGE', '--load: there is no Docker daemon to load into; use -o type=docker,dest=FILE, then docker load < FILE');
   for (const [flag, value] of [['--provenance', flags.provenance], ['--sbom', flags.sbom]] as const) {
     // buildx scripts turn its default attestations off (--provenance=false); polyarch never makes them.
-    if (value !== undefined && !FALSE_WORDS.includes(value)) throw new PolyarchError('USAGE', `${flag}=${value}: polyarch adds no attestations to the index; only ${flag}=false, what it always does, is taken`);
+    if (value !== undefined && goBool(value) !== false) throw new PolyarchError('USAGE', `${flag}=${value}: polyarch adds no attestations to the index; only ${flag}=false, what it always does, is taken`);
   }
   const network = parseNetworkMode(flags.network);
   // buildx's docker driver warns and goes on without them; CI scripts written for buildx carry them.
