@@ -15,13 +15,16 @@ import { compressor, parseCompression } from '../src/layer/compression.js';
 import { startEmbedded } from '../test/helpers/embedded.js';
 import { randomIndex, seededBytes } from '../test/helpers/images.js';
 import { CLI_PATH as cli } from '../test/helpers/run-cli.js';
-import { printTable, seconds } from './report.js';
+import { median, printTable, ratio, seconds } from './report.js';
 
 const exec = promisify(execFile);
 const work = resolve('bench/work-build');
 const ARCHES = ['amd64', 'arm64', 'riscv64'];
 const FILES = 5;
 const FILE_BYTES = 10 * 1024 * 1024;
+/** The many-files context: directories, and files in each. */
+const MANY_DIRS = 200;
+const MANY_FILES = 100;
 
 const missing = await exec('sh', ['-c', 'command -v buildah']).then(() => false, () => true);
 if (missing) {
@@ -61,6 +64,36 @@ try {
     ['buildah build --isolation chroot', buildahCold.toFixed(2), buildahWarm.toFixed(2), (mb / buildahCold).toFixed(0)],
   ];
   printTable(['tool', 'cold s', 'warm s', 'cold MB/s'], rows);
+
+  // A project-sized context: many small files copied whole (`COPY . /app`). A warm build must look at
+  // every file to know that nothing changed; the median of three warm builds of each tool.
+  const many = join(work, 'many-files');
+  for (let d = 0; d < MANY_DIRS; d++) {
+    await mkdir(join(many, `pkg-${d}`), { recursive: true });
+    for (let f = 0; f < MANY_FILES; f++) await writeFile(join(many, `pkg-${d}`, `file-${f}.js`), seededBytes(`many-${d}-${f}`, 1024).toString('hex'));
+  }
+  await writeFile(join(many, 'Dockerfile'), 'FROM scratch\nCOPY . /app\n');
+  const manyPlatforms = 'linux/amd64,linux/arm64';
+  const polyarchMany = () => exec(process.execPath, [cli, 'build', '-q', '--platform', manyPlatforms, many], { env: { ...process.env, XDG_CACHE_HOME: join(work, 'polyarch-cache') } });
+  const buildahMany = () =>
+    exec('buildah', ['--root', join(work, 'buildah-root'), '--runroot', join(work, 'buildah-run'), '--storage-driver', 'vfs', 'build', '--isolation', 'chroot', '--layers', '--platform', manyPlatforms, '--manifest', 'bench-many', many], { maxBuffer: 64 * 1024 * 1024 });
+  const polyManyCold = await seconds(polyarchMany);
+  const buildahManyCold = await seconds(buildahMany);
+  const polyManyWarm: number[] = [];
+  const buildahManyWarm: number[] = [];
+  for (let run = 0; run < 3; run++) {
+    polyManyWarm.push(await seconds(polyarchMany));
+    buildahManyWarm.push(await seconds(buildahMany));
+  }
+  console.log(`\nbuild of \`COPY . /app\` from a context of ${MANY_DIRS * MANY_FILES} files of 2 KB, for ${manyPlatforms}\n`);
+  printTable(
+    ['tool', 'cold s', 'warm s (median of 3)'],
+    [
+      ['polyarch build', polyManyCold.toFixed(2), median(polyManyWarm).toFixed(2)],
+      ['buildah build --isolation chroot --layers', buildahManyCold.toFixed(2), median(buildahManyWarm).toFixed(2)],
+      ['buildah ÷ polyarch', ratio(buildahManyCold, polyManyCold), ratio(median(buildahManyWarm), median(polyManyWarm))],
+    ],
+  );
 
   // Layer compression alone, one corpus a file: the build's random bytes, and ~50 MB of code.
   const randomCorpus = join(work, 'random.bin');

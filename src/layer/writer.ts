@@ -70,10 +70,14 @@ export function missingParents(entries: readonly LayerEntry[]): string[] {
   const listed = new Set(entries.filter((e) => e.type !== 'whiteout' && e.type !== 'opaque').map((e) => e.path));
   const missing = new Set<string>();
   for (const e of entries) {
-    const parts = e.path.split('/');
-    for (let i = 1; i < parts.length + (e.type === 'opaque' ? 1 : 0); i++) {
-      const dir = parts.slice(0, i).join('/');
-      if (!listed.has(dir)) missing.add(dir);
+    // Each parent from the nearest up. One already listed is an entry whose own parents are
+    // looked at in its turn, and one already missing had its parents added: either ends the climb.
+    let end = e.type === 'opaque' ? e.path.length : e.path.lastIndexOf('/');
+    while (end >= 0) {
+      const dir = e.path.slice(0, end);
+      if (listed.has(dir) || missing.has(dir)) break;
+      missing.add(dir);
+      end = dir.lastIndexOf('/');
     }
   }
   return [...missing].sort();

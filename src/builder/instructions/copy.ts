@@ -1,6 +1,7 @@
 // COPY and ADD: files from the build context (or one given by name), another stage, an image, a URL,
 // a local archive or a here-document, written as one layer on top of the stage.
-import { lstat, readdir, readlink, rm, writeFile } from 'node:fs/promises';
+import { lstatSync, readdirSync, readlinkSync } from 'node:fs';
+import { lstat, readdir, rm, writeFile } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
 import { dirname, join, posix, relative, resolve } from 'node:path';
 import type { Platform } from '../../platform/platform.js';
@@ -52,23 +53,35 @@ function recordedFacts(root: string, recorded: RecordedFacts, chown: Owner | und
  * followed or read, as in docker.
  */
 async function contextEntries(source: string, dest: string, facts: EntryFacts, keep: ContextFilter, nested = false): Promise<LayerEntry[]> {
-  const info = await lstat(source);
+  const out: LayerEntry[] = [];
+  walkEntries(source, dest, facts, keep, nested, out);
+  return out;
+}
+
+/**
+ * contextEntries' walk, with the file system's synchronous calls: a context of 20,000 files is
+ * 40,000 lstat and readdir calls, and a promise's trip through the thread pool for each made a
+ * warm build of such a context wait about a second on nothing but the round trips.
+ */
+function walkEntries(source: string, dest: string, facts: EntryFacts, keep: ContextFilter, nested: boolean, out: LayerEntry[]): void {
+  const info = lstatSync(source);
   const own = facts(source, info.mode & 0o7777, info.isDirectory());
-  if (info.isSymbolicLink()) return [{ path: dest, type: 'symlink', linkname: await readlink(source), mode: 0o777, uid: own.uid, gid: own.gid }];
+  if (info.isSymbolicLink()) return void out.push({ path: dest, type: 'symlink', linkname: readlinkSync(source), mode: 0o777, uid: own.uid, gid: own.gid });
   // A named pipe is copied as one, never opened (that would wait for a writer); sockets and devices are not copied.
-  if (info.isFIFO()) return [{ path: dest, type: 'fifo', ...own }];
-  if (info.isSocket() || info.isCharacterDevice() || info.isBlockDevice()) return [];
+  if (info.isFIFO()) return void out.push({ path: dest, type: 'fifo', ...own });
+  if (info.isSocket() || info.isCharacterDevice() || info.isBlockDevice()) return;
   if (!info.isDirectory()) {
     const entry: LayerEntry = { path: dest, type: 'file', source, size: info.size, ...own, mtimeMs: info.mtimeMs };
     if (info.nlink > 1) inodeOf.set(entry, `${info.dev}:${info.ino}`);
-    return [entry];
+    return void out.push(entry);
   }
   // A directory inside the source is copied with its mode; the source directory itself is not.
-  const out: LayerEntry[] = nested ? [{ path: dest, type: 'directory', ...own }] : [];
-  for (const name of (await readdir(source)).sort()) {
-    if (keep(join(source, name))) out.push(...(await contextEntries(join(source, name), posix.join(dest, name), facts, keep, true)));
+  if (nested) out.push({ path: dest, type: 'directory', ...own });
+  for (const name of readdirSync(source).sort()) {
+    // The walk's paths are already normal: joined as strings, not normalized again per entry.
+    const child = source.endsWith('/') ? `${source}${name}` : `${source}/${name}`;
+    if (keep(child)) walkEntries(child, posix.join(dest, name), facts, keep, true, out);
   }
-  return out;
 }
 
 /** The file a copied entry is, when it has other names: for joinHardLinks. */
