@@ -5,8 +5,8 @@
 // made, cache instances taken. Every source path is resolved inside its own root (context, stage,
 // image, cache instance), so neither `..` nor a link can reach anything outside it.
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
-import { copyFile, chmod, lstat, readdir, readlink, symlink } from 'node:fs/promises';
+import { closeSync, constants as fsConstants, fstatSync, lstatSync, openSync, readdirSync, readlinkSync, readSync } from 'node:fs';
+import { copyFile, chmod, lstat, open, readdir, readlink, symlink } from 'node:fs/promises';
 import { join, posix, relative } from 'node:path';
 import { LinkLoopError, resolveInRoot } from '../../internal/contained-path.js';
 import { tempPathIn } from '../../internal/temp-path.js';
@@ -85,37 +85,70 @@ async function resolveSource(root: string, source: string, where: Where, from: s
 /** Content hashes of context files already read by this process, by identity and change facts. */
 const fileHashes = new Map<string, Promise<string>>();
 
-/** A file's sha256, read as a stream (once per process while the file is unchanged). */
+/** Files up to this size are read at once, synchronously; larger ones are streamed. */
+const SMALL_FILE = 1 << 20;
+/** A context file is read as it was looked at: a link or a pipe swapped in since is refused, not followed or waited on. */
+const READ_FLAGS = fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW | fsConstants.O_NONBLOCK;
+/** The buffer small files are read into, one at a time. */
+let smallFileBuffer: Buffer | undefined;
+
+/**
+ * A file's sha256 (once per process while the file is unchanged). A context of 20,000 small files
+ * took 4.6 s to look at when each went through a stream (an open, a read and a close on the thread
+ * pool, and a 64 KiB buffer, each); read synchronously into one buffer, 0.6 s.
+ */
 function hashFile(path: string, info: { dev: number; ino: number; size: number; mtimeMs: number; ctimeMs: number }): Promise<string> {
   const id = `${info.dev}:${info.ino}:${info.size}:${info.mtimeMs}:${info.ctimeMs}`;
   let known = fileHashes.get(id);
   if (!known) {
-    known = (async () => {
-      const hash = createHash('sha256');
-      for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
-      return hash.digest('hex');
-    })();
+    known = info.size <= SMALL_FILE ? Promise.resolve().then(() => hashSmallFile(path)) : hashStreamed(path);
     known.catch(() => fileHashes.delete(id));
     fileHashes.set(id, known);
   }
   return known;
 }
 
+function hashSmallFile(path: string): string {
+  const fd = openSync(path, READ_FLAGS);
+  try {
+    if (!fstatSync(fd).isFile()) throw new Error(`${path} is no longer a regular file`);
+    const hash = createHash('sha256');
+    smallFileBuffer ??= Buffer.allocUnsafe(SMALL_FILE);
+    for (let read; (read = readSync(fd, smallFileBuffer, 0, SMALL_FILE, null)) > 0; ) hash.update(smallFileBuffer.subarray(0, read));
+    return hash.digest('hex');
+  } finally {
+    closeSync(fd);
+  }
+}
+
+async function hashStreamed(path: string): Promise<string> {
+  const handle = await open(path, READ_FLAGS);
+  try {
+    if (!(await handle.stat()).isFile()) throw new Error(`${path} is no longer a regular file`);
+    const hash = createHash('sha256');
+    for await (const chunk of handle.createReadStream({ highWaterMark: SMALL_FILE, autoClose: false })) hash.update(chunk as Buffer);
+    return hash.digest('hex');
+  } finally {
+    await handle.close();
+  }
+}
+
 /**
  * What a context tree holds as the step would see it: each kept path's type, mode, link target and
  * content hash (not its times: a checkout that rewrites the same bytes is the same input), and
- * whether .dockerignore drops any of it.
+ * whether .dockerignore drops any of it. Walked with synchronous calls, as COPY walks its sources.
  */
 async function fingerprint(path: string, keep: ContextFilter): Promise<{ hash: string; filtered: boolean }> {
   const hash = createHash('sha256');
   let filtered = false;
   const visit = async (at: string, rel: string): Promise<void> => {
-    const info = await lstat(at);
-    const content = info.isSymbolicLink() ? await readlink(at) : info.isFile() ? await hashFile(at, info) : '';
+    const info = lstatSync(at);
+    const content = info.isSymbolicLink() ? readlinkSync(at) : info.isFile() ? await hashFile(at, info) : '';
     hash.update(JSON.stringify([rel, info.mode, content]));
     if (!info.isDirectory()) return;
-    for (const name of (await readdir(at)).sort()) {
-      if (keep(join(at, name))) await visit(join(at, name), `${rel}/${name}`);
+    for (const name of readdirSync(at).sort()) {
+      const child = at.endsWith('/') ? `${at}${name}` : `${at}/${name}`;
+      if (keep(child)) await visit(child, `${rel}/${name}`);
       else filtered = true;
     }
   };
