@@ -223,7 +223,7 @@ describe('RUN --mount', { timeout: 600_000 }, () => {
     assert.deepEqual((await read(join(out.dest, 'nets'))).trim().split(/\s+/), ['lo']);
   });
 
-  test("build --network none is the network of every step that names none or default (buildx's), a step's host still wins, and a bad mode is one line", async () => {
+  test("build --network none is the network of every step that names none or default (buildx's), a step's host still wins, a bad mode is one line; --allow network.host is taken", async () => {
     const count = (name: string) => `sh -c 'ip -o link | wc -l > /${name}'`;
     const dockerfile = `FROM ${base}\nRUN ${count('unnamed')}\nRUN --network=default ${count('default')}\nRUN --network=host ${count('host')}\n`;
     const hostLinks = (await build(dockerfile)).dest;
@@ -235,6 +235,12 @@ describe('RUN --mount', { timeout: 600_000 }, () => {
     assert.ok(Number(await read(join(hostLinks, 'unnamed'))) > 1, "without --network the step sees the host's links");
     const bad = await build(dockerfile, {}, { args: ['--network', 'bridge'] });
     assert.deepEqual([bad.code, bad.stderr], [2, 'polyarch: --network bridge: expected default, host or none [USAGE]\n']);
+    // buildx's entitlement for RUN --network=host is taken (and changes nothing: the steps were cached above); security.insecure is refused.
+    const allowed = await build(dockerfile, {}, { args: ['--allow', 'network.host'] });
+    assert.equal(allowed.code, 0, allowed.stderr);
+    assert.equal(await read(join(allowed.dest, 'host')), await read(join(hostLinks, 'host')));
+    const insecure = await build(dockerfile, {}, { args: ['--allow', 'network.host,security.insecure'] });
+    assert.deepEqual([insecure.code, insecure.stderr], [2, 'polyarch: --allow security.insecure: RUN --security=insecure is not supported; steps always run sandboxed [USAGE]\n']);
   });
 
   test('here-documents: a script, a #! program, a redirected document, several at once', async () => {
