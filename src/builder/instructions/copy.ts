@@ -339,12 +339,12 @@ export async function copyInstruction(i: Instruction, state: StageState, ctx: Pl
   const dirDestinations: string[] = [];
   const excludes = flagValues(i, 'exclude');
   const fromFlag = flagValue(i, 'from');
+  const fromName = fromFlag === undefined ? undefined : sub(fromFlag);
   // With its flags, as BuildKit records it (`COPY --chmod=644 a /a`).
   const createdBy = [i.keyword, ...flagWords(i.flags), i.text].join(' ');
-  const directory = fromFlag === undefined ? undefined : ctx.named.directory(sub(fromFlag));
+  const directory = fromName === undefined ? undefined : ctx.named.directory(fromName);
   if (directory) ({ dir: context, keep } = directory);
-  else if (fromFlag !== undefined) {
-    const fromName = sub(fromFlag);
+  else if (fromName !== undefined) {
     // buildStage has refused a stage naming itself or a later one before this COPY started.
     const index = fromStage(i, state, ctx);
     const fromState = index >= 0 ? await ctx.buildStage(index) : undefined;
@@ -411,7 +411,7 @@ export async function copyInstruction(i: Instruction, state: StageState, ctx: Pl
       entries.push({ path: target.slice(1), type: 'file', source: written, size: Buffer.byteLength(content), mode: mode(0o644, false), ...owner, contentKey });
       continue;
     }
-    for (const { path, named } of await expandSource(context, source, file, i.line, keep, directory ? `the build context ${sub(fromFlag!)}` : undefined)) {
+    for (const { path, named } of await expandSource(context, source, file, i.line, keep, directory ? `the build context ${fromName}` : undefined)) {
       const isDir = (await lstat(path)).isDirectory();
       const copied = excludeFilter(excludes, isDir ? path : dirname(path));
       if (!copied(path)) continue;

@@ -4,7 +4,8 @@ import { writeFile } from 'node:fs/promises';
 import { PolyarchError, STDOUT_DEST, buildImages, goesToStdout, buildMetadata, detectHostPlatform, parseAnnotation, parseByteSize, readSecrets, parsePlatformListWithNotices, uniquePlatforms } from '../../index.js';
 import { parseBuildOutputs, parseOutputCompression } from '../build-outputs.js';
 import { connectionOptions, globalsOf } from '../global-options.js';
-import { goBool, keyValues, keyValuesOrEnvironment, parseBuildContexts, parseInteger, parseNetworkMode } from '../option-parsers.js';
+import { keyValues, keyValuesOrEnvironment, parseBuildContexts, parseInteger, parseNetworkMode } from '../option-parsers.js';
+import { takeBuildxFlags } from '../buildx-flags.js';
 import { readStdinText } from '../read-stdin.js';
 import { line, noticesTo, printJson } from '../output.js';
 import type { ProgressMode } from '../option-parsers.js';
@@ -16,20 +17,9 @@ const MAX_EPOCH = 253_402_300_799;
 export async function buildAction(context: CliContext, dir: string, flags: { platform?: string; cache?: boolean; pull?: boolean; iidfile?: string; network: string; allow?: string[]; buildContext?: string[]; cacheFrom?: string[]; cacheTo?: string[]; load?: boolean; provenance?: string; sbom?: string; tag?: string[]; push?: boolean; pushByDigest?: boolean; metadataFile?: string; output?: string[]; file?: string; buildArg?: string[]; label?: string[]; target?: string; sourceDateEpoch?: string; annotation?: string[]; compression?: string; compressionLevel?: string; secret?: string[]; progress?: ProgressMode }, command: Command): Promise<void> {
   const globals = globalsOf(command);
   if (flags.load) throw new PolyarchError('USAGE', '--load: there is no Docker daemon to load into; use -o type=docker,dest=FILE, then docker load < FILE');
-  for (const [flag, value] of [['--provenance', flags.provenance], ['--sbom', flags.sbom]] as const) {
-    // buildx scripts turn its default attestations off (--provenance=false); polyarch never makes them.
-    if (value !== undefined && goBool(value) !== false) throw new PolyarchError('USAGE', `${flag}=${value}: polyarch adds no attestations to the index; only ${flag}=false, what it always does, is taken`);
-  }
-  const network = parseNetworkMode(flags.network);
-  // buildx asks for --allow network.host before a RUN may use the host's network; polyarch grants it to every build.
-  for (const entitlement of (flags.allow ?? []).flatMap((a) => a.split(','))) {
-    if (entitlement === 'security.insecure') throw new PolyarchError('USAGE', '--allow security.insecure: RUN --security=insecure is not supported; steps always run sandboxed');
-    if (entitlement !== 'network.host') throw new PolyarchError('USAGE', `--allow ${entitlement}: expected network.host (or buildx's security.insecure, which polyarch refuses)`);
-  }
-  // buildx's docker driver warns and goes on without them; CI scripts written for buildx carry them.
   const notice = noticesTo(context.stderr, globals.quiet);
-  for (const cache of flags.cacheFrom ?? []) notice(`--cache-from ${cache} is ignored: the build cache is polyarch's own, on disk ($XDG_CACHE_HOME/polyarch/build)`);
-  for (const cache of flags.cacheTo ?? []) notice(`--cache-to ${cache} is ignored: the build cache is polyarch's own, on disk ($XDG_CACHE_HOME/polyarch/build)`);
+  takeBuildxFlags(flags, notice);
+  const network = parseNetworkMode(flags.network);
   const host = detectHostPlatform();
   const epochText = flags.sourceDateEpoch ?? process.env.SOURCE_DATE_EPOCH;
   const epoch = epochText === undefined ? 0 : parseInteger(epochText, flags.sourceDateEpoch !== undefined ? '--source-date-epoch' : 'SOURCE_DATE_EPOCH', 0, MAX_EPOCH);
