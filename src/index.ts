@@ -210,4 +210,4 @@ export {
 
 // Running an image's command on one platform or all of them (`polyarch run`)
 export { runImage, type RunImageOptions, type RunImageResult, type RunVolume } from './builder/run-image.js';
-export type { Executor, NetworkMode, RunOptions, RunResult, RunStep, SignalPassing } from './builder/executor/executor.js';
+export type { Executor, ExtraHost, NetworkMode, RunOptions, RunResult, RunStep, SignalPassing } from './builder/executor/executor.js';

@@ -39,7 +39,7 @@ import { checkCopy, copyInstruction, fromStage } from './instructions/copy.js';
 import { workdirInstruction } from './instructions/workdir.js';
 import { runInstruction as runStep } from './instructions/run.js';
 import { checkRunFlags } from './instructions/run-flags.js';
-import type { Executor, NetworkMode } from './executor/executor.js';
+import { checkExtraHosts, type Executor, type ExtraHost, type NetworkMode } from './executor/executor.js';
 import { createBubblewrapExecutor } from './executor/bubblewrap.js';
 import { SlotPool } from '../internal/slot-pool.js';
 import { EmulatedFirst } from './emulated-first.js';
@@ -118,6 +118,8 @@ export interface BuildOptions extends ConnectionOptions, ExportTargets {
    * RUN --mount (a stage it replaces is not built).
    */
   readonly buildContexts?: Readonly<Record<string, NamedContext>>;
+  /** Names RUN steps find in /etc/hosts before the host's own (buildx's --add-host); part of each step's cache key. */
+  readonly extraHosts?: readonly ExtraHost[];
 }
 
 export interface BuildResult {
@@ -320,6 +322,7 @@ async function build(options: BuildOptions, how: { readonly tagResult: boolean }
   const wordAt = reported(processWord);
   const targetIndex = options.target === undefined ? split.stages.length - 1 : split.stages.findIndex((s) => s.name === options.target!.toLowerCase());
   if (targetIndex < 0) throw new PolyarchError('USAGE', `${file}: no stage named ${JSON.stringify(options.target)}`);
+  checkExtraHosts(options.extraHosts ?? []);
   const named = await NamedContexts.open(options.buildContexts);
   // A stage a context replaces goes by number only: its name now means the context (BuildKit's rule).
   const stages: Stage[] = split.stages.map((s, index) => (index !== targetIndex && s.name !== undefined && named.has(s.name) ? { from: s.from, body: s.body } : s));
@@ -392,6 +395,7 @@ async function build(options: BuildOptions, how: { readonly tagResult: boolean }
           layout,
           noCache: options.noCache === true,
           network: options.network ?? 'default',
+          extraHosts: options.extraHosts ?? [],
           created,
           compression,
           platform,

@@ -26,7 +26,7 @@ import { imageEntries } from '../ops/select-platforms.js';
 import { referenceOrLatest, toLocation, withOpener, type ConnectionOptions, type LocationInput } from '../ops/session.js';
 import { requireEmulation, type BinfmtOptions } from './executor/binfmt.js';
 import { createBubblewrapExecutor } from './executor/bubblewrap.js';
-import { ensureWorkdir, withDefaultEnv, type BindMount, type Executor, type NetworkMode, type SignalPassing } from './executor/executor.js';
+import { checkExtraHosts, ensureWorkdir, withDefaultEnv, type BindMount, type Executor, type ExtraHost, type NetworkMode, type SignalPassing } from './executor/executor.js';
 import type { Opener } from './base-image.js';
 import { meterTransfer, type TransferListener } from '../progress/transfer.js';
 
@@ -52,6 +52,8 @@ export interface RunImageOptions extends ConnectionOptions {
   readonly workdir?: string;
   /** Host files and directories shown inside the image (as `docker run -v`); with allPlatforms, in each platform's run. */
   readonly volumes?: readonly RunVolume[];
+  /** Names the command finds in /etc/hosts before the host's own (as `docker run --add-host`). */
+  readonly extraHosts?: readonly ExtraHost[];
   /** Default: bubblewrap. */
   readonly executor?: Executor;
   /** Default: `default` (the host's network). */
@@ -124,6 +126,7 @@ async function runImageAt(location: LocationInput, options: RunImageOptions): Pr
     throw new PolyarchError('USAGE', `--workdir (workdir) ${JSON.stringify(options.workdir)} must be an absolute path, as docker run -w takes it`);
   }
   const mounts = await volumeMounts(options.volumes ?? []);
+  checkExtraHosts(options.extraHosts ?? []);
   const io = options.signal ? { signal: options.signal } : {};
   const what = typeof location === 'string' ? location : 'the image';
   return withOpener(options, async (opener) => {
@@ -258,6 +261,7 @@ async function runOne(endpoint: Endpoint, target: Target, executor: Executor, mo
         user,
         mounts,
         network: options.network ?? 'default',
+        ...(options.extraHosts ? { extraHosts: options.extraHosts } : {}),
         hostname,
         stdout,
         stderr,

@@ -11,7 +11,7 @@ import type { ContextFilter } from './context-filter.js';
 import type { BaseImages } from './base-image.js';
 import type { NamedContexts } from './named-contexts.js';
 import type { RecordedFacts } from '../layer/extract.js';
-import { DEFAULT_PATH, type Executor, type NetworkMode } from './executor/executor.js';
+import { DEFAULT_PATH, type Executor, type ExtraHost, type NetworkMode } from './executor/executor.js';
 import type { SlotPool } from '../internal/slot-pool.js';
 import type { StepProgress } from './progress.js';
 import type { TransferListener } from '../progress/transfer.js';
@@ -206,6 +206,8 @@ export interface PlatformContext {
   readonly noCache: boolean;
   /** The network of a RUN step that names none or `default` (the build's --network). */
   readonly network: NetworkMode;
+  /** Names RUN steps find in /etc/hosts first (the build's --add-host). */
+  readonly extraHosts: readonly ExtraHost[];
   readonly created: Date;
   readonly compression: CompressionOptions;
   readonly platform: Platform;

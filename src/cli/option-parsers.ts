@@ -1,5 +1,5 @@
 import { resolve } from 'node:path';
-import { PolyarchError, type NamedContext, type RunVolume } from '../index.js';
+import { PolyarchError, type ExtraHost, type NamedContext, type RunVolume } from '../index.js';
 
 /** Repeated KEY=VALUE values (`--label`), or one USAGE line naming the flag; the last one given wins. */
 export function keyValues(values: readonly string[], flag: string): Record<string, string> {
@@ -68,6 +68,20 @@ export function parseBuildContexts(values: readonly string[]): Record<string, Na
     }
   }
   return contexts;
+}
+
+/**
+ * docker's `--add-host NAME:IP` (or `NAME=IP`; an IPv6 address may be in brackets). `host-gateway`
+ * is 127.0.0.1: steps share the host's network, where that address is the host.
+ */
+export function parseExtraHost(text: string): ExtraHost {
+  const eq = text.indexOf('=');
+  const cut = eq >= 0 ? eq : text.indexOf(':');
+  const name = text.slice(0, cut);
+  const address = text.slice(cut + 1).replace(/^\[(.*)\]$/, '$1');
+  if (cut <= 0) throw new PolyarchError('USAGE', `--add-host ${text}: expected NAME:IP`);
+  // The name and the address are checked where /etc/hosts is written (the executor).
+  return { name, ip: address === 'host-gateway' ? '127.0.0.1' : address };
 }
 
 /** A word as Go's strconv.ParseBool reads it (buildx and skopeo read their flags so), or undefined. */

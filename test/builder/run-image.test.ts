@@ -249,6 +249,9 @@ describe('polyarch run', () => {
     const nothing = await runCli(['run', '--entrypoint', '', loc], { env });
     assert.equal(nothing.code, 2);
     assert.match(nothing.stderr, /^polyarch: the linux\/amd64 image has no entrypoint or command: name one after the image \[USAGE\]\n$/);
+    // --add-host names come first in the command's /etc/hosts, as docker run writes them.
+    const hosts = await runCli(['run', '--platform', 'linux/arm64', '--entrypoint', '', '--add-host', 'db:10.0.0.5', '--add-host', 'gw=host-gateway', loc, 'head', '-2', '/etc/hosts'], { env });
+    assert.deepEqual([hosts.code, hosts.stdout, hosts.stderr], [0, '10.0.0.5\tdb\n127.0.0.1\tgw\n', '']);
     const relative = await runCli(['run', '-w', 'srv', loc], { env });
     assert.deepEqual([relative.code, relative.stderr], [2, 'polyarch: --workdir (workdir) "srv" must be an absolute path, as docker run -w takes it [USAGE]\n']);
     await assertNothingLeft();

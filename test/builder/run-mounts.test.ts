@@ -243,6 +243,27 @@ describe('RUN --mount', { timeout: 600_000 }, () => {
     assert.deepEqual([insecure.code, insecure.stderr], [2, 'polyarch: --allow security.insecure: RUN --security=insecure is not supported; steps always run sandboxed [USAGE]\n']);
   });
 
+  test('--add-host: names every RUN finds first in /etc/hosts (network none too), part of the step\'s cache key, never in a layer', async () => {
+    const dockerfile = `FROM ${base}\nRUN head -3 /etc/hosts > /hosts\nRUN --network=none grep db /etc/hosts > /none\n`;
+    const out = await build(dockerfile, {}, { args: ['--add-host', 'db:10.1.2.3', '--add-host', 'gw=host-gateway', '--add-host', 'v6:[fd00::1]'] });
+    assert.equal(out.code, 0, out.stderr);
+    assert.equal(await read(join(out.dest, 'hosts')), '10.1.2.3\tdb\n127.0.0.1\tgw\nfd00::1\tv6\n');
+    assert.equal(await read(join(out.dest, 'none')), '10.1.2.3\tdb\n');
+    // /etc/hosts is bound over the root for the step only: the image has none of these names.
+    assert.doesNotMatch(await read(join(out.dest, 'etc', 'hosts')).catch(() => ''), /10\.1\.2\.3/);
+    // Another address is another step: it runs again rather than reuse the first one's layer.
+    const moved = await build(dockerfile, {}, { args: ['--add-host', 'db:10.9.9.9', '--add-host', 'gw=host-gateway', '--add-host', 'v6:[fd00::1]'] });
+    assert.equal(moved.code, 0, moved.stderr);
+    assert.match(await read(join(moved.dest, 'hosts')), /^10\.9\.9\.9\tdb\n/);
+    for (const [value, message] of [
+      ['db', 'polyarch: --add-host db: expected NAME:IP [USAGE]\n'],
+      ['db:10.1.2', 'polyarch: --add-host (extraHosts) db: "10.1.2" is not an IP address [USAGE]\n'],
+    ] as const) {
+      const bad = await build(dockerfile, {}, { args: ['--add-host', value] });
+      assert.deepEqual([bad.code, bad.stderr], [2, message]);
+    }
+  });
+
   test('here-documents: a script, a #! program, a redirected document, several at once', async () => {
     const dockerfile = [
       `FROM ${base}`,

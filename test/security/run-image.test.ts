@@ -112,6 +112,8 @@ describe('polyarch run of hostile images', { timeout: 300_000 }, () => {
     assert.equal(flagged.code, 0, flagged.stderr);
     assert.equal(flagged.stdout, `${hostDir}/w2\n`);
     assertOneLine(await run(['-e', '=x', await image({ Cmd: ['true'] })]), 2, /--env =x: expected KEY=VALUE \[USAGE\]/);
+    // A line break in an --add-host name would add a line of its own to /etc/hosts: one line instead.
+    assertOneLine(await run(['--add-host', 'a\n6.6.6.6 b:1.2.3.4', await image({ Cmd: ['true'] })]), 2, /--add-host \(extraHosts\) "a\\n6\.6\.6\.6 b": not a host name \[USAGE\]/);
     // No entrypoint and no cmd: one line asking for a command.
     assertOneLine(await run([await image({})]), 2, /has no entrypoint or command: name one after the image/);
     await assertClean();

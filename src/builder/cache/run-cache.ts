@@ -1,13 +1,13 @@
 // The RUN cache key: everything that decides what a step writes, so an unchanged rebuild reuses
 // the layer without running anything. The parent chain (the stage's layer diffIDs so far), the
 // argv (here-documents included), the environment the step sees (secrets given as variables are
-// not in it), user, working directory, platform, network, what the mounts hold (bind sources by
+// not in it), user, working directory, platform, network (and --add-host names), what the mounts hold (bind sources by
 // content or layers; cache mounts and secrets by id only, never a secret's value), and the
 // layer's timestamp and compression. Keys live beside the COPY keys (layer-cache.ts).
 import { createHash } from 'node:crypto';
 import { effectiveLevel, type CompressionOptions } from '../../layer/compression.js';
 import { formatPlatform, type Platform } from '../../platform/platform.js';
-import type { NetworkMode } from '../executor/executor.js';
+import type { ExtraHost, NetworkMode } from '../executor/executor.js';
 
 export interface RunKeyInput {
   readonly parent: readonly string[];
@@ -19,6 +19,8 @@ export interface RunKeyInput {
   readonly workdir: string;
   readonly platform: Platform;
   readonly network: NetworkMode;
+  /** --add-host names; left out of the key when there are none, so keys made before they existed still match. */
+  readonly extraHosts?: readonly ExtraHost[];
   readonly mounts: readonly unknown[];
   readonly created: Date;
   readonly compression: CompressionOptions;
@@ -37,7 +39,7 @@ export function runCacheKey(input: RunKeyInput): string {
     input.user,
     input.workdir,
     formatPlatform(input.platform),
-    input.network,
+    input.extraHosts === undefined ? input.network : [input.network, input.extraHosts.map((h) => [h.name, h.ip])],
     input.mounts,
     input.created.toISOString(),
     input.compression.kind,

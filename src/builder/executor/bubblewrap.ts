@@ -42,7 +42,7 @@ import { PolyarchError } from '../../errors/polyarch-error.js';
 import { LinkLoopError, isWithin, resolveInRoot } from '../../internal/contained-path.js';
 import { resolveUser } from '../passwd.js';
 import { removeTreeNoFollow } from '../../internal/remove-tree.js';
-import type { Executor, Mount, RunOptions, RunResult, RunStep } from './executor.js';
+import { checkExtraHosts, type Executor, type ExtraHost, type Mount, type RunOptions, type RunResult, type RunStep } from './executor.js';
 import { callerIdMap, insideCount, toHost, toInside, writeIdMaps, runQuiet, type IdMap } from './id-map.js';
 import { giveRecordedOwners, handBackAll, handBackUnreadable } from './mapped-owners.js';
 import { makeDirectories } from '../../internal/make-directories.js';
@@ -290,7 +290,7 @@ async function runInBubblewrap(programs: Programs, step: RunStep, options: RunOp
     plan.push('--proc', await planTarget(rootfs, '/proc', scaffolds));
     plan.push('--dev', await planTarget(rootfs, '/dev', scaffolds));
     const resolvConf = options.resolvConf ?? (options.network === 'none' ? '' : await hostFile('/etc/resolv.conf', ''));
-    const hosts = options.hosts ?? (options.network === 'none' ? LOOPBACK_HOSTS : await hostFile('/etc/hosts', LOOPBACK_HOSTS));
+    const hosts = withExtraHosts(options.hosts ?? (options.network === 'none' ? LOOPBACK_HOSTS : await hostFile('/etc/hosts', LOOPBACK_HOSTS)), options.extraHosts ?? []);
     for (const [target, content] of [
       ['/etc/resolv.conf', resolvConf],
       ['/etc/hosts', hosts],
@@ -328,6 +328,12 @@ async function runInBubblewrap(programs: Programs, step: RunStep, options: RunOp
     await holder?.stop();
     for (const path of [...scaffolds].sort().reverse()) await removeScaffold(path);
   }
+}
+
+/** /etc/hosts with the extra names first: the first line naming a host is the one a lookup takes, so the caller's win over the file's own. */
+function withExtraHosts(hosts: string, extra: readonly ExtraHost[]): string {
+  checkExtraHosts(extra);
+  return `${extra.map((h) => `${h.ip}\t${h.name}\n`).join('')}${hosts}`;
 }
 
 /** Whether `program` names an executable file, itself (with a slash) or in PATH. */

@@ -1,6 +1,7 @@
 // How a build runs one step (a RUN, or `polyarch run`) inside a stage's root filesystem. The build
 // receives an Executor as an option, so it never knows which sandbox runs the step: bubblewrap on
 // Linux today (bubblewrap.ts), something else later, a recording fake nowhere (tests run the real one).
+import { isIP } from 'node:net';
 import { posix } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { PolyarchError } from '../../errors/polyarch-error.js';
@@ -53,6 +54,20 @@ export interface DataMount {
 /** One mount a step asked for. Targets are resolved inside the root (symlinks there cannot lead outside it). */
 export type Mount = BindMount | TmpfsMount | DataMount;
 
+/** A name and the address /etc/hosts gives it (`--add-host NAME:IP`). */
+export interface ExtraHost {
+  readonly name: string;
+  readonly ip: string;
+}
+
+/** One USAGE line unless each is a host name and an IP address: a space or a line break in a name would add names no one gave. */
+export function checkExtraHosts(extra: readonly ExtraHost[]): void {
+  for (const { name, ip } of extra) {
+    if (name === '' || /[\s#]/.test(name)) throw new PolyarchError('USAGE', `--add-host (extraHosts) ${JSON.stringify(name)}: not a host name`);
+    if (isIP(ip) === 0) throw new PolyarchError('USAGE', `--add-host (extraHosts) ${name}: ${JSON.stringify(ip)} is not an IP address`);
+  }
+}
+
 /**
  * `default`: the host's network (no separate bridge without a daemon, as buildah's chroot isolation);
  * `host`: the same, said explicitly; `none`: a private network namespace with only `lo`.
@@ -92,6 +107,8 @@ export interface RunOptions {
   /** Contents for /etc/resolv.conf and /etc/hosts; by default the host's (network default/host) or loopback-only ones (none). */
   readonly resolvConf?: string;
   readonly hosts?: string;
+  /** Names added to /etc/hosts after `hosts` (buildx's --add-host), in order. */
+  readonly extraHosts?: readonly ExtraHost[];
   /** Aborting kills the step and everything it started; `run` then rejects with the signal's reason. */
   readonly signal?: AbortSignal;
   /** Signals the caller gets while the command runs, passed on to the command (`polyarch run`). */

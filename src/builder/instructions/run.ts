@@ -144,6 +144,7 @@ export async function runInstruction(i: Instruction, state: StageState, ctx: Pla
     workdir: state.workdir,
     platform,
     network,
+    ...(ctx.extraHosts.length > 0 ? { extraHosts: ctx.extraHosts } : {}),
     mounts: plan.keyParts,
     created: ctx.created,
     compression: ctx.compression,
@@ -252,7 +253,7 @@ async function runInRoot(i: Instruction, ctx: PlatformContext, input: StepInput,
     // Output lines are shown live; a secret a step prints is masked there as in the error.
     const progress = { ...ctx.progress, output: (stream: 'stdout' | 'stderr', line: string) => ctx.progress.output(stream, maskSecrets(line, plan.secretValues)) };
     const result = await runStepProcess({ ...ctx, progress }, output, (io) =>
-      ctx.executor.run({ args: command.args }, { rootfs: root, platform, env, cwd, user: input.user, mounts, network: input.network, ...io, signal: ctx.io.signal }),
+      ctx.executor.run({ args: command.args }, { rootfs: root, platform, env, cwd, user: input.user, mounts, network: input.network, extraHosts: ctx.extraHosts, ...io, signal: ctx.io.signal }),
     );
     if (result.exitCode !== 0) {
       const tail = maskSecrets(lastLines(output).join(' | '), plan.secretValues);

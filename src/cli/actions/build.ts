@@ -4,7 +4,7 @@ import { writeFile } from 'node:fs/promises';
 import { PolyarchError, STDOUT_DEST, buildImages, goesToStdout, buildMetadata, detectHostPlatform, parseAnnotation, parseByteSize, readSecrets, parsePlatformListWithNotices, uniquePlatforms } from '../../index.js';
 import { parseBuildOutputs, parseOutputCompression } from '../build-outputs.js';
 import { connectionOptions, globalsOf } from '../global-options.js';
-import { keyValues, keyValuesOrEnvironment, parseBuildContexts, parseInteger, parseNetworkMode } from '../option-parsers.js';
+import { keyValues, keyValuesOrEnvironment, parseBuildContexts, parseExtraHost, parseInteger, parseNetworkMode } from '../option-parsers.js';
 import { takeBuildxFlags } from '../buildx-flags.js';
 import { readStdinText } from '../read-stdin.js';
 import { line, noticesTo, printJson } from '../output.js';
@@ -14,7 +14,7 @@ import { withProgress } from '../progress-view.js';
 /** 9999-12-31T23:59:59Z: the last second an RFC 3339 timestamp (four-digit year) can say. */
 const MAX_EPOCH = 253_402_300_799;
 
-export async function buildAction(context: CliContext, dir: string, flags: { platform?: string; cache?: boolean; pull?: boolean; iidfile?: string; network: string; allow?: string[]; buildContext?: string[]; cacheFrom?: string[]; cacheTo?: string[]; load?: boolean; provenance?: string; sbom?: string; tag?: string[]; push?: boolean; pushByDigest?: boolean; metadataFile?: string; output?: string[]; file?: string; buildArg?: string[]; label?: string[]; target?: string; sourceDateEpoch?: string; annotation?: string[]; compression?: string; compressionLevel?: string; secret?: string[]; progress?: ProgressMode }, command: Command): Promise<void> {
+export async function buildAction(context: CliContext, dir: string, flags: { platform?: string; cache?: boolean; pull?: boolean; iidfile?: string; network: string; addHost?: string[]; allow?: string[]; buildContext?: string[]; cacheFrom?: string[]; cacheTo?: string[]; load?: boolean; provenance?: string; sbom?: string; tag?: string[]; push?: boolean; pushByDigest?: boolean; metadataFile?: string; output?: string[]; file?: string; buildArg?: string[]; label?: string[]; target?: string; sourceDateEpoch?: string; annotation?: string[]; compression?: string; compressionLevel?: string; secret?: string[]; progress?: ProgressMode }, command: Command): Promise<void> {
   const globals = globalsOf(command);
   if (flags.load) throw new PolyarchError('USAGE', '--load: there is no Docker daemon to load into; use -o type=docker,dest=FILE, then docker load < FILE');
   const notice = noticesTo(context.stderr, globals.quiet);
@@ -51,6 +51,7 @@ export async function buildAction(context: CliContext, dir: string, flags: { pla
       ...(flags.file === '-' ? { dockerfileText: await readStdinText(context.stdin) } : flags.file !== undefined ? { dockerfile: flags.file } : {}),
       ...(flags.cache === false ? { noCache: true } : {}),
       network,
+      ...(flags.addHost ? { extraHosts: flags.addHost.map(parseExtraHost) } : {}),
       ...(flags.buildContext ? { buildContexts: parseBuildContexts(flags.buildContext) } : {}),
       ...(flags.buildArg ? { buildArgs: keyValuesOrEnvironment(flags.buildArg, '--build-arg') } : {}),
       ...(flags.label ? { labels: keyValues(flags.label, '--label') } : {}),

@@ -4,7 +4,7 @@ import type { CliContext } from '../context.js';
 import { PolyarchError, archiveLocationFor, formatPlatform, parsePlatformWithNotice, runImage } from '../../index.js';
 import { CommandExit } from '../exit-codes.js';
 import { connectionOptions, globalsOf } from '../global-options.js';
-import { keyValuesOrEnvironment, parseNetworkMode, parseVolume, type ProgressMode } from '../option-parsers.js';
+import { keyValuesOrEnvironment, parseExtraHost, parseNetworkMode, parseVolume, type ProgressMode } from '../option-parsers.js';
 import { noticesTo, printJson, printTable } from '../output.js';
 import { withProgress } from '../progress-view.js';
 
@@ -12,7 +12,7 @@ export async function runAction(
   context: CliContext,
   location: string,
   command: string[],
-  flags: { platform?: string; allPlatforms?: boolean; entrypoint?: string; env?: string[]; user?: string; workdir?: string; volume?: string[]; tty?: boolean; network: string; progress?: ProgressMode },
+  flags: { platform?: string; allPlatforms?: boolean; entrypoint?: string; env?: string[]; user?: string; workdir?: string; volume?: string[]; addHost?: string[]; tty?: boolean; network: string; progress?: ProgressMode },
   cmd: Command,
 ): Promise<void> {
   const globals = globalsOf(cmd);
@@ -38,6 +38,7 @@ export async function runAction(
         ...(flags.user !== undefined ? { user: flags.user } : {}),
         ...(flags.workdir !== undefined ? { workdir: flags.workdir } : {}),
         ...(flags.volume ? { volumes: flags.volume.map(parseVolume) } : {}),
+        ...(flags.addHost ? { extraHosts: flags.addHost.map(parseExtraHost) } : {}),
         network,
         ...(view.onTransfer ? { onProgress: view.onTransfer } : {}),
       }),

@@ -16,6 +16,7 @@ export const buildCommand: CommandSpec = {
     { flags: '--pull', description: 'ask the registry for every base image (always done: a tag is never taken from the cache; accepted for buildx scripts)' },
     { flags: '--iidfile <file>', description: 'write the result index digest to a file (as buildx does)' },
     { flags: '--load', description: 'refused: there is no Docker daemon to load into (use -o type=docker,dest=FILE, then docker load < FILE)' },
+    { flags: '--add-host <name:ip>', description: 'a name RUN steps find in /etc/hosts before the host\'s own (repeatable; host-gateway is 127.0.0.1, the host, whose network the steps share)', parse: { kind: 'collect' } },
     { flags: '--allow <entitlement>', description: "buildx's entitlements: network.host is taken (RUN --network=host needs no grant here); security.insecure is refused, as steps always run sandboxed (repeatable)", parse: { kind: 'collect' } },
     { flags: '--cache-from <cache>', description: "ignored with a notice, as buildx's docker driver ignores it: the build cache is polyarch's own, on disk (repeatable)", parse: { kind: 'collect' } },
     { flags: '--cache-to <cache>', description: 'ignored with a notice, as buildx\'s docker driver ignores it (repeatable)', parse: { kind: 'collect' } },

@@ -19,6 +19,7 @@ export const runCommand: CommandSpec = {
     { flags: '-v, --volume <host:path[:ro]>', description: 'show a host file or directory (absolute, or ./relative) at this absolute path, writable unless :ro (repeatable, as docker run -v; named volumes need a daemon)', parse: { kind: 'collect' } },
     { flags: '-i, --interactive', description: "accepted as docker run takes it: standard input always reaches the command" },
     { flags: '-t, --tty', description: 'refused: the command gets pipes, not a terminal (for a shell that prompts, run sh -i)' },
+    { flags: '--add-host <name:ip>', description: "a name the command finds in /etc/hosts before the host's own (repeatable; host-gateway is 127.0.0.1)", parse: { kind: 'collect' } },
     { flags: '--network <mode>', description: 'default, host or none', default: 'default' },
     { flags: '--rm', description: 'accepted as docker run takes it: the root is always removed' },
     { ...PROGRESS_OPTION, description: "auto (tty on a terminal, else quiet: stderr stays the command's own), tty (a line per layer in flight, redrawn), plain (a line per pulled layer) or quiet; on stderr" },
