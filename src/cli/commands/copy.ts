@@ -16,8 +16,8 @@ export const copyCommand: CommandSpec = {
   options: [
     { flags: '--platform <platforms>', description: 'copy only these platforms (comma separated); the index is rewritten, never sparse' },
     { flags: '-a, --all', description: 'accepted as skopeo copy takes it: without --platform, every platform is copied' },
-    { flags: '--src-tls-verify [bool]', description: "skopeo's: =false lets the source registry alone use plain HTTP or TLS it cannot verify (--insecure for that registry)" },
-    { flags: '--dest-tls-verify [bool]', description: "skopeo's: =false, the same for the destination registry" },
+    { flags: '--src-tls-verify [bool]', description: "skopeo's --src-tls-verify=false (written with =): the source registry alone may use plain HTTP or TLS it cannot verify (--insecure for that registry)" },
+    { flags: '--dest-tls-verify [bool]', description: "skopeo's --dest-tls-verify=false: the same for the destination registry" },
     { flags: '--referrers', description: 'also copy what refers to the image or its entries (signatures, SBOMs, other artifacts), recursively' },
     { flags: '--concurrency <n>', description: `blobs copied at once (1–${MAX_CONCURRENCY})`, parse: { kind: 'integer', min: 1, max: MAX_CONCURRENCY }, default: 6 },
     PROGRESS_OPTION,
