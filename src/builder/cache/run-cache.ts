@@ -1,9 +1,9 @@
 // The RUN cache key: everything that decides what a step writes, so an unchanged rebuild reuses
 // the layer without running anything. The parent chain (the stage's layer diffIDs so far), the
 // argv (here-documents included), the environment the step sees (secrets given as variables are
-// not in it), user, working directory, platform, network (and --add-host names), what the mounts hold (bind sources by
-// content or layers; cache mounts and secrets by id only, never a secret's value), and the
-// layer's timestamp and compression. Keys live beside the COPY keys (layer-cache.ts).
+// not in it), user, working directory, platform, network (and --add-host names), what the mounts
+// hold (bind sources by content or layers; cache mounts and secrets by id only, never a secret's
+// value), and the layer's timestamp and compression. Keys live beside the COPY keys (layer-cache.ts).
 import { createHash } from 'node:crypto';
 import { effectiveLevel, type CompressionOptions } from '../../layer/compression.js';
 import { formatPlatform, type Platform } from '../../platform/platform.js';

@@ -107,7 +107,7 @@ export interface RunOptions {
   /** Contents for /etc/resolv.conf and /etc/hosts; by default the host's (network default/host) or loopback-only ones (none). */
   readonly resolvConf?: string;
   readonly hosts?: string;
-  /** Names added to /etc/hosts after `hosts` (buildx's --add-host), in order. */
+  /** Names put in /etc/hosts before `hosts`' own lines (buildx's --add-host), in order: a lookup takes these first. */
   readonly extraHosts?: readonly ExtraHost[];
   /** Aborting kills the step and everything it started; `run` then rejects with the signal's reason. */
   readonly signal?: AbortSignal;
