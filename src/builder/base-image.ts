@@ -97,9 +97,6 @@ export class BaseImages {
       const known = isPolyarchError(error) ? error : undefined;
       throw new PolyarchError(known?.code ?? 'MANIFEST_UNKNOWN', `${file}:${line}: base image ${name}: ${asError(error).message}`, { cause: error, ...(known?.status === undefined ? {} : { status: known.status }) });
     };
-    if (this.#options.named?.directory(name)) {
-      throw badDockerfile(file, line, `FROM ${name}: the build context ${name} is a directory, which COPY --from and RUN --mount=from= read; a stage cannot start from it`);
-    }
     const location = this.#options.named?.image(name) ?? name;
     // A name that is no reference (`FROM x:${EMPTY}`) is reported on its line too.
     const { endpoint, reference } = await Promise.resolve()
@@ -189,8 +186,8 @@ export async function stageBase(ctx: PlatformContext, index: number): Promise<St
   const state =
     source.kind === 'stage'
       ? (await ctx.buildStage(source.index)).derive()
-      : source.kind === 'scratch'
-        ? StageState.scratch()
+      : source.kind === 'scratch' || (source.kind === 'image' && ctx.named.directory(source.name))
+        ? StageState.scratch() // a directory context's files are its first layer (build.ts)
         : await ctx.bases.pull(source.name, stagePlatform, from.line, unpackBottom);
   state.setPlatform(stagePlatform);
   return state;

@@ -35,7 +35,7 @@ import type { PlatformContext, Stage, StageState } from './stage.js';
 import type { StageRootMode, StageRootsChoice } from './stage-root.js';
 import { unmountAllUnder } from '../layer/overlay-mount.js';
 import { applyMetadata, checkMetadata } from './instructions/metadata.js';
-import { checkCopy, copyInstruction, fromStage } from './instructions/copy.js';
+import { checkCopy, copyInstruction, directoryBaseLayer, fromStage } from './instructions/copy.js';
 import { workdirInstruction } from './instructions/workdir.js';
 import { runInstruction as runStep } from './instructions/run.js';
 import { checkRunFlags } from './instructions/run-flags.js';
@@ -113,7 +113,8 @@ export interface BuildOptions extends ConnectionOptions, ExportTargets {
   readonly network?: NetworkMode;
   /**
    * More contexts by name (buildx's --build-context): a directory, read as the build context is
-   * (with its own .dockerignore), for `COPY --from=NAME` and `RUN --mount=from=NAME`; or an image
+   * (with its own .dockerignore), for `COPY --from=NAME`, `RUN --mount=from=NAME` and `FROM NAME`
+   * (its files the stage's first layer, owned by root); or an image
    * at any location, which stands for the image or stage of that name in FROM, COPY --from and
    * RUN --mount (a stage it replaces is not built).
    */
@@ -496,7 +497,12 @@ async function buildStage(ctx: PlatformContext, index: number, listener: Progres
     listener?.({ kind: 'step', step });
     return step;
   };
-  if (source.kind === 'image') start(`FROM ${source.name}`);
+  if (source.kind === 'image') {
+    start(`FROM ${source.name}`);
+    // A directory given with --build-context: its files are the stage's first layer.
+    const directory = ctx.named.directory(source.name);
+    if (directory) await directoryBaseLayer(directory, source.name, state, ctx);
+  }
   for (const [at, i] of body.entries()) {
     state.runAhead = body.slice(at + 1).some((later) => later.keyword === 'RUN');
     // A stage COPY --from reads is built first, so its steps show before the COPY that waits for it.

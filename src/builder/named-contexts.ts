@@ -1,7 +1,8 @@
 // buildx's `--build-context NAME=…`: more contexts, which a Dockerfile names as it names a stage or
 // an image (FROM NAME, COPY --from=NAME, RUN --mount=from=NAME). An image context stands in for the
 // image of that name, or for the stage of that name, which is then not built (as in BuildKit). A
-// directory context is read as the build context is, with its own .dockerignore.
+// directory context is read as the build context is, with its own .dockerignore; a stage FROM it
+// starts with its files as the first layer.
 import { stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { PolyarchError } from '../errors/polyarch-error.js';

@@ -27,6 +27,7 @@ import { stageFilesystem, unpackAhead } from '../stage-root.js';
 import { makeDirectories } from '../../internal/make-directories.js';
 import { openAddArchive } from '../add-archive.js';
 import { KEEP_MODE, parseChmod, type ModeChange } from '../chmod.js';
+import type { DirectoryContext } from '../named-contexts.js';
 
 /** Mode and owner an entry gets, from its source path, the mode on disk and whether it is a directory. */
 type EntryFacts = (source: string, diskMode: number, isDirectory: boolean) => { mode: number; uid: number; gid: number };
@@ -434,6 +435,16 @@ export async function copyInstruction(i: Instruction, state: StageState, ctx: Pl
   joinHardLinks(entries);
   entries.push(...(await parentDirectories(entries, owner, state, ctx, dirDestinations)));
   await addEntriesLayer(entries, createdBy, state, ctx);
+}
+
+/**
+ * A stage `FROM NAME` of a directory given with --build-context starts as BuildKit starts it: the
+ * directory's files (what its .dockerignore keeps) as the first layer over scratch, owned by root.
+ */
+export async function directoryBaseLayer(directory: DirectoryContext, name: string, state: StageState, ctx: PlatformContext): Promise<void> {
+  const entries = await contextEntries(directory.dir, '', contextFacts({ uid: 0, gid: 0 }, KEEP_MODE), directory.keep);
+  joinHardLinks(entries);
+  await addEntriesLayer(entries, `FROM ${name}`, state, ctx);
 }
 
 /** `entries` as the stage's next layer: the cached one for the same entries, else written now (the step then says CACHED or not). */

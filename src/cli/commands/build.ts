@@ -22,7 +22,7 @@ export const buildCommand: CommandSpec = {
     { flags: '--cache-to <cache>', description: 'ignored with a notice, as buildx\'s docker driver ignores it (repeatable)', parse: { kind: 'collect' } },
     { flags: '--provenance <false>', description: 'accepted as false only, for buildx scripts: polyarch adds no provenance attestation' },
     { flags: '--sbom <false>', description: 'accepted as false only, for buildx scripts: polyarch adds no SBOM attestation' },
-    { flags: '--build-context <NAME=VALUE>', description: 'another context, as buildx: NAME=DIR for COPY --from=NAME and RUN --mount=from=NAME, or NAME=docker-image://REF or oci-layout://DIR[:TAG] in place of the image or stage NAME (repeatable)', parse: { kind: 'collect' } },
+    { flags: '--build-context <NAME=VALUE>', description: 'another context, as buildx: NAME=DIR for COPY --from=NAME, RUN --mount=from=NAME and FROM NAME, or NAME=docker-image://REF or oci-layout://DIR[:TAG] in place of the image or stage NAME (repeatable)', parse: { kind: 'collect' } },
     { flags: '--build-arg <KEY=VALUE>', description: 'build argument (repeatable); KEY alone takes the value from the environment', parse: { kind: 'collect' } },
     { flags: '--label <KEY=VALUE>', description: 'image label (repeatable)', parse: { kind: 'collect' } },
     { flags: '--target <stage>', description: 'build this stage' },
