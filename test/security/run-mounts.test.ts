@@ -102,6 +102,11 @@ describe('RUN --mount attacks', { timeout: 600_000 }, () => {
     assert.equal(whole.code, 0, whole.stderr);
     assert.equal(await readFile(join(whole.dest, 'got'), 'utf8'), '');
     assert.deepEqual((await readFile(join(whole.dest, 'listed'), 'utf8')).trim().split('\n'), ['.dockerignore', 'abs', 'alias', 'up']);
+    // A stage FROM it: its links stay links (never read), and what .dockerignore hides is not in the layer.
+    const based = await build('FROM named\n', undefined, args);
+    assert.equal(based.code, 0, based.stderr);
+    assert.deepEqual((await readdir(based.dest)).sort(), ['.dockerignore', 'abs', 'alias', 'up']);
+    for (const name of ['abs', 'alias', 'up']) assert.ok((await lstat(join(based.dest, name))).isSymbolicLink(), name);
   });
 
   test('an image source of /../.. is the image root, not the host', async () => {
