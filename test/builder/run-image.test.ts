@@ -1,6 +1,7 @@
 // `polyarch run` on a four-platform busybox index written to an OCI layout: each platform's image
 // runs on its own machine (foreign ones through binfmt_misc), the config's entrypoint, cmd, env,
-// user and workdir apply, stdin and exit codes pass through, and no temporary root is left behind.
+// user and workdir apply (and docker run's overrides of them, -v and --add-host), stdin and exit codes
+// pass through, and no temporary root is left behind.
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync, statSync } from 'node:fs';

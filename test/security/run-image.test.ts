@@ -1,5 +1,6 @@
 // `polyarch run` of hostile images: odd entrypoint, cmd, workdir, user and env values in the
-// config, layers that try to leave the root, network none that must really have no network, and
+// config, layers that try to leave the root, links at a -v mount point, network none that must
+// really have no network, and
 // the temporary root removed whatever happens (success, failure, a refused layer, SIGINT, SIGTERM).
 // Every test asserts that the host is untouched and that nothing is left in the temporary directory.
 import assert from 'node:assert/strict';

@@ -1,6 +1,7 @@
 // RUN --mount against hostile input: Dockerfile values that try to leave the build cache or the
-// context, links in the context, image paths climbing past the root, files .dockerignore hides,
-// links a step plants in a cache mount for prune to follow, and secrets leaking into blobs or output.
+// context (or a directory given with --build-context), links in it, image paths climbing past the
+// root, files .dockerignore hides, links a step plants in a cache mount for prune to follow, and
+// secrets leaking into blobs or output.
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { lstat, mkdir, readFile, readdir, symlink, writeFile } from 'node:fs/promises';
