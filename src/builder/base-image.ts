@@ -27,7 +27,7 @@ import { layerOpener } from './layer-scan.js';
 import { unpackerWhilePulled } from './stage-root.js';
 import { StageState, type PlatformContext, type Stage, type StageConfig } from './stage.js';
 import { makeDirectories } from '../internal/make-directories.js';
-import type { NamedContexts } from './named-contexts.js';
+import type { DirectoryContext, NamedContexts } from './named-contexts.js';
 
 /** The endpoint opener a build runs with. */
 export type Opener = Parameters<Parameters<typeof withOpener>[1]>[0];
@@ -186,22 +186,28 @@ export async function stageBase(ctx: PlatformContext, index: number): Promise<St
   const state =
     source.kind === 'stage'
       ? (await ctx.buildStage(source.index)).derive()
-      : source.kind === 'scratch' || (source.kind === 'image' && ctx.named.directory(source.name))
+      : source.kind === 'scratch' || source.kind === 'directory'
         ? StageState.scratch() // a directory context's files are its first layer (build.ts)
         : await ctx.bases.pull(source.name, stagePlatform, from.line, unpackBottom);
   state.setPlatform(stagePlatform);
   return state;
 }
 
-/** What a stage's FROM names: an earlier stage, scratch, or an image (its name with variables substituted). */
-export type StageSource = { readonly kind: 'stage'; readonly index: number } | { readonly kind: 'scratch' } | { readonly kind: 'image'; readonly name: string };
+/** What a stage's FROM names: an earlier stage, scratch, a directory given with --build-context, or an image (its name with variables substituted). */
+export type StageSource =
+  | { readonly kind: 'stage'; readonly index: number }
+  | { readonly kind: 'scratch' }
+  | { readonly kind: 'directory'; readonly name: string; readonly directory: DirectoryContext }
+  | { readonly kind: 'image'; readonly name: string };
 
 export function stageSource(ctx: PlatformContext, index: number): StageSource {
   const { from } = ctx.stages[index]!;
   const name = ctx.substitute(from.args[0] ?? '', ctx.args.global, from.line);
   const earlier = ctx.stages.findIndex((s, i) => i < index && s.name === name.toLowerCase());
   if (earlier >= 0) return { kind: 'stage', index: earlier };
-  return name === 'scratch' ? { kind: 'scratch' } : { kind: 'image', name };
+  if (name === 'scratch') return { kind: 'scratch' };
+  const directory = ctx.named.directory(name);
+  return directory ? { kind: 'directory', name, directory } : { kind: 'image', name };
 }
 
 /** The base's ONBUILD triggers, to run first as docker does (they are cleared from the new image). */

@@ -487,7 +487,7 @@ async function buildStage(ctx: PlatformContext, index: number, listener: Progres
   const state = await stageBase(ctx, index);
   state.index = index;
   const body = [...onbuildTriggers(state, stage, ctx.file), ...stage.body];
-  const fromImage = source.kind === 'image' ? 1 : 0;
+  const fromImage = source.kind === 'image' || source.kind === 'directory' ? 1 : 0;
   const total = fromImage + body.filter((i) => NUMBERED.has(i.keyword)).length;
   // As buildx: a lone stage goes unnamed, an unnamed one of several is `stage-N`.
   const name = ctx.stages.length > 1 ? (stage.name ?? `stage-${index}`) : undefined;
@@ -497,12 +497,9 @@ async function buildStage(ctx: PlatformContext, index: number, listener: Progres
     listener?.({ kind: 'step', step });
     return step;
   };
-  if (source.kind === 'image') {
-    start(`FROM ${source.name}`);
-    // A directory given with --build-context: its files are the stage's first layer.
-    const directory = ctx.named.directory(source.name);
-    if (directory) await directoryBaseLayer(directory, source.name, state, ctx);
-  }
+  if (source.kind === 'image' || source.kind === 'directory') start(`FROM ${source.name}`);
+  // A directory given with --build-context: its files are the stage's first layer.
+  if (source.kind === 'directory') await directoryBaseLayer(source.directory, source.name, state, ctx);
   for (const [at, i] of body.entries()) {
     state.runAhead = body.slice(at + 1).some((later) => later.keyword === 'RUN');
     // A stage COPY --from reads is built first, so its steps show before the COPY that waits for it.

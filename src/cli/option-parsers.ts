@@ -64,7 +64,7 @@ export function parseBuildContexts(values: readonly string[]): Record<string, Na
     } else if (scheme !== undefined || /^(git@|target:|input:)/.test(value)) {
       throw new PolyarchError('USAGE', `--build-context ${text}: only a directory, docker-image:// or oci-layout:// context is taken (no Git, URL or bake context)`);
     } else {
-      contexts[name] = { directory: resolve(value) };
+      contexts[name] = { directory: value }; // resolved against the working directory by the library
     }
   }
   return contexts;

@@ -53,9 +53,9 @@ function recordedFacts(root: string, recorded: RecordedFacts, chown: Owner | und
  * The path itself comes resolved (followInRoot); links inside a directory stay links, never
  * followed or read, as in docker.
  */
-async function contextEntries(source: string, dest: string, facts: EntryFacts, keep: ContextFilter, nested = false): Promise<LayerEntry[]> {
+function contextEntries(source: string, dest: string, facts: EntryFacts, keep: ContextFilter): LayerEntry[] {
   const out: LayerEntry[] = [];
-  walkEntries(source, dest, facts, keep, nested, out);
+  walkEntries(source, dest, facts, keep, false, out);
   return out;
 }
 
@@ -285,11 +285,15 @@ function checkSources(i: Instruction, sources: readonly string[], file: string):
   }
 }
 
-/** `--chmod` (never substituted, as in BuildKit); an empty one is none. */
-function modeChange(i: Instruction, file: string): ModeChange {
+/**
+ * `--chmod` (never substituted, as in BuildKit; an empty one is none), and how the cache key holds
+ * it: an octal mode as its number (as keys had it before symbolic modes), a symbolic one as written.
+ */
+function modeChange(i: Instruction, file: string): { readonly change: ModeChange; readonly key: number | string | null } {
   const text = flagValue(i, 'chmod') || undefined;
+  if (text === undefined) return { change: KEEP_MODE, key: null };
   try {
-    return text !== undefined ? parseChmod(text) : KEEP_MODE;
+    return { change: parseChmod(text), key: /^[0-7]+$/.test(text) ? Number.parseInt(text, 8) : text };
   } catch (error) {
     throw badDockerfile(file, i.line, (error as Error).message);
   }
@@ -316,10 +320,7 @@ export async function copyInstruction(i: Instruction, state: StageState, ctx: Pl
   const owner = await ownerOf(i, state, ctx, sub);
   // Only an explicit --chown replaces the owners files from a stage, an image or an archive had.
   const chown = flagValue(i, 'chown') !== undefined ? owner : undefined;
-  const chmodText = flagValue(i, 'chmod') || undefined;
-  const mode = modeChange(i, file);
-  // In the cache key: an octal mode as its number (as keys had it before symbolic modes), a symbolic one as written.
-  const modeKey = chmodText === undefined ? null : /^[0-7]+$/.test(chmodText) ? Number.parseInt(chmodText, 8) : chmodText;
+  const { change: mode, key: modeKey } = modeChange(i, file);
   // --parents keeps each source's directories under the destination (BuildKit's flag).
   const parentsFlag = flagValue(i, 'parents');
   const parents = parentsFlag !== undefined && parentsFlag !== 'false';
@@ -347,7 +348,7 @@ export async function copyInstruction(i: Instruction, state: StageState, ctx: Pl
   if (directory) ({ dir: context, keep } = directory);
   else if (fromName !== undefined) {
     // buildStage has refused a stage naming itself or a later one before this COPY started.
-    const index = fromStage(i, state, ctx);
+    const index = stageNamed(ctx.stages, fromName);
     const fromState = index >= 0 ? await ctx.buildStage(index) : undefined;
     // What is copied follows from the source's layers and this instruction alone: an unchanged COPY
     // --from is found by that key without making the source's filesystem (a warm build unpacks nothing).
@@ -372,7 +373,7 @@ export async function copyInstruction(i: Instruction, state: StageState, ctx: Pl
           if (!copied(path)) continue;
           const target = parents ? posix.join(destAbs, keptParents(from.dir, source.includes('/./') ? source : rooted, named)) : isDir ? destAbs : destIsDir ? posix.join(destAbs, posix.basename(named)) : destAbs;
           if (isDir) dirDestinations.push(target.slice(1));
-          entries.push(...(await withXattrs(await contextEntries(path, target.slice(1), recordedFacts(from.dir, from.recorded, chown, mode), copied), io)));
+          entries.push(...(await withXattrs(contextEntries(path, target.slice(1), recordedFacts(from.dir, from.recorded, chown, mode), copied), io)));
         }
       }
       joinHardLinks(entries);
@@ -424,12 +425,12 @@ export async function copyInstruction(i: Instruction, state: StageState, ctx: Pl
         await makeDirectories(unpacked);
         const recorded: RecordedFacts = new Map();
         await applyLayer(unpacked, archive, { mediaType: MediaType.OciLayer, source: relative(context, path), record: recorded, ...io });
-        entries.push(...(await contextEntries(unpacked, destAbs.slice(1), recordedFacts(unpacked, recorded, chown, mode), () => true)));
+        entries.push(...contextEntries(unpacked, destAbs.slice(1), recordedFacts(unpacked, recorded, chown, mode), () => true));
         continue;
       }
       const target = parents ? posix.join(destAbs, keptParents(context, source, named)) : isDir ? destAbs : destIsDir ? posix.join(destAbs, posix.basename(named)) : destAbs;
       if (isDir) dirDestinations.push(target.slice(1));
-      entries.push(...(await contextEntries(path, target.slice(1), contextFacts(owner, mode), (p) => keep(p) && copied(p))));
+      entries.push(...contextEntries(path, target.slice(1), contextFacts(owner, mode), (p) => keep(p) && copied(p)));
     }
   }
   joinHardLinks(entries);
@@ -442,7 +443,7 @@ export async function copyInstruction(i: Instruction, state: StageState, ctx: Pl
  * directory's files (what its .dockerignore keeps) as the first layer over scratch, owned by root.
  */
 export async function directoryBaseLayer(directory: DirectoryContext, name: string, state: StageState, ctx: PlatformContext): Promise<void> {
-  const entries = await contextEntries(directory.dir, '', contextFacts({ uid: 0, gid: 0 }, KEEP_MODE), directory.keep);
+  const entries = contextEntries(directory.dir, '', contextFacts({ uid: 0, gid: 0 }, KEEP_MODE), directory.keep);
   joinHardLinks(entries);
   await addEntriesLayer(entries, `FROM ${name}`, state, ctx);
 }
