@@ -132,6 +132,9 @@ function tarMode(mode: number): number {
   return mode === 0 ? 0o100000 : mode;
 }
 
+/** Entries without content queued in tar-stream before the writer waits for them. */
+const VOID_BATCH = 256;
+
 /** Writes `entries` (parent directories included: see missingParents) as one compressed layer. */
 export async function writeLayer(
   entries: readonly LayerEntry[],
@@ -145,10 +148,19 @@ export async function writeLayer(
   try {
     // Entries without content finish on their own time; a pax header pushed by hand waits for them.
     let lastVoid: Promise<void> = Promise.resolve();
+    let queued = 0;
     const voidEntry = (header: Parameters<typeof tar.entry>[0]) => {
       lastVoid = new Promise<void>((resolve, reject) => tar.entry(header, (error) => (error ? reject(error) : resolve())));
+      queued++;
     };
     for (const [name, entry] of ordered(entries)) {
+      // tar-stream takes each queued entry off the front of an array (shift, which moves every
+      // other one): 160,000 directories queued at once took 17 s of a 22 s build. They finish in
+      // order, so waiting for the last of a batch keeps the queue short.
+      if (queued >= VOID_BATCH) {
+        await lastVoid;
+        queued = 0;
+      }
       let header = { name: entry.type === 'directory' ? `${name}/` : name, mode: tarMode(entry.mode), uid: entry.uid, gid: entry.gid, mtime: entry.mtime ?? options.mtime };
       if (entry.xattrs && entry.xattrs.size > 0 && (entry.type === 'file' || entry.type === 'directory')) {
         // A pax header of our own, between two entries (tar-stream's would write the values as
