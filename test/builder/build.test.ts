@@ -2,6 +2,7 @@
 // pushed to the embedded registry, read back by skopeo; reproducibility; bad input.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import { linkSync, mkdirSync, writeFileSync } from 'node:fs';
 import { readFile, readdir, writeFile, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -234,6 +235,30 @@ describe('polyarch build', () => {
     assert.equal(saved.length, 1);
     assert.deepEqual(saved[0]!.RepoTags, ['demo/hello:1']);
     assert.equal(saved[0]!.Layers.length, 1);
+  });
+
+  test('COPY of a directory of 150,000 entries builds, each entry in the layer (more than a call takes as spread arguments)', async () => {
+    const { dir, env } = suite;
+    const tree = join(dir.path, 'many-entries', 'tree');
+    // 150 directories of 1,000 hard links to three files (links are the cheapest names to make):
+    // above the ~125,000 items a push(...items) passes before V8's stack overflows.
+    mkdirSync(tree, { recursive: true });
+    for (let k = 0; k < 3; k++) writeFileSync(join(tree, `f${k}`), `file ${k}\n`);
+    for (let i = 0; i < 150; i++) {
+      mkdirSync(join(tree, `d${i}`));
+      for (let j = 0; j < 1000; j++) linkSync(join(tree, `f${i % 3}`), join(tree, `d${i}`, `l${j}`));
+    }
+    await writeFile(join(tree, '..', 'Dockerfile'), 'FROM scratch\nCOPY tree /tree\n');
+    const layout = join(dir.path, 'many-entries-out');
+    const out = await runCli(['build', '--progress', 'quiet', '--platform', 'linux/amd64', '-o', `oci:${layout}:1`, join(tree, '..')], { env });
+    assert.equal(out.code, 0, out.stderr);
+    const blob = async (digest: string) => JSON.parse(await readFile(join(layout, 'blobs', 'sha256', digest.slice(7)), 'utf8')) as { manifests: { digest: string }[]; layers: { digest: string }[] };
+    const top = JSON.parse(await readFile(join(layout, 'index.json'), 'utf8')) as { manifests: { digest: string }[] };
+    const image = await blob((await blob(top.manifests[0]!.digest)).manifests[0]!.digest);
+    const listed = (await exec('tar', ['-tvzf', join(layout, 'blobs', 'sha256', image.layers[0]!.digest.slice(7))], { maxBuffer: 64 << 20 })).stdout.trim().split('\n');
+    assert.equal(listed.length, 1 + 3 + 150 + 150 * 1000, 'tree/, its three files, 150 directories and 1,000 names in each');
+    // One instruction's names of one file stay one file: the first name holds the bytes, the rest link to it.
+    assert.equal(listed.filter((line) => line.startsWith('h')).length, 150 * 1000);
   });
 
   test('bad input: one line naming file and line, exit 2, nothing pushed', async () => {
